@@ -1,0 +1,1 @@
+"""Decoding and reconstruction from neural activity."""

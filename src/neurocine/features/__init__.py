@@ -1,0 +1,1 @@
+"""Pure transforms from raw recordings to feature matrices (time-first)."""

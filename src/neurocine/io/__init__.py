@@ -1,0 +1,1 @@
+"""Readers and writers: arrays and signals, screenome logs, result folders."""

@@ -1,0 +1,188 @@
+"""The result folder every job writes.
+
+A job writes into a temporary sibling folder and renames it into place only
+when everything succeeded, so a crash (or bad input found half-way) never
+leaves a half-written folder, and an earlier result at the same path is
+replaced only by a complete new one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shlex
+import shutil
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neurocine.errors import InputError
+
+_VERSIONED = ("neurocine", "numpy", "scipy", "scikit-learn", "torch", "matplotlib", "av", "pynwb", "dask")
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of Python and of the installed packages neurocine relies on."""
+    versions = {"python": platform.python_version()}
+    for name in _VERSIONED:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def to_jsonable(value: Any) -> Any:
+    """Convert numpy / torch scalars and arrays (recursively) into JSON types."""
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "detach") and hasattr(value, "cpu"):  # torch tensor, without importing torch
+        value = value.detach().cpu().numpy()
+    if isinstance(value, np.ndarray):
+        return to_jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+class ResultFolder:
+    """Writer for one job's output folder (use as a context manager).
+
+    Parameters
+    ----------
+    out : path
+        The final folder. Its parent is created if needed.
+    parameters : dict
+        The job's parameters, stored in ``summary.json``.
+    job : str
+        Name of the job (``"motifs fit"``...).
+    overwrite : bool
+        Replace an existing non-empty ``out``. The old folder is removed only
+        after the new one is complete.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> with ResultFolder(root / "run", {"k": 3}, job="example") as res:
+    ...     res.metrics["r2"] = 0.9
+    >>> sorted(p.name for p in (root / "run").iterdir())
+    ['summary.json']
+    """
+
+    def __init__(self, out: str | os.PathLike, parameters: dict | None = None, *, job: str = "",
+                 overwrite: bool = True):
+        self.out = Path(out)
+        self.parameters = dict(parameters or {})
+        self.job = job
+        self.overwrite = overwrite
+        self.metrics: dict[str, Any] = {}
+        self.timings: dict[str, float] = {}
+        self.extra: dict[str, Any] = {}
+        self.tmp: Path | None = None
+        self._t0 = 0.0
+
+    # -- context management -------------------------------------------------
+    def __enter__(self) -> "ResultFolder":
+        if self.out.exists() and not self.out.is_dir():
+            raise InputError(f"--out {self.out}: exists and is not a folder; expected a folder path")
+        if self.out.exists() and any(self.out.iterdir()) and not self.overwrite:
+            raise InputError(f"--out {self.out}: folder exists and is not empty; expected a new folder")
+        parent = self.out.parent
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+            self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.tmp-", dir=parent))
+        except OSError as exc:
+            raise InputError(f"--out {self.out}: cannot write there ({exc.strerror}); expected a writable folder") from exc
+        self._t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        assert self.tmp is not None
+        if exc_type is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            return False
+        try:
+            self.timings.setdefault("total_seconds", time.perf_counter() - self._t0)
+            self.write_json("summary.json", self.summary())
+            self._publish()
+        except OSError as exc:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            raise InputError(f"--out {self.out}: writing failed ({exc.strerror}); earlier results were left as they were") from exc
+        except BaseException:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            raise
+        return False
+
+    def _publish(self) -> None:
+        assert self.tmp is not None
+        if self.out.exists():
+            old = self.out.with_name(f".{self.out.name}.old-{os.getpid()}")
+            os.replace(self.out, old)
+            os.replace(self.tmp, self.out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(self.tmp, self.out)
+
+    # -- writing --------------------------------------------------------------
+    def path(self, name: str) -> Path:
+        """Path of ``name`` inside the (temporary) folder; parents are created."""
+        assert self.tmp is not None, "use ResultFolder as a context manager"
+        p = self.tmp / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        return p
+
+    def summary(self) -> dict[str, Any]:
+        return to_jsonable({
+            "job": self.job,
+            "command": " ".join(shlex.quote(a) for a in sys.argv),
+            "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "parameters": self.parameters,
+            "metrics": self.metrics,
+            "timings": self.timings,
+            "versions": package_versions(),
+            **self.extra,
+        })
+
+    def write_json(self, name: str, obj: Any) -> Path:
+        p = self.path(name)
+        p.write_text(json.dumps(to_jsonable(obj), indent=2) + "\n")
+        return p
+
+    def save_arrays(self, name: str, **arrays: Any) -> Path:
+        """Save arrays into ``name`` (``.npz``, compressed)."""
+        p = self.path(name)
+        np.savez_compressed(p, **{k: np.asarray(v) for k, v in arrays.items()})
+        return p
+
+    def save_figure(self, name: str, fig) -> Path:
+        """Save a matplotlib figure as ``name`` (png, 120 dpi) and close it."""
+        import matplotlib.pyplot as plt
+
+        p = self.path(name)
+        fig.savefig(p, dpi=120, bbox_inches="tight")
+        plt.close(fig)
+        return p
+
+    @contextmanager
+    def timer(self, name: str):
+        """Record the wall time of the ``with`` block under ``timings[name]`` (seconds)."""
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = time.perf_counter() - t0

@@ -1,0 +1,1 @@
+"""Convolutional NMF motif discovery ("spike sorting" of multichannel time series)."""

@@ -1,0 +1,1 @@
+"""One module per job: parameters -> read -> compute -> write one result folder."""

@@ -1,0 +1,1 @@
+"""Figures (matplotlib is imported lazily, inside each function)."""
