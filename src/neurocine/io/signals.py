@@ -1,0 +1,696 @@
+"""Reader and writer for multichannel signal matrices (time first, ``(T, N)``).
+
+One entry point, :func:`read_signal_matrix`, reads the formats that
+``neurocine motifs fit INPUT`` accepts and returns a :class:`SignalMatrix`:
+
+``.npz``
+    key ``data`` ``(T, N)``; optional ``channels`` ``(N,)`` names,
+    ``sampling_rate`` (Hz, scalar), ``timestamps`` ``(T,)`` seconds, and the
+    ground-truth keys of a simulation: ``templates`` ``(K, N, D)`` and
+    ``amplitudes`` ``(T, K)``. Other keys are ignored.
+``.npy``
+    one ``(T, N)`` array.
+``.csv``
+    one column per channel, an optional header row of names (the first row
+    is a header when any of its cells is not a number), and an optional first
+    column named ``time``/``timestamp``/``timestamps`` (header needed) that
+    gives the timestamps and is not a channel.
+``.nwb``
+    a ``TimeSeries`` (or subclass) in the file's acquisition group or in a
+    processing module; ``series=`` picks one by name. Its ``data`` ``(T, N)``
+    (a 1-D ``(T,)`` series is one channel) times ``conversion`` plus
+    ``offset``, its ``rate`` or ``timestamps``. Needs the ``nwb`` extra.
+
+Every problem with the input raises :class:`neurocine.errors.InputError` with
+one line naming the file (or argument), what was found and what was expected.
+:func:`validate_signal_matrix` holds the checks on the array itself and is
+used by the estimators too.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neurocine.errors import InputError
+
+__all__ = [
+    "SUPPORTED_EXTENSIONS",
+    "SignalMatrix",
+    "default_channel_names",
+    "read_signal_matrix",
+    "validate_signal_matrix",
+    "write_signal_npz",
+]
+
+#: File extensions :func:`read_signal_matrix` understands (case-insensitive).
+SUPPORTED_EXTENSIONS = (".npz", ".npy", ".csv", ".nwb")
+
+_TIME_COLUMN_NAMES = ("time", "timestamp", "timestamps")
+_NWB_HINT = "pip install neurocine[nwb]"
+
+
+# ---------------------------------------------------------------------------
+# container
+# ---------------------------------------------------------------------------
+@dataclass
+class SignalMatrix:
+    """A multichannel signal, time first, with its channel names and clock.
+
+    Attributes
+    ----------
+    data : ndarray, shape (T, N), float32 or float64
+        T time steps (rows) of N channels (columns). Finite values.
+    channels : list of str, length N
+        Channel names (``"ch0"``, ``"ch1"``... when the file has none).
+    sampling_rate : float or None
+        Samples per second (Hz), when the file gives one.
+    timestamps : ndarray, shape (T,), float64, or None
+        Time of each row in seconds (strictly increasing), when the file gives them.
+    source : str
+        The path the matrix was read from.
+    truth : dict or None
+        Ground truth stored next to simulated data in an ``.npz``:
+        ``templates`` ``(K, N, D)`` and/or ``amplitudes`` ``(T, K)``;
+        None when the file has neither.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> m = SignalMatrix(np.zeros((5, 2), np.float32), ["a", "b"], 100.0, None, "x.npy", None)
+    >>> m.n_timesteps, m.n_channels, m.duration
+    (5, 2, 0.05)
+    """
+
+    data: np.ndarray
+    channels: list[str]
+    sampling_rate: float | None
+    timestamps: np.ndarray | None
+    source: str
+    truth: dict[str, np.ndarray] | None = None
+
+    @property
+    def n_timesteps(self) -> int:
+        """Number of time steps T (rows of ``data``)."""
+        return int(self.data.shape[0])
+
+    @property
+    def n_channels(self) -> int:
+        """Number of channels N (columns of ``data``)."""
+        return int(self.data.shape[1])
+
+    @property
+    def duration(self) -> float | None:
+        """Recording length in seconds: ``T / sampling_rate``, else the timestamp span
+        plus one median step; None without a clock."""
+        if self.sampling_rate:
+            return self.n_timesteps / self.sampling_rate
+        if self.timestamps is not None and len(self.timestamps) > 1:
+            step = float(np.median(np.diff(self.timestamps)))
+            return float(self.timestamps[-1] - self.timestamps[0]) + step
+        return None
+
+
+def default_channel_names(n: int) -> list[str]:
+    """Names ``ch0 ... ch{n-1}`` for files that carry none.
+
+    >>> default_channel_names(3)
+    ['ch0', 'ch1', 'ch2']
+    """
+    return [f"ch{i}" for i in range(n)]
+
+
+# ---------------------------------------------------------------------------
+# validation
+# ---------------------------------------------------------------------------
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def validate_signal_matrix(data: Any, name: str, *, min_timesteps: int = 2,
+                           dtype: Any = None) -> np.ndarray:
+    """Check that ``data`` is a finite, real, time-first ``(T, N)`` matrix.
+
+    Pure validation (no IO): readers call it on what they read and
+    estimators on what they are given.
+
+    Parameters
+    ----------
+    data : array_like, shape (T, N)
+        T time steps (rows) by N channels (columns); numeric and real
+        (bool, integer or floating).
+    name : str
+        The file or argument the data came from; starts every error message.
+    min_timesteps : int, default 2
+        Least number of rows accepted.
+    dtype : numpy dtype, optional
+        Cast the returned array to this dtype; by default it keeps its own.
+
+    Returns
+    -------
+    ndarray, shape (T, N)
+        ``np.asarray(data)`` (cast to ``dtype`` when given).
+
+    Raises
+    ------
+    InputError
+        One line naming ``name``, what was found and what was expected:
+        not an array, not numeric, complex, not 2-D (a 1-D array gets a hint
+        to use ``reshape(-1, 1)``), fewer than ``min_timesteps`` rows, no
+        columns, NaN or infinite values (their count and the first
+        ``(row, column)``).
+
+    Examples
+    --------
+    >>> validate_signal_matrix([[0, 1], [2, 3], [4, 5]], "X").shape
+    (3, 2)
+    >>> validate_signal_matrix([0.0, 1.0, 2.0], "X")
+    Traceback (most recent call last):
+    ...
+    neurocine.errors.InputError: X: got a 1-D array of shape (3,); expected a 2-D (T, N) array, time first (for one channel use data.reshape(-1, 1))
+    """
+    try:
+        arr = np.asarray(data)
+    except (ValueError, TypeError) as exc:  # ragged nested lists and the like
+        raise InputError(f"{name}: cannot be read as an array ({exc}); "
+                         f"expected a 2-D (T, N) numeric array, time first") from None
+    if arr.dtype.kind == "c":
+        raise InputError(f"{name}: has complex dtype {arr.dtype}; expected real numeric values")
+    if arr.dtype.kind not in "biuf":
+        raise InputError(f"{name}: has non-numeric dtype {arr.dtype}; expected a real numeric (T, N) array")
+    if arr.ndim == 1:
+        raise InputError(f"{name}: got a 1-D array of shape {arr.shape}; expected a 2-D (T, N) array, "
+                         f"time first (for one channel use data.reshape(-1, 1))")
+    if arr.ndim != 2:
+        raise InputError(f"{name}: got a {arr.ndim}-D array of shape {arr.shape}; "
+                         f"expected a 2-D (T, N) array, time first")
+    t_len, n_ch = arr.shape
+    if t_len < min_timesteps:
+        raise InputError(f"{name}: has {_plural(t_len, 'time step')} (shape {arr.shape}); "
+                         f"expected at least {min_timesteps} rows (time steps)")
+    if n_ch < 1:
+        raise InputError(f"{name}: has 0 columns (shape {arr.shape}); expected at least 1 channel")
+    if arr.dtype.kind == "f":
+        finite = np.isfinite(arr)
+        if not finite.all():
+            n_nan = int(np.isnan(arr).sum())
+            n_inf = int((~finite).sum()) - n_nan
+            row, col = (int(i) for i in np.argwhere(~finite)[0])
+            parts = [p for p, n in ((_plural(n_nan, "NaN"), n_nan), (_plural(n_inf, "infinite value"), n_inf)) if n]
+            raise InputError(f"{name}: has {' and '.join(parts)}, the first at (row {row}, column {col}); "
+                             f"expected finite values")
+    if dtype is not None:
+        arr = arr.astype(dtype, copy=False)
+    return arr
+
+
+def _check_timestamps(ts: Any, name: str, t_len: int) -> np.ndarray:
+    """Timestamps must be a finite, strictly increasing ``(T,)`` vector."""
+    ts = np.asarray(ts)
+    if ts.dtype.kind not in "iuf":
+        raise InputError(f"{name}: timestamps have dtype {ts.dtype}; expected numbers (seconds)")
+    ts = ts.astype(np.float64, copy=False)
+    if ts.ndim != 1 or ts.shape[0] != t_len:
+        raise InputError(f"{name}: timestamps have shape {ts.shape}; expected ({t_len},), one per time step")
+    bad = np.flatnonzero(~np.isfinite(ts))
+    if bad.size:
+        raise InputError(f"{name}: timestamp {bad[0]} is {ts[bad[0]]}; expected finite values")
+    steps = np.diff(ts)
+    if steps.size and not (steps > 0).all():
+        i = int(np.flatnonzero(steps <= 0)[0]) + 1
+        raise InputError(f"{name}: timestamps not strictly increasing at index {i} "
+                         f"({float(ts[i - 1])!r} then {float(ts[i])!r}); expected increasing times")
+    return ts
+
+
+def _check_rate(value: Any, name: str) -> float:
+    arr = np.asarray(value)
+    if arr.size != 1 or arr.dtype.kind not in "iuf":
+        raise InputError(f"{name}: sampling_rate is {arr!r}; expected one positive number (Hz)")
+    rate = float(arr.reshape(()))
+    if not np.isfinite(rate) or rate <= 0:
+        raise InputError(f"{name}: sampling_rate is {rate}; expected a positive finite number (Hz)")
+    return rate
+
+
+def _check_channels(value: Any, name: str, n_ch: int) -> list[str]:
+    arr = np.asarray(value)
+    if arr.ndim != 1 or arr.shape[0] != n_ch:
+        raise InputError(f"{name}: channels has shape {arr.shape}; expected ({n_ch},), one name per column of data")
+    return [x.decode() if isinstance(x, bytes) else str(x) for x in arr.tolist()]
+
+
+def _check_truth(arrays: dict[str, Any], name: str, t_len: int, n_ch: int, dtype: Any) -> dict[str, np.ndarray] | None:
+    truth: dict[str, np.ndarray] = {}
+    if "templates" in arrays:
+        w = np.asarray(arrays["templates"])
+        if w.dtype.kind not in "biuf" or w.ndim != 3:
+            raise InputError(f"{name}: templates have shape {w.shape} and dtype {w.dtype}; "
+                             f"expected a numeric (K, N, D) array")
+        if w.shape[1] != n_ch:
+            raise InputError(f"{name}: templates have shape {w.shape} with N={w.shape[1]} channels but data has "
+                             f"N={n_ch}; expected (K, {n_ch}, D)")
+        truth["templates"] = w
+    if "amplitudes" in arrays:
+        h = np.asarray(arrays["amplitudes"])
+        if h.dtype.kind not in "biuf" or h.ndim != 2:
+            raise InputError(f"{name}: amplitudes have shape {h.shape} and dtype {h.dtype}; "
+                             f"expected a numeric (T, K) array")
+        if h.shape[0] != t_len:
+            raise InputError(f"{name}: amplitudes have shape {h.shape} with T={h.shape[0]} time steps but data has "
+                             f"T={t_len}; expected ({t_len}, K)")
+        truth["amplitudes"] = h
+    if "templates" in truth and "amplitudes" in truth:
+        k_w, k_h = truth["templates"].shape[0], truth["amplitudes"].shape[1]
+        if k_w != k_h:
+            raise InputError(f"{name}: templates have K={k_w} motifs but amplitudes have K={k_h}; "
+                             f"expected the same K")
+    for key, value in truth.items():
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            raise InputError(f"{name}: {key} contain NaN or infinite values; expected finite values")
+        truth[key] = value.astype(dtype if dtype is not None else np.result_type(value.dtype, np.float32), copy=False)
+    return truth or None
+
+
+def _cast(data: np.ndarray, dtype: Any) -> np.ndarray:
+    if dtype is None:
+        return data if data.dtype.kind == "f" else data.astype(np.float64)
+    return data.astype(dtype, copy=False)
+
+
+# ---------------------------------------------------------------------------
+# readers
+# ---------------------------------------------------------------------------
+def read_signal_matrix(path: str | os.PathLike, *, series: str | None = None,
+                       dtype: Any = np.float32) -> SignalMatrix:
+    """Read a multichannel signal matrix (time first) from npz, npy, csv or NWB.
+
+    Parameters
+    ----------
+    path : path
+        A ``.npz``, ``.npy``, ``.csv`` or ``.nwb`` file (see the module
+        docstring for what each must hold).
+    series : str, optional
+        NWB only: the name of the ``TimeSeries`` to read (or its path such
+        as ``processing/ophys/dff``). Without it the file must hold exactly
+        one TimeSeries in its acquisition group and processing modules.
+    dtype : floating dtype or None, default float32
+        dtype of ``data`` (and of the ground-truth arrays); None keeps the
+        file's floating dtype (integers become float64).
+
+    Returns
+    -------
+    SignalMatrix
+        ``data`` ``(T, N)``, channel names, sampling rate (Hz) or timestamps
+        (s), the source path and any ground truth.
+
+    Raises
+    ------
+    InputError
+        Missing, empty or unreadable file, unknown extension, missing keys,
+        wrong shapes, non-numeric or non-finite values, ragged csv rows,
+        non-increasing timestamps, ground truth whose shapes disagree with
+        ``data``, NWB files with no or several TimeSeries, pynwb missing.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "x.npz"
+    >>> _ = write_signal_npz(p, np.arange(6.0).reshape(3, 2), channels=["a", "b"], sampling_rate=20.0)
+    >>> m = read_signal_matrix(p)
+    >>> m.data.shape, m.data.dtype, m.channels, m.sampling_rate
+    ((3, 2), dtype('float32'), ['a', 'b'], 20.0)
+    """
+    p = Path(path)
+    name = str(path)
+    if dtype is not None:
+        try:
+            dt = np.dtype(dtype)
+        except TypeError:
+            raise InputError(f"dtype: got {dtype!r}; expected a floating numpy dtype such as float32") from None
+        if dt.kind != "f":
+            raise InputError(f"dtype: got {dt}; expected a floating numpy dtype such as float32")
+        dtype = dt
+    if not p.exists():
+        raise InputError(f"{name}: file not found; expected an existing {', '.join(SUPPORTED_EXTENSIONS)} file")
+    if p.is_dir():
+        raise InputError(f"{name}: is a folder; expected a {', '.join(SUPPORTED_EXTENSIONS)} file")
+    ext = p.suffix.lower()
+    if ext not in SUPPORTED_EXTENSIONS:
+        shown = f"extension '{p.suffix}'" if p.suffix else "no extension"
+        raise InputError(f"{name}: unknown {shown}; expected one of {', '.join(SUPPORTED_EXTENSIONS)}")
+    if p.stat().st_size == 0:
+        raise InputError(f"{name}: file is empty (0 bytes); expected a {ext} file holding a (T, N) matrix")
+    if series is not None and ext != ".nwb":
+        raise InputError(f"series={series!r}: only applies to .nwb files; {name} is a {ext} file")
+    if ext == ".npz":
+        return _read_npz(p, name, dtype)
+    if ext == ".npy":
+        return _read_npy(p, name, dtype)
+    if ext == ".csv":
+        return _read_csv(p, name, dtype)
+    return _read_nwb(p, name, series, dtype)
+
+
+def _read_npy(p: Path, name: str, dtype: Any) -> SignalMatrix:
+    _check_magic(p, name, b"\x93NUMPY", "a numpy .npy file")
+    try:
+        raw = np.load(p, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise InputError(f"{name}: cannot be read as .npy ({_reason(exc)}); expected a numpy array file") from None
+    data = validate_signal_matrix(raw, name)
+    return SignalMatrix(_cast(data, dtype), default_channel_names(data.shape[1]), None, None, name, None)
+
+
+def _check_magic(p: Path, name: str, magic: bytes, expected: str) -> None:
+    with open(p, "rb") as fh:
+        head = fh.read(len(magic))
+    if head != magic:
+        raise InputError(f"{name}: does not start like {expected} (first bytes {head!r}); expected {expected}")
+
+
+def _reason(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def _read_npz(p: Path, name: str, dtype: Any) -> SignalMatrix:
+    _check_magic(p, name, b"PK", "a numpy .npz (zip) archive")
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            keys = list(z.files)
+            if "data" not in keys:
+                listed = ", ".join(repr(k) for k in keys) if keys else "none"
+                raise InputError(f"{name}: no key 'data' (keys: {listed}); expected 'data' holding the (T, N) matrix")
+            arrays = {k: z[k] for k in keys
+                      if k in ("data", "channels", "sampling_rate", "timestamps", "templates", "amplitudes")}
+    except InputError:
+        raise
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        raise InputError(f"{name}: cannot be read as .npz ({_reason(exc)}); "
+                         f"expected a numpy .npz archive without pickled objects") from None
+    data = validate_signal_matrix(arrays["data"], f"{name}: key 'data'")
+    t_len, n_ch = data.shape
+    channels = (_check_channels(arrays["channels"], name, n_ch) if "channels" in arrays
+                else default_channel_names(n_ch))
+    rate = _check_rate(arrays["sampling_rate"], name) if "sampling_rate" in arrays else None
+    ts = _check_timestamps(arrays["timestamps"], name, t_len) if "timestamps" in arrays else None
+    truth = _check_truth(arrays, name, t_len, n_ch, dtype)
+    return SignalMatrix(_cast(data, dtype), channels, rate, ts, name, truth)
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def _csv_records(fh, name: str):
+    """Yield ``(line number, cells)`` for the non-blank records of an open csv file."""
+    reader = csv.reader(fh)
+    try:
+        for row in reader:
+            if any(c.strip() for c in row):
+                yield reader.line_num, row
+    except UnicodeDecodeError:
+        raise InputError(f"{name}: is not UTF-8 text; expected a comma-separated text file") from None
+    except csv.Error as exc:
+        raise InputError(f"{name}: cannot be parsed as csv ({exc}); expected comma-separated numbers") from None
+
+
+def _csv_header(row: list[str]) -> list[str] | None:
+    """The first row is a header when some cell of it is not a number."""
+    return None if all(_is_number(c) for c in row) else [c.strip() for c in row]
+
+
+def _parse_csv_fast(p: Path, name: str) -> tuple[list[str] | None, np.ndarray] | None:
+    """numpy's C parser for well-formed files; None when anything is unusual
+    (the slow parser then finds and reports the problem with its line)."""
+    import warnings
+
+    with open(p, newline="", encoding="utf-8-sig") as fh:
+        first = next(_csv_records(fh, name), None)
+        if first is None:
+            return None
+        header = _csv_header(first[1])
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                fh.seek(0)
+                values = np.loadtxt(fh, dtype=np.float64, delimiter=",", comments=None, quotechar='"',
+                                    skiprows=first[0] if header is not None else 0, ndmin=2)
+        except (ValueError, UnicodeDecodeError):
+            return None
+    n_cols = len(header) if header is not None else len(first[1])
+    if values.shape[0] == 0 or values.shape[1] != n_cols:
+        return None
+    return header, values
+
+
+def _parse_csv_slow(p: Path, name: str) -> tuple[list[str] | None, np.ndarray, list[int]]:
+    """Cell-by-cell parse; returns the header, values and each data row's line number."""
+    with open(p, newline="", encoding="utf-8-sig") as fh:
+        rows = list(_csv_records(fh, name))
+    if not rows:
+        raise InputError(f"{name}: holds only blank lines; expected rows of comma-separated numbers")
+    header = _csv_header(rows[0][1])
+    if header is not None:
+        rows = rows[1:]
+        if not rows:
+            raise InputError(f"{name}: has a header row but no data rows; expected at least 2 rows of numbers")
+    n_cols = len(header) if header is not None else len(rows[0][1])
+    values = np.empty((len(rows), n_cols), dtype=np.float64)
+    for i, (line, row) in enumerate(rows):
+        if len(row) != n_cols:
+            what = "the header" if header is not None else f"line {rows[0][0]}"
+            raise InputError(f"{name}: line {line} has {len(row)} columns but {what} has {n_cols}; "
+                             f"expected the same number of columns on every row")
+        try:
+            values[i] = [float(c) for c in row]
+        except ValueError:
+            j = next(j for j, c in enumerate(row) if not _is_number(c))
+            col = f"column {j + 1}" + (f" ({header[j]!r})" if header is not None and header[j] else "")
+            found = repr(row[j]) if row[j].strip() else "an empty cell"
+            raise InputError(f"{name}: line {line}, {col} holds {found}; expected a number") from None
+    return header, values, [line for line, _ in rows]
+
+
+def _read_csv(p: Path, name: str, dtype: Any) -> SignalMatrix:
+    fast = _parse_csv_fast(p, name)
+    lines: list[int] | None = None
+    if fast is None:
+        header, values, lines = _parse_csv_slow(p, name)
+    else:
+        header, values = fast
+
+    def line_of(i: int) -> int:  # file line of data row i (found again only when reporting an error)
+        return (lines if lines is not None else _parse_csv_slow(p, name)[2])[i]
+
+    timestamps = None
+    channels = header
+    if header is not None and header[0].lower() in _TIME_COLUMN_NAMES:
+        t_col = values[:, 0]
+        bad = np.flatnonzero(~np.isfinite(t_col))
+        if bad.size:
+            raise InputError(f"{name}: line {line_of(bad[0])}, column {header[0]!r} holds {t_col[bad[0]]}; "
+                             f"expected finite times")
+        steps = np.diff(t_col)
+        if steps.size and not (steps > 0).all():
+            i = int(np.flatnonzero(steps <= 0)[0]) + 1
+            raise InputError(f"{name}: column {header[0]!r} not strictly increasing at line {line_of(i)} "
+                             f"({float(t_col[i - 1])!r} then {float(t_col[i])!r}); expected increasing times")
+        timestamps = t_col.copy()
+        values = values[:, 1:]
+        channels = header[1:]
+        if not channels:
+            raise InputError(f"{name}: only a {header[0]!r} column; expected at least one channel column after it")
+    finite = np.isfinite(values)
+    if not finite.all():
+        i, j = (int(x) for x in np.argwhere(~finite)[0])
+        j_file = j + (1 if timestamps is not None else 0)
+        col = f"column {j_file + 1}" + (f" ({header[j_file]!r})" if header is not None and header[j_file] else "")
+        raise InputError(f"{name}: {_plural(int((~finite).sum()), 'non-finite value')}, the first "
+                         f"{values[i, j]} at line {line_of(i)}, {col}; expected finite numbers")
+    data = validate_signal_matrix(values, name)
+    if channels is None:
+        channels = default_channel_names(data.shape[1])
+    else:
+        channels = [c if c else f"ch{j}" for j, c in enumerate(channels)]
+    return SignalMatrix(_cast(data, dtype), channels, None, timestamps, name, None)
+
+
+# -- NWB ---------------------------------------------------------------------
+def _collect_timeseries(nwbfile, TimeSeries) -> list[tuple[str, Any]]:
+    """``(path, series)`` for every TimeSeries under acquisition and processing."""
+    found: list[tuple[str, Any]] = []
+
+    def walk(obj, prefix: str) -> None:
+        if isinstance(obj, TimeSeries):
+            found.append((f"{prefix}/{obj.name}", obj))
+            return
+        for child in getattr(obj, "children", ()) or ():
+            walk(child, f"{prefix}/{obj.name}")
+
+    for obj in nwbfile.acquisition.values():
+        walk(obj, "acquisition")
+    for mod_name, module in nwbfile.processing.items():
+        for obj in module.data_interfaces.values():
+            walk(obj, f"processing/{mod_name}")
+    return found
+
+
+def _nwb_channel_names(ts, n_ch: int) -> list[str]:
+    """Electrode / ROI labels for ElectricalSeries / RoiResponseSeries, else ch0..."""
+    for attr in ("electrodes", "rois"):
+        region = getattr(ts, attr, None)
+        if region is None:
+            continue
+        try:
+            idx = np.asarray(region.data[:])
+            table = region.table
+            if "label" in table.colnames:
+                labels = [str(x) for x in np.asarray(table["label"].data[:])[idx]]
+            else:
+                labels = [f"{attr[:-1]}{x}" for x in np.asarray(table.id.data[:])[idx]]
+        except Exception:  # noqa: BLE001 - names are a nicety; fall back to defaults
+            continue
+        if len(labels) == n_ch:
+            return labels
+    return default_channel_names(n_ch)
+
+
+def _read_nwb(p: Path, name: str, series: str | None, dtype: Any) -> SignalMatrix:
+    try:
+        from pynwb import NWBHDF5IO, TimeSeries
+    except ImportError:
+        raise InputError(f"{name}: reading .nwb files needs pynwb, which is not installed; "
+                         f"expected it installed ({_NWB_HINT})") from None
+    try:
+        io = NWBHDF5IO(str(p), mode="r", load_namespaces=True)
+    except Exception as exc:  # noqa: BLE001 - h5py/hdmf raise many types for a bad file
+        raise InputError(f"{name}: cannot be opened as NWB ({_reason(exc)}); expected an NWB (HDF5) file") from None
+    with io:
+        try:
+            nwbfile = io.read()
+        except Exception as exc:  # noqa: BLE001
+            raise InputError(f"{name}: cannot be read as NWB ({_reason(exc)}); expected a valid NWB file") from None
+        found = _collect_timeseries(nwbfile, TimeSeries)
+        if not found:
+            raise InputError(f"{name}: no TimeSeries in acquisition or processing modules; "
+                             f"expected one holding the (T, N) signal")
+        listed = ", ".join(path for path, _ in found)
+        if series is None:
+            if len(found) > 1:
+                raise InputError(f"{name}: {len(found)} TimeSeries ({listed}); expected series= naming one")
+            path, ts = found[0]
+        else:
+            key = series.strip("/")
+            matches = [(pth, obj) for pth, obj in found
+                       if key in (obj.name, pth) or pth.endswith("/" + key)]
+            if not matches:
+                raise InputError(f"series={series!r}: not found in {name} (TimeSeries: {listed}); "
+                                 f"expected one of these names")
+            if len(matches) > 1:
+                raise InputError(f"series={series!r}: matches {len(matches)} TimeSeries in {name} "
+                                 f"({', '.join(m for m, _ in matches)}); expected a full path")
+            path, ts = matches[0]
+        where = f"{name}: series '{path}'"
+        raw = np.asarray(ts.data[()])
+        if raw.ndim == 1 and raw.dtype.kind in "biuf":
+            raw = raw.reshape(-1, 1)  # NWB convention: a 1-D series is a single channel
+        data = validate_signal_matrix(raw, where)
+        conversion = float(getattr(ts, "conversion", 1.0) or 1.0)
+        offset = float(getattr(ts, "offset", 0.0) or 0.0)
+        if conversion != 1.0 or offset != 0.0:
+            data = data * conversion + offset
+        rate = None
+        timestamps = None
+        if ts.rate is not None:
+            rate = _check_rate(ts.rate, where)
+        elif ts.timestamps is not None:
+            stamps = ts.timestamps
+            stamps = stamps.timestamps if isinstance(stamps, TimeSeries) else stamps
+            timestamps = _check_timestamps(np.asarray(stamps[()]), where, data.shape[0])
+        channels = _nwb_channel_names(ts, data.shape[1])
+    return SignalMatrix(_cast(data, dtype), channels, rate, timestamps, name, None)
+
+
+# ---------------------------------------------------------------------------
+# writer
+# ---------------------------------------------------------------------------
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_signal_npz(path: str | os.PathLike, data: Any, **extra: Any) -> Path:
+    """Write ``data`` (and extra arrays) to an ``.npz`` atomically.
+
+    The archive is written to a temporary file in the same folder and moved
+    into place with :func:`os.replace`, so readers never see a partial file
+    and an existing file is replaced only by a complete new one.
+
+    Parameters
+    ----------
+    path : path
+        Destination; ``.npz`` is appended when missing (as numpy does).
+        Missing parent folders are created.
+    data : array_like, shape (T, N)
+        The signal matrix, time first; checked by :func:`validate_signal_matrix`.
+    **extra : array_like
+        Other keys to store, e.g. ``channels`` (list of str), ``sampling_rate``
+        (Hz), ``timestamps`` ``(T,)``, ``templates`` ``(K, N, D)``,
+        ``amplitudes`` ``(T, K)``. Keys whose value is None are skipped.
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, pathlib
+    >>> p = write_signal_npz(pathlib.Path(tempfile.mkdtemp()) / "sim", np.ones((4, 3)), sampling_rate=30.0)
+    >>> p.name, sorted(np.load(p).files)
+    ('sim.npz', ['data', 'sampling_rate'])
+    """
+    p = Path(path)
+    if p.suffix.lower() != ".npz":
+        p = p.with_name(p.name + ".npz")
+    arrays = {"data": validate_signal_matrix(data, f"{p}: data", min_timesteps=1)}
+    for key, value in extra.items():
+        if value is None:
+            continue
+        try:
+            arr = np.asarray(value)
+        except (ValueError, TypeError) as exc:
+            raise InputError(f"{key}: cannot be stored as an array ({exc}); expected array_like") from None
+        if arr.dtype.kind == "O":
+            raise InputError(f"{key}: has object dtype; expected numbers or strings (npz is written without pickle)")
+        arrays[key] = arr
+    tmp_name = None
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp_name, 0o666 & ~_umask())
+        os.replace(tmp_name, p)
+        tmp_name = None
+    except OSError as exc:
+        raise InputError(f"{p}: cannot be written ({exc.strerror or exc}); expected a writable path") from None
+    finally:
+        if tmp_name is not None and os.path.exists(tmp_name):
+            os.remove(tmp_name)
+    return p
