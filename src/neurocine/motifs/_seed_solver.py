@@ -55,12 +55,14 @@ def _unit_score(footprint, profile, residual):
 
 def _spike_triggered_target(residual, amplitude, d: int):
     """``target[n, j] = sum_t residual[n, t + j] * a[t]`` (zero beyond the end), shape (N, D)."""
+    import torch
     import torch.nn.functional as F
 
-    n, t_len = residual.shape
-    # correlate each channel of the residual with the amplitude train
-    full = F.conv1d(residual.unsqueeze(1), amplitude.reshape(1, 1, t_len), padding=t_len - 1)[:, 0]
-    return full[:, t_len - 1: t_len - 1 + d]
+    t_len = residual.shape[1]
+    # lagged copies of the amplitude train (D, T), as the notebook builds its regressors
+    lagged = F.conv1d(amplitude.reshape(1, 1, t_len), torch.eye(d, dtype=amplitude.dtype,
+                      device=amplitude.device).flip(-1).unsqueeze(1), padding=d - 1)[0, :, :t_len]
+    return residual @ lagged.T
 
 
 def _rank_r_unit_norm(target, rank: int):
