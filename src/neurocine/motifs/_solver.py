@@ -167,7 +167,8 @@ def add_unit(residual: torch.Tensor, template: torch.Tensor, times: torch.Tensor
     t_len = residual.shape[1] - d
     values = (sign * amps).view(-1, 1, 1) * template.unsqueeze(0)          # (S, N, D)
     residual.index_add_(1, _window_index(times, d), values.permute(1, 0, 2).reshape(n, -1))
-    residual[:, t_len:] = 0
+    if int(times[-1]) > t_len - d:  # times are sorted: only the last spike can spill past T
+        residual[:, t_len:] = 0
     if observed is not None:
         residual.mul_(observed)
 
@@ -182,7 +183,7 @@ def spike_target(residual: torch.Tensor, times: torch.Tensor, amps: torch.Tensor
 def window_energy(residual: torch.Tensor, d: int) -> torch.Tensor:
     """Energy ``sum_n sum_{j<D} residual[n, t + j]^2`` of every window start t < T, shape (T,)."""
     t_len = residual.shape[1] - d
-    e = (residual.double() ** 2).sum(0)
+    e = torch.linalg.vector_norm(residual, dim=0).double() ** 2
     c = torch.cat([torch.zeros(1, dtype=e.dtype, device=e.device), torch.cumsum(e, 0)])
     return (c[d: d + t_len] - c[:t_len]).to(residual.dtype)
 
@@ -209,6 +210,8 @@ class SolverConfig:
     max_iter: int
     tol: float
     spike_prob: float = 0.01
+    patience: int = 3
+    pursuit_every: int = 0          # joint matching pursuit every n-th sweep (0: only to start)
 
     def spike_cost(self) -> float:
         """Log prior odds against a spike, ``log((1 - p) / p)`` (nats)."""
@@ -232,40 +235,66 @@ def all_scores(residual: torch.Tensor, templates: torch.Tensor, rank: int | None
     return score[:, :t_len]
 
 
+def template_crosscorr(templates: torch.Tensor) -> torch.Tensor:
+    """``X[j, k, l] = sum_{n,d} W_j[n, d] W_k[n, d + l - (D - 1)]``, shape (K, K, 2D - 1).
+
+    Removing ``a * W_k`` at sample s lowers unit j's score at t by
+    ``a * X[j, k, t - s + D - 1]`` (for ``|t - s| < D``).
+    """
+    d = templates.shape[-1]
+    return F.conv1d(F.pad(templates, (d - 1, d - 1)), templates).permute(1, 0, 2).contiguous()
+
+
 def matching_pursuit(state: SolverState, cfg: SolverConfig, shrinkage: float, detection: float,
                      observed: torch.Tensor | None, max_rounds: int = 500) -> None:
     """Find every unit's spikes jointly, from a residual holding no spikes.
 
-    Rounds of: scores of all units; at each time the unit of largest score;
-    greedy selection of non-overlapping (>= D apart) events by score among
-    those above ``detection``; their MAP amplitudes ``score - shrinkage``
-    subtracted from the residual. A unit may not spike twice within D
-    samples. Stops when no score exceeds ``detection``.
+    Rounds of: at each time the unit of largest score; greedy selection of
+    non-overlapping (>= D apart) events by score among those above
+    ``detection``; their MAP amplitudes ``score - shrinkage`` subtracted from
+    the residual. A unit may not spike twice within D samples. Stops when no
+    score exceeds ``detection``.
+
+    Scores are computed once and then updated locally with the templates'
+    cross-correlations (the last 2D samples, where templates are cut by the
+    end of the data, are recomputed exactly). With a mask of observed
+    entries, scores are recomputed each round instead.
     """
     k_units, n, d = state.templates.shape
     t_len = state.n_timesteps
-    dev = state.residual.device
+    dev, dtype = state.residual.device, state.residual.dtype
     blocked = torch.zeros(k_units, t_len, dtype=torch.bool, device=dev)
     kernel = 2 * d - 1
     times = [[] for _ in range(k_units)]
     amps = [[] for _ in range(k_units)]
+    xcorr = template_crosscorr(state.templates)                                  # (K, K, 2D - 1)
+    offsets = torch.arange(-(d - 1), d, device=dev)
+    tail = max(0, t_len - 2 * d)
+    score = all_scores(state.residual, state.templates, cfg.rank)                # (K, T)
+    zero = torch.zeros((), device=dev, dtype=dtype)
     for _ in range(max_rounds):
-        score = all_scores(state.residual, state.templates, cfg.rank)
-        gain = torch.where((score > detection) & ~blocked, score, torch.zeros((), device=dev, dtype=score.dtype))
-        best_score, best_unit = gain.max(0)
+        candidate = torch.where((score > detection) & ~blocked, score, zero)
+        best_score, best_unit = candidate.max(0)
         chosen = pick_spikes(best_score, 0.0, d)
         if chosen.numel() == 0:
             break
         units = best_unit[chosen]
         values = best_score[chosen] - shrinkage
-        # subtract every chosen event (windows are disjoint)
-        w = state.templates[units]                                               # (S, N, D)
-        contrib = (-values).view(-1, 1, 1) * w
+        # subtract every chosen event from the residual (their windows are disjoint)
+        contrib = (-values).view(-1, 1, 1) * state.templates[units]             # (S, N, D)
         state.residual.index_add_(1, _window_index(chosen, d), contrib.permute(1, 0, 2).reshape(n, -1))
         state.residual[:, t_len:] = 0
         if observed is not None:
             state.residual.mul_(observed)
-        mark = torch.zeros(k_units, t_len, dtype=score.dtype, device=dev)
+            score = all_scores(state.residual, state.templates, cfg.rank)
+        else:
+            # local score update: score[:, s + l] -= a * X[:, k, l + D - 1]
+            delta = (-values).view(-1, 1, 1) * xcorr[:, units, :].permute(1, 0, 2)  # (S, K, 2D - 1)
+            idx = (chosen.view(-1, 1) + offsets.view(1, -1)).reshape(-1)
+            valid = (idx >= 0) & (idx < t_len)
+            score.index_add_(1, idx[valid], delta.permute(1, 0, 2).reshape(k_units, -1)[:, valid])
+            score[:, tail:] = all_scores(state.residual[:, tail:], state.templates, cfg.rank)[:, : t_len - tail]
+        mark = torch.zeros(k_units, t_len, dtype=dtype, device=dev)
         mark[units, chosen] = 1
         blocked |= F.max_pool1d(mark.unsqueeze(1), kernel, stride=1, padding=d - 1).squeeze(1) > 0
         for k in torch.unique(units).tolist():
@@ -280,7 +309,7 @@ def matching_pursuit(state: SolverState, cfg: SolverConfig, shrinkage: float, de
             state.amps[k] = torch.cat(amps[k])[order]
         else:
             state.times[k] = torch.zeros(0, dtype=torch.long, device=dev)
-            state.amps[k] = torch.zeros(0, dtype=state.residual.dtype, device=dev)
+            state.amps[k] = torch.zeros(0, dtype=dtype, device=dev)
 
 
 def scores_at(residual: torch.Tensor, template: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
@@ -421,12 +450,9 @@ def _init_templates(state: SolverState, cfg: SolverConfig, generator: torch.Gene
 
 
 def _loglik(residual: torch.Tensor, t_len: int, sigma: float, observed: torch.Tensor | None) -> float:
-    r = residual[:, :t_len]
-    if observed is None:
-        sse, count = float((r.double() ** 2).sum()), r.numel()
-    else:
-        m = observed[:, :t_len]
-        sse, count = float(((r.double() * m) ** 2).sum()), float(m.sum())
+    # the residual is kept at zero beyond T and on held-out entries: its full norm is the SSE
+    sse = float(torch.linalg.vector_norm(residual)) ** 2
+    count = residual.shape[0] * t_len if observed is None else float(observed[:, :t_len].sum())
     return -0.5 * sse / (count * sigma**2) - math.log(sigma) - 0.5 * math.log(2 * math.pi)
 
 
@@ -479,13 +505,15 @@ def fit_one(data: torch.Tensor, cfg: SolverConfig, sigma: float, generator: torc
 
     state.log_likelihoods = [_loglik(state.residual, t_len, sigma, observed)]
     previous_supports = None
+    best_ll, stalled = state.log_likelihoods[0], 0
     for it in range(cfg.max_iter):
         # remove every spike, find them all again jointly, then refine unit by unit
-        for k in range(k_units):
-            add_unit(state.residual, state.templates[k], state.times[k], state.amps[k], +1.0)
-        if observed is not None:
-            state.residual.mul_(observed)
-        matching_pursuit(state, cfg, threshold, threshold + min_amp, observed)
+        if cfg.pursuit_every and it % cfg.pursuit_every == 0:
+            for k in range(k_units):
+                add_unit(state.residual, state.templates[k], state.times[k], state.amps[k], +1.0)
+            if observed is not None:
+                state.residual.mul_(observed)
+            matching_pursuit(state, cfg, threshold, threshold + min_amp, observed)
         for k in range(k_units):
             _refine_unit(state, k, cfg, threshold, min_amp, observed)
         # re-seed units left without spikes from the largest residual windows
@@ -505,7 +533,15 @@ def fit_one(data: torch.Tensor, cfg: SolverConfig, sigma: float, generator: torc
         same = previous_supports is not None and all(
             a.shape == b.shape and bool((a == b).all()) for a, b in zip(supports, previous_supports))
         previous_supports = supports
-        if not reseeded and (same or abs(state.log_likelihoods[-1] - state.log_likelihoods[-2]) < cfg.tol):
+        if reseeded:
+            best_ll, stalled = -math.inf, 0
+            continue
+        if state.log_likelihoods[-1] > best_ll + cfg.tol:
+            best_ll, stalled = state.log_likelihoods[-1], 0
+        else:
+            stalled += 1
+        # converged: supports fixed, a step below tol, or no new best for `patience` sweeps
+        if same or abs(state.log_likelihoods[-1] - state.log_likelihoods[-2]) < cfg.tol or stalled >= cfg.patience:
             state.converged = True
             break
     state.objective = _objective(state, sigma, cfg.amp_rate, cfg.spike_cost(), observed)
@@ -586,63 +622,58 @@ def improve_by_splits(state: SolverState, data: torch.Tensor, cfg: SolverConfig,
 
 def fit_default(data: torch.Tensor, cfg: SolverConfig, *, noise_std: float | None, n_init: int,
                 random_state: int | None, observed: torch.Tensor | None = None,
-                init_templates: torch.Tensor | None = None, progress_bar=None) -> tuple[SolverState, float]:
-    """Several starts, the best posterior kept; returns (state, noise_std used).
+                init_templates: torch.Tensor | None = None, search_samples: int | None = 20_000,
+                progress_bar=None) -> tuple[SolverState, float]:
+    """Several starts, the best posterior kept and improved by split moves; returns (state, noise_std).
 
     With ``noise_std=None`` the noise is first taken as the robust (MAD)
     standard deviation of the data, which overestimates it where motifs are
-    dense; after the starts it is re-estimated from the best fit's residual
-    and that fit is continued with it.
+    dense; after the search it is re-estimated from the best fit's residual
+    and the fit is continued with it.
+
+    When the data are longer than ``search_samples``, the starts and split
+    moves run on a central block of that many samples and the best templates
+    are then fitted to all the data.
     """
+    n, t_len = data.shape
     gen_seed = 0 if random_state is None else int(random_state)
-    sigma = robust_std(data if observed is None else data[observed[:, :data.shape[1]] > 0]) \
-        if noise_std is None else float(noise_std)
-    best = None
-    starts = 1 if init_templates is not None else n_init
-    for i in range(starts):
-        generator = torch.Generator(device=data.device).manual_seed(gen_seed * 1000 + i)
-        state = fit_one(data, cfg, sigma, generator, init_templates=init_templates, random_init=i > 0,
-                        observed=observed, progress_bar=progress_bar)
-        if best is None or state.objective > best.objective:
-            best = state
-    best = improve_by_splits(best, data, cfg, sigma, observed, generator)
+    generator = torch.Generator(device=data.device).manual_seed(gen_seed * 1000)
+
+    def robust_residual_std(x: torch.Tensor, mask: torch.Tensor | None) -> float:
+        return robust_std(x if mask is None else x[mask[:, : x.shape[1]] > 0])
+
+    sigma = robust_residual_std(data, observed) if noise_std is None else float(noise_std)
+    if init_templates is not None:
+        best = fit_one(data, cfg, sigma, generator, init_templates=init_templates, observed=observed,
+                       progress_bar=progress_bar)
+    else:
+        if search_samples is not None and t_len > max(search_samples, 4 * cfg.width):
+            lo = (t_len - search_samples) // 2
+            block = data[:, lo: lo + search_samples]
+            block_obs = None
+            if observed is not None:
+                block_obs = torch.zeros(n, search_samples + cfg.width, dtype=data.dtype, device=data.device)
+                block_obs[:, :search_samples] = observed[:, lo: lo + search_samples]
+        else:
+            block, block_obs = data, observed
+        best = None
+        for i in range(n_init):
+            generator = torch.Generator(device=data.device).manual_seed(gen_seed * 1000 + i)
+            state = fit_one(block, cfg, sigma, generator, random_init=i > 0, observed=block_obs,
+                            progress_bar=progress_bar)
+            if best is None or state.objective > best.objective:
+                best = state
+        best = improve_by_splits(best, block, cfg, sigma, block_obs, generator)
+        if block is not data:
+            best = fit_one(data, cfg, sigma, generator, init_templates=best.templates, observed=observed,
+                           progress_bar=progress_bar)
     if noise_std is None:
-        t_len = data.shape[1]
-        resid = best.residual[:, :t_len]
-        refined = robust_std(resid if observed is None else resid[observed[:, :t_len] > 0])
+        refined = robust_residual_std(best.residual[:, :t_len], observed)
         if refined > 0 and abs(refined - sigma) > 1e-3 * sigma:
             sigma = refined
-            generator = torch.Generator(device=data.device).manual_seed(gen_seed * 1000 + starts)
             second = fit_one(data, cfg, sigma, generator, init_templates=best.templates, observed=observed,
                              progress_bar=progress_bar)
             second.log_likelihoods = best.log_likelihoods + second.log_likelihoods[1:]
             second.n_iter += best.n_iter
             best = second
     return best, sigma
-
-
-def decode(data: torch.Tensor, templates: torch.Tensor, cfg: SolverConfig, sigma: float,
-           sweeps: int = 5) -> torch.Tensor:
-    """Amplitudes (K, T) of ``data`` (N, T) with the templates held fixed.
-
-    Joint matching pursuit, then per-unit re-detection sweeps until the
-    supports stop changing (at most ``sweeps``).
-    """
-    n, t_len = data.shape
-    d, k_units = cfg.width, templates.shape[0]
-    residual = torch.zeros(n, t_len + d, dtype=data.dtype, device=data.device)
-    residual[:, :t_len] = data
-    empty_t = torch.zeros(0, dtype=torch.long, device=data.device)
-    empty_a = torch.zeros(0, dtype=data.dtype, device=data.device)
-    state = SolverState(templates=templates.to(data.dtype).clone(), times=[empty_t] * k_units,
-                        amps=[empty_a] * k_units, residual=residual)
-    threshold = amp_rate_threshold(cfg.amp_rate, sigma)
-    min_amp = sigma * math.sqrt(2 * cfg.spike_cost())
-    matching_pursuit(state, cfg, threshold, threshold + min_amp, None)
-    for _ in range(sweeps):
-        before = [t.clone() for t in state.times]
-        for k in range(k_units):
-            _refine_unit(state, k, cfg, threshold, min_amp, None, update_template=False)
-        if all(a.shape == b.shape and bool((a == b).all()) for a, b in zip(before, state.times)):
-            break
-    return state.dense_amplitudes()

@@ -50,8 +50,10 @@ class ConvNMF:
     max_iter : int or None
         Sweeps per start (None: 20 for ``"seed"``, as the notebook; 100 for
         ``"default"``).
-    tol : float
-        Stop when the per-entry log-likelihood changes by less than this.
+    tol : float or None
+        Stop when the per-entry log-likelihood changes by less than this
+        (None: 1e-6 for ``"seed"``, as the notebook; 1e-4 for ``"default"``,
+        which also stops after 3 sweeps without a new best).
     n_init : int
         ``solver="default"`` only: number of starts (the first greedy, the
         others randomised); the best posterior is kept and improved by
@@ -97,7 +99,7 @@ class ConvNMF:
 
     def __init__(self, n_components: int = 4, width: int = 10, rank: int | None = None, *,
                  nonnegative: bool = False, amp_rate: float = 3.0, noise_std: float | None = None,
-                 spike_prob: float = 0.01, max_iter: int | None = None, tol: float = 1e-6, n_init: int = 10,
+                 spike_prob: float = 0.01, max_iter: int | None = None, tol: float | None = None, n_init: int = 10,
                  solver: str = "default", random_state: int | None = None, device: str = "auto"):
         self.n_components = n_components
         self.width = width
@@ -164,7 +166,7 @@ class ConvNMF:
         if self.max_iter is not None:
             positive_int("max_iter", self.max_iter, 0)
         positive_int("n_init", self.n_init)
-        if not (self.tol >= 0):
+        if self.tol is not None and not (self.tol >= 0):
             raise InputError(f"tol: got {self.tol!r}, expected a non-negative number")
 
     def _check_fitted(self) -> None:
@@ -185,8 +187,9 @@ class ConvNMF:
 
         rank = self.rank if (self.rank is not None or self.nonnegative) else 1
         max_iter = 100 if self.max_iter is None else self.max_iter
+        tol = 1e-4 if self.tol is None else float(self.tol)
         return SolverConfig(self.n_components, self.width, rank, bool(self.nonnegative), float(self.amp_rate),
-                            int(max_iter), float(self.tol), float(self.spike_prob))
+                            int(max_iter), tol, float(self.spike_prob))
 
     def fit(self, X, y=None, *, mask=None) -> "ConvNMF":
         """Fit templates and amplitudes to ``X``.
@@ -243,7 +246,7 @@ class ConvNMF:
         max_iter = 20 if self.max_iter is None else int(self.max_iter)
         templates, amplitudes, lls, converged = fit_seed(data, init, rank=rank, noise_std=noise_std,
                                                          amp_rate=float(self.amp_rate), max_iter=max_iter,
-                                                         tol=float(self.tol))
+                                                         tol=1e-6 if self.tol is None else float(self.tol))
         self.templates_ = templates.cpu().numpy()
         self.amplitudes_ = amplitudes.T.contiguous().cpu().numpy()
         self.log_likelihoods_ = np.asarray(lls)
