@@ -28,6 +28,161 @@ def _root(quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress b
     set_quiet(quiet)
 
 
+def _echo_metrics(summary: dict, keys: list[str]) -> None:
+    metrics = summary.get("metrics", {})
+    for key in keys:
+        if key in metrics and metrics[key] is not None:
+            value = metrics[key]
+            typer.echo(f"  {key}: {value:.4g}" if isinstance(value, float) else f"  {key}: {value}")
+
+
+# --------------------------------------------------------------------------- #
+# motifs
+# --------------------------------------------------------------------------- #
+@motifs_app.command("simulate")
+def motifs_simulate(
+    out: Path = typer.Option(..., "--out", help="Output .npz (keys data (T,N), templates, amplitudes (T,K))."),
+    seed: int = typer.Option(7, "--seed", help="torch seed (7 reproduces the notebook)."),
+    timesteps: int = typer.Option(600, "--timesteps", help="T, samples."),
+    channels: int = typer.Option(10, "--channels", help="N, channels."),
+    width: int = typer.Option(10, "--width", help="D, template duration in samples."),
+    neurons: int = typer.Option(4, "--neurons", help="K, units."),
+    alpha: float = typer.Option(3.0, "--alpha", help="Gamma shape of spike amplitudes."),
+    beta: float = typer.Option(0.1, "--beta", help="Gamma rate (mean amplitude alpha/beta)."),
+    noise: float = typer.Option(1.0, "--noise", help="Noise standard deviation."),
+) -> None:
+    """Simulate Conv-NMF data exactly as the Neural Screenomics notebook does."""
+    from neurocine.pipelines.motifs import run_simulate
+
+    s = run_simulate(out, seed=seed, timesteps=timesteps, channels=channels, width=width, neurons=neurons,
+                     alpha=alpha, beta=beta, noise=noise)
+    typer.echo(f"wrote {s['out']}: data {tuple(s['data_shape'])}, {s['n_spikes']} spikes, "
+               f"oracle R2 {s['oracle_r2']:.3f}")
+
+
+@motifs_app.command("fit")
+def motifs_fit(
+    input_path: Path = typer.Argument(..., metavar="INPUT", help="npz (key data), npy, csv or NWB file, time-first."),
+    out: Path = typer.Option(..., "--out", help="Output folder."),
+    components: int = typer.Option(..., "--components", "-k", help="K, number of units."),
+    width: int = typer.Option(..., "--width", "-d", help="D, template duration in samples."),
+    rank: Optional[int] = typer.Option(None, "--rank", help="Template rank R (signed templates; default 1)."),
+    solver: str = typer.Option("default", "--solver", help="default | seed (the notebook's algorithm)."),
+    amp_rate: float = typer.Option(3.0, "--amp-rate", help="Rate of the exponential amplitude prior."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    nonnegative: bool = typer.Option(False, "--nonnegative", help="Nonnegative full-rank (seqNMF-style) templates."),
+    n_init: int = typer.Option(10, "--n-init", help="Starts of the default solver."),
+    noise_std: Optional[float] = typer.Option(None, "--noise-std", help="Noise std (default: estimated)."),
+    max_iter: Optional[int] = typer.Option(None, "--max-iter", help="Sweeps per start."),
+    tolerance: int = typer.Option(2, "--tolerance", help="Spike matching tolerance (samples) for ground truth."),
+    series: Optional[str] = typer.Option(None, "--series", help="NWB only: name or path of the TimeSeries."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:i]."),
+) -> None:
+    """Fit a Conv-NMF model (templates + sparse spikes) to a multichannel signal."""
+    from neurocine.pipelines.motifs import run_fit
+
+    s = run_fit(input_path, out, components=components, width=width, rank=rank, solver=solver, amp_rate=amp_rate,
+                seed=seed, nonnegative=nonnegative, n_init=n_init, noise_std=noise_std, max_iter=max_iter,
+                tolerance=tolerance, series=series, device=device)
+    typer.echo(f"Found {s['metrics']['n_spikes']} putative spikes (R2 = {s['metrics']['r2']:.2f}) -> {out}")
+    _echo_metrics(s, ["n_iter", "seconds", "spike_precision", "spike_recall", "spike_f1", "template_similarity"])
+
+
+@motifs_app.command("select")
+def motifs_select(
+    input_path: Path = typer.Argument(..., metavar="INPUT", help="npz (key data), npy, csv or NWB file."),
+    out: Path = typer.Option(..., "--out", help="Output folder."),
+    components: str = typer.Option("1-8", "--components", "-k", help="K values: 1-8, 2,4,6 or 4."),
+    width: int = typer.Option(..., "--width", "-d", help="D, template duration in samples."),
+    repeats: int = typer.Option(3, "--repeats", help="Fits per K (random masks and starts)."),
+    mask_fraction: float = typer.Option(0.1, "--mask-fraction", help="Fraction of entries held out."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    rank: Optional[int] = typer.Option(None, "--rank", help="Template rank R."),
+    nonnegative: bool = typer.Option(False, "--nonnegative", help="Nonnegative full-rank templates."),
+    amp_rate: float = typer.Option(3.0, "--amp-rate", help="Rate of the exponential amplitude prior."),
+    n_init: int = typer.Option(3, "--n-init", help="Starts per fit."),
+    series: Optional[str] = typer.Option(None, "--series", help="NWB only: name or path of the TimeSeries."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:i]."),
+) -> None:
+    """Choose K: held-out fit (masked entries) and stability across restarts."""
+    from neurocine.pipelines.motifs import run_select
+
+    s = run_select(input_path, out, components=components, width=width, repeats=repeats,
+                   mask_fraction=mask_fraction, seed=seed, rank=rank, nonnegative=nonnegative, amp_rate=amp_rate,
+                   n_init=n_init, series=series, device=device)
+    m = s["metrics"]
+    typer.echo(f"recommended K = {m['recommended_k']} -> {out}")
+    for k, r2, st in zip(s["parameters"]["ks"], m["heldout_r2_mean"], m["stability_mean"]):
+        typer.echo(f"  K={k}: held-out R2 {r2:.3f}" + (f", stability {st:.3f}" if st is not None else ""))
+
+
+# --------------------------------------------------------------------------- #
+# screenome
+# --------------------------------------------------------------------------- #
+@screenome_app.command("bin")
+def screenome_bin(
+    log: Path = typer.Argument(..., metavar="LOG.csv", help="Event log: timestamp, app|category[, participant, duration]."),
+    out: Path = typer.Option(..., "--out", help="Output folder (binned.npz, usage.png)."),
+    bin: str = typer.Option("5s", "--bin", help="Bin width: 500ms, 5s, 1min, 2h..."),
+    top: Optional[int] = typer.Option(None, "--top", help="Keep the N most used apps, merge the rest into 'other'."),
+    channel: str = typer.Option("app", "--channel", help="app | category."),
+    participant: Optional[str] = typer.Option(None, "--participant", help="Only this participant."),
+    max_gap: str = typer.Option("5s", "--max-gap", help="Without durations: longest an event lasts."),
+) -> None:
+    """Turn a screen-use event log into a (T, N) matrix of seconds of use per app per bin."""
+    from neurocine.pipelines.screenome import run_screenome_bin
+
+    s = run_screenome_bin(log, out, bin=bin, top=top, channel=channel, participant=participant, max_gap=max_gap)
+    typer.echo(f"binned {log} -> {out}")
+    _echo_metrics(s, ["n_events", "n_bins", "n_channels", "total_seconds"])
+    for warning in s.get("metrics", {}).get("warnings", []):
+        typer.echo(f"  warning: {warning}")
+
+
+@screenome_app.command("simulate")
+def screenome_simulate(
+    out: Path = typer.Option(..., "--out", help="Output LOG.csv (ground truth in LOG.truth.npz)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    apps: int = typer.Option(10, "--apps", help="Number of apps."),
+    states: int = typer.Option(3, "--states", help="Number of motivational states (motifs)."),
+    hours: float = typer.Option(10.0, "--hours", help="Duration of the log."),
+    bin: str = typer.Option("60s", "--bin", help="Bin of the generating model."),
+) -> None:
+    """Simulate a screen-use log driven by Conv-NMF motivational states."""
+    from neurocine.pipelines.screenome import run_screenome_simulate
+
+    s = run_screenome_simulate(out, seed=seed, n_apps=apps, n_states=states, hours=hours, bin=bin)
+    typer.echo(f"wrote {s['log']} ({s['n_events']} events) and {s['truth']}")
+
+
+# --------------------------------------------------------------------------- #
+# demo
+# --------------------------------------------------------------------------- #
+@app.command("demo")
+def demo(
+    out: Path = typer.Option(Path("demo-out"), "--out", help="Output folder."),
+    quick: bool = typer.Option(False, "--quick", help="Smaller settings (about a minute on 2 cores)."),
+) -> None:
+    """Run every capability on built-in data into one folder (open DIR/index.html)."""
+    from neurocine.pipelines.demo import run_demo
+
+    s = run_demo(out, quick=quick)
+    m = s["metrics"]
+    c = m["conv_nmf"]
+    typer.echo(f"Conv-NMF on the notebook's data ({c['n_true_spikes']} true spikes, oracle R2 {c['oracle_r2']:.3f}):")
+    for k in (4, 2):
+        r = c[f"seed_k{k}"]
+        typer.echo(f"  notebook solver K={k}: Found {r['n_spikes']} putative spikes (R2 = {r['r2']:.2f})")
+    r = c["default_k4"]
+    typer.echo(f"  neurocine solver K=4: {r['n_spikes']} spikes, R2 {r['r2']:.3f}, spike F1 {r['spike_f1']:.3f}")
+    sc = m["screenome"]
+    typer.echo(f"Screenome: {sc['n_events']} events -> {sc['n_bins']} bins; motifs R2 {sc['r2']:.3f}, "
+               f"onset F1 {sc['spike_f1']:.3f}")
+    ks = m["k_selection"]
+    typer.echo(f"K selection: recommended K = {ks['recommended_k']} (true K = {ks['true_k']})")
+    typer.echo(f"wrote {out}/index.html")
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     """Entry point of the console script."""
     import click

@@ -189,12 +189,20 @@ def window_energy(residual: torch.Tensor, d: int) -> torch.Tensor:
 
 
 def robust_std(x: torch.Tensor) -> float:
-    """Noise standard deviation from the median absolute deviation (1.4826 * MAD)."""
+    """Noise standard deviation from the median absolute deviation (1.4826 * MAD).
+
+    Data that are mostly exact zeros (binned event counts) have a MAD of 0;
+    then the plain standard deviation is used, and 1.0 for constant data.
+    """
     flat = x.reshape(-1)
     if flat.numel() > 2_000_000:  # a strided subsample is plenty for a median
         flat = flat[:: flat.numel() // 2_000_000 + 1]
     med = flat.median()
-    return float(1.4826 * (flat - med).abs().median())
+    mad = float(1.4826 * (flat - med).abs().median())
+    if mad > 0:
+        return mad
+    std = float(flat.std()) if flat.numel() > 1 else 0.0
+    return std if std > 0 else 1.0
 
 
 # --------------------------------------------------------------------------- #

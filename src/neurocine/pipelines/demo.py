@@ -1,0 +1,116 @@
+"""``neurocine demo``: every capability that exists, on built-in data, in one folder.
+
+Sections (each a sub-folder, linked from ``index.html``):
+
+* ``conv_nmf/`` -- the Neural Screenomics notebook reproduced (seed solver,
+  K = 4 and K = 2) and neurocine's solver on the same data, scored against
+  the simulation's ground truth;
+* ``screenome/`` -- a simulated phone-use log binned into an app x time
+  matrix and decomposed into nonnegative "motivational state" motifs;
+* ``k_selection/`` -- held-out fit and stability for a range of K.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from pathlib import Path
+from typing import Any
+
+from neurocine.io.results import ResultFolder
+
+
+def _section_conv_nmf(res: ResultFolder, quick: bool) -> dict[str, Any]:
+    from neurocine.motifs.convnmf import ConvNMF
+    from neurocine.pipelines.motifs import fit_to_folder
+    from neurocine.simulate import simulate_convnmf
+
+    sim = simulate_convnmf(7)
+    truth = {"templates": sim.templates, "amplitudes": sim.amplitudes}
+    out: dict[str, Any] = {"oracle_r2": sim.oracle_r2(), "n_true_spikes": int((sim.amplitudes > 0).sum())}
+    for k in (4, 2):
+        m = fit_to_folder(res, sim.data, ConvNMF(k, 10, solver="seed", random_state=7), truth=truth,
+                          title=f"notebook solver, K = {k}", prefix=f"conv_nmf/seed_k{k}_")
+        out[f"seed_k{k}"] = {key: m[key] for key in ("n_spikes", "r2", "spike_f1", "seconds")}
+    m = fit_to_folder(res, sim.data, ConvNMF(4, 10, random_state=0, n_init=5 if quick else 10), truth=truth,
+                      title="neurocine solver, K = 4", prefix="conv_nmf/default_k4_")
+    out["default_k4"] = {key: m[key] for key in ("n_spikes", "r2", "spike_f1", "template_similarity", "seconds")}
+    return out
+
+
+def _section_screenome(res: ResultFolder, quick: bool) -> dict[str, Any]:
+    from neurocine.motifs.convnmf import ConvNMF
+    from neurocine.pipelines.motifs import fit_to_folder
+    from neurocine.pipelines.screenome import run_screenome_bin, run_screenome_simulate, truth_path
+
+    import numpy as np
+
+    log = res.path("screenome/log.csv")
+    sim_summary = run_screenome_simulate(log, seed=3, n_apps=10, n_states=3, hours=12 if quick else 48, bin="60s")
+    binned = run_screenome_bin(log, res.path("screenome/binned"), bin="60s")
+    truth_npz = np.load(truth_path(log))
+    data = np.load(res.path("screenome/binned") / "binned.npz")
+    truth = {"templates": truth_npz["templates"], "amplitudes": truth_npz["amplitudes"]}
+    width = truth["templates"].shape[2]
+    # binned use is zero-inflated (no MAD noise estimate): give the noise level, in seconds of use per bin
+    m = fit_to_folder(res, data["data"], ConvNMF(3, width, nonnegative=True, noise_std=2.0, random_state=0, n_init=5),
+                      truth=truth, channels=[str(c) for c in data["channels"]], title="screenome motifs, K = 3",
+                      prefix="screenome/motifs_")
+    return {"n_events": sim_summary["n_events"], "n_bins": binned["metrics"]["n_bins"],
+            **{key: m[key] for key in ("n_spikes", "r2", "spike_f1", "template_similarity", "seconds")}}
+
+
+def _section_k_selection(res: ResultFolder, quick: bool) -> dict[str, Any]:
+    from neurocine.motifs.selection import select_n_components
+    from neurocine.plotting.motifs import plot_k_selection
+    from neurocine.simulate import simulate_convnmf
+
+    sim = simulate_convnmf(7)
+    ks = [2, 3, 4, 5, 6] if quick else list(range(1, 9))
+    sel = select_n_components(sim.data, ks, 10, n_repeats=3, n_init=3 if quick else 5,
+                              random_state=0)
+    res.write_json("k_selection/selection.json", sel.to_dict())
+    res.save_figure("k_selection/k_selection.png",
+                    plot_k_selection(sel.ks, sel.heldout_r2, stability=sel.stability, recommended=sel.recommended,
+                                     train_r2=sel.train_r2))
+    return {"ks": sel.ks, "recommended_k": sel.recommended, "true_k": 4}
+
+
+def _index_html(metrics: dict[str, Any], root: Path) -> str:
+    """A plain index page: every figure of the demo with its section's numbers."""
+    rows = []
+    for section in ("conv_nmf", "screenome", "k_selection"):
+        figs = sorted(p.relative_to(root).as_posix() for p in (root / section).rglob("*.png"))
+        numbers = html.escape(_format(metrics.get(section, {})))
+        imgs = "\n".join(f'<figure><img src="{f}" alt="{f}"><figcaption>{f}</figcaption></figure>' for f in figs)
+        rows.append(f"<section><h2>{section}</h2><pre>{numbers}</pre>{imgs}</section>")
+    return ("<!doctype html><html><head><meta charset='utf-8'><title>neurocine demo</title>"
+            "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}img{max-width:100%}"
+            "figure{margin:1em 0}pre{background:#f4f4f4;padding:.5em}</style></head><body>"
+            "<h1>neurocine demo</h1>" + "\n".join(rows) + "</body></html>\n")
+
+
+def _format(d: dict[str, Any], indent: int = 0) -> str:
+    lines = []
+    for k, v in d.items():
+        if isinstance(v, dict):
+            lines.append(" " * indent + f"{k}:")
+            lines.append(_format(v, indent + 2))
+        elif isinstance(v, float):
+            lines.append(" " * indent + f"{k}: {v:.4g}")
+        else:
+            lines.append(" " * indent + f"{k}: {v}")
+    return "\n".join(lines)
+
+
+def run_demo(out: str | os.PathLike, *, quick: bool = False) -> dict[str, Any]:
+    """Run every capability on built-in data into one folder; returns the summary."""
+    sections = {"conv_nmf": _section_conv_nmf, "screenome": _section_screenome, "k_selection": _section_k_selection}
+    with ResultFolder(out, {"quick": quick}, job="demo") as res:
+        for name, run in sections.items():
+            with res.timer(f"{name}_seconds"):
+                res.metrics[name] = run(res, quick)
+        assert res.tmp is not None
+        (res.tmp / "index.html").write_text(_index_html(res.metrics, res.tmp))
+        summary = res.summary()
+    return summary
