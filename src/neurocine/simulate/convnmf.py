@@ -117,7 +117,8 @@ def generate(num_timesteps: int, num_channels: int, len_waveform: int, num_neuro
         amplitudes[k, kept] = torch.tensor(props["peak_heights"], dtype=torch.float32)
 
     data = convolve_templates(amplitudes, templates)
-    data += Normal(0.0, noise_std).sample(data.shape)
+    if noise_std > 0:  # noise-free data draw nothing more from the generator
+        data += Normal(0.0, noise_std).sample(data.shape)
     return templates, amplitudes, data
 
 
