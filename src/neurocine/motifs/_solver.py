@@ -685,3 +685,30 @@ def fit_default(data: torch.Tensor, cfg: SolverConfig, *, noise_std: float | Non
             second.n_iter += best.n_iter
             best = second
     return best, sigma
+
+
+def decode(data: torch.Tensor, templates: torch.Tensor, cfg: SolverConfig, sigma: float,
+           sweeps: int = 5) -> torch.Tensor:
+    """Amplitudes (K, T) of ``data`` (N, T) with the templates held fixed.
+
+    Joint matching pursuit, then per-unit re-detection sweeps until the
+    supports stop changing (at most ``sweeps``).
+    """
+    n, t_len = data.shape
+    d, k_units = cfg.width, templates.shape[0]
+    residual = torch.zeros(n, t_len + d, dtype=data.dtype, device=data.device)
+    residual[:, :t_len] = data
+    empty_t = torch.zeros(0, dtype=torch.long, device=data.device)
+    empty_a = torch.zeros(0, dtype=data.dtype, device=data.device)
+    state = SolverState(templates=templates.to(data.dtype).clone(), times=[empty_t] * k_units,
+                        amps=[empty_a] * k_units, residual=residual)
+    threshold = amp_rate_threshold(cfg.amp_rate, sigma)
+    min_amp = sigma * math.sqrt(2 * cfg.spike_cost())
+    matching_pursuit(state, cfg, threshold, threshold + min_amp, None)
+    for _ in range(sweeps):
+        before = [t.clone() for t in state.times]
+        for k in range(k_units):
+            _refine_unit(state, k, cfg, threshold, min_amp, None, update_template=False)
+        if all(a.shape == b.shape and bool((a == b).all()) for a, b in zip(before, state.times)):
+            break
+    return state.dense_amplitudes()
