@@ -101,3 +101,8 @@ def test_noise_free_data_equal_the_model():
 def test_bad_parameters_raise_input_error(kwargs):
     with pytest.raises(InputError):
         simulate_convnmf(0, **kwargs)
+
+
+def test_negative_seed_is_rejected():
+    with pytest.raises(InputError, match="seed"):
+        simulate_convnmf(-3)

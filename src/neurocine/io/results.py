@@ -133,7 +133,11 @@ class ResultFolder:
         if self.out.exists():
             old = self.out.with_name(f".{self.out.name}.old-{os.getpid()}")
             os.replace(self.out, old)
-            os.replace(self.tmp, self.out)
+            try:
+                os.replace(self.tmp, self.out)
+            except OSError:
+                os.replace(old, self.out)  # put the earlier result back before reporting
+                raise
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(self.tmp, self.out)

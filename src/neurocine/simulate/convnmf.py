@@ -186,6 +186,8 @@ def simulate_convnmf(seed: int | None = 7, *, timesteps: int = 600, channels: in
     if not (np.isfinite(noise_std) and noise_std >= 0):
         raise InputError(f"noise: got {noise_std!r}, expected a non-negative number")
     if seed is not None:
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise InputError(f"seed: got {seed!r}, expected a non-negative integer")
         torch.manual_seed(int(seed))
     templates, amplitudes, data = generate(timesteps, channels, width, neurons, mean_amplitude=alpha / beta,
                                            shape_amplitude=alpha, noise_std=noise_std, sample_freq=sample_freq)
