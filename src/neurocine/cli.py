@@ -184,22 +184,16 @@ def demo(
 
 
 def main(argv: Optional[list[str]] = None) -> None:
-    """Entry point of the console script."""
-    import click
+    """Entry point of the console script.
 
+    typer handles usage errors itself (message, exit status 2); bad input
+    found by neurocine raises InputError, printed here as one line.
+    """
     try:
-        app(args=argv, standalone_mode=False, prog_name="neurocine")
+        app(args=argv, prog_name="neurocine")
     except InputError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
-    except click.exceptions.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        typer.echo("aborted", err=True)
-        sys.exit(130)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
 
 
 if __name__ == "__main__":
