@@ -211,3 +211,12 @@ def test_bad_data(notebook_data):
     model = ConvNMF(4, 10, n_init=1).fit(notebook_data.data)
     with pytest.raises(InputError, match="channels"):
         model.transform(notebook_data.data[:, :5])
+
+
+def test_zero_inflated_data_fall_back_to_the_standard_deviation():
+    rng = np.random.default_rng(0)
+    X = np.zeros((500, 6), np.float32)
+    X[rng.integers(0, 500, 40), rng.integers(0, 6, 40)] = rng.uniform(5, 60, 40)   # 1 % of entries used
+    model = ConvNMF(2, 5, n_init=2, random_state=0).fit(X)
+    assert model.noise_std_ == pytest.approx(float(X.std(ddof=1)), rel=1e-4)      # MAD is 0 here
+    assert np.isfinite(model.r2_)

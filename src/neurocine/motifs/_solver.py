@@ -2,211 +2,67 @@
 
 Model: ``X (N x T) = sum_k a_k (*) W_k + N(0, sigma^2)``, unit-norm templates
 ``W_k (N x D)`` (signed rank-R, or nonnegative full-rank), nonnegative
-amplitudes with an exponential prior of rate ``amp_rate`` and spikes of one
-unit at least ``D`` samples apart.
+amplitudes with an exponential prior of rate ``amp_rate``, a spike-and-slab
+cost per spike, and spikes of one unit at least ``D`` samples apart.
 
 What it changes with respect to the notebook's solver (``solver="seed"``):
 
 * amplitudes are the MAP values ``max(0, score - amp_rate * sigma^2)`` (for a
   unit-norm template and non-overlapping spikes this is the exact maximiser
   of the posterior given the support), not the raw peak heights;
-* spike supports come from a greedy non-maximum suppression computed on the
-  device with ``max_pool1d`` (no CPU round trip);
+* spike supports come from an exact greedy non-maximum suppression computed
+  with sliding maxima on the device (no CPU round trip, O(T) per round);
 * a unit's contribution is added to / removed from the residual by
   scattering its template at its spike times, and its template target is
   gathered from the residual at those times: the cost grows with the number
   of spikes, not with ``T * D``;
-* templates are initialised (and units that lose all their spikes are
-  re-seeded) from the windows of largest residual energy, not from random
-  templates; several starts are run and the best posterior kept.
+* the scores of all units are computed in one pass over the residual per
+  sweep (one matrix product with the stacked low-rank factors) and then kept
+  up to date *locally*: adding ``a * W_k`` at sample ``s`` changes unit j's
+  score only at ``|t - s| < D``, by ``a`` times the templates'
+  cross-correlation, so a unit's update costs ``O(spikes * K * D)`` instead
+  of another pass over the data;
+* rank-1 templates (the default) are projected by a power iteration (matrix
+  products only), not LAPACK's SVD, and their factors are kept with them;
+* the template step also tries small common shifts of the unit's spike
+  times, which re-centres a template seeded off the motif;
+* templates are learnt one at a time from the residual left by the previous
+  ones (deflation) at the start, several starts are run and the best
+  posterior kept; it is then improved by *moves* that coordinate ascent
+  cannot make (re-splitting two similar units, re-seeding an expendable
+  unit, splitting a strong one): see :func:`fit_default` for the stages.
 
-All arrays here are channel-first ``(N, T)`` torch tensors on one device; the
-estimator in :mod:`neurocine.motifs.convnmf` converts from the public
-time-first layout.
+Layout: the residual is kept **time-major**, ``(T + D, N)``, zero beyond T,
+so that a spike's window ``residual[t:t+D]`` is one contiguous block (cheap
+scatters and gathers) and the score pass is a plain matrix product. Scores
+are channel-first ``(K, T)`` (one contiguous row per unit for the spike
+picking). Everything is torch on one device; the host synchronises only
+for the sizes of spike sets and loop conditions. Temporary buffers are
+bounded (``_CHUNK`` elements), so memory stays at a few copies of the data,
+never ``(K, N, T)`` or ``(K, T, D)``. On CPU a fit runs on one thread (see
+:func:`_single_thread`).
+
+The channel-first helpers :func:`project_template`, :func:`all_scores`,
+:func:`unit_score`, :func:`template_crosscorr` and :func:`pick_spikes` are
+kept for direct use and tests.
 """
 
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 
-
-@dataclass
-class SolverState:
-    """Templates, spike supports and residual of one fit (channel-first)."""
-
-    templates: torch.Tensor            # (K, N, D)
-    times: list[torch.Tensor]          # per unit: spike sample indices (long)
-    amps: list[torch.Tensor]           # per unit: amplitudes (same length as times)
-    residual: torch.Tensor             # (N, T + D): data - prediction, zero beyond T
-    log_likelihoods: list[float] = field(default_factory=list)
-    objective: float = -math.inf
-    min_amp: float = 0.0               # smallest amplitude worth a spike (spike cost)
-    n_iter: int = 0
-    converged: bool = False
-
-    @property
-    def n_timesteps(self) -> int:
-        return self.residual.shape[1] - self.templates.shape[2]
-
-    def dense_amplitudes(self) -> torch.Tensor:
-        """Amplitudes as a dense (K, T) tensor."""
-        k_units = self.templates.shape[0]
-        out = torch.zeros(k_units, self.n_timesteps, dtype=self.residual.dtype, device=self.residual.device)
-        for k in range(k_units):
-            out[k, self.times[k]] = self.amps[k]
-        return out
+_CHUNK = 1 << 23            # elements in one temporary buffer (32 MiB in float32)
+_START_SWEEPS = 10          # sweeps of each start before the starts are compared
+_TRIAL_SWEEPS = 5           # sweeps (over the units involved) of a trial move
 
 
 # --------------------------------------------------------------------------- #
-# template projections
-# --------------------------------------------------------------------------- #
-def project_template(target: torch.Tensor, rank: int | None, nonnegative: bool) -> torch.Tensor:
-    """Unit-norm template closest to ``target`` (N, D) in the allowed set.
-
-    Maximises ``<target, W>`` subject to ``||W||_F = 1`` and either
-    ``rank(W) <= rank`` (truncated SVD) or ``W >= 0`` (positive part). A zero
-    target gives a zero template.
-    """
-    if nonnegative:
-        w = target.clamp(min=0)
-    elif rank is None or rank >= min(target.shape):
-        w = target
-    else:
-        u, s, vh = torch.linalg.svd(target, full_matrices=False)
-        w = (u[:, :rank] * s[:rank]) @ vh[:rank]
-    norm = torch.linalg.norm(w)
-    return w / norm if norm > 0 else torch.zeros_like(w)
-
-
-def template_factors(template: torch.Tensor, rank: int | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Factors ``(U (N, R), V (R, D))`` with ``U @ V == template`` (R = rank or full)."""
-    n, d = template.shape
-    r = min(n, d) if rank is None else min(rank, n, d)
-    u, s, vh = torch.linalg.svd(template, full_matrices=False)
-    return u[:, :r].contiguous(), (s[:r, None] * vh[:r]).contiguous()
-
-
-# --------------------------------------------------------------------------- #
-# scores, supports, residual updates
-# --------------------------------------------------------------------------- #
-def unit_score(residual: torch.Tensor, template: torch.Tensor, rank: int | None) -> torch.Tensor:
-    """``score[t] = <residual[:, t:t+D], W>`` for t < T, shape (T,).
-
-    Uses the low-rank factors when they are cheaper than a full convolution.
-    """
-    n, d = template.shape
-    t_len = residual.shape[1] - d
-    r = min(n, d) if rank is None else min(rank, n, d)
-    if r * (n + d) < n * d:
-        u, v = template_factors(template, rank)
-        projected = u.T @ residual                               # (R, T + D)
-        score = F.conv1d(projected.unsqueeze(0), v.unsqueeze(0))[0, 0]
-    else:
-        score = F.conv1d(residual.unsqueeze(0), template.unsqueeze(0))[0, 0]
-    return score[:t_len]
-
-
-def pick_spikes(score: torch.Tensor, threshold: float, min_distance: int) -> torch.Tensor:
-    """Greedy highest-first selection of peaks above ``threshold`` at least ``min_distance`` apart.
-
-    Equivalent to repeatedly taking the highest remaining candidate and
-    discarding all candidates closer than ``min_distance``; done in a few
-    vectorised rounds of non-maximum suppression (``max_pool1d``).
-
-    Returns the sorted sample indices (long tensor).
-    """
-    t_len = score.shape[0]
-    alive = score > threshold
-    if min_distance <= 1 or t_len < 2:
-        return torch.nonzero(alive).flatten()
-    kernel = 2 * min_distance - 1
-    neg_inf = torch.tensor(-math.inf, dtype=score.dtype, device=score.device)
-    kept = torch.zeros_like(alive)
-    while bool(alive.any()):
-        masked = torch.where(alive, score, neg_inf)
-        local_max = F.max_pool1d(masked.view(1, 1, -1), kernel, stride=1, padding=min_distance - 1).view(-1)
-        new = alive & (masked == local_max)
-        # exact ties inside one window: keep only the earliest
-        if bool(new.any()):
-            idx = torch.nonzero(new).flatten()
-            if idx.numel() > 1:
-                close = (idx[1:] - idx[:-1]) < min_distance
-                if bool(close.any()):
-                    new = _drop_close_ties(new, idx, min_distance)
-        kept |= new
-        near = F.max_pool1d(new.to(score.dtype).view(1, 1, -1), kernel, stride=1,
-                            padding=min_distance - 1).view(-1) > 0
-        alive &= ~near
-    return torch.nonzero(kept).flatten()
-
-
-def _drop_close_ties(new: torch.Tensor, idx: torch.Tensor, min_distance: int) -> torch.Tensor:
-    keep = [int(idx[0])]
-    for i in idx[1:].tolist():
-        if i - keep[-1] >= min_distance:
-            keep.append(i)
-    out = torch.zeros_like(new)
-    out[torch.tensor(keep, device=new.device)] = True
-    return out
-
-
-def _window_index(times: torch.Tensor, d: int) -> torch.Tensor:
-    return (times.unsqueeze(1) + torch.arange(d, device=times.device)).reshape(-1)
-
-
-def add_unit(residual: torch.Tensor, template: torch.Tensor, times: torch.Tensor, amps: torch.Tensor,
-             sign: float, observed: torch.Tensor | None = None) -> None:
-    """``residual[:, t:t+D] += sign * a_t * W`` for every spike, in place (tail beyond T stays zero)."""
-    if times.numel() == 0:
-        return
-    n, d = template.shape
-    t_len = residual.shape[1] - d
-    values = (sign * amps).view(-1, 1, 1) * template.unsqueeze(0)          # (S, N, D)
-    residual.index_add_(1, _window_index(times, d), values.permute(1, 0, 2).reshape(n, -1))
-    if int(times[-1]) > t_len - d:  # times are sorted: only the last spike can spill past T
-        residual[:, t_len:] = 0
-    if observed is not None:
-        residual.mul_(observed)
-
-
-def spike_target(residual: torch.Tensor, times: torch.Tensor, amps: torch.Tensor, d: int) -> torch.Tensor:
-    """``sum_s a_s * residual[:, t_s:t_s+D]``, shape (N, D)."""
-    n = residual.shape[0]
-    windows = residual[:, _window_index(times, d)].view(n, -1, d)             # (N, S, D)
-    return torch.einsum("s,nsd->nd", amps, windows)
-
-
-def window_energy(residual: torch.Tensor, d: int) -> torch.Tensor:
-    """Energy ``sum_n sum_{j<D} residual[n, t + j]^2`` of every window start t < T, shape (T,)."""
-    t_len = residual.shape[1] - d
-    e = torch.linalg.vector_norm(residual, dim=0).double() ** 2
-    c = torch.cat([torch.zeros(1, dtype=e.dtype, device=e.device), torch.cumsum(e, 0)])
-    return (c[d: d + t_len] - c[:t_len]).to(residual.dtype)
-
-
-def robust_std(x: torch.Tensor) -> float:
-    """Noise standard deviation from the median absolute deviation (1.4826 * MAD).
-
-    Data that are mostly exact zeros (binned event counts) have a MAD of 0;
-    then the plain standard deviation is used, and 1.0 for constant data.
-    """
-    flat = x.reshape(-1)
-    if flat.numel() > 2_000_000:  # a strided subsample is plenty for a median
-        flat = flat[:: flat.numel() // 2_000_000 + 1]
-    med = flat.median()
-    mad = float(1.4826 * (flat - med).abs().median())
-    if mad > 0:
-        return mad
-    std = float(flat.std()) if flat.numel() > 1 else 0.0
-    return std if std > 0 else 1.0
-
-
-# --------------------------------------------------------------------------- #
-# the fit
+# configuration and state
 # --------------------------------------------------------------------------- #
 @dataclass
 class SolverConfig:
@@ -220,6 +76,7 @@ class SolverConfig:
     spike_prob: float = 0.01
     patience: int = 3
     pursuit_every: int = 0          # joint matching pursuit every n-th sweep (0: only to start)
+    change_tol: float = 1e-3        # converged when at most this fraction of the spikes changed in a sweep
 
     def spike_cost(self) -> float:
         """Log prior odds against a spike, ``log((1 - p) / p)`` (nats)."""
@@ -227,104 +84,531 @@ class SolverConfig:
         return math.log((1 - p) / p)
 
 
-def all_scores(residual: torch.Tensor, templates: torch.Tensor, rank: int | None) -> torch.Tensor:
-    """Scores of every unit at every start, ``(K, T)``: ``<residual[:, t:t+D], W_k>``."""
-    k_units, n, d = templates.shape
-    t_len = residual.shape[1] - d
-    r = min(n, d) if rank is None else min(rank, n, d)
-    if r * (n + d) < n * d:
-        factors = [template_factors(w, rank) for w in templates]
-        u = torch.cat([f[0].T for f in factors])                                 # (K R, N)
-        v = torch.stack([f[1] for f in factors]).reshape(k_units * r, 1, d)      # (K R, 1, D)
-        projected = (u @ residual).unsqueeze(0)                                  # (1, K R, T + D)
-        score = F.conv1d(projected, v, groups=k_units * r)[0].view(k_units, r, -1).sum(1)
+@dataclass
+class SolverState:
+    """Templates, spike supports, residual and scores of one fit.
+
+    ``residual`` is time-major ``(T + D, N)`` (data minus prediction, zero
+    beyond T and on held-out entries). ``u``, ``v`` are the templates'
+    low-rank factors (``templates[k] == u[k] @ v[k]``), or None when the
+    templates are used whole (full rank / nonnegative). ``score_buffer``
+    holds ``score[k, t] = <residual[t:t+D], W_k>`` at column ``t + D - 1``;
+    the ``D - 1`` columns of padding on both sides take the local updates
+    that fall off the ends (see :func:`_shift_scores`).
+    """
+
+    templates: torch.Tensor            # (K, N, D)
+    times: list[torch.Tensor]          # per unit: sorted spike sample indices (long)
+    amps: list[torch.Tensor]           # per unit: amplitudes (same length as times)
+    residual: torch.Tensor             # (T + D, N)
+    u: torch.Tensor | None = None      # (K, N, R)
+    v: torch.Tensor | None = None      # (K, R, D)
+    score_buffer: torch.Tensor | None = None   # (K, T + 2D - 2)
+    log_likelihoods: list[float] = field(default_factory=list)
+    objective: float = -math.inf
+    min_amp: float = 0.0               # smallest amplitude worth a spike (spike cost)
+    n_iter: int = 0
+    converged: bool = False
+
+    @property
+    def width(self) -> int:
+        return self.templates.shape[2]
+
+    @property
+    def n_timesteps(self) -> int:
+        return self.residual.shape[0] - self.width
+
+    @property
+    def scores(self) -> torch.Tensor:
+        """View ``(K, T)`` of the score buffer."""
+        d = self.width
+        return self.score_buffer[:, d - 1: d - 1 + self.n_timesteps]
+
+    def n_spikes(self) -> int:
+        return sum(int(t.numel()) for t in self.times)
+
+    def set_template(self, k: int, w: torch.Tensor, u: torch.Tensor | None, v: torch.Tensor | None) -> None:
+        """Replace unit k's template and factors."""
+        self.templates[k] = w
+        if self.u is not None:
+            self.u[k], self.v[k] = u, v
+
+    def dense_amplitudes(self) -> torch.Tensor:
+        """Amplitudes as a dense (K, T) tensor."""
+        k_units = self.templates.shape[0]
+        out = torch.zeros(k_units, self.n_timesteps, dtype=self.residual.dtype, device=self.residual.device)
+        for k in range(k_units):
+            out[k, self.times[k]] = self.amps[k]
+        return out
+
+
+# --------------------------------------------------------------------------- #
+# template projections
+# --------------------------------------------------------------------------- #
+def _top_singular_vectors(a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Leading singular vectors ``(u (..., M), v (..., L))`` of a batch of matrices ``(..., M, L)``.
+
+    Power iteration on the smaller Gram matrix by repeated squaring (in
+    float64, normalised at each step): ``G^32`` damps every other direction
+    by ``(s_2 / s_1)^64``. Its column of largest norm (parallel to the
+    leading eigenvector) is the starting vector of one plain power step.
+    Only matrix products: for the many small problems of a fit this is much
+    cheaper than LAPACK's SVD, and the same on CPU and GPU.
+    """
+    work = a.double()
+    flip = a.shape[-2] < a.shape[-1]          # iterate on the smaller Gram
+    if flip:
+        work = work.transpose(-1, -2)
+    g = work.transpose(-1, -2) @ work
+    tiny = torch.finfo(torch.float64).tiny
+    m = g / torch.linalg.matrix_norm(g).clamp(min=tiny)[..., None, None]
+    for _ in range(5):
+        m = m @ m
+        m = m / torch.linalg.matrix_norm(m).clamp(min=tiny)[..., None, None]
+    col = torch.linalg.vector_norm(m, dim=-2).argmax(-1)
+    x = g @ torch.take_along_dim(m, col[..., None, None], dim=-1)
+    x = x / torch.linalg.vector_norm(x, dim=-2, keepdim=True).clamp(min=tiny)
+    y = work @ x
+    y = y / torch.linalg.vector_norm(y, dim=-2, keepdim=True).clamp(min=tiny)
+    x, y = x[..., 0].to(a.dtype), y[..., 0].to(a.dtype)
+    return (x, y) if flip else (y, x)
+
+
+def uses_factors(cfg: SolverConfig, n: int) -> bool:
+    """Whether templates are handled through rank-R factors (signed and R < min(N, D))."""
+    return not cfg.nonnegative and cfg.rank is not None and cfg.rank < min(n, cfg.width)
+
+
+def _project(target: torch.Tensor, rank: int | None, nonnegative: bool
+             ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """Unit-norm templates closest to a batch of targets ``(..., N, D)``, with their factors.
+
+    Maximises ``<target, W>`` subject to ``||W||_F = 1`` and either
+    ``rank(W) <= rank`` (truncated SVD) or ``W >= 0`` (positive part). A zero
+    target gives a zero template. Returns ``(W, U, V)`` with ``W == U @ V``
+    when ``rank < min(N, D)`` (signed), else ``(W, None, None)``. Rank 1 (the
+    default) uses :func:`_top_singular_vectors`, higher ranks LAPACK's SVD.
+    """
+    n, d = target.shape[-2:]
+    if nonnegative or rank is None or rank >= min(n, d):
+        w = target.clamp(min=0) if nonnegative else target
+        norm = torch.linalg.matrix_norm(w)[..., None, None]
+        return torch.where(norm > 0, w / norm.clamp(min=torch.finfo(w.dtype).tiny), 0.0), None, None
+    if rank == 1:
+        left, right = _top_singular_vectors(target)
+        u, v = left[..., :, None], right[..., None, :]
+        gain = (left[..., None, :] @ target @ right[..., :, None])[..., 0]          # s_1, (..., 1)
+        u = u * (gain > 0).to(target.dtype)[..., None]                               # zero target: zero template
     else:
-        score = F.conv1d(residual.unsqueeze(0), templates)[0]
-    return score[:, :t_len]
+        left, s, vh = torch.linalg.svd(target, full_matrices=False)
+        s = s[..., :rank]
+        norm = torch.linalg.vector_norm(s, dim=-1, keepdim=True)
+        u = left[..., :rank] * (norm > 0).to(target.dtype)[..., None, :]
+        v = (s / norm.clamp(min=torch.finfo(s.dtype).tiny))[..., :, None] * vh[..., :rank, :]
+    return u @ v, u, v
+
+
+# --------------------------------------------------------------------------- #
+# residual scatter / gather (time-major residual (T + D, N))
+# --------------------------------------------------------------------------- #
+def _window_rows(times: torch.Tensor, d: int) -> torch.Tensor:
+    return (times.unsqueeze(1) + torch.arange(d, device=times.device)).reshape(-1)
+
+
+def _chunks(count: int, per_item: int):
+    step = max(1, _CHUNK // max(1, per_item))
+    return [slice(i, i + step) for i in range(0, count, step)]
+
+
+def add_spikes(residual: torch.Tensor, times: torch.Tensor, amps: torch.Tensor, templates_tm: torch.Tensor,
+               units: torch.Tensor | None = None, observed: torch.Tensor | None = None) -> None:
+    """``residual[t_s:t_s+D] += amps_s * W^T`` for every spike s, in place.
+
+    ``templates_tm`` is one time-major template ``(D, N)``, or ``(K, D, N)``
+    with ``units`` giving each spike's unit. The part beyond T is cut (kept
+    zero); held-out entries are zeroed again when ``observed`` is given.
+    """
+    d, n = templates_tm.shape[-2:]
+    t_len = residual.shape[0] - d
+    templates_tm = templates_tm.contiguous()
+    for c in _chunks(times.numel(), d * n):
+        w = templates_tm if units is None else templates_tm[units[c]]
+        values = amps[c].view(-1, 1, 1) * w
+        residual.index_add_(0, _window_rows(times[c], d), values.view(-1, n))
+    residual[t_len:] = 0
+    if observed is not None:
+        residual.mul_(observed)
+
+
+def _windows(residual: torch.Tensor, starts: torch.Tensor, length: int) -> torch.Tensor:
+    """Flattened windows ``residual[t:t+length]`` (S, length * N) at sorted starts; rows outside read as 0."""
+    rows = _window_rows(starts, length)
+    if starts.numel() == 0 or (int(starts[0]) >= 0 and int(starts[-1]) + length <= residual.shape[0]):
+        return residual.index_select(0, rows).view(starts.numel(), -1)
+    inside = (rows >= 0) & (rows < residual.shape[0])
+    out = residual.index_select(0, rows.clamp(0, residual.shape[0] - 1))
+    return (out * inside.unsqueeze(1)).view(starts.numel(), -1)
+
+
+def spike_target(residual: torch.Tensor, starts: torch.Tensor, amps: torch.Tensor, length: int) -> torch.Tensor:
+    """``sum_s a_s * residual[t_s:t_s+length]``, time-major (length, N), read in chunks."""
+    n = residual.shape[1]
+    acc = residual.new_zeros(length * n)
+    for c in _chunks(starts.numel(), length * n):
+        acc += amps[c] @ _windows(residual, starts[c], length)
+    return acc.view(length, n)
+
+
+def scores_at(residual: torch.Tensor, template: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
+    """``<residual[t:t+D], W>`` at the given starts only, shape (S,), read in chunks."""
+    n, d = template.shape
+    flat = template.T.reshape(-1)
+    parts = [_windows(residual, times[c], d) @ flat for c in _chunks(times.numel(), d * n)]
+    return torch.cat(parts) if parts else residual.new_zeros(0)
+
+
+def window_energy(residual: torch.Tensor, d: int) -> torch.Tensor:
+    """Energy ``sum_{j<D} ||residual[t + j]||^2`` of every window start t < T, shape (T,)."""
+    t_len = residual.shape[0] - d
+    e = torch.linalg.vector_norm(residual, dim=1).double() ** 2
+    c = torch.cat([e.new_zeros(1), torch.cumsum(e, 0)])
+    return (c[d: d + t_len] - c[:t_len]).to(residual.dtype)
+
+
+def robust_std(x: torch.Tensor, mask: torch.Tensor | None = None, fallback: bool = False) -> float:
+    """Noise standard deviation from the median absolute deviation (1.4826 * MAD).
+
+    ``x`` is (T, N) with any strides; rows are subsampled to about two
+    million entries (plenty for a median) before anything is copied. With
+    ``mask`` (rows aligned with ``x``, > 0 where observed) only observed
+    entries count. The MAD is 0 when most entries are equal (zero-inflated
+    data); with ``fallback`` the standard deviation is returned instead.
+    """
+    step = x.shape[0] * x.shape[1] // 2_000_000 + 1
+    rows = x[::step]
+    flat = rows[mask[: x.shape[0]: step] > 0] if mask is not None else rows.reshape(-1)
+    med = flat.median()
+    mad = float(1.4826 * (flat - med).abs().median())
+    return float(flat.std()) if fallback and mad == 0 and flat.numel() > 1 else mad
+
+
+# --------------------------------------------------------------------------- #
+# scores and their local updates
+# --------------------------------------------------------------------------- #
+def _correlate(x: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
+    """Grouped cross-correlation ``out[b, t] = sum_d x[b, t + d] * taps[b, d]``, shape (B, L - D + 1).
+
+    Small problems use a matrix product on the (copied) sliding windows:
+    ``conv1d`` has a large fixed cost on CPU (it always starts a parallel
+    region, which is very slow when the cores are shared); large ones use
+    ``conv1d``.
+    """
+    b, length = x.shape
+    d = taps.shape[1]
+    if b * (length - d + 1) * d <= _CHUNK:
+        return (x.unfold(1, d, 1) @ taps.unsqueeze(-1)).squeeze(-1)
+    return F.conv1d(x.unsqueeze(0), taps.unsqueeze(1), groups=b)[0]
+
+
+def _scores(residual: torch.Tensor, templates: torch.Tensor, u: torch.Tensor | None = None,
+            v: torch.Tensor | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
+    """Scores of every unit at every start, ``(K, L - D)``: ``<residual[t:t+D], W_k>``.
+
+    ``residual`` is time-major ``(L, N)``. With factors the residual is
+    projected on all units' ``U`` at once (one matrix product) and the
+    projections are correlated with the ``V`` rows (:func:`_correlate`);
+    otherwise one matrix product of the sliding windows ``(L - D, N * D)``
+    with the flattened templates. Done in time chunks so that no temporary
+    exceeds ``_CHUNK`` elements.
+    """
+    k_units, n, d = templates.shape
+    t_len = residual.shape[0] - d
+    if out is None:
+        out = residual.new_empty(k_units, t_len)
+    if u is not None:
+        r = u.shape[2]
+        u_all = u.transpose(1, 2).reshape(k_units * r, n)
+        v_all = v.reshape(k_units * r, d)
+        step = max(d, _CHUNK // (k_units * r))
+    else:
+        flat = templates.reshape(k_units, n * d)
+        step = max(1, _CHUNK // (n * d))
+    for c0 in range(0, t_len, step):
+        c1 = min(t_len, c0 + step)
+        chunk = residual[c0: c1 + d - 1]
+        if u is not None:
+            projected = u_all @ chunk.T                                   # (K R, c + D - 1)
+            out[:, c0:c1] = _correlate(projected, v_all).view(k_units, r, -1).sum(1)
+        else:
+            out[:, c0:c1] = (chunk.unfold(0, d, 1).reshape(c1 - c0, n * d) @ flat.T).T
+    return out
+
+
+def _crosscorr(templates: torch.Tensor, u: torch.Tensor | None, v: torch.Tensor | None,
+               units: slice | int = slice(None)) -> torch.Tensor:
+    """``X[j, k, l] = sum_{n,d} W_j[n, d] W_k[n, d + l - (D - 1)]`` for all j and the given k.
+
+    Shape (K, K', 2D - 1). Adding ``a * W_k`` at sample s raises unit j's
+    score at ``t = s + l - (D - 1)`` by ``a * X[j, k, l]``. With factors
+    ``X = sum_{r,r'} (U_j^T U_k)[r, r'] * xcorr(V_j[r], V_k[r'])`` (cheap);
+    otherwise from the sliding windows of the padded templates (one unit at
+    a time, to bound memory).
+    """
+    if isinstance(units, int):
+        units = slice(units, units + 1)
+    k_units, n, d = templates.shape
+    if u is None:
+        flat = templates.reshape(k_units, n * d)
+        slides = [F.pad(w, (d - 1, d - 1)).unfold(1, d, 1).transpose(0, 1).reshape(2 * d - 1, n * d) @ flat.T
+                  for w in templates[units]]                                    # (2D - 1, K) each
+        return torch.stack(slides, 2).permute(1, 2, 0).contiguous()
+    r = u.shape[2]
+    ub, vb = u[units], v[units]
+    kb = ub.shape[0]
+    gram = torch.einsum("jnr,kns->jkrs", u, ub)                                        # (K, K', R, R)
+    slides = F.pad(vb.reshape(kb * r, d), (d - 1, d - 1)).unfold(1, d, 1)             # (K' R, 2D - 1, D)
+    corr = (slides.reshape(-1, d) @ v.reshape(k_units * r, d).T).view(kb, r, 2 * d - 1, k_units, r)
+    return torch.einsum("jkrs,ksljr->jkl", gram, corr).contiguous()
+
+
+def _shift_scores(state: SolverState, xcorr: torch.Tensor, times: torch.Tensor, amps: torch.Tensor,
+                  row0: int) -> None:
+    """Local score update for adding ``amps_s * W`` at ``times_s``, on rows ``row0:`` of the scores.
+
+    ``xcorr`` is ``(K - row0, 1 or S, 2D - 1)``: the cross-correlation of the
+    added template(s) with each updated unit's template; ``times`` are
+    sorted. The buffer's padding takes the updates that fall off the ends,
+    so no masking is needed. A spike in the last D samples is cut by the
+    end of the data, which the cross-correlation ignores: the last D scores
+    are then recomputed exactly.
+    """
+    rows, _, lags = xcorr.shape
+    if rows == 0 or times.numel() == 0:
+        return
+    flat = state.score_buffer.view(-1)
+    width = state.score_buffer.shape[1]
+    lag = torch.arange(lags, device=times.device)
+    row_off = (torch.arange(row0, row0 + rows, device=times.device) * width).view(-1, 1, 1)
+    for c in _chunks(times.numel(), rows * lags):
+        x = xcorr if xcorr.shape[1] == 1 else xcorr[:, c]
+        idx = row_off + (times[c].view(1, -1, 1) + lag)
+        flat.index_add_(0, idx.view(-1), (amps[c].view(1, -1, 1) * x).reshape(-1))
+    if int(times[-1]) > state.n_timesteps - state.width:
+        _rescore_tail(state)
+
+
+def _rescore_tail(state: SolverState) -> None:
+    """Recompute the last D scores exactly (their windows reach the cut-off end of the data)."""
+    lo = max(0, state.n_timesteps - state.width)
+    _scores(state.residual[lo:], state.templates, state.u, state.v, out=state.scores[:, lo:])
+
+
+def refresh_scores(state: SolverState, units: list[int] | None = None) -> None:
+    """One full pass: scores of every unit (or of ``units``) on the current residual."""
+    k_units, _, d = state.templates.shape
+    if state.score_buffer is None:
+        state.score_buffer = state.residual.new_zeros(k_units, state.n_timesteps + 2 * d - 2)
+    if units is None:
+        _scores(state.residual, state.templates, state.u, state.v, out=state.scores)
+        return
+    pick = (lambda x: None if x is None else x[units])
+    state.scores[units] = _scores(state.residual, state.templates[units], pick(state.u), pick(state.v))
+
+
+def _unit_score(state: SolverState, k: int) -> torch.Tensor:
+    """Score of unit k alone on the current residual, shape (T,)."""
+    part = slice(k, k + 1)
+    return _scores(state.residual, state.templates[part], None if state.u is None else state.u[part],
+                   None if state.v is None else state.v[part])[0]
+
+
+def project_template(target: torch.Tensor, rank: int | None, nonnegative: bool) -> torch.Tensor:
+    """Unit-norm template(s) closest to ``target`` (..., N, D) in the allowed set (see :func:`_project`)."""
+    return _project(target, rank, nonnegative)[0]
+
+
+def all_scores(residual: torch.Tensor, templates: torch.Tensor, rank: int | None = None) -> torch.Tensor:
+    """``<residual[:, t:t+D], W_k>`` for a channel-first residual (N, T + D), shape (K, T).
+
+    Exact for any templates (``rank`` is accepted for compatibility; the
+    fit itself uses the templates' factors, see :func:`_scores`).
+    """
+    return _scores(residual.T, templates)
+
+
+def unit_score(residual: torch.Tensor, template: torch.Tensor, rank: int | None = None) -> torch.Tensor:
+    """``<residual[:, t:t+D], W>`` for a channel-first residual (N, T + D), shape (T,)."""
+    return _scores(residual.T, template.unsqueeze(0))[0]
 
 
 def template_crosscorr(templates: torch.Tensor) -> torch.Tensor:
-    """``X[j, k, l] = sum_{n,d} W_j[n, d] W_k[n, d + l - (D - 1)]``, shape (K, K, 2D - 1).
+    """``X[j, k, l] = sum_{n,d} W_j[n, d] W_k[n, d + l - (D - 1)]``, (K, K, 2D - 1) (see :func:`_crosscorr`)."""
+    return _crosscorr(templates, None, None)
 
-    Removing ``a * W_k`` at sample s lowers unit j's score at t by
-    ``a * X[j, k, t - s + D - 1]`` (for ``|t - s| < D``).
+
+# --------------------------------------------------------------------------- #
+# spike picking
+# --------------------------------------------------------------------------- #
+def _window_max(x: torch.Tensor, w: int) -> torch.Tensor:
+    """``max(x[i:i+w])`` for ``i <= len(x) - w`` in O(len) (van Herk / Gil-Werman block prefix/suffix maxima)."""
+    blocks = -(-x.shape[0] // w)
+    padded = x.new_full((blocks * w,), -math.inf)
+    padded[: x.shape[0]] = x
+    rows = padded.view(blocks, w)
+    prefix = rows.cummax(1).values.view(-1)
+    suffix = rows.flip(1).cummax(1).values.flip(1).reshape(-1)
+    count = x.shape[0] - w + 1
+    return torch.maximum(suffix[:count], prefix[w - 1: w - 1 + count])
+
+
+def pick_spikes(score: torch.Tensor, threshold: float, min_distance: int) -> torch.Tensor:
+    """Greedy highest-first selection of samples above ``threshold``, at least ``min_distance`` apart.
+
+    Exactly "repeatedly take the highest remaining sample (ties to the
+    earliest) and discard the samples closer than ``min_distance``",
+    computed in vectorised rounds: a remaining sample is taken when the
+    remaining samples within ``min_distance - 1`` before it are lower and
+    those after it are not higher (sliding maxima in O(T)) -- no sample
+    that the greedy would take first can then discard it -- and the
+    neighbourhoods of the samples taken are discarded. Most samples are
+    taken in the first round, a few more rounds take those left on slopes.
+
+    Returns the sorted sample indices (long tensor).
     """
-    d = templates.shape[-1]
-    return F.conv1d(F.pad(templates, (d - 1, d - 1)), templates).permute(1, 0, 2).contiguous()
+    t_len = score.shape[0]
+    alive = score > threshold
+    if min_distance <= 1 or t_len < 2:
+        return torch.nonzero(alive).flatten()
+    half = min_distance - 1
+    edge = score.new_full((half,), -math.inf)
+    no_pick = torch.zeros(half, dtype=torch.long, device=score.device)
+    kept = []
+    while True:
+        masked = torch.where(alive, score, -math.inf)
+        before_after = _window_max(torch.cat([edge, masked, edge]), half)       # (T + half + 1,)
+        new = alive & (masked > before_after[:t_len]) & (masked >= before_after[half + 1:])
+        picks = torch.nonzero(new).flatten()
+        if picks.numel() == 0:
+            return torch.sort(torch.cat(kept)).values if kept else picks
+        kept.append(picks)
+        count = torch.cumsum(torch.cat([no_pick, new.long(), no_pick]), 0)     # picks up to each sample
+        alive[1:] &= count[2 * half + 1:] == count[: t_len - 1]                 # none within reach
+        alive[:1] &= count[2 * half: 2 * half + 1] == 0
 
 
+# --------------------------------------------------------------------------- #
+# joint matching pursuit
+# --------------------------------------------------------------------------- #
 def matching_pursuit(state: SolverState, cfg: SolverConfig, shrinkage: float, detection: float,
-                     observed: torch.Tensor | None, max_rounds: int = 500) -> None:
-    """Find every unit's spikes jointly, from a residual holding no spikes.
+                     observed: torch.Tensor | None, units: list[int] | None = None,
+                     max_rounds: int = 500) -> None:
+    """Find the spikes of ``units`` (default: all) jointly; the other units' spikes stay.
 
-    Rounds of: at each time the unit of largest score; greedy selection of
-    non-overlapping (>= D apart) events by score among those above
-    ``detection``; their MAP amplitudes ``score - shrinkage`` subtracted from
-    the residual. A unit may not spike twice within D samples. Stops when no
-    score exceeds ``detection``.
+    ``units`` must hold no spikes (see :func:`_remove_units`). Rounds of: at
+    each time the unit of largest score; greedy selection of non-overlapping
+    (>= D apart) events by score among those above ``detection``; their MAP
+    amplitudes ``score - shrinkage`` subtracted from the residual. A unit may
+    not spike twice within D samples. Stops when no score exceeds
+    ``detection``.
 
     Scores are computed once and then updated locally with the templates'
-    cross-correlations (the last 2D samples, where templates are cut by the
-    end of the data, are recomputed exactly). With a mask of observed
-    entries, scores are recomputed each round instead.
+    cross-correlations (the last D samples, whose windows are cut by the end
+    of the data, are recomputed exactly). With a mask of observed entries the
+    scores are recomputed each round instead.
     """
     k_units, n, d = state.templates.shape
     t_len = state.n_timesteps
-    dev, dtype = state.residual.device, state.residual.dtype
-    blocked = torch.zeros(k_units, t_len, dtype=torch.bool, device=dev)
-    kernel = 2 * d - 1
-    times = [[] for _ in range(k_units)]
-    amps = [[] for _ in range(k_units)]
-    xcorr = template_crosscorr(state.templates)                                  # (K, K, 2D - 1)
-    offsets = torch.arange(-(d - 1), d, device=dev)
-    tail = max(0, t_len - 2 * d)
-    score = all_scores(state.residual, state.templates, cfg.rank)                # (K, T)
-    zero = torch.zeros((), device=dev, dtype=dtype)
+    dev = state.residual.device
+    units = list(range(k_units)) if units is None else list(units)
+    refresh_scores(state)
+    score = state.scores
+    width = state.score_buffer.shape[1]
+    blocked = torch.ones(k_units, width, dtype=torch.bool, device=dev)        # same padding as the scores
+    blocked[units] = False
+    lag = torch.arange(2 * d - 1, device=dev)
+    xcorr = _crosscorr(state.templates, state.u, state.v) if observed is None else None   # (K, K, 2D-1)
+    templates_tm = state.templates.transpose(1, 2)
+    found_t, found_u, found_a = [], [], []
     for _ in range(max_rounds):
-        candidate = torch.where((score > detection) & ~blocked, score, zero)
+        candidate = torch.where((score > detection) & ~blocked[:, d - 1: d - 1 + t_len], score, 0)
         best_score, best_unit = candidate.max(0)
         chosen = pick_spikes(best_score, 0.0, d)
         if chosen.numel() == 0:
             break
-        units = best_unit[chosen]
+        who = best_unit[chosen]
         values = best_score[chosen] - shrinkage
-        # subtract every chosen event from the residual (their windows are disjoint)
-        contrib = (-values).view(-1, 1, 1) * state.templates[units]             # (S, N, D)
-        state.residual.index_add_(1, _window_index(chosen, d), contrib.permute(1, 0, 2).reshape(n, -1))
-        state.residual[:, t_len:] = 0
-        if observed is not None:
-            state.residual.mul_(observed)
-            score = all_scores(state.residual, state.templates, cfg.rank)
+        add_spikes(state.residual, chosen, -values, templates_tm, units=who, observed=observed)
+        if observed is None:
+            _shift_scores(state, xcorr[:, who], chosen, -values, 0)
         else:
-            # local score update: score[:, s + l] -= a * X[:, k, l + D - 1]
-            delta = (-values).view(-1, 1, 1) * xcorr[:, units, :].permute(1, 0, 2)  # (S, K, 2D - 1)
-            idx = (chosen.view(-1, 1) + offsets.view(1, -1)).reshape(-1)
-            valid = (idx >= 0) & (idx < t_len)
-            score.index_add_(1, idx[valid], delta.permute(1, 0, 2).reshape(k_units, -1)[:, valid])
-            score[:, tail:] = all_scores(state.residual[:, tail:], state.templates, cfg.rank)[:, : t_len - tail]
-        mark = torch.zeros(k_units, t_len, dtype=dtype, device=dev)
-        mark[units, chosen] = 1
-        blocked |= F.max_pool1d(mark.unsqueeze(1), kernel, stride=1, padding=d - 1).squeeze(1) > 0
-        for k in torch.unique(units).tolist():
-            sel = units == k
-            times[k].append(chosen[sel])
-            amps[k].append(values[sel])
-    for k in range(k_units):
-        if times[k]:
-            t_k = torch.cat(times[k])
-            order = torch.argsort(t_k)
-            state.times[k] = t_k[order]
-            state.amps[k] = torch.cat(amps[k])[order]
-        else:
-            state.times[k] = torch.zeros(0, dtype=torch.long, device=dev)
-            state.amps[k] = torch.zeros(0, dtype=dtype, device=dev)
+            refresh_scores(state)
+        blocked.view(-1)[(who * width).view(-1, 1) + chosen.view(-1, 1) + lag] = True
+        found_t.append(chosen)
+        found_u.append(who)
+        found_a.append(values)
+    if found_t:
+        t, u, a = torch.cat(found_t), torch.cat(found_u), torch.cat(found_a)
+        order = torch.argsort(u * t_len + t)
+        counts = torch.bincount(u, minlength=k_units).tolist()
+        new_t, new_a = torch.split(t[order], counts), torch.split(a[order], counts)
+    else:
+        new_t = [torch.zeros(0, dtype=torch.long, device=dev)] * k_units
+        new_a = [state.residual.new_zeros(0)] * k_units
+    for k in units:
+        state.times[k], state.amps[k] = new_t[k], new_a[k]
 
 
-def scores_at(residual: torch.Tensor, template: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
-    """``<residual[:, t:t+D], W>`` at the given starts only, shape (S,)."""
-    n, d = template.shape
-    windows = residual[:, _window_index(times, d)].view(n, -1, d)
-    return torch.einsum("nsd,nd->s", windows, template)
+def _remove_units(state: SolverState, units, observed: torch.Tensor | None) -> None:
+    """Put the spikes of ``units`` back into the residual and forget them."""
+    for k in units:
+        add_spikes(state.residual, state.times[k], state.amps[k], state.templates[k].T, observed=observed)
+        state.times[k], state.amps[k] = state.times[k][:0], state.amps[k][:0]
+
+
+# --------------------------------------------------------------------------- #
+# per-unit coordinate steps
+# --------------------------------------------------------------------------- #
+def _template_step(state: SolverState, k: int, times: torch.Tensor, amps: torch.Tensor, cfg: SolverConfig,
+                   threshold: float, min_amp: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Best template of unit k for its spikes, with the best common shift of its spike times.
+
+    With the unit's spikes in the residual and amplitudes fixed, the
+    unit-norm template maximising ``<sum_s a_s residual[t_s:t_s+D], W>`` is
+    the projection of that target; trying the targets of the spike times
+    shifted by ``|l| <= D // 10`` samples (one wider gather) and keeping the
+    largest gain also moves a template whose window is misaligned with the
+    motif (seeded off-centre) towards the whole motif. Then the MAP
+    amplitudes at the (shifted) times; spikes below ``min_amp`` are dropped.
+    Returns the new (times, amps); the template is updated in place.
+    """
+    d = cfg.width
+    lag = d // 10
+    t_len, n = state.n_timesteps, state.residual.shape[1]
+    wide = (d + 2 * lag) * n
+    windows = _windows(state.residual, times - lag, d + 2 * lag) if times.numel() * wide <= _CHUNK else None
+    target = (amps @ windows).view(-1, n) if windows is not None else \
+        spike_target(state.residual, times - lag, amps, d + 2 * lag)
+    stack = target.unfold(0, d, 1)                                              # (2 lag + 1, N, D)
+    if state.u is not None:
+        # gain of each shift: energy of the target in the current spatial subspace (a lower bound of the
+        # projection's gain, tight once the spatial factor has settled); exact projection for the best only
+        gain = torch.linalg.matrix_norm((target @ state.u[k]).unfold(0, d, 1))
+    else:
+        gain = torch.linalg.matrix_norm(stack.clamp(min=0) if cfg.nonnegative else stack)
+    best = int(gain.argmax())
+    if not float(gain[best]) > float(gain[lag]):
+        best = lag
+    w, u, v = _project(stack[best], cfg.rank, cfg.nonnegative)
+    if not float(torch.linalg.matrix_norm(w)) > 0:
+        return times, amps
+    state.set_template(k, w, u, v)
+    times = times + (best - lag)
+    if windows is not None:
+        amps = torch.einsum("sdn,nd->s", windows.view(-1, d + 2 * lag, n)[:, best: best + d], w)
+    else:
+        amps = scores_at(state.residual, w, times)
+    keep = (amps - threshold > min_amp) & (times >= 0) & (times < t_len)
+    return times[keep], amps[keep] - threshold
 
 
 def _refine_unit(state: SolverState, k: int, cfg: SolverConfig, threshold: float, min_amp: float,
@@ -332,228 +616,128 @@ def _refine_unit(state: SolverState, k: int, cfg: SolverConfig, threshold: float
     """Coordinate step for unit k: re-detect its spikes, best template, amplitudes again.
 
     Re-detection with the other units' spikes in place repairs overlaps that
-    the greedy pursuit explained with the wrong unit or lag.
+    the greedy pursuit explained with the wrong unit or lag. Without a mask
+    the detection score is the maintained one plus the unit's own
+    contribution (a local update), and afterwards only the scores of the
+    units still to come in this sweep (rows > k) are updated; with a mask
+    the unit's score is recomputed from the residual.
     """
-    w = state.templates[k]
-    add_unit(state.residual, w, state.times[k], state.amps[k], +1.0)
-    score = unit_score(state.residual, w, cfg.rank)
-    state.times[k] = pick_spikes(score, threshold + min_amp, cfg.width)
-    if state.times[k].numel() > 0:
-        amps = score[state.times[k]] - threshold
-        if update_template:
-            target = spike_target(state.residual, state.times[k], amps, cfg.width)
-            new_w = project_template(target, cfg.rank, cfg.nonnegative)
-            if torch.linalg.norm(new_w) > 0:
-                state.templates[k] = new_w
-        amps = scores_at(state.residual, state.templates[k], state.times[k]) - threshold
-        keep = amps > min_amp
-        state.times[k], state.amps[k] = state.times[k][keep], amps[keep]
-    add_unit(state.residual, state.templates[k], state.times[k], state.amps[k], -1.0, observed)
-
-
-def _update_amplitudes(state: SolverState, k: int, cfg: SolverConfig, threshold: float) -> None:
-    score = unit_score(state.residual, state.templates[k], cfg.rank)
-    times = pick_spikes(score, threshold + state.min_amp, cfg.width)
-    state.times[k] = times
-    state.amps[k] = score[times] - threshold
+    d = cfg.width
+    incremental = observed is None
+    t_old, a_old = state.times[k], state.amps[k]
+    if incremental:
+        x_old = _crosscorr(state.templates, state.u, state.v, k)[k:]       # (K - k, 1, 2D - 1)
+    add_spikes(state.residual, t_old, a_old, state.templates[k].T, observed=observed)
+    if incremental:
+        _shift_scores(state, x_old, t_old, a_old, k)
+        score = state.scores[k]
+    else:
+        score = _unit_score(state, k)
+    times = pick_spikes(score, threshold + min_amp, d)
+    amps = score[times] - threshold
+    if update_template and times.numel() > 0:
+        times, amps = _template_step(state, k, times, amps, cfg, threshold, min_amp)
+    state.times[k], state.amps[k] = times, amps
+    add_spikes(state.residual, times, -amps, state.templates[k].T, observed=observed)
+    if incremental and k + 1 < state.templates.shape[0]:
+        x_new = _crosscorr(state.templates, state.u, state.v, k)[k + 1:]
+        _shift_scores(state, x_new, times, -amps, k + 1)
 
 
 def _update_unit(state: SolverState, k: int, cfg: SolverConfig, threshold: float,
                  observed: torch.Tensor | None) -> None:
     """Single-unit step (used when seeding): add back, MAP amplitudes, best template, remove."""
-    w = state.templates[k]
-    add_unit(state.residual, w, state.times[k], state.amps[k], +1.0)
-    _update_amplitudes(state, k, cfg, threshold)
-    if state.times[k].numel() > 0:
-        target = spike_target(state.residual, state.times[k], state.amps[k], cfg.width)
-        new_w = project_template(target, cfg.rank, cfg.nonnegative)
-        if torch.linalg.norm(new_w) > 0:
-            state.templates[k] = new_w
-    add_unit(state.residual, state.templates[k], state.times[k], state.amps[k], -1.0, observed)
+    add_spikes(state.residual, state.times[k], state.amps[k], state.templates[k].T, observed=observed)
+    score = _unit_score(state, k)
+    times = pick_spikes(score, threshold + state.min_amp, cfg.width)
+    amps = score[times] - threshold
+    if times.numel() > 0:
+        times, amps = _template_step(state, k, times, amps, cfg, threshold, state.min_amp)
+    state.times[k], state.amps[k] = times, amps
+    add_spikes(state.residual, times, -amps, state.templates[k].T, observed=observed)
 
 
 def _seed_unit_from_residual(state: SolverState, k: int, cfg: SolverConfig, threshold: float,
-                             generator: torch.Generator | None, taken: torch.Tensor | None = None,
-                             candidates: int = 1) -> None:
+                             generator: torch.Generator | None, taken: torch.Tensor,
+                             observed: torch.Tensor | None, candidates: int = 1) -> None:
     """Template of unit k from a high-energy window of the residual, then its spikes.
 
-    With ``candidates > 1`` the window is drawn at random (prob. ~ energy^2)
-    among the ``candidates`` best non-overlapping windows (used for restarts).
+    The window is the one of largest energy, or with ``candidates > 1`` drawn
+    (probability ~ energy^2) among the ``candidates`` best non-overlapping
+    windows. Window starts marked in ``taken`` (used by earlier units) are
+    skipped; this unit's window is added to them. A few single-unit steps
+    then turn the window into a motif (the template becomes the average of
+    the events it matches) and remove its spikes from the residual.
     """
     d = cfg.width
-    energy = window_energy(state.residual, d)
-    if taken is not None:
-        energy = energy.masked_fill(taken, 0)
+    energy = window_energy(state.residual, d).masked_fill(taken, 0)
     if candidates > 1:
         tops = pick_spikes(energy, 0.0, d)
-        if tops.numel() > candidates:
-            tops = tops[torch.topk(energy[tops], candidates).indices]
         if tops.numel() == 0:
             return
+        tops = tops[torch.topk(energy[tops], min(candidates, tops.numel())).indices]
         p = energy[tops].double() ** 2
         start = int(tops[torch.multinomial(p / p.sum(), 1, generator=generator)])
     else:
         start = int(torch.argmax(energy))
-    window = state.residual[:, start: start + d]
-    w = project_template(window, cfg.rank, cfg.nonnegative)
-    if torch.linalg.norm(w) == 0:
+    w, u, v = _project(state.residual[start: start + d].T, cfg.rank, cfg.nonnegative)
+    if float(torch.linalg.matrix_norm(w)) == 0:
         return
-    state.templates[k] = w
-    # a few amplitude/template steps on this unit alone make it a proper motif
+    state.set_template(k, w, u, v)
     for _ in range(3):
-        _update_unit(state, k, cfg, threshold, None)
-    if taken is not None:
-        lo, hi = max(0, start - d + 1), min(taken.numel(), start + d)
-        taken[lo:hi] = True
+        _update_unit(state, k, cfg, threshold, observed)
+    taken[max(0, start - d + 1): start + d] = True
 
 
-def max_lagged_cosine(candidates: torch.Tensor, templates: torch.Tensor) -> torch.Tensor:
-    """Largest cosine over lags ``|l| < D`` between each candidate and each template, (M, K)."""
-    m, n, d = candidates.shape
-    if templates.shape[0] == 0:
-        return torch.zeros(m, 0, dtype=candidates.dtype, device=candidates.device)
-    padded = F.pad(candidates, (d - 1, d - 1))
-    corr = F.conv1d(padded, templates)                                          # (M, K, 2D - 1)
-    norms = torch.linalg.norm(candidates.reshape(m, -1), dim=1).clamp(min=1e-12)
-    tnorms = torch.linalg.norm(templates.reshape(templates.shape[0], -1), dim=1).clamp(min=1e-12)
-    return corr.amax(-1) / (norms[:, None] * tnorms[None, :])
+def _init_by_deflation(state: SolverState, cfg: SolverConfig, threshold: float,
+                       generator: torch.Generator | None, randomize: bool,
+                       observed: torch.Tensor | None, candidates: int = 10) -> None:
+    """Templates learnt one at a time, each from the residual left by the previous ones.
 
-
-def _init_templates(state: SolverState, cfg: SolverConfig, generator: torch.Generator | None,
-                    randomize: bool) -> None:
-    """k-means++-style start: K distinct high-energy residual windows become the templates.
-
-    Candidates are the (non-overlapping) windows of locally largest energy.
-    Each next template is the candidate with the largest
-    ``energy * (1 - max lagged cosine to the chosen templates)^2`` (drawn with
-    that weight when ``randomize``), so similar motifs do not take two units
-    and each unit starts from one motif, not from an average of several.
+    With dense, overlapping spikes the raw windows of largest energy are
+    mixtures of several motifs; seeding each unit after the previous units'
+    events are explained (:func:`_seed_unit_from_residual`) gives cleaner
+    and more distinct starting templates. ``randomize`` draws each seed
+    window among the ``candidates`` best instead of taking the best. The
+    spikes found on the way are dropped (the residual is reset): the caller
+    finds them all again jointly.
     """
-    d, k_units = cfg.width, cfg.n_components
-    energy = window_energy(state.residual, d)
-    starts = pick_spikes(energy, 0.0, d)
-    if starts.numel() == 0:
-        return
-    n_cand = min(starts.numel(), max(20 * k_units, 50))
-    starts = starts[torch.topk(energy[starts], n_cand).indices]
-    n = state.residual.shape[0]
-    windows = state.residual[:, _window_index(starts, d)].view(n, -1, d).permute(1, 0, 2)
-    cands = torch.stack([project_template(w, cfg.rank, cfg.nonnegative) for w in windows])
-    weight_e = energy[starts].double()
-    chosen: list[int] = []
-    for k in range(k_units):
-        sim = max_lagged_cosine(cands, state.templates[:k]).double()
-        novelty = (1 - sim.clamp(min=0).amax(1)) if k > 0 else torch.ones_like(weight_e)
-        weight = weight_e * novelty**2
-        if chosen:
-            weight[torch.tensor(chosen, device=weight.device)] = 0
-        if float(weight.sum()) <= 0:
-            break
-        if randomize:
-            i = int(torch.multinomial(weight / weight.sum(), 1, generator=generator))
-        else:
-            i = int(torch.argmax(weight))
-        chosen.append(i)
-        state.templates[k] = cands[i]
+    data = state.residual.clone()
+    taken = torch.zeros(state.n_timesteps, dtype=torch.bool, device=data.device)
+    for k in range(cfg.n_components):
+        _seed_unit_from_residual(state, k, cfg, threshold, generator, taken, observed,
+                                 candidates if randomize else 1)
+    state.residual = data
+    empty_t = torch.zeros(0, dtype=torch.long, device=data.device)
+    state.times = [empty_t] * cfg.n_components
+    state.amps = [data.new_zeros(0)] * cfg.n_components
 
 
+# --------------------------------------------------------------------------- #
+# sweeps
+# --------------------------------------------------------------------------- #
 def _loglik(residual: torch.Tensor, t_len: int, sigma: float, observed: torch.Tensor | None) -> float:
     # the residual is kept at zero beyond T and on held-out entries: its full norm is the SSE
     sse = float(torch.linalg.vector_norm(residual)) ** 2
-    count = residual.shape[0] * t_len if observed is None else float(observed[:, :t_len].sum())
+    count = residual.shape[1] * t_len if observed is None else float(observed[:t_len].sum())
     return -0.5 * sse / (count * sigma**2) - math.log(sigma) - 0.5 * math.log(2 * math.pi)
 
 
-def _objective(state: SolverState, sigma: float, amp_rate: float, spike_cost: float,
-               observed: torch.Tensor | None) -> float:
+def _objective(state: SolverState, sigma: float, cfg: SolverConfig, observed: torch.Tensor | None) -> float:
     """Log posterior per observed entry (up to constants): log-likelihood minus the amplitude prior."""
     t_len = state.n_timesteps
-    n = state.residual.shape[0]
-    count = n * t_len if observed is None else float(observed[:, :t_len].sum())
-    l1 = sum(float(a.sum()) for a in state.amps)
-    n_spikes = sum(int(a.numel()) for a in state.amps)
-    return (_loglik(state.residual, t_len, sigma, observed) - amp_rate * l1 / count
-            - spike_cost * n_spikes / count)
+    count = state.residual.shape[1] * t_len if observed is None else float(observed[:t_len].sum())
+    l1 = float(torch.cat(state.amps).sum())
+    return (_loglik(state.residual, t_len, sigma, observed) - cfg.amp_rate * l1 / count
+            - cfg.spike_cost() * state.n_spikes() / count)
 
 
-def fit_one(data: torch.Tensor, cfg: SolverConfig, sigma: float, generator: torch.Generator | None,
-            init_templates: torch.Tensor | None = None, random_init: bool = False,
-            observed: torch.Tensor | None = None, progress_bar=None) -> SolverState:
-    """One start of the coordinate ascent.
-
-    Parameters
-    ----------
-    data : (N, T) tensor
-    init_templates : (K, N, D) tensor or None
-        Start from these templates; otherwise templates are seeded greedily
-        from the residual (``random_init`` draws among the best windows).
-    observed : (N, T + D) 0/1 tensor or None
-        Mask of entries used for fitting (held-out entries are imputed by the
-        model at every step, i.e. their residual is kept at zero).
-    """
-    n, t_len = data.shape
-    d, k_units = cfg.width, cfg.n_components
-    residual = torch.zeros(n, t_len + d, dtype=data.dtype, device=data.device)
-    residual[:, :t_len] = data
-    if observed is not None:
-        residual.mul_(observed)
-    empty_t = torch.zeros(0, dtype=torch.long, device=data.device)
-    empty_a = torch.zeros(0, dtype=data.dtype, device=data.device)
-    state = SolverState(templates=torch.zeros(k_units, n, d, dtype=data.dtype, device=data.device),
-                        times=[empty_t] * k_units, amps=[empty_a] * k_units, residual=residual)
-    threshold = amp_rate_threshold(cfg.amp_rate, sigma)
-    state.min_amp = min_amp = sigma * math.sqrt(2 * cfg.spike_cost())
-
-    if init_templates is not None:
-        state.templates = init_templates.to(data.device, data.dtype).clone()
-        matching_pursuit(state, cfg, threshold, threshold + min_amp, observed)
-    else:
-        _init_templates(state, cfg, generator, randomize=random_init)
-        matching_pursuit(state, cfg, threshold, threshold + min_amp, observed)
-
-    state.log_likelihoods = [_loglik(state.residual, t_len, sigma, observed)]
-    previous_supports = None
-    best_ll, stalled = state.log_likelihoods[0], 0
-    for it in range(cfg.max_iter):
-        # remove every spike, find them all again jointly, then refine unit by unit
-        if cfg.pursuit_every and it % cfg.pursuit_every == 0:
-            for k in range(k_units):
-                add_unit(state.residual, state.templates[k], state.times[k], state.amps[k], +1.0)
-            if observed is not None:
-                state.residual.mul_(observed)
-            matching_pursuit(state, cfg, threshold, threshold + min_amp, observed)
-        for k in range(k_units):
-            _refine_unit(state, k, cfg, threshold, min_amp, observed)
-        # re-seed units left without spikes from the largest residual windows
-        taken = torch.zeros(t_len, dtype=torch.bool, device=data.device)
-        reseeded = False
-        for k in range(k_units):
-            if state.times[k].numel() == 0:
-                _seed_unit_from_residual(state, k, cfg, threshold, generator, taken=taken)
-                if observed is not None:
-                    state.residual.mul_(observed)
-                reseeded = True
-        state.log_likelihoods.append(_loglik(state.residual, t_len, sigma, observed))
-        state.n_iter = it + 1
-        if progress_bar is not None:
-            progress_bar.update(1)
-        supports = [t.clone() for t in state.times]
-        same = previous_supports is not None and all(
-            a.shape == b.shape and bool((a == b).all()) for a, b in zip(supports, previous_supports))
-        previous_supports = supports
-        if reseeded:
-            best_ll, stalled = -math.inf, 0
-            continue
-        if state.log_likelihoods[-1] > best_ll + cfg.tol:
-            best_ll, stalled = state.log_likelihoods[-1], 0
-        else:
-            stalled += 1
-        # converged: supports fixed, a step below tol, or no new best for `patience` sweeps
-        if same or abs(state.log_likelihoods[-1] - state.log_likelihoods[-2]) < cfg.tol or stalled >= cfg.patience:
-            state.converged = True
-            break
-    state.objective = _objective(state, sigma, cfg.amp_rate, cfg.spike_cost(), observed)
-    return state
+def _n_changed(before: list[torch.Tensor], after: list[torch.Tensor]) -> int:
+    """Spikes added or removed between two supports (a moved spike counts twice)."""
+    total = 0
+    for a, b in zip(before, after):
+        total += a.numel() + b.numel() - 2 * torch.isin(a, b).sum()
+    return int(total)
 
 
 def amp_rate_threshold(amp_rate: float, sigma: float) -> float:
@@ -561,154 +745,372 @@ def amp_rate_threshold(amp_rate: float, sigma: float) -> float:
     return float(amp_rate * sigma**2)
 
 
-def _two_means(windows: torch.Tensor, weights: torch.Tensor, cfg: SolverConfig, n_iter: int = 10):
-    """Split spike windows (S, N, D) into two groups by cosine; returns two templates or None."""
-    s = windows.shape[0]
-    flat = windows.reshape(s, -1)
-    unit = flat / torch.linalg.norm(flat, dim=1, keepdim=True).clamp(min=1e-12)
-    first = int(torch.argmax(weights))
-    second = int(torch.argmin(unit @ unit[first]))
-    centres = torch.stack([unit[first], unit[second]])
-    labels = None
+def _thresholds(cfg: SolverConfig, sigma: float) -> tuple[float, float]:
+    """(soft threshold of the amplitudes, smallest amplitude worth a spike)."""
+    return amp_rate_threshold(cfg.amp_rate, sigma), sigma * math.sqrt(2 * cfg.spike_cost())
+
+
+def run_sweeps(state: SolverState, cfg: SolverConfig, sigma: float, generator: torch.Generator | None,
+               observed: torch.Tensor | None, progress_bar=None, update_template: bool = True,
+               max_sweeps: int | None = None, units: list[int] | None = None) -> None:
+    """Coordinate-ascent sweeps over the units until convergence (at most ``cfg.max_iter``).
+
+    A sweep refreshes all scores in one pass, refines every unit in turn
+    (:func:`_refine_unit`; only ``units`` if given), and re-seeds units left
+    without spikes from the largest residual windows. Converged when at most
+    a fraction ``cfg.change_tol`` of the spikes appeared, disappeared or
+    moved in the last sweep -- a criterion that does not loosen with the length of the
+    data, unlike a per-entry likelihood change -- or when the log-likelihood
+    has not beaten its best by more than ``cfg.tol`` per entry for
+    ``cfg.patience`` sweeps (oscillations).
+    """
+    k_units = cfg.n_components
+    t_len = state.n_timesteps
+    threshold, min_amp = _thresholds(cfg, sigma)
+    state.min_amp = min_amp
+    state.log_likelihoods.append(_loglik(state.residual, t_len, sigma, observed))
+    best_ll, stalled = state.log_likelihoods[-1], 0
+    state.converged = False
+    for it in range(cfg.max_iter if max_sweeps is None else max_sweeps):
+        before = list(state.times)
+        if cfg.pursuit_every and it % cfg.pursuit_every == 0:
+            _remove_units(state, range(k_units), observed)
+            matching_pursuit(state, cfg, threshold, threshold + min_amp, observed)
+        if observed is None:
+            refresh_scores(state, units)
+        for k in range(k_units) if units is None else sorted(units):
+            _refine_unit(state, k, cfg, threshold, min_amp, observed, update_template)
+        reseeded = False
+        if update_template:
+            taken = torch.zeros(t_len, dtype=torch.bool, device=state.residual.device)
+            for k in range(k_units):
+                if state.times[k].numel() == 0:
+                    _seed_unit_from_residual(state, k, cfg, threshold, generator, taken, observed)
+                    reseeded = True
+        state.log_likelihoods.append(_loglik(state.residual, t_len, sigma, observed))
+        state.n_iter += 1
+        if progress_bar is not None:
+            progress_bar.update(1)
+        if reseeded:
+            best_ll, stalled = -math.inf, 0
+            continue
+        if state.log_likelihoods[-1] > best_ll + cfg.tol:
+            best_ll, stalled = state.log_likelihoods[-1], 0
+        else:
+            stalled += 1
+        if _n_changed(before, state.times) <= cfg.change_tol * state.n_spikes() or stalled >= cfg.patience:
+            state.converged = True
+            break
+    state.objective = _objective(state, sigma, cfg, observed)
+
+
+# --------------------------------------------------------------------------- #
+# fits and moves
+# --------------------------------------------------------------------------- #
+def _new_state(data: torch.Tensor, cfg: SolverConfig, observed: torch.Tensor | None) -> SolverState:
+    """Empty state on time-major data (T, N): residual = data (masked), zero templates, no spikes."""
+    t_len, n = data.shape
+    d, k_units = cfg.width, cfg.n_components
+    residual = data.new_zeros(t_len + d, n)
+    residual[:t_len] = data
+    if observed is not None:
+        residual.mul_(observed)
+    u = v = None
+    if uses_factors(cfg, n):
+        u, v = data.new_zeros(k_units, n, cfg.rank), data.new_zeros(k_units, cfg.rank, d)
+    empty_t = torch.zeros(0, dtype=torch.long, device=data.device)
+    return SolverState(templates=data.new_zeros(k_units, n, d), times=[empty_t] * k_units,
+                       amps=[data.new_zeros(0)] * k_units, residual=residual, u=u, v=v)
+
+
+def _set_templates(state: SolverState, templates: torch.Tensor, cfg: SolverConfig) -> None:
+    """All templates from a (K, N, D) tensor (projected onto the allowed set, with factors)."""
+    state.templates, state.u, state.v = _project(
+        templates.to(state.residual.device, state.residual.dtype), cfg.rank, cfg.nonnegative)
+
+
+def fit_one(data: torch.Tensor, cfg: SolverConfig, sigma: float, generator: torch.Generator | None,
+            init_templates: torch.Tensor | None = None, random_init: bool = False,
+            observed: torch.Tensor | None = None, progress_bar=None, max_sweeps: int | None = None
+            ) -> SolverState:
+    """One start of the coordinate ascent.
+
+    Parameters
+    ----------
+    data : (T, N) tensor
+        Time-major data (any strides).
+    init_templates : (K, N, D) tensor or None
+        Start from these templates; otherwise templates are learnt by
+        deflation (:func:`_init_by_deflation`; ``random_init`` randomises it).
+    observed : (T + D, N) 0/1 tensor or None
+        Mask of entries used for fitting (held-out entries are imputed by the
+        model at every step, i.e. their residual is kept at zero).
+    max_sweeps : int or None
+        Sweep budget (default ``cfg.max_iter``).
+    """
+    state = _new_state(data, cfg, observed)
+    threshold, min_amp = _thresholds(cfg, sigma)
+    state.min_amp = min_amp
+    if init_templates is not None:
+        _set_templates(state, init_templates, cfg)
+    else:
+        _init_by_deflation(state, cfg, threshold, generator, random_init, observed)
+    matching_pursuit(state, cfg, threshold, threshold + min_amp, observed)
+    run_sweeps(state, cfg, sigma, generator, observed, progress_bar, max_sweeps=max_sweeps)
+    return state
+
+
+def _split_windows(windows: torch.Tensor, amps: torch.Tensor, cfg: SolverConfig, n_iter: int = 10):
+    """Split spike windows (S, D * N) into two motifs; returns two (N, D) templates or None.
+
+    Start: the sign of each window's coordinate along the leading principal
+    direction of the windows once their common (amplitude-weighted mean)
+    direction is removed -- the direction in which two similar motifs
+    differ. Then Lloyd iterations: each group's template is the projection
+    of its amplitude-weighted sum, each window goes to the template it
+    matches best.
+    """
+    n, d = windows.shape[1] // cfg.width, cfg.width
+    mean = amps @ windows
+    mean = mean / torch.linalg.vector_norm(mean).clamp(min=1e-12)
+    rest = windows - (windows @ mean)[:, None] * mean[None]
+    # leading principal direction by power iteration, from the largest remaining window
+    direction = rest[torch.linalg.vector_norm(rest, dim=1).argmax()]
+    for _ in range(20):
+        direction = rest.T @ (rest @ direction)
+        direction = direction / torch.linalg.vector_norm(direction).clamp(min=1e-12)
+    labels = rest @ direction > 0
+    templates = None
     for _ in range(n_iter):
-        new_labels = torch.argmax(unit @ centres.T, dim=1)
-        if labels is not None and bool((new_labels == labels).all()):
+        if int(labels.sum()) in (0, labels.numel()):
+            return None
+        templates = [_project((amps[g] @ windows[g]).view(d, n).T, cfg.rank, cfg.nonnegative)[0]
+                     for g in (labels, ~labels)]
+        match = windows @ torch.stack([w.T.reshape(-1) for w in templates], 1)             # (S, 2)
+        new_labels = match[:, 0] >= match[:, 1]
+        if bool((new_labels == labels).all()):
             break
         labels = new_labels
-        if int(labels.sum()) in (0, s):
-            return None
-        for c in range(2):
-            mean = (weights[labels == c, None] * flat[labels == c]).sum(0)
-            centres[c] = mean / torch.linalg.norm(mean).clamp(min=1e-12)
-    return [project_template(centres[c].view(windows.shape[1:]), cfg.rank, cfg.nonnegative) for c in range(2)]
+    return templates
 
 
-def _split_move(state: SolverState, data: torch.Tensor, cfg: SolverConfig, sigma: float,
-                observed: torch.Tensor | None, generator: torch.Generator | None,
-                candidates: int = 3) -> SolverState | None:
-    """Try splitting a strong unit's spikes in two, the second half replacing the weakest unit.
+def _proposals(state: SolverState, max_pairs: int = 3, max_splits: int = 2
+               ) -> list[tuple[list[int], list[int] | None]]:
+    """Candidate moves ``(units given new templates, units whose spikes are split or None)``, best first.
 
-    Coordinate ascent cannot leave an optimum where one unit explains the
-    events of two similar motifs; this move can. The refit is kept only if
-    its posterior is higher. Returns the improved state or None.
+    * re-split of two similar units (lagged cosine > 0.5, most similar
+      first): their pooled spikes are split anew. Coordinate ascent cannot
+      move spikes between two units whose templates both fit them, so it
+      keeps mixtures of two similar motifs;
+    * re-seed of the most expendable unit from the residual window of
+      largest energy (``None``): for a motif that no unit explains;
+    * split of a strong unit (largest amplitude energy first) in two, the
+      second half replacing the most expendable unit: for one unit
+      explaining two motifs.
+
+    The most expendable unit has the smallest amplitude energy times
+    ``1 - c^2``, c its largest lagged cosine with another unit (a unit that
+    duplicates another one is cheap to lose).
     """
-    k_units, n, d = state.templates.shape
+    k_units = state.templates.shape[0]
     if k_units < 2:
-        return None
-    energy = torch.tensor([float((a.double() ** 2).sum()) for a in state.amps])
-    weakest = int(torch.argmin(energy))
-    order = [int(u) for u in torch.argsort(energy, descending=True) if int(u) != weakest][:candidates]
-    for u in order:
-        if state.times[u].numel() < 4:
-            continue
-        r = state.residual.clone()
-        add_unit(r, state.templates[u], state.times[u], state.amps[u], +1.0)
-        windows = r[:, _window_index(state.times[u], d)].view(n, -1, d).permute(1, 0, 2)
-        halves = _two_means(windows, state.amps[u], cfg)
-        if halves is None:
-            continue
-        templates = state.templates.clone()
-        templates[u], templates[weakest] = halves
-        trial = fit_one(data, cfg, sigma, generator, init_templates=templates, observed=observed)
-        if trial.objective > state.objective + 1e-12:
-            trial.log_likelihoods = state.log_likelihoods + trial.log_likelihoods[1:]
-            trial.n_iter += state.n_iter
-            return trial
-    return None
+        return []
+    sim = _crosscorr(state.templates, state.u, state.v).amax(-1).cpu()
+    sim.fill_diagonal_(0)
+    pairs = sorted(((float(sim[i, j]), i, j) for i in range(k_units) for j in range(i + 1, k_units)),
+                   reverse=True)
+    moves = [([i, j], [i, j]) for value, i, j in pairs[:max_pairs] if value > 0.5]
+    energy = torch.stack([(a.double() ** 2).sum() for a in state.amps]).cpu()
+    spare = int(torch.argmin(energy * (1 - sim.clamp(min=0).amax(1).double() ** 2)))
+    moves.append(([spare], None))
+    strong = [int(k) for k in torch.argsort(energy, descending=True) if int(k) != spare]
+    moves += [([k, spare], [k]) for k in strong[:max_splits]]
+    return moves
 
 
-def improve_by_splits(state: SolverState, data: torch.Tensor, cfg: SolverConfig, sigma: float,
-                      observed: torch.Tensor | None, generator: torch.Generator | None) -> SolverState:
-    """Apply improving split moves until none helps (at most K of them)."""
-    for _ in range(cfg.n_components):
-        better = _split_move(state, data, cfg, sigma, observed, generator)
-        if better is None:
+def _try_move(state: SolverState, units: list[int], source: list[int] | None, cfg: SolverConfig, sigma: float,
+              observed: torch.Tensor | None, generator: torch.Generator | None) -> bool:
+    """Apply one move in place if it raises the posterior; returns whether it did.
+
+    The spikes of ``units`` are put back; the windows of the spikes of
+    ``source`` (the strongest ones if there are too many) are split in two
+    (:func:`_split_windows`) and become the templates of ``units``; their
+    spikes are found again jointly (:func:`matching_pursuit`) and refined by
+    sweeps over those units only. A rejected move is undone.
+    """
+    d = cfg.width
+    threshold, min_amp = _thresholds(cfg, sigma)
+    saved = [(state.times[k], state.amps[k], state.templates[k].clone(),
+              None if state.u is None else state.u[k].clone(), None if state.v is None else state.v[k].clone())
+             for k in units]
+    history, n_iter, objective = list(state.log_likelihoods), state.n_iter, state.objective
+    if source is not None:
+        times = torch.cat([state.times[k] for k in source])
+        amps = torch.cat([state.amps[k] for k in source])
+    _remove_units(state, units, observed)
+    if source is None:
+        start = window_energy(state.residual, d).argmax().view(1)
+        new = [_project(_windows(state.residual, start, d).view(d, -1).T, cfg.rank, cfg.nonnegative)[0]]
+    else:
+        cap = max(2, _CHUNK // (d * state.residual.shape[1]))
+        if times.numel() > cap:                       # a subsample of the strongest spikes is enough to split
+            amps, keep = torch.topk(amps, cap)
+            times = times[keep]
+        order = torch.argsort(times)
+        times, amps = times[order], amps[order]
+        new = _split_windows(_windows(state.residual, times, d), amps, cfg) if times.numel() >= 4 else None
+    if new is not None:
+        for k, w in zip(units, new):
+            state.set_template(k, *_project(w, cfg.rank, cfg.nonnegative))
+        matching_pursuit(state, cfg, threshold, threshold + min_amp, observed, units=units)
+        run_sweeps(state, cfg, sigma, generator, observed, max_sweeps=_TRIAL_SWEEPS, units=units)
+        if state.objective > objective + cfg.tol:
+            return True
+        _remove_units(state, units, observed)
+    for k, (t, a, w, u, v) in zip(units, saved):
+        state.set_template(k, w, u, v)
+        state.times[k], state.amps[k] = t, a
+        add_spikes(state.residual, t, -a, w.T, observed=observed)
+    state.log_likelihoods, state.n_iter, state.objective = history, n_iter, objective
+    return False
+
+
+def improve_by_moves(state: SolverState, cfg: SolverConfig, sigma: float, observed: torch.Tensor | None,
+                     generator: torch.Generator | None, progress_bar=None) -> SolverState:
+    """Apply improving moves (:func:`_proposals`, :func:`_try_move`) while they help.
+
+    A move counts when it raises the posterior by more than ``cfg.tol`` per
+    entry. At most K moves are kept and 2K tried; the first improving
+    proposal is taken and the proposals are rebuilt. After the kept moves,
+    sweeps over all units bring the fit back to convergence.
+    """
+    tries, kept = 2 * cfg.n_components, 0
+    while tries > 0 and kept < cfg.n_components:
+        for units, source in _proposals(state):
+            tries -= 1
+            if _try_move(state, units, source, cfg, sigma, observed, generator):
+                kept += 1
+                break
+            if tries == 0:
+                break
+        else:
             break
-        state = better
+    if kept:
+        run_sweeps(state, cfg, sigma, generator, observed, progress_bar)
     return state
+
+
+@contextmanager
+def _single_thread(device: torch.device):
+    """Run with one intra-op thread on CPU (restored afterwards; no effect on other devices).
+
+    A fit is thousands of small tensor operations. With several threads each
+    parallel operation is a fork/join of the thread pool, which costs more
+    than it saves at these sizes and becomes catastrophic when the cores are
+    shared with other processes (measured on 2 shared cores: 10-50x slower
+    than one thread, for this solver and the seed solver alike).
+    """
+    if device.type != "cpu":
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def fit_default(data: torch.Tensor, cfg: SolverConfig, *, noise_std: float | None, n_init: int,
                 random_state: int | None, observed: torch.Tensor | None = None,
                 init_templates: torch.Tensor | None = None, search_samples: int | None = 20_000,
                 progress_bar=None) -> tuple[SolverState, float]:
-    """Several starts, the best posterior kept and improved by split moves; returns (state, noise_std).
+    """Several starts, the best posterior kept and improved by moves; returns (state, noise_std).
 
-    With ``noise_std=None`` the noise is first taken as the robust (MAD)
-    standard deviation of the data, which overestimates it where motifs are
-    dense; after the search it is re-estimated from the best fit's residual
-    and the fit is continued with it.
+    ``data`` is channel-first (N, T), ``observed`` (N, T + D) or None; the
+    returned state is time-major (see :class:`SolverState`).
 
-    When the data are longer than ``search_samples``, the starts and split
-    moves run on a central block of that many samples and the best templates
-    are then fitted to all the data.
+    Stages:
+
+    1. ``n_init`` starts (:func:`fit_one`; the first greedy, the others
+       randomised), each given ``_START_SWEEPS`` sweeps, on a central block
+       of ``search_samples`` samples when the data are longer (a start only
+       has to find the motifs, and a block holds plenty of events of each);
+    2. the best one continued to convergence; with ``noise_std=None`` the
+       noise is re-estimated from its residual (the robust std of the data,
+       used so far, overestimates it where motifs are dense) and the fit
+       continued with it;
+    3. moves that coordinate ascent cannot make (:func:`improve_by_moves`),
+       still on the block;
+    4. on longer data, the templates fitted to all of it (joint pursuit,
+       then sweeps to convergence) and the noise re-estimated once more.
+
+    The noise estimate falls back to the standard deviation of the data when
+    their MAD is 0 (zero-inflated data); a residual whose MAD is 0 leaves it
+    unchanged.
+
+    With ``init_templates`` only stage 4 is run, from those templates.
     """
-    n, t_len = data.shape
+    with torch.inference_mode(), _single_thread(data.device):
+        x = data.T
+        obs = None if observed is None else observed.T.contiguous()
+        return _fit_default(x, cfg, noise_std, n_init, random_state, obs, init_templates, search_samples,
+                            progress_bar)
+
+
+def _fit_default(x, cfg, noise_std, n_init, random_state, observed, init_templates, search_samples,
+                 progress_bar):
+    t_len, n = x.shape
     gen_seed = 0 if random_state is None else int(random_state)
-    generator = torch.Generator(device=data.device).manual_seed(gen_seed * 1000)
+    generator = torch.Generator(device=x.device).manual_seed(gen_seed * 1000)
+    sigma = robust_std(x, observed, fallback=True) if noise_std is None else float(noise_std)
 
-    def robust_residual_std(x: torch.Tensor, mask: torch.Tensor | None) -> float:
-        return robust_std(x if mask is None else x[mask[:, : x.shape[1]] > 0])
+    def refine_noise(state: SolverState, obs: torch.Tensor | None) -> None:
+        nonlocal sigma
+        if noise_std is None:
+            refined = robust_std(state.residual[: state.n_timesteps], obs)
+            if refined > 0 and abs(refined - sigma) > 1e-3 * sigma:
+                sigma = refined
+                run_sweeps(state, cfg, sigma, generator, obs, progress_bar)
 
-    sigma = robust_residual_std(data, observed) if noise_std is None else float(noise_std)
-    if init_templates is not None:
-        best = fit_one(data, cfg, sigma, generator, init_templates=init_templates, observed=observed,
-                       progress_bar=progress_bar)
-    else:
+    if init_templates is None:
+        block, block_obs = x, observed
         if search_samples is not None and t_len > max(search_samples, 4 * cfg.width):
             lo = (t_len - search_samples) // 2
-            block = data[:, lo: lo + search_samples]
-            block_obs = None
+            block = x[lo: lo + search_samples]
             if observed is not None:
-                block_obs = torch.zeros(n, search_samples + cfg.width, dtype=data.dtype, device=data.device)
-                block_obs[:, :search_samples] = observed[:, lo: lo + search_samples]
-        else:
-            block, block_obs = data, observed
-        best = None
+                block_obs = observed.new_zeros(search_samples + cfg.width, n)
+                block_obs[:search_samples] = observed[lo: lo + search_samples]
+        state = None
         for i in range(n_init):
-            generator = torch.Generator(device=data.device).manual_seed(gen_seed * 1000 + i)
-            state = fit_one(block, cfg, sigma, generator, random_init=i > 0, observed=block_obs,
-                            progress_bar=progress_bar)
-            if best is None or state.objective > best.objective:
-                best = state
-        best = improve_by_splits(best, block, cfg, sigma, block_obs, generator)
-        if block is not data:
-            best = fit_one(data, cfg, sigma, generator, init_templates=best.templates, observed=observed,
-                           progress_bar=progress_bar)
-    if noise_std is None:
-        refined = robust_residual_std(best.residual[:, :t_len], observed)
-        if refined > 0 and abs(refined - sigma) > 1e-3 * sigma:
-            sigma = refined
-            second = fit_one(data, cfg, sigma, generator, init_templates=best.templates, observed=observed,
-                             progress_bar=progress_bar)
-            second.log_likelihoods = best.log_likelihoods + second.log_likelihoods[1:]
-            second.n_iter += best.n_iter
-            best = second
-    return best, sigma
+            generator = torch.Generator(device=x.device).manual_seed(gen_seed * 1000 + i)
+            trial = fit_one(block, cfg, sigma, generator, random_init=i > 0, observed=block_obs,
+                            progress_bar=progress_bar, max_sweeps=_START_SWEEPS)
+            if state is None or trial.objective > state.objective:
+                state = trial
+        if not state.converged:
+            run_sweeps(state, cfg, sigma, generator, block_obs, progress_bar)
+        refine_noise(state, block_obs)
+        state = improve_by_moves(state, cfg, sigma, block_obs, generator, progress_bar)
+        if block is x:
+            return state, sigma
+        init_templates, state = state.templates, None
+    state = fit_one(x, cfg, sigma, generator, init_templates=init_templates, observed=observed,
+                    progress_bar=progress_bar)
+    refine_noise(state, observed)
+    return state, sigma
 
 
-def decode(data: torch.Tensor, templates: torch.Tensor, cfg: SolverConfig, sigma: float,
-           sweeps: int = 5) -> torch.Tensor:
-    """Amplitudes (K, T) of ``data`` (N, T) with the templates held fixed.
+def decode(data: torch.Tensor, templates: torch.Tensor, cfg: SolverConfig, noise_std: float) -> torch.Tensor:
+    """Amplitudes (K, T) of channel-first data (N, T) with the templates (K, N, D) held fixed.
 
-    Joint matching pursuit, then per-unit re-detection sweeps until the
-    supports stop changing (at most ``sweeps``).
+    Joint matching pursuit, then per-unit re-detection sweeps (templates not
+    updated) until the supports settle.
     """
-    n, t_len = data.shape
-    d, k_units = cfg.width, templates.shape[0]
-    residual = torch.zeros(n, t_len + d, dtype=data.dtype, device=data.device)
-    residual[:, :t_len] = data
-    empty_t = torch.zeros(0, dtype=torch.long, device=data.device)
-    empty_a = torch.zeros(0, dtype=data.dtype, device=data.device)
-    state = SolverState(templates=templates.to(data.dtype).clone(), times=[empty_t] * k_units,
-                        amps=[empty_a] * k_units, residual=residual)
-    threshold = amp_rate_threshold(cfg.amp_rate, sigma)
-    min_amp = sigma * math.sqrt(2 * cfg.spike_cost())
-    matching_pursuit(state, cfg, threshold, threshold + min_amp, None)
-    for _ in range(sweeps):
-        before = [t.clone() for t in state.times]
-        for k in range(k_units):
-            _refine_unit(state, k, cfg, threshold, min_amp, None, update_template=False)
-        if all(a.shape == b.shape and bool((a == b).all()) for a, b in zip(before, state.times)):
-            break
-    return state.dense_amplitudes()
+    with torch.inference_mode(), _single_thread(data.device):
+        state = _new_state(data.T, cfg, None)
+        _set_templates(state, templates, cfg)
+        threshold, min_amp = _thresholds(cfg, noise_std)
+        matching_pursuit(state, cfg, threshold, threshold + min_amp, None)
+        run_sweeps(state, cfg, noise_std, None, None, update_template=False)
+        return state.dense_amplitudes()
