@@ -372,15 +372,16 @@ def _crosscorr(templates: torch.Tensor, u: torch.Tensor | None, v: torch.Tensor 
 
 
 def _shift_scores(state: SolverState, xcorr: torch.Tensor, times: torch.Tensor, amps: torch.Tensor,
-                  row0: int) -> None:
+                  row0: int, units: torch.Tensor | None = None) -> None:
     """Local score update for adding ``amps_s * W`` at ``times_s``, on rows ``row0:`` of the scores.
 
-    ``xcorr`` is ``(K - row0, 1 or S, 2D - 1)``: the cross-correlation of the
-    added template(s) with each updated unit's template; ``times`` are
-    sorted. The buffer's padding takes the updates that fall off the ends,
-    so no masking is needed. A spike in the last D samples is cut by the
-    end of the data, which the cross-correlation ignores: the last D scores
-    are then recomputed exactly.
+    ``xcorr[j, k]`` (from :func:`_crosscorr`) is the cross-correlation of
+    the added template k with the template of the unit of row ``row0 + j``;
+    ``units`` gives each spike's k (default: the only column). ``times``
+    are sorted. The buffer's padding takes the updates that fall off the
+    ends, so no masking is needed. A spike in the last D samples is cut by
+    the end of the data, which the cross-correlation ignores: the last D
+    scores are then recomputed exactly.
     """
     rows, _, lags = xcorr.shape
     if rows == 0 or times.numel() == 0:
@@ -390,7 +391,7 @@ def _shift_scores(state: SolverState, xcorr: torch.Tensor, times: torch.Tensor, 
     lag = torch.arange(lags, device=times.device)
     row_off = (torch.arange(row0, row0 + rows, device=times.device) * width).view(-1, 1, 1)
     for c in _chunks(times.numel(), rows * lags):
-        x = xcorr if xcorr.shape[1] == 1 else xcorr[:, c]
+        x = xcorr if units is None else xcorr[:, units[c]]
         idx = row_off + (times[c].view(1, -1, 1) + lag)
         flat.index_add_(0, idx.view(-1), (amps[c].view(1, -1, 1) * x).reshape(-1))
     if int(times[-1]) > state.n_timesteps - state.width:
@@ -461,22 +462,30 @@ def _window_max(x: torch.Tensor, w: int) -> torch.Tensor:
     return torch.maximum(suffix[:count], prefix[w - 1: w - 1 + count])
 
 
-def pick_spikes(score: torch.Tensor, threshold: float, min_distance: int) -> torch.Tensor:
+def pick_spikes(score: torch.Tensor, threshold: float, min_distance: int, peaks_only: bool = False) -> torch.Tensor:
     """Greedy highest-first selection of samples above ``threshold``, at least ``min_distance`` apart.
 
-    Exactly "repeatedly take the highest remaining sample (ties to the
-    earliest) and discard the samples closer than ``min_distance``",
-    computed in vectorised rounds: a remaining sample is taken when the
-    remaining samples within ``min_distance - 1`` before it are lower and
-    those after it are not higher (sliding maxima in O(T)) -- no sample
+    Exactly "repeatedly take the highest remaining candidate (ties to the
+    earliest) and discard the candidates closer than ``min_distance``",
+    computed in vectorised rounds: a remaining candidate is taken when the
+    remaining candidates within ``min_distance - 1`` before it are lower and
+    those after it are not higher (sliding maxima in O(T)) -- no candidate
     that the greedy would take first can then discard it -- and the
-    neighbourhoods of the samples taken are discarded. Most samples are
-    taken in the first round, a few more rounds take those left on slopes.
+    neighbourhoods of the candidates taken are discarded. Most are taken in
+    the first round; a few more rounds take those left further away.
+
+    Candidates are all samples above the threshold, or with ``peaks_only``
+    only the local maxima of ``score`` (first sample of a plateau): the
+    solver detects events at score peaks, not on the flank of a peak that
+    was discarded.
 
     Returns the sorted sample indices (long tensor).
     """
     t_len = score.shape[0]
     alive = score > threshold
+    if peaks_only and t_len > 1:
+        alive[1:] &= score[1:] > score[:-1]
+        alive[:-1] &= score[:-1] >= score[1:]
     if min_distance <= 1 or t_len < 2:
         return torch.nonzero(alive).flatten()
     half = min_distance - 1
@@ -532,14 +541,14 @@ def matching_pursuit(state: SolverState, cfg: SolverConfig, shrinkage: float, de
     for _ in range(max_rounds):
         candidate = torch.where((score > detection) & ~blocked[:, d - 1: d - 1 + t_len], score, 0)
         best_score, best_unit = candidate.max(0)
-        chosen = pick_spikes(best_score, 0.0, d)
+        chosen = pick_spikes(best_score, 0.0, d, peaks_only=True)
         if chosen.numel() == 0:
             break
         who = best_unit[chosen]
         values = best_score[chosen] - shrinkage
         add_spikes(state.residual, chosen, -values, templates_tm, units=who, observed=observed)
         if observed is None:
-            _shift_scores(state, xcorr[:, who], chosen, -values, 0)
+            _shift_scores(state, xcorr, chosen, -values, 0, units=who)
         else:
             refresh_scores(state)
         blocked.view(-1)[(who * width).view(-1, 1) + chosen.view(-1, 1) + lag] = True
@@ -633,7 +642,7 @@ def _refine_unit(state: SolverState, k: int, cfg: SolverConfig, threshold: float
         score = state.scores[k]
     else:
         score = _unit_score(state, k)
-    times = pick_spikes(score, threshold + min_amp, d)
+    times = pick_spikes(score, threshold + min_amp, d, peaks_only=True)
     amps = score[times] - threshold
     if update_template and times.numel() > 0:
         times, amps = _template_step(state, k, times, amps, cfg, threshold, min_amp)
@@ -649,7 +658,7 @@ def _update_unit(state: SolverState, k: int, cfg: SolverConfig, threshold: float
     """Single-unit step (used when seeding): add back, MAP amplitudes, best template, remove."""
     add_spikes(state.residual, state.times[k], state.amps[k], state.templates[k].T, observed=observed)
     score = _unit_score(state, k)
-    times = pick_spikes(score, threshold + state.min_amp, cfg.width)
+    times = pick_spikes(score, threshold + state.min_amp, cfg.width, peaks_only=True)
     amps = score[times] - threshold
     if times.numel() > 0:
         times, amps = _template_step(state, k, times, amps, cfg, threshold, state.min_amp)

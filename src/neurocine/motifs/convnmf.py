@@ -53,7 +53,9 @@ class ConvNMF:
     tol : float or None
         Stop when the per-entry log-likelihood changes by less than this
         (None: 1e-6 for ``"seed"``, as the notebook; 1e-4 for ``"default"``,
-        which also stops after 3 sweeps without a new best).
+        where a sweep gaining less than ``tol`` per entry is no progress: 3 such
+        sweeps stop it, as does a sweep changing <= 0.1 % of the spikes; a
+        search move must gain more than ``tol`` per entry to be kept).
     n_init : int
         ``solver="default"`` only: number of starts (the first greedy, the
         others randomised); the best posterior is kept and improved by
