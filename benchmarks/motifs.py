@@ -34,6 +34,8 @@ import warnings
 
 import numpy as np
 
+from neurocine.metrics import r2_score
+
 SEQNMF_MISSING = "seqnmf not installed (pip install 'setuptools<81' seqnmf)"
 SEQNMF_PEAK_RULE = ("seqnmf spikes: scipy.signal.find_peaks on each row of H with distance=L and "
                     "height=0.1*max(row); spike time = peak index - 1 (seqnmf's reconstruct puts "
@@ -160,14 +162,7 @@ def r2_of(data: np.ndarray, templates: np.ndarray, amplitudes: np.ndarray) -> fl
 
     pred = convolve_templates(torch.from_numpy(np.ascontiguousarray(amplitudes.T, dtype=np.float32)),
                               torch.from_numpy(np.ascontiguousarray(templates, dtype=np.float32))).numpy().T
-    return r2_from_prediction(data, pred)
-
-
-def r2_from_prediction(data: np.ndarray, pred: np.ndarray) -> float:
-    x = data.astype(np.float64)
-    sse = float(((x - pred) ** 2).sum())
-    sst = float(((x - x.mean()) ** 2).sum())
-    return 1.0 - sse / sst
+    return r2_score(data, pred)
 
 
 def _shift_amplitudes(amplitudes: np.ndarray, lags: list[int]) -> np.ndarray:
@@ -291,7 +286,7 @@ def fit_seqnmf(case: dict, max_iter: int, peak_height: float, lam: float = 0.001
                                                 max_iter=max_iter)
     # W (N, K, L), H (K, T); prediction with seqnmf's own reconstruction
     pred = reconstruct(w, h)
-    r2 = r2_from_prediction(raw.T, pred.T)
+    r2 = r2_score(raw.T, pred.T)
     t_len = h.shape[1]
     templates = np.transpose(w, (1, 0, 2)).astype(np.float64)              # (K, N, L)
     norms = np.linalg.norm(templates.reshape(k_units, -1), axis=1)

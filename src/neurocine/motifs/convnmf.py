@@ -8,6 +8,7 @@ import time
 import numpy as np
 
 from neurocine.errors import InputError
+from neurocine.metrics import r2_score
 from neurocine.runtime import progress_enabled, resolve_device
 from neurocine.validation import validate_signal_matrix
 
@@ -229,7 +230,7 @@ class ConvNMF:
         self.fit_seconds_ = time.perf_counter() - t0
         self.n_features_in_ = n
         pred = self.reconstruct()
-        self.r2_ = _r2(X, pred, None if mask is None else mask)
+        self.r2_ = r2_score(X, pred, mask)
         self.n_spikes_ = int((self.amplitudes_ > 0).sum())
         return self
 
@@ -330,13 +331,5 @@ class ConvNMF:
     def score(self, X, y=None) -> float:
         """R^2 of :meth:`predict` on ``X``: 1 - SSE / total sum of squares around the mean."""
         X = self._check_X(X)
-        return _r2(X, self.predict(X))
+        return r2_score(X, self.predict(X))
 
-
-def _r2(X: np.ndarray, pred: np.ndarray, mask: np.ndarray | None = None) -> float:
-    """1 - SSE / SST (SST around the grand mean), on the entries where ``mask`` is True."""
-    X64, pred64 = X.astype(np.float64), pred.astype(np.float64)
-    if mask is not None:
-        X64, pred64 = X64[mask], pred64[mask]
-    sst = float(((X64 - X64.mean()) ** 2).sum())
-    return 1.0 - float(((X64 - pred64) ** 2).sum()) / sst if sst > 0 else float("nan")

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from neurocine.errors import InputError
+from neurocine.metrics import r2_score
 from neurocine.runtime import progress
 from neurocine.validation import validate_signal_matrix
 
@@ -183,8 +184,7 @@ def select_n_components(X, ks, width: int, *, n_repeats: int = 3, mask_fraction:
         pred = model.reconstruct()
         held = ~masks[r]
         resid = (X[held] - pred[held]).astype(np.float64)
-        sst = float(((X[held] - X[held].mean()) ** 2).sum())
-        heldout_r2[i, r] = 1.0 - float((resid**2).sum()) / sst
+        heldout_r2[i, r] = r2_score(X, pred, held)
         sigma = model.noise_std_
         heldout_ll[i, r] = float(np.mean(-0.5 * (resid / sigma) ** 2 - math.log(sigma) - 0.5 * math.log(2 * math.pi)))
         train_r2[i, r] = model.r2_

@@ -22,6 +22,7 @@ import numpy as np
 from scipy.signal import find_peaks
 
 from neurocine.errors import InputError
+from neurocine.metrics import r2_score
 
 
 def _check_positive_int(name: str, value, minimum: int = 1) -> int:
@@ -151,7 +152,7 @@ class ConvNMFSimulation:
         import torch
 
         pred = convolve_templates(torch.from_numpy(self.amplitudes.T.copy()), torch.from_numpy(self.templates)).numpy().T
-        return float(1.0 - ((self.data - pred) ** 2).sum() / ((self.data - self.data.mean()) ** 2).sum())
+        return r2_score(self.data, pred)
 
 
 def simulate_convnmf(seed: int | None = 7, *, timesteps: int = 600, channels: int = 10, width: int = 10,
