@@ -9,6 +9,13 @@ import numpy as np
 from neurocine.errors import InputError
 
 
+def check_int(name: str, value: Any, minimum: int = 1) -> int:
+    """``value`` as an int, or InputError if it is not an integer >= ``minimum`` (bools are refused)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise InputError(f"{name}: got {value!r}, expected an integer >= {minimum}")
+    return int(value)
+
+
 def plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 from scipy.signal import find_peaks
 
 from neurocine.runtime import progress

@@ -10,7 +10,7 @@ import numpy as np
 from neurocine.errors import InputError
 from neurocine.metrics import r2_score
 from neurocine.runtime import progress_enabled, resolve_device
-from neurocine.validation import validate_signal_matrix
+from neurocine.validation import check_int, validate_signal_matrix
 
 SOLVERS = ("default", "seed")
 
@@ -142,18 +142,14 @@ class ConvNMF:
     # validation
     # ------------------------------------------------------------------ #
     def _check_params(self, n_timesteps: int) -> None:
-        def positive_int(name, value, minimum=1):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-                raise InputError(f"{name}: got {value!r}, expected an integer >= {minimum}")
-
-        positive_int("n_components", self.n_components)
-        positive_int("width", self.width)
+        check_int("n_components", self.n_components)
+        check_int("width", self.width)
         if self.width >= n_timesteps:
             raise InputError(f"width: got {self.width} samples, expected fewer than the data's {n_timesteps} time steps")
         if self.solver not in SOLVERS:
             raise InputError(f"solver: got {self.solver!r}, expected one of {', '.join(SOLVERS)}")
         if self.rank is not None:
-            positive_int("rank", self.rank)
+            check_int("rank", self.rank)
             if self.nonnegative:
                 raise InputError("rank: nonnegative templates are full-rank; expected rank=None with nonnegative=True")
         if self.nonnegative and self.solver == "seed":
@@ -167,8 +163,8 @@ class ConvNMF:
         if not (0 < self.spike_prob < 1):
             raise InputError(f"spike_prob: got {self.spike_prob!r}, expected a probability in (0, 1)")
         if self.max_iter is not None:
-            positive_int("max_iter", self.max_iter, 0)
-        positive_int("n_init", self.n_init)
+            check_int("max_iter", self.max_iter, 0)
+        check_int("n_init", self.n_init)
         if self.tol is not None and not (self.tol >= 0):
             raise InputError(f"tol: got {self.tol!r}, expected a non-negative number")
 

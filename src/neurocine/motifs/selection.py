@@ -29,7 +29,7 @@ import numpy as np
 from neurocine.errors import InputError
 from neurocine.metrics import r2_score
 from neurocine.runtime import progress
-from neurocine.validation import validate_signal_matrix
+from neurocine.validation import check_int, validate_signal_matrix
 
 
 @dataclass
@@ -164,8 +164,7 @@ def select_n_components(X, ks, width: int, *, n_repeats: int = 3, mask_fraction:
         raise InputError(f"ks: got {ks!r}, expected K values >= 1")
     if not (0 < mask_fraction < 0.5):
         raise InputError(f"mask_fraction: got {mask_fraction!r}, expected a fraction in (0, 0.5)")
-    if isinstance(n_repeats, bool) or not isinstance(n_repeats, int) or n_repeats < 1:
-        raise InputError(f"n_repeats: got {n_repeats!r}, expected an integer >= 1")
+    n_repeats = check_int("n_repeats", n_repeats)
     if "solver" in params and params["solver"] != "default":
         raise InputError("solver: K selection needs masked fitting, expected solver='default'")
     rng = np.random.default_rng(random_state)

@@ -23,12 +23,7 @@ from scipy.signal import find_peaks
 
 from neurocine.errors import InputError
 from neurocine.metrics import r2_score
-
-
-def _check_positive_int(name: str, value, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise InputError(f"{name}: got {value!r}, expected an integer >= {minimum}")
-    return int(value)
+from neurocine.validation import check_int
 
 
 def generate_templates(num_channels: int, len_waveform: int, num_neurons: int):
@@ -175,10 +170,10 @@ def simulate_convnmf(seed: int | None = 7, *, timesteps: int = 600, channels: in
     """
     import torch
 
-    timesteps = _check_positive_int("timesteps", timesteps)
-    channels = _check_positive_int("channels", channels)
-    width = _check_positive_int("width", width)
-    neurons = _check_positive_int("neurons", neurons)
+    timesteps = check_int("timesteps", timesteps)
+    channels = check_int("channels", channels)
+    width = check_int("width", width)
+    neurons = check_int("neurons", neurons)
     if width >= timesteps:
         raise InputError(f"width: got {width}, expected fewer samples than timesteps ({timesteps})")
     for name, value in (("alpha", alpha), ("beta", beta), ("sample_freq", sample_freq)):

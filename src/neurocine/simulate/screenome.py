@@ -36,6 +36,7 @@ from typing import Sequence
 import numpy as np
 
 from neurocine.errors import InputError
+from neurocine.validation import check_int
 from neurocine.io.screenome import write_screenome_log
 
 __all__ = ["ScreenomeTruth", "simulate_screenome_log", "write_screenome_log", "DEFAULT_APPS"]
@@ -93,12 +94,6 @@ class ScreenomeTruth:
                 "channels": np.asarray(self.apps, dtype=str), "bin_starts": self.bin_starts,
                 "bin_seconds": np.float64(self.bin_seconds), "sampling_rate": np.float64(1.0 / self.bin_seconds),
                 "timestamps": self.bin_starts}
-
-
-def _int(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise InputError(f"{name}: got {value!r}, expected an integer >= {minimum}")
-    return int(value)
 
 
 def _positive(name: str, value, *, allow_zero: bool = False, maximum: float | None = None) -> float:
@@ -201,10 +196,10 @@ def simulate_screenome_log(seed: int | None = 0, n_apps: int = 10, n_states: int
     >>> rows[0]["timestamp"][:19], bool(abs(sum(r["duration"] for r in rows) - truth.data.sum()) < 1e-6)
     ('2024-01-01T08:00:00', True)
     """
-    n_apps = _int("n_apps", n_apps, 1)
-    n_states = _int("n_states", n_states, 1)
-    width = _int("template_bins", template_bins, 1)
-    apps_per_state = _int("apps_per_state", apps_per_state, 1)
+    n_apps = check_int("n_apps", n_apps, 1)
+    n_states = check_int("n_states", n_states, 1)
+    width = check_int("template_bins", template_bins, 1)
+    apps_per_state = check_int("apps_per_state", apps_per_state, 1)
     hours = _positive("hours", hours)
     bin_seconds = _positive("bin_seconds", bin_seconds)
     bin_ms = round(bin_seconds * 1000)
