@@ -21,6 +21,8 @@ motifs_app = typer.Typer(no_args_is_help=True, help="Conv-NMF motif discovery in
 screenome_app = typer.Typer(no_args_is_help=True, help="Phone-screen (screenome) event logs.")
 app.add_typer(motifs_app, name="motifs")
 app.add_typer(screenome_app, name="screenome")
+video_app = typer.Typer(no_args_is_help=True, help="Behaviour video: motion energy, motion SVD, ROIs.")
+app.add_typer(video_app, name="video")
 
 
 @app.callback()
@@ -153,6 +155,58 @@ def screenome_simulate(
 
     s = run_screenome_simulate(out, seed=seed, n_apps=apps, n_states=states, hours=hours, bin=bin)
     typer.echo(f"wrote {s['log']} ({s['n_events']} events) and {s['truth']}")
+
+
+# --------------------------------------------------------------------------- #
+# video
+# --------------------------------------------------------------------------- #
+def _parse_box(text: Optional[str], name: str):
+    if text is None:
+        return None
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) != 4:
+        raise InputError(f"{name}: got {text!r}, expected x0,y0,x1,y1 (four integers, end exclusive)")
+    return values
+
+
+@video_app.command("motion")
+def video_motion(
+    video: Path = typer.Argument(..., metavar="VIDEO", help="mp4/avi/mov/mkv, or a tif/npy/h5/zarr frame stack."),
+    out: Path = typer.Option(..., "--out", help="Output folder (motion.npz, figures, summary.json)."),
+    rois: Optional[Path] = typer.Option(None, "--rois",
+                                        help="TOML/JSON of named boxes or polygons (default: full frame)."),
+    svd: int = typer.Option(0, "--svd", help="Motion-SVD components per ROI (0: motion energy only)."),
+    bin: int = typer.Option(1, "--bin", help="k x k spatial binning while reading."),
+    crop: Optional[str] = typer.Option(None, "--crop", help="x0,y0,x1,y1: keep only this box (before binning)."),
+    first: str = typer.Option("zero", "--first", help="Motion energy of frame 0: zero | nan."),
+    allow_truncated: bool = typer.Option(False, "--allow-truncated", help="Keep the frames of a truncated file."),
+    nwb: bool = typer.Option(False, "--nwb", help="Also write motion.nwb (BehavioralTimeSeries)."),
+) -> None:
+    """Motion energy (and motion SVD) of ROIs in one streaming pass over a video."""
+    from neurocine.pipelines.video import run_motion
+
+    s = run_motion(video, out, rois=rois, svd=svd, bin=bin, crop=_parse_box(crop, "--crop"), first=first,
+                   allow_truncated=allow_truncated, nwb=nwb)
+    extra = f" (TRUNCATED: {s['n_decoded']} frames decoded)" if s["truncated"] else ""
+    typer.echo(f"{video}: {s['frames']} frames in {s['seconds']:.1f} s "
+               f"({s['frames'] / max(s['seconds'], 1e-9):.0f} frames/s), ROIs {', '.join(s['rois'])}{extra}")
+    typer.echo(f"wrote {out}/motion.npz")
+
+
+@video_app.command("rois")
+def video_rois(
+    video: Path = typer.Argument(..., metavar="VIDEO", help="The video the ROIs belong to."),
+    rois: Path = typer.Argument(..., metavar="ROIS", help="TOML/JSON of named boxes or polygons."),
+    out: Path = typer.Option(..., "--out", help="Image file (png) of the ROIs on the mean frame."),
+) -> None:
+    """Draw the ROIs on the video's mean frame so you can check them."""
+    from neurocine.pipelines.video import run_draw_rois
+
+    s = run_draw_rois(video, rois, out)
+    typer.echo(f"wrote {s['out']} ({', '.join(s['rois'])})")
 
 
 # --------------------------------------------------------------------------- #

@@ -1,0 +1,57 @@
+"""Read named ROIs (boxes or polygons) from a TOML or JSON file.
+
+TOML: one table per ROI::
+
+    [whisker]
+    box = [120, 80, 220, 160]          # x0, y0, x1, y1 in pixels, end exclusive
+
+    [snout]
+    polygon = [[300, 90], [360, 95], [350, 170], [295, 160]]
+
+JSON: an object of the same shape, ``{"whisker": {"box": [...]}, ...}``.
+Names keep the file's order.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from pathlib import Path
+
+from neurocine.errors import InputError
+from neurocine.features.rois import ROI
+
+__all__ = ["read_rois"]
+
+
+def read_rois(path: str | os.PathLike) -> list[ROI]:
+    """The ROIs of a ``.toml`` or ``.json`` file, in file order; InputError naming the file and key otherwise."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such ROI file; expected a TOML or JSON file of named boxes/polygons")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".toml":
+            table = tomllib.loads(path.read_text())
+        elif suffix == ".json":
+            table = json.loads(path.read_text())
+        else:
+            raise InputError(f"{path}: unsupported ROI file extension {suffix!r}; expected .toml or .json")
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot be parsed ({exc}); expected one table per ROI with box or polygon") from None
+    if not isinstance(table, dict) or not table:
+        raise InputError(f"{path}: holds no ROI; expected one table per ROI, e.g. [whisker] box = [x0, y0, x1, y1]")
+    rois = []
+    for name, spec in table.items():
+        if not isinstance(spec, dict):
+            raise InputError(f"{path}: '{name}' is a {type(spec).__name__}, not a table; "
+                             f"expected [{name}] with box = [x0, y0, x1, y1] or polygon = [[x, y], ...]")
+        unknown = set(spec) - {"box", "polygon"}
+        if unknown:
+            raise InputError(f"{path}: [{name}] has unknown key(s) {sorted(unknown)}; expected 'box' or 'polygon'")
+        try:
+            rois.append(ROI(name, box=spec.get("box"), polygon=spec.get("polygon")))
+        except InputError as exc:
+            raise InputError(f"{path}: {exc}") from None
+    return rois

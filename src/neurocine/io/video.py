@@ -1,0 +1,491 @@
+"""Stream frames from video files in bounded-memory chunks (PyAV).
+
+:class:`VideoReader` reads mp4/avi/mov/mkv (anything FFmpeg decodes) and
+frame stacks stored as TIFF, ``.npy``, ``.h5``/``.hdf5`` or ``.zarr`` arrays
+(through :func:`neurocine.io.imaging.open_stack`). Frames come out time first,
+``(n, H, W)`` grayscale (``color="gray"``, the default) or ``(n, H, W, 3)``
+RGB, cropped and spatially binned while reading, a chunk at a time, so memory
+stays bounded for videos far larger than RAM.
+
+Grayscale fast path
+    For planar YUV video (yuv420p, yuv422p, yuv444p, nv12, their ``j``
+    full-range variants, gray) the gray frame is a copy of the decoded luma
+    plane: no colour conversion at all. Most H.264 camera files are
+    *limited range* ("TV range"): luma spans 16-235, not 0-255, so values
+    (and motion energy) are 219/255 of what a full-range conversion such as
+    OpenCV's ``COLOR_BGR2GRAY`` gives. ``full_range=True`` rescales to 0-255
+    (float32) for files flagged limited range; other pixel formats are
+    converted by FFmpeg's swscale (``to_ndarray(format="gray")``).
+
+Timestamps
+    Per-frame timestamps (seconds) are the decoded presentation times
+    (``pts * time_base``), so variable-frame-rate files are handled; a frame
+    without a pts gets the previous timestamp plus ``1/fps``.
+
+Truncated or corrupt files
+    A file that cannot be opened, a decode error part way through, or fewer
+    decoded frames than the container header announces raise
+    :class:`~neurocine.errors.InputError` naming the file and the frame where
+    decoding failed. ``allow_truncated=True`` keeps the frames that decoded;
+    :attr:`VideoReader.n_decoded` and :attr:`VideoReader.truncated` record
+    what happened (pipelines write both to ``summary.json``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neurocine.errors import InputError
+from neurocine.validation import check_int
+
+__all__ = ["VIDEO_EXTENSIONS", "ARRAY_EXTENSIONS", "VideoChunk", "VideoReader", "bin_frames_mean"]
+
+#: Extensions decoded with PyAV/FFmpeg (case-insensitive).
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv")
+#: Extensions read as stored frame arrays (T, H, W) or (T, H, W, 3).
+ARRAY_EXTENSIONS = (".tif", ".tiff", ".npy", ".h5", ".hdf5", ".zarr")
+
+_LUMA_FORMATS = {
+    "yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "yuv411p", "yuvj411p",
+    "yuv440p", "yuvj440p", "yuv410p", "nv12", "nv21", "gray", "gray8",
+}
+_CHUNK_BYTES = 64 * 2**20  # default chunk: about 64 MiB of output frames
+
+
+@dataclass(frozen=True)
+class VideoChunk:
+    """A run of consecutive frames.
+
+    Attributes
+    ----------
+    start : int
+        Index of the first frame of the chunk in the whole video.
+    frames : ndarray, shape (n, H, W) or (n, H, W, 3)
+        uint8 when neither binning nor ``full_range`` applies, else float32.
+    timestamps : ndarray, shape (n,)
+        Seconds.
+    """
+
+    start: int
+    frames: np.ndarray
+    timestamps: np.ndarray
+
+    @property
+    def stop(self) -> int:
+        return self.start + len(self.frames)
+
+
+def bin_frames_mean(frames: np.ndarray, k: int) -> np.ndarray:
+    """Mean over k×k pixel blocks of ``(n, H, W[, 3])`` frames (remainder rows/columns dropped) as float32."""
+    if k == 1:
+        return frames
+    n, h, w = frames.shape[:3]
+    hb, wb = h // k, w // k
+    cut = frames[:, :hb * k, :wb * k]
+    shaped = cut.reshape((n, hb, k, wb, k) + frames.shape[3:])
+    return shaped.mean(axis=(2, 4), dtype=np.float32)
+
+
+def _parse_crop(crop: Any, width: int, height: int, name: str) -> tuple[int, int, int, int]:
+    if crop is None:
+        return 0, 0, width, height
+    try:
+        x0, y0, x1, y1 = (int(v) for v in crop)
+    except (TypeError, ValueError):
+        raise InputError(f"{name}: crop={crop!r}; expected four integers (x0, y0, x1, y1), end exclusive") from None
+    if not (0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height):
+        raise InputError(f"{name}: crop (x0, y0, x1, y1)={crop!r} is not inside the {width}x{height} frame; "
+                         f"expected 0 <= x0 < x1 <= {width} and 0 <= y0 < y1 <= {height}")
+    return x0, y0, x1, y1
+
+
+class VideoReader:
+    """Read a video or frame stack in chunks, grayscale by default, cropped and binned while reading.
+
+    Parameters
+    ----------
+    path : str or Path
+        Video file (mp4, avi, mov, mkv, …) or frame array (tif/tiff, npy, h5/hdf5, zarr).
+    crop : (x0, y0, x1, y1), optional
+        Pixel box kept from each frame (end exclusive), before binning.
+    bin : int, default 1
+        k×k spatial binning by mean (output float32); rows/columns beyond a multiple of k are dropped.
+    color : {"gray", "rgb"}, default "gray"
+    full_range : bool, default False
+        Rescale limited-range (16-235) luma to 0-255 (float32 output). See the module notes.
+    chunk_size : int, optional
+        Frames per chunk; by default about 64 MiB of output frames (at most 1024).
+    allow_truncated : bool, default False
+        Keep the frames of a truncated or corrupt file instead of raising.
+    key : str, optional
+        Dataset name inside an h5/zarr file.
+    fps : float, optional
+        Frame rate for arrays that do not store one (default 30 Hz for them).
+
+    Attributes
+    ----------
+    n_frames : int
+        Frames announced by the container (exact for most mp4/avi; for mkv and
+        webm an estimate from duration × fps, see :attr:`n_frames_exact`).
+    fps : float
+        Average frame rate (Hz).
+    shape : tuple
+        ``(H, W)`` or ``(H, W, 3)`` of one output frame (after crop and bin).
+    n_decoded : int or None
+        Frames delivered by the last complete pass (None before one).
+    truncated : bool
+        Whether the last pass stopped before the announced frame count.
+
+    Examples
+    --------
+    >>> from neurocine.io.video import VideoReader
+    >>> with VideoReader("face.mp4", bin=2) as video:       # doctest: +SKIP
+    ...     for chunk in video.iter_chunks():
+    ...         print(chunk.start, chunk.frames.shape, chunk.timestamps[0])
+    """
+
+    def __init__(self, path: str | Path, *, crop: Any = None, bin: int = 1, color: str = "gray",
+                 full_range: bool = False, chunk_size: int | None = None, allow_truncated: bool = False,
+                 key: str | None = None, fps: float | None = None) -> None:
+        self.path = Path(path)
+        self.name = str(path)
+        if color not in ("gray", "rgb"):
+            raise InputError(f"color: got {color!r}, expected 'gray' or 'rgb'")
+        self.color = color
+        self.bin = check_int("bin", bin)
+        self.full_range = bool(full_range)
+        self.allow_truncated = bool(allow_truncated)
+        self.n_decoded: int | None = None
+        self.truncated = False
+        if not self.path.exists():
+            raise InputError(f"{self.name}: no such file; expected a video ({', '.join(VIDEO_EXTENSIONS)}) "
+                             f"or a frame array ({', '.join(ARRAY_EXTENSIONS)})")
+        suffix = self.path.suffix.lower()
+        if suffix in ARRAY_EXTENSIONS:
+            self._open_array(key, fps)
+        elif suffix in VIDEO_EXTENSIONS:
+            self._open_video()
+        else:
+            raise InputError(f"{self.name}: unsupported extension {suffix!r}; expected a video "
+                             f"({', '.join(VIDEO_EXTENSIONS)}) or a frame array ({', '.join(ARRAY_EXTENSIONS)})")
+        self.crop = _parse_crop(crop, self.source_width, self.source_height, self.name)
+        x0, y0, x1, y1 = self.crop
+        if (x1 - x0) < self.bin or (y1 - y0) < self.bin:
+            raise InputError(f"{self.name}: bin={self.bin} is larger than the {x1 - x0}x{y1 - y0} (cropped) frame; "
+                             f"expected a bin no larger than the frame")
+        self.height = (y1 - y0) // self.bin
+        self.width = (x1 - x0) // self.bin
+        self.shape = (self.height, self.width) if color == "gray" else (self.height, self.width, 3)
+        bytes_per_frame = self.height * self.width * (1 if color == "gray" else 3) * (
+            1 if self.bin == 1 and not self.full_range else 4)
+        if chunk_size is None:
+            chunk_size = int(min(1024, max(1, _CHUNK_BYTES // max(bytes_per_frame, 1))))
+        self.chunk_size = check_int("chunk_size", chunk_size)
+
+    # ------------------------------------------------------------------ opening
+    def _open_video(self) -> None:
+        import av
+
+        try:
+            container = av.open(str(self.path))
+        except av.error.FFmpegError as exc:
+            raise InputError(f"{self.name}: cannot be opened as a video ({exc.strerror or exc}); "
+                             f"the file is truncated, corrupt or not a video") from None
+        try:
+            if not container.streams.video:
+                raise InputError(f"{self.name}: has no video stream; expected a file with one video stream")
+            stream = container.streams.video[0]
+            rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+            self.fps = float(rate) if rate else 30.0
+            self.source_width, self.source_height = int(stream.width), int(stream.height)
+            if self.source_width <= 0 or self.source_height <= 0:
+                raise InputError(f"{self.name}: video stream reports size {self.source_width}x{self.source_height}; "
+                                 f"expected a positive frame size")
+            self.pix_fmt = stream.codec_context.pix_fmt or ""
+            self.codec = stream.codec_context.name
+            if stream.frames:
+                self.n_frames, self.n_frames_exact = int(stream.frames), True
+            else:
+                seconds = None
+                if stream.duration is not None and stream.time_base is not None:
+                    seconds = float(stream.duration * stream.time_base)
+                elif container.duration is not None:
+                    seconds = container.duration / 1e6
+                self.n_frames = int(round(seconds * self.fps)) if seconds else 0
+                self.n_frames_exact = False
+                self._duration = seconds
+        finally:
+            container.close()
+        self._kind = "video"
+        self._duration = getattr(self, "_duration", None)
+        if self.n_frames_exact and self.n_frames == 0:
+            raise InputError(f"{self.name}: has 0 frames; expected a video with at least 1 frame")
+
+    def _open_array(self, key: str | None, fps: float | None) -> None:
+        from neurocine.io.imaging import open_stack
+
+        stack = open_stack(self.path, key=key)
+        shape = tuple(stack.shape)
+        if len(shape) == 4 and shape[-1] == 3:
+            self._array_rgb = True
+        elif len(shape) == 3:
+            self._array_rgb = False
+        else:
+            raise InputError(f"{self.name}: frame array has shape {shape}; expected (T, H, W) or (T, H, W, 3)")
+        self._stack = stack
+        self.n_frames, self.n_frames_exact = int(shape[0]), True
+        stack_rate = getattr(stack, "rate", None)
+        self.fps = float(fps or stack_rate or 30.0)
+        self._array_timestamps = getattr(stack, "timestamps", None)
+        self.source_height, self.source_width = int(shape[1]), int(shape[2])
+        self.pix_fmt, self.codec = str(np.dtype(stack.dtype)), "array"
+        self._kind = "array"
+        if self.n_frames == 0:
+            raise InputError(f"{self.name}: has 0 frames; expected at least 1 frame")
+
+    def __enter__(self) -> VideoReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Nothing stays open between passes; kept for the context-manager protocol."""
+
+    def __len__(self) -> int:
+        return self.n_frames
+
+    def __repr__(self) -> str:
+        return (f"VideoReader({self.name!r}, {self.n_frames} frames{'' if self.n_frames_exact else ' (estimated)'}, "
+                f"{self.fps:.3f} fps, {self.width}x{self.height}, {self.color})")
+
+    @property
+    def metadata(self) -> dict:
+        """Plain-Python description of the source and the output (for summary.json)."""
+        return {"path": self.name, "n_frames": self.n_frames, "n_frames_exact": self.n_frames_exact,
+                "fps": self.fps, "source_size": [self.source_width, self.source_height],
+                "output_size": [self.width, self.height], "crop": list(self.crop), "bin": self.bin,
+                "color": self.color, "pixel_format": self.pix_fmt, "codec": self.codec,
+                "n_decoded": self.n_decoded, "truncated": self.truncated}
+
+    # ------------------------------------------------------------------ frames
+    def _post(self, frames: np.ndarray, limited: bool) -> np.ndarray:
+        frames = bin_frames_mean(frames, self.bin)
+        if self.full_range and limited and self.color == "gray":
+            frames = (frames.astype(np.float32, copy=False) - 16.0) * np.float32(255.0 / 219.0)
+        elif self.full_range and frames.dtype != np.float32:
+            frames = frames.astype(np.float32)
+        return frames
+
+    def iter_chunks(self, start: int = 0, stop: int | None = None) -> Iterator[VideoChunk]:
+        """Yield :class:`VideoChunk` objects covering frames ``start`` to ``stop`` (exclusive) in order.
+
+        Memory holds one chunk of output frames plus the decoder's own buffers.
+        After a pass that reached the end, :attr:`n_decoded` and :attr:`truncated` are set.
+        """
+        start = check_int("start", start, minimum=0)
+        if stop is not None:
+            stop = check_int("stop", stop, minimum=start)
+        if self._kind == "array":
+            yield from self._iter_array(start, stop)
+        else:
+            yield from self._iter_video(start, stop)
+
+    def _iter_array(self, start: int, stop: int | None) -> Iterator[VideoChunk]:
+        stop = self.n_frames if stop is None else min(stop, self.n_frames)
+        x0, y0, x1, y1 = self.crop
+        for a in range(start, stop, self.chunk_size):
+            b = min(stop, a + self.chunk_size)
+            block = np.asarray(self._stack[a:b])[:, y0:y1, x0:x1]
+            if self.color == "gray" and self._array_rgb:
+                block = (block[..., 0] * 0.299 + block[..., 1] * 0.587 + block[..., 2] * 0.114).astype(np.float32)
+            elif self.color == "rgb" and not self._array_rgb:
+                block = np.repeat(block[..., None], 3, axis=-1)
+            if self._array_timestamps is not None:
+                times = np.asarray(self._array_timestamps[a:b], dtype=np.float64)
+            else:
+                times = np.arange(a, b, dtype=np.float64) / self.fps
+            yield VideoChunk(a, self._post(block, limited=False), times)
+        if stop == self.n_frames:
+            self.n_decoded, self.truncated = self.n_frames, False
+
+    def _iter_video(self, start: int, stop: int | None) -> Iterator[VideoChunk]:
+        import av
+
+        x0, y0, x1, y1 = self.crop
+        h, w = y1 - y0, x1 - x0
+        try:
+            container = av.open(str(self.path))
+        except av.error.FFmpegError as exc:
+            raise InputError(f"{self.name}: cannot be opened as a video ({exc.strerror or exc})") from None
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        time_base = stream.time_base or Fraction(1, 1)
+        buf_shape = (self.chunk_size, h, w) if self.color == "gray" else (self.chunk_size, h, w, 3)
+        buf = np.empty(buf_shape, np.uint8)
+        times = np.empty(self.chunk_size, np.float64)
+        n_in = 0          # frames in the buffer
+        index = 0         # index of the next decoded frame
+        chunk_start = start
+        last_time = -1.0 / self.fps
+        limited = True
+        error: str | None = None
+        try:
+            decoder = container.decode(stream)
+            while stop is None or index < stop:
+                try:
+                    frame = next(decoder)
+                except StopIteration:
+                    break
+                except av.error.FFmpegError as exc:
+                    error = exc.strerror or str(exc)
+                    break
+                if frame.pts is not None:
+                    t = float(frame.pts * time_base)
+                else:
+                    t = last_time + 1.0 / self.fps
+                last_time = t
+                if index < start:
+                    index += 1
+                    continue
+                fmt = frame.format.name
+                if self.color == "gray" and fmt in _LUMA_FORMATS:
+                    plane = frame.planes[0]
+                    luma = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+                    buf[n_in] = luma[y0:y1, x0:x1]
+                    limited = not fmt.startswith("yuvj") and frame.color_range != 2
+                else:
+                    img = frame.to_ndarray(format="gray" if self.color == "gray" else "rgb24")
+                    buf[n_in] = img[y0:y1, x0:x1]
+                    limited = False
+                times[n_in] = t
+                n_in += 1
+                index += 1
+                if n_in == self.chunk_size:
+                    yield VideoChunk(chunk_start, self._post(buf.copy(), limited), times.copy())
+                    chunk_start += n_in
+                    n_in = 0
+        finally:
+            container.close()
+        if n_in:
+            yield VideoChunk(chunk_start, self._post(buf[:n_in].copy(), limited), times[:n_in].copy())
+        if stop is not None and index >= stop and error is None:
+            return  # a partial pass says nothing about the end of the file
+        self._check_end(index, error, last_time)
+
+    def _check_end(self, n_decoded: int, error: str | None, last_time: float) -> None:
+        expected = self.n_frames
+        if self.n_frames_exact:
+            short = n_decoded < expected
+        else:  # no frame count in the header (mkv, webm): compare the last timestamp with the duration
+            short = bool(self._duration) and last_time + 3.0 / self.fps < self._duration * 0.99
+        self.n_decoded = n_decoded
+        self.truncated = bool(error) or bool(short)
+        if self.truncated and not self.allow_truncated:
+            why = f"decoding failed at frame {n_decoded} ({error})" if error else (
+                f"decoding stopped at frame {n_decoded} but the header announces " + (
+                 f"{expected} frames" if self.n_frames_exact else
+                 f"{self._duration:.2f} s (about {expected} frames; the last decoded frame is at {last_time:.2f} s)"))
+            raise InputError(f"{self.name}: {why}; the file is truncated or corrupt "
+                             f"(--allow-truncated keeps the {n_decoded} frames that decoded)")
+        if n_decoded == 0:
+            raise InputError(f"{self.name}: no frame could be decoded; expected a video with at least 1 frame")
+        if self.n_frames_exact is False or self.truncated:
+            self.n_frames, self.n_frames_exact = n_decoded, True
+
+    # ------------------------------------------------------------------ conveniences
+    def read(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """All frames from ``start`` to ``stop`` as one array (use :meth:`iter_chunks` for long videos)."""
+        chunks = [c.frames for c in self.iter_chunks(start, stop)]
+        if not chunks:
+            raise InputError(f"{self.name}: no frames between {start} and {stop}; the video has {self.n_frames}")
+        return np.concatenate(chunks)
+
+    def read_timestamps(self) -> np.ndarray:
+        """Presentation time (s) of every frame, in decoding order, without decoding pixels where possible."""
+        if self._kind == "array":
+            if self._array_timestamps is not None:
+                return np.asarray(self._array_timestamps, dtype=np.float64)
+            return np.arange(self.n_frames, dtype=np.float64) / self.fps
+        import av
+
+        container = av.open(str(self.path))
+        try:
+            stream = container.streams.video[0]
+            pts = [p.pts for p in container.demux(stream) if p.pts is not None and p.size]
+        except av.error.FFmpegError as exc:
+            raise InputError(f"{self.name}: demuxing failed after {len(pts)} packets ({exc})") from None
+        finally:
+            container.close()
+        return np.sort(np.asarray(pts, dtype=np.float64)) * float(stream.time_base)
+
+    def mean_frame(self, max_frames: int = 500) -> np.ndarray:
+        """Mean of up to ``max_frames`` frames from the start of the video (float32, output shape)."""
+        total = np.zeros(self.shape, np.float64)
+        n = 0
+        for chunk in self.iter_chunks(0, min(self.n_frames, max_frames) or max_frames):
+            total += chunk.frames.sum(axis=0, dtype=np.float64)
+            n += len(chunk.frames)
+        return (total / max(n, 1)).astype(np.float32)
+
+
+def write_video(path: str | Path, frames, *, fps: float = 30.0, codec: str = "libx264", lossless: bool = False,
+                crf: int = 18, pix_fmt: str = "yuv420p") -> Path:
+    """Write ``(T, H, W)`` uint8 gray or ``(T, H, W, 3)`` RGB frames (an array or an iterable of chunks).
+
+    Gray frames are written straight into the luma plane (chroma neutral), so with
+    ``lossless=True`` (x264 ``qp=0``; or ``codec="ffv1"``) :class:`VideoReader` gives back
+    exactly the values written. Height and width must be even for yuv420p. Written to a
+    temporary name and renamed, so a failure leaves no partial file.
+    """
+    import av
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    chunks = [frames] if isinstance(frames, np.ndarray) else frames
+    container = av.open(str(tmp), "w")
+    stream = None
+    try:
+        for chunk in chunks:
+            chunk = np.asarray(chunk)
+            if chunk.dtype != np.uint8 or chunk.ndim not in (3, 4):
+                raise InputError(f"frames: got {chunk.dtype} array of shape {chunk.shape}; "
+                                 f"expected uint8 (T, H, W) or (T, H, W, 3)")
+            if stream is None:
+                h, w = chunk.shape[1:3]
+                stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(100000))
+                stream.width, stream.height = w, h
+                stream.pix_fmt = pix_fmt
+                if codec == "libx264":
+                    stream.options = {"qp": "0"} if lossless else {"crf": str(crf)}
+            for img in chunk:
+                if img.ndim == 2 and pix_fmt == "yuv420p":
+                    frame = av.VideoFrame(w, h, "yuv420p")
+                    for i, plane in enumerate(frame.planes):
+                        view = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+                        if i == 0:
+                            view[:, :plane.width] = img
+                        else:
+                            view[:] = 128
+                else:
+                    frame = av.VideoFrame.from_ndarray(img, format="gray" if img.ndim == 2 else "rgb24")
+                for packet in stream.encode(frame):
+                    container.mux(packet)
+        if stream is None:
+            raise InputError("frames: no frames to write; expected at least one frame")
+        for packet in stream.encode():
+            container.mux(packet)
+    except BaseException:
+        container.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    container.close()
+    os.replace(tmp, path)
+    return path
