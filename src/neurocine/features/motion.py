@@ -109,9 +109,21 @@ class IncrementalSVD:
         self.n_rows = 0
 
     def partial_fit(self, rows: np.ndarray) -> IncrementalSVD:
-        rows = np.asarray(rows, dtype=np.float32)
+        """Merge rows ``(n, P)`` (any real dtype), in sub-blocks of about ``2 * rank`` rows.
+
+        Sub-blocks bound the memory (one float32 sub-block at a time) and the cost:
+        merging ``m`` rows into rank ``r`` costs about ``(r + m)^2 P / m`` per row,
+        smallest near ``m = r``.
+        """
+        rows = np.asarray(rows)
         if rows.ndim != 2 or len(rows) == 0:
             return self
+        block = max(32, 2 * self.rank)
+        for a in range(0, len(rows), block):
+            self._merge(rows[a:a + block].astype(np.float32))
+        return self
+
+    def _merge(self, rows: np.ndarray) -> None:
         n = len(rows)
         if self._basis is None:
             gram = (rows @ rows.T).astype(np.float64)
@@ -140,7 +152,6 @@ class IncrementalSVD:
         self._bottoms.append(w[r_old:])
         self._basis, self._sing = new_basis, sing
         self.n_rows += n
-        return self
 
     def result(self, center: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if self._basis is None:
@@ -234,15 +245,28 @@ class MotionFeatures:
         self._me: list[np.ndarray] = []
         self._times: list[np.ndarray] = []
         self._n_frames = 0
-        # per ROI: bounding box slices and the mask inside it (pixels outside a polygon are left out)
+        # differences are computed only inside the union box of the ROIs; per ROI: its box relative to the
+        # union box, and the mask inside it (pixels outside a polygon are left out)
+        union = masks.any(axis=0)
+        rows, cols = np.nonzero(union.any(axis=1))[0], np.nonzero(union.any(axis=0))[0]
+        self._union = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
         self._boxes = []
-        for m in masks:
+        for m in masks[(slice(None),) + self._union]:
             rows, cols = np.nonzero(m.any(axis=1))[0], np.nonzero(m.any(axis=0))[0]
             sl = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
             inner = m[sl]
             self._boxes.append((sl, None if inner.all() else inner, int(inner.sum())))
         self._svds = [IncrementalSVD(min(self.n_svd, n_px), oversample) for (_, _, n_px) in self._boxes] \
             if self.n_svd else []
+
+    @staticmethod
+    def _absdiff(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+        if out.dtype == np.uint8:            # |a - b| without leaving uint8
+            np.maximum(a, b, out=out)
+            out -= np.minimum(a, b)
+        else:
+            np.subtract(a, b, out=out, dtype=out.dtype)
+            np.abs(out, out=out)
 
     def update(self, frames: np.ndarray, timestamps: np.ndarray | None = None) -> None:
         """Add the next ``(n, H, W)`` frames (uint8 or float) and their timestamps."""
@@ -255,37 +279,36 @@ class MotionFeatures:
             return
         if timestamps is not None:
             self._times.append(np.asarray(timestamps, dtype=np.float64))
+        cur = frames[(slice(None),) + self._union]
+        me = np.empty((n, len(self.masks)))
         if self._prev is None:
-            seq = frames
-            me = np.empty((n, len(self.masks)))
             me[0] = self.first_value
-            target = me[1:]
-        else:
-            seq = np.concatenate([self._prev[None], frames])
-            me = np.empty((n, len(self.masks)))
-            target = me
-        if len(seq) > 1:
-            if seq.dtype == np.uint8:
-                a, b = seq[1:], seq[:-1]
-                diff = np.maximum(a, b) - np.minimum(a, b)       # |a - b| without leaving uint8
-            else:
-                diff = np.abs(np.diff(seq.astype(np.float32, copy=False), axis=0))
+        dtype = np.uint8 if cur.dtype == np.uint8 else np.float32
+        diff = np.empty(cur.shape, dtype)       # diff[i] = |frame_i - frame_{i-1}|; row 0 needs the previous chunk
+        if n > 1:
+            self._absdiff(cur[1:], cur[:-1], diff[1:])
+        first = 0 if self._prev is not None else 1
+        if self._prev is not None:
+            self._absdiff(cur[0], self._prev, diff[0])
+        diff = diff[first:]
+        if len(diff):
             for j, (sl, inner, n_px) in enumerate(self._boxes):
                 region = diff[(slice(None),) + sl]
                 if inner is not None:
                     region = region * inner
-                if region.dtype == np.uint8:
-                    sums = region.sum(axis=(1, 2), dtype=np.uint64).astype(np.float64)
+                flat = region.reshape(len(region), region.shape[1], -1)
+                if region.dtype == np.uint8:   # exact integer sums, row by row then over rows
+                    sums = flat.sum(axis=2, dtype=np.uint32).sum(axis=1, dtype=np.uint64).astype(np.float64)
                 else:
-                    sums = region.sum(axis=(1, 2), dtype=np.float64)
-                target[:, j] = sums / n_px
+                    sums = flat.sum(axis=(1, 2), dtype=np.float64)
+                me[first:, j] = sums / n_px
                 if self._svds:
                     rows = region.reshape(len(region), -1)
                     if inner is not None:
                         rows = rows[:, inner.ravel()]
-                    self._svds[j].partial_fit(rows.astype(np.float32))
+                    self._svds[j].partial_fit(rows)
         self._me.append(me)
-        self._prev = frames[-1].copy()
+        self._prev = cur[-1].copy()
         self._n_frames += n
 
     def result(self) -> MotionResult:
@@ -311,6 +334,8 @@ class MotionFeatures:
                 box[:] = comp.reshape(box.shape)
             else:
                 box[:, inner] = comp
-            masks[j, :kk][(slice(None),) + sl] = box
+            ys = slice(self._union[0].start + sl[0].start, self._union[0].start + sl[0].stop)
+            xs = slice(self._union[1].start + sl[1].start, self._union[1].start + sl[1].stop)
+            masks[j, :kk, ys, xs] = box
         times = np.concatenate(self._times) if self._times else np.arange(self._n_frames, dtype=np.float64)
         return MotionResult(me, temporal, masks, sing, times, list(self.roi_names))

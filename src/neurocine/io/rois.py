@@ -9,7 +9,9 @@ TOML: one table per ROI::
     polygon = [[300, 90], [360, 95], [350, 170], [295, 160]]
 
 JSON: an object of the same shape, ``{"whisker": {"box": [...]}, ...}``.
-Names keep the file's order.
+Names keep the file's order. This module only reads the file; the geometry
+(:class:`neurocine.features.rois.ROI`) is checked where the specs become ROIs
+(:func:`neurocine.pipelines.video.load_rois`), with the file name in the message.
 """
 
 from __future__ import annotations
@@ -20,13 +22,16 @@ import tomllib
 from pathlib import Path
 
 from neurocine.errors import InputError
-from neurocine.features.rois import ROI
 
-__all__ = ["read_rois"]
+__all__ = ["read_roi_specs"]
 
 
-def read_rois(path: str | os.PathLike) -> list[ROI]:
-    """The ROIs of a ``.toml`` or ``.json`` file, in file order; InputError naming the file and key otherwise."""
+def read_roi_specs(path: str | os.PathLike) -> list[tuple[str, dict]]:
+    """``(name, {"box": ...} or {"polygon": ...})`` for each ROI of a ``.toml``/``.json`` file, in file order.
+
+    InputError naming the file and the table otherwise (missing file, parse error,
+    a ROI that is not a table, unknown keys).
+    """
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such ROI file; expected a TOML or JSON file of named boxes/polygons")
@@ -42,7 +47,7 @@ def read_rois(path: str | os.PathLike) -> list[ROI]:
         raise InputError(f"{path}: cannot be parsed ({exc}); expected one table per ROI with box or polygon") from None
     if not isinstance(table, dict) or not table:
         raise InputError(f"{path}: holds no ROI; expected one table per ROI, e.g. [whisker] box = [x0, y0, x1, y1]")
-    rois = []
+    specs = []
     for name, spec in table.items():
         if not isinstance(spec, dict):
             raise InputError(f"{path}: '{name}' is a {type(spec).__name__}, not a table; "
@@ -50,8 +55,5 @@ def read_rois(path: str | os.PathLike) -> list[ROI]:
         unknown = set(spec) - {"box", "polygon"}
         if unknown:
             raise InputError(f"{path}: [{name}] has unknown key(s) {sorted(unknown)}; expected 'box' or 'polygon'")
-        try:
-            rois.append(ROI(name, box=spec.get("box"), polygon=spec.get("polygon")))
-        except InputError as exc:
-            raise InputError(f"{path}: {exc}") from None
-    return rois
+        specs.append((name, dict(spec)))
+    return specs

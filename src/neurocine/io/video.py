@@ -34,6 +34,8 @@ Truncated or corrupt files
 from __future__ import annotations
 
 import os
+import queue
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -42,10 +44,11 @@ from typing import Any
 
 import numpy as np
 
+from neurocine.arrays import block_mean
 from neurocine.errors import InputError
 from neurocine.validation import check_int
 
-__all__ = ["VIDEO_EXTENSIONS", "ARRAY_EXTENSIONS", "VideoChunk", "VideoReader", "bin_frames_mean"]
+__all__ = ["ARRAY_EXTENSIONS", "VIDEO_EXTENSIONS", "VideoChunk", "VideoReader", "write_video"]
 
 #: Extensions decoded with PyAV/FFmpeg (case-insensitive).
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv")
@@ -82,15 +85,47 @@ class VideoChunk:
         return self.start + len(self.frames)
 
 
-def bin_frames_mean(frames: np.ndarray, k: int) -> np.ndarray:
-    """Mean over k×k pixel blocks of ``(n, H, W[, 3])`` frames (remainder rows/columns dropped) as float32."""
-    if k == 1:
-        return frames
-    n, h, w = frames.shape[:3]
-    hb, wb = h // k, w // k
-    cut = frames[:, :hb * k, :wb * k]
-    shaped = cut.reshape((n, hb, k, wb, k) + frames.shape[3:])
-    return shaped.mean(axis=(2, 4), dtype=np.float32)
+def _prefetched(chunks: Iterator[VideoChunk], depth: int) -> Iterator[VideoChunk]:
+    """Run the ``chunks`` generator in a daemon thread, at most ``depth`` items ahead; errors re-raise here."""
+    done = object()
+    items: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                items.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                if not put(chunk):
+                    break
+        except BaseException as exc:  # handed to the consumer
+            put(exc)
+            return
+        finally:
+            if stop.is_set():
+                chunks.close()
+        put(done)
+
+    worker = threading.Thread(target=produce, name="neurocine-decode", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = items.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join(timeout=5)
 
 
 def _parse_crop(crop: Any, width: int, height: int, name: str) -> tuple[int, int, int, int]:
@@ -128,6 +163,8 @@ class VideoReader:
         Dataset name inside an h5/zarr file.
     fps : float, optional
         Frame rate for arrays that do not store one (default 30 Hz for them).
+    prefetch : int, default 1
+        Chunks decoded ahead in a background thread (0: decode in the caller's thread).
 
     Attributes
     ----------
@@ -153,7 +190,7 @@ class VideoReader:
 
     def __init__(self, path: str | Path, *, crop: Any = None, bin: int = 1, color: str = "gray",
                  full_range: bool = False, chunk_size: int | None = None, allow_truncated: bool = False,
-                 key: str | None = None, fps: float | None = None) -> None:
+                 key: str | None = None, fps: float | None = None, prefetch: int = 1) -> None:
         self.path = Path(path)
         self.name = str(path)
         if color not in ("gray", "rgb"):
@@ -162,6 +199,7 @@ class VideoReader:
         self.bin = check_int("bin", bin)
         self.full_range = bool(full_range)
         self.allow_truncated = bool(allow_truncated)
+        self.prefetch = check_int("prefetch", prefetch, minimum=0)
         self.n_decoded: int | None = None
         self.truncated = False
         if not self.path.exists():
@@ -277,7 +315,9 @@ class VideoReader:
 
     # ------------------------------------------------------------------ frames
     def _post(self, frames: np.ndarray, limited: bool) -> np.ndarray:
-        frames = bin_frames_mean(frames, self.bin)
+        frames = block_mean(frames, self.bin)
+        if self.bin > 1 and frames.dtype != np.float32:
+            frames = frames.astype(np.float32)
         if self.full_range and limited and self.color == "gray":
             frames = (frames.astype(np.float32, copy=False) - 16.0) * np.float32(255.0 / 219.0)
         elif self.full_range and frames.dtype != np.float32:
@@ -287,7 +327,9 @@ class VideoReader:
     def iter_chunks(self, start: int = 0, stop: int | None = None) -> Iterator[VideoChunk]:
         """Yield :class:`VideoChunk` objects covering frames ``start`` to ``stop`` (exclusive) in order.
 
-        Memory holds one chunk of output frames plus the decoder's own buffers.
+        Video files are decoded in a background thread (PyAV releases the GIL) that
+        stays at most ``prefetch`` chunks ahead, so decoding overlaps the caller's
+        computation; memory holds ``prefetch + 1`` chunks plus the decoder's buffers.
         After a pass that reached the end, :attr:`n_decoded` and :attr:`truncated` are set.
         """
         start = check_int("start", start, minimum=0)
@@ -295,8 +337,10 @@ class VideoReader:
             stop = check_int("stop", stop, minimum=start)
         if self._kind == "array":
             yield from self._iter_array(start, stop)
-        else:
+        elif self.prefetch == 0:
             yield from self._iter_video(start, stop)
+        else:
+            yield from _prefetched(self._iter_video(start, stop), self.prefetch)
 
     def _iter_array(self, start: int, stop: int | None) -> Iterator[VideoChunk]:
         stop = self.n_frames if stop is None else min(stop, self.n_frames)

@@ -17,7 +17,7 @@ from neurocine.errors import InputError
 from neurocine.features.motion import MotionFeatures, MotionResult
 from neurocine.features.rois import ROI, full_frame_roi, roi_masks
 from neurocine.io.results import ResultFolder
-from neurocine.io.rois import read_rois
+from neurocine.io.rois import read_roi_specs
 from neurocine.io.video import VideoReader
 from neurocine.runtime import progress
 
@@ -28,7 +28,15 @@ def load_rois(rois: str | os.PathLike | list[ROI] | None, reader: VideoReader) -
     """ROIs from a file, a list, or (None) the one ROI ``full`` covering the source frame."""
     if rois is None:
         return [full_frame_roi(reader.source_width, reader.source_height)]
-    roi_list = read_rois(rois) if isinstance(rois, (str, os.PathLike)) else list(rois)
+    if isinstance(rois, (str, os.PathLike)):
+        roi_list = []
+        for name, spec in read_roi_specs(rois):
+            try:
+                roi_list.append(ROI(name, box=spec.get("box"), polygon=spec.get("polygon")))
+            except InputError as exc:
+                raise InputError(f"{rois}: {exc}") from None
+    else:
+        roi_list = list(rois)
     names = [r.name for r in roi_list]
     if len(set(names)) != len(names):
         raise InputError(f"rois: duplicate ROI names {sorted({n for n in names if names.count(n) > 1})}; "
