@@ -23,6 +23,10 @@ app.add_typer(motifs_app, name="motifs")
 app.add_typer(screenome_app, name="screenome")
 video_app = typer.Typer(no_args_is_help=True, help="Behaviour video: motion energy, motion SVD, ROIs.")
 app.add_typer(video_app, name="video")
+imaging_app = typer.Typer(no_args_is_help=True, help="Widefield / 2-photon imaging movies.")
+app.add_typer(imaging_app, name="imaging")
+batch_app = typer.Typer(no_args_is_help=True, help="Run a job over many sessions on a Dask cluster.")
+app.add_typer(batch_app, name="batch")
 
 
 @app.callback()
@@ -183,7 +187,7 @@ def video_motion(
     crop: Optional[str] = typer.Option(None, "--crop", help="x0,y0,x1,y1: keep only this box (before binning)."),
     first: str = typer.Option("zero", "--first", help="Motion energy of frame 0: zero | nan."),
     allow_truncated: bool = typer.Option(False, "--allow-truncated", help="Keep the frames of a truncated file."),
-    nwb: bool = typer.Option(False, "--nwb", help="Also write motion.nwb (BehavioralTimeSeries)."),
+    nwb: bool = typer.Option(False, "--nwb", help="Also write motion.nwb (BehavioralTimeSeries, motion SVD)."),
 ) -> None:
     """Motion energy (and motion SVD) of ROIs in one streaming pass over a video."""
     from neurocine.pipelines.video import run_motion
@@ -207,6 +211,51 @@ def video_rois(
 
     s = run_draw_rois(video, rois, out)
     typer.echo(f"wrote {s['out']} ({', '.join(s['rois'])})")
+
+
+@imaging_app.command("dff")
+def imaging_dff(
+    stack: Path = typer.Argument(..., metavar="STACK", help="tif/npy/h5/zarr/nwb movie (T, H, W)."),
+    out: Path = typer.Option(..., "--out", help="Output folder (dff.npy, dff.png, summary.json)."),
+    window: int = typer.Option(30, "--window", help="Baseline window in frames."),
+    blur: float = typer.Option(1.0, "--blur", help="Gaussian sigma in binned pixels (0: none)."),
+    bin: int = typer.Option(2, "--bin", help="k x k spatial binning."),
+    mode: str = typer.Option("sliding", "--mode", help="sliding (centred running mean) | block (the seed's)."),
+    mask: str = typer.Option("none", "--mask", help="none | otsu | MASK.npy (boolean, binned coordinates)."),
+    key: Optional[str] = typer.Option(None, "--key", help="Dataset inside an h5/zarr file."),
+    series: Optional[str] = typer.Option(None, "--series", help="NWB: name of the imaging series."),
+) -> None:
+    """dF/F of a widefield movie (bin, blur, sliding-window baseline) written chunk by chunk."""
+    from neurocine.pipelines.imaging import run_dff
+
+    s = run_dff(stack, out, window=window, blur=blur, bin=bin, mode=mode, mask=mask, key=key, series=series)
+    typer.echo(f"{stack}: {s['frames']} frames -> dF/F {tuple(s['shape'])} in {s['seconds']:.1f} s")
+    typer.echo(f"wrote {out}/dff.npy")
+
+
+@batch_app.command("motion")
+def batch_motion(
+    sessions: Path = typer.Argument(..., metavar="SESSIONS.csv", help="CSV with columns session, video[, rois]."),
+    out: Path = typer.Option(..., "--out", help="Output folder: one sub-folder per session, batch.csv."),
+    rois: Optional[Path] = typer.Option(None, "--rois", help="ROI file for every session (a rois column overrides)."),
+    svd: int = typer.Option(0, "--svd", help="Motion-SVD components per ROI."),
+    bin: int = typer.Option(1, "--bin", help="k x k spatial binning while reading."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address (default: a LocalCluster)."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="LocalCluster workers (default: one per core)."),
+    force: bool = typer.Option(False, "--force", help="Redo sessions that already have results."),
+) -> None:
+    """Motion energy (and SVD) of many sessions in parallel; failed sessions are reported, the rest finish."""
+    from neurocine.pipelines.batch import run_batch_motion
+
+    s = run_batch_motion(sessions, out, rois=rois, svd=svd, bin=bin, scheduler=scheduler, n_workers=workers,
+                         force=force)
+    typer.echo(f"{s['sessions']} sessions: {s['ok']} ok, {s['failed']} failed, {s['skipped']} skipped "
+               f"-> {out}/batch.csv")
+    for r in s["results"]:
+        if r["status"] == "failed":
+            typer.echo(f"  {r['session']}: {r['error']}")
+    if s["failed"]:
+        raise typer.Exit(1)
 
 
 # --------------------------------------------------------------------------- #

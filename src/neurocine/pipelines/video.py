@@ -84,7 +84,8 @@ def run_motion(video: str | os.PathLike, out: str | os.PathLike, *, rois: str | 
 
     ``motion.npz`` keys: ``motion_energy`` (T, n_rois), ``svd_temporal`` (T, n_rois, k),
     ``svd_masks`` (n_rois, k, H, W), ``svd_singular_values`` (n_rois, k), ``timestamps`` (T,) s,
-    ``roi_names`` (n_rois,). With ``nwb=True`` also ``motion.nwb`` (a BehavioralTimeSeries).
+    ``roi_names`` (n_rois,). With ``nwb=True`` also ``motion.nwb`` (a BehavioralTimeSeries) and, with
+    ``svd``, ``motion_svd_<roi>.nwb`` (the ndx-facemap-motionsvd layout in core NWB types).
     """
     if first not in ("zero", "nan"):
         raise InputError(f"--first: got {first!r}, expected 'zero' or 'nan'")
@@ -102,11 +103,16 @@ def run_motion(video: str | os.PathLike, out: str | os.PathLike, *, rois: str | 
                         svd_masks=result.svd_masks, svd_singular_values=result.svd_singular_values,
                         timestamps=result.timestamps, roi_names=np.asarray(result.roi_names))
         if nwb:
-            from neurocine.io.imaging import write_features_nwb
+            from neurocine.io.imaging import export_motion_svd_nwb, write_features_nwb
 
             names = [f"motion_energy_{r}" for r in result.roi_names]
             write_features_nwb(res.path("motion.nwb"), result.motion_energy, names,
                                timestamps=result.timestamps, description=f"motion energy of {video}")
+            for j, roi in enumerate(result.roi_names if svd else []):
+                export_motion_svd_nwb(res.path(f"motion_svd_{roi}.nwb"), result.svd_temporal[:, j],
+                                      result.svd_masks[j], timestamps=result.timestamps,
+                                      name=f"MotionSVD_{roi}", downsampling_factor=float(bin),
+                                      description=f"motion SVD of ROI {roi} of {video}")
         if figures:
             from neurocine.plotting.video import plot_motion_traces, plot_svd_masks
 

@@ -1,0 +1,143 @@
+"""Run a per-session job over many sessions on a Dask cluster.
+
+``neurocine batch motion SESSIONS.csv --rois ROIS --out DIR [--scheduler ADDRESS]``
+runs :func:`neurocine.pipelines.video.run_motion` for every row of the CSV
+(columns ``session`` and ``video``; optional ``rois`` per row overrides
+``--rois``). Each session writes its own result folder ``DIR/<session>``
+atomically; a failed session is reported in ``DIR/batch.csv`` (status,
+error line) while the others finish. Sessions whose folder already holds a
+``summary.json`` are skipped unless ``force=True``, so a rerun after an
+interruption only does what is left.
+
+Without ``scheduler`` a ``LocalCluster`` (one process per worker, one thread
+each) runs here; with ``scheduler="tcp://host:8786"`` the work goes to an
+existing cluster, e.g. one started by dask-jobqueue on SLURM (the workers must
+see the same files).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from neurocine.errors import InputError
+
+__all__ = ["read_sessions", "run_batch_motion"]
+
+
+def read_sessions(path: str | os.PathLike) -> list[dict[str, str]]:
+    """Rows of a sessions CSV (header with ``session`` and ``video``); relative paths are resolved from its folder."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such sessions file; expected a CSV with columns session, video[, rois]")
+    with path.open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        header = reader.fieldnames or []
+        missing = [c for c in ("session", "video") if c not in header]
+        if missing:
+            raise InputError(f"{path}: column(s) {missing} missing (found {header}); "
+                             f"expected columns session, video[, rois]")
+        rows = []
+        for i, row in enumerate(reader, start=2):
+            name, video = (row.get("session") or "").strip(), (row.get("video") or "").strip()
+            if not name or not video:
+                raise InputError(f"{path} line {i}: empty session or video; expected both")
+            if "/" in name or name.startswith("."):
+                raise InputError(f"{path} line {i}: session {name!r} is not a plain folder name")
+            entry = {"session": name, "video": str((path.parent / video).resolve())}
+            if (row.get("rois") or "").strip():
+                entry["rois"] = str((path.parent / row["rois"].strip()).resolve())
+            rows.append(entry)
+    if not rows:
+        raise InputError(f"{path}: no session rows; expected at least one row after the header")
+    names = [r["session"] for r in rows]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise InputError(f"{path}: session name(s) {dupes} appear more than once; expected unique names")
+    return rows
+
+
+def _one_session(row: dict, out: str, options: dict) -> dict:
+    """Run one session; never raises: the outcome (ok / failed with one line) is returned."""
+    from neurocine.pipelines.video import run_motion
+    from neurocine.runtime import set_quiet
+
+    set_quiet(True)
+    try:
+        s = run_motion(row["video"], out, rois=row.get("rois", options.get("rois")), svd=options["svd"],
+                       bin=options["bin"], figures=options["figures"])
+        return {"session": row["session"], "status": "ok", "frames": s["frames"], "seconds": round(s["seconds"], 3),
+                "truncated": s["truncated"], "error": ""}
+    except Exception as exc:  # one failed session must not stop the others
+        line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        kind = "" if isinstance(exc, InputError) else f"{type(exc).__name__}: "
+        return {"session": row["session"], "status": "failed", "frames": "", "seconds": "", "truncated": "",
+                "error": kind + line}
+
+
+def run_batch_motion(sessions: str | os.PathLike, out: str | os.PathLike, *, rois: str | os.PathLike | None = None,
+                     svd: int = 0, bin: int = 1, scheduler: str | None = None, n_workers: int | None = None,
+                     force: bool = False, figures: bool = True) -> dict[str, Any]:
+    """Motion features for every session of ``sessions`` on a Dask cluster; returns the batch summary."""
+    rows = read_sessions(sessions)
+    if rois is not None and not Path(rois).exists():
+        raise InputError(f"--rois {rois}: no such file; expected a TOML or JSON ROI file")
+    try:
+        from dask.distributed import Client, LocalCluster, as_completed
+    except ImportError:
+        raise InputError("batch: needs dask.distributed; install it with pip install neurocine[dask]") from None
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    options = {"rois": None if rois is None else str(Path(rois).resolve()), "svd": svd, "bin": bin,
+               "figures": figures}
+    todo, results = [], []
+    for row in rows:
+        if not force and (out / row["session"] / "summary.json").exists():
+            results.append({"session": row["session"], "status": "skipped (done earlier)", "frames": "",
+                            "seconds": "", "truncated": "", "error": ""})
+        else:
+            todo.append(row)
+    if todo:
+        cluster = None
+        if scheduler:
+            try:
+                client = Client(scheduler, timeout="20s")
+            except OSError as exc:
+                raise InputError(f"--scheduler {scheduler}: cannot connect ({exc}); expected the address of a "
+                                 f"running Dask scheduler, e.g. tcp://host:8786") from None
+        else:
+            workers = n_workers or max(1, min(len(todo), os.cpu_count() or 1))
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                   dashboard_address=None)
+            client = Client(cluster)
+        try:
+            futures = [client.submit(_one_session, row, str(out / row["session"]), options, pure=False,
+                                     key=f"motion-{row['session']}") for row in todo]
+            from neurocine.runtime import progress
+
+            for future in progress(as_completed(futures), total=len(futures), desc="sessions"):
+                results.append(future.result())
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+    order = {r["session"]: i for i, r in enumerate(rows)}
+    results.sort(key=lambda r: order[r["session"]])
+    fields = ["session", "status", "frames", "seconds", "truncated", "error"]
+    tmp = out / ".batch.csv.tmp"
+    with tmp.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(results)
+    os.replace(tmp, out / "batch.csv")
+    summary = {"sessions": len(rows), "ok": sum(r["status"] == "ok" for r in results),
+               "failed": sum(r["status"] == "failed" for r in results),
+               "skipped": sum(r["status"].startswith("skipped") for r in results),
+               "scheduler": scheduler or "LocalCluster", "results": results}
+    tmp = out / ".batch.json.tmp"
+    tmp.write_text(json.dumps(summary, indent=2) + "\n")
+    os.replace(tmp, out / "batch.json")
+    return summary
