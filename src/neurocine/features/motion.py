@@ -172,7 +172,7 @@ class IncrementalSVD:
             scores = scores - scores.mean(axis=0)
         u, s, vt = np.linalg.svd(scores, full_matrices=False)
         k = min(self.n_components, len(s))
-        components = (vt[:k] @ self._basis.T.astype(np.float64))      # (k, P)
+        components = (self._basis @ vt[:k].T.astype(np.float32)).T     # (k, P), float32 like the basis
         temporal = u[:, :k] * s[:k]
         # a deterministic sign: the largest-magnitude pixel of each mask is positive
         flip = np.sign(components[np.arange(k), np.abs(components).argmax(axis=1)])

@@ -59,7 +59,7 @@ _LUMA_FORMATS = {
     "yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "yuv411p", "yuvj411p",
     "yuv440p", "yuvj440p", "yuv410p", "nv12", "nv21", "gray", "gray8",
 }
-_CHUNK_BYTES = 64 * 2**20  # default chunk: about 64 MiB of output frames
+_CHUNK_BYTES = 16 * 2**20  # default chunk: about 16 MiB of output frames
 
 
 @dataclass(frozen=True)
@@ -156,7 +156,7 @@ class VideoReader:
     full_range : bool, default False
         Rescale limited-range (16-235) luma to 0-255 (float32 output). See the module notes.
     chunk_size : int, optional
-        Frames per chunk; by default about 64 MiB of output frames (at most 1024).
+        Frames per chunk; by default about 16 MiB of output frames (at most 256).
     allow_truncated : bool, default False
         Keep the frames of a truncated or corrupt file instead of raising.
     key : str, optional
@@ -224,7 +224,7 @@ class VideoReader:
         bytes_per_frame = self.height * self.width * (1 if color == "gray" else 3) * (
             1 if self.bin == 1 and not self.full_range else 4)
         if chunk_size is None:
-            chunk_size = int(min(1024, max(1, _CHUNK_BYTES // max(bytes_per_frame, 1))))
+            chunk_size = int(min(256, max(1, _CHUNK_BYTES // max(bytes_per_frame, 1))))
         self.chunk_size = check_int("chunk_size", chunk_size)
 
     # ------------------------------------------------------------------ opening
@@ -413,7 +413,9 @@ class VideoReader:
                 n_in += 1
                 index += 1
                 if n_in == self.chunk_size:
-                    yield VideoChunk(chunk_start, self._post(buf.copy(), limited), times.copy())
+                    # binning makes a new array; otherwise copy, as the buffer is refilled while the chunk is used
+                    frames_out = self._post(buf if self.bin > 1 else buf.copy(), limited)
+                    yield VideoChunk(chunk_start, frames_out, times.copy())
                     chunk_start += n_in
                     n_in = 0
         finally:
