@@ -226,7 +226,7 @@ def bench_video(name: str, path: Path, rois: dict, args) -> None:
         emit(case="facemap", **meta, skipped="no --facemap-python given (facemap pins numpy<2: use its own venv)")
         return
     fm_times, fm = [], None
-    for _ in range(args.repeats):
+    for _ in range(args.facemap_repeats):
         fm = run_facemap(args.facemap_python, path, rois, args.bin)
         if fm is None or "error" in fm:
             emit(case="facemap", **meta, error=(fm or {}).get("error"))
@@ -294,6 +294,7 @@ def main() -> None:
     parser.add_argument("--svd", type=int, default=50, help="neurocine motion-SVD components per ROI")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--facemap-python", default=None, help="python of a virtualenv with facemap installed")
+    parser.add_argument("--facemap-repeats", type=int, default=1, help="facemap runs (slow: minutes each)")
     parser.add_argument("--memory-cap-mb", type=int, default=400)
     parser.add_argument("--quick", action="store_true", help="600 frames, 1 repeat, no memory case")
     parser.add_argument("--skip-memory", action="store_true")

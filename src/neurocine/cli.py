@@ -283,6 +283,9 @@ def demo(
                f"onset F1 {sc['spike_f1']:.3f}")
     ks = m["k_selection"]
     typer.echo(f"K selection: recommended K = {ks['recommended_k']} (true K = {ks['true_k']})")
+    v = m["video"]
+    typer.echo(f"Video: {v['frames']} frames, motion energy of ROIs {', '.join(v['rois'])} "
+               f"({v['frames_per_second']:.0f} frames/s), max error vs truth {v['max_abs_error_vs_truth']:.2g}")
     typer.echo(f"wrote {out}/index.html")
 
 
