@@ -72,9 +72,14 @@ def compute_motion(video: str | os.PathLike | VideoReader, rois=None, *, n_svd: 
     features = MotionFeatures(masks, [r.name for r in roi_list], n_svd=n_svd, first_value=first_value,
                               oversample=oversample)
     total = -(-reader.n_frames // reader.chunk_size) if reader.n_frames else None
-    for chunk in progress(reader.iter_chunks(), total=total, desc=f"motion {reader.path.name}"):
-        features.update(chunk.frames, chunk.timestamps)
-    return features.result(), reader
+    # one BLAS thread: the decoder runs in parallel threads, and a multi-threaded BLAS competing
+    # with it made the motion-SVD merges ~3x slower on 2 cores
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        for chunk in progress(reader.iter_chunks(), total=total, desc=f"motion {reader.path.name}"):
+            features.update(chunk.frames, chunk.timestamps)
+        return features.result(), reader
 
 
 def run_motion(video: str | os.PathLike, out: str | os.PathLike, *, rois: str | os.PathLike | None = None,
