@@ -1,1 +1,46 @@
-"""Estimators (scikit-learn conventions)."""
+"""Estimators (scikit-learn conventions).
+
+Names are loaded on first use, so ``import neurocine.models`` stays light
+(no torch, no solver code until asked for).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "RidgeCV": "neurocine.models.ridge",
+    "explained_variance": "neurocine.models.ridge",
+    "cv_splits": "neurocine.models.ridge",
+    "cross_validated_predictions": "neurocine.models.attribution",
+    "cross_validated_ev": "neurocine.models.attribution",
+    "group_contributions": "neurocine.models.attribution",
+    "GroupContributions": "neurocine.models.attribution",
+    "fit_in_component_space": "neurocine.models.attribution",
+    "ComponentSpaceFit": "neurocine.models.attribution",
+    "pixel_explained_variance": "neurocine.models.attribution",
+    "SequenceRegressor": "neurocine.models.sequence",
+    "SequenceClassifier": "neurocine.models.sequence",
+    "contiguous_split": "neurocine.models.sequence",
+    "ConvAutoencoder": "neurocine.models.autoencoder",
+}
+
+__all__ = [  # noqa: RUF022 - grouped by module
+    "RidgeCV", "cv_splits", "explained_variance",
+    "ComponentSpaceFit", "GroupContributions", "cross_validated_ev", "cross_validated_predictions",
+    "fit_in_component_space", "group_contributions", "pixel_explained_variance",
+    "SequenceClassifier", "SequenceRegressor", "contiguous_split",
+    "ConvAutoencoder",
+]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))
