@@ -62,7 +62,6 @@ from __future__ import annotations
 import contextlib
 import datetime
 import os
-import tempfile
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -71,6 +70,7 @@ from typing import Any, NamedTuple, Self
 import numpy as np
 
 from neurocine.errors import InputError
+from neurocine.io._atomic import atomic_path
 from neurocine.io.signals import (
     _NWB_HINT,
     SignalMatrix,
@@ -78,7 +78,6 @@ from neurocine.io.signals import (
     _check_timestamps,
     _collect_timeseries,
     _reason,
-    _umask,
     read_signal_matrix,
 )
 from neurocine.validation import validate_signal_matrix
@@ -747,21 +746,8 @@ def _write_nwb_atomic(path: str | os.PathLike, nwbfile: Any) -> Path:
     import pynwb
 
     p = Path(path)
-    tmp_name = None
-    try:
-        p.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{p.stem}.", suffix=".tmp.nwb", dir=p.parent)
-        os.close(fd)
-        with pynwb.NWBHDF5IO(tmp_name, mode="w") as io:
-            io.write(nwbfile)
-        os.chmod(tmp_name, 0o666 & ~_umask())
-        os.replace(tmp_name, p)
-        tmp_name = None
-    except OSError as exc:
-        raise InputError(f"{p}: cannot be written ({exc.strerror or exc}); expected a writable path") from None
-    finally:
-        if tmp_name is not None and os.path.exists(tmp_name):
-            os.remove(tmp_name)
+    with atomic_path(p, suffix=".tmp.nwb") as tmp, pynwb.NWBHDF5IO(str(tmp), mode="w") as io:
+        io.write(nwbfile)
     return p
 
 

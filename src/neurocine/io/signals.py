@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import csv
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from neurocine.errors import InputError
+from neurocine.io._atomic import atomic_path
 from neurocine.validation import plural, validate_signal_matrix  # noqa: F401  (re-exported)
 
 __all__ = [
@@ -546,12 +546,6 @@ def _read_nwb(p: Path, name: str, series: str | None, dtype: Any) -> SignalMatri
 # ---------------------------------------------------------------------------
 # writer
 # ---------------------------------------------------------------------------
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def write_signal_npz(path: str | os.PathLike, data: Any, **extra: Any) -> Path:
     """Write ``data`` (and extra arrays) to an ``.npz`` atomically.
 
@@ -597,20 +591,8 @@ def write_signal_npz(path: str | os.PathLike, data: Any, **extra: Any) -> Path:
         if arr.dtype.kind == "O":
             raise InputError(f"{key}: has object dtype; expected numbers or strings (npz is written without pickle)")
         arrays[key] = arr
-    tmp_name = None
-    try:
-        p.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp_name, 0o666 & ~_umask())
-        os.replace(tmp_name, p)
-        tmp_name = None
-    except OSError as exc:
-        raise InputError(f"{p}: cannot be written ({exc.strerror or exc}); expected a writable path") from None
-    finally:
-        if tmp_name is not None and os.path.exists(tmp_name):
-            os.remove(tmp_name)
+    with atomic_path(p) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
+        fh.flush()
+        os.fsync(fh.fileno())
     return p

@@ -33,7 +33,6 @@ Truncated or corrupt files
 
 from __future__ import annotations
 
-import os
 import queue
 import threading
 from collections.abc import Iterator
@@ -46,6 +45,7 @@ import numpy as np
 
 from neurocine.arrays import block_mean
 from neurocine.errors import InputError
+from neurocine.io._atomic import atomic_path
 from neurocine.validation import check_int
 
 __all__ = ["ARRAY_EXTENSIONS", "VIDEO_EXTENSIONS", "VideoChunk", "VideoReader", "write_video"]
@@ -494,44 +494,47 @@ def write_video(path: str | Path, frames, *, fps: float = 30.0, codec: str = "li
     import av
 
     path = Path(path)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
     chunks = [frames] if isinstance(frames, np.ndarray) else frames
-    container = av.open(str(tmp), "w")
-    stream = None
-    try:
-        for chunk in chunks:
-            chunk = np.asarray(chunk)
-            if chunk.dtype != np.uint8 or chunk.ndim not in (3, 4):
-                raise InputError(f"frames: got {chunk.dtype} array of shape {chunk.shape}; "
-                                 f"expected uint8 (T, H, W) or (T, H, W, 3)")
-            if stream is None:
-                h, w = chunk.shape[1:3]
-                stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(100000))
-                stream.width, stream.height = w, h
-                stream.pix_fmt = pix_fmt
-                if codec == "libx264":
-                    stream.options = {"qp": "0"} if lossless else {"crf": str(crf)}
-            for img in chunk:
-                if img.ndim == 2 and pix_fmt == "yuv420p":
-                    frame = av.VideoFrame(w, h, "yuv420p")
-                    for i, plane in enumerate(frame.planes):
-                        view = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
-                        if i == 0:
-                            view[:, :plane.width] = img
-                        else:
-                            view[:] = 128
-                else:
-                    frame = av.VideoFrame.from_ndarray(img, format="gray" if img.ndim == 2 else "rgb24")
-                for packet in stream.encode(frame):
-                    container.mux(packet)
-        if stream is None:
-            raise InputError("frames: no frames to write; expected at least one frame")
-        for packet in stream.encode():
-            container.mux(packet)
-    except BaseException:
-        container.close()
-        tmp.unlink(missing_ok=True)
-        raise
-    container.close()
-    os.replace(tmp, path)
+    with atomic_path(path, suffix=f".tmp{path.suffix}") as tmp:   # av picks the container from the extension
+        container = av.open(str(tmp), "w")
+        try:
+            _encode_chunks(container, chunks, fps=fps, codec=codec, lossless=lossless, crf=crf, pix_fmt=pix_fmt)
+        finally:
+            container.close()
     return path
+
+
+def _encode_chunks(container, chunks, *, fps: float, codec: str, lossless: bool, crf: int, pix_fmt: str) -> None:
+    """Encode every frame of ``chunks`` into ``container``'s first (new) video stream and flush it."""
+    import av
+
+    stream = None
+    for chunk in chunks:
+        chunk = np.asarray(chunk)
+        if chunk.dtype != np.uint8 or chunk.ndim not in (3, 4):
+            raise InputError(f"frames: got {chunk.dtype} array of shape {chunk.shape}; "
+                             f"expected uint8 (T, H, W) or (T, H, W, 3)")
+        if stream is None:
+            h, w = chunk.shape[1:3]
+            stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(100000))
+            stream.width, stream.height = w, h
+            stream.pix_fmt = pix_fmt
+            if codec == "libx264":
+                stream.options = {"qp": "0"} if lossless else {"crf": str(crf)}
+        for img in chunk:
+            if img.ndim == 2 and pix_fmt == "yuv420p":
+                frame = av.VideoFrame(w, h, "yuv420p")
+                for i, plane in enumerate(frame.planes):
+                    view = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+                    if i == 0:
+                        view[:, :plane.width] = img
+                    else:
+                        view[:] = 128
+            else:
+                frame = av.VideoFrame.from_ndarray(img, format="gray" if img.ndim == 2 else "rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+    if stream is None:
+        raise InputError("frames: no frames to write; expected at least one frame")
+    for packet in stream.encode():
+        container.mux(packet)

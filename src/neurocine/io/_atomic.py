@@ -1,0 +1,44 @@
+"""Write a file atomically: into a temporary sibling, renamed into place only when complete."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from neurocine.errors import InputError
+
+__all__ = ["atomic_path"]
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it replaces ``path`` (normal file permissions).
+
+    Whatever goes wrong inside the block, the temporary file is removed and ``path`` is left as it
+    was; an ``OSError`` becomes one :class:`InputError` line naming ``path``. ``suffix`` ends the
+    temporary name (keep the real extension where a writer infers the format from it).
+    """
+    p = Path(path)
+    tmp_name = None
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{p.name}.", suffix=suffix, dir=p.parent)
+        os.close(fd)
+        yield Path(tmp_name)
+        os.chmod(tmp_name, 0o666 & ~_umask())
+        os.replace(tmp_name, p)
+        tmp_name = None
+    except OSError as exc:
+        raise InputError(f"{p}: cannot be written ({exc.strerror or exc}); expected a writable path") from None
+    finally:
+        if tmp_name is not None and os.path.exists(tmp_name):
+            os.remove(tmp_name)
