@@ -16,6 +16,17 @@ def check_int(name: str, value: Any, minimum: int = 1) -> int:
     return int(value)
 
 
+def check_float_dtype(name: str, dtype: Any) -> np.dtype:
+    """``dtype`` as a floating numpy dtype, or InputError naming ``name``."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise InputError(f"{name}: got {dtype!r}; expected a floating numpy dtype such as float32") from None
+    if dt.kind != "f":
+        raise InputError(f"{name}: got {dt}; expected a floating numpy dtype such as float32")
+    return dt
+
+
 def plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 

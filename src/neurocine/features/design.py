@@ -82,6 +82,12 @@ class DesignMatrix:
     # ------------------------------------------------------------------ #
     # building
     # ------------------------------------------------------------------ #
+    def _check_length(self, name: str, arr: np.ndarray) -> None:
+        """InputError unless ``arr`` has one row per sample of the design matrix."""
+        if arr.shape[0] != self.n_samples:
+            raise InputError(f"{name}: has {plural(arr.shape[0], 'row')} but the design matrix has "
+                             f"{plural(self.n_samples, 'sample')}; expected equal lengths")
+
     def add(self, name: str, values: Any, group: str | None = None,
             column_names: Sequence[str] | None = None) -> DesignMatrix:
         """Add a block of columns.
@@ -123,9 +129,7 @@ class DesignMatrix:
         if arr.ndim not in (1, 2):
             raise InputError(f"{name}: got a {arr.ndim}-D array of shape {arr.shape}; "
                              f"expected (T,) or (T, k), time first")
-        if arr.shape[0] != self.n_samples:
-            raise InputError(f"{name}: has {plural(arr.shape[0], 'row')} but the design matrix has "
-                             f"{plural(self.n_samples, 'sample')}; expected equal lengths")
+        self._check_length(name, arr)
         a2 = arr.reshape(self.n_samples, -1) if arr.ndim == 1 else arr
         validate_signal_matrix(a2, name, min_timesteps=1)
         k = a2.shape[1]
@@ -174,9 +178,8 @@ class DesignMatrix:
         if len(set(wins)) != len(wins):
             raise InputError(f"windows: {wins} has repeated lengths; expected distinct window lengths")
         arr = np.asarray(x)
-        if arr.ndim in (1, 2) and arr.shape[0] != self.n_samples:
-            raise InputError(f"{name}: has {plural(arr.shape[0], 'row')} but the design matrix has "
-                             f"{plural(self.n_samples, 'sample')}; expected equal lengths")
+        if arr.ndim in (1, 2):
+            self._check_length(name, arr)
         means = [running_mean(arr, w).reshape(self.n_samples, -1) for w in wins]
         n_c = means[0].shape[1]
         stems = [name] if arr.ndim == 1 else [f"{name}{c}" for c in range(n_c)]
@@ -205,9 +208,8 @@ class DesignMatrix:
         """
         name = _check_name("name", name)
         arr = np.asarray(events)
-        if arr.ndim in (1, 2) and arr.shape[0] != self.n_samples:
-            raise InputError(f"{name}: has {plural(arr.shape[0], 'row')} but the design matrix has "
-                             f"{plural(self.n_samples, 'sample')}; expected equal lengths")
+        if arr.ndim in (1, 2):
+            self._check_length(name, arr)
         values, cols = lagged(arr, lags, name=name)
         return self.add(name, values, group=group, column_names=cols)
 
@@ -233,9 +235,8 @@ class DesignMatrix:
         """
         name = _check_name("name", name)
         cats = np.asarray(categories)
-        if cats.ndim == 1 and cats.shape[0] != self.n_samples:
-            raise InputError(f"{name}: has {plural(cats.shape[0], 'row')} but the design matrix has "
-                             f"{plural(self.n_samples, 'sample')}; expected equal lengths")
+        if cats.ndim == 1:
+            self._check_length(name, cats)
         values, cols = one_hot(cats, levels=levels, name=name)
         return self.add(name, values, group=group, column_names=cols)
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from neurocine.arrays import block_mean
 from neurocine.errors import InputError
-from neurocine.validation import check_int, plural
+from neurocine.validation import check_float_dtype, check_int, plural
 
 __all__ = [
     "bin_frames",
@@ -78,16 +78,6 @@ def _read(stack: Any, a: int, b: int, hw: tuple[int, int], name: str = "stack") 
 
 def _chunk(chunk_size: Any) -> int:
     return check_int("chunk_size", chunk_size, 1)
-
-
-def _float_dtype(dtype: Any) -> np.dtype:
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        raise InputError(f"dtype: got {dtype!r}; expected a floating numpy dtype such as float32") from None
-    if dt.kind != "f":
-        raise InputError(f"dtype: got {dt}; expected a floating numpy dtype such as float32")
-    return dt
 
 
 def _prepare_out(out: Any, shape: tuple[int, ...], dtype: np.dtype) -> Any:
@@ -198,7 +188,7 @@ def dff(stack: Any, window: int = 30, *, mode: str = "sliding", mask: Any = None
     if mode not in ("sliding", "block"):
         raise InputError(f"mode: got {mode!r}; expected 'sliding' or 'block'")
     chunk = _chunk(chunk_size)
-    dt = _float_dtype(dtype) if out is None else None
+    dt = check_float_dtype("dtype", dtype) if out is None else None
     m = _check_mask(mask, (h, w))
     out = _prepare_out(out, (t_len, h, w), dt)
 
@@ -270,7 +260,7 @@ def _map_chunks(stack: Any, func: Any, out_hw: tuple[int, int], chunk_size: int,
                 dtype: Any) -> Any:
     t_len, h, w = _stack_info(stack)
     chunk = _chunk(chunk_size)
-    dt = _float_dtype(dtype) if out is None else None
+    dt = check_float_dtype("dtype", dtype) if out is None else None
     out = _prepare_out(out, (t_len,) + out_hw, dt)
     for s in range(0, t_len, chunk):
         e = min(t_len, s + chunk)

@@ -40,7 +40,7 @@ import numpy as np
 
 from neurocine.errors import InputError
 from neurocine.io._atomic import atomic_path
-from neurocine.validation import plural, validate_signal_matrix  # noqa: F401  (re-exported)
+from neurocine.validation import check_float_dtype, plural, validate_signal_matrix  # noqa: F401  (re-exported)
 
 __all__ = [
     "SUPPORTED_EXTENSIONS",
@@ -251,13 +251,7 @@ def read_signal_matrix(path: str | os.PathLike, *, series: str | None = None,
     p = Path(path)
     name = str(path)
     if dtype is not None:
-        try:
-            dt = np.dtype(dtype)
-        except TypeError:
-            raise InputError(f"dtype: got {dtype!r}; expected a floating numpy dtype such as float32") from None
-        if dt.kind != "f":
-            raise InputError(f"dtype: got {dt}; expected a floating numpy dtype such as float32")
-        dtype = dt
+        dtype = check_float_dtype("dtype", dtype)
     if not p.exists():
         raise InputError(f"{name}: file not found; expected an existing {', '.join(SUPPORTED_EXTENSIONS)} file")
     if p.is_dir():
