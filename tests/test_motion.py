@@ -5,6 +5,8 @@ import json
 import numpy as np
 import pytest
 
+from _cli import cli
+
 from neurocine.errors import InputError
 from neurocine.features.motion import IncrementalSVD, MotionFeatures, motion_energy
 from neurocine.features.rois import ROI, polygon_mask, roi_masks
@@ -135,17 +137,6 @@ def test_incremental_svd_is_independent_of_block_size_and_matches_numpy():
         temporal, sing, comps = svd.result()
         np.testing.assert_allclose(sing, s[:6], rtol=1e-4)
         assert np.linalg.svd(comps @ vt[:6].T, compute_uv=False).min() > 0.99999
-
-
-def cli(*args) -> int:
-    """Run the CLI in this process; its exit status."""
-    from neurocine.cli import main
-
-    try:
-        main(["-q", *map(str, args)])
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 def test_cli_motion_writes_the_documented_arrays(tmp_path, sim, sim_video):

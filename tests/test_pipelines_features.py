@@ -5,22 +5,13 @@ import json
 
 import numpy as np
 import pytest
+from _cli import cli
 
 pytest.importorskip("av")
 
 from neurocine.features.widefield import preprocess_widefield  # noqa: E402
 from neurocine.io.video import write_video  # noqa: E402
 from neurocine.simulate.video import simulate_roi_motion_video  # noqa: E402
-
-
-def cli(*args) -> int:
-    from neurocine.cli import main
-
-    try:
-        main(["-q", *map(str, args)])
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 def test_imaging_dff_writes_what_preprocess_widefield_computes(tmp_path):
