@@ -2,9 +2,11 @@
 from neurocine.features.design import DesignMatrix  # noqa: F401
 from neurocine.features.timing import (  # noqa: F401
     align_frames_to_ttl,
+    convolve_regressors,
     decimate,
     detect_dropped_frames,
     events_from_analog,
+    hemodynamic_kernel,
     interpolate,
     lagged,
     one_hot,

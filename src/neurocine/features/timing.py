@@ -26,9 +26,9 @@ from neurocine.errors import InputError
 from neurocine.validation import check_int, plural, validate_signal_matrix
 
 __all__ = [
-    "Columns", "DroppedFrames", "FrameAlignment", "WhiskEvents", "align_frames_to_ttl", "decimate",
-    "detect_dropped_frames", "events_from_analog", "interpolate", "lagged", "one_hot", "running_mean",
-    "to_common_clock", "ttl_edges", "upsample", "whisking_events",
+    "Columns", "DroppedFrames", "FrameAlignment", "WhiskEvents", "align_frames_to_ttl", "convolve_regressors",
+    "decimate", "detect_dropped_frames", "events_from_analog", "hemodynamic_kernel", "interpolate", "lagged",
+    "one_hot", "running_mean", "to_common_clock", "ttl_edges", "upsample", "whisking_events",
 ]
 
 _METHODS = ("linear", "nearest", "previous")
@@ -1102,3 +1102,93 @@ def one_hot(categories: Any, levels: Sequence[Any] | None = None, name: str | No
     out[np.arange(cats.size), col_of[inverse.ravel()]] = 1.0
     names = [f"{name}={lv}" if name is not None else str(lv) for lv in lev]
     return Columns(values=out, names=names)
+
+
+# --------------------------------------------------------------------------- #
+# convolution with a response kernel
+# --------------------------------------------------------------------------- #
+def hemodynamic_kernel(fps: float, peak_s: float = 1.0, length_s: float = 5.0, shape: float = 3.0) -> np.ndarray:
+    """Slow hemodynamic-like kernel: a gamma density sampled at the frame rate, summing to 1.
+
+    ``k[j] ∝ t_j^(shape - 1) exp(-t_j / b)`` with ``t_j = j / fps`` and
+    ``b = peak_s / (shape - 1)`` (so the peak is at ``peak_s``), for
+    ``j = 0 .. round(length_s * fps) - 1``; ``k[0] = 0`` (no response at lag 0).
+
+    Parameters
+    ----------
+    fps : float
+        Samples per second.
+    peak_s : float, default 1.0
+        Time of the peak (s).
+    length_s : float, default 5.0
+        Length of the kernel (s); at least ``peak_s``.
+    shape : float, default 3.0
+        Gamma shape, > 1.
+
+    Returns
+    -------
+    ndarray, shape (K,), float64
+        Weight of lag ``j`` (``j / fps`` seconds); sums to 1.
+
+    Examples
+    --------
+    >>> k = hemodynamic_kernel(30.0)
+    >>> k.shape, int(k.argmax()), round(float(k.sum()), 12)
+    ((150,), 30, 1.0)
+    """
+    fps = _check_real("fps", fps, positive=True)
+    peak_s = _check_real("kernel_peak_s", peak_s, positive=True)
+    length_s = _check_real("kernel_length_s", length_s, positive=True)
+    shape = _check_real("kernel_shape", shape, positive=True)
+    if shape <= 1:
+        raise InputError(f"kernel_shape: got {shape!r}; expected a gamma shape > 1")
+    if length_s < peak_s:
+        raise InputError(f"kernel_length_s: got {length_s!r}; expected at least kernel_peak_s = {peak_s!r}")
+    n = int(round(length_s * fps))
+    if n < 2:
+        raise InputError(f"kernel_length_s: {length_s!r} s at {fps!r} fps gives {n} sample(s); expected >= 2")
+    t = np.arange(n) / fps
+    b = peak_s / (shape - 1.0)
+    k = np.zeros(n)
+    k[1:] = np.exp((shape - 1.0) * np.log(t[1:] / b) - t[1:] / b)
+    return k / k.sum()
+
+
+def convolve_regressors(x: Any, kernel: Any, *, center: bool = True) -> np.ndarray:
+    """Causal convolution of features with a kernel (zero before the first sample), optionally centred.
+
+    ``c[t] = sum_{j=0}^{K-1} kernel[j] x[t - j]`` with ``x[t < 0] = 0``; with
+    ``center`` each column's mean over time is subtracted (``r = c - mean_t c``,
+    the regressors of :func:`neurocine.simulate.simulate_session`).
+
+    Parameters
+    ----------
+    x : array_like, shape (T,) or (T, F)
+        Features, time first, finite.
+    kernel : array_like, shape (K,)
+    center : bool, default True
+
+    Returns
+    -------
+    ndarray, same shape as ``x``, float64
+
+    Examples
+    --------
+    >>> convolve_regressors([1.0, 0.0, 0.0, 2.0], [0.5, 0.5], center=False).tolist()
+    [0.5, 0.5, 0.0, 1.0]
+    """
+    arr = np.asarray(x, dtype=np.float64)
+    k = np.asarray(kernel, dtype=np.float64)
+    if arr.ndim not in (1, 2) or arr.shape[0] < 1:
+        raise InputError(f"x: got shape {arr.shape}; expected (T,) or (T, F) features, time first")
+    if k.ndim != 1 or k.size < 1 or not np.isfinite(k).all():
+        raise InputError(f"kernel: got shape {k.shape}; expected a 1-D array of finite weights")
+    if not np.isfinite(arr).all():
+        raise InputError("x: has NaN or infinite values; expected finite features")
+    a2 = arr.reshape(arr.shape[0], -1)
+    out = np.empty_like(a2)
+    for j in range(a2.shape[1]):
+        out[:, j] = np.convolve(a2[:, j], k)[: a2.shape[0]]
+    if center:
+        out -= out.mean(axis=0)
+    return out.reshape(arr.shape)
