@@ -131,6 +131,26 @@ def test_component_space_ev_equals_pixel_movie_ev():
     np.testing.assert_allclose(fit.estimator.coef_, direct.coef_)
 
 
+def test_group_contributions_in_component_space_equal_pixel_space():
+    # with one fixed penalty a pixel's held-out prediction is the same mix of the component predictions,
+    # so unique/single EVs computed through U equal those of the formed pixel movie
+    rng = np.random.default_rng(3)
+    T, k, n_pix = 500, 4, 120
+    X = rng.standard_normal((T, 5))
+    SVT = (X[:, :3] @ rng.standard_normal((3, k)) + rng.standard_normal((T, k))).T
+    U = rng.standard_normal((n_pix, k))
+    groups = {"a": [0], "b": [1, 2], "null": [3, 4]}
+    est = RidgeCV(alphas=[10.0])
+    in_components = group_contributions(X, SVT.T, groups, est, random_state=0, U=U)
+    in_pixels = group_contributions(X, (U @ SVT).T, groups, est, random_state=0)
+    assert in_components.full_ev.shape == (n_pix,) and in_components.unique.shape == (3, n_pix)
+    np.testing.assert_allclose(in_components.full_ev, in_pixels.full_ev, atol=1e-10)
+    np.testing.assert_allclose(in_components.unique, in_pixels.unique, atol=1e-10)
+    np.testing.assert_allclose(in_components.single, in_pixels.single, atol=1e-10)
+    with pytest.raises(InputError, match="U: has 4 components"):
+        group_contributions(X, SVT.T[:, :3], groups, est, U=U)
+
+
 def test_pixel_explained_variance_zero_variance_pixel():
     U = np.array([[1.0, 0.0], [0.0, 0.0]])
     ev = pixel_explained_variance(U, np.diag([0.25, 1.0]), np.eye(2))

@@ -29,6 +29,7 @@ __all__ = [
     "cross_validated_predictions",
     "fit_in_component_space",
     "group_contributions",
+    "held_out_ev",
     "pixel_explained_variance",
 ]
 
@@ -82,17 +83,22 @@ def cross_validated_predictions(estimator, X, Y, cv: Any = 5, *, shuffle: bool =
     return pred[:, 0] if one_d else pred
 
 
-def cross_validated_ev(estimator, X, Y, cv: Any = 5, *, shuffle: bool = False, random_state=None) -> np.ndarray:
+def cross_validated_ev(estimator, X, Y, cv: Any = 5, *, shuffle: bool = False, random_state=None,
+                       U=None) -> np.ndarray:
     """Cross-validated explained variance per target, over the concatenated held-out predictions.
 
     Parameters
     ----------
     estimator, X, Y, cv, shuffle, random_state
         As in :func:`cross_validated_predictions`.
+    U : array_like, shape (n_pixels, q), optional
+        ``Y`` holds the q temporal components of a movie ``U @ Y.T``: the EV
+        is then returned per pixel of that movie, exactly, without forming
+        it (see :func:`fit_in_component_space`).
 
     Returns
     -------
-    ndarray, shape (q,)
+    ndarray, shape (q,), or (n_pixels,) with ``U``
         ``1 - var(y - ŷ) / var(y)`` over the samples that were held out.
 
     Examples
@@ -108,8 +114,40 @@ def cross_validated_ev(estimator, X, Y, cv: Any = 5, *, shuffle: bool = False, r
     Y_arr = np.asarray(Y)
     if pred.ndim == 1:
         pred, Y_arr = pred[:, None], Y_arr[:, None]
+    if U is not None:
+        U = _check_components(U, Y_arr.shape[1])
+    return held_out_ev(Y_arr, pred, U)
+
+
+def _check_components(U, k: int) -> np.ndarray:
+    U = validate_signal_matrix(U, "U", min_timesteps=1)
+    if U.shape[1] != k:
+        raise InputError(f"U: has {U.shape[1]} components (columns) but Y has {k}; expected one per column of Y")
+    return U
+
+
+def held_out_ev(Y, pred, U=None) -> np.ndarray:
+    """EV of held-out predictions over the rows that have one (NaN rows of ``pred`` are skipped).
+
+    With ``U`` (n_pixels, q), ``Y`` are the temporal components of the movie
+    ``U @ Y.T`` and the EV is per pixel: ``1 - diag(U Σ_res Uᵀ) / diag(U Σ_Y Uᵀ)``
+    (:func:`pixel_explained_variance`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> Y = np.array([[0.0], [1.0], [2.0], [3.0]]); P = np.array([[np.nan], [1.0], [2.0], [2.0]])
+    >>> held_out_ev(Y, P).round(3).tolist()
+    [0.667]
+    """
     rows = ~np.isnan(pred[:, 0])
-    return explained_variance(Y_arr[rows], pred[rows])
+    Yr = np.asarray(Y[rows], dtype=np.float64)
+    if U is None:
+        return explained_variance(Yr, pred[rows])
+    k = Yr.shape[1]
+    resid_cov = np.cov(Yr - pred[rows], rowvar=False, bias=True).reshape(k, k)
+    target_cov = np.cov(Yr, rowvar=False, bias=True).reshape(k, k)
+    return pixel_explained_variance(U, resid_cov, target_cov)
 
 
 # --------------------------------------------------------------------------- groups
@@ -183,7 +221,7 @@ def _group_columns(groups, n_features: int, columns) -> tuple[list[str], list[np
 
 
 def group_contributions(X, Y, groups: dict, estimator=None, cv: Any = 5, random_state=None, *,
-                        columns=None, min_shift: float = 0.1, shuffle: bool = False) -> GroupContributions:
+                        columns=None, min_shift: float = 0.1, shuffle: bool = False, U=None) -> GroupContributions:
     """Unique and single-group cross-validated explained variance of groups of features.
 
     For every group:
@@ -222,11 +260,16 @@ def group_contributions(X, Y, groups: dict, estimator=None, cv: Any = 5, random_
         from ``[min_shift T, (1 - min_shift) T]``).
     shuffle : bool, default False
         Shuffled instead of contiguous folds for an int ``cv``.
+    U : array_like, shape (n_pixels, q), optional
+        ``Y`` are the temporal components of a movie ``U @ Y.T`` (its SVD):
+        every EV is then per pixel of the movie, exact, at the cost of
+        fitting q components (see :func:`cross_validated_ev`).
 
     Returns
     -------
     GroupContributions
-        ``full_ev`` (q,), ``unique`` and ``single`` (n_groups, q).
+        ``full_ev`` (q,), ``unique`` and ``single`` (n_groups, q); (n_pixels,)
+        and (n_groups, n_pixels) with ``U``.
 
     Examples
     --------
@@ -252,8 +295,11 @@ def group_contributions(X, Y, groups: dict, estimator=None, cv: Any = 5, random_
     rng = np.random.default_rng(random_state)
     splits = cv_splits(cv, n_samples, shuffle=shuffle, random_state=random_state, X=X)
 
+    if U is not None:
+        U = _check_components(U, Y_arr.shape[1])
+
     def cv_ev(Xm):
-        return cross_validated_ev(estimator, Xm, Y_arr, _FixedSplits(splits))
+        return cross_validated_ev(estimator, Xm, Y_arr, _FixedSplits(splits), U=U)
 
     lo = max(1, int(np.ceil(min_shift * n_samples)))
     hi = n_samples - lo
