@@ -240,19 +240,19 @@ def whisking_study(crops, whisk_me, Y, *, kernel=None, n_sd: float = 2.0, split=
     --------
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
-    >>> t = np.arange(600)
+    >>> t = np.arange(300)
     >>> env = (np.sin(t / 15) > 0.6) * 1.0                          # whisking bouts
     >>> y, x = np.mgrid[:12, :16]
     >>> crops = (120 + 60 * env[:, None, None] * np.sin(x + 2.5 * t[:, None, None])
-    ...          * np.exp(-((y - 6) ** 2) / 20)).astype(np.uint8)
-    >>> me = env * (1 + 0.1 * rng.random(600))
-    >>> Y = np.convolve(me, np.ones(5) / 5)[:600, None] + 0.1 * rng.standard_normal((600, 3))
+    ...          * np.exp(-((y - 6) ** 2) / 20)).astype(np.uint8)  # a vibrating pad
+    >>> me = env * (1 + 0.1 * rng.random(300))
+    >>> Y = np.convolve(me, np.ones(5) / 5)[:300, None] + 0.1 * rng.standard_normal((300, 3))
     >>> study = whisking_study(crops, me, Y, n_sd=0.5,
-    ...                        autoencoder=ConvAutoencoder(filters=(8, 4), max_epochs=2, random_state=0),
-    ...                        classifier=SequenceClassifier(hidden=(8,), dense=None, max_epochs=2,
-    ...                                                      random_state=0))
-    >>> study.encodings.shape, study.probability.shape, study.ev_motion_energy.shape
-    ((600, 48), (600,), (3,))
+    ...     autoencoder=ConvAutoencoder(filters=(8, 4), batch_size=64, max_epochs=2, random_state=0),
+    ...     classifier=SequenceClassifier(hidden=(8,), dense=None, batch_size=32, steps_per_epoch=5,
+    ...                                   max_epochs=2, random_state=0))
+    >>> study.encodings.shape, study.probability.shape, study.ev_motion_energy.shape   # 4 x 3 x 4 codes
+    ((300, 48), (300,), (3,))
     >>> sorted(study.accuracy) == sorted(study.chance_accuracy) == ["test", "train", "validation"]
     True
     """
@@ -268,6 +268,10 @@ def whisking_study(crops, whisk_me, Y, *, kernel=None, n_sd: float = 2.0, split=
     if test.stop - test.start < 2:
         raise InputError(f"split: got {split} of {n} frames, leaving {test.stop - test.start} test frame(s); "
                          f"expected at least 2 (a larger test fraction or more frames)")
+    for name, est, kind in (("autoencoder", autoencoder, ConvAutoencoder),
+                            ("classifier", classifier, SequenceClassifier)):
+        if est is not None and not isinstance(est, kind):
+            raise InputError(f"{name}: got {type(est).__name__}; expected a {kind.__name__} or None")
     if not float(me.std()) > 0:
         raise InputError(f"whisk_me: is constant ({me[0]:g}); expected a varying motion energy trace")
     whisking = whisking_events(me, n_sd).whisking
@@ -276,10 +280,6 @@ def whisking_study(crops, whisk_me, Y, *, kernel=None, n_sd: float = 2.0, split=
         raise InputError(f"whisk_me: the training block (frames {train.start}-{train.stop - 1}) has "
                          f"{n_whisk_train} whisking frame(s) of {train.stop - train.start} at n_sd={n_sd:g}; "
                          f"expected both whisking and non-whisking frames")
-    for name, est, kind in (("autoencoder", autoencoder, ConvAutoencoder),
-                            ("classifier", classifier, SequenceClassifier)):
-        if est is not None and not isinstance(est, kind):
-            raise InputError(f"{name}: got {type(est).__name__}; expected a {kind.__name__} or None")
 
     # 1. autoencoder: trained on the train block, early stopping on the validation block
     cae = clone(autoencoder) if autoencoder is not None else ConvAutoencoder(random_state=random_state)
