@@ -12,8 +12,23 @@ from typing import Optional
 
 import typer
 
+from typer.core import TyperGroup
+
 from neurocine.errors import InputError
 from neurocine.runtime import set_quiet
+
+
+class _DefaultCommandGroup(TyperGroup):
+    """A command group whose first argument, when it is not a sub-command, goes to ``fit``.
+
+    So ``neurocine encode CONFIG.toml`` and ``neurocine encode framerates CONFIG.toml`` both work.
+    """
+
+    def resolve_command(self, ctx, args):
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["fit", *args]
+        return super().resolve_command(ctx, args)
+
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="neurocine: link video and neural recordings.")
@@ -27,6 +42,10 @@ imaging_app = typer.Typer(no_args_is_help=True, help="Widefield / 2-photon imagi
 app.add_typer(imaging_app, name="imaging")
 batch_app = typer.Typer(no_args_is_help=True, help="Run a job over many sessions on a Dask cluster.")
 app.add_typer(batch_app, name="batch")
+encode_app = typer.Typer(cls=_DefaultCommandGroup, no_args_is_help=True,
+                         help="Encoding models: predict neural data from video and task features "
+                              "(neurocine encode CONFIG.toml --out DIR).")
+app.add_typer(encode_app, name="encode")
 
 
 @app.callback()
@@ -256,6 +275,59 @@ def batch_motion(
             typer.echo(f"  {r['session']}: {r['error']}")
     if s["failed"]:
         raise typer.Exit(1)
+
+
+# --------------------------------------------------------------------------- #
+# encode
+# --------------------------------------------------------------------------- #
+@encode_app.command("fit")
+def encode_fit(
+    config: Path = typer.Argument(..., metavar="CONFIG.toml", help="Session config (see README, 'Encoding models')."),
+    out: Path = typer.Option(..., "--out", help="Output folder (maps, attribution, figures, summary.json)."),
+) -> None:
+    """Fit ridge (+ optional LSTM), attribute variance to feature groups, map betas and EV."""
+    from neurocine.pipelines.encode import run_encode
+
+    s = run_encode(config, out)
+    m = s["metrics"]
+    typer.echo(f"{m['n_samples']} samples x {m['n_columns']} columns -> {m['n_targets']} targets: "
+               f"cross-validated EV {m['mean_cv_ev']:.3f}, test-block EV ridge {m['ridge_test_ev']:.3f}"
+               + (f", sequence {m['sequence_test_ev']:.3f}" if "sequence_test_ev" in m else ""))
+    typer.echo("  unique EV: " + ", ".join(f"{g} {m['unique'][g]:.4f}" for g in m["ranking"]))
+    if "beta_map_correlation" in m:
+        typer.echo(f"  vs truth: ceiling EV {m.get('ceiling_ev', float('nan')):.3f}, min beta-map correlation "
+                   f"{m['min_beta_map_correlation']:.3f}, planted groups ranked first: {m['planted_ranked_first']}")
+    typer.echo(f"wrote {out}")
+
+
+@encode_app.command("framerates")
+def encode_framerates(
+    configs: list[Path] = typer.Argument(..., metavar="CONFIG.toml...", help="One config per dataset (session)."),
+    out: Path = typer.Option(..., "--out", help="Output folder (table.csv, table.md, framerates.png)."),
+    lstm: bool = typer.Option(True, "--lstm/--no-lstm", help="Also train the sequence model on every variant."),
+) -> None:
+    """Ridge and LSTM at 1/3, 1/2 and full rate and half rate interpolated (the seed's Table III)."""
+    from neurocine.pipelines.encode import run_framerates
+
+    run_framerates(configs, out, sequence=lstm)
+    typer.echo((out / "table.md").read_text(), nl=False)
+    typer.echo(f"wrote {out}")
+
+
+@encode_app.command("simulate")
+def encode_simulate(
+    out: Path = typer.Option(..., "--out", help="Folder for the session files and encode.toml."),
+    seconds: float = typer.Option(240.0, "--seconds", help="Session length (s)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    widefield: int = typer.Option(64, "--widefield", help="Widefield frame side (pixels)."),
+    name: Optional[str] = typer.Option(None, "--name", help="Dataset name in the config."),
+) -> None:
+    """Write a simulated face-video + widefield session with planted beta maps, and its encode config."""
+    from neurocine.pipelines.encode import write_simulated_session
+
+    s = write_simulated_session(out, duration_s=seconds, seed=seed, widefield_size=(widefield, widefield), name=name)
+    typer.echo(f"wrote {out}/encode.toml ({s['metrics']['frames']} frames, ceiling EV "
+               f"{s['metrics']['ceiling_ev']:.3f}); run: neurocine encode {out}/encode.toml --out RESULTS")
 
 
 # --------------------------------------------------------------------------- #

@@ -18,11 +18,15 @@ from neurocine.features.widefield import brain_mask, gaussian_blur, mean_frame, 
 from neurocine.io.imaging import open_stack
 from neurocine.io.results import ResultFolder
 
-__all__ = ["run_dff"]
+__all__ = ["run_dff", "widefield_mask"]
 
 
-def _mask_for(mask: str | os.PathLike | None, stack, bin: int, blur: float | None, chunk_size: int):
-    """None, an Otsu mask of the preprocessed mean frame, or a boolean .npy file (binned coordinates)."""
+def widefield_mask(mask: str | os.PathLike | None, stack, bin: int, blur: float | None, chunk_size: int = 256, *,
+                   label: str = "--mask"):
+    """None, an Otsu mask of the preprocessed mean frame, or a boolean .npy file (binned coordinates).
+
+    ``label`` names the option in error messages (``--mask``, ``[neural] mask``).
+    """
     if mask is None or str(mask) == "none":
         return None
     if str(mask) == "otsu":
@@ -35,10 +39,13 @@ def _mask_for(mask: str | os.PathLike | None, stack, bin: int, blur: float | Non
         return brain_mask(np.asarray(mean)[0])
     path = Path(mask)
     if path.suffix != ".npy" or not path.exists():
-        raise InputError(f"--mask {mask}: expected 'none', 'otsu' or an existing boolean .npy file")
+        raise InputError(f"{label} {mask}: expected 'none', 'otsu' or an existing boolean .npy file")
     arr = np.load(path)
     if arr.dtype != bool:
-        raise InputError(f"--mask {mask}: has dtype {arr.dtype}; expected a boolean (H, W) array")
+        raise InputError(f"{label} {mask}: has dtype {arr.dtype}; expected a boolean (H, W) array")
+    hb, wb = stack.shape[1] // bin, stack.shape[2] // bin
+    if arr.shape != (hb, wb):
+        raise InputError(f"{label} {mask}: has shape {arr.shape}; expected ({hb}, {wb}), the binned frame")
     return arr
 
 
@@ -59,7 +66,7 @@ def run_dff(stack_path: str | os.PathLike, out: str | os.PathLike, *, window: in
         t_len, h, w = stack.shape[:3]
         if len(stack.shape) != 3:
             raise InputError(f"{stack_path}: has shape {stack.shape}; expected a (T, H, W) movie")
-        mask_arr = _mask_for(mask, stack, bin, blur, chunk_size)
+        mask_arr = widefield_mask(mask, stack, bin, blur, chunk_size)
         with ResultFolder(out, params, job="imaging dff") as res:
             t0 = time.perf_counter()
             dest = np.lib.format.open_memmap(res.path("dff.npy"), mode="w+", dtype=np.float32,
