@@ -89,8 +89,11 @@ class ConfigTable:
 
     def table(self, name: str, *, required: bool = False) -> ConfigTable | None:
         """The sub-table ``name`` (None when absent and not required)."""
-        value, found = self._get(name, _REQUIRED if required else None)
+        value, found = self._get(name, None)
         if not found:
+            if required:
+                raise InputError(f"{self.file.name}: table [{self._child(name)}] is missing; expected it in the "
+                                 f"file")
             return None
         if not isinstance(value, dict):
             raise self.error(name, value, f"a table [{self._child(name)}]")

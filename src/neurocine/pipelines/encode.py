@@ -52,7 +52,7 @@ The config (TOML; every path relative to the config file)::
     enabled = false
     cell = "lstm"
     hidden = [13, 26]
-    ...                             # dropout, dense, sequence_length, batch_size, steps_per_epoch,
+    ...                             # dropout, dense (0: none), sequence_length, batch_size, steps_per_epoch,
                                     # max_epochs, patience, learning_rate (SequenceRegressor)
 
     [whisking]                      # optional: the seed's CAE -> LSTM whisking classifier
@@ -179,6 +179,8 @@ def load_encode_config(path: str | os.PathLike) -> EncodeConfig:
                 params[key] = tuple(t.list_of(key, int))
             elif kind_ is int:
                 params[key] = t.integer(key, minimum=0 if key == "dense" else 1)
+                if key == "dense" and params[key] == 0:
+                    params[key] = None                          # dense = 0: no dense layer
             else:
                 params[key] = t.number(key, minimum=0.0)
         t.finish()
