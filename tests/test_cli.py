@@ -432,8 +432,14 @@ def test_demo_quick(workdir, seed_fits, selection):
     assert c["default_k4"]["r2"] >= 0.85 and c["default_k4"]["spike_f1"] >= 0.9
     assert m["k_selection"]["recommended_k"] == 4 and m["k_selection"]["true_k"] == 4
     assert m["screenome"]["spike_f1"] >= 0.8
-    for section in ("conv_nmf", "screenome", "k_selection"):
+    for section in ("conv_nmf", "screenome", "k_selection", "video", "encoding"):
         assert s["timings"][f"{section}_seconds"] > 0
+    # encoding on the simulated widefield session: planted maps, ceiling and ranking recovered
+    e = m["encoding"]
+    assert e["min_beta_map_correlation"] >= 0.9 and abs(e["mean_cv_ev"] - e["ceiling_ev"]) <= 0.02
+    assert e["planted_ranked_first"] and e["ranking"][-1] == "null"
+    assert e["whisking"]["accuracy_test"] > e["whisking"]["chance_test"]
+    assert len(e["framerates"]["ev"]) == 4 and (out / "encoding" / "framerates" / "table.md").is_file()
 
     # the demo's notebook fit is the CLI's, array for array
     _, cli_fit = seed_fits(4)
@@ -453,5 +459,6 @@ def test_demo_quick(workdir, seed_fits, selection):
     assert len(linked) >= 12
     for rel in linked:
         assert_png(out / rel)
-    for needle in ("conv_nmf/seed_k4_model.png", "k_selection/k_selection.png", "screenome/motifs_model.png"):
+    for needle in ("conv_nmf/seed_k4_model.png", "k_selection/k_selection.png", "screenome/motifs_model.png",
+                   "encoding/results/beta_maps.png", "encoding/framerates/framerates.png"):
         assert needle in linked

@@ -297,6 +297,11 @@ def encode_fit(
     if "beta_map_correlation" in m:
         typer.echo(f"  vs truth: ceiling EV {m.get('ceiling_ev', float('nan')):.3f}, min beta-map correlation "
                    f"{m['min_beta_map_correlation']:.3f}, planted groups ranked first: {m['planted_ranked_first']}")
+    if "whisking" in m:
+        w = m["whisking"]
+        typer.echo(f"  whisking classifier accuracy train/val/test {w['accuracy_train']:.3f}/"
+                   f"{w['accuracy_validation']:.3f}/{w['accuracy_test']:.3f}; EV as the only regressor: "
+                   f"probability {w['ev_probability_mean']:.4f} vs whisk ME {w['ev_motion_energy_mean']:.4f}")
     typer.echo(f"wrote {out}")
 
 
@@ -358,6 +363,15 @@ def demo(
     v = m["video"]
     typer.echo(f"Video: {v['frames']} frames, motion energy of ROIs {', '.join(v['rois'])} "
                f"({v['frames_per_second']:.0f} frames/s), max error vs truth {v['max_abs_error_vs_truth']:.2g}")
+    e = m["encoding"]
+    typer.echo(f"Encoding (simulated widefield): cross-validated EV {e['mean_cv_ev']:.3f} (ceiling "
+               f"{e['ceiling_ev']:.3f}), beta maps vs planted r >= {e['min_beta_map_correlation']:.3f}, "
+               f"planted features ranked first: {e['planted_ranked_first']}")
+    if e.get("whisking"):
+        w = e["whisking"]
+        typer.echo(f"  whisking classifier test accuracy {w['accuracy_test']:.3f} (chance {w['chance_test']:.3f}); "
+                   f"EV as a regressor: probability {w['ev_probability_mean']:.3f}, "
+                   f"whisk ME {w['ev_motion_energy_mean']:.3f}")
     typer.echo(f"wrote {out}/index.html")
 
 

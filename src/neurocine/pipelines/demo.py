@@ -9,7 +9,10 @@ Sections (each a sub-folder, linked from ``index.html``):
   matrix and decomposed into nonnegative "motivational state" motifs;
 * ``k_selection/`` -- held-out fit and stability for a range of K;
 * ``video/`` -- a synthetic video with known motion in three ROIs: motion
-  energy (checked against the truth) and motion SVD, the ROIs drawn.
+  energy (checked against the truth) and motion SVD, the ROIs drawn;
+* ``encoding/`` -- a simulated face video + widefield session: ``neurocine
+  encode`` (ridge, LSTM, attribution, beta maps vs the planted maps, the
+  whisking classifier) and ``encode framerates`` on a short and a long session.
 """
 
 from __future__ import annotations
@@ -100,10 +103,40 @@ def _section_video(res: ResultFolder, quick: bool) -> dict[str, Any]:
             "rois": s["rois"], "max_abs_error_vs_truth": err}
 
 
+def _section_encoding(res: ResultFolder, quick: bool) -> dict[str, Any]:
+    """A simulated face video + widefield session -> ``encode`` (ridge, LSTM, attribution, whisking) and the
+    frame-rate table for a short and a long session, all scored against the planted ground truth."""
+    from neurocine.pipelines.encode import run_encode, run_framerates, write_simulated_session
+
+    if quick:
+        sizes = {"video_size": (60, 80), "widefield_size": (32, 32)}
+        durations = {"short": 60.0, "long": 120.0}
+        sequence = {"hidden": (8,), "dense": 0, "max_epochs": 3}
+        whisking = {"filters": (8, 4), "autoencoder_epochs": 3, "classifier_epochs": 5, "classifier_hidden": (8,),
+                    "classifier_dense": 0}
+    else:
+        sizes = {"video_size": (120, 160), "widefield_size": (64, 64)}
+        durations = {"short": 120.0, "long": 240.0}
+        sequence = {}                                    # the seed's LSTM: 13/26 units, dense 250, <= 100 epochs
+        whisking = {"filters": (16, 8), "autoencoder_epochs": 20, "classifier_epochs": 30}
+    configs = {}
+    for name, seconds in durations.items():
+        folder = res.path(f"encoding/session_{name}")
+        write_simulated_session(folder, duration_s=seconds, seed=0, name=name, sequence=sequence,
+                                whisking=whisking if name == "long" else None, **sizes)
+        configs[name] = folder / "encode.toml"
+    enc = run_encode(configs["long"], res.path("encoding/results"))["metrics"]
+    fr = run_framerates(list(configs.values()), res.path("encoding/framerates"))["metrics"]
+    keys = ("mean_cv_ev", "ceiling_ev", "ridge_test_ev", "sequence_test_ev", "min_beta_map_correlation",
+            "planted_ranked_first", "ranking")
+    return {**{k: enc[k] for k in keys if k in enc}, "whisking": enc.get("whisking", {}),
+            "framerates": {"rows": fr["rows"], "columns": fr["columns"], "ev": fr["ev"]}}
+
+
 def _index_html(metrics: dict[str, Any], root: Path) -> str:
     """A plain index page: every figure of the demo with its section's numbers."""
     rows = []
-    for section in ("conv_nmf", "screenome", "k_selection", "video"):
+    for section in metrics:
         figs = sorted(p.relative_to(root).as_posix() for p in (root / section).rglob("*.png"))
         numbers = html.escape(_format(metrics.get(section, {})))
         imgs = "\n".join(f'<figure><img src="{f}" alt="{f}"><figcaption>{f}</figcaption></figure>' for f in figs)
@@ -130,7 +163,7 @@ def _format(d: dict[str, Any], indent: int = 0) -> str:
 def run_demo(out: str | os.PathLike, *, quick: bool = False) -> dict[str, Any]:
     """Run every capability on built-in data into one folder; returns the summary."""
     sections = {"conv_nmf": _section_conv_nmf, "screenome": _section_screenome, "k_selection": _section_k_selection,
-                "video": _section_video}
+                "video": _section_video, "encoding": _section_encoding}
     with ResultFolder(out, {"quick": quick}, job="demo") as res:
         for name, run in sections.items():
             with res.timer(f"{name}_seconds"):

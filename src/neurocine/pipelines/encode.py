@@ -804,7 +804,8 @@ def _write_table(res: ResultFolder, rows: list, columns: list, values: np.ndarra
 
 def write_simulated_session(out: str | os.PathLike, *, duration_s: float = 240.0, seed: int = 0,
                             video_size: tuple[int, int] = (120, 160), widefield_size: tuple[int, int] = (64, 64),
-                            name: str | None = None, sequence: dict | None = None) -> dict[str, Any]:
+                            name: str | None = None, sequence: dict | None = None,
+                            whisking: dict | None = None) -> dict[str, Any]:
     """Write a simulated session (:func:`~neurocine.simulate.session.simulate_session`) and its encode config.
 
     Files in ``out``: ``face.mp4`` (lossless H.264, so motion energy is
@@ -812,7 +813,8 @@ def write_simulated_session(out: str | os.PathLike, *, duration_s: float = 240.0
     (stimulus indicators, wheel, pupil, and ``null``, a signal with no
     effect), ``widefield.npy`` (raw fluorescence, float32), ``truth.npz``
     (planted ``beta_<feature>`` maps, ``ceiling_ev``, ``brain_mask``) and
-    ``encode.toml``, which ``neurocine encode`` runs as is.
+    ``encode.toml``, which ``neurocine encode`` runs as is. ``sequence`` and
+    ``whisking`` (dicts of their config keys) add those tables to the config.
     """
     from neurocine.io.video import write_video
     from neurocine.simulate.session import simulate_session
@@ -835,8 +837,11 @@ def write_simulated_session(out: str | os.PathLike, *, duration_s: float = 240.0
             groups.setdefault("stimulus" if feature.startswith("stimulus_") else feature, []).append(feature)
         group_lines = [f"{g} = [{', '.join(repr(f) for f in fs)}]".replace("'", '"') for g, fs in groups.items()
                        if len(fs) > 1]
-        seq_lines = ["", "[sequence]"] + [f"{k} = {list(v) if isinstance(v, tuple) else v!r}".replace("'", '"')
-                                          for k, v in sequence.items()] if sequence else []
+        extra_tables = []
+        for table, values in (("sequence", sequence), ("whisking", whisking)):
+            if values is not None:
+                extra_tables += ["", f"[{table}]"] + [
+                    f"{k} = {list(v) if isinstance(v, tuple) else v!r}".replace("'", '"') for k, v in values.items()]
         res.path("encode.toml").write_text("\n".join([
             f'name = "{name}"', f"fps = {s.fps:g}", "",
             "[video]", 'path = "face.mp4"', 'rois = "rois.toml"',
@@ -849,7 +854,7 @@ def write_simulated_session(out: str | os.PathLike, *, duration_s: float = 240.0
             'mask = "otsu"', "",
             "[design]", 'kernel = "hemodynamic"', "kernel_peak_s = 1.0", "kernel_length_s = 5.0", "",
             "[design.groups]", *group_lines, "",
-            "[model]", "cv = 5", "seed = 0", *seq_lines, "",
+            "[model]", "cv = 5", "seed = 0", *extra_tables, "",
             "[truth]", 'path = "truth.npz"', ""]))
         res.metrics.update({"frames": s.n_frames, "ceiling_ev": s.ceiling_ev, "features": s.feature_names})
         summary = res.summary()
