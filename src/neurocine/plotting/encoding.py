@@ -358,13 +358,7 @@ def plot_contributions(names, unique, single, *, title=None, full_ev=None):
     ax.set_yticklabels([labels[i] for i in order])
     ax.set_ylim(-0.7, n - 0.3)
     ax.set_xlabel("explained variance (%)")
-    if title:
-        ax.set_title(title)
-    ax.grid(True, axis="x", color="0.9", lw=0.6)
-    ax.set_axisbelow(True)
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-    ax.legend(frameon=False, fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    _finish_bar_axes(ax, title, "x")
     return fig
 
 
@@ -522,11 +516,16 @@ def plot_framerate_table(rows, columns, values, *, title=None):
     ax.set_xticks(x)
     ax.set_xticklabels(row_names)
     ax.set_ylabel("explained variance (%)")
+    _finish_bar_axes(ax, title, "y")
+    return fig
+
+
+def _finish_bar_axes(ax, title, grid_axis: str) -> None:
+    """Title, a light grid along the value axis, no top/right spines, the legend outside on the right."""
     if title:
         ax.set_title(title)
-    ax.grid(True, axis="y", color="0.9", lw=0.6)
+    ax.grid(True, axis=grid_axis, color="0.9", lw=0.6)
     ax.set_axisbelow(True)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     ax.legend(frameon=False, fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    return fig
