@@ -440,6 +440,9 @@ def test_demo_quick(workdir, seed_fits, selection):
     assert e["planted_ranked_first"] and e["ranking"][-1] == "null"
     assert e["whisking"]["accuracy_test"] > e["whisking"]["chance_test"]
     assert len(e["framerates"]["ev"]) == 4 and (out / "encoding" / "framerates" / "table.md").is_file()
+    # every job of the demo has its report, and the demo's report links them
+    assert (out / "report.html").is_file() and (out / "encoding" / "results" / "report.html").is_file()
+    assert 'href="encoding/results/report.html"' in (out / "report.html").read_text()
 
     # the demo's notebook fit is the CLI's, array for array
     _, cli_fit = seed_fits(4)

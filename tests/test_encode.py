@@ -54,7 +54,7 @@ def test_recovers_planted_maps_ev_and_ranking(encoded, session):
     assert m["planted_ranked_first"] and m["ranking"][-1] == "null"
     assert abs(m["unique"]["null"]) < 0.002 and min(m["unique"][g] for g in m["planted_groups"]) > 0.005
     for name in ("design.npz", "model.npz", "attribution.npz", "maps.npz", "ev_map.png", "beta_maps.png",
-                 "contributions.png", "traces.png"):
+                 "contributions.png", "traces.png", "report.html"):
         assert (out / name).is_file(), name
 
 

@@ -397,7 +397,7 @@ def test_pipelines_simulate_then_bin(tmp_path):
 
     summary = run_screenome_bin(info["log"], tmp_path / "out", bin="60s")
     out = tmp_path / "out"
-    assert sorted(p.name for p in out.iterdir()) == ["binned.npz", "summary.json", "usage.png"]
+    assert sorted(p.name for p in out.iterdir()) == ["binned.npz", "report.html", "summary.json", "usage.png"]
     binned = np.load(out / "binned.npz")
     assert binned["data"].dtype == np.float32
     np.testing.assert_allclose(binned["data"], truth["data"], atol=1e-3)

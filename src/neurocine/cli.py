@@ -336,6 +336,25 @@ def encode_simulate(
 
 
 # --------------------------------------------------------------------------- #
+# report
+# --------------------------------------------------------------------------- #
+@app.command("report")
+def report(
+    folders: list[Path] = typer.Argument(..., metavar="DIR...", help="Result folders (each with a summary.json)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Merge all folders into this one HTML page instead."),
+    title: Optional[str] = typer.Option(None, "--title", help="Page title."),
+) -> None:
+    """Rebuild DIR/report.html for each folder, or merge several folders into one page (--out)."""
+    from neurocine.report.html import merge_reports, write_report
+
+    if out is None:
+        for folder in folders:
+            typer.echo(f"wrote {write_report(folder, title=title)}")
+    else:
+        typer.echo(f"wrote {merge_reports(folders, out, title=title)}")
+
+
+# --------------------------------------------------------------------------- #
 # demo
 # --------------------------------------------------------------------------- #
 @app.command("demo")

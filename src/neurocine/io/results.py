@@ -118,7 +118,9 @@ class ResultFolder:
             return False
         try:
             self.timings.setdefault("total_seconds", time.perf_counter() - self._t0)
-            self.write_json("summary.json", self.summary())
+            summary = self.summary()
+            self.write_json("summary.json", summary)
+            self.finalize(summary)
             self._publish()
         except OSError as exc:
             shutil.rmtree(self.tmp, ignore_errors=True)
@@ -127,6 +129,12 @@ class ResultFolder:
             shutil.rmtree(self.tmp, ignore_errors=True)
             raise
         return False
+
+    def finalize(self, summary: dict[str, Any]) -> None:
+        """Hook run after ``summary.json`` is written and before the folder is published (default: nothing).
+
+        Subclasses add files built from the finished folder (e.g. ``report.html``).
+        """
 
     def _publish(self) -> None:
         assert self.tmp is not None

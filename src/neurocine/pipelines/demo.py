@@ -22,10 +22,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from neurocine.io.results import ResultFolder
+from neurocine.report.html import JobFolder
 
 
-def _section_conv_nmf(res: ResultFolder, quick: bool) -> dict[str, Any]:
+def _section_conv_nmf(res: JobFolder, quick: bool) -> dict[str, Any]:
     from neurocine.motifs.convnmf import ConvNMF
     from neurocine.pipelines.motifs import fit_to_folder
     from neurocine.simulate import simulate_convnmf
@@ -43,7 +43,7 @@ def _section_conv_nmf(res: ResultFolder, quick: bool) -> dict[str, Any]:
     return out
 
 
-def _section_screenome(res: ResultFolder, quick: bool) -> dict[str, Any]:
+def _section_screenome(res: JobFolder, quick: bool) -> dict[str, Any]:
     from neurocine.motifs.convnmf import ConvNMF
     from neurocine.pipelines.motifs import fit_to_folder
     from neurocine.pipelines.screenome import run_screenome_bin, run_screenome_simulate, truth_path
@@ -65,7 +65,7 @@ def _section_screenome(res: ResultFolder, quick: bool) -> dict[str, Any]:
             **{key: m[key] for key in ("n_spikes", "r2", "spike_f1", "template_similarity", "seconds")}}
 
 
-def _section_k_selection(res: ResultFolder, quick: bool) -> dict[str, Any]:
+def _section_k_selection(res: JobFolder, quick: bool) -> dict[str, Any]:
     from neurocine.motifs.selection import select_n_components
     from neurocine.plotting.motifs import plot_k_selection
     from neurocine.simulate import simulate_convnmf
@@ -81,7 +81,7 @@ def _section_k_selection(res: ResultFolder, quick: bool) -> dict[str, Any]:
     return {"ks": sel.ks, "recommended_k": sel.recommended, "true_k": 4}
 
 
-def _section_video(res: ResultFolder, quick: bool) -> dict[str, Any]:
+def _section_video(res: JobFolder, quick: bool) -> dict[str, Any]:
     """A synthetic face-like video with known motion in three ROIs -> motion energy + motion SVD."""
     import numpy as np
 
@@ -103,7 +103,7 @@ def _section_video(res: ResultFolder, quick: bool) -> dict[str, Any]:
             "rois": s["rois"], "max_abs_error_vs_truth": err}
 
 
-def _section_encoding(res: ResultFolder, quick: bool) -> dict[str, Any]:
+def _section_encoding(res: JobFolder, quick: bool) -> dict[str, Any]:
     """A simulated face video + widefield session -> ``encode`` (ridge, LSTM, attribution, whisking) and the
     frame-rate table for a short and a long session, all scored against the planted ground truth."""
     from neurocine.pipelines.encode import run_encode, run_framerates, write_simulated_session
@@ -164,7 +164,7 @@ def run_demo(out: str | os.PathLike, *, quick: bool = False) -> dict[str, Any]:
     """Run every capability on built-in data into one folder; returns the summary."""
     sections = {"conv_nmf": _section_conv_nmf, "screenome": _section_screenome, "k_selection": _section_k_selection,
                 "video": _section_video, "encoding": _section_encoding}
-    with ResultFolder(out, {"quick": quick}, job="demo") as res:
+    with JobFolder(out, {"quick": quick}, job="demo") as res:
         for name, run in sections.items():
             with res.timer(f"{name}_seconds"):
                 res.metrics[name] = run(res, quick)

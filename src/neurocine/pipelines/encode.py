@@ -76,7 +76,7 @@ import numpy as np
 
 from neurocine.errors import InputError
 from neurocine.io.config import ConfigTable, read_config
-from neurocine.io.results import ResultFolder
+from neurocine.report.html import JobFolder
 
 __all__ = ["EncodeConfig", "EncodingData", "build_design", "load_encode_config", "prepare_data", "run_encode",
            "run_framerates", "write_simulated_session"]
@@ -521,7 +521,7 @@ def run_encode(config: str | os.PathLike, out: str | os.PathLike, *, figures: bo
     params = {"config": str(cfg.file), "name": cfg.name, "neural": cfg.neural, "video": cfg.video,
               "behaviour": cfg.behaviour, "design": cfg.design, "model": cfg.model, "sequence": cfg.sequence}
     checkpoints = out.parent / f".{out.name}.checkpoints"
-    with ResultFolder(out, params, job="encode") as res:
+    with JobFolder(out, params, job="encode") as res:
         with res.timer("read_seconds"):
             data = prepare_data(cfg)
         truth = _load_truth(cfg.truth, data)
@@ -648,7 +648,7 @@ def _score_against_truth(truth: dict, data: EncodingData, dm, coef: np.ndarray, 
     return out
 
 
-def _encode_figures(res: ResultFolder, data: EncodingData, dm, ev, maps, contrib, cv_pred, split, truth,
+def _encode_figures(res: JobFolder, data: EncodingData, dm, ev, maps, contrib, cv_pred, split, truth,
                     region) -> None:
     from neurocine.plotting.encoding import plot_contributions, plot_ev_map, plot_maps, plot_traces
 
@@ -762,7 +762,7 @@ def run_framerates(configs, out: str | os.PathLike, *, sequence: bool = True, fi
     if len(set(names)) != len(names):
         raise InputError(f"configs: dataset names {names} repeat; expected a distinct name = ... in each config")
     params = {"configs": [str(c.file) for c in cfgs], "sequence": sequence}
-    with ResultFolder(out, params, job="encode framerates") as res:
+    with JobFolder(out, params, job="encode framerates") as res:
         studies = {}
         for cfg in cfgs:
             data = prepare_data(cfg)
@@ -788,7 +788,7 @@ def run_framerates(configs, out: str | os.PathLike, *, sequence: bool = True, fi
     return summary
 
 
-def _write_table(res: ResultFolder, rows: list, columns: list, values: np.ndarray) -> None:
+def _write_table(res: JobFolder, rows: list, columns: list, values: np.ndarray) -> None:
     """``table.csv`` (EV fractions) and ``table.md`` (EV %, shaped like the seed's Table III)."""
     lines = ["rate," + ",".join(columns)]
     lines += [f"{r}," + ",".join(f"{v:.6f}" for v in row) for r, row in zip(rows, values)]
@@ -823,7 +823,7 @@ def write_simulated_session(out: str | os.PathLike, *, duration_s: float = 240.0
     name = name or f"simulated{seed}"
     params = {"duration_s": duration_s, "seed": seed, "video_size": video_size, "widefield_size": widefield_size}
     behaviour = [n for n in s.feature_names if not n.endswith("_me")]
-    with ResultFolder(out, params, job="encode simulate") as res:
+    with JobFolder(out, params, job="encode simulate") as res:
         write_video(res.path("face.mp4"), s.frames, fps=s.fps, lossless=True)
         res.path("rois.toml").write_text(s.rois_toml())
         table = np.stack([s.features[n] for n in behaviour], axis=1)

@@ -16,7 +16,7 @@ import numpy as np
 from neurocine.errors import InputError
 from neurocine.features.widefield import brain_mask, gaussian_blur, mean_frame, preprocess_widefield
 from neurocine.io.imaging import open_stack
-from neurocine.io.results import ResultFolder
+from neurocine.report.html import JobFolder
 
 __all__ = ["run_dff", "widefield_mask"]
 
@@ -67,7 +67,7 @@ def run_dff(stack_path: str | os.PathLike, out: str | os.PathLike, *, window: in
         if len(stack.shape) != 3:
             raise InputError(f"{stack_path}: has shape {stack.shape}; expected a (T, H, W) movie")
         mask_arr = widefield_mask(mask, stack, bin, blur, chunk_size)
-        with ResultFolder(out, params, job="imaging dff") as res:
+        with JobFolder(out, params, job="imaging dff") as res:
             t0 = time.perf_counter()
             dest = np.lib.format.open_memmap(res.path("dff.npy"), mode="w+", dtype=np.float32,
                                              shape=(t_len, h // bin, w // bin))

@@ -1,7 +1,7 @@
 """Conv-NMF jobs: simulate data, fit a model, choose K.
 
 Each job validates its parameters before anything is written, then writes
-one result folder (see :class:`neurocine.io.results.ResultFolder`).
+one result folder (see :class:`neurocine.io.results.JobFolder`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from neurocine.errors import InputError
-from neurocine.io.results import ResultFolder
+from neurocine.report.html import JobFolder
 from neurocine.io.signals import read_signal_matrix, write_signal_npz
 
 
@@ -45,7 +45,7 @@ def run_simulate(out: str | os.PathLike, *, seed: int | None = 7, timesteps: int
             "oracle_r2": oracle}
 
 
-def fit_figures(res: ResultFolder, data: np.ndarray, model, *, channels=None, sampling_rate=None,
+def fit_figures(res: JobFolder, data: np.ndarray, model, *, channels=None, sampling_rate=None,
                 truth: dict | None = None, score=None, title: str = "", prefix: str = "") -> None:
     """Write the figures of one fitted model into a result folder (file names get ``prefix``)."""
     from neurocine.plotting.motifs import plot_ground_truth_comparison, plot_log_likelihood, plot_model
@@ -59,7 +59,7 @@ def fit_figures(res: ResultFolder, data: np.ndarray, model, *, channels=None, sa
                                                                          score.assignment, f1))
 
 
-def fit_to_folder(res: ResultFolder, data: np.ndarray, model, *, truth: dict | None = None, tolerance: int = 2,
+def fit_to_folder(res: JobFolder, data: np.ndarray, model, *, truth: dict | None = None, tolerance: int = 2,
                   channels=None, sampling_rate=None, title: str = "", prefix: str = "") -> dict[str, Any]:
     """Fit ``model`` to ``data`` and store its arrays, metrics and figures in ``res``.
 
@@ -120,7 +120,7 @@ def run_fit(input_path: str | os.PathLike, out: str | os.PathLike, *, components
     if not (isinstance(tolerance, int) and tolerance >= 0):
         raise InputError(f"--tolerance: got {tolerance!r}, expected an integer >= 0 (samples)")
     job_params = {"input": str(input_path), **params, "tolerance": tolerance, "series": series}
-    with ResultFolder(out, job_params, job="motifs fit") as res:
+    with JobFolder(out, job_params, job="motifs fit") as res:
         res.extra["input"] = {"shape": list(signal.data.shape), "channels": signal.channels,
                               "sampling_rate": signal.sampling_rate, "has_ground_truth": signal.truth is not None}
         metrics = fit_to_folder(res, signal.data, model, truth=signal.truth, tolerance=tolerance,
@@ -147,7 +147,7 @@ def run_select(input_path: str | os.PathLike, out: str | os.PathLike, *, compone
     params = {"input": str(input_path), "ks": ks, "width": width, "repeats": repeats,
               "mask_fraction": mask_fraction, "seed": seed, "rank": rank, "nonnegative": nonnegative,
               "amp_rate": amp_rate, "n_init": n_init, "series": series, "device": device}
-    with ResultFolder(out, params, job="motifs select") as res:
+    with JobFolder(out, params, job="motifs select") as res:
         with res.timer("selection_seconds"):
             sel = select_n_components(signal.data, ks, width, n_repeats=repeats, mask_fraction=mask_fraction,
                                       random_state=seed, rank=rank, nonnegative=nonnegative, amp_rate=amp_rate,

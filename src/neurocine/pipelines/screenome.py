@@ -14,7 +14,7 @@ import numpy as np
 
 from neurocine.errors import InputError
 from neurocine.features.screenome import bin_events, parse_duration
-from neurocine.io.results import ResultFolder
+from neurocine.report.html import JobFolder
 from neurocine.io.screenome import read_screenome_log, write_screenome_log
 from neurocine.simulate.screenome import simulate_screenome_log
 
@@ -67,7 +67,7 @@ def run_screenome_bin(log_path: str | os.PathLike, out: str | os.PathLike, bin: 
     params = {"log": str(log_path), "bin": str(bin), "bin_seconds": bin_seconds, "top": top, "channel": channel,
               "participant": participant, "max_gap": max_gap_s}
     log = read_screenome_log(log_path, channel=channel, participant=participant, max_gap=max_gap_s)
-    with ResultFolder(out, params, job="screenome bin") as res:
+    with JobFolder(out, params, job="screenome bin") as res:
         with res.timer("binning"):
             binned = bin_events(log.start, log.duration, log.channel, bin_seconds, channel_names=log.channels,
                                 top_n=top)

@@ -16,7 +16,7 @@ import numpy as np
 from neurocine.errors import InputError
 from neurocine.features.motion import MotionFeatures, MotionResult
 from neurocine.features.rois import ROI, full_frame_roi, roi_masks
-from neurocine.io.results import ResultFolder
+from neurocine.report.html import JobFolder
 from neurocine.io.rois import read_roi_specs
 from neurocine.io.video import VideoReader
 from neurocine.runtime import progress
@@ -102,7 +102,7 @@ def run_motion(video: str | os.PathLike, out: str | os.PathLike, *, rois: str | 
                                     allow_truncated=allow_truncated, chunk_size=chunk_size)
     seconds = time.perf_counter() - t0
     n = len(result.motion_energy)
-    with ResultFolder(out, params, job="video motion") as res:
+    with JobFolder(out, params, job="video motion") as res:
         res.timings["motion_seconds"] = seconds
         res.save_arrays("motion.npz", motion_energy=result.motion_energy, svd_temporal=result.svd_temporal,
                         svd_masks=result.svd_masks, svd_singular_values=result.svd_singular_values,
