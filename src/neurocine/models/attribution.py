@@ -141,13 +141,18 @@ def held_out_ev(Y, pred, U=None) -> np.ndarray:
     [0.667]
     """
     rows = ~np.isnan(pred[:, 0])
-    Yr = np.asarray(Y[rows], dtype=np.float64)
     if U is None:
-        return explained_variance(Yr, pred[rows])
+        return explained_variance(np.asarray(Y[rows], dtype=np.float64), pred[rows])
+    return pixel_explained_variance(U, *_held_out_covariances(Y, pred, rows))
+
+
+def _held_out_covariances(Y, pred, rows) -> tuple[np.ndarray, np.ndarray]:
+    """(k, k) covariances over the held-out ``rows`` of the residuals ``Y - pred`` and of ``Y``."""
+    Yr = np.asarray(Y[rows], dtype=np.float64)
     k = Yr.shape[1]
     resid_cov = np.cov(Yr - pred[rows], rowvar=False, bias=True).reshape(k, k)
     target_cov = np.cov(Yr, rowvar=False, bias=True).reshape(k, k)
-    return pixel_explained_variance(U, resid_cov, target_cov)
+    return resid_cov, target_cov
 
 
 # --------------------------------------------------------------------------- groups
@@ -463,9 +468,7 @@ def fit_in_component_space(X, U, SVT, estimator=None, cv: Any = 5, *, shuffle: b
     pred = cross_validated_predictions(estimator, X, Y, cv, shuffle=shuffle, random_state=random_state)
     rows = ~np.isnan(pred[:, 0])
     Yr = np.asarray(Y[rows], dtype=np.float64)
-    resid = Yr - pred[rows]
-    resid_cov = np.cov(resid, rowvar=False, bias=True).reshape(Y.shape[1], Y.shape[1])
-    target_cov = np.cov(Yr, rowvar=False, bias=True).reshape(Y.shape[1], Y.shape[1])
+    resid_cov, target_cov = _held_out_covariances(Y, pred, rows)
     fitted = clone(estimator).fit(X, Y)
     return ComponentSpaceFit(estimator=fitted, pixel_ev=pixel_explained_variance(U, resid_cov, target_cov),
                              component_ev=explained_variance(Yr, pred[rows]), residual_cov=resid_cov,

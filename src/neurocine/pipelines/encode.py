@@ -255,9 +255,11 @@ class EncodingData:
     def n_pixels(self) -> int:
         return int(self.U.shape[0]) if self.U is not None else int(self.Y.shape[1])
 
-    def pixel_series(self, i: int) -> np.ndarray:
-        """Time course (T,) of target ``i`` (a pixel's, through ``U`` in component space)."""
-        return self.Y @ self.U[i] if self.U is not None else self.Y[:, i]
+    def pixel_series(self, i: int, values: np.ndarray | None = None) -> np.ndarray:
+        """Time course (T,) of target ``i`` of ``values`` (default ``Y``; predictions of ``Y`` work too),
+        through ``U`` in component space."""
+        values = self.Y if values is None else values
+        return values @ self.U[i] if self.U is not None else values[:, i]
 
     def to_image(self, values: np.ndarray) -> np.ndarray:
         """Per-target values (n_pixels,) -> an (H, W) image with NaN outside the mask."""
@@ -565,13 +567,13 @@ def run_encode(config: str | os.PathLike, out: str | os.PathLike, *, figures: bo
         region = None
         if truth is not None and truth["brain_mask"] is not None:
             region = np.asarray(truth["brain_mask"], dtype=bool)
-        ranking = sorted(contrib.group_names, key=lambda g: -_mean_over(
-            contrib.unique[contrib.group_names.index(g)], data, region))
+        unique = {g: _mean_over(contrib.unique[i], data, region) for i, g in enumerate(contrib.group_names)}
+        ranking = sorted(contrib.group_names, key=lambda g: -unique[g])
         metrics: dict[str, Any] = {
             "n_samples": int(X.shape[0]), "n_columns": int(X.shape[1]), "n_targets": int(data.n_pixels),
             "fps": data.fps, "mean_cv_ev": _mean_over(ev, data, region),
             "ridge_test_ev": _mean_over(split["ridge_ev"], data, region),
-            "unique": {g: _mean_over(contrib.unique[i], data, region) for i, g in enumerate(contrib.group_names)},
+            "unique": unique,
             "single": {g: _mean_over(contrib.single[i], data, region) for i, g in enumerate(contrib.group_names)},
             "ranking": ranking}
         if "sequence_ev" in split:
@@ -593,7 +595,7 @@ def run_encode(config: str | os.PathLike, out: str | os.PathLike, *, figures: bo
             maps = {col: data.to_image(coef[j]) for j, col in enumerate(dm.columns)}
             res.save_arrays("maps.npz", ev=data.to_image(ev), **{f"beta_{k}": v for k, v in maps.items()})
         if figures:
-            _encode_figures(res, data, dm, ev, maps, contrib, cv_pred, split, truth, region)
+            _encode_figures(res, data, ev, maps, contrib, cv_pred, split, truth, metrics)
         summary = res.summary()
     shutil.rmtree(checkpoints, ignore_errors=True)
     return summary
@@ -648,45 +650,44 @@ def _score_against_truth(truth: dict, data: EncodingData, dm, coef: np.ndarray, 
     return out
 
 
-def _encode_figures(res: JobFolder, data: EncodingData, dm, ev, maps, contrib, cv_pred, split, truth,
-                    region) -> None:
+def _encode_figures(res: JobFolder, data: EncodingData, ev, maps, contrib, cv_pred, split, truth,
+                    metrics: dict) -> None:
+    """The job's figures; group means come from ``metrics`` (computed once, over the same region)."""
     from neurocine.plotting.encoding import plot_contributions, plot_ev_map, plot_maps, plot_traces
 
-    unique_mean = [_mean_over(contrib.unique[i], data, region) for i in range(len(contrib.group_names))]
-    single_mean = [_mean_over(contrib.single[i], data, region) for i in range(len(contrib.group_names))]
+    names = contrib.group_names
     res.save_figure("contributions.png", plot_contributions(
-        contrib.group_names, np.asarray(unique_mean), np.asarray(single_mean),
-        full_ev=_mean_over(ev, data, region), title="cross-validated explained variance by feature group"))
+        names, np.array([metrics["unique"][g] for g in names]), np.array([metrics["single"][g] for g in names]),
+        full_ev=metrics["mean_cv_ev"], title="cross-validated explained variance by feature group"))
     mask_img = None
     if data.image_shape is not None:
         mask_img = np.zeros(int(np.prod(data.image_shape)), bool)
         mask_img[data.pixels] = True
         mask_img = mask_img.reshape(data.image_shape)
         res.save_figure("ev_map.png", plot_ev_map(data.to_image(ev), mask=mask_img))
-        shown = {k: v for k, v in maps.items()}
         planted = None
         if truth is not None:
-            planted = {k: v for k, v in truth["maps"].items() if k in shown and np.any(v != 0)}
-        res.save_figure("beta_maps.png", plot_maps(shown, mask=mask_img, truth=planted or None,
+            planted = {k: v for k, v in truth["maps"].items() if k in maps and np.any(v != 0)}
+        res.save_figure("beta_maps.png", plot_maps(maps, mask=mask_img, truth=planted or None,
                                                     title="beta maps (ridge, all data)", units="per unit of regressor"))
     # traces: for each group (up to 8) the target it explains most uniquely
-    picks, names = [], []
-    for i, g in enumerate(contrib.group_names[:8]):
+    picks, labels = [], []
+    for i, g in enumerate(names[:8]):
         j = int(np.nanargmax(contrib.unique[i]))
         if j not in picks:
             picks.append(j)
-            names.append(f"{data.target_names[j]} (best for {g})")
-    actual = np.stack([data.pixel_series(j) for j in picks], axis=1)
-    preds = {"ridge (cross-validated)": _targets_of(cv_pred, data, picks)}
+            labels.append(f"{data.target_names[j]} (best for {g})")
+
+    def series(values=None):
+        return np.stack([data.pixel_series(j, values) for j in picks], axis=1)
+
+    actual = series()
+    preds = {"ridge (cross-validated)": series(cv_pred)}
     if "sequence_pred" in split:
-        preds["sequence model (test block)"] = _targets_of(split["sequence_pred"], data, picks)
+        preds["sequence model (test block)"] = series(split["sequence_pred"])
     times = np.arange(actual.shape[0]) / data.fps
-    res.save_figure("traces.png", plot_traces(times, actual, preds, names=names,
+    res.save_figure("traces.png", plot_traces(times, actual, preds, names=labels,
                                               title="predicted vs actual (first 60 s)"))
-
-
-def _targets_of(pred: np.ndarray, data: EncodingData, picks: list[int]) -> np.ndarray:
-    return np.stack([pred @ data.U[j] if data.U is not None else pred[:, j] for j in picks], axis=1)
 
 
 # --------------------------------------------------------------------------- frame rates (the seed's Table III)
@@ -832,16 +833,12 @@ def write_simulated_session(out: str | os.PathLike, *, duration_s: float = 240.0
         np.save(res.path("widefield.npy"), s.widefield)
         res.save_arrays("truth.npz", **{f"beta_{k}": v for k, v in s.beta_maps.items()}, ceiling_ev=s.ceiling_ev,
                         ceiling_ev_map=s.ceiling_ev_map, brain_mask=s.brain_mask, kernel=s.kernel)
-        groups = {}
-        for feature in s.feature_names:
-            groups.setdefault("stimulus" if feature.startswith("stimulus_") else feature, []).append(feature)
-        group_lines = [f"{g} = [{', '.join(repr(f) for f in fs)}]".replace("'", '"') for g, fs in groups.items()
-                       if len(fs) > 1]
+        # the simulation's groups with several features (the stimuli); the others stay one group per feature
+        group_lines = [f"{g} = {_toml_value(fs)}" for g, fs in s.groups.items() if len(fs) > 1]
         extra_tables = []
         for table, values in (("sequence", sequence), ("whisking", whisking)):
             if values is not None:
-                extra_tables += ["", f"[{table}]"] + [
-                    f"{k} = {list(v) if isinstance(v, tuple) else v!r}".replace("'", '"') for k, v in values.items()]
+                extra_tables += ["", f"[{table}]"] + [f"{k} = {_toml_value(v)}" for k, v in values.items()]
         res.path("encode.toml").write_text("\n".join([
             f'name = "{name}"', f"fps = {s.fps:g}", "",
             "[video]", 'path = "face.mp4"', 'rois = "rois.toml"',
@@ -859,3 +856,8 @@ def write_simulated_session(out: str | os.PathLike, *, duration_s: float = 240.0
         res.metrics.update({"frames": s.n_frames, "ceiling_ev": s.ceiling_ev, "features": s.feature_names})
         summary = res.summary()
     return summary
+
+
+def _toml_value(value: Any) -> str:
+    """A number, string or list of them as TOML (tuples as lists, strings double-quoted)."""
+    return repr(list(value) if isinstance(value, tuple) else value).replace("'", '"')
