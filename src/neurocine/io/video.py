@@ -504,6 +504,29 @@ def write_video(path: str | Path, frames, *, fps: float = 30.0, codec: str = "li
     return path
 
 
+def write_gif(path: str | Path, frames, *, fps: float = 30.0, loop: int = 0) -> Path:
+    """Write ``(T, H, W)`` uint8 gray or ``(T, H, W, 3)`` RGB frames as an animated GIF (Pillow).
+
+    GIF stores frame durations in hundredths of a second, so the played rate is
+    ``100 / round(100 / fps)`` Hz (30 Hz plays at 33.3 Hz). Written to a temporary
+    name and renamed, so a failure leaves no partial file.
+    """
+    from PIL import Image
+
+    arr = np.asarray(frames)
+    if arr.dtype != np.uint8 or arr.ndim not in (3, 4) or (arr.ndim == 4 and arr.shape[-1] != 3) or len(arr) == 0:
+        raise InputError(f"frames: got {arr.dtype} array of shape {arr.shape}, expected uint8 (T, H, W) or "
+                         f"(T, H, W, 3) with T >= 1")
+    if not fps > 0:
+        raise InputError(f"fps: got {fps}, expected a positive frame rate")
+    path = Path(path)
+    images = [Image.fromarray(f) for f in arr]
+    with atomic_path(path, suffix=".tmp.gif") as tmp:
+        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:],
+                       duration=max(2, round(1000 / fps / 10) * 10), loop=int(loop), optimize=False)
+    return path
+
+
 def _encode_chunks(container, chunks, *, fps: float, codec: str, lossless: bool, crf: int, pix_fmt: str) -> None:
     """Encode every frame of ``chunks`` into ``container``'s first (new) video stream and flush it."""
     import av

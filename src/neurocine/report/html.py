@@ -4,7 +4,7 @@ Every job's folder gets one (see :class:`JobFolder`); ``neurocine report DIR...`
 rebuilds them or merges several folders into one page. The page shows the
 job, the exact command, the metrics, small CSV tables, every figure (PNG
 embedded as a data URI, so the page stands alone), every ``.mp4`` as a
-``<video>`` next to its file, links to the reports of sub-jobs (sub-folders
+``<video>`` (every ``.gif`` as an image) next to its file, links to the reports of sub-jobs (sub-folders
 with their own ``summary.json``), and the parameters, timings and versions.
 One jinja2 template (``templates/report.html.j2``) serves every job.
 """
@@ -117,7 +117,7 @@ def _job(folder: Path, page_dir: Path, summary: dict | None = None, anchor: str 
         "job": summary.get("job", ""),
         "finished": summary.get("finished", ""), "command": summary.get("command", ""),
         "metrics": _flatten(summary.get("metrics", {})), "tables": tables,
-        "videos": [rel(p) for p in own if p.suffix.lower() == ".mp4"], "figures": figures, "children": kids,
+        "videos": [rel(p) for p in own if p.suffix.lower() in (".mp4", ".gif")], "figures": figures, "children": kids,
         "parameters": json.dumps(summary.get("parameters", {}), indent=2),
         "timings": [(k, _format(v)) for k, v in summary.get("timings", {}).items()],
         "versions": list(summary.get("versions", {}).items()),
