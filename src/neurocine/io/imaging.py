@@ -200,7 +200,23 @@ class ImageStack:
         arr = np.asarray(self._data[sel])
         if self._scaled:
             arr = arr.astype(self.dtype) * self.dtype.type(self.conversion) + self.dtype.type(self.offset)
+        if arr.dtype.kind in "fc" and not np.isfinite(arr).all():
+            self._raise_not_finite(arr, sel)
         return arr
+
+    def _raise_not_finite(self, arr: np.ndarray, sel: Any) -> None:
+        """One line naming the file, the first bad frame and pixel, and how many values are bad."""
+        bad = ~np.isfinite(arr)
+        where = f"{self.source}" + (f":{self.name}" if self.name else "")
+        pos = np.unravel_index(int(np.argmax(bad)), arr.shape)
+        kind = "NaN" if np.isnan(arr[pos]) else "infinite value"
+        if arr.ndim == 2:     # one frame
+            frame, (y, x) = int(sel), pos
+        else:
+            start, _, step = sel.indices(len(self)) if isinstance(sel, slice) else (0, 0, 1)
+            frame, y, x = start + step * int(pos[0]), int(pos[1]), int(pos[2])
+        raise InputError(f"{where}: {kind} at frame {frame}, pixel (y={y}, x={x}) ({int(bad.sum())} non-finite "
+                         f"values in frames read); expected finite values in the whole (T, H, W) stack")
 
     def _empty(self) -> np.ndarray:
         return np.empty((0,) + self.shape[1:], dtype=self.dtype)

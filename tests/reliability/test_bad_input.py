@@ -1,0 +1,127 @@
+"""Reliability across every job: bad input gets one clear line, exit status 2, and nothing is written.
+
+Each case runs the real console entry point in a subprocess (as a user would), on a
+file that is missing, empty, truncated, corrupt, holds NaNs, has the wrong shape, is
+misaligned with another stream, or a config with an unknown key. The error line must
+name the offending file or argument; the working folder must be exactly as before
+(no result folder, no temporary sibling).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+def neurocine(*args, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    env = {**os.environ, "NEUROCINE_PROGRESS": "0"}
+    return subprocess.run([sys.executable, "-m", "neurocine.cli", *map(str, args)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> Path:
+    """One folder of good and bad inputs shared by the cases (each case copies nothing and writes nothing)."""
+    from neurocine.io.video import write_video
+
+    root = tmp_path_factory.mktemp("inputs")
+    rng = np.random.default_rng(0)
+    clip = rng.integers(0, 255, (40, 32, 48), dtype=np.uint8)
+    write_video(root / "good.mp4", clip, fps=30)
+    data = (root / "good.mp4").read_bytes()
+    (root / "truncated.mp4").write_bytes(data[: len(data) // 3])
+    (root / "text.mp4").write_text("this is not a video\n")
+    (root / "empty.npy").write_bytes(b"")
+    stack = rng.uniform(100, 200, (30, 16, 16)).astype(np.float32)
+    np.save(root / "stack.npy", stack)
+    bad = stack.copy()
+    bad[4, 3, 3] = np.nan
+    np.save(root / "nan_stack.npy", bad)
+    np.save(root / "flat.npy", stack[0])
+    signal = rng.normal(size=(200, 6))
+    np.savez(root / "signal.npz", data=signal)
+    (root / "corrupt.npz").write_bytes((root / "signal.npz").read_bytes()[:100])
+    (root / "no_app.csv").write_text("timestamp,participant\n2024-01-01 10:00:00,p1\n")
+    (root / "bad_time.csv").write_text("timestamp,app\nyesterday,mail\n2024-01-01 10:00:00,mail\n")
+    (root / "sessions.csv").write_text("session,path\ns1,good.mp4\n")
+    (root / "no_summary").mkdir()
+    (root / "bad_summary").mkdir()
+    (root / "bad_summary" / "summary.json").write_text("{not json")
+    # an encode session: 40 frames of video, 39 rows of behaviour (misaligned), a widefield stack
+    np.save(root / "wf.npy", rng.uniform(900, 1100, (40, 8, 8)).astype(np.float32))
+    (root / "behaviour.csv").write_text("wheel\n" + "\n".join(f"{v:.3f}" for v in rng.normal(size=39)) + "\n")
+    (root / "misaligned.toml").write_text(
+        "fps = 30\n[video]\npath = 'good.mp4'\n[behaviour]\npath = 'behaviour.csv'\n[neural]\npath = 'wf.npy'\n")
+    (root / "unknown_key.toml").write_text("fps = 30\n[neural]\npath = 'wf.npy'\nwindw = 3\n")
+    return root
+
+
+# name: (argv without --out, words the error line must contain)
+CASES = {
+    "motifs-missing": (("motifs", "fit", "missing.npz", "-k", "2", "-d", "5"), ["missing.npz"]),
+    "motifs-corrupt-npz": (("motifs", "fit", "corrupt.npz", "-k", "2", "-d", "5"), ["corrupt.npz"]),
+    "motifs-empty-npy": (("motifs", "fit", "empty.npy", "-k", "2", "-d", "5"), ["empty.npy"]),
+    "video-missing": (("video", "motion", "missing.mp4"), ["missing.mp4"]),
+    "video-not-a-video": (("video", "motion", "text.mp4"), ["text.mp4"]),
+    "video-truncated": (("video", "motion", "truncated.mp4"), ["truncated.mp4"]),
+    "video-unknown-first": (("video", "motion", "good.mp4", "--first", "one"), ["--first", "one"]),
+    "imaging-nan": (("imaging", "dff", "nan_stack.npy"), ["nan_stack.npy", "NaN"]),
+    "imaging-2d": (("imaging", "dff", "flat.npy"), ["flat.npy"]),
+    "imaging-empty": (("imaging", "dff", "empty.npy"), ["empty.npy"]),
+    "screenome-no-app-column": (("screenome", "bin", "no_app.csv", "--bin", "60s"), ["no_app.csv"]),
+    "screenome-bad-timestamp": (("screenome", "bin", "bad_time.csv", "--bin", "60s"), ["bad_time.csv"]),
+    "encode-missing-config": (("encode", "nothing.toml"), ["nothing.toml"]),
+    "encode-unknown-key": (("encode", "unknown_key.toml"), ["unknown_key.toml", "windw"]),
+    "encode-misaligned": (("encode", "misaligned.toml"), ["behaviour.csv", "39"]),
+    "batch-no-video-column": (("batch", "motion", "sessions.csv"), ["sessions.csv", "video"]),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
+def test_bad_input_one_line_exit_2_nothing_written(files, case):
+    args, words = CASES[case]
+    before = sorted(p.name for p in files.iterdir())
+    proc = neurocine(*args, "--out", "result", cwd=files)
+    assert proc.returncode == 2, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+    assert sorted(p.name for p in files.iterdir()) == before
+
+
+@pytest.mark.parametrize("folder, words", [("no_summary", ["no_summary", "summary.json"]),
+                                           ("bad_summary", ["summary.json", "JSON"])])
+def test_report_of_a_folder_that_is_not_a_job(files, folder, words):
+    before = sorted(p.name for p in (files / folder).iterdir())
+    proc = neurocine("report", folder, cwd=files)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and all(w in lines[0] for w in words), proc.stderr
+    assert sorted(p.name for p in (files / folder).iterdir()) == before
+
+
+def test_output_inside_a_file_is_refused(files, tmp_path):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file, not a folder")
+    proc = neurocine("imaging", "dff", files / "stack.npy", "--out", blocker / "result", cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "blocker" in lines[0], proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blocker"]
+
+
+def test_good_input_of_the_same_fixture_runs(files, tmp_path):
+    """The bad cases fail for the reason named, not because the fixture is broken: the good twins run."""
+    proc = neurocine("imaging", "dff", files / "stack.npy", "--out", tmp_path / "dff", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    proc = neurocine("video", "motion", files / "good.mp4", "--out", tmp_path / "motion", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "motion" / "summary.json").read_text())["metrics"]["frames"] == 40
