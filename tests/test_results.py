@@ -259,3 +259,22 @@ def test_package_versions():
     import neurocine
 
     assert v["neurocine"] == neurocine.__version__
+
+
+def test_leftovers_of_a_killed_job_are_removed_by_the_next(tmp_path):
+    """A SIGKILLed job leaves .run.tmp-PID-*; the next job to the same folder removes it if PID is gone."""
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)
+    stale = tmp_path / f".run.tmp-{dead_pid}-abc"
+    stale.mkdir()
+    (stale / "half.npy").write_bytes(b"x")
+    live = tmp_path / f".run.tmp-{os.getppid()}-xyz"   # a live process's work in progress is left alone
+    live.mkdir()
+    other = tmp_path / f".runner.tmp-{dead_pid}-q"      # another folder's leftovers are not ours
+    other.mkdir()
+    with ResultFolder(tmp_path / "run", {}) as res:
+        res.metrics["x"] = 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["run", live.name, other.name])

@@ -59,6 +59,30 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:   # someone else's live process
+        return True
+    return True
+
+
+def _remove_stale_siblings(out: Path) -> None:
+    """Delete ``.OUT.tmp-PID-*`` / ``.OUT.old-PID`` left by a job that was killed (its process is gone).
+
+    A crash inside Python cleans up after itself; a ``kill -9`` or a power cut
+    cannot, so the next job writing to the same ``out`` does it.
+    """
+    for p in out.parent.glob(f".{out.name}.*"):
+        rest = p.name[len(out.name) + 2:]
+        kind, _, tail = rest.partition("-")
+        pid = tail.split("-", 1)[0]
+        if kind in ("tmp", "old") and pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            shutil.rmtree(p, ignore_errors=True)
+
+
 class ResultFolder:
     """Writer for one job's output folder (use as a context manager).
 
@@ -105,9 +129,11 @@ class ResultFolder:
         parent = self.out.parent
         try:
             parent.mkdir(parents=True, exist_ok=True)
-            self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.tmp-", dir=parent))
+            _remove_stale_siblings(self.out)
+            self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.tmp-{os.getpid()}-", dir=parent))
         except OSError as exc:
-            raise InputError(f"--out {self.out}: cannot write there ({exc.strerror}); expected a writable folder") from exc
+            raise InputError(f"--out {self.out}: cannot write there ({exc.strerror}); "
+                             f"expected a writable folder") from exc
         self._t0 = time.perf_counter()
         return self
 
@@ -124,7 +150,8 @@ class ResultFolder:
             self._publish()
         except OSError as exc:
             shutil.rmtree(self.tmp, ignore_errors=True)
-            raise InputError(f"--out {self.out}: writing failed ({exc.strerror}); earlier results were left as they were") from exc
+            raise InputError(f"--out {self.out}: writing failed ({exc.strerror}); "
+                             f"earlier results were left as they were") from exc
         except BaseException:
             shutil.rmtree(self.tmp, ignore_errors=True)
             raise
