@@ -25,3 +25,20 @@ from neurocine.features.widefield import (  # noqa: F401
     otsu_threshold,
     preprocess_widefield,
 )
+from neurocine.features.fmri import (  # noqa: F401
+    VariancePCA,
+    convolve_hrf,
+    fir_delays,
+    pca_keep_variance,
+    resample_to_tr,
+    spm_hrf,
+)
+from neurocine.features.gabor import GaborPyramid, gabor_motion_energy, pyramid_parameters  # noqa: F401
+
+# torch is imported inside these functions only, so importing them here keeps ``import neurocine.features`` light
+from neurocine.features.deep import (  # noqa: F401
+    DeepFeatureExtractor,
+    efficientnet_lite0,
+    extract_features,
+    imagenet_classify,
+)
