@@ -23,6 +23,15 @@ _EXPORTS = {
     "SequenceClassifier": "neurocine.models.sequence",
     "contiguous_split": "neurocine.models.sequence",
     "ConvAutoencoder": "neurocine.models.autoencoder",
+    "MaskedBrainAutoencoder": "neurocine.models.fmri",
+    "ContrastiveAligner": "neurocine.models.fmri",
+    "ConditionalFrameDecoder": "neurocine.models.fmri",
+    "VideoFMRIEncoder": "neurocine.models.fmri",
+    "FMRIVideoDecoder": "neurocine.models.fmri",
+    "pairwise_identification": "neurocine.models.fmri",
+    "nway_top1": "neurocine.models.fmri",
+    "binomial_error": "neurocine.models.fmri",
+    "identification_with_categories": "neurocine.models.fmri",
 }
 
 __all__ = [  # noqa: RUF022 - grouped by module
@@ -31,6 +40,8 @@ __all__ = [  # noqa: RUF022 - grouped by module
     "fit_in_component_space", "group_contributions", "pixel_explained_variance",
     "SequenceClassifier", "SequenceRegressor", "contiguous_split",
     "ConvAutoencoder",
+    "ConditionalFrameDecoder", "ContrastiveAligner", "FMRIVideoDecoder", "MaskedBrainAutoencoder", "VideoFMRIEncoder",
+    "binomial_error", "identification_with_categories", "nway_top1", "pairwise_identification",
 ]
 
 
