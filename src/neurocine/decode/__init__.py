@@ -1,1 +1,42 @@
-"""Decoding and reconstruction from neural activity."""
+"""Decoding and reconstruction from neural activity.
+
+Names are loaded on first use, so ``import neurocine.decode`` stays light
+(no torch until a function runs).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "GREY": "neurocine.decode.reconstruction",
+    "METHODS": "neurocine.decode.reconstruction",
+    "ReconstructionResult": "neurocine.decode.reconstruction",
+    "ablate_population": "neurocine.decode.reconstruction",
+    "error_map": "neurocine.decode.reconstruction",
+    "masks_from_alpha": "neurocine.decode.reconstruction",
+    "predicted_responses": "neurocine.decode.reconstruction",
+    "reconstruct": "neurocine.decode.reconstruction",
+    "reconstruct_many": "neurocine.decode.reconstruction",
+    "train_transparency_mask": "neurocine.decode.reconstruction",
+    "window_gradient": "neurocine.decode.reconstruction",
+    "window_starts": "neurocine.decode.reconstruction",
+}
+
+__all__ = [  # noqa: RUF022 - grouped by module
+    "GREY", "METHODS", "ReconstructionResult", "ablate_population", "error_map", "masks_from_alpha",
+    "predicted_responses", "reconstruct", "reconstruct_many", "train_transparency_mask", "window_gradient",
+    "window_starts",
+]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))
