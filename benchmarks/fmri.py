@@ -31,12 +31,32 @@ deep
     ``frames_per_second_best``, ``cpu_seconds_per_frame`` (process CPU time),
     ``seconds_all``, ``taps`` with their feature sizes.
 
+encoding
+    Encoding time for ``--voxels`` voxels (default 50 000): the ridge step of
+    ``neurocine fmri encode`` for one layer -- ``RidgeCV(alphas=ENCODE_ALPHAS,
+    cv=9)`` (9 contiguous folds, penalty per voxel, numpy back end) on
+    ``--scans`` scans x ``--components`` PCA components (default 600 x 300, the
+    default simulation's training scans and a mid-sized layer) -- against
+    himalaya's ``RidgeCV(alphas, cv=KFold(9), fit_intercept=True)`` (the same
+    folds and penalties, numpy backend) and scikit-learn's
+    ``RidgeCV(alphas, alpha_per_target=True)`` (efficient leave-one-out,
+    a different CV scheme). Data: features with a decaying spectrum, voxels =
+    sparse random weights + noise (SNR log-uniform 0.2-2). Fields:
+    ``seconds`` per solver (best of ``--encoding-repeats``), ``voxels_per_second``,
+    ``speedup_vs_himalaya`` / ``speedup_vs_sklearn_gcv`` (peer seconds / neurocine
+    seconds), ``same_alpha_share_vs_himalaya`` (share of voxels given the same
+    penalty: CV scores of close penalties differ little, so ties break either way),
+    ``max_abs_prediction_diff_vs_himalaya_same_alpha`` and
+    ``median_abs_prediction_diff_vs_himalaya`` (held-out predictions, relative to
+    their SD) and ``peak_rss_mb``.
+
 Usage::
 
     python benchmarks/fmri.py                  # 60 frames for gabor, 64 for deep, 3 repeats
     python benchmarks/fmri.py --quick          # 40 / 32 frames, 2 repeats
     python benchmarks/fmri.py --threads 1      # BLAS and torch on one thread (shared machines)
     python benchmarks/fmri.py --cases deep --device cuda
+    python benchmarks/fmri.py --cases encoding --voxels 50000
 """
 
 from __future__ import annotations
@@ -204,9 +224,76 @@ def case_deep(args) -> dict:
             "cpu_seconds_per_frame": round(statistics.median(cpu) / frames.shape[0], 4), "loadavg_1min": _loadavg()}
 
 
+def _rss_mb() -> float | None:
+    try:
+        import resource
+
+        return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)
+    except (ImportError, OSError):
+        return None
+
+
+def case_encoding(args) -> dict:
+    from sklearn.model_selection import KFold
+
+    from neurocine.models.ridge import RidgeCV
+    from neurocine.pipelines.fmri import ENCODE_ALPHAS
+
+    rng = np.random.default_rng(0)
+    n, p, v = args.scans, args.components, args.voxels
+    n_test = 80
+    X = rng.standard_normal((n + n_test, p)) * (np.arange(1, p + 1) ** -0.5)
+    W = np.where(rng.random((p, v)) < 0.05, rng.standard_normal((p, v)), 0.0)
+    S = X @ W
+    S /= S[:n].std(0) + 1e-12
+    snr = np.exp(rng.uniform(np.log(0.2), np.log(2.0), v))
+    Y = (S[:n] + rng.standard_normal((n, v)) / np.sqrt(snr)).astype(np.float64)
+    X_tr, X_te = X[:n], X[n:]
+    line = {"bench": "fmri", "case": "encoding", "scans": n, "components": p, "voxels": v, "folds": 9,
+            "n_alphas": int(ENCODE_ALPHAS.size), "repeats": args.encoding_repeats, "loadavg_1min_start": _loadavg()}
+
+    def timed(fn):
+        best, out = None, None
+        for _ in range(args.encoding_repeats):
+            t0 = time.perf_counter()
+            out = fn()
+            dt = time.perf_counter() - t0
+            best = dt if best is None else min(best, dt)
+        return best, out
+
+    t_ours, ours = timed(lambda: RidgeCV(alphas=ENCODE_ALPHAS, cv=9).fit(X_tr, Y))
+    line["neurocine"] = {"seconds": round(t_ours, 3), "voxels_per_second": round(v / t_ours, 1)}
+    pred_ours = ours.predict(X_te)
+    try:
+        from himalaya.ridge import RidgeCV as HimalayaRidgeCV
+    except ImportError:
+        line["himalaya_skipped"] = "himalaya not installed (pip install himalaya)"
+    else:
+        t_h, him = timed(lambda: HimalayaRidgeCV(alphas=ENCODE_ALPHAS, cv=KFold(9), fit_intercept=True).fit(X_tr, Y))
+        pred_h = np.asarray(him.predict(X_te))
+        line["himalaya"] = {"seconds": round(t_h, 3), "voxels_per_second": round(v / t_h, 1)}
+        line["speedup_vs_himalaya"] = round(t_h / t_ours, 2)
+        same = np.isclose(ours.alpha_, np.asarray(him.best_alphas_))
+        line["same_alpha_share_vs_himalaya"] = round(float(np.mean(same)), 4)
+        scale = max(float(pred_ours.std()), 1e-12)
+        if same.any():   # the same penalty must give the same ridge solution
+            line["max_abs_prediction_diff_vs_himalaya_same_alpha"] = float(
+                np.max(np.abs(pred_ours[:, same] - pred_h[:, same])) / scale)
+        line["median_abs_prediction_diff_vs_himalaya"] = float(np.median(np.abs(pred_ours - pred_h)) / scale)
+    if not args.skip_sklearn:
+        from sklearn.linear_model import RidgeCV as SkRidgeCV
+
+        t_s, _ = timed(lambda: SkRidgeCV(alphas=ENCODE_ALPHAS, alpha_per_target=True).fit(X_tr, Y))
+        line["sklearn_gcv"] = {"seconds": round(t_s, 3), "voxels_per_second": round(v / t_s, 1)}
+        line["speedup_vs_sklearn_gcv"] = round(t_s / t_ours, 2)
+    line["peak_rss_mb"] = _rss_mb()
+    line["loadavg_1min_end"] = _loadavg()
+    return line
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cases", default="gabor,deep", help="comma-separated: gabor, deep")
+    parser.add_argument("--cases", default="gabor,deep,encoding", help="comma-separated: gabor, deep, encoding")
     parser.add_argument("--frames", type=int, default=60, help="frames for the gabor case")
     parser.add_argument("--bin", type=int, default=4, help="spatial binning of the gabor video (4: 68 x 160)")
     parser.add_argument("--deep-frames", type=int, default=64)
@@ -214,10 +301,16 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="deep case: cpu, cuda or auto")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None, help="BLAS and torch threads (default: library's)")
-    parser.add_argument("--quick", action="store_true", help="40 gabor frames, 32 deep frames, 2 repeats")
+    parser.add_argument("--voxels", type=int, default=50_000, help="encoding case: voxels")
+    parser.add_argument("--scans", type=int, default=600, help="encoding case: training scans")
+    parser.add_argument("--components", type=int, default=300, help="encoding case: PCA components of the layer")
+    parser.add_argument("--encoding-repeats", type=int, default=1, help="encoding case: timed fits per solver")
+    parser.add_argument("--skip-sklearn", action="store_true", help="encoding case: leave out scikit-learn's GCV")
+    parser.add_argument("--quick", action="store_true",
+                        help="40 gabor frames, 32 deep frames, 2 repeats, 5 000 voxels for encoding")
     args = parser.parse_args()
     if args.quick:
-        args.frames, args.deep_frames, args.repeats = 40, 32, 2
+        args.frames, args.deep_frames, args.repeats, args.voxels = 40, 32, 2, 5_000
     if args.device == "auto":
         import torch
 
@@ -235,8 +328,10 @@ def main() -> None:
             emit(case_gabor(args))
         elif case == "deep":
             emit(case_deep(args))
+        elif case == "encoding":
+            emit(case_encoding(args))
         else:
-            raise SystemExit(f"--cases: unknown case {case!r}; expected gabor, deep")
+            raise SystemExit(f"--cases: unknown case {case!r}; expected gabor, deep, encoding")
 
 
 if __name__ == "__main__":
