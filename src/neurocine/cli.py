@@ -46,6 +46,12 @@ encode_app = typer.Typer(cls=_DefaultCommandGroup, no_args_is_help=True,
                          help="Encoding models: predict neural data from video and task features "
                               "(neurocine encode CONFIG.toml --out DIR).")
 app.add_typer(encode_app, name="encode")
+v1_app = typer.Typer(no_args_is_help=True, help="Mouse V1: dynamic neural encoding model (DNEM) and movie "
+                                                 "reconstruction from population activity.")
+app.add_typer(v1_app, name="v1")
+fmri_app = typer.Typer(no_args_is_help=True, help="Video and fMRI: voxel-wise encoding, feature decoding and "
+                                                   "identification, brain-signal pretraining.")
+app.add_typer(fmri_app, name="fmri")
 
 
 @app.callback()
@@ -146,7 +152,8 @@ def motifs_select(
 # --------------------------------------------------------------------------- #
 @screenome_app.command("bin")
 def screenome_bin(
-    log: Path = typer.Argument(..., metavar="LOG.csv", help="Event log: timestamp, app|category[, participant, duration]."),
+    log: Path = typer.Argument(..., metavar="LOG.csv",
+                               help="Event log: timestamp, app|category[, participant, duration]."),
     out: Path = typer.Option(..., "--out", help="Output folder (binned.npz, usage.png)."),
     bin: str = typer.Option("5s", "--bin", help="Bin width: 500ms, 5s, 1min, 2h..."),
     top: Optional[int] = typer.Option(None, "--top", help="Keep the N most used apps, merge the rest into 'other'."),
@@ -259,7 +266,8 @@ def batch_motion(
     rois: Optional[Path] = typer.Option(None, "--rois", help="ROI file for every session (a rois column overrides)."),
     svd: int = typer.Option(0, "--svd", help="Motion-SVD components per ROI."),
     bin: int = typer.Option(1, "--bin", help="k x k spatial binning while reading."),
-    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address (default: a LocalCluster)."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler",
+                                            help="Dask scheduler address (default: a LocalCluster)."),
     workers: Optional[int] = typer.Option(None, "--workers", help="LocalCluster workers (default: one per core)."),
     force: bool = typer.Option(False, "--force", help="Redo sessions that already have results."),
 ) -> None:
@@ -333,6 +341,219 @@ def encode_simulate(
     s = write_simulated_session(out, duration_s=seconds, seed=seed, widefield_size=(widefield, widefield), name=name)
     typer.echo(f"wrote {out}/encode.toml ({s['metrics']['frames']} frames, ceiling EV "
                f"{s['metrics']['ceiling_ev']:.3f}); run: neurocine encode {out}/encode.toml --out RESULTS")
+
+
+# --------------------------------------------------------------------------- #
+# v1: DNEM + movie reconstruction
+# --------------------------------------------------------------------------- #
+def _csv_list(text: Optional[str], name: str, cast=float) -> Optional[list]:
+    if text is None:
+        return None
+    try:
+        values = [cast(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise InputError(f"{name}: got {text!r}; expected comma-separated values like 0,1,2") from None
+    if not values:
+        raise InputError(f"{name}: got {text!r}; expected at least one value")
+    return values
+
+
+def _given(**options) -> dict:
+    """Only the options the user set (None means: the estimator's default)."""
+    return {k: v for k, v in options.items() if v is not None}
+
+
+@v1_app.command("simulate")
+def v1_simulate(
+    out: Path = typer.Option(..., "--out", help="Mouse folder to write (Sensorium 2023 layout)."),
+    neurons: int = typer.Option(8000, "--neurons", help="Neurons (a Sensorium mouse has 7-8k)."),
+    train: int = typer.Option(240, "--train", help="Training clips."),
+    test: int = typer.Option(6, "--test", help="Held-out test clips (from held-out source movies/photos)."),
+    repeats: int = typer.Option(5, "--repeats", help="Presentations of each test clip."),
+    frames: int = typer.Option(150, "--frames", help="Frames per trial (30 Hz, at most 300)."),
+    ceiling: float = typer.Option(0.3, "--ceiling", help="Mean single-trial correlation of true rates and responses."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+) -> None:
+    """Simulate a mouse V1 (LN-Poisson Gabor neurons) watching natural clips, in the Sensorium format."""
+    from neurocine.pipelines.v1 import run_simulate
+
+    s = run_simulate(out, n_neurons=neurons, n_train=train, n_test=test, test_repeats=repeats, n_frames=frames,
+                     ceiling=ceiling, seed=seed)
+    typer.echo(f"wrote {out}: {s['n_neurons']} neurons, {sum(s['tiers'].values())} trials "
+               f"({', '.join(f'{k} {v}' for k, v in s['tiers'].items())}), ceiling correlation "
+               f"{s['ceiling_correlation']:.3f}")
+
+
+@v1_app.command("train")
+def v1_train(
+    data: Path = typer.Argument(..., metavar="DATA", help="Sensorium mouse folder."),
+    out: Path = typer.Option(..., "--out", help="Models folder (model_<i>.pt, mask.npz, figures, summary.json)."),
+    instances: int = typer.Option(3, "--instances", help="Models with different seeds (an ensemble)."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Epoch limit (early stopping on the oracle tier)."),
+    channels: Optional[int] = typer.Option(None, "--channels", help="Core width."),
+    blocks: Optional[int] = typer.Option(None, "--blocks", help="Core depth (factorised 3-D conv blocks)."),
+    readout: Optional[str] = typer.Option(None, "--readout", help="gaussian | linear."),
+    clip_length: Optional[int] = typer.Option(None, "--clip-length", help="Frames per training crop."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Crops per step."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Peak AdamW learning rate."),
+    seed: int = typer.Option(0, "--seed", help="Seed of instance 0 (instance i uses seed + i)."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:i]."),
+) -> None:
+    """Train a DNEM ensemble (video + behaviour -> V1 activity); score it on held-out clips; map masks and RFs."""
+    from neurocine.pipelines.v1 import run_train
+
+    s = run_train(data, out, instances=instances, seed=seed, device=device,
+                  **_given(epochs=epochs, core_channels=channels, n_blocks=blocks, readout=readout,
+                           clip_length=clip_length, batch_size=batch_size, lr=lr))
+    m = s["metrics"]
+    line = f"held-out single-trial correlation {m['single_trial_correlation']:.3f}"
+    if "ceiling_correlation" in m:
+        line += f" (ceiling {m['ceiling_correlation']:.3f}: {100 * m['fraction_of_ceiling']:.0f} %)"
+    typer.echo(line)
+    typer.echo(f"wrote {out}")
+
+
+@v1_app.command("reconstruct")
+def v1_reconstruct(
+    data: Path = typer.Argument(..., metavar="DATA", help="Sensorium mouse folder."),
+    models: Path = typer.Option(..., "--models", help="Folder written by `neurocine v1 train`."),
+    out: Path = typer.Option(..., "--out", help="Output folder (movies, figures, summary.json)."),
+    trials: Optional[str] = typer.Option(None, "--trials", help="Comma-separated trial ids (default: one "
+                                                                "presentation of every test clip)."),
+    n_trials: Optional[int] = typer.Option(None, "--n-trials", help="Only the first N selected trials."),
+    method: str = typer.Option("paper", "--method", help="paper (momentum SGD, 1000 steps) | adam (faster)."),
+    iterations: Optional[int] = typer.Option(None, "--iterations", help="Optimiser steps (default per method)."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate (default per method)."),
+    ensemble: str = typer.Option("videos", "--ensemble", help="videos (average finished movies) | gradients."),
+    error_maps: bool = typer.Option(True, "--error-maps/--no-error-maps",
+                                    help="Also reconstruct from predicted activity and map the difference."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:i]."),
+) -> None:
+    """Reconstruct the movies a mouse saw from its recorded V1 activity, by gradient descent on the pixels."""
+    from neurocine.pipelines.v1 import run_reconstruct
+
+    s = run_reconstruct(data, models, out, trials=_csv_list(trials, "--trials", str), n_trials=n_trials,
+                        method=method, iterations=iterations, lr=lr, ensemble=ensemble, error_maps=error_maps,
+                        seed=seed, device=device)
+    m = s["metrics"]
+    for row in m["trials"]:
+        typer.echo(f"  trial {row['trial']}: video correlation {row['video_correlation']:.3f}, mean frame "
+                   f"correlation {row['mean_frame_correlation']:.3f}")
+    typer.echo(f"mean video correlation {m['mean_video_correlation']:.3f}, mean frame correlation "
+               f"{m['mean_frame_correlation']:.3f} ({m['n_models']} models)")
+    typer.echo(f"wrote {out}")
+
+
+@v1_app.command("suite")
+def v1_suite(
+    kind: str = typer.Argument(..., metavar="KIND", help="noise | gratings | ablation."),
+    data: Path = typer.Argument(..., metavar="DATA", help="Sensorium mouse folder."),
+    models: Path = typer.Option(..., "--models", help="Folder written by `neurocine v1 train`."),
+    out: Path = typer.Option(..., "--out", help="Output folder (table, figures, summary.json)."),
+    lengths: Optional[str] = typer.Option(None, "--lengths", help="noise: length constants (default 0,1,2,4,8,16,32)."),
+    sf: Optional[str] = typer.Option(None, "--sf", help="gratings: spatial frequencies, cycles/pixel."),
+    tf: Optional[str] = typer.Option(None, "--tf", help="gratings: temporal frequencies, Hz."),
+    fractions: Optional[str] = typer.Option(None, "--fractions", help="ablation: fractions dropped "
+                                                                      "(default 0,0.5,0.75,0.875)."),
+    frames: int = typer.Option(60, "--frames", help="noise/gratings: frames per movie."),
+    n_trials: Optional[int] = typer.Option(None, "--n-trials", help="ablation: test trials used."),
+    method: str = typer.Option("paper", "--method", help="paper | adam."),
+    iterations: Optional[int] = typer.Option(None, "--iterations", help="Optimiser steps."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:i]."),
+) -> None:
+    """The paper's suites: Gaussian noise and drifting gratings (from predicted activity), population ablation."""
+    from neurocine.pipelines.v1 import DEFAULT_ABLATION, DEFAULT_NOISE_LENGTHS, run_suite
+
+    s = run_suite(kind, data, models, out, noise_lengths=_csv_list(lengths, "--lengths") or DEFAULT_NOISE_LENGTHS,
+                  spatial_frequencies=_csv_list(sf, "--sf"), temporal_frequencies=_csv_list(tf, "--tf"),
+                  fractions=_csv_list(fractions, "--fractions") or DEFAULT_ABLATION, n_frames=frames,
+                  n_trials=n_trials, method=method, iterations=iterations, seed=seed, device=device)
+    value = s["metrics"]["mean_video_correlation"]
+    shown = ", ".join(f"{v:.3f}" for v in value) if isinstance(value, list) else f"{value:.3f}"
+    typer.echo(f"{kind}: mean video correlation {shown}")
+    typer.echo(f"wrote {out}")
+
+
+# --------------------------------------------------------------------------- #
+# fmri: encoding, decoding, pretraining
+# --------------------------------------------------------------------------- #
+@fmri_app.command("simulate")
+def fmri_simulate(
+    out: Path = typer.Option(..., "--out", help="Data folder to write (stimuli, fMRI, design, truth)."),
+    voxels: int = typer.Option(2000, "--voxels", help="Voxels (each driven by one CNN layer)."),
+    small: bool = typer.Option(False, "--small", help="The small test-size simulation (300 voxels, 2 layers)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:i] (CNN features)."),
+) -> None:
+    """Simulate fMRI (TR 2 s) of voxels driven by EfficientNet-Lite0 layers while watching real footage."""
+    from neurocine.pipelines.fmri import run_fmri_simulate
+    from neurocine.simulate.fmri import SMALL_SIMULATION
+
+    options = dict(SMALL_SIMULATION) if small else {"n_voxels": voxels}
+    s = run_fmri_simulate(out, seed=seed, device=device, **options)
+    _echo_metrics(s, ["n_voxels", "n_training_scans", "n_test_scans", "median_ceiling"])
+    typer.echo(f"wrote {out}")
+
+
+@fmri_app.command("encode")
+def fmri_encode(
+    data: Path = typer.Argument(..., metavar="DATA", help="fMRI data folder."),
+    out: Path = typer.Option(..., "--out", help="Output folder (layer map, r histogram, summary.json)."),
+    features: str = typer.Option("efficientnet", "--features", help="efficientnet | gabor."),
+    layers: Optional[str] = typer.Option(None, "--layers", help="Comma-separated CNN taps (default: five)."),
+    folds: int = typer.Option(9, "--folds", help="Contiguous cross-validation folds."),
+    banded: bool = typer.Option(False, "--banded", help="Also fit banded ridge across layers."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:i]."),
+) -> None:
+    """Voxel-wise encoding: CNN layers (PCA 99 %, HRF, TR) -> ridge per voxel; best layer map, test r, ceiling."""
+    from neurocine.pipelines.fmri import run_fmri_encode
+
+    s = run_fmri_encode(data, out, features=features, layers=layers, folds=folds, banded=banded, seed=seed,
+                        device=device)
+    _echo_metrics(s, ["median_test_r", "median_ceiling", "median_fraction_of_ceiling", "best_layer_accuracy"])
+    typer.echo(f"wrote {out}")
+
+
+@fmri_app.command("decode")
+def fmri_decode(
+    data: Path = typer.Argument(..., metavar="DATA", help="fMRI data folder."),
+    out: Path = typer.Option(..., "--out", help="Output folder (identification table, frames, summary.json)."),
+    layer: str = typer.Option("embedding", "--layer", help="CNN tap whose features are decoded."),
+    n_way: int = typer.Option(50, "--n-way", help="Candidates of the n-way identification."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:i]."),
+) -> None:
+    """Feature decoding: ridge voxels -> CNN features; pairwise / n-way / category identification, retrieval."""
+    from neurocine.pipelines.fmri import run_fmri_decode
+
+    s = run_fmri_decode(data, out, layer=layer, n_way=n_way, seed=seed, device=device)
+    _echo_metrics(s, ["pairwise_identification", "nway2_accuracy", "nway50_accuracy", "category_identification",
+                      "classifier_nway50_accuracy"])
+    typer.echo(f"wrote {out}")
+
+
+@fmri_app.command("pretrain")
+def fmri_pretrain(
+    data: Path = typer.Argument(..., metavar="DATA", help="fMRI data folder."),
+    out: Path = typer.Option(..., "--out", help="Output folder (models, comparison with ridge, summary.json)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:i]."),
+) -> None:
+    """Deep path: masked brain modelling, contrastive alignment, frame generation, video<->fMRI cycle vs ridge."""
+    from neurocine.pipelines.fmri import run_fmri_pretrain
+
+    s = run_fmri_pretrain(data, out, seed=seed, device=device)
+    m = s.get("metrics", {})
+    for key in ("deep", "ridge"):
+        if isinstance(m.get(key), dict):
+            typer.echo(f"  {key}: " + ", ".join(f"{k} {v:.3f}" for k, v in m[key].items()
+                                               if isinstance(v, float)))
+    if "deep_beats_ridge_on" in m:
+        typer.echo(f"  deep beats ridge on: {', '.join(m['deep_beats_ridge_on']) or 'nothing'}")
+    typer.echo(f"wrote {out}")
 
 
 # --------------------------------------------------------------------------- #
