@@ -416,8 +416,10 @@ def v1_train(
 @v1_app.command("reconstruct")
 def v1_reconstruct(
     data: Path = typer.Argument(..., metavar="DATA", help="Sensorium mouse folder."),
-    models: Path = typer.Option(..., "--models", help="Folder written by `neurocine v1 train`."),
+    models: Optional[Path] = typer.Option(None, "--models", help="Folder written by `neurocine v1 train`."),
     out: Path = typer.Option(..., "--out", help="Output folder (movies, figures, summary.json)."),
+    truth_model: bool = typer.Option(False, "--truth-model", help="Simulated data: use the simulator's own "
+                                                                  "population (the upper bound) instead of --models."),
     trials: Optional[str] = typer.Option(None, "--trials", help="Comma-separated trial ids (default: one "
                                                                 "presentation of every test clip)."),
     n_trials: Optional[int] = typer.Option(None, "--n-trials", help="Only the first N selected trials."),
@@ -427,6 +429,9 @@ def v1_reconstruct(
     ensemble: str = typer.Option("videos", "--ensemble", help="videos (average finished movies) | gradients."),
     error_maps: bool = typer.Option(True, "--error-maps/--no-error-maps",
                                     help="Also reconstruct from predicted activity and map the difference."),
+    coarse_to_fine: int = typer.Option(0, "--coarse-to-fine", help="Coarser levels optimised first (0: none)."),
+    holdout: float = typer.Option(0.0, "--holdout", help="Share of neurons held out to pick the best iteration "
+                                                         "(early stopping without ground truth)."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:i]."),
 ) -> None:
@@ -435,7 +440,8 @@ def v1_reconstruct(
 
     s = run_reconstruct(data, models, out, trials=_csv_list(trials, "--trials", str), n_trials=n_trials,
                         method=method, iterations=iterations, lr=lr, ensemble=ensemble, error_maps=error_maps,
-                        seed=seed, device=device)
+                        truth_model=truth_model, coarse_to_fine=coarse_to_fine, holdout=holdout, seed=seed,
+                        device=device)
     m = s["metrics"]
     for row in m["trials"]:
         typer.echo(f"  trial {row['trial']}: video correlation {row['video_correlation']:.3f}, mean frame "
@@ -449,8 +455,9 @@ def v1_reconstruct(
 def v1_suite(
     kind: str = typer.Argument(..., metavar="KIND", help="noise | gratings | ablation."),
     data: Path = typer.Argument(..., metavar="DATA", help="Sensorium mouse folder."),
-    models: Path = typer.Option(..., "--models", help="Folder written by `neurocine v1 train`."),
+    models: Optional[Path] = typer.Option(None, "--models", help="Folder written by `neurocine v1 train`."),
     out: Path = typer.Option(..., "--out", help="Output folder (table, figures, summary.json)."),
+    truth_model: bool = typer.Option(False, "--truth-model", help="Simulated data: the simulator's own population."),
     lengths: Optional[str] = typer.Option(None, "--lengths", help="noise: length constants (default 0,1,2,4,8,16,32)."),
     sf: Optional[str] = typer.Option(None, "--sf", help="gratings: spatial frequencies, cycles/pixel."),
     tf: Optional[str] = typer.Option(None, "--tf", help="gratings: temporal frequencies, Hz."),
@@ -469,7 +476,8 @@ def v1_suite(
     s = run_suite(kind, data, models, out, noise_lengths=_csv_list(lengths, "--lengths") or DEFAULT_NOISE_LENGTHS,
                   spatial_frequencies=_csv_list(sf, "--sf"), temporal_frequencies=_csv_list(tf, "--tf"),
                   fractions=_csv_list(fractions, "--fractions") or DEFAULT_ABLATION, n_frames=frames,
-                  n_trials=n_trials, method=method, iterations=iterations, seed=seed, device=device)
+                  n_trials=n_trials, method=method, iterations=iterations, truth_model=truth_model, seed=seed,
+                  device=device)
     value = s["metrics"]["mean_video_correlation"]
     shown = ", ".join(f"{v:.3f}" for v in value) if isinstance(value, list) else f"{value:.3f}"
     typer.echo(f"{kind}: mean video correlation {shown}")

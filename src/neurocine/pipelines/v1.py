@@ -94,6 +94,25 @@ def load_models(models: str | os.PathLike, device: str = "auto"):
     return fitted, mask
 
 
+def _encoding_models(mouse, models, truth_model: bool, device: str):
+    """(torch modules, mask dict or None): the DNEMs of ``models``, or the simulator's true population."""
+    if truth_model:
+        if models is not None:
+            raise InputError("--models and --truth-model: got both; expected one source of encoding models")
+        if not mouse.simulation:
+            raise InputError(f"--truth-model: {mouse.root} has no meta/simulation; expected a folder written by "
+                             f"`neurocine v1 simulate`")
+        from neurocine.simulate.v1 import V1Population
+
+        return [V1Population.from_folder(mouse.root).torch_module()], None
+    if models is None:
+        raise InputError("--models: not given; expected the folder written by `neurocine v1 train` "
+                         "(or --truth-model for simulated data)")
+    fitted, mask = load_models(models, device)
+    _check_frame_shape(mouse, fitted, models)
+    return [m.module_ for m in fitted], mask
+
+
 def _check_frame_shape(mouse, fitted, models) -> None:
     shape = tuple(mouse.frame_shape)
     n = mouse.n_neurons
@@ -271,14 +290,14 @@ def _train_figures(res, fitted, alpha, pop, rfs, truth_rfs, r_ensemble, metrics)
 
 
 # --------------------------------------------------------------------------- reconstruct
-def _masks(models_mask, fitted, mouse, seed, device):
+def _masks(models_mask, modules, mouse, seed, device):
     from neurocine.decode.reconstruction import train_transparency_mask
 
     if models_mask is not None:
         return models_mask["alpha"], models_mask["update_mask"], models_mask["evaluation_mask"]
     train = mouse.trials("train")
     trials = [train[i] for i in np.linspace(0, len(train) - 1, min(len(train), 32)).astype(int)]
-    alpha = train_transparency_mask([m.module_ for m in fitted], trials, random_state=seed, device=device)
+    alpha = train_transparency_mask(modules, trials, random_state=seed, device=device)
     update, evaluation = _thresholded(alpha)
     return alpha, update, evaluation
 
@@ -317,11 +336,11 @@ def _select_trials(mouse, trials: Sequence[str] | None, n_trials: int | None) ->
     return ids
 
 
-def run_reconstruct(data: str | os.PathLike, models: str | os.PathLike, out: str | os.PathLike, *,
+def run_reconstruct(data: str | os.PathLike, models: str | os.PathLike | None, out: str | os.PathLike, *,
                     trials: Sequence[str] | None = None, n_trials: int | None = None, method: str = "paper",
                     iterations: int | None = None, lr: float | None = None, ensemble: str = "videos",
-                    error_maps: bool = True, seed: int = 0, device: str = "auto", figures: bool = True,
-                    movies: bool = True) -> dict[str, Any]:
+                    error_maps: bool = True, truth_model: bool = False, seed: int = 0, device: str = "auto",
+                    figures: bool = True, movies: bool = True, **reconstruct_options) -> dict[str, Any]:
     """``neurocine v1 reconstruct``: movies reconstructed from recorded activity, scored against the truth.
 
     For every trial: ``trial_<id>/`` with ``reconstruction.npz`` (truth,
@@ -333,28 +352,33 @@ def run_reconstruct(data: str | os.PathLike, models: str | os.PathLike, out: str
     evaluation-mask pixels of frames >= 30) and mean frame correlation, their
     means ``mean_video_correlation`` / ``mean_frame_correlation``, and the
     ensembling curve (mean video correlation when averaging 1..k models' movies).
+
+    ``truth_model`` (simulated data) reconstructs with the simulator's own
+    population instead of trained models: the upper bound a perfect encoding
+    model would reach. Other keywords go to
+    :func:`neurocine.decode.reconstruction.reconstruct` (``coarse_to_fine``,
+    ``holdout``, ``window``, ``stride``, ...).
     """
     from neurocine.decode.reconstruction import error_map, predicted_responses, reconstruct
     from neurocine.metrics import match_contrast_luminance
 
     mouse = _mouse(data)
-    fitted, models_mask = load_models(models, device)
-    _check_frame_shape(mouse, fitted, models)
+    modules, models_mask = _encoding_models(mouse, models, truth_model, device)
     ids = _select_trials(mouse, trials, n_trials)
-    params = {"data": str(data), "models": str(models), "trials": ids, "method": method, "iterations": iterations,
-              "lr": lr, "ensemble": ensemble, "error_maps": error_maps, "seed": seed, "device": device}
-    modules = [m.module_ for m in fitted]
+    params = {"data": str(data), "models": "simulator ground truth" if truth_model else str(models), "trials": ids,
+              "method": method, "iterations": iterations, "lr": lr, "ensemble": ensemble,
+              "error_maps": error_maps, "seed": seed, "device": device, **reconstruct_options}
+    options = dict(method=method, iterations=iterations, lr=lr, ensemble=ensemble, random_state=seed, device=device,
+                   **reconstruct_options)
     with JobFolder(out, params, job="v1 reconstruct") as res:
-        alpha, update, evaluation = _masks(models_mask, fitted, mouse, seed, device)
+        alpha, update, evaluation = _masks(models_mask, modules, mouse, seed, device)
         np.savez(res.path(MASK_FILE), alpha=alpha, update_mask=update, evaluation_mask=evaluation)
         rows, curves_by_k = [], []
         t0 = time.perf_counter()
         for tid in ids:
             trial = mouse.trial(tid)
             result = reconstruct(modules, trial.responses, trial.behavior, trial.pupil_center, update_mask=update,
-                                 method=method, iterations=iterations, lr=lr, ensemble=ensemble,
-                                 truth=trial.video, evaluation_mask=evaluation, random_state=seed, device=device,
-                                 desc=f"trial {tid}")
+                                 truth=trial.video, evaluation_mask=evaluation, desc=f"trial {tid}", **options)
             row = {"trial": tid, "video_correlation": result.video_correlation,
                    "mean_frame_correlation": result.mean_frame_correlation,
                    "iterations_to_95": result.iterations_to(0.95),
@@ -376,9 +400,8 @@ def run_reconstruct(data: str | os.PathLike, models: str | os.PathLike, out: str
                 predicted = predicted_responses(modules, trial.video, trial.behavior, trial.pupil_center,
                                                 device=device)
                 recon_pred = reconstruct(modules, predicted, trial.behavior, trial.pupil_center, update_mask=update,
-                                         method=method, iterations=iterations, lr=lr, ensemble=ensemble,
-                                         truth=trial.video, evaluation_mask=evaluation, random_state=seed,
-                                         device=device, desc=f"trial {tid} (predicted)")
+                                         truth=trial.video, evaluation_mask=evaluation,
+                                         desc=f"trial {tid} (predicted)", **options)
                 row["video_correlation_from_predicted"] = recon_pred.video_correlation
                 arrays["from_predicted"] = recon_pred.video
                 arrays["error"] = error_map(result.video, recon_pred.video)
@@ -472,13 +495,13 @@ def _write_table(res, name: str, rows: list[dict], columns: list[str]) -> None:
 
 
 # --------------------------------------------------------------------------- suites
-def run_suite(kind: str, data: str | os.PathLike, models: str | os.PathLike, out: str | os.PathLike, *,
+def run_suite(kind: str, data: str | os.PathLike, models: str | os.PathLike | None, out: str | os.PathLike, *,
               noise_lengths: Sequence[float] = DEFAULT_NOISE_LENGTHS,
               spatial_frequencies: Sequence[float] | None = None, temporal_frequencies: Sequence[float] | None = None,
               directions: Sequence[str] | None = None,
               fractions: Sequence[float] = DEFAULT_ABLATION, n_frames: int = 60, n_trials: int | None = None,
-              method: str = "paper", iterations: int | None = None, seed: int = 0, device: str = "auto",
-              figures: bool = True) -> dict[str, Any]:
+              method: str = "paper", iterations: int | None = None, truth_model: bool = False, seed: int = 0,
+              device: str = "auto", figures: bool = True, **reconstruct_options) -> dict[str, Any]:
     """``neurocine v1 suite noise|gratings|ablation``: the paper's stimulus suites and population ablation.
 
     ``noise``: Gaussian-noise movies over spatial x temporal length constants,
@@ -496,21 +519,21 @@ def run_suite(kind: str, data: str | os.PathLike, models: str | os.PathLike, out
     if kind not in SUITES:
         raise InputError(f"suite: got {kind!r}; expected one of {', '.join(SUITES)}")
     mouse = _mouse(data)
-    fitted, models_mask = load_models(models, device)
-    _check_frame_shape(mouse, fitted, models)
-    modules = [m.module_ for m in fitted]
-    params = {"kind": kind, "data": str(data), "models": str(models), "method": method, "iterations": iterations,
-              "seed": seed, "device": device, "n_frames": n_frames}
+    modules, models_mask = _encoding_models(mouse, models, truth_model, device)
+    params = {"kind": kind, "data": str(data), "models": "simulator ground truth" if truth_model else str(models),
+              "method": method, "iterations": iterations, "seed": seed, "device": device, "n_frames": n_frames,
+              **reconstruct_options}
+    options = dict(method=method, iterations=iterations, random_state=seed, device=device, desc=None,
+                   **reconstruct_options)
     h, w = mouse.frame_shape
     with JobFolder(out, params, job=f"v1 suite {kind}") as res:
-        alpha, update, evaluation = _masks(models_mask, fitted, mouse, seed, device)
+        alpha, update, evaluation = _masks(models_mask, modules, mouse, seed, device)
         behavior, pupil = _typical_behaviour(mouse, n_frames)
 
         def from_predicted(video):
             rates = predicted_responses(modules, video, behavior, pupil, device=device)
-            return reconstruct(modules, rates, behavior, pupil, update_mask=update, method=method,
-                               iterations=iterations, truth=video, evaluation_mask=evaluation, random_state=seed,
-                               device=device, desc=None)
+            return reconstruct(modules, rates, behavior, pupil, update_mask=update, truth=video,
+                               evaluation_mask=evaluation, **options)
 
         if kind == "noise":
             from neurocine.simulate.stimuli import gaussian_noise
@@ -563,8 +586,7 @@ def run_suite(kind: str, data: str | os.PathLike, models: str | os.PathLike, out
                 for i, f in enumerate(fr):
                     kept = ablate_population(trial.responses, f, random_state=seed) if f > 0 else None
                     r = reconstruct(modules, trial.responses, trial.behavior, trial.pupil_center, update_mask=update,
-                                    method=method, iterations=iterations, neurons=kept, truth=trial.video,
-                                    evaluation_mask=evaluation, random_state=seed, device=device, desc=None)
+                                    neurons=kept, truth=trial.video, evaluation_mask=evaluation, **options)
                     table[i, j] = r.video_correlation
             res.save_arrays("ablation.npz", fractions=np.asarray(fr), trials=np.asarray(ids),
                             video_correlation=table)
