@@ -333,3 +333,15 @@ def test_other_functions_reject_bad_input(setup):
         rec.error_map(s.video, s.video[:5])
     with pytest.raises(InputError, match="behavior: got 10 frames"):
         rec.predicted_responses(s.model, s.video, s.behavior[:10], s.pupil)
+
+
+def test_iterations_to_fraction_of_final_correlation():
+    from neurocine.decode.reconstruction import ReconstructionResult
+
+    empty = np.zeros((2, 2, 2), np.float32)
+    r = ReconstructionResult(empty, empty, np.zeros(3), np.zeros((1, 3)),
+                             correlation_history=np.array([0.0, 0.5, 0.97, 1.0]),
+                             record_iterations=np.array([0, 10, 20, 30]))
+    assert r.iterations_to(0.95) == 20 and r.iterations_to(0.5) == 10
+    r.correlation_history = np.array([0.1, -0.01, -0.02])        # ends below zero: no meaningful fraction
+    assert r.iterations_to(0.95) is None

@@ -557,7 +557,7 @@ class ReconstructionResult:
         if self.correlation_history is None or not len(self.correlation_history):
             return None
         final = self.correlation_history[-1]
-        if not np.isfinite(final):
+        if not np.isfinite(final) or final <= 0:    # "95 % of a negative correlation" has no meaning
             return None
         hit = np.nonzero(self.correlation_history >= fraction * final)[0]
         return int(self.record_iterations[hit[0]])

@@ -1,0 +1,148 @@
+"""The V1 jobs end to end on a tiny simulated mouse: simulate -> train -> reconstruct -> suites (CLI and API).
+
+Numbers are checked against the simulation's ground truth (the true population as the
+encoding model reconstructs the held-out clips; the ceiling the simulator reports) and
+against recomputations from the written files (held-out correlations from the saved
+models, the ensemble average of the per-model movies).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _cli import cli  # noqa: E402
+
+torch = pytest.importorskip("torch")
+
+TINY = dict(n_neurons=1000, n_train=12, n_oracle=2, oracle_repeats=2, n_test=2, test_repeats=2, n_frames=60,
+            n_calibration=4, ceiling=0.5)
+FAST = ["--method", "adam", "--iterations", "30", "--coarse-to-fine", "1", "--holdout", "0.1"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def mouse(tmp_path_factory):
+    from neurocine.pipelines.v1 import run_simulate
+
+    root = tmp_path_factory.mktemp("v1")
+    summary = run_simulate(root / "data", seed=0, **TINY)
+    return root / "data", summary
+
+
+@pytest.fixture(scope="module")
+def trained(mouse, tmp_path_factory):
+    data, _ = mouse
+    out = tmp_path_factory.mktemp("models") / "models"
+    assert cli("v1", "train", data, "--out", out, "--instances", "2", "--epochs", "2", "--channels", "8",
+               "--blocks", "2", "--clip-length", "32") == 0
+    return out, json.loads((out / "summary.json").read_text())
+
+
+def _summary(folder: Path) -> dict:
+    return json.loads((folder / "summary.json").read_text())
+
+
+def test_truth_model_reconstructs_held_out_clips(mouse, tmp_path):
+    """The simulator's own population as the encoding model: held-out natural clips come back (r >= 0.6)."""
+    data, _ = mouse
+    out = tmp_path / "rec"
+    assert cli("v1", "reconstruct", data, "--truth-model", "--out", out, "--no-error-maps", *FAST) == 0
+    m = _summary(out)["metrics"]
+    assert m["n_trials"] == 2 and m["n_models"] == 1
+    assert m["mean_video_correlation"] >= 0.6
+    from neurocine.metrics import mean_frame_correlation, video_correlation
+
+    for row in m["trials"]:
+        with np.load(out / f"trial_{row['trial']}" / "reconstruction.npz") as f:
+            truth, recon = f["truth"], f["reconstruction"]
+        with np.load(out / "mask.npz") as k:
+            mask = k["evaluation_mask"]
+        assert row["video_correlation"] == pytest.approx(video_correlation(truth, recon, mask), abs=1e-6)
+        assert row["mean_frame_correlation"] == pytest.approx(mean_frame_correlation(truth, recon, mask), abs=1e-6)
+        for name in ("comparison.mp4", "comparison.gif", "frames.png", "correlation.png"):
+            assert (out / f"trial_{row['trial']}" / name).stat().st_size > 0
+    assert (out / "report.html").is_file()
+
+
+def test_train_scores_recomputed_from_the_saved_models(mouse, trained):
+    data, sim = mouse
+    out, summary = trained
+    m = summary["metrics"]
+    assert m["ceiling_correlation"] == pytest.approx(sim["ceiling_correlation"])
+    assert m["fraction_of_ceiling"] == pytest.approx(m["single_trial_correlation"] / m["ceiling_correlation"])
+    from neurocine.io.sensorium import SensoriumMouse
+    from neurocine.models.dnem import single_trial_correlation
+    from neurocine.pipelines.v1 import load_models
+
+    fitted, mask = load_models(out, "cpu")
+    assert len(fitted) == 2 and set(mask) == {"alpha", "update_mask", "evaluation_mask"}
+    test = SensoriumMouse(data).trials(m["test_tier"])
+    preds = [f.predict_trials(test) for f in fitted]
+    mean = [np.mean([p[j] for p in preds], axis=0) for j in range(len(test))]
+    r = single_trial_correlation([t.responses for t in test], mean)
+    assert m["single_trial_correlation"] == pytest.approx(float(np.nanmean(r)), abs=1e-5)
+    for name in ("training.png", "mask.png", "receptive_fields.png", "receptive_fields.npz", "report.html"):
+        assert (out / name).is_file()
+    assert not (out.parent / f".{out.name}.checkpoints").exists()
+
+
+def test_reconstruct_with_trained_ensemble(mouse, trained, tmp_path):
+    """Per-model movies are kept; the ensemble movie is their average (smoothed), scored as reported."""
+    data, _ = mouse
+    models, _ = trained
+    out = tmp_path / "rec"
+    assert cli("v1", "reconstruct", data, "--models", models, "--out", out, "--n-trials", "1",
+               "--method", "adam", "--iterations", "5") == 0
+    m = _summary(out)["metrics"]
+    assert len(m["video_correlation_by_ensemble_size"]) == 2
+    assert m["video_correlation_by_ensemble_size"][-1] == pytest.approx(m["mean_video_correlation"], abs=1e-6)
+    row = m["trials"][0]
+    with np.load(out / f"trial_{row['trial']}" / "reconstruction.npz") as f:
+        assert f["model_videos"].shape[0] == 2
+        np.testing.assert_allclose(f["error"], f["reconstruction"] - f["from_predicted"], atol=1e-4)
+    assert (out / f"trial_{row['trial']}" / "error_map.png").is_file()
+
+
+@pytest.mark.parametrize("kind, extra", [("noise", ["--lengths", "1,8", "--frames", "40"]),
+                                         ("gratings", ["--sf", "0.04", "--tf", "1.875", "--frames", "40"]),
+                                         ("ablation", ["--fractions", "0,0.875", "--n-trials", "1"])])
+def test_suites_with_the_true_population(mouse, tmp_path, kind, extra):
+    data, _ = mouse
+    out = tmp_path / kind
+    assert cli("v1", "suite", kind, data, "--truth-model", "--out", out, "--method", "adam", "--iterations", "30",
+               *extra) == 0
+    m = _summary(out)["metrics"]
+    if kind == "ablation":
+        full, few = m["mean_video_correlation"]
+        assert full > few          # 12.5 % of the neurons reconstruct worse than all of them
+    elif kind == "noise":
+        table = np.asarray(m["video_correlation"])
+        assert table.shape == (2, 2) and table[1, 1] > table[0, 0]   # smooth noise is easier than fine noise
+    else:
+        assert np.asarray(m["video_correlation"]).shape == (1, 1) and m["mean_video_correlation"] > 0.3
+    assert (out / f"{kind}.png").is_file()
+
+
+def test_bad_input_names_the_argument(mouse, tmp_path, capsys):
+    data, _ = mouse
+    assert cli("v1", "reconstruct", data, "--models", tmp_path / "none", "--out", tmp_path / "o") == 2
+    assert "--models" in capsys.readouterr().err
+    assert cli("v1", "reconstruct", data, "--truth-model", "--trials", "9999", "--out", tmp_path / "o") == 2
+    assert "--trials" in capsys.readouterr().err
+    assert cli("v1", "suite", "colours", data, "--truth-model", "--out", tmp_path / "o") == 2
+    assert "colours" in capsys.readouterr().err
+    assert cli("v1", "train", tmp_path, "--out", tmp_path / "o") == 2
+    assert not (tmp_path / "o").exists()
