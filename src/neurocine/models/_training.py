@@ -57,7 +57,8 @@ class TrainingResult:
     ----------
     history : dict of str to list of float
         ``"loss"`` (mean training loss) and ``"val_loss"`` (validation loss),
-        one value per epoch run (resumed epochs included).
+        plus any extra metrics ``validate`` returns, one value per epoch run
+        (resumed epochs included).
     best_epoch : int
         1-based epoch whose weights were restored (0 when no epoch improved
         on the initial weights, e.g. a NaN loss from the start).
@@ -177,6 +178,14 @@ def _clone_state(model) -> dict:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
+def _split_validation(value) -> tuple[float, dict]:
+    """``validate()``'s result as (loss, extra metrics): a float, or a tuple (loss, mapping of name to float)."""
+    if isinstance(value, tuple):
+        loss, extras = value
+        return float(loss), dict(extras)
+    return float(value), {}
+
+
 def train(model, optimizer, *, train_epoch: Callable[[], float], validate: Callable[[], float],
           rng: np.random.Generator, max_epochs: int, patience: int, min_delta: float,
           checkpoint_dir: str | os.PathLike | None = None, fingerprint: Mapping[str, str] | None = None,
@@ -193,8 +202,10 @@ def train(model, optimizer, *, train_epoch: Callable[[], float], validate: Calla
     train_epoch : callable () -> float
         One epoch of optimiser steps; returns the mean training loss. Its
         randomness must come from ``rng`` and torch's global generator.
-    validate : callable () -> float
-        Validation loss of the current weights.
+    validate : callable () -> float or (float, mapping)
+        Validation loss of the current weights, or a tuple of it and a
+        mapping of extra metrics (name to float), each recorded in
+        ``history`` under its name, one value per epoch.
     rng : numpy.random.Generator
         The sampler's generator; its state is checkpointed.
     max_epochs, patience : int
@@ -250,9 +261,11 @@ def train(model, optimizer, *, train_epoch: Callable[[], float], validate: Calla
             loss = float(train_epoch())
             model.eval()
             with torch.no_grad():
-                val_loss = float(validate())
+                val_loss, extras = _split_validation(validate())
             result.history["loss"].append(loss)
             result.history["val_loss"].append(val_loss)
+            for key, value in extras.items():
+                result.history.setdefault(key, []).append(float(value))
             result.n_epochs = epoch + 1
             if val_loss < best_loss - min_delta:
                 best_loss, wait, result.best_epoch = val_loss, 0, epoch + 1
