@@ -620,6 +620,18 @@ def demo(
         typer.echo(f"  whisking classifier test accuracy {w['accuracy_test']:.3f} (chance {w['chance_test']:.3f}); "
                    f"EV as a regressor: probability {w['ev_probability_mean']:.3f}, "
                    f"whisk ME {w['ev_motion_energy_mean']:.3f}")
+    v = m["v1"]
+    line = (f"V1 (simulated, {v['neurons']} neurons, ceiling {v['ceiling_correlation']:.3f}): movies reconstructed "
+            f"with the true population at video correlation {v['true_population_video_correlation']:.3f}")
+    if "dnem_video_correlation" in v:
+        line += (f"; DNEM ensemble single-trial correlation {v['single_trial_correlation']:.3f} "
+                 f"({100 * v['fraction_of_ceiling']:.0f} % of the ceiling), reconstructions "
+                 f"{v['dnem_video_correlation']:.3f}")
+    typer.echo(line)
+    f = m["fmri"]
+    typer.echo(f"fMRI (simulated): best layer {100 * (f['best_layer_accuracy'] or 0):.1f} % correct, median test r "
+               f"{f['median_test_r']:.3f} (ceiling {f['median_ceiling']:.3f}); pairwise identification "
+               f"{f['pairwise_identification']:.3f}, 50-way {f['nway50_accuracy']:.3f}")
     typer.echo(f"wrote {out}/index.html")
 
 

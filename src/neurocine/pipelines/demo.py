@@ -12,7 +12,13 @@ Sections (each a sub-folder, linked from ``index.html``):
   energy (checked against the truth) and motion SVD, the ROIs drawn;
 * ``encoding/`` -- a simulated face video + widefield session: ``neurocine
   encode`` (ridge, LSTM, attribution, beta maps vs the planted maps, the
-  whisking classifier) and ``encode framerates`` on a short and a long session.
+  whisking classifier) and ``encode framerates`` on a short and a long session;
+* ``v1/`` -- a simulated mouse V1 in the Sensorium layout: movies reconstructed
+  from its activity with the simulator's own population (the upper bound) and,
+  in the full demo, with a DNEM ensemble trained here;
+* ``fmri/`` -- simulated fMRI of voxels driven by EfficientNet-Lite0 layers:
+  voxel-wise encoding (best-layer map vs the planted layers) and feature
+  decoding with identification.
 """
 
 from __future__ import annotations
@@ -160,10 +166,49 @@ def _format(d: dict[str, Any], indent: int = 0) -> str:
     return "\n".join(lines)
 
 
+def _section_v1(res: JobFolder, quick: bool) -> dict[str, Any]:
+    """Simulated V1 -> reconstruction with the true population (and, in the full demo, a trained DNEM ensemble)."""
+    from neurocine.pipelines.v1 import run_reconstruct, run_simulate, run_train
+
+    size = (dict(n_neurons=600, n_train=12, n_oracle=2, oracle_repeats=2, n_test=2, test_repeats=2, n_frames=60,
+                 n_calibration=4, ceiling=0.5) if quick else
+            dict(n_neurons=2000, n_train=80, n_oracle=3, oracle_repeats=3, n_test=3, test_repeats=3, n_frames=150))
+    data = res.path("v1/mouse")
+    sim = run_simulate(data, seed=0, overwrite=True, **size)
+    fast = dict(method="adam", iterations=40 if quick else 100, coarse_to_fine=1, holdout=0.1)
+    upper = run_reconstruct(data, None, res.path("v1/reconstruct_true_population"), truth_model=True,
+                            error_maps=False, **fast)["metrics"]
+    out = {"neurons": sim["n_neurons"], "ceiling_correlation": sim["ceiling_correlation"],
+           "true_population_video_correlation": upper["mean_video_correlation"],
+           "true_population_frame_correlation": upper["mean_frame_correlation"]}
+    if not quick:
+        trained = run_train(data, res.path("v1/models"), instances=2, epochs=10)["metrics"]
+        rec = run_reconstruct(data, res.path("v1/models"), res.path("v1/reconstruct"), **fast)["metrics"]
+        out.update({"single_trial_correlation": trained["single_trial_correlation"],
+                    "fraction_of_ceiling": trained["fraction_of_ceiling"],
+                    "dnem_video_correlation": rec["mean_video_correlation"],
+                    "dnem_frame_correlation": rec["mean_frame_correlation"]})
+    return out
+
+
+def _section_fmri(res: JobFolder, quick: bool) -> dict[str, Any]:
+    """Simulated fMRI -> voxel-wise encoding (best layer vs planted) and feature decoding (identification)."""
+    from neurocine.pipelines.fmri import run_fmri_decode, run_fmri_encode, run_fmri_simulate
+    from neurocine.simulate.fmri import SMALL_SIMULATION
+
+    data = res.path("fmri/data")
+    run_fmri_simulate(data, **(dict(SMALL_SIMULATION) if quick else {}))
+    enc = run_fmri_encode(data, res.path("fmri/encode"))["metrics"]
+    dec = run_fmri_decode(data, res.path("fmri/decode"), layer="blocks.2" if quick else "embedding")["metrics"]
+    return {"best_layer_accuracy": enc.get("best_layer_accuracy"), "median_test_r": enc["median_test_r"],
+            "median_ceiling": enc["median_ceiling"], "pairwise_identification": dec["pairwise_identification"],
+            "nway50_accuracy": dec["nway50_accuracy"]}
+
+
 def run_demo(out: str | os.PathLike, *, quick: bool = False) -> dict[str, Any]:
     """Run every capability on built-in data into one folder; returns the summary."""
     sections = {"conv_nmf": _section_conv_nmf, "screenome": _section_screenome, "k_selection": _section_k_selection,
-                "video": _section_video, "encoding": _section_encoding}
+                "video": _section_video, "encoding": _section_encoding, "v1": _section_v1, "fmri": _section_fmri}
     with JobFolder(out, {"quick": quick}, job="demo") as res:
         for name, run in sections.items():
             with res.timer(f"{name}_seconds"):
