@@ -586,32 +586,30 @@ def report(
 # --------------------------------------------------------------------------- #
 # demo
 # --------------------------------------------------------------------------- #
-@app.command("demo")
-def demo(
-    out: Path = typer.Option(Path("demo-out"), "--out", help="Output folder."),
-    quick: bool = typer.Option(False, "--quick", help="Smaller settings (about a minute on 2 cores)."),
-) -> None:
-    """Run every capability on built-in data into one folder (open DIR/index.html)."""
-    from neurocine.pipelines.demo import run_demo
-
-    s = run_demo(out, quick=quick)
-    m = s["metrics"]
-    c = m["conv_nmf"]
+def _echo_conv_nmf(c: dict) -> None:
     typer.echo(f"Conv-NMF on the notebook's data ({c['n_true_spikes']} true spikes, oracle R2 {c['oracle_r2']:.3f}):")
     for k in (4, 2):
         r = c[f"seed_k{k}"]
         typer.echo(f"  notebook solver K={k}: Found {r['n_spikes']} putative spikes (R2 = {r['r2']:.2f})")
     r = c["default_k4"]
     typer.echo(f"  neurocine solver K=4: {r['n_spikes']} spikes, R2 {r['r2']:.3f}, spike F1 {r['spike_f1']:.3f}")
-    sc = m["screenome"]
+
+
+def _echo_screenome(sc: dict) -> None:
     typer.echo(f"Screenome: {sc['n_events']} events -> {sc['n_bins']} bins; motifs R2 {sc['r2']:.3f}, "
                f"onset F1 {sc['spike_f1']:.3f}")
-    ks = m["k_selection"]
+
+
+def _echo_k_selection(ks: dict) -> None:
     typer.echo(f"K selection: recommended K = {ks['recommended_k']} (true K = {ks['true_k']})")
-    v = m["video"]
+
+
+def _echo_video(v: dict) -> None:
     typer.echo(f"Video: {v['frames']} frames, motion energy of ROIs {', '.join(v['rois'])} "
                f"({v['frames_per_second']:.0f} frames/s), max error vs truth {v['max_abs_error_vs_truth']:.2g}")
-    e = m["encoding"]
+
+
+def _echo_encoding(e: dict) -> None:
     typer.echo(f"Encoding (simulated widefield): cross-validated EV {e['mean_cv_ev']:.3f} (ceiling "
                f"{e['ceiling_ev']:.3f}), beta maps vs planted r >= {e['min_beta_map_correlation']:.3f}, "
                f"planted features ranked first: {e['planted_ranked_first']}")
@@ -620,7 +618,9 @@ def demo(
         typer.echo(f"  whisking classifier test accuracy {w['accuracy_test']:.3f} (chance {w['chance_test']:.3f}); "
                    f"EV as a regressor: probability {w['ev_probability_mean']:.3f}, "
                    f"whisk ME {w['ev_motion_energy_mean']:.3f}")
-    v = m["v1"]
+
+
+def _echo_v1(v: dict) -> None:
     line = (f"V1 (simulated, {v['neurons']} neurons, ceiling {v['ceiling_correlation']:.3f}): movies reconstructed "
             f"with the true population at video correlation {v['true_population_video_correlation']:.3f}")
     if "dnem_video_correlation" in v:
@@ -628,10 +628,33 @@ def demo(
                  f"({100 * v['fraction_of_ceiling']:.0f} % of the ceiling), reconstructions "
                  f"{v['dnem_video_correlation']:.3f}")
     typer.echo(line)
-    f = m["fmri"]
+
+
+def _echo_fmri(f: dict) -> None:
     typer.echo(f"fMRI (simulated): best layer {100 * (f['best_layer_accuracy'] or 0):.1f} % correct, median test r "
                f"{f['median_test_r']:.3f} (ceiling {f['median_ceiling']:.3f}); pairwise identification "
                f"{f['pairwise_identification']:.3f}, 50-way {f['nway50_accuracy']:.3f}")
+
+
+_DEMO_ECHO = {"conv_nmf": _echo_conv_nmf, "screenome": _echo_screenome, "k_selection": _echo_k_selection,
+              "video": _echo_video, "encoding": _echo_encoding, "v1": _echo_v1, "fmri": _echo_fmri}
+
+
+@app.command("demo")
+def demo(
+    out: Path = typer.Option(Path("demo-out"), "--out", help="Output folder."),
+    quick: bool = typer.Option(False, "--quick", help="Smaller settings (a few minutes on 2 cores)."),
+    only: Optional[str] = typer.Option(None, "--only", help="Comma-separated sections (conv_nmf, screenome, "
+                                                            "k_selection, video, encoding, v1, fmri); default all."),
+) -> None:
+    """Run every capability on built-in data into one folder (open DIR/index.html)."""
+    from neurocine.pipelines.demo import run_demo
+
+    s = run_demo(out, quick=quick, only=_csv_list(only, "--only", str))
+    m = s["metrics"]
+    for section, echo in _DEMO_ECHO.items():
+        if section in m:
+            echo(m[section])
     typer.echo(f"wrote {out}/index.html")
 
 

@@ -28,6 +28,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from neurocine.errors import InputError
 from neurocine.report.html import JobFolder
 
 
@@ -205,11 +206,19 @@ def _section_fmri(res: JobFolder, quick: bool) -> dict[str, Any]:
             "nway50_accuracy": dec["nway50_accuracy"]}
 
 
-def run_demo(out: str | os.PathLike, *, quick: bool = False) -> dict[str, Any]:
-    """Run every capability on built-in data into one folder; returns the summary."""
+SECTIONS = ("conv_nmf", "screenome", "k_selection", "video", "encoding", "v1", "fmri")
+
+
+def run_demo(out: str | os.PathLike, *, quick: bool = False, only=None) -> dict[str, Any]:
+    """Run every capability (or the sections named in ``only``) on built-in data into one folder."""
     sections = {"conv_nmf": _section_conv_nmf, "screenome": _section_screenome, "k_selection": _section_k_selection,
                 "video": _section_video, "encoding": _section_encoding, "v1": _section_v1, "fmri": _section_fmri}
-    with JobFolder(out, {"quick": quick}, job="demo") as res:
+    if only is not None:
+        unknown = [name for name in only if name not in sections]
+        if unknown or not only:
+            raise InputError(f"--only: got {list(only)}; expected one or more of {', '.join(SECTIONS)}")
+        sections = {name: sections[name] for name in SECTIONS if name in only}
+    with JobFolder(out, {"quick": quick, "only": list(sections)}, job="demo") as res:
         for name, run in sections.items():
             with res.timer(f"{name}_seconds"):
                 res.metrics[name] = run(res, quick)

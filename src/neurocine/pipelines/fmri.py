@@ -2,7 +2,10 @@
 
 ``neurocine fmri simulate --out DATA`` -> :func:`run_fmri_simulate`;
 ``neurocine fmri encode DATA --out DIR`` -> :func:`run_fmri_encode`;
-``neurocine fmri decode DATA --out DIR`` -> :func:`run_fmri_decode`.
+``neurocine fmri decode DATA --out DIR`` -> :func:`run_fmri_decode`;
+``neurocine fmri pretrain DATA --out DIR`` -> :func:`run_fmri_pretrain` (the deep path of
+:mod:`neurocine.models.fmri` -- masked brain modelling, contrastive alignment, frame generation, the
+Kupershmidt encoder-decoder -- against decode's ridge on the same split; see its docstring).
 ``DATA`` is a folder in the format of :mod:`neurocine.simulate.fmri`
 (read and checked by :func:`read_fmri_data`); each job writes one result
 folder (``summary.json``, arrays, figures, ``report.html``).
@@ -84,6 +87,7 @@ import csv
 import json
 import math
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,7 +112,7 @@ from neurocine.simulate.fmri import (
 from neurocine.validation import check_int
 
 __all__ = ["DECODE_ALPHAS", "ENCODE_ALPHAS", "FMRIData", "classifier_nway_accuracy", "noise_ceiling",
-           "read_fmri_data", "run_fmri_decode", "run_fmri_encode", "run_fmri_simulate"]
+           "read_fmri_data", "run_fmri_decode", "run_fmri_encode", "run_fmri_pretrain", "run_fmri_simulate"]
 
 #: Default penalty grid of the encoding ridge (PCA components of z-scored features).
 ENCODE_ALPHAS = np.logspace(-1, 7, 17)
@@ -623,10 +627,10 @@ def run_fmri_simulate(out: str | os.PathLike, *, figures: bool = True, device: s
     with JobFolder(out, params, job="fmri simulate") as res:
         root = res.path("info.json").parent
         summary = write_fmri_data(root, device=device, batch_size=batch_size, **options)
-        summary["out"] = str(out)
         seconds = summary.pop("seconds")
         res.timings.update({f"{k}_seconds": v for k, v in seconds.items()})
         res.metrics.update(summary)
+        summary["out"] = str(out)
         if figures:
             from neurocine.plotting.fmri import plot_frame_pairs, plot_layer_map
 
@@ -934,6 +938,161 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(1, keepdims=True)
 
 
+def _parse_delays(delays: Any) -> tuple[int, ...]:
+    if isinstance(delays, str):
+        try:
+            delays = [int(v) for v in delays.split(",") if v.strip()]
+        except ValueError:
+            raise InputError(f"--delays: got {delays!r}; expected comma-separated integers (scans)") from None
+    try:
+        delay_t = tuple(int(d) for d in delays)
+    except (TypeError, ValueError):
+        raise InputError(f"--delays: got {delays!r}; expected integers (scans)") from None
+    if not delay_t or min(delay_t) < 0 or len(set(delay_t)) != len(delay_t):
+        raise InputError(f"--delays: got {delays!r}; expected distinct integers >= 0")
+    return delay_t
+
+
+@dataclass
+class _DecodeDesign:
+    """Inputs and rows of the decoding jobs (decode, pretrain): delayed voxels of training and test scans."""
+
+    training: _Training
+    X_tr: np.ndarray             # (n_tr, V * len(delays)) voxels at t + d, d in delays
+    idx_tr: np.ndarray           # (n_tr,) training scan (row of training.Y) of each sample
+    X_te: np.ndarray             # (n_te, V * len(delays)) from the mean of the test repeats
+    idx_te: np.ndarray           # (n_te,) test scan of each sample
+    y_test: np.ndarray           # (n_scans_test, V) mean of the test repeats
+
+
+def _decode_design(ds: FMRIData, delay_t: tuple[int, ...], folds: int, average_repeats: bool) -> _DecodeDesign:
+    training = _training_scans(ds, average_repeats)
+    X_tr, idx_tr = _delayed(training.Y, training.runs, delay_t)
+    y_test = ds.fmri_test.mean(0).astype(np.float64)
+    X_te, idx_te = _delayed(y_test, np.zeros(ds.n_scans_test, np.int64), delay_t)
+    if len(idx_tr) < 2 * folds:
+        raise InputError(f"--delays: with delays {list(delay_t)} only {len(idx_tr)} training scans keep every delay "
+                         f"inside their run; expected at least {2 * folds} (--folds {folds})")
+    if len(idx_te) < 3:
+        raise InputError(f"{ds.folder / 'fmri_test.npy'}: {ds.n_scans_test} test scans leave {len(idx_te)} with "
+                         f"every delay {list(delay_t)}; expected at least 3")
+    return _DecodeDesign(training, X_tr, idx_tr, X_te, idx_te, y_test)
+
+
+def _decode_targets(ds: FMRIData, feats: dict, layer: str, training: _Training):
+    """Scan-mean features of ``layer``, z-scored with the training scans: (z_train, z_test, mean, sd)."""
+    k = ds.frames_per_scan
+    f_train = _scan_mean(feats["train"][layer][training.frames].astype(np.float64), k)     # (n_u, F)
+    f_test = _scan_mean(feats["test"][layer].astype(np.float64), k)
+    (z_train, z_test), mu, sd = _zscore(f_train, f_test)
+    return z_train, z_test, mu, sd
+
+
+def _ridge_decoder(X_tr: np.ndarray, Y_tr: np.ndarray, X_te: np.ndarray, alphas: np.ndarray, folds: int,
+                   backend: str, device: str):
+    """Ridge (RidgeCV, penalty per column of ``Y_tr``) on all training principal components of the inputs.
+
+    Returns the test prediction, the fitted RidgeCV and the PCA.
+    """
+    from neurocine.features.fmri import VariancePCA
+    from neurocine.models.ridge import RidgeCV
+
+    pca = VariancePCA(1.0).fit(X_tr)
+    model = RidgeCV(alphas=alphas, cv=folds, backend=backend, device=device).fit(pca.transform(X_tr), Y_tr)
+    return model.predict(pca.transform(X_te)), model, pca
+
+
+def _identification_scores(decoded: np.ndarray, true: np.ndarray, n_way: int, trials: int,
+                           rng: np.random.Generator) -> tuple[dict, list, np.ndarray]:
+    """Pairwise (GOD rule) and n-way top-1 (2 and ``n_way``) scores: metrics, table rows, per-sample pairwise."""
+    from neurocine.models.fmri import nway_top1, pairwise_identification
+
+    n = len(true)
+    metrics: dict[str, Any] = {}
+    pw = pairwise_identification(decoded, true)
+    rows = []   # (name, accuracy, error, chance)
+    metrics["pairwise_identification"] = float(pw.mean())
+    metrics["pairwise_identification_error"] = _binomial(float(pw.mean()), n)
+    rows.append(("pairwise (GOD rule)", metrics["pairwise_identification"],
+                 metrics["pairwise_identification_error"], 0.5))
+    for m in sorted({2, n_way}):
+        key = f"nway{m}_accuracy"
+        acc = nway_top1(decoded, true, n_way=m, trials=trials, random_state=rng) if m <= n else None
+        metrics[key] = acc
+        metrics[key.replace("accuracy", "error")] = _binomial(acc, n)
+        rows.append((f"{m}-way top-1 (features)", acc, _binomial(acc, n), 1.0 / m))
+    return metrics, rows, pw
+
+
+def _decode_candidates(ds: FMRIData, training: _Training, feats: dict, layer: str, z_train: np.ndarray,
+                       mu: np.ndarray, sd: np.ndarray):
+    """Candidates of retrieval and category identification: (z features, frames, categories).
+
+    The training scans (middle frame, scan-mean features) and the library frames; never a test frame.
+    """
+    k = ds.frames_per_scan
+    cand_z = [z_train]
+    cand_frames = [np.asarray(ds.stimulus_train[training.frames.reshape(-1, k)[:, k // 2]])]
+    cand_cat = [ds.train_category[training.scans] if ds.train_category is not None else
+                np.full(len(z_train), -1)]
+    if ds.library_frames is not None:
+        cand_z.append((feats["library"][layer].astype(np.float64) - mu) / sd)
+        cand_frames.append(np.asarray(ds.library_frames))
+        cand_cat.append(ds.library_category if ds.library_category is not None else
+                        np.full(len(ds.library_frames), -1))
+    return np.concatenate(cand_z), np.concatenate(cand_frames), np.concatenate(cand_cat)
+
+
+def _category_score(decoded: np.ndarray, cz: np.ndarray, ccat: np.ndarray,
+                    test_cat: np.ndarray | None) -> tuple[dict, tuple | None, np.ndarray | None]:
+    """Category identification against category-average candidate features: metrics, a table row, per sample.
+
+    The per-sample accuracies cover the samples whose category has candidates (None: no score).
+    """
+    from neurocine.models.fmri import identification_with_categories
+
+    metrics: dict[str, Any] = {"category_identification": None}
+    if test_cat is not None and (ccat >= 0).any():
+        cats = np.unique(ccat[ccat >= 0])
+        if cats.size >= 2:
+            cat_feat = np.stack([cz[ccat == c].mean(0) for c in cats])
+            have = np.isin(test_cat, cats)
+            if have.any():
+                lab = np.searchsorted(cats, test_cat[have])
+                per_sample = identification_with_categories(decoded[have], cat_feat, lab)
+                acc = float(per_sample.mean())
+                metrics["category_identification"] = acc
+                metrics["category_identification_error"] = _binomial(acc, int(have.sum()))
+                metrics["n_categories"] = int(cats.size)
+                return metrics, (f"category ({cats.size} categories)", acc,
+                                 metrics["category_identification_error"], 0.5), per_sample
+    return metrics, None, None
+
+
+def _classifier_scores(decoded: np.ndarray, z_train: np.ndarray, mu: np.ndarray, sd: np.ndarray,
+                       test_embedding: np.ndarray, k: int, idx_te: np.ndarray, n_way: int, trials: int,
+                       rng: np.random.Generator) -> tuple[dict, list]:
+    """MinD-Video's classifier n-way scores of decoded embeddings (module notes): metrics and table rows."""
+    n = len(decoded)
+    metrics: dict[str, Any] = {}
+    rows = []
+    W, b = _fc_head()
+    # one factor undoing the ridge shrinkage: decoded vectors get the training targets' mean norm
+    gain = float(np.linalg.norm(z_train, axis=1).mean() / max(np.linalg.norm(decoded, axis=1).mean(), 1e-12))
+    probs_dec = _softmax((decoded * gain * sd + mu) @ W.T + b)
+    metrics["classifier_shrinkage_gain"] = gain
+    frame_probs = _softmax(test_embedding.astype(np.float64) @ W.T + b)
+    true_class = _scan_mean(frame_probs, k)[idx_te].argmax(1)
+    for m in sorted({2, n_way}):
+        key = f"classifier_nway{m}_accuracy"
+        acc = classifier_nway_accuracy(probs_dec, true_class, n_way=m, trials=trials, random_state=rng)
+        metrics[key] = acc
+        metrics[key.replace("accuracy", "error")] = _binomial(acc, n)
+        rows.append((f"{m}-way top-1 (ImageNet classes)", acc, _binomial(acc, n), 1.0 / m))
+    metrics["classifier_top1_match"] = float((probs_dec.argmax(1) == true_class).mean())
+    return metrics, rows
+
+
 def run_fmri_decode(data: str | os.PathLike, out: str | os.PathLike, *, layer: str = "embedding",
                     delays: Any = (1, 2, 3), folds: int = 9, alphas: Any = None, n_way: int = 50,
                     trials: int = 100, average_repeats: bool = True, recompute_features: bool = False,
@@ -977,27 +1136,9 @@ def run_fmri_decode(data: str | os.PathLike, out: str | os.PathLike, *, layer: s
         ``classifier_nway50_accuracy``, ``retrieval_ssim``, ``retrieval_psnr``, ``retrieval_pixel_r``
         (and their ``*_chance``), ``retrieval_category_accuracy``, ``n_test_samples``.
     """
-    from neurocine.features.fmri import VariancePCA
-    from neurocine.models.fmri import (
-        identification_with_categories,
-        nway_top1,
-        pairwise_identification,
-    )
-    from neurocine.models.ridge import RidgeCV
-
     if not isinstance(layer, str) or not layer:
         raise InputError(f"--layer: got {layer!r}; expected a CNN tap name such as 'embedding'")
-    if isinstance(delays, str):
-        try:
-            delays = [int(v) for v in delays.split(",") if v.strip()]
-        except ValueError:
-            raise InputError(f"--delays: got {delays!r}; expected comma-separated integers (scans)") from None
-    try:
-        delay_t = tuple(int(d) for d in delays)
-    except (TypeError, ValueError):
-        raise InputError(f"--delays: got {delays!r}; expected integers (scans)") from None
-    if not delay_t or min(delay_t) < 0 or len(set(delay_t)) != len(delay_t):
-        raise InputError(f"--delays: got {delays!r}; expected distinct integers >= 0")
+    delay_t = _parse_delays(delays)
     folds = check_int("--folds", folds, minimum=2)
     n_way = check_int("--n-way", n_way, minimum=2)
     trials = check_int("--trials", trials)
@@ -1008,16 +1149,9 @@ def run_fmri_decode(data: str | os.PathLike, out: str | os.PathLike, *, layer: s
               "n_way": n_way, "trials": trials, "average_repeats": bool(average_repeats),
               "recompute_features": bool(recompute_features), "input_size": input_size, "backend": backend,
               "device": device, "seed": seed}
-    training = _training_scans(ds, average_repeats)
+    design = _decode_design(ds, delay_t, folds, average_repeats)
+    training, idx_tr, idx_te = design.training, design.idx_tr, design.idx_te
     k = ds.frames_per_scan
-    X_tr, idx_tr = _delayed(training.Y, training.runs, delay_t)
-    X_te, idx_te = _delayed(ds.fmri_test.mean(0).astype(np.float64), np.zeros(ds.n_scans_test, np.int64), delay_t)
-    if len(idx_tr) < 2 * folds:
-        raise InputError(f"--delays: with delays {list(delay_t)} only {len(idx_tr)} training scans keep every delay "
-                         f"inside their run; expected at least {2 * folds} (--folds {folds})")
-    if len(idx_te) < 3:
-        raise InputError(f"{ds.folder / 'fmri_test.npy'}: {ds.n_scans_test} test scans leave {len(idx_te)} with "
-                         f"every delay {list(delay_t)}; expected at least 3")
     rng = np.random.default_rng(seed)
     with JobFolder(out, params, job="fmri decode") as res:
         t0 = time.perf_counter()
@@ -1026,14 +1160,10 @@ def run_fmri_decode(data: str | os.PathLike, out: str | os.PathLike, *, layer: s
                                  input_size=input_size, device=device, batch_size=batch_size)
         res.timings["features_seconds"] = time.perf_counter() - t0
         res.extra["features"] = fdesc
-        f_train = _scan_mean(feats["train"][layer][training.frames].astype(np.float64), k)     # (n_u, F)
-        f_test = _scan_mean(feats["test"][layer].astype(np.float64), k)
-        (z_train, z_test), mu, sd = _zscore(f_train, f_test)
+        z_train, z_test, mu, sd = _decode_targets(ds, feats, layer, training)
         t0 = time.perf_counter()
-        pca = VariancePCA(1.0).fit(X_tr)
-        model = RidgeCV(alphas=alpha_grid, cv=folds, backend=backend, device=device).fit(pca.transform(X_tr),
-                                                                                        z_train[idx_tr])
-        decoded = model.predict(pca.transform(X_te))
+        decoded, model, pca = _ridge_decoder(design.X_tr, z_train[idx_tr], design.X_te, alpha_grid, folds, backend,
+                                             device)
         res.timings["ridge_seconds"] = time.perf_counter() - t0
         true = z_test[idx_te]
         n = len(idx_te)
@@ -1042,68 +1172,27 @@ def run_fmri_decode(data: str | os.PathLike, out: str | os.PathLike, *, layer: s
                                    "median_feature_cv_score": float(np.median(
                                        model.cv_scores_[model.best_alpha_index_, np.arange(true.shape[1])])),
                                    "median_feature_test_r": float(np.median(_corr_columns(decoded, true)))}
-        pw = pairwise_identification(decoded, true)
-        rows = []   # (name, accuracy, error, chance)
-        metrics["pairwise_identification"] = float(pw.mean())
-        metrics["pairwise_identification_error"] = _binomial(float(pw.mean()), n)
-        rows.append(("pairwise (GOD rule)", metrics["pairwise_identification"],
-                     metrics["pairwise_identification_error"], 0.5))
-        for m in sorted({2, n_way}):
-            key = f"nway{m}_accuracy"
-            acc = nway_top1(decoded, true, n_way=m, trials=trials, random_state=rng) if m <= n else None
-            metrics[key] = acc
-            metrics[key.replace("accuracy", "error")] = _binomial(acc, n)
-            rows.append((f"{m}-way top-1 (features)", acc, _binomial(acc, n), 1.0 / m))
+        scores, rows, pw = _identification_scores(decoded, true, n_way, trials, rng)
+        metrics.update(scores)
         if n_way == 50 and n < 50:
             res.extra["nway50_note"] = f"only {n} test scans; 50-way needs at least 50"
 
         # --- candidates: training scans (middle frame, scan-mean features) and the library frames
-        cand_z = [z_train]
-        cand_frames = [np.asarray(ds.stimulus_train[training.frames.reshape(-1, k)[:, k // 2]])]
-        cand_cat = [ds.train_category[training.scans] if ds.train_category is not None else
-                    np.full(len(z_train), -1)]
-        if ds.library_frames is not None:
-            cand_z.append((feats["library"][layer].astype(np.float64) - mu) / sd)
-            cand_frames.append(np.asarray(ds.library_frames))
-            cand_cat.append(ds.library_category if ds.library_category is not None else
-                            np.full(len(ds.library_frames), -1))
-        cz = np.concatenate(cand_z)
-        cframes = np.concatenate(cand_frames)
-        ccat = np.concatenate(cand_cat)
+        cz, cframes, ccat = _decode_candidates(ds, training, feats, layer, z_train, mu, sd)
         test_cat = ds.test_category[idx_te] if ds.test_category is not None else None
 
         # --- category identification
-        metrics["category_identification"] = None
-        if test_cat is not None and (ccat >= 0).any():
-            cats = np.unique(ccat[ccat >= 0])
-            if cats.size >= 2:
-                cat_feat = np.stack([cz[ccat == c].mean(0) for c in cats])
-                have = np.isin(test_cat, cats)
-                if have.any():
-                    lab = np.searchsorted(cats, test_cat[have])
-                    acc = float(identification_with_categories(decoded[have], cat_feat, lab).mean())
-                    metrics["category_identification"] = acc
-                    metrics["category_identification_error"] = _binomial(acc, int(have.sum()))
-                    metrics["n_categories"] = int(cats.size)
-                    rows.append((f"category ({cats.size} categories)", acc, metrics["category_identification_error"],
-                                 0.5))
+        cat_metrics, cat_row, _ = _category_score(decoded, cz, ccat, test_cat)
+        metrics.update(cat_metrics)
+        if cat_row is not None:
+            rows.append(cat_row)
 
         # --- classifier n-way (MinD-Video)
         if layer == "embedding":
-            W, b = _fc_head()
-            # one factor undoing the ridge shrinkage: decoded vectors get the training targets' mean norm
-            gain = float(np.linalg.norm(z_train, axis=1).mean() / max(np.linalg.norm(decoded, axis=1).mean(), 1e-12))
-            probs_dec = _softmax((decoded * gain * sd + mu) @ W.T + b)
-            metrics["classifier_shrinkage_gain"] = gain
-            frame_probs = _softmax(feats["test"]["embedding"].astype(np.float64) @ W.T + b)
-            true_class = _scan_mean(frame_probs, k)[idx_te].argmax(1)
-            for m in sorted({2, n_way}):
-                key = f"classifier_nway{m}_accuracy"
-                acc = classifier_nway_accuracy(probs_dec, true_class, n_way=m, trials=trials, random_state=rng)
-                metrics[key] = acc
-                metrics[key.replace("accuracy", "error")] = _binomial(acc, n)
-                rows.append((f"{m}-way top-1 (ImageNet classes)", acc, _binomial(acc, n), 1.0 / m))
-            metrics["classifier_top1_match"] = float((probs_dec.argmax(1) == true_class).mean())
+            cls_metrics, cls_rows = _classifier_scores(decoded, z_train, mu, sd, feats["test"]["embedding"], k,
+                                                       idx_te, n_way, trials, rng)
+            metrics.update(cls_metrics)
+            rows.extend(cls_rows)
         else:
             res.extra["classifier_note"] = "classifier n-way scores need --layer embedding"
 
@@ -1160,3 +1249,456 @@ def _unit_rows(a: np.ndarray) -> np.ndarray:
     a = a - a.mean(1, keepdims=True)
     norm = np.linalg.norm(a, axis=1, keepdims=True)
     return np.divide(a, norm, out=np.zeros_like(a), where=norm > 0)
+
+
+# --------------------------------------------------------------------------- pretrain (the deep path)
+
+_ALIGNER_INPUTS = ("auto", "voxels", "mbm")
+_CYCLE_CHOICES = ("auto", "on", "off")
+
+
+def _check_epochs(name: str, value: Any) -> int:
+    return check_int(name, value, minimum=1)
+
+
+def _check_frame_size(value: Any) -> tuple[int, int]:
+    if isinstance(value, str):
+        value = [v for v in value.replace("x", ",").split(",") if v.strip()]
+    try:
+        size = tuple(int(v) for v in value)
+    except (TypeError, ValueError):
+        size = ()
+    if len(size) != 2 or min(size) < 8:
+        raise InputError(f"--frame-size: got {value!r}; expected two integers (height, width) >= 8 (SSIM needs "
+                         f"7 x 7 windows)")
+    return size  # type: ignore[return-value]
+
+
+def _check_hidden(value: Any) -> tuple[int, ...]:
+    if isinstance(value, str):
+        value = [v for v in value.split(",") if v.strip()]
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        value = (value,)
+    try:
+        hidden = tuple(int(v) for v in value)
+    except (TypeError, ValueError):
+        hidden = (0,)
+    if any(h < 1 for h in hidden):
+        raise InputError(f"--aligner-hidden: got {value!r}; expected hidden layer widths (positive integers), or "
+                         f"none for a linear head")
+    return hidden
+
+
+def _small_grey(frames: Any, size: tuple[int, int], chunk: int = 512) -> np.ndarray:
+    """Frames as grey (n, h, w) float32 at ``size`` (area averaging), chunk by chunk; 0-255 stay 0-255."""
+    import torch
+    from torch.nn import functional as F
+
+    n = len(frames)
+    out = np.empty((n, *size), dtype=np.float32)
+    for a in range(0, n, chunk):
+        block = np.asarray(frames[a:a + chunk], dtype=np.float32)
+        if block.ndim == 4:
+            block = block.mean(-1)
+        if block.shape[1:] == tuple(size):
+            out[a:a + len(block)] = block
+            continue
+        t = torch.from_numpy(np.ascontiguousarray(block))[:, None]
+        out[a:a + len(block)] = F.interpolate(t, size=tuple(size), mode="area")[:, 0].numpy()
+    return out
+
+
+def _delay_mean(Y: np.ndarray, idx: np.ndarray, delays: tuple[int, ...]) -> np.ndarray:
+    """Mean over the delays of the scans ``t + d`` (one voxel vector per sample): the HRF-peak response."""
+    return np.mean([Y[idx + d] for d in delays], axis=0).astype(np.float32)
+
+
+def _frame_scores(truth: np.ndarray, pred: np.ndarray) -> dict[str, Any]:
+    """SSIM, PSNR and pixel correlation (means as :func:`_frame_metrics`) with per-frame values of SSIM and r."""
+    from neurocine.metrics import frame_correlations, ssim
+
+    out = dict(_frame_metrics(truth, pred))
+    out["ssim_frames"] = np.array([ssim(truth[i:i + 1], pred[i:i + 1]) for i in range(len(truth))])
+    out["pixel_r_frames"] = np.nan_to_num(frame_correlations(truth, pred))
+    n = len(truth)
+    for key in ("ssim", "pixel_r"):
+        v = out[f"{key}_frames"]
+        out[f"{key}_error"] = float(v.std(ddof=1) / math.sqrt(n)) if n > 1 else None
+    return out
+
+
+def _paired_error(a: np.ndarray | None, b: np.ndarray | None) -> float | None:
+    if a is None or b is None or len(a) < 2:
+        return None
+    return float(np.std(np.asarray(a) - np.asarray(b), ddof=1) / math.sqrt(len(a)))
+
+
+def _fit_aligner(name: str, X: np.ndarray, E: np.ndarray, n_val: int, ckpt: Path, encoder=None,
+                 hidden: tuple[int, ...] = (), epochs: int = 200, seed: int = 0, device: str = "auto"):
+    """A ContrastiveAligner fitted on all but the last ``n_val`` rows; returns it and its validation pairwise score."""
+    from neurocine.models.fmri import ContrastiveAligner, pairwise_identification
+
+    n_fit = len(X) - n_val
+    aligner = ContrastiveAligner(encoder, hidden=hidden, max_epochs=epochs, random_state=seed, device=device,
+                                 checkpoint_dir=ckpt / f"aligner_{name}")
+    aligner.fit(X[:n_fit], E[:n_fit], validation=(X[n_fit:], E[n_fit:]))
+    score = float(pairwise_identification(aligner.transform(X[n_fit:]), E[n_fit:]).mean())
+    return aligner, score
+
+
+def run_fmri_pretrain(data: str | os.PathLike, out: str | os.PathLike, *, layer: str = "embedding",
+                      delays: Any = (1, 2, 3), folds: int = 9, alphas: Any = None, n_way: int = 50,
+                      trials: int = 100, average_repeats: bool = True, recompute_features: bool = False,
+                      input_size: Any = None, backend: str = "numpy", frame_size: Any = (48, 64),
+                      aligner_input: str = "auto", aligner_hidden: Any = (), mbm_epochs: int = 30,
+                      align_epochs: int = 200, generator_epochs: int = 100, encoder_epochs: int = 10,
+                      decoder_epochs: int = 60, decoder_cycle: str = "auto", device: str = "auto",
+                      batch_size: int = 32, seed: int = 0, n_examples: int = 8,
+                      figures: bool = True) -> dict[str, Any]:
+    """The deep path (MinD-Video, Kupershmidt et al.) against the ridge decoder, on the same split.
+
+    Steps (all models trained on the training scans only; every score on the test scans, repeats averaged,
+    with the samples, delays and targets of :func:`run_fmri_decode`):
+
+    1. **Masked brain modelling** -- :class:`~neurocine.models.fmri.MaskedBrainAutoencoder` (patch 16,
+       mask ratio 0.75) on every single training scan (all presentations: pretraining needs no labels);
+       reported: the hidden-voxel variance explained (``score``, fixed masks) on the single test scans
+       (``mbm_test_score``) and on their repeat mean (``mbm_test_score_averaged``).
+    2. **Contrastive alignment** -- :class:`~neurocine.models.fmri.ContrastiveAligner` (InfoNCE) of fMRI
+       to the built-in CNN's features of each scan's frames (``layer``, z-scored like decode's targets),
+       from (a) the delayed voxels themselves (decode's inputs: scans ``t + d``, concatenated; head
+       ``aligner_hidden``, linear by default) or (b) the frozen MBM embedding of the delay-mean scan (an
+       MLP head of 512 units). Both hold out the last 10 % of the training samples (early stopping);
+       ``aligner_input="auto"`` keeps the one with the better pairwise identification on those
+       held-out training samples (never the test set). The aligned embedding of a test scan is scored as
+       decode scores its ridge prediction: pairwise identification (GOD rule), n-way top-1 (2 and
+       ``n_way``; both methods get the same random candidate sets), category identification and, for
+       ``layer="embedding"``, the ImageNet-classifier n-way.
+    3. **Generation** -- a :class:`~neurocine.models.fmri.ConditionalFrameDecoder` learns to paint grey
+       ``frame_size`` frames (each scan's middle frame) from true CNN features (training scans and the
+       library); it paints the aligned embedding of each test scan. The encoder-decoder of Kupershmidt
+       et al.: :class:`~neurocine.models.fmri.VideoFMRIEncoder` (the scan's clip of ``frames_per_scan``
+       frames -> the delay-mean response; the paper's loss and schedule, ``encoder_epochs``) scored by
+       per-voxel r on the test scans, and :class:`~neurocine.models.fmri.FMRIVideoDecoder` (delay-mean
+       response -> clip) trained with the self-supervised video -> fMRI -> video cycle on the library
+       clips (unpaired); ``decoder_cycle="auto"`` keeps the cycle when it lowers the paired validation
+       loss (last 10 % of the training samples), ``"on"``/``"off"`` force it. Baseline: ridge from the
+       delayed voxels to the pixels (the same RidgeCV path as decode's features). Frames are clipped to
+       0-255; SSIM, PSNR and pixel correlation against the true middle frames.
+
+    Checkpoints of every model go to ``.OUT.checkpoints`` beside ``out``; an interrupted run resumes from
+    them (finished models are reloaded, not retrained) and they are removed on success.
+
+    Parameters
+    ----------
+    data : path
+        fMRI data folder (:mod:`neurocine.simulate.fmri`).
+    out : path
+        Result folder.
+    layer, delays, folds, alphas, n_way, trials, average_repeats, recompute_features, input_size, backend
+        As :func:`run_fmri_decode` (the ridge baseline is its code path, with the same numbers).
+    frame_size : (int, int), default (48, 64)
+        Size of the generated grey frames (``"48,64"`` also accepted).
+    aligner_input : {"auto", "voxels", "mbm"}, default "auto"
+    aligner_hidden : tuple of int, default ()
+        Hidden layers of the voxel aligner's head (``()``: linear; measured better than one layer of 512).
+    mbm_epochs, align_epochs, generator_epochs, encoder_epochs, decoder_epochs : int
+        Epoch limits (early stopping may end sooner); default 30, 200, 100, 10 (the paper's), 60.
+    decoder_cycle : {"auto", "on", "off"}, default "auto"
+    device : str, default "auto"
+        Torch device of the models, the CNN and the ridge back end ``"torch"``.
+    batch_size : int, default 32
+        CNN frames per batch.
+    seed : int, default 0
+        Seeds every model and the n-way candidate draws: the same seed gives the same numbers on CPU.
+    n_examples : int, default 8
+        Test scans shown in ``frames.png``.
+    figures : bool, default True
+
+    Returns
+    -------
+    dict
+        The ``summary.json`` content. Metrics: ``deep`` and ``ridge`` (each ``pairwise_identification``,
+        ``nway2_accuracy``, ``nway<n>_accuracy`` with ``*_error``, ``category_identification``, the
+        classifier n-way, ``generation_ssim``, ``generation_psnr``, ``generation_pixel_r``; ``deep`` also
+        ``decoder_*``, the Kupershmidt decoder), ``deep_beats_ridge_on`` (names of the deep metrics above
+        the ridge ones; ``decoder_*`` are compared with the ridge ``generation_*``), ``comparison``
+        (per metric: deep, ridge, difference and, where per-scan values exist, its paired error),
+        ``aligner_input`` and ``aligner_validation_pairwise`` (the choice and what it rested on),
+        ``aligner_test_pairwise`` (every aligner fitted, for the record; never used to choose),
+        ``mbm_test_score``, ``encoder_median_test_r``, ``decoder_cycle_used``, ``decoder_validation_loss``,
+        ``generator_true_embedding_pixel_r`` (the generator fed the true features: its ceiling).
+        Files: ``comparison.csv`` (the comparison table), ``pretrain.npz`` (decoded features of both methods,
+        per-scan pairwise scores, the true, ridge, generated and decoded frames, the encoder's per-voxel
+        r), ``identification.png``, ``generation.png``, ``frames.png`` (truth | ridge | generator |
+        encoder-decoder), ``training.png`` (loss curves), ``report.html``.
+
+    Examples
+    --------
+    >>> run_fmri_pretrain("DATA", "PRETRAIN", mbm_epochs=5, align_epochs=50)   # doctest: +SKIP
+    """
+    from neurocine.models.fmri import (
+        ConditionalFrameDecoder,
+        FMRIVideoDecoder,
+        MaskedBrainAutoencoder,
+        VideoFMRIEncoder,
+        pairwise_identification,
+    )
+
+    if not isinstance(layer, str) or not layer:
+        raise InputError(f"--layer: got {layer!r}; expected a CNN tap name such as 'embedding'")
+    delay_t = _parse_delays(delays)
+    folds = check_int("--folds", folds, minimum=2)
+    n_way = check_int("--n-way", n_way, minimum=2)
+    trials = check_int("--trials", trials)
+    alpha_grid = _check_alphas(alphas, DECODE_ALPHAS)
+    seed = _check_seed(seed)
+    size = _check_frame_size(frame_size)
+    hidden = _check_hidden(aligner_hidden)
+    if aligner_input not in _ALIGNER_INPUTS:
+        raise InputError(f"--aligner-input: got {aligner_input!r}; expected one of {', '.join(_ALIGNER_INPUTS)}")
+    if decoder_cycle not in _CYCLE_CHOICES:
+        raise InputError(f"--decoder-cycle: got {decoder_cycle!r}; expected one of {', '.join(_CYCLE_CHOICES)}")
+    epochs = {name: _check_epochs(f"--{name.replace('_', '-')}", value) for name, value in
+              (("mbm_epochs", mbm_epochs), ("align_epochs", align_epochs), ("generator_epochs", generator_epochs),
+               ("encoder_epochs", encoder_epochs), ("decoder_epochs", decoder_epochs))}
+    n_examples = check_int("--n-examples", n_examples)
+    if backend not in ("numpy", "torch"):
+        raise InputError(f"--backend: got {backend!r}; expected 'numpy' or 'torch'")
+    ds = read_fmri_data(data)
+    out = Path(out)
+    params = {"data": str(data), "layer": layer, "delays": list(delay_t), "folds": folds, "alphas": alpha_grid,
+              "n_way": n_way, "trials": trials, "average_repeats": bool(average_repeats),
+              "recompute_features": bool(recompute_features), "input_size": input_size, "backend": backend,
+              "frame_size": list(size), "aligner_input": aligner_input, "aligner_hidden": list(hidden),
+              **epochs, "decoder_cycle": decoder_cycle, "device": device, "seed": seed}
+    design = _decode_design(ds, delay_t, folds, average_repeats)
+    training, idx_tr, idx_te = design.training, design.idx_tr, design.idx_te
+    n_tr, n = len(idx_tr), len(idx_te)
+    n_val = max(2, int(round(0.1 * n_tr)))
+    if n_tr - n_val < 4:
+        raise InputError(f"{ds.folder / 'fmri_train.npy'}: {n_tr} training samples leave {n_tr - n_val} to train "
+                         f"the deep models after holding out {n_val} for validation; expected at least 4")
+    k = ds.frames_per_scan
+    checkpoints = out.parent / f".{out.name}.checkpoints"
+    with JobFolder(out, params, job="fmri pretrain") as res:
+        t_start = time.perf_counter()
+        splits = ["train", "test"] + (["library"] if ds.library_frames is not None else [])
+        feats, fdesc = _features(ds, "efficientnet", [layer], splits, recompute=recompute_features,
+                                 input_size=input_size, device=device, batch_size=batch_size)
+        res.timings["features_seconds"] = time.perf_counter() - t_start
+        res.extra["features"] = fdesc
+        z_train, z_test, mu, sd = _decode_targets(ds, feats, layer, training)
+        true = z_test[idx_te]
+        cz, _, ccat = _decode_candidates(ds, training, feats, layer, z_train, mu, sd)
+        test_cat = ds.test_category[idx_te] if ds.test_category is not None else None
+
+        def scores_of(decoded: np.ndarray) -> tuple[dict, np.ndarray, np.ndarray | None]:
+            """decode's scores of one method (a fresh generator: both methods see the same candidate draws)."""
+            rng = np.random.default_rng(seed)
+            got, _, pw = _identification_scores(decoded, true, n_way, trials, rng)
+            cat, _, cat_per_sample = _category_score(decoded, cz, ccat, test_cat)
+            got.update({key: cat.get(key) for key in ("category_identification", "category_identification_error")})
+            if layer == "embedding":
+                cls, _ = _classifier_scores(decoded, z_train, mu, sd, feats["test"]["embedding"], k, idx_te,
+                                            n_way, trials, rng)
+                got.update({key: v for key, v in cls.items() if key.startswith("classifier_nway")})
+            return got, pw, cat_per_sample
+
+        # --- ridge baseline: decode's code path
+        t0 = time.perf_counter()
+        ridge_decoded, _, _ = _ridge_decoder(design.X_tr, z_train[idx_tr], design.X_te, alpha_grid, folds, backend,
+                                             device)
+        ridge, ridge_pw, ridge_cat = scores_of(ridge_decoded)
+        truth_frames = _small_grey(ds.stimulus_test[idx_te * k + k // 2], size)
+        mid_train = _small_grey(ds.stimulus_train[training.frames.reshape(-1, k)[:, k // 2]], size)   # (n_u, h, w)
+        pix, _, _ = _ridge_decoder(design.X_tr, mid_train[idx_tr].reshape(n_tr, -1), design.X_te, alpha_grid, folds,
+                                   backend, device)
+        ridge_frames = np.clip(pix.reshape(n, *size), 0, 255).astype(np.float32)
+        ridge_gen = _frame_scores(truth_frames, ridge_frames)
+        res.timings["ridge_seconds"] = time.perf_counter() - t0
+
+        # --- 1. masked brain modelling on every single training scan
+        t0 = time.perf_counter()
+        mbm = MaskedBrainAutoencoder(max_epochs=epochs["mbm_epochs"], random_state=seed, device=device,
+                                     checkpoint_dir=checkpoints / "mbm").fit(ds.fmri_train)
+        single_test = np.asarray(ds.fmri_test, dtype=np.float32).reshape(-1, ds.n_voxels)
+        metrics: dict[str, Any] = {
+            "n_test_samples": n, "n_training_samples": n_tr, "n_validation_samples": n_val,
+            "mbm_validation_loss": float(min(mbm.history_["val_loss"])),
+            "mbm_test_score": float(mbm.score(single_test, random_state=seed)),
+            "mbm_test_score_averaged": float(mbm.score(design.y_test, random_state=seed)),
+        }
+        res.timings["mbm_seconds"] = time.perf_counter() - t0
+
+        # --- 2. contrastive alignment: on the delayed voxels and/or on the MBM embedding; pick by validation
+        t0 = time.perf_counter()
+        Z = z_train[idx_tr]
+        Xm_tr = _delay_mean(training.Y, idx_tr, delay_t)
+        Xm_te = _delay_mean(design.y_test, idx_te, delay_t)
+        inputs = {"voxels": (design.X_tr, design.X_te), "mbm": (Xm_tr, Xm_te)}
+        fitted, val_scores = {}, {}
+        for name in ("voxels", "mbm"):
+            if aligner_input not in ("auto", name):
+                continue
+            fitted[name], val_scores[name] = _fit_aligner(
+                name, inputs[name][0], Z, n_val, checkpoints, encoder=mbm if name == "mbm" else None,
+                hidden=hidden if name == "voxels" else (512,), epochs=epochs["align_epochs"], seed=seed,
+                device=device)
+        chosen = max(val_scores, key=lambda key: (val_scores[key], key == "voxels"))
+        aligner = fitted[chosen]
+        deep_decoded = aligner.transform(inputs[chosen][1]).astype(np.float64)
+        deep, deep_pw, deep_cat = scores_of(deep_decoded)
+        metrics.update(aligner_input=chosen, aligner_validation_pairwise=val_scores,
+                       aligner_temperature=float(aligner.temperature_),
+                       # reported, never used to choose: the test score of every aligner fitted
+                       aligner_test_pairwise={name: float(pairwise_identification(
+                           a.transform(inputs[name][1]), true).mean()) for name, a in fitted.items()})
+        res.timings["align_seconds"] = time.perf_counter() - t0
+
+        # --- 3a. generation from the aligned embedding
+        t0 = time.perf_counter()
+        e_gen, f_gen = [z_train], [mid_train]
+        lib_small = None
+        if ds.library_frames is not None:
+            lib_small = _small_grey(ds.library_frames, size)
+            e_gen.append((feats["library"][layer].astype(np.float64) - mu) / sd)
+            f_gen.append(lib_small)
+        e_gen_a, f_gen_a = np.concatenate(e_gen), np.concatenate(f_gen)
+        order = np.random.default_rng(seed).permutation(len(e_gen_a))
+        generator = ConditionalFrameDecoder(max_epochs=epochs["generator_epochs"], random_state=seed, device=device,
+                                            checkpoint_dir=checkpoints / "generator").fit(e_gen_a[order],
+                                                                                         f_gen_a[order])
+        gen_frames = np.clip(generator.predict(deep_decoded), 0, 255).astype(np.float32)
+        deep_gen = _frame_scores(truth_frames, gen_frames)
+        ceiling_gen = _frame_scores(truth_frames, np.clip(generator.predict(true), 0, 255))
+        metrics["generator_true_embedding_pixel_r"] = ceiling_gen["pixel_r"]
+        metrics["generator_true_embedding_ssim"] = ceiling_gen["ssim"]
+        res.timings["generator_seconds"] = time.perf_counter() - t0
+
+        # --- 3b. Kupershmidt et al.: video -> fMRI encoder, fMRI -> video decoder with the unpaired cycle
+        t0 = time.perf_counter()
+        clips_train = _small_grey(ds.stimulus_train[training.frames], size).reshape(-1, k, *size)
+        clips_test = _small_grey(ds.stimulus_test, size).reshape(-1, k, *size)
+        if k == 1:
+            clips_train, clips_test = clips_train[:, 0], clips_test[:, 0]
+        encoder = VideoFMRIEncoder(max_epochs=epochs["encoder_epochs"], random_state=seed, device=device,
+                                   checkpoint_dir=checkpoints / "encoder").fit(clips_train[idx_tr], Xm_tr)
+        encoder_r = encoder.score(clips_test[idx_te], Xm_te)
+        metrics["encoder_median_test_r"] = float(np.median(encoder_r))
+        metrics["encoder_mean_test_r"] = float(np.mean(encoder_r))
+        unpaired = None
+        if lib_small is not None and len(lib_small) >= k:
+            unpaired = lib_small[: len(lib_small) // k * k].reshape(-1, k, *size)
+            unpaired = unpaired[:, 0] if k == 1 else unpaired
+        cycles = {"auto": (True, False), "on": (True,), "off": (False,)}[decoder_cycle]
+        if unpaired is None:
+            cycles = (False,)
+            res.extra["decoder_cycle_note"] = "no library clips in the data folder: the decoder has no unpaired cycle"
+        n_fit = n_tr - n_val
+        decoders, dec_val = {}, {}
+        for cyc in cycles:
+            tag = "cycle" if cyc else "paired"
+            dec = FMRIVideoDecoder(encoder, max_epochs=epochs["decoder_epochs"], random_state=seed, device=device,
+                                   checkpoint_dir=checkpoints / f"decoder_{tag}")
+            dec.fit(Xm_tr[:n_fit], clips_train[idx_tr][:n_fit], unpaired=unpaired if cyc else None,
+                    validation=(Xm_tr[n_fit:], clips_train[idx_tr][n_fit:]))
+            decoders[tag], dec_val[tag] = dec, float(min(dec.history_["val_loss"]))
+        used = min(dec_val, key=lambda key: (dec_val[key], key != "cycle"))
+        dec_frames = decoders[used].predict(Xm_te)
+        dec_frames = np.clip(dec_frames[:, k // 2] if k > 1 else dec_frames, 0, 255).astype(np.float32)
+        kup = _frame_scores(truth_frames, dec_frames)
+        metrics.update(decoder_cycle_used=used == "cycle", decoder_validation_loss=dec_val)
+        res.timings["kupershmidt_seconds"] = time.perf_counter() - t0
+
+        # --- deep vs ridge
+        for target, gen in ((ridge, ridge_gen), (deep, deep_gen)):
+            for key in ("ssim", "psnr", "pixel_r"):
+                target[f"generation_{key}"] = gen[key]
+            target["generation_ssim_error"] = gen["ssim_error"]
+            target["generation_pixel_r_error"] = gen["pixel_r_error"]
+        for key in ("ssim", "psnr", "pixel_r"):
+            deep[f"decoder_{key}"] = kup[key]
+        deep["decoder_ssim_error"], deep["decoder_pixel_r_error"] = kup["ssim_error"], kup["pixel_r_error"]
+        compared = [("pairwise_identification", "pairwise_identification", 0.5, (deep_pw, ridge_pw)),
+                    ("nway2_accuracy", "nway2_accuracy", 0.5, None)]
+        if n_way != 2:
+            compared.append((f"nway{n_way}_accuracy", f"nway{n_way}_accuracy", 1.0 / n_way, None))
+        compared.append(("category_identification", "category_identification", 0.5,
+                         None if deep_cat is None else (deep_cat, ridge_cat)))
+        if layer == "embedding":
+            compared += [(f"classifier_nway{m}_accuracy", f"classifier_nway{m}_accuracy", 1.0 / m, None)
+                         for m in sorted({2, n_way})]
+        for prefix, gen in (("generation", deep_gen), ("decoder", kup)):
+            compared += [(f"{prefix}_pixel_r", "generation_pixel_r", 0.0, (gen["pixel_r_frames"],
+                                                                           ridge_gen["pixel_r_frames"])),
+                         (f"{prefix}_ssim", "generation_ssim", float("nan"), (gen["ssim_frames"],
+                                                                              ridge_gen["ssim_frames"])),
+                         (f"{prefix}_psnr", "generation_psnr", float("nan"), None)]
+        comparison, table = {}, []
+        for deep_key, ridge_key, chance, per_sample in compared:
+            d, r = deep.get(deep_key), ridge.get(ridge_key)
+            if d is None or r is None:
+                continue
+            de = deep.get(deep_key.replace("accuracy", "error") if "accuracy" in deep_key else f"{deep_key}_error")
+            re_ = ridge.get(ridge_key.replace("accuracy", "error") if "accuracy" in ridge_key else f"{ridge_key}_error")
+            paired = _paired_error(*per_sample) if per_sample is not None else None
+            comparison[deep_key] = {"deep": d, "ridge": r, "difference": d - r, "paired_error": paired}
+            table.append((deep_key, d, de, r, re_, d - r, paired, chance))
+        metrics["deep"] = deep
+        metrics["ridge"] = ridge
+        metrics["comparison"] = comparison
+        metrics["deep_beats_ridge_on"] = [row[0] for row in table if row[1] > row[3]]
+        res.metrics.update(metrics)
+        res.extra["history"] = {"mbm": mbm.history_, **{f"aligner_{key}": a.history_ for key, a in fitted.items()},
+                                "generator": generator.history_, "encoder": encoder.history_,
+                                **{f"decoder_{key}": dd.history_ for key, dd in decoders.items()}}
+        res.extra["epochs"] = {name: int(m.n_epochs_) for name, m in
+                               (("mbm", mbm), ("aligner", aligner), ("generator", generator), ("encoder", encoder),
+                                ("decoder", decoders[used]))}
+
+        res.save_arrays("pretrain.npz", test_scans=idx_te, true=true.astype(np.float32),
+                        deep_decoded=deep_decoded.astype(np.float32), ridge_decoded=ridge_decoded.astype(np.float32),
+                        deep_pairwise=deep_pw, ridge_pairwise=ridge_pw, truth_frames=truth_frames,
+                        ridge_frames=ridge_frames, generated_frames=gen_frames, decoder_frames=dec_frames,
+                        encoder_test_r=encoder_r.astype(np.float32))
+        with open(res.path("comparison.csv"), "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["metric", "deep", "deep_error", "ridge", "ridge_error", "difference", "paired_error",
+                        "chance", "n", "deep_better"])
+
+            def fmt(v):
+                return "" if v is None or not np.isfinite(v) else f"{v:.4f}"
+
+            for name, d, de, r, re_, diff, paired, chance in table:
+                w.writerow([name, fmt(d), fmt(de), fmt(r), fmt(re_), fmt(diff), fmt(paired), fmt(chance), n,
+                            int(d > r)])
+        if figures:
+            from neurocine.plotting.fmri import plot_frame_pairs, plot_method_comparison, plot_training_curves
+
+            ident = [row for row in table if not row[0].startswith(("generation", "decoder"))]
+            res.save_figure("identification.png", plot_method_comparison(
+                [row[0] for row in ident],
+                {"ridge": ([row[3] for row in ident], [np.nan if row[4] is None else row[4] for row in ident]),
+                 "deep": ([row[1] for row in ident], [np.nan if row[2] is None else row[2] for row in ident])},
+                chance=[row[7] for row in ident],
+                title=f"identification: deep ({chosen} aligner) vs ridge, {n} test scans"))
+            gen_rows = [row for row in table if row[0].endswith(("pixel_r", "ssim"))]
+            res.save_figure("generation.png", plot_method_comparison(
+                [row[0] for row in gen_rows],
+                {"ridge (voxels -> pixels)": ([row[3] for row in gen_rows],
+                                              [np.nan if row[4] is None else row[4] for row in gen_rows]),
+                 "deep": ([row[1] for row in gen_rows], [np.nan if row[2] is None else row[2] for row in gen_rows])},
+                title="generated frames vs truth (generation: aligned -> generator; decoder: Kupershmidt)",
+                xlabel="score"))
+            pick = np.linspace(0, n - 1, min(n_examples, n)).round().astype(int)
+            res.save_figure("frames.png", plot_frame_pairs(
+                {"truth": truth_frames[pick], "ridge": ridge_frames[pick], "deep: generator": gen_frames[pick],
+                 "deep: Kupershmidt": dec_frames[pick]},
+                column_titles=[f"scan {idx_te[i]}" for i in pick],
+                title="test frames: truth | ridge voxels -> pixels | aligned embedding -> generator | "
+                      "encoder-decoder"))
+            res.save_figure("training.png", plot_training_curves(res.extra["history"]))
+        result = res.summary()
+    shutil.rmtree(checkpoints, ignore_errors=True)
+    return result
