@@ -558,7 +558,7 @@ def fmri_pretrain(
     for key in ("deep", "ridge"):
         if isinstance(m.get(key), dict):
             typer.echo(f"  {key}: " + ", ".join(f"{k} {v:.3f}" for k, v in m[key].items()
-                                               if isinstance(v, float)))
+                                               if isinstance(v, float) and not k.endswith("_error")))
     if "deep_beats_ridge_on" in m:
         typer.echo(f"  deep beats ridge on: {', '.join(m['deep_beats_ridge_on']) or 'nothing'}")
     typer.echo(f"wrote {out}")

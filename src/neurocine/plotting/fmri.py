@@ -17,7 +17,8 @@ from neurocine.errors import InputError
 from neurocine.plotting.encoding import _figure
 from neurocine.plotting.motifs import _to_numpy
 
-__all__ = ["plot_frame_pairs", "plot_identification", "plot_layer_map", "plot_r_histogram", "voxel_image"]
+__all__ = ["plot_frame_pairs", "plot_identification", "plot_layer_map", "plot_method_comparison",
+           "plot_r_histogram", "plot_training_curves", "voxel_image"]
 
 
 def voxel_image(values, position=None, grid_shape=None) -> np.ndarray:
@@ -218,6 +219,106 @@ def plot_frame_pairs(rows: dict, *, column_titles: Sequence[str] | None = None, 
                 ax.set_title(str(column_titles[c]), fontsize=7)
             if c == 0:
                 ax.set_ylabel(label, fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def plot_method_comparison(names: Sequence[str], scores: dict, chance=None, *,
+                           title: str | None = "deep path vs ridge on the same test scans",
+                           xlabel: str = "accuracy"):
+    """Grouped horizontal bars: one group per score, one bar per method, with error bars and chance marks.
+
+    Parameters
+    ----------
+    names : sequence of str
+        The scores (k of them), e.g. ``["pairwise (GOD rule)", "50-way top-1"]``.
+    scores : dict of str to (values, errors)
+        Per method (e.g. ``{"ridge": ..., "deep": ...}``) ``(k,)`` values and ``(k,)`` errors (or None);
+        NaN values are left out.
+    chance : array (k,), optional
+        Chance level of each score (NaN: none).
+    """
+    labels = [str(n) for n in names]
+    k = len(labels)
+    if k == 0 or not scores:
+        raise InputError("names/scores: got none; expected at least one score and one method")
+    methods = list(scores)
+    vals, errs = {}, {}
+    for m in methods:
+        entry = scores[m]
+        if not isinstance(entry, (tuple, list)) or len(entry) != 2:
+            raise InputError(f"scores[{m!r}]: got {type(entry).__name__}; expected a pair (values, errors)")
+        v = _to_numpy(f"scores[{m!r}] values", entry[0], "(k,) values").astype(np.float64).ravel()
+        e = None if entry[1] is None else _to_numpy(f"scores[{m!r}] errors", entry[1], "(k,)").astype(
+            np.float64).ravel()
+        if v.size != k or (e is not None and e.size != k):
+            raise InputError(f"scores[{m!r}]: got {v.size} values; expected {k} (one per name)")
+        vals[m], errs[m] = v, e
+    ch = None if chance is None else _to_numpy("chance", chance, "(k,)").astype(np.float64).ravel()
+    if ch is not None and ch.size != k:
+        raise InputError(f"chance: got {ch.size} values; expected {k}")
+    fig = _figure((6.4, 0.32 * k * len(methods) + 0.35 * k + 1.3))
+    ax = fig.subplots()
+    height = 0.8 / len(methods)
+    colours = ["tab:grey", "tab:blue", "tab:orange", "tab:green", "tab:purple"]
+    top = 0.0
+    for j, m in enumerate(methods):
+        y = np.arange(k) + (j - (len(methods) - 1) / 2) * height
+        v = vals[m]
+        e = np.zeros(k) if errs[m] is None else np.nan_to_num(errs[m])
+        ok = np.isfinite(v)
+        ax.barh(y[ok], v[ok], height=height * 0.92, xerr=e[ok], color=colours[j % len(colours)], alpha=0.85,
+                capsize=2, label=m)
+        for yi, a, ei in zip(y[ok], v[ok], e[ok]):
+            ax.text(a + ei + 0.01 * max(1.0, np.nanmax(np.abs(v[ok]))), yi, f"{a:.3f}", va="center", fontsize=6)
+        if ok.any():
+            top = max(top, float(np.nanmax(v[ok] + e[ok])))
+    if ch is not None and np.isfinite(ch).any():
+        good = np.isfinite(ch)
+        ax.scatter(ch[good], np.arange(k)[good], marker="|", s=300, color="tab:red", label="chance", zorder=3)
+    ax.set_yticks(np.arange(k), labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(min(0.0, ax.get_xlim()[0]), max(1.0, top) * 1.15)
+    ax.set_xlabel(xlabel)
+    ax.legend(fontsize=7, loc="lower right")
+    if title:
+        ax.set_title(title, fontsize=10)
+    return fig
+
+
+def plot_training_curves(histories: dict, *, title: str | None = "training of the deep models"):
+    """One panel per model: training and validation loss per epoch (``history_`` of the torch estimators).
+
+    Parameters
+    ----------
+    histories : dict of str to dict
+        Model name -> ``{"loss": [...], "val_loss": [...]}``; the best (lowest) validation epoch is marked.
+    """
+    if not histories:
+        raise InputError("histories: got none; expected a mapping of model name -> history")
+    n = len(histories)
+    cols = min(3, n)
+    rows = -(-n // cols)
+    fig = _figure((3.2 * cols, 2.3 * rows + 0.4))
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    for ax, (name, hist) in zip(axes, histories.items()):
+        if not isinstance(hist, dict) or "loss" not in hist:
+            raise InputError(f"histories[{name!r}]: got {type(hist).__name__}; expected a dict with 'loss'")
+        for key, colour in (("loss", "tab:blue"), ("val_loss", "tab:orange")):
+            v = np.asarray(hist.get(key, []), dtype=np.float64)
+            if v.size:
+                ax.plot(np.arange(1, v.size + 1), v, color=colour, lw=1.2, label=key.replace("_", " "))
+        val = np.asarray(hist.get("val_loss", []), dtype=np.float64)
+        if val.size and np.isfinite(val).any():
+            best = int(np.nanargmin(val))
+            ax.axvline(best + 1, color="grey", lw=0.8, ls=":")
+        ax.set_title(str(name), fontsize=8)
+        ax.set_xlabel("epoch", fontsize=7)
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=6)
+    for ax in axes[n:]:
+        ax.set_visible(False)
     if title:
         fig.suptitle(title, fontsize=10)
     return fig

@@ -1,0 +1,144 @@
+"""``neurocine fmri pretrain`` (the deep path vs ridge) end to end on the small simulation.
+
+The job's outputs, deep identification against chance (binomial margins), the ridge numbers against
+``run_fmri_decode`` on the same data (one code path), determinism for a seed on CPU, resume after a crash
+(equal to an uninterrupted run) and bad input. Short epochs: the numbers test the plumbing and the
+scoring, not how far training can go (the default-size measurements are in the issue note).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from neurocine.errors import InputError
+from neurocine.models._training import TrainingInterrupted
+from neurocine.models.fmri import ConditionalFrameDecoder
+from neurocine.pipelines.fmri import run_fmri_decode, run_fmri_pretrain, run_fmri_simulate
+from neurocine.simulate.fmri import SMALL_SIMULATION
+
+SMALL = {**SMALL_SIMULATION, "seed": 1}
+FAST = {"mbm_epochs": 3, "align_epochs": 40, "generator_epochs": 4, "encoder_epochs": 2, "decoder_epochs": 3,
+        "frame_size": (24, 32), "trials": 50, "device": "cpu"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fmri_pre") / "data"
+    run_fmri_simulate(root, device="cpu", figures=False, **SMALL)
+    return root
+
+
+@pytest.fixture(scope="module")
+def pretrained(data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("pre") / "out"
+    summary = run_fmri_pretrain(data, out, seed=0, **FAST)
+    return out, summary
+
+
+def _numbers(metrics: dict) -> dict:
+    """The metrics without run-dependent entries (none today: every number follows from the seed)."""
+    return json.loads(json.dumps(metrics))
+
+
+def test_job_writes_its_outputs(pretrained):
+    out, summary = pretrained
+    assert summary["job"] == "fmri pretrain"
+    for name in ("summary.json", "report.html", "pretrain.npz", "comparison.csv", "identification.png",
+                 "generation.png", "frames.png", "training.png"):
+        assert (out / name).is_file(), name
+    assert not (out.parent / f".{out.name}.checkpoints").exists()       # removed on success
+    m = summary["metrics"]
+    assert m["aligner_input"] in ("voxels", "mbm")
+    assert set(m["aligner_validation_pairwise"]) == {"voxels", "mbm"}
+    # the aligner kept is the one that won on held-out *training* samples
+    assert m["aligner_validation_pairwise"][m["aligner_input"]] == max(m["aligner_validation_pairwise"].values())
+    for key in ("pairwise_identification", "nway50_accuracy", "nway50_error", "category_identification",
+                "generation_pixel_r", "generation_ssim", "generation_psnr"):
+        assert isinstance(m["deep"][key], float) and isinstance(m["ridge"][key], float), key
+    assert np.isfinite(m["mbm_test_score"]) and np.isfinite(m["encoder_median_test_r"])
+    # deep_beats_ridge_on lists exactly the compared metrics where deep is higher
+    assert m["deep_beats_ridge_on"] == [k for k, v in m["comparison"].items() if v["deep"] > v["ridge"]]
+    with open(out / "comparison.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["metric"] for r in rows] == list(m["comparison"])
+    assert {r["metric"] for r in rows if r["deep_better"] == "1"} == set(m["deep_beats_ridge_on"])
+    arrays = np.load(out / "pretrain.npz")
+    n = m["n_test_samples"]
+    assert arrays["truth_frames"].shape == arrays["generated_frames"].shape == arrays["decoder_frames"].shape \
+        == arrays["ridge_frames"].shape == (n, 24, 32)
+    assert arrays["generated_frames"].min() >= 0 and arrays["generated_frames"].max() <= 255
+    # the per-scan pairwise scores are the summary's means
+    assert arrays["deep_pairwise"].mean() == pytest.approx(m["deep"]["pairwise_identification"])
+
+
+def test_deep_identification_is_well_above_chance(pretrained):
+    """Measured (seed 0, these epochs): pairwise 0.85 +- 0.05, 50-way 0.14 +- 0.05, category 0.75 +- 0.06."""
+    m = pretrained[1]["metrics"]["deep"]
+    assert m["pairwise_identification"] - 3 * m["pairwise_identification_error"] > 0.5
+    assert m["nway2_accuracy"] - 3 * m["nway2_error"] > 0.5
+    assert m["nway50_accuracy"] - 2 * m["nway50_error"] > 1 / 50
+    assert m["category_identification"] - 2 * m["category_identification_error"] > 0.5
+
+
+def test_ridge_numbers_are_those_of_decode(pretrained, data, tmp_path):
+    out, summary = pretrained
+    dec = run_fmri_decode(data, tmp_path / "dec", n_way=50, trials=50, device="cpu", figures=False)
+    ridge = summary["metrics"]["ridge"]
+    for key in ("pairwise_identification", "pairwise_identification_error", "nway2_accuracy", "nway50_accuracy",
+                "nway50_error", "category_identification", "classifier_nway2_accuracy",
+                "classifier_nway50_accuracy"):
+        assert ridge[key] == dec["metrics"][key], key
+    np.testing.assert_array_equal(np.load(out / "pretrain.npz")["ridge_decoded"],
+                                  np.load(tmp_path / "dec" / "decoding.npz")["decoded"])
+
+
+def test_same_seed_same_numbers_and_resume_after_a_crash(pretrained, data, tmp_path, monkeypatch):
+    """A crash in the generator's third epoch leaves checkpoints; the rerun resumes and matches the first run."""
+    out = tmp_path / "out"
+    checkpoints = tmp_path / ".out.checkpoints"
+    monkeypatch.setattr(ConditionalFrameDecoder, "_stop_after_epoch", 2, raising=False)
+    with pytest.raises(TrainingInterrupted):
+        run_fmri_pretrain(data, out, seed=0, figures=False, **FAST)
+    assert not out.exists()
+    assert {p.name for p in checkpoints.iterdir()} >= {"mbm", "aligner_voxels", "aligner_mbm", "generator"}
+    monkeypatch.delattr(ConditionalFrameDecoder, "_stop_after_epoch")
+    resumed = run_fmri_pretrain(data, out, seed=0, figures=False, **FAST)
+    assert not checkpoints.exists()
+    assert _numbers(resumed["metrics"]) == _numbers(pretrained[1]["metrics"])
+    a, b = np.load(out / "pretrain.npz"), np.load(pretrained[0] / "pretrain.npz")
+    for key in ("deep_decoded", "generated_frames", "decoder_frames", "encoder_test_r"):
+        np.testing.assert_array_equal(a[key], b[key])
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"aligner_input": "clip"}, "--aligner-input"),
+    ({"decoder_cycle": "sometimes"}, "--decoder-cycle"),
+    ({"frame_size": (4, 4)}, "--frame-size"),
+    ({"mbm_epochs": 0}, "--mbm-epochs"),
+    ({"delays": "1,x"}, "--delays"),
+    ({"aligner_hidden": "0"}, "--aligner-hidden"),
+    ({"seed": -1}, "--seed"),
+])
+def test_bad_options(data, tmp_path, kwargs, match):
+    with pytest.raises(InputError, match=match):
+        run_fmri_pretrain(data, tmp_path / "out", **kwargs)
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_data_folder(tmp_path):
+    with pytest.raises(InputError, match="no such folder"):
+        run_fmri_pretrain(tmp_path / "missing", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
