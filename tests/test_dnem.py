@@ -28,7 +28,7 @@ from neurocine.models.dnem import (
 )
 
 H, W, N_NEURONS, N_FRAMES, SKIP = 18, 32, 30, 60, 10
-TINY = dict(core_channels=16, n_blocks=2, temporal_kernel=3, downsample=2, batch_size=8, clip_length=30,
+TINY = dict(core_channels=16, n_blocks=2, temporal_kernel=3, downsample=2, batch_size=8, clip_length=30, lr=1e-2,
             device="cpu")
 
 
@@ -93,7 +93,7 @@ def data():
 
 @pytest.fixture(scope="module")
 def fitted(data):
-    return DNEM(**TINY, epochs=10, random_state=0).fit(data.train, data.val)
+    return DNEM(**TINY, epochs=6, random_state=0).fit(data.train, data.val)
 
 
 def responses(trials):
@@ -160,7 +160,7 @@ def test_dnem_reaches_most_of_the_ceiling_on_held_out_trials(data, fitted):
     history = fitted.history_
     assert len(history["loss"]) == len(history["val_loss"]) == len(history["val_correlation"]) == fitted.n_epochs_
     assert history["val_correlation"][fitted.best_epoch_ - 1] > history["val_correlation"][0] + 0.2
-    assert max(history["lr"]) == pytest.approx(3e-3, rel=0.05)  # warm-up to lr, then cosine decay
+    assert max(history["lr"]) == pytest.approx(1e-2, rel=0.05)  # warm-up to lr, then cosine decay
     assert history["lr"][-1] < 0.2 * max(history["lr"])
 
 
@@ -224,7 +224,7 @@ def test_save_load_round_trip_gives_identical_predictions(tmp_path, data, fitted
 
 def test_same_seed_same_weights_and_other_seed_differs(data):
     def weights(seed):
-        model = DNEM(**TINY, epochs=1, random_state=seed).fit(data.train[:16], data.val[:2])
+        model = DNEM(**TINY, epochs=1, random_state=seed).fit(data.train[:8], data.val[:2])
         return model.module_.state_dict()
 
     first, again, other = weights(3), weights(3), weights(4)
@@ -233,41 +233,41 @@ def test_same_seed_same_weights_and_other_seed_differs(data):
 
 
 def test_resumed_fit_equals_uninterrupted(tmp_path, data):
-    params = dict(TINY, epochs=4, patience=10, random_state=1)
-    train, val = data.train[:16], data.val[:2]
+    params = dict(TINY, epochs=3, patience=10, random_state=1)
+    train, val = data.train[:8], data.val[:2]
     reference = DNEM(**params).fit(train, val)
     first = DNEM(**params, checkpoint_dir=tmp_path)
-    first._stop_after_epoch = 2
+    first._stop_after_epoch = 1
     with pytest.raises(TrainingInterrupted):
         first.fit(train, val)
     assert not hasattr(first, "module_")
     assert [p.name for p in tmp_path.iterdir()] == [CHECKPOINT_FILE]
     resumed = DNEM(**params, checkpoint_dir=tmp_path).fit(train, val)
-    assert resumed.n_epochs_ == reference.n_epochs_ == 4
+    assert resumed.n_epochs_ == reference.n_epochs_ == 3
     assert resumed.history_ == reference.history_
     ref, res = reference.module_.state_dict(), resumed.module_.state_dict()
     assert all(torch.equal(ref[k], res[k]) for k in ref)  # bit for bit, BatchNorm statistics included
     with pytest.raises(InputError, match="checkpoint_dir: the checkpoint .* does not match .*lr"):
         DNEM(**{**params, "lr": 1e-3}, checkpoint_dir=tmp_path).fit(train, val)
     with pytest.raises(InputError, match="checkpoint_dir: the checkpoint .* does not match .*data"):
-        DNEM(**params, checkpoint_dir=tmp_path).fit(data.train[16:32], val)
+        DNEM(**params, checkpoint_dir=tmp_path).fit(data.train[8:16], val)
 
 
 def test_linear_readout_without_shifter_and_modulator_learns(data):
-    model = DNEM(**TINY, readout="linear", shifter=False, modulator=False, epochs=6, random_state=0)
-    model.fit(data.train, data.val)
+    model = DNEM(**TINY, readout="linear", shifter=False, modulator=False, epochs=4, random_state=0)
+    model.fit(data.train[:32], data.val)
     assert model.module_.shifter is None and model.module_.modulator is None
     ceiling = single_trial_correlation(responses(data.test), [t.rates for t in data.test], skip=SKIP).mean()
-    assert model.score(data.test, skip=SKIP) >= 0.6 * ceiling
+    assert model.score(data.test, skip=SKIP) >= 0.5 * ceiling
 
 
 def test_ensemble_trains_instances_with_own_seeds_and_checkpoints(tmp_path, data):
     params = dict(TINY, epochs=1)
-    models = train_ensemble(data.train[:16], data.val[:2], n_instances=2, checkpoint_root=tmp_path,
+    models = train_ensemble(data.train[:8], data.val[:2], n_instances=2, checkpoint_root=tmp_path,
                             random_state=5, **params)
     assert [m.random_state for m in models] == [5, 6]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["instance_0_seed_5", "instance_1_seed_6"]
-    again = train_ensemble(data.train[:16], data.val[:2], n_instances=2, checkpoint_root=tmp_path,
+    again = train_ensemble(data.train[:8], data.val[:2], n_instances=2, checkpoint_root=tmp_path,
                            random_state=5, **params)  # resumes: finished instances are loaded, not retrained
     for a, b in zip(models, again):
         assert all(torch.equal(a.module_.state_dict()[k], b.module_.state_dict()[k]) for k in a.module_.state_dict())
@@ -278,7 +278,7 @@ def test_ensemble_trains_instances_with_own_seeds_and_checkpoints(tmp_path, data
         expected = (models[0].module_(*inputs) + models[1].module_(*inputs)) / 2
         torch.testing.assert_close(ensemble(*inputs), expected, rtol=0, atol=0)
     with pytest.raises(InputError, match="seeds: got"):
-        train_ensemble(data.train[:16], n_instances=2, seeds=[1, 1], **params)
+        train_ensemble(data.train[:8], n_instances=2, seeds=[1, 1], **params)
 
 
 def test_fit_and_predict_reject_inconsistent_trials(data):

@@ -32,6 +32,15 @@ _EXPORTS = {
     "nway_top1": "neurocine.models.fmri",
     "binomial_error": "neurocine.models.fmri",
     "identification_with_categories": "neurocine.models.fmri",
+    "DNEM": "neurocine.models.dnem",
+    "DNEMNetwork": "neurocine.models.dnem",
+    "EnsembleModule": "neurocine.models.dnem",
+    "train_ensemble": "neurocine.models.dnem",
+    "single_trial_correlation": "neurocine.models.dnem",
+    "correlation_to_average": "neurocine.models.dnem",
+    "map_receptive_fields": "neurocine.models.dnem",
+    "population_rf": "neurocine.models.dnem",
+    "rf_centers": "neurocine.models.dnem",
 }
 
 __all__ = [  # noqa: RUF022 - grouped by module
@@ -42,6 +51,8 @@ __all__ = [  # noqa: RUF022 - grouped by module
     "ConvAutoencoder",
     "ConditionalFrameDecoder", "ContrastiveAligner", "FMRIVideoDecoder", "MaskedBrainAutoencoder", "VideoFMRIEncoder",
     "binomial_error", "identification_with_categories", "nway_top1", "pairwise_identification",
+    "DNEM", "DNEMNetwork", "EnsembleModule", "correlation_to_average", "map_receptive_fields", "population_rf",
+    "rf_centers", "single_trial_correlation", "train_ensemble",
 ]
 
 
