@@ -345,3 +345,18 @@ def test_iterations_to_fraction_of_final_correlation():
     assert r.iterations_to(0.95) == 20 and r.iterations_to(0.5) == 10
     r.correlation_history = np.array([0.1, -0.01, -0.02])        # ends below zero: no meaningful fraction
     assert r.iterations_to(0.95) is None
+
+
+def test_model_parameters_frozen_during_reconstruction_and_restored():
+    import torch
+
+    from neurocine.decode.reconstruction import _prepare, _restore
+
+    model = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Linear(2, 1))
+    model[1].weight.requires_grad_(False)
+    model.train()
+    flags = _prepare([model], torch.device("cpu"))
+    assert not model.training and not any(p.requires_grad for p in model.parameters())
+    _restore([model], flags)
+    assert model.training
+    assert [p.requires_grad for p in model.parameters()] == [True, True, False, True]

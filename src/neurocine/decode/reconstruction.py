@@ -124,17 +124,21 @@ def _spatial_mask(name: str, mask, shape: tuple[int, int]) -> np.ndarray:
 
 
 def _prepare(models, device):
-    """Models on ``device`` in eval mode; returns the list and their previous training flags."""
-    flags = [m.training for m in models]
+    """Models on ``device``, in eval mode, parameters frozen (only the pixels need gradients, and the
+    backward pass through the weights would cost about as much again); returns what to restore."""
+    flags = [(m.training, [p.requires_grad for p in m.parameters()]) for m in models]
     for m in models:
         m.to(device)
         m.eval()
+        m.requires_grad_(False)
     return flags
 
 
 def _restore(models, flags) -> None:
-    for m, f in zip(models, flags):
-        m.train(f)
+    for m, (training, grads) in zip(models, flags):
+        m.train(training)
+        for p, g in zip(m.parameters(), grads):
+            p.requires_grad_(g)
 
 
 # ---------------------------------------------------------------------------------------------
