@@ -56,40 +56,37 @@ def _machine(args) -> dict:
 
 
 def _prepare(args):
-    """(mouse, models as torch modules, update mask, evaluation mask, description)."""
+    """(mouse, models as torch modules, update mask, evaluation mask, description).
+
+    Models and masks come from the same code as ``neurocine v1 reconstruct`` (a models folder's
+    ``mask.npz``, or a mask learned now for the true population), so the benchmark times what the job runs.
+    """
     from neurocine.io.sensorium import SensoriumMouse
-    from neurocine.pipelines.v1 import _thresholded, load_models, run_simulate, run_train
+    from neurocine.pipelines.v1 import _encoding_models, _masks, run_simulate, run_train
 
-    if args.data and args.models:
-        mouse = SensoriumMouse(args.data)
-        fitted, mask = load_models(args.models, args.device)
-        modules = [m.module_ for m in fitted]
-        if mask is None:
-            raise SystemExit(f"{args.models}: no mask.npz; run `neurocine v1 train` to write it")
-        return mouse, modules, mask["update_mask"], mask["evaluation_mask"], f"models {args.models}"
-    root = Path(tempfile.mkdtemp(prefix="bench-recon-"))
-    size = dict(n_neurons=500, n_train=48, n_oracle=2, oracle_repeats=2, n_test=2, test_repeats=2, n_frames=90,
-                n_calibration=8) if args.quick else dict(n_neurons=2000, n_train=120, n_oracle=3, oracle_repeats=3,
-                                                           n_test=3, test_repeats=3, n_frames=150)
-    run_simulate(root / "data", seed=0, **size)
-    mouse = SensoriumMouse(root / "data")
-    if args.truth_model:
-        from neurocine.simulate.v1 import V1Population
-
-        modules = [V1Population.from_folder(root / "data").torch_module()]
-        alpha_models = modules
-        from neurocine.decode.reconstruction import train_transparency_mask
-
-        train = mouse.trials("train")
-        alpha = train_transparency_mask(alpha_models, [train[i] for i in range(min(16, len(train)))],
-                                        device=args.device)
-        update, evaluation = _thresholded(alpha)
-        return mouse, modules, update, evaluation, "simulator ground-truth population"
-    run_train(root / "data", root / "models", instances=args.instances, device=args.device, figures=False,
-              epochs=args.epochs)
-    fitted, mask = load_models(root / "models", args.device)
-    return (mouse, [m.module_ for m in fitted], mask["update_mask"], mask["evaluation_mask"],
-            f"{len(fitted)} DNEMs trained on a simulated mouse ({size['n_neurons']} neurons)")
+    if args.models and not args.data:
+        raise SystemExit("--models needs --data (the mouse folder the models were trained on)")
+    if args.data:
+        mouse, models = SensoriumMouse(args.data), args.models
+        described = "simulator ground-truth population" if args.truth_model else f"models {args.models}"
+    else:
+        root = Path(tempfile.mkdtemp(prefix="bench-recon-"))
+        size = dict(n_neurons=500, n_train=48, n_oracle=2, oracle_repeats=2, n_test=2, test_repeats=2, n_frames=90,
+                    n_calibration=8) if args.quick else dict(n_neurons=2000, n_train=120, n_oracle=3,
+                                                               oracle_repeats=3, n_test=3, test_repeats=3,
+                                                               n_frames=150)
+        run_simulate(root / "data", seed=0, **size)
+        mouse = SensoriumMouse(root / "data")
+        if args.truth_model:
+            models, described = None, "simulator ground-truth population"
+        else:
+            models = root / "models"
+            run_train(root / "data", models, instances=args.instances, device=args.device, figures=False,
+                      epochs=args.epochs)
+            described = f"{args.instances} DNEMs trained on a simulated mouse ({size['n_neurons']} neurons)"
+    modules, saved_mask = _encoding_models(mouse, models, args.truth_model, args.device)
+    _, update, evaluation = _masks(saved_mask, modules, mouse, 0, args.device)
+    return mouse, modules, update, evaluation, described
 
 
 def main(argv=None) -> None:

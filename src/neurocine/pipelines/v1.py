@@ -154,7 +154,6 @@ def run_train(data: str | os.PathLike, out: str | os.PathLike, *, instances: int
         single_trial_correlation,
         train_ensemble,
     )
-    from neurocine.decode.reconstruction import train_transparency_mask
 
     mouse = _mouse(data)
     out = Path(out)
@@ -202,10 +201,8 @@ def run_train(data: str | os.PathLike, out: str | os.PathLike, *, instances: int
         ensemble = EnsembleModule(modules) if len(modules) > 1 else modules[0]
 
         t0 = time.perf_counter()
-        mask_trials = [train[i] for i in np.linspace(0, len(train) - 1, min(len(train), 32)).astype(int)]
-        alpha = train_transparency_mask(modules, mask_trials, iterations=int(mask_iterations), random_state=seed,
-                                        device=device)
-        update, evaluation = _thresholded(alpha)
+        alpha, update, evaluation = _train_mask(modules, mouse, iterations=int(mask_iterations), seed=seed,
+                                                device=device)
         np.savez(res.path(MASK_FILE), alpha=alpha, update_mask=update, evaluation_mask=evaluation)
         res.timings["mask_seconds"] = time.perf_counter() - t0
         metrics["update_mask_fraction"] = float(update.mean())
@@ -291,13 +288,24 @@ def _train_figures(res, fitted, alpha, pop, rfs, truth_rfs, r_ensemble, metrics)
 
 # --------------------------------------------------------------------------- reconstruct
 def _masks(models_mask, modules, mouse, seed, device):
-    from neurocine.decode.reconstruction import train_transparency_mask
-
+    """The models folder's saved masks, or masks learned now (models without a mask.npz, the true population)."""
     if models_mask is not None:
         return models_mask["alpha"], models_mask["update_mask"], models_mask["evaluation_mask"]
+    return _train_mask(modules, mouse, seed=seed, device=device)
+
+
+def _spread_trials(mouse, n: int) -> list:
+    """Up to ``n`` training trials evenly spread over the tier (each loaded once)."""
     train = mouse.trials("train")
-    trials = [train[i] for i in np.linspace(0, len(train) - 1, min(len(train), 32)).astype(int)]
-    alpha = train_transparency_mask(modules, trials, random_state=seed, device=device)
+    return [train[i] for i in np.linspace(0, len(train) - 1, min(len(train), n)).astype(int)]
+
+
+def _train_mask(modules, mouse, *, iterations: int = 300, seed: int = 0, device: str = "auto"):
+    """(alpha, update mask, evaluation mask) learned on 32 training trials spread over the tier."""
+    from neurocine.decode.reconstruction import train_transparency_mask
+
+    alpha = train_transparency_mask(modules, _spread_trials(mouse, 32), iterations=iterations, random_state=seed,
+                                    device=device)
     update, evaluation = _thresholded(alpha)
     return alpha, update, evaluation
 
@@ -619,9 +627,8 @@ def _grating_axes(grating_suite, sfs, tfs, dirs):
 
 def _typical_behaviour(mouse, n_frames: int) -> tuple[np.ndarray, np.ndarray]:
     """The training tier's median behaviour and pupil centre, held constant for ``n_frames`` frames."""
-    train = mouse.trials("train")
-    idx = np.linspace(0, len(train) - 1, min(len(train), 16)).astype(int)
-    beh = np.concatenate([train[i].behavior for i in idx])
-    pup = np.concatenate([train[i].pupil_center for i in idx])
+    trials = _spread_trials(mouse, 16)
+    beh = np.concatenate([t.behavior for t in trials])
+    pup = np.concatenate([t.pupil_center for t in trials])
     return (np.repeat(np.median(beh, axis=0, keepdims=True), n_frames, axis=0).astype(np.float32),
             np.repeat(np.median(pup, axis=0, keepdims=True), n_frames, axis=0).astype(np.float32))
