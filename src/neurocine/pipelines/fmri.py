@@ -1093,6 +1093,14 @@ def _classifier_scores(decoded: np.ndarray, z_train: np.ndarray, mu: np.ndarray,
     return metrics, rows
 
 
+def _check_decoding_options(layer, delays, folds, n_way, trials, alphas, seed) -> tuple:
+    """Options of ``fmri decode`` and ``fmri pretrain``, checked: (delays, folds, n_way, trials, alphas, seed)."""
+    if not isinstance(layer, str) or not layer:
+        raise InputError(f"--layer: got {layer!r}; expected a CNN tap name such as 'embedding'")
+    return (_parse_delays(delays), check_int("--folds", folds, minimum=2), check_int("--n-way", n_way, minimum=2),
+            check_int("--trials", trials), _check_alphas(alphas, DECODE_ALPHAS), _check_seed(seed))
+
+
 def run_fmri_decode(data: str | os.PathLike, out: str | os.PathLike, *, layer: str = "embedding",
                     delays: Any = (1, 2, 3), folds: int = 9, alphas: Any = None, n_way: int = 50,
                     trials: int = 100, average_repeats: bool = True, recompute_features: bool = False,
@@ -1136,14 +1144,8 @@ def run_fmri_decode(data: str | os.PathLike, out: str | os.PathLike, *, layer: s
         ``classifier_nway50_accuracy``, ``retrieval_ssim``, ``retrieval_psnr``, ``retrieval_pixel_r``
         (and their ``*_chance``), ``retrieval_category_accuracy``, ``n_test_samples``.
     """
-    if not isinstance(layer, str) or not layer:
-        raise InputError(f"--layer: got {layer!r}; expected a CNN tap name such as 'embedding'")
-    delay_t = _parse_delays(delays)
-    folds = check_int("--folds", folds, minimum=2)
-    n_way = check_int("--n-way", n_way, minimum=2)
-    trials = check_int("--trials", trials)
-    alpha_grid = _check_alphas(alphas, DECODE_ALPHAS)
-    seed = _check_seed(seed)
+    delay_t, folds, n_way, trials, alpha_grid, seed = _check_decoding_options(layer, delays, folds, n_way, trials,
+                                                                              alphas, seed)
     ds = read_fmri_data(data)
     params = {"data": str(data), "layer": layer, "delays": list(delay_t), "folds": folds, "alphas": alpha_grid,
               "n_way": n_way, "trials": trials, "average_repeats": bool(average_repeats),
@@ -1445,14 +1447,8 @@ def run_fmri_pretrain(data: str | os.PathLike, out: str | os.PathLike, *, layer:
         pairwise_identification,
     )
 
-    if not isinstance(layer, str) or not layer:
-        raise InputError(f"--layer: got {layer!r}; expected a CNN tap name such as 'embedding'")
-    delay_t = _parse_delays(delays)
-    folds = check_int("--folds", folds, minimum=2)
-    n_way = check_int("--n-way", n_way, minimum=2)
-    trials = check_int("--trials", trials)
-    alpha_grid = _check_alphas(alphas, DECODE_ALPHAS)
-    seed = _check_seed(seed)
+    delay_t, folds, n_way, trials, alpha_grid, seed = _check_decoding_options(layer, delays, folds, n_way, trials,
+                                                                              alphas, seed)
     size = _check_frame_size(frame_size)
     hidden = _check_hidden(aligner_hidden)
     if aligner_input not in _ALIGNER_INPUTS:
