@@ -448,18 +448,13 @@ def _ensemble_curve(result, truth, evaluation) -> dict | None:
     """Video correlation of the average of the first k models' movies (smoothed like the final one), k = 1..n."""
     if result.model_videos is None or len(result.model_videos) < 2:
         return None
-    from scipy.ndimage import gaussian_filter
-
+    from neurocine.decode.reconstruction import _smooth
     from neurocine.metrics import video_correlation
 
     sigma = float(result.params.get("smooth_sigma", 0.5))
     vids = result.model_videos
-
-    def smooth(v):
-        return gaussian_filter(v.astype(np.float32), sigma, mode="nearest") if sigma > 0 else v
-
-    single = [video_correlation(truth, smooth(v), evaluation) for v in vids]
-    by_k = [float(np.mean(single))] + [video_correlation(truth, smooth(vids[:k].mean(axis=0)), evaluation)
+    single = [video_correlation(truth, _smooth(v, sigma), evaluation) for v in vids]
+    by_k = [float(np.mean(single))] + [video_correlation(truth, _smooth(vids[:k].mean(axis=0), sigma), evaluation)
                                         for k in range(2, len(vids) + 1)]
     return {"single": single, "by_k": by_k}
 
