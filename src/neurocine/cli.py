@@ -547,13 +547,18 @@ def fmri_decode(
 def fmri_pretrain(
     data: Path = typer.Argument(..., metavar="DATA", help="fMRI data folder."),
     out: Path = typer.Option(..., "--out", help="Output folder (models, comparison with ridge, summary.json)."),
+    diffusion: Optional[Path] = typer.Option(None, "--diffusion", metavar="PIPELINE",
+                                             help="Also generate frames with this diffusers pipeline folder "
+                                                  "(weights on disk, conditioned on prompt_embeds; needs "
+                                                  "pip install 'neurocine[diffusion]')."),
+    diffusion_steps: int = typer.Option(25, "--diffusion-steps", help="Denoising steps of --diffusion."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:i]."),
 ) -> None:
     """Deep path: masked brain modelling, contrastive alignment, frame generation, video<->fMRI cycle vs ridge."""
     from neurocine.pipelines.fmri import run_fmri_pretrain
 
-    s = run_fmri_pretrain(data, out, seed=seed, device=device)
+    s = run_fmri_pretrain(data, out, diffusion=diffusion, diffusion_steps=diffusion_steps, seed=seed, device=device)
     m = s.get("metrics", {})
     for key in ("deep", "ridge"):
         if isinstance(m.get(key), dict):

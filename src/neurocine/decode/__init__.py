@@ -9,6 +9,10 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
+    "DiffusionDecoder": "neurocine.decode.diffusion",
+    "check_diffusion_pipeline": "neurocine.decode.diffusion",
+    "load_diffusion_pipeline": "neurocine.decode.diffusion",
+    "prompt_conditioning": "neurocine.decode.diffusion",
     "GREY": "neurocine.decode.reconstruction",
     "METHODS": "neurocine.decode.reconstruction",
     "ReconstructionResult": "neurocine.decode.reconstruction",
@@ -24,6 +28,7 @@ _EXPORTS = {
 }
 
 __all__ = [  # noqa: RUF022 - grouped by module
+    "DiffusionDecoder", "check_diffusion_pipeline", "load_diffusion_pipeline", "prompt_conditioning",
     "GREY", "METHODS", "ReconstructionResult", "ablate_population", "error_map", "masks_from_alpha",
     "predicted_responses", "reconstruct", "reconstruct_many", "train_transparency_mask", "window_gradient",
     "window_starts",

@@ -1335,6 +1335,59 @@ def _paired_error(a: np.ndarray | None, b: np.ndarray | None) -> float | None:
     return float(np.std(np.asarray(a) - np.asarray(b), ddof=1) / math.sqrt(len(a)))
 
 
+def _diffusion_pipeline(ds: FMRIData, path: Any, device: str):
+    """The diffusers pipeline of step 4 (None without a path), checked before any work starts."""
+    if path is None:
+        return None
+    if not ds.category_names or ds.train_category is None:
+        raise InputError(f"--diffusion: {ds.folder / 'info.json'} has no category_names or {ds.folder / 'design.npz'} "
+                         "no train_category; expected both to caption the training scans")
+    from neurocine.decode.diffusion import load_diffusion_pipeline
+
+    return load_diffusion_pipeline(path, device=device)
+
+
+def _caption(name: str) -> str:
+    return f"a photo of {name.replace('_', ' ')}"
+
+
+def _diffusion_generation(pipe, category_names: list[str], cz: np.ndarray, ccat: np.ndarray, decoded: np.ndarray,
+                          true: np.ndarray, test_cat: np.ndarray | None, truth_frames: np.ndarray,
+                          size: tuple[int, int], steps: int, seed: int) -> tuple[dict, np.ndarray, dict]:
+    """Step 4 of pretrain: frame scores, grey frames at ``size`` and metrics of the diffusion back end."""
+    from neurocine.decode.diffusion import DiffusionDecoder, prompt_conditioning
+    from neurocine.models.fmri import identification_with_categories
+
+    known = ccat >= 0
+    if not known.any():
+        raise InputError("--diffusion: no training scan or library frame has a category; expected categories to "
+                         "caption them")
+    cats = np.unique(ccat[known])
+    table = prompt_conditioning(pipe, [_caption(category_names[c]) for c in cats])     # one per category
+    target = table[np.searchsorted(cats, ccat[known])]
+    model = DiffusionDecoder(pipe, num_inference_steps=steps, random_state=seed).fit(cz[known], target)
+    predicted = model.predict_conditioning(decoded)
+    metrics: dict[str, Any] = {"diffusion_conditioning_r2": model.conditioning_r2_}
+    scored = np.isin(test_cat, cats) if test_cat is not None and len(cats) > 1 else np.zeros(0, bool)
+    if scored.any():
+        # pairwise among the category captions (as category identification), after removing what all share;
+        # also for the true features of the test scans (the map's ceiling)
+        captions = table.reshape(len(table), -1)
+        centre = captions.mean(0)
+        labels = np.searchsorted(cats, test_cat[scored])
+        for key, cond in (("diffusion_caption_identification", predicted),
+                          ("diffusion_true_embedding_caption_identification", model.predict_conditioning(true))):
+            per_scan = identification_with_categories(cond.reshape(len(cond), -1)[scored] - centre,
+                                                      captions - centre, labels)
+            metrics[key] = float(per_scan.mean())
+            metrics[f"{key}_error"] = _binomial(float(per_scan.mean()), int(scored.sum()))
+    frames = model.generate_from_conditioning(predicted)
+    if frames.ndim == 5:                                  # video pipelines: the middle frame of each clip
+        frames = frames[:, frames.shape[1] // 2]
+    grey = _small_grey(frames, size)
+    return _frame_scores(truth_frames, grey), grey, metrics
+
+
 def _fit_aligner(name: str, X: np.ndarray, E: np.ndarray, n_val: int, ckpt: Path, encoder=None,
                  hidden: tuple[int, ...] = (), epochs: int = 200, seed: int = 0, device: str = "auto"):
     """A ContrastiveAligner fitted on all but the last ``n_val`` rows; returns it and its validation pairwise score."""
@@ -1354,9 +1407,9 @@ def run_fmri_pretrain(data: str | os.PathLike, out: str | os.PathLike, *, layer:
                       input_size: Any = None, backend: str = "numpy", frame_size: Any = (48, 64),
                       aligner_input: str = "auto", aligner_hidden: Any = (), mbm_epochs: int = 30,
                       align_epochs: int = 200, generator_epochs: int = 100, encoder_epochs: int = 10,
-                      decoder_epochs: int = 60, decoder_cycle: str = "auto", device: str = "auto",
-                      batch_size: int = 32, seed: int = 0, n_examples: int = 8,
-                      figures: bool = True) -> dict[str, Any]:
+                      decoder_epochs: int = 60, decoder_cycle: str = "auto", diffusion: Any = None,
+                      diffusion_steps: int = 25, device: str = "auto", batch_size: int = 32, seed: int = 0,
+                      n_examples: int = 8, figures: bool = True) -> dict[str, Any]:
     """The deep path (MinD-Video, Kupershmidt et al.) against the ridge decoder, on the same split.
 
     Steps (all models trained on the training scans only; every score on the test scans, repeats averaged,
@@ -1387,6 +1440,17 @@ def run_fmri_pretrain(data: str | os.PathLike, out: str | os.PathLike, *, layer:
        loss (last 10 % of the training samples), ``"on"``/``"off"`` force it. Baseline: ridge from the
        delayed voxels to the pixels (the same RidgeCV path as decode's features). Frames are clipped to
        0-255; SSIM, PSNR and pixel correlation against the true middle frames.
+    4. **Diffusion** (optional, ``diffusion=PATH``: a diffusers pipeline folder already on disk, conditioned on
+       ``prompt_embeds``, e.g. Stable Diffusion 1.x/2.x or a text-to-video pipeline) -- the pipeline's own
+       encoding of the caption ``"a photo of <category>"`` of each candidate (training scans and library) is
+       the conditioning target of a :class:`~neurocine.decode.diffusion.DiffusionDecoder` (ridge from the
+       true CNN features); it turns the aligned embedding of each test scan into conditioning and runs the
+       pipeline (``diffusion_steps`` denoising steps, seeded). Scored like the generator (``diffusion_*``)
+       and by ``diffusion_caption_identification``: pairwise identification of each test scan's category
+       among the categories' caption conditionings (chance 0.5), as category identification, and the same
+       from the test scans' true CNN features (``diffusion_true_embedding_caption_identification``: the map's
+       ceiling). Needs ``category_names`` and categories in
+       the data folder.
 
     Checkpoints of every model go to ``.OUT.checkpoints`` beside ``out``; an interrupted run resumes from
     them (finished models are reloaded, not retrained) and they are removed on success.
@@ -1407,6 +1471,10 @@ def run_fmri_pretrain(data: str | os.PathLike, out: str | os.PathLike, *, layer:
     mbm_epochs, align_epochs, generator_epochs, encoder_epochs, decoder_epochs : int
         Epoch limits (early stopping may end sooner); default 30, 200, 100, 10 (the paper's), 60.
     decoder_cycle : {"auto", "on", "off"}, default "auto"
+    diffusion : path or None
+        A diffusers pipeline folder (step 4); None skips the step. Loaded offline, on ``device``.
+    diffusion_steps : int, default 25
+        Denoising steps of the diffusion pipeline.
     device : str, default "auto"
         Torch device of the models, the CNN and the ridge back end ``"torch"``.
     batch_size : int, default 32
@@ -1461,13 +1529,16 @@ def run_fmri_pretrain(data: str | os.PathLike, out: str | os.PathLike, *, layer:
     n_examples = check_int("--n-examples", n_examples)
     if backend not in ("numpy", "torch"):
         raise InputError(f"--backend: got {backend!r}; expected 'numpy' or 'torch'")
+    diffusion_steps = check_int("--diffusion-steps", diffusion_steps)
     ds = read_fmri_data(data)
+    pipe = _diffusion_pipeline(ds, diffusion, device)
     out = Path(out)
     params = {"data": str(data), "layer": layer, "delays": list(delay_t), "folds": folds, "alphas": alpha_grid,
               "n_way": n_way, "trials": trials, "average_repeats": bool(average_repeats),
               "recompute_features": bool(recompute_features), "input_size": input_size, "backend": backend,
               "frame_size": list(size), "aligner_input": aligner_input, "aligner_hidden": list(hidden),
-              **epochs, "decoder_cycle": decoder_cycle, "device": device, "seed": seed}
+              **epochs, "decoder_cycle": decoder_cycle, "diffusion": None if diffusion is None else str(diffusion),
+              "diffusion_steps": diffusion_steps, "device": device, "seed": seed}
     design = _decode_design(ds, delay_t, folds, average_repeats)
     training, idx_tr, idx_te = design.training, design.idx_tr, design.idx_te
     n_tr, n = len(idx_tr), len(idx_te)
@@ -1607,15 +1678,27 @@ def run_fmri_pretrain(data: str | os.PathLike, out: str | os.PathLike, *, layer:
         metrics.update(decoder_cycle_used=used == "cycle", decoder_validation_loss=dec_val)
         res.timings["kupershmidt_seconds"] = time.perf_counter() - t0
 
+        # --- 4. optional: a diffusers pipeline, conditioned through the captions of the candidates' categories
+        diff_gen, diff_frames = None, None
+        if pipe is not None:
+            t0 = time.perf_counter()
+            diff_gen, diff_frames, diff_metrics = _diffusion_generation(
+                pipe, ds.category_names, cz, ccat, deep_decoded, true, test_cat, truth_frames, size, diffusion_steps,
+                seed)
+            metrics.update(diff_metrics)
+            res.timings["diffusion_seconds"] = time.perf_counter() - t0
+
         # --- deep vs ridge
         for target, gen in ((ridge, ridge_gen), (deep, deep_gen)):
             for key in ("ssim", "psnr", "pixel_r"):
                 target[f"generation_{key}"] = gen[key]
             target["generation_ssim_error"] = gen["ssim_error"]
             target["generation_pixel_r_error"] = gen["pixel_r_error"]
-        for key in ("ssim", "psnr", "pixel_r"):
-            deep[f"decoder_{key}"] = kup[key]
-        deep["decoder_ssim_error"], deep["decoder_pixel_r_error"] = kup["ssim_error"], kup["pixel_r_error"]
+        generated = {"decoder": kup, **({"diffusion": diff_gen} if diff_gen is not None else {})}
+        for prefix, gen in generated.items():
+            for key in ("ssim", "psnr", "pixel_r"):
+                deep[f"{prefix}_{key}"] = gen[key]
+            deep[f"{prefix}_ssim_error"], deep[f"{prefix}_pixel_r_error"] = gen["ssim_error"], gen["pixel_r_error"]
         compared = [("pairwise_identification", "pairwise_identification", 0.5, (deep_pw, ridge_pw)),
                     ("nway2_accuracy", "nway2_accuracy", 0.5, None)]
         if n_way != 2:
@@ -1625,7 +1708,7 @@ def run_fmri_pretrain(data: str | os.PathLike, out: str | os.PathLike, *, layer:
         if layer == "embedding":
             compared += [(f"classifier_nway{m}_accuracy", f"classifier_nway{m}_accuracy", 1.0 / m, None)
                          for m in sorted({2, n_way})]
-        for prefix, gen in (("generation", deep_gen), ("decoder", kup)):
+        for prefix, gen in {"generation": deep_gen, **generated}.items():
             compared += [(f"{prefix}_pixel_r", "generation_pixel_r", 0.0, (gen["pixel_r_frames"],
                                                                            ridge_gen["pixel_r_frames"])),
                          (f"{prefix}_ssim", "generation_ssim", float("nan"), (gen["ssim_frames"],
@@ -1657,7 +1740,8 @@ def run_fmri_pretrain(data: str | os.PathLike, out: str | os.PathLike, *, layer:
                         deep_decoded=deep_decoded.astype(np.float32), ridge_decoded=ridge_decoded.astype(np.float32),
                         deep_pairwise=deep_pw, ridge_pairwise=ridge_pw, truth_frames=truth_frames,
                         ridge_frames=ridge_frames, generated_frames=gen_frames, decoder_frames=dec_frames,
-                        encoder_test_r=encoder_r.astype(np.float32))
+                        encoder_test_r=encoder_r.astype(np.float32),
+                        **({"diffusion_frames": diff_frames} if diff_frames is not None else {}))
         with open(res.path("comparison.csv"), "w", newline="") as fh:
             w = csv.writer(fh)
             w.writerow(["metric", "deep", "deep_error", "ridge", "ridge_error", "difference", "paired_error",
@@ -1690,7 +1774,8 @@ def run_fmri_pretrain(data: str | os.PathLike, out: str | os.PathLike, *, layer:
             pick = np.linspace(0, n - 1, min(n_examples, n)).round().astype(int)
             res.save_figure("frames.png", plot_frame_pairs(
                 {"truth": truth_frames[pick], "ridge": ridge_frames[pick], "deep: generator": gen_frames[pick],
-                 "deep: Kupershmidt": dec_frames[pick]},
+                 "deep: Kupershmidt": dec_frames[pick],
+                 **({"deep: diffusion": diff_frames[pick]} if diff_frames is not None else {})},
                 column_titles=[f"scan {idx_te[i]}" for i in pick],
                 title="test frames: truth | ridge voxels -> pixels | aligned embedding -> generator | "
                       "encoder-decoder"))
