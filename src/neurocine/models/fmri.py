@@ -438,6 +438,19 @@ def _validation_pair(validation, first: str, second: str) -> tuple:
     return validation[0], validation[1]
 
 
+def _split_validation(est, first: np.ndarray, second: np.ndarray, validation, names: tuple[str, str],
+                      check_pair) -> tuple:
+    """``(first_tr, second_tr, first_va, second_va)`` of a fit.
+
+    ``validation=None``: the last ``est.validation_fraction`` of the rows; else the pair ``validation``,
+    checked by ``check_pair(first_val, second_val) -> (first_val, second_val)``, and all rows train.
+    """
+    if validation is None:
+        n_train = _holdout(first.shape[0], float(est.validation_fraction), names[0])
+        return first[:n_train], second[:n_train], first[n_train:], second[n_train:]
+    return (first, second, *check_pair(*_validation_pair(validation, *names)))
+
+
 def _param_repr(value) -> str:
     """Fingerprint text of a hyper-parameter; a fitted estimator is named by a hash of its weights."""
     net = getattr(value, "network_", None)
@@ -1206,15 +1219,12 @@ class ContrastiveAligner(BaseEstimator):
         X = _check_samples(X, "X")
         E = _check_samples(E, "E", n_rows=X.shape[0])
         self.__dict__.pop("network_", None)
-        if validation is None:
-            n_train = _holdout(X.shape[0], float(self.validation_fraction), "X")
-            X_tr, E_tr, X_va, E_va = X[:n_train], E[:n_train], X[n_train:], E[n_train:]
-        else:
-            xv, ev = _validation_pair(validation, "X", "E")
+        def check_pair(xv, ev):
             X_va = _check_samples(xv, "validation X", n_cols=X.shape[1], cols_as="the columns of X")
-            E_va = _check_samples(ev, "validation E", n_rows=X_va.shape[0], n_cols=E.shape[1],
-                                  rows_of="validation X", cols_as="the columns of E")
-            X_tr, E_tr = X, E
+            return X_va, _check_samples(ev, "validation E", n_rows=X_va.shape[0], n_cols=E.shape[1],
+                                        rows_of="validation X", cols_as="the columns of E")
+
+        X_tr, E_tr, X_va, E_va = _split_validation(self, X, E, validation, ("X", "E"), check_pair)
         if self.encoder is not None and self.encoder.n_features_in_ != X.shape[1]:
             raise InputError(f"X: has {X.shape[1]} columns, expected the {self.encoder.n_features_in_} voxels "
                              f"the encoder was fitted on")
@@ -1473,15 +1483,12 @@ class ConditionalFrameDecoder(BaseEstimator):
         E = _check_samples(E, "E")
         F_all, spec = _check_frames(frames, "frames", n_rows=E.shape[0], rows_of="E")
         self.__dict__.pop("network_", None)
-        if validation is None:
-            n_train = _holdout(E.shape[0], float(self.validation_fraction), "E")
-            E_tr, F_tr, E_va, F_va = E[:n_train], F_all[:n_train], E[n_train:], F_all[n_train:]
-        else:
-            ev, fv = _validation_pair(validation, "E", "frames")
+        def check_pair(ev, fv):
             E_va = _check_samples(ev, "validation E", n_cols=E.shape[1], cols_as="the columns of E")
-            F_va, _ = _check_frames(fv, "validation frames", n_rows=E_va.shape[0], spec=spec,
-                                    rows_of="validation E")
-            E_tr, F_tr = E, F_all
+            return E_va, _check_frames(fv, "validation frames", n_rows=E_va.shape[0], spec=spec,
+                                       rows_of="validation E")[0]
+
+        E_tr, F_tr, E_va, F_va = _split_validation(self, E, F_all, validation, ("E", "frames"), check_pair)
         self.frame_shape_, self.n_features_in_ = spec, E.shape[1]
         self.e_mean_, self.e_scale_ = _standardiser(E_tr)
         self.pixel_mean_ = float(F_tr.mean(dtype=np.float64))
@@ -1717,14 +1724,12 @@ class VideoFMRIEncoder(BaseEstimator):
         X = _check_samples(X, "X")
         F_all, spec = _check_frames(frames, "frames", n_rows=X.shape[0], rows_of="X")
         self.__dict__.pop("network_", None)
-        if validation is None:
-            n_train = _holdout(X.shape[0], float(self.validation_fraction), "X")
-            F_tr, X_tr, F_va, X_va = F_all[:n_train], X[:n_train], F_all[n_train:], X[n_train:]
-        else:
-            fv, xv = _validation_pair(validation, "frames", "X")
+        def check_pair(fv, xv):
             X_va = _check_samples(xv, "validation X", n_cols=X.shape[1], cols_as="the columns of X")
-            F_va, _ = _check_frames(fv, "validation frames", n_rows=X_va.shape[0], spec=spec, rows_of="validation X")
-            F_tr, X_tr = F_all, X
+            return _check_frames(fv, "validation frames", n_rows=X_va.shape[0], spec=spec,
+                                 rows_of="validation X")[0], X_va
+
+        F_tr, X_tr, F_va, X_va = _split_validation(self, F_all, X, validation, ("frames", "X"), check_pair)
         self.frame_shape_, self.n_voxels_ = spec, X.shape[1]
         self.pixel_mean_ = float(F_tr.mean(dtype=np.float64))
         self.pixel_scale_ = float(F_tr.std(dtype=np.float64)) or 1.0
@@ -1991,14 +1996,12 @@ class FMRIVideoDecoder(BaseEstimator):
         if unpaired is not None:
             F_un, _ = _check_frames(unpaired, "unpaired", spec=enc.frame_shape_)
         self.__dict__.pop("network_", None)
-        if validation is None:
-            n_train = _holdout(X.shape[0], float(self.validation_fraction), "X")
-            X_tr, F_tr, X_va, F_va = X[:n_train], F_all[:n_train], X[n_train:], F_all[n_train:]
-        else:
-            xv, fv = _validation_pair(validation, "X", "frames")
+        def check_pair(xv, fv):
             X_va = _check_samples(xv, "validation X", n_cols=X.shape[1], cols_as="the columns of X")
-            F_va, _ = _check_frames(fv, "validation frames", n_rows=X_va.shape[0], spec=spec, rows_of="validation X")
-            X_tr, F_tr = X, F_all
+            return X_va, _check_frames(fv, "validation frames", n_rows=X_va.shape[0], spec=spec,
+                                       rows_of="validation X")[0]
+
+        X_tr, F_tr, X_va, F_va = _split_validation(self, X, F_all, validation, ("X", "frames"), check_pair)
         self.frame_shape_, self.n_features_in_ = spec, X.shape[1]
         k_frames, n_colours = _frame_geometry(spec)[:2]
 
