@@ -15,7 +15,7 @@ import typer
 from typer.core import TyperGroup
 
 from neurocine.errors import InputError
-from neurocine.runtime import set_quiet
+from neurocine.runtime import set_quiet, set_threads
 
 
 class _DefaultCommandGroup(TyperGroup):
@@ -55,8 +55,11 @@ app.add_typer(fmri_app, name="fmri")
 
 
 @app.callback()
-def _root(quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars.")) -> None:
+def _root(quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+          threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch and BLAS "
+                                                "(default: one per core).")) -> None:
     set_quiet(quiet)
+    set_threads(threads)
 
 
 def _echo_metrics(summary: dict, keys: list[str]) -> None:

@@ -26,6 +26,23 @@ def set_quiet(quiet: bool) -> None:
     _QUIET = bool(quiet)
 
 
+def set_threads(n: int | None) -> None:
+    """Use at most ``n`` CPU threads in torch and in the BLAS/OpenMP pools numpy and scikit-learn use.
+
+    ``None`` leaves the libraries' defaults (one thread per core). On a machine shared with other jobs,
+    fewer threads than cores is often faster: oversubscribed threads wait on each other.
+    """
+    if n is None:
+        return
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise InputError(f"--threads: got {n!r}, expected an integer >= 1")
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(int(n))
+    threadpool_limits(int(n))
+
+
 def progress_enabled() -> bool:
     """Whether progress bars are shown: not quiet and stderr is a terminal.
 
