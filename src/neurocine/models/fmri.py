@@ -461,7 +461,11 @@ def _param_repr(value) -> str:
 
 
 def _run_training(est, net, optimizer, train_epoch, validate, rng, shapes: dict, arrays: tuple) -> None:
-    """Run :func:`~neurocine.models._training.train` for ``est`` and store its results (``history_`` ...)."""
+    """Run :func:`~neurocine.models._training.train` for ``est`` and store its results (``history_`` ...).
+
+    ``network_`` is set only once training has succeeded; every ``fit`` drops it first, so a failed or
+    interrupted fit leaves an unfitted model.
+    """
     params = est.get_params(deep=False)
     fingerprint = {k: _param_repr(v) for k, v in params.items() if k not in ("max_epochs", "checkpoint_dir", "device")}
     fingerprint.update(estimator=type(est).__name__, **{k: str(v) for k, v in shapes.items()},
@@ -475,6 +479,12 @@ def _run_training(est, net, optimizer, train_epoch, validate, rng, shapes: dict,
     est.best_epoch_ = result.best_epoch
     est.n_epochs_ = result.n_epochs
     est.stopped_early_ = result.stopped_early
+
+
+def _mean_batch_loss(batch_loss, n: int, batch_size: int) -> float:
+    """Sample-weighted mean of ``batch_loss(rows)`` over consecutive slices of ``batch_size`` of ``n`` rows."""
+    return sum(float(batch_loss(slice(s, s + batch_size))) * (min(s + batch_size, n) - s)
+               for s in range(0, n, batch_size)) / n
 
 
 def _step_learning_rate(optimizer, base_lr: float, step_epochs: int | None, gamma: float) -> None:
@@ -941,12 +951,8 @@ class MaskedBrainAutoencoder(BaseEstimator):
                 sse, count = sse + float(s), count + float(n)
             return sse / count
 
-        try:
-            _run_training(self, net, optimizer, train_epoch, validate, rng,
-                          {"X": X.shape, "X_val": "split" if X_val is None else X_hold.shape}, (X, X_hold))
-        except BaseException:
-            self.__dict__.pop("network_", None)
-            raise
+        _run_training(self, net, optimizer, train_epoch, validate, rng,
+                      {"X": X.shape, "X_val": "split" if X_val is None else X_hold.shape}, (X, X_hold))
         return self
 
     # -- using a fitted model ---------------------------------------------------------------
@@ -1290,14 +1296,10 @@ class ContrastiveAligner(BaseEstimator):
             total = sum(float(info_nce(x_va[p[0]: p[-1] + 1], e_va[p[0]: p[-1] + 1])) * len(p) for p in parts)
             return total / len(x_va)
 
-        try:
-            _run_training(self, net, optimizer, train_epoch, validate, rng,
-                          {"X": X.shape, "E": E.shape,
-                           "validation": "split" if validation is None else (X_va.shape, E_va.shape)},
-                          (X, E, X_va, E_va))
-        except BaseException:
-            self.__dict__.pop("network_", None)
-            raise
+        _run_training(self, net, optimizer, train_epoch, validate, rng,
+                      {"X": X.shape, "E": E.shape,
+                       "validation": "split" if validation is None else (X_va.shape, E_va.shape)},
+                      (X, E, X_va, E_va))
         self.temperature_ = float(1.0 / net["scale"]["logit_scale"].detach().clamp(max=max_scale).exp())
         return self
 
@@ -1520,17 +1522,12 @@ class ConditionalFrameDecoder(BaseEstimator):
         def validate() -> float:
             if not len(e_va):
                 return last[0]
-            return sum(float(self._loss(_decode(net, e_va[s: s + bs], hw), f_va[s: s + bs])) * len(e_va[s: s + bs])
-                       for s in range(0, len(e_va), bs)) / len(e_va)
+            return _mean_batch_loss(lambda rows: self._loss(_decode(net, e_va[rows], hw), f_va[rows]), len(e_va), bs)
 
-        try:
-            _run_training(self, net, optimizer, train_epoch, validate, rng,
-                          {"E": E.shape, "frames": (F_all.shape, spec),
-                           "validation": "split" if validation is None else (E_va.shape, F_va.shape)},
-                          (E, F_all, E_va, F_va))
-        except BaseException:
-            self.__dict__.pop("network_", None)
-            raise
+        _run_training(self, net, optimizer, train_epoch, validate, rng,
+                      {"E": E.shape, "frames": (F_all.shape, spec),
+                       "validation": "split" if validation is None else (E_va.shape, F_va.shape)},
+                      (E, F_all, E_va, F_va))
         return self
 
     def _scale_E(self, E: np.ndarray) -> np.ndarray:
@@ -1764,17 +1761,12 @@ class VideoFMRIEncoder(BaseEstimator):
         def validate() -> float:
             if not len(f_va):
                 return last[0]
-            return sum(float(_encoder_loss(y_va[s: s + bs], forward(f_va[s: s + bs]), alpha)) * len(y_va[s: s + bs])
-                       for s in range(0, len(f_va), bs)) / len(f_va)
+            return _mean_batch_loss(lambda rows: _encoder_loss(y_va[rows], forward(f_va[rows]), alpha), len(f_va), bs)
 
-        try:
-            _run_training(self, net, optimizer, train_epoch, validate, rng,
-                          {"frames": (F_all.shape, spec), "X": X.shape,
-                           "validation": "split" if validation is None else (F_va.shape, X_va.shape)},
-                          (F_all, X, F_va, X_va))
-        except BaseException:
-            self.__dict__.pop("network_", None)
-            raise
+        _run_training(self, net, optimizer, train_epoch, validate, rng,
+                      {"frames": (F_all.shape, spec), "X": X.shape,
+                       "validation": "split" if validation is None else (F_va.shape, X_va.shape)},
+                      (F_all, X, F_va, X_va))
         return self
 
     def _scale_frames(self, F: np.ndarray) -> np.ndarray:
@@ -2070,18 +2062,13 @@ class FMRIVideoDecoder(BaseEstimator):
         def validate() -> float:
             if not len(r_va):
                 return last[0]
-            return sum(float(decoder_loss(r_va[s: s + bs], f_va[s: s + bs])) * len(r_va[s: s + bs])
-                       for s in range(0, len(r_va), bs)) / len(r_va)
+            return _mean_batch_loss(lambda rows: decoder_loss(r_va[rows], f_va[rows]), len(r_va), bs)
 
-        try:
-            _run_training(self, net, optimizer, train_epoch, validate, rng,
-                          {"X": X.shape, "frames": (F_all.shape, spec),
-                           "unpaired": None if F_un is None else F_un.shape,
-                           "validation": "split" if validation is None else (X_va.shape, F_va.shape)},
-                          (X, F_all, X_va, F_va) + (() if F_un is None else (F_un,)))
-        except BaseException:
-            self.__dict__.pop("network_", None)
-            raise
+        _run_training(self, net, optimizer, train_epoch, validate, rng,
+                      {"X": X.shape, "frames": (F_all.shape, spec),
+                       "unpaired": None if F_un is None else F_un.shape,
+                       "validation": "split" if validation is None else (X_va.shape, F_va.shape)},
+                      (X, F_all, X_va, F_va) + (() if F_un is None else (F_un,)))
         self.pixel_mean_, self.pixel_scale_ = enc.pixel_mean_, enc.pixel_scale_
         self.y_mean_, self.y_scale_ = enc.y_mean_.copy(), enc.y_scale_.copy()
         return self
