@@ -988,6 +988,19 @@ def _decode_targets(ds: FMRIData, feats: dict, layer: str, training: _Training):
     return z_train, z_test, mu, sd
 
 
+def _decoding_features(ds: FMRIData, res, layer: str, training: _Training, recompute: bool, input_size: Any,
+                       device: str, batch_size: int):
+    """The built-in CNN's ``layer`` features of every split (timed and described in ``res``) and
+    :func:`_decode_targets` of them: ``(feats, (z_train, z_test, mean, sd))``."""
+    t0 = time.perf_counter()
+    splits = ["train", "test"] + (["library"] if ds.library_frames is not None else [])
+    feats, fdesc = _features(ds, "efficientnet", [layer], splits, recompute=recompute, input_size=input_size,
+                             device=device, batch_size=batch_size)
+    res.timings["features_seconds"] = time.perf_counter() - t0
+    res.extra["features"] = fdesc
+    return feats, _decode_targets(ds, feats, layer, training)
+
+
 def _ridge_decoder(X_tr: np.ndarray, Y_tr: np.ndarray, X_te: np.ndarray, alphas: np.ndarray, folds: int,
                    backend: str, device: str):
     """Ridge (RidgeCV, penalty per column of ``Y_tr``) on all training principal components of the inputs.
@@ -1156,13 +1169,8 @@ def run_fmri_decode(data: str | os.PathLike, out: str | os.PathLike, *, layer: s
     k = ds.frames_per_scan
     rng = np.random.default_rng(seed)
     with JobFolder(out, params, job="fmri decode") as res:
-        t0 = time.perf_counter()
-        splits = ["train", "test"] + (["library"] if ds.library_frames is not None else [])
-        feats, fdesc = _features(ds, "efficientnet", [layer], splits, recompute=recompute_features,
-                                 input_size=input_size, device=device, batch_size=batch_size)
-        res.timings["features_seconds"] = time.perf_counter() - t0
-        res.extra["features"] = fdesc
-        z_train, z_test, mu, sd = _decode_targets(ds, feats, layer, training)
+        feats, (z_train, z_test, mu, sd) = _decoding_features(ds, res, layer, training, recompute_features,
+                                                              input_size, device, batch_size)
         t0 = time.perf_counter()
         decoded, model, pca = _ridge_decoder(design.X_tr, z_train[idx_tr], design.X_te, alpha_grid, folds, backend,
                                              device)
@@ -1549,13 +1557,8 @@ def run_fmri_pretrain(data: str | os.PathLike, out: str | os.PathLike, *, layer:
     k = ds.frames_per_scan
     checkpoints = out.parent / f".{out.name}.checkpoints"
     with JobFolder(out, params, job="fmri pretrain") as res:
-        t_start = time.perf_counter()
-        splits = ["train", "test"] + (["library"] if ds.library_frames is not None else [])
-        feats, fdesc = _features(ds, "efficientnet", [layer], splits, recompute=recompute_features,
-                                 input_size=input_size, device=device, batch_size=batch_size)
-        res.timings["features_seconds"] = time.perf_counter() - t_start
-        res.extra["features"] = fdesc
-        z_train, z_test, mu, sd = _decode_targets(ds, feats, layer, training)
+        feats, (z_train, z_test, mu, sd) = _decoding_features(ds, res, layer, training, recompute_features,
+                                                              input_size, device, batch_size)
         true = z_test[idx_te]
         cz, _, ccat = _decode_candidates(ds, training, feats, layer, z_train, mu, sd)
         test_cat = ds.test_category[idx_te] if ds.test_category is not None else None
