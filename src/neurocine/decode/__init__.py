@@ -6,7 +6,7 @@ Names are loaded on first use, so ``import neurocine.decode`` stays light
 
 from __future__ import annotations
 
-import importlib
+from neurocine._lazy import lazy_exports
 
 _EXPORTS = {
     "DiffusionDecoder": "neurocine.decode.diffusion",
@@ -34,14 +34,4 @@ __all__ = [  # noqa: RUF022 - grouped by module
     "window_starts",
 ]
 
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)
