@@ -11,12 +11,7 @@ from neurocine.models._training import CHECKPOINT_FILE, TrainingInterrupted
 from neurocine.models.autoencoder import ConvAutoencoder
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")   # tests/conftest.py
 
 
 def moving_blob(n_frames=300, height=32, width=40, sigma=3.0, seed=0):

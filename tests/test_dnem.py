@@ -32,12 +32,7 @@ TINY = dict(core_channels=16, n_blocks=2, temporal_kernel=3, downsample=2, batch
             device="cpu")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")   # tests/conftest.py
 
 
 # ---------------------------------------------------------------------- ground truth

@@ -13,7 +13,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from neurocine.errors import InputError
 from neurocine.models._training import TrainingInterrupted
@@ -28,12 +27,7 @@ FAST = {"mbm_epochs": 3, "align_epochs": 40, "generator_epochs": 4, "encoder_epo
         "frame_size": (24, 32), "trials": 50, "device": "cpu"}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")   # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

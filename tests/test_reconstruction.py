@@ -81,12 +81,7 @@ def coverage(model, level=0.3):
     return env > level * env.max()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():  # two threads on two busy shared cores are many times slower than one
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")   # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -15,12 +15,7 @@ from neurocine.models.ridge import explained_variance
 from neurocine.models.sequence import SequenceClassifier, SequenceRegressor, contiguous_split
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():  # module scope: also around the module-scoped fit below
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")   # tests/conftest.py
 
 
 # a smaller, faster net for the tests that check mechanics rather than accuracy

@@ -25,12 +25,7 @@ TINY = dict(n_neurons=1000, n_train=12, n_oracle=2, oracle_repeats=2, n_test=2, 
 FAST = ["--method", "adam", "--iterations", "30", "--coarse-to-fine", "1", "--holdout", "0.1"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")   # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from neurocine.errors import InputError
 from neurocine.features.widefield import dff
@@ -14,12 +13,7 @@ from neurocine.models.whisking import whisking_study
 from neurocine.simulate.session import simulate_session
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():  # module scope: also around the module-scoped study below
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")   # tests/conftest.py
 
 
 def small_models(random_state=0):

@@ -1,0 +1,20 @@
+"""Fixtures shared by several test modules."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """torch on one thread for a whole module (module-scoped fits included), restored afterwards.
+
+    Two threads on two busy shared cores are many times slower than one. A module asks for it with
+    ``pytestmark = pytest.mark.usefixtures("one_thread")``.
+    """
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
