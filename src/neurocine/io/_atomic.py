@@ -38,7 +38,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
         os.replace(tmp_name, p)
         tmp_name = None
     except OSError as exc:
-        raise InputError(f"{p}: cannot be written ({exc.strerror or exc}); expected a writable path") from None
+        raise InputError(f"{p}: cannot be written ({exc.strerror or exc}); expected a writable path") from exc
     finally:
         if tmp_name is not None and os.path.exists(tmp_name):
             os.remove(tmp_name)

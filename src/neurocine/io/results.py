@@ -8,6 +8,7 @@ replaced only by a complete new one.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import platform
@@ -25,6 +26,9 @@ from typing import Any
 import numpy as np
 
 from neurocine.errors import InputError
+
+# errors of a write that failed for lack of room or rights, not because of a bug: reported as one line
+_WRITE_FAILURES = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
 
 _VERSIONED = ("neurocine", "numpy", "scipy", "scikit-learn", "torch", "matplotlib", "av", "pynwb", "dask")
 
@@ -57,6 +61,28 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, float) and not np.isfinite(value):
         return None
     return value
+
+
+def job_summary(job: str, parameters: dict, metrics: dict, timings: dict, **extra: Any) -> dict[str, Any]:
+    """The content of a job's ``summary.json``: job, exact command, time, parameters, metrics, timings, versions."""
+    return to_jsonable({
+        "job": job,
+        "command": " ".join(shlex.quote(a) for a in sys.argv),
+        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "parameters": parameters,
+        "metrics": metrics,
+        "timings": timings,
+        "versions": package_versions(),
+        **extra,
+    })
+
+
+def _failed_write(exc: BaseException) -> OSError | None:
+    """The ``OSError`` of a write that failed for lack of room or rights (also behind an ``InputError``), or None."""
+    for e in (exc, exc.__cause__):
+        if isinstance(e, OSError) and e.errno in _WRITE_FAILURES:
+            return e
+    return None
 
 
 def _pid_alive(pid: int) -> bool:
@@ -141,6 +167,9 @@ class ResultFolder:
         assert self.tmp is not None
         if exc_type is not None:
             shutil.rmtree(self.tmp, ignore_errors=True)
+            failed = _failed_write(exc)
+            if failed is not None:
+                raise self._write_error(failed) from exc
             return False
         try:
             self.timings.setdefault("total_seconds", time.perf_counter() - self._t0)
@@ -148,14 +177,18 @@ class ResultFolder:
             self.write_json("summary.json", summary)
             self.finalize(summary)
             self._publish()
-        except OSError as exc:
+        except BaseException as exc:
             shutil.rmtree(self.tmp, ignore_errors=True)
-            raise InputError(f"--out {self.out}: writing failed ({exc.strerror}); "
-                             f"earlier results were left as they were") from exc
-        except BaseException:
-            shutil.rmtree(self.tmp, ignore_errors=True)
+            failed = exc if isinstance(exc, OSError) else _failed_write(exc)
+            if failed is not None:
+                raise self._write_error(failed) from exc
             raise
         return False
+
+    def _write_error(self, failed: OSError) -> InputError:
+        """One line naming ``--out`` (not the hidden temporary folder the write went to)."""
+        return InputError(f"--out {self.out}: writing failed ({failed.strerror or failed}); "
+                          f"earlier results were left as they were")
 
     def finalize(self, summary: dict[str, Any]) -> None:
         """Hook run after ``summary.json`` is written and before the folder is published (default: nothing).
@@ -186,16 +219,7 @@ class ResultFolder:
         return p
 
     def summary(self) -> dict[str, Any]:
-        return to_jsonable({
-            "job": self.job,
-            "command": " ".join(shlex.quote(a) for a in sys.argv),
-            "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "parameters": self.parameters,
-            "metrics": self.metrics,
-            "timings": self.timings,
-            "versions": package_versions(),
-            **self.extra,
-        })
+        return job_summary(self.job, self.parameters, self.metrics, self.timings, **self.extra)
 
     def write_json(self, name: str, obj: Any) -> Path:
         p = self.path(name)
