@@ -12,6 +12,7 @@ at least half of its source pixels do.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +20,11 @@ import numpy as np
 from neurocine.errors import InputError
 
 __all__ = ["ROI", "full_frame_roi", "roi_masks", "polygon_mask"]
+
+
+def _is_number(value) -> bool:
+    """A real number, not a bool or a string that looks like one (a ROI file's "5" is refused, not read as 5)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
 @dataclass(frozen=True)
@@ -51,7 +57,7 @@ class ROI:
                              f"or polygon = [[x, y], ...]")
         if self.box is not None:
             try:
-                box = tuple(int(v) for v in self.box)
+                box = tuple(int(v) for v in self.box) if all(map(_is_number, self.box)) else ()
             except (TypeError, ValueError):
                 box = ()
             if len(box) != 4 or any(float(a) != float(b) for a, b in zip(box, self.box)):
@@ -63,7 +69,8 @@ class ROI:
             object.__setattr__(self, "box", box)
         else:
             try:
-                poly = np.asarray(self.polygon, dtype=np.float64)
+                numbers = all(_is_number(c) for vertex in self.polygon for c in vertex)
+                poly = np.asarray(self.polygon, dtype=np.float64) if numbers else np.zeros((0,))
             except (TypeError, ValueError):
                 poly = np.zeros((0,))
             if poly.ndim != 2 or poly.shape[1] != 2 or len(poly) < 3 or not np.isfinite(poly).all():

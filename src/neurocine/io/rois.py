@@ -26,6 +26,15 @@ from neurocine.errors import InputError
 __all__ = ["read_roi_specs"]
 
 
+def _unique(path: Path, pairs: list[tuple[str, object]]) -> dict:
+    """A JSON object, refusing a key given twice (``json`` would silently keep the last; TOML refuses it too)."""
+    keys = [k for k, _ in pairs]
+    twice = sorted({k for k in keys if keys.count(k) > 1})
+    if twice:
+        raise InputError(f"{path}: name(s) {twice} given more than once; expected each ROI (and key) once")
+    return dict(pairs)
+
+
 def read_roi_specs(path: str | os.PathLike) -> list[tuple[str, dict]]:
     """``(name, {"box": ...} or {"polygon": ...})`` for each ROI of a ``.toml``/``.json`` file, in file order.
 
@@ -38,9 +47,9 @@ def read_roi_specs(path: str | os.PathLike) -> list[tuple[str, dict]]:
     suffix = path.suffix.lower()
     try:
         if suffix == ".toml":
-            table = tomllib.loads(path.read_text())
+            table = tomllib.loads(path.read_text(encoding="utf-8"))
         elif suffix == ".json":
-            table = json.loads(path.read_text())
+            table = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=lambda pairs: _unique(path, pairs))
         else:
             raise InputError(f"{path}: unsupported ROI file extension {suffix!r}; expected .toml or .json")
     except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:

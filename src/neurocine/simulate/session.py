@@ -85,6 +85,7 @@ Pure: nothing is written; every array is numpy (write the video with
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -149,8 +150,11 @@ def rois_toml(rois: Sequence[ROI]) -> str:
     """
     lines = ["# x0, y0, x1, y1 in pixels, end exclusive"]
     for roi in rois:
-        lines.append(f'["{roi.name}"]' if not roi.name.replace("_", "").replace("-", "").isalnum()
-                     else f"[{roi.name}]")
+        bare = roi.name.isascii() and roi.name.replace("_", "").replace("-", "").isalnum()
+        # a quoted key is a TOML basic string: JSON's escapes (\", \\, \n, \uXXXX), UTF-8 text kept as it is
+        # (no \u surrogate pairs, which TOML refuses), and DEL escaped, which JSON leaves alone and TOML must not
+        quoted = json.dumps(roi.name, ensure_ascii=False).replace("\x7f", "\\u007f")
+        lines.append(f"[{roi.name}]" if bare else f"[{quoted}]")
         if roi.box is not None:
             lines.append("box = [" + ", ".join(str(int(v)) for v in roi.box) + "]")
         else:
