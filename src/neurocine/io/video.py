@@ -504,6 +504,38 @@ def write_video(path: str | Path, frames, *, fps: float = 30.0, codec: str = "li
     return path
 
 
+# what every current browser plays in an mp4: H.264 in these profiles, 8-bit 4:2:0
+_BROWSER_H264_PROFILES = frozenset({"Baseline", "Constrained Baseline", "Main", "High"})
+
+
+def plays_in_browsers(path: str | Path) -> bool:
+    """Whether the mp4 ``path`` is H.264 that every current browser plays (Baseline/Main/High profile, yuv420p).
+
+    Lossless x264 (``write_video(..., lossless=True)``) is *High 4:4:4 Predictive* even with yuv420p pixels:
+    Chromium plays it, Firefox and Safari on most systems do not. Unreadable files count as not playable.
+    """
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            ctx = container.streams.video[0].codec_context
+            fmt = ctx.format.name if ctx.format is not None else None
+            return ctx.name == "h264" and ctx.profile in _BROWSER_H264_PROFILES and fmt in ("yuv420p", "yuvj420p")
+    except (av.error.FFmpegError, IndexError, OSError):
+        return False
+
+
+def write_browser_copy(source: str | Path, path: str | Path, *, crf: int = 18) -> Path:
+    """Re-encode the video ``source`` as High-profile H.264 yuv420p at ``path`` (for a report's ``<video>``).
+
+    Colour is kept (frames decoded as RGB), the frame rate is the source's, and odd heights or widths lose
+    their last row or column (yuv420p needs even sizes). Streams a chunk at a time.
+    """
+    with VideoReader(source, color="rgb") as reader:
+        even = (slice(None), slice(0, reader.height // 2 * 2), slice(0, reader.width // 2 * 2))
+        return write_video(path, (chunk.frames[even] for chunk in reader.iter_chunks()), fps=reader.fps, crf=crf)
+
+
 def write_gif(path: str | Path, frames, *, fps: float = 30.0, loop: int = 0) -> Path:
     """Write ``(T, H, W)`` uint8 gray or ``(T, H, W, 3)`` RGB frames as an animated GIF (Pillow).
 

@@ -1,6 +1,7 @@
 """``neurocine demo``: every capability that exists, on built-in data, in one folder.
 
-Sections (each a sub-folder, linked from ``index.html``):
+Sections (each a sub-folder; ``index.html`` shows each with its numbers and every figure, its parts
+included, and ``report.html`` is the same page with the figures embedded and the parts linked):
 
 * ``conv_nmf/`` -- the Neural Screenomics notebook reproduced (seed solver,
   K = 4 and K = 2) and neurocine's solver on the same data, scored against
@@ -23,9 +24,7 @@ Sections (each a sub-folder, linked from ``index.html``):
 
 from __future__ import annotations
 
-import html
 import os
-from pathlib import Path
 from typing import Any
 
 from neurocine.errors import InputError
@@ -140,33 +139,6 @@ def _section_encoding(res: JobFolder, quick: bool) -> dict[str, Any]:
             "framerates": {"rows": fr["rows"], "columns": fr["columns"], "ev": fr["ev"]}}
 
 
-def _index_html(metrics: dict[str, Any], root: Path) -> str:
-    """A plain index page: every figure of the demo with its section's numbers."""
-    rows = []
-    for section in metrics:
-        figs = sorted(p.relative_to(root).as_posix() for p in (root / section).rglob("*.png"))
-        numbers = html.escape(_format(metrics.get(section, {})))
-        imgs = "\n".join(f'<figure><img src="{f}" alt="{f}"><figcaption>{f}</figcaption></figure>' for f in figs)
-        rows.append(f"<section><h2>{section}</h2><pre>{numbers}</pre>{imgs}</section>")
-    return ("<!doctype html><html><head><meta charset='utf-8'><title>neurocine demo</title>"
-            "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}img{max-width:100%}"
-            "figure{margin:1em 0}pre{background:#f4f4f4;padding:.5em}</style></head><body>"
-            "<h1>neurocine demo</h1>" + "\n".join(rows) + "</body></html>\n")
-
-
-def _format(d: dict[str, Any], indent: int = 0) -> str:
-    lines = []
-    for k, v in d.items():
-        if isinstance(v, dict):
-            lines.append(" " * indent + f"{k}:")
-            lines.append(_format(v, indent + 2))
-        elif isinstance(v, float):
-            lines.append(" " * indent + f"{k}: {v:.4g}")
-        else:
-            lines.append(" " * indent + f"{k}: {v}")
-    return "\n".join(lines)
-
-
 def _section_v1(res: JobFolder, quick: bool) -> dict[str, Any]:
     """Simulated V1 -> reconstruction with the true population (and, in the full demo, a trained DNEM ensemble)."""
     from neurocine.pipelines.v1 import run_reconstruct, run_simulate, run_train
@@ -218,11 +190,9 @@ def run_demo(out: str | os.PathLike, *, quick: bool = False, only=None) -> dict[
         if unknown or not only:
             raise InputError(f"--only: got {list(only)}; expected one or more of {', '.join(SECTIONS)}")
         sections = {name: sections[name] for name in SECTIONS if name in only}
-    with JobFolder(out, {"quick": quick, "only": list(sections)}, job="demo") as res:
+    with JobFolder(out, {"quick": quick, "only": list(sections)}, job="demo", index=True) as res:
         for name, run in sections.items():
             with res.timer(f"{name}_seconds"):
                 res.metrics[name] = run(res, quick)
-        assert res.tmp is not None
-        (res.tmp / "index.html").write_text(_index_html(res.metrics, res.tmp))
         summary = res.summary()
     return summary

@@ -4,7 +4,8 @@ Every job's folder gets one (see :class:`JobFolder`); ``neurocine report DIR...`
 rebuilds them or merges several folders into one page. The page shows the
 job, the exact command, the metrics, small CSV tables, every figure (PNG
 embedded as a data URI, so the page stands alone), every ``.mp4`` as a
-``<video>`` (every ``.gif`` as an image) next to its file, links to the reports of sub-jobs (sub-folders
+``<video>`` (every ``.gif`` as an image) next to its file (an mp4 that not every browser plays, such
+as lossless H.264, by a High-profile copy written beside it), links to the reports of sub-jobs (sub-folders
 with their own ``summary.json``), and the parameters, timings and versions.
 One jinja2 template (``templates/report.html.j2``) serves every job.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import itertools
 import json
 import os
 from pathlib import Path
@@ -27,6 +29,7 @@ __all__ = ["JobFolder", "merge_reports", "render_report", "write_report"]
 _MAX_TABLE_ROWS = 40
 _MAX_TABLE_COLUMNS = 12
 _MAX_LIST = 12
+_BROWSER_COPY = ".browser.mp4"
 
 
 def _template():
@@ -76,14 +79,17 @@ def _files(folder: Path) -> tuple[list[Path], list[Path]]:
 
 
 def _table(path: Path) -> dict | None:
+    """The first rows of a small-width CSV (the rest counted, not kept), or None where it is not one."""
     try:
         with open(path, newline="") as fh:
-            rows = list(csv.reader(fh))
+            reader = csv.reader(fh)
+            rows = list(itertools.islice(reader, _MAX_TABLE_ROWS + 1))
+            more = sum(1 for _ in reader)
     except (OSError, UnicodeDecodeError, csv.Error):
         return None
-    if len(rows) < 2 or len(rows) > _MAX_TABLE_ROWS + 1 or len(rows[0]) > _MAX_TABLE_COLUMNS:
+    if len(rows) < 2 or len(rows[0]) > _MAX_TABLE_COLUMNS:
         return None
-    return {"name": path.name, "header": rows[0], "rows": rows[1:]}
+    return {"name": path.name, "header": rows[0], "rows": rows[1:], "more": more}
 
 
 def _read_summary(folder: Path) -> dict:
@@ -96,28 +102,79 @@ def _read_summary(folder: Path) -> dict:
         raise InputError(f"{path}: is not valid JSON ({exc}); expected the summary a neurocine job wrote") from None
 
 
+def _videos(own: list[Path], rel, make_copies: bool) -> list[dict]:
+    """Every ``.mp4`` (as a ``<video>``) and ``.gif`` of a job; an mp4 browsers may not play is shown by its copy.
+
+    The copy (``NAME.browser.mp4``, High-profile H.264) is written beside the file when ``make_copies`` and it is
+    missing; a file that cannot be copied is shown as it is.
+    """
+    from neurocine.io.video import plays_in_browsers, write_browser_copy
+
+    shown = []
+    for p in own:
+        suffix = p.suffix.lower()
+        if suffix == ".gif":
+            shown.append({"src": rel(p), "file": rel(p), "gif": True, "note": ""})
+        elif suffix == ".mp4" and not p.name.endswith(_BROWSER_COPY):
+            copy = p.with_name(p.stem + _BROWSER_COPY)
+            if make_copies and not copy.is_file() and not plays_in_browsers(p):
+                try:
+                    write_browser_copy(p, copy)
+                except InputError:
+                    pass
+            note = "; a High-profile copy is shown so that every browser plays it" if copy.is_file() else ""
+            shown.append({"src": rel(copy if copy.is_file() else p), "file": rel(p), "gif": False, "note": note})
+    return shown
+
+
+def _section(path: Path, folder: Path) -> str:
+    """The top-level sub-folder of ``folder`` that ``path`` lies in ("" for the folder itself)."""
+    parts = path.relative_to(folder).parts
+    return parts[0] if len(parts) > 1 else ""
+
+
 def _job(folder: Path, page_dir: Path, summary: dict | None = None, anchor: str = "job",
-         shown_as: Path | None = None) -> dict:
+         shown_as: Path | None = None, make_copies: bool = False, index: bool = False) -> dict:
+    """What the template shows of one result folder, grouped by top-level sub-folder ("sections").
+
+    A section's metrics are the job's metrics under the section's name (the demo keeps one dict per section).
+    ``index`` makes an index page: figures are linked by path instead of embedded, and the figures of sub-jobs
+    are shown under their links.
+    """
     summary = _read_summary(folder) if summary is None else summary
     own, children = _files(folder)
     rel = lambda p: Path(os.path.relpath(p, page_dir)).as_posix()  # noqa: E731
-    figures = [{"name": p.relative_to(folder).as_posix(),
-                "data": "data:image/png;base64," + base64.b64encode(p.read_bytes()).decode("ascii")}
-               for p in own if p.suffix.lower() == ".png"]
-    tables = [t for t in (_table(p) for p in own if p.suffix.lower() == ".csv") if t is not None]
-    kids = []
-    for child in children:
-        try:
-            job = _read_summary(child).get("job", "")
-        except InputError:
-            job = "?"
-        kids.append({"name": child.relative_to(folder).as_posix(), "href": rel(child / "report.html"), "job": job})
+
+    def figure(p: Path, base: Path) -> dict:
+        src = rel(p) if index else "data:image/png;base64," + base64.b64encode(p.read_bytes()).decode("ascii")
+        return {"name": p.relative_to(base).as_posix(), "src": src}
+
+    metrics = dict(summary.get("metrics", {}))
+    names = sorted({_section(p, folder) for p in [*own, *children]} - {""})
+    sections = []
+    for name in ["", *names]:
+        mine = [p for p in own if _section(p, folder) == name]
+        kids = []
+        for child in (c for c in children if _section(c, folder) == name):
+            try:
+                job = _read_summary(child).get("job", "")
+            except InputError:
+                job = "?"
+            pngs = sorted(child.rglob("*.png")) if index else []
+            kids.append({"name": child.relative_to(folder).as_posix(), "href": rel(child / "report.html"), "job": job,
+                         "figures": [figure(f, folder) for f in pngs]})
+        own_metrics = metrics.pop(name) if name and isinstance(metrics.get(name), dict) else {}
+        sections.append({"name": name, "anchor": f"{anchor}-{name}" if name else anchor,
+                         "metrics": _flatten(own_metrics),
+                         "figures": [figure(p, folder) for p in mine if p.suffix.lower() == ".png"],
+                         "tables": [t for t in (_table(p) for p in mine if p.suffix.lower() == ".csv") if t],
+                         "videos": _videos(mine, rel, make_copies), "children": kids})
+    sections[0]["metrics"] = _flatten(metrics)
     return {
         "anchor": anchor, "name": (shown_as or folder).name, "folder": str(shown_as or folder),
         "job": summary.get("job", ""),
         "finished": summary.get("finished", ""), "command": summary.get("command", ""),
-        "metrics": _flatten(summary.get("metrics", {})), "tables": tables,
-        "videos": [rel(p) for p in own if p.suffix.lower() in (".mp4", ".gif")], "figures": figures, "children": kids,
+        "sections": sections,
         "parameters": json.dumps(summary.get("parameters", {}), indent=2),
         "timings": [(k, _format(v)) for k, v in summary.get("timings", {}).items()],
         "versions": list(summary.get("versions", {}).items()),
@@ -125,15 +182,19 @@ def _job(folder: Path, page_dir: Path, summary: dict | None = None, anchor: str 
 
 
 def render_report(folders, page_dir: str | os.PathLike, *, title: str | None = None,
-                  summaries: list[dict] | None = None, shown_as: Path | None = None) -> str:
+                  summaries: list[dict] | None = None, shown_as: Path | None = None, make_copies: bool = False,
+                  index: bool = False) -> str:
     """The HTML of one page showing the result folders ``folders`` (links relative to ``page_dir``).
 
     ``summaries`` replace the folders' ``summary.json``; ``shown_as`` is the path
-    printed for a single folder (the final path of a folder still being written).
+    printed for a single folder (the final path of a folder still being written);
+    ``make_copies`` writes the browser copies of videos that need one into their folders;
+    ``index`` links figures instead of embedding them and shows the figures of sub-jobs too (see :func:`_job`).
     """
     folders = [Path(f) for f in folders]
     summaries = summaries or [None] * len(folders)
-    jobs = [_job(f, Path(page_dir), s, anchor=f"job{i}", shown_as=shown_as if len(folders) == 1 else None)
+    jobs = [_job(f, Path(page_dir), s, anchor=f"job{i}", shown_as=shown_as if len(folders) == 1 else None,
+                 make_copies=make_copies, index=index)
             for i, (f, s) in enumerate(zip(folders, summaries))]
     if title is None:
         title = f"neurocine {jobs[0]['job']}: {jobs[0]['name']}" if len(jobs) == 1 else "neurocine results"
@@ -141,17 +202,26 @@ def render_report(folders, page_dir: str | os.PathLike, *, title: str | None = N
 
 
 def write_report(folder: str | os.PathLike, *, summary: dict | None = None, title: str | None = None,
-                 shown_as: str | os.PathLike | None = None) -> Path:
-    """Write ``folder/report.html`` (from ``summary`` or the folder's ``summary.json``)."""
+                 shown_as: str | os.PathLike | None = None, index: bool | None = None) -> Path:
+    """Write ``folder/report.html`` (from ``summary`` or the folder's ``summary.json``).
+
+    With ``index`` also ``folder/index.html``: the same page with figures linked rather than embedded and
+    the figures of every sub-job shown under its link (a front page for a folder of many jobs, the demo).
+    By default (None) an ``index.html`` already there is rebuilt too.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"{folder}: is not a folder; expected a neurocine result folder")
-    page = folder / "report.html"
-    html = render_report([folder], folder, title=title, summaries=[summary],
-                         shown_as=Path(shown_as) if shown_as is not None else None)
-    with atomic_path(page) as tmp:
-        Path(tmp).write_text(html)
-    return page
+    if index is None:
+        index = (folder / "index.html").is_file()
+    pages = {"report.html": False, **({"index.html": True} if index else {})}
+    for name, linked in pages.items():
+        html = render_report([folder], folder, title=title, summaries=[summary],
+                             shown_as=Path(shown_as) if shown_as is not None else None, make_copies=True,
+                             index=linked)
+        with atomic_path(folder / name) as tmp:
+            Path(tmp).write_text(html)
+    return folder / "report.html"
 
 
 def merge_reports(folders, out: str | os.PathLike, *, title: str | None = None) -> Path:
@@ -172,8 +242,15 @@ def merge_reports(folders, out: str | os.PathLike, *, title: str | None = None) 
 
 
 class JobFolder(ResultFolder):
-    """A :class:`~neurocine.io.results.ResultFolder` that also writes ``report.html`` before it is published."""
+    """A :class:`~neurocine.io.results.ResultFolder` that also writes ``report.html`` before it is published.
+
+    ``index=True`` (keyword) also writes ``index.html``, see :func:`write_report`.
+    """
+
+    def __init__(self, *args, index: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.index = index
 
     def finalize(self, summary: dict) -> None:
         assert self.tmp is not None
-        write_report(self.tmp, summary=summary, shown_as=self.out)
+        write_report(self.tmp, summary=summary, shown_as=self.out, index=self.index)
