@@ -74,6 +74,23 @@ def test_batch_runs_every_session_reports_the_failed_one_and_resumes(tmp_path, c
     for name in ("a", "b"):
         with np.load(tmp_path / "batch" / name / "motion.npz") as z:
             np.testing.assert_allclose(z["motion_energy"], sims[name].motion_energy, atol=1e-12)
+    # the batch folder's own summary and report: counts, the sessions x ROIs table of mean motion energy
+    # (the truth's means; the failed session's row empty), and links to each session's report
+    summary = json.loads((tmp_path / "batch" / "summary.json").read_text())
+    assert summary["job"] == "batch motion" and summary["parameters"]["rois"] == str(tmp_path / "rois.toml")
+    assert {k: summary["metrics"][k] for k in ("sessions", "ok", "failed", "skipped")} == {
+        "sessions": 3, "ok": 2, "failed": 1, "skipped": 0}
+    assert summary["metrics"]["frames_this_run"] == 120
+    table = list(csv.reader((tmp_path / "batch" / "mean_motion_energy.csv").open()))
+    rois = [r.name for r in sims["a"].rois]
+    assert table[0] == ["session", *sorted(rois)] and [row[0] for row in table[1:]] == ["a", "broken", "b"]
+    assert table[2][1:] == [""] * len(rois)
+    for row, name in ((table[1], "a"), (table[3], "b")):
+        truth = dict(zip(rois, np.nanmean(sims[name].motion_energy, axis=0)))
+        np.testing.assert_allclose([float(v) for v in row[1:]], [truth[r] for r in sorted(rois)], rtol=1e-5)
+    html = (tmp_path / "batch" / "report.html").read_text()
+    assert 'href="a/report.html"' in html and 'href="b/report.html"' in html and "mean_motion_energy.png" in html
+    assert "broken" in html and "nothing.mp4: no such file" in html          # the batch.csv table
     # a rerun skips what is done and retries only the failed session
     (tmp_path / "sessions.csv").write_text("session,video\na,a.mp4\nb,b.mp4\n")
     assert cli("batch", "motion", tmp_path / "sessions.csv", "--rois", tmp_path / "rois.toml",

@@ -265,7 +265,7 @@ def imaging_dff(
 @batch_app.command("motion")
 def batch_motion(
     sessions: Path = typer.Argument(..., metavar="SESSIONS.csv", help="CSV with columns session, video[, rois]."),
-    out: Path = typer.Option(..., "--out", help="Output folder: one sub-folder per session, batch.csv."),
+    out: Path = typer.Option(..., "--out", help="Output folder: one sub-folder per session, batch.csv, report.html."),
     rois: Optional[Path] = typer.Option(None, "--rois", help="ROI file for every session (a rois column overrides)."),
     svd: int = typer.Option(0, "--svd", help="Motion-SVD components per ROI."),
     bin: int = typer.Option(1, "--bin", help="k x k spatial binning while reading."),
@@ -280,7 +280,7 @@ def batch_motion(
     s = run_batch_motion(sessions, out, rois=rois, svd=svd, bin=bin, scheduler=scheduler, n_workers=workers,
                          force=force)
     typer.echo(f"{s['sessions']} sessions: {s['ok']} ok, {s['failed']} failed, {s['skipped']} skipped "
-               f"-> {out}/batch.csv")
+               f"-> {out}/batch.csv, {out}/report.html")
     for r in s["results"]:
         if r["status"] == "failed":
             typer.echo(f"  {r['session']}: {r['error']}")

@@ -5,8 +5,9 @@ runs :func:`neurocine.pipelines.video.run_motion` for every row of the CSV
 (columns ``session`` and ``video``; optional ``rois`` per row overrides
 ``--rois``). Each session writes its own result folder ``DIR/<session>``
 atomically; a failed session is reported in ``DIR/batch.csv`` (status,
-error line) while the others finish. Sessions whose folder already holds a
-``summary.json`` are skipped unless ``force=True``, so a rerun after an
+error line) while the others finish. ``DIR/summary.json`` and ``DIR/report.html`` summarise the
+batch (a sessions x ROIs map of mean motion energy, links to every session's own report).
+Sessions whose folder already holds a ``summary.json`` are skipped unless ``force=True``, so a rerun after an
 interruption only does what is left.
 
 Without ``scheduler`` a ``LocalCluster`` (one process per worker, one thread
@@ -20,10 +21,12 @@ from __future__ import annotations
 import csv
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
 from neurocine.errors import InputError
+from neurocine.io._atomic import atomic_path
 
 __all__ = ["read_sessions", "run_batch_motion"]
 
@@ -89,8 +92,12 @@ def run_batch_motion(sessions: str | os.PathLike, out: str | os.PathLike, *, roi
         from dask.distributed import Client, LocalCluster, as_completed
     except ImportError:
         raise InputError("batch: needs dask.distributed; install it with pip install neurocine[dask]") from None
+    t0 = time.perf_counter()
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"--out {out}: cannot write there ({exc.strerror}); expected a writable folder") from exc
     options = {"rois": None if rois is None else str(Path(rois).resolve()), "svd": svd, "bin": bin,
                "figures": figures}
     todo, results = [], []
@@ -127,17 +134,59 @@ def run_batch_motion(sessions: str | os.PathLike, out: str | os.PathLike, *, roi
     order = {r["session"]: i for i, r in enumerate(rows)}
     results.sort(key=lambda r: order[r["session"]])
     fields = ["session", "status", "frames", "seconds", "truncated", "error"]
-    tmp = out / ".batch.csv.tmp"
-    with tmp.open("w", newline="") as fh:
+    with atomic_path(out / "batch.csv") as tmp, tmp.open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=fields)
         writer.writeheader()
         writer.writerows(results)
-    os.replace(tmp, out / "batch.csv")
     summary = {"sessions": len(rows), "ok": sum(r["status"] == "ok" for r in results),
                "failed": sum(r["status"] == "failed" for r in results),
                "skipped": sum(r["status"].startswith("skipped") for r in results),
                "scheduler": scheduler or "LocalCluster", "results": results}
-    tmp = out / ".batch.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=2) + "\n")
-    os.replace(tmp, out / "batch.json")
+    _write_batch_report(out, rows, summary, {"sessions": str(sessions), **options, "scheduler": scheduler,
+                                             "n_workers": n_workers, "force": force},
+                        time.perf_counter() - t0)
     return summary
+
+
+def _write_batch_report(out: Path, rows: list[dict], summary: dict, parameters: dict, seconds: float) -> None:
+    """``summary.json``, the sessions x ROIs table and figure of mean motion energy (``mean_motion_energy.csv``,
+    ``.png``) and ``report.html`` (linking each session's own report) for the batch folder.
+
+    Written in place, not atomically as a whole: the sessions' folders in it are each complete, and every
+    file here is replaced atomically."""
+    import numpy as np
+
+    from neurocine.io.results import job_summary
+    from neurocine.plotting.video import plot_motion_by_session
+    from neurocine.report.html import write_report
+
+    means = {}
+    for row in rows:                             # every session done now or earlier: read what its summary says
+        try:
+            s = json.loads((out / row["session"] / "summary.json").read_text())
+            means[row["session"]] = s["metrics"]["mean_motion_energy"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    frames = sum(int(r["frames"]) for r in summary["results"] if r["status"] == "ok")
+    metrics = {k: summary[k] for k in ("sessions", "ok", "failed", "skipped")}
+    metrics["frames_this_run"] = frames
+    if means:
+        rois = sorted({roi for m in means.values() for roi in m})
+        names = [r["session"] for r in rows]
+        table = np.array([[means.get(n, {}).get(roi, np.nan) for roi in rois] for n in names], dtype=float)
+        with atomic_path(out / "mean_motion_energy.csv") as tmp, tmp.open("w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["session", *rois])
+            writer.writerows([name, *("" if np.isnan(v) else f"{v:.6g}" for v in values)]
+                             for name, values in zip(names, table))
+        fig = plot_motion_by_session(table, names, rois)
+        with atomic_path(out / "mean_motion_energy.png", suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=120, bbox_inches="tight")
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+    doc = job_summary("batch motion", parameters, metrics, {"total_seconds": seconds},
+                      scheduler=summary["scheduler"], results=summary["results"])
+    with atomic_path(out / "summary.json") as tmp:
+        tmp.write_text(json.dumps(doc, indent=2) + "\n")
+    write_report(out, summary=doc)

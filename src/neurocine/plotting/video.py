@@ -76,3 +76,34 @@ def plot_svd_masks(masks: np.ndarray, names, *, n_show: int = 6):
                 ax.set_ylabel(names[j])
     fig.suptitle("motion SVD spatial masks")
     return fig
+
+
+def plot_motion_by_session(values: np.ndarray, sessions, rois, *, title: str = ""):
+    """Heat map of one number per (session, ROI), e.g. mean motion energy: odd sessions stand out.
+
+    ``values`` is (n_sessions, n_rois); NaN (a failed session, or an ROI the session lacks) is left grey.
+    Cells are labelled with their value when the table is small enough to read.
+    """
+    plt = _plt()
+    values = np.asarray(values, dtype=float)
+    n_s, n_r = values.shape
+    fig, ax = plt.subplots(figsize=(min(14, 2.5 + 1.1 * n_r), min(16, 1.5 + 0.35 * n_s)))
+    cmap = plt.cm.viridis.with_extremes(bad="#dddddd")
+    image = ax.imshow(np.ma.masked_invalid(values), aspect="auto", cmap=cmap, interpolation="nearest")
+    fig.colorbar(image, ax=ax, fraction=0.05)
+    slanted = n_r > 6
+    ax.set_xticks(range(n_r), [str(r) for r in rois], rotation=45 if slanted else 0,
+                  ha="right" if slanted else "center")
+    if n_s <= 60:
+        ax.set_yticks(range(n_s), [str(s) for s in sessions])
+    else:
+        ax.set_ylabel(f"{n_s} sessions")
+    if n_s * n_r <= 200:
+        finite = values[np.isfinite(values)]
+        middle = float(np.median(finite)) if finite.size else 0.0
+        for (i, j), v in np.ndenumerate(values):
+            if np.isfinite(v):
+                ax.text(j, i, f"{v:.3g}", ha="center", va="center", fontsize=8,
+                        color="black" if v > middle else "white")
+    ax.set_title(title or "mean motion energy by session and ROI")
+    return fig
