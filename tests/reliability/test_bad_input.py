@@ -47,6 +47,12 @@ def files(tmp_path_factory) -> Path:
     signal = rng.normal(size=(200, 6))
     np.savez(root / "signal.npz", data=signal)
     (root / "corrupt.npz").write_bytes((root / "signal.npz").read_bytes()[:100])
+    with_inf = signal.copy()
+    with_inf[5, 2] = np.inf
+    np.savez(root / "inf.npz", data=with_inf)
+    (root / "signal.txt").write_bytes((root / "signal.npz").read_bytes())
+    (root / "backwards.csv").write_text("time,a,b\n0,1,2\n1,2,3\n0.5,3,4\n" +
+                                        "".join(f"{t},1,1\n" for t in range(2, 9)))
     (root / "no_app.csv").write_text("timestamp,participant\n2024-01-01 10:00:00,p1\n")
     (root / "bad_time.csv").write_text("timestamp,app\nyesterday,mail\n2024-01-01 10:00:00,mail\n")
     (root / "sessions.csv").write_text("session,path\ns1,good.mp4\n")
@@ -67,6 +73,10 @@ CASES = {
     "motifs-missing": (("motifs", "fit", "missing.npz", "-k", "2", "-d", "5"), ["missing.npz"]),
     "motifs-corrupt-npz": (("motifs", "fit", "corrupt.npz", "-k", "2", "-d", "5"), ["corrupt.npz"]),
     "motifs-empty-npy": (("motifs", "fit", "empty.npy", "-k", "2", "-d", "5"), ["empty.npy"]),
+    "motifs-inf": (("motifs", "fit", "inf.npz", "-k", "2", "-d", "5"), ["inf.npz", "infinite", "row 5"]),
+    "motifs-wrong-extension": (("motifs", "fit", "signal.txt", "-k", "2", "-d", "5"), ["signal.txt", "'.txt'"]),
+    "motifs-time-not-increasing": (("motifs", "fit", "backwards.csv", "-k", "2", "-d", "3"),
+                                   ["backwards.csv", "not strictly increasing", "line 4"]),
     "video-missing": (("video", "motion", "missing.mp4"), ["missing.mp4"]),
     "video-not-a-video": (("video", "motion", "text.mp4"), ["text.mp4"]),
     "video-truncated": (("video", "motion", "truncated.mp4"), ["truncated.mp4"]),
