@@ -54,6 +54,7 @@ pytestmark = pytest.mark.skipif(bool(_MISSING), reason="browser test of report.h
 # page -> (at least this many <img>, at least this many <video>, an animated GIF among the images)
 PAGES = {
     "demo/report.html": (1, 1, False),
+    "demo/index.html": (3, 1, False),        # figures linked by path, the motion part's figures included
     "demo/video/motion/report.html": (1, 0, False),
     "v1/report.html": (3, 1, True),
     "merged.html": (4, 2, True),

@@ -150,7 +150,8 @@ def _job(folder: Path, page_dir: Path, summary: dict | None = None, anchor: str 
         return {"name": p.relative_to(base).as_posix(), "src": src}
 
     metrics = dict(summary.get("metrics", {}))
-    names = sorted({_section(p, folder) for p in [*own, *children]} - {""})
+    first = {name: i for i, name in enumerate(metrics)}       # sections with metrics in their order, then by name
+    names = sorted({_section(p, folder) for p in [*own, *children]} - {""}, key=lambda n: (first.get(n, len(first)), n))
     sections = []
     for name in ["", *names]:
         mine = [p for p in own if _section(p, folder) == name]
