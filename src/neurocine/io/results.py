@@ -77,6 +77,19 @@ def job_summary(job: str, parameters: dict, metrics: dict, timings: dict, **extr
     })
 
 
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    """``obj`` (numpy/torch values converted) as indented JSON at ``path``."""
+    Path(path).write_text(json.dumps(to_jsonable(obj), indent=2) + "\n")
+
+
+def save_figure(path: str | os.PathLike, fig) -> None:
+    """A matplotlib figure as a PNG at ``path`` (120 dpi, tight), then closed."""
+    import matplotlib.pyplot as plt
+
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+
+
 def _failed_write(exc: BaseException) -> OSError | None:
     """The ``OSError`` of a write that failed for lack of room or rights (also behind an ``InputError``), or None."""
     for e in (exc, exc.__cause__):
@@ -223,7 +236,7 @@ class ResultFolder:
 
     def write_json(self, name: str, obj: Any) -> Path:
         p = self.path(name)
-        p.write_text(json.dumps(to_jsonable(obj), indent=2) + "\n")
+        write_json(p, obj)
         return p
 
     def save_arrays(self, name: str, **arrays: Any) -> Path:
@@ -234,11 +247,8 @@ class ResultFolder:
 
     def save_figure(self, name: str, fig) -> Path:
         """Save a matplotlib figure as ``name`` (png, 120 dpi) and close it."""
-        import matplotlib.pyplot as plt
-
         p = self.path(name)
-        fig.savefig(p, dpi=120, bbox_inches="tight")
-        plt.close(fig)
+        save_figure(p, fig)
         return p
 
     @contextmanager

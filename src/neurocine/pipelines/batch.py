@@ -156,7 +156,7 @@ def _write_batch_report(out: Path, rows: list[dict], summary: dict, parameters: 
     file here is replaced atomically."""
     import numpy as np
 
-    from neurocine.io.results import job_summary
+    from neurocine.io.results import job_summary, save_figure, write_json
     from neurocine.plotting.video import plot_motion_by_session
     from neurocine.report.html import write_report
 
@@ -179,14 +179,10 @@ def _write_batch_report(out: Path, rows: list[dict], summary: dict, parameters: 
             writer.writerow(["session", *rois])
             writer.writerows([name, *("" if np.isnan(v) else f"{v:.6g}" for v in values)]
                              for name, values in zip(names, table))
-        fig = plot_motion_by_session(table, names, rois)
         with atomic_path(out / "mean_motion_energy.png", suffix=".png") as tmp:
-            fig.savefig(tmp, dpi=120, bbox_inches="tight")
-        import matplotlib.pyplot as plt
-
-        plt.close(fig)
+            save_figure(tmp, plot_motion_by_session(table, names, rois))
     doc = job_summary("batch motion", parameters, metrics, {"total_seconds": seconds},
                       scheduler=summary["scheduler"], results=summary["results"])
     with atomic_path(out / "summary.json") as tmp:
-        tmp.write_text(json.dumps(doc, indent=2) + "\n")
+        write_json(tmp, doc)
     write_report(out, summary=doc)

@@ -149,14 +149,19 @@ def _job(folder: Path, page_dir: Path, summary: dict | None = None, anchor: str 
         src = rel(p) if index else "data:image/png;base64," + base64.b64encode(p.read_bytes()).decode("ascii")
         return {"name": p.relative_to(base).as_posix(), "src": src}
 
+    files, parts = {"": []}, {"": []}                          # section name -> its files, its sub-jobs
+    for p in own:
+        files.setdefault(_section(p, folder), []).append(p)
+    for c in children:
+        parts.setdefault(_section(c, folder), []).append(c)
     metrics = dict(summary.get("metrics", {}))
     first = {name: i for i, name in enumerate(metrics)}       # sections with metrics in their order, then by name
-    names = sorted({_section(p, folder) for p in [*own, *children]} - {""}, key=lambda n: (first.get(n, len(first)), n))
+    names = sorted({*files, *parts} - {""}, key=lambda n: (first.get(n, len(first)), n))
     sections = []
     for name in ["", *names]:
-        mine = [p for p in own if _section(p, folder) == name]
+        mine = files.get(name, [])
         kids = []
-        for child in (c for c in children if _section(c, folder) == name):
+        for child in parts.get(name, []):
             try:
                 job = _read_summary(child).get("job", "")
             except InputError:
