@@ -121,23 +121,30 @@ def test_masked_entries_do_not_influence_the_fit(notebook_data):
 # --------------------------------------------------------------------------- #
 # building blocks against closed forms / brute force
 # --------------------------------------------------------------------------- #
-def _greedy_reference(score, threshold, distance):
+def _greedy_reference(score, threshold, distance, peaks_only=False):
     order = np.argsort(-score, kind="stable")
     kept = []
     for i in order:
         if score[i] <= threshold:
             break
+        peak = (i == 0 or score[i] > score[i - 1]) and (i == len(score) - 1 or score[i] >= score[i + 1])
+        if peaks_only and not peak:
+            continue
         if all(abs(i - j) >= distance for j in kept):
             kept.append(i)
     return sorted(kept)
 
 
 @pytest.mark.parametrize("seed", range(10))
-def test_pick_spikes_equals_greedy_highest_first(seed):
+@pytest.mark.parametrize("threshold", [0.5, 2.0])        # many candidates (dense rounds) / few (sparse rounds)
+@pytest.mark.parametrize("peaks_only", [False, True])
+def test_pick_spikes_equals_greedy_highest_first(seed, threshold, peaks_only):
     rng = np.random.default_rng(seed)
     score = rng.normal(size=400).astype(np.float32)
-    got = solver.pick_spikes(torch.from_numpy(score), 0.5, 7).tolist()
-    assert got == _greedy_reference(score, 0.5, 7)
+    if seed % 2:
+        score = np.round(score * 2) / 2                  # ties: the earliest goes first
+    got = solver.pick_spikes(torch.from_numpy(score), threshold, 7, peaks_only=peaks_only).tolist()
+    assert got == _greedy_reference(score, threshold, 7, peaks_only)
 
 
 def test_project_template_maximises_inner_product_under_constraints():

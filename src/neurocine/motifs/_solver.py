@@ -412,8 +412,8 @@ def refresh_scores(state: SolverState, units: list[int] | None = None) -> None:
     if units is None:
         _scores(state.residual, state.templates, state.u, state.v, out=state.scores)
         return
-    pick = (lambda x: None if x is None else x[units])
-    state.scores[units] = _scores(state.residual, state.templates[units], pick(state.u), pick(state.v))
+    u, v = (None, None) if state.u is None else (state.u[units], state.v[units])
+    state.scores[units] = _scores(state.residual, state.templates[units], u, v)
 
 
 def _unit_score(state: SolverState, k: int) -> torch.Tensor:
@@ -488,6 +488,9 @@ def pick_spikes(score: torch.Tensor, threshold: float, min_distance: int, peaks_
         alive[:-1] &= score[:-1] >= score[1:]
     if min_distance <= 1 or t_len < 2:
         return torch.nonzero(alive).flatten()
+    candidates = torch.nonzero(alive).flatten()
+    if candidates.numel() * min_distance <= 2 * t_len:        # few candidates: the sparse rounds are cheaper
+        return _pick_among(candidates, score[candidates], min_distance)
     half = min_distance - 1
     edge = score.new_full((half,), -math.inf)
     no_pick = torch.zeros(half, dtype=torch.long, device=score.device)
@@ -503,6 +506,39 @@ def pick_spikes(score: torch.Tensor, threshold: float, min_distance: int, peaks_
         count = torch.cumsum(torch.cat([no_pick, new.long(), no_pick]), 0)     # picks up to each sample
         alive[1:] &= count[2 * half + 1:] == count[: t_len - 1]                 # none within reach
         alive[:1] &= count[2 * half: 2 * half + 1] == 0
+
+
+def _pick_among(times: torch.Tensor, values: torch.Tensor, min_distance: int) -> torch.Tensor:
+    """:func:`pick_spikes`'s greedy on a sparse candidate list (sorted ``times``, their ``values``).
+
+    The same rounds as the dense version, over each candidate's neighbours
+    (the candidates closer than ``min_distance``, at most ``min_distance - 1``
+    on each side, gathered once) instead of sliding maxima over all samples:
+    when candidates are few (score peaks above a threshold) this costs
+    ``O(candidates * neighbours)`` per round instead of ``O(T)``.
+    """
+    count = times.numel()
+    if count == 0:
+        return times
+    lo = torch.searchsorted(times, times - (min_distance - 1))
+    hi = torch.searchsorted(times, times + (min_distance - 1), right=True)
+    reach = int((hi - lo).max())
+    self_idx = torch.arange(count, device=times.device).unsqueeze(1)
+    idx = lo.unsqueeze(1) + torch.arange(reach, device=times.device)                   # (C, reach)
+    real = (idx < hi.unsqueeze(1)) & (idx != self_idx)
+    idx = idx.clamp(max=count - 1)
+    before, after = real & (idx < self_idx), real & (idx > self_idx)
+    alive = torch.ones(count, dtype=torch.bool, device=times.device)
+    taken = torch.zeros_like(alive)
+    while True:
+        masked = torch.where(alive, values, -math.inf)
+        near = masked[idx]
+        new = alive & (masked > torch.where(before, near, -math.inf).amax(1)) \
+            & (masked >= torch.where(after, near, -math.inf).amax(1))
+        if not bool(new.any()):
+            return times[taken]
+        taken |= new
+        alive &= ~new & ~(new[idx] & real).any(1)
 
 
 # --------------------------------------------------------------------------- #
