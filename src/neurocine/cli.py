@@ -107,7 +107,7 @@ def motifs_fit(
     nonnegative: bool = typer.Option(False, "--nonnegative", help="Nonnegative full-rank (seqNMF-style) templates."),
     n_init: int = typer.Option(10, "--n-init", help="Starts of the default solver."),
     noise_std: Optional[float] = typer.Option(None, "--noise-std", help="Noise std (default: estimated)."),
-    max_iter: Optional[int] = typer.Option(None, "--max-iter", help="Sweeps per start."),
+    max_iter: Optional[int] = typer.Option(None, "--max-iter", help="Sweeps per start (and at most this many in any stage of the default solver)."),
     tolerance: int = typer.Option(2, "--tolerance", help="Spike matching tolerance (samples) for ground truth."),
     series: Optional[str] = typer.Option(None, "--series", help="NWB only: name or path of the TimeSeries."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:i]."),

@@ -816,7 +816,7 @@ def run_sweeps(state: SolverState, cfg: SolverConfig, sigma: float, generator: t
     state.log_likelihoods.append(_loglik(state.residual, t_len, sigma, observed))
     best_ll, stalled = state.log_likelihoods[-1], 0
     state.converged = False
-    for it in range(cfg.max_iter if max_sweeps is None else max_sweeps):
+    for it in range(cfg.max_iter if max_sweeps is None else min(max_sweeps, cfg.max_iter)):
         before = list(state.times)
         if cfg.pursuit_every and it % cfg.pursuit_every == 0:
             _remove_units(state, range(k_units), observed)
@@ -891,7 +891,7 @@ def fit_one(data: torch.Tensor, cfg: SolverConfig, sigma: float, generator: torc
         Mask of entries used for fitting (held-out entries are imputed by the
         model at every step, i.e. their residual is kept at zero).
     max_sweeps : int or None
-        Sweep budget (default ``cfg.max_iter``).
+        Sweep budget (never more than ``cfg.max_iter``).
     """
     state = _new_state(data, cfg, observed)
     threshold, min_amp = _thresholds(cfg, sigma)

@@ -50,7 +50,11 @@ class ConvNMF:
         if its posterior gain exceeds ``log((1 - p) / p)``.
     max_iter : int or None
         Sweeps per start (None: 20 for ``"seed"``, as the notebook; 100 for
-        ``"default"``).
+        ``"default"``). For ``"default"`` no stage runs more sweeps than
+        this: the starts (at most 10 each before they are compared), the
+        trials of a split move (at most 5) and the final fit. With
+        ``n_init=1`` a small value is a quick, rougher fit (see the README's
+        benchmark section).
     tol : float or None
         Stop when the per-entry log-likelihood changes by less than this
         (None: 1e-6 for ``"seed"``, as the notebook; 1e-4 for ``"default"``,
