@@ -227,3 +227,22 @@ def test_zero_inflated_data_fall_back_to_the_standard_deviation():
     model = ConvNMF(2, 5, n_init=2, random_state=0).fit(X)
     assert model.noise_std_ == pytest.approx(float(X.std(ddof=1)), rel=1e-4)      # MAD is 0 here
     assert np.isfinite(model.r2_)
+
+
+def test_max_iter_caps_every_stage_of_the_default_solver(monkeypatch):
+    """Starts (10 sweeps by default), split trials (5) and the final fit each run at most max_iter sweeps."""
+    sweeps = []
+    run = solver.run_sweeps
+
+    def counting(state, *args, **kwargs):
+        before = state.n_iter
+        run(state, *args, **kwargs)
+        sweeps.append(state.n_iter - before)
+
+    monkeypatch.setattr(solver, "run_sweeps", counting)
+    sim = simulate_convnmf(7)
+    ConvNMF(4, 10, random_state=0, n_init=2, max_iter=2).fit(sim.data)
+    assert len(sweeps) >= 3 and max(sweeps) == 2
+    sweeps.clear()
+    ConvNMF(4, 10, random_state=0, n_init=2, max_iter=100).fit(sim.data)
+    assert max(sweeps) > 2                                  # without the cap the stages run longer
