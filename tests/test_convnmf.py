@@ -246,3 +246,16 @@ def test_max_iter_caps_every_stage_of_the_default_solver(monkeypatch):
     sweeps.clear()
     ConvNMF(4, 10, random_state=0, n_init=2, max_iter=100).fit(sim.data)
     assert max(sweeps) > 2                                  # without the cap the stages run longer
+
+
+def test_default_starts_are_10_on_short_data_and_3_on_data_longer_than_the_search_block():
+    short = simulate_convnmf(7)
+    auto = ConvNMF(4, 10, random_state=0).fit(short.data)
+    ten = ConvNMF(4, 10, random_state=0, n_init=10).fit(short.data)
+    np.testing.assert_array_equal(auto.amplitudes_, ten.amplitudes_)
+    long = simulate_convnmf(0, timesteps=30_000)                 # longer than the 20 000-sample search block
+    auto = ConvNMF(4, 10, random_state=0).fit(long.data)
+    np.testing.assert_array_equal(auto.amplitudes_, ConvNMF(4, 10, random_state=0, n_init=3).fit(long.data).amplitudes_)
+    ten = ConvNMF(4, 10, random_state=0, n_init=10).fit(long.data)
+    f1 = [score_against_truth(long.amplitudes, m.amplitudes_).overall["f1"] for m in (auto, ten)]
+    assert f1[0] >= f1[1] - 0.01 and f1[0] >= 0.95, f1            # 3 starts on the block lose nothing here

@@ -105,9 +105,11 @@ def motifs_fit(
     amp_rate: float = typer.Option(3.0, "--amp-rate", help="Rate of the exponential amplitude prior."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     nonnegative: bool = typer.Option(False, "--nonnegative", help="Nonnegative full-rank (seqNMF-style) templates."),
-    n_init: int = typer.Option(10, "--n-init", help="Starts of the default solver."),
+    n_init: Optional[int] = typer.Option(None, "--n-init", help="Starts of the default solver (default: 10; 3 "
+                                         "on data longer than its 20 000-sample search block)."),
     noise_std: Optional[float] = typer.Option(None, "--noise-std", help="Noise std (default: estimated)."),
-    max_iter: Optional[int] = typer.Option(None, "--max-iter", help="Sweeps per start (and at most this many in any stage of the default solver)."),
+    max_iter: Optional[int] = typer.Option(None, "--max-iter", help="Sweeps per start (and at most this many in "
+                                           "any stage of the default solver)."),
     tolerance: int = typer.Option(2, "--tolerance", help="Spike matching tolerance (samples) for ground truth."),
     series: Optional[str] = typer.Option(None, "--series", help="NWB only: name or path of the TimeSeries."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:i]."),

@@ -89,7 +89,7 @@ def fit_to_folder(res: JobFolder, data: np.ndarray, model, *, truth: dict | None
 
 
 def _model_params(components: int, width: int, rank: int | None, solver: str, amp_rate: float, seed: int | None,
-                  nonnegative: bool, n_init: int, noise_std: float | None, max_iter: int | None,
+                  nonnegative: bool, n_init: int | None, noise_std: float | None, max_iter: int | None,
                   device: str) -> dict[str, Any]:
     return {"n_components": components, "width": width, "rank": rank, "solver": solver, "amp_rate": amp_rate,
             "random_state": seed, "nonnegative": nonnegative, "n_init": n_init, "noise_std": noise_std,
@@ -98,7 +98,7 @@ def _model_params(components: int, width: int, rank: int | None, solver: str, am
 
 def run_fit(input_path: str | os.PathLike, out: str | os.PathLike, *, components: int, width: int,
             rank: int | None = None, solver: str = "default", amp_rate: float = 3.0, seed: int | None = 0,
-            nonnegative: bool = False, n_init: int = 10, noise_std: float | None = None,
+            nonnegative: bool = False, n_init: int | None = None, noise_std: float | None = None,
             max_iter: int | None = None, tolerance: int = 2, series: str | None = None,
             device: str = "auto") -> dict[str, Any]:
     """Fit a Conv-NMF model to a signal file and write the result folder.
