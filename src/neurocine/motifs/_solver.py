@@ -488,9 +488,9 @@ def pick_spikes(score: torch.Tensor, threshold: float, min_distance: int, peaks_
     if peaks_only and t_len > 1:
         alive[1:] &= score[1:] > score[:-1]
         alive[:-1] &= score[:-1] >= score[1:]
-    if min_distance <= 1 or t_len < 2:
-        return torch.nonzero(alive).flatten()
     candidates = torch.nonzero(alive).flatten()
+    if min_distance <= 1 or t_len < 2:
+        return candidates
     if candidates.numel() * min_distance <= 2 * t_len:        # few candidates: the sparse rounds are cheaper
         return _pick_among(candidates, score[candidates], min_distance)
     half = min_distance - 1
