@@ -185,6 +185,13 @@ def test_incremental_pursuit_scores_match_recomputed_scores(notebook_data):
     np.testing.assert_allclose(predicted.numpy(), after.numpy(), atol=1e-9)
 
 
+def test_squared_error_is_accurate_in_float32():
+    """A plain float32 norm over 10^7 entries is off by ~1e-3 relative, more than the convergence tolerance."""
+    residual = torch.randn(100_000, 100, generator=torch.Generator().manual_seed(0))
+    exact = float((residual.double() ** 2).sum())
+    assert solver._sse(residual) == pytest.approx(exact, rel=1e-9)
+
+
 # --------------------------------------------------------------------------- #
 # bad input
 # --------------------------------------------------------------------------- #
