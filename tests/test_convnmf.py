@@ -1,5 +1,7 @@
 """ConvNMF: the notebook's solver reproduced, the default solver against ground truth."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -183,6 +185,51 @@ def test_incremental_pursuit_scores_match_recomputed_scores(notebook_data):
     predicted = before.clone()
     predicted[:, 91:110] -= 5.0 * xcorr[:, 2, :]
     np.testing.assert_allclose(predicted.numpy(), after.numpy(), atol=1e-9)
+
+
+def _fixed_template_state(seed=3, t_len=3000):
+    """A pursuit start on simulated data with the true templates, with motifs cut by the end of the data."""
+    sim = simulate_convnmf(seed, timesteps=t_len)
+    data = torch.from_numpy(sim.data.copy()).double()
+    templates = torch.from_numpy(sim.templates).double()
+    d = templates.shape[2]
+    for k, cut in [(0, 3), (1, d - 1), (2, d + 7)]:      # events starting 3, D - 1 and D + 7 samples before T
+        data[t_len - cut: t_len - cut + d] += 6.0 * templates[k][:, :min(cut, d)].T
+    cfg = solver.SolverConfig(n_components=templates.shape[0], width=d, rank=1, nonnegative=False, amp_rate=1.0,
+                              max_iter=4, tol=-1.0, change_tol=-1.0)         # exactly max_iter sweeps
+    sigma = float(sim.noise_std)
+    state = solver._new_state(data, cfg, None)
+    solver._set_templates(state, templates, cfg)
+    threshold, min_amp = solver._thresholds(cfg, sigma)
+    state.min_amp = min_amp
+    solver.matching_pursuit(state, cfg, threshold, threshold + min_amp, None)
+    return state, cfg, sigma, data
+
+
+def test_fixed_template_sweeps_on_the_scores_equal_sweeps_on_the_residual():
+    """run_sweeps(update_template=False) never touches most of the residual; it must match re-detection on it."""
+    state, cfg, sigma, data = _fixed_template_state()
+    threshold, min_amp = solver._thresholds(cfg, sigma)
+    reference = copy.deepcopy(state)
+    ll = [solver._loglik(reference.residual, reference.n_timesteps, sigma, None)]
+    for _ in range(cfg.max_iter):                            # the residual-based re-detection, unit by unit
+        solver.refresh_scores(reference)
+        for k in range(cfg.n_components):
+            solver._refine_unit(reference, k, cfg, threshold, min_amp, None, update_template=False)
+        ll.append(solver._loglik(reference.residual, reference.n_timesteps, sigma, None))
+    solver.run_sweeps(state, cfg, sigma, None, None, update_template=False)
+    assert state.n_iter == cfg.max_iter
+    t_len, d = state.n_timesteps, state.width
+    assert any(int(t[-1]) > t_len - d for t in state.times if t.numel())     # the tail path was exercised
+    for k in range(cfg.n_components):
+        np.testing.assert_array_equal(state.times[k].numpy(), reference.times[k].numpy())
+        np.testing.assert_allclose(state.amps[k].numpy(), reference.amps[k].numpy(), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(state.log_likelihoods, ll, rtol=1e-12)   # the squared error tracked in closed form
+    np.testing.assert_allclose(state.residual.numpy(), reference.residual.numpy(), atol=1e-10)
+    model = torch.zeros_like(state.residual)
+    for k in range(cfg.n_components):
+        solver.add_spikes(model, state.times[k], state.amps[k], state.templates[k].T)
+    np.testing.assert_allclose(state.residual[:t_len].numpy(), (data - model[:t_len]).numpy(), atol=1e-10)
 
 
 def test_squared_error_is_accurate_in_float32():
