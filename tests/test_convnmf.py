@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from neurocine.errors import InputError
+from neurocine.metrics import r2_score
 from neurocine.motifs import ConvNMF, score_against_truth
 from neurocine.motifs import _solver as solver
 from neurocine.motifs.selection import unit_reconstructions
@@ -118,6 +119,8 @@ def test_masked_entries_do_not_influence_the_fit(notebook_data):
     dirty = ConvNMF(4, 10, random_state=0, n_init=3).fit(garbage, mask=mask)
     np.testing.assert_allclose(clean.templates_, dirty.templates_, atol=1e-5)
     np.testing.assert_allclose(clean.amplitudes_, dirty.amplitudes_, atol=1e-3)
+    # r2_ (from the solver's residual) is the R^2 of the reconstruction on the observed entries
+    assert clean.r2_ == pytest.approx(r2_score(notebook_data.data, clean.reconstruct(), mask), abs=1e-6)
 
 
 # --------------------------------------------------------------------------- #

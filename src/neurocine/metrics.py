@@ -29,27 +29,28 @@ def r2_score(data, prediction, mask=None, *, chunk_rows: int = 65_536) -> float:
     0.5
     """
     data, prediction = np.asarray(data), np.asarray(prediction)
-    blocks = range(0, data.shape[0], chunk_rows)
+    sse = 0.0
+    for x, p in zip(_row_blocks(data, mask, chunk_rows), _row_blocks(prediction, mask, chunk_rows)):
+        sse += float(((x - p) ** 2).sum())
+    return r2_of_squared_error(data, sse, mask, chunk_rows=chunk_rows)
 
-    def rows(a, i):
-        return None if a is None else a[i: i + chunk_rows]
 
-    def selected(a, m):
-        a = a.astype(np.float64)
-        return a if m is None else a[m]
-
+def r2_of_squared_error(data, sse: float, mask=None, *, chunk_rows: int = 65_536) -> float:
+    """:func:`r2_score` of a prediction whose squared error ``sse`` (over the masked entries) is known."""
+    data = np.asarray(data)
     total = count = 0.0
-    for i in blocks:
-        x = selected(rows(data, i), rows(mask, i))
+    for x in _row_blocks(data, mask, chunk_rows):
         total, count = total + float(x.sum()), count + x.size
     mean = total / count if count else 0.0
-    sse = sst = 0.0
-    for i in blocks:
-        m = rows(mask, i)
-        x, p = selected(rows(data, i), m), selected(rows(prediction, i), m)
-        sse += float(((x - p) ** 2).sum())
-        sst += float(((x - mean) ** 2).sum())
+    sst = sum(float(((x - mean) ** 2).sum()) for x in _row_blocks(data, mask, chunk_rows))
     return 1.0 - sse / sst if sst > 0 else float("nan")
+
+
+def _row_blocks(a: np.ndarray, mask, chunk_rows: int):
+    """Blocks of ``chunk_rows`` rows of ``a`` in float64, flattened to the entries where ``mask`` is True."""
+    for i in range(0, a.shape[0], chunk_rows):
+        block = a[i: i + chunk_rows].astype(np.float64)
+        yield block if mask is None else block[mask[i: i + chunk_rows]]
 
 
 # ---------------------------------------------------------------------------------------------

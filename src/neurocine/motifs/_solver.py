@@ -128,6 +128,10 @@ class SolverState:
     def n_spikes(self) -> int:
         return sum(int(t.numel()) for t in self.times)
 
+    def squared_error(self) -> float:
+        """Squared error of the model on the observed entries."""
+        return _sse(self.residual)
+
     def set_template(self, k: int, w: torch.Tensor, u: torch.Tensor | None, v: torch.Tensor | None) -> None:
         """Replace unit k's template and factors."""
         self.templates[k] = w

@@ -8,7 +8,7 @@ import time
 import numpy as np
 
 from neurocine.errors import InputError
-from neurocine.metrics import r2_score
+from neurocine.metrics import r2_of_squared_error, r2_score
 from neurocine.runtime import progress_enabled, resolve_device
 from neurocine.validation import check_int, validate_signal_matrix
 
@@ -226,16 +226,14 @@ class ConvNMF:
             if mask.shape != X.shape or mask.dtype != bool:
                 raise InputError(f"mask: got {mask.dtype} array of shape {mask.shape}, expected bool {X.shape}")
         device = resolve_device(self.device)
-        data = torch.from_numpy(np.ascontiguousarray(X.T)).to(device)
         t0 = time.perf_counter()
         if self.solver == "seed":
-            self._fit_seed(data)
-        else:
-            self._fit_default(data, mask, device)
+            self._fit_seed(torch.from_numpy(np.ascontiguousarray(X.T)).to(device))
+        else:   # channel-first view of the time-major data, the solver's own layout: no copy
+            sse = self._fit_default(torch.from_numpy(np.ascontiguousarray(X)).to(device).T, mask, device)
         self.fit_seconds_ = time.perf_counter() - t0
         self.n_features_in_ = n
-        pred = self.reconstruct()
-        self.r2_ = r2_score(X, pred, mask)
+        self.r2_ = r2_score(X, self.reconstruct(), mask) if self.solver == "seed" else r2_of_squared_error(X, sse, mask)
         self.n_spikes_ = int((self.amplitudes_ > 0).sum())
         return self
 
@@ -262,7 +260,8 @@ class ConvNMF:
         self.converged_ = bool(converged)
         self.noise_std_ = noise_std
 
-    def _fit_default(self, data, mask, device) -> None:
+    def _fit_default(self, data, mask, device) -> float:
+        """Fit with the default solver; returns the squared error (on the observed entries)."""
         import torch
 
         from neurocine.motifs._solver import fit_default
@@ -290,6 +289,7 @@ class ConvNMF:
         self.converged_ = bool(state.converged)
         self.noise_std_ = float(sigma)
         self.objective_ = float(state.objective)
+        return state.squared_error()
 
     # ------------------------------------------------------------------ #
     # using a fitted model
