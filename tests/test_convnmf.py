@@ -235,6 +235,24 @@ def test_fixed_template_sweeps_on_the_scores_equal_sweeps_on_the_residual():
     np.testing.assert_allclose(state.residual[:t_len].numpy(), (data - model[:t_len]).numpy(), atol=1e-10)
 
 
+def test_a_rejected_move_is_not_tried_again_while_its_units_are_unchanged(monkeypatch, notebook_data):
+    cfg = ConvNMF(6, 10)._solver_config()
+    state = solver.fit_one(torch.from_numpy(notebook_data.data.copy()), cfg, 1.0, torch.Generator().manual_seed(0))
+    first, second = solver._proposals(state)[:2]
+    assert not set(first[0]) & set(second[0])              # two moves on different units
+    tried = []
+
+    def keep_the_second_only(st, units, source, *args):
+        tried.append((units, source))
+        return len(tried) == 2
+
+    monkeypatch.setattr(solver, "_try_move", keep_the_second_only)
+    solver.improve_by_moves(state, cfg, 1.0, None, None)
+    assert tried[:2] == [first, second]
+    assert first not in tried[2:]           # rejected, and the kept move did not touch its units
+    assert second in tried[2:]              # kept: its units changed, its proposals are new
+
+
 def test_squared_error_is_accurate_in_float32():
     """A plain float32 norm over 10^7 entries is off by ~1e-3 relative, more than the convergence tolerance."""
     residual = torch.randn(100_000, 100, generator=torch.Generator().manual_seed(0))
