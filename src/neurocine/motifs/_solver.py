@@ -21,7 +21,9 @@ What it changes with respect to the notebook's solver (``solver="seed"``):
   up to date *locally*: adding ``a * W_k`` at sample ``s`` changes unit j's
   score only at ``|t - s| < D``, by ``a`` times the templates'
   cross-correlation, so a unit's update costs ``O(spikes * K * D)`` instead
-  of another pass over the data;
+  of another pass over the data; with the templates held fixed (decoding,
+  and the spikes settling on all the data after the search block) a sweep
+  needs the scores alone, and the residual is updated once at the end;
 * rank-1 templates (the default) are projected by a power iteration (matrix
   products only), not LAPACK's SVD, and their factors are kept with them;
 * the template step also tries small common shifts of the unit's spike
@@ -886,6 +888,11 @@ def run_sweeps(state: SolverState, cfg: SolverConfig, sigma: float, generator: t
     data, unlike a per-entry likelihood change -- or when the log-likelihood
     has not beaten its best by more than ``cfg.tol`` per entry for
     ``cfg.patience`` sweeps (oscillations).
+
+    With ``update_template=False`` and no mask, the sweeps re-detect the
+    spikes on the maintained scores alone (:func:`_redetect_unit`; the
+    squared error is tracked in closed form) and the residual is brought up
+    to date once at the end (:func:`_settle_residual`).
     """
     k_units = cfg.n_components
     t_len = state.n_timesteps
