@@ -214,12 +214,15 @@ def test_fixed_template_sweeps_on_the_scores_equal_sweeps_on_the_residual():
     state, cfg, sigma, data = _fixed_template_state()
     threshold, min_amp = solver._thresholds(cfg, sigma)
     reference = copy.deepcopy(state)
-    ll = [solver._loglik(reference.residual, reference.n_timesteps, sigma, None)]
+    def loglik(residual):
+        return solver._loglik_of_sse(solver._sse(residual), reference.n_timesteps * residual.shape[1], sigma)
+
+    ll = [loglik(reference.residual)]
     for _ in range(cfg.max_iter):                            # the residual-based re-detection, unit by unit
         solver.refresh_scores(reference)
         for k in range(cfg.n_components):
             solver._refine_unit(reference, k, cfg, threshold, min_amp, None, update_template=False)
-        ll.append(solver._loglik(reference.residual, reference.n_timesteps, sigma, None))
+        ll.append(loglik(reference.residual))
     solver.run_sweeps(state, cfg, sigma, None, None, update_template=False)
     assert state.n_iter == cfg.max_iter
     t_len, d = state.n_timesteps, state.width

@@ -828,11 +828,6 @@ def _init_by_deflation(state: SolverState, cfg: SolverConfig, threshold: float,
 # --------------------------------------------------------------------------- #
 # sweeps
 # --------------------------------------------------------------------------- #
-def _loglik(residual: torch.Tensor, t_len: int, sigma: float, observed: torch.Tensor | None) -> float:
-    count = residual.shape[1] * t_len if observed is None else float(observed[:t_len].sum())
-    return _loglik_of_sse(_sse(residual), count, sigma)
-
-
 def _sse(residual: torch.Tensor) -> float:
     """Squared error: the residual is kept at zero beyond T and on held-out entries, so its squared norm.
 
@@ -848,13 +843,10 @@ def _loglik_of_sse(sse: float, count: float, sigma: float) -> float:
     return -0.5 * sse / (count * sigma**2) - math.log(sigma) - 0.5 * math.log(2 * math.pi)
 
 
-def _objective(state: SolverState, sigma: float, cfg: SolverConfig, observed: torch.Tensor | None) -> float:
-    """Log posterior per observed entry (up to constants): log-likelihood minus the amplitude prior."""
-    t_len = state.n_timesteps
-    count = state.residual.shape[1] * t_len if observed is None else float(observed[:t_len].sum())
+def _objective(state: SolverState, cfg: SolverConfig, loglik: float, count: float) -> float:
+    """Log posterior per observed entry (up to constants): log-likelihood ``loglik`` minus the amplitude prior."""
     l1 = float(torch.cat(state.amps).sum())
-    return (_loglik(state.residual, t_len, sigma, observed) - cfg.amp_rate * l1 / count
-            - cfg.spike_cost() * state.n_spikes() / count)
+    return loglik - cfg.amp_rate * l1 / count - cfg.spike_cost() * state.n_spikes() / count
 
 
 def _n_changed(before: list[torch.Tensor], after: list[torch.Tensor]) -> int:
@@ -898,13 +890,14 @@ def run_sweeps(state: SolverState, cfg: SolverConfig, sigma: float, generator: t
     t_len = state.n_timesteps
     threshold, min_amp = _thresholds(cfg, sigma)
     state.min_amp = min_amp
-    state.log_likelihoods.append(_loglik(state.residual, t_len, sigma, observed))
+    count = state.residual.shape[1] * t_len if observed is None else float(observed[:t_len].sum())
+    sse = _sse(state.residual)
+    state.log_likelihoods.append(_loglik_of_sse(sse, count, sigma))
     scores_only = not update_template and observed is None and units is None
     if scores_only:                      # see _redetect_unit
         refresh_scores(state)
         xcorr = _crosscorr(state.templates, state.u, state.v)
         eager_from = t_len - 2 * state.width + 1
-        sse = _sse(state.residual)
         start = list(state.times), list(state.amps)
     best_ll, stalled = state.log_likelihoods[-1], 0
     state.converged = False
@@ -925,8 +918,9 @@ def run_sweeps(state: SolverState, cfg: SolverConfig, sigma: float, generator: t
                 if state.times[k].numel() == 0:
                     _seed_unit_from_residual(state, k, cfg, threshold, generator, taken, observed)
                     reseeded = True
-        state.log_likelihoods.append(_loglik_of_sse(sse, t_len * state.residual.shape[1], sigma) if scores_only
-                                     else _loglik(state.residual, t_len, sigma, observed))
+        if not scores_only:
+            sse = _sse(state.residual)
+        state.log_likelihoods.append(_loglik_of_sse(sse, count, sigma))
         state.n_iter += 1
         if progress_bar is not None:
             progress_bar.update(1)
@@ -942,7 +936,8 @@ def run_sweeps(state: SolverState, cfg: SolverConfig, sigma: float, generator: t
             break
     if scores_only:
         _settle_residual(state, *start, eager_from)
-    state.objective = _objective(state, sigma, cfg, observed)
+        sse = _sse(state.residual)       # exact again, not tracked
+    state.objective = _objective(state, cfg, _loglik_of_sse(sse, count, sigma), count)
 
 
 # --------------------------------------------------------------------------- #
