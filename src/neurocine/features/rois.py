@@ -69,8 +69,8 @@ class ROI:
             object.__setattr__(self, "box", box)
         else:
             try:
-                numbers = all(_is_number(c) for vertex in self.polygon for c in vertex)
-                poly = np.asarray(self.polygon, dtype=np.float64) if numbers else np.zeros((0,))
+                all_numbers = all(_is_number(c) for vertex in self.polygon for c in vertex)
+                poly = np.asarray(self.polygon, dtype=np.float64) if all_numbers else np.zeros((0,))
             except (TypeError, ValueError):
                 poly = np.zeros((0,))
             if poly.ndim != 2 or poly.shape[1] != 2 or len(poly) < 3 or not np.isfinite(poly).all():
