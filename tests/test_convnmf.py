@@ -190,14 +190,20 @@ def test_incremental_pursuit_scores_match_recomputed_scores(notebook_data):
     np.testing.assert_allclose(predicted.numpy(), after.numpy(), atol=1e-9)
 
 
-def _fixed_template_state(seed=3, t_len=3000):
-    """A pursuit start on simulated data with the true templates, with motifs cut by the end of the data."""
-    sim = simulate_convnmf(seed, timesteps=t_len)
+def _fixed_template_state(seed=3, t_len=3000, channels=10, zero_units=0, cuts=None, height=6.0):
+    """A pursuit start on simulated data with the true templates, with motifs cut by the end of the data.
+
+    ``cuts``: (unit, samples before T) of the cut events added (default: 3,
+    D - 1 and D + 7 samples, units 0, 1, 2). ``zero_units`` units with zero
+    templates are added (they find no spikes).
+    """
+    sim = simulate_convnmf(seed, timesteps=t_len, channels=channels)
     data = torch.from_numpy(sim.data.copy()).double()
     templates = torch.from_numpy(sim.templates).double()
+    templates = torch.cat([templates, templates.new_zeros(zero_units, *templates.shape[1:])])
     d = templates.shape[2]
-    for k, cut in [(0, 3), (1, d - 1), (2, d + 7)]:      # events starting 3, D - 1 and D + 7 samples before T
-        data[t_len - cut: t_len - cut + d] += 6.0 * templates[k][:, :min(cut, d)].T
+    for k, cut in cuts or [(0, 3), (1, d - 1), (2, d + 7)]:
+        data[t_len - cut: t_len - cut + d] += height * templates[k][:, :min(cut, d)].T
     cfg = solver.SolverConfig(n_components=templates.shape[0], width=d, rank=1, nonnegative=False, amp_rate=1.0,
                               max_iter=4, tol=-1.0, change_tol=-1.0)         # exactly max_iter sweeps
     sigma = float(sim.noise_std)
@@ -236,6 +242,37 @@ def test_fixed_template_sweeps_on_the_scores_equal_sweeps_on_the_residual():
     for k in range(cfg.n_components):
         solver.add_spikes(model, state.times[k], state.amps[k], state.templates[k].T)
     np.testing.assert_allclose(state.residual[:t_len].numpy(), (data - model[:t_len]).numpy(), atol=1e-10)
+
+
+def test_sweeps_on_the_factored_residual_equal_sweeps_on_the_scattered_one(monkeypatch):
+    """Template-updating sweeps hold the residual as data - phi @ U; the fit must be the scattered residual's.
+
+    Float64; motifs cut by the end of the data (the factors' cut rows and the
+    exact re-scoring of the tail) and a unit with a zero template, re-seeded
+    from the residual in the first sweep (which leaves and re-enters the
+    factored form).
+    """
+    state, cfg, sigma, data = _fixed_template_state(channels=24, zero_units=1, cuts=[(1, 9), (3, 5)], height=10.0)
+    factored = copy.deepcopy(state)
+    monkeypatch.setattr(solver, "_FACTOR_MIN_ENTRIES", 1 << 60)
+    solver.run_sweeps(state, cfg, sigma, torch.Generator().manual_seed(0), None)
+    calls = []
+    monkeypatch.setattr(solver, "_FACTOR_MIN_ENTRIES", 0)
+    monkeypatch.setattr(solver, "_factor_residual",
+                        lambda st, inner=solver._factor_residual: calls.append(1) or inner(st))
+    solver.run_sweeps(factored, cfg, sigma, torch.Generator().manual_seed(0), None)
+    assert len(calls) == 2                      # entered, and re-entered after the re-seed
+    assert state.times[-1].numel() > 0         # the zero unit was re-seeded
+    t_len, d = state.n_timesteps, state.width
+    assert sum(int(t[-1]) > t_len - d for t in state.times if t.numel()) >= 2   # overlapping cut windows
+    for k in range(cfg.n_components):
+        np.testing.assert_array_equal(factored.times[k].numpy(), state.times[k].numpy())
+        np.testing.assert_allclose(factored.amps[k].numpy(), state.amps[k].numpy(), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(factored.templates.numpy(), state.templates.numpy(), atol=1e-10)
+    np.testing.assert_allclose(factored.log_likelihoods, state.log_likelihoods, rtol=1e-12)  # tracked in closed form
+    np.testing.assert_allclose(factored.residual.numpy(), state.residual.numpy(), atol=1e-10)
+    assert factored.objective == pytest.approx(state.objective, rel=1e-12)
+    assert factored.model_phi is None
 
 
 def test_a_rejected_move_is_not_tried_again_while_its_units_are_unchanged(monkeypatch, notebook_data):
