@@ -190,7 +190,7 @@ def test_incremental_pursuit_scores_match_recomputed_scores(notebook_data):
     np.testing.assert_allclose(predicted.numpy(), after.numpy(), atol=1e-9)
 
 
-def _fixed_template_state(seed=3, t_len=3000, channels=10, zero_units=0, cuts=None, height=6.0):
+def _fixed_template_state(seed=3, t_len=3000, channels=10, zero_units=0, cuts=None, height=6.0, rank=1):
     """A pursuit start on simulated data with the true templates, with motifs cut by the end of the data.
 
     ``cuts``: (unit, samples before T) of the cut events added (default: 3,
@@ -204,7 +204,7 @@ def _fixed_template_state(seed=3, t_len=3000, channels=10, zero_units=0, cuts=No
     d = templates.shape[2]
     for k, cut in cuts or [(0, 3), (1, d - 1), (2, d + 7)]:
         data[t_len - cut: t_len - cut + d] += height * templates[k][:, :min(cut, d)].T
-    cfg = solver.SolverConfig(n_components=templates.shape[0], width=d, rank=1, nonnegative=False, amp_rate=1.0,
+    cfg = solver.SolverConfig(n_components=templates.shape[0], width=d, rank=rank, nonnegative=False, amp_rate=1.0,
                               max_iter=4, tol=-1.0, change_tol=-1.0)         # exactly max_iter sweeps
     sigma = float(sim.noise_std)
     state = solver._new_state(data, cfg, None)
@@ -244,7 +244,8 @@ def test_fixed_template_sweeps_on_the_scores_equal_sweeps_on_the_residual():
     np.testing.assert_allclose(state.residual[:t_len].numpy(), (data - model[:t_len]).numpy(), atol=1e-10)
 
 
-def test_sweeps_on_the_factored_residual_equal_sweeps_on_the_scattered_one(monkeypatch):
+@pytest.mark.parametrize("rank", [1, 2])
+def test_sweeps_on_the_factored_residual_equal_sweeps_on_the_scattered_one(monkeypatch, rank):
     """Template-updating sweeps hold the residual as data - phi @ U; the fit must be the scattered residual's.
 
     Float64; motifs cut by the end of the data (the factors' cut rows and the
@@ -252,7 +253,9 @@ def test_sweeps_on_the_factored_residual_equal_sweeps_on_the_scattered_one(monke
     from the residual in the first sweep (which leaves and re-enters the
     factored form).
     """
-    state, cfg, sigma, data = _fixed_template_state(channels=24, zero_units=1, cuts=[(1, 9), (3, 5)], height=10.0)
+    state, cfg, sigma, data = _fixed_template_state(channels=40, zero_units=1, cuts=[(1, 9), (3, 5)], height=10.0,
+                                                    rank=rank)
+    assert state.u.shape[2] == rank
     factored = copy.deepcopy(state)
     monkeypatch.setattr(solver, "_FACTOR_MIN_ENTRIES", 1 << 60)
     solver.run_sweeps(state, cfg, sigma, torch.Generator().manual_seed(0), None)
