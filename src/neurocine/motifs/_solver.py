@@ -388,21 +388,19 @@ def _residual_rows(state: SolverState, lo: int) -> torch.Tensor:
     return out.addmm_(state.model_phi[lo:], _stacked_u(state), alpha=-1)
 
 
-def _factored_scores(state: SolverState, units: list[int], out: torch.Tensor) -> None:
-    """:func:`_scores` of ``units`` on the factored residual: its projections ``U_sel X^T - (U_sel U^T) phi^T``."""
-    n, d = state.templates.shape[1:]
-    r = state.u.shape[2]
+def _factored_scores(state: SolverState) -> None:
+    """:func:`_scores` of all units on the factored residual: its projections ``U X^T - (U U^T) phi^T``."""
+    u_all = _stacked_u(state)
+    gram = u_all @ u_all.T
     t_len = state.n_timesteps
-    u_sel = state.u[units].transpose(1, 2).reshape(-1, n)
-    gram = u_sel @ _stacked_u(state).T
-    v_sel = state.v[units].reshape(-1, d)
-    step = max(d, _CHUNK // u_sel.shape[0])
-    for c0 in range(0, t_len, step):
-        c1 = min(t_len, c0 + step)
-        projected = -(gram @ state.model_phi[c0: c1 + d - 1].T)               # (K' R, c + D - 1)
-        top = min(c1 + d - 1, t_len)
-        projected[:, : top - c0] += u_sel @ state.data[c0:top].T
-        out[:, c0:c1] = _correlate(projected, v_sel).view(len(units), r, -1).sum(1)
+
+    def project(lo: int, hi: int) -> torch.Tensor:
+        projected = -(gram @ state.model_phi[lo:hi].T)                   # phi is zero from row T on
+        top = min(hi, t_len)
+        projected[:, : top - lo] += u_all @ state.data[lo:top].T
+        return projected
+
+    _correlate_projections(project, state.v, t_len, state.scores)
 
 
 # --------------------------------------------------------------------------- #
@@ -439,22 +437,31 @@ def _scores(residual: torch.Tensor, templates: torch.Tensor, u: torch.Tensor | N
     if out is None:
         out = residual.new_empty(k_units, t_len)
     if u is not None:
-        r = u.shape[2]
-        u_all = u.transpose(1, 2).reshape(k_units * r, n)
-        v_all = v.reshape(k_units * r, d)
-        step = max(d, _CHUNK // (k_units * r))
-    else:
-        flat = templates.reshape(k_units, n * d)
-        step = max(1, _CHUNK // (n * d))
+        u_all = u.transpose(1, 2).reshape(-1, n)
+        _correlate_projections(lambda lo, hi: u_all @ residual[lo:hi].T, v, t_len, out)
+        return out
+    flat = templates.reshape(k_units, n * d)
+    step = max(1, _CHUNK // (n * d))
     for c0 in range(0, t_len, step):
         c1 = min(t_len, c0 + step)
         chunk = residual[c0: c1 + d - 1]
-        if u is not None:
-            projected = u_all @ chunk.T                                   # (K R, c + D - 1)
-            out[:, c0:c1] = _correlate(projected, v_all).view(k_units, r, -1).sum(1)
-        else:
-            out[:, c0:c1] = (chunk.unfold(0, d, 1).reshape(c1 - c0, n * d) @ flat.T).T
+        out[:, c0:c1] = (chunk.unfold(0, d, 1).reshape(c1 - c0, n * d) @ flat.T).T
     return out
+
+
+def _correlate_projections(project, v: torch.Tensor, t_len: int, out: torch.Tensor) -> None:
+    """``out[k, t] = sum_{r,j} P[k R + r, t + j] * v[k, r, j]`` for t < ``t_len``, in time chunks.
+
+    ``project(lo, hi)`` returns the columns ``lo:hi`` of the projections
+    ``P`` (K R, T + D - 1) of the residual on the units' spatial factors;
+    chunks keep every temporary under ``_CHUNK`` elements.
+    """
+    k_units, r, d = v.shape
+    v_all = v.reshape(k_units * r, d)
+    step = max(d, _CHUNK // (k_units * r))
+    for c0 in range(0, t_len, step):
+        c1 = min(t_len, c0 + step)
+        out[:, c0:c1] = _correlate(project(c0, c1 + d - 1), v_all).view(k_units, r, -1).sum(1)
 
 
 def _crosscorr(templates: torch.Tensor, u: torch.Tensor | None, v: torch.Tensor | None,
@@ -520,13 +527,10 @@ def refresh_scores(state: SolverState, units: list[int] | None = None) -> None:
     k_units, _, d = state.templates.shape
     if state.score_buffer is None:
         state.score_buffer = state.residual.new_zeros(k_units, state.n_timesteps + 2 * d - 2)
-    if state.model_phi is not None:
-        if units is None:
-            _factored_scores(state, list(range(k_units)), state.scores)
-        else:
-            part = state.scores.new_empty(len(units), state.n_timesteps)
-            _factored_scores(state, units, part)
-            state.scores[units] = part
+    if state.model_phi is not None:        # only sweeps over all units hold it factored (run_sweeps)
+        if units is not None:
+            raise ValueError("refresh_scores: a subset of units with the residual held factored")
+        _factored_scores(state)
         return
     if units is None:
         _scores(state.residual, state.templates, state.u, state.v, out=state.scores)
@@ -814,10 +818,7 @@ def _refine_unit(state: SolverState, k: int, cfg: SolverConfig, threshold: float
         score = state.scores[k]
     else:
         score = _unit_score(state, k)
-    change = None
-    if factored:
-        change = 2 * (a_old.double() @ score[t_old].double()) \
-            - _contribution_energy(state.templates[k], t_old, a_old, t_len)
+    change = _put_back_energy(state.templates[k], t_old, a_old, score[t_old], t_len) if factored else None
     times = pick_spikes(score, threshold + min_amp, d, peaks_only=True)
     amps = score[times] - threshold
     if update_template and times.numel() > 0:
@@ -825,8 +826,7 @@ def _refine_unit(state: SolverState, k: int, cfg: SolverConfig, threshold: float
     state.times[k], state.amps[k] = times, amps
     if factored:
         _write_unit_phi(state, k, times, amps)
-        change = change - 2 * (amps.double() @ (amps.double() + threshold)) \
-            + _contribution_energy(state.templates[k], times, amps, t_len)
+        change = change - _put_back_energy(state.templates[k], times, amps, amps.double() + threshold, t_len)
     else:
         add_spikes(state.residual, times, -amps, state.templates[k].T, observed=observed)
     if incremental and k + 1 < state.templates.shape[0]:
@@ -845,6 +845,16 @@ def _contribution_energy(template: torch.Tensor, times: torch.Tensor, amps: torc
     d = template.shape[1]
     energy = torch.cumsum((template.double() ** 2).sum(0), 0)                 # energy of the first j + 1 samples
     return (amps.double() ** 2 * energy[(t_len - 1 - times).clamp(max=d - 1)]).sum()
+
+
+def _put_back_energy(template: torch.Tensor, times: torch.Tensor, amps: torch.Tensor, scores: torch.Tensor,
+                     t_len: int) -> torch.Tensor:
+    """``||R + c||^2 - ||R||^2 = 2 <s, a> - ||c||^2`` for one unit's contribution c (float64 scalar).
+
+    ``scores`` are the unit's scores on ``R + c`` at ``times`` (its own
+    windows are disjoint, so ``<R + c, c> = sum a s``).
+    """
+    return 2 * (amps.double() @ scores.double()) - _contribution_energy(template, times, amps, t_len)
 
 
 def _redetect_unit(state: SolverState, k: int, xcorr: torch.Tensor, threshold: float, min_amp: float,
@@ -874,8 +884,8 @@ def _redetect_unit(state: SolverState, k: int, xcorr: torch.Tensor, threshold: f
     score = state.scores[k]
     times = pick_spikes(score, threshold + min_amp, state.width, peaks_only=True)
     amps = score[times] - threshold
-    change = (2 * (a_old.double() @ score[t_old].double()) - _contribution_energy(template, t_old, a_old, t_len)
-              - 2 * (amps.double() @ score[times].double()) + _contribution_energy(template, times, amps, t_len))
+    change = (_put_back_energy(template, t_old, a_old, score[t_old], t_len)
+              - _put_back_energy(template, times, amps, score[times], t_len))
     state.times[k], state.amps[k] = times, amps
     tail = int(torch.searchsorted(times, eager_from))
     add_spikes(state.residual, times[tail:], -amps[tail:], template.T)
