@@ -152,12 +152,22 @@ def test_pick_spikes_equals_greedy_highest_first(seed, threshold, peaks_only):
     assert got == _greedy_reference(score, threshold, 7, peaks_only)
 
 
-def test_project_template_maximises_inner_product_under_constraints():
+@pytest.mark.parametrize("path", ["lapack", "power"])
+def test_project_template_maximises_inner_product_under_constraints(path, monkeypatch):
+    if path == "power":         # tiny matrices go to LAPACK on CPU; force the power iteration used otherwise
+        monkeypatch.setattr(solver, "_LAPACK_MAX_WORK", 0)
     rng = np.random.default_rng(0)
     target = torch.from_numpy(rng.normal(size=(6, 5)))
     w1 = solver.project_template(target, 1, False)
     u, s, vh = np.linalg.svd(target.numpy())
     assert float((w1 * target).sum()) == pytest.approx(s[0], rel=1e-10)     # <target, W> = top singular value
+    assert float(torch.linalg.matrix_norm(w1)) == pytest.approx(1.0, rel=1e-12)
+    assert int(torch.linalg.matrix_rank(w1)) == 1
+    batch = torch.stack([target, torch.zeros(6, 5), torch.from_numpy(rng.normal(size=(6, 5)))])   # zero: zero template
+    wb = solver.project_template(batch, 1, False)
+    expected = [np.linalg.svd(b.numpy(), compute_uv=False)[0] for b in batch]
+    np.testing.assert_allclose((wb * batch).sum((1, 2)).numpy(), expected, rtol=1e-10, atol=1e-12)
+    assert float(wb[1].abs().max()) == 0.0
     wn = solver.project_template(target, None, True)
     pos = np.clip(target.numpy(), 0, None)
     np.testing.assert_allclose(wn.numpy(), pos / np.linalg.norm(pos))
