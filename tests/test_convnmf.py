@@ -288,6 +288,77 @@ def test_sweeps_on_the_factored_residual_equal_sweeps_on_the_scattered_one(monke
     assert factored.model_phi is None
 
 
+def _model(state, units=None):
+    """Prediction of the state's spikes (time-major, zero beyond T), from scratch."""
+    model = torch.zeros_like(state.residual)
+    for k in range(state.templates.shape[0]) if units is None else units:
+        solver.add_spikes(model, state.times[k], state.amps[k], state.templates[k].T)
+    return model
+
+
+@pytest.mark.parametrize("rank", [1, 2])
+def test_temporal_step_is_the_best_template_with_the_spatial_factor_held(rank):
+    """_temporal_step works on the data projected on U; it must be the direct fixed-U optimum on the residual.
+
+    Direct: the windows of the residual with unit k's spikes put back, at
+    the spike times shifted by -lag..lag; ``V = U_k^T target / norm`` at the
+    shift of largest ``||U_k^T target||``; the new template's scores there.
+    The spikes are given ``lag`` samples early, so the best shift must be +lag.
+    """
+    state, cfg, sigma, data = _fixed_template_state(channels=40, rank=rank)
+    k, d = 1, cfg.width
+    lag = d // 10
+    times, amps = state.times[k] - lag, state.amps[k]
+    r_plus = (state.residual + _model(state, [k])).numpy()           # unit k's contribution back in
+    u_k = state.u[k].clone()
+    solver._factor_residual(state)
+    solver._project_data(state)
+    solver._write_unit_phi(state, k, state.times[k], None)              # as _refine_unit does
+    new_times, scores = solver._temporal_step(state, k, times, amps, cfg)
+
+    padded = np.concatenate([np.zeros((2 * lag, r_plus.shape[1])), r_plus, np.zeros((lag, r_plus.shape[1]))])
+    windows = np.stack([padded[t + lag: t + lag + d + 2 * lag] for t in times.numpy()])    # rows t - lag ...
+    target = np.einsum("s,sln->ln", amps.numpy(), windows) @ u_k.numpy()                  # (D + 2 lag, R)
+    gains = [np.linalg.norm(target[j: j + d]) for j in range(2 * lag + 1)]
+    best = int(np.argmax(gains)) if max(gains) > gains[lag] else lag
+    assert lag >= 1 and best == 2 * lag
+    v = target[best: best + d].T / np.linalg.norm(target[best: best + d])
+    template = u_k.numpy() @ v
+    np.testing.assert_array_equal(new_times.numpy(), times.numpy() + best - lag)
+    np.testing.assert_array_equal(new_times.numpy(), state.times[k].numpy())
+    np.testing.assert_allclose(scores.numpy(), np.einsum("sdn,nd->s", windows[:, best: best + d], template),
+                               rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(state.templates[k].numpy(), template, atol=1e-12)
+    assert torch.equal(state.u[k], u_k)                                   # the spatial factor is held
+
+
+def test_sweeps_holding_the_spatial_factors_track_the_fit_exactly(monkeypatch):
+    """Factored sweeps with spatial_every=3 update U every third sweep only; the tracked fit must stay exact."""
+    state, cfg, sigma, data = _fixed_template_state(channels=40, height=10.0)
+    cfg.max_iter = 6
+    monkeypatch.setattr(solver, "_FACTOR_MIN_ENTRIES", 0)
+    factors, refresh = [], solver.refresh_scores
+    monkeypatch.setattr(solver, "refresh_scores",
+                        lambda st, units=None: factors.append((st.u.clone(), st.v.clone())) or refresh(st, units))
+    solver.run_sweeps(state, cfg, sigma, None, None, spatial_every=3)
+    factors.append((state.u, state.v))
+    assert len(factors) == cfg.max_iter + 1                                # one score pass per sweep
+    u_changed = [not torch.equal(a[0], b[0]) for a, b in zip(factors, factors[1:])]
+    v_changed = [not torch.equal(a[1], b[1]) for a, b in zip(factors, factors[1:])]
+    assert u_changed == [False, False, True, False, False, True]
+    assert all(v_changed)
+    np.testing.assert_allclose(state.residual[: state.n_timesteps].numpy(),
+                               (data - _model(state)[: state.n_timesteps]).numpy(), atol=1e-10)
+    direct = solver._loglik_of_sse(solver._sse(state.residual), data.numel(), sigma)
+    assert state.log_likelihoods[-1] == pytest.approx(direct, rel=1e-12)   # tracked in closed form through both
+    assert state.data_proj is None and state.model_phi is None
+    # a settled support counts only after a sweep that also updated U: with every sweep "settled", three sweeps
+    state, cfg, sigma, data = _fixed_template_state(channels=40, height=10.0)
+    cfg.max_iter, cfg.change_tol = 6, 1.0
+    solver.run_sweeps(state, cfg, sigma, None, None, spatial_every=3)
+    assert state.converged and state.n_iter == 3
+
+
 def test_a_rejected_move_is_not_tried_again_while_its_units_are_unchanged(monkeypatch, notebook_data):
     cfg = ConvNMF(6, 10)._solver_config()
     state = solver.fit_one(torch.from_numpy(notebook_data.data.copy()), cfg, 1.0, torch.Generator().manual_seed(0))

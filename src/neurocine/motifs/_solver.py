@@ -70,6 +70,7 @@ _STARTS = 10                # starts when n_init is None ...
 _STARTS_LONG_DATA = 3       # ... and when the starts run on a search block of longer data
 _TRIAL_SWEEPS = 5           # sweeps (over the units involved) of a trial move
 _FACTOR_MIN_ENTRIES = 1 << 22   # smallest data (T N) whose residual is held factored in sweeps (_pays_to_factor)
+_SPATIAL_EVERY = 3            # final sweeps on all the data update the spatial factors every third sweep (run_sweeps)
 _LAPACK_MAX_WORK = 10_000       # largest batch * M * L * min(M, L) given to LAPACK's SVD on CPU (_top_singular_vectors)
 
 
@@ -119,6 +120,7 @@ class SolverState:
     score_buffer: torch.Tensor | None = None   # (K, T + 2D - 2)
     data: torch.Tensor | None = None   # (T, N) the data (a view), for the factored residual
     model_phi: torch.Tensor | None = None      # (T + D, K R) while the residual is held factored (see run_sweeps)
+    data_proj: torch.Tensor | None = None      # (T + D, K R) data @ U^T while the spatial factors are held
     log_likelihoods: list[float] = field(default_factory=list)
     objective: float = -math.inf
     min_amp: float = 0.0               # smallest amplitude worth a spike (spike cost)
@@ -398,14 +400,31 @@ def _residual_rows(state: SolverState, lo: int) -> torch.Tensor:
     return out.addmm_(state.model_phi[lo:], _stacked_u(state), alpha=-1)
 
 
+def _project_data(state: SolverState) -> None:
+    """Hold the spatial factors: ``data_proj = X U^T`` (T + D, K R), zero beyond T (see :func:`_temporal_step`)."""
+    u_all = _stacked_u(state)
+    t_len = state.n_timesteps
+    state.data_proj = state.residual.new_zeros(t_len + state.width, u_all.shape[0])
+    step = max(1, _CHUNK // state.residual.shape[1])
+    for c0 in range(0, t_len, step):
+        c1 = min(t_len, c0 + step)
+        torch.mm(state.data[c0:c1], u_all.T, out=state.data_proj[c0:c1])
+
+
 def _factored_scores(state: SolverState) -> None:
-    """:func:`_scores` of all units on the factored residual: its projections ``U X^T - (U U^T) phi^T``."""
+    """:func:`_scores` of all units on the factored residual: its projections ``U X^T - (U U^T) phi^T``.
+
+    ``U X^T`` is read from ``data_proj`` while the spatial factors are held
+    (no pass over the data).
+    """
     u_all = _stacked_u(state)
     gram = u_all @ u_all.T
     t_len = state.n_timesteps
 
     def project(lo: int, hi: int) -> torch.Tensor:
         projected = -(gram @ state.model_phi[lo:hi].T)                   # phi is zero from row T on
+        if state.data_proj is not None:
+            return projected.add_(state.data_proj[lo:hi].T)
         top = min(hi, t_len)
         projected[:, : top - lo] += u_all @ state.data[lo:top].T
         return projected
@@ -757,11 +776,32 @@ def _template_step(state: SolverState, k: int, times: torch.Tensor, amps: torch.
     largest gain also moves a template whose window is misaligned with the
     motif (seeded off-centre) towards the whole motif. Then the MAP
     amplitudes at the (shifted) times; spikes below ``min_amp`` are dropped.
-    Returns the new (times, amps); the template is updated in place.
+    While the spatial factors are held (``data_proj``) only the temporal
+    factor changes (:func:`_temporal_step`), else the whole template
+    (:func:`_whole_template_step`). Returns the new (times, amps); the
+    template is updated in place (unchanged, with the spikes, for a zero target).
     """
+    step = _temporal_step if state.data_proj is not None else _whole_template_step
+    moved = step(state, k, times, amps, cfg)
+    if moved is None:
+        return times, amps
+    times, scores = moved
+    keep = (scores - threshold > min_amp) & (times >= 0) & (times < state.n_timesteps)
+    return times[keep], scores[keep] - threshold
+
+
+def _best_shift(gain: torch.Tensor, lag: int) -> int:
+    """Index of the largest gain among the ``2 lag + 1`` shifts; no shift (``lag``) unless it is strictly larger."""
+    best = int(gain.argmax())
+    return best if float(gain[best]) > float(gain[lag]) else lag
+
+
+def _whole_template_step(state: SolverState, k: int, times: torch.Tensor, amps: torch.Tensor, cfg: SolverConfig
+                         ) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """:func:`_template_step` updating the whole template: (shifted times, new template's scores there) or None."""
     d = cfg.width
     lag = d // 10
-    t_len, n = state.n_timesteps, state.residual.shape[1]
+    n = state.residual.shape[1]
     wide = (d + 2 * lag) * n
     factored = state.model_phi is not None          # residual = data - phi @ U, unit k's phi at zero
     source = state.data if factored else state.residual
@@ -779,22 +819,51 @@ def _template_step(state: SolverState, k: int, times: torch.Tensor, amps: torch.
         gain = torch.linalg.matrix_norm((target @ state.u[k]).unfold(0, d, 1))
     else:
         gain = torch.linalg.matrix_norm(stack.clamp(min=0) if cfg.nonnegative else stack)
-    best = int(gain.argmax())
-    if not float(gain[best]) > float(gain[lag]):
-        best = lag
+    best = _best_shift(gain, lag)
     w, u, v = _project(stack[best], cfg.rank, cfg.nonnegative)
     if not float(torch.linalg.matrix_norm(w)) > 0:
-        return times, amps
+        return None
     state.set_template(k, w, u, v)
     times = times + (best - lag)
     if windows is not None:
-        amps = torch.einsum("sdn,nd->s", windows.view(-1, d + 2 * lag, n)[:, best: best + d], w)
+        scores = torch.einsum("sdn,nd->s", windows.view(-1, d + 2 * lag, n)[:, best: best + d], w)
     else:
-        amps = scores_at(source, w, times)
+        scores = scores_at(source, w, times)
     if factored:
-        amps = amps - phi_windows[:, best: best + d].flatten(1) @ (u_all @ w).T.reshape(-1)
-    keep = (amps - threshold > min_amp) & (times >= 0) & (times < t_len)
-    return times[keep], amps[keep] - threshold
+        scores = scores - phi_windows[:, best: best + d].flatten(1) @ (u_all @ w).T.reshape(-1)
+    return times, scores
+
+
+def _temporal_step(state: SolverState, k: int, times: torch.Tensor, amps: torch.Tensor, cfg: SolverConfig
+                   ) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """:func:`_template_step` with unit k's spatial factor ``U_k`` held: only ``V_k`` changes.
+
+    With ``U_k`` fixed (orthonormal columns) the best unit-norm template is
+    ``U_k V`` with ``V = U_k^T target / ||U_k^T target||``, and everything
+    it needs lives in the residual projected on ``U_k``: its windows are
+    those of ``data_proj`` minus ``phi @ (U U_k)`` -- ``S (D + 2 lag) K R``
+    numbers instead of the ``S (D + 2 lag) N`` of the data's windows (the
+    residual is held factored, unit k's ``phi`` at zero). The gain of each
+    shift is the one :func:`_whole_template_step` ranks shifts by.
+    """
+    d = cfg.width
+    lag = d // 10
+    length = d + 2 * lag
+    r = state.v.shape[1]
+    count = times.numel()
+    data_part = _windows(state.data_proj[:, k * r: (k + 1) * r], times - lag, length).view(count, length, r)
+    model_part = _windows(state.model_phi, times - lag, length).view(count, length, -1) @ (
+        _stacked_u(state) @ state.u[k])
+    projected = data_part - model_part                                          # (S, D + 2 lag, R)
+    target = (amps @ projected.flatten(1)).view(length, r)                     # U_k^T target, time-major
+    best = _best_shift(torch.linalg.matrix_norm(target.unfold(0, d, 1)), lag)
+    v = target[best: best + d].T
+    norm = torch.linalg.matrix_norm(v)
+    if not float(norm) > 0:
+        return None
+    v = v / norm
+    state.set_template(k, state.u[k] @ v, state.u[k], v)
+    return times + (best - lag), torch.einsum("sdr,rd->s", projected[:, best: best + d], v)
 
 
 def _refine_unit(state: SolverState, k: int, cfg: SolverConfig, threshold: float, min_amp: float,
@@ -1030,7 +1099,7 @@ def _thresholds(cfg: SolverConfig, sigma: float) -> tuple[float, float]:
 
 def run_sweeps(state: SolverState, cfg: SolverConfig, sigma: float, generator: torch.Generator | None,
                observed: torch.Tensor | None, progress_bar=None, update_template: bool = True,
-               max_sweeps: int | None = None, units: list[int] | None = None) -> None:
+               max_sweeps: int | None = None, units: list[int] | None = None, spatial_every: int = 1) -> None:
     """Coordinate-ascent sweeps over the units until convergence (at most ``cfg.max_iter``).
 
     A sweep refreshes all scores in one pass, refines every unit in turn
@@ -1047,7 +1116,14 @@ def run_sweeps(state: SolverState, cfg: SolverConfig, sigma: float, generator: t
     squared error is tracked in closed form) and the residual is brought up
     to date once at the end (:func:`_settle_residual`). With the templates
     updated, rank-R factors and no mask, the residual is held factored
-    during the sweeps (:func:`_factor_residual`) and recomputed at the end.
+    during the sweeps (:func:`_factor_residual`) and recomputed at the end;
+    then, with ``spatial_every > 1``, only every ``spatial_every``-th sweep
+    updates the spatial factors: the others hold them and update the
+    temporal factors alone, on the data projected on the spatial factors
+    (:func:`_temporal_step`, several times cheaper), and the support test
+    counts only after a sweep that updated both. :func:`fit_default` does
+    so in the final sweeps on all the data, where the motifs' footprints are
+    already found (``_SPATIAL_EVERY``), not in the search.
     """
     k_units = cfg.n_components
     t_len = state.n_timesteps
@@ -1067,13 +1143,19 @@ def run_sweeps(state: SolverState, cfg: SolverConfig, sigma: float, generator: t
         _factor_residual(state)
     best_ll, stalled = state.log_likelihoods[-1], 0
     state.converged = False
+    temporal = False                     # whether the sweep held the spatial factors (see _temporal_step)
     try:
-        for _ in range(cfg.max_iter if max_sweeps is None else min(max_sweeps, cfg.max_iter)):
+        for i in range(cfg.max_iter if max_sweeps is None else min(max_sweeps, cfg.max_iter)):
             before = list(state.times)
             if scores_only:
                 sse += float(sum(_redetect_unit(state, k, xcorr[:, k: k + 1], threshold, min_amp, eager_from)
                                  for k in range(k_units)))
             else:
+                temporal = factored and (i + 1) % spatial_every != 0
+                if not temporal:
+                    state.data_proj = None
+                elif state.data_proj is None:
+                    _project_data(state)
                 if observed is None:
                     refresh_scores(state, units)
                 changes = [_refine_unit(state, k, cfg, threshold, min_amp, observed, update_template)
@@ -1096,11 +1178,13 @@ def run_sweeps(state: SolverState, cfg: SolverConfig, sigma: float, generator: t
                 best_ll, stalled = state.log_likelihoods[-1], 0
             else:
                 stalled += 1
-            if _n_changed(before, state.times) <= cfg.change_tol * state.n_spikes() or stalled >= cfg.patience:
+            settled = _n_changed(before, state.times) <= cfg.change_tol * state.n_spikes()
+            if (settled and not temporal) or stalled >= cfg.patience:
                 state.converged = True
                 break
     finally:
         if factored:
+            state.data_proj = None
             _materialize_residual(state)
     if scores_only:
         _settle_residual(state, *start, eager_from)
@@ -1115,6 +1199,7 @@ def _reseed_units(state: SolverState, units: list[int], cfg: SolverConfig, thres
     factored = state.model_phi is not None
     if factored:
         _materialize_residual(state)
+    state.data_proj = None                 # the re-seeded units' spatial factors change
     taken = torch.zeros(state.n_timesteps, dtype=torch.bool, device=state.residual.device)
     for k in units:
         _seed_unit_from_residual(state, k, cfg, threshold, generator, taken, observed)
@@ -1379,7 +1464,8 @@ def fit_default(data: torch.Tensor, cfg: SolverConfig, *, noise_std: float | Non
        without a mask, sweeps with the templates fixed until the spikes
        settle (on the maintained scores alone, several times cheaper than
        full sweeps: :func:`_redetect_unit`) and the noise re-estimated;
-       sweeps to convergence; the noise re-estimated once more.
+       sweeps to convergence (on large data two sweeps in three hold the
+       spatial factors: see :func:`run_sweeps`); the noise re-estimated once more.
 
     The noise estimate falls back to the standard deviation of the data when
     their MAD is 0 (zero-inflated data); a residual whose MAD is 0 leaves it
@@ -1442,9 +1528,9 @@ def _fit_default(x, cfg, noise_std, n_init, random_state, observed, init_templat
                     progress_bar=progress_bar, update_template=observed is not None)
     if observed is None:
         refine_noise(state, observed)
-        run_sweeps(state, cfg, sigma, generator, observed, progress_bar)
+        run_sweeps(state, cfg, sigma, generator, observed, progress_bar, spatial_every=_SPATIAL_EVERY)
     if refine_noise(state, observed):
-        run_sweeps(state, cfg, sigma, generator, observed, progress_bar)
+        run_sweeps(state, cfg, sigma, generator, observed, progress_bar, spatial_every=_SPATIAL_EVERY)
     return state, sigma
 
 
