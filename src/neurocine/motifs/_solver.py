@@ -675,6 +675,8 @@ def _pick_among(times: torch.Tensor, values: torch.Tensor, min_distance: int) ->
     lo = torch.searchsorted(times, times - (min_distance - 1))
     hi = torch.searchsorted(times, times + (min_distance - 1), right=True)
     reach = int((hi - lo).max())
+    if reach == 1:                          # no two candidates closer than min_distance: all are taken
+        return times
     self_idx = torch.arange(count, device=times.device).unsqueeze(1)
     idx = lo.unsqueeze(1) + torch.arange(reach, device=times.device)                   # (C, reach)
     real = (idx < hi.unsqueeze(1)) & (idx != self_idx)
