@@ -385,10 +385,9 @@ def _materialize_residual(state: SolverState) -> None:
     phi, state.model_phi = state.model_phi, None
     u_all = _stacked_u(state)
     t_len = state.n_timesteps
-    step = max(1, _CHUNK // state.residual.shape[1])
-    for c0 in range(0, t_len, step):
-        c1 = min(t_len, c0 + step)
-        state.residual[c0:c1].copy_(state.data[c0:c1]).addmm_(phi[c0:c1], u_all, alpha=-1)
+    residual, phi = state.residual[:t_len], phi[:t_len]
+    for c in _chunks(t_len, residual.shape[1]):
+        residual[c].copy_(state.data[c]).addmm_(phi[c], u_all, alpha=-1)
 
 
 def _residual_rows(state: SolverState, lo: int) -> torch.Tensor:
@@ -403,12 +402,10 @@ def _residual_rows(state: SolverState, lo: int) -> torch.Tensor:
 def _project_data(state: SolverState) -> None:
     """Hold the spatial factors: ``data_proj = X U^T`` (T + D, K R), zero beyond T (see :func:`_temporal_step`)."""
     u_all = _stacked_u(state)
-    t_len = state.n_timesteps
-    state.data_proj = state.residual.new_zeros(t_len + state.width, u_all.shape[0])
-    step = max(1, _CHUNK // state.residual.shape[1])
-    for c0 in range(0, t_len, step):
-        c1 = min(t_len, c0 + step)
-        torch.mm(state.data[c0:c1], u_all.T, out=state.data_proj[c0:c1])
+    state.data_proj = state.residual.new_zeros(state.residual.shape[0], u_all.shape[0])
+    projected = state.data_proj[: state.n_timesteps]
+    for c in _chunks(projected.shape[0], state.residual.shape[1]):
+        torch.mm(state.data[c], u_all.T, out=projected[c])
 
 
 def _factored_scores(state: SolverState) -> None:
