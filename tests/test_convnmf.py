@@ -225,6 +225,14 @@ def _fixed_template_state(seed=3, t_len=3000, channels=10, zero_units=0, cuts=No
     return state, cfg, sigma, data
 
 
+def _model(state, units=None):
+    """Prediction of the state's spikes (time-major, zero beyond T), from scratch."""
+    model = torch.zeros_like(state.residual)
+    for k in range(state.templates.shape[0]) if units is None else units:
+        solver.add_spikes(model, state.times[k], state.amps[k], state.templates[k].T)
+    return model
+
+
 def test_fixed_template_sweeps_on_the_scores_equal_sweeps_on_the_residual():
     """run_sweeps(update_template=False) never touches most of the residual; it must match re-detection on it."""
     state, cfg, sigma, data = _fixed_template_state()
@@ -248,10 +256,7 @@ def test_fixed_template_sweeps_on_the_scores_equal_sweeps_on_the_residual():
         np.testing.assert_allclose(state.amps[k].numpy(), reference.amps[k].numpy(), rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(state.log_likelihoods, ll, rtol=1e-12)   # the squared error tracked in closed form
     np.testing.assert_allclose(state.residual.numpy(), reference.residual.numpy(), atol=1e-10)
-    model = torch.zeros_like(state.residual)
-    for k in range(cfg.n_components):
-        solver.add_spikes(model, state.times[k], state.amps[k], state.templates[k].T)
-    np.testing.assert_allclose(state.residual[:t_len].numpy(), (data - model[:t_len]).numpy(), atol=1e-10)
+    np.testing.assert_allclose(state.residual[:t_len].numpy(), (data - _model(state)[:t_len]).numpy(), atol=1e-10)
 
 
 @pytest.mark.parametrize("rank", [1, 2])
@@ -286,14 +291,6 @@ def test_sweeps_on_the_factored_residual_equal_sweeps_on_the_scattered_one(monke
     np.testing.assert_allclose(factored.residual.numpy(), state.residual.numpy(), atol=1e-10)
     assert factored.objective == pytest.approx(state.objective, rel=1e-12)
     assert factored.model_phi is None
-
-
-def _model(state, units=None):
-    """Prediction of the state's spikes (time-major, zero beyond T), from scratch."""
-    model = torch.zeros_like(state.residual)
-    for k in range(state.templates.shape[0]) if units is None else units:
-        solver.add_spikes(model, state.times[k], state.amps[k], state.templates[k].T)
-    return model
 
 
 @pytest.mark.parametrize("rank", [1, 2])
