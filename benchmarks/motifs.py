@@ -11,12 +11,18 @@ b (``large``)      ``simulate_convnmf(0, timesteps=100_000, channels=100, width=
                    (``--quick``: T=20 000)
 c (``scale``)      N=384, T=1 000 000, D=50, K=32, default solver only (``--scale``):
                    wall time and peak memory
+stability          (``--stability``) seqNMF's dissimilarity of two factorisations of case b's size
+                   (the truth, and a reordered copy with noisy templates and amplitudes):
+                   ``neurocine.motifs.selection.dissimilarity`` (spike and template
+                   cross-correlations) against the definition computed from the
+                   units' reconstructions; with ``--scale`` also at case c's size, neurocine only
 
 Usage::
 
     python benchmarks/motifs.py                      # cases a and b
     python benchmarks/motifs.py --quick              # smoke test (case b with T=20 000)
     python benchmarks/motifs.py --cases b --scale --device cuda
+    python benchmarks/motifs.py --cases none --stability
 """
 
 from __future__ import annotations
@@ -303,7 +309,8 @@ def fit_seqnmf(case: dict, max_iter: int, peak_height: float, lam: float = 0.001
     templates = np.divide(templates, norms[:, None, None], out=np.zeros_like(templates),
                           where=norms[:, None, None] > 0).astype(np.float32)
     return {"templates": templates, "amplitudes": amplitudes, "n_iter": int(len(cost) - 1), "r2": r2,
-            "r2_reported": None, "converged": None, "via": f"seqnmf.seqnmf(K={k_units}, L={d}, Lambda={lam:g}, max_iter={max_iter})"}
+            "r2_reported": None, "converged": None,
+            "via": f"seqnmf.seqnmf(K={k_units}, L={d}, Lambda={lam:g}, max_iter={max_iter})"}
 
 
 def timed(fit, repeats: int):
@@ -448,12 +455,69 @@ def run_scale(args) -> None:
     emit(out)
 
 
+def dissimilarity_from_reconstructions(templates_a, amplitudes_a, templates_b, amplitudes_b) -> float:
+    """The peer: seqNMF's dissimilarity from the units' reconstructions built in full (K T N numbers each)."""
+    from neurocine.motifs.selection import unit_reconstructions
+
+    ra = unit_reconstructions(templates_a, amplitudes_a).reshape(templates_a.shape[0], -1).astype(np.float64)
+    rb = unit_reconstructions(templates_b, amplitudes_b).reshape(templates_b.shape[0], -1).astype(np.float64)
+    c = (ra @ rb.T) / np.maximum(np.outer(np.linalg.norm(ra, axis=1), np.linalg.norm(rb, axis=1)), np.finfo(float).tiny)
+    return float(1.0 - (c.max(1).sum() + c.max(0).sum()) / (2 * max(c.shape)))
+
+
+def _measured(function, *args) -> tuple[float, float, float | None]:
+    """(value, seconds, peak resident memory in GB above the memory in use before), one call."""
+    reset = _reset_peak_rss()
+    before = _vm_hwm_gb() if reset else None
+    start = time.perf_counter()
+    value = function(*args)
+    seconds = time.perf_counter() - start
+    extra = _vm_hwm_gb() - before if reset and before is not None else None
+    return value, seconds, extra
+
+
+def run_stability(args) -> None:
+    """seqNMF's dissimilarity on case b's size (and c's with --scale): neurocine's against the reconstructions'."""
+    from neurocine.motifs.selection import dissimilarity
+
+    keys = ["b"] + (["c"] if args.scale else [])
+    for key in keys:
+        case = make_case(key, args.quick)
+        truth_w, truth_a = case["sim"].templates, case["sim"].amplitudes
+        rng = np.random.default_rng(0)
+        order = rng.permutation(case["K"])
+        noise = 0.3 / math.sqrt(case["N"] * case["D"])                 # 30 % of a unit-norm template's norm
+        other_w = truth_w[order] + noise * rng.normal(size=truth_w.shape).astype(np.float32)
+        other_a = truth_a[:, order] * rng.uniform(0.5, 1.5, size=truth_a.shape).astype(np.float32)
+        pair = (truth_w, truth_a, other_w, other_a)
+        ours, peer = [], []
+        for _ in range(args.repeats or 3):
+            ours.append(_measured(dissimilarity, *pair))
+            if key == "b":
+                peer.append(_measured(dissimilarity_from_reconstructions, *pair))
+        line = {"bench": "motifs", "case": f"stability_{case['name']}", "N": case["N"], "T": case["T"],
+                "D": case["D"], "K": case["K"], "n_spikes": int((truth_a > 0).sum()),
+                "dissimilarity": _round(ours[0][0], 8),
+                "seconds_median": _round(statistics.median(r[1] for r in ours), 4),
+                "seconds_all": [_round(r[1], 4) for r in ours],
+                "extra_peak_rss_gb": _round(max((r[2] or 0.0) for r in ours), 3)}
+        if peer:
+            line.update({"peer": "reconstructions (K T N per factorisation, float64 cosines)",
+                         "peer_dissimilarity": _round(peer[0][0], 8),
+                         "abs_difference": _round(abs(ours[0][0] - peer[0][0]), 10),
+                         "peer_seconds_median": _round(statistics.median(r[1] for r in peer), 4),
+                         "peer_extra_peak_rss_gb": _round(max((r[2] or 0.0) for r in peer), 3)})
+            line["peer_over_neurocine_seconds"] = _ratio(line["peer_seconds_median"], line["seconds_median"])
+        emit(line)
+
+
 # --------------------------------------------------------------------------- main
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--cases", default="a,b", help="comma-separated subset of a (seed data), b (large); default a,b")
+    p.add_argument("--cases", default="a,b",
+                   help="comma-separated subset of a (seed data), b (large), or none; default a,b")
     p.add_argument("--repeats", type=int, default=None,
                    help="fits per solver and case (default: 3 for case a, 1 for case b)")
     p.add_argument("--device", default="auto", help="torch device for the neurocine solvers: auto, cpu, cuda")
@@ -470,8 +534,11 @@ def parse_args(argv=None):
     p.add_argument("--no-warmup", dest="warmup", action="store_false",
                    help="skip the untimed warm-up fits (torch kernel initialisation) before the first case")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
+    p.add_argument("--stability", action="store_true",
+                   help="also time seqNMF's dissimilarity (K selection's stability) against the peer computed "
+                        "from the units' reconstructions, on case b's size (and c's with --scale)")
     args = p.parse_args(argv)
-    args.cases = [c.strip() for c in args.cases.split(",") if c.strip()]
+    args.cases = [c.strip() for c in args.cases.split(",") if c.strip() and c.strip() != "none"]
     bad = [c for c in args.cases if c not in ("a", "b")]
     if bad:
         p.error(f"--cases: got {','.join(bad)}, expected a subset of a,b (case c is --scale)")
@@ -519,6 +586,8 @@ def main(argv=None) -> int:
                         [r for k, r in results.items() if k.startswith("seqnmf")]))
     if args.scale:
         run_scale(args)
+    if args.stability:
+        run_stability(args)
     return 0
 
 

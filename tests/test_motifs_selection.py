@@ -4,7 +4,15 @@ import numpy as np
 import pytest
 
 from neurocine.errors import InputError
-from neurocine.motifs.selection import dissimilarity, one_se_choice, parse_k_range, select_n_components
+from neurocine.motifs import ConvNMF, selection
+from neurocine.motifs.selection import (
+    dissimilarity,
+    one_se_choice,
+    parse_k_range,
+    reconstruction_gram,
+    select_n_components,
+    unit_reconstructions,
+)
 from neurocine.simulate import simulate_convnmf
 
 
@@ -28,9 +36,12 @@ def test_dissimilarity_closed_cases():
     assert dissimilarity(W, A, W[perm], A[:, perm]) == pytest.approx(0.0, abs=1e-6)   # order does not matter
     assert dissimilarity(W, A, W, 2.5 * A) == pytest.approx(0.0, abs=1e-6)            # nor scale
     # units active on disjoint channels and times share nothing: dissimilarity 1
-    W1 = np.zeros((1, 4, 3), np.float32); W1[0, 0] = 1
-    W2 = np.zeros((1, 4, 3), np.float32); W2[0, 3] = 1
-    A1 = np.zeros((50, 1), np.float32); A1[5] = 1
+    W1 = np.zeros((1, 4, 3), np.float32)
+    W1[0, 0] = 1
+    W2 = np.zeros((1, 4, 3), np.float32)
+    W2[0, 3] = 1
+    A1 = np.zeros((50, 1), np.float32)
+    A1[5] = 1
     assert dissimilarity(W1, A1, W2, A1) == pytest.approx(1.0)
 
 
@@ -59,3 +70,43 @@ def test_bad_arguments():
         select_n_components(sim.data, [2], 10, mask_fraction=0.7)
     with pytest.raises(InputError, match="solver"):
         select_n_components(sim.data, [2], 10, solver="seed")
+
+
+# --------------------------------------------------------------------------- #
+# stability without the reconstructions; checkpoints and resume
+# --------------------------------------------------------------------------- #
+def _reference_gram(Wa, Aa, Wb, Ab):
+    """The units' reconstructions built in full (K T N numbers each) and their inner products."""
+    ra = unit_reconstructions(Wa, Aa).reshape(Wa.shape[0], -1).astype(np.float64)
+    rb = unit_reconstructions(Wb, Ab).reshape(Wb.shape[0], -1).astype(np.float64)
+    return ra @ rb.T
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_reconstruction_gram_equals_the_inner_products_of_the_reconstructions(seed):
+    rng = np.random.default_rng(seed)
+    t_len, n, d = int(rng.integers(20, 200)), int(rng.integers(1, 6)), int(rng.integers(1, 12))
+    k_a, k_b = int(rng.integers(1, 5)), int(rng.integers(1, 5))
+    Wa, Wb = rng.normal(size=(k_a, n, d)), rng.normal(size=(k_b, n, d))
+    # dense spikes (windows overlap within and across units) and spikes in the last samples, cut at T
+    Aa = (rng.random((t_len, k_a)) < 0.2) * rng.exponential(size=(t_len, k_a))
+    Ab = (rng.random((t_len, k_b)) < 0.2) * rng.exponential(size=(t_len, k_b))
+    Aa[-1], Ab[-2:] = 1.0, 0.5
+    ref = _reference_gram(Wa, Aa, Wb, Ab)
+    np.testing.assert_allclose(reconstruction_gram(Wa, Aa, Wb, Ab), ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
+    # the spike pairs read in chunks of a few pairs give the same cross-correlations
+    sa, sb = selection._spikes(Aa), selection._spikes(Ab)
+    np.testing.assert_allclose(selection._amplitude_crosscorr(sa, sb, k_a, k_b, d, max_pairs=3),
+                               selection._amplitude_crosscorr(sa, sb, k_a, k_b, d), rtol=1e-12, atol=1e-12)
+
+
+def test_dissimilarity_of_fitted_models_equals_the_one_from_their_reconstructions():
+    data = simulate_convnmf(7).data
+    a = ConvNMF(4, 10, random_state=0, n_init=2).fit(data)
+    b = ConvNMF(3, 10, random_state=1, n_init=2).fit(data)
+    c = _reference_gram(a.templates_, a.amplitudes_, b.templates_, b.amplitudes_)
+    c /= np.outer(np.sqrt(np.diag(_reference_gram(a.templates_, a.amplitudes_, a.templates_, a.amplitudes_))),
+                  np.sqrt(np.diag(_reference_gram(b.templates_, b.amplitudes_, b.templates_, b.amplitudes_))))
+    expected = 1 - (c.max(1).sum() + c.max(0).sum()) / (2 * 4)
+    assert dissimilarity(a.templates_, a.amplitudes_, b.templates_, b.amplitudes_) == pytest.approx(expected, abs=1e-5)
+    assert 0.02 < expected < 0.9                     # neither trivially equal nor unrelated

@@ -69,21 +69,107 @@ def unit_reconstructions(templates: np.ndarray, amplitudes: np.ndarray) -> np.nd
     return np.stack([convolve_templates(a[k: k + 1], w[k: k + 1]).T.numpy() for k in range(k_units)])
 
 
-def dissimilarity(templates_a, amplitudes_a, templates_b, amplitudes_b) -> float:
-    """seqNMF's dissimilarity of two factorisations (0: same units, 1: unrelated).
+def _spikes(amplitudes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Nonzero amplitudes of a (T, K) array as (times, units, values), sorted by time."""
+    amplitudes = np.asarray(amplitudes)
+    times, units = np.nonzero(amplitudes)
+    return times, units, amplitudes[times, units].astype(np.float64)
+
+
+def _amplitude_crosscorr(spikes_a, spikes_b, k_a: int, k_b: int, width: int, max_pairs: int = 1 << 22
+                         ) -> np.ndarray:
+    """``A[i, j, delta + D - 1] = sum_s a_i[s] b_j[s + delta]`` for ``|delta| < D``, shape (Ka, Kb, 2D - 1).
+
+    From the spikes alone: each spike of ``a`` is paired with the spikes of
+    ``b`` less than D samples away (read in chunks of about ``max_pairs`` pairs).
+    """
+    lags = 2 * width - 1
+    out = np.zeros(k_a * k_b * lags)
+    ta, ua, va = spikes_a
+    tb, ub, vb = spikes_b
+    lo = np.searchsorted(tb, ta - (width - 1), side="left")
+    count = np.searchsorted(tb, ta + (width - 1), side="right") - lo
+    ends = np.cumsum(count)
+    start = 0
+    while start < ta.size:
+        stop = max(start + 1, int(np.searchsorted(ends, ends[start] - count[start] + max_pairs, side="right")))
+        c = count[start:stop]
+        owner = np.repeat(np.arange(start, stop), c)                               # spike of a, per pair
+        partner = lo[owner] + np.arange(c.sum()) - np.repeat(np.cumsum(c) - c, c)  # spike of b, per pair
+        index = (ua[owner] * k_b + ub[partner]) * lags + (tb[partner] - ta[owner] + width - 1)
+        out += np.bincount(index, weights=va[owner] * vb[partner], minlength=out.size)
+        start = stop
+    return out.reshape(k_a, k_b, lags)
+
+
+def _tail(templates: np.ndarray, spikes, t_len: int) -> np.ndarray:
+    """The part of each unit's reconstruction beyond the end T of the data (cut off by the model), (K, D - 1, N)."""
+    k_units, n, d = templates.shape
+    out = np.zeros((k_units, d - 1, n))
+    for t, k, a in zip(*spikes):
+        q = int(t) - (t_len - (d - 1))                     # the spike reaches q + 1 rows beyond the end
+        if q >= 0:
+            out[k, : q + 1] += a * templates[k, :, d - 1 - q:].T
+    return out
+
+
+def _factorisation(templates, amplitudes) -> tuple[np.ndarray, tuple]:
+    """A factorisation as K selection keeps it: float64 templates (K, N, D) and spikes (:func:`_spikes`)."""
+    return np.asarray(templates, dtype=np.float64), _spikes(amplitudes)
+
+
+def _gram(fit_a: tuple, fit_b: tuple, t_len: int) -> np.ndarray:
+    """:func:`reconstruction_gram` of two factorisations (:func:`_factorisation`) on T samples."""
+    (templates_a, spikes_a), (templates_b, spikes_b) = fit_a, fit_b
+    d = templates_a.shape[2]
+    products = np.einsum("inm,jnp->ijmp", templates_a, templates_b)                  # (Ka, Kb, D, D)
+    template_xcorr = np.stack([np.trace(products, offset=-lag, axis1=2, axis2=3) for lag in range(1 - d, d)], -1)
+    amp_xcorr = _amplitude_crosscorr(spikes_a, spikes_b, templates_a.shape[0], templates_b.shape[0], d)
+    beyond = np.einsum("irn,jrn->ij", _tail(templates_a, spikes_a, t_len), _tail(templates_b, spikes_b, t_len))
+    return (amp_xcorr * template_xcorr).sum(-1) - beyond
+
+
+def reconstruction_gram(templates_a, amplitudes_a, templates_b, amplitudes_b) -> np.ndarray:
+    """Inner products ``<a_i (*) W_i, b_j (*) V_j>`` of the units' reconstructions (cut at T), (Ka, Kb).
+
+    Exact without building the reconstructions (K T N numbers each): two
+    spikes less than D apart, at lag ``delta``, contribute their amplitudes'
+    product times the templates' cross-correlation at that lag,
+    ``sum_{n, m} W_i[n, m] V_j[n, m - delta]``; the part of the reconstructions
+    beyond T (spikes in the last D - 1 samples) is then taken off. Memory
+    grows with the number of spikes, not with T N.
 
     Parameters
     ----------
     templates_a, templates_b : ndarray (K, N, D)
     amplitudes_a, amplitudes_b : ndarray (T, K)
     """
-    ra = unit_reconstructions(templates_a, amplitudes_a).reshape(templates_a.shape[0], -1).astype(np.float64)
-    rb = unit_reconstructions(templates_b, amplitudes_b).reshape(templates_b.shape[0], -1).astype(np.float64)
-    na = np.linalg.norm(ra, axis=1)
-    nb = np.linalg.norm(rb, axis=1)
-    c = (ra @ rb.T) / np.maximum(np.outer(na, nb), np.finfo(float).tiny)
-    k = max(ra.shape[0], rb.shape[0])
-    return float(1.0 - (c.max(1).sum() + c.max(0).sum()) / (2 * k))
+    return _gram(_factorisation(templates_a, amplitudes_a), _factorisation(templates_b, amplitudes_b),
+                 np.shape(amplitudes_a)[0])
+
+
+def _dissimilarity(fit_a: tuple, fit_b: tuple, t_len: int) -> float:
+    """:func:`dissimilarity` of two factorisations (:func:`_factorisation`) on T samples."""
+    norm_a = np.sqrt(np.clip(np.diag(_gram(fit_a, fit_a, t_len)), 0, None))
+    norm_b = np.sqrt(np.clip(np.diag(_gram(fit_b, fit_b, t_len)), 0, None))
+    c = _gram(fit_a, fit_b, t_len) / np.maximum(np.outer(norm_a, norm_b), np.finfo(float).tiny)
+    return float(1.0 - (c.max(1).sum() + c.max(0).sum()) / (2 * max(c.shape)))
+
+
+def dissimilarity(templates_a, amplitudes_a, templates_b, amplitudes_b) -> float:
+    """seqNMF's dissimilarity of two factorisations (0: same units, 1: unrelated).
+
+    The cosines of the units' reconstructions come from
+    :func:`reconstruction_gram` (memory of the order of the spikes; building
+    the reconstructions would take K T N numbers per fit).
+
+    Parameters
+    ----------
+    templates_a, templates_b : ndarray (K, N, D)
+    amplitudes_a, amplitudes_b : ndarray (T, K)
+    """
+    return _dissimilarity(_factorisation(templates_a, amplitudes_a), _factorisation(templates_b, amplitudes_b),
+                          np.shape(amplitudes_a)[0])
 
 
 def one_se_choice(ks: list[int], scores: np.ndarray, min_tolerance: float = 0.02) -> int:

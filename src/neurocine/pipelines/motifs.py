@@ -50,8 +50,9 @@ def fit_figures(res: JobFolder, data: np.ndarray, model, *, channels=None, sampl
     """Write the figures of one fitted model into a result folder (file names get ``prefix``)."""
     from neurocine.plotting.motifs import plot_ground_truth_comparison, plot_log_likelihood, plot_model
 
-    res.save_figure(f"{prefix}model.png", plot_model(data, model.templates_, model.amplitudes_, sampling_rate=sampling_rate,
-                                            channel_names=channels, reconstruction=True, title=title))
+    res.save_figure(f"{prefix}model.png", plot_model(data, model.templates_, model.amplitudes_,
+                                                     sampling_rate=sampling_rate, channel_names=channels,
+                                                     reconstruction=True, title=title))
     res.save_figure(f"{prefix}log_likelihood.png", plot_log_likelihood(model.log_likelihoods_))
     if truth is not None and score is not None and "templates" in truth:
         f1 = {u["unit"]: u["f1"] for u in score.per_unit}
