@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from neurocine.errors import InputError
+from neurocine.models._training import CHECKPOINT_FILE
 from neurocine.motifs import ConvNMF, selection
 from neurocine.motifs.selection import (
     dissimilarity,
@@ -110,3 +111,78 @@ def test_dissimilarity_of_fitted_models_equals_the_one_from_their_reconstruction
     expected = 1 - (c.max(1).sum() + c.max(0).sum()) / (2 * 4)
     assert dissimilarity(a.templates_, a.amplitudes_, b.templates_, b.amplitudes_) == pytest.approx(expected, abs=1e-5)
     assert 0.02 < expected < 0.9                     # neither trivially equal nor unrelated
+
+
+class _Interrupted(RuntimeError):
+    pass
+
+
+_CONVNMF_FIT = ConvNMF.fit
+
+
+def _count_fits(monkeypatch, fail_after: int | None = None) -> list:
+    """Count ConvNMF fits from now on; the fit after ``fail_after`` fits raises (a crash mid-selection)."""
+    calls = []
+    fit = _CONVNMF_FIT
+
+    def counting(self, *args, **kwargs):
+        if fail_after is not None and len(calls) == fail_after:
+            raise _Interrupted
+        calls.append(self.n_components)
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(ConvNMF, "fit", counting)
+    return calls
+
+
+def _assert_same_selection(a, b):
+    for name in ("heldout_r2", "heldout_loglik", "train_r2", "stability"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    assert a.recommended == b.recommended and a.ks == b.ks
+
+
+def test_interrupted_selection_resumes_from_its_checkpoint_with_the_same_result(tmp_path, monkeypatch):
+    sim = simulate_convnmf(7)
+    kwargs = dict(width=10, n_repeats=2, n_init=2, random_state=0)
+    reference = select_n_components(sim.data, [2, 4], **kwargs)
+    calls = _count_fits(monkeypatch, fail_after=3)
+    with pytest.raises(_Interrupted):
+        select_n_components(sim.data, [2, 4], checkpoint_dir=tmp_path, **kwargs)
+    assert calls == [2, 2, 4] and (tmp_path / CHECKPOINT_FILE).exists()
+    calls = _count_fits(monkeypatch)
+    resumed = select_n_components(sim.data, [2, 4], checkpoint_dir=tmp_path, **kwargs)
+    assert calls == [4]                                   # only the fit that had not finished
+    _assert_same_selection(resumed, reference)
+    # a wider range of K reuses the fits done: only K=3 is fitted
+    calls.clear()
+    wider = select_n_components(sim.data, [2, 3, 4], checkpoint_dir=tmp_path, **kwargs)
+    assert calls == [3, 3]
+    np.testing.assert_array_equal(wider.heldout_r2[[0, 2]], reference.heldout_r2)
+
+
+def test_a_checkpoint_of_other_data_or_parameters_is_refused(tmp_path):
+    sim = simulate_convnmf(7)
+    select_n_components(sim.data, [2], width=10, n_repeats=1, n_init=1, checkpoint_dir=tmp_path)
+    with pytest.raises(InputError, match="does not match"):
+        select_n_components(sim.data, [2], width=10, n_repeats=1, n_init=1, random_state=5, checkpoint_dir=tmp_path)
+    with pytest.raises(InputError, match="does not match"):
+        select_n_components(sim.data * 2, [2], width=10, n_repeats=1, n_init=1, checkpoint_dir=tmp_path)
+
+
+def test_select_job_resumes_after_a_crash_and_cleans_up(tmp_path, monkeypatch):
+    from neurocine.pipelines.motifs import run_select
+
+    sim = simulate_convnmf(7)
+    np.savez(tmp_path / "sim.npz", data=sim.data)
+    kwargs = dict(components="2-3", width=10, repeats=2, n_init=1, seed=0, device="cpu")
+    out, checkpoints = tmp_path / "choose-k", tmp_path / ".choose-k.checkpoints"
+    _count_fits(monkeypatch, fail_after=2)
+    with pytest.raises(_Interrupted):
+        run_select(tmp_path / "sim.npz", out, **kwargs)
+    assert not out.exists() and (checkpoints / CHECKPOINT_FILE).exists()
+    calls = _count_fits(monkeypatch)
+    summary = run_select(tmp_path / "sim.npz", out, **kwargs)
+    assert calls == [3, 3] and not checkpoints.exists()
+    fresh = run_select(tmp_path / "sim.npz", tmp_path / "fresh", **kwargs)
+    assert summary["metrics"]["heldout_r2_mean"] == fresh["metrics"]["heldout_r2_mean"]
+    assert (out / "selection.json").read_text() == (tmp_path / "fresh" / "selection.json").read_text()

@@ -211,8 +211,53 @@ def parse_k_range(text: str) -> list[int]:
     return sorted(ks)
 
 
+def _random_mask(rng: np.random.Generator, shape: tuple[int, int], fraction: float) -> np.ndarray:
+    """``rng.random(shape) >= fraction`` drawn in blocks of rows (the same draws, without a float64 copy of X)."""
+    mask = np.empty(shape, dtype=bool)
+    rows = max(1, (1 << 22) // max(1, shape[1]))
+    for lo in range(0, shape[0], rows):
+        mask[lo: lo + rows] = rng.random((min(rows, shape[0] - lo), shape[1])) >= fraction
+    return mask
+
+
+def _fit_record(model, X: np.ndarray, mask: np.ndarray) -> dict:
+    """What K selection keeps of one masked fit: its scores, templates and spikes (not the dense amplitudes)."""
+    pred = model.reconstruct()
+    held = ~mask
+    resid = (X[held] - pred[held]).astype(np.float64)
+    sigma = model.noise_std_
+    templates, (times, units, values) = _factorisation(model.templates_, model.amplitudes_)
+    loglik = -0.5 * (resid / sigma) ** 2 - math.log(sigma) - 0.5 * math.log(2 * math.pi)
+    return {"heldout_r2": float(r2_score(X, pred, held)), "heldout_loglik": float(np.mean(loglik)),
+            "train_r2": float(model.r2_), "templates": templates,
+            "times": times, "units": units, "values": values}
+
+
+def _load_records(checkpoint_dir, fingerprint: dict) -> dict[str, dict]:
+    """Fits already done by an interrupted run with the same fingerprint (``{}`` without a checkpoint)."""
+    from neurocine.models._training import _check_fingerprint, _load, checkpoint_path
+
+    path = checkpoint_path(checkpoint_dir)
+    if path is None or not path.exists():
+        return {}
+    saved = _load(path)
+    _check_fingerprint(saved.get("fingerprint", {}), fingerprint, path)
+    return {key: {name: value.numpy() if hasattr(value, "numpy") else value for name, value in record.items()}
+            for key, record in saved["fits"].items()}
+
+
+def _save_records(checkpoint_dir, fingerprint: dict, records: dict[str, dict]) -> None:
+    import torch
+
+    from neurocine.models._training import _FORMAT, _save_atomic, checkpoint_path
+
+    fits = {key: {name: torch.from_numpy(np.ascontiguousarray(value)) if isinstance(value, np.ndarray) else value
+                  for name, value in record.items()} for key, record in records.items()}
+    _save_atomic({"format": _FORMAT, "fingerprint": fingerprint, "fits": fits}, checkpoint_path(checkpoint_dir))
+
+
 def select_n_components(X, ks, width: int, *, n_repeats: int = 3, mask_fraction: float = 0.1,
-                        random_state: int | None = 0, **params) -> KSelection:
+                        random_state: int | None = 0, checkpoint_dir=None, **params) -> KSelection:
     """Held-out fit and stability of Conv-NMF models for each K in ``ks``.
 
     Parameters
@@ -226,6 +271,13 @@ def select_n_components(X, ks, width: int, *, n_repeats: int = 3, mask_fraction:
     mask_fraction : float
         Fraction of entries held out in each fit (0 < f < 0.5).
     random_state : int or None
+    checkpoint_dir : path or None
+        Each finished fit's scores, templates and spikes are saved there
+        (``checkpoint.pt``, written atomically); a later call with the same
+        data and parameters skips the fits already done, so an interrupted
+        selection resumes where it stopped, with the same result. Fits are
+        keyed by K and repeat: widening ``ks`` reuses them too. A checkpoint
+        of other data or parameters is refused (:class:`InputError`).
     **params
         Further :class:`~neurocine.motifs.ConvNMF` parameters (``rank``,
         ``nonnegative``, ``amp_rate``, ``n_init``...). The default solver is used.
@@ -242,6 +294,7 @@ def select_n_components(X, ks, width: int, *, n_repeats: int = 3, mask_fraction:
     >>> sel.recommended in (2, 4, 6)
     True
     """
+    from neurocine.models._training import data_fingerprint
     from neurocine.motifs.convnmf import ConvNMF
 
     X = validate_signal_matrix(X, "X", dtype=np.float32)
@@ -254,32 +307,38 @@ def select_n_components(X, ks, width: int, *, n_repeats: int = 3, mask_fraction:
     if "solver" in params and params["solver"] != "default":
         raise InputError("solver: K selection needs masked fitting, expected solver='default'")
     rng = np.random.default_rng(random_state)
-    masks = [rng.random(X.shape) >= mask_fraction for _ in range(n_repeats)]
+    masks = [_random_mask(rng, X.shape, mask_fraction) for _ in range(n_repeats)]
     seeds = [int(s) for s in rng.integers(0, 2**31 - 1, size=n_repeats)]
 
-    heldout_r2 = np.zeros((len(ks), n_repeats))
-    heldout_ll = np.zeros((len(ks), n_repeats))
-    train_r2 = np.zeros((len(ks), n_repeats))
-    stability: list[list[float]] = []
-    jobs = [(i, r) for i in range(len(ks)) for r in range(n_repeats)]
-    fits: dict[tuple[int, int], ConvNMF] = {}
-    for i, r in progress(jobs, total=len(jobs), desc="K selection"):
-        model = ConvNMF(n_components=ks[i], width=width, random_state=seeds[r], **params)
-        model.fit(X, mask=masks[r])
-        pred = model.reconstruct()
-        held = ~masks[r]
-        resid = (X[held] - pred[held]).astype(np.float64)
-        heldout_r2[i, r] = r2_score(X, pred, held)
-        sigma = model.noise_std_
-        heldout_ll[i, r] = float(np.mean(-0.5 * (resid / sigma) ** 2 - math.log(sigma) - 0.5 * math.log(2 * math.pi)))
-        train_r2[i, r] = model.r2_
-        fits[(i, r)] = model
-    for i in range(len(ks)):
-        pairs = [(a, b) for a in range(n_repeats) for b in range(a + 1, n_repeats)]
-        stability.append([1.0 - dissimilarity(fits[(i, a)].templates_, fits[(i, a)].amplitudes_,
-                                              fits[(i, b)].templates_, fits[(i, b)].amplitudes_) for a, b in pairs])
-    recommended = one_se_choice(ks, heldout_r2)
-    return KSelection(ks=ks, heldout_r2=heldout_r2, heldout_loglik=heldout_ll, train_r2=train_r2,
-                      stability=np.array(stability, dtype=float).reshape(len(ks), -1), recommended=recommended,
+    fingerprint = {}
+    if checkpoint_dir is not None:
+        fingerprint = {"data": data_fingerprint(X), "width": repr(width), "n_repeats": repr(n_repeats),
+                       "mask_fraction": repr(mask_fraction), "random_state": repr(random_state),
+                       **{f"param {k}": repr(v) for k, v in sorted(params.items()) if k != "device"}}
+    records = _load_records(checkpoint_dir, fingerprint)
+    jobs = [(k, r) for k in ks for r in range(n_repeats) if f"K={k} repeat={r}" not in records]
+    done = len(ks) * n_repeats - len(jobs)
+    for k, r in progress(jobs, total=len(jobs), desc=f"K selection ({done} fits from the checkpoint)" if done
+                         else "K selection"):
+        model = ConvNMF(n_components=k, width=width, random_state=seeds[r], **params).fit(X, mask=masks[r])
+        records[f"K={k} repeat={r}"] = _fit_record(model, X, masks[r])
+        del model
+        if checkpoint_dir is not None:
+            _save_records(checkpoint_dir, fingerprint, records)
+    fits = [[records[f"K={k} repeat={r}"] for r in range(n_repeats)] for k in ks]
+
+    def scores(name: str) -> np.ndarray:
+        return np.array([[fit[name] for fit in row] for row in fits], dtype=float)
+
+    def unit_dissimilarity(a: dict, b: dict) -> float:
+        return _dissimilarity((a["templates"], (a["times"], a["units"], a["values"])),
+                              (b["templates"], (b["times"], b["units"], b["values"])), X.shape[0])
+
+    pairs = [(a, b) for a in range(n_repeats) for b in range(a + 1, n_repeats)]
+    stability = [[1.0 - unit_dissimilarity(row[a], row[b]) for a, b in pairs] for row in fits]
+    heldout_r2 = scores("heldout_r2")
+    return KSelection(ks=ks, heldout_r2=heldout_r2, heldout_loglik=scores("heldout_loglik"),
+                      train_r2=scores("train_r2"), stability=np.array(stability, dtype=float).reshape(len(ks), -1),
+                      recommended=one_se_choice(ks, heldout_r2),
                       params={"width": width, "n_repeats": n_repeats, "mask_fraction": mask_fraction,
                               "random_state": random_state, **params})

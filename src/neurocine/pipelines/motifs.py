@@ -7,6 +7,7 @@ one result folder (see :class:`neurocine.io.results.JobFolder`).
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -137,7 +138,11 @@ def run_select(input_path: str | os.PathLike, out: str | os.PathLike, *, compone
                repeats: int = 3, mask_fraction: float = 0.1, seed: int | None = 0, rank: int | None = None,
                nonnegative: bool = False, amp_rate: float = 3.0, n_init: int = 3, series: str | None = None,
                device: str = "auto") -> dict[str, Any]:
-    """Held-out fit and stability for a range of K; writes ``selection.json`` and ``k_selection.png``."""
+    """Held-out fit and stability for a range of K; writes ``selection.json`` and ``k_selection.png``.
+
+    Each finished fit is checkpointed in ``.OUT.checkpoints`` beside ``out``: an interrupted run given the same
+    arguments resumes from it (same result); it is removed on success.
+    """
     from neurocine.motifs.selection import parse_k_range, select_n_components
     from neurocine.plotting.motifs import plot_k_selection
 
@@ -148,11 +153,12 @@ def run_select(input_path: str | os.PathLike, out: str | os.PathLike, *, compone
     params = {"input": str(input_path), "ks": ks, "width": width, "repeats": repeats,
               "mask_fraction": mask_fraction, "seed": seed, "rank": rank, "nonnegative": nonnegative,
               "amp_rate": amp_rate, "n_init": n_init, "series": series, "device": device}
+    checkpoints = Path(out).parent / f".{Path(out).name}.checkpoints"
     with JobFolder(out, params, job="motifs select") as res:
         with res.timer("selection_seconds"):
             sel = select_n_components(signal.data, ks, width, n_repeats=repeats, mask_fraction=mask_fraction,
-                                      random_state=seed, rank=rank, nonnegative=nonnegative, amp_rate=amp_rate,
-                                      n_init=n_init, device=device)
+                                      random_state=seed, checkpoint_dir=checkpoints, rank=rank,
+                                      nonnegative=nonnegative, amp_rate=amp_rate, n_init=n_init, device=device)
         res.write_json("selection.json", sel.to_dict())
         res.metrics.update({"recommended_k": sel.recommended, "heldout_r2_mean": sel.heldout_r2.mean(1),
                             "stability_mean": [float(np.mean(s)) if s.size else None for s in sel.stability]})
@@ -160,4 +166,5 @@ def run_select(input_path: str | os.PathLike, out: str | os.PathLike, *, compone
         res.save_figure("k_selection.png", plot_k_selection(sel.ks, sel.heldout_r2, stability=stab,
                                                             recommended=sel.recommended, train_r2=sel.train_r2))
         summary = res.summary()
+    shutil.rmtree(checkpoints, ignore_errors=True)
     return summary
