@@ -106,10 +106,11 @@ def _tail(templates: np.ndarray, spikes, t_len: int) -> np.ndarray:
     """The part of each unit's reconstruction beyond the end T of the data (cut off by the model), (K, D - 1, N)."""
     k_units, n, d = templates.shape
     out = np.zeros((k_units, d - 1, n))
-    for t, k, a in zip(*spikes):
-        q = int(t) - (t_len - (d - 1))                     # the spike reaches q + 1 rows beyond the end
-        if q >= 0:
-            out[k, : q + 1] += a * templates[k, :, d - 1 - q:].T
+    times, units, values = spikes
+    late = times >= t_len - (d - 1)                        # a spike at t_len - (d - 1) + q reaches q + 1 rows beyond
+    for t, k, a in zip(times[late], units[late], values[late]):
+        q = int(t) - (t_len - (d - 1))
+        out[k, : q + 1] += a * templates[k, :, d - 1 - q:].T
     return out
 
 
