@@ -106,3 +106,28 @@ def test_bad_parameters_raise_input_error(kwargs):
 def test_negative_seed_is_rejected():
     with pytest.raises(InputError, match="seed"):
         simulate_convnmf(-3)
+
+
+def test_a_time_drawn_twice_keeps_its_last_height_at_any_length():
+    """Long simulations draw repeated spike times; the notebook's assignment keeps the last draw.
+
+    torch's index_put splits long index lists over threads and then keeps an arbitrary one of the
+    repeated times' heights, so without care T = 10^6 gave different data for the same seed.
+    """
+    t_len, d = 400_000, 5
+    torch.manual_seed(3)
+    _, amplitudes, _ = generate(t_len, 1, d, 2, noise_std=0.0)
+    torch.manual_seed(3)
+    _notebook_templates(1, d, 2)                                   # the same draws, replayed one by one
+    for k in range(2):
+        n_spikes = int(dist.Poisson(t_len / 1000 * 10.0).sample())
+        times = dist.Categorical(torch.ones(t_len) / t_len).sample((1 + n_spikes,))
+        heights = dist.Gamma(3.0, 3.0 / 15.0).sample((1 + n_spikes,))
+        assert times.numel() - torch.unique(times).numel() > 10    # repeated times do occur
+        row = np.zeros(t_len, np.float32)
+        for t, h in zip(times.tolist(), heights.numpy()):
+            row[t] = h                                             # sequential: the last draw wins
+        kept, props = find_peaks(row, distance=d, height=1e-3)
+        expected = np.zeros(t_len, np.float32)
+        expected[kept] = props["peak_heights"]
+        np.testing.assert_array_equal(amplitudes[k].numpy(), expected)

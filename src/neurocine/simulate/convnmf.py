@@ -79,6 +79,21 @@ def convolve_templates(amplitudes, templates):
     return full[:, : amplitudes.shape[-1]]
 
 
+def _put_last_wins(row, times, heights) -> None:
+    """The notebook's ``row[times] = heights``, where a time drawn twice keeps its last height.
+
+    Torch's ``index_put_`` does that on one thread, but splits long index
+    lists over threads, and then which of the repeated times' heights is kept
+    varies from run to run (at T = 10^6 a unit draws ~10 000 times, ~50 of
+    them twice). The last draw is found explicitly, so any T gives the same
+    data for the same seed.
+    """
+    import torch
+
+    last = torch.from_numpy(times.numel() - 1 - np.unique(times.flip(0).numpy(), return_index=True)[1])
+    row[times[last]] = heights[last]
+
+
 def generate(num_timesteps: int, num_channels: int, len_waveform: int, num_neurons: int,
              mean_amplitude: float = 15.0, shape_amplitude: float = 3.0, noise_std: float = 1.0,
              sample_freq: float = 1000.0):
@@ -107,7 +122,7 @@ def generate(num_timesteps: int, num_channels: int, len_waveform: int, num_neuro
         shape = (1 + n_spikes,)
         times = Categorical(torch.ones(t_len) / t_len).sample(shape)
         heights = Gamma(shape_amplitude, shape_amplitude / mean_amplitude).sample(shape)
-        amplitudes[k, times] = heights
+        _put_last_wins(amplitudes[k], times, heights)
         kept, props = find_peaks(amplitudes[k].numpy(), distance=len_waveform, height=1e-3)
         amplitudes[k] = 0
         amplitudes[k, kept] = torch.tensor(props["peak_heights"], dtype=torch.float32)
