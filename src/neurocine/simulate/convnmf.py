@@ -161,8 +161,8 @@ class ConvNMFSimulation:
         """R^2 of the true model (true templates and amplitudes) on the noisy data."""
         import torch
 
-        pred = convolve_templates(torch.from_numpy(self.amplitudes.T.copy()), torch.from_numpy(self.templates)).numpy().T
-        return r2_score(self.data, pred)
+        pred = convolve_templates(torch.from_numpy(self.amplitudes.T.copy()), torch.from_numpy(self.templates))
+        return r2_score(self.data, pred.numpy().T)
 
 
 def simulate_convnmf(seed: int | None = 7, *, timesteps: int = 600, channels: int = 10, width: int = 10,
