@@ -435,10 +435,17 @@ def test_max_iter_caps_every_stage_of_the_default_solver(monkeypatch):
         run(state, *args, **kwargs)
         sweeps.append(state.n_iter - before)
 
+    def counting_stacked(*args, **kwargs):
+        starts = stacked(*args, **kwargs)
+        sweeps.extend(start.n_iter for start in starts)
+        return starts
+
+    stacked = solver.fit_stacked_starts
     monkeypatch.setattr(solver, "run_sweeps", counting)
+    monkeypatch.setattr(solver, "fit_stacked_starts", counting_stacked)
     sim = simulate_convnmf(7)
     ConvNMF(4, 10, random_state=0, n_init=2, max_iter=2).fit(sim.data)
-    assert len(sweeps) >= 3 and max(sweeps) == 2
+    assert len(sweeps) >= 5 and max(sweeps) == 2            # two stacked starts, then the later stages
     sweeps.clear()
     ConvNMF(4, 10, random_state=0, n_init=2, max_iter=100).fit(sim.data)
     assert max(sweeps) > 2                                  # without the cap the stages run longer
@@ -455,3 +462,113 @@ def test_default_starts_are_10_on_short_data_and_3_on_data_longer_than_the_searc
     ten = ConvNMF(4, 10, random_state=0, n_init=10).fit(long.data)
     f1 = [score_against_truth(long.amplitudes, m.amplitudes_).overall["f1"] for m in (auto, ten)]
     assert f1[0] >= f1[1] - 0.01 and f1[0] >= 0.95, f1            # 3 starts on the block lose nothing here
+
+
+# --------------------------------------------------------------------------- #
+# starts stacked in time
+# --------------------------------------------------------------------------- #
+def _with_events_cut_by_the_end(sim):
+    """The simulation with strong events of each unit cut by the end of the data."""
+    d = sim.templates.shape[2]
+    for k, cut in zip(range(sim.templates.shape[0]), (2, d // 2, d - 1)):
+        sim.data[-cut:] += 20.0 * sim.templates[k][:, :cut].T
+    return sim
+
+
+@pytest.mark.parametrize("case", ["notebook", "rank 2", "nonnegative", "spare units re-seeded",
+                                  "width 20, events cut by the end"])
+def test_stacked_starts_are_the_starts_run_alone(case, monkeypatch):
+    """fit_stacked_starts runs B starts as one state; each must end where fit_one ends with its generator."""
+    sim, est, count = {
+        "notebook": (simulate_convnmf(7), ConvNMF(4, 10), 10),
+        "rank 2": (simulate_convnmf(7), ConvNMF(4, 10, rank=2), 6),
+        "nonnegative": (simulate_convnmf(7), ConvNMF(4, 10, nonnegative=True), 6),
+        # six units for two motifs: units lose all their spikes and are re-seeded during the sweeps
+        "spare units re-seeded": (simulate_convnmf(0, timesteps=400, channels=6, width=10, neurons=2),
+                                  ConvNMF(6, 10), 6),
+        # shifts of up to D // 10 = 2 samples at the end of a segment must not read the next one
+        "width 20, events cut by the end": (
+            _with_events_cut_by_the_end(simulate_convnmf(2, timesteps=800, channels=8, width=20, neurons=3)),
+            ConvNMF(3, 20), 5),
+    }[case]
+    cfg = est._solver_config()
+    x = torch.from_numpy(sim.data.copy())
+    sigma = solver.robust_std(x, None, fallback=True)
+    seeded = []
+    group_seed = solver._group_seed
+    monkeypatch.setattr(solver, "_group_seed", lambda state, k, segs, *a: seeded.append(len(segs)) or
+                        group_seed(state, k, segs, *a))
+    with torch.inference_mode():
+        stacked = solver.fit_stacked_starts(x, cfg, sigma, [torch.Generator().manual_seed(i) for i in range(count)],
+                                            solver._START_SWEEPS)
+        for i, start in enumerate(stacked):
+            alone = solver.fit_one(x, cfg, sigma, torch.Generator().manual_seed(i), random_init=i > 0,
+                                   max_sweeps=solver._START_SWEEPS)
+            for k in range(cfg.n_components):
+                np.testing.assert_array_equal(start.times[k].numpy(), alone.times[k].numpy(), err_msg=f"{i} {k}")
+                np.testing.assert_allclose(start.amps[k].numpy(), alone.amps[k].numpy(), rtol=1e-4, atol=1e-4)
+            np.testing.assert_allclose(start.templates.numpy(), alone.templates.numpy(), atol=1e-4)
+            np.testing.assert_allclose(start.residual.numpy(), alone.residual.numpy(), atol=1e-4)
+            np.testing.assert_allclose(start.log_likelihoods, alone.log_likelihoods, rtol=1e-6)
+            assert (start.n_iter, start.converged) == (alone.n_iter, alone.converged)
+            assert start.objective == pytest.approx(alone.objective, rel=1e-6)
+    reseeded = sum(1 for n in seeded[cfg.n_components:] if n)       # calls after the deflation's K
+    assert reseeded > 0 if case == "spare units re-seeded" else reseeded == 0
+
+
+def test_stacked_pursuit_keeps_each_start_to_its_segment_and_its_scores_exact():
+    """After the joint pursuit on stacked starts (different templates per start), every spike lies in its unit's
+    segment, each segment's residual is its data minus its own model, and the maintained scores are exact --
+    also in the last D samples of each segment, where windows are cut by the segment's end."""
+    sim = simulate_convnmf(3, timesteps=700, channels=8, width=12, neurons=3)
+    cfg = ConvNMF(3, 12)._solver_config()
+    x = torch.from_numpy(sim.data.copy()).double()
+    d, count, t_len = 12, 4, 700
+    for k, cut in [(0, 3), (1, d - 2), (2, d - 6)]:                     # strong events cut by the end
+        x[t_len - cut:] += 20.0 * torch.from_numpy(sim.templates[k][:, :cut].T.copy()).double()
+    state = solver._stack_starts(x, cfg, count)
+    rng = torch.Generator().manual_seed(0)
+    truth = torch.from_numpy(sim.templates).double()
+    for b in range(count):                                  # start b: the true templates, perturbed differently
+        templates = truth + 0.05 * b * torch.randn(truth.shape, generator=rng, dtype=torch.float64)
+        w, u, v = solver._project(templates, cfg.rank, cfg.nonnegative)
+        units = torch.arange(3) * count + b
+        state.templates[units], state.u[units], state.v[units] = w, u, v
+    threshold, min_amp = solver._thresholds(cfg, float(sim.noise_std))
+    state.min_amp = min_amp
+    solver.matching_pursuit(state, cfg, threshold, threshold + min_amp, None)
+    stride = state.segments[0]
+    for unit, times in enumerate(state.times):
+        assert times.numel() > 0 and bool(((times // stride) == unit % count).all())
+        assert bool((times % stride < t_len).all())
+    tails = 0
+    for b in range(count):
+        units = [k * count + b for k in range(3)]
+        own = solver._new_state(x, cfg, None)
+        own.templates = state.templates[units]
+        model = torch.zeros_like(own.residual)
+        for j, unit in enumerate(units):
+            local = state.times[unit] - b * stride
+            tails += int((local > t_len - d).sum())
+            solver.add_spikes(model, local, state.amps[unit], state.templates[unit].T)
+        segment = state.residual[b * stride: b * stride + stride]
+        np.testing.assert_allclose(segment[:t_len].numpy(), (x - model[:t_len]).numpy(), atol=1e-9)
+        assert float(segment[t_len:].abs().max()) == 0.0                    # the gap stays empty
+        exact = solver._scores(segment[: t_len + d], state.templates[units])
+        np.testing.assert_allclose(state.scores[units][:, b * stride: b * stride + t_len].numpy(), exact.numpy(),
+                                   atol=1e-9)
+    assert tails > 0                                        # spikes in the last D samples were found
+
+
+def test_default_fit_runs_small_starts_stacked_with_the_same_result(monkeypatch, notebook_data):
+    calls = []
+    stacked = solver.fit_stacked_starts
+    monkeypatch.setattr(solver, "fit_stacked_starts", lambda *a, **k: calls.append(1) or stacked(*a, **k))
+    fast = ConvNMF(4, 10, random_state=0).fit(notebook_data.data)
+    assert calls == [1]
+    monkeypatch.setattr(solver, "_STACK_MAX_SAMPLES", 0)                     # one start after the other
+    slow = ConvNMF(4, 10, random_state=0).fit(notebook_data.data)
+    assert calls == [1]
+    np.testing.assert_array_equal(fast.amplitudes_ > 0, slow.amplitudes_ > 0)
+    np.testing.assert_allclose(fast.amplitudes_, slow.amplitudes_, atol=1e-3)
+    assert fast.r2_ == pytest.approx(slow.r2_, abs=1e-6)

@@ -72,6 +72,8 @@ _TRIAL_SWEEPS = 5           # sweeps (over the units involved) of a trial move
 _FACTOR_MIN_ENTRIES = 1 << 22   # smallest data (T N) whose residual is held factored in sweeps (_pays_to_factor)
 _SPATIAL_EVERY = 3            # final sweeps on all the data update the spatial factors every third sweep (run_sweeps)
 _LAPACK_MAX_WORK = 10_000       # largest batch * M * L * min(M, L) given to LAPACK's SVD on CPU (_top_singular_vectors)
+_STACK_MAX_SAMPLES = 40_000      # starts run stacked in time (fit_stacked_starts) up to starts * T samples ...
+_STACK_MAX_ENTRIES = 1 << 19     # ... and starts * T * N entries (beyond, the stacked layout's extra work costs more)
 
 
 # --------------------------------------------------------------------------- #
@@ -121,6 +123,7 @@ class SolverState:
     data: torch.Tensor | None = None   # (T, N) the data (a view), for the factored residual
     model_phi: torch.Tensor | None = None      # (T + D, K R) while the residual is held factored (see run_sweeps)
     data_proj: torch.Tensor | None = None      # (T + D, K R) data @ U^T while the spatial factors are held
+    segments: tuple[int, int] | None = None    # (stride, T) when starts are stacked in time (see _stack_starts)
     log_likelihoods: list[float] = field(default_factory=list)
     objective: float = -math.inf
     min_amp: float = 0.0               # smallest amplitude worth a spike (spike cost)
@@ -250,12 +253,15 @@ def _chunks(count: int, per_item: int):
 
 
 def add_spikes(residual: torch.Tensor, times: torch.Tensor, amps: torch.Tensor, templates_tm: torch.Tensor,
-               units: torch.Tensor | None = None, observed: torch.Tensor | None = None) -> None:
+               units: torch.Tensor | None = None, observed: torch.Tensor | None = None,
+               segments: tuple[int, int] | None = None) -> None:
     """``residual[t_s:t_s+D] += amps_s * W^T`` for every spike s, in place.
 
     ``templates_tm`` is one time-major template ``(D, N)``, or ``(K, D, N)``
     with ``units`` giving each spike's unit. The part beyond T is cut (kept
     zero); held-out entries are zeroed again when ``observed`` is given.
+    With ``segments=(stride, T)`` (starts stacked in time, :func:`_stack_starts`)
+    each segment is cut at its own T.
     """
     d, n = templates_tm.shape[-2:]
     t_len = residual.shape[0] - d
@@ -265,6 +271,9 @@ def add_spikes(residual: torch.Tensor, times: torch.Tensor, amps: torch.Tensor, 
         values = amps[c].view(-1, 1, 1) * w
         residual.index_add_(0, _window_rows(times[c], d), values.view(-1, n))
     residual[t_len:] = 0
+    if segments is not None:
+        stride, seg_len = segments
+        residual.view(-1, stride, n)[:, seg_len:] = 0
     if observed is not None:
         residual.mul_(observed)
 
@@ -538,7 +547,11 @@ def _shift_scores(state: SolverState, xcorr: torch.Tensor, times: torch.Tensor, 
         x = xcorr if units is None else xcorr[:, units[c]]
         # one column index shared by the rows (3x faster than a flat index per element on CPU)
         target.index_add_(1, (times[c].view(-1, 1) + lag).view(-1), (amps[c].view(1, -1, 1) * x).view(rows, -1))
-    if int(times[-1]) > state.n_timesteps - state.width:
+    if state.segments is not None:
+        stride, seg_len = state.segments
+        if bool((times % stride > seg_len - state.width).any()):
+            _rescore_segment_tails(state)
+    elif int(times[-1]) > state.n_timesteps - state.width:
         _rescore_tail(state)
 
 
@@ -546,6 +559,23 @@ def _rescore_tail(state: SolverState) -> None:
     """Recompute the last D scores exactly (their windows reach the cut-off end of the data)."""
     lo = max(0, state.n_timesteps - state.width)
     _scores(_residual_rows(state, lo), state.templates, state.u, state.v, out=state.scores[:, lo:])
+
+
+def _rescore_segment_tails(state: SolverState) -> None:
+    """:func:`_rescore_tail` of every segment of stacked starts: the last D scores before each segment's end.
+
+    The segments' last ``2 D`` residual rows (the windows of those scores,
+    the end cut) are gathered into one short residual and scored in one pass.
+    """
+    stride, seg_len = state.segments
+    d = state.width
+    count = state.residual.shape[0] // stride
+    first = stride * torch.arange(count, device=state.residual.device) + max(0, seg_len - d)
+    rows = _window_rows(first, 2 * d)                                       # each segment's last 2D rows
+    tails = torch.cat([state.residual[rows], state.residual.new_zeros(d, state.residual.shape[1])])
+    exact = _scores(tails, state.templates, state.u, state.v).view(-1, count, 2 * d)[:, :, : min(d, seg_len)]
+    cols = (first.view(-1, 1) + torch.arange(exact.shape[2], device=first.device)).view(-1)
+    state.scores[:, cols] = exact.reshape(exact.shape[0], -1)
 
 
 def refresh_scores(state: SolverState, units: list[int] | None = None) -> None:
@@ -557,6 +587,9 @@ def refresh_scores(state: SolverState, units: list[int] | None = None) -> None:
         if units is not None:
             raise ValueError("refresh_scores: a subset of units with the residual held factored")
         _factored_scores(state)
+        return
+    if state.segments is not None:         # stacked starts: each unit in its own segment only
+        _refresh_stacked_scores(state)
         return
     if units is None:
         _scores(state.residual, state.templates, state.u, state.v, out=state.scores)
@@ -721,6 +754,8 @@ def matching_pursuit(state: SolverState, cfg: SolverConfig, shrinkage: float, de
     width = state.score_buffer.shape[1]
     blocked = torch.ones(k_units, width, dtype=torch.bool, device=dev)        # same padding as the scores
     blocked[units] = False
+    if state.segments is not None:                 # stacked starts: a unit spikes in its own segment only
+        blocked[:, d - 1: d - 1 + t_len] |= ~_own_segment(state)
     lag = torch.arange(2 * d - 1, device=dev)
     xcorr = _crosscorr(state.templates, state.u, state.v) if observed is None else None   # (K, K, 2D-1)
     templates_tm = state.templates.transpose(1, 2)
@@ -733,7 +768,8 @@ def matching_pursuit(state: SolverState, cfg: SolverConfig, shrinkage: float, de
             break
         who = best_unit[chosen]
         values = best_score[chosen] - shrinkage
-        add_spikes(state.residual, chosen, -values, templates_tm, units=who, observed=observed)
+        add_spikes(state.residual, chosen, -values, templates_tm, units=who, observed=observed,
+                   segments=state.segments)
         if observed is None:
             _shift_scores(state, xcorr, chosen, -values, 0, units=who)
         else:
@@ -1414,6 +1450,354 @@ def improve_by_moves(state: SolverState, cfg: SolverConfig, sigma: float, observ
     return state
 
 
+# --------------------------------------------------------------------------- #
+# starts stacked in time: the starts' per-unit steps run for all starts at once
+# --------------------------------------------------------------------------- #
+def _stack_starts(block: torch.Tensor, cfg: SolverConfig, count: int) -> SolverState:
+    """An empty state holding ``count`` starts on the same data, laid end to end in time.
+
+    Segment b is the data at rows ``b S .. b S + T`` (stride ``S = T + D + D // 10``:
+    a template window, shifted by up to ``D // 10`` samples, never reaches the next
+    segment), zeros after. Unit k of start b is unit ``k B + b`` and spikes in
+    segment b only, so the B units of a group ``k B .. k B + B - 1`` touch disjoint
+    parts of the residual and their steps run together (:func:`_group_refine`),
+    each start evolving as it would alone. A small fit is thousands of tiny
+    operations; this divides their number by B.
+    """
+    t_len, n = block.shape
+    d = cfg.width
+    stride = t_len + d + d // 10
+    k_units = cfg.n_components * count
+    residual = block.new_zeros(count * stride, n)
+    residual.view(count, stride, n)[:, :t_len] = block
+    u = v = None
+    if uses_factors(cfg, n):
+        u, v = block.new_zeros(k_units, n, cfg.rank), block.new_zeros(k_units, cfg.rank, d)
+    empty_t = torch.zeros(0, dtype=torch.long, device=block.device)
+    return SolverState(templates=block.new_zeros(k_units, n, d), times=[empty_t] * k_units,
+                       amps=[block.new_zeros(0)] * k_units, residual=residual, u=u, v=v, segments=(stride, t_len))
+
+
+def _n_starts(state: SolverState) -> int:
+    return state.residual.shape[0] // state.segments[0]
+
+
+def _own_segment(state: SolverState) -> torch.Tensor:
+    """``(B K, T_stacked)`` bool: where each unit of stacked starts may spike (its segment's first T samples)."""
+    stride, seg_len = state.segments
+    cols = torch.arange(state.n_timesteps, device=state.residual.device)
+    unit_segment = torch.arange(state.templates.shape[0], device=cols.device) % _n_starts(state)
+    return (cols // stride == unit_segment.unsqueeze(1)) & (cols % stride < seg_len)
+
+
+def _segment_columns(state: SolverState, segs: torch.Tensor) -> torch.Tensor:
+    """``(G, T)`` stacked sample indices of the segments ``segs``."""
+    stride, seg_len = state.segments
+    return segs.unsqueeze(1) * stride + torch.arange(seg_len, device=segs.device)
+
+
+def _segment_scores(state: SolverState, templates: torch.Tensor, u: torch.Tensor | None, v: torch.Tensor | None,
+                    segs: torch.Tensor) -> torch.Tensor:
+    """Scores ``(G, J, T)`` of J templates per segment on the segments ``segs`` of stacked starts.
+
+    ``templates`` is (G, J, N, D), ``u``, ``v`` their factors or None. Each
+    template is scored on its own segment only: one batched projection and
+    one grouped correlation.
+    """
+    stride, seg_len = state.segments
+    g, j, n, d = templates.shape
+    x = state.residual.view(-1, stride, n)
+    x = x if segs.numel() == x.shape[0] else x[segs]                                   # (G, S, N)
+    if u is not None:
+        r = u.shape[-1]
+        projected = torch.bmm(x, u.permute(0, 2, 1, 3).reshape(g, n, j * r))          # (G, S, J R)
+        out = _correlate(projected.transpose(1, 2).reshape(-1, stride), v.reshape(-1, d))
+        out = out.view(g, j, r, -1).sum(2)
+    else:
+        out = F.conv1d(x.transpose(1, 2).reshape(1, -1, stride), templates.reshape(g * j, n, d), groups=g)[0]
+        out = out.view(g, j, -1)
+    return out[:, :, :seg_len]
+
+
+def _refresh_stacked_scores(state: SolverState) -> None:
+    """:func:`refresh_scores` of stacked starts: every unit scored on its own segment (the rest is never read)."""
+    count = _n_starts(state)
+    k_units, n, d = state.templates.shape
+
+    def by_segment(t: torch.Tensor | None) -> torch.Tensor | None:             # unit k B + b -> [b, k]
+        return None if t is None else t.view(k_units // count, count, *t.shape[1:]).transpose(0, 1)
+
+    segs = torch.arange(count, device=state.residual.device)
+    scores = _segment_scores(state, by_segment(state.templates), by_segment(state.u), by_segment(state.v), segs)
+    cols = _segment_columns(state, segs)                                              # (B, T)
+    state.scores.view(k_units // count, count, -1)[:, segs.unsqueeze(1), cols] = scores.transpose(0, 1)
+
+
+def _own_scores(state: SolverState, values: torch.Tensor, segs: torch.Tensor) -> torch.Tensor:
+    """Scores ``values`` (G, T) of G units in their own segments ``segs`` laid out in stacked time, -inf elsewhere.
+
+    The segments' gaps (>= D samples of -inf) keep the greedy picks of
+    different segments apart, so one :func:`pick_spikes` over the result picks
+    what each start would pick alone.
+    """
+    stride, seg_len = state.segments
+    out = values.new_full((_n_starts(state), stride), -math.inf)
+    out[segs, :seg_len] = values
+    return out.view(-1)
+
+
+def _group_template_step(state: SolverState, members: torch.Tensor, times: torch.Tensor, amps: torch.Tensor,
+                         who: torch.Tensor, cfg: SolverConfig, threshold: float, min_amp: float
+                         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`_whole_template_step` (and :func:`_template_step`'s amplitudes) for a group of stacked starts' units.
+
+    ``who[s]`` is spike s's position in ``members``. Each unit gets its own
+    target, best shift and projection; a unit whose target projects to zero
+    keeps its template and spikes. Returns the new (times, amps, who).
+    """
+    d = cfg.width
+    lag = d // 10
+    length = d + 2 * lag
+    count, n = members.numel(), state.residual.shape[1]
+    spikes = torch.arange(times.numel(), device=times.device)
+    windows = _windows(state.residual, times - lag, length)                              # (S, length N)
+    weights = windows.new_zeros(count, times.numel()).index_put_((who, spikes), amps)      # unit g: its spikes' amps
+    target = (weights @ windows).view(count, length, n)
+    stack = target.unfold(1, d, 1)                                                       # (G, 2 lag + 1, N, D)
+    if state.u is not None:
+        gain = torch.linalg.matrix_norm((target @ state.u[members]).unfold(1, d, 1))
+    else:
+        gain = torch.linalg.matrix_norm(stack.clamp(min=0) if cfg.nonnegative else stack)
+    best = gain.argmax(1)
+    best = torch.where(gain.gather(1, best.unsqueeze(1))[:, 0] > gain[:, lag], best, lag)      # see _best_shift
+    w, u, v = _project(stack[torch.arange(count, device=best.device), best], cfg.rank, cfg.nonnegative)
+    moved = torch.linalg.matrix_norm(w) > 0
+    changed = members[moved]
+    state.templates[changed] = w[moved]
+    if state.u is not None:
+        state.u[changed], state.v[changed] = u[moved], v[moved]
+    rows = best[who].unsqueeze(1) + torch.arange(d, device=best.device)                   # (S, D)
+    if u is not None:      # windows projected on the spatial factors first: (S, length, R), not (S, D, N)
+        r = u.shape[2]
+        projected = (windows.view(-1, length, n) @ u.transpose(0, 1).reshape(n, count * r)).view(-1, length, count, r)
+        projected = projected[spikes, :, who]                                             # (S, length, R)
+        scores = torch.einsum("sdr,srd->s", projected[spikes.unsqueeze(1), rows], v[who])
+    else:
+        shifted = windows.view(-1, length, n)[spikes.unsqueeze(1), rows].view(times.numel(), -1)
+        scores = (shifted @ w.transpose(1, 2).reshape(count, -1).T).gather(1, who.unsqueeze(1))[:, 0]
+    stride, seg_len = state.segments
+    new_times = times + (best - lag)[who]
+    local = new_times - times.div(stride, rounding_mode="floor") * stride          # in the spike's own segment
+    keep = (scores - threshold > min_amp) & (local >= 0) & (local < seg_len)
+    moved_spike = moved[who]
+    keep = torch.where(moved_spike, keep, True)
+    times = torch.where(moved_spike, new_times, times)[keep]
+    amps = torch.where(moved_spike, scores - threshold, amps)[keep]
+    return times, amps, who[keep]
+
+
+def _group_pick(state: SolverState, members: torch.Tensor, segs: torch.Tensor, scores: torch.Tensor,
+                cfg: SolverConfig, threshold: float, min_amp: float
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Spikes of the units ``members`` (in segments ``segs``) from their scores (:func:`_own_scores`), then templates.
+
+    As :func:`_refine_unit` between putting the old spikes back and removing
+    the new ones: MAP amplitudes at the picked peaks, :func:`_group_template_step`.
+    Stores and returns the new spikes (times, amps, position in ``members``).
+    """
+    stride = state.segments[0]
+    times = pick_spikes(scores, threshold + min_amp, cfg.width, peaks_only=True)
+    amps = scores[times] - threshold
+    position = torch.full((_n_starts(state),), -1, dtype=torch.long, device=segs.device)
+    position[segs] = torch.arange(segs.numel(), device=segs.device)
+    who = position[times.div(stride, rounding_mode="floor")]
+    if times.numel() > 0:
+        times, amps, who = _group_template_step(state, members, times, amps, who, cfg, threshold, min_amp)
+    counts = torch.bincount(who, minlength=members.numel()).tolist()
+    for k, t, a in zip(members.tolist(), torch.split(times, counts), torch.split(amps, counts)):
+        state.times[k], state.amps[k] = t, a
+    return times, amps, who
+
+
+def _group_spikes(state: SolverState, members: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The spikes of ``members`` in time order, with each one's position in ``members``."""
+    counts = torch.tensor([state.times[k].numel() for k in members.tolist()], device=members.device)
+    times = torch.cat([state.times[k] for k in members.tolist()])
+    amps = torch.cat([state.amps[k] for k in members.tolist()])
+    return times, amps, torch.repeat_interleave(torch.arange(members.numel(), device=members.device), counts)
+
+
+def _group_refine(state: SolverState, k: int, segs: torch.Tensor, cfg: SolverConfig, threshold: float,
+                  min_amp: float) -> None:
+    """:func:`_refine_unit` (no mask, whole residual) of unit k of the stacked starts ``segs``, all at once."""
+    count = _n_starts(state)
+    members = k * count + segs
+    t_old, a_old, who_old = _group_spikes(state, members)
+    x_old = _crosscorr(state.templates, state.u, state.v, members)[k * count:]
+    add_spikes(state.residual, t_old, a_old, state.templates[members].transpose(1, 2), units=who_old,
+               segments=state.segments)
+    _shift_scores(state, x_old, t_old, a_old, k * count, units=who_old)
+    own = _own_scores(state, state.scores[members.unsqueeze(1), _segment_columns(state, segs)], segs)
+    times, amps, who = _group_pick(state, members, segs, own, cfg, threshold, min_amp)
+    add_spikes(state.residual, times, -amps, state.templates[members].transpose(1, 2), units=who,
+               segments=state.segments)
+    if (k + 1) * count < state.templates.shape[0]:
+        x_new = _crosscorr(state.templates, state.u, state.v, members)[(k + 1) * count:]
+        _shift_scores(state, x_new, times, -amps, (k + 1) * count, units=who)
+
+
+def _group_update(state: SolverState, members: torch.Tensor, segs: torch.Tensor, cfg: SolverConfig,
+                  threshold: float) -> None:
+    """:func:`_update_unit` of the stacked starts' units ``members`` (segments ``segs``), all at once."""
+    t_old, a_old, who_old = _group_spikes(state, members)
+    add_spikes(state.residual, t_old, a_old, state.templates[members].transpose(1, 2), units=who_old,
+               segments=state.segments)
+    u, v = (None, None) if state.u is None else (state.u[members, None], state.v[members, None])
+    own = _own_scores(state, _segment_scores(state, state.templates[members, None], u, v, segs)[:, 0], segs)
+    times, amps, who = _group_pick(state, members, segs, own, cfg, threshold, state.min_amp)
+    add_spikes(state.residual, times, -amps, state.templates[members].transpose(1, 2), units=who,
+               segments=state.segments)
+
+
+def _group_seed(state: SolverState, k: int, segs: list[int], cfg: SolverConfig, threshold: float,
+                generators: list, taken: torch.Tensor, candidates: list[int]) -> None:
+    """:func:`_seed_unit_from_residual` of unit k of the stacked starts ``segs``, all at once.
+
+    Each start draws its window with its own generator (``candidates[b]``
+    windows: 1 takes the best), as it would alone.
+    """
+    if not segs:
+        return
+    stride, seg_len = state.segments
+    d = cfg.width
+    energy = window_energy(state.residual, d).masked_fill(taken, 0)
+    starts, seeded = [], []
+    for b in segs:
+        e = energy[b * stride: b * stride + seg_len]
+        if candidates[b] > 1:
+            tops = pick_spikes(e, 0.0, d)
+            if tops.numel() == 0:
+                continue
+            tops = tops[torch.topk(e[tops], min(candidates[b], tops.numel())).indices]
+            p = e[tops].double() ** 2
+            start = int(tops[torch.multinomial(p / p.sum(), 1, generator=generators[b])])
+        else:
+            start = int(torch.argmax(e))
+        starts.append(b * stride + start)
+        seeded.append(b)
+    if not starts:
+        return
+    first = torch.tensor(starts, device=energy.device)
+    n = state.residual.shape[1]
+    w, u, v = _project(state.residual[_window_rows(first, d)].view(-1, d, n).transpose(1, 2), cfg.rank,
+                       cfg.nonnegative)
+    moved = torch.linalg.matrix_norm(w) > 0
+    segs_t = torch.tensor(seeded, device=energy.device)[moved]
+    if segs_t.numel() == 0:
+        return
+    members = k * _n_starts(state) + segs_t
+    state.templates[members] = w[moved]
+    if state.u is not None:
+        state.u[members], state.v[members] = u[moved], v[moved]
+    for _ in range(3):
+        _group_update(state, members, segs_t, cfg, threshold)
+    for start in first[moved].tolist():
+        taken[max(0, start - d + 1): start + d] = True
+
+
+def _stacked_sse(state: SolverState) -> list[float]:
+    """Squared error of each stacked start (:func:`_sse` per segment)."""
+    energy = torch.linalg.vector_norm(state.residual, dim=1).double() ** 2
+    return energy.view(_n_starts(state), -1).sum(1).tolist()
+
+
+def fit_stacked_starts(block: torch.Tensor, cfg: SolverConfig, sigma: float, generators: list,
+                       max_sweeps: int, progress_bar=None) -> list[SolverState]:
+    """:func:`fit_one` for ``len(generators)`` starts on ``block`` (no mask), run stacked in time.
+
+    Start 0 is seeded greedily, the others randomised with their generators,
+    as by :func:`fit_one`. The starts are stacked (:func:`_stack_starts`):
+    deflation, joint pursuit and up to ``max_sweeps`` sweeps run for all of
+    them at once, each start stopping by the rules of :func:`run_sweeps`.
+    Returns one state per start, as :func:`fit_one` would.
+    """
+    count = len(generators)
+    t_len, n = block.shape
+    k_units = cfg.n_components
+    state = _stack_starts(block, cfg, count)
+    stride = state.segments[0]
+    threshold, min_amp = _thresholds(cfg, sigma)
+    state.min_amp = min_amp
+    dev = block.device
+    all_segs = list(range(count))
+    # deflation (_init_by_deflation), all starts at once
+    data = state.residual.clone()
+    taken = torch.zeros(state.n_timesteps, dtype=torch.bool, device=dev)
+    for k in range(k_units):
+        _group_seed(state, k, all_segs, cfg, threshold, generators, taken, [1] + [10] * (count - 1))
+    state.residual = data
+    empty_t = torch.zeros(0, dtype=torch.long, device=dev)
+    state.times = [empty_t] * (k_units * count)
+    state.amps = [data.new_zeros(0)] * (k_units * count)
+    matching_pursuit(state, cfg, threshold, threshold + min_amp, None)
+    # sweeps (run_sweeps), each start stopping on its own
+    entries = n * t_len
+    sse = _stacked_sse(state)
+    history = [[_loglik_of_sse(e, entries, sigma)] for e in sse]
+    best_ll, stalled = [h[0] for h in history], [0] * count
+    converged, n_iter = [False] * count, [0] * count
+    active = all_segs
+    for _ in range(min(max_sweeps, cfg.max_iter)):
+        before = {b: [state.times[k * count + b] for k in range(k_units)] for b in active}
+        refresh_scores(state)
+        segs = torch.tensor(active, device=dev)
+        for k in range(k_units):
+            _group_refine(state, k, segs, cfg, threshold, min_amp)
+        empty = {b: [k for k in range(k_units) if state.times[k * count + b].numel() == 0] for b in active}
+        if any(empty.values()):                                             # _reseed_units, all starts at once
+            taken = torch.zeros(state.n_timesteps, dtype=torch.bool, device=dev)
+            for k in range(k_units):
+                _group_seed(state, k, [b for b in active if k in empty[b]], cfg, threshold, generators, taken,
+                            [1] * count)
+        sse = _stacked_sse(state)
+        still = []
+        for b in active:
+            history[b].append(_loglik_of_sse(sse[b], entries, sigma))
+            n_iter[b] += 1
+            if progress_bar is not None:
+                progress_bar.update(1)
+            if empty[b]:
+                best_ll[b], stalled[b] = -math.inf, 0
+                still.append(b)
+                continue
+            if history[b][-1] > best_ll[b] + cfg.tol:
+                best_ll[b], stalled[b] = history[b][-1], 0
+            else:
+                stalled[b] += 1
+            after = [state.times[k * count + b] for k in range(k_units)]
+            settled = _n_changed(before[b], after) <= cfg.change_tol * sum(int(t.numel()) for t in after)
+            if settled or stalled[b] >= cfg.patience:
+                converged[b] = True
+            else:
+                still.append(b)
+        active = still
+        if not active:
+            break
+    starts = []
+    for b in range(count):
+        units = [k * count + b for k in range(k_units)]
+        start = SolverState(
+            templates=state.templates[units].clone(), times=[state.times[u] - b * stride for u in units],
+            amps=[state.amps[u] for u in units],
+            residual=state.residual[b * stride: b * stride + t_len + cfg.width].clone(),
+            u=None if state.u is None else state.u[units].clone(),
+            v=None if state.v is None else state.v[units].clone(),
+            data=block, log_likelihoods=history[b], min_amp=min_amp, n_iter=n_iter[b], converged=converged[b])
+        start.objective = _objective(start, cfg, _loglik_of_sse(sse[b], entries, sigma), entries)
+        starts.append(start)
+    return starts
+
+
 @contextmanager
 def _single_thread(device: torch.device):
     """Run with one intra-op thread on CPU (restored afterwards; no effect on other devices).
@@ -1507,12 +1891,17 @@ def _fit_default(x, cfg, noise_std, n_init, random_state, observed, init_templat
         if n_init is None:
             n_init = _STARTS if block is x else _STARTS_LONG_DATA
         state = None
-        for i in range(n_init):
-            generator = torch.Generator(device=x.device).manual_seed(gen_seed * 1000 + i)
-            trial = fit_one(block, cfg, sigma, generator, random_init=i > 0, observed=block_obs,
-                            progress_bar=progress_bar, max_sweeps=_START_SWEEPS)
+        generators = [torch.Generator(device=x.device).manual_seed(gen_seed * 1000 + i) for i in range(n_init)]
+        if (n_init > 1 and block_obs is None and n_init * block.shape[0] <= _STACK_MAX_SAMPLES
+                and n_init * block.numel() <= _STACK_MAX_ENTRIES):
+            trials = fit_stacked_starts(block, cfg, sigma, generators, _START_SWEEPS, progress_bar)
+        else:
+            trials = (fit_one(block, cfg, sigma, g, random_init=i > 0, observed=block_obs, progress_bar=progress_bar,
+                              max_sweeps=_START_SWEEPS) for i, g in enumerate(generators))
+        for trial in trials:
             if state is None or trial.objective > state.objective:
                 state = trial
+        generator = generators[-1]
         if not state.converged:
             run_sweeps(state, cfg, sigma, generator, block_obs, progress_bar)
         if refine_noise(state, block_obs):
