@@ -444,10 +444,10 @@ def test_max_iter_caps_every_stage_of_the_default_solver(monkeypatch):
     monkeypatch.setattr(solver, "run_sweeps", counting)
     monkeypatch.setattr(solver, "fit_stacked_starts", counting_stacked)
     sim = simulate_convnmf(7)
-    ConvNMF(4, 10, random_state=0, n_init=2, max_iter=2).fit(sim.data)
-    assert len(sweeps) >= 5 and max(sweeps) == 2            # two stacked starts, then the later stages
+    ConvNMF(4, 10, random_state=0, n_init=4, max_iter=2).fit(sim.data)
+    assert len(sweeps) >= 6 and max(sweeps) == 2            # four stacked starts, then the later stages
     sweeps.clear()
-    ConvNMF(4, 10, random_state=0, n_init=2, max_iter=100).fit(sim.data)
+    ConvNMF(4, 10, random_state=0, n_init=4, max_iter=100).fit(sim.data)
     assert max(sweeps) > 2                                  # without the cap the stages run longer
 
 
@@ -555,8 +555,8 @@ def test_stacked_pursuit_keeps_each_start_to_its_segment_and_its_scores_exact():
         np.testing.assert_allclose(segment[:t_len].numpy(), (x - model[:t_len]).numpy(), atol=1e-9)
         assert float(segment[t_len:].abs().max()) == 0.0                    # the gap stays empty
         exact = solver._scores(segment[: t_len + d], state.templates[units])
-        np.testing.assert_allclose(state.scores[units][:, b * stride: b * stride + t_len].numpy(), exact.numpy(),
-                                   atol=1e-9)
+        np.testing.assert_allclose(state.scores[:, b * stride: b * stride + t_len].numpy(), exact.numpy(),
+                                   atol=1e-9)                       # score row k: unit k of each start, in its segment
     assert tails > 0                                        # spikes in the last D samples were found
 
 

@@ -72,8 +72,9 @@ _TRIAL_SWEEPS = 5           # sweeps (over the units involved) of a trial move
 _FACTOR_MIN_ENTRIES = 1 << 22   # smallest data (T N) whose residual is held factored in sweeps (_pays_to_factor)
 _SPATIAL_EVERY = 3            # final sweeps on all the data update the spatial factors every third sweep (run_sweeps)
 _LAPACK_MAX_WORK = 10_000       # largest batch * M * L * min(M, L) given to LAPACK's SVD on CPU (_top_singular_vectors)
-_STACK_MAX_SAMPLES = 40_000      # starts run stacked in time (fit_stacked_starts) up to starts * T samples ...
-_STACK_MAX_ENTRIES = 1 << 19     # ... and starts * T * N entries (beyond, the stacked layout's extra work costs more)
+_STACK_MIN_STARTS = 4            # starts run stacked in time (fit_stacked_starts) from this many starts ...
+_STACK_MAX_SAMPLES = 100_000     # ... up to starts * T samples ...
+_STACK_MAX_ENTRIES = 1 << 21     # ... and starts * T * N entries (measured: beyond, stacking is no faster)
 
 
 # --------------------------------------------------------------------------- #
@@ -267,8 +268,10 @@ def add_spikes(residual: torch.Tensor, times: torch.Tensor, amps: torch.Tensor, 
     t_len = residual.shape[0] - d
     templates_tm = templates_tm.contiguous()
     for c in _chunks(times.numel(), d * n):
-        w = templates_tm if units is None else templates_tm[units[c]]
-        values = amps[c].view(-1, 1, 1) * w
+        if units is None:
+            values = amps[c].view(-1, 1, 1) * templates_tm
+        else:
+            values = templates_tm.index_select(0, units[c]).mul_(amps[c].view(-1, 1, 1))
         residual.index_add_(0, _window_rows(times[c], d), values.view(-1, n))
     residual[t_len:] = 0
     if segments is not None:
@@ -564,25 +567,26 @@ def _rescore_tail(state: SolverState) -> None:
 def _rescore_segment_tails(state: SolverState) -> None:
     """:func:`_rescore_tail` of every segment of stacked starts: the last D scores before each segment's end.
 
-    The segments' last ``2 D`` residual rows (the windows of those scores,
-    the end cut) are gathered into one short residual and scored in one pass.
+    The windows of those scores (each segment's last ``2 D`` residual rows,
+    the end cut) are gathered and scored in one pass.
     """
     stride, seg_len = state.segments
     d = state.width
-    count = state.residual.shape[0] // stride
+    count = _n_starts(state)
     first = stride * torch.arange(count, device=state.residual.device) + max(0, seg_len - d)
-    rows = _window_rows(first, 2 * d)                                       # each segment's last 2D rows
-    tails = torch.cat([state.residual[rows], state.residual.new_zeros(d, state.residual.shape[1])])
-    exact = _scores(tails, state.templates, state.u, state.v).view(-1, count, 2 * d)[:, :, : min(d, seg_len)]
+    tails = state.residual[_window_rows(first, 2 * d)].view(count, 2 * d, -1)
+    exact = _segment_scores(tails, _by_start(state, state.templates), _by_start(state, state.u),
+                            _by_start(state, state.v))[:, :, : min(d, seg_len)]         # (B, K, D)
     cols = (first.view(-1, 1) + torch.arange(exact.shape[2], device=first.device)).view(-1)
-    state.scores[:, cols] = exact.reshape(exact.shape[0], -1)
+    state.scores[:, cols] = exact.transpose(0, 1).reshape(exact.shape[1], -1)
 
 
 def refresh_scores(state: SolverState, units: list[int] | None = None) -> None:
     """One full pass: scores of every unit (or of ``units``) on the current residual."""
     k_units, _, d = state.templates.shape
     if state.score_buffer is None:
-        state.score_buffer = state.residual.new_zeros(k_units, state.n_timesteps + 2 * d - 2)
+        rows = k_units if state.segments is None else k_units // _n_starts(state)
+        state.score_buffer = state.residual.new_zeros(rows, state.n_timesteps + 2 * d - 2)
     if state.model_phi is not None:        # only sweeps over all units hold it factored (run_sweeps)
         if units is not None:
             raise ValueError("refresh_scores: a subset of units with the residual held factored")
@@ -752,12 +756,14 @@ def matching_pursuit(state: SolverState, cfg: SolverConfig, shrinkage: float, de
     refresh_scores(state)
     score = state.scores
     width = state.score_buffer.shape[1]
-    blocked = torch.ones(k_units, width, dtype=torch.bool, device=dev)        # same padding as the scores
-    blocked[units] = False
-    if state.segments is not None:                 # stacked starts: a unit spikes in its own segment only
-        blocked[:, d - 1: d - 1 + t_len] |= ~_own_segment(state)
+    blocked = torch.ones(score.shape[0], width, dtype=torch.bool, device=dev)     # same padding as the scores
+    if state.segments is None:
+        blocked[units] = False
+        xcorr = _crosscorr(state.templates, state.u, state.v) if observed is None else None   # (K, K, 2D-1)
+    else:                                          # stacked starts: score row k is unit k of every start
+        blocked[:, d - 1: d - 1 + t_len] = torch.arange(t_len, device=dev) % state.segments[0] >= state.segments[1]
+        xcorr = _stacked_crosscorr(state, torch.arange(k_units, device=dev))
     lag = torch.arange(2 * d - 1, device=dev)
-    xcorr = _crosscorr(state.templates, state.u, state.v) if observed is None else None   # (K, K, 2D-1)
     templates_tm = state.templates.transpose(1, 2)
     found_t, found_u, found_a = [], [], []
     for _ in range(max_rounds):
@@ -766,7 +772,8 @@ def matching_pursuit(state: SolverState, cfg: SolverConfig, shrinkage: float, de
         chosen = pick_spikes(best_score, 0.0, d, peaks_only=True)
         if chosen.numel() == 0:
             break
-        who = best_unit[chosen]
+        row = best_unit[chosen]
+        who = row if state.segments is None else row * _n_starts(state) + chosen // state.segments[0]
         values = best_score[chosen] - shrinkage
         add_spikes(state.residual, chosen, -values, templates_tm, units=who, observed=observed,
                    segments=state.segments)
@@ -774,7 +781,7 @@ def matching_pursuit(state: SolverState, cfg: SolverConfig, shrinkage: float, de
             _shift_scores(state, xcorr, chosen, -values, 0, units=who)
         else:
             refresh_scores(state)
-        blocked.view(-1)[(who * width).view(-1, 1) + chosen.view(-1, 1) + lag] = True
+        blocked.view(-1)[(row * width).view(-1, 1) + chosen.view(-1, 1) + lag] = True
         found_t.append(chosen)
         found_u.append(who)
         found_a.append(values)
@@ -1482,55 +1489,58 @@ def _n_starts(state: SolverState) -> int:
     return state.residual.shape[0] // state.segments[0]
 
 
-def _own_segment(state: SolverState) -> torch.Tensor:
-    """``(B K, T_stacked)`` bool: where each unit of stacked starts may spike (its segment's first T samples)."""
-    stride, seg_len = state.segments
-    cols = torch.arange(state.n_timesteps, device=state.residual.device)
-    unit_segment = torch.arange(state.templates.shape[0], device=cols.device) % _n_starts(state)
-    return (cols // stride == unit_segment.unsqueeze(1)) & (cols % stride < seg_len)
-
-
 def _segment_columns(state: SolverState, segs: torch.Tensor) -> torch.Tensor:
     """``(G, T)`` stacked sample indices of the segments ``segs``."""
     stride, seg_len = state.segments
     return segs.unsqueeze(1) * stride + torch.arange(seg_len, device=segs.device)
 
 
-def _segment_scores(state: SolverState, templates: torch.Tensor, u: torch.Tensor | None, v: torch.Tensor | None,
-                    segs: torch.Tensor) -> torch.Tensor:
-    """Scores ``(G, J, T)`` of J templates per segment on the segments ``segs`` of stacked starts.
+def _by_start(state: SolverState, t: torch.Tensor | None) -> torch.Tensor | None:
+    """Per-unit tensor of stacked starts, ``(B K, ...)`` with unit ``k B + b``, viewed as ``(B, K, ...)``."""
+    if t is None:
+        return None
+    count = _n_starts(state)
+    return t.view(t.shape[0] // count, count, *t.shape[1:]).transpose(0, 1)
 
-    ``templates`` is (G, J, N, D), ``u``, ``v`` their factors or None. Each
-    template is scored on its own segment only: one batched projection and
-    one grouped correlation.
+
+def _segment_scores(x: torch.Tensor, templates: torch.Tensor, u: torch.Tensor | None, v: torch.Tensor | None
+                    ) -> torch.Tensor:
+    """Scores ``(G, J, L - D + 1)`` of J templates per segment ``x`` (G, L, N), each on its own segment.
+
+    ``templates`` is (G, J, N, D), ``u``, ``v`` their factors or None: one
+    batched projection and one grouped correlation.
     """
-    stride, seg_len = state.segments
     g, j, n, d = templates.shape
-    x = state.residual.view(-1, stride, n)
-    x = x if segs.numel() == x.shape[0] else x[segs]                                   # (G, S, N)
+    length = x.shape[1]
     if u is not None:
         r = u.shape[-1]
-        projected = torch.bmm(x, u.permute(0, 2, 1, 3).reshape(g, n, j * r))          # (G, S, J R)
-        out = _correlate(projected.transpose(1, 2).reshape(-1, stride), v.reshape(-1, d))
-        out = out.view(g, j, r, -1).sum(2)
-    else:
-        out = F.conv1d(x.transpose(1, 2).reshape(1, -1, stride), templates.reshape(g * j, n, d), groups=g)[0]
-        out = out.view(g, j, -1)
-    return out[:, :, :seg_len]
+        projected = torch.bmm(x, u.permute(0, 2, 1, 3).reshape(g, n, j * r))          # (G, L, J R)
+        out = _correlate(projected.transpose(1, 2).reshape(-1, length), v.reshape(-1, d))
+        return out.view(g, j, r, -1).sum(2)
+    out = F.conv1d(x.transpose(1, 2).reshape(1, -1, length), templates.reshape(g * j, n, d), groups=g)[0]
+    return out.view(g, j, -1)
 
 
 def _refresh_stacked_scores(state: SolverState) -> None:
-    """:func:`refresh_scores` of stacked starts: every unit scored on its own segment (the rest is never read)."""
+    """:func:`refresh_scores` of stacked starts: score row k holds unit k of each start on that start's segment."""
+    count, (stride, seg_len) = _n_starts(state), state.segments
+    x = state.residual.view(count, stride, -1)
+    scores = _segment_scores(x, _by_start(state, state.templates), _by_start(state, state.u),
+                             _by_start(state, state.v))[:, :, :seg_len]                 # (B, K, T)
+    cols = _segment_columns(state, torch.arange(count, device=x.device)).view(-1)
+    state.scores[:, cols] = scores.transpose(0, 1).reshape(scores.shape[1], -1)
+
+
+def _stacked_crosscorr(state: SolverState, members: torch.Tensor) -> torch.Tensor:
+    """:func:`_crosscorr` on stacked starts: ``X[j, g]`` of unit j of member g's start with member g, (K, G, 2D - 1).
+
+    A spike of member g changes score row j (unit j of every start) only in
+    g's segment, where row j is that start's unit j.
+    """
     count = _n_starts(state)
-    k_units, n, d = state.templates.shape
-
-    def by_segment(t: torch.Tensor | None) -> torch.Tensor | None:             # unit k B + b -> [b, k]
-        return None if t is None else t.view(k_units // count, count, *t.shape[1:]).transpose(0, 1)
-
-    segs = torch.arange(count, device=state.residual.device)
-    scores = _segment_scores(state, by_segment(state.templates), by_segment(state.u), by_segment(state.v), segs)
-    cols = _segment_columns(state, segs)                                              # (B, T)
-    state.scores.view(k_units // count, count, -1)[:, segs.unsqueeze(1), cols] = scores.transpose(0, 1)
+    full = _crosscorr(state.templates, state.u, state.v, members)                       # (B K, G, 2D - 1)
+    picked = torch.arange(members.numel(), device=members.device)
+    return full.view(-1, count, members.numel(), full.shape[2])[:, members % count, picked]
 
 
 def _own_scores(state: SolverState, values: torch.Tensor, segs: torch.Tensor) -> torch.Tensor:
@@ -1633,17 +1643,17 @@ def _group_refine(state: SolverState, k: int, segs: torch.Tensor, cfg: SolverCon
     count = _n_starts(state)
     members = k * count + segs
     t_old, a_old, who_old = _group_spikes(state, members)
-    x_old = _crosscorr(state.templates, state.u, state.v, members)[k * count:]
+    x_old = _stacked_crosscorr(state, members)[k:]
     add_spikes(state.residual, t_old, a_old, state.templates[members].transpose(1, 2), units=who_old,
                segments=state.segments)
-    _shift_scores(state, x_old, t_old, a_old, k * count, units=who_old)
-    own = _own_scores(state, state.scores[members.unsqueeze(1), _segment_columns(state, segs)], segs)
+    _shift_scores(state, x_old, t_old, a_old, k, units=who_old)
+    own = _own_scores(state, state.scores[k][_segment_columns(state, segs)], segs)
     times, amps, who = _group_pick(state, members, segs, own, cfg, threshold, min_amp)
     add_spikes(state.residual, times, -amps, state.templates[members].transpose(1, 2), units=who,
                segments=state.segments)
     if (k + 1) * count < state.templates.shape[0]:
-        x_new = _crosscorr(state.templates, state.u, state.v, members)[(k + 1) * count:]
-        _shift_scores(state, x_new, times, -amps, (k + 1) * count, units=who)
+        x_new = _stacked_crosscorr(state, members)[k + 1:]
+        _shift_scores(state, x_new, times, -amps, k + 1, units=who)
 
 
 def _group_update(state: SolverState, members: torch.Tensor, segs: torch.Tensor, cfg: SolverConfig,
@@ -1653,7 +1663,10 @@ def _group_update(state: SolverState, members: torch.Tensor, segs: torch.Tensor,
     add_spikes(state.residual, t_old, a_old, state.templates[members].transpose(1, 2), units=who_old,
                segments=state.segments)
     u, v = (None, None) if state.u is None else (state.u[members, None], state.v[members, None])
-    own = _own_scores(state, _segment_scores(state, state.templates[members, None], u, v, segs)[:, 0], segs)
+    stride, seg_len = state.segments
+    x = state.residual.view(-1, stride, state.residual.shape[1])
+    x = x if segs.numel() == x.shape[0] else x[segs]                  # segs are sorted: all of them is the view
+    own = _own_scores(state, _segment_scores(x, state.templates[members, None], u, v)[:, 0, :seg_len], segs)
     times, amps, who = _group_pick(state, members, segs, own, cfg, threshold, state.min_amp)
     add_spikes(state.residual, times, -amps, state.templates[members].transpose(1, 2), units=who,
                segments=state.segments)
@@ -1892,7 +1905,7 @@ def _fit_default(x, cfg, noise_std, n_init, random_state, observed, init_templat
             n_init = _STARTS if block is x else _STARTS_LONG_DATA
         state = None
         generators = [torch.Generator(device=x.device).manual_seed(gen_seed * 1000 + i) for i in range(n_init)]
-        if (n_init > 1 and block_obs is None and n_init * block.shape[0] <= _STACK_MAX_SAMPLES
+        if (n_init >= _STACK_MIN_STARTS and block_obs is None and n_init * block.shape[0] <= _STACK_MAX_SAMPLES
                 and n_init * block.numel() <= _STACK_MAX_ENTRIES):
             trials = fit_stacked_starts(block, cfg, sigma, generators, _START_SWEEPS, progress_bar)
         else:
