@@ -1684,19 +1684,23 @@ def _group_seed(state: SolverState, k: int, segs: list[int], cfg: SolverConfig, 
     stride, seg_len = state.segments
     d = cfg.width
     energy = window_energy(state.residual, d).masked_fill(taken, 0)
+    energy[torch.arange(energy.shape[0], device=energy.device) % stride >= seg_len] = 0      # the gaps
+    if any(candidates[b] > 1 for b in segs):       # the windows of every segment, picked at once (gaps >= D)
+        tops_all = pick_spikes(energy, 0.0, d)
+        bounds = torch.searchsorted(tops_all, stride * torch.arange(_n_starts(state) + 1, device=energy.device))
+        bounds = bounds.tolist()
     starts, seeded = [], []
     for b in segs:
-        e = energy[b * stride: b * stride + seg_len]
         if candidates[b] > 1:
-            tops = pick_spikes(e, 0.0, d)
+            tops = tops_all[bounds[b]: bounds[b + 1]]
             if tops.numel() == 0:
                 continue
-            tops = tops[torch.topk(e[tops], min(candidates[b], tops.numel())).indices]
-            p = e[tops].double() ** 2
+            tops = tops[torch.topk(energy[tops], min(candidates[b], tops.numel())).indices]
+            p = energy[tops].double() ** 2
             start = int(tops[torch.multinomial(p / p.sum(), 1, generator=generators[b])])
         else:
-            start = int(torch.argmax(e))
-        starts.append(b * stride + start)
+            start = b * stride + int(torch.argmax(energy[b * stride: b * stride + seg_len]))
+        starts.append(start)
         seeded.append(b)
     if not starts:
         return
