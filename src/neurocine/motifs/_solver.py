@@ -124,7 +124,8 @@ class SolverState:
     data: torch.Tensor | None = None   # (T, N) the data (a view), for the factored residual
     model_phi: torch.Tensor | None = None      # (T + D, K R) while the residual is held factored (see run_sweeps)
     data_proj: torch.Tensor | None = None      # (T + D, K R) data @ U^T while the spatial factors are held
-    segments: tuple[int, int] | None = None    # (stride, T) when starts are stacked in time (see _stack_starts)
+    segments: tuple[int, int] | None = None    # (stride, T) when starts are stacked in time (see _stack_starts);
+    #                                            the score buffer then has one row per unit index k (all starts)
     log_likelihoods: list[float] = field(default_factory=list)
     objective: float = -math.inf
     min_amp: float = 0.0               # smallest amplitude worth a spike (spike cost)
@@ -1853,7 +1854,9 @@ def fit_default(data: torch.Tensor, cfg: SolverConfig, *, noise_std: float | Non
        has to find the motifs, and a block holds plenty of events of each).
        ``n_init=None``: ``_STARTS``, or ``_STARTS_LONG_DATA`` on such a
        block, where the starts agree (measured: the same spike F1 from 3
-       starts as from 10 on ten simulated long sessions);
+       starts as from 10 on ten simulated long sessions). Without a mask,
+       small problems run their starts stacked in time
+       (:func:`fit_stacked_starts`: the same starts, fewer operations);
     2. the best one continued to convergence; with ``noise_std=None`` the
        noise is re-estimated from its residual (the robust std of the data,
        used so far, overestimates it where motifs are dense) and the fit
