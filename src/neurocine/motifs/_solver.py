@@ -69,6 +69,8 @@ _START_SWEEPS = 10          # sweeps of each start before the starts are compare
 _STARTS = 10                # starts when n_init is None ...
 _STARTS_LONG_DATA = 3       # ... and when the starts run on a search block of longer data
 _TRIAL_SWEEPS = 5           # sweeps (over the units involved) of a trial move
+_SEED_CANDIDATES = 10       # a randomised start draws each unit's seed window among this many best windows
+_SEED_STEPS = 3             # single-unit steps that turn a seed window into a motif
 _FACTOR_MIN_ENTRIES = 1 << 22   # smallest data (T N) whose residual is held factored in sweeps (_pays_to_factor)
 _SPATIAL_EVERY = 3            # final sweeps on all the data update the spatial factors every third sweep (run_sweeps)
 _LAPACK_MAX_WORK = 10_000       # largest batch * M * L * min(M, L) given to LAPACK's SVD on CPU (_top_singular_vectors)
@@ -1057,45 +1059,52 @@ def _seed_unit_from_residual(state: SolverState, k: int, cfg: SolverConfig, thre
     d = cfg.width
     energy = window_energy(state.residual, d).masked_fill(taken, 0)
     if candidates > 1:
-        tops = pick_spikes(energy, 0.0, d)
-        if tops.numel() == 0:
+        start = _draw_window(energy, pick_spikes(energy, 0.0, d), candidates, generator)
+        if start is None:
             return
-        tops = tops[torch.topk(energy[tops], min(candidates, tops.numel())).indices]
-        p = energy[tops].double() ** 2
-        start = int(tops[torch.multinomial(p / p.sum(), 1, generator=generator)])
     else:
         start = int(torch.argmax(energy))
     w, u, v = _project(state.residual[start: start + d].T, cfg.rank, cfg.nonnegative)
     if float(torch.linalg.matrix_norm(w)) == 0:
         return
     state.set_template(k, w, u, v)
-    for _ in range(3):
+    for _ in range(_SEED_STEPS):
         _update_unit(state, k, cfg, threshold, observed)
     taken[max(0, start - d + 1): start + d] = True
 
 
-def _init_by_deflation(state: SolverState, cfg: SolverConfig, threshold: float,
-                       generator: torch.Generator | None, randomize: bool,
-                       observed: torch.Tensor | None, candidates: int = 10) -> None:
+def _draw_window(energy: torch.Tensor, tops: torch.Tensor, candidates: int,
+                 generator: torch.Generator | None) -> int | None:
+    """One of the ``candidates`` highest-energy window starts among ``tops``, drawn with probability ~ energy^2.
+
+    None when ``tops`` is empty.
+    """
+    if tops.numel() == 0:
+        return None
+    tops = tops[torch.topk(energy[tops], min(candidates, tops.numel())).indices]
+    p = energy[tops].double() ** 2
+    return int(tops[torch.multinomial(p / p.sum(), 1, generator=generator)])
+
+
+def _init_by_deflation(state: SolverState, n_units: int, seed_unit) -> None:
     """Templates learnt one at a time, each from the residual left by the previous ones.
 
     With dense, overlapping spikes the raw windows of largest energy are
     mixtures of several motifs; seeding each unit after the previous units'
-    events are explained (:func:`_seed_unit_from_residual`) gives cleaner
-    and more distinct starting templates. ``randomize`` draws each seed
-    window among the ``candidates`` best instead of taking the best. The
+    events are explained (:func:`_seed_unit_from_residual`, or
+    :func:`_group_seed` for stacked starts: ``seed_unit(k, taken)`` for k <
+    ``n_units``) gives cleaner and more distinct starting templates. The
     spikes found on the way are dropped (the residual is reset): the caller
     finds them all again jointly.
     """
     data = state.residual.clone()
     taken = torch.zeros(state.n_timesteps, dtype=torch.bool, device=data.device)
-    for k in range(cfg.n_components):
-        _seed_unit_from_residual(state, k, cfg, threshold, generator, taken, observed,
-                                 candidates if randomize else 1)
+    for k in range(n_units):
+        seed_unit(k, taken)
     state.residual = data
     empty_t = torch.zeros(0, dtype=torch.long, device=data.device)
-    state.times = [empty_t] * cfg.n_components
-    state.amps = [data.new_zeros(0)] * cfg.n_components
+    state.times = [empty_t] * state.templates.shape[0]
+    state.amps = [data.new_zeros(0)] * state.templates.shape[0]
 
 
 # --------------------------------------------------------------------------- #
@@ -1302,7 +1311,8 @@ def fit_one(data: torch.Tensor, cfg: SolverConfig, sigma: float, generator: torc
     if init_templates is not None:
         _set_templates(state, init_templates, cfg)
     else:
-        _init_by_deflation(state, cfg, threshold, generator, random_init, observed)
+        _init_by_deflation(state, cfg.n_components, lambda k, taken: _seed_unit_from_residual(
+            state, k, cfg, threshold, generator, taken, observed, _SEED_CANDIDATES if random_init else 1))
     matching_pursuit(state, cfg, threshold, threshold + min_amp, observed)
     run_sweeps(state, cfg, sigma, generator, observed, progress_bar, update_template, max_sweeps)
     return state
@@ -1693,12 +1703,9 @@ def _group_seed(state: SolverState, k: int, segs: list[int], cfg: SolverConfig, 
     starts, seeded = [], []
     for b in segs:
         if candidates[b] > 1:
-            tops = tops_all[bounds[b]: bounds[b + 1]]
-            if tops.numel() == 0:
+            start = _draw_window(energy, tops_all[bounds[b]: bounds[b + 1]], candidates[b], generators[b])
+            if start is None:
                 continue
-            tops = tops[torch.topk(energy[tops], min(candidates[b], tops.numel())).indices]
-            p = energy[tops].double() ** 2
-            start = int(tops[torch.multinomial(p / p.sum(), 1, generator=generators[b])])
         else:
             start = b * stride + int(torch.argmax(energy[b * stride: b * stride + seg_len]))
         starts.append(start)
@@ -1717,7 +1724,7 @@ def _group_seed(state: SolverState, k: int, segs: list[int], cfg: SolverConfig, 
     state.templates[members] = w[moved]
     if state.u is not None:
         state.u[members], state.v[members] = u[moved], v[moved]
-    for _ in range(3):
+    for _ in range(_SEED_STEPS):
         _group_update(state, members, segs_t, cfg, threshold)
     for start in first[moved].tolist():
         taken[max(0, start - d + 1): start + d] = True
@@ -1748,15 +1755,9 @@ def fit_stacked_starts(block: torch.Tensor, cfg: SolverConfig, sigma: float, gen
     state.min_amp = min_amp
     dev = block.device
     all_segs = list(range(count))
-    # deflation (_init_by_deflation), all starts at once
-    data = state.residual.clone()
-    taken = torch.zeros(state.n_timesteps, dtype=torch.bool, device=dev)
-    for k in range(k_units):
-        _group_seed(state, k, all_segs, cfg, threshold, generators, taken, [1] + [10] * (count - 1))
-    state.residual = data
-    empty_t = torch.zeros(0, dtype=torch.long, device=dev)
-    state.times = [empty_t] * (k_units * count)
-    state.amps = [data.new_zeros(0)] * (k_units * count)
+    seeding = [1] + [_SEED_CANDIDATES] * (count - 1)             # start 0 greedy, the others randomised
+    _init_by_deflation(state, k_units, lambda k, taken: _group_seed(state, k, all_segs, cfg, threshold, generators,
+                                                                    taken, seeding))
     matching_pursuit(state, cfg, threshold, threshold + min_amp, None)
     # sweeps (run_sweeps), each start stopping on its own
     entries = n * t_len
