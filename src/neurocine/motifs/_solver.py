@@ -59,7 +59,7 @@ from __future__ import annotations
 
 import math
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 import torch.nn.functional as F
@@ -1485,15 +1485,11 @@ def _stack_starts(block: torch.Tensor, cfg: SolverConfig, count: int) -> SolverS
     t_len, n = block.shape
     d = cfg.width
     stride = t_len + d + d // 10
-    k_units = cfg.n_components * count
-    residual = block.new_zeros(count * stride, n)
-    residual.view(count, stride, n)[:, :t_len] = block
-    u = v = None
-    if uses_factors(cfg, n):
-        u, v = block.new_zeros(k_units, n, cfg.rank), block.new_zeros(k_units, cfg.rank, d)
-    empty_t = torch.zeros(0, dtype=torch.long, device=block.device)
-    return SolverState(templates=block.new_zeros(k_units, n, d), times=[empty_t] * k_units,
-                       amps=[block.new_zeros(0)] * k_units, residual=residual, u=u, v=v, segments=(stride, t_len))
+    stacked = block.new_zeros(count * stride, n)
+    stacked.view(count, stride, n)[:, :t_len] = block
+    state = _new_state(stacked[:-d], replace(cfg, n_components=count * cfg.n_components), None)   # + D zero rows
+    state.segments = (stride, t_len)
+    return state
 
 
 def _n_starts(state: SolverState) -> int:
