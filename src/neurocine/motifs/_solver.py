@@ -311,10 +311,15 @@ def scores_at(residual: torch.Tensor, template: torch.Tensor, times: torch.Tenso
     return torch.cat(parts) if parts else residual.new_zeros(0)
 
 
+def _row_energy(residual: torch.Tensor) -> torch.Tensor:
+    """``||residual[t]||^2`` of every row in float64, from float32 row norms (see :func:`_sse`)."""
+    return torch.linalg.vector_norm(residual, dim=1).double() ** 2
+
+
 def window_energy(residual: torch.Tensor, d: int) -> torch.Tensor:
     """Energy ``sum_{j<D} ||residual[t + j]||^2`` of every window start t < T, shape (T,)."""
     t_len = residual.shape[0] - d
-    e = torch.linalg.vector_norm(residual, dim=1).double() ** 2
+    e = _row_energy(residual)
     c = torch.cat([e.new_zeros(1), torch.cumsum(e, 0)])
     return (c[d: d + t_len] - c[:t_len]).to(residual.dtype)
 
@@ -1117,7 +1122,7 @@ def _sse(residual: torch.Tensor) -> float:
     entries is off by ~10^-3 relative (more than the per-entry tolerance of
     the convergence test); casting everything to float64 is 20x slower.
     """
-    return float((torch.linalg.vector_norm(residual, dim=1).double() ** 2).sum())
+    return float(_row_energy(residual).sum())
 
 
 def _loglik_of_sse(sse: float, count: float, sigma: float) -> float:
@@ -1728,8 +1733,7 @@ def _group_seed(state: SolverState, k: int, segs: list[int], cfg: SolverConfig, 
 
 def _stacked_sse(state: SolverState) -> list[float]:
     """Squared error of each stacked start (:func:`_sse` per segment)."""
-    energy = torch.linalg.vector_norm(state.residual, dim=1).double() ** 2
-    return energy.view(_n_starts(state), -1).sum(1).tolist()
+    return _row_energy(state.residual).view(_n_starts(state), -1).sum(1).tolist()
 
 
 def fit_stacked_starts(block: torch.Tensor, cfg: SolverConfig, sigma: float, generators: list,
