@@ -582,11 +582,7 @@ def _rescore_segment_tails(state: SolverState) -> None:
     d = state.width
     count = _n_starts(state)
     first = stride * torch.arange(count, device=state.residual.device) + max(0, seg_len - d)
-    tails = state.residual[_window_rows(first, 2 * d)].view(count, 2 * d, -1)
-    exact = _segment_scores(tails, _by_start(state, state.templates), _by_start(state, state.u),
-                            _by_start(state, state.v))[:, :, : min(d, seg_len)]         # (B, K, D)
-    cols = (first.view(-1, 1) + torch.arange(exact.shape[2], device=first.device)).view(-1)
-    state.scores[:, cols] = exact.transpose(0, 1).reshape(exact.shape[1], -1)
+    _score_segments(state, state.residual[_window_rows(first, 2 * d)].view(count, 2 * d, -1), first, min(d, seg_len))
 
 
 def refresh_scores(state: SolverState, units: list[int] | None = None) -> None:
@@ -1533,14 +1529,23 @@ def _segment_scores(x: torch.Tensor, templates: torch.Tensor, u: torch.Tensor | 
     return out.view(g, j, -1)
 
 
+def _score_segments(state: SolverState, x: torch.Tensor, first: torch.Tensor, length: int) -> None:
+    """Score every start's units on its own rows ``x[b]`` (B, L, N), read from stacked sample ``first[b]`` on.
+
+    Writes the first ``length`` scores of each into score row k (unit k of
+    each start) at samples ``first[b] .. first[b] + length``.
+    """
+    scores = _segment_scores(x, _by_start(state, state.templates), _by_start(state, state.u),
+                             _by_start(state, state.v))[:, :, :length]                  # (B, K, length)
+    cols = (first.view(-1, 1) + torch.arange(length, device=first.device)).view(-1)
+    state.scores[:, cols] = scores.transpose(0, 1).reshape(scores.shape[1], -1)
+
+
 def _refresh_stacked_scores(state: SolverState) -> None:
     """:func:`refresh_scores` of stacked starts: score row k holds unit k of each start on that start's segment."""
     count, (stride, seg_len) = _n_starts(state), state.segments
-    x = state.residual.view(count, stride, -1)
-    scores = _segment_scores(x, _by_start(state, state.templates), _by_start(state, state.u),
-                             _by_start(state, state.v))[:, :, :seg_len]                 # (B, K, T)
-    cols = _segment_columns(state, torch.arange(count, device=x.device)).view(-1)
-    state.scores[:, cols] = scores.transpose(0, 1).reshape(scores.shape[1], -1)
+    first = stride * torch.arange(count, device=state.residual.device)
+    _score_segments(state, state.residual.view(count, stride, -1), first, seg_len)
 
 
 def _stacked_crosscorr(state: SolverState, members: torch.Tensor) -> torch.Tensor:
