@@ -1140,6 +1140,16 @@ def _n_changed(before: list[torch.Tensor], after: list[torch.Tensor]) -> int:
     return int(total)
 
 
+def _progress(cfg: SolverConfig, loglik: float, best: float, stalled: int) -> tuple[float, int]:
+    """After a sweep ending at ``loglik``: the best log-likelihood, and the sweeps in a row not beating it by tol."""
+    return (loglik, 0) if loglik > best + cfg.tol else (best, stalled + 1)
+
+
+def _settled(cfg: SolverConfig, before: list[torch.Tensor], after: list[torch.Tensor]) -> bool:
+    """Whether a sweep changed at most a fraction ``cfg.change_tol`` of the spikes (:func:`_n_changed`)."""
+    return _n_changed(before, after) <= cfg.change_tol * sum(int(t.numel()) for t in after)
+
+
 def amp_rate_threshold(amp_rate: float, sigma: float) -> float:
     """Score threshold ``amp_rate * sigma^2`` of the MAP amplitude (soft threshold)."""
     return float(amp_rate * sigma**2)
@@ -1227,12 +1237,8 @@ def run_sweeps(state: SolverState, cfg: SolverConfig, sigma: float, generator: t
             if empty:
                 best_ll, stalled = -math.inf, 0
                 continue
-            if state.log_likelihoods[-1] > best_ll + cfg.tol:
-                best_ll, stalled = state.log_likelihoods[-1], 0
-            else:
-                stalled += 1
-            settled = _n_changed(before, state.times) <= cfg.change_tol * state.n_spikes()
-            if (settled and not temporal) or stalled >= cfg.patience:
+            best_ll, stalled = _progress(cfg, state.log_likelihoods[-1], best_ll, stalled)
+            if (_settled(cfg, before, state.times) and not temporal) or stalled >= cfg.patience:
                 state.converged = True
                 break
     finally:
@@ -1794,13 +1800,9 @@ def fit_stacked_starts(block: torch.Tensor, cfg: SolverConfig, sigma: float, gen
                 best_ll[b], stalled[b] = -math.inf, 0
                 still.append(b)
                 continue
-            if history[b][-1] > best_ll[b] + cfg.tol:
-                best_ll[b], stalled[b] = history[b][-1], 0
-            else:
-                stalled[b] += 1
+            best_ll[b], stalled[b] = _progress(cfg, history[b][-1], best_ll[b], stalled[b])
             after = [state.times[k * count + b] for k in range(k_units)]
-            settled = _n_changed(before[b], after) <= cfg.change_tol * sum(int(t.numel()) for t in after)
-            if settled or stalled[b] >= cfg.patience:
+            if _settled(cfg, before[b], after) or stalled[b] >= cfg.patience:
                 converged[b] = True
             else:
                 still.append(b)
