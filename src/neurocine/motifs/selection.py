@@ -149,10 +149,14 @@ def reconstruction_gram(templates_a, amplitudes_a, templates_b, amplitudes_b) ->
                  np.shape(amplitudes_a)[0])
 
 
-def _dissimilarity(fit_a: tuple, fit_b: tuple, t_len: int) -> float:
-    """:func:`dissimilarity` of two factorisations (:func:`_factorisation`) on T samples."""
-    norm_a = np.sqrt(np.clip(np.diag(_gram(fit_a, fit_a, t_len)), 0, None))
-    norm_b = np.sqrt(np.clip(np.diag(_gram(fit_b, fit_b, t_len)), 0, None))
+def _unit_norms(fit: tuple, t_len: int) -> np.ndarray:
+    """Norms of the units' reconstructions of a factorisation (:func:`_factorisation`) on T samples, (K,)."""
+    return np.sqrt(np.clip(np.diag(_gram(fit, fit, t_len)), 0, None))
+
+
+def _dissimilarity(fit_a: tuple, fit_b: tuple, t_len: int, norm_a: np.ndarray, norm_b: np.ndarray) -> float:
+    """:func:`dissimilarity` of two factorisations (:func:`_factorisation`) on T samples, given their
+    :func:`_unit_norms`."""
     c = _gram(fit_a, fit_b, t_len) / np.maximum(np.outer(norm_a, norm_b), np.finfo(float).tiny)
     return float(1.0 - (c.max(1).sum() + c.max(0).sum()) / (2 * max(c.shape)))
 
@@ -169,8 +173,9 @@ def dissimilarity(templates_a, amplitudes_a, templates_b, amplitudes_b) -> float
     templates_a, templates_b : ndarray (K, N, D)
     amplitudes_a, amplitudes_b : ndarray (T, K)
     """
-    return _dissimilarity(_factorisation(templates_a, amplitudes_a), _factorisation(templates_b, amplitudes_b),
-                          np.shape(amplitudes_a)[0])
+    t_len = np.shape(amplitudes_a)[0]
+    fit_a, fit_b = _factorisation(templates_a, amplitudes_a), _factorisation(templates_b, amplitudes_b)
+    return _dissimilarity(fit_a, fit_b, t_len, _unit_norms(fit_a, t_len), _unit_norms(fit_b, t_len))
 
 
 def one_se_choice(ks: list[int], scores: np.ndarray, min_tolerance: float = 0.02) -> int:
@@ -331,12 +336,14 @@ def select_n_components(X, ks, width: int, *, n_repeats: int = 3, mask_fraction:
     def scores(name: str) -> np.ndarray:
         return np.array([[fit[name] for fit in row] for row in fits], dtype=float)
 
-    def unit_dissimilarity(a: dict, b: dict) -> float:
-        return _dissimilarity((a["templates"], (a["times"], a["units"], a["values"])),
-                              (b["templates"], (b["times"], b["units"], b["values"])), X.shape[0])
-
+    t_len = X.shape[0]
     pairs = [(a, b) for a in range(n_repeats) for b in range(a + 1, n_repeats)]
-    stability = [[1.0 - unit_dissimilarity(row[a], row[b]) for a, b in pairs] for row in fits]
+    stability = []
+    for row in fits:                 # each fit's unit norms once, for all the pairs it is in
+        factorisations = [(fit["templates"], (fit["times"], fit["units"], fit["values"])) for fit in row]
+        norms = [_unit_norms(f, t_len) for f in factorisations]
+        stability.append([1.0 - _dissimilarity(factorisations[a], factorisations[b], t_len, norms[a], norms[b])
+                          for a, b in pairs])
     heldout_r2 = scores("heldout_r2")
     return KSelection(ks=ks, heldout_r2=heldout_r2, heldout_loglik=scores("heldout_loglik"),
                       train_r2=scores("train_r2"), stability=np.array(stability, dtype=float).reshape(len(ks), -1),
