@@ -544,15 +544,10 @@ def test_stacked_pursuit_keeps_each_start_to_its_segment_and_its_scores_exact():
     tails = 0
     for b in range(count):
         units = [k * count + b for k in range(3)]
-        own = solver._new_state(x, cfg, None)
-        own.templates = state.templates[units]
-        model = torch.zeros_like(own.residual)
-        for j, unit in enumerate(units):
-            local = state.times[unit] - b * stride
-            tails += int((local > t_len - d).sum())
-            solver.add_spikes(model, local, state.amps[unit], state.templates[unit].T)
+        tails += sum(int((state.times[unit] - b * stride > t_len - d).sum()) for unit in units)
+        model = _model(state, units)[b * stride: b * stride + t_len]     # what falls beyond T lands in the gap
         segment = state.residual[b * stride: b * stride + stride]
-        np.testing.assert_allclose(segment[:t_len].numpy(), (x - model[:t_len]).numpy(), atol=1e-9)
+        np.testing.assert_allclose(segment[:t_len].numpy(), (x - model).numpy(), atol=1e-9)
         assert float(segment[t_len:].abs().max()) == 0.0                    # the gap stays empty
         exact = solver._scores(segment[: t_len + d], state.templates[units])
         np.testing.assert_allclose(state.scores[:, b * stride: b * stride + t_len].numpy(), exact.numpy(),
