@@ -153,7 +153,8 @@ class ConvNMF:
         check_int("n_components", self.n_components)
         check_int("width", self.width)
         if self.width >= n_timesteps:
-            raise InputError(f"width: got {self.width} samples, expected fewer than the data's {n_timesteps} time steps")
+            raise InputError(f"width: got {self.width} samples, "
+                             f"expected fewer than the data's {n_timesteps} time steps")
         if self.solver not in SOLVERS:
             raise InputError(f"solver: got {self.solver!r}, expected one of {', '.join(SOLVERS)}")
         if self.rank is not None:
@@ -264,7 +265,7 @@ class ConvNMF:
         """Fit with the default solver; returns the squared error (on the observed entries)."""
         import torch
 
-        from neurocine.motifs._solver import fit_default
+        from neurocine.motifs._solver import _single_thread, fit_default
 
         observed = None
         if mask is not None:
@@ -289,7 +290,8 @@ class ConvNMF:
         self.converged_ = bool(state.converged)
         self.noise_std_ = float(sigma)
         self.objective_ = float(state.objective)
-        return state.squared_error()
+        with _single_thread(data.device):        # on the fit's one thread: the same sums in any process
+            return state.squared_error()
 
     # ------------------------------------------------------------------ #
     # using a fitted model
