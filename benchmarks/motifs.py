@@ -16,6 +16,8 @@ stability          (``--stability``) seqNMF's dissimilarity of two factorisation
                    ``neurocine.motifs.selection.dissimilarity`` (spike and template
                    cross-correlations) against the definition computed from the
                    units' reconstructions; with ``--scale`` also at case c's size, neurocine only
+selection          (``--selection``) K selection (K = 2, 4, 6, 8, 3 repeats) on N=50, T=20 000, D=20, K=5:
+                   ``n_jobs`` worker processes against one process, the same selection asserted
 
 Usage::
 
@@ -23,6 +25,7 @@ Usage::
     python benchmarks/motifs.py --quick              # smoke test (case b with T=20 000)
     python benchmarks/motifs.py --cases b --scale --device cuda
     python benchmarks/motifs.py --cases none --stability
+    python benchmarks/motifs.py --cases none --selection --selection-jobs 2
 """
 
 from __future__ import annotations
@@ -511,6 +514,38 @@ def run_stability(args) -> None:
         emit(line)
 
 
+def run_selection(args) -> None:
+    """K selection in ``--selection-jobs`` worker processes against one process: wall times, same result."""
+    from neurocine.motifs.selection import select_n_components
+    from neurocine.simulate import simulate_convnmf
+
+    spec = dict(N=50, T=20_000, D=20, K=5)
+    sim = simulate_convnmf(0, timesteps=spec["T"], channels=spec["N"], width=spec["D"], neurons=spec["K"])
+    ks, repeats = [2, 4, 6, 8], 3
+    jobs = args.selection_jobs or os.cpu_count() or 1
+    runs = {1: [], jobs: []}
+    results = {}
+    for _ in range(args.repeats or 1):
+        for n_jobs in runs:             # alternating, so that both see the same load
+            start = time.perf_counter()
+            results[n_jobs] = select_n_components(sim.data, ks, spec["D"], n_repeats=repeats, random_state=0,
+                                                  n_jobs=n_jobs)
+            runs[n_jobs].append(time.perf_counter() - start)
+    one, many = results[1], results[jobs]
+    same = all(np.array_equal(getattr(one, name), getattr(many, name))
+               for name in ("heldout_r2", "heldout_loglik", "train_r2", "stability"))
+    line = {"bench": "motifs", "case": "selection", **spec, "ks": ks, "n_repeats": repeats,
+            "fits": len(ks) * repeats, "n_jobs": jobs, "cpu_count": os.cpu_count(),
+            "seconds_median": _round(statistics.median(runs[jobs]), 3),
+            "seconds_all": [_round(t, 3) for t in runs[jobs]],
+            "peer": "the same selection in one process (n_jobs=1)",
+            "peer_seconds_median": _round(statistics.median(runs[1]), 3),
+            "peer_seconds_all": [_round(t, 3) for t in runs[1]],
+            "same_selection": same, "recommended_k": int(many.recommended)}
+    line["peer_over_neurocine_seconds"] = _ratio(line["peer_seconds_median"], line["seconds_median"])
+    emit(line)
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -537,6 +572,10 @@ def parse_args(argv=None):
     p.add_argument("--stability", action="store_true",
                    help="also time seqNMF's dissimilarity (K selection's stability) against the peer computed "
                         "from the units' reconstructions, on case b's size (and c's with --scale)")
+    p.add_argument("--selection", action="store_true",
+                   help="also time K selection in --selection-jobs worker processes against one process")
+    p.add_argument("--selection-jobs", type=int, default=None,
+                   help="worker processes for --selection (default: the number of CPUs)")
     args = p.parse_args(argv)
     args.cases = [c.strip() for c in args.cases.split(",") if c.strip() and c.strip() != "none"]
     bad = [c for c in args.cases if c not in ("a", "b")]
@@ -588,6 +627,8 @@ def main(argv=None) -> int:
         run_scale(args)
     if args.stability:
         run_stability(args)
+    if args.selection:
+        run_selection(args)
     return 0
 
 

@@ -122,10 +122,10 @@ def default_fit(workdir, sim_npz):
 
 @pytest.fixture(scope="module")
 def selection(workdir, sim_npz):
-    """``motifs select`` over K = 2..6 (3 repeats, 3 starts each)."""
+    """``motifs select`` over K = 2..6 (3 repeats, 3 starts each), in two worker processes."""
     out = workdir / "select"
     proc = ok(neurocine("motifs", "select", sim_npz, "--components", "2-6", "--width", "10", "--repeats", "3",
-                        "--n-init", "3", "--out", out, cwd=workdir))
+                        "--n-init", "3", "--jobs", "2", "--out", out, cwd=workdir))
     return proc, out
 
 
@@ -278,7 +278,7 @@ def test_select_recommends_the_true_k(selection):
     assert "recommended K = 4" in proc.stdout
     s = summary_of(out)
     m = s["metrics"]
-    assert s["job"] == "motifs select" and s["parameters"]["ks"] == [2, 3, 4, 5, 6]
+    assert s["job"] == "motifs select" and s["parameters"]["ks"] == [2, 3, 4, 5, 6] and s["parameters"]["jobs"] == 2
     assert m["recommended_k"] == 4
     sel = json.loads((out / "selection.json").read_text())
     assert sel["recommended_k"] == 4 and sel["ks"] == [2, 3, 4, 5, 6]
@@ -364,6 +364,8 @@ BAD_INPUT = {
                               ["--components", "5-2"]),
     "select-width-not-below-T": (("motifs", "select", "sim.npz", "--components", "2-3", "--width", "600"),
                                  ["--width", "600"]),
+    "select-zero-jobs": (("motifs", "select", "sim.npz", "--components", "2-3", "--width", "10", "--jobs", "0"),
+                         ["n_jobs", "0"]),
     "bin-empty-log": (("screenome", "bin", "empty.csv", "--bin", "60s"), ["empty.csv"]),
 }
 
@@ -452,10 +454,12 @@ def test_demo_quick(workdir, seed_fits, selection):
     with np.load(out / "conv_nmf" / "seed_k4_fit.npz") as a, np.load(cli_fit / "fit.npz") as b:
         np.testing.assert_array_equal(a["templates"], b["templates"])
         np.testing.assert_array_equal(a["amplitudes"], b["amplitudes"])
-    # and its K selection is `motifs select --components 2-6 --repeats 3 --n-init 3 --seed 0`
+    # and its K selection (one process) is `motifs select --components 2-6 --repeats 3 --n-init 3 --seed 0`
+    # (run with --jobs 2): the same numbers
     demo_sel = json.loads((out / "k_selection" / "selection.json").read_text())
     cli_sel = json.loads((selection[1] / "selection.json").read_text())
-    np.testing.assert_allclose(demo_sel["heldout_r2"], cli_sel["heldout_r2"], rtol=1e-12)
+    for key in ("heldout_r2", "heldout_loglik_mean", "train_r2_mean", "stability_mean"):
+        assert demo_sel[key] == cli_sel[key], key
 
     # index.html links every figure of the demo, and every link points at a PNG that exists
     html = (out / "index.html").read_text()

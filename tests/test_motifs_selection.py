@@ -71,6 +71,9 @@ def test_bad_arguments():
         select_n_components(sim.data, [2], 10, mask_fraction=0.7)
     with pytest.raises(InputError, match="solver"):
         select_n_components(sim.data, [2], 10, solver="seed")
+    for n_jobs in (0, 1.5, "2"):
+        with pytest.raises(InputError, match="n_jobs"):
+            select_n_components(sim.data, [2], 10, n_jobs=n_jobs)
 
 
 # --------------------------------------------------------------------------- #
@@ -186,3 +189,22 @@ def test_select_job_resumes_after_a_crash_and_cleans_up(tmp_path, monkeypatch):
     fresh = run_select(tmp_path / "sim.npz", tmp_path / "fresh", **kwargs)
     assert summary["metrics"]["heldout_r2_mean"] == fresh["metrics"]["heldout_r2_mean"]
     assert (out / "selection.json").read_text() == (tmp_path / "fresh" / "selection.json").read_text()
+
+
+def test_fits_in_worker_processes_give_the_same_selection(tmp_path, monkeypatch):
+    """``n_jobs`` only changes where the fits run: bit-identical to one process, and every fit checkpointed."""
+    import tempfile
+
+    sim = simulate_convnmf(7)
+    kwargs = dict(width=10, n_repeats=2, n_init=2, random_state=0)
+    reference = select_n_components(sim.data, [2, 4], **kwargs)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    parallel = select_n_components(sim.data, [2, 4], n_jobs=2, checkpoint_dir=tmp_path / "ckpt", **kwargs)
+    _assert_same_selection(parallel, reference)
+    assert list(scratch.iterdir()) == []                 # the data and masks given to the workers are gone
+    calls = _count_fits(monkeypatch)
+    again = select_n_components(sim.data, [2, 4], checkpoint_dir=tmp_path / "ckpt", **kwargs)
+    assert calls == []                                   # the workers' four fits were all saved, under their keys
+    _assert_same_selection(again, reference)

@@ -139,13 +139,15 @@ def motifs_select(
     n_init: int = typer.Option(3, "--n-init", help="Starts per fit."),
     series: Optional[str] = typer.Option(None, "--series", help="NWB only: name or path of the TimeSeries."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:i]."),
+    jobs: int = typer.Option(1, "--jobs", "-j", help="Fits run at once, one process each (-1: every CPU); "
+                                                      "the same result for any value."),
 ) -> None:
     """Choose K: held-out fit (masked entries) and stability across restarts."""
     from neurocine.pipelines.motifs import run_select
 
     s = run_select(input_path, out, components=components, width=width, repeats=repeats,
                    mask_fraction=mask_fraction, seed=seed, rank=rank, nonnegative=nonnegative, amp_rate=amp_rate,
-                   n_init=n_init, series=series, device=device)
+                   n_init=n_init, series=series, device=device, jobs=jobs)
     m = s["metrics"]
     typer.echo(f"recommended K = {m['recommended_k']} -> {out}")
     for k, r2, st in zip(s["parameters"]["ks"], m["heldout_r2_mean"], m["stability_mean"]):

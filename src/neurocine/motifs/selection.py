@@ -227,8 +227,18 @@ def _random_mask(rng: np.random.Generator, shape: tuple[int, int], fraction: flo
 
 
 def _fit_record(model, X: np.ndarray, mask: np.ndarray) -> dict:
-    """What K selection keeps of one masked fit: its scores, templates and spikes (not the dense amplitudes)."""
-    pred = model.reconstruct()
+    """What K selection keeps of one masked fit: its scores, templates and spikes (not the dense amplitudes).
+
+    The prediction is computed on one thread, as the fit is, so a record is
+    the same in any process (worker processes run one thread; the
+    convolution's sums depend on the thread count).
+    """
+    import torch
+
+    from neurocine.motifs._solver import _single_thread
+
+    with _single_thread(torch.device("cpu")):
+        pred = model.reconstruct()
     held = ~mask
     resid = (X[held] - pred[held]).astype(np.float64)
     sigma = model.noise_std_
@@ -262,8 +272,67 @@ def _save_records(checkpoint_dir, fingerprint: dict, records: dict[str, dict]) -
     _save_atomic({"format": _FORMAT, "fingerprint": fingerprint, "fits": fits}, checkpoint_path(checkpoint_dir))
 
 
+def _masked_fit(X: np.ndarray, mask: np.ndarray, k: int, width: int, seed: int, params: dict) -> dict:
+    """One fit of K selection: ConvNMF with ``k`` units on the observed entries of ``X``; its :func:`_fit_record`."""
+    from neurocine.motifs.convnmf import ConvNMF
+
+    model = ConvNMF(n_components=k, width=width, random_state=seed, **params).fit(X, mask=mask)
+    return _fit_record(model, X, mask)
+
+
+def _masked_fit_from_files(data_path: str, mask_path: str, k: int, width: int, seed: int, params: dict) -> dict:
+    """:func:`_masked_fit` in a worker process, the data and mask memory-mapped from ``.npy`` files.
+
+    The data are mapped copy-on-write: the workers share their pages and none
+    can change the file.
+    """
+    from neurocine.runtime import set_quiet
+
+    set_quiet(True)                          # the parent's bar counts the fits
+    return _masked_fit(np.load(data_path, mmap_mode="c"), np.load(mask_path, mmap_mode="r"), k, width, seed, params)
+
+
+def _fits_in_processes(X: np.ndarray, masks: list[np.ndarray], jobs: list[tuple[int, int]], seeds: list[int],
+                       width: int, params: dict, n_jobs: int):
+    """(key, record) of every (K, repeat) in ``jobs``, fitted by ``n_jobs`` worker processes, as they finish.
+
+    The data and masks are written once to ``.npy`` files in a temporary
+    folder (removed at the end), which the workers map instead of receiving copies.
+    """
+    import tempfile
+
+    from joblib import Parallel, delayed
+
+    with tempfile.TemporaryDirectory(prefix="neurocine-select-") as tmp:
+        data_path = f"{tmp}/data.npy"
+        np.save(data_path, X)
+        mask_paths = [f"{tmp}/mask{r}.npy" for r in range(len(masks))]
+        for path, mask in zip(mask_paths, masks):
+            np.save(path, mask)
+        tasks = (delayed(_keyed)(k, r, _masked_fit_from_files, data_path, mask_paths[r], k, width, seeds[r], params)
+                 for k, r in jobs)
+        yield from Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks)
+
+
+def _keyed(k: int, r: int, fit, *args) -> tuple[str, dict]:
+    return f"K={k} repeat={r}", fit(*args)
+
+
+def _check_n_jobs(n_jobs) -> int:
+    """Worker processes for ``n_jobs`` (scikit-learn's convention: None is 1, -1 all CPUs, -2 all but one...)."""
+    import os
+
+    if n_jobs is None:
+        return 1
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0:
+        raise InputError(f"n_jobs: got {n_jobs!r}, expected a nonzero integer (-1: all CPUs)")
+    n_jobs = int(n_jobs)
+    return n_jobs if n_jobs > 0 else max(1, (os.cpu_count() or 1) + 1 + n_jobs)
+
+
 def select_n_components(X, ks, width: int, *, n_repeats: int = 3, mask_fraction: float = 0.1,
-                        random_state: int | None = 0, checkpoint_dir=None, **params) -> KSelection:
+                        random_state: int | None = 0, checkpoint_dir=None, n_jobs: int | None = 1,
+                        **params) -> KSelection:
     """Held-out fit and stability of Conv-NMF models for each K in ``ks``.
 
     Parameters
@@ -284,6 +353,12 @@ def select_n_components(X, ks, width: int, *, n_repeats: int = 3, mask_fraction:
         selection resumes where it stopped, with the same result. Fits are
         keyed by K and repeat: widening ``ks`` reuses them too. A checkpoint
         of other data or parameters is refused (:class:`InputError`).
+    n_jobs : int or None
+        Fits run at once, each in its own worker process (joblib) with one
+        thread; -1 uses every CPU. The results do not depend on it: every fit
+        has its own mask and seed. The data and masks are written once to a
+        temporary folder (``TMPDIR``) that the workers memory-map; each
+        worker then needs the memory of one fit.
     **params
         Further :class:`~neurocine.motifs.ConvNMF` parameters (``rank``,
         ``nonnegative``, ``amp_rate``, ``n_init``...). The default solver is used.
@@ -301,7 +376,6 @@ def select_n_components(X, ks, width: int, *, n_repeats: int = 3, mask_fraction:
     True
     """
     from neurocine.models._training import data_fingerprint
-    from neurocine.motifs.convnmf import ConvNMF
 
     X = validate_signal_matrix(X, "X", dtype=np.float32)
     ks = parse_k_range(ks) if isinstance(ks, str) else sorted({int(k) for k in ks})
@@ -310,6 +384,7 @@ def select_n_components(X, ks, width: int, *, n_repeats: int = 3, mask_fraction:
     if not (0 < mask_fraction < 0.5):
         raise InputError(f"mask_fraction: got {mask_fraction!r}, expected a fraction in (0, 0.5)")
     n_repeats = check_int("n_repeats", n_repeats)
+    n_jobs = _check_n_jobs(n_jobs)
     if "solver" in params and params["solver"] != "default":
         raise InputError("solver: K selection needs masked fitting, expected solver='default'")
     rng = np.random.default_rng(random_state)
@@ -324,11 +399,13 @@ def select_n_components(X, ks, width: int, *, n_repeats: int = 3, mask_fraction:
     records = _load_records(checkpoint_dir, fingerprint)
     jobs = [(k, r) for k in ks for r in range(n_repeats) if f"K={k} repeat={r}" not in records]
     done = len(ks) * n_repeats - len(jobs)
-    for k, r in progress(jobs, total=len(jobs), desc=f"K selection ({done} fits from the checkpoint)" if done
-                         else "K selection"):
-        model = ConvNMF(n_components=k, width=width, random_state=seeds[r], **params).fit(X, mask=masks[r])
-        records[f"K={k} repeat={r}"] = _fit_record(model, X, masks[r])
-        del model
+    if min(n_jobs, len(jobs)) > 1:
+        finished = _fits_in_processes(X, masks, jobs, seeds, width, params, min(n_jobs, len(jobs)))
+    else:
+        finished = (_keyed(k, r, _masked_fit, X, masks[r], k, width, seeds[r], params) for k, r in jobs)
+    for key, record in progress(finished, total=len(jobs), desc=f"K selection ({done} fits from the checkpoint)"
+                                if done else "K selection"):
+        records[key] = record
         if checkpoint_dir is not None:
             _save_records(checkpoint_dir, fingerprint, records)
     fits = [[records[f"K={k} repeat={r}"] for r in range(n_repeats)] for k in ks]

@@ -137,11 +137,12 @@ def run_fit(input_path: str | os.PathLike, out: str | os.PathLike, *, components
 def run_select(input_path: str | os.PathLike, out: str | os.PathLike, *, components: str, width: int,
                repeats: int = 3, mask_fraction: float = 0.1, seed: int | None = 0, rank: int | None = None,
                nonnegative: bool = False, amp_rate: float = 3.0, n_init: int = 3, series: str | None = None,
-               device: str = "auto") -> dict[str, Any]:
+               device: str = "auto", jobs: int = 1) -> dict[str, Any]:
     """Held-out fit and stability for a range of K; writes ``selection.json`` and ``k_selection.png``.
 
     Each finished fit is checkpointed in ``.OUT.checkpoints`` beside ``out``: an interrupted run given the same
-    arguments resumes from it (same result); it is removed on success.
+    arguments resumes from it (same result); it is removed on success. ``jobs`` fits run at once, in worker
+    processes (``select_n_components(n_jobs=...)``); the result does not depend on it.
     """
     from neurocine.motifs.selection import parse_k_range, select_n_components
     from neurocine.plotting.motifs import plot_k_selection
@@ -152,13 +153,14 @@ def run_select(input_path: str | os.PathLike, out: str | os.PathLike, *, compone
         raise InputError(f"--width: got {width!r}, expected an integer in [1, {signal.n_timesteps - 1}]")
     params = {"input": str(input_path), "ks": ks, "width": width, "repeats": repeats,
               "mask_fraction": mask_fraction, "seed": seed, "rank": rank, "nonnegative": nonnegative,
-              "amp_rate": amp_rate, "n_init": n_init, "series": series, "device": device}
+              "amp_rate": amp_rate, "n_init": n_init, "series": series, "device": device, "jobs": jobs}
     checkpoints = Path(out).parent / f".{Path(out).name}.checkpoints"
     with JobFolder(out, params, job="motifs select") as res:
         with res.timer("selection_seconds"):
             sel = select_n_components(signal.data, ks, width, n_repeats=repeats, mask_fraction=mask_fraction,
                                       random_state=seed, checkpoint_dir=checkpoints, rank=rank,
-                                      nonnegative=nonnegative, amp_rate=amp_rate, n_init=n_init, device=device)
+                                      nonnegative=nonnegative, amp_rate=amp_rate, n_init=n_init, device=device,
+                                      n_jobs=jobs)
         res.write_json("selection.json", sel.to_dict())
         res.metrics.update({"recommended_k": sel.recommended, "heldout_r2_mean": sel.heldout_r2.mean(1),
                             "stability_mean": [float(np.mean(s)) if s.size else None for s in sel.stability]})
