@@ -208,3 +208,24 @@ def test_fits_in_worker_processes_give_the_same_selection(tmp_path, monkeypatch)
     again = select_n_components(sim.data, [2, 4], checkpoint_dir=tmp_path / "ckpt", **kwargs)
     assert calls == []                                   # the workers' four fits were all saved, under their keys
     _assert_same_selection(again, reference)
+
+
+def test_workers_without_room_for_their_data_is_one_line(tmp_path, monkeypatch):
+    import tempfile
+
+    sim = simulate_convnmf(7)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "missing"))
+    with pytest.raises(InputError, match="n_jobs: cannot write the data for the worker processes") as info:
+        select_n_components(sim.data, [2, 3], 10, n_repeats=1, n_init=1, n_jobs=2)
+    assert "missing" in str(info.value) and "\n" not in str(info.value)
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    monkeypatch.setattr(np, "save", disk_full)
+    with pytest.raises(InputError, match="No space left on device.*GB free"):
+        select_n_components(sim.data, [2, 3], 10, n_repeats=1, n_init=1, n_jobs=2)
+    assert list(scratch.iterdir()) == []                 # the half-written folder is gone

@@ -297,21 +297,41 @@ def _fits_in_processes(X: np.ndarray, masks: list[np.ndarray], jobs: list[tuple[
     """(key, record) of every (K, repeat) in ``jobs``, fitted by ``n_jobs`` worker processes, as they finish.
 
     The data and masks are written once to ``.npy`` files in a temporary
-    folder (removed at the end), which the workers map instead of receiving copies.
+    folder (removed at the end), which the workers map instead of receiving
+    copies; a folder that cannot take them is one :class:`InputError` line.
     """
     import tempfile
 
     from joblib import Parallel, delayed
 
-    with tempfile.TemporaryDirectory(prefix="neurocine-select-") as tmp:
-        data_path = f"{tmp}/data.npy"
-        np.save(data_path, X)
-        mask_paths = [f"{tmp}/mask{r}.npy" for r in range(len(masks))]
-        for path, mask in zip(mask_paths, masks):
-            np.save(path, mask)
+    with _scratch_folder(X.nbytes + sum(m.nbytes for m in masks)) as tmp:
+        try:
+            data_path = f"{tmp}/data.npy"
+            np.save(data_path, X)
+            mask_paths = [f"{tmp}/mask{r}.npy" for r in range(len(masks))]
+            for path, mask in zip(mask_paths, masks):
+                np.save(path, mask)
+        except OSError as exc:
+            raise _scratch_error(tempfile.gettempdir(), exc, X.nbytes + sum(m.nbytes for m in masks)) from None
         tasks = (delayed(_keyed)(k, r, _masked_fit_from_files, data_path, mask_paths[r], k, width, seeds[r], params)
                  for k, r in jobs)
         yield from Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks)
+
+
+def _scratch_folder(nbytes: int):
+    """A temporary folder for the workers' files (``TMPDIR``); one :class:`InputError` line if none can be made."""
+    import tempfile
+
+    try:
+        return tempfile.TemporaryDirectory(prefix="neurocine-select-")
+    except OSError as exc:
+        raise _scratch_error(tempfile.gettempdir(), exc, nbytes) from None
+
+
+def _scratch_error(where: str, exc: OSError, nbytes: int) -> InputError:
+    return InputError(f"n_jobs: cannot write the data for the worker processes in {where} "
+                      f"({exc.strerror or exc}); expected a writable folder with {nbytes / 1e9:.2g} GB free "
+                      f"(set TMPDIR), or n_jobs=1")
 
 
 def _keyed(k: int, r: int, fit, *args) -> tuple[str, dict]:
