@@ -304,7 +304,8 @@ def _fits_in_processes(X: np.ndarray, masks: list[np.ndarray], jobs: list[tuple[
 
     from joblib import Parallel, delayed
 
-    with _scratch_folder(X.nbytes + sum(m.nbytes for m in masks)) as tmp:
+    nbytes = X.nbytes + sum(m.nbytes for m in masks)
+    with _scratch_folder(nbytes) as tmp:
         try:
             data_path = f"{tmp}/data.npy"
             np.save(data_path, X)
@@ -312,7 +313,7 @@ def _fits_in_processes(X: np.ndarray, masks: list[np.ndarray], jobs: list[tuple[
             for path, mask in zip(mask_paths, masks):
                 np.save(path, mask)
         except OSError as exc:
-            raise _scratch_error(tempfile.gettempdir(), exc, X.nbytes + sum(m.nbytes for m in masks)) from None
+            raise _scratch_error(tempfile.gettempdir(), exc, nbytes) from None
         tasks = (delayed(_keyed)(k, r, _masked_fit_from_files, data_path, mask_paths[r], k, width, seeds[r], params)
                  for k, r in jobs)
         yield from Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks)
