@@ -836,10 +836,10 @@ def _template_step(state: SolverState, k: int, times: torch.Tensor, amps: torch.
     return times[keep], scores[keep] - threshold
 
 
-def _best_shift(gain: torch.Tensor, lag: int) -> int:
-    """Index of the largest gain among the ``2 lag + 1`` shifts; no shift (``lag``) unless it is strictly larger."""
-    best = int(gain.argmax())
-    return best if float(gain[best]) > float(gain[lag]) else lag
+def _best_shift(gain: torch.Tensor, lag: int) -> torch.Tensor:
+    """Index of the largest gain among the ``2 lag + 1`` shifts (last dimension; batched over the others);
+    no shift (``lag``) unless it is strictly larger."""
+    return torch.where(gain.amax(-1) > gain[..., lag], gain.argmax(-1), lag)
 
 
 def _whole_template_step(state: SolverState, k: int, times: torch.Tensor, amps: torch.Tensor, cfg: SolverConfig
@@ -865,7 +865,7 @@ def _whole_template_step(state: SolverState, k: int, times: torch.Tensor, amps: 
         gain = torch.linalg.matrix_norm((target @ state.u[k]).unfold(0, d, 1))
     else:
         gain = torch.linalg.matrix_norm(stack.clamp(min=0) if cfg.nonnegative else stack)
-    best = _best_shift(gain, lag)
+    best = int(_best_shift(gain, lag))
     w, u, v = _project(stack[best], cfg.rank, cfg.nonnegative)
     if not float(torch.linalg.matrix_norm(w)) > 0:
         return None
@@ -902,7 +902,7 @@ def _temporal_step(state: SolverState, k: int, times: torch.Tensor, amps: torch.
         _stacked_u(state) @ state.u[k])
     projected = data_part - model_part                                          # (S, D + 2 lag, R)
     target = (amps @ projected.flatten(1)).view(length, r)                     # U_k^T target, time-major
-    best = _best_shift(torch.linalg.matrix_norm(target.unfold(0, d, 1)), lag)
+    best = int(_best_shift(torch.linalg.matrix_norm(target.unfold(0, d, 1)), lag))
     v = target[best: best + d].T
     norm = torch.linalg.matrix_norm(v)
     if not float(norm) > 0:
@@ -1601,8 +1601,7 @@ def _group_template_step(state: SolverState, members: torch.Tensor, times: torch
         gain = torch.linalg.matrix_norm((target @ state.u[members]).unfold(1, d, 1))
     else:
         gain = torch.linalg.matrix_norm(stack.clamp(min=0) if cfg.nonnegative else stack)
-    best = gain.argmax(1)
-    best = torch.where(gain.gather(1, best.unsqueeze(1))[:, 0] > gain[:, lag], best, lag)      # see _best_shift
+    best = _best_shift(gain, lag)
     w, u, v = _project(stack[torch.arange(count, device=best.device), best], cfg.rank, cfg.nonnegative)
     moved = torch.linalg.matrix_norm(w) > 0
     changed = members[moved]
