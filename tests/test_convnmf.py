@@ -130,17 +130,55 @@ def test_transform_recovers_spikes_of_new_data_with_fixed_templates(notebook_dat
     np.testing.assert_allclose(model.predict(X_new), model.reconstruct(amplitudes))
 
 
-def test_masked_entries_do_not_influence_the_fit(notebook_data):
+@pytest.fixture(scope="module")
+def long_data():
+    """Longer than the search block: the final stage fits all of it (sweeps on the scores alone first)."""
+    return simulate_convnmf(3, timesteps=25_000, channels=20, width=10, neurons=3)
+
+
+@pytest.mark.parametrize("data", ["notebook_data", "long_data"])
+def test_masked_entries_do_not_influence_the_fit(data, request):
+    sim = request.getfixturevalue(data)
     rng = np.random.default_rng(1)
-    mask = rng.random(notebook_data.data.shape) >= 0.1
-    clean = ConvNMF(4, 10, random_state=0, n_init=3).fit(notebook_data.data, mask=mask)
-    garbage = notebook_data.data.copy()
+    mask = rng.random(sim.data.shape) >= 0.1
+    k_units, _, width = sim.templates.shape
+    clean = ConvNMF(k_units, width, random_state=0, n_init=3).fit(sim.data, mask=mask)
+    garbage = sim.data.copy()
     garbage[~mask] = rng.normal(0, 50, size=(~mask).sum())
-    dirty = ConvNMF(4, 10, random_state=0, n_init=3).fit(garbage, mask=mask)
+    dirty = ConvNMF(k_units, width, random_state=0, n_init=3).fit(garbage, mask=mask)
     np.testing.assert_allclose(clean.templates_, dirty.templates_, atol=1e-5)
     np.testing.assert_allclose(clean.amplitudes_, dirty.amplitudes_, atol=1e-3)
     # r2_ (from the solver's residual) is the R^2 of the reconstruction on the observed entries
-    assert clean.r2_ == pytest.approx(r2_score(notebook_data.data, clean.reconstruct(), mask), abs=1e-6)
+    assert clean.r2_ == pytest.approx(r2_score(sim.data, clean.reconstruct(), mask), abs=1e-6)
+
+
+@pytest.mark.parametrize("data", ["notebook_data", "long_data"])
+def test_masked_fit_amplitudes_are_the_masked_map(data, request):
+    """Each fitted amplitude is the MAP one given the observed entries alone.
+
+    With the spike put back into the (observed) residual r, its MAP
+    amplitude is ``(<r, W> - amp_rate sigma^2) / ||W on the observed entries||^2``
+    (a unit's spikes are >= D apart). With 30 % of the entries held out that
+    denominator is ~0.7: a solver that scored the masked residual as if it
+    were whole (amplitude ``<r, W> - threshold``) is off by ~25 %.
+    """
+    sim = request.getfixturevalue(data)
+    x = sim.data.astype(np.float64)
+    mask = np.random.default_rng(2).random(x.shape) >= 0.3
+    k_units, _, width = sim.templates.shape
+    model = ConvNMF(k_units, width, random_state=0).fit(sim.data, mask=mask)
+    threshold = model.amp_rate * model.noise_std_ ** 2
+    residual = (x - model.reconstruct()) * mask
+    ratios = []
+    for t, k in zip(*np.nonzero(model.amplitudes_)):
+        a = model.amplitudes_[t, k]
+        w = model.templates_[k].T.astype(np.float64)[: len(x) - t]             # (D, N), cut at the end
+        observed_w = mask[t: t + len(w)] * w
+        r = residual[t: t + len(w)] + a * observed_w
+        ratios.append(a * np.sum(observed_w * w) / (np.sum(r * w) - threshold))
+    assert len(ratios) > 0.8 * (sim.amplitudes > 0).sum()
+    assert np.median(ratios) == pytest.approx(1, abs=0.02)
+    assert np.mean(np.abs(np.array(ratios) - 1) < 0.1) > 0.8
 
 
 # --------------------------------------------------------------------------- #
@@ -265,7 +303,7 @@ def test_fixed_template_sweeps_on_the_scores_equal_sweeps_on_the_residual():
     for _ in range(cfg.max_iter):                            # the residual-based re-detection, unit by unit
         solver.refresh_scores(reference)
         for k in range(cfg.n_components):
-            solver._refine_unit(reference, k, cfg, threshold, min_amp, None, update_template=False)
+            solver._refine_unit(reference, k, cfg, threshold, min_amp, update_template=False)
         ll.append(loglik(reference.residual))
     solver.run_sweeps(state, cfg, sigma, None, None, update_template=False)
     assert state.n_iter == cfg.max_iter

@@ -106,7 +106,7 @@ class SolverState:
     """Templates, spike supports, residual and scores of one fit.
 
     ``residual`` is time-major ``(T + D, N)`` (data minus prediction, zero
-    beyond T and on held-out entries). ``u``, ``v`` are the templates'
+    beyond T, and on held-out entries between the steps of :func:`run_sweeps`). ``u``, ``v`` are the templates'
     low-rank factors (``templates[k] == u[k] @ v[k]``), or None when the
     templates are used whole (full rank / nonnegative). While ``model_phi``
     is set (inside :func:`run_sweeps`) ``residual`` is stale and the residual
@@ -750,8 +750,10 @@ def matching_pursuit(state: SolverState, cfg: SolverConfig, shrinkage: float, de
 
     Scores are computed once and then updated locally with the templates'
     cross-correlations (the last D samples, whose windows are cut by the end
-    of the data, are recomputed exactly). With a mask of observed entries the
-    scores are recomputed each round instead.
+    of the data, are recomputed exactly). With a mask of ``observed`` entries
+    the rounds run on the data with the held-out entries imputed by the model
+    at the start (an EM step, see :func:`run_sweeps`), and the held-out
+    entries of the residual are zeroed again at the end.
     """
     k_units, n, d = state.templates.shape
     t_len = state.n_timesteps
@@ -763,7 +765,7 @@ def matching_pursuit(state: SolverState, cfg: SolverConfig, shrinkage: float, de
     blocked = torch.ones(score.shape[0], width, dtype=torch.bool, device=dev)     # same padding as the scores
     if state.segments is None:
         blocked[units] = False
-        xcorr = _crosscorr(state.templates, state.u, state.v) if observed is None else None   # (K, K, 2D-1)
+        xcorr = _crosscorr(state.templates, state.u, state.v)                           # (K, K, 2D-1)
     else:                                          # stacked starts: score row k is unit k of every start
         blocked[:, d - 1: d - 1 + t_len] = torch.arange(t_len, device=dev) % state.segments[0] >= state.segments[1]
         xcorr = _stacked_crosscorr(state, torch.arange(k_units, device=dev))
@@ -779,16 +781,14 @@ def matching_pursuit(state: SolverState, cfg: SolverConfig, shrinkage: float, de
         row = best_unit[chosen]
         who = row if state.segments is None else row * _n_starts(state) + chosen // state.segments[0]
         values = best_score[chosen] - shrinkage
-        add_spikes(state.residual, chosen, -values, templates_tm, units=who, observed=observed,
-                   segments=state.segments)
-        if observed is None:
-            _shift_scores(state, xcorr, chosen, -values, 0, units=who)
-        else:
-            refresh_scores(state)
+        add_spikes(state.residual, chosen, -values, templates_tm, units=who, segments=state.segments)
+        _shift_scores(state, xcorr, chosen, -values, 0, units=who)
         blocked.view(-1)[(row * width).view(-1, 1) + chosen.view(-1, 1) + lag] = True
         found_t.append(chosen)
         found_u.append(who)
         found_a.append(values)
+    if observed is not None:
+        state.residual.mul_(observed)
     if found_t:
         t, u, a = torch.cat(found_t), torch.cat(found_u), torch.cat(found_a)
         order = torch.argsort(u * t_len + t)
@@ -913,15 +913,14 @@ def _temporal_step(state: SolverState, k: int, times: torch.Tensor, amps: torch.
 
 
 def _refine_unit(state: SolverState, k: int, cfg: SolverConfig, threshold: float, min_amp: float,
-                 observed: torch.Tensor | None, update_template: bool = True) -> torch.Tensor | None:
+                 update_template: bool = True) -> torch.Tensor | None:
     """Coordinate step for unit k: re-detect its spikes, best template, amplitudes again.
 
     Re-detection with the other units' spikes in place repairs overlaps that
-    the greedy pursuit explained with the wrong unit or lag. Without a mask
-    the detection score is the maintained one plus the unit's own
-    contribution (a local update), and afterwards only the scores of the
-    units still to come in this sweep (rows > k) are updated; with a mask
-    the unit's score is recomputed from the residual.
+    the greedy pursuit explained with the wrong unit or lag. The detection
+    score is the maintained one plus the unit's own contribution (a local
+    update), and afterwards only the scores of the units still to come in
+    this sweep (rows > k) are updated.
 
     While the residual is held factored (:func:`_factor_residual`) returns the
     change of the squared error (float64 scalar tensor; else None), in closed
@@ -929,20 +928,15 @@ def _refine_unit(state: SolverState, k: int, cfg: SolverConfig, threshold: float
     template's scores minus ``threshold``, so ``<R + c, c'> = sum a' (a' + threshold)``.
     """
     d, t_len = cfg.width, state.n_timesteps
-    incremental = observed is None
     factored = state.model_phi is not None
     t_old, a_old = state.times[k], state.amps[k]
-    if incremental:
-        x_old = _crosscorr(state.templates, state.u, state.v, k)[k:]       # (K - k, 1, 2D - 1)
+    x_old = _crosscorr(state.templates, state.u, state.v, k)[k:]           # (K - k, 1, 2D - 1)
     if factored:
         _write_unit_phi(state, k, t_old, None)
     else:
-        add_spikes(state.residual, t_old, a_old, state.templates[k].T, observed=observed)
-    if incremental:
-        _shift_scores(state, x_old, t_old, a_old, k)
-        score = state.scores[k]
-    else:
-        score = _unit_score(state, k)
+        add_spikes(state.residual, t_old, a_old, state.templates[k].T)
+    _shift_scores(state, x_old, t_old, a_old, k)
+    score = state.scores[k]
     change = _put_back_energy(state.templates[k], t_old, a_old, score[t_old], t_len) if factored else None
     times = pick_spikes(score, threshold + min_amp, d, peaks_only=True)
     amps = score[times] - threshold
@@ -953,8 +947,8 @@ def _refine_unit(state: SolverState, k: int, cfg: SolverConfig, threshold: float
         _write_unit_phi(state, k, times, amps)
         change = change - _put_back_energy(state.templates[k], times, amps, amps.double() + threshold, t_len)
     else:
-        add_spikes(state.residual, times, -amps, state.templates[k].T, observed=observed)
-    if incremental and k + 1 < state.templates.shape[0]:
+        add_spikes(state.residual, times, -amps, state.templates[k].T)
+    if k + 1 < state.templates.shape[0]:
         x_new = _crosscorr(state.templates, state.u, state.v, k)[k + 1:]
         _shift_scores(state, x_new, times, -amps, k + 1)
     return change
@@ -1174,10 +1168,25 @@ def run_sweeps(state: SolverState, cfg: SolverConfig, sigma: float, generator: t
     has not beaten its best by more than ``cfg.tol`` per entry for
     ``cfg.patience`` sweeps (oscillations).
 
-    With ``update_template=False`` and no mask, the sweeps re-detect the
+    With a mask of ``observed`` entries a sweep is an EM step: it runs on the
+    data with the held-out entries imputed by the model at the start of the
+    sweep (the residual there is zero then), and the held-out entries of the
+    residual are zeroed again at its end. The complete-data posterior
+    bounds the observed-data posterior from below and touches it at the
+    sweep's start, so whatever the sweep gains in the one the other gains at
+    least as much; the fixed points are the masked MAP's. The
+    sweeps keep the local score updates of the unmasked case; scoring the
+    masked residual exactly instead would need every unit's score recomputed
+    from the residual at each step, and its amplitudes ``score - threshold``
+    would be shrunk by the held-out part of the template's energy.
+
+    With ``update_template=False`` (all units), the sweeps re-detect the
     spikes on the maintained scores alone (:func:`_redetect_unit`; the
     squared error is tracked in closed form) and the residual is brought up
-    to date once at the end (:func:`_settle_residual`). With the templates
+    to date once at the end (:func:`_settle_residual`). With a mask they are
+    one EM step together (the imputation is that of their start), and the
+    log-likelihoods recorded for them are those of the imputed data, a
+    lower bound of the observed data's (the final objective is exact). With the templates
     updated, rank-R factors and no mask, the residual is held factored
     during the sweeps (:func:`_factor_residual`) and recomputed at the end;
     then, with ``spatial_every > 1``, only every ``spatial_every``-th sweep
@@ -1195,7 +1204,7 @@ def run_sweeps(state: SolverState, cfg: SolverConfig, sigma: float, generator: t
     count = state.residual.shape[1] * t_len if observed is None else float(observed[:t_len].sum())
     sse = _sse(state.residual)
     state.log_likelihoods.append(_loglik_of_sse(sse, count, sigma))
-    scores_only = not update_template and observed is None and units is None
+    scores_only = not update_template and units is None
     if scores_only:                      # see _redetect_unit
         refresh_scores(state)
         xcorr = _crosscorr(state.templates, state.u, state.v)
@@ -1219,10 +1228,11 @@ def run_sweeps(state: SolverState, cfg: SolverConfig, sigma: float, generator: t
                     state.data_proj = None
                 elif state.data_proj is None:
                     _project_data(state)
-                if observed is None:
-                    refresh_scores(state, units)
-                changes = [_refine_unit(state, k, cfg, threshold, min_amp, observed, update_template)
+                refresh_scores(state, units)
+                changes = [_refine_unit(state, k, cfg, threshold, min_amp, update_template)
                            for k in (range(k_units) if units is None else sorted(units))]
+                if observed is not None:         # the EM step's end: imputed again by the model
+                    state.residual.mul_(observed)
             empty = [k for k in range(k_units) if state.times[k].numel() == 0] if update_template else []
             if empty:
                 _reseed_units(state, empty, cfg, threshold, generator, observed)
@@ -1247,6 +1257,8 @@ def run_sweeps(state: SolverState, cfg: SolverConfig, sigma: float, generator: t
             _materialize_residual(state)
     if scores_only:
         _settle_residual(state, *start, eager_from)
+        if observed is not None:
+            state.residual.mul_(observed)
     if scores_only or factored:
         sse = _sse(state.residual)       # exact again, not tracked
     state.objective = _objective(state, cfg, _loglik_of_sse(sse, count, sigma), count)
@@ -1306,7 +1318,8 @@ def fit_one(data: torch.Tensor, cfg: SolverConfig, sigma: float, generator: torc
         deflation (:func:`_init_by_deflation`; ``random_init`` randomises it).
     observed : (T + D, N) 0/1 tensor or None
         Mask of entries used for fitting (held-out entries are imputed by the
-        model at every step, i.e. their residual is kept at zero).
+        model: their residual is zeroed at the start of every sweep, see
+        :func:`run_sweeps`).
     max_sweeps : int or None
         Sweep budget (never more than ``cfg.max_iter``).
     update_template : bool
@@ -1871,7 +1884,7 @@ def fit_default(data: torch.Tensor, cfg: SolverConfig, *, noise_std: float | Non
     3. moves that coordinate ascent cannot make (:func:`improve_by_moves`),
        still on the block;
     4. on longer data, the templates fitted to all of it: joint pursuit;
-       without a mask, sweeps with the templates fixed until the spikes
+       sweeps with the templates fixed until the spikes
        settle (on the maintained scores alone, several times cheaper than
        full sweeps: :func:`_redetect_unit`) and the noise re-estimated;
        sweeps to convergence (on large data two sweeps in three hold the
@@ -1937,13 +1950,12 @@ def _fit_default(x, cfg, noise_std, n_init, random_state, observed, init_templat
         if block is x:
             return state, sigma
         init_templates, state = state.templates, None
-    # without a mask the spikes first settle with the templates fixed (sweeps on the scores alone, several
-    # times cheaper: see _redetect_unit), then the noise and the templates follow
+    # the spikes first settle with the templates fixed (sweeps on the scores alone, several times cheaper:
+    # see _redetect_unit), then the noise and the templates follow
     state = fit_one(x, cfg, sigma, generator, init_templates=init_templates, observed=observed,
-                    progress_bar=progress_bar, update_template=observed is not None)
-    if observed is None:
-        refine_noise(state, observed)
-        run_sweeps(state, cfg, sigma, generator, observed, progress_bar, spatial_every=_SPATIAL_EVERY)
+                    progress_bar=progress_bar, update_template=False)
+    refine_noise(state, observed)
+    run_sweeps(state, cfg, sigma, generator, observed, progress_bar, spatial_every=_SPATIAL_EVERY)
     if refine_noise(state, observed):
         run_sweeps(state, cfg, sigma, generator, observed, progress_bar, spatial_every=_SPATIAL_EVERY)
     return state, sigma

@@ -208,8 +208,10 @@ class ConvNMF:
         X : array_like (T, N)
             Time-first data: T samples of N channels.
         mask : array_like of bool (T, N), optional
-            ``solver="default"`` only: True where an entry is observed. Held-out
-            entries are imputed by the model during fitting (used to choose K).
+            ``solver="default"`` only: True where an entry is observed. The fit
+            maximises the posterior given the observed entries alone (used to choose
+            K): each sweep is an EM step, with the held-out entries imputed by
+            the model of the sweep's start.
 
         Returns
         -------
