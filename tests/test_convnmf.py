@@ -136,8 +136,11 @@ def long_data():
     return simulate_convnmf(3, timesteps=25_000, channels=20, width=10, neurons=3)
 
 
-@pytest.mark.parametrize("data", ["notebook_data", "long_data"])
-def test_masked_entries_do_not_influence_the_fit(data, request):
+@pytest.mark.parametrize("data,factored", [("notebook_data", False), ("long_data", False), ("long_data", True)])
+def test_masked_entries_do_not_influence_the_fit(data, factored, request, monkeypatch):
+    """Garbage on the held-out entries changes nothing; also with the residual held factored (the data imputed)."""
+    if factored:
+        monkeypatch.setattr(solver, "_FACTOR_MIN_ENTRIES", 0)
     sim = request.getfixturevalue(data)
     rng = np.random.default_rng(1)
     mask = rng.random(sim.data.shape) >= 0.1
@@ -317,26 +320,37 @@ def test_fixed_template_sweeps_on_the_scores_equal_sweeps_on_the_residual():
     np.testing.assert_allclose(state.residual[:t_len].numpy(), (data - _model(state)[:t_len]).numpy(), atol=1e-10)
 
 
-@pytest.mark.parametrize("rank", [1, 2])
-def test_sweeps_on_the_factored_residual_equal_sweeps_on_the_scattered_one(monkeypatch, rank):
+@pytest.mark.parametrize("rank,masked", [(1, False), (2, False), (1, True), (2, True)])
+def test_sweeps_on_the_factored_residual_equal_sweeps_on_the_scattered_one(monkeypatch, rank, masked):
     """Template-updating sweeps hold the residual as data - phi @ U; the fit must be the scattered residual's.
 
     Float64; motifs cut by the end of the data (the factors' cut rows and the
     exact re-scoring of the tail) and a unit with a zero template, re-seeded
     from the residual in the first sweep (which leaves and re-enters the
-    factored form).
+    factored form). With a mask the factored sweeps hold the data imputed
+    by the model and impute it again after every sweep, as the scattered
+    residual is re-masked after every sweep (EM).
     """
     state, cfg, sigma, data = _fixed_template_state(channels=40, zero_units=1, cuts=[(1, 9), (3, 5)], height=10.0,
                                                     rank=rank)
     assert state.u.shape[2] == rank
+    observed = None
+    if masked:
+        t_len = state.n_timesteps
+        observed = torch.zeros_like(state.residual)
+        observed[:t_len] = torch.from_numpy(np.random.default_rng(0).random(data.shape) >= 0.2)
+        state.residual.mul_(observed)
     factored = copy.deepcopy(state)
     monkeypatch.setattr(solver, "_FACTOR_MIN_ENTRIES", 1 << 60)
-    solver.run_sweeps(state, cfg, sigma, torch.Generator().manual_seed(0), None)
+    solver.run_sweeps(state, cfg, sigma, torch.Generator().manual_seed(0), observed)
     calls = []
     monkeypatch.setattr(solver, "_FACTOR_MIN_ENTRIES", 0)
     monkeypatch.setattr(solver, "_factor_residual",
-                        lambda st, inner=solver._factor_residual: calls.append(1) or inner(st))
-    solver.run_sweeps(factored, cfg, sigma, torch.Generator().manual_seed(0), None)
+                        lambda st, *args, inner=solver._factor_residual: calls.append(1) or inner(st, *args))
+    solver.run_sweeps(factored, cfg, sigma, torch.Generator().manual_seed(0), observed)
+    assert factored.observed_data is None and torch.equal(factored.data, data)    # the data again, not imputed
+    if masked:
+        assert not state.residual[observed == 0].any() and not factored.residual[observed == 0].any()
     assert len(calls) == 2                      # entered, and re-entered after the re-seed
     assert state.times[-1].numel() > 0         # the zero unit was re-seeded
     t_len, d = state.n_timesteps, state.width

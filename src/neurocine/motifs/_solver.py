@@ -123,7 +123,9 @@ class SolverState:
     u: torch.Tensor | None = None      # (K, N, R)
     v: torch.Tensor | None = None      # (K, R, D)
     score_buffer: torch.Tensor | None = None   # (K, T + 2D - 2)
-    data: torch.Tensor | None = None   # (T, N) the data (a view), for the factored residual
+    data: torch.Tensor | None = None   # (T, N) the data (a view), for the factored residual; with a mask,
+    #                                    while it is held factored, the data imputed by the model (a copy)
+    observed_data: torch.Tensor | None = None  # the data themselves meanwhile (see _factor_residual)
     model_phi: torch.Tensor | None = None      # (T + D, K R) while the residual is held factored (see run_sweeps)
     data_proj: torch.Tensor | None = None      # (T + D, K R) data @ U^T while the spatial factors are held
     segments: tuple[int, int] | None = None    # (stride, T) when starts are stacked in time (see _stack_starts);
@@ -342,7 +344,7 @@ def robust_std(x: torch.Tensor, mask: torch.Tensor | None = None, fallback: bool
 
 
 # --------------------------------------------------------------------------- #
-# the residual held factored: data - phi @ U (rank-R templates, no mask)
+# the residual held factored: data - phi @ U (rank-R templates)
 # --------------------------------------------------------------------------- #
 def _stacked_u(state: SolverState) -> torch.Tensor:
     """All units' spatial factors as rows, ``(K R, N)``: row ``k R + r`` is ``u[k][:, r]``."""
@@ -369,7 +371,7 @@ def _write_unit_phi(state: SolverState, k: int, times: torch.Tensor, amps: torch
     phi[rows, k] = values
 
 
-def _factor_residual(state: SolverState) -> None:
+def _factor_residual(state: SolverState, observed: torch.Tensor | None = None) -> None:
     """Hold the residual as ``data - model_phi @ U``: a unit's step then rewrites its ``phi`` rows.
 
     Its spikes are put back and removed by writing ``S D R`` numbers instead
@@ -377,11 +379,37 @@ def _factor_residual(state: SolverState) -> None:
     gathered from the data minus the other units' part of the windows,
     ``(sum_s a_s phi[windows]) @ U`` (a ``(D, K R) x (K R, N)`` product): two
     of the three passes over ``S D N`` numbers of a unit step are saved.
+
+    With a mask of ``observed`` entries (the residual zero on the others)
+    ``data`` becomes the data imputed by the model, ``residual + phi @ U``
+    (an EM step's complete data, see :func:`run_sweeps`), until
+    :func:`_materialize_residual`.
     """
     k_units, r, d = state.v.shape
     state.model_phi = state.residual.new_zeros(state.n_timesteps + d, k_units * r)
     for k in range(k_units):
         _write_unit_phi(state, k, state.times[k], state.amps[k])
+    if observed is not None:
+        u_all, t_len = _stacked_u(state), state.n_timesteps
+        imputed = torch.addmm(state.residual[:t_len], state.model_phi[:t_len], u_all)
+        state.observed_data, state.data = state.data, imputed
+
+
+def _reimpute(state: SolverState, observed: torch.Tensor) -> float:
+    """Impute the held-out entries of the (factored) data with the model again; the observed entries' squared error.
+
+    The start of the next EM step: the residual ``data - phi @ U`` is zeroed
+    on the held-out entries. Row chunks; the squared error as :func:`_sse`.
+    """
+    u_all, t_len = _stacked_u(state), state.n_timesteps
+    data, phi, observed = state.data, state.model_phi[:t_len], observed[:t_len]
+    sse = 0.0
+    for c in _chunks(t_len, data.shape[1]):
+        model = phi[c] @ u_all
+        residual = (data[c] - model).mul_(observed[c])
+        sse += float(_row_energy(residual).sum())
+        data[c] = model.add_(residual)
+    return sse
 
 
 def _pays_to_factor(state: SolverState) -> bool:
@@ -400,14 +428,21 @@ def _pays_to_factor(state: SolverState) -> bool:
     return n >= 4 * k_units * r and state.data.numel() >= _FACTOR_MIN_ENTRIES
 
 
-def _materialize_residual(state: SolverState) -> None:
-    """Recompute the residual ``data - phi @ U`` (in row chunks) and leave the factored form."""
+def _materialize_residual(state: SolverState, observed: torch.Tensor | None = None) -> None:
+    """Recompute the residual ``data - phi @ U`` (in row chunks) and leave the factored form.
+
+    With a mask (see :func:`_factor_residual`) the residual is zeroed on the
+    held-out entries and ``data`` is the data again.
+    """
     phi, state.model_phi = state.model_phi, None
     u_all = _stacked_u(state)
     t_len = state.n_timesteps
     residual, phi = state.residual[:t_len], phi[:t_len]
     for c in _chunks(t_len, residual.shape[1]):
         residual[c].copy_(state.data[c]).addmm_(phi[c], u_all, alpha=-1)
+    if observed is not None:
+        residual.mul_(observed[:t_len])
+        state.data, state.observed_data = state.observed_data, None
 
 
 def _residual_rows(state: SolverState, lo: int) -> torch.Tensor:
@@ -1183,19 +1218,23 @@ def run_sweeps(state: SolverState, cfg: SolverConfig, sigma: float, generator: t
     With ``update_template=False`` (all units), the sweeps re-detect the
     spikes on the maintained scores alone (:func:`_redetect_unit`; the
     squared error is tracked in closed form) and the residual is brought up
-    to date once at the end (:func:`_settle_residual`). With a mask they are
-    one EM step together (the imputation is that of their start), and the
-    log-likelihoods recorded for them are those of the imputed data, a
-    lower bound of the observed data's (the final objective is exact). With the templates
-    updated, rank-R factors and no mask, the residual is held factored
-    during the sweeps (:func:`_factor_residual`) and recomputed at the end;
-    then, with ``spatial_every > 1``, only every ``spatial_every``-th sweep
-    updates the spatial factors: the others hold them and update the
-    temporal factors alone, on the data projected on the spatial factors
+    to date once at the end (:func:`_settle_residual`). With the templates
+    updated and rank-R factors, the residual is held factored during the
+    sweeps (:func:`_factor_residual`) and recomputed at the end; then, with
+    ``spatial_every > 1``, only every ``spatial_every``-th sweep updates the
+    spatial factors: the others hold them and update the temporal factors
+    alone, on the data projected on the spatial factors
     (:func:`_temporal_step`, several times cheaper), and the support test
     counts only after a sweep that updated both. :func:`fit_default` does
     so in the final sweeps on all the data, where the motifs' footprints are
     already found (``_SPATIAL_EVERY``), not in the search.
+
+    With a mask, both keep the imputation longer: the sweeps on the scores
+    alone are one EM step together, and the factored sweeps renew it only
+    after a sweep that updated the spatial factors (the others work on the
+    projection of the imputed data). The log-likelihoods recorded in
+    between are those of the imputed data, a lower bound of the observed
+    data's; the final objective is exact.
     """
     k_units = cfg.n_components
     t_len = state.n_timesteps
@@ -1210,9 +1249,9 @@ def run_sweeps(state: SolverState, cfg: SolverConfig, sigma: float, generator: t
         xcorr = _crosscorr(state.templates, state.u, state.v)
         eager_from = t_len - 2 * state.width + 1
         start = list(state.times), list(state.amps)
-    factored = update_template and observed is None and units is None and _pays_to_factor(state)
+    factored = update_template and units is None and _pays_to_factor(state)
     if factored:                         # see _factor_residual; the squared error is tracked in closed form
-        _factor_residual(state)
+        _factor_residual(state, observed)
     best_ll, stalled = state.log_likelihoods[-1], 0
     state.converged = False
     temporal = False                     # whether the sweep held the spatial factors (see _temporal_step)
@@ -1231,13 +1270,15 @@ def run_sweeps(state: SolverState, cfg: SolverConfig, sigma: float, generator: t
                 refresh_scores(state, units)
                 changes = [_refine_unit(state, k, cfg, threshold, min_amp, update_template)
                            for k in (range(k_units) if units is None else sorted(units))]
-                if observed is not None:         # the EM step's end: imputed again by the model
+                if observed is not None and not factored:   # the EM step's end: imputed again by the model
                     state.residual.mul_(observed)
             empty = [k for k in range(k_units) if state.times[k].numel() == 0] if update_template else []
             if empty:
                 _reseed_units(state, empty, cfg, threshold, generator, observed)
             if factored and not empty:
                 sse += float(sum(changes))
+                if observed is not None and not temporal:  # the EM step's end (data_proj follows the data)
+                    sse = _reimpute(state, observed)
             elif not scores_only:
                 sse = _sse(state.residual)   # after a re-seed the (factored) residual was just materialized
             state.log_likelihoods.append(_loglik_of_sse(sse, count, sigma))
@@ -1254,7 +1295,7 @@ def run_sweeps(state: SolverState, cfg: SolverConfig, sigma: float, generator: t
     finally:
         if factored:
             state.data_proj = None
-            _materialize_residual(state)
+            _materialize_residual(state, observed)
     if scores_only:
         _settle_residual(state, *start, eager_from)
         if observed is not None:
@@ -1269,13 +1310,13 @@ def _reseed_units(state: SolverState, units: list[int], cfg: SolverConfig, thres
     """Re-seed units left without spikes from the residual (:func:`_seed_unit_from_residual`), in order."""
     factored = state.model_phi is not None
     if factored:
-        _materialize_residual(state)
+        _materialize_residual(state, observed)
     state.data_proj = None                 # the re-seeded units' spatial factors change
     taken = torch.zeros(state.n_timesteps, dtype=torch.bool, device=state.residual.device)
     for k in units:
         _seed_unit_from_residual(state, k, cfg, threshold, generator, taken, observed)
     if factored:
-        _factor_residual(state)
+        _factor_residual(state, observed)
 
 
 # --------------------------------------------------------------------------- #
