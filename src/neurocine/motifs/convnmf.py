@@ -270,10 +270,11 @@ class ConvNMF:
         from neurocine.motifs._solver import _single_thread, fit_default
 
         observed = None
-        if mask is not None:
+        if mask is not None:       # built time-major, the solver's layout, and passed channel-first: no copy
             n, t_len = data.shape
-            observed = torch.zeros(n, t_len + self.width, dtype=data.dtype, device=device)
-            observed[:, :t_len] = torch.from_numpy(np.ascontiguousarray(mask.T)).to(device)
+            observed = torch.zeros(t_len + self.width, n, dtype=data.dtype, device=device)
+            observed[:t_len] = torch.from_numpy(np.ascontiguousarray(mask)).to(device)
+            observed = observed.T
         bar = None
         if progress_enabled():
             from tqdm.auto import tqdm
