@@ -106,9 +106,10 @@ class SolverState:
     """Templates, spike supports, residual and scores of one fit.
 
     ``residual`` is time-major ``(T + D, N)`` (data minus prediction, zero
-    beyond T, and on held-out entries between the steps of :func:`run_sweeps`). ``u``, ``v`` are the templates'
-    low-rank factors (``templates[k] == u[k] @ v[k]``), or None when the
-    templates are used whole (full rank / nonnegative). While ``model_phi``
+    beyond T, and on held-out entries between the EM steps of
+    :func:`run_sweeps`). ``u``, ``v`` are the templates' low-rank factors
+    (``templates[k] == u[k] @ v[k]``), or None when the templates are used
+    whole (full rank / nonnegative). While ``model_phi``
     is set (inside :func:`run_sweeps`) ``residual`` is stale and the residual
     is ``data - model_phi @ U`` instead (:func:`_factor_residual`). ``score_buffer``
     holds ``score[k, t] = <residual[t:t+D], W_k>`` at column ``t + D - 1``;
@@ -1209,10 +1210,10 @@ def run_sweeps(state: SolverState, cfg: SolverConfig, sigma: float, generator: t
     residual are zeroed again at its end. The complete-data posterior
     bounds the observed-data posterior from below and touches it at the
     sweep's start, so whatever the sweep gains in the one the other gains at
-    least as much; the fixed points are the masked MAP's. The
-    sweeps keep the local score updates of the unmasked case; scoring the
-    masked residual exactly instead would need every unit's score recomputed
-    from the residual at each step, and its amplitudes ``score - threshold``
+    least as much; the fixed points are the masked MAP's. The sweeps keep
+    the local score updates of the unmasked case; scoring the masked
+    residual exactly instead would need every unit's score recomputed from
+    the residual at each step, and its amplitudes ``score - threshold``
     would be shrunk by the held-out part of the template's energy.
 
     With ``update_template=False`` (all units), the sweeps re-detect the
