@@ -72,7 +72,7 @@ from pathlib import Path
 
 os.environ.setdefault("TQDM_DISABLE", "1")  # pymoten shows a tqdm bar per call; keep the output to JSON lines
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 
 def emit(record: dict) -> None:
@@ -101,13 +101,21 @@ def _loadavg() -> float | None:
 
 
 def device_info(args) -> dict:
-    info = {"bench": "fmri", "case": "device", "python": platform.python_version(), "platform": platform.platform(),
-            "cpu_count": os.cpu_count(), "numpy": np.__version__, "threads": args.threads}
+    info = {
+        "bench": "fmri",
+        "case": "device",
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "numpy": np.__version__,
+        "threads": args.threads,
+    }
     try:
         import torch
 
-        info.update(torch=torch.__version__, torch_threads=torch.get_num_threads(),
-                    cuda_available=torch.cuda.is_available())
+        info.update(
+            torch=torch.__version__, torch_threads=torch.get_num_threads(), cuda_available=torch.cuda.is_available()
+        )
         if torch.cuda.is_available():
             info["cuda_device"] = torch.cuda.get_device_name(0)
     except ImportError:
@@ -138,9 +146,15 @@ def case_gabor(args) -> dict:
 
     video, fps = _read("gray", args.frames, args.bin)
     video = video.astype(np.float32)
-    line = {"bench": "fmri", "case": "gabor", "video": f"bikes.mp4 first {video.shape[0]} frames, gray, "
-            f"bin {args.bin}", "shape": list(video.shape), "fps": fps, "repeats": args.repeats,
-            "loadavg_1min_start": _loadavg()}
+    line = {
+        "bench": "fmri",
+        "case": "gabor",
+        "video": f"bikes.mp4 first {video.shape[0]} frames, gray, bin {args.bin}",
+        "shape": list(video.shape),
+        "fps": fps,
+        "repeats": args.repeats,
+        "loadavg_1min_start": _loadavg(),
+    }
     try:
         import moten
     except ImportError:
@@ -172,25 +186,33 @@ def case_gabor(args) -> dict:
             cpu[name].append(time.process_time() - c0)
             outputs.setdefault(name, out)
     for name, ts in times.items():
-        line[name] = {"seconds_median": round(statistics.median(ts), 4), "seconds_min": round(min(ts), 4),
-                      "seconds_all": [round(t, 4) for t in ts],
-                      "cpu_seconds_median": round(statistics.median(cpu[name]), 4)}
+        line[name] = {
+            "seconds_median": round(statistics.median(ts), 4),
+            "seconds_min": round(min(ts), 4),
+            "seconds_all": [round(t, 4) for t in ts],
+            "cpu_seconds_median": round(statistics.median(cpu[name]), 4),
+        }
     line["n_filters"] = int(outputs["neurocine"].shape[1])
     if moten is not None:
         ref = outputs["pymoten"].astype(np.float64)
         r = _pearson_per_column(outputs["neurocine"].astype(np.float64), ref)
-        line.update(min_channel_r=round(float(np.nanmin(r)), 7), median_channel_r=round(float(np.nanmedian(r)), 7),
-                    n_channels_nan_r=int(np.isnan(r).sum()),
-                    max_abs_diff=float(np.abs(outputs["neurocine"] - ref).max()),
-                    max_abs_diff_batched_vs_pymoten=float(np.abs(outputs["pymoten_batched"] - ref).max()))
+        line.update(
+            min_channel_r=round(float(np.nanmin(r)), 7),
+            median_channel_r=round(float(np.nanmedian(r)), 7),
+            n_channels_nan_r=int(np.isnan(r).sum()),
+            max_abs_diff=float(np.abs(outputs["neurocine"] - ref).max()),
+            max_abs_diff_batched_vs_pymoten=float(np.abs(outputs["pymoten_batched"] - ref).max()),
+        )
         ours_med = line["neurocine"]["seconds_median"]
         line["speedup_vs_pymoten"] = round(line["pymoten"]["seconds_median"] / ours_med, 2)
         line["speedup_vs_pymoten_batched"] = round(line["pymoten_batched"]["seconds_median"] / ours_med, 2)
-        line["speedup_vs_pymoten_cpu_seconds"] = round(line["pymoten"]["cpu_seconds_median"]
-                                                       / line["neurocine"]["cpu_seconds_median"], 2)
+        line["speedup_vs_pymoten_cpu_seconds"] = round(
+            line["pymoten"]["cpu_seconds_median"] / line["neurocine"]["cpu_seconds_median"], 2
+        )
         line["speedups_from_min_seconds"] = {
             "vs_pymoten": round(line["pymoten"]["seconds_min"] / line["neurocine"]["seconds_min"], 2),
-            "vs_pymoten_batched": round(line["pymoten_batched"]["seconds_min"] / line["neurocine"]["seconds_min"], 2)}
+            "vs_pymoten_batched": round(line["pymoten_batched"]["seconds_min"] / line["neurocine"]["seconds_min"], 2),
+        }
     line["loadavg_1min_end"] = _loadavg()
     return line
 
@@ -215,13 +237,25 @@ def case_deep(args) -> dict:
         times.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
     med = statistics.median(times)
-    return {"bench": "fmri", "case": "deep", "model": "efficientnet-lite0 (built-in)", "device": args.device,
-            "frames": int(frames.shape[0]), "frame_shape": list(frames.shape[1:]), "input_size": 224,
-            "batch_size": args.batch_size, "taps": {k: int(v.shape[1]) for k, v in feats.items()},
-            "default_taps": list(DEFAULT_LAYERS), "pooling": "mean", "torch_threads": torch.get_num_threads(),
-            "seconds_all": [round(t, 3) for t in times], "frames_per_second": round(frames.shape[0] / med, 2),
-            "frames_per_second_best": round(frames.shape[0] / min(times), 2),
-            "cpu_seconds_per_frame": round(statistics.median(cpu) / frames.shape[0], 4), "loadavg_1min": _loadavg()}
+    return {
+        "bench": "fmri",
+        "case": "deep",
+        "model": "efficientnet-lite0 (built-in)",
+        "device": args.device,
+        "frames": int(frames.shape[0]),
+        "frame_shape": list(frames.shape[1:]),
+        "input_size": 224,
+        "batch_size": args.batch_size,
+        "taps": {k: int(v.shape[1]) for k, v in feats.items()},
+        "default_taps": list(DEFAULT_LAYERS),
+        "pooling": "mean",
+        "torch_threads": torch.get_num_threads(),
+        "seconds_all": [round(t, 3) for t in times],
+        "frames_per_second": round(frames.shape[0] / med, 2),
+        "frames_per_second_best": round(frames.shape[0] / min(times), 2),
+        "cpu_seconds_per_frame": round(statistics.median(cpu) / frames.shape[0], 4),
+        "loadavg_1min": _loadavg(),
+    }
 
 
 def _rss_mb() -> float | None:
@@ -236,8 +270,8 @@ def _rss_mb() -> float | None:
 def case_encoding(args) -> dict:
     from sklearn.model_selection import KFold
 
+    from neurocine.fmri.jobs import ENCODE_ALPHAS
     from neurocine.models.ridge import RidgeCV
-    from neurocine.pipelines.fmri import ENCODE_ALPHAS
 
     rng = np.random.default_rng(0)
     n, p, v = args.scans, args.components, args.voxels
@@ -249,8 +283,17 @@ def case_encoding(args) -> dict:
     snr = np.exp(rng.uniform(np.log(0.2), np.log(2.0), v))
     Y = (S[:n] + rng.standard_normal((n, v)) / np.sqrt(snr)).astype(np.float64)
     X_tr, X_te = X[:n], X[n:]
-    line = {"bench": "fmri", "case": "encoding", "scans": n, "components": p, "voxels": v, "folds": 9,
-            "n_alphas": int(ENCODE_ALPHAS.size), "repeats": args.encoding_repeats, "loadavg_1min_start": _loadavg()}
+    line = {
+        "bench": "fmri",
+        "case": "encoding",
+        "scans": n,
+        "components": p,
+        "voxels": v,
+        "folds": 9,
+        "n_alphas": int(ENCODE_ALPHAS.size),
+        "repeats": args.encoding_repeats,
+        "loadavg_1min_start": _loadavg(),
+    }
 
     def timed(fn):
         best, out = None, None
@@ -276,9 +319,10 @@ def case_encoding(args) -> dict:
         same = np.isclose(ours.alpha_, np.asarray(him.best_alphas_))
         line["same_alpha_share_vs_himalaya"] = round(float(np.mean(same)), 4)
         scale = max(float(pred_ours.std()), 1e-12)
-        if same.any():   # the same penalty must give the same ridge solution
+        if same.any():  # the same penalty must give the same ridge solution
             line["max_abs_prediction_diff_vs_himalaya_same_alpha"] = float(
-                np.max(np.abs(pred_ours[:, same] - pred_h[:, same])) / scale)
+                np.max(np.abs(pred_ours[:, same] - pred_h[:, same])) / scale
+            )
         line["median_abs_prediction_diff_vs_himalaya"] = float(np.median(np.abs(pred_ours - pred_h)) / scale)
     if not args.skip_sklearn:
         from sklearn.linear_model import RidgeCV as SkRidgeCV
@@ -306,8 +350,9 @@ def main() -> None:
     parser.add_argument("--components", type=int, default=300, help="encoding case: PCA components of the layer")
     parser.add_argument("--encoding-repeats", type=int, default=1, help="encoding case: timed fits per solver")
     parser.add_argument("--skip-sklearn", action="store_true", help="encoding case: leave out scikit-learn's GCV")
-    parser.add_argument("--quick", action="store_true",
-                        help="40 gabor frames, 32 deep frames, 2 repeats, 5 000 voxels for encoding")
+    parser.add_argument(
+        "--quick", action="store_true", help="40 gabor frames, 32 deep frames, 2 repeats, 5 000 voxels for encoding"
+    )
     args = parser.parse_args()
     if args.quick:
         args.frames, args.deep_frames, args.repeats, args.voxels = 40, 32, 2, 5_000

@@ -49,10 +49,16 @@ METHODS = {
 def _machine(args) -> dict:
     import torch
 
-    return {"case": "machine", "python": platform.python_version(), "torch": torch.__version__,
-            "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(), "device": args.device,
-            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-            "loadavg_1min": os.getloadavg()[0]}
+    return {
+        "case": "machine",
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "device": args.device,
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "loadavg_1min": os.getloadavg()[0],
+    }
 
 
 def _prepare(args):
@@ -62,7 +68,7 @@ def _prepare(args):
     ``mask.npz``, or a mask learned now for the true population), so the benchmark times what the job runs.
     """
     from neurocine.io.sensorium import SensoriumMouse
-    from neurocine.pipelines.v1 import _encoding_models, _masks, run_simulate, run_train
+    from neurocine.v1.jobs import _encoding_models, _masks, run_simulate, run_train
 
     if args.models and not args.data:
         raise SystemExit("--models needs --data (the mouse folder the models were trained on)")
@@ -71,18 +77,29 @@ def _prepare(args):
         described = "simulator ground-truth population" if args.truth_model else f"models {args.models}"
     else:
         root = Path(tempfile.mkdtemp(prefix="bench-recon-"))
-        size = dict(n_neurons=500, n_train=48, n_oracle=2, oracle_repeats=2, n_test=2, test_repeats=2, n_frames=90,
-                    n_calibration=8) if args.quick else dict(n_neurons=2000, n_train=120, n_oracle=3,
-                                                               oracle_repeats=3, n_test=3, test_repeats=3,
-                                                               n_frames=150)
+        size = (
+            dict(
+                n_neurons=500,
+                n_train=48,
+                n_oracle=2,
+                oracle_repeats=2,
+                n_test=2,
+                test_repeats=2,
+                n_frames=90,
+                n_calibration=8,
+            )
+            if args.quick
+            else dict(n_neurons=2000, n_train=120, n_oracle=3, oracle_repeats=3, n_test=3, test_repeats=3, n_frames=150)
+        )
         run_simulate(root / "data", seed=0, **size)
         mouse = SensoriumMouse(root / "data")
         if args.truth_model:
             models, described = None, "simulator ground-truth population"
         else:
             models = root / "models"
-            run_train(root / "data", models, instances=args.instances, device=args.device, figures=False,
-                      epochs=args.epochs)
+            run_train(
+                root / "data", models, instances=args.instances, device=args.device, figures=False, epochs=args.epochs
+            )
             described = f"{args.instances} DNEMs trained on a simulated mouse ({size['n_neurons']} neurons)"
     modules, saved_mask = _encoding_models(mouse, models, args.truth_model, args.device)
     _, update, evaluation = _masks(saved_mask, modules, mouse, 0, args.device)
@@ -114,8 +131,8 @@ def main(argv=None) -> None:
         args.adam_iterations = min(args.adam_iterations, 60)
         args.epochs = args.epochs or 4
     print(json.dumps(_machine(args)), flush=True)
-    from neurocine.decode.reconstruction import reconstruct
-    from neurocine.pipelines.v1 import _first_presentations, test_tier
+    from neurocine.v1.jobs import _first_presentations, test_tier
+    from neurocine.v1.reconstruction import reconstruct
 
     mouse, modules, update, evaluation, described = _prepare(args)
     ids = _first_presentations(mouse, test_tier(mouse))[: args.trials]
@@ -125,25 +142,51 @@ def main(argv=None) -> None:
         for name in args.methods.split(","):
             iterations = args.paper_iterations if name == "paper" else args.adam_iterations
             t0 = time.perf_counter()
-            r = reconstruct(modules, trial.responses, trial.behavior, trial.pupil_center, update_mask=update,
-                            iterations=iterations, truth=trial.video, evaluation_mask=evaluation,
-                            record_every=args.record_every, device=args.device, desc=None, **METHODS[name])
+            r = reconstruct(
+                modules,
+                trial.responses,
+                trial.behavior,
+                trial.pupil_center,
+                update_mask=update,
+                iterations=iterations,
+                truth=trial.video,
+                evaluation_mask=evaluation,
+                record_every=args.record_every,
+                device=args.device,
+                desc=None,
+                **METHODS[name],
+            )
             seconds = time.perf_counter() - t0
-            line = {"case": "reconstruct", "trial": tid, "method": name, "models": described,
-                    "n_models": len(modules), "frames": int(trial.video.shape[0]), "iterations": iterations,
-                    "seconds": round(seconds, 3), "seconds_per_iteration": round(seconds / iterations, 4),
-                    "video_correlation": r.video_correlation, "mean_frame_correlation": r.mean_frame_correlation,
-                    "peak_recorded_correlation": float(np.nanmax(r.correlation_history)),
-                    "iterations_to_95pct_final": r.iterations_to(0.95),
-                    "loadavg_1min": os.getloadavg()[0]}
+            line = {
+                "case": "reconstruct",
+                "trial": tid,
+                "method": name,
+                "models": described,
+                "n_models": len(modules),
+                "frames": int(trial.video.shape[0]),
+                "iterations": iterations,
+                "seconds": round(seconds, 3),
+                "seconds_per_iteration": round(seconds / iterations, 4),
+                "video_correlation": r.video_correlation,
+                "mean_frame_correlation": r.mean_frame_correlation,
+                "peak_recorded_correlation": float(np.nanmax(r.correlation_history)),
+                "iterations_to_95pct_final": r.iterations_to(0.95),
+                "loadavg_1min": os.getloadavg()[0],
+            }
             results.setdefault(name, []).append(line)
             print(json.dumps(line), flush=True)
     ref = results.get("paper")
     for name, lines in results.items():
-        med = {k: statistics.median([ln[k] for ln in lines if ln[k] is not None] or [float("nan")])
-               for k in ("seconds", "video_correlation", "iterations_to_95pct_final")}
-        summary = {"case": "summary", "method": name, "trials": len(lines),
-                   **{f"median_{k}": v for k, v in med.items()}}
+        med = {
+            k: statistics.median([ln[k] for ln in lines if ln[k] is not None] or [float("nan")])
+            for k in ("seconds", "video_correlation", "iterations_to_95pct_final")
+        }
+        summary = {
+            "case": "summary",
+            "method": name,
+            "trials": len(lines),
+            **{f"median_{k}": v for k, v in med.items()},
+        }
         if ref and name != "paper":
             ref_s = statistics.median([ln["seconds"] for ln in ref])
             ref_c = statistics.median([ln["video_correlation"] for ln in ref])
@@ -152,7 +195,8 @@ def main(argv=None) -> None:
             ref_it = [ln["iterations_to_95pct_final"] for ln in ref if ln["iterations_to_95pct_final"] is not None]
             if ref_it:
                 summary["iterations_to_95_ratio_vs_paper"] = statistics.median(ref_it) / max(
-                    med["iterations_to_95pct_final"], 1)
+                    med["iterations_to_95pct_final"], 1
+                )
         print(json.dumps(summary), flush=True)
 
 

@@ -128,8 +128,15 @@ def _maxrss_gb() -> float:
 # --------------------------------------------------------------------------- data
 
 
-def make_data(n_samples: int, n_features: int, n_targets: int, seed: int = 0, dtype=np.float64,
-              n_test: int = N_TEST, chunk: int = 5000):
+def make_data(
+    n_samples: int,
+    n_features: int,
+    n_targets: int,
+    seed: int = 0,
+    dtype=np.float64,
+    n_test: int = N_TEST,
+    chunk: int = 5000,
+):
     """Correlated features (condition number ~30) and planted coefficients scaled so that the signal to
     noise variance ratio of the targets runs from 0.01 to 10 (explained variance ~0.01 to ~0.9: targets
     want different penalties), unit noise, offsets of 0.5 (X) and 1 (Y). Returns X, Y, X_test, Y_test;
@@ -145,9 +152,9 @@ def make_data(n_samples: int, n_features: int, n_targets: int, seed: int = 0, dt
     for start in range(0, n_targets, chunk):
         m = min(chunk, n_targets - start)
         W = rng.standard_normal((n_features, m))
-        W *= np.sqrt(snr[start:start + m] / np.einsum("pq,pk,kq->q", W, cov, W))
-        Y_all[:, start:start + m] = X_all @ W.astype(dtype)
-        Y_all[:, start:start + m] += rng.standard_normal((n_all, m)).astype(dtype) + 1.0
+        W *= np.sqrt(snr[start : start + m] / np.einsum("pq,pk,kq->q", W, cov, W))
+        Y_all[:, start : start + m] = X_all @ W.astype(dtype)
+        Y_all[:, start : start + m] += rng.standard_normal((n_all, m)).astype(dtype) + 1.0
     return X_all[:n_samples], Y_all[:n_samples], X_all[n_samples:], Y_all[n_samples:]
 
 
@@ -190,12 +197,16 @@ def _fit_solver(solver: str, X, Y, alphas, n_folds: int, dtype: str, device: str
         params = {"score_func": _himalaya_ev_score}
         if himalaya_alphas_batch:
             params["n_alphas_batch"] = himalaya_alphas_batch
-        model = HimalayaRidgeCV(alphas=np.asarray(alphas, dtype=dtype), fit_intercept=True, cv=cv,
-                                solver_params=params).fit(X, Y)
+        model = HimalayaRidgeCV(
+            alphas=np.asarray(alphas, dtype=dtype), fit_intercept=True, cv=cv, solver_params=params
+        ).fit(X, Y)
         coef = np.asarray(_to_numpy(model.coef_))
         intercept = np.asarray(_to_numpy(model.intercept_))
-        return (lambda Xt: Xt @ coef + intercept), np.asarray(_to_numpy(model.best_alphas_)), \
-            np.asarray(_to_numpy(model.cv_scores_))
+        return (
+            (lambda Xt: Xt @ coef + intercept),
+            np.asarray(_to_numpy(model.best_alphas_)),
+            np.asarray(_to_numpy(model.cv_scores_)),
+        )
     if solver == "sklearn_kfold":
         from sklearn.linear_model import Ridge
         from sklearn.metrics import explained_variance_score
@@ -236,7 +247,7 @@ def _warm_up(solver: str, dtype: str, device: str):
 def _child(conn, solver: str, cfg: dict):
     try:
         conn.send(_run_in_child(solver, cfg))
-    except BaseException as exc:  # noqa: BLE001 - report any failure as a line
+    except BaseException as exc:
         conn.send({"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(limit=3)})
     finally:
         conn.close()
@@ -261,8 +272,9 @@ def _run_in_child_threads(solver: str, cfg: dict) -> dict:
     if not cfg.get("no_warmup"):
         _warm_up(solver, dtype, cfg["device"])
     t0 = time.perf_counter()
-    X, Y, X_test, Y_test = make_data(cfg["n_samples"], cfg["n_features"], cfg["n_targets"], cfg["seed"],
-                                     dtype=np.dtype(dtype))
+    X, Y, X_test, Y_test = make_data(
+        cfg["n_samples"], cfg["n_features"], cfg["n_targets"], cfg["seed"], dtype=np.dtype(dtype)
+    )
     data_s = time.perf_counter() - t0
     alphas = np.logspace(-2, 7, cfg["n_alphas"]) if cfg["n_alphas"] > 1 else np.array([1.0])
     rss_before = _rss_gb("VmRSS")
@@ -271,20 +283,25 @@ def _run_in_child_threads(solver: str, cfg: dict) -> dict:
     times = []
     for _ in range(cfg["repeats"]):
         t0 = time.perf_counter()
-        predict, alpha, cv_best = _fit_solver(solver, X, Y, alphas, cfg["n_folds"], dtype, cfg["device"],
-                                              cfg["himalaya_alphas_batch"])
+        predict, alpha, cv_best = _fit_solver(
+            solver, X, Y, alphas, cfg["n_folds"], dtype, cfg["device"], cfg["himalaya_alphas_batch"]
+        )
         times.append(time.perf_counter() - t0)
     fit_peak = _rss_gb("VmHWM") if reset else None
     test_ev = ev_per_target(Y_test, predict(X_test))
     out = {
-        "seconds_median": _round(statistics.median(times), 4), "seconds_min": _round(min(times), 4),
+        "seconds_median": _round(statistics.median(times), 4),
+        "seconds_min": _round(min(times), 4),
         "seconds_all": [_round(t, 4) for t in times],
-        "data_seconds": _round(data_s, 3), "rss_before_fit_gb": _round(rss_before, 4),
+        "data_seconds": _round(data_s, 3),
+        "rss_before_fit_gb": _round(rss_before, 4),
         "fit_peak_rss_gb": _round(fit_peak, 4),
         "fit_extra_rss_gb": _round(fit_peak - rss_before, 4) if fit_peak and rss_before else None,
         "peak_rss_gb": _round(_maxrss_gb(), 4),
         "loadavg_1min_start_end": [_round(load_start, 2), _round(os.getloadavg()[0], 2)],
-        "test_ev_mean": _round(test_ev.mean(), 6), "test_ev": test_ev, "alpha": np.asarray(alpha, dtype=float),
+        "test_ev_mean": _round(test_ev.mean(), 6),
+        "test_ev": test_ev,
+        "alpha": np.asarray(alpha, dtype=float),
         "cv_best": None if cv_best is None else np.asarray(cv_best, dtype=float),
     }
     if solver == "neurocine_torch":
@@ -306,8 +323,13 @@ def _run_big(cfg: dict) -> dict:
     X, Y, X_test, Y_test = make_data(n, p, q, cfg["seed"], dtype=np.float32, n_test=500)
     data_s = time.perf_counter() - t0
     backend = cfg["big_backend"]
-    model = RidgeCV(alphas=np.logspace(-2, 7, cfg["n_alphas"]), cv=cfg["n_folds"], backend=backend,
-                    device=cfg["device"] if backend == "torch" else "auto", dtype="float32")
+    model = RidgeCV(
+        alphas=np.logspace(-2, 7, cfg["n_alphas"]),
+        cv=cfg["n_folds"],
+        backend=backend,
+        device=cfg["device"] if backend == "torch" else "auto",
+        dtype="float32",
+    )
     rss_before = _rss_gb("VmRSS")
     reset = _reset_peak_rss()
     t0 = time.perf_counter()
@@ -316,14 +338,21 @@ def _run_big(cfg: dict) -> dict:
     fit_peak = _rss_gb("VmHWM") if reset else None
     ev = ev_per_target(Y_test, model.predict(X_test))
     return {
-        "N": n, "p": p, "q": q, "backend": backend, "dtype": "float32",
-        "data_gb": _round((X.nbytes + Y.nbytes) / 2**30, 4), "data_seconds": _round(data_s, 2),
-        "seconds": _round(fit_s, 3), "rss_before_fit_gb": _round(rss_before, 4),
+        "N": n,
+        "p": p,
+        "q": q,
+        "backend": backend,
+        "dtype": "float32",
+        "data_gb": _round((X.nbytes + Y.nbytes) / 2**30, 4),
+        "data_seconds": _round(data_s, 2),
+        "seconds": _round(fit_s, 3),
+        "rss_before_fit_gb": _round(rss_before, 4),
         "fit_peak_rss_gb": _round(fit_peak, 4),
         "fit_extra_rss_gb": _round(fit_peak - rss_before, 4) if fit_peak and rss_before else None,
         "peak_rss_gb": _round(_maxrss_gb(), 4),
         "within_8_gib": bool((fit_peak or _maxrss_gb()) < 8.0),
-        "test_ev_mean": _round(ev.mean(), 6), "n_distinct_alphas": int(np.unique(model.alpha_).size),
+        "test_ev_mean": _round(ev.mean(), 6),
+        "n_distinct_alphas": int(np.unique(model.alpha_).size),
     }
 
 
@@ -353,8 +382,14 @@ def run_in_fresh_process(solver: str, cfg: dict, timeout: float | None) -> dict:
 
 
 def device_info(args) -> dict:
-    info = {"bench": "ridge", "case": "device", "python": platform.python_version(),
-            "platform": platform.platform(), "cpu_count": os.cpu_count(), "numpy": np.__version__}
+    info = {
+        "bench": "ridge",
+        "case": "device",
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "numpy": np.__version__,
+    }
     try:
         import sklearn
 
@@ -370,8 +405,9 @@ def device_info(args) -> dict:
     try:
         import torch
 
-        info.update(torch=torch.__version__, torch_threads=torch.get_num_threads(),
-                    cuda_available=torch.cuda.is_available())
+        info.update(
+            torch=torch.__version__, torch_threads=torch.get_num_threads(), cuda_available=torch.cuda.is_available()
+        )
         if torch.cuda.is_available():
             info["cuda_device"] = torch.cuda.get_device_name(0)
     except ImportError:
@@ -397,20 +433,30 @@ def parse_args(argv=None):
     ap.add_argument("--n-alphas", type=int, default=10, help="penalties: logspace(-2, 7, n)")
     ap.add_argument("--cv", dest="n_folds", type=int, default=5, help="contiguous KFold folds")
     ap.add_argument("--repeats", type=int, default=3, help="fits per solver (median reported)")
-    ap.add_argument("--peer-repeats", type=int, default=None,
-                    help="fits per peer solver (himalaya, sklearn); default: --repeats")
+    ap.add_argument(
+        "--peer-repeats", type=int, default=None, help="fits per peer solver (himalaya, sklearn); default: --repeats"
+    )
     ap.add_argument("--quick", action="store_true", help="small smoke test: 2000 x 50 -> 500 targets, 1 repeat")
-    ap.add_argument("--solvers", default=",".join(DEFAULT_SOLVERS),
-                    help=f"comma list from {', '.join(ALL_SOLVERS)}, or 'none'")
+    ap.add_argument(
+        "--solvers", default=",".join(DEFAULT_SOLVERS), help=f"comma list from {', '.join(ALL_SOLVERS)}, or 'none'"
+    )
     ap.add_argument("--dtype", default="float64", choices=["float64", "float32"])
     ap.add_argument("--device", default="auto", help="torch device for neurocine_torch / the 100k case")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--timeout", type=float, default=None, help="seconds per solver process")
-    ap.add_argument("--himalaya-alphas-batch", type=int, default=None,
-                    help="himalaya n_alphas_batch (memory); default: himalaya's (all penalties at once)")
-    ap.add_argument("--threads", type=int, default=None,
-                    help="limit BLAS/OpenMP and torch threads of every solver to this number (default: libraries' "
-                         "own); on a shared machine 1 avoids descheduled-thread stalls")
+    ap.add_argument(
+        "--himalaya-alphas-batch",
+        type=int,
+        default=None,
+        help="himalaya n_alphas_batch (memory); default: himalaya's (all penalties at once)",
+    )
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="limit BLAS/OpenMP and torch threads of every solver to this number (default: libraries' "
+        "own); on a shared machine 1 avoids descheduled-thread stalls",
+    )
     ap.add_argument("--no-warmup", action="store_true")
     ap.add_argument("--targets-100k", action="store_true", help="also fit 100 000 targets (float32), report peak RSS")
     ap.add_argument("--big-samples", type=int, default=10_000)
@@ -430,8 +476,24 @@ def main(argv=None) -> None:
     unknown = sorted(set(solvers) - set(ALL_SOLVERS))
     if unknown:
         raise SystemExit(f"--solvers: unknown {unknown}; expected names from {list(ALL_SOLVERS)}")
-    keys = ("n_samples", "n_features", "n_targets", "n_alphas", "n_folds", "repeats", "dtype", "device", "seed",
-            "himalaya_alphas_batch", "no_warmup", "threads", "big_samples", "big_features", "big_targets", "big_backend")
+    keys = (
+        "n_samples",
+        "n_features",
+        "n_targets",
+        "n_alphas",
+        "n_folds",
+        "repeats",
+        "dtype",
+        "device",
+        "seed",
+        "himalaya_alphas_batch",
+        "no_warmup",
+        "threads",
+        "big_samples",
+        "big_features",
+        "big_targets",
+        "big_backend",
+    )
     cfg = {k: getattr(args, k) for k in keys}
     emit(device_info(args))
     case = f"N{args.n_samples}_p{args.n_features}_q{args.n_targets}"
@@ -441,46 +503,69 @@ def main(argv=None) -> None:
         reps = args.peer_repeats if peer and args.peer_repeats else args.repeats
         res = run_in_fresh_process(solver, {**cfg, "repeats": reps}, args.timeout)
         results[solver] = res
-        line = {"bench": "ridge", "case": case, "solver": solver, "N": args.n_samples, "p": args.n_features,
-                "q": args.n_targets, "n_alphas": args.n_alphas, "folds": args.n_folds, "dtype": args.dtype,
-                "threads": args.threads}
+        line = {
+            "bench": "ridge",
+            "case": case,
+            "solver": solver,
+            "N": args.n_samples,
+            "p": args.n_features,
+            "q": args.n_targets,
+            "n_alphas": args.n_alphas,
+            "folds": args.n_folds,
+            "dtype": args.dtype,
+            "threads": args.threads,
+        }
         line.update({k: v for k, v in res.items() if k not in ("test_ev", "alpha", "cv_best")})
         if "alpha" in res:
             line["n_distinct_alphas"] = int(np.unique(res["alpha"]).size)
         emit(line)
     ref = results.get("neurocine_numpy") or results.get("neurocine_torch")
     if ref is not None and "test_ev" in ref:
-        ratio = {"bench": "ratio", "case": case, "reference": "neurocine_numpy" if "neurocine_numpy" in results
-                 else "neurocine_torch"}
+        ratio = {
+            "bench": "ratio",
+            "case": case,
+            "reference": "neurocine_numpy" if "neurocine_numpy" in results else "neurocine_torch",
+        }
         t_ref = ref["seconds_median"]
         for name, res in results.items():
             if res is ref or "test_ev" not in res:
                 continue
-            ratio[f"max_abs_dev_test_ev_vs_{name}"] = float(np.abs(np.asarray(ref["test_ev"])
-                                                                   - np.asarray(res["test_ev"])).max())
-            ratio[f"alpha_agreement_vs_{name}"] = _round(np.mean(np.isclose(ref["alpha"], res["alpha"],
-                                                                            rtol=1e-9)), 4)
+            ratio[f"max_abs_dev_test_ev_vs_{name}"] = float(
+                np.abs(np.asarray(ref["test_ev"]) - np.asarray(res["test_ev"])).max()
+            )
+            ratio[f"alpha_agreement_vs_{name}"] = _round(np.mean(np.isclose(ref["alpha"], res["alpha"], rtol=1e-9)), 4)
             if ref.get("cv_best") is not None and res.get("cv_best") is not None:
-                ratio[f"max_abs_dev_cv_ev_vs_{name}"] = float(np.abs(np.asarray(ref["cv_best"])
-                                                                     - np.asarray(res["cv_best"])).max())
+                ratio[f"max_abs_dev_cv_ev_vs_{name}"] = float(
+                    np.abs(np.asarray(ref["cv_best"]) - np.asarray(res["cv_best"])).max()
+                )
             ratio[f"{name}_over_reference_seconds"] = _ratio(res["seconds_median"], t_ref)
         num = results.get("neurocine_numpy", {})
         tor = results.get("neurocine_torch", {})
-        for peer, key in (("himalaya", "speedup_vs_himalaya"), ("sklearn_kfold", "speedup_vs_sklearn"),
-                          ("sklearn_gcv", "speedup_vs_sklearn_gcv")):
+        for peer, key in (
+            ("himalaya", "speedup_vs_himalaya"),
+            ("sklearn_kfold", "speedup_vs_sklearn"),
+            ("sklearn_gcv", "speedup_vs_sklearn_gcv"),
+        ):
             t_peer = results.get(peer, {}).get("seconds_median")
             ratio[key] = _ratio(t_peer, num.get("seconds_median"))
             ratio[key + "_torch"] = _ratio(t_peer, tor.get("seconds_median"))
         ratio["speedups_from_min_seconds"] = {
             key: _ratio(results.get(peer, {}).get("seconds_min"), num.get("seconds_min"))
-            for peer, key in (("himalaya", "vs_himalaya"), ("sklearn_kfold", "vs_sklearn"),
-                              ("sklearn_gcv", "vs_sklearn_gcv"))}
+            for peer, key in (
+                ("himalaya", "vs_himalaya"),
+                ("sklearn_kfold", "vs_sklearn"),
+                ("sklearn_gcv", "vs_sklearn_gcv"),
+            )
+        }
         if "himalaya_torch" in results:
-            ratio["speedup_torch_vs_himalaya_torch"] = _ratio(results["himalaya_torch"].get("seconds_median"),
-                                                              tor.get("seconds_median"))
-        ratio["notes"] = ("speedups: peer seconds / neurocine seconds (numpy back end; *_torch: neurocine torch); "
-                          "test EV on 2000 held-out samples; sklearn_gcv selects by leave-one-out error, "
-                          "so its penalties and EV differ by design")
+            ratio["speedup_torch_vs_himalaya_torch"] = _ratio(
+                results["himalaya_torch"].get("seconds_median"), tor.get("seconds_median")
+            )
+        ratio["notes"] = (
+            "speedups: peer seconds / neurocine seconds (numpy back end; *_torch: neurocine torch); "
+            "test EV on 2000 held-out samples; sklearn_gcv selects by leave-one-out error, "
+            "so its penalties and EV differ by design"
+        )
         emit(ratio)
     if args.targets_100k:
         res = run_in_fresh_process("big", cfg, args.timeout)

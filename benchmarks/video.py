@@ -68,7 +68,9 @@ def generated_video(n_frames: int, width: int = 640, height: int = 480) -> Path:
         return path
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[:height, :width].astype(np.float32)
-    background = (110 + 40 * np.sin(xx / 23.0) * np.cos(yy / 31.0) + rng.normal(0, 6, (height, width))).astype(np.float32)
+    background = (110 + 40 * np.sin(xx / 23.0) * np.cos(yy / 31.0) + rng.normal(0, 6, (height, width))).astype(
+        np.float32
+    )
     tmp = path.with_suffix(".tmp.mp4")
     container = av.open(str(tmp), "w")
     stream = container.add_stream("libx264", rate=30)
@@ -82,7 +84,7 @@ def generated_video(n_frames: int, width: int = 640, height: int = 480) -> Path:
             bout = 1.0 if np.sin(t / (40.0 + 17 * j) + phases[j, 0]) > 0.2 else 0.15
             cx = (x0 + x1) / 2 + bout * (x1 - x0) / 4 * np.sin(t / (3.0 + j) + phases[j, 1])
             cy = (y0 + y1) / 2 + bout * (y1 - y0) / 4 * np.cos(t / (4.0 + j) + phases[j, 2])
-            r2 = ((xx[y0:y1, x0:x1] - cx) ** 2 + (yy[y0:y1, x0:x1] - cy) ** 2)
+            r2 = (xx[y0:y1, x0:x1] - cx) ** 2 + (yy[y0:y1, x0:x1] - cy) ** 2
             img[y0:y1, x0:x1] += 90 * np.exp(-r2 / (2 * (12 + 6 * j) ** 2))
         gray = np.clip(img, 0, 255).astype(np.uint8)
         frame = av.VideoFrame.from_ndarray(np.repeat(gray[..., None], 3, axis=-1), format="rgb24")
@@ -123,7 +125,7 @@ def direct_numpy_me(path: Path, rois, bin: int) -> np.ndarray:
     container = av.open(str(path))
     frames = []
     for frame in container.decode(video=0):
-        y = frame.to_ndarray(format="yuv420p")[: frame.height].astype(np.float64)   # the luma plane
+        y = frame.to_ndarray(format="yuv420p")[: frame.height].astype(np.float64)  # the luma plane
         if bin > 1:
             h, w = (y.shape[0] // bin) * bin, (y.shape[1] // bin) * bin
             y = y[:h, :w].reshape(h // bin, bin, w // bin, bin).mean(axis=(1, 3))
@@ -162,8 +164,12 @@ def run_facemap(python: str, path: Path, rois: dict, sbin: int) -> dict | None:
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "fm.py"
         script.write_text(FACEMAP_SCRIPT)
-        proc = subprocess.run([python, str(script), str(path), tmp, str(sbin), json.dumps(rois)],
-                              capture_output=True, text=True, env={**os.environ, "MPLBACKEND": "Agg"})
+        proc = subprocess.run(
+            [python, str(script), str(path), tmp, str(sbin), json.dumps(rois)],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "MPLBACKEND": "Agg"},
+        )
         if proc.returncode != 0:
             return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "facemap failed"}
         info = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -203,25 +209,42 @@ def principal_cosines(ours: np.ndarray, theirs: np.ndarray) -> np.ndarray:
 
 
 def bench_video(name: str, path: Path, rois: dict, args) -> None:
+    from neurocine.encode.video_jobs import compute_motion
     from neurocine.features.rois import ROI
     from neurocine.io.video import VideoReader
-    from neurocine.pipelines.video import compute_motion
 
     roi_list = [ROI(k, box=v) for k, v in rois.items()]
     reader = VideoReader(path)
-    meta = {"video": name, "frames": reader.n_frames, "size": [reader.source_width, reader.source_height],
-            "bin": args.bin}
+    meta = {
+        "video": name,
+        "frames": reader.n_frames,
+        "size": [reader.source_width, reader.source_height],
+        "bin": args.bin,
+    }
     t_decode, n = median_time(lambda: decode_only(path), args.repeats)
     emit(case="decode", **meta, seconds=t_decode, frames_per_second=n / t_decode)
     t_me, (res, _) = median_time(lambda: compute_motion(path, roi_list, bin=args.bin), args.repeats)
     ref = direct_numpy_me(path, roi_list, args.bin)
-    emit(case="me", **meta, seconds=t_me, frames_per_second=n / t_me, ratio_to_decode=t_me / t_decode,
-         goal_ratio=1.25, max_abs_diff_vs_numpy=float(np.abs(res.motion_energy - ref).max()), goal_diff=1e-6)
+    emit(
+        case="me",
+        **meta,
+        seconds=t_me,
+        frames_per_second=n / t_me,
+        ratio_to_decode=t_me / t_decode,
+        goal_ratio=1.25,
+        max_abs_diff_vs_numpy=float(np.abs(res.motion_energy - ref).max()),
+        goal_diff=1e-6,
+    )
     full = [ROI("full", box=(0, 0, reader.source_width, reader.source_height))] + roi_list
-    t_svd, (res_svd, _) = median_time(lambda: compute_motion(path, full, bin=args.bin, n_svd=args.svd),
-                                      args.repeats)
-    emit(case="me_svd", **meta, svd=args.svd, seconds=t_svd, frames_per_second=n / t_svd,
-         ratio_to_decode=t_svd / t_decode)
+    t_svd, (res_svd, _) = median_time(lambda: compute_motion(path, full, bin=args.bin, n_svd=args.svd), args.repeats)
+    emit(
+        case="me_svd",
+        **meta,
+        svd=args.svd,
+        seconds=t_svd,
+        frames_per_second=n / t_svd,
+        ratio_to_decode=t_svd / t_decode,
+    )
     if not args.facemap_python:
         emit(case="facemap", **meta, skipped="no --facemap-python given (facemap pins numpy<2: use its own venv)")
         return
@@ -235,35 +258,50 @@ def bench_video(name: str, path: Path, rois: dict, args) -> None:
     t_fm = statistics.median(fm_times)
     cosines, exact_ours, exact_fm = {}, {}, {}
     for i, roi in enumerate(full):
-        theirs = fm["arrays"][f"mask_{i}"]                       # (Ly, Lx, 10) on facemap's binned grid
+        theirs = fm["arrays"][f"mask_{i}"]  # (Ly, Lx, 10) on facemap's binned grid
         k = min(10, theirs.shape[-1], args.svd)
-        ours = res_svd.svd_masks[i, :k]                          # (k, H, W) full frame, zero outside the ROI
+        ours = res_svd.svd_masks[i, :k]  # (k, H, W) full frame, zero outside the ROI
         x0, y0, x1, y1 = roi.box
         b = args.bin
         if roi.name == "full":
             ours_roi = ours
         else:
-            ours_roi = ours[:, y0 // b: y0 // b + theirs.shape[0], x0 // b: x0 // b + theirs.shape[1]]
+            ours_roi = ours[:, y0 // b : y0 // b + theirs.shape[0], x0 // b : x0 // b + theirs.shape[1]]
         h, w = min(ours_roi.shape[1], theirs.shape[0]), min(ours_roi.shape[2], theirs.shape[1])
         a = ours_roi[:, :h, :w].reshape(k, -1)
         bm = np.moveaxis(theirs[:h, :w, :k], -1, 0).reshape(k, -1)
         cosines[roi.name] = [round(float(c), 4) for c in principal_cosines(a, bm)]
         exact = exact_masks(path, roi, args.bin, k)
-        if exact is not None:   # both against the exact SVD of the same binned luma frames
-            ex = exact[:, y0 // b: y0 // b + theirs.shape[0], x0 // b: x0 // b + theirs.shape[1]] \
-                if roi.name != "full" else exact
+        if exact is not None:  # both against the exact SVD of the same binned luma frames
+            ex = (
+                exact[:, y0 // b : y0 // b + theirs.shape[0], x0 // b : x0 // b + theirs.shape[1]]
+                if roi.name != "full"
+                else exact
+            )
             ex = ex[:, :h, :w].reshape(k, -1)
             exact_ours[roi.name] = round(float(principal_cosines(a, ex).min()), 4)
             exact_fm[roi.name] = round(float(principal_cosines(bm, ex).min()), 4)
-    emit(case="facemap", **meta, seconds=t_fm, facemap_components=500, neurocine_components=args.svd,
-         neurocine_seconds=t_svd, speedup=t_fm / t_svd, goal_speedup=2.0, facemap_maxrss_mb=fm["maxrss_mb"],
-         min_cosine_top10={k: min(v) for k, v in cosines.items()}, goal_cosine=0.99, cosines_top10=cosines,
-         min_cosine_top10_neurocine_vs_exact=exact_ours, min_cosine_top10_facemap_vs_exact=exact_fm)
+    emit(
+        case="facemap",
+        **meta,
+        seconds=t_fm,
+        facemap_components=500,
+        neurocine_components=args.svd,
+        neurocine_seconds=t_svd,
+        speedup=t_fm / t_svd,
+        goal_speedup=2.0,
+        facemap_maxrss_mb=fm["maxrss_mb"],
+        min_cosine_top10={k: min(v) for k, v in cosines.items()},
+        goal_cosine=0.99,
+        cosines_top10=cosines,
+        min_cosine_top10_neurocine_vs_exact=exact_ours,
+        min_cosine_top10_facemap_vs_exact=exact_fm,
+    )
 
 
 MEMORY_SCRIPT = textwrap.dedent("""
     import json, sys
-    from neurocine.pipelines.video import run_motion
+    from neurocine.encode.video_jobs import run_motion
     run_motion(sys.argv[1], sys.argv[2], svd=int(sys.argv[3]), bin=int(sys.argv[4]), figures=False)
     # peak RSS of this process (VmHWM: ru_maxrss would include the parent's peak inherited across exec)
     hwm = [line for line in open("/proc/self/status") if line.startswith("VmHWM")][0]
@@ -276,15 +314,26 @@ def bench_memory(args) -> None:
     frames = int(np.ceil(4 * cap_mb * 2**20 / (640 * 480)))
     path = generated_video(frames)
     with tempfile.TemporaryDirectory() as tmp:
-        proc = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, str(path), str(Path(tmp) / "out"),
-                               str(args.svd), str(args.bin)], capture_output=True, text=True,
-                              env={**os.environ, "NEUROCINE_PROGRESS": "0"})
+        proc = subprocess.run(
+            [sys.executable, "-c", MEMORY_SCRIPT, str(path), str(Path(tmp) / "out"), str(args.svd), str(args.bin)],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "NEUROCINE_PROGRESS": "0"},
+        )
     if proc.returncode != 0:
         emit(case="memory", error=proc.stderr.strip().splitlines()[-1])
         return
     rss = json.loads(proc.stdout.strip().splitlines()[-1])["maxrss_mb"]
-    emit(case="memory", frames=frames, decoded_mb=frames * 640 * 480 / 2**20, cap_mb=cap_mb, svd=args.svd, bin=args.bin,
-         peak_rss_mb=rss, under_cap=rss < cap_mb)
+    emit(
+        case="memory",
+        frames=frames,
+        decoded_mb=frames * 640 * 480 / 2**20,
+        cap_mb=cap_mb,
+        svd=args.svd,
+        bin=args.bin,
+        peak_rss_mb=rss,
+        under_cap=rss < cap_mb,
+    )
 
 
 def main() -> None:

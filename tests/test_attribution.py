@@ -116,8 +116,9 @@ def test_component_space_ev_equals_pixel_movie_ev():
     rng = np.random.default_rng(2)
     T, p, k, n_pix = 400, 6, 5, 300
     X = rng.standard_normal((T, p))
-    SVT = (X @ rng.standard_normal((p, k)) * np.array([3.0, 2.0, 1.0, 0.5, 0.2])
-           + rng.standard_normal((T, k))).T + rng.standard_normal((k, 1))
+    SVT = (
+        X @ rng.standard_normal((p, k)) * np.array([3.0, 2.0, 1.0, 0.5, 0.2]) + rng.standard_normal((T, k))
+    ).T + rng.standard_normal((k, 1))
     U = rng.standard_normal((n_pix, k))
     fit = fit_in_component_space(X, U, SVT, cv=5)
     movie = U @ SVT  # (pixels, T): formed here only to check
@@ -157,15 +158,18 @@ def test_pixel_explained_variance_zero_variance_pixel():
     np.testing.assert_allclose(ev, [0.75, 1.0])
 
 
-@pytest.mark.parametrize("groups, kwargs, match", [
-    ([0, 1], {}, r"^groups: got list; expected a non-empty dict"),
-    ({"a": []}, {}, r"^groups\['a'\]: is empty"),
-    ({"a": [20]}, {}, r"^groups\['a'\]: column 20 is out of range; expected 0\.\.10"),
-    ({"a": ["f0"]}, {}, r"^groups\['a'\]: unknown column 'f0'; expected integer indices"),
-    ({"a": ["zz"]}, {"columns": [f"f{i}" for i in range(11)]}, r"^groups\['a'\]: unknown column 'zz'"),
-    ({"a": ["f0"]}, {"columns": ["f0"]}, r"^columns: has 1 names but X has 11 columns"),
-    ({"a": [0]}, {"min_shift": 0.6}, r"^min_shift: got 0\.6"),
-])
+@pytest.mark.parametrize(
+    "groups, kwargs, match",
+    [
+        ([0, 1], {}, r"^groups: got list; expected a non-empty dict"),
+        ({"a": []}, {}, r"^groups\['a'\]: is empty"),
+        ({"a": [20]}, {}, r"^groups\['a'\]: column 20 is out of range; expected 0\.\.10"),
+        ({"a": ["f0"]}, {}, r"^groups\['a'\]: unknown column 'f0'; expected integer indices"),
+        ({"a": ["zz"]}, {"columns": [f"f{i}" for i in range(11)]}, r"^groups\['a'\]: unknown column 'zz'"),
+        ({"a": ["f0"]}, {"columns": ["f0"]}, r"^columns: has 1 names but X has 11 columns"),
+        ({"a": [0]}, {"min_shift": 0.6}, r"^min_shift: got 0\.6"),
+    ],
+)
 def test_group_contributions_bad_input(groups, kwargs, match):
     X, Y, _ = simulate_groups(T=200)
     with pytest.raises(InputError, match=match):

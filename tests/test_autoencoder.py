@@ -5,13 +5,12 @@ import pytest
 import torch
 from sklearn.linear_model import Ridge
 
+from neurocine.encode.autoencoder import ConvAutoencoder
 from neurocine.errors import InputError
 from neurocine.metrics import r2_score
-from neurocine.models._training import CHECKPOINT_FILE, TrainingInterrupted
-from neurocine.models.autoencoder import ConvAutoencoder
+from neurocine.models.torch_base import CHECKPOINT_FILE, TrainingInterrupted
 
-
-pytestmark = pytest.mark.usefixtures("one_thread")   # tests/conftest.py
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def moving_blob(n_frames=300, height=32, width=40, sigma=3.0, seed=0):
@@ -25,7 +24,7 @@ def moving_blob(n_frames=300, height=32, width=40, sigma=3.0, seed=0):
     col = width / 2 + (width / 2 - 6) * np.sin(2 * np.pi * t / 61 + rng.uniform(0, 2 * np.pi))
     y, x = np.arange(height)[:, None], np.arange(width)
     d2 = (y - row[:, None, None]) ** 2 + (x - col[:, None, None]) ** 2
-    return (0.1 + 0.8 * np.exp(-d2 / (2 * sigma ** 2))).astype(np.float32), np.stack([row, col], 1)
+    return (0.1 + 0.8 * np.exp(-d2 / (2 * sigma**2))).astype(np.float32), np.stack([row, col], 1)
 
 
 N_TRAIN = 240  # frames 240-299 are held out from fit (fit itself validates on its last 10 %: 216-239)
@@ -106,8 +105,9 @@ def test_odd_frame_sizes_round_trip(padding):
 
 def test_resumed_fit_equals_uninterrupted(tmp_path):
     frames, _ = moving_blob(n_frames=60, height=16, width=20)
-    params = dict(filters=(4, 2), batch_size=16, max_epochs=4, patience=10, learning_rate=1e-2, random_state=3,
-                  device="cpu")  # bit-for-bit is a CPU promise
+    params = dict(
+        filters=(4, 2), batch_size=16, max_epochs=4, patience=10, learning_rate=1e-2, random_state=3, device="cpu"
+    )  # bit-for-bit is a CPU promise
     reference = ConvAutoencoder(**params).fit(frames)
     first = ConvAutoencoder(**params, checkpoint_dir=tmp_path)
     first._stop_after_epoch = 2

@@ -29,8 +29,14 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 def neurocine(*args: str | os.PathLike, cwd: Path) -> subprocess.CompletedProcess:
     """Run ``neurocine ARGS`` in ``cwd`` with progress bars off; returns the finished process."""
     env = {**os.environ, "NEUROCINE_PROGRESS": "0"}
-    return subprocess.run([sys.executable, "-m", "neurocine.cli", *map(str, args)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=900)
+    return subprocess.run(
+        [sys.executable, "-m", "neurocine.cli", *map(str, args)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
 
 
 def ok(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
@@ -101,8 +107,26 @@ def seed_fits(workdir, sim_npz):
     def get(k: int):
         if k not in cache:
             out = workdir / f"seed_k{k}"
-            proc = ok(neurocine("motifs", "fit", sim_npz, "--components", k, "--width", 10, "--solver", "seed",
-                                "--seed", 7, "--amp-rate", 3, "--out", out, cwd=workdir))
+            proc = ok(
+                neurocine(
+                    "motifs",
+                    "fit",
+                    sim_npz,
+                    "--components",
+                    k,
+                    "--width",
+                    10,
+                    "--solver",
+                    "seed",
+                    "--seed",
+                    7,
+                    "--amp-rate",
+                    3,
+                    "--out",
+                    out,
+                    cwd=workdir,
+                )
+            )
             cache[k] = (proc, out)
         return cache[k]
 
@@ -124,8 +148,26 @@ def default_fit(workdir, sim_npz):
 def selection(workdir, sim_npz):
     """``motifs select`` over K = 2..6 (3 repeats, 3 starts each), in two worker processes."""
     out = workdir / "select"
-    proc = ok(neurocine("motifs", "select", sim_npz, "--components", "2-6", "--width", "10", "--repeats", "3",
-                        "--n-init", "3", "--jobs", "2", "--out", out, cwd=workdir))
+    proc = ok(
+        neurocine(
+            "motifs",
+            "select",
+            sim_npz,
+            "--components",
+            "2-6",
+            "--width",
+            "10",
+            "--repeats",
+            "3",
+            "--n-init",
+            "3",
+            "--jobs",
+            "2",
+            "--out",
+            out,
+            cwd=workdir,
+        )
+    )
     return proc, out
 
 
@@ -163,8 +205,28 @@ def test_simulate_reproduces_the_notebook_data(sim):
 
 
 def test_simulate_options_set_shapes_and_noise(tmp_path):
-    proc = ok(neurocine("--quiet", "motifs", "simulate", "--seed", "1", "--timesteps", "400", "--channels", "5",
-                        "--width", "8", "--neurons", "3", "--noise", "0.5", "--out", "small.npz", cwd=tmp_path))
+    proc = ok(
+        neurocine(
+            "--quiet",
+            "motifs",
+            "simulate",
+            "--seed",
+            "1",
+            "--timesteps",
+            "400",
+            "--channels",
+            "5",
+            "--width",
+            "8",
+            "--neurons",
+            "3",
+            "--noise",
+            "0.5",
+            "--out",
+            "small.npz",
+            cwd=tmp_path,
+        )
+    )
     assert "data (400, 5)" in proc.stdout
     with np.load(tmp_path / "small.npz") as f:
         X, W, A = f["data"], f["templates"], f["amplitudes"]
@@ -261,8 +323,9 @@ def test_rerun_is_deterministic_and_replaces_only_on_success(workdir, sim_npz, s
     assert leftovers(workdir, target.name) == [target.name]
     new, ref = summary_of(target), summary_of(reference)
     assert new["parameters"]["solver"] == "default"
-    assert {k: v for k, v in new["parameters"].items() if k != "input"} == \
-        {k: v for k, v in ref["parameters"].items() if k != "input"}
+    assert {k: v for k, v in new["parameters"].items() if k != "input"} == {
+        k: v for k, v in ref["parameters"].items() if k != "input"
+    }
     assert without_timing(new["metrics"]) == without_timing(ref["metrics"])
     with np.load(target / "fit.npz") as a, np.load(reference / "fit.npz") as b:
         for key in ("templates", "amplitudes", "log_likelihoods"):
@@ -321,8 +384,23 @@ def test_screenome_simulate_bin_fit(tmp_path):
     assert s["metrics"]["total_seconds"] == pytest.approx(float(data.sum()), rel=1e-5)
     assert_png(binned / "usage.png")
 
-    ok(neurocine("motifs", "fit", "binned/binned.npz", "--components", "3", "--width", "10", "--nonnegative",
-                 "--noise-std", "2", "--out", "fit", cwd=tmp_path))
+    ok(
+        neurocine(
+            "motifs",
+            "fit",
+            "binned/binned.npz",
+            "--components",
+            "3",
+            "--width",
+            "10",
+            "--nonnegative",
+            "--noise-std",
+            "2",
+            "--out",
+            "fit",
+            cwd=tmp_path,
+        )
+    )
     fit = tmp_path / "fit"
     m = summary_of(fit)["metrics"]
     assert summary_of(fit)["parameters"]["nonnegative"] is True
@@ -360,12 +438,18 @@ BAD_INPUT = {
     "zero-starts": (FIT + ("sim.npz", "-k", "4", "-d", "10", "--n-init", "0"), ["n_init", "0"]),
     "negative-tolerance": (FIT + ("sim.npz", "-k", "4", "-d", "10", "--tolerance", "-1"), ["--tolerance", "-1"]),
     "cuda-without-gpu": (FIT + ("sim.npz", "-k", "4", "-d", "10", "--device", "cuda"), ["CUDA is not available"]),
-    "select-reversed-range": (("motifs", "select", "sim.npz", "--components", "5-2", "--width", "10"),
-                              ["--components", "5-2"]),
-    "select-width-not-below-T": (("motifs", "select", "sim.npz", "--components", "2-3", "--width", "600"),
-                                 ["--width", "600"]),
-    "select-zero-jobs": (("motifs", "select", "sim.npz", "--components", "2-3", "--width", "10", "--jobs", "0"),
-                         ["n_jobs", "0"]),
+    "select-reversed-range": (
+        ("motifs", "select", "sim.npz", "--components", "5-2", "--width", "10"),
+        ["--components", "5-2"],
+    ),
+    "select-width-not-below-T": (
+        ("motifs", "select", "sim.npz", "--components", "2-3", "--width", "600"),
+        ["--width", "600"],
+    ),
+    "select-zero-jobs": (
+        ("motifs", "select", "sim.npz", "--components", "2-3", "--width", "10", "--jobs", "0"),
+        ["n_jobs", "0"],
+    ),
     "bin-empty-log": (("screenome", "bin", "empty.csv", "--bin", "60s"), ["empty.csv"]),
 }
 
@@ -469,6 +553,11 @@ def test_demo_quick(workdir, seed_fits, selection):
     assert len(linked) >= 12
     for rel in linked:
         assert_png(out / rel)
-    for needle in ("conv_nmf/seed_k4_model.png", "k_selection/k_selection.png", "screenome/motifs_model.png",
-                   "encoding/results/beta_maps.png", "encoding/framerates/framerates.png"):
+    for needle in (
+        "conv_nmf/seed_k4_model.png",
+        "k_selection/k_selection.png",
+        "screenome/motifs_model.png",
+        "encoding/results/beta_maps.png",
+        "encoding/framerates/framerates.png",
+    ):
         assert needle in linked

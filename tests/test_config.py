@@ -14,8 +14,9 @@ from neurocine.io.config import ConfigTable, read_config
 KEYS = st.text(alphabet="abcdefghij_", min_size=1, max_size=8)
 
 
-@given(known=st.dictionaries(KEYS, st.integers(-5, 5), max_size=4),
-       extra=st.dictionaries(KEYS, st.booleans(), max_size=3))
+@given(
+    known=st.dictionaries(KEYS, st.integers(-5, 5), max_size=4), extra=st.dictionaries(KEYS, st.booleans(), max_size=3)
+)
 def test_finish_reports_exactly_the_keys_nobody_asked_for(known, extra):
     extra = {k: v for k, v in extra.items() if k not in known}
     table = ConfigTable({**known, **extra}, Path("c.toml"), "model")
@@ -30,8 +31,10 @@ def test_finish_reports_exactly_the_keys_nobody_asked_for(known, extra):
         table.finish()
 
 
-@given(value=st.one_of(st.integers(-10, 10), st.floats(allow_nan=True), st.booleans(), st.text(max_size=3)),
-       minimum=st.integers(-3, 3))
+@given(
+    value=st.one_of(st.integers(-10, 10), st.floats(allow_nan=True), st.booleans(), st.text(max_size=3)),
+    minimum=st.integers(-3, 3),
+)
 def test_integer_getter_accepts_exactly_integers_at_or_above_minimum(value, minimum):
     table = ConfigTable({"n": value}, Path("c.toml"), "neural")
     ok = isinstance(value, int) and not isinstance(value, bool) and value >= minimum
@@ -53,7 +56,7 @@ def test_read_config_errors(tmp_path):
         read_config(tmp_path / "c.toml")
     (tmp_path / "ok.toml").write_text('p = "data.npy"\n[t]\nx = 1.5\n')
     root = read_config(tmp_path / "ok.toml")
-    assert root.path("p", must_exist=False) == tmp_path / "data.npy"     # relative to the config's folder
+    assert root.path("p", must_exist=False) == tmp_path / "data.npy"  # relative to the config's folder
     with pytest.raises(InputError, match=r"ok\.toml: p: .*data\.npy does not exist"):
         root.path("p")
     assert root.table("t").number("x", positive=True) == 1.5

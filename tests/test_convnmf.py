@@ -11,7 +11,7 @@ from neurocine.metrics import r2_score
 from neurocine.motifs import ConvNMF, score_against_truth
 from neurocine.motifs import _solver as solver
 from neurocine.motifs.selection import unit_reconstructions
-from neurocine.simulate import simulate_convnmf
+from neurocine.motifs.simulate import simulate_convnmf
 
 
 @pytest.fixture(scope="module")
@@ -37,10 +37,9 @@ def test_seed_solver_prints_what_the_notebook_printed(notebook_data, k, n_spikes
 # --------------------------------------------------------------------------- #
 def test_default_solver_on_the_notebook_data(notebook_data):
     model = ConvNMF(4, 10, random_state=0).fit(notebook_data.data)
-    score = score_against_truth(notebook_data.amplitudes, model.amplitudes_, notebook_data.templates,
-                                model.templates_)
-    assert model.r2_ >= 0.85                       # oracle: 0.877; seed solver: 0.75
-    assert score.overall["f1"] >= 0.9              # seed solver finds 18 of 33 spikes
+    score = score_against_truth(notebook_data.amplitudes, model.amplitudes_, notebook_data.templates, model.templates_)
+    assert model.r2_ >= 0.85  # oracle: 0.877; seed solver: 0.75
+    assert score.overall["f1"] >= 0.9  # seed solver finds 18 of 33 spikes
     assert score.overall["template_similarity"] >= 0.95
 
 
@@ -90,7 +89,7 @@ def test_the_result_does_not_depend_on_torch_threads():
 
 
 def test_nonnegative_sequence_motifs():
-    sim = simulate_convnmf(4, timesteps=3000)    # the generator's templates are nonnegative
+    sim = simulate_convnmf(4, timesteps=3000)  # the generator's templates are nonnegative
     model = ConvNMF(4, 10, nonnegative=True, random_state=0, n_init=5).fit(sim.data)
     assert np.all(model.templates_ >= 0)
     assert model.r2_ >= sim.oracle_r2() - 0.03
@@ -170,14 +169,14 @@ def test_masked_fit_amplitudes_are_the_masked_map(data, request):
     mask = np.random.default_rng(2).random(x.shape) >= 0.3
     k_units, _, width = sim.templates.shape
     model = ConvNMF(k_units, width, random_state=0).fit(sim.data, mask=mask)
-    threshold = model.amp_rate * model.noise_std_ ** 2
+    threshold = model.amp_rate * model.noise_std_**2
     residual = (x - model.reconstruct()) * mask
     ratios = []
     for t, k in zip(*np.nonzero(model.amplitudes_)):
         a = model.amplitudes_[t, k]
-        w = model.templates_[k].T.astype(np.float64)[: len(x) - t]             # (D, N), cut at the end
-        observed_w = mask[t: t + len(w)] * w
-        r = residual[t: t + len(w)] + a * observed_w
+        w = model.templates_[k].T.astype(np.float64)[: len(x) - t]  # (D, N), cut at the end
+        observed_w = mask[t : t + len(w)] * w
+        r = residual[t : t + len(w)] + a * observed_w
         ratios.append(a * np.sum(observed_w * w) / (np.sum(r * w) - threshold))
     assert len(ratios) > 0.8 * (sim.amplitudes > 0).sum()
     assert np.median(ratios) == pytest.approx(1, abs=0.02)
@@ -202,29 +201,29 @@ def _greedy_reference(score, threshold, distance, peaks_only=False):
 
 
 @pytest.mark.parametrize("seed", range(10))
-@pytest.mark.parametrize("threshold", [0.5, 2.0])        # many candidates (dense rounds) / few (sparse rounds)
+@pytest.mark.parametrize("threshold", [0.5, 2.0])  # many candidates (dense rounds) / few (sparse rounds)
 @pytest.mark.parametrize("peaks_only", [False, True])
 def test_pick_spikes_equals_greedy_highest_first(seed, threshold, peaks_only):
     rng = np.random.default_rng(seed)
     score = rng.normal(size=400).astype(np.float32)
     if seed % 2:
-        score = np.round(score * 2) / 2                  # ties: the earliest goes first
+        score = np.round(score * 2) / 2  # ties: the earliest goes first
     got = solver.pick_spikes(torch.from_numpy(score), threshold, 7, peaks_only=peaks_only).tolist()
     assert got == _greedy_reference(score, threshold, 7, peaks_only)
 
 
 @pytest.mark.parametrize("path", ["lapack", "power"])
 def test_project_template_maximises_inner_product_under_constraints(path, monkeypatch):
-    if path == "power":         # tiny matrices go to LAPACK on CPU; force the power iteration used otherwise
+    if path == "power":  # tiny matrices go to LAPACK on CPU; force the power iteration used otherwise
         monkeypatch.setattr(solver, "_LAPACK_MAX_WORK", 0)
     rng = np.random.default_rng(0)
     target = torch.from_numpy(rng.normal(size=(6, 5)))
     w1 = solver.project_template(target, 1, False)
     u, s, vh = np.linalg.svd(target.numpy())
-    assert float((w1 * target).sum()) == pytest.approx(s[0], rel=1e-10)     # <target, W> = top singular value
+    assert float((w1 * target).sum()) == pytest.approx(s[0], rel=1e-10)  # <target, W> = top singular value
     assert float(torch.linalg.matrix_norm(w1)) == pytest.approx(1.0, rel=1e-12)
     assert int(torch.linalg.matrix_rank(w1)) == 1
-    batch = torch.stack([target, torch.zeros(6, 5), torch.from_numpy(rng.normal(size=(6, 5)))])   # zero: zero template
+    batch = torch.stack([target, torch.zeros(6, 5), torch.from_numpy(rng.normal(size=(6, 5)))])  # zero: zero template
     wb = solver.project_template(batch, 1, False)
     expected = [np.linalg.svd(b.numpy(), compute_uv=False)[0] for b in batch]
     np.testing.assert_allclose((wb * batch).sum((1, 2)).numpy(), expected, rtol=1e-10, atol=1e-12)
@@ -239,9 +238,10 @@ def test_unit_and_all_scores_equal_direct_correlation():
     n, t_len, d = 5, 80, 6
     residual = torch.zeros(n, t_len + d, dtype=torch.float64)
     residual[:, :t_len] = torch.from_numpy(rng.normal(size=(n, t_len)))
-    templates = torch.stack([solver.project_template(torch.from_numpy(rng.normal(size=(n, d))), 1, False)
-                             for _ in range(3)])
-    direct = np.array([[float((residual[:, t:t + d] * w).sum()) for t in range(t_len)] for w in templates])
+    templates = torch.stack(
+        [solver.project_template(torch.from_numpy(rng.normal(size=(n, d))), 1, False) for _ in range(3)]
+    )
+    direct = np.array([[float((residual[:, t : t + d] * w).sum()) for t in range(t_len)] for w in templates])
     np.testing.assert_allclose(solver.all_scores(residual, templates, 1).numpy(), direct, atol=1e-10)
     np.testing.assert_allclose(solver.unit_score(residual, templates[1], 1).numpy(), direct[1], atol=1e-10)
 
@@ -274,9 +274,17 @@ def _fixed_template_state(seed=3, t_len=3000, channels=10, zero_units=0, cuts=No
     templates = torch.cat([templates, templates.new_zeros(zero_units, *templates.shape[1:])])
     d = templates.shape[2]
     for k, cut in cuts or [(0, 3), (1, d - 1), (2, d + 7)]:
-        data[t_len - cut: t_len - cut + d] += height * templates[k][:, :min(cut, d)].T
-    cfg = solver.SolverConfig(n_components=templates.shape[0], width=d, rank=rank, nonnegative=False, amp_rate=1.0,
-                              max_iter=4, tol=-1.0, change_tol=-1.0)         # exactly max_iter sweeps
+        data[t_len - cut : t_len - cut + d] += height * templates[k][:, : min(cut, d)].T
+    cfg = solver.SolverConfig(
+        n_components=templates.shape[0],
+        width=d,
+        rank=rank,
+        nonnegative=False,
+        amp_rate=1.0,
+        max_iter=4,
+        tol=-1.0,
+        change_tol=-1.0,
+    )  # exactly max_iter sweeps
     sigma = float(sim.noise_std)
     state = solver._new_state(data, cfg, None)
     solver._set_templates(state, templates, cfg)
@@ -299,11 +307,12 @@ def test_fixed_template_sweeps_on_the_scores_equal_sweeps_on_the_residual():
     state, cfg, sigma, data = _fixed_template_state()
     threshold, min_amp = solver._thresholds(cfg, sigma)
     reference = copy.deepcopy(state)
+
     def loglik(residual):
         return solver._loglik_of_sse(solver._sse(residual), reference.n_timesteps * residual.shape[1], sigma)
 
     ll = [loglik(reference.residual)]
-    for _ in range(cfg.max_iter):                            # the residual-based re-detection, unit by unit
+    for _ in range(cfg.max_iter):  # the residual-based re-detection, unit by unit
         solver.refresh_scores(reference)
         for k in range(cfg.n_components):
             solver._refine_unit(reference, k, cfg, threshold, min_amp, update_template=False)
@@ -311,11 +320,11 @@ def test_fixed_template_sweeps_on_the_scores_equal_sweeps_on_the_residual():
     solver.run_sweeps(state, cfg, sigma, None, None, update_template=False)
     assert state.n_iter == cfg.max_iter
     t_len, d = state.n_timesteps, state.width
-    assert any(int(t[-1]) > t_len - d for t in state.times if t.numel())     # the tail path was exercised
+    assert any(int(t[-1]) > t_len - d for t in state.times if t.numel())  # the tail path was exercised
     for k in range(cfg.n_components):
         np.testing.assert_array_equal(state.times[k].numpy(), reference.times[k].numpy())
         np.testing.assert_allclose(state.amps[k].numpy(), reference.amps[k].numpy(), rtol=1e-10, atol=1e-10)
-    np.testing.assert_allclose(state.log_likelihoods, ll, rtol=1e-12)   # the squared error tracked in closed form
+    np.testing.assert_allclose(state.log_likelihoods, ll, rtol=1e-12)  # the squared error tracked in closed form
     np.testing.assert_allclose(state.residual.numpy(), reference.residual.numpy(), atol=1e-10)
     np.testing.assert_allclose(state.residual[:t_len].numpy(), (data - _model(state)[:t_len]).numpy(), atol=1e-10)
 
@@ -331,8 +340,9 @@ def test_sweeps_on_the_factored_residual_equal_sweeps_on_the_scattered_one(monke
     by the model and impute it again after every sweep, as the scattered
     residual is re-masked after every sweep (EM).
     """
-    state, cfg, sigma, data = _fixed_template_state(channels=40, zero_units=1, cuts=[(1, 9), (3, 5)], height=10.0,
-                                                    rank=rank)
+    state, cfg, sigma, data = _fixed_template_state(
+        channels=40, zero_units=1, cuts=[(1, 9), (3, 5)], height=10.0, rank=rank
+    )
     assert state.u.shape[2] == rank
     observed = None
     if masked:
@@ -345,16 +355,17 @@ def test_sweeps_on_the_factored_residual_equal_sweeps_on_the_scattered_one(monke
     solver.run_sweeps(state, cfg, sigma, torch.Generator().manual_seed(0), observed)
     calls = []
     monkeypatch.setattr(solver, "_FACTOR_MIN_ENTRIES", 0)
-    monkeypatch.setattr(solver, "_factor_residual",
-                        lambda st, *args, inner=solver._factor_residual: calls.append(1) or inner(st, *args))
+    monkeypatch.setattr(
+        solver, "_factor_residual", lambda st, *args, inner=solver._factor_residual: calls.append(1) or inner(st, *args)
+    )
     solver.run_sweeps(factored, cfg, sigma, torch.Generator().manual_seed(0), observed)
-    assert factored.observed_data is None and torch.equal(factored.data, data)    # the data again, not imputed
+    assert factored.observed_data is None and torch.equal(factored.data, data)  # the data again, not imputed
     if masked:
         assert not state.residual[observed == 0].any() and not factored.residual[observed == 0].any()
-    assert len(calls) == 2                      # entered, and re-entered after the re-seed
-    assert state.times[-1].numel() > 0         # the zero unit was re-seeded
+    assert len(calls) == 2  # entered, and re-entered after the re-seed
+    assert state.times[-1].numel() > 0  # the zero unit was re-seeded
     t_len, d = state.n_timesteps, state.width
-    assert sum(int(t[-1]) > t_len - d for t in state.times if t.numel()) >= 2   # overlapping cut windows
+    assert sum(int(t[-1]) > t_len - d for t in state.times if t.numel()) >= 2  # overlapping cut windows
     for k in range(cfg.n_components):
         np.testing.assert_array_equal(factored.times[k].numpy(), state.times[k].numpy())
         np.testing.assert_allclose(factored.amps[k].numpy(), state.amps[k].numpy(), rtol=1e-10, atol=1e-10)
@@ -378,27 +389,28 @@ def test_temporal_step_is_the_best_template_with_the_spatial_factor_held(rank):
     k, d = 1, cfg.width
     lag = d // 10
     times, amps = state.times[k] - lag, state.amps[k]
-    r_plus = (state.residual + _model(state, [k])).numpy()           # unit k's contribution back in
+    r_plus = (state.residual + _model(state, [k])).numpy()  # unit k's contribution back in
     u_k = state.u[k].clone()
     solver._factor_residual(state)
     solver._project_data(state)
-    solver._write_unit_phi(state, k, state.times[k], None)              # as _refine_unit does
+    solver._write_unit_phi(state, k, state.times[k], None)  # as _refine_unit does
     new_times, scores = solver._temporal_step(state, k, times, amps, cfg)
 
     padded = np.concatenate([np.zeros((2 * lag, r_plus.shape[1])), r_plus, np.zeros((lag, r_plus.shape[1]))])
-    windows = np.stack([padded[t + lag: t + lag + d + 2 * lag] for t in times.numpy()])    # rows t - lag ...
-    target = np.einsum("s,sln->ln", amps.numpy(), windows) @ u_k.numpy()                  # (D + 2 lag, R)
-    gains = [np.linalg.norm(target[j: j + d]) for j in range(2 * lag + 1)]
+    windows = np.stack([padded[t + lag : t + lag + d + 2 * lag] for t in times.numpy()])  # rows t - lag ...
+    target = np.einsum("s,sln->ln", amps.numpy(), windows) @ u_k.numpy()  # (D + 2 lag, R)
+    gains = [np.linalg.norm(target[j : j + d]) for j in range(2 * lag + 1)]
     best = int(np.argmax(gains)) if max(gains) > gains[lag] else lag
     assert lag >= 1 and best == 2 * lag
-    v = target[best: best + d].T / np.linalg.norm(target[best: best + d])
+    v = target[best : best + d].T / np.linalg.norm(target[best : best + d])
     template = u_k.numpy() @ v
     np.testing.assert_array_equal(new_times.numpy(), times.numpy() + best - lag)
     np.testing.assert_array_equal(new_times.numpy(), state.times[k].numpy())
-    np.testing.assert_allclose(scores.numpy(), np.einsum("sdn,nd->s", windows[:, best: best + d], template),
-                               rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(
+        scores.numpy(), np.einsum("sdn,nd->s", windows[:, best : best + d], template), rtol=1e-10, atol=1e-10
+    )
     np.testing.assert_allclose(state.templates[k].numpy(), template, atol=1e-12)
-    assert torch.equal(state.u[k], u_k)                                   # the spatial factor is held
+    assert torch.equal(state.u[k], u_k)  # the spatial factor is held
 
 
 def test_sweeps_holding_the_spatial_factors_track_the_fit_exactly(monkeypatch):
@@ -407,19 +419,23 @@ def test_sweeps_holding_the_spatial_factors_track_the_fit_exactly(monkeypatch):
     cfg.max_iter = 6
     monkeypatch.setattr(solver, "_FACTOR_MIN_ENTRIES", 0)
     factors, refresh = [], solver.refresh_scores
-    monkeypatch.setattr(solver, "refresh_scores",
-                        lambda st, units=None: factors.append((st.u.clone(), st.v.clone())) or refresh(st, units))
+    monkeypatch.setattr(
+        solver,
+        "refresh_scores",
+        lambda st, units=None: factors.append((st.u.clone(), st.v.clone())) or refresh(st, units),
+    )
     solver.run_sweeps(state, cfg, sigma, None, None, spatial_every=3)
     factors.append((state.u, state.v))
-    assert len(factors) == cfg.max_iter + 1                                # one score pass per sweep
+    assert len(factors) == cfg.max_iter + 1  # one score pass per sweep
     u_changed = [not torch.equal(a[0], b[0]) for a, b in zip(factors, factors[1:])]
     v_changed = [not torch.equal(a[1], b[1]) for a, b in zip(factors, factors[1:])]
     assert u_changed == [False, False, True, False, False, True]
     assert all(v_changed)
-    np.testing.assert_allclose(state.residual[: state.n_timesteps].numpy(),
-                               (data - _model(state)[: state.n_timesteps]).numpy(), atol=1e-10)
+    np.testing.assert_allclose(
+        state.residual[: state.n_timesteps].numpy(), (data - _model(state)[: state.n_timesteps]).numpy(), atol=1e-10
+    )
     direct = solver._loglik_of_sse(solver._sse(state.residual), data.numel(), sigma)
-    assert state.log_likelihoods[-1] == pytest.approx(direct, rel=1e-12)   # tracked in closed form through both
+    assert state.log_likelihoods[-1] == pytest.approx(direct, rel=1e-12)  # tracked in closed form through both
     assert state.data_proj is None and state.model_phi is None
     # a settled support counts only after a sweep that also updated U: with every sweep "settled", three sweeps
     state, cfg, sigma, data = _fixed_template_state(channels=40, height=10.0)
@@ -432,7 +448,7 @@ def test_a_rejected_move_is_not_tried_again_while_its_units_are_unchanged(monkey
     cfg = ConvNMF(6, 10)._solver_config()
     state = solver.fit_one(torch.from_numpy(notebook_data.data.copy()), cfg, 1.0, torch.Generator().manual_seed(0))
     first, second = solver._proposals(state)[:2]
-    assert not set(first[0]) & set(second[0])              # two moves on different units
+    assert not set(first[0]) & set(second[0])  # two moves on different units
     tried = []
 
     def keep_the_second_only(st, units, source, *args):
@@ -442,8 +458,8 @@ def test_a_rejected_move_is_not_tried_again_while_its_units_are_unchanged(monkey
     monkeypatch.setattr(solver, "_try_move", keep_the_second_only)
     solver.improve_by_moves(state, cfg, 1.0, None, None)
     assert tried[:2] == [first, second]
-    assert first not in tried[2:]           # rejected, and the kept move did not touch its units
-    assert second in tried[2:]              # kept: its units changed, its proposals are new
+    assert first not in tried[2:]  # rejected, and the kept move did not touch its units
+    assert second in tried[2:]  # kept: its units changed, its proposals are new
 
 
 def test_squared_error_is_accurate_in_float32():
@@ -456,16 +472,19 @@ def test_squared_error_is_accurate_in_float32():
 # --------------------------------------------------------------------------- #
 # bad input
 # --------------------------------------------------------------------------- #
-@pytest.mark.parametrize("params,message", [
-    (dict(n_components=0), "n_components"),
-    (dict(width=600), "width"),
-    (dict(solver="fast"), "solver"),
-    (dict(rank=2, nonnegative=True), "rank"),
-    (dict(nonnegative=True, solver="seed"), "nonnegative"),
-    (dict(spike_prob=1.5), "spike_prob"),
-    (dict(noise_std=-1.0), "noise_std"),
-    (dict(amp_rate=float("nan")), "amp_rate"),
-])
+@pytest.mark.parametrize(
+    "params,message",
+    [
+        (dict(n_components=0), "n_components"),
+        (dict(width=600), "width"),
+        (dict(solver="fast"), "solver"),
+        (dict(rank=2, nonnegative=True), "rank"),
+        (dict(nonnegative=True, solver="seed"), "nonnegative"),
+        (dict(spike_prob=1.5), "spike_prob"),
+        (dict(noise_std=-1.0), "noise_std"),
+        (dict(amp_rate=float("nan")), "amp_rate"),
+    ],
+)
 def test_bad_parameters(notebook_data, params, message):
     base = dict(n_components=4, width=10)
     with pytest.raises(InputError, match=message):
@@ -491,9 +510,9 @@ def test_bad_data(notebook_data):
 def test_zero_inflated_data_fall_back_to_the_standard_deviation():
     rng = np.random.default_rng(0)
     X = np.zeros((500, 6), np.float32)
-    X[rng.integers(0, 500, 40), rng.integers(0, 6, 40)] = rng.uniform(5, 60, 40)   # 1 % of entries used
+    X[rng.integers(0, 500, 40), rng.integers(0, 6, 40)] = rng.uniform(5, 60, 40)  # 1 % of entries used
     model = ConvNMF(2, 5, n_init=2, random_state=0).fit(X)
-    assert model.noise_std_ == pytest.approx(float(X.std(ddof=1)), rel=1e-4)      # MAD is 0 here
+    assert model.noise_std_ == pytest.approx(float(X.std(ddof=1)), rel=1e-4)  # MAD is 0 here
     assert np.isfinite(model.r2_)
 
 
@@ -517,10 +536,10 @@ def test_max_iter_caps_every_stage_of_the_default_solver(monkeypatch):
     monkeypatch.setattr(solver, "fit_stacked_starts", counting_stacked)
     sim = simulate_convnmf(7)
     ConvNMF(4, 10, random_state=0, n_init=4, max_iter=2).fit(sim.data)
-    assert len(sweeps) >= 6 and max(sweeps) == 2            # four stacked starts, then the later stages
+    assert len(sweeps) >= 6 and max(sweeps) == 2  # four stacked starts, then the later stages
     sweeps.clear()
     ConvNMF(4, 10, random_state=0, n_init=4, max_iter=100).fit(sim.data)
-    assert max(sweeps) > 2                                  # without the cap the stages run longer
+    assert max(sweeps) > 2  # without the cap the stages run longer
 
 
 def test_default_starts_are_10_on_short_data_and_3_on_data_longer_than_the_search_block():
@@ -528,12 +547,12 @@ def test_default_starts_are_10_on_short_data_and_3_on_data_longer_than_the_searc
     auto = ConvNMF(4, 10, random_state=0).fit(short.data)
     ten = ConvNMF(4, 10, random_state=0, n_init=10).fit(short.data)
     np.testing.assert_array_equal(auto.amplitudes_, ten.amplitudes_)
-    long = simulate_convnmf(0, timesteps=30_000)                 # longer than the 20 000-sample search block
+    long = simulate_convnmf(0, timesteps=30_000)  # longer than the 20 000-sample search block
     auto = ConvNMF(4, 10, random_state=0).fit(long.data)
     np.testing.assert_array_equal(auto.amplitudes_, ConvNMF(4, 10, random_state=0, n_init=3).fit(long.data).amplitudes_)
     ten = ConvNMF(4, 10, random_state=0, n_init=10).fit(long.data)
     f1 = [score_against_truth(long.amplitudes, m.amplitudes_).overall["f1"] for m in (auto, ten)]
-    assert f1[0] >= f1[1] - 0.01 and f1[0] >= 0.95, f1            # 3 starts on the block lose nothing here
+    assert f1[0] >= f1[1] - 0.01 and f1[0] >= 0.95, f1  # 3 starts on the block lose nothing here
 
 
 # --------------------------------------------------------------------------- #
@@ -547,8 +566,9 @@ def _with_events_cut_by_the_end(sim):
     return sim
 
 
-@pytest.mark.parametrize("case", ["notebook", "rank 2", "nonnegative", "spare units re-seeded",
-                                  "width 20, events cut by the end"])
+@pytest.mark.parametrize(
+    "case", ["notebook", "rank 2", "nonnegative", "spare units re-seeded", "width 20, events cut by the end"]
+)
 def test_stacked_starts_are_the_starts_run_alone(case, monkeypatch):
     """fit_stacked_starts runs B starts as one state; each must end where fit_one ends with its generator."""
     sim, est, count = {
@@ -556,26 +576,34 @@ def test_stacked_starts_are_the_starts_run_alone(case, monkeypatch):
         "rank 2": (simulate_convnmf(7), ConvNMF(4, 10, rank=2), 6),
         "nonnegative": (simulate_convnmf(7), ConvNMF(4, 10, nonnegative=True), 6),
         # six units for two motifs: units lose all their spikes and are re-seeded during the sweeps
-        "spare units re-seeded": (simulate_convnmf(0, timesteps=400, channels=6, width=10, neurons=2),
-                                  ConvNMF(6, 10), 6),
+        "spare units re-seeded": (
+            simulate_convnmf(0, timesteps=400, channels=6, width=10, neurons=2),
+            ConvNMF(6, 10),
+            6,
+        ),
         # shifts of up to D // 10 = 2 samples at the end of a segment must not read the next one
         "width 20, events cut by the end": (
             _with_events_cut_by_the_end(simulate_convnmf(2, timesteps=800, channels=8, width=20, neurons=3)),
-            ConvNMF(3, 20), 5),
+            ConvNMF(3, 20),
+            5,
+        ),
     }[case]
     cfg = est._solver_config()
     x = torch.from_numpy(sim.data.copy())
     sigma = solver.robust_std(x, None, fallback=True)
     seeded = []
     group_seed = solver._group_seed
-    monkeypatch.setattr(solver, "_group_seed", lambda state, k, segs, *a: seeded.append(len(segs)) or
-                        group_seed(state, k, segs, *a))
+    monkeypatch.setattr(
+        solver, "_group_seed", lambda state, k, segs, *a: seeded.append(len(segs)) or group_seed(state, k, segs, *a)
+    )
     with torch.inference_mode():
-        stacked = solver.fit_stacked_starts(x, cfg, sigma, [torch.Generator().manual_seed(i) for i in range(count)],
-                                            solver._START_SWEEPS)
+        stacked = solver.fit_stacked_starts(
+            x, cfg, sigma, [torch.Generator().manual_seed(i) for i in range(count)], solver._START_SWEEPS
+        )
         for i, start in enumerate(stacked):
-            alone = solver.fit_one(x, cfg, sigma, torch.Generator().manual_seed(i), random_init=i > 0,
-                                   max_sweeps=solver._START_SWEEPS)
+            alone = solver.fit_one(
+                x, cfg, sigma, torch.Generator().manual_seed(i), random_init=i > 0, max_sweeps=solver._START_SWEEPS
+            )
             for k in range(cfg.n_components):
                 np.testing.assert_array_equal(start.times[k].numpy(), alone.times[k].numpy(), err_msg=f"{i} {k}")
                 np.testing.assert_allclose(start.amps[k].numpy(), alone.amps[k].numpy(), rtol=1e-4, atol=1e-4)
@@ -584,7 +612,7 @@ def test_stacked_starts_are_the_starts_run_alone(case, monkeypatch):
             np.testing.assert_allclose(start.log_likelihoods, alone.log_likelihoods, rtol=1e-6)
             assert (start.n_iter, start.converged) == (alone.n_iter, alone.converged)
             assert start.objective == pytest.approx(alone.objective, rel=1e-6)
-    reseeded = sum(1 for n in seeded[cfg.n_components:] if n)       # calls after the deflation's K
+    reseeded = sum(1 for n in seeded[cfg.n_components :] if n)  # calls after the deflation's K
     assert reseeded > 0 if case == "spare units re-seeded" else reseeded == 0
 
 
@@ -596,12 +624,12 @@ def test_stacked_pursuit_keeps_each_start_to_its_segment_and_its_scores_exact():
     cfg = ConvNMF(3, 12)._solver_config()
     x = torch.from_numpy(sim.data.copy()).double()
     d, count, t_len = 12, 4, 700
-    for k, cut in [(0, 3), (1, d - 2), (2, d - 6)]:                     # strong events cut by the end
-        x[t_len - cut:] += 20.0 * torch.from_numpy(sim.templates[k][:, :cut].T.copy()).double()
+    for k, cut in [(0, 3), (1, d - 2), (2, d - 6)]:  # strong events cut by the end
+        x[t_len - cut :] += 20.0 * torch.from_numpy(sim.templates[k][:, :cut].T.copy()).double()
     state = solver._stack_starts(x, cfg, count)
     rng = torch.Generator().manual_seed(0)
     truth = torch.from_numpy(sim.templates).double()
-    for b in range(count):                                  # start b: the true templates, perturbed differently
+    for b in range(count):  # start b: the true templates, perturbed differently
         templates = truth + 0.05 * b * torch.randn(truth.shape, generator=rng, dtype=torch.float64)
         w, u, v = solver._project(templates, cfg.rank, cfg.nonnegative)
         units = torch.arange(3) * count + b
@@ -617,14 +645,15 @@ def test_stacked_pursuit_keeps_each_start_to_its_segment_and_its_scores_exact():
     for b in range(count):
         units = [k * count + b for k in range(3)]
         tails += sum(int((state.times[unit] - b * stride > t_len - d).sum()) for unit in units)
-        model = _model(state, units)[b * stride: b * stride + t_len]     # what falls beyond T lands in the gap
-        segment = state.residual[b * stride: b * stride + stride]
+        model = _model(state, units)[b * stride : b * stride + t_len]  # what falls beyond T lands in the gap
+        segment = state.residual[b * stride : b * stride + stride]
         np.testing.assert_allclose(segment[:t_len].numpy(), (x - model).numpy(), atol=1e-9)
-        assert float(segment[t_len:].abs().max()) == 0.0                    # the gap stays empty
+        assert float(segment[t_len:].abs().max()) == 0.0  # the gap stays empty
         exact = solver._scores(segment[: t_len + d], state.templates[units])
-        np.testing.assert_allclose(state.scores[:, b * stride: b * stride + t_len].numpy(), exact.numpy(),
-                                   atol=1e-9)                       # score row k: unit k of each start, in its segment
-    assert tails > 0                                        # spikes in the last D samples were found
+        np.testing.assert_allclose(
+            state.scores[:, b * stride : b * stride + t_len].numpy(), exact.numpy(), atol=1e-9
+        )  # score row k: unit k of each start, in its segment
+    assert tails > 0  # spikes in the last D samples were found
 
 
 def test_default_fit_runs_small_starts_stacked_with_the_same_result(monkeypatch, notebook_data):
@@ -633,7 +662,7 @@ def test_default_fit_runs_small_starts_stacked_with_the_same_result(monkeypatch,
     monkeypatch.setattr(solver, "fit_stacked_starts", lambda *a, **k: calls.append(1) or stacked(*a, **k))
     fast = ConvNMF(4, 10, random_state=0).fit(notebook_data.data)
     assert calls == [1]
-    monkeypatch.setattr(solver, "_STACK_MAX_SAMPLES", 0)                     # one start after the other
+    monkeypatch.setattr(solver, "_STACK_MAX_SAMPLES", 0)  # one start after the other
     slow = ConvNMF(4, 10, random_state=0).fit(notebook_data.data)
     assert calls == [1]
     np.testing.assert_array_equal(fast.amplitudes_ > 0, slow.amplitudes_ > 0)

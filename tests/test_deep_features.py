@@ -86,12 +86,22 @@ def test_wrapped_builtin_equals_the_package_model():
 
 def test_default_taps_have_the_documented_shapes(photos):
     ex = DeepFeatureExtractor()
-    assert ex.output_shapes() == {"stem": (32, 112, 112), "blocks.2": (24, 56, 56), "blocks.4": (40, 28, 28),
-                                  "blocks.10": (112, 14, 14), "head": (1280, 7, 7)}
+    assert ex.output_shapes() == {
+        "stem": (32, 112, 112),
+        "blocks.2": (24, 56, 56),
+        "blocks.4": (40, 28, 28),
+        "blocks.10": (112, 14, 14),
+        "head": (1280, 7, 7),
+    }
     feats = ex.transform(photos[:2])
     assert list(feats) == list(DEFAULT_LAYERS)
-    assert {k: v.shape for k, v in feats.items()} == {"stem": (2, 32), "blocks.2": (2, 24), "blocks.4": (2, 40),
-                                                       "blocks.10": (2, 112), "head": (2, 1280)}
+    assert {k: v.shape for k, v in feats.items()} == {
+        "stem": (2, 32),
+        "blocks.2": (2, 24),
+        "blocks.4": (2, 40),
+        "blocks.10": (2, 112),
+        "head": (2, 1280),
+    }
     assert all(v.dtype == np.float32 and np.isfinite(v).all() for v in feats.values())
     more = DeepFeatureExtractor(layers=["blocks.15", "embedding", "fc"]).output_shapes()
     assert more == {"blocks.15": (320, 7, 7), "embedding": (1280,), "fc": (1000,)}
@@ -126,8 +136,13 @@ def test_pooling_options_agree_with_pooling_by_hand():
     for k in (1, 2, 4, 5, 7):
         got = DeepFeatureExtractor(net, layers, input_size=18, pooling="grid", grid_size=k).transform(frames)
         for name in layers:
-            np.testing.assert_allclose(got[name], _hand_adaptive_avg(maps[name].astype(np.float64), k),
-                                       rtol=1e-5, atol=1e-6, err_msg=f"grid {k} {name}")
+            np.testing.assert_allclose(
+                got[name],
+                _hand_adaptive_avg(maps[name].astype(np.float64), k),
+                rtol=1e-5,
+                atol=1e-6,
+                err_msg=f"grid {k} {name}",
+            )
     mixed = DeepFeatureExtractor(net, layers, input_size=18, pooling={"conv2": "grid"}, grid_size=2).transform(frames)
     assert mixed["conv1"].shape == (3, 4) and mixed["conv2"].shape == (3, 6 * 4)
 
@@ -135,8 +150,7 @@ def test_pooling_options_agree_with_pooling_by_hand():
 def test_builtin_embedding_is_the_mean_of_the_head_maps(photos):
     feats = DeepFeatureExtractor(layers=["head", "embedding"], pooling={"head": "none"}).transform(photos[:2])
     assert feats["head"].shape == (2, 1280 * 49) and feats["embedding"].shape == (2, 1280)
-    np.testing.assert_allclose(feats["embedding"], feats["head"].reshape(2, 1280, 49).mean(-1), rtol=1e-5,
-                               atol=1e-5)
+    np.testing.assert_allclose(feats["embedding"], feats["head"].reshape(2, 1280, 49).mean(-1), rtol=1e-5, atol=1e-5)
 
 
 def test_batch_size_does_not_change_features(bikes16):
@@ -153,14 +167,19 @@ def test_value_scaling_gray_and_crop(photos):
     one = photos[:1]
     ref = extract_features(one, layers=["embedding"])["embedding"]
     np.testing.assert_allclose(extract_features(one / 255.0, layers=["embedding"])["embedding"], ref, atol=1e-4)
-    np.testing.assert_allclose(extract_features(one.astype(np.float32), layers=["embedding"])["embedding"], ref,
-                               atol=1e-4)  # float 0-255 is recognised
-    np.testing.assert_allclose(extract_features(one * 2.0, layers=["embedding"], value_range=510)["embedding"],
-                               ref, atol=1e-4)
+    np.testing.assert_allclose(
+        extract_features(one.astype(np.float32), layers=["embedding"])["embedding"], ref, atol=1e-4
+    )  # float 0-255 is recognised
+    np.testing.assert_allclose(
+        extract_features(one * 2.0, layers=["embedding"], value_range=510)["embedding"], ref, atol=1e-4
+    )
     gray = one[..., 1]
-    np.testing.assert_allclose(extract_features(gray, layers=["embedding"])["embedding"],
-                               extract_features(np.repeat(gray[..., None], 3, -1), layers=["embedding"])["embedding"],
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        extract_features(gray, layers=["embedding"])["embedding"],
+        extract_features(np.repeat(gray[..., None], 3, -1), layers=["embedding"])["embedding"],
+        rtol=1e-5,
+        atol=1e-5,
+    )
     square = one[:, :, 40:280]  # 240 x 240: centre crop of the 240 x 320 photo
     crop = extract_features(one, layers=["embedding"], resize="center_crop")["embedding"]
     stretched_square = extract_features(square, layers=["embedding"])["embedding"]
@@ -201,8 +220,14 @@ def test_custom_module_taps_match_a_manual_forward():
     torch.manual_seed(0)
     net = _TinyNet().train()
     frames = np.random.default_rng(0).integers(0, 256, (7, 32, 32, 3), dtype=np.uint8)
-    ex = DeepFeatureExtractor(net, ["conv1", "conv2", "pair", "tokens", "fc"], input_size=32, batch_size=3,
-                              pooling={"conv1": "none", "conv2": "grid", "tokens": "max"}, grid_size=2)
+    ex = DeepFeatureExtractor(
+        net,
+        ["conv1", "conv2", "pair", "tokens", "fc"],
+        input_size=32,
+        batch_size=3,
+        pooling={"conv1": "none", "conv2": "grid", "tokens": "max"},
+        grid_size=2,
+    )
     feats = ex.transform(frames)
     assert net.training  # mode restored
     assert all(not m._forward_hooks for m in net.modules())  # hooks removed
@@ -216,8 +241,9 @@ def test_custom_module_taps_match_a_manual_forward():
         tokens = pair.flatten(2).transpose(1, 2)
         logits = net.fc(tokens.mean(1))
     np.testing.assert_allclose(feats["conv1"], c1.flatten(1).numpy(), atol=1e-5)
-    np.testing.assert_allclose(feats["conv2"], torch.nn.functional.adaptive_avg_pool2d(c2, 2).flatten(1).numpy(),
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        feats["conv2"], torch.nn.functional.adaptive_avg_pool2d(c2, 2).flatten(1).numpy(), atol=1e-5
+    )
     np.testing.assert_allclose(feats["pair"], pair.mean(dim=(2, 3)).numpy(), atol=1e-5)
     np.testing.assert_allclose(feats["tokens"], tokens.amax(1).numpy(), atol=1e-5)
     np.testing.assert_allclose(feats["fc"], logits.numpy(), atol=1e-5)
@@ -231,15 +257,17 @@ def test_custom_module_taps_match_a_manual_forward():
 
 # --------------------------------------------------------------------------- errors
 def test_bad_tap_names_list_the_valid_ones():
-    with pytest.raises(InputError, match=r"layers: 'conv9' is not a submodule of _TinyNet; valid names: "
-                                         r"'conv1', 'act', 'conv2', 'pair', 'tokens', 'fc', 'unused'"):
+    with pytest.raises(
+        InputError,
+        match=r"layers: 'conv9' is not a submodule of _TinyNet; valid names: "
+        r"'conv1', 'act', 'conv2', 'pair', 'tokens', 'fc', 'unused'",
+    ):
         DeepFeatureExtractor(_TinyNet(), ["conv1", "conv9"]).transform(np.zeros((1, 32, 32), np.uint8))
     with pytest.raises(InputError, match=r"layers: 'blocks\.99' is not a submodule.*'stem'.*'blocks\.15'"):
         DeepFeatureExtractor(layers=["blocks.99"]).transform(np.zeros((1, 32, 32), np.uint8))
     with pytest.raises(InputError, match="layers: none given"):
         DeepFeatureExtractor(_TinyNet()).transform(np.zeros((1, 32, 32), np.uint8))
-    assert DeepFeatureExtractor(_TinyNet()).layer_names() == ["conv1", "act", "conv2", "pair", "tokens", "fc",
-                                                             "unused"]
+    assert DeepFeatureExtractor(_TinyNet()).layer_names() == ["conv1", "act", "conv2", "pair", "tokens", "fc", "unused"]
 
 
 def test_bad_inputs_raise_input_error():

@@ -26,19 +26,34 @@ def session():
 
 
 def _build(s):
-    return (DesignMatrix(s["t"])
-            .add_running_means("whisk", s["whisk"], windows=[1, 3, 10])
-            .add_running_means("jaw", s["jaw"], windows=[3], group="face")
-            .add("wheel", s["wheel"])
-            .add("pupil", s["pupil"], group="face", column_names=["pupil_area", "pupil_x"])
-            .add_lagged("lick", s["lick"], lags=[-1, 0, 2])
-            .add_one_hot("stim", s["stim"]))
+    return (
+        DesignMatrix(s["t"])
+        .add_running_means("whisk", s["whisk"], windows=[1, 3, 10])
+        .add_running_means("jaw", s["jaw"], windows=[3], group="face")
+        .add("wheel", s["wheel"])
+        .add("pupil", s["pupil"], group="face", column_names=["pupil_area", "pupil_x"])
+        .add_lagged("lick", s["lick"], lags=[-1, 0, 2])
+        .add_one_hot("stim", s["stim"])
+    )
 
 
 def test_columns_groups_and_values_match_the_timing_functions(session):
     dm = _build(session)
-    assert dm.columns == ["whisk_mean1", "whisk_mean3", "whisk_mean10", "jaw_mean3", "wheel", "pupil_area",
-                          "pupil_x", "lick_lag-1", "lick_lag0", "lick_lag2", "stim=left", "stim=none", "stim=right"]
+    assert dm.columns == [
+        "whisk_mean1",
+        "whisk_mean3",
+        "whisk_mean10",
+        "jaw_mean3",
+        "wheel",
+        "pupil_area",
+        "pupil_x",
+        "lick_lag-1",
+        "lick_lag0",
+        "lick_lag2",
+        "stim=left",
+        "stim=none",
+        "stim=right",
+    ]
     groups = {g: idx.tolist() for g, idx in dm.groups.items()}
     assert groups == {"whisk": [0, 1, 2], "face": [3, 5, 6], "wheel": [4], "lick": [7, 8, 9], "stim": [10, 11, 12]}
     X = dm.X
@@ -105,8 +120,11 @@ def test_select_and_shuffled_for_feature_attribution(session):
 
 def test_as_dict_round_trip_with_timestamps(session):
     stamps = 5.0 + np.arange(100) / 30.0
-    dm = DesignMatrix(stamps).add_running_means("whisk", session["whisk"], [1, 3]).add("wheel", session["wheel"],
-                                                                                      group="move")
+    dm = (
+        DesignMatrix(stamps)
+        .add_running_means("whisk", session["whisk"], [1, 3])
+        .add("wheel", session["wheel"], group="move")
+    )
     d = dm.as_dict()
     assert set(d) == {"X", "columns", "groups", "blocks", "timestamps"}
     assert d["groups"].tolist() == ["whisk", "whisk", "move"]
@@ -119,38 +137,54 @@ def test_as_dict_round_trip_with_timestamps(session):
         DesignMatrix.from_dict({"X": d["X"], "columns": d["columns"]})
 
 
-@pytest.mark.parametrize("call,match", [
-    (lambda dm: dm.add("jaw", np.zeros(99)),
-     "jaw: has 99 rows but the design matrix has 100 samples; expected equal lengths"),
-    (lambda dm: dm.add_running_means("whisk_me", np.zeros(101), [3]),
-     "whisk_me: has 101 rows but the design matrix has 100 samples"),
-    (lambda dm: dm.add_lagged("lick", np.zeros(10), [0]), "lick: has 10 rows but the design matrix has 100"),
-    (lambda dm: dm.add_one_hot("stim", ["a"] * 3), "stim: has 3 rows but the design matrix has 100"),
-    (lambda dm: dm.add("wheel", np.zeros(100)), "name: 'wheel' is already a block"),
-    (lambda dm: dm.add("other", np.zeros(100), column_names=["wheel"]), "other: column name 'wheel' is already used"),
-    (lambda dm: dm.add("two", np.zeros((100, 2)), column_names=["a", "a"]), "two: column name 'a' is already used"),
-    (lambda dm: dm.add("two", np.zeros((100, 2)), column_names=["a"]), "column_names: got 1 names for 2 columns"),
-    (lambda dm: dm.add("jaw", np.r_[np.zeros(99), np.nan]), r"jaw: has 1 NaN, the first at \(row 99, column 0\)"),
-    (lambda dm: dm.add("stim", np.array(["a"] * 100)), r"stim: has dtype <U1; expected real numbers \(use add_one_hot"),
-    (lambda dm: dm.add("cube", np.zeros((100, 2, 2))), "cube: got a 3-D array"),
-    (lambda dm: dm.add("", np.zeros(100)), "name: got ''"),
-    (lambda dm: dm.add("z", np.zeros((100, 0))), "z: has 0 columns"),
-    (lambda dm: dm.add_running_means("me", np.zeros(100), [3, 3]), "windows: .* has repeated lengths"),
-    (lambda dm: dm.add_running_means("me", np.zeros(100), [0]), "windows: got 0"),
-    (lambda dm: dm.add_lagged("lick", np.zeros(100), [0.5]), "lags: got 0.5"),
-])
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (
+            lambda dm: dm.add("jaw", np.zeros(99)),
+            "jaw: has 99 rows but the design matrix has 100 samples; expected equal lengths",
+        ),
+        (
+            lambda dm: dm.add_running_means("whisk_me", np.zeros(101), [3]),
+            "whisk_me: has 101 rows but the design matrix has 100 samples",
+        ),
+        (lambda dm: dm.add_lagged("lick", np.zeros(10), [0]), "lick: has 10 rows but the design matrix has 100"),
+        (lambda dm: dm.add_one_hot("stim", ["a"] * 3), "stim: has 3 rows but the design matrix has 100"),
+        (lambda dm: dm.add("wheel", np.zeros(100)), "name: 'wheel' is already a block"),
+        (
+            lambda dm: dm.add("other", np.zeros(100), column_names=["wheel"]),
+            "other: column name 'wheel' is already used",
+        ),
+        (lambda dm: dm.add("two", np.zeros((100, 2)), column_names=["a", "a"]), "two: column name 'a' is already used"),
+        (lambda dm: dm.add("two", np.zeros((100, 2)), column_names=["a"]), "column_names: got 1 names for 2 columns"),
+        (lambda dm: dm.add("jaw", np.r_[np.zeros(99), np.nan]), r"jaw: has 1 NaN, the first at \(row 99, column 0\)"),
+        (
+            lambda dm: dm.add("stim", np.array(["a"] * 100)),
+            r"stim: has dtype <U1; expected real numbers \(use add_one_hot",
+        ),
+        (lambda dm: dm.add("cube", np.zeros((100, 2, 2))), "cube: got a 3-D array"),
+        (lambda dm: dm.add("", np.zeros(100)), "name: got ''"),
+        (lambda dm: dm.add("z", np.zeros((100, 0))), "z: has 0 columns"),
+        (lambda dm: dm.add_running_means("me", np.zeros(100), [3, 3]), "windows: .* has repeated lengths"),
+        (lambda dm: dm.add_running_means("me", np.zeros(100), [0]), "windows: got 0"),
+        (lambda dm: dm.add_lagged("lick", np.zeros(100), [0.5]), "lags: got 0.5"),
+    ],
+)
 def test_bad_input(call, match):
     dm = DesignMatrix(100).add("wheel", np.zeros(100))
     with pytest.raises(InputError, match=match):
         call(dm)
 
 
-@pytest.mark.parametrize("samples,match", [
-    (0, "samples: got 0"),
-    (True, "samples: got True"),
-    (2.5, "samples: got 2.5"),
-    ([0.0, 1.0, 0.5], "samples: not strictly increasing at index 2"),
-])
+@pytest.mark.parametrize(
+    "samples,match",
+    [
+        (0, "samples: got 0"),
+        (True, "samples: got True"),
+        (2.5, "samples: got 2.5"),
+        ([0.0, 1.0, 0.5], "samples: not strictly increasing at index 2"),
+    ],
+)
 def test_bad_samples(samples, match):
     with pytest.raises(InputError, match=match):
         DesignMatrix(samples)

@@ -5,24 +5,23 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _diffusion import TOKENS, WIDTH, tiny_pipeline_folder
 
 from neurocine.errors import InputError
-
-from _diffusion import TOKENS, WIDTH, tiny_pipeline_folder
 
 torch = pytest.importorskip("torch")
 
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory):
-    from neurocine.decode.diffusion import load_diffusion_pipeline
+    from neurocine.fmri.diffusion import load_diffusion_pipeline
 
     torch.set_num_threads(1)
     return load_diffusion_pipeline(tiny_pipeline_folder(tmp_path_factory.mktemp("diffusion")), device="cpu")
 
 
 def test_load_refuses_missing_and_non_pipeline_folders(tmp_path):
-    from neurocine.decode.diffusion import check_diffusion_pipeline, load_diffusion_pipeline
+    from neurocine.fmri.diffusion import check_diffusion_pipeline, load_diffusion_pipeline
 
     with pytest.raises(InputError, match="no such folder"):
         load_diffusion_pipeline(tmp_path / "absent")
@@ -36,7 +35,7 @@ def test_load_refuses_missing_and_non_pipeline_folders(tmp_path):
 
 
 def test_prompt_conditioning_is_the_pipelines_own_encoding(pipeline):
-    from neurocine.decode.diffusion import prompt_conditioning
+    from neurocine.fmri.diffusion import prompt_conditioning
 
     prompts = ["a photo of coffee", "bikes", "a photo of coffee"]
     got = prompt_conditioning(pipeline, prompts, batch_size=1)
@@ -51,7 +50,7 @@ def test_prompt_conditioning_is_the_pipelines_own_encoding(pipeline):
 
 def test_conditioning_map_recovers_a_known_linear_map(pipeline):
     """Conditioning that is a linear function of the embedding (plus noise): held-out samples are predicted."""
-    from neurocine.decode.diffusion import DiffusionDecoder
+    from neurocine.fmri.diffusion import DiffusionDecoder
 
     rng = np.random.default_rng(0)
     W = rng.normal(size=(6, TOKENS * WIDTH))
@@ -72,12 +71,12 @@ def test_conditioning_map_recovers_a_known_linear_map(pipeline):
 
 
 def test_generation_is_the_pipeline_run_on_the_predicted_conditioning(pipeline):
-    from neurocine.decode.diffusion import DiffusionDecoder, prompt_conditioning
+    from neurocine.fmri.diffusion import DiffusionDecoder, prompt_conditioning
 
     rng = np.random.default_rng(1)
     captions = ["bikes", "coffee", "grass", "astronaut"]
     labels = np.repeat(np.arange(4), 10)
-    E = rng.normal(size=(40, 3)) * 0.1 + np.eye(4, 3)[labels] * 3      # embeddings clustered by caption
+    E = rng.normal(size=(40, 3)) * 0.1 + np.eye(4, 3)[labels] * 3  # embeddings clustered by caption
     C = prompt_conditioning(pipeline, [captions[i] for i in labels])
     common = dict(num_inference_steps=3, guidance_scale=3.0, height=32, width=32, random_state=7)
     dec = DiffusionDecoder(pipeline, batch_size=3, **common).fit(E, C)
@@ -90,8 +89,16 @@ def test_generation_is_the_pipeline_run_on_the_predicted_conditioning(pipeline):
     neg = torch.from_numpy(prompt_conditioning(pipeline, [""])).expand(3, TOKENS, WIDTH)
     gens = [torch.Generator().manual_seed(7 + i) for i in range(3)]
     with torch.no_grad():
-        ref = pipeline(prompt_embeds=cond, negative_prompt_embeds=neg, generator=gens, num_inference_steps=3,
-                       guidance_scale=3.0, height=32, width=32, output_type="np").images
+        ref = pipeline(
+            prompt_embeds=cond,
+            negative_prompt_embeds=neg,
+            generator=gens,
+            num_inference_steps=3,
+            guidance_scale=3.0,
+            height=32,
+            width=32,
+            output_type="np",
+        ).images
     np.testing.assert_allclose(frames, np.clip(ref * 255, 0, 255), atol=1e-3)
 
     # reproducible, and sample i does not depend on the batch it is generated in
@@ -103,7 +110,7 @@ def test_generation_is_the_pipeline_run_on_the_predicted_conditioning(pipeline):
 
 
 def test_bad_parameters_are_one_line_errors(pipeline):
-    from neurocine.decode.diffusion import DiffusionDecoder
+    from neurocine.fmri.diffusion import DiffusionDecoder
 
     E, C = np.zeros((10, 2)), np.zeros((10, TOKENS, WIDTH))
     with pytest.raises(InputError, match="guidance_scale"):

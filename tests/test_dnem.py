@@ -2,7 +2,7 @@
 
 The population is simulated here (Gabor receptive fields on an 18 x 32 screen, an exponential temporal
 filter, a softplus nonlinearity, a gain that grows with running, Poisson counts), independent of
-``neurocine.simulate.v1``.
+``neurocine.v1.simulate``.
 """
 
 from types import SimpleNamespace
@@ -14,8 +14,8 @@ import torch
 from scipy.ndimage import gaussian_filter
 
 from neurocine.errors import InputError
-from neurocine.models._training import CHECKPOINT_FILE, TrainingInterrupted
-from neurocine.models.dnem import (
+from neurocine.models.torch_base import CHECKPOINT_FILE, TrainingInterrupted
+from neurocine.v1.dnem import (
     DNEM,
     DNEMNetwork,
     EnsembleModule,
@@ -28,11 +28,12 @@ from neurocine.models.dnem import (
 )
 
 H, W, N_NEURONS, N_FRAMES, SKIP = 18, 32, 30, 60, 10
-TINY = dict(core_channels=16, n_blocks=2, temporal_kernel=3, downsample=2, batch_size=8, clip_length=30, lr=1e-2,
-            device="cpu")
+TINY = dict(
+    core_channels=16, n_blocks=2, temporal_kernel=3, downsample=2, batch_size=8, clip_length=30, lr=1e-2, device="cpu"
+)
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")   # tests/conftest.py
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 # ---------------------------------------------------------------------- ground truth
@@ -42,7 +43,7 @@ def smooth_noise(rng, n_frames, sigma=1.5, rho=0.8):
     out = np.empty_like(x)
     out[0] = x[0]
     for t in range(1, n_frames):
-        out[t] = rho * out[t - 1] + np.sqrt(1 - rho ** 2) * x[t]
+        out[t] = rho * out[t - 1] + np.sqrt(1 - rho**2) * x[t]
     return np.clip(128 + 50 * out / out.std(), 0, 255).astype(np.float32)
 
 
@@ -53,8 +54,8 @@ def gabor_population(rng, n=N_NEURONS):
     theta, phase = rng.uniform(0, np.pi, n), rng.uniform(0, 2 * np.pi, n)
     dy, dx = yy - cy[:, None, None], xx - cx[:, None, None]
     along = dx * np.cos(theta)[:, None, None] + dy * np.sin(theta)[:, None, None]
-    rf = np.exp(-(dx ** 2 + dy ** 2) / (2 * 2.5 ** 2)) * np.cos(2 * np.pi * along / 10 + phase[:, None, None])
-    rf /= np.sqrt((rf ** 2).sum((1, 2), keepdims=True))
+    rf = np.exp(-(dx**2 + dy**2) / (2 * 2.5**2)) * np.cos(2 * np.pi * along / 10 + phase[:, None, None])
+    rf /= np.sqrt((rf**2).sum((1, 2), keepdims=True))
     taps = np.exp(-np.arange(6) / 2.0)
     return rf, taps / taps.sum(), np.stack([cy, cx], 1)
 
@@ -65,16 +66,22 @@ def make_trials(rng, rf, taps, n_trials, n_frames=N_FRAMES, scale=0.12):
     for _ in range(n_trials):
         video = smooth_noise(rng, n_frames)
         drive = np.einsum("thw,nhw->tn", (video - 128) / 50, rf)
-        filtered = sum(a * np.concatenate([np.zeros((k, drive.shape[1])), drive[: n_frames - k]])
-                       for k, a in enumerate(taps))
+        filtered = sum(
+            a * np.concatenate([np.zeros((k, drive.shape[1])), drive[: n_frames - k]]) for k, a in enumerate(taps)
+        )
         running = np.abs(np.cumsum(rng.normal(0, 1.5, n_frames)))
         pupil = 15 + np.cumsum(rng.normal(0, 0.2, n_frames))
         gain = np.exp(0.4 * np.tanh(running / 10))
         rates = scale * gain[:, None] * np.log1p(np.exp(2.5 * filtered - 0.5))
-        trials.append(SimpleNamespace(
-            video=video, responses=rng.poisson(rates).astype(np.float32),
-            behavior=np.stack([pupil, running], 1).astype(np.float32),
-            pupil_center=rng.normal(0, 1, (n_frames, 2)).astype(np.float32), rates=rates.astype(np.float32)))
+        trials.append(
+            SimpleNamespace(
+                video=video,
+                responses=rng.poisson(rates).astype(np.float32),
+                behavior=np.stack([pupil, running], 1).astype(np.float32),
+                pupil_center=rng.normal(0, 1, (n_frames, 2)).astype(np.float32),
+                rates=rates.astype(np.float32),
+            )
+        )
     return trials
 
 
@@ -82,8 +89,13 @@ def make_trials(rng, rf, taps, n_trials, n_frames=N_FRAMES, scale=0.12):
 def data():
     rng = np.random.default_rng(0)
     rf, taps, centres = gabor_population(rng)
-    return SimpleNamespace(train=make_trials(rng, rf, taps, 48), val=make_trials(rng, rf, taps, 8),
-                           test=make_trials(rng, rf, taps, 8), rf=rf, centres=centres)
+    return SimpleNamespace(
+        train=make_trials(rng, rf, taps, 48),
+        val=make_trials(rng, rf, taps, 8),
+        test=make_trials(rng, rf, taps, 8),
+        rf=rf,
+        centres=centres,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -108,9 +120,11 @@ def test_single_trial_correlation_matches_scipy_on_concatenated_frames():
     np.testing.assert_allclose(got[:3], expected, rtol=1e-6)
     assert got[3] == 0.0  # constant responses: 0, as the competition's eps-regularised formula gives
     # skip counts per trial: with skip=0 it is the plain Pearson correlation of all frames
-    np.testing.assert_allclose(single_trial_correlation(resp, pred, skip=0)[:3],
-                               [scipy.stats.pearsonr(np.concatenate(resp)[:, j], np.concatenate(pred)[:, j])[0]
-                                for j in range(3)], rtol=1e-6)
+    np.testing.assert_allclose(
+        single_trial_correlation(resp, pred, skip=0)[:3],
+        [scipy.stats.pearsonr(np.concatenate(resp)[:, j], np.concatenate(pred)[:, j])[0] for j in range(3)],
+        rtol=1e-6,
+    )
 
 
 def test_correlation_to_average_correlates_repeat_means():
@@ -121,8 +135,7 @@ def test_correlation_to_average_correlates_repeat_means():
     got = correlation_to_average(repeats, per_repeat_pred, skip=20)
     mean_r = np.concatenate([rep.mean(0)[20:] for rep in repeats])
     mean_p = np.concatenate([p.mean(0)[20:] for p in per_repeat_pred])
-    np.testing.assert_allclose(got, [scipy.stats.pearsonr(mean_r[:, j], mean_p[:, j])[0] for j in range(5)],
-                               rtol=1e-6)
+    np.testing.assert_allclose(got, [scipy.stats.pearsonr(mean_r[:, j], mean_p[:, j])[0] for j in range(5)], rtol=1e-6)
     # one (T, N) prediction per clip, and repeats given as lists, mean the same
     as_lists = correlation_to_average([list(rep) for rep in repeats], [p.mean(0) for p in per_repeat_pred], skip=20)
     np.testing.assert_allclose(as_lists, got, rtol=1e-12)
@@ -180,8 +193,9 @@ def test_module_follows_the_protocol_and_is_causal(data, fitted):
     all_video = np.concatenate([t.video for t in data.train])
     assert float(net.video_mean) == pytest.approx(all_video.mean(), rel=1e-4)
     assert float(net.video_std) == pytest.approx(all_video.std(), rel=1e-4)
-    np.testing.assert_allclose(net.behavior_mean.numpy(), np.concatenate([t.behavior for t in data.train]).mean(0),
-                               rtol=1e-4)
+    np.testing.assert_allclose(
+        net.behavior_mean.numpy(), np.concatenate([t.behavior for t in data.train]).mean(0), rtol=1e-4
+    )
     # changing the future (frames >= 40) of every input leaves frames < 40 unchanged, exactly
     future = video.clone(), behavior.clone(), pupil.clone()
     future[0][:, 40:] = torch.rand_like(future[0][:, 40:]) * 255
@@ -192,10 +206,14 @@ def test_module_follows_the_protocol_and_is_causal(data, fitted):
     assert torch.equal(changed[:, :40], rates[:, :40])
     assert not torch.allclose(changed[:, 40:], rates[:, 40:])
     # predict is the same pass (one trial), and a long trial is predicted in overlapping chunks
-    np.testing.assert_allclose(fitted.predict(trial.video, trial.behavior, trial.pupil_center), rates[0].numpy(),
-                               rtol=1e-5, atol=1e-6)
-    long = [np.concatenate([t.video for t in data.test[:5]]), np.concatenate([t.behavior for t in data.test[:5]]),
-            np.concatenate([t.pupil_center for t in data.test[:5]])]  # 300 frames > the 256-frame chunk
+    np.testing.assert_allclose(
+        fitted.predict(trial.video, trial.behavior, trial.pupil_center), rates[0].numpy(), rtol=1e-5, atol=1e-6
+    )
+    long = [
+        np.concatenate([t.video for t in data.test[:5]]),
+        np.concatenate([t.behavior for t in data.test[:5]]),
+        np.concatenate([t.pupil_center for t in data.test[:5]]),
+    ]  # 300 frames > the 256-frame chunk
     with torch.no_grad():
         whole = net(*(torch.from_numpy(a)[None] for a in long))[0].numpy()
     np.testing.assert_allclose(fitted.predict(*long), whole, rtol=1e-4, atol=1e-6)
@@ -208,8 +226,10 @@ def test_save_load_round_trip_gives_identical_predictions(tmp_path, data, fitted
     assert loaded.get_params() == fitted.get_params()
     assert loaded.history_ == fitted.history_ and loaded.best_epoch_ == fitted.best_epoch_
     trial = data.test[2]
-    np.testing.assert_array_equal(loaded.predict(trial.video, trial.behavior, trial.pupil_center),
-                                  fitted.predict(trial.video, trial.behavior, trial.pupil_center))
+    np.testing.assert_array_equal(
+        loaded.predict(trial.video, trial.behavior, trial.pupil_center),
+        fitted.predict(trial.video, trial.behavior, trial.pupil_center),
+    )
     with pytest.raises(InputError, match="is not a DNEM file"):
         torch.save({"format": 99}, tmp_path / "other.pt")
         DNEM.load(tmp_path / "other.pt")
@@ -258,12 +278,14 @@ def test_linear_readout_without_shifter_and_modulator_learns(data):
 
 def test_ensemble_trains_instances_with_own_seeds_and_checkpoints(tmp_path, data):
     params = dict(TINY, epochs=1)
-    models = train_ensemble(data.train[:8], data.val[:2], n_instances=2, checkpoint_root=tmp_path,
-                            random_state=5, **params)
+    models = train_ensemble(
+        data.train[:8], data.val[:2], n_instances=2, checkpoint_root=tmp_path, random_state=5, **params
+    )
     assert [m.random_state for m in models] == [5, 6]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["instance_0_seed_5", "instance_1_seed_6"]
-    again = train_ensemble(data.train[:8], data.val[:2], n_instances=2, checkpoint_root=tmp_path,
-                           random_state=5, **params)  # resumes: finished instances are loaded, not retrained
+    again = train_ensemble(
+        data.train[:8], data.val[:2], n_instances=2, checkpoint_root=tmp_path, random_state=5, **params
+    )  # resumes: finished instances are loaded, not retrained
     for a, b in zip(models, again):
         assert all(torch.equal(a.module_.state_dict()[k], b.module_.state_dict()[k]) for k in a.module_.state_dict())
     ensemble = EnsembleModule([m.module_ for m in models]).eval()
@@ -288,8 +310,11 @@ def test_fit_and_predict_reject_inconsistent_trials(data):
     with pytest.raises(InputError, match=r"train_trials\[0\]: has 20 frames, expected at least clip_length=30"):
         DNEM(**TINY, epochs=1).fit([short])
     mismatched = SimpleNamespace(**{**vars(good[0]), "pupil_center": good[0].pupil_center[:50]})
-    with pytest.raises(InputError, match=r"train_trials\[0\]: video, responses, behavior and pupil_center have "
-                                         r"60, 60, 60 and 50 frames"):
+    with pytest.raises(
+        InputError,
+        match=r"train_trials\[0\]: video, responses, behavior and pupil_center have "
+        r"60, 60, 60 and 50 frames",
+    ):
         DNEM(**TINY, epochs=1).fit([mismatched])
     with_nan = SimpleNamespace(**{**vars(good[0]), "responses": np.full((N_FRAMES, N_NEURONS), np.nan)})
     with pytest.raises(InputError, match=r"train_trials\[0\]\.responses: has NaN"):
@@ -314,8 +339,10 @@ class LinearCells(torch.nn.Module):
     def __init__(self, centres, signs, sigma=1.5):
         super().__init__()
         yy, xx = np.mgrid[0:H, 0:W]
-        w = np.exp(-((yy - centres[:, 0, None, None]) ** 2 + (xx - centres[:, 1, None, None]) ** 2)
-                   / (2 * sigma ** 2)) * signs[:, None, None]
+        w = (
+            np.exp(-((yy - centres[:, 0, None, None]) ** 2 + (xx - centres[:, 1, None, None]) ** 2) / (2 * sigma**2))
+            * signs[:, None, None]
+        )
         self.register_buffer("w", torch.from_numpy(w.astype(np.float32)))
         self.temporal_receptive_field = 1
 
@@ -326,8 +353,9 @@ class LinearCells(torch.nn.Module):
 def test_sparse_noise_mapping_recovers_planted_centres_and_polarity():
     centres = np.array([[4.0, 5.0], [9.0, 16.0], [13.5, 25.0], [6.0, 27.5], [12.0, 8.0], [9.5, 21.0]])
     signs = np.array([1, -1, 1, -1, 1, -1])
-    on, off = map_receptive_fields(LinearCells(centres, signs), (H, W), n_stimuli=1500, patch_size=2,
-                                   background=128, random_state=0)
+    on, off = map_receptive_fields(
+        LinearCells(centres, signs), (H, W), n_stimuli=1500, patch_size=2, background=128, random_state=0
+    )
     assert on.shape == off.shape == (6, H, W)
     for rfs, expected_sign in ((on, signs), (off, -signs)):
         found = rf_centers(rfs)

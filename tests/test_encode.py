@@ -10,12 +10,7 @@ import numpy as np
 import pytest
 from _cli import cli
 
-from neurocine.errors import InputError
-from neurocine.features.motion import motion_energy
-from neurocine.features.rois import ROI, roi_masks
-from neurocine.features.timing import convolve_regressors, decimate, hemodynamic_kernel
-from neurocine.io.video import VideoReader
-from neurocine.pipelines.encode import (
+from neurocine.encode.jobs import (
     build_design,
     load_encode_config,
     prepare_data,
@@ -23,14 +18,18 @@ from neurocine.pipelines.encode import (
     run_framerates,
     write_simulated_session,
 )
+from neurocine.errors import InputError
+from neurocine.features.motion import motion_energy
+from neurocine.features.rois import ROI, roi_masks
+from neurocine.features.timing import convolve_regressors, decimate, hemodynamic_kernel
+from neurocine.io.video import VideoReader
 
 
 @pytest.fixture(scope="module")
 def session(tmp_path_factory):
     """A 2-minute simulated session (face video, behaviour, 32 x 32 widefield) with its encode.toml."""
     root = tmp_path_factory.mktemp("encode")
-    write_simulated_session(root / "session", duration_s=120, seed=1, video_size=(60, 80),
-                            widefield_size=(32, 32))
+    write_simulated_session(root / "session", duration_s=120, seed=1, video_size=(60, 80), widefield_size=(32, 32))
     return root / "session"
 
 
@@ -53,8 +52,17 @@ def test_recovers_planted_maps_ev_and_ranking(encoded, session):
     # attribution: the planted groups rank above the null feature, whose unique EV is ~0
     assert m["planted_ranked_first"] and m["ranking"][-1] == "null"
     assert abs(m["unique"]["null"]) < 0.002 and min(m["unique"][g] for g in m["planted_groups"]) > 0.005
-    for name in ("design.npz", "model.npz", "attribution.npz", "maps.npz", "ev_map.png", "beta_maps.png",
-                 "contributions.png", "traces.png", "report.html"):
+    for name in (
+        "design.npz",
+        "model.npz",
+        "attribution.npz",
+        "maps.npz",
+        "ev_map.png",
+        "beta_maps.png",
+        "contributions.png",
+        "traces.png",
+        "report.html",
+    ):
         assert (out / name).is_file(), name
 
 
@@ -81,7 +89,7 @@ def test_cross_validated_predictions_equal_sklearn_per_fold_fits(encoded, sessio
     assert not np.isnan(pred).any()
     Y = prepare_data(load_encode_config(session / "encode.toml")).Y[:, :3]
     for train, test in cv_splits(5, X.shape[0])[1:3]:
-        inner = RidgeCV(cv=5).fit(X[train], Y[train])        # the penalty each pixel got inside this fold
+        inner = RidgeCV(cv=5).fit(X[train], Y[train])  # the penalty each pixel got inside this fold
         for j in range(3):
             ref = Ridge(alpha=float(inner.alpha_[j])).fit(X[train], Y[train, j]).predict(X[test])
             np.testing.assert_allclose(pred[test, j], ref, rtol=1e-6, atol=1e-9)
@@ -127,14 +135,15 @@ def test_carphone_features_and_planted_trace_weights(tmp_path):
     me = motion_energy(frames, roi_masks(rois, 176, 144))
     kernel = hemodynamic_kernel(30.0, 0.2, 0.5)
     regressors = convolve_regressors(me, kernel, center=False)
-    weights = np.array([[2.0, -1.0], [0.5, 3.0]])          # (feature, channel)
+    weights = np.array([[2.0, -1.0], [0.5, 3.0]])  # (feature, channel)
     rng = np.random.default_rng(0)
     traces = regressors @ weights + 0.01 * regressors.std() * rng.standard_normal((len(me), 2))
     np.savetxt(tmp_path / "traces.csv", traces, delimiter=",", header="cellA,cellB", comments="")
     (tmp_path / "encode.toml").write_text(
-        'fps = 30\n[video]\npath = "%s"\nrois = "rois.toml"\n[neural]\npath = "traces.csv"\nkind = "traces"\n'
+        f'fps = 30\n[video]\npath = "{video}"\nrois = "rois.toml"\n[neural]\npath = "traces.csv"\nkind = "traces"\n'
         '[design]\nkernel = "hemodynamic"\nkernel_peak_s = 0.2\nkernel_length_s = 0.5\n'
-        '[model]\nalphas = [1e-4, 1e-3, 1e-2]\ncv = 4\n' % video)
+        "[model]\nalphas = [1e-4, 1e-3, 1e-2]\ncv = 4\n"
+    )
     data = prepare_data(load_encode_config(tmp_path / "encode.toml"))
     np.testing.assert_allclose(data.features["left_me"], me[:, 0], rtol=1e-12)
     np.testing.assert_allclose(data.features["right_me"], me[:, 1], rtol=1e-12)
@@ -170,15 +179,16 @@ def test_framerates_table_rows_and_consistency_with_encode(session, encoded, tmp
 def test_framerates_decimates_features_before_the_kernel(session):
     cfg = load_encode_config(session / "encode.toml")
     data = prepare_data(cfg)
-    from neurocine.pipelines.encode import _resampled
+    from neurocine.encode.jobs import _resampled
 
     ten, label = _resampled(data, "third")
     assert label == "10 Hz" and ten.fps == 10.0
     np.testing.assert_array_equal(ten.features["wheel"], decimate(data.features["wheel"], 3))
     dm = build_design(ten, cfg.design, fps=ten.fps)
     k10 = hemodynamic_kernel(10.0, 1.0, 5.0)
-    np.testing.assert_allclose(dm.X[:, dm.columns.index("wheel")],
-                               convolve_regressors(ten.features["wheel"], k10), atol=1e-12)
+    np.testing.assert_allclose(
+        dm.X[:, dm.columns.index("wheel")], convolve_regressors(ten.features["wheel"], k10), atol=1e-12
+    )
 
 
 def test_framerates_with_sequence_model(session, tmp_path):
@@ -190,8 +200,8 @@ def test_framerates_with_sequence_model(session, tmp_path):
     assert s["columns"] == ["LSTM a", "ridge a", "LSTM b", "ridge b"]
     ev = np.asarray(s["ev"], dtype=float)
     assert ev.shape == (4, 4) and np.isfinite(ev).all()
-    np.testing.assert_array_equal(ev[:, 1], ev[:, 3])        # same data, same ridge
-    np.testing.assert_array_equal(ev[:, 0], ev[:, 2])        # same seed, same LSTM (CPU)
+    np.testing.assert_array_equal(ev[:, 1], ev[:, 3])  # same data, same ridge
+    np.testing.assert_array_equal(ev[:, 0], ev[:, 2])  # same seed, same LSTM (CPU)
 
 
 # --------------------------------------------------------------------------- configs with errors

@@ -23,14 +23,13 @@ from neurocine.features.timing import convolve_regressors, decimate, lagged
 def _gamma_pdf(t: float, shape: float, scale: float) -> float:
     if t <= 0:
         return 0.0
-    return t ** (shape - 1) * math.exp(-t / scale) / (math.gamma(shape) * scale ** shape)
+    return t ** (shape - 1) * math.exp(-t / scale) / (math.gamma(shape) * scale**shape)
 
 
 def _closed_form(dt, p1=6.0, p2=16.0, p3=1.0, p4=1.0, p5=6.0, p6=0.0, p7=32.0):
     """spm_hrf(RT, p) written from its definition: difference of gamma densities at j*RT - onset, sum 1."""
     n = int(math.floor(p7 / dt + 1e-9)) + 1
-    h = np.array([_gamma_pdf(j * dt - p6, p1 / p3, p3) - _gamma_pdf(j * dt - p6, p2 / p4, p4) / p5
-                  for j in range(n)])
+    h = np.array([_gamma_pdf(j * dt - p6, p1 / p3, p3) - _gamma_pdf(j * dt - p6, p2 / p4, p4) / p5 for j in range(n)])
     return h / h.sum()
 
 
@@ -44,16 +43,41 @@ def test_spm_hrf_matches_closed_form(dt):
 
 
 def test_spm_hrf_other_parameters_match_closed_form():
-    h = spm_hrf(0.5, peak_delay=5, undershoot_delay=12, peak_dispersion=0.9, undershoot_dispersion=1.2,
-                ratio=4, onset=1.5, length=24)
+    h = spm_hrf(
+        0.5,
+        peak_delay=5,
+        undershoot_delay=12,
+        peak_dispersion=0.9,
+        undershoot_dispersion=1.2,
+        ratio=4,
+        onset=1.5,
+        length=24,
+    )
     np.testing.assert_allclose(h, _closed_form(0.5, 5, 12, 0.9, 1.2, 4, 1.5, 24), rtol=1e-10, atol=1e-14)
     assert h[:4].tolist() == [0.0, 0.0, 0.0, 0.0]  # nothing before the onset
 
 
 def test_spm_hrf_reference_values_at_tr_2():
     # SPM12 spm_hrf(2) with the default p = [6 16 1 1 6 0 32], rounded to 4 decimals
-    spm = [0.0, 0.0866, 0.3749, 0.3849, 0.2161, 0.0769, 0.0016, -0.0306, -0.0373, -0.0308, -0.0205, -0.0116,
-           -0.0058, -0.0026, -0.0011, -0.0004, -0.0001]
+    spm = [
+        0.0,
+        0.0866,
+        0.3749,
+        0.3849,
+        0.2161,
+        0.0769,
+        0.0016,
+        -0.0306,
+        -0.0373,
+        -0.0308,
+        -0.0205,
+        -0.0116,
+        -0.0058,
+        -0.0026,
+        -0.0011,
+        -0.0004,
+        -0.0001,
+    ]
     np.testing.assert_allclose(spm_hrf(2.0), spm, atol=6e-5)
 
 
@@ -82,18 +106,21 @@ def test_convolve_hrf_equals_convolve_regressors():
     x = rng.standard_normal((500, 7))
     kernel = spm_hrf(1 / 25)
     for center in (False, True):
-        np.testing.assert_allclose(convolve_hrf(x, 25, center=center), convolve_regressors(x, kernel, center=center),
-                                   atol=1e-12)
+        np.testing.assert_allclose(
+            convolve_hrf(x, 25, center=center), convolve_regressors(x, kernel, center=center), atol=1e-12
+        )
     impulse = np.zeros(40)
     impulse[3] = 1.0
     np.testing.assert_allclose(convolve_hrf(impulse, 0.5)[3:20], spm_hrf(2.0), atol=1e-14)
-    np.testing.assert_allclose(convolve_hrf(x[:, 0], 10, hrf=[0.5, 0.5]),
-                               convolve_regressors(x[:, 0], [0.5, 0.5], center=False), atol=1e-12)
+    np.testing.assert_allclose(
+        convolve_hrf(x[:, 0], 10, hrf=[0.5, 0.5]), convolve_regressors(x[:, 0], [0.5, 0.5], center=False), atol=1e-12
+    )
     x32 = x.astype(np.float32)
     out32 = convolve_hrf(x32, 25, peak_delay=5.0)
     assert out32.dtype == np.float32
-    np.testing.assert_allclose(out32, convolve_regressors(x32, spm_hrf(1 / 25, peak_delay=5.0), center=False),
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        out32, convolve_regressors(x32, spm_hrf(1 / 25, peak_delay=5.0), center=False), atol=1e-5
+    )
 
 
 def test_convolve_hrf_bad_input():
@@ -140,8 +167,9 @@ def test_resample_mean_is_the_window_mean():
     out = resample_to_tr(x, 25, 2.0)
     np.testing.assert_allclose(out, x[:500].reshape(10, 50, 4).mean(1), atol=1e-12)
     assert resample_to_tr(x.astype(np.float32), 25, 2.0).dtype == np.float32
-    np.testing.assert_allclose(resample_to_tr(x, 25, 2.0, n_scans=3, start=0.4), x[10:160].reshape(3, 50, 4).mean(1),
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        resample_to_tr(x, 25, 2.0, n_scans=3, start=0.4), x[10:160].reshape(3, 50, 4).mean(1), atol=1e-12
+    )
 
 
 def test_resample_mean_with_a_fractional_frame_rate():
@@ -168,8 +196,9 @@ def test_resample_decimate_and_interpolate():
     np.testing.assert_allclose(dec[inner, 1], dec[inner, 0], atol=0.01)  # the 3 Hz part is filtered out
     ramp = 0.5 * t + 1
     np.testing.assert_allclose(resample_to_tr(ramp, fps, tr, method="interpolate"), 0.5 * onsets + 1, atol=1e-12)
-    np.testing.assert_allclose(resample_to_tr(ramp, fps, tr, method="interpolate", start=0.3),
-                               0.5 * (onsets[:29] + 0.3) + 1, atol=1e-12)  # 29 whole scans after 0.3 s
+    np.testing.assert_allclose(
+        resample_to_tr(ramp, fps, tr, method="interpolate", start=0.3), 0.5 * (onsets[:29] + 0.3) + 1, atol=1e-12
+    )  # 29 whole scans after 0.3 s
 
 
 def test_resample_errors():
@@ -192,8 +221,11 @@ def test_resample_errors():
 def _low_rank(n, p, rank, seed, noise=0.02):
     rng = np.random.default_rng(seed)
     scales = np.logspace(0, -1.5, rank)
-    return (rng.standard_normal((n, rank)) * scales) @ rng.standard_normal((rank, p)) \
-        + noise * rng.standard_normal((n, p)) + 3.0
+    return (
+        (rng.standard_normal((n, rank)) * scales) @ rng.standard_normal((rank, p))
+        + noise * rng.standard_normal((n, p))
+        + 3.0
+    )
 
 
 @pytest.mark.parametrize("n,p", [(400, 60), (80, 700)])  # tall (scatter matrix) and wide (Gram matrix) paths
@@ -212,8 +244,9 @@ def test_variance_pca_matches_sklearn(n, p, fraction):
     np.testing.assert_allclose(ours.mean_, ref.mean_, atol=1e-12)
     np.testing.assert_allclose(ours.components_, ref.components_, atol=1e-6)
     np.testing.assert_allclose(ours.transform(test), ref.transform(test), atol=1e-6)
-    np.testing.assert_allclose(ours.inverse_transform(ours.transform(test)),
-                               ref.inverse_transform(ref.transform(test)), atol=1e-6)
+    np.testing.assert_allclose(
+        ours.inverse_transform(ours.transform(test)), ref.inverse_transform(ref.transform(test)), atol=1e-6
+    )
     pca, reduced = pca_keep_variance(train, fraction)
     assert reduced.shape == (n, k) and pca.n_components_ == k
     np.testing.assert_allclose(reduced, ref.transform(train), atol=1e-6)

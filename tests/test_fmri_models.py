@@ -1,4 +1,4 @@
-"""Deep fMRI path (neurocine.models.fmri) against simulations with known structure, and the identification metrics.
+"""Deep fMRI path (neurocine.fmri.models) against simulations with known structure, and the identification metrics.
 
 Numbers measured at the seeds used here (2 busy CPU cores, one torch thread) are quoted next to each assertion;
 the thresholds leave room for other platforms.
@@ -13,8 +13,7 @@ import torch
 from sklearn.linear_model import RidgeCV
 
 from neurocine.errors import InputError
-from neurocine.models._training import CHECKPOINT_FILE, TrainingInterrupted
-from neurocine.models.fmri import (
+from neurocine.fmri.models import (
     ConditionalFrameDecoder,
     ContrastiveAligner,
     FMRIVideoDecoder,
@@ -30,9 +29,9 @@ from neurocine.models.fmri import (
     nway_top1,
     pairwise_identification,
 )
+from neurocine.models.torch_base import CHECKPOINT_FILE, TrainingInterrupted
 
-
-pytestmark = pytest.mark.usefixtures("one_thread")   # tests/conftest.py
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def corr(a, b):
@@ -44,7 +43,7 @@ def corr(a, b):
 def ridge_r2(features, Z, train, test):
     model = RidgeCV(alphas=np.logspace(-3, 3, 13)).fit(features[train], Z[train])
     resid = model.predict(features[test]) - Z[test]
-    return 1 - (resid ** 2).sum() / ((Z[test] - Z[test].mean(0)) ** 2).sum()
+    return 1 - (resid**2).sum() / ((Z[test] - Z[test].mean(0)) ** 2).sum()
 
 
 # =============================================================================================
@@ -136,20 +135,23 @@ def test_binomial_error():
     np.testing.assert_allclose(binomial_error([0.1, 0.9], [100, 400]), [0.03, 0.015])
 
 
-@pytest.mark.parametrize("call,match", [
-    (lambda: pairwise_identification(np.ones((3, 4)), np.ones((3, 5))), "true: has 5 columns, expected 4"),
-    (lambda: pairwise_identification(np.ones((3, 4)), np.ones((2, 4))), "true: has 2 rows, expected 3"),
-    (lambda: pairwise_identification(np.ones((1, 4)), np.ones((1, 4))), "true: has 1 row"),
-    (lambda: pairwise_identification(np.ones((3, 4)), np.ones((3, 4)), np.ones((2, 3))), "candidates: has 3 col"),
-    (lambda: pairwise_identification(np.ones(4), np.ones(4)), "predicted: got a 1-D array"),
-    (lambda: nway_top1(np.ones((10, 4)), np.ones((10, 4)), n_way=11), "n_way: got 11, expected at most the 10"),
-    (lambda: nway_top1(np.ones((10, 4)), np.ones((10, 4)), n_way=1), "n_way: got 1"),
-    (lambda: binomial_error(1.5, 10), r"accuracy: got 1.5, expected values in \[0, 1\]"),
-    (lambda: binomial_error(0.5, 0), "n: got 0"),
-    (lambda: identification_with_categories(np.ones((2, 3)), np.ones((4, 3)), [0, 4]), "labels: has 4; expected"),
-    (lambda: identification_with_categories(np.ones((2, 3)), np.ones((4, 3)), [0]), r"labels: got shape \(1,\)"),
-    (lambda: identification_with_categories(np.ones((2, 3)), np.ones((1, 3)), [0, 0]), "at least 2 categories"),
-])
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda: pairwise_identification(np.ones((3, 4)), np.ones((3, 5))), "true: has 5 columns, expected 4"),
+        (lambda: pairwise_identification(np.ones((3, 4)), np.ones((2, 4))), "true: has 2 rows, expected 3"),
+        (lambda: pairwise_identification(np.ones((1, 4)), np.ones((1, 4))), "true: has 1 row"),
+        (lambda: pairwise_identification(np.ones((3, 4)), np.ones((3, 4)), np.ones((2, 3))), "candidates: has 3 col"),
+        (lambda: pairwise_identification(np.ones(4), np.ones(4)), "predicted: got a 1-D array"),
+        (lambda: nway_top1(np.ones((10, 4)), np.ones((10, 4)), n_way=11), "n_way: got 11, expected at most the 10"),
+        (lambda: nway_top1(np.ones((10, 4)), np.ones((10, 4)), n_way=1), "n_way: got 1"),
+        (lambda: binomial_error(1.5, 10), r"accuracy: got 1.5, expected values in \[0, 1\]"),
+        (lambda: binomial_error(0.5, 0), "n: got 0"),
+        (lambda: identification_with_categories(np.ones((2, 3)), np.ones((4, 3)), [0, 4]), "labels: has 4; expected"),
+        (lambda: identification_with_categories(np.ones((2, 3)), np.ones((4, 3)), [0]), r"labels: got shape \(1,\)"),
+        (lambda: identification_with_categories(np.ones((2, 3)), np.ones((1, 3)), [0, 0]), "at least 2 categories"),
+    ],
+)
 def test_metric_bad_input(call, match):
     with pytest.raises(InputError, match=match):
         call()
@@ -228,8 +230,16 @@ def test_masked_brain_embedding_predicts_the_latents(mbm_fit):
 
 def test_masked_brain_model_resumes_bit_for_bit(tmp_path):
     X, _ = low_rank_scans(n=120, n_voxels=40, rank=3)
-    params = dict(embed_dim=16, num_heads=2, decoder_dim=8, decoder_heads=2, max_epochs=3, random_state=0,
-                  batch_size=32, device="cpu")
+    params = dict(
+        embed_dim=16,
+        num_heads=2,
+        decoder_dim=8,
+        decoder_heads=2,
+        max_epochs=3,
+        random_state=0,
+        batch_size=32,
+        device="cpu",
+    )
     reference = MaskedBrainAutoencoder(**params).fit(X)
     assert reference.n_patches_ == 3 and reference.n_visible_ == 1  # 40 voxels: 2 full patches + 8 padded
     again = MaskedBrainAutoencoder(**params).fit(X)
@@ -249,9 +259,18 @@ def test_masked_brain_model_resumes_bit_for_bit(tmp_path):
 
 def test_normalised_patch_loss_and_cls_pooling():
     X, _ = low_rank_scans(n=100, n_voxels=64, rank=3)
-    model = MaskedBrainAutoencoder(normalize_patches=True, pooling="cls", patch_weights="shared", embed_dim=16,
-                                   num_heads=2, decoder_dim=8, decoder_heads=2, max_epochs=2, random_state=0,
-                                   device="cpu").fit(X)
+    model = MaskedBrainAutoencoder(
+        normalize_patches=True,
+        pooling="cls",
+        patch_weights="shared",
+        embed_dim=16,
+        num_heads=2,
+        decoder_dim=8,
+        decoder_heads=2,
+        max_epochs=2,
+        random_state=0,
+        device="cpu",
+    ).fit(X)
     X_hat, hidden = model.reconstruct(X[:10], random_state=0)
     # the decoder predicts standardised patch shapes: each hidden patch's prediction is on that scale
     assert X_hat.shape == (10, 64) and hidden.mean() == 0.75
@@ -270,7 +289,7 @@ def paired_embeddings(n=800, n_voxels=200, rank=8, dim=64, noise=1.0, seed=0):
     rng = np.random.default_rng(seed)
     Z = rng.standard_normal((n, rank))
     h = Z @ (rng.standard_normal((rank, dim)) / np.sqrt(rank))
-    E = np.concatenate([np.maximum(h[:, : dim // 2] + 0.3, 0), h[:, dim // 2:] ** 2], 1)
+    E = np.concatenate([np.maximum(h[:, : dim // 2] + 0.3, 0), h[:, dim // 2 :] ** 2], 1)
     X = Z @ (rng.standard_normal((rank, n_voxels)) / np.sqrt(rank)) + noise * rng.standard_normal((n, n_voxels))
     return X.astype(np.float32), E.astype(np.float32)
 
@@ -292,19 +311,28 @@ def test_contrastive_alignment_retrieves_held_out_images():
     sims = aligner.similarity(X[test], E[test])
     assert top1 == pytest.approx(np.mean(sims.argmax(1) == np.arange(200)))
     # aligned vectors sit at the image embeddings' centre and median distance from it
-    np.testing.assert_allclose(np.linalg.norm(aligned - aligner.target_mean_, axis=1), aligner.target_norm_,
-                               rtol=1e-4)
+    np.testing.assert_allclose(np.linalg.norm(aligned - aligner.target_mean_, axis=1), aligner.target_norm_, rtol=1e-4)
     assert 0.01 <= aligner.temperature_ < 0.07 and aligner.n_targets_ == 64  # learned: 0.054
 
 
 def test_contrastive_fixed_temperature_and_fine_tuning_leave_the_encoder_alone():
     X, Z = low_rank_scans(n=160, n_voxels=48, rank=3)
     E = np.tanh(Z @ np.ones((3, 6))).astype(np.float32) + Z[:, :1]
-    mbm = MaskedBrainAutoencoder(embed_dim=16, num_heads=2, decoder_dim=8, decoder_heads=2, max_epochs=1,
-                                 random_state=0, device="cpu").fit(X)
+    mbm = MaskedBrainAutoencoder(
+        embed_dim=16, num_heads=2, decoder_dim=8, decoder_heads=2, max_epochs=1, random_state=0, device="cpu"
+    ).fit(X)
     before = {k: v.clone() for k, v in mbm.network_.state_dict().items()}
-    aligner = ContrastiveAligner(encoder=mbm, fine_tune_encoder=True, learn_temperature=False, temperature=0.1,
-                                 hidden=(), max_epochs=2, batch_size=32, random_state=0, device="cpu").fit(X, E)
+    aligner = ContrastiveAligner(
+        encoder=mbm,
+        fine_tune_encoder=True,
+        learn_temperature=False,
+        temperature=0.1,
+        hidden=(),
+        max_epochs=2,
+        batch_size=32,
+        random_state=0,
+        device="cpu",
+    ).fit(X, E)
     assert aligner.temperature_ == pytest.approx(0.1)
     assert all(torch.equal(before[k], v) for k, v in mbm.network_.state_dict().items())
     tuned = aligner.network_["encoder"].state_dict()
@@ -325,11 +353,11 @@ def blob_clips(n, size=24, n_frames=2, n_blobs=1, rng=None):
     clips = np.full((n, n_frames, size, size), 30.0)
     latents = rng.uniform(-1, 1, (n, 4 * n_blobs))
     for b in range(n_blobs):
-        z = latents[:, 4 * b: 4 * b + 4, None, None]
+        z = latents[:, 4 * b : 4 * b + 4, None, None]
         sigma = 0.15 + 0.1 * (z[:, 3] + 1)
         for k in range(n_frames):
             d2 = (y - 0.7 * z[:, 0]) ** 2 + (x - 0.7 * z[:, 1] - 0.2 * k * z[:, 2]) ** 2
-            clips[:, k] += 200 / n_blobs * np.exp(-d2 / (2 * sigma ** 2))
+            clips[:, k] += 200 / n_blobs * np.exp(-d2 / (2 * sigma**2))
     return clips.astype(np.float32), latents
 
 
@@ -338,8 +366,9 @@ def test_conditional_frame_decoder_paints_held_out_clips():
     clips, z = blob_clips(600, rng=rng)
     E = np.tanh(z @ rng.standard_normal((4, 16)) / 2).astype(np.float32)  # a smooth embedding of the latents
     train, test = slice(0, 400), slice(400, 600)
-    model = ConditionalFrameDecoder(hidden=128, channels=(32, 16), learning_rate=2e-3, max_epochs=15,
-                                    random_state=0, device="cpu").fit(E[train], clips[train])  # ~7 s
+    model = ConditionalFrameDecoder(
+        hidden=128, channels=(32, 16), learning_rate=2e-3, max_epochs=15, random_state=0, device="cpu"
+    ).fit(E[train], clips[train])  # ~7 s
     pred = model.predict(E[test])
     assert pred.shape == (200, 2, 24, 24) and model.frame_shape_ == (2, 24, 24)
     r = _sample_correlations(pred, clips[test]).mean()
@@ -353,8 +382,9 @@ def test_frame_decoder_rgb_layout_and_gradient_loss():
     rng = np.random.default_rng(1)
     frames = rng.uniform(0, 255, (40, 10, 12, 3)).astype(np.float32)
     E = rng.standard_normal((40, 5))
-    model = ConditionalFrameDecoder(hidden=16, channels=(4, 4), gradient_weight=0.5, max_epochs=2,
-                                    random_state=0, device="cpu").fit(E, frames, validation=(E[:8], frames[:8]))
+    model = ConditionalFrameDecoder(
+        hidden=16, channels=(4, 4), gradient_weight=0.5, max_epochs=2, random_state=0, device="cpu"
+    ).fit(E, frames, validation=(E[:8], frames[:8]))
     assert model.predict(E[:3]).shape == (3, 10, 12, 3) and len(model.history_["loss"]) == 2
 
 
@@ -391,8 +421,7 @@ def kupershmidt():
     X_pairs, _ = respond(pairs, 0.5, rng)
     X_test, clean = respond(test, 0.5, rng)
     encoder = VideoFMRIEncoder(**ENCODER).fit(pairs, X_pairs)  # ~4 s
-    return dict(pairs=pairs, X_pairs=X_pairs, test=test, X_test=X_test, clean=clean, unpaired=unpaired,
-                encoder=encoder)
+    return dict(pairs=pairs, X_pairs=X_pairs, test=test, X_test=X_test, clean=clean, unpaired=unpaired, encoder=encoder)
 
 
 @pytest.mark.slow
@@ -416,8 +445,9 @@ def test_video_to_fmri_encoder_predicts_held_out_voxels(kupershmidt):
 def test_self_supervised_cycle_on_unpaired_videos_helps_the_decoder(kupershmidt):
     k = kupershmidt
     paired = FMRIVideoDecoder(k["encoder"], **DECODER).fit(k["X_pairs"], k["pairs"])  # ~4 s
-    cycle = FMRIVideoDecoder(k["encoder"], cycle_noise=1.0, **DECODER).fit(k["X_pairs"], k["pairs"],
-                                                                          unpaired=k["unpaired"])  # ~12 s
+    cycle = FMRIVideoDecoder(k["encoder"], cycle_noise=1.0, **DECODER).fit(
+        k["X_pairs"], k["pairs"], unpaired=k["unpaired"]
+    )  # ~12 s
     r_paired, r_cycle = paired.score(k["X_test"], k["test"]), cycle.score(k["X_test"], k["test"])
     mean_clip = _sample_correlations(np.broadcast_to(k["pairs"].mean(0), k["test"].shape), k["test"]).mean()
     # measured 0.828 (paired only) -> 0.846 (+1000 unpaired clips, cycle_noise=1); seeds 1, 2: 0.846 -> 0.858,
@@ -447,8 +477,7 @@ def test_encoder_and_decoder_resume_bit_for_bit(tmp_path):
     rng = np.random.default_rng(0)
     clips, _ = blob_clips(48, size=8, rng=rng)
     X = receptive_field_brain(size=8, n_voxels=12)(clips, 0.3, rng)[0]
-    enc_params = dict(channels=(4, 4), max_epochs=5, lr_step_epochs=2, learning_rate=1e-3, random_state=0,
-                      device="cpu")
+    enc_params = dict(channels=(4, 4), max_epochs=5, lr_step_epochs=2, learning_rate=1e-3, random_state=0, device="cpu")
     reference = VideoFMRIEncoder(**enc_params).fit(clips, X)
     first = VideoFMRIEncoder(**enc_params, checkpoint_dir=tmp_path / "enc")
     first._stop_after_epoch = 3  # across a learning-rate step: the schedule must resume where it was
@@ -483,32 +512,53 @@ def tiny_encoder():
     return clips, X, VideoFMRIEncoder(channels=(2,), max_epochs=1, random_state=0, device="cpu").fit(clips, X)
 
 
-@pytest.mark.parametrize("call,match", [
-    (lambda c, X, e: MaskedBrainAutoencoder(mask_ratio=1.0).fit(X), r"mask_ratio: got 1.0, expected a number in \(0"),
-    (lambda c, X, e: MaskedBrainAutoencoder(embed_dim=10, num_heads=4).fit(X), "embed_dim: got 10, expected a mult"),
-    (lambda c, X, e: MaskedBrainAutoencoder(pooling="max").fit(X), "pooling: got 'max'"),
-    (lambda c, X, e: MaskedBrainAutoencoder(patch_size=16).fit(X), "X: 6 voxels make 1 patches of 16"),
-    (lambda c, X, e: MaskedBrainAutoencoder(patch_size=2).fit(X, X_val=X[:, :4]), "X_val: has 4 columns, expected 6"),
-    (lambda c, X, e: MaskedBrainAutoencoder().transform(X), "not fitted yet"),
-    (lambda c, X, e: ContrastiveAligner(encoder=e).fit(X, X), "encoder: got VideoFMRIEncoder, expected a fitted Mask"),
-    (lambda c, X, e: ContrastiveAligner(encoder=MaskedBrainAutoencoder()).fit(X, X), "encoder: the MaskedBrainAuto"),
-    (lambda c, X, e: ContrastiveAligner(fine_tune_encoder=True).fit(X, X), "fine_tune_encoder: is True but encoder"),
-    (lambda c, X, e: ContrastiveAligner().fit(X, X[:5]), "E: has 5 rows, expected 20"),
-    (lambda c, X, e: ContrastiveAligner(hidden=(0,)).fit(X, X), "hidden: got"),
-    (lambda c, X, e: ContrastiveAligner(validation_fraction=0.01).fit(X[:4], X[:4]), "validation_fraction=0.01"),
-    (lambda c, X, e: ConditionalFrameDecoder().fit(X, c[:3]), "frames: has 3 samples, expected 20"),
-    (lambda c, X, e: ConditionalFrameDecoder().fit(X, c[:, 0, 0]), r"frames: got shape \(20, 8\)"),
-    (lambda c, X, e: ConditionalFrameDecoder().fit(X, np.where(c > 100, np.nan, c)), "frames: has NaN"),
-    (lambda c, X, e: VideoFMRIEncoder(lr_gamma=0).fit(c, X), "lr_gamma: got 0"),
-    (lambda c, X, e: e.predict(c[:, :1]), r"frames: has samples of shape \(1, 8, 8\), expected \(2, 8, 8\)"),
-    (lambda c, X, e: e.score(c, X[:, :2]), "X: has 2 columns, expected 6"),
-    (lambda c, X, e: FMRIVideoDecoder().fit(X, c), "encoder: got NoneType, expected a fitted VideoFMRIEncoder"),
-    (lambda c, X, e: FMRIVideoDecoder(VideoFMRIEncoder()).fit(X, c), "encoder: the VideoFMRIEncoder is not fitted"),
-    (lambda c, X, e: FMRIVideoDecoder(e).fit(X[:, :3], c), "X: has 3 columns, expected 6 .the voxels of the enc"),
-    (lambda c, X, e: FMRIVideoDecoder(e).fit(X, c, unpaired=c[:, :, :4]), "unpaired: has samples of shape"),
-    (lambda c, X, e: FMRIVideoDecoder(e, loss_weights=(1, 1)).fit(X, c), "loss_weights: got"),
-    (lambda c, X, e: FMRIVideoDecoder(e).fit(X, c, validation=X), "validation: got ndarray, expected a tuple"),
-])
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (
+            lambda c, X, e: MaskedBrainAutoencoder(mask_ratio=1.0).fit(X),
+            r"mask_ratio: got 1.0, expected a number in \(0",
+        ),
+        (
+            lambda c, X, e: MaskedBrainAutoencoder(embed_dim=10, num_heads=4).fit(X),
+            "embed_dim: got 10, expected a mult",
+        ),
+        (lambda c, X, e: MaskedBrainAutoencoder(pooling="max").fit(X), "pooling: got 'max'"),
+        (lambda c, X, e: MaskedBrainAutoencoder(patch_size=16).fit(X), "X: 6 voxels make 1 patches of 16"),
+        (
+            lambda c, X, e: MaskedBrainAutoencoder(patch_size=2).fit(X, X_val=X[:, :4]),
+            "X_val: has 4 columns, expected 6",
+        ),
+        (lambda c, X, e: MaskedBrainAutoencoder().transform(X), "not fitted yet"),
+        (
+            lambda c, X, e: ContrastiveAligner(encoder=e).fit(X, X),
+            "encoder: got VideoFMRIEncoder, expected a fitted Mask",
+        ),
+        (
+            lambda c, X, e: ContrastiveAligner(encoder=MaskedBrainAutoencoder()).fit(X, X),
+            "encoder: the MaskedBrainAuto",
+        ),
+        (
+            lambda c, X, e: ContrastiveAligner(fine_tune_encoder=True).fit(X, X),
+            "fine_tune_encoder: is True but encoder",
+        ),
+        (lambda c, X, e: ContrastiveAligner().fit(X, X[:5]), "E: has 5 rows, expected 20"),
+        (lambda c, X, e: ContrastiveAligner(hidden=(0,)).fit(X, X), "hidden: got"),
+        (lambda c, X, e: ContrastiveAligner(validation_fraction=0.01).fit(X[:4], X[:4]), "validation_fraction=0.01"),
+        (lambda c, X, e: ConditionalFrameDecoder().fit(X, c[:3]), "frames: has 3 samples, expected 20"),
+        (lambda c, X, e: ConditionalFrameDecoder().fit(X, c[:, 0, 0]), r"frames: got shape \(20, 8\)"),
+        (lambda c, X, e: ConditionalFrameDecoder().fit(X, np.where(c > 100, np.nan, c)), "frames: has NaN"),
+        (lambda c, X, e: VideoFMRIEncoder(lr_gamma=0).fit(c, X), "lr_gamma: got 0"),
+        (lambda c, X, e: e.predict(c[:, :1]), r"frames: has samples of shape \(1, 8, 8\), expected \(2, 8, 8\)"),
+        (lambda c, X, e: e.score(c, X[:, :2]), "X: has 2 columns, expected 6"),
+        (lambda c, X, e: FMRIVideoDecoder().fit(X, c), "encoder: got NoneType, expected a fitted VideoFMRIEncoder"),
+        (lambda c, X, e: FMRIVideoDecoder(VideoFMRIEncoder()).fit(X, c), "encoder: the VideoFMRIEncoder is not fitted"),
+        (lambda c, X, e: FMRIVideoDecoder(e).fit(X[:, :3], c), "X: has 3 columns, expected 6 .the voxels of the enc"),
+        (lambda c, X, e: FMRIVideoDecoder(e).fit(X, c, unpaired=c[:, :, :4]), "unpaired: has samples of shape"),
+        (lambda c, X, e: FMRIVideoDecoder(e, loss_weights=(1, 1)).fit(X, c), "loss_weights: got"),
+        (lambda c, X, e: FMRIVideoDecoder(e).fit(X, c, validation=X), "validation: got ndarray, expected a tuple"),
+    ],
+)
 def test_bad_input(tiny_encoder, call, match):
     clips, X, encoder = tiny_encoder
     with pytest.raises(InputError, match=match):
@@ -517,12 +567,25 @@ def test_bad_input(tiny_encoder, call, match):
 
 def test_fitted_models_pickle(tiny_encoder):
     clips, X, encoder = tiny_encoder
-    mbm = MaskedBrainAutoencoder(patch_size=2, embed_dim=8, num_heads=2, decoder_dim=4, decoder_heads=2,
-                                 max_epochs=1, random_state=0, device="cpu").fit(X)
+    mbm = MaskedBrainAutoencoder(
+        patch_size=2,
+        embed_dim=8,
+        num_heads=2,
+        decoder_dim=4,
+        decoder_heads=2,
+        max_epochs=1,
+        random_state=0,
+        device="cpu",
+    ).fit(X)
     aligner = ContrastiveAligner(encoder=mbm, hidden=(4,), max_epochs=1, random_state=0, device="cpu").fit(X, X)
-    decoder = FMRIVideoDecoder(encoder, hidden=4, channels=(2,), max_epochs=1, random_state=0,
-                               device="cpu").fit(X, clips)
-    for model, args, method in ((mbm, (X,), "transform"), (aligner, (X,), "transform"),
-                                (encoder, (clips,), "predict"), (decoder, (X,), "predict")):
+    decoder = FMRIVideoDecoder(encoder, hidden=4, channels=(2,), max_epochs=1, random_state=0, device="cpu").fit(
+        X, clips
+    )
+    for model, args, method in (
+        (mbm, (X,), "transform"),
+        (aligner, (X,), "transform"),
+        (encoder, (clips,), "predict"),
+        (decoder, (X,), "predict"),
+    ):
         copy = pickle.loads(pickle.dumps(model))
         np.testing.assert_array_equal(getattr(copy, method)(*args), getattr(model, method)(*args))

@@ -13,21 +13,28 @@ import json
 
 import numpy as np
 import pytest
-
-from neurocine.errors import InputError
-from neurocine.models._training import TrainingInterrupted
-from neurocine.models.fmri import ConditionalFrameDecoder
-from neurocine.pipelines.fmri import run_fmri_decode, run_fmri_pretrain, run_fmri_simulate
-from neurocine.simulate.fmri import SMALL_SIMULATION
-
 from _diffusion import tiny_pipeline_folder
 
+from neurocine.errors import InputError
+from neurocine.fmri.jobs import run_fmri_decode, run_fmri_pretrain, run_fmri_simulate
+from neurocine.fmri.models import ConditionalFrameDecoder
+from neurocine.fmri.simulate import SMALL_SIMULATION
+from neurocine.models.torch_base import TrainingInterrupted
+
 SMALL = {**SMALL_SIMULATION, "seed": 1}
-FAST = {"mbm_epochs": 3, "align_epochs": 40, "generator_epochs": 4, "encoder_epochs": 2, "decoder_epochs": 3,
-        "frame_size": (24, 32), "trials": 50, "device": "cpu"}
+FAST = {
+    "mbm_epochs": 3,
+    "align_epochs": 40,
+    "generator_epochs": 4,
+    "encoder_epochs": 2,
+    "decoder_epochs": 3,
+    "frame_size": (24, 32),
+    "trials": 50,
+    "device": "cpu",
+}
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")   # tests/conftest.py
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")
@@ -58,17 +65,32 @@ def _numbers(metrics: dict) -> dict:
 def test_job_writes_its_outputs(pretrained):
     out, summary = pretrained
     assert summary["job"] == "fmri pretrain"
-    for name in ("summary.json", "report.html", "pretrain.npz", "comparison.csv", "identification.png",
-                 "generation.png", "frames.png", "training.png"):
+    for name in (
+        "summary.json",
+        "report.html",
+        "pretrain.npz",
+        "comparison.csv",
+        "identification.png",
+        "generation.png",
+        "frames.png",
+        "training.png",
+    ):
         assert (out / name).is_file(), name
-    assert not (out.parent / f".{out.name}.checkpoints").exists()       # removed on success
+    assert not (out.parent / f".{out.name}.checkpoints").exists()  # removed on success
     m = summary["metrics"]
     assert m["aligner_input"] in ("voxels", "mbm")
     assert set(m["aligner_validation_pairwise"]) == {"voxels", "mbm"}
     # the aligner kept is the one that won on held-out *training* samples
     assert m["aligner_validation_pairwise"][m["aligner_input"]] == max(m["aligner_validation_pairwise"].values())
-    for key in ("pairwise_identification", "nway50_accuracy", "nway50_error", "category_identification",
-                "generation_pixel_r", "generation_ssim", "generation_psnr"):
+    for key in (
+        "pairwise_identification",
+        "nway50_accuracy",
+        "nway50_error",
+        "category_identification",
+        "generation_pixel_r",
+        "generation_ssim",
+        "generation_psnr",
+    ):
         assert isinstance(m["deep"][key], float) and isinstance(m["ridge"][key], float), key
     assert np.isfinite(m["mbm_test_score"]) and np.isfinite(m["encoder_median_test_r"])
     # deep_beats_ridge_on lists exactly the compared metrics where deep is higher
@@ -79,8 +101,13 @@ def test_job_writes_its_outputs(pretrained):
     assert {r["metric"] for r in rows if r["deep_better"] == "1"} == set(m["deep_beats_ridge_on"])
     arrays = np.load(out / "pretrain.npz")
     n = m["n_test_samples"]
-    assert arrays["truth_frames"].shape == arrays["generated_frames"].shape == arrays["decoder_frames"].shape \
-        == arrays["ridge_frames"].shape == (n, 24, 32)
+    assert (
+        arrays["truth_frames"].shape
+        == arrays["generated_frames"].shape
+        == arrays["decoder_frames"].shape
+        == arrays["ridge_frames"].shape
+        == (n, 24, 32)
+    )
     assert arrays["generated_frames"].min() >= 0 and arrays["generated_frames"].max() <= 255
     # the per-scan pairwise scores are the summary's means
     assert arrays["deep_pairwise"].mean() == pytest.approx(m["deep"]["pairwise_identification"])
@@ -109,7 +136,7 @@ def test_diffusion_step_decodes_the_caption_and_runs_the_pipeline(pretrained):
     ceiling = m["diffusion_true_embedding_caption_identification"]
     assert ceiling - 3 * m["diffusion_true_embedding_caption_identification_error"] > 0.5
     assert 0 <= m["diffusion_caption_identification"] <= 1
-    assert m["diffusion_conditioning_r2"] > 0.5       # captions follow the categories, which the features carry
+    assert m["diffusion_conditioning_r2"] > 0.5  # captions follow the categories, which the features carry
     frames = np.load(out / "pretrain.npz")["diffusion_frames"]
     assert frames.shape == (n, 24, 32) and 0 <= frames.min() and frames.max() <= 255 and frames.std() > 0
     for key in ("diffusion_ssim", "diffusion_psnr", "diffusion_pixel_r"):
@@ -120,12 +147,20 @@ def test_ridge_numbers_are_those_of_decode(pretrained, data, tmp_path):
     out, summary = pretrained
     dec = run_fmri_decode(data, tmp_path / "dec", n_way=50, trials=50, device="cpu", figures=False)
     ridge = summary["metrics"]["ridge"]
-    for key in ("pairwise_identification", "pairwise_identification_error", "nway2_accuracy", "nway50_accuracy",
-                "nway50_error", "category_identification", "classifier_nway2_accuracy",
-                "classifier_nway50_accuracy"):
+    for key in (
+        "pairwise_identification",
+        "pairwise_identification_error",
+        "nway2_accuracy",
+        "nway50_accuracy",
+        "nway50_error",
+        "category_identification",
+        "classifier_nway2_accuracy",
+        "classifier_nway50_accuracy",
+    ):
         assert ridge[key] == dec["metrics"][key], key
-    np.testing.assert_array_equal(np.load(out / "pretrain.npz")["ridge_decoded"],
-                                  np.load(tmp_path / "dec" / "decoding.npz")["decoded"])
+    np.testing.assert_array_equal(
+        np.load(out / "pretrain.npz")["ridge_decoded"], np.load(tmp_path / "dec" / "decoding.npz")["decoded"]
+    )
 
 
 def test_same_seed_same_numbers_and_resume_after_a_crash(pretrained, data, fast, tmp_path, monkeypatch):
@@ -146,17 +181,20 @@ def test_same_seed_same_numbers_and_resume_after_a_crash(pretrained, data, fast,
         np.testing.assert_array_equal(a[key], b[key])
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"aligner_input": "clip"}, "--aligner-input"),
-    ({"decoder_cycle": "sometimes"}, "--decoder-cycle"),
-    ({"frame_size": (4, 4)}, "--frame-size"),
-    ({"mbm_epochs": 0}, "--mbm-epochs"),
-    ({"delays": "1,x"}, "--delays"),
-    ({"aligner_hidden": "0"}, "--aligner-hidden"),
-    ({"seed": -1}, "--seed"),
-    ({"diffusion_steps": 0}, "--diffusion-steps"),
-    ({"diffusion": "no-such-pipeline"}, "no such folder"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"aligner_input": "clip"}, "--aligner-input"),
+        ({"decoder_cycle": "sometimes"}, "--decoder-cycle"),
+        ({"frame_size": (4, 4)}, "--frame-size"),
+        ({"mbm_epochs": 0}, "--mbm-epochs"),
+        ({"delays": "1,x"}, "--delays"),
+        ({"aligner_hidden": "0"}, "--aligner-hidden"),
+        ({"seed": -1}, "--seed"),
+        ({"diffusion_steps": 0}, "--diffusion-steps"),
+        ({"diffusion": "no-such-pipeline"}, "no such folder"),
+    ],
+)
 def test_bad_options(data, tmp_path, kwargs, match):
     with pytest.raises(InputError, match=match):
         run_fmri_pretrain(data, tmp_path / "out", **kwargs)

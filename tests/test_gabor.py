@@ -12,9 +12,15 @@ import pytest
 from neurocine.errors import InputError
 from neurocine.features.gabor import GaborPyramid, gabor_motion_energy, pyramid_parameters
 
-PYMOTEN_NAMES = {"center_x": "centerh", "center_y": "centerv", "direction": "direction",
-                 "spatial_freq": "spatial_freq", "spatial_env": "spatial_env", "temporal_freq": "temporal_freq",
-                 "temporal_env": "temporal_env"}
+PYMOTEN_NAMES = {
+    "center_x": "centerh",
+    "center_y": "centerv",
+    "direction": "direction",
+    "spatial_freq": "spatial_freq",
+    "spatial_env": "spatial_env",
+    "temporal_freq": "temporal_freq",
+    "temporal_env": "temporal_env",
+}
 
 
 def _bikes() -> Path:
@@ -57,22 +63,45 @@ def test_default_pyramid_has_pymotens_filters(moten_reference, clip):
     assert ours.n_filters == ref_pyramid.nfilters == 1840
     assert ours.temporal_width == int(ref_pyramid.definition.filter_temporal_width) == 16
     for name, theirs in PYMOTEN_NAMES.items():
-        np.testing.assert_allclose(ours.parameters[name], ref_pyramid.parameters[theirs], rtol=0, atol=1e-12,
-                                   err_msg=name)
+        np.testing.assert_allclose(
+            ours.parameters[name], ref_pyramid.parameters[theirs], rtol=0, atol=1e-12, err_msg=name
+        )
 
 
-@pytest.mark.parametrize("shape,fps,kwargs", [
-    ((72, 128), 24, {}),
-    ((50, 50), 30, {"spatial_frequencies": [0, 1.5, 6], "temporal_frequencies": [0, 3],
-                    "directions": [0, 60, 200], "include_edges": True}),
-    ((90, 40), 15, {"spacing": 2.0, "sf_gauss_ratio": 0.4, "max_temporal_env": 0.2, "tf_gauss_ratio": 0.5,
-                    "spatial_frequencies": [3, 9], "temporal_frequencies": [0, 1, 5]}),
-])
+@pytest.mark.parametrize(
+    "shape,fps,kwargs",
+    [
+        ((72, 128), 24, {}),
+        (
+            (50, 50),
+            30,
+            {
+                "spatial_frequencies": [0, 1.5, 6],
+                "temporal_frequencies": [0, 3],
+                "directions": [0, 60, 200],
+                "include_edges": True,
+            },
+        ),
+        (
+            (90, 40),
+            15,
+            {
+                "spacing": 2.0,
+                "sf_gauss_ratio": 0.4,
+                "max_temporal_env": 0.2,
+                "tf_gauss_ratio": 0.5,
+                "spatial_frequencies": [3, 9],
+                "temporal_frequencies": [0, 1, 5],
+            },
+        ),
+    ],
+)
 def test_filter_table_matches_pymoten(shape, fps, kwargs):
     moten = pytest.importorskip("moten")
     rename = {"directions": "spatial_directions", "spacing": "filter_spacing", "max_temporal_env": "max_temp_env"}
-    theirs = moten.pyramids.MotionEnergyPyramid(stimulus_vhsize=shape, stimulus_fps=fps,
-                                                **{rename.get(k, k): v for k, v in kwargs.items()})
+    theirs = moten.pyramids.MotionEnergyPyramid(
+        stimulus_vhsize=shape, stimulus_fps=fps, **{rename.get(k, k): v for k, v in kwargs.items()}
+    )
     ours = GaborPyramid(shape, fps, **kwargs)
     assert ours.n_filters == theirs.nfilters
     for name, col in PYMOTEN_NAMES.items():
@@ -95,9 +124,9 @@ def test_quadrature_matches_pymoten_raw_projection(moten_reference, clip):
     ref_pyramid, _ = moten_reference
     pyramid = GaborPyramid(clip.shape[1:], 25, dtype=np.float64)
     picks = [0, 1, 7, 200, 900, 1839]
-    ref_sin, ref_cos = ref_pyramid.raw_project_stimulus(clip[:20].astype(np.float64),
-                                                        filters=[ref_pyramid.filters[i] for i in picks],
-                                                        dtype="float64")
+    ref_sin, ref_cos = ref_pyramid.raw_project_stimulus(
+        clip[:20].astype(np.float64), filters=[ref_pyramid.filters[i] for i in picks], dtype="float64"
+    )
     sin, cos = pyramid.quadrature(clip[:20])
     np.testing.assert_allclose(sin[:, picks], ref_sin, rtol=1e-9, atol=1e-6)
     np.testing.assert_allclose(cos[:, picks], ref_cos, rtol=1e-9, atol=1e-6)
@@ -111,14 +140,15 @@ def _brute_force(video: np.ndarray, fps: float, row: dict, width_t: int, mask: f
     x = np.linspace(0, aspect, w)[None, :]
     y = np.linspace(0, 1, h)[:, None]
     f, theta = row["spatial_freq"], math.radians(row["direction"])
-    phase = (x - row["center_x"]) * (-2 * math.pi * f * math.cos(theta)) \
-        + (y - row["center_y"]) * (2 * math.pi * f * math.sin(theta))
+    phase = (x - row["center_x"]) * (-2 * math.pi * f * math.cos(theta)) + (y - row["center_y"]) * (
+        2 * math.pi * f * math.sin(theta)
+    )
     envelope = np.exp(-((x - row["center_x"]) ** 2 + (y - row["center_y"]) ** 2) / (2 * row["spatial_env"] ** 2))
     s_cos, s_sin = envelope * np.cos(phase), envelope * np.sin(phase)
     keep = np.abs(s_cos) + np.abs(s_sin) > mask
     s_cos, s_sin = s_cos * keep, s_sin * keep
     u = np.arange(width_t) / width_t - 0.5
-    t_env = np.exp(-u ** 2 / (2 * row["temporal_env"] ** 2))
+    t_env = np.exp(-(u**2) / (2 * row["temporal_env"] ** 2))
     omega = 2 * math.pi * row["temporal_freq"] * width_t / fps
     t_cos, t_sin = t_env * np.cos(omega * u), t_env * np.sin(omega * u)
     centre = math.ceil(width_t / 2)
@@ -139,22 +169,38 @@ def _brute_force(video: np.ndarray, fps: float, row: dict, width_t: int, mask: f
 def test_quadrature_matches_3d_filter_definition(width_t):
     rng = np.random.default_rng(3)
     video = rng.standard_normal((17, 20, 30))
-    pyramid = GaborPyramid((20, 30), 12, spatial_frequencies=[0, 2, 5], temporal_frequencies=[0, 1.5, 3],
-                           directions=[0, 30, 200], temporal_width=width_t, dtype=np.float64, chunk_size=4)
+    pyramid = GaborPyramid(
+        (20, 30),
+        12,
+        spatial_frequencies=[0, 2, 5],
+        temporal_frequencies=[0, 1.5, 3],
+        directions=[0, 30, 200],
+        temporal_width=width_t,
+        dtype=np.float64,
+        chunk_size=4,
+    )
     sin, cos = pyramid.quadrature(video)
     for i in range(0, pyramid.n_filters, 7):
         row = {k: float(v[i]) for k, v in pyramid.parameters.items()}
         ref_sin, ref_cos = _brute_force(video, 12, row, width_t)
         np.testing.assert_allclose(sin[:, i], ref_sin, atol=1e-9, err_msg=str(row))
         np.testing.assert_allclose(cos[:, i], ref_cos, atol=1e-9, err_msg=str(row))
-    energy = GaborPyramid((20, 30), 12, spatial_frequencies=[0, 2, 5], temporal_frequencies=[0, 1.5, 3],
-                          directions=[0, 30, 200], temporal_width=width_t, dtype=np.float64).transform(video)
-    np.testing.assert_allclose(energy, np.log(np.sqrt(sin ** 2 + cos ** 2) + 1e-5), atol=1e-10)
+    energy = GaborPyramid(
+        (20, 30),
+        12,
+        spatial_frequencies=[0, 2, 5],
+        temporal_frequencies=[0, 1.5, 3],
+        directions=[0, 30, 200],
+        temporal_width=width_t,
+        dtype=np.float64,
+    ).transform(video)
+    np.testing.assert_allclose(energy, np.log(np.sqrt(sin**2 + cos**2) + 1e-5), atol=1e-10)
 
 
 def test_kernels_are_the_filters_used():
-    pyramid = GaborPyramid((16, 24), 10, spatial_frequencies=[3], temporal_frequencies=[2], directions=[45],
-                           dtype=np.float64)
+    pyramid = GaborPyramid(
+        (16, 24), 10, spatial_frequencies=[3], temporal_frequencies=[2], directions=[45], dtype=np.float64
+    )
     spatial, temporal = pyramid.kernels(0)
     assert spatial.shape == (16, 24) and temporal.shape == (pyramid.temporal_width,)
     video = np.zeros((pyramid.temporal_width * 3, 16, 24))
@@ -174,8 +220,9 @@ def test_preferred_motion_of_a_drifting_grating():
     t = np.arange(n_t)[:, None, None] / 24.0
     x = np.linspace(0, 1, n)[None, None, :]
     y = np.linspace(0, 1, n)[None, :, None]
-    pyramid = GaborPyramid((n, n), 24, spatial_frequencies=[4], temporal_frequencies=[4],
-                           directions=[0, 90, 180, 270], compression="none")
+    pyramid = GaborPyramid(
+        (n, n), 24, spatial_frequencies=[4], temporal_frequencies=[4], directions=[0, 90, 180, 270], compression="none"
+    )
     moving = {
         "rightward": np.cos(2 * np.pi * (4 * x - 4 * t)) + 0 * y,
         "leftward": np.cos(2 * np.pi * (4 * x + 4 * t)) + 0 * y,
@@ -209,11 +256,15 @@ def test_rgb_is_converted_to_luma_and_integer_frames_work():
     rgb = rng.integers(0, 256, size=(20, 16, 20, 3), dtype=np.uint8)
     luma = rgb.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
     kw = dict(spatial_frequencies=[2, 4], dtype=np.float64)
-    np.testing.assert_allclose(GaborPyramid((16, 20, 3), 24, **kw).transform(rgb),
-                               GaborPyramid((16, 20), 24, **kw).transform(luma), atol=1e-10)
+    np.testing.assert_allclose(
+        GaborPyramid((16, 20, 3), 24, **kw).transform(rgb), GaborPyramid((16, 20), 24, **kw).transform(luma), atol=1e-10
+    )
     gray = rgb[..., 0]
-    np.testing.assert_allclose(GaborPyramid((16, 20), 24, **kw).transform(gray),
-                               GaborPyramid((16, 20), 24, **kw).transform(gray.astype(np.float64)), atol=1e-12)
+    np.testing.assert_allclose(
+        GaborPyramid((16, 20), 24, **kw).transform(gray),
+        GaborPyramid((16, 20), 24, **kw).transform(gray.astype(np.float64)),
+        atol=1e-12,
+    )
 
 
 def test_energy_and_compression_options():
@@ -221,29 +272,36 @@ def test_energy_and_compression_options():
     kw = dict(spatial_frequencies=[2, 6], dtype=np.float64)
     amp = GaborPyramid((18, 18), 20, compression="none", **kw).transform(video)
     power = GaborPyramid((18, 18), 20, energy="power", compression="none", **kw).transform(video)
-    np.testing.assert_allclose(power, amp ** 2, rtol=1e-10)
-    np.testing.assert_allclose(GaborPyramid((18, 18), 20, compression="log1p", **kw).transform(video),
-                               np.log1p(amp), rtol=1e-10)
-    np.testing.assert_allclose(GaborPyramid((18, 18), 20, log_offset=0.5, **kw).transform(video),
-                               np.log(amp + 0.5), rtol=1e-10)
+    np.testing.assert_allclose(power, amp**2, rtol=1e-10)
+    np.testing.assert_allclose(
+        GaborPyramid((18, 18), 20, compression="log1p", **kw).transform(video), np.log1p(amp), rtol=1e-10
+    )
+    np.testing.assert_allclose(
+        GaborPyramid((18, 18), 20, log_offset=0.5, **kw).transform(video), np.log(amp + 0.5), rtol=1e-10
+    )
     unmasked = GaborPyramid((18, 18), 20, compression="none", mask_threshold=0, **kw).transform(video)
     assert np.abs(unmasked - amp).max() < 1e-2 * np.abs(amp).max()
     np.testing.assert_allclose(gabor_motion_energy(video, 20, compression="none", **kw), amp)
 
 
 def test_pyramid_parameters_rules():
-    table = pyramid_parameters(2.0, spatial_frequencies=[0, 4], temporal_frequencies=[0, 2],
-                               directions=[0, 90, 180])
+    table = pyramid_parameters(2.0, spatial_frequencies=[0, 4], temporal_frequencies=[0, 2], directions=[0, 90, 180])
     n = table["direction"].size
-    assert set(table) == {"center_x", "center_y", "direction", "spatial_freq", "spatial_env", "temporal_freq",
-                          "temporal_env"}
+    assert set(table) == {
+        "center_x",
+        "center_y",
+        "direction",
+        "spatial_freq",
+        "spatial_env",
+        "temporal_freq",
+        "temporal_env",
+    }
     # static (0 Hz) filters skip directions >= 180; direction 0 carries the non-oriented (f = 0) filters
     assert not ((table["temporal_freq"] == 0) & (table["direction"] >= 180)).any()
     assert set(table["direction"][table["spatial_freq"] == 0]) == {0.0}
     np.testing.assert_allclose(table["spatial_env"], 0.15)
     assert n == len({tuple(r) for r in np.stack(list(table.values()), 1)})  # no duplicate filters
-    assert np.all((table["center_x"] > 0) & (table["center_x"] < 2) & (table["center_y"] > 0)
-                  & (table["center_y"] < 1))
+    assert np.all((table["center_x"] > 0) & (table["center_x"] < 2) & (table["center_y"] > 0) & (table["center_y"] < 1))
 
 
 # --------------------------------------------------------------------------- errors

@@ -71,12 +71,23 @@ def check_stack(s, data):
     assert s.shape == data.shape and len(s) == data.shape[0] and s.ndim == 3
     assert s.dtype == data.dtype
     np.testing.assert_array_equal(s[:], data)
-    for key in [0, -1, slice(2, 5), slice(None, None, 2), slice(7, 1, -2), slice(3, 3), [4, 0, 4],
-                np.arange(data.shape[0]) % 2 == 0, (slice(1, 4), 2), (Ellipsis, 1), (2, slice(1, 3), 0)]:
+    for key in [
+        0,
+        -1,
+        slice(2, 5),
+        slice(None, None, 2),
+        slice(7, 1, -2),
+        slice(3, 3),
+        [4, 0, 4],
+        np.arange(data.shape[0]) % 2 == 0,
+        (slice(1, 4), 2),
+        (Ellipsis, 1),
+        (2, slice(1, 3), 0),
+    ]:
         np.testing.assert_array_equal(s[key], data[key], err_msg=repr(key))
     starts = []
     for start, block in s.iter_chunks(4):
-        np.testing.assert_array_equal(block, data[start:start + 4])
+        np.testing.assert_array_equal(block, data[start : start + 4])
         starts.append(start)
     assert starts == list(range(0, data.shape[0], 4))
     np.testing.assert_array_equal(np.asarray(s), data)
@@ -257,9 +268,16 @@ def imaging_plane(nwbfile):
 
     device = nwbfile.create_device(name="scope")
     channel = OpticalChannel(name="green", description="gcamp", emission_lambda=525.0)
-    return nwbfile.create_imaging_plane(name="plane", optical_channel=channel, description="v1", device=device,
-                                        excitation_lambda=920.0, indicator="GCaMP6s", location="V1",
-                                        imaging_rate=30.0)
+    return nwbfile.create_imaging_plane(
+        name="plane",
+        optical_channel=channel,
+        description="v1",
+        device=device,
+        excitation_lambda=920.0,
+        indicator="GCaMP6s",
+        location="V1",
+        imaging_rate=30.0,
+    )
 
 
 @requires_pynwb
@@ -277,8 +295,9 @@ def test_nwb_image_series_round_trip(tmp_path, kind):
             ts = ImageSeries(name="movie", data=data, unit="n.a.", format="raw", rate=30.0, starting_time=2.0)
         else:
             cls = TwoPhotonSeries if kind == "TwoPhotonSeries" else OnePhotonSeries
-            ts = cls(name="movie", data=data, unit="a.u.", imaging_plane=imaging_plane(nwbfile),
-                     rate=30.0, starting_time=2.0)
+            ts = cls(
+                name="movie", data=data, unit="a.u.", imaging_plane=imaging_plane(nwbfile), rate=30.0, starting_time=2.0
+            )
         nwbfile.add_acquisition(ts)
 
     write_nwb(p, build=build)
@@ -300,10 +319,12 @@ def test_nwb_selection_conversion_timestamps_and_errors(tmp_path):
     ts = np.cumsum(np.full(6, 0.04)) + 1.0
     stim = ImageSeries(name="stimulus_movie", data=data[:, :3, :3], unit="n.a.", format="raw", timestamps=ts)
     raw = ImageSeries(name="raw", data=data, unit="V", format="raw", rate=10.0, conversion=0.5, offset=1.0)
-    p = write_nwb(tmp_path / "two.nwb", acquisition=[raw],
-                  build=lambda f: f.add_stimulus(stim, use_sweep_table=False))
-    with raises_naming(p, r"2 image series \(acquisition/raw \(ImageSeries\), stimulus/stimulus_movie "
-                          r"\(ImageSeries\)\); expected series= naming one"):
+    p = write_nwb(tmp_path / "two.nwb", acquisition=[raw], build=lambda f: f.add_stimulus(stim, use_sweep_table=False))
+    with raises_naming(
+        p,
+        r"2 image series \(acquisition/raw \(ImageSeries\), stimulus/stimulus_movie "
+        r"\(ImageSeries\)\); expected series= naming one",
+    ):
         open_stack(p)
     with open_stack(p, series="raw") as s:
         assert s.dtype == np.float32
@@ -312,15 +333,21 @@ def test_nwb_selection_conversion_timestamps_and_errors(tmp_path):
         np.testing.assert_array_equal(s[:], data[:, :3, :3])
         np.testing.assert_allclose(s.timestamps, ts)
         assert s.rate is None
-    with raises_naming("series='dff'", r"not found in .*two\.nwb \(image series: acquisition/raw, "
-                                       r"stimulus/stimulus_movie\); expected one of these names"):
+    with raises_naming(
+        "series='dff'",
+        r"not found in .*two\.nwb \(image series: acquisition/raw, "
+        r"stimulus/stimulus_movie\); expected one of these names",
+    ):
         open_stack(p, series="dff")
-    q = write_nwb(tmp_path / "none.nwb", acquisition=[pynwb.TimeSeries(name="lfp", data=np.zeros((5, 2)),
-                                                                        unit="V", rate=1.0)])
+    q = write_nwb(
+        tmp_path / "none.nwb", acquisition=[pynwb.TimeSeries(name="lfp", data=np.zeros((5, 2)), unit="V", rate=1.0)]
+    )
     with raises_naming(q, r"no ImageSeries .* \(other TimeSeries: acquisition/lfp \(TimeSeries\)\)"):
         open_stack(q)
-    rgb = write_nwb(tmp_path / "rgb.nwb", acquisition=[ImageSeries(name="m", data=np.zeros((5, 4, 3, 3)),
-                                                                   unit="n.a.", format="raw", rate=1.0)])
+    rgb = write_nwb(
+        tmp_path / "rgb.nwb",
+        acquisition=[ImageSeries(name="m", data=np.zeros((5, 4, 3, 3)), unit="n.a.", format="raw", rate=1.0)],
+    )
     with raises_naming(rgb, r"series 'acquisition/m': got a 4-D array of shape \(5, 4, 3, 3\)"):
         open_stack(rgb)
     (tmp_path / "bad.nwb").write_bytes(b"garbage")
@@ -350,8 +377,7 @@ def test_read_roi_traces(tmp_path):
         region = ps.create_roi_table_region(region=[0, 1, 2], description="all")
         fluo = Fluorescence()
         mod.add(fluo)
-        fluo.create_roi_response_series(name="dff", data=traces, rois=region, unit="a.u.", rate=30.0,
-                                        starting_time=0.5)
+        fluo.create_roi_response_series(name="dff", data=traces, rois=region, unit="a.u.", rate=30.0, starting_time=0.5)
         mod.add(pynwb.TimeSeries(name="speed", data=np.zeros(12), unit="m/s", rate=30.0))
 
     p = write_nwb(tmp_path / "ophys.nwb", build=build)
@@ -373,8 +399,9 @@ def test_read_roi_traces(tmp_path):
 def test_write_features_nwb_columns_with_timestamps(tmp_path):
     feats = np.random.default_rng(2).normal(size=(20, 3))
     ts = 10.0 + np.arange(20) / 30.0
-    p = write_features_nwb(tmp_path / "out" / "feat.nwb", feats, ["whisk_me", "jaw_me", "pupil"], timestamps=ts,
-                           session_start_time=START)
+    p = write_features_nwb(
+        tmp_path / "out" / "feat.nwb", feats, ["whisk_me", "jaw_me", "pupil"], timestamps=ts, session_start_time=START
+    )
     assert p.exists() and not [f for f in p.parent.iterdir() if ".tmp" in f.name]
     with pynwb.NWBHDF5IO(str(p), "r") as io:
         nwb = io.read()
@@ -391,8 +418,9 @@ def test_write_features_nwb_columns_with_timestamps(tmp_path):
 @requires_pynwb
 @pytest.mark.nwb
 def test_write_features_nwb_groups_rate_and_source(tmp_path):
-    src = write_nwb(tmp_path / "session.nwb",
-                    acquisition=[pynwb.TimeSeries(name="lfp", data=np.zeros(4), unit="V", rate=1.0)])
+    src = write_nwb(
+        tmp_path / "session.nwb", acquisition=[pynwb.TimeSeries(name="lfp", data=np.zeros(4), unit="V", rate=1.0)]
+    )
     groups = {"motion_svd": np.arange(30.0).reshape(10, 3), "pupil_area": np.arange(10.0)}
     p = write_features_nwb(tmp_path / "feat.nwb", groups, rate=30.0, starting_time=1.0, source_nwb=src)
     with pynwb.NWBHDF5IO(str(p), "r") as io:
@@ -418,14 +446,20 @@ def test_write_features_nwb_bad_inputs(tmp_path):
         (lambda: write_features_nwb(p, x, ["a", "b/c"], rate=1.0), r"^names\[1\]: got 'b/c'; expected"),
         (lambda: write_features_nwb(p, x, ["a", "b"]), r"^timestamps/rate: got neither; expected exactly one"),
         (lambda: write_features_nwb(p, x, ["a", "b"], rate=1.0, timestamps=np.arange(5.0)), r"got both"),
-        (lambda: write_features_nwb(p, x, ["a", "b"], timestamps=np.arange(4.0)),
-         r"^timestamps: timestamps have shape \(4,\); expected \(5,\)"),
-        (lambda: write_features_nwb(p, {"a": x, "b": np.ones(4)}, rate=1.0),
-         r"^features\['b'\]: has 4 rows; expected 5"),
+        (
+            lambda: write_features_nwb(p, x, ["a", "b"], timestamps=np.arange(4.0)),
+            r"^timestamps: timestamps have shape \(4,\); expected \(5,\)",
+        ),
+        (
+            lambda: write_features_nwb(p, {"a": x, "b": np.ones(4)}, rate=1.0),
+            r"^features\['b'\]: has 4 rows; expected 5",
+        ),
         (lambda: write_features_nwb(p, {"a": x}, ["a"], rate=1.0), r"^names: given with a mapping"),
         (lambda: write_features_nwb(p, x[:, 0], ["a"], rate=1.0), r"^features: got a 1-D array"),
-        (lambda: write_features_nwb(p, x, ["a", "b"], rate=1.0, source_nwb=tmp_path / "no.nwb"),
-         r"^source_nwb=.*no\.nwb': file not found"),
+        (
+            lambda: write_features_nwb(p, x, ["a", "b"], rate=1.0, source_nwb=tmp_path / "no.nwb"),
+            r"^source_nwb=.*no\.nwb': file not found",
+        ),
     ]
     for call, pattern in cases:
         with pytest.raises(InputError) as info:
@@ -441,8 +475,9 @@ def test_export_motion_svd_nwb(tmp_path):
     rng = np.random.default_rng(4)
     temporal = rng.normal(size=(15, 4))
     masks = rng.normal(size=(4, 6, 7))
-    p = export_motion_svd_nwb(tmp_path / "svd.nwb", temporal, masks, rate=50.0, downsampling_factor=4,
-                              session_start_time=START)
+    p = export_motion_svd_nwb(
+        tmp_path / "svd.nwb", temporal, masks, rate=50.0, downsampling_factor=4, session_start_time=START
+    )
     with pynwb.NWBHDF5IO(str(p), "r") as io:
         beh = io.read().processing["behavior"]
         series = beh["MotionSVDSeries"]
@@ -466,13 +501,23 @@ def test_export_motion_svd_nwb(tmp_path):
 def fake_proc(tmp_path, t=25):
     rng = np.random.default_rng(5)
     proc = {
-        "filenames": [["face.avi"]], "Ly": [40], "Lx": [50], "sbin": 4,
-        "avgframe": [rng.random(100)], "avgmotion": [rng.random(100)],
+        "filenames": [["face.avi"]],
+        "Ly": [40],
+        "Lx": [50],
+        "sbin": 4,
+        "avgframe": [rng.random(100)],
+        "avgmotion": [rng.random(100)],
         "motion": [np.zeros(0), rng.random(t), rng.random(t)],  # no multivideo, two ROIs
         "motSVD": [rng.normal(size=(t, 5)), rng.normal(size=(t, 3)), rng.normal(size=(t, 3))],
         "motMask_reshape": [rng.normal(size=(10, 12, 5)), rng.normal(size=(4, 5, 3)), rng.normal(size=(3, 3, 3))],
-        "pupil": [{"area": rng.random(t), "area_smooth": rng.random(t), "com": rng.random((t, 2)),
-                   "axdir": rng.random((t, 2, 2))}],
+        "pupil": [
+            {
+                "area": rng.random(t),
+                "area_smooth": rng.random(t),
+                "com": rng.random((t, 2)),
+                "axdir": rng.random((t, 2, 2)),
+            }
+        ],
         "running": [rng.random((t, 2))],
         "rois": [{"rtype": "motion SVD"}, {"rtype": "motion SVD"}, {"rtype": "Pupil"}, {"rtype": "running"}],
     }
@@ -484,8 +529,19 @@ def fake_proc(tmp_path, t=25):
 def test_read_facemap_proc(tmp_path):
     p, proc = fake_proc(tmp_path)
     feats = read_facemap_proc(p)
-    assert sorted(feats) == sorted(["motion_roi1", "motion_roi2", "motSVD_full", "motSVD_roi1", "motSVD_roi2",
-                                    "pupil0_area", "pupil0_area_smooth", "pupil0_com", "running0"])
+    assert sorted(feats) == sorted(
+        [
+            "motion_roi1",
+            "motion_roi2",
+            "motSVD_full",
+            "motSVD_roi1",
+            "motSVD_roi2",
+            "pupil0_area",
+            "pupil0_area_smooth",
+            "pupil0_com",
+            "running0",
+        ]
+    )
     np.testing.assert_array_equal(feats["motion_roi2"][:, 0], proc["motion"][2])
     np.testing.assert_array_equal(feats["motSVD_full"], proc["motSVD"][0])
     assert feats["pupil0_com"].shape == (25, 2) and feats["pupil0_area"].shape == (25, 1)

@@ -16,11 +16,12 @@ from hypothesis.extra.numpy import arrays
 from neurocine.errors import InputError
 from neurocine.io.signals import (
     SignalMatrix,
+    _parse_csv_fast,
+    _parse_csv_slow,
     read_signal_matrix,
     validate_signal_matrix,
     write_signal_npz,
 )
-from neurocine.io.signals import _parse_csv_fast, _parse_csv_slow
 
 
 def rng_matrix(t=7, n=3, seed=0, dtype=np.float64):
@@ -64,16 +65,19 @@ def test_validate_accepts_and_casts():
     assert validate_signal_matrix(np.ones((1, 4)), "X", min_timesteps=1).shape == (1, 4)
 
 
-@pytest.mark.parametrize("data, pattern", [
-    (np.arange(5.0), r"^X: got a 1-D array of shape \(5,\); expected a 2-D \(T, N\).*reshape\(-1, 1\)"),
-    (np.zeros((2, 3, 4)), r"^X: got a 3-D array of shape \(2, 3, 4\); expected a 2-D \(T, N\)"),
-    (np.float64(3.0), r"^X: got a 0-D array"),
-    (np.array([["a", "b"], ["c", "d"]]), r"^X: has non-numeric dtype <U1; expected a real numeric"),
-    (np.ones((3, 2), complex), r"^X: has complex dtype complex128; expected real"),
-    (np.ones((1, 2)), r"^X: has 1 time step \(shape \(1, 2\)\); expected at least 2 rows"),
-    (np.ones((5, 0)), r"^X: has 0 columns \(shape \(5, 0\)\); expected at least 1 channel"),
-    ([[1.0, 2.0], [3.0]], r"^X: cannot be read as an array"),
-])
+@pytest.mark.parametrize(
+    "data, pattern",
+    [
+        (np.arange(5.0), r"^X: got a 1-D array of shape \(5,\); expected a 2-D \(T, N\).*reshape\(-1, 1\)"),
+        (np.zeros((2, 3, 4)), r"^X: got a 3-D array of shape \(2, 3, 4\); expected a 2-D \(T, N\)"),
+        (np.float64(3.0), r"^X: got a 0-D array"),
+        (np.array([["a", "b"], ["c", "d"]]), r"^X: has non-numeric dtype <U1; expected a real numeric"),
+        (np.ones((3, 2), complex), r"^X: has complex dtype complex128; expected real"),
+        (np.ones((1, 2)), r"^X: has 1 time step \(shape \(1, 2\)\); expected at least 2 rows"),
+        (np.ones((5, 0)), r"^X: has 0 columns \(shape \(5, 0\)\); expected at least 1 channel"),
+        ([[1.0, 2.0], [3.0]], r"^X: cannot be read as an array"),
+    ],
+)
 def test_validate_errors(data, pattern):
     with pytest.raises(InputError, match=pattern):
         validate_signal_matrix(data, "X")
@@ -86,8 +90,9 @@ def test_validate_reports_nonfinite_count_and_first_index():
     x[4, 2] = np.inf
     with pytest.raises(InputError) as info:
         validate_signal_matrix(x, "sig.npy")
-    assert str(info.value) == ("sig.npy: has 2 NaNs and 1 infinite value, the first at (row 3, column 1); "
-                               "expected finite values")
+    assert str(info.value) == (
+        "sig.npy: has 2 NaNs and 1 infinite value, the first at (row 3, column 1); expected finite values"
+    )
     x[:] = 0
     x[7, 2] = -np.inf
     with pytest.raises(InputError, match=r"has 1 infinite value, the first at \(row 7, column 2\)"):
@@ -103,8 +108,15 @@ def test_npz_round_trip_with_truth(tmp_path):
     templates = np.random.default_rng(1).random((k, n, d)).astype(np.float32)
     amplitudes = np.random.default_rng(2).random((t, k)).astype(np.float32)
     names = [f"electrode {i}" for i in range(n)]
-    p = write_signal_npz(tmp_path / "sim.npz", data, channels=names, sampling_rate=250.0,
-                         templates=templates, amplitudes=amplitudes, notes=None)
+    p = write_signal_npz(
+        tmp_path / "sim.npz",
+        data,
+        channels=names,
+        sampling_rate=250.0,
+        templates=templates,
+        amplitudes=amplitudes,
+        notes=None,
+    )
     assert p == tmp_path / "sim.npz"
     m = read_signal_matrix(p)
     assert isinstance(m, SignalMatrix)
@@ -152,10 +164,12 @@ def test_write_is_atomic(tmp_path, monkeypatch):
     p = tmp_path / "out.npz"
     write_signal_npz(p, np.ones((3, 2)))
     before = p.read_bytes()
+
     # a failure half-way leaves the old file untouched and no temporary behind
     def boom(fh, **arrays):
         fh.write(b"partial")
         raise OSError(28, "No space left on device")
+
     monkeypatch.setattr(np, "savez", boom)
     with raises_naming(p, r"cannot be written \(No space left on device\)"):
         write_signal_npz(p, np.zeros((3, 2)))
@@ -207,8 +221,13 @@ def test_csv_without_header_and_header_without_time(tmp_path):
 
 
 @settings(max_examples=25, deadline=None)
-@given(arrays(np.float64, st.tuples(st.integers(2, 6), st.integers(1, 4)),
-              elements=st.floats(allow_nan=False, allow_infinity=False, width=64)))
+@given(
+    arrays(
+        np.float64,
+        st.tuples(st.integers(2, 6), st.integers(1, 4)),
+        elements=st.floats(allow_nan=False, allow_infinity=False, width=64),
+    )
+)
 def test_csv_round_trip_is_exact(tmp_path_factory, data):
     p = tmp_path_factory.mktemp("csv") / "h.csv"
     write_csv(p, [",".join(repr(float(v)) for v in row) for row in data])
@@ -232,20 +251,26 @@ def test_csv_slow_path_blank_lines_and_quotes(tmp_path):
         read_signal_matrix(p)
 
 
-@pytest.mark.parametrize("lines, pattern", [
-    (["a,b", "1,2", "3,x7", "5,6"], r"line 3, column 2 \('b'\) holds 'x7'; expected a number"),
-    (["1,2", "3,", "5,6"], r"line 2, column 2 holds an empty cell; expected a number"),
-    (["a,b", "1,2", "3,4,5", "6,7"], r"line 3 has 3 columns but the header has 2"),
-    (["1,2,3", "4,5"], r"line 2 has 2 columns but line 1 has 3"),
-    (["time,a", "0,1", "1,2", "1,3", "2,4"], r"column 'time' not strictly increasing at line 4 \(1.0 then 1.0\)"),
-    (["timestamp,a", "0,1", "2,2", "1,3"], r"column 'timestamp' not strictly increasing at line 4 \(2.0 then 1.0\)"),
-    (["time,a", "0,1", "nan,2"], r"line 3, column 'time' holds nan; expected finite times"),
-    (["time", "0", "1"], r"only a 'time' column; expected at least one channel"),
-    (["a,b", "1,2", "3,nan", "inf,4"], r"2 non-finite values, the first nan at line 3, column 2 \('b'\)"),
-    (["a,b", "1,2"], r"has 1 time step"),
-    (["a,b"], r"has a header row but no data rows"),
-    (["", "  ", ""], r"holds only blank lines"),
-])
+@pytest.mark.parametrize(
+    "lines, pattern",
+    [
+        (["a,b", "1,2", "3,x7", "5,6"], r"line 3, column 2 \('b'\) holds 'x7'; expected a number"),
+        (["1,2", "3,", "5,6"], r"line 2, column 2 holds an empty cell; expected a number"),
+        (["a,b", "1,2", "3,4,5", "6,7"], r"line 3 has 3 columns but the header has 2"),
+        (["1,2,3", "4,5"], r"line 2 has 2 columns but line 1 has 3"),
+        (["time,a", "0,1", "1,2", "1,3", "2,4"], r"column 'time' not strictly increasing at line 4 \(1.0 then 1.0\)"),
+        (
+            ["timestamp,a", "0,1", "2,2", "1,3"],
+            r"column 'timestamp' not strictly increasing at line 4 \(2.0 then 1.0\)",
+        ),
+        (["time,a", "0,1", "nan,2"], r"line 3, column 'time' holds nan; expected finite times"),
+        (["time", "0", "1"], r"only a 'time' column; expected at least one channel"),
+        (["a,b", "1,2", "3,nan", "inf,4"], r"2 non-finite values, the first nan at line 3, column 2 \('b'\)"),
+        (["a,b", "1,2"], r"has 1 time step"),
+        (["a,b"], r"has a header row but no data rows"),
+        (["", "  ", ""], r"holds only blank lines"),
+    ],
+)
 def test_csv_errors(tmp_path, lines, pattern):
     p = write_csv(tmp_path / "bad.csv", lines)
     with raises_naming(p, pattern):
@@ -315,21 +340,28 @@ def test_npz_and_npy_content_errors(tmp_path):
         read_signal_matrix(tmp_path / "broken.npz")
 
 
-@pytest.mark.parametrize("extra, pattern", [
-    ({"templates": np.ones((2, 4, 5))}, r"templates have shape \(2, 4, 5\) with N=4 channels but data has N=3"),
-    ({"templates": np.ones((2, 3))}, r"templates have shape \(2, 3\).*expected a numeric \(K, N, D\)"),
-    ({"amplitudes": np.ones((9, 2))}, r"amplitudes have shape \(9, 2\) with T=9 time steps but data has T=10"),
-    ({"amplitudes": np.ones(10)}, r"amplitudes have shape \(10,\).*expected a numeric \(T, K\)"),
-    ({"templates": np.ones((2, 3, 5)), "amplitudes": np.ones((10, 4))},
-     r"templates have K=2 motifs but amplitudes have K=4"),
-    ({"amplitudes": np.full((10, 2), np.nan)}, r"amplitudes contain NaN"),
-    ({"channels": np.array(["a", "b"])}, r"channels has shape \(2,\); expected \(3,\)"),
-    ({"sampling_rate": np.array(-5.0)}, r"sampling_rate is -5.0; expected a positive"),
-    ({"sampling_rate": np.array([1.0, 2.0])}, r"sampling_rate is .*expected one positive number"),
-    ({"timestamps": np.arange(9.0)}, r"timestamps have shape \(9,\); expected \(10,\)"),
-    ({"timestamps": np.array([0, 1, 2, 3, 5, 4, 6, 7, 8, 9.0])},
-     r"timestamps not strictly increasing at index 5 \(5.0 then 4.0\)"),
-])
+@pytest.mark.parametrize(
+    "extra, pattern",
+    [
+        ({"templates": np.ones((2, 4, 5))}, r"templates have shape \(2, 4, 5\) with N=4 channels but data has N=3"),
+        ({"templates": np.ones((2, 3))}, r"templates have shape \(2, 3\).*expected a numeric \(K, N, D\)"),
+        ({"amplitudes": np.ones((9, 2))}, r"amplitudes have shape \(9, 2\) with T=9 time steps but data has T=10"),
+        ({"amplitudes": np.ones(10)}, r"amplitudes have shape \(10,\).*expected a numeric \(T, K\)"),
+        (
+            {"templates": np.ones((2, 3, 5)), "amplitudes": np.ones((10, 4))},
+            r"templates have K=2 motifs but amplitudes have K=4",
+        ),
+        ({"amplitudes": np.full((10, 2), np.nan)}, r"amplitudes contain NaN"),
+        ({"channels": np.array(["a", "b"])}, r"channels has shape \(2,\); expected \(3,\)"),
+        ({"sampling_rate": np.array(-5.0)}, r"sampling_rate is -5.0; expected a positive"),
+        ({"sampling_rate": np.array([1.0, 2.0])}, r"sampling_rate is .*expected one positive number"),
+        ({"timestamps": np.arange(9.0)}, r"timestamps have shape \(9,\); expected \(10,\)"),
+        (
+            {"timestamps": np.array([0, 1, 2, 3, 5, 4, 6, 7, 8, 9.0])},
+            r"timestamps not strictly increasing at index 5 \(5.0 then 4.0\)",
+        ),
+    ],
+)
 def test_npz_metadata_errors(tmp_path, extra, pattern):
     p = tmp_path / "sim.npz"
     np.savez(p, data=np.ones((10, 3)), **extra)
@@ -349,8 +381,11 @@ requires_pynwb = pytest.mark.skipif(pynwb is None, reason="needs the nwb extra (
 
 def make_nwb(path, *series, module=None):
     """Write an NWB file with ``series`` in acquisition and ``module`` = (name, [series]) in processing."""
-    nwbfile = pynwb.NWBFile(session_description="test", identifier="neurocine-test",
-                            session_start_time=datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc))
+    nwbfile = pynwb.NWBFile(
+        session_description="test",
+        identifier="neurocine-test",
+        session_start_time=datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC),
+    )
     for ts in series:
         nwbfile.add_acquisition(ts)
     if module is not None:
@@ -368,9 +403,11 @@ def test_nwb_round_trip_rate_and_timestamps(tmp_path):
     data = rng_matrix(12, 4, dtype=np.float32)
     ts = np.cumsum(np.random.default_rng(3).uniform(0.01, 0.02, 12))
     dff = rng_matrix(12, 2, seed=5)
-    p = make_nwb(tmp_path / "rec.nwb",
-                 pynwb.TimeSeries(name="lfp", data=data, unit="V", rate=1250.0),
-                 module=("ophys", [pynwb.TimeSeries(name="dff", data=dff, unit="a.u.", timestamps=ts)]))
+    p = make_nwb(
+        tmp_path / "rec.nwb",
+        pynwb.TimeSeries(name="lfp", data=data, unit="V", rate=1250.0),
+        module=("ophys", [pynwb.TimeSeries(name="dff", data=dff, unit="a.u.", timestamps=ts)]),
+    )
     m = read_signal_matrix(p, series="lfp")
     np.testing.assert_array_equal(m.data, data)
     assert m.data.dtype == np.float32 and m.sampling_rate == 1250.0 and m.timestamps is None
@@ -390,8 +427,9 @@ def test_nwb_round_trip_rate_and_timestamps(tmp_path):
 @requires_pynwb
 def test_nwb_single_series_1d_and_conversion(tmp_path):
     raw = np.arange(10, dtype=np.int16)
-    p = make_nwb(tmp_path / "one.nwb",
-                 pynwb.TimeSeries(name="pupil", data=raw, unit="mm", rate=30.0, conversion=0.5, offset=1.0))
+    p = make_nwb(
+        tmp_path / "one.nwb", pynwb.TimeSeries(name="pupil", data=raw, unit="mm", rate=30.0, conversion=0.5, offset=1.0)
+    )
     m = read_signal_matrix(p, dtype=np.float64)  # the only TimeSeries needs no series=
     np.testing.assert_array_equal(m.data, raw.reshape(-1, 1) * 0.5 + 1.0)
     assert m.sampling_rate == 30.0 and m.channels == ["ch0"]
@@ -402,8 +440,9 @@ def test_nwb_single_series_1d_and_conversion(tmp_path):
 def test_nwb_electrode_labels(tmp_path):
     from pynwb.ecephys import ElectricalSeries
 
-    nwbfile = pynwb.NWBFile(session_description="t", identifier="e",
-                            session_start_time=datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc))
+    nwbfile = pynwb.NWBFile(
+        session_description="t", identifier="e", session_start_time=datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC)
+    )
     device = nwbfile.create_device(name="probe")
     group = nwbfile.create_electrode_group(name="shank", description="d", location="CA1", device=device)
     nwbfile.add_electrode_column(name="label", description="electrode label")
@@ -425,8 +464,9 @@ def test_nwb_errors(tmp_path):
     p = make_nwb(tmp_path / "none.nwb")
     with raises_naming(p, "no TimeSeries in acquisition or processing modules"):
         read_signal_matrix(p)
-    p = make_nwb(tmp_path / "ts.nwb", pynwb.TimeSeries(name="x", data=np.ones((4, 2)), unit="V",
-                                                       timestamps=[0.0, 1.0, 0.5, 2.0]))
+    p = make_nwb(
+        tmp_path / "ts.nwb", pynwb.TimeSeries(name="x", data=np.ones((4, 2)), unit="V", timestamps=[0.0, 1.0, 0.5, 2.0])
+    )
     with raises_naming(p, r"series 'acquisition/x': timestamps not strictly increasing at index 2 \(1.0 then 0.5\)"):
         read_signal_matrix(p)
     bad = np.ones((4, 2))

@@ -22,7 +22,6 @@ from neurocine.motifs.scoring import (
     spike_times,
 )
 
-
 # ----------------------------------------------------------------------------- helpers
 
 
@@ -49,8 +48,9 @@ def amplitudes_from_trains(trains, n_samples) -> np.ndarray:
 def reference_score(true_trains, est_trains, tolerance):
     """Independent reference: brute-force matching counts and exhaustive assignment search."""
     k_true, k_est = len(true_trains), len(est_trains)
-    counts = np.array([[brute_force_matching(t, e, tolerance) for e in est_trains] for t in true_trains],
-                      dtype=float).reshape(k_true, k_est)
+    counts = np.array(
+        [[brute_force_matching(t, e, tolerance) for e in est_trains] for t in true_trains], dtype=float
+    ).reshape(k_true, k_est)
     n_true = np.array([len(t) for t in true_trains], dtype=float)
     n_est = np.array([len(e) for e in est_trains], dtype=float)
     union = n_true[:, None] + n_est[None, :] - counts
@@ -188,7 +188,7 @@ def test_lagged_cosine_no_sign_flip():
     # all shifted inner products of a non-negative template with its negation are <= 0;
     # the best is the lag with the least overlap, never +1
     assert cos <= 0.0
-    expected = max(-np.sum(a[:, l:] * a[:, : 5 - l]) for l in range(5)) / np.sum(a * a)
+    expected = max(-np.sum(a[:, lag:] * a[:, : 5 - lag]) for lag in range(5)) / np.sum(a * a)
     assert cos == pytest.approx(expected)
 
 
@@ -202,7 +202,7 @@ def test_lagged_cosine_zero_template():
 def _spread_trains(rng, k, n_samples, n_spikes, gap):
     """k trains of n_spikes each, all spikes (across units) at least `gap` apart."""
     slots = rng.choice(n_samples // gap, size=k * n_spikes, replace=False) * gap
-    return [np.sort(slots[i * n_spikes:(i + 1) * n_spikes]) for i in range(k)]
+    return [np.sort(slots[i * n_spikes : (i + 1) * n_spikes]) for i in range(k)]
 
 
 def test_perfect_sort_scores_one():
@@ -254,8 +254,7 @@ def test_shift_by_tolerance_vs_tolerance_plus_one(tol, sign):
     true_train = np.arange(12) * 30 + 15  # spikes 30 apart > 2 * (tol + 1)
     amp_true = amplitudes_from_trains([true_train], 400)
     inside = score_against_truth(amp_true, amplitudes_from_trains([true_train + sign * tol], 400), tolerance=tol)
-    outside = score_against_truth(amp_true, amplitudes_from_trains([true_train + sign * (tol + 1)], 400),
-                                  tolerance=tol)
+    outside = score_against_truth(amp_true, amplitudes_from_trains([true_train + sign * (tol + 1)], 400), tolerance=tol)
     assert inside.overall["f1"] == 1.0 and inside.assignment == {0: 0}
     assert outside.overall["tp"] == 0
     assert outside.assignment == {0: None}  # agreement 0 -> unmatched
@@ -276,8 +275,9 @@ def test_swapped_labels_recovered_by_hungarian():
     est_tpl = np.empty_like(true_tpl)
     for i, j in enumerate(perm):
         est_tpl[j] = 2.0 * np.roll(true_tpl[i], 1, axis=1)  # rescaled and one sample late
-    score = score_against_truth(amplitudes_from_trains(trains, 4000), amplitudes_from_trains(est_trains, 4000),
-                                true_tpl, est_tpl, tolerance=2)
+    score = score_against_truth(
+        amplitudes_from_trains(trains, 4000), amplitudes_from_trains(est_trains, 4000), true_tpl, est_tpl, tolerance=2
+    )
     assert score.assignment == dict(enumerate(perm))
     assert score.overall["f1"] == 1.0
     assert score.overall["template_similarity"] == pytest.approx(1.0)
@@ -335,8 +335,7 @@ def test_random_sorts_match_reference(seed):
     rng = np.random.default_rng(100 + seed)
     n_samples, tol = 300, int(rng.integers(0, 4))
     k_true, k_est = int(rng.integers(1, 4)), int(rng.integers(1, 5))
-    true_trains = [np.sort(rng.choice(n_samples, size=int(rng.integers(0, 15)), replace=False))
-                   for _ in range(k_true)]
+    true_trains = [np.sort(rng.choice(n_samples, size=int(rng.integers(0, 15)), replace=False)) for _ in range(k_true)]
     est_trains = []
     for _ in range(k_est):
         src = true_trains[int(rng.integers(k_true))]
@@ -344,14 +343,16 @@ def test_random_sorts_match_reference(seed):
         noisy = np.clip(keep + rng.integers(-tol - 1, tol + 2, size=keep.size), 0, n_samples - 1)
         extra = rng.integers(0, n_samples, size=int(rng.integers(0, 6)))
         est_trains.append(np.unique(np.concatenate([noisy, extra])))
-    score = score_against_truth(amplitudes_from_trains(true_trains, n_samples),
-                                amplitudes_from_trains(est_trains, n_samples), tolerance=tol)
+    score = score_against_truth(
+        amplitudes_from_trains(true_trains, n_samples), amplitudes_from_trains(est_trains, n_samples), tolerance=tol
+    )
     counts, agreement, best_total = reference_score(true_trains, est_trains, tol)
     np.testing.assert_allclose(score.agreement_matrix, agreement)
     chosen = sum(agreement[i, j] for i, j in score.assignment.items() if j is not None)
     assert chosen == pytest.approx(best_total)
-    assert len({j for j in score.assignment.values() if j is not None}) == \
-        sum(j is not None for j in score.assignment.values())
+    assert len({j for j in score.assignment.values() if j is not None}) == sum(
+        j is not None for j in score.assignment.values()
+    )
     tp = fp = fn = 0
     for i, row in enumerate(score.per_unit):
         j = score.assignment[i]
@@ -379,11 +380,33 @@ def test_to_dict_is_json_serialisable():
     payload = json.loads(json.dumps(score.to_dict()))
     assert payload["assignment"] == {"0": 0}
     assert payload["overall"]["f1"] == pytest.approx(2 * (5 / 10) * 1.0 / (5 / 10 + 1.0))
-    assert set(payload["per_unit"][0]) == {"unit", "matched_unit", "n_true", "n_est", "tp", "fp", "fn",
-                                           "accuracy", "precision", "recall", "f1", "agreement",
-                                           "template_similarity"}
-    assert set(payload["overall"]) == {"precision", "recall", "f1", "accuracy", "n_true", "n_est", "tp", "fp",
-                                       "fn", "template_similarity"}
+    assert set(payload["per_unit"][0]) == {
+        "unit",
+        "matched_unit",
+        "n_true",
+        "n_est",
+        "tp",
+        "fp",
+        "fn",
+        "accuracy",
+        "precision",
+        "recall",
+        "f1",
+        "agreement",
+        "template_similarity",
+    }
+    assert set(payload["overall"]) == {
+        "precision",
+        "recall",
+        "f1",
+        "accuracy",
+        "n_true",
+        "n_est",
+        "tp",
+        "fp",
+        "fn",
+        "template_similarity",
+    }
     assert payload["overall"]["template_similarity"] == pytest.approx(1.0)
 
 
@@ -405,22 +428,56 @@ def test_no_estimated_units():
         ({"true_amplitudes": np.zeros((10, 1)), "est_amplitudes": np.zeros((10, 1, 1))}, "est_amplitudes"),
         ({"true_amplitudes": np.zeros((10, 1)), "est_amplitudes": np.zeros((11, 1))}, "time samples"),
         ({"true_amplitudes": np.full((10, 1), np.nan), "est_amplitudes": np.zeros((10, 1))}, "NaN"),
-        ({"true_amplitudes": np.zeros((10, 1)), "est_amplitudes": np.zeros((10, 1)), "tolerance": -1},
-         "tolerance"),
-        ({"true_amplitudes": np.zeros((10, 1)), "est_amplitudes": np.zeros((10, 1)), "tolerance": "2"},
-         "tolerance"),
-        ({"true_amplitudes": np.zeros((10, 1)), "est_amplitudes": np.zeros((10, 1)),
-          "true_templates": np.zeros((1, 2, 3))}, "both"),
-        ({"true_amplitudes": np.zeros((10, 1)), "est_amplitudes": np.zeros((10, 1)),
-          "true_templates": np.zeros((1, 2, 3)), "est_templates": np.zeros((1, 2, 4))}, "N, D"),
-        ({"true_amplitudes": np.zeros((10, 1)), "est_amplitudes": np.zeros((10, 1)),
-          "true_templates": np.zeros((1, 2, 3)), "est_templates": np.zeros((1, 3, 3))}, "N, D"),
-        ({"true_amplitudes": np.zeros((10, 2)), "est_amplitudes": np.zeros((10, 1)),
-          "true_templates": np.zeros((1, 2, 3)), "est_templates": np.zeros((1, 2, 3))}, "expected 2"),
-        ({"true_amplitudes": np.zeros((10, 1)), "est_amplitudes": np.zeros((10, 1)),
-          "true_templates": np.zeros((2, 3)), "est_templates": np.zeros((1, 2, 3))}, "true_templates"),
-        ({"true_amplitudes": np.zeros((10, 1)), "est_amplitudes": np.zeros((10, 1)), "min_agreement": 1.5},
-         "min_agreement"),
+        ({"true_amplitudes": np.zeros((10, 1)), "est_amplitudes": np.zeros((10, 1)), "tolerance": -1}, "tolerance"),
+        ({"true_amplitudes": np.zeros((10, 1)), "est_amplitudes": np.zeros((10, 1)), "tolerance": "2"}, "tolerance"),
+        (
+            {
+                "true_amplitudes": np.zeros((10, 1)),
+                "est_amplitudes": np.zeros((10, 1)),
+                "true_templates": np.zeros((1, 2, 3)),
+            },
+            "both",
+        ),
+        (
+            {
+                "true_amplitudes": np.zeros((10, 1)),
+                "est_amplitudes": np.zeros((10, 1)),
+                "true_templates": np.zeros((1, 2, 3)),
+                "est_templates": np.zeros((1, 2, 4)),
+            },
+            "N, D",
+        ),
+        (
+            {
+                "true_amplitudes": np.zeros((10, 1)),
+                "est_amplitudes": np.zeros((10, 1)),
+                "true_templates": np.zeros((1, 2, 3)),
+                "est_templates": np.zeros((1, 3, 3)),
+            },
+            "N, D",
+        ),
+        (
+            {
+                "true_amplitudes": np.zeros((10, 2)),
+                "est_amplitudes": np.zeros((10, 1)),
+                "true_templates": np.zeros((1, 2, 3)),
+                "est_templates": np.zeros((1, 2, 3)),
+            },
+            "expected 2",
+        ),
+        (
+            {
+                "true_amplitudes": np.zeros((10, 1)),
+                "est_amplitudes": np.zeros((10, 1)),
+                "true_templates": np.zeros((2, 3)),
+                "est_templates": np.zeros((1, 2, 3)),
+            },
+            "true_templates",
+        ),
+        (
+            {"true_amplitudes": np.zeros((10, 1)), "est_amplitudes": np.zeros((10, 1)), "min_agreement": 1.5},
+            "min_agreement",
+        ),
     ],
 )
 def test_score_input_errors(kwargs, match):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from neurocine.errors import InputError
-from neurocine.models._training import CHECKPOINT_FILE
+from neurocine.models.torch_base import CHECKPOINT_FILE
 from neurocine.motifs import ConvNMF, selection
 from neurocine.motifs.selection import (
     dissimilarity,
@@ -14,11 +14,13 @@ from neurocine.motifs.selection import (
     select_n_components,
     unit_reconstructions,
 )
-from neurocine.simulate import simulate_convnmf
+from neurocine.motifs.simulate import simulate_convnmf
 
 
-@pytest.mark.parametrize("text,expected", [("1-8", list(range(1, 9))), ("2,4,6", [2, 4, 6]), ("4", [4]),
-                                           ("3-5,8", [3, 4, 5, 8]), (" 2 , 2 ", [2])])
+@pytest.mark.parametrize(
+    "text,expected",
+    [("1-8", list(range(1, 9))), ("2,4,6", [2, 4, 6]), ("4", [4]), ("3-5,8", [3, 4, 5, 8]), (" 2 , 2 ", [2])],
+)
 def test_parse_k_range(text, expected):
     assert parse_k_range(text) == expected
 
@@ -34,8 +36,8 @@ def test_dissimilarity_closed_cases():
     W, A = sim.templates, sim.amplitudes
     assert dissimilarity(W, A, W, A) == pytest.approx(0.0, abs=1e-6)
     perm = [2, 0, 3, 1]
-    assert dissimilarity(W, A, W[perm], A[:, perm]) == pytest.approx(0.0, abs=1e-6)   # order does not matter
-    assert dissimilarity(W, A, W, 2.5 * A) == pytest.approx(0.0, abs=1e-6)            # nor scale
+    assert dissimilarity(W, A, W[perm], A[:, perm]) == pytest.approx(0.0, abs=1e-6)  # order does not matter
+    assert dissimilarity(W, A, W, 2.5 * A) == pytest.approx(0.0, abs=1e-6)  # nor scale
     # units active on disjoint channels and times share nothing: dissimilarity 1
     W1 = np.zeros((1, 4, 3), np.float32)
     W1[0, 0] = 1
@@ -49,7 +51,7 @@ def test_dissimilarity_closed_cases():
 def test_one_se_rule():
     ks = [1, 2, 3, 4]
     scores = np.array([[0.2, 0.2, 0.2], [0.5, 0.52, 0.48], [0.6, 0.62, 0.58], [0.605, 0.64, 0.57]])
-    assert one_se_choice(ks, scores) == 3         # K=4 is best on average but within one SE of K=3
+    assert one_se_choice(ks, scores) == 3  # K=4 is best on average but within one SE of K=3
     assert one_se_choice(ks, scores[:, :1]) == 3  # single repeat: 2 % of the spread (0.4) tolerance
     assert one_se_choice([2, 5], np.array([[0.1], [0.9]])) == 5
 
@@ -59,7 +61,7 @@ def test_recovers_the_true_number_of_units():
     sel = select_n_components(sim.data, "2-6", width=10, n_repeats=3, n_init=3, random_state=0)
     assert sel.recommended == 4
     means = sel.heldout_r2.mean(1)
-    assert means[sel.ks.index(4)] > means[sel.ks.index(2)] + 0.1   # too few units clearly underfit
+    assert means[sel.ks.index(4)] > means[sel.ks.index(2)] + 0.1  # too few units clearly underfit
     assert sel.stability.shape == (5, 3)
     d = sel.to_dict()
     assert d["recommended_k"] == 4 and len(d["heldout_r2_mean"]) == 5
@@ -100,8 +102,12 @@ def test_reconstruction_gram_equals_the_inner_products_of_the_reconstructions(se
     np.testing.assert_allclose(reconstruction_gram(Wa, Aa, Wb, Ab), ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
     # the spike pairs read in chunks of a few pairs give the same cross-correlations
     sa, sb = selection._spikes(Aa), selection._spikes(Ab)
-    np.testing.assert_allclose(selection._amplitude_crosscorr(sa, sb, k_a, k_b, d, max_pairs=3),
-                               selection._amplitude_crosscorr(sa, sb, k_a, k_b, d), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        selection._amplitude_crosscorr(sa, sb, k_a, k_b, d, max_pairs=3),
+        selection._amplitude_crosscorr(sa, sb, k_a, k_b, d),
+        rtol=1e-12,
+        atol=1e-12,
+    )
 
 
 def test_dissimilarity_of_fitted_models_equals_the_one_from_their_reconstructions():
@@ -109,11 +115,13 @@ def test_dissimilarity_of_fitted_models_equals_the_one_from_their_reconstruction
     a = ConvNMF(4, 10, random_state=0, n_init=2).fit(data)
     b = ConvNMF(3, 10, random_state=1, n_init=2).fit(data)
     c = _reference_gram(a.templates_, a.amplitudes_, b.templates_, b.amplitudes_)
-    c /= np.outer(np.sqrt(np.diag(_reference_gram(a.templates_, a.amplitudes_, a.templates_, a.amplitudes_))),
-                  np.sqrt(np.diag(_reference_gram(b.templates_, b.amplitudes_, b.templates_, b.amplitudes_))))
+    c /= np.outer(
+        np.sqrt(np.diag(_reference_gram(a.templates_, a.amplitudes_, a.templates_, a.amplitudes_))),
+        np.sqrt(np.diag(_reference_gram(b.templates_, b.amplitudes_, b.templates_, b.amplitudes_))),
+    )
     expected = 1 - (c.max(1).sum() + c.max(0).sum()) / (2 * 4)
     assert dissimilarity(a.templates_, a.amplitudes_, b.templates_, b.amplitudes_) == pytest.approx(expected, abs=1e-5)
-    assert 0.02 < expected < 0.9                     # neither trivially equal nor unrelated
+    assert 0.02 < expected < 0.9  # neither trivially equal nor unrelated
 
 
 class _Interrupted(RuntimeError):
@@ -154,7 +162,7 @@ def test_interrupted_selection_resumes_from_its_checkpoint_with_the_same_result(
     assert calls == [2, 2, 4] and (tmp_path / CHECKPOINT_FILE).exists()
     calls = _count_fits(monkeypatch)
     resumed = select_n_components(sim.data, [2, 4], checkpoint_dir=tmp_path, **kwargs)
-    assert calls == [4]                                   # only the fit that had not finished
+    assert calls == [4]  # only the fit that had not finished
     _assert_same_selection(resumed, reference)
     # a wider range of K reuses the fits done: only K=3 is fitted
     calls.clear()
@@ -173,7 +181,7 @@ def test_a_checkpoint_of_other_data_or_parameters_is_refused(tmp_path):
 
 
 def test_select_job_resumes_after_a_crash_and_cleans_up(tmp_path, monkeypatch):
-    from neurocine.pipelines.motifs import run_select
+    from neurocine.motifs.jobs import run_select
 
     sim = simulate_convnmf(7)
     np.savez(tmp_path / "sim.npz", data=sim.data)
@@ -203,10 +211,10 @@ def test_fits_in_worker_processes_give_the_same_selection(tmp_path, monkeypatch)
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     parallel = select_n_components(sim.data, [2, 4], n_jobs=2, checkpoint_dir=tmp_path / "ckpt", **kwargs)
     _assert_same_selection(parallel, reference)
-    assert list(scratch.iterdir()) == []                 # the data and masks given to the workers are gone
+    assert list(scratch.iterdir()) == []  # the data and masks given to the workers are gone
     calls = _count_fits(monkeypatch)
     again = select_n_components(sim.data, [2, 4], checkpoint_dir=tmp_path / "ckpt", **kwargs)
-    assert calls == []                                   # the workers' four fits were all saved, under their keys
+    assert calls == []  # the workers' four fits were all saved, under their keys
     _assert_same_selection(again, reference)
 
 
@@ -228,4 +236,4 @@ def test_workers_without_room_for_their_data_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setattr(np, "save", disk_full)
     with pytest.raises(InputError, match="No space left on device.*GB free"):
         select_n_components(sim.data, [2, 3], 10, n_repeats=1, n_init=1, n_jobs=2)
-    assert list(scratch.iterdir()) == []                 # the half-written folder is gone
+    assert list(scratch.iterdir()) == []  # the half-written folder is gone

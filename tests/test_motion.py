@@ -4,18 +4,17 @@ import json
 
 import numpy as np
 import pytest
-
 from _cli import cli
 
+from neurocine.encode.simulate_video import simulate_roi_motion_video
 from neurocine.errors import InputError
 from neurocine.features.motion import IncrementalSVD, MotionFeatures, motion_energy
 from neurocine.features.rois import ROI, polygon_mask, roi_masks
-from neurocine.simulate.video import simulate_roi_motion_video
 
 av = pytest.importorskip("av")
 
+from neurocine.encode.video_jobs import compute_motion, run_motion  # noqa: E402
 from neurocine.io.video import VideoReader, write_video  # noqa: E402
-from neurocine.pipelines.video import compute_motion, run_motion  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +65,9 @@ def test_chunk_boundaries_on_a_real_video_match_direct_numpy():
         np.testing.assert_allclose(res.motion_energy, ref, rtol=1e-9, atol=1e-9)
     binned, _ = compute_motion(VideoReader(path, bin=2, chunk_size=32), rois)
     bframes = frames[:, :144, :176].reshape(120, 72, 2, 88, 2).astype(np.float32).mean(axis=(2, 4))
-    np.testing.assert_allclose(binned.motion_energy, motion_energy(bframes, roi_masks(rois, 176, 144, bin=2)),
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        binned.motion_energy, motion_energy(bframes, roi_masks(rois, 176, 144, bin=2)), rtol=1e-5, atol=1e-5
+    )
 
 
 def test_polygon_through_box_corners_is_the_box():
@@ -96,7 +96,7 @@ def low_rank_motion(seed=0, n=400, h=24, w=20, k=4):
     rng = np.random.default_rng(seed)
     spatial = np.zeros((k, h, w))
     for c in range(k):
-        spatial[c, (c * h) // k:((c + 1) * h) // k] = rng.uniform(0.5, 1.0, (h // k, w))
+        spatial[c, (c * h) // k : ((c + 1) * h) // k] = rng.uniform(0.5, 1.0, (h // k, w))
     amps = rng.gamma(1.0, 1.0, (n, k)) * np.array([8, 5, 3, 2])[:k]
     diffs = np.einsum("tc,chw->thw", amps, spatial)
     # alternate signs so the frames stay bounded: f_t = f_{t-1} +/- diff_t
@@ -109,7 +109,7 @@ def test_motion_svd_recovers_the_planted_subspace_in_one_pass():
     frames, spatial = low_rank_motion()
     mf = MotionFeatures(np.ones((1,) + frames.shape[1:], bool), ["full"], n_svd=4, oversample=4)
     for a in range(0, len(frames), 37):
-        mf.update(frames[a:a + 37])
+        mf.update(frames[a : a + 37])
     res = mf.result()
     diffs = np.abs(np.diff(frames.astype(np.float64), axis=0)).reshape(len(frames) - 1, -1)
     centred = diffs - diffs.mean(axis=0)
@@ -133,7 +133,7 @@ def test_incremental_svd_is_independent_of_block_size_and_matches_numpy():
     for block in (1, 9, 100, 500):
         svd = IncrementalSVD(6, oversample=10)
         for a in range(0, 500, block):
-            svd.partial_fit(data[a:a + block])
+            svd.partial_fit(data[a : a + block])
         temporal, sing, comps = svd.result()
         np.testing.assert_allclose(sing, s[:6], rtol=1e-4)
         assert np.linalg.svd(comps @ vt[:6].T, compute_uv=False).min() > 0.99999

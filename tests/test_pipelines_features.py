@@ -9,9 +9,9 @@ from _cli import cli
 
 pytest.importorskip("av")
 
-from neurocine.features.widefield import preprocess_widefield  # noqa: E402
-from neurocine.io.video import write_video  # noqa: E402
-from neurocine.simulate.video import simulate_roi_motion_video  # noqa: E402
+from neurocine.encode.simulate_video import simulate_roi_motion_video
+from neurocine.features.widefield import preprocess_widefield
+from neurocine.io.video import write_video
 
 
 def test_imaging_dff_writes_what_preprocess_widefield_computes(tmp_path):
@@ -19,8 +19,10 @@ def test_imaging_dff_writes_what_preprocess_widefield_computes(tmp_path):
     movie = (1000 + 30 * rng.normal(size=(90, 40, 36))).astype(np.float32)
     movie[:, 10:20, 10:20] *= 1 + 0.2 * np.sin(np.arange(90) / 5)[:, None, None]
     np.save(tmp_path / "wf.npy", movie)
-    assert cli("imaging", "dff", tmp_path / "wf.npy", "--window", 15, "--blur", 1.0, "--bin", 2,
-               "--out", tmp_path / "out") == 0
+    assert (
+        cli("imaging", "dff", tmp_path / "wf.npy", "--window", 15, "--blur", 1.0, "--bin", 2, "--out", tmp_path / "out")
+        == 0
+    )
     got = np.load(tmp_path / "out" / "dff.npy")
     ref = preprocess_widefield(movie, 15, blur=1.0, bin=2)
     assert got.shape == (90, 20, 18)
@@ -33,8 +35,10 @@ def test_imaging_dff_otsu_mask_and_bad_mask(tmp_path, capsys):
     movie = np.full((40, 32, 32), 5.0, np.float32)
     movie[:, 8:24, 8:24] = 900 + np.random.default_rng(1).normal(size=(40, 16, 16))
     np.save(tmp_path / "wf.npy", movie)
-    assert cli("imaging", "dff", tmp_path / "wf.npy", "--bin", 1, "--blur", 0, "--mask", "otsu",
-               "--out", tmp_path / "o") == 0
+    assert (
+        cli("imaging", "dff", tmp_path / "wf.npy", "--bin", 1, "--blur", 0, "--mask", "otsu", "--out", tmp_path / "o")
+        == 0
+    )
     mask = np.load(tmp_path / "o" / "mask.npy")
     assert mask.sum() == 16 * 16 and mask[8:24, 8:24].all()
     dff = np.load(tmp_path / "o" / "dff.npy")
@@ -64,8 +68,17 @@ def test_batch_runs_every_session_reports_the_failed_one_and_resumes(tmp_path, c
         write_video(tmp_path / f"{name}.mp4", sims[name].frames, lossless=True)
     (tmp_path / "rois.toml").write_text("".join(f"[{r.name}]\nbox = {list(r.box)}\n" for r in sims["a"].rois))
     (tmp_path / "sessions.csv").write_text("session,video\na,a.mp4\nbroken,nothing.mp4\nb,b.mp4\n")
-    code = cli("batch", "motion", tmp_path / "sessions.csv", "--rois", tmp_path / "rois.toml", "--workers", 2,
-               "--out", tmp_path / "batch")
+    code = cli(
+        "batch",
+        "motion",
+        tmp_path / "sessions.csv",
+        "--rois",
+        tmp_path / "rois.toml",
+        "--workers",
+        2,
+        "--out",
+        tmp_path / "batch",
+    )
     assert code == 1
     assert "broken: " in capsys.readouterr().out
     rows = list(csv.DictReader((tmp_path / "batch" / "batch.csv").open()))
@@ -79,7 +92,11 @@ def test_batch_runs_every_session_reports_the_failed_one_and_resumes(tmp_path, c
     summary = json.loads((tmp_path / "batch" / "summary.json").read_text())
     assert summary["job"] == "batch motion" and summary["parameters"]["rois"] == str(tmp_path / "rois.toml")
     assert {k: summary["metrics"][k] for k in ("sessions", "ok", "failed", "skipped")} == {
-        "sessions": 3, "ok": 2, "failed": 1, "skipped": 0}
+        "sessions": 3,
+        "ok": 2,
+        "failed": 1,
+        "skipped": 0,
+    }
     assert summary["metrics"]["frames_this_run"] == 120
     table = list(csv.reader((tmp_path / "batch" / "mean_motion_energy.csv").open()))
     rois = [r.name for r in sims["a"].rois]
@@ -90,11 +107,13 @@ def test_batch_runs_every_session_reports_the_failed_one_and_resumes(tmp_path, c
         np.testing.assert_allclose([float(v) for v in row[1:]], [truth[r] for r in sorted(rois)], rtol=1e-5)
     html = (tmp_path / "batch" / "report.html").read_text()
     assert 'href="a/report.html"' in html and 'href="b/report.html"' in html and "mean_motion_energy.png" in html
-    assert "broken" in html and "nothing.mp4: no such file" in html          # the batch.csv table
+    assert "broken" in html and "nothing.mp4: no such file" in html  # the batch.csv table
     # a rerun skips what is done and retries only the failed session
     (tmp_path / "sessions.csv").write_text("session,video\na,a.mp4\nb,b.mp4\n")
-    assert cli("batch", "motion", tmp_path / "sessions.csv", "--rois", tmp_path / "rois.toml",
-               "--out", tmp_path / "batch") == 0
+    assert (
+        cli("batch", "motion", tmp_path / "sessions.csv", "--rois", tmp_path / "rois.toml", "--out", tmp_path / "batch")
+        == 0
+    )
     rows = list(csv.DictReader((tmp_path / "batch" / "batch.csv").open()))
     assert [r["status"] for r in rows] == ["skipped (done earlier)"] * 2
 

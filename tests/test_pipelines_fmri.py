@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from neurocine.errors import InputError
-from neurocine.pipelines.fmri import (
+from neurocine.fmri.jobs import (
     _gram_features,
     classifier_nway_accuracy,
     noise_ceiling,
@@ -23,7 +23,7 @@ from neurocine.pipelines.fmri import (
     run_fmri_encode,
     run_fmri_simulate,
 )
-from neurocine.simulate.fmri import SMALL_SIMULATION, scan_regressors
+from neurocine.fmri.simulate import SMALL_SIMULATION, scan_regressors
 
 # well powered but small: 2 layers, 300 distinct training scans (each shown twice), 60 test scans x 10
 SMALL = {**SMALL_SIMULATION, "seed": 1}
@@ -78,7 +78,7 @@ def test_encode_recovers_planted_layers_and_nears_the_ceiling(encoded, data):
     arrays = np.load(out / "encoding.npz")
     truth = np.load(data / "truth.npz")
     r, ceiling = arrays["best_test_r"], truth["ceiling"]
-    assert np.median(r) <= np.median(ceiling) + 0.02         # a model cannot beat the ceiling (up to noise)
+    assert np.median(r) <= np.median(ceiling) + 0.02  # a model cannot beat the ceiling (up to noise)
     # the ceiling estimated from the repeats matches the true one
     assert abs(m["median_ceiling"] - np.median(ceiling)) < 0.02
     for name in ("layer_map.png", "r_histogram.png", "layers.csv", "report.html"):
@@ -129,7 +129,7 @@ def test_encode_is_deterministic(encoded, data, tmp_path):
 
 def _user_folder(data, dst, *, cache: bool):
     """The first segment's two showings and 20 test scans of ``data``, as a user would lay them out."""
-    from neurocine.simulate.fmri import FEATURES_FILE, save_feature_cache
+    from neurocine.fmri.simulate import FEATURES_FILE, save_feature_cache
 
     dst.mkdir()
     info = json.loads((data / "info.json").read_text())
@@ -142,9 +142,14 @@ def _user_folder(data, dst, *, cache: bool):
     if cache:
         full = np.load(data / FEATURES_FILE)
         cfg = json.loads(str(full["config"]))
-        save_feature_cache(dst / FEATURES_FILE, cfg, {
-            "train": {layer: full[f"train__{layer}"][:120] for layer in cfg["layers"]},
-            "test": {layer: full[f"test__{layer}"][:20] for layer in cfg["layers"]}})
+        save_feature_cache(
+            dst / FEATURES_FILE,
+            cfg,
+            {
+                "train": {layer: full[f"train__{layer}"][:120] for layer in cfg["layers"]},
+                "test": {layer: full[f"test__{layer}"][:20] for layer in cfg["layers"]},
+            },
+        )
     return dst
 
 
@@ -158,13 +163,20 @@ def test_user_folder_without_cache_computes_the_same_features(data, tmp_path):
     assert "best_layer_accuracy" not in b["metrics"]
     ra, rb = np.load(tmp_path / "a" / "encoding.npz"), np.load(tmp_path / "b" / "encoding.npz")
     np.testing.assert_allclose(ra["test_r"], rb["test_r"], atol=2e-3)
-    assert not (without / "features.npz").exists()          # the user's folder is left as it was
+    assert not (without / "features.npz").exists()  # the user's folder is left as it was
 
 
 @pytest.mark.slow
 def test_banded_ridge_option(data, tmp_path):
-    s = run_fmri_encode(data, tmp_path / "banded", layers=["blocks.2", "head"], banded=True, banded_candidates=2,
-                        device="cpu", figures=False)
+    s = run_fmri_encode(
+        data,
+        tmp_path / "banded",
+        layers=["blocks.2", "head"],
+        banded=True,
+        banded_candidates=2,
+        device="cpu",
+        figures=False,
+    )
     m = s["metrics"]
     assert m["banded_best_layer_accuracy"] >= 0.85
     assert m["banded_median_test_r"] >= m["median_test_r"] - 0.05
@@ -197,8 +209,8 @@ def test_gabor_features_as_one_layer(data, tmp_path):
     s = run_fmri_encode(data, tmp_path / "gabor", features="gabor", figures=False)
     m = s["metrics"]
     assert m["best_layer_counts"] == {"gabor": 300}
-    assert m["best_layer_accuracy"] is None       # the planted layers are CNN taps
-    assert m["median_test_r"] > 0.2                 # motion energy explains part of the early-layer voxels
+    assert m["best_layer_accuracy"] is None  # the planted layers are CNN taps
+    assert m["median_test_r"] > 0.2  # motion energy explains part of the early-layer voxels
 
 
 # --------------------------------------------------------------------------- decode
@@ -212,7 +224,8 @@ def test_decode_identifies_test_scans(decoded):
     assert m["nway2_accuracy"] >= 0.8
     assert m["nway20_accuracy"] >= 4 * (1 / 20)
     assert m["pairwise_identification_error"] == pytest.approx(
-        np.sqrt(m["pairwise_identification"] * (1 - m["pairwise_identification"]) / 57))
+        np.sqrt(m["pairwise_identification"] * (1 - m["pairwise_identification"]) / 57)
+    )
     assert m["category_identification"] > 0.6
     for name in ("identification.csv", "identification.png", "retrieval.png", "decoding.npz", "report.html"):
         assert (out / name).is_file(), name
@@ -279,6 +292,7 @@ def test_classifier_nway_against_a_loop():
     # exact expectation: probability that the true class beats 3 random others (no ties)
     exact = []
     from math import comb
+
     for i in range(6):
         below = int((P[i] < P[i, t[i]]).sum())
         exact.append(comb(below, 3) / comb(11, 3))
@@ -342,26 +356,32 @@ def test_bad_info_and_design(data, tmp_path):
         read_fmri_data(bad2)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"features": "alexnet"}, "--features"),
-    ({"folds": 1}, "--folds"),
-    ({"pca_fraction": 1.5}, "--pca-fraction"),
-    ({"alphas": [-1.0]}, "--alphas"),
-    ({"features": "gabor", "layers": ["head"]}, "--layers"),
-    ({"seed": -2}, "--seed"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"features": "alexnet"}, "--features"),
+        ({"folds": 1}, "--folds"),
+        ({"pca_fraction": 1.5}, "--pca-fraction"),
+        ({"alphas": [-1.0]}, "--alphas"),
+        ({"features": "gabor", "layers": ["head"]}, "--layers"),
+        ({"seed": -2}, "--seed"),
+    ],
+)
 def test_bad_encode_options(data, tmp_path, kwargs, match):
     with pytest.raises(InputError, match=match):
         run_fmri_encode(data, tmp_path / "out", **kwargs)
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"delays": [-1, 2]}, "--delays"),
-    ({"delays": "a,b"}, "--delays"),
-    ({"n_way": 1}, "--n-way"),
-    ({"layer": ""}, "--layer"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"delays": [-1, 2]}, "--delays"),
+        ({"delays": "a,b"}, "--delays"),
+        ({"n_way": 1}, "--n-way"),
+        ({"layer": ""}, "--layer"),
+    ],
+)
 def test_bad_decode_options(data, tmp_path, kwargs, match):
     with pytest.raises(InputError, match=match):
         run_fmri_decode(data, tmp_path / "out", **kwargs)

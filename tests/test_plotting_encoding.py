@@ -1,27 +1,26 @@
-"""Tests for neurocine.plotting.encoding (encoding-model figures)."""
+"""Tests for neurocine.encode.plotting (encoding-model figures)."""
 
 from __future__ import annotations
 
 import doctest
 import re
 
+import matplotlib
 import numpy as np
 import pytest
 
-import matplotlib
-
 matplotlib.use("Agg")
-from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.figure import Figure
 
-import neurocine.plotting.encoding as encoding  # noqa: E402
-from neurocine.errors import InputError  # noqa: E402
-from neurocine.plotting.encoding import (  # noqa: E402
+import neurocine.encode.plotting as encoding
+from neurocine.encode.plotting import (
     plot_contributions,
     plot_ev_map,
     plot_framerate_table,
     plot_maps,
     plot_traces,
 )
+from neurocine.errors import InputError
 
 
 def _image_axes(fig):
@@ -61,7 +60,7 @@ def test_plot_maps_one_panel_per_map_grid_and_symmetric_scales(mask):
     rows = [ax.get_subplotspec().rowspan.start for ax in axes]
     cols = [ax.get_subplotspec().colspan.start for ax in axes]
     assert rows == [0, 0, 0, 0, 1, 1] and cols == [0, 1, 2, 3, 0, 1]
-    for ax, (name, m) in zip(axes, maps.items()):
+    for ax, (_name, m) in zip(axes, maps.items()):
         vmin, vmax = ax.images[0].get_clim()
         lim = np.abs(m[mask]).max()  # the scale ignores pixels outside the mask
         assert vmax == pytest.approx(lim) and vmin == pytest.approx(-lim)
@@ -123,16 +122,19 @@ def test_plot_maps_correlation_uses_only_mask_pixels(mask):
     assert _image_axes(fig)[0].get_title() == "x\nr = 1.00"
 
 
-@pytest.mark.parametrize("maps, kwargs, match", [
-    ({}, {}, "maps: got an empty dict"),
-    ([np.zeros((3, 3))], {}, "maps: got list"),
-    ({"a": np.zeros((3, 3)), "b": np.zeros((3, 4))}, {}, r"maps\['b'\]: got shape \(3, 4\)"),
-    ({"a": np.zeros(5)}, {}, r"maps\['a'\]: got shape \(5,\)"),
-    ({"a": np.zeros((3, 3))}, {"mask": np.ones((4, 4), bool)}, r"mask: got shape \(4, 4\)"),
-    ({"a": np.zeros((3, 3))}, {"mask": np.zeros((3, 3), bool)}, "mask: got no True pixel"),
-    ({"a": np.zeros((3, 3))}, {"truth": {"b": np.zeros((3, 3))}}, "truth: got key 'b'"),
-    ({"a": np.zeros((3, 3))}, {"truth": {"a": np.zeros((2, 3))}}, r"truth\['a'\]: got shape \(2, 3\)"),
-])
+@pytest.mark.parametrize(
+    "maps, kwargs, match",
+    [
+        ({}, {}, "maps: got an empty dict"),
+        ([np.zeros((3, 3))], {}, "maps: got list"),
+        ({"a": np.zeros((3, 3)), "b": np.zeros((3, 4))}, {}, r"maps\['b'\]: got shape \(3, 4\)"),
+        ({"a": np.zeros(5)}, {}, r"maps\['a'\]: got shape \(5,\)"),
+        ({"a": np.zeros((3, 3))}, {"mask": np.ones((4, 4), bool)}, r"mask: got shape \(4, 4\)"),
+        ({"a": np.zeros((3, 3))}, {"mask": np.zeros((3, 3), bool)}, "mask: got no True pixel"),
+        ({"a": np.zeros((3, 3))}, {"truth": {"b": np.zeros((3, 3))}}, "truth: got key 'b'"),
+        ({"a": np.zeros((3, 3))}, {"truth": {"a": np.zeros((2, 3))}}, r"truth\['a'\]: got shape \(2, 3\)"),
+    ],
+)
 def test_plot_maps_bad_input(maps, kwargs, match):
     with pytest.raises(InputError, match=match):
         plot_maps(maps, **kwargs)
@@ -171,12 +173,15 @@ def test_plot_ev_map_vmax_floor_and_explicit():
     assert _image_axes(plot_ev_map(np.zeros((4, 4)), vmax=0.5))[0].images[0].get_clim() == (0.0, 0.5)
 
 
-@pytest.mark.parametrize("ev, kwargs, match", [
-    (np.zeros(4), {}, r"ev: got shape \(4,\)"),
-    (np.full((3, 3), np.nan), {}, "ev: every value inside the mask is NaN"),
-    (np.zeros((3, 3)), {"vmax": 0.0}, "vmax: got 0.0"),
-    (np.zeros((3, 3)), {"mask": np.full((3, 3), 2)}, "mask: got dtype"),
-])
+@pytest.mark.parametrize(
+    "ev, kwargs, match",
+    [
+        (np.zeros(4), {}, r"ev: got shape \(4,\)"),
+        (np.full((3, 3), np.nan), {}, "ev: every value inside the mask is NaN"),
+        (np.zeros((3, 3)), {"vmax": 0.0}, "vmax: got 0.0"),
+        (np.zeros((3, 3)), {"mask": np.full((3, 3), 2)}, "mask: got dtype"),
+    ],
+)
 def test_plot_ev_map_bad_input(ev, kwargs, match):
     with pytest.raises(InputError, match=match):
         plot_ev_map(ev, **kwargs)
@@ -218,13 +223,16 @@ def test_plot_contributions_without_full_ev_has_no_line():
     assert not [line for line in ax.lines if line.get_gid() == "full_model"]
 
 
-@pytest.mark.parametrize("args, kwargs, match", [
-    ((["a", "b"], [0.1], [0.1]), {}, "names: got 2 names, expected 1"),
-    ((["a", "b"], [0.1, 0.2], [0.1]), {}, r"single: got shape \(1,\)"),
-    ((["a"], [np.nan], [0.1]), {}, "unique: 1 non-finite"),
-    (("ab", [0.1, 0.2], [0.1, 0.2]), {}, "names: got str"),
-    ((["a"], [0.1], [0.1]), {"full_ev": "x"}, "full_ev: got 'x'"),
-])
+@pytest.mark.parametrize(
+    "args, kwargs, match",
+    [
+        ((["a", "b"], [0.1], [0.1]), {}, "names: got 2 names, expected 1"),
+        ((["a", "b"], [0.1, 0.2], [0.1]), {}, r"single: got shape \(1,\)"),
+        ((["a"], [np.nan], [0.1]), {}, "unique: 1 non-finite"),
+        (("ab", [0.1, 0.2], [0.1, 0.2]), {}, "names: got str"),
+        ((["a"], [0.1], [0.1]), {"full_ev": "x"}, "full_ev: got 'x'"),
+    ],
+)
 def test_plot_contributions_bad_input(args, kwargs, match):
     with pytest.raises(InputError, match=match):
         plot_contributions(*args, **kwargs)
@@ -271,15 +279,22 @@ def test_plot_traces_one_dimensional_and_more_than_eight():
     assert "first 8 of 12" in fig.get_suptitle() and "held-out" in fig.get_suptitle()
 
 
-@pytest.mark.parametrize("args, kwargs, match", [
-    ((np.arange(10.0), np.zeros((9, 2)), {}), {}, r"actual: got shape \(9, 2\)"),
-    ((np.arange(10.0), np.zeros((10, 2)), {"ridge": np.zeros((10, 3))}), {}, r"predictions\['ridge'\]: got shape"),
-    ((np.arange(10.0), np.zeros((10, 2)), {"ridge": np.zeros(10)}), {}, r"predictions\['ridge'\]: got shape \(10,\)"),
-    ((np.arange(10.0), np.zeros((10, 2)), [np.zeros((10, 2))]), {}, "predictions: got list"),
-    ((np.arange(10.0), np.zeros((10, 2)), {}), {"names": ["a"]}, "names: got 1 names, expected 2"),
-    ((np.arange(10.0), np.zeros((10, 2)), {}), {"max_seconds": -1}, "max_seconds: got -1"),
-    ((np.arange(10.0)[::-1], np.zeros((10, 2)), {}), {}, "times: got decreasing"),
-])
+@pytest.mark.parametrize(
+    "args, kwargs, match",
+    [
+        ((np.arange(10.0), np.zeros((9, 2)), {}), {}, r"actual: got shape \(9, 2\)"),
+        ((np.arange(10.0), np.zeros((10, 2)), {"ridge": np.zeros((10, 3))}), {}, r"predictions\['ridge'\]: got shape"),
+        (
+            (np.arange(10.0), np.zeros((10, 2)), {"ridge": np.zeros(10)}),
+            {},
+            r"predictions\['ridge'\]: got shape \(10,\)",
+        ),
+        ((np.arange(10.0), np.zeros((10, 2)), [np.zeros((10, 2))]), {}, "predictions: got list"),
+        ((np.arange(10.0), np.zeros((10, 2)), {}), {"names": ["a"]}, "names: got 1 names, expected 2"),
+        ((np.arange(10.0), np.zeros((10, 2)), {}), {"max_seconds": -1}, "max_seconds: got -1"),
+        ((np.arange(10.0)[::-1], np.zeros((10, 2)), {}), {}, "times: got decreasing"),
+    ],
+)
 def test_plot_traces_bad_input(args, kwargs, match):
     with pytest.raises(InputError, match=match):
         plot_traces(*args, **kwargs)
@@ -291,10 +306,14 @@ def test_plot_traces_bad_input(args, kwargs, match):
 def test_plot_framerate_table_heights_labels_and_groups():
     rows = ["10 Hz", "15 Hz", "30 Hz", "interpolated"]
     columns = ["LSTM small", "ridge small", "LSTM large", "ridge large"]
-    values = np.array([[0.412, 0.351, 0.455, 0.380],
-                       [0.430, 0.352, np.nan, 0.381],
-                       [0.448, 0.349, 0.470, 0.379],
-                       [0.401, 0.350, 0.462, -0.012]])
+    values = np.array(
+        [
+            [0.412, 0.351, 0.455, 0.380],
+            [0.430, 0.352, np.nan, 0.381],
+            [0.448, 0.349, 0.470, 0.379],
+            [0.401, 0.350, 0.462, -0.012],
+        ]
+    )
     fig = plot_framerate_table(rows, columns, values, title="Table III")
     assert len(fig.axes) == 1
     ax = fig.axes[0]
@@ -308,8 +327,12 @@ def test_plot_framerate_table_heights_labels_and_groups():
     assert np.all(np.diff(centres, axis=1) > 0)
     np.testing.assert_allclose(centres.mean(axis=1), np.arange(len(rows)))
     labels = {(round(t.get_position()[0], 6), t.get_text()) for t in ax.texts}
-    expected = {(round(centres[i, j], 6), f"{100 * values[i, j]:.1f}")
-                for i in range(4) for j in range(4) if np.isfinite(values[i, j])}
+    expected = {
+        (round(centres[i, j], 6), f"{100 * values[i, j]:.1f}")
+        for i in range(4)
+        for j in range(4)
+        if np.isfinite(values[i, j])
+    }
     assert labels == expected and len(ax.texts) == 15
     assert "41.2" in {t.get_text() for t in ax.texts} and "-1.2" in {t.get_text() for t in ax.texts}
     for t in ax.texts:  # each label sits at the top of its bar
@@ -319,13 +342,16 @@ def test_plot_framerate_table_heights_labels_and_groups():
     assert "%" in ax.get_ylabel()
 
 
-@pytest.mark.parametrize("args, match", [
-    ((["10 Hz"], ["LSTM", "ridge"], [[0.1, 0.2, 0.3]]), r"values: got shape \(1, 3\), expected"),
-    ((["10 Hz"], ["LSTM"], [0.1]), r"values: got shape \(1,\)"),
-    (([], ["LSTM"], np.zeros((0, 1))), "rows: got an empty sequence"),
-    ((["10 Hz"], "LSTM", [[0.1]]), "columns: got str"),
-    ((["10 Hz"], ["LSTM"], [[np.inf]]), "values: 1 infinite"),
-])
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        ((["10 Hz"], ["LSTM", "ridge"], [[0.1, 0.2, 0.3]]), r"values: got shape \(1, 3\), expected"),
+        ((["10 Hz"], ["LSTM"], [0.1]), r"values: got shape \(1,\)"),
+        (([], ["LSTM"], np.zeros((0, 1))), "rows: got an empty sequence"),
+        ((["10 Hz"], "LSTM", [[0.1]]), "columns: got str"),
+        ((["10 Hz"], ["LSTM"], [[np.inf]]), "values: 1 infinite"),
+    ],
+)
 def test_plot_framerate_table_bad_input(args, match):
     with pytest.raises(InputError, match=match):
         plot_framerate_table(*args)

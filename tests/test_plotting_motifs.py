@@ -1,4 +1,4 @@
-"""Tests for neurocine.plotting.motifs (Conv-NMF figures)."""
+"""Tests for neurocine.motifs.plotting (Conv-NMF figures)."""
 
 from __future__ import annotations
 
@@ -6,21 +6,20 @@ import os
 import subprocess
 import sys
 
+import matplotlib
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import matplotlib
-
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.collections import LineCollection  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.image import imread  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.collections import LineCollection
+from matplotlib.figure import Figure
+from matplotlib.image import imread
 
-from neurocine.errors import InputError  # noqa: E402
-from neurocine.plotting.motifs import (  # noqa: E402
+from neurocine.errors import InputError
+from neurocine.motifs.plotting import (
     _reconstruct,
     plot_ground_truth_comparison,
     plot_k_selection,
@@ -29,7 +28,7 @@ from neurocine.plotting.motifs import (  # noqa: E402
     significant_channels,
     unit_colors,
 )
-from neurocine.simulate import simulate_convnmf  # noqa: E402
+from neurocine.motifs.simulate import simulate_convnmf
 
 
 @pytest.fixture(autouse=True)
@@ -116,11 +115,12 @@ def test_significant_channels_bad_input(templates, quantile, match):
 
 def test_reconstruct_matches_torch_convolution(sim):
     torch = pytest.importorskip("torch")
-    from neurocine.simulate.convnmf import convolve_templates
+    from neurocine.motifs.simulate import convolve_templates
 
     ref = convolve_templates(torch.from_numpy(sim.amplitudes.T.copy()), torch.from_numpy(sim.templates)).numpy().T
-    np.testing.assert_allclose(_reconstruct(sim.templates.astype(float), sim.amplitudes.astype(float)), ref,
-                               rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(
+        _reconstruct(sim.templates.astype(float), sim.amplitudes.astype(float)), ref, rtol=1e-5, atol=1e-4
+    )
 
 
 @pytest.mark.parametrize("time_slice", [None, (100, 300), slice(450, None)])
@@ -165,15 +165,23 @@ def test_plot_model_segment_values(sim):
     t = int(np.flatnonzero(a[:, k] > 0)[0])
     chans = np.flatnonzero(significant_channels(w)[k])
     target = [np.column_stack([np.arange(t, t + 10), -scale * n + a[t, k] * w[k, n]]) for n in chans]
-    matches = [s for s in _gid_artists(ax, "spike")
-               if len(s.get_segments()) == len(chans)
-               and all(g.shape == e.shape and np.allclose(g, e, atol=1e-4) for g, e in zip(s.get_segments(), target))]
+    matches = [
+        s
+        for s in _gid_artists(ax, "spike")
+        if len(s.get_segments()) == len(chans)
+        and all(g.shape == e.shape and np.allclose(g, e, atol=1e-4) for g, e in zip(s.get_segments(), target))
+    ]
     assert len(matches) == 1
     # unit 2's last spike (t = 597) is clipped at the end of the recording: 3 samples drawn
     assert int(np.flatnonzero(a[:, k] > 0)[-1]) == 597
     clipped = [np.column_stack([np.arange(597, 600), -scale * n + a[597, k] * w[k, n, :3]]) for n in chans]
-    assert sum(all(g.shape == e.shape and np.allclose(g, e, atol=1e-4) for g, e in zip(s.get_segments(), clipped))
-               for s in _gid_artists(ax, "spike")) == 1
+    assert (
+        sum(
+            all(g.shape == e.shape and np.allclose(g, e, atol=1e-4) for g, e in zip(s.get_segments(), clipped))
+            for s in _gid_artists(ax, "spike")
+        )
+        == 1
+    )
     # channel rows: labels and positions
     np.testing.assert_allclose(ax.get_yticks(), -scale * np.arange(10), rtol=1e-6)
     assert [tl.get_text() for tl in ax.get_yticklabels()] == [f"ch {n}" for n in range(10)]
@@ -182,8 +190,16 @@ def test_plot_model_segment_values(sim):
 def test_plot_model_reconstruction_seconds_and_legend(sim):
     fs = 0.2  # one sample every 5 s (screenshots)
     names = [f"app {n}" for n in range(10)]
-    fig = plot_model(sim.data, sim.templates, sim.amplitudes, sampling_rate=fs, channel_names=names,
-                     reconstruction=True, title="seed 7", time_slice=(0, 200))
+    fig = plot_model(
+        sim.data,
+        sim.templates,
+        sim.amplitudes,
+        sampling_rate=fs,
+        channel_names=names,
+        reconstruction=True,
+        title="seed 7",
+        time_slice=(0, 200),
+    )
     ax = fig.axes[0]
     recon_lines = _gid_artists(ax, "reconstruction")
     assert len(recon_lines) == 10
@@ -284,8 +300,9 @@ def test_plot_k_selection_two_panels_values():
     r2 = [0.70, 0.45, 0.74]
     sd = [0.02, 0.01, 0.03]
     stab = [0.5, 0.97, 0.9]
-    fig = plot_k_selection(ks, r2, sd, stability=stab, stability_sd=[0.1, 0.0, 0.05], recommended=4,
-                           train_r2=[0.8, 0.46, 0.77])
+    fig = plot_k_selection(
+        ks, r2, sd, stability=stab, stability_sd=[0.1, 0.0, 0.05], recommended=4, train_r2=[0.8, 0.46, 0.77]
+    )
     assert isinstance(fig, Figure) and len(fig.axes) == 2
     ax_r2, ax_st = fig.axes
     held = ax_r2.containers[0]
@@ -392,8 +409,9 @@ def test_plot_ground_truth_comparison_bad_input(est, assignment, f1, match):
 def _figures(sim):
     yield lambda: plot_model(sim.data, sim.templates, sim.amplitudes, figsize=(8.0, 4.0))
     yield lambda: plot_log_likelihood([-2.0, -1.5, -1.4], figsize=(4.0, 3.0))
-    yield lambda: plot_k_selection([1, 2, 3], [0.3, 0.6, 0.62], stability=[1.0, 0.9, 0.7], recommended=2,
-                                   figsize=(7.0, 3.0))
+    yield lambda: plot_k_selection(
+        [1, 2, 3], [0.3, 0.6, 0.62], stability=[1.0, 0.9, 0.7], recommended=2, figsize=(7.0, 3.0)
+    )
     yield lambda: plot_ground_truth_comparison(sim.templates, sim.templates[:2], {0: 0, 1: 1}, figsize=(5.0, 6.0))
 
 
@@ -417,7 +435,7 @@ def test_plot_model_default_figsize_grows_with_channels(sim):
 
 def test_module_import_is_light_and_headless_uses_agg():
     code = (
-        "import sys, neurocine.plotting.motifs as m\n"
+        "import sys, neurocine.motifs.plotting as m\n"
         "assert 'matplotlib' not in sys.modules, 'matplotlib imported at module import'\n"
         "fig = m.plot_log_likelihood([1.0, 2.0])\n"
         "import matplotlib\n"

@@ -5,7 +5,7 @@ import pytest
 
 from neurocine.errors import InputError
 from neurocine.io.video import write_gif
-from neurocine.plotting import reconstruction as pr
+from neurocine.v1 import plotting as pr
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Movie reconstruction (neurocine.decode.reconstruction) against a known differentiable V1 population.
+"""Movie reconstruction (neurocine.v1.reconstruction) against a known differentiable V1 population.
 
 The ground truth is a small linear-nonlinear population built here (simple and
 complex cells with Gabor receptive fields covering part of the screen, a
@@ -18,8 +18,8 @@ from torch import nn  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
 from neurocine import metrics  # noqa: E402
-from neurocine.decode import reconstruction as rec  # noqa: E402
 from neurocine.errors import InputError  # noqa: E402
+from neurocine.v1 import reconstruction as rec  # noqa: E402
 
 H, W, T = 18, 32, 60
 GREY = 127.5
@@ -28,8 +28,21 @@ GREY = 127.5
 class LNPopulation(nn.Module):
     """Simple and complex cells: Gabor RFs in a disc, causal temporal filter, softplus; rates (B, T, N)."""
 
-    def __init__(self, h=H, w=W, n=300, centre=(9.0, 16.0), radius=8.0, wavelength=(4.0, 8.0),
-                 envelope=(1.2, 2.2), n_lags=5, complex_fraction=0.5, rf_noise=0.0, seed=0, rf_seed=None):
+    def __init__(
+        self,
+        h=H,
+        w=W,
+        n=300,
+        centre=(9.0, 16.0),
+        radius=8.0,
+        wavelength=(4.0, 8.0),
+        envelope=(1.2, 2.2),
+        n_lags=5,
+        complex_fraction=0.5,
+        rf_noise=0.0,
+        seed=0,
+        rf_seed=None,
+    ):
         super().__init__()
         rng = np.random.default_rng(seed)
         rr, th = radius * np.sqrt(rng.uniform(0, 1, n)), rng.uniform(0, 2 * np.pi, n)
@@ -39,15 +52,16 @@ class LNPopulation(nn.Module):
         phase, sig = rng.uniform(0, 2 * np.pi, n), rng.uniform(*envelope, n)
         dy, dx = yy[None] - y0[:, None, None], xx[None] - x0[:, None, None]
         u = (dx * np.cos(ori)[:, None, None] + dy * np.sin(ori)[:, None, None]) * 2 * np.pi / lam[:, None, None]
-        env = np.exp(-(dx ** 2 + dy ** 2) / (2 * sig[:, None, None] ** 2))
+        env = np.exp(-(dx**2 + dy**2) / (2 * sig[:, None, None] ** 2))
         even, odd = env * np.cos(u + phase[:, None, None]), env * np.sin(u + phase[:, None, None])
         if rf_noise:  # a "slightly different" model of the same population
             jitter = np.random.default_rng(rf_seed)
             even = even + rf_noise * env * jitter.standard_normal(even.shape)
             odd = odd + rf_noise * env * jitter.standard_normal(odd.shape)
         norm = np.linalg.norm(even.reshape(n, -1), axis=1)[:, None, None]
-        self.register_buffer("rf", torch.tensor(np.concatenate([even, odd]) / np.concatenate([norm, norm]),
-                                                dtype=torch.float32))
+        self.register_buffer(
+            "rf", torch.tensor(np.concatenate([even, odd]) / np.concatenate([norm, norm]), dtype=torch.float32)
+        )
         self.register_buffer("envelope", torch.tensor(env, dtype=torch.float32))
         self.register_buffer("is_complex", torch.tensor(rng.uniform(size=n) < complex_fraction))
         self.register_buffer("gain", torch.tensor(rng.uniform(2.0, 6.0, n), dtype=torch.float32))
@@ -63,7 +77,7 @@ class LNPopulation(nn.Module):
         d = torch.einsum("bthw,nhw->bnt", x, self.rf)
         n_frames = d.shape[-1]
         d = sum(self.lags[j] * F.pad(d, (j, 0))[..., :n_frames] for j in range(self.lags.numel()))
-        simple, quad = d[:, :self.n], d[:, self.n:]
+        simple, quad = d[:, : self.n], d[:, self.n :]
         energy = 1.5 * torch.sqrt(simple * simple + quad * quad + 1e-6) - 0.3
         drive = torch.where(self.is_complex[None, :, None], energy, simple)
         rate = F.softplus(self.gain[None, :, None] * drive - 1.0).transpose(1, 2)
@@ -81,7 +95,7 @@ def coverage(model, level=0.3):
     return env > level * env.max()
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")   # tests/conftest.py
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")
@@ -93,15 +107,31 @@ def setup():
     behavior[:, 1] = np.linspace(0, 1, T)
     pupil = np.zeros((T, 2), np.float32)
     responses = rec.predicted_responses(model, video, behavior, pupil)
-    return SimpleNamespace(model=model, video=video, behavior=behavior, pupil=pupil, responses=responses,
-                           evaluation=coverage(model), full=np.ones((H, W), bool))
+    return SimpleNamespace(
+        model=model,
+        video=video,
+        behavior=behavior,
+        pupil=pupil,
+        responses=responses,
+        evaluation=coverage(model),
+        full=np.ones((H, W), bool),
+    )
 
 
 @pytest.fixture(scope="module")
 def paper_run(setup):
     s = setup
-    return rec.reconstruct(s.model, s.responses, s.behavior, s.pupil, method="paper", iterations=300,
-                           truth=s.video, evaluation_mask=s.evaluation, record_every=10)
+    return rec.reconstruct(
+        s.model,
+        s.responses,
+        s.behavior,
+        s.pupil,
+        method="paper",
+        iterations=300,
+        truth=s.video,
+        evaluation_mask=s.evaluation,
+        record_every=10,
+    )
 
 
 def test_window_starts_cover_the_trial():
@@ -125,17 +155,17 @@ def test_window_gradient_equals_direct_computation():
     total = np.zeros((n_frames, 4, 5))
     count = np.zeros(n_frames)
     for s in (0, 4, 7):  # window_starts(13, 6, 4)
-        x = torch.tensor(video[s:s + window][None], requires_grad=True)
-        rate = model(x, torch.tensor(beh[s:s + window][None]), torch.tensor(pup[s:s + window][None]))[0]
-        y = torch.tensor(responses[s:s + window])
+        x = torch.tensor(video[s : s + window][None], requires_grad=True)
+        rate = model(x, torch.tensor(beh[s : s + window][None]), torch.tensor(pup[s : s + window][None]))[0]
+        y = torch.tensor(responses[s : s + window])
         keep = torch.ones(window)
         if s > 0:
             keep[:burn] = 0
         loss = ((rate - y * torch.log(rate + 1e-8)).sum(1) * keep).sum()
         (g,) = torch.autograd.grad(loss, x)
         g = g[0].double().numpy()
-        total[s:s + window] += g / np.linalg.norm(g)
-        count[s:s + window] += 1
+        total[s : s + window] += g / np.linalg.norm(g)
+        count[s : s + window] += 1
     np.testing.assert_allclose(got, total / count[:, None, None], rtol=1e-4, atol=1e-7)
 
 
@@ -160,8 +190,17 @@ def test_reconstruction_from_noise_free_responses(setup, paper_run):
 
 def test_adam_reaches_the_paper_correlation_in_fewer_iterations(setup, paper_run):
     s = setup
-    adam = rec.reconstruct(s.model, s.responses, s.behavior, s.pupil, method="adam", iterations=150,
-                           truth=s.video, evaluation_mask=s.evaluation, record_every=10)
+    adam = rec.reconstruct(
+        s.model,
+        s.responses,
+        s.behavior,
+        s.pupil,
+        method="adam",
+        iterations=150,
+        truth=s.video,
+        evaluation_mask=s.evaluation,
+        record_every=10,
+    )
     target = 0.99 * paper_run.video_correlation
 
     def first(res):
@@ -177,8 +216,18 @@ def test_coarse_to_fine_and_update_mask(setup):
     s = setup
     update = np.zeros((H, W), bool)
     update[3:15, 6:26] = True
-    res = rec.reconstruct(s.model, s.responses, s.behavior, s.pupil, update_mask=update, method="adam",
-                          iterations=60, coarse_to_fine=1, truth=s.video, evaluation_mask=s.evaluation & update)
+    res = rec.reconstruct(
+        s.model,
+        s.responses,
+        s.behavior,
+        s.pupil,
+        update_mask=update,
+        method="adam",
+        iterations=60,
+        coarse_to_fine=1,
+        truth=s.video,
+        evaluation_mask=s.evaluation & update,
+    )
     np.testing.assert_array_equal(res.raw[:, ~update], GREY)
     far = ~binary_dilation(update, iterations=3)
     np.testing.assert_allclose(res.video[:, far], GREY, atol=1e-3)  # smoothing sigma 0.5 reaches ~2 px
@@ -198,8 +247,10 @@ def test_ensemble_of_videos_beats_its_members(setup):
     ens = rec.reconstruct(models, noisy, s.behavior, s.pupil, ensemble="videos", **kw)
     assert ens.model_videos.shape == (2, T, H, W)
     np.testing.assert_allclose(ens.raw, ens.model_videos.mean(0), rtol=1e-6)
-    single = [metrics.video_correlation(s.video, gaussian_filter(v, 0.5, mode="nearest"), s.evaluation)
-              for v in ens.model_videos]
+    single = [
+        metrics.video_correlation(s.video, gaussian_filter(v, 0.5, mode="nearest"), s.evaluation)
+        for v in ens.model_videos
+    ]
     assert ens.video_correlation > np.mean(single) + 0.005
     # each member is exactly what the model reconstructs alone
     alone = rec.reconstruct(models[1], noisy, s.behavior, s.pupil, **kw)
@@ -251,10 +302,17 @@ def test_deterministic_on_cpu_and_model_left_as_found(setup):
 def test_transparency_mask_covers_the_receptive_fields():
     model = LNPopulation(n=250, centre=(9.0, 11.0), radius=5.0)
     rng = np.random.default_rng(5)
-    trials = [SimpleNamespace(video=smooth_video(40, seed=k), behavior=rng.normal(size=(40, 2)).astype(np.float32),
-                              pupil_center=np.zeros((40, 2), np.float32)) for k in range(4)]
-    alpha, hist = rec.train_transparency_mask(model, trials, iterations=120, lr=0.1, sigma=2.5, penalty=0.5,
-                                              return_history=True)
+    trials = [
+        SimpleNamespace(
+            video=smooth_video(40, seed=k),
+            behavior=rng.normal(size=(40, 2)).astype(np.float32),
+            pupil_center=np.zeros((40, 2), np.float32),
+        )
+        for k in range(4)
+    ]
+    alpha, hist = rec.train_transparency_mask(
+        model, trials, iterations=120, lr=0.1, sigma=2.5, penalty=0.5, return_history=True
+    )
     assert alpha.shape == (H, W) and alpha.dtype == np.float32 and alpha.min() >= 0
     assert alpha.max() > 1.0  # not squashed into [0, 1]
     update, evaluation = rec.masks_from_alpha(alpha)
@@ -275,35 +333,44 @@ def test_helpers_error_map_and_predictions(setup):
     assert (rec.error_map(a, b, mask)[:, ~mask] == 0).all()
     m2 = LNPopulation(seed=9)
     both = rec.predicted_responses([s.model, m2], s.video, s.behavior, s.pupil)
-    np.testing.assert_allclose(both, (s.responses + rec.predicted_responses(m2, s.video, s.behavior, s.pupil)) / 2,
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        both, (s.responses + rec.predicted_responses(m2, s.video, s.behavior, s.pupil)) / 2, rtol=1e-5
+    )
     u, e = rec.masks_from_alpha(np.array([[0.0, 0.5, 0.99, 1.0, 2.5]]))
     assert u.tolist() == [[False, True, True, True, True]] and e.tolist() == [[False, False, False, True, True]]
-    results = rec.reconstruct_many(s.model, [SimpleNamespace(video=s.video, responses=s.responses,
-                                                             behavior=s.behavior, pupil_center=s.pupil)],
-                                   method="adam", iterations=3)
+    results = rec.reconstruct_many(
+        s.model,
+        [SimpleNamespace(video=s.video, responses=s.responses, behavior=s.behavior, pupil_center=s.pupil)],
+        method="adam",
+        iterations=3,
+    )
     assert len(results) == 1 and results[0].correlation_history.shape == (2,)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(responses=np.ones(T)), "responses: got shape"),
-    (dict(behavior=np.zeros((T - 1, 2))), "behavior: got 59 frames"),
-    (dict(pupil=np.zeros((T, 2, 1))), "pupil_center: got shape"),
-    (dict(update_mask=np.ones((H, W + 1), bool)),
-     r"models: LNPopulation failed on a video batch of shape \(1, 32, 18, 33\)"),
-    (dict(update_mask=np.ones((H, W + 1), bool), truth=np.zeros((T, H, W))), "update_mask: got shape"),
-    (dict(truth=np.zeros((T, H))), "truth: got shape"),
-    (dict(neurons=np.array([0, 400])), "neurons: indices span"),
-    (dict(method="lbfgs"), "method: got 'lbfgs'"),
-    (dict(ensemble="mean"), "ensemble: got 'mean'"),
-    (dict(iterations=0), "iterations: got 0"),
-    (dict(holdout=1.0), "holdout: got 1.0"),
-    (dict(holdout=0.001), "holdout: 0.001 of 300 neurons holds out 0"),
-    (dict(responses=np.ones((T, 7), np.float32)), "responses: got 7 neurons; the model predicts 300"),
-    (dict(responses=-np.ones((T, 300), np.float32)), "responses: contains negative"),
-    (dict(models=[]), "models: got an empty list"),
-    (dict(models="model"), "models\\[0\\]: got str"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(responses=np.ones(T)), "responses: got shape"),
+        (dict(behavior=np.zeros((T - 1, 2))), "behavior: got 59 frames"),
+        (dict(pupil=np.zeros((T, 2, 1))), "pupil_center: got shape"),
+        (
+            dict(update_mask=np.ones((H, W + 1), bool)),
+            r"models: LNPopulation failed on a video batch of shape \(1, 32, 18, 33\)",
+        ),
+        (dict(update_mask=np.ones((H, W + 1), bool), truth=np.zeros((T, H, W))), "update_mask: got shape"),
+        (dict(truth=np.zeros((T, H))), "truth: got shape"),
+        (dict(neurons=np.array([0, 400])), "neurons: indices span"),
+        (dict(method="lbfgs"), "method: got 'lbfgs'"),
+        (dict(ensemble="mean"), "ensemble: got 'mean'"),
+        (dict(iterations=0), "iterations: got 0"),
+        (dict(holdout=1.0), "holdout: got 1.0"),
+        (dict(holdout=0.001), "holdout: 0.001 of 300 neurons holds out 0"),
+        (dict(responses=np.ones((T, 7), np.float32)), "responses: got 7 neurons; the model predicts 300"),
+        (dict(responses=-np.ones((T, 300), np.float32)), "responses: contains negative"),
+        (dict(models=[]), "models: got an empty list"),
+        (dict(models="model"), "models\\[0\\]: got str"),
+    ],
+)
 def test_reconstruct_rejects_bad_input(setup, kwargs, match):
     s = setup
     args = dict(models=s.model, responses=s.responses, behavior=s.behavior, pupil=s.pupil, update_mask=s.full)
@@ -331,21 +398,26 @@ def test_other_functions_reject_bad_input(setup):
 
 
 def test_iterations_to_fraction_of_final_correlation():
-    from neurocine.decode.reconstruction import ReconstructionResult
+    from neurocine.v1.reconstruction import ReconstructionResult
 
     empty = np.zeros((2, 2, 2), np.float32)
-    r = ReconstructionResult(empty, empty, np.zeros(3), np.zeros((1, 3)),
-                             correlation_history=np.array([0.0, 0.5, 0.97, 1.0]),
-                             record_iterations=np.array([0, 10, 20, 30]))
+    r = ReconstructionResult(
+        empty,
+        empty,
+        np.zeros(3),
+        np.zeros((1, 3)),
+        correlation_history=np.array([0.0, 0.5, 0.97, 1.0]),
+        record_iterations=np.array([0, 10, 20, 30]),
+    )
     assert r.iterations_to(0.95) == 20 and r.iterations_to(0.5) == 10
-    r.correlation_history = np.array([0.1, -0.01, -0.02])        # ends below zero: no meaningful fraction
+    r.correlation_history = np.array([0.1, -0.01, -0.02])  # ends below zero: no meaningful fraction
     assert r.iterations_to(0.95) is None
 
 
 def test_model_parameters_frozen_during_reconstruction_and_restored():
     import torch
 
-    from neurocine.decode.reconstruction import _prepare, _restore
+    from neurocine.v1.reconstruction import _prepare, _restore
 
     model = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Linear(2, 1))
     model[1].weight.requires_grad_(False)

@@ -214,25 +214,28 @@ def test_path_requires_the_context_manager(tmp_path):
 # --------------------------------------------------------------------------- #
 # to_jsonable / package_versions
 # --------------------------------------------------------------------------- #
-@pytest.mark.parametrize("value, expected", [
-    (np.float32(0.25), 0.25),
-    (np.float64(1.5), 1.5),
-    (np.int64(7), 7),
-    (np.int8(-3), -3),
-    (np.uint16(9), 9),
-    (np.bool_(True), True),
-    (np.float64(np.nan), None),
-    (float("nan"), None),
-    (float("-inf"), None),
-    (np.array([[1, 2], [3, 4]]), [[1, 2], [3, 4]]),
-    (np.array([0.5, np.nan, np.inf]), [0.5, None, None]),
-    (np.float32(3.0).reshape(()), 3.0),
-    ((1, np.int32(2)), [1, 2]),
-    ({1: np.arange(2), "p": Path("x/y")}, {"1": [0, 1], "p": "x/y"}),
-    ({"nested": [{"a": np.float16(0.5)}]}, {"nested": [{"a": 0.5}]}),
-    ("text", "text"),
-    (None, None),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        (np.float32(0.25), 0.25),
+        (np.float64(1.5), 1.5),
+        (np.int64(7), 7),
+        (np.int8(-3), -3),
+        (np.uint16(9), 9),
+        (np.bool_(True), True),
+        (np.float64(np.nan), None),
+        (float("nan"), None),
+        (float("-inf"), None),
+        (np.array([[1, 2], [3, 4]]), [[1, 2], [3, 4]]),
+        (np.array([0.5, np.nan, np.inf]), [0.5, None, None]),
+        (np.float32(3.0).reshape(()), 3.0),
+        ((1, np.int32(2)), [1, 2]),
+        ({1: np.arange(2), "p": Path("x/y")}, {"1": [0, 1], "p": "x/y"}),
+        ({"nested": [{"a": np.float16(0.5)}]}, {"nested": [{"a": 0.5}]}),
+        ("text", "text"),
+        (None, None),
+    ],
+)
 def test_to_jsonable(value, expected):
     got = to_jsonable(value)
     assert got == expected
@@ -271,9 +274,9 @@ def test_leftovers_of_a_killed_job_are_removed_by_the_next(tmp_path):
     stale = tmp_path / f".run.tmp-{dead_pid}-abc"
     stale.mkdir()
     (stale / "half.npy").write_bytes(b"x")
-    live = tmp_path / f".run.tmp-{os.getppid()}-xyz"   # a live process's work in progress is left alone
+    live = tmp_path / f".run.tmp-{os.getppid()}-xyz"  # a live process's work in progress is left alone
     live.mkdir()
-    other = tmp_path / f".runner.tmp-{dead_pid}-q"      # another folder's leftovers are not ours
+    other = tmp_path / f".runner.tmp-{dead_pid}-q"  # another folder's leftovers are not ours
     other.mkdir()
     with ResultFolder(tmp_path / "run", {}) as res:
         res.metrics["x"] = 1

@@ -47,8 +47,11 @@ def rel_err(a, b):
     return np.abs(a - b).max() / np.abs(b).max()
 
 
-@pytest.mark.parametrize("cv", [5, KFold(4, shuffle=True, random_state=1), TimeSeriesSplit(4)],
-                         ids=["contiguous", "shuffled", "time-series-split"])
+@pytest.mark.parametrize(
+    "cv",
+    [5, KFold(4, shuffle=True, random_state=1), TimeSeriesSplit(4)],
+    ids=["contiguous", "shuffled", "time-series-split"],
+)
 def test_matches_sklearn_ridge_per_fold_and_penalty(cv):
     """Includes TimeSeriesSplit, whose training sets are not the complement of the test sets."""
     X, Y, _ = planted()
@@ -86,8 +89,9 @@ def test_without_intercept_matches_sklearn():
             scores[i] += explained_variance_score(Y[test], pred, multioutput="raw_values") / len(splits)
     np.testing.assert_allclose(model.cv_scores_, scores, atol=1e-10)
     best = np.argmax(scores, axis=0)
-    coef = np.stack([Ridge(alpha=ALPHAS[b], fit_intercept=False).fit(X, Y[:, j]).coef_
-                     for j, b in enumerate(best)], axis=1)
+    coef = np.stack(
+        [Ridge(alpha=ALPHAS[b], fit_intercept=False).fit(X, Y[:, j]).coef_ for j, b in enumerate(best)], axis=1
+    )
     assert rel_err(model.coef_, coef) < 1e-5
     np.testing.assert_array_equal(model.intercept_, 0.0)
 
@@ -101,8 +105,9 @@ def test_matches_himalaya_ridgecv():
 
     cv = KFold(5)
     ours = RidgeCV(alphas=ALPHAS, cv=cv).fit(X, Y)
-    theirs = himalaya_ridge.RidgeCV(alphas=ALPHAS, fit_intercept=True, cv=cv,
-                                    solver_params={"score_func": ev_score}).fit(X, Y)
+    theirs = himalaya_ridge.RidgeCV(
+        alphas=ALPHAS, fit_intercept=True, cv=cv, solver_params={"score_func": ev_score}
+    ).fit(X, Y)
     np.testing.assert_allclose(ours.alpha_, np.asarray(theirs.best_alphas_), rtol=1e-12)  # himalaya: exp(-log α)
     assert len(np.unique(ours.alpha_)) >= 4
     assert rel_err(ours.coef_, np.asarray(theirs.coef_)) < 1e-8
@@ -210,8 +215,9 @@ def test_score_is_sklearn_explained_variance():
     np.testing.assert_allclose(model.score(X[200:], Y[200:]), ref, rtol=1e-12)
     const = np.column_stack([np.ones(5), np.ones(5), np.arange(5.0)])
     pred = np.column_stack([np.ones(5), np.zeros(5) + np.arange(5), np.arange(5.0)])
-    np.testing.assert_array_equal(explained_variance(const, pred),
-                                  explained_variance_score(const, pred, multioutput="raw_values"))
+    np.testing.assert_array_equal(
+        explained_variance(const, pred), explained_variance_score(const, pred, multioutput="raw_values")
+    )
 
 
 def test_float32_input_and_default_alphas():
@@ -236,24 +242,27 @@ def test_import_does_not_load_torch():
 X0, Y0, _ = planted(seed=20, T=50, p=4, q=3)
 
 
-@pytest.mark.parametrize("make, args, match", [
-    (lambda: RidgeCV(), (np.where(np.arange(200).reshape(50, 4) == 7, np.nan, X0), Y0), r"^X: has 1 NaN"),
-    (lambda: RidgeCV(), (X0, np.where(np.arange(150).reshape(50, 3) == 4, np.inf, Y0)), r"^Y: has 1 infinite"),
-    (lambda: RidgeCV(), (X0, Y0[:40]), r"^Y: has 40 time steps but X has 50"),
-    (lambda: RidgeCV(), (X0[:, 0], Y0), r"^X: got a 1-D array"),
-    (lambda: RidgeCV(), (X0, Y0[:, :, None]), r"^Y: got a 3-D array"),
-    (lambda: RidgeCV(alphas=[1.0, 0.0]), (X0, Y0), r"^alphas: contains 0\.0; expected finite penalties > 0"),
-    (lambda: RidgeCV(alphas=[1.0, -2.0]), (X0, Y0), r"^alphas: contains -2\.0"),
-    (lambda: RidgeCV(alphas=[]), (X0, Y0), r"^alphas: got shape \(0,\)"),
-    (lambda: RidgeCV(alphas=np.ones((2, 2))), (X0, Y0), r"^alphas: got shape \(2, 2\)"),
-    (lambda: RidgeCV(cv=51), (X0, Y0), r"^cv: got 51 folds for 50 time steps"),
-    (lambda: RidgeCV(cv=1), (X0, Y0), r"^cv: got 1, expected an integer >= 2"),
-    (lambda: RidgeCV(cv="five"), (X0, Y0), r"^cv: got 'five'"),
-    (lambda: RidgeCV(dtype="float16"), (X0, Y0), r"^dtype: got 'float16'"),
-    (lambda: RidgeCV(backend="jax"), (X0, Y0), r"^backend: got 'jax'"),
-    (lambda: RidgeCV(device="cuda"), (X0, Y0), r"^device: got 'cuda' with backend='numpy'"),
-    (lambda: RidgeCV(target_chunk=0), (X0, Y0), r"^target_chunk: got 0, expected an integer >= 1"),
-])
+@pytest.mark.parametrize(
+    "make, args, match",
+    [
+        (lambda: RidgeCV(), (np.where(np.arange(200).reshape(50, 4) == 7, np.nan, X0), Y0), r"^X: has 1 NaN"),
+        (lambda: RidgeCV(), (X0, np.where(np.arange(150).reshape(50, 3) == 4, np.inf, Y0)), r"^Y: has 1 infinite"),
+        (lambda: RidgeCV(), (X0, Y0[:40]), r"^Y: has 40 time steps but X has 50"),
+        (lambda: RidgeCV(), (X0[:, 0], Y0), r"^X: got a 1-D array"),
+        (lambda: RidgeCV(), (X0, Y0[:, :, None]), r"^Y: got a 3-D array"),
+        (lambda: RidgeCV(alphas=[1.0, 0.0]), (X0, Y0), r"^alphas: contains 0\.0; expected finite penalties > 0"),
+        (lambda: RidgeCV(alphas=[1.0, -2.0]), (X0, Y0), r"^alphas: contains -2\.0"),
+        (lambda: RidgeCV(alphas=[]), (X0, Y0), r"^alphas: got shape \(0,\)"),
+        (lambda: RidgeCV(alphas=np.ones((2, 2))), (X0, Y0), r"^alphas: got shape \(2, 2\)"),
+        (lambda: RidgeCV(cv=51), (X0, Y0), r"^cv: got 51 folds for 50 time steps"),
+        (lambda: RidgeCV(cv=1), (X0, Y0), r"^cv: got 1, expected an integer >= 2"),
+        (lambda: RidgeCV(cv="five"), (X0, Y0), r"^cv: got 'five'"),
+        (lambda: RidgeCV(dtype="float16"), (X0, Y0), r"^dtype: got 'float16'"),
+        (lambda: RidgeCV(backend="jax"), (X0, Y0), r"^backend: got 'jax'"),
+        (lambda: RidgeCV(device="cuda"), (X0, Y0), r"^device: got 'cuda' with backend='numpy'"),
+        (lambda: RidgeCV(target_chunk=0), (X0, Y0), r"^target_chunk: got 0, expected an integer >= 1"),
+    ],
+)
 def test_bad_input_raises_one_line_input_error(make, args, match):
     with pytest.raises(InputError, match=match) as info:
         make().fit(*args)

@@ -163,17 +163,21 @@ def test_progress_forced_on_yields_the_same_items(monkeypatch):
 # --------------------------------------------------------------------------- #
 @pytest.mark.parametrize("module", ["neurocine", "neurocine.runtime", "neurocine.io.results", "neurocine.cli"])
 def test_import_is_light(module):
-    code = (f"import json, sys, {module}; "
-            "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'matplotlib'})))")
+    code = (
+        f"import json, sys, {module}; "
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'matplotlib'})))"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == []
 
 
 def test_set_threads_limits_torch_and_blas_in_a_fresh_process():
-    code = ("import torch; from threadpoolctl import threadpool_info; from neurocine.runtime import set_threads; "
-            "set_threads(1); import json; print(json.dumps([torch.get_num_threads(), "
-            "sorted({p['num_threads'] for p in threadpool_info()})]))")
+    code = (
+        "import torch; from threadpoolctl import threadpool_info; from neurocine.runtime import set_threads; "
+        "set_threads(1); import json; print(json.dumps([torch.get_num_threads(), "
+        "sorted({p['num_threads'] for p in threadpool_info()})]))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     torch_threads, pool_threads = json.loads(out.stdout.strip().splitlines()[-1])
     assert torch_threads == 1 and pool_threads == [1]
@@ -188,8 +192,21 @@ def test_set_threads_rejects_non_positive_counts(bad):
 
 
 def test_cli_threads_zero_is_one_line_and_exit_2(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "neurocine.cli", "--threads", "0", "motifs", "simulate", "--out",
-                          str(tmp_path / "sim.npz")], capture_output=True, text=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "neurocine.cli",
+            "--threads",
+            "0",
+            "motifs",
+            "simulate",
+            "--out",
+            str(tmp_path / "sim.npz"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 2
     assert out.stderr.strip().count("\n") == 0 and "--threads" in out.stderr
     assert not (tmp_path / "sim.npz").exists()

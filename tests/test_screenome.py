@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -14,10 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from neurocine.errors import InputError
-from neurocine.features.screenome import bin_events, parse_duration
 from neurocine.io.screenome import read_screenome_log, seconds_to_iso, write_screenome_log
-from neurocine.pipelines.screenome import run_screenome_bin, run_screenome_simulate, truth_path
-from neurocine.simulate.screenome import simulate_screenome_log
+from neurocine.motifs.screenome.binning import bin_events, parse_duration
+from neurocine.motifs.screenome.jobs import run_screenome_bin, run_screenome_simulate, truth_path
+from neurocine.motifs.screenome.simulate import simulate_screenome_log
 
 
 def _write(tmp_path: Path, text: str, name: str = "log.csv") -> Path:
@@ -41,11 +41,26 @@ def _reference_bins(start, duration, channel, bin_seconds, n_channels):
 
 # -- parse_duration ------------------------------------------------------------------
 
-@pytest.mark.parametrize("text, seconds", [
-    ("5s", 5.0), ("500ms", 0.5), ("1min", 60.0), ("2h", 7200.0), ("10", 10.0), ("2.5", 2.5),
-    (" 3 s ", 3.0), ("1.5m", 90.0), ("1d", 86400.0), ("2hours", 7200.0), ("1e3ms", 1.0), ("5S", 5.0),
-    (7, 7.0), (0.25, 0.25),
-])
+
+@pytest.mark.parametrize(
+    "text, seconds",
+    [
+        ("5s", 5.0),
+        ("500ms", 0.5),
+        ("1min", 60.0),
+        ("2h", 7200.0),
+        ("10", 10.0),
+        ("2.5", 2.5),
+        (" 3 s ", 3.0),
+        ("1.5m", 90.0),
+        ("1d", 86400.0),
+        ("2hours", 7200.0),
+        ("1e3ms", 1.0),
+        ("5S", 5.0),
+        (7, 7.0),
+        (0.25, 0.25),
+    ],
+)
 def test_parse_duration(text, seconds):
     assert parse_duration(text) == pytest.approx(seconds, rel=1e-12)
 
@@ -74,12 +89,15 @@ def test_bin_events_hand_computed():
     np.testing.assert_allclose(starts, [1000, 1010, 1020, 1030])
 
 
-@pytest.mark.parametrize("top_n, names, expected", [
-    (1, ["a", "other"], np.c_[EXPECTED[:, 0], EXPECTED[:, 1] + EXPECTED[:, 2]]),
-    (2, ["a", "b", "other"], EXPECTED),
-    (3, ["a", "b", "c"], EXPECTED),
-    (10, ["a", "b", "c"], EXPECTED),
-])
+@pytest.mark.parametrize(
+    "top_n, names, expected",
+    [
+        (1, ["a", "other"], np.c_[EXPECTED[:, 0], EXPECTED[:, 1] + EXPECTED[:, 2]]),
+        (2, ["a", "b", "other"], EXPECTED),
+        (3, ["a", "b", "c"], EXPECTED),
+        (10, ["a", "b", "c"], EXPECTED),
+    ],
+)
 def test_bin_events_top_n_merges_rest_into_other(top_n, names, expected):
     data, got_names, _ = bin_events(STARTS, DURS, CHANS, 10.0, channel_names=["a", "b", "c"], top_n=top_n)
     assert got_names == names
@@ -89,8 +107,9 @@ def test_bin_events_top_n_merges_rest_into_other(top_n, names, expected):
 
 def test_bin_events_top_n_ties_broken_by_name_and_order_kept():
     # totals: zed 4, alpha 4, mid 4, low 1 -> top 2 by (total desc, name): alpha, mid; columns keep input order
-    data, names, _ = bin_events([0, 4, 8, 12], [4, 4, 4, 1], [0, 1, 2, 3], 5.0,
-                                channel_names=["zed", "mid", "alpha", "low"], top_n=2)
+    data, names, _ = bin_events(
+        [0, 4, 8, 12], [4, 4, 4, 1], [0, 1, 2, 3], 5.0, channel_names=["zed", "mid", "alpha", "low"], top_n=2
+    )
     assert names == ["mid", "alpha", "other"]
     np.testing.assert_allclose(data.sum(axis=0), [4, 4, 5])
 
@@ -118,16 +137,19 @@ def test_bin_events_epoch_seconds_and_subsecond_bins():
     assert data.shape == (5, 2) and starts[0] == t0
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(start=[0.0], duration=[-1.0], channel=[0]), "duration: .*expected finite seconds >= 0"),
-    (dict(start=[np.nan], duration=[1.0], channel=[0]), "start: contains NaN"),
-    (dict(start=[0.0, 1.0], duration=[1.0], channel=[0, 0]), "expected equal lengths"),
-    (dict(start=[], duration=[], channel=[]), "events: none"),
-    (dict(start=[0.0], duration=[1.0], channel=[3], channel_names=["a"]), "expected indices < 1"),
-    (dict(start=[0.0], duration=[1.0], channel=[0.5]), "expected integer channel indices"),
-    (dict(start=[0.0], duration=[1.0], channel=[0], top_n=0), "top_n: got 0"),
-    (dict(start=[0.0], duration=[1.0], channel=[0], bin_seconds=0), "bin_seconds: got 0"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(start=[0.0], duration=[-1.0], channel=[0]), "duration: .*expected finite seconds >= 0"),
+        (dict(start=[np.nan], duration=[1.0], channel=[0]), "start: contains NaN"),
+        (dict(start=[0.0, 1.0], duration=[1.0], channel=[0, 0]), "expected equal lengths"),
+        (dict(start=[], duration=[], channel=[]), "events: none"),
+        (dict(start=[0.0], duration=[1.0], channel=[3], channel_names=["a"]), "expected indices < 1"),
+        (dict(start=[0.0], duration=[1.0], channel=[0.5]), "expected integer channel indices"),
+        (dict(start=[0.0], duration=[1.0], channel=[0], top_n=0), "top_n: got 0"),
+        (dict(start=[0.0], duration=[1.0], channel=[0], bin_seconds=0), "bin_seconds: got 0"),
+    ],
+)
 def test_bin_events_errors(kwargs, message):
     kwargs.setdefault("bin_seconds", 1.0)
     with pytest.raises(InputError, match=message):
@@ -136,8 +158,8 @@ def test_bin_events_errors(kwargs, message):
 
 # starts and durations on a 1/64 s grid (exact in binary, so the brute-force edges are exact too)
 events_strategy = st.lists(
-    st.tuples(st.integers(-640_000, 640_000), st.integers(0, 32_000), st.integers(0, 3)),
-    min_size=1, max_size=25)
+    st.tuples(st.integers(-640_000, 640_000), st.integers(0, 32_000), st.integers(0, 3)), min_size=1, max_size=25
+)
 
 
 @settings(max_examples=60, deadline=None)
@@ -159,10 +181,14 @@ def test_bin_events_conserves_seconds_and_matches_brute_force(events, bin_second
 
 # -- reader --------------------------------------------------------------------------
 
+
 def test_read_iso_with_duration_and_extra_columns(tmp_path):
-    p = _write(tmp_path, "Timestamp, App ,duration,participant,screen_text\n"
-                         "2024-01-01T08:00:00,mail,3.5,P1,hello\n"
-                         "2024-01-01 08:00:10.250,maps,2,P1,x\n")
+    p = _write(
+        tmp_path,
+        "Timestamp, App ,duration,participant,screen_text\n"
+        "2024-01-01T08:00:00,mail,3.5,P1,hello\n"
+        "2024-01-01 08:00:10.250,maps,2,P1,x\n",
+    )
     log = read_screenome_log(p)
     t0 = (datetime(2024, 1, 1, 8) - datetime(1970, 1, 1)).total_seconds()
     np.testing.assert_allclose(log.start, [t0, t0 + 10.25])
@@ -177,7 +203,7 @@ def test_read_iso_with_duration_and_extra_columns(tmp_path):
 def test_read_timezones_converted_to_utc(tmp_path):
     p = _write(tmp_path, "timestamp,app,duration\n2024-01-01T08:00:00+02:00,a,1\n2024-01-01T06:00:05Z,b,1\n")
     log = read_screenome_log(p)
-    utc = datetime(2024, 1, 1, 6, tzinfo=timezone.utc).timestamp()
+    utc = datetime(2024, 1, 1, 6, tzinfo=UTC).timestamp()
     np.testing.assert_allclose(log.start, [utc, utc + 5])
     assert log.time_kind == "iso-utc"
     assert seconds_to_iso(log.start[1], log.time_kind) == "2024-01-01T06:00:05+00:00"
@@ -220,11 +246,14 @@ def test_read_overlaps_clipped_per_participant_only(tmp_path):
     np.testing.assert_allclose(data, [[4 + 3, 1], [5, 2], [2, 0]])
 
 
-@pytest.mark.parametrize("channel, header, expected", [
-    ("app", "timestamp,app,category", ["mail"]),
-    ("category", "timestamp,app,category", ["communication"]),
-    ("app", "timestamp,category", ["communication"]),  # no app column: falls back to category
-])
+@pytest.mark.parametrize(
+    "channel, header, expected",
+    [
+        ("app", "timestamp,app,category", ["mail"]),
+        ("category", "timestamp,app,category", ["communication"]),
+        ("app", "timestamp,category", ["communication"]),  # no app column: falls back to category
+    ],
+)
 def test_read_channel_column(tmp_path, channel, header, expected):
     row = {"timestamp,app,category": "0,mail,communication", "timestamp,category": "0,communication"}[header]
     log = read_screenome_log(_write(tmp_path, f"{header}\n{row}\n"), channel=channel)
@@ -244,15 +273,22 @@ ERROR_CASES = [
     ("timestamp,app,duration\n0,a,nan\n", None, "line 2: duration 'nan'"),
     ("timestamp,app,duration\n0,a,\n", None, "line 2: duration ''"),
     ("timestamp,app\n0,a\n1,  \n", None, "line 3: empty app name"),
-    ("timestamp,app\n2024-01-01T08:00:00,a\n2024-01-01T08:00:01+00:00,b\n", None,
-     "line 3: timestamp .* is an ISO time with a timezone but line 2 has an ISO time without timezone"),
+    (
+        "timestamp,app\n2024-01-01T08:00:00,a\n2024-01-01T08:00:01+00:00,b\n",
+        None,
+        "line 3: timestamp .* is an ISO time with a timezone but line 2 has an ISO time without timezone",
+    ),
     ("timestamp,app\n2024-01-01T08:00:00,a\n5,b\n", None, "line 3: timestamp '5' is a number"),
     ("timestamp,app\n0,a\n1,b,extra\n", None, "line 3: 3 fields; expected 2"),
     ("timestamp,app,app\n0,a,b\n", None, "line 1: column 'app' appears more than once"),
     ("timestamp,app\n0,a\n", dict(channel="category"), "column 'category' missing"),
     ("timestamp,app\n0,a\n", dict(channel="apps"), "channel: got 'apps'"),
     ("timestamp,app\n0,a\n", dict(participant="P1"), "column 'participant' missing"),
-    ("timestamp,app,participant\n0,a,P1\n1,a,P2\n", dict(participant="P3"), "no rows for participant 'P3'; expected one of 'P1', 'P2'"),
+    (
+        "timestamp,app,participant\n0,a,P1\n1,a,P2\n",
+        dict(participant="P3"),
+        "no rows for participant 'P3'; expected one of 'P1', 'P2'",
+    ),
     ("timestamp,app\n0,a\n", dict(max_gap=0), "max_gap: got 0"),
     ("timestamp,app\n0,a\n", dict(max_gap=float("nan")), "max_gap: got nan"),
 ]
@@ -284,9 +320,12 @@ def test_read_line_numbers_count_blank_lines(tmp_path):
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(events=st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 3_000), st.integers(0, 2)),
-                       min_size=1, max_size=20),
-       bin_ms=st.sampled_from([250, 1000, 5000, 60000]))
+@given(
+    events=st.lists(
+        st.tuples(st.integers(0, 10_000), st.integers(0, 3_000), st.integers(0, 2)), min_size=1, max_size=20
+    ),
+    bin_ms=st.sampled_from([250, 1000, 5000, 60000]),
+)
 def test_read_then_bin_conserves_clipped_seconds(events, bin_ms):
     # events on a millisecond grid, possibly overlapping and unsorted; one participant
     rows = [{"timestamp": s / 1000, "app": "abc"[c], "duration": d / 1000} for s, d, c in events]
@@ -295,8 +334,10 @@ def test_read_then_bin_conserves_clipped_seconds(events, bin_ms):
         log = read_screenome_log(p)
     # reference clipping: stable time order, each event cut at the next start
     order = sorted(range(len(events)), key=lambda i: events[i][0])
-    clipped = [min(events[i][1], (events[j][0] - events[i][0]) if j is not None else events[i][1])
-               for i, j in zip(order, order[1:] + [None])]
+    clipped = [
+        min(events[i][1], (events[j][0] - events[i][0]) if j is not None else events[i][1])
+        for i, j in zip(order, order[1:] + [None])
+    ]
     np.testing.assert_allclose(log.duration * 1000, clipped, atol=1e-6)
     data, _, _ = bin_events(log.start, log.duration, log.channel, bin_ms / 1000, channel_names=log.channels)
     assert data.sum() == pytest.approx(sum(clipped) / 1000, rel=1e-9, abs=1e-9)
@@ -313,10 +354,20 @@ def test_write_screenome_log_errors(tmp_path):
 
 # -- simulator -----------------------------------------------------------------------
 
-@pytest.mark.parametrize("bin_seconds, hours, n_apps, n_states", [(60.0, 4.0, 10, 3), (5.0, 0.5, 6, 2), (0.5, 0.05, 4, 2)])
+
+@pytest.mark.parametrize(
+    "bin_seconds, hours, n_apps, n_states", [(60.0, 4.0, 10, 3), (5.0, 0.5, 6, 2), (0.5, 0.05, 4, 2)]
+)
 def test_simulator_round_trip(tmp_path, bin_seconds, hours, n_apps, n_states):
-    rows, truth = simulate_screenome_log(seed=3, n_apps=n_apps, n_states=n_states, hours=hours,
-                                         bin_seconds=bin_seconds, template_bins=8, onsets_per_hour=6 * 3600 / bin_seconds / 60)
+    rows, truth = simulate_screenome_log(
+        seed=3,
+        n_apps=n_apps,
+        n_states=n_states,
+        hours=hours,
+        bin_seconds=bin_seconds,
+        template_bins=8,
+        onsets_per_hour=6 * 3600 / bin_seconds / 60,
+    )
     p = write_screenome_log(tmp_path / "sim.csv", rows)
     log = read_screenome_log(p)
     assert log.warnings == [] and log.n_events == len(rows)
@@ -350,7 +401,9 @@ def test_simulator_follows_the_convnmf_model():
     assert (truth.data.sum(axis=1) <= 60 + 1e-9).all()
     np.testing.assert_allclose(truth.data * 1000, np.round(truth.data * 1000), atol=1e-6)
     ok = np.clip(truth.model, 0, 60).sum(axis=1) <= 60  # unsaturated bins: data = model floored to ms
-    np.testing.assert_allclose(truth.data[ok], np.floor(np.clip(truth.model[ok], 0, 60) * 1000 + 1e-9) / 1000, atol=1e-9)
+    np.testing.assert_allclose(
+        truth.data[ok], np.floor(np.clip(truth.model[ok], 0, 60) * 1000 + 1e-9) / 1000, atol=1e-9
+    )
     assert ok.mean() > 0.8
     # durations in the log add up to the matrix; one participant, ISO times, time-ordered
     assert sum(r["duration"] for r in rows) == pytest.approx(truth.data.sum(), abs=1e-6)
@@ -367,15 +420,18 @@ def test_simulator_is_deterministic_and_seed_dependent():
     assert not np.array_equal(a.data, c.data)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(n_apps=0), "n_apps: got 0"),
-    (dict(hours=0.01), "expected at least template_bins=10 bins"),
-    (dict(bin_seconds=0.0005), "whole number of milliseconds"),
-    (dict(background_rate=2), "background_rate: got 2"),
-    (dict(start="noon"), "start: got 'noon'"),
-    (dict(start="2024-01-01T08:00:00+01:00"), "timezone-naive"),
-    (dict(n_apps=2, app_names=["a", "a"]), "2 distinct non-empty names"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(n_apps=0), "n_apps: got 0"),
+        (dict(hours=0.01), "expected at least template_bins=10 bins"),
+        (dict(bin_seconds=0.0005), "whole number of milliseconds"),
+        (dict(background_rate=2), "background_rate: got 2"),
+        (dict(start="noon"), "start: got 'noon'"),
+        (dict(start="2024-01-01T08:00:00+01:00"), "timezone-naive"),
+        (dict(n_apps=2, app_names=["a", "a"]), "2 distinct non-empty names"),
+    ],
+)
 def test_simulator_errors(kwargs, message):
     with pytest.raises(InputError, match=message):
         simulate_screenome_log(**kwargs)
@@ -387,6 +443,7 @@ def test_simulator_aligns_start_to_bins():
 
 
 # -- pipelines -----------------------------------------------------------------------
+
 
 def test_pipelines_simulate_then_bin(tmp_path):
     info = run_screenome_simulate(tmp_path / "log.csv", seed=2, hours=2, bin="1min", n_apps=6)
@@ -432,11 +489,14 @@ def test_pipeline_bin_participant_and_gaps(tmp_path):
     np.testing.assert_allclose(np.load(tmp_path / "all" / "binned.npz")["data"], [[0, 10], [0, 0], [5, 0]])
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(bin="5 fortnights"), "--bin: got '5 fortnights'"),
-    (dict(top=0), "--top: got 0"),
-    (dict(max_gap="-1"), "--max-gap: got '-1'"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(bin="5 fortnights"), "--bin: got '5 fortnights'"),
+        (dict(top=0), "--top: got 0"),
+        (dict(max_gap="-1"), "--max-gap: got '-1'"),
+    ],
+)
 def test_pipeline_bin_bad_arguments_write_nothing(tmp_path, kwargs, message):
     p = _write(tmp_path, "timestamp,app\n0,a\n")
     with pytest.raises(InputError, match=message):

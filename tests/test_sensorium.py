@@ -14,18 +14,28 @@ TIERS = ["train", "oracle", "train", "final_test_main", "none"]
 
 def _trial(i: int, t_len: int = T) -> Trial:
     rng = np.random.default_rng(i)
-    return Trial(str(i), TIERS[i], rng.uniform(0, 255, (t_len, H, W)).astype(np.float32),
-                 rng.poisson(2.0, (t_len, N)).astype(np.float32) + 0.5,        # exact in float16
-                 rng.normal(10, 2, (t_len, 2)).astype(np.float32), rng.normal(160, 5, (t_len, 2)).astype(np.float32))
+    return Trial(
+        str(i),
+        TIERS[i],
+        rng.uniform(0, 255, (t_len, H, W)).astype(np.float32),
+        rng.poisson(2.0, (t_len, N)).astype(np.float32) + 0.5,  # exact in float16
+        rng.normal(10, 2, (t_len, 2)).astype(np.float32),
+        rng.normal(160, 5, (t_len, 2)).astype(np.float32),
+    )
 
 
 @pytest.fixture
 def folder(tmp_path):
     root = tmp_path / "mouse"
-    write_meta(root, np.arange(100, 100 + N), TIERS, cell_motor_coordinates=np.ones((N, 3)),
-               trial_meta={"video_ids": np.array([0, 1, 0, 2, 3])},
-               statistics={"responses": {"mean": np.arange(N, dtype=np.float32)}})
-    for i in range(4):                      # trial 4 has tier 'none' and no files
+    write_meta(
+        root,
+        np.arange(100, 100 + N),
+        TIERS,
+        cell_motor_coordinates=np.ones((N, 3)),
+        trial_meta={"video_ids": np.array([0, 1, 0, 2, 3])},
+        statistics={"responses": {"mean": np.arange(N, dtype=np.float32)}},
+    )
+    for i in range(4):  # trial 4 has tier 'none' and no files
         write_trial(root, i, _trial(i))
     return root
 
@@ -54,7 +64,7 @@ def test_round_trip_transposes_and_float16(folder):
     assert mouse.meta_array("trials/nothing") is None and mouse.simulation is None
     assert mouse.true_rates(1) is None
     leftovers = [f for _, _, files in os.walk(folder) for f in files if not f.endswith(".npy")]
-    assert leftovers == []                  # atomic writes leave no temporary files
+    assert leftovers == []  # atomic writes leave no temporary files
 
 
 def test_uint8_video_and_object_tiers(tmp_path):
@@ -90,12 +100,12 @@ def test_nan_padding_is_trimmed(tmp_path):
 
 def test_lazy_sequence_reads_only_what_is_indexed(folder):
     mouse = SensoriumMouse(folder)
-    np.save(folder / "data" / "responses" / "3.npy", np.zeros((N + 1, T)))   # broken after opening
+    np.save(folder / "data" / "responses" / "3.npy", np.zeros((N + 1, T)))  # broken after opening
     train = mouse.trials("train")
     assert isinstance(train, TrialSequence) and len(train) == 2 and train.trial_ids == ["0", "2"]
     assert [t.trial_id for t in train] == ["0", "2"]
     assert train[-1].trial_id == "2" and isinstance(train[:1], TrialSequence) and len(train[:1]) == 1
-    assert mouse.trial_ids_of(None) == ["0", "1", "2", "3"]           # 'none' left out
+    assert mouse.trial_ids_of(None) == ["0", "1", "2", "3"]  # 'none' left out
     assert mouse.trial_ids_of(["oracle", "final_test_main"]) == ["1", "3"]
     assert len(mouse.trials()) == 4
     with pytest.raises(InputError, match="responses/3.npy"):
@@ -108,15 +118,18 @@ def _corrupt(root, kind, arr, trial=0):
     np.save(root / "data" / kind / f"{trial}.npy", arr)
 
 
-@pytest.mark.parametrize("kind, make, pattern", [
-    ("videos", lambda: np.zeros((H, T)), r"videos/0.npy: has shape \(6, 12\); expected \(H, W, T\)"),
-    ("responses", lambda: np.zeros((N + 2, T)), r"responses/0.npy: has shape \(7, 12\); expected \(5, T\)"),
-    ("behavior", lambda: np.zeros((3, T)), r"behavior/0.npy: has shape \(3, 12\); expected \(2, T\)"),
-    ("pupil_center", lambda: np.zeros((T, 2)), r"pupil_center/0.npy: has shape \(12, 2\); expected \(2, T\)"),
-    ("responses", lambda: np.zeros((N, T - 1)), r"responses/0.npy: has 11 frames; expected 12"),
-    ("behavior", lambda: np.zeros((2, T + 3)), r"behavior/0.npy: has 15 frames; expected 12"),
-    ("videos", lambda: np.zeros((H + 1, W, T)), r"videos/0.npy: has frames of 7x8; expected 6x8"),
-])
+@pytest.mark.parametrize(
+    "kind, make, pattern",
+    [
+        ("videos", lambda: np.zeros((H, T)), r"videos/0.npy: has shape \(6, 12\); expected \(H, W, T\)"),
+        ("responses", lambda: np.zeros((N + 2, T)), r"responses/0.npy: has shape \(7, 12\); expected \(5, T\)"),
+        ("behavior", lambda: np.zeros((3, T)), r"behavior/0.npy: has shape \(3, 12\); expected \(2, T\)"),
+        ("pupil_center", lambda: np.zeros((T, 2)), r"pupil_center/0.npy: has shape \(12, 2\); expected \(2, T\)"),
+        ("responses", lambda: np.zeros((N, T - 1)), r"responses/0.npy: has 11 frames; expected 12"),
+        ("behavior", lambda: np.zeros((2, T + 3)), r"behavior/0.npy: has 15 frames; expected 12"),
+        ("videos", lambda: np.zeros((H + 1, W, T)), r"videos/0.npy: has frames of 7x8; expected 6x8"),
+    ],
+)
 def test_bad_shapes_name_the_file(folder, kind, make, pattern):
     mouse = SensoriumMouse(folder)
     _corrupt(folder, kind, make())
@@ -124,9 +137,15 @@ def test_bad_shapes_name_the_file(folder, kind, make, pattern):
         mouse.trial(0)
 
 
-@pytest.mark.parametrize("kind, index, frame", [
-    ("responses", (2, 5), 5), ("videos", (1, 1, 0), 0), ("behavior", (1, 7), 7), ("pupil_center", (0, 3), 3),
-])
+@pytest.mark.parametrize(
+    "kind, index, frame",
+    [
+        ("responses", (2, 5), 5),
+        ("videos", (1, 1, 0), 0),
+        ("behavior", (1, 7), 7),
+        ("pupil_center", (0, 3), 3),
+    ],
+)
 def test_nan_inside_valid_part(folder, kind, index, frame):
     arr = np.load(folder / "data" / kind / "0.npy").astype(np.float32)
     arr[index] = np.nan

@@ -9,13 +9,12 @@ import pytest
 import torch
 from sklearn.linear_model import Ridge
 
+from neurocine.encode.sequence import SequenceClassifier, SequenceRegressor, contiguous_split
 from neurocine.errors import InputError
-from neurocine.models._training import CHECKPOINT_FILE, TrainingInterrupted
 from neurocine.models.ridge import explained_variance
-from neurocine.models.sequence import SequenceClassifier, SequenceRegressor, contiguous_split
+from neurocine.models.torch_base import CHECKPOINT_FILE, TrainingInterrupted
 
-
-pytestmark = pytest.mark.usefixtures("one_thread")   # tests/conftest.py
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 # a smaller, faster net for the tests that check mechanics rather than accuracy
@@ -58,11 +57,11 @@ def test_contiguous_split():
 def test_lstm_reaches_the_noise_ceiling_and_beats_instantaneous_ridge(history_fit):
     X, Y, S, model = history_fit
     train, _, test = contiguous_split(len(X))
-    ceiling = explained_variance(Y[test], S[test])                  # the true signal's EV: [0.93, 0.92]
+    ceiling = explained_variance(Y[test], S[test])  # the true signal's EV: [0.93, 0.92]
     ev = model.score(X[test], Y[test])
     assert ev.shape == (2,)
-    assert np.all(ev > 0.85) and np.all(ev > ceiling - 0.05)        # measured [0.91, 0.90] at seed 0
-    ridge = Ridge(alpha=1.0).fit(X[train], Y[train])                # sees only x_t: y1 is invisible to it
+    assert np.all(ev > 0.85) and np.all(ev > ceiling - 0.05)  # measured [0.91, 0.90] at seed 0
+    ridge = Ridge(alpha=1.0).fit(X[train], Y[train])  # sees only x_t: y1 is invisible to it
     ridge_ev = explained_variance(Y[test], ridge.predict(X[test]))  # measured [0.33, 0.00]
     assert np.all(ev > ridge_ev + 0.4)
     # the attributes the seed reports, and the seed's train/validation/test numbers
@@ -138,18 +137,19 @@ def test_early_stopping_restores_the_best_epoch():
     assert model.n_epochs_ == model.best_epoch_ + 2
     val_loss = model.history_["val_loss"]
     assert val_loss[model.best_epoch_ - 1] == min(val_loss[: model.best_epoch_])
-    assert all(v > val_loss[model.best_epoch_ - 1] - 1e-3 for v in val_loss[model.best_epoch_:])
+    assert all(v > val_loss[model.best_epoch_ - 1] - 1e-3 for v in val_loss[model.best_epoch_ :])
     # the restored weights are the best epoch's: recompute its validation loss (standardised MSE)
     _, val, _ = contiguous_split(len(X))
     residual = (model.predict(X[val]) - Y[val]) / model.y_scale_
-    assert float(np.mean(residual ** 2)) == pytest.approx(val_loss[model.best_epoch_ - 1], rel=1e-4)
+    assert float(np.mean(residual**2)) == pytest.approx(val_loss[model.best_epoch_ - 1], rel=1e-4)
     assert model.score(X[val], Y[val])[0] > 0.9
 
 
 def test_explicit_validation_set_and_1d_targets():
     X, Y, _ = history_simulation(700)
-    model = SequenceRegressor(max_epochs=2, random_state=0, **TINY).fit(X[:500], Y[:500, 1],
-                                                                          validation=(X[500:], Y[500:, 1]))
+    model = SequenceRegressor(max_epochs=2, random_state=0, **TINY).fit(
+        X[:500], Y[:500, 1], validation=(X[500:], Y[500:, 1])
+    )
     assert model.predict(X).shape == (700,)
     assert model.score(X, Y[:, 1]).shape == (1,)
     np.testing.assert_allclose(model.x_mean_, X[:500].mean(0), rtol=1e-5)  # standardised on all of X
@@ -168,7 +168,7 @@ def test_classifier_finds_planted_events():
     train, val, test = contiguous_split(len(X))
     model = SequenceClassifier(learning_rate=1e-2, batch_size=64, max_epochs=20, random_state=0).fit(X, y)
     majority = max(y[test].mean(), 1 - y[test].mean())  # ~0.84: events are ~16 % of the steps
-    accuracy = model.score(X[test], y[test])             # measured 0.97 at seed 0
+    accuracy = model.score(X[test], y[test])  # measured 0.97 at seed 0
     assert accuracy > majority + 0.08
     proba = model.predict_proba(X[test])
     assert proba.shape == y[test].shape and proba.min() >= 0 and proba.max() <= 1
@@ -182,27 +182,35 @@ def test_classifier_finds_planted_events():
     assert accuracy > logistic + 0.05
 
 
-@pytest.mark.parametrize("make_args,match", [
-    (lambda X, Y: (np.where(np.arange(600)[:, None] == 5, np.nan, X), Y),
-     r"X: has 3 NaNs, the first at \(row 5, column 0\)"),
-    (lambda X, Y: (X, Y[:-1]), "Y: has 599 time steps, expected 600"),
-    (lambda X, Y: (X[:, 0], Y), r"reshape\(-1, 1\)"),
-    (lambda X, Y: (X[:25], Y[:25]), "sequence_length: got 20, expected fewer than the 18 time steps"),
-    (lambda X, Y: (X, np.where(np.arange(600)[:, None] == 7, np.inf, Y)), "Y: has 2 infinite values"),
-])
+@pytest.mark.parametrize(
+    "make_args,match",
+    [
+        (
+            lambda X, Y: (np.where(np.arange(600)[:, None] == 5, np.nan, X), Y),
+            r"X: has 3 NaNs, the first at \(row 5, column 0\)",
+        ),
+        (lambda X, Y: (X, Y[:-1]), "Y: has 599 time steps, expected 600"),
+        (lambda X, Y: (X[:, 0], Y), r"reshape\(-1, 1\)"),
+        (lambda X, Y: (X[:25], Y[:25]), "sequence_length: got 20, expected fewer than the 18 time steps"),
+        (lambda X, Y: (X, np.where(np.arange(600)[:, None] == 7, np.inf, Y)), "Y: has 2 infinite values"),
+    ],
+)
 def test_bad_input(make_args, match):
     X, Y, _ = history_simulation(600)
     with pytest.raises(InputError, match=match):
         SequenceRegressor(max_epochs=1, **TINY).fit(*make_args(X, Y))
 
 
-@pytest.mark.parametrize("params,match", [
-    (dict(cell="rnn"), "cell: got 'rnn', expected one of lstm, gru"),
-    (dict(hidden=(8, 0)), "hidden: got"),
-    (dict(dropout=1.0), "dropout: got 1.0"),
-    (dict(split=(0.8, 0.1, 0.2)), "split: got"),
-    (dict(batch_size=0), "batch_size: got 0"),
-])
+@pytest.mark.parametrize(
+    "params,match",
+    [
+        (dict(cell="rnn"), "cell: got 'rnn', expected one of lstm, gru"),
+        (dict(hidden=(8, 0)), "hidden: got"),
+        (dict(dropout=1.0), "dropout: got 1.0"),
+        (dict(split=(0.8, 0.1, 0.2)), "split: got"),
+        (dict(batch_size=0), "batch_size: got 0"),
+    ],
+)
 def test_bad_parameters(params, match):
     X, Y, _ = history_simulation(600)
     with pytest.raises(InputError, match=match):
@@ -225,6 +233,8 @@ def test_misuse_of_a_fitted_model_and_labels():
 
 
 def test_import_stays_light():
-    code = ("import sys, neurocine.models.sequence, neurocine.models.autoencoder, neurocine.models._training; "
-            "assert 'torch' not in sys.modules, 'torch imported'")
+    code = (
+        "import sys, neurocine.encode.sequence, neurocine.encode.autoencoder, neurocine.models.torch_base; "
+        "assert 'torch' not in sys.modules, 'torch imported'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from scipy.signal import find_peaks
 
 from neurocine.errors import InputError
-from neurocine.simulate import generate, generate_templates, simulate_convnmf
+from neurocine.motifs.simulate import generate, generate_templates, simulate_convnmf
 
 
 def _notebook_templates(num_channels, len_waveform, num_neurons):
@@ -44,7 +44,9 @@ def _notebook_generate(T, N, D, K, mean_amplitude, shape_amplitude, noise_std=1.
         times, props = find_peaks(amplitudes[k], distance=D, height=1e-3)
         amplitudes[k] = 0
         amplitudes[k, times] = torch.tensor(props["peak_heights"], dtype=torch.float32)
-    data = F.conv1d(amplitudes.unsqueeze(0), templates.permute(1, 0, 2).flip(dims=(2,)), padding=D - 1)[0, :, :-(D - 1)]
+    data = F.conv1d(amplitudes.unsqueeze(0), templates.permute(1, 0, 2).flip(dims=(2,)), padding=D - 1)[
+        0, :, : -(D - 1)
+    ]
     data += dist.Normal(0.0, noise_std).sample(data.shape)
     return templates, amplitudes, data
 
@@ -96,8 +98,17 @@ def test_noise_free_data_equal_the_model():
     assert sim.oracle_r2() == pytest.approx(1.0, abs=1e-6)
 
 
-@pytest.mark.parametrize("kwargs", [dict(width=600), dict(neurons=0), dict(channels=-1), dict(alpha=0.0),
-                                    dict(noise_std=float("nan")), dict(timesteps=2.5)])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(width=600),
+        dict(neurons=0),
+        dict(channels=-1),
+        dict(alpha=0.0),
+        dict(noise_std=float("nan")),
+        dict(timesteps=2.5),
+    ],
+)
 def test_bad_parameters_raise_input_error(kwargs):
     with pytest.raises(InputError):
         simulate_convnmf(0, **kwargs)
@@ -118,15 +129,15 @@ def test_a_time_drawn_twice_keeps_its_last_height_at_any_length():
     torch.manual_seed(3)
     _, amplitudes, _ = generate(t_len, 1, d, 2, noise_std=0.0)
     torch.manual_seed(3)
-    _notebook_templates(1, d, 2)                                   # the same draws, replayed one by one
+    _notebook_templates(1, d, 2)  # the same draws, replayed one by one
     for k in range(2):
         n_spikes = int(dist.Poisson(t_len / 1000 * 10.0).sample())
         times = dist.Categorical(torch.ones(t_len) / t_len).sample((1 + n_spikes,))
         heights = dist.Gamma(3.0, 3.0 / 15.0).sample((1 + n_spikes,))
-        assert times.numel() - torch.unique(times).numel() > 10    # repeated times do occur
+        assert times.numel() - torch.unique(times).numel() > 10  # repeated times do occur
         row = np.zeros(t_len, np.float32)
         for t, h in zip(times.tolist(), heights.numpy()):
-            row[t] = h                                             # sequential: the last draw wins
+            row[t] = h  # sequential: the last draw wins
         kept, props = find_peaks(row, distance=d, height=1e-3)
         expected = np.zeros(t_len, np.float32)
         expected[kept] = props["peak_heights"]

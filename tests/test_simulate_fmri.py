@@ -1,4 +1,4 @@
-"""The simulated fMRI data set (neurocine.simulate.fmri): forward model, files, determinism, bad options."""
+"""The simulated fMRI data set (neurocine.fmri.simulate): forward model, files, determinism, bad options."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from neurocine.errors import InputError
 from neurocine.features.fmri import convolve_hrf
-from neurocine.simulate.fmri import (
+from neurocine.fmri.simulate import (
     FEATURES_FILE,
     layer_bands,
     load_feature_cache,
@@ -20,9 +20,20 @@ from neurocine.simulate.fmri import (
     voxel_grid,
 )
 
-TINY = dict(n_voxels=24, layers=("blocks.2", "head"), frame_shape=(32, 48), frames_per_scan=1, n_segments=2,
-            segment_scans=8, train_repeats=2, n_test_scans=8, test_repeats=3, clip_scans=2, n_library_clips=3,
-            snr=(0.5, 2.0))
+TINY = dict(
+    n_voxels=24,
+    layers=("blocks.2", "head"),
+    frame_shape=(32, 48),
+    frames_per_scan=1,
+    n_segments=2,
+    segment_scans=8,
+    train_repeats=2,
+    n_test_scans=8,
+    test_repeats=3,
+    clip_scans=2,
+    n_library_clips=3,
+    snr=(0.5, 2.0),
+)
 
 
 @pytest.fixture(scope="module")
@@ -123,8 +134,12 @@ def test_truth_reproduces_the_noise_free_signal(tiny):
     truth = np.load(root / "truth.npz")
     info = json.loads((root / "info.json").read_text())
     design = np.load(root / "design.npz")
-    cfg = {"model": "efficientnet-lite0", "layers": ["blocks.2", "head"], "pooling": "mean",
-           "input_size": info["simulation"]["input_size"]}
+    cfg = {
+        "model": "efficientnet-lite0",
+        "layers": ["blocks.2", "head"],
+        "pooling": "mean",
+        "input_size": info["simulation"]["input_size"],
+    }
     feats = load_feature_cache(root / FEATURES_FILE, cfg, ["train", "test"])
     assert feats is not None
     for layer in ("blocks.2", "head"):
@@ -153,21 +168,25 @@ def test_same_seed_same_data_other_seed_other_data(tiny, tmp_path):
     small = {**TINY, "n_voxels": 4, "n_library_clips": 0, "n_segments": 1}
     simulate_fmri(tmp_path / "other", seed=4, device="cpu", **small)
     simulate_fmri(tmp_path / "same", seed=3, device="cpu", **small)
-    assert not np.array_equal(np.load(tmp_path / "other" / "stimulus_test.npy"),
-                              np.load(tmp_path / "same" / "stimulus_test.npy"))
+    assert not np.array_equal(
+        np.load(tmp_path / "other" / "stimulus_test.npy"), np.load(tmp_path / "same" / "stimulus_test.npy")
+    )
     assert not (tmp_path / "other" / "library.npz").exists()
 
 
-@pytest.mark.parametrize("options, match", [
-    ({"n_voxels": 1}, "n_voxels"),
-    ({"snr": (2.0, 1.0)}, "snr"),
-    ({"segment_scans": 7}, "segment_scans"),
-    ({"test_sources": ("nowhere",)}, "test_sources"),
-    ({"test_repeats": 1}, "test_repeats"),
-    ({"density": 0.0}, "density"),
-    ({"frame_shape": (8, 8)}, "frame_shape"),
-    ({"seed": -1}, "seed"),
-])
+@pytest.mark.parametrize(
+    "options, match",
+    [
+        ({"n_voxels": 1}, "n_voxels"),
+        ({"snr": (2.0, 1.0)}, "snr"),
+        ({"segment_scans": 7}, "segment_scans"),
+        ({"test_sources": ("nowhere",)}, "test_sources"),
+        ({"test_repeats": 1}, "test_repeats"),
+        ({"density": 0.0}, "density"),
+        ({"frame_shape": (8, 8)}, "frame_shape"),
+        ({"seed": -1}, "seed"),
+    ],
+)
 def test_bad_options_raise_input_error_naming_them(tmp_path, options, match):
     with pytest.raises(InputError, match=match):
         simulate_fmri(tmp_path / "x", **{**TINY, **options})

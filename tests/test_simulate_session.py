@@ -9,19 +9,19 @@ least-squares fit.
 import numpy as np
 import pytest
 
-from neurocine.errors import InputError
-from neurocine.features.motion import motion_energy
-from neurocine.features.rois import ROI, roi_masks
-from neurocine.features.widefield import brain_mask, dff, mean_frame
-from neurocine.io.rois import read_roi_specs
-from neurocine.models.ridge import explained_variance
-from neurocine.simulate.session import (
+from neurocine.encode.simulate import (
     Session,
     convolve_regressors,
     hemodynamic_kernel,
     rois_toml,
     simulate_session,
 )
+from neurocine.errors import InputError
+from neurocine.features.motion import motion_energy
+from neurocine.features.rois import ROI, roi_masks
+from neurocine.features.widefield import brain_mask, dff, mean_frame
+from neurocine.io.rois import read_roi_specs
+from neurocine.models.ridge import explained_variance
 
 PLANTED = ["stimulus_visual", "stimulus_auditory", "whisker_me", "snout_me", "jaw_me", "wheel", "pupil"]
 
@@ -37,8 +37,15 @@ def s60() -> Session:
 
 
 def _arrays(s: Session) -> dict:
-    out = {"frames": s.frames, "widefield": s.widefield, "regressors": s.regressors, "kernel": s.kernel,
-           "baseline": s.baseline, "ceiling": s.ceiling_ev_map, "mask": s.brain_mask}
+    out = {
+        "frames": s.frames,
+        "widefield": s.widefield,
+        "regressors": s.regressors,
+        "kernel": s.kernel,
+        "baseline": s.baseline,
+        "ceiling": s.ceiling_ev_map,
+        "mask": s.brain_mask,
+    }
     for kind in ("signals", "features", "latents", "beta_maps", "events"):
         out.update({f"{kind}.{k}": v for k, v in getattr(s, kind).items()})
     return out
@@ -86,7 +93,7 @@ def test_motion_energy_of_frames_is_the_planted_feature(s20, s60):
         for name in ["whisker", "snout", "jaw"]:
             x = s.features[f"{name}_me"]
             quiet = (s.latents[name][1:] == 0) & (s.latents[name][:-1] == 0)
-            assert quiet.mean() > 0.3 and np.all(x[1:][quiet] == 0)          # no motion, no motion energy
+            assert quiet.mean() > 0.3 and np.all(x[1:][quiet] == 0)  # no motion, no motion energy
             for other, latent in s.latents.items():
                 r = np.corrcoef(x, latent)[0, 1]
                 if other == name:
@@ -99,7 +106,7 @@ def test_motion_energy_of_frames_is_the_planted_feature(s20, s60):
         x0, y0, x1, y1 = r.box
         moving[y0:y1, x0:x1] = True
     still = s20.frames[:, ~moving]
-    assert (still == s20.background[~moving]).mean() > 0.85        # the paw is the only other mover
+    assert (still == s20.background[~moving]).mean() > 0.85  # the paw is the only other mover
 
 
 def test_whiskers_oscillate_at_whisking_frequencies(s60):
@@ -157,8 +164,9 @@ def test_kernel_and_convolution():
     assert k.shape == (150,) and k[0] == 0 and np.isclose(k.sum(), 1.0) and k.argmax() == 30
     x = np.random.default_rng(0).normal(size=(200, 3))
     r = convolve_regressors(x, k, center=False)
-    manual = np.array([[sum(k[j] * x[t - j, c] for j in range(len(k)) if t - j >= 0) for c in range(3)]
-                       for t in range(200)])
+    manual = np.array(
+        [[sum(k[j] * x[t - j, c] for j in range(len(k)) if t - j >= 0) for c in range(3)] for t in range(200)]
+    )
     np.testing.assert_allclose(r, manual, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(convolve_regressors(x, k), manual - manual.mean(0), atol=1e-12)
 
@@ -240,8 +248,14 @@ def test_design_matrix_and_rois_toml(s20, tmp_path):
     assert dm.columns == s20.feature_names
     np.testing.assert_array_equal(dm.X, s20.regressors)
     assert {g: [dm.columns[i] for i in idx] for g, idx in dm.groups.items()} == {
-        "stimulus": ["stimulus_visual", "stimulus_auditory"], "whisk": ["whisker_me"], "snout": ["snout_me"],
-        "jaw": ["jaw_me"], "wheel": ["wheel"], "pupil": ["pupil"], "null": ["null"]}
+        "stimulus": ["stimulus_visual", "stimulus_auditory"],
+        "whisk": ["whisker_me"],
+        "snout": ["snout_me"],
+        "jaw": ["jaw_me"],
+        "wheel": ["wheel"],
+        "pupil": ["pupil"],
+        "null": ["null"],
+    }
     assert s20.groups["stimulus"] == ["stimulus_visual", "stimulus_auditory"]
     path = tmp_path / "rois.toml"
     path.write_text(s20.rois_toml())
@@ -250,45 +264,54 @@ def test_design_matrix_and_rois_toml(s20, tmp_path):
 
 
 def test_options_change_what_they_say():
-    s = simulate_session(duration_s=12, fps=60, seed=0, video_size=(64, 96), widefield_size=(32, 40),
-                         stimulus_types=("left", "right"), amplitudes={"wheel": 0.0}, noise_sigma=0)
+    s = simulate_session(
+        duration_s=12,
+        fps=60,
+        seed=0,
+        video_size=(64, 96),
+        widefield_size=(32, 40),
+        stimulus_types=("left", "right"),
+        amplitudes={"wheel": 0.0},
+        noise_sigma=0,
+    )
     assert s.frames.shape == (720, 64, 96) and s.widefield.shape == (720, 32, 40)
     assert s.feature_names[:2] == ["stimulus_left", "stimulus_right"]
     assert np.all(s.beta_maps["wheel"] == 0)
     e = s.noise()
-    assert abs((e[:, :, 1:] * e[:, :, :-1]).mean() / e.var()) < 0.05      # sigma 0: white in space too
+    assert abs((e[:, :, 1:] * e[:, :, :-1]).mean() / e.var()) < 0.05  # sigma 0: white in space too
     # seed None: fresh entropy, yet the noise is still regenerated exactly
-    a, b = (simulate_session(duration_s=12, seed=None, video_size=(48, 64), widefield_size=(16, 16))
-            for _ in range(2))
+    a, b = (simulate_session(duration_s=12, seed=None, video_size=(48, 64), widefield_size=(16, 16)) for _ in range(2))
     assert a.seed is None and not np.array_equal(a.widefield, b.widefield)
-    np.testing.assert_allclose(a.widefield, a.baseline * (1.0 + a.signal() + a.noise().astype(np.float64)),
-                               rtol=1e-6)
+    np.testing.assert_allclose(a.widefield, a.baseline * (1.0 + a.signal() + a.noise().astype(np.float64)), rtol=1e-6)
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"duration_s": 5},
-    {"duration_s": "60"},
-    {"duration_s": float("nan")},
-    {"fps": 10},
-    {"fps": True},
-    {"video_size": (120.5, 160)},
-    {"video_size": (120,)},
-    {"video_size": (16, 160)},
-    {"widefield_size": (64, 8)},
-    {"widefield_size": "64x64"},
-    {"noise_std": 0},
-    {"noise_sigma": -1},
-    {"seed": -1},
-    {"seed": 1.5},
-    {"stimulus_types": ("a", "a")},
-    {"stimulus_types": ("a", "b", "c")},
-    {"stimulus_types": "ab"},
-    {"amplitudes": {"foo": 0.01}},
-    {"amplitudes": {"wheel": -1}},
-    {"iti_s": (5, 2)},
-    {"stimulus_s": 0},
-    {"kernel_length_s": 0.5},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"duration_s": 5},
+        {"duration_s": "60"},
+        {"duration_s": float("nan")},
+        {"fps": 10},
+        {"fps": True},
+        {"video_size": (120.5, 160)},
+        {"video_size": (120,)},
+        {"video_size": (16, 160)},
+        {"widefield_size": (64, 8)},
+        {"widefield_size": "64x64"},
+        {"noise_std": 0},
+        {"noise_sigma": -1},
+        {"seed": -1},
+        {"seed": 1.5},
+        {"stimulus_types": ("a", "a")},
+        {"stimulus_types": ("a", "b", "c")},
+        {"stimulus_types": "ab"},
+        {"amplitudes": {"foo": 0.01}},
+        {"amplitudes": {"wheel": -1}},
+        {"iti_s": (5, 2)},
+        {"stimulus_s": 0},
+        {"kernel_length_s": 0.5},
+    ],
+)
 def test_bad_input_raises_one_line(kwargs):
     with pytest.raises(InputError) as info:
         simulate_session(**{"duration_s": 12, "video_size": (48, 64), "widefield_size": (16, 16), **kwargs})

@@ -10,13 +10,14 @@ import json
 import numpy as np
 import pytest
 
+from neurocine import stimuli as S
 from neurocine.errors import InputError
 from neurocine.io.sensorium import SensoriumMouse
-from neurocine.simulate import stimuli as S
-from neurocine.simulate.v1 import V1Population, ceiling_correlation, simulate_behavior, simulate_v1
+from neurocine.v1.simulate import V1Population, ceiling_correlation, simulate_behavior, simulate_v1
 
-TINY = dict(n_neurons=60, n_train=3, n_oracle=1, oracle_repeats=2, n_test=2, test_repeats=2, n_frames=60,
-            n_calibration=3)
+TINY = dict(
+    n_neurons=60, n_train=3, n_oracle=1, oracle_repeats=2, n_test=2, test_repeats=2, n_frames=60, n_calibration=3
+)
 
 
 def _acorr(v: np.ndarray, axis: int, lag: int) -> float:
@@ -31,19 +32,19 @@ def _acorr(v: np.ndarray, axis: int, lag: int) -> float:
 
 def test_natural_clips_shapes_ranges_and_sources():
     rng = np.random.default_rng(0)
-    assert S.load_source("bikes").shape == (300, 272, 640)            # 10 s at 25 Hz -> 30 Hz
-    assert S.load_source("bigbuckbunny").shape == (158, 360, 640)     # 5.28 s, read 2x2-binned
+    assert S.load_source("bikes").shape == (300, 272, 640)  # 10 s at 25 Hz -> 30 Hz
+    assert S.load_source("bigbuckbunny").shape == (158, 360, 640)  # 5.28 s, read 2x2-binned
     clips = [S.movie_clip("bikes", 40, rng), S.photo_clip("camera", 40, rng), S.movie_clip("bigbuckbunny", 200, rng)]
     for c in clips:
         assert c.video.shape[1:] == (36, 64) and c.video.dtype == np.float32
         assert 0 <= c.video.min() and c.video.max() <= 255 and c.video.std() > 10
-    assert clips[2].video.shape[0] == 200                            # longer than the source: ping-pong
+    assert clips[2].video.shape[0] == 200  # longer than the source: ping-pong
     x0, y0, x1, y1 = clips[0].params["crop"]
     assert abs((x1 - x0) / (y1 - y0) - 64 / 36) < 0.02
     gaze = clips[1].params["gaze"]
-    steps = np.linalg.norm(np.diff(gaze, axis=0), axis=1) / clips[1].params["scale"]   # output pixels
-    assert (steps > 1.5).sum() >= 1 and np.median(steps) < 0.5       # saccades among small drifts
-    assert np.abs(np.diff(clips[1].video, axis=0)).mean() > 0.5      # the photo moves
+    steps = np.linalg.norm(np.diff(gaze, axis=0), axis=1) / clips[1].params["scale"]  # output pixels
+    assert (steps > 1.5).sum() >= 1 and np.median(steps) < 0.5  # saccades among small drifts
+    assert np.abs(np.diff(clips[1].video, axis=0)).mean() > 0.5  # the photo moves
 
 
 def test_held_out_sources_are_disjoint():
@@ -68,21 +69,20 @@ def test_gaussian_noise_length_constants(spatial, temporal):
         if sigma == 0:
             assert abs(_acorr(v, axis, 1)) < 0.03
             continue
-        rho = _acorr(v, axis, sigma)                   # expected exp(-1/4) at a lag of one sigma
+        rho = _acorr(v, axis, sigma)  # expected exp(-1/4) at a lag of one sigma
         est = sigma / (2 * np.sqrt(-np.log(rho)))
         assert est == pytest.approx(sigma, rel=0.12), (axis, rho)
 
 
 def test_gaussian_noise_suite_grid():
     suite = S.gaussian_noise_suite((0, 2), n_frames=10)
-    assert [p for p, _ in suite] == [{"spatial_sigma": s, "temporal_sigma": t} for s in (0., 2.) for t in (0., 2.)]
-    assert all(v.shape == (10, 36, 64) and v.dtype == np.float32 and v.min() >= 0 and v.max() <= 255
-               for _, v in suite)
+    assert [p for p, _ in suite] == [{"spatial_sigma": s, "temporal_sigma": t} for s in (0.0, 2.0) for t in (0.0, 2.0)]
+    assert all(v.shape == (10, 36, 64) and v.dtype == np.float32 and v.min() >= 0 and v.max() <= 255 for _, v in suite)
 
 
 @pytest.mark.parametrize("direction", S.DIRECTIONS)
 def test_grating_frequencies_and_direction(direction):
-    sf, tf = 1 / 16, 3.75                          # 16 px period, 2 px per frame at 30 Hz
+    sf, tf = 1 / 16, 3.75  # 16 px period, 2 px per frame at 30 Hz
     v = S.drifting_grating(64, sf, tf, direction).astype(np.float64)
     assert v.shape == (64, 36, 64) and 0 <= v.min() and v.max() <= 255
     spec_t = np.abs(np.fft.rfft(v[:, 10, 20] - v[:, 10, 20].mean()))
@@ -92,8 +92,8 @@ def test_grating_frequencies_and_direction(direction):
     spec_s = np.abs(np.fft.rfft(line - line.mean()))
     assert np.fft.rfftfreq(line.size)[spec_s.argmax()] == pytest.approx(sf)
     dy, dx = {"right": (0, 2), "left": (0, -2), "down": (2, 0), "up": (-2, 0)}[direction]
-    for t in (0, 40):                               # frame t + 1 is frame t moved by 2 px in `direction`
-        np.testing.assert_allclose(v[t + 1, 2:-2, 2:-2], v[t, 2 - dy:34 - dy, 2 - dx:62 - dx], atol=1e-3)
+    for t in (0, 40):  # frame t + 1 is frame t moved by 2 px in `direction`
+        np.testing.assert_allclose(v[t + 1, 2:-2, 2:-2], v[t, 2 - dy : 34 - dy, 2 - dx : 62 - dx], atol=1e-3)
     suite = S.grating_suite((0.05,), (2.0, 15.0), n_frames=5)
     assert len(suite) == 8 and {p["direction"] for p, _ in suite} == set(S.DIRECTIONS)
 
@@ -116,14 +116,14 @@ def test_torch_module_matches_rates_and_is_causal(pop):
     p, clips, beh = pop
     video = np.stack([clips[0].video, clips[1].video])
     behavior = np.stack([beh[0][0], beh[1][0]])
-    eye = np.stack([beh[0][1], beh[1][1]])                    # fractional, changing eye positions
+    eye = np.stack([beh[0][1], beh[1][1]])  # fractional, changing eye positions
     want = np.stack([p.rates(video[i], behavior[i], eye[i]) for i in range(2)])
     module = p.torch_module()
     v = torch.tensor(video, requires_grad=True)
     got = module(v, torch.tensor(behavior), torch.tensor(eye))
     assert got.shape == (2, 60, 300) and bool((got > 0).all())
     np.testing.assert_allclose(got.detach().numpy(), want, rtol=1e-4, atol=1e-6 * want.max())
-    got[:, 30].sum().backward()                                # causal: frame 30 ignores frames > 30
+    got[:, 30].sum().backward()  # causal: frame 30 ignores frames > 30
     grad = v.grad.abs().sum(dim=(2, 3)).numpy()
     assert (grad[:, 31:] == 0).all() and (grad[:, 21:31] > 0).all()
 
@@ -154,7 +154,7 @@ def test_rfs_follow_the_eye(pop):
     video[:, 8:28, 14:44] = rng.uniform(0, 255, (20, 20, 30))  # a patch away from the borders
     beh = np.tile([18.0, 5.0], (20, 1))
     e0 = np.tile(p.pupil_ref, (20, 1))
-    delta = np.array([8.0, -4.0])                              # eye-camera pixels -> (2, -1) screen pixels
+    delta = np.array([8.0, -4.0])  # eye-camera pixels -> (2, -1) screen pixels
     shift = p.eye_shift @ delta
     moved = np.roll(video, (int(shift[1]), int(shift[0])), axis=(1, 2))
     np.testing.assert_allclose(p.rates(moved, beh, e0 + delta), p.rates(video, beh, e0), rtol=1e-4)
@@ -213,11 +213,12 @@ def test_simulation_deterministic_and_readable(tmp_path):
     pop = V1Population.from_folder(tmp_path / "a")
     test_ids = ma.trial_ids_of("final_test_main")
     t = ma.trial(test_ids[0])
-    np.testing.assert_allclose(ma.true_rates(test_ids[0]), pop.rates(t.video, t.behavior, t.pupil_center),
-                               rtol=2e-3, atol=1e-4)
-    assert np.all(t.responses == np.round(t.responses))          # Poisson counts
+    np.testing.assert_allclose(
+        ma.true_rates(test_ids[0]), pop.rates(t.video, t.behavior, t.pupil_center), rtol=2e-3, atol=1e-4
+    )
+    assert np.all(t.responses == np.round(t.responses))  # Poisson counts
     vids = ma.video_ids[ma.tiers == "final_test_main"]
-    assert len(set(vids)) == 2                                    # 2 clips x 2 repeats
+    assert len(set(vids)) == 2  # 2 clips x 2 repeats
     same = [i for i in test_ids if ma.video_ids[int(i)] == ma.video_ids[int(test_ids[0])]]
     np.testing.assert_array_equal(ma.trial(same[0]).video, ma.trial(same[1]).video)
     assert not np.array_equal(ma.trial(same[0]).behavior, ma.trial(same[1]).behavior)
@@ -231,13 +232,24 @@ def test_simulation_deterministic_and_readable(tmp_path):
 
 
 def test_ceiling_in_band_recomputed_from_saved_truth(tmp_path):
-    s = simulate_v1(tmp_path / "m", n_neurons=400, n_train=4, n_oracle=1, oracle_repeats=2, n_test=4,
-                    test_repeats=3, n_frames=110, n_calibration=4, seed=1, pad_to=130)
+    s = simulate_v1(
+        tmp_path / "m",
+        n_neurons=400,
+        n_train=4,
+        n_oracle=1,
+        oracle_repeats=2,
+        n_test=4,
+        test_repeats=3,
+        n_frames=110,
+        n_calibration=4,
+        seed=1,
+        pad_to=130,
+    )
     mouse = SensoriumMouse(tmp_path / "m")
     ids = mouse.trial_ids_of("final_test_main")
     rates = [mouse.true_rates(i) for i in ids]
     resp = [mouse.trial(i).responses for i in ids]
-    assert rates[0].shape == resp[0].shape == (110, 400)          # NaN padding trimmed for both
+    assert rates[0].shape == resp[0].shape == (110, 400)  # NaN padding trimmed for both
     lam = np.concatenate([r[50:] for r in rates]).astype(np.float64)
     y = np.concatenate([r[50:] for r in resp]).astype(np.float64)
     corr = [np.corrcoef(lam[:, n], y[:, n])[0, 1] if y[:, n].std() > 0 else 0.0 for n in range(400)]

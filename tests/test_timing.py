@@ -31,8 +31,8 @@ def _ttl_trace(rng, n=20_000, period=100, width=40, lo=0.2, hi=4.8, noise=0.1, f
     for r, f in zip(rising, falling):
         x[r:f] = hi
         if ramp:  # a slow edge crossing the midpoint at r (and at f going down)
-            x[r - ramp:r + ramp] = np.linspace(lo, hi, 2 * ramp)
-            x[f - ramp:f + ramp] = np.linspace(hi, lo, 2 * ramp)
+            x[r - ramp : r + ramp] = np.linspace(lo, hi, 2 * ramp)
+            x[f - ramp : f + ramp] = np.linspace(hi, lo, 2 * ramp)
     return x + noise * rng.standard_normal(n), rising, falling
 
 
@@ -73,16 +73,19 @@ def test_ttl_edges_rare_pulses_and_min_separation_in_seconds():
     np.testing.assert_allclose(both, np.sort(np.concatenate([t[rising], t[rising + 5]])))
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"signal": np.ones(100)}, "no two distinct levels"),
-    ({"signal": np.r_[0.0, np.nan, 5.0]}, "signal: has 1 NaN"),
-    ({"signal": np.zeros((10, 2))}, "signal: got a 2-D array"),
-    ({"signal": [0, 5, 0, 5], "times": [0.0, 1.0, 2.0]}, "times: has 3 timestamps but signal has 4 samples"),
-    ({"signal": [0, 5, 0, 5], "times": [0.0, 1.0, 1.0, 2.0]}, "times: not strictly increasing at index 2"),
-    ({"signal": [0, 5, 0, 5], "edge": "up"}, "edge: got 'up'"),
-    ({"signal": [0, 5, 0, 5], "min_separation": -1}, "min_separation: got -1"),
-    ({"signal": ["a", "b"]}, "non-numeric dtype"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"signal": np.ones(100)}, "no two distinct levels"),
+        ({"signal": np.r_[0.0, np.nan, 5.0]}, "signal: has 1 NaN"),
+        ({"signal": np.zeros((10, 2))}, "signal: got a 2-D array"),
+        ({"signal": [0, 5, 0, 5], "times": [0.0, 1.0, 2.0]}, "times: has 3 timestamps but signal has 4 samples"),
+        ({"signal": [0, 5, 0, 5], "times": [0.0, 1.0, 1.0, 2.0]}, "times: not strictly increasing at index 2"),
+        ({"signal": [0, 5, 0, 5], "edge": "up"}, "edge: got 'up'"),
+        ({"signal": [0, 5, 0, 5], "min_separation": -1}, "min_separation: got -1"),
+        ({"signal": ["a", "b"]}, "non-numeric dtype"),
+    ],
+)
 def test_ttl_edges_bad_input(kwargs, match):
     with pytest.raises(InputError, match=match):
         ttl_edges(**kwargs)
@@ -219,8 +222,9 @@ def test_to_common_clock_linear_matches_np_interp_and_categorical_by_hand():
     inside = (clock >= t_a[0]) & (clock <= t_a[-1])
     for i in range(2):
         for j in range(3):
-            np.testing.assert_allclose(out["a"][inside, i, j], np.interp(clock[inside], t_a, a[:, i, j]),
-                                       rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(
+                out["a"][inside, i, j], np.interp(clock[inside], t_a, a[:, i, j]), rtol=1e-12, atol=1e-12
+            )
     assert np.isnan(out["a"][~inside]).all()
     clipped = to_common_clock([(b, t_b)], clock, outside="clip")["0"]
     np.testing.assert_allclose(clipped, np.interp(clock, t_b, b), rtol=1e-12, atol=1e-12)
@@ -242,20 +246,36 @@ def test_to_common_clock_nan_values_stay_local():
     np.testing.assert_array_equal(out, [0.0, np.nan, 2.0, 2.5])
 
 
-@pytest.mark.parametrize("streams,clock,kwargs,match", [
-    ({"whisk": ([1.0, 2.0, 3.0], [0.0, 2.0, 1.0])}, [0.5], {},
-     r"streams\['whisk'\] timestamps: not strictly increasing at index 2"),
-    ({"whisk": ([1.0, 2.0, 3.0], [0.0, 1.0])}, [0.5], {},
-     r"streams\['whisk'\] timestamps: has 2 timestamps but streams\['whisk'\] values has 3 samples"),
-    ({"w": (["a", "b"], [0.0, 1.0])}, [0.5], {}, r"streams\['w'\] values: has non-numeric dtype"),
-    ({"w": ([1.0, 2.0], [0.0, 1.0])}, [0.5, 0.2], {}, "clock: not strictly increasing at index 1"),
-    ({"w": ([1.0, 2.0], [0.0, 1.0])}, [0.5], {"method": "cubic"}, "method: got 'cubic'"),
-    ({"w": ([1.0, 2.0], [0.0, 1.0])}, [0.5], {"method": {"x": "nearest"}}, r"method: names \['x'\] are not streams"),
-    ({"w": ([1.0, 2.0], [0.0, 1.0])}, [0.5], {"outside": "zero"}, "outside: got 'zero'"),
-    ({"w": ([1.0], [0.0])}, [0.5], {}, r"streams\['w'\] timestamps: has 1 timestamp; expected at least 2"),
-    ({"w": np.arange(3.0)}, [0.5], {}, r"streams\['w'\]: got ndarray; expected a \(values, timestamps\) pair"),
-    ({}, [0.5], {}, "streams: empty"),
-])
+@pytest.mark.parametrize(
+    "streams,clock,kwargs,match",
+    [
+        (
+            {"whisk": ([1.0, 2.0, 3.0], [0.0, 2.0, 1.0])},
+            [0.5],
+            {},
+            r"streams\['whisk'\] timestamps: not strictly increasing at index 2",
+        ),
+        (
+            {"whisk": ([1.0, 2.0, 3.0], [0.0, 1.0])},
+            [0.5],
+            {},
+            r"streams\['whisk'\] timestamps: has 2 timestamps but streams\['whisk'\] values has 3 samples",
+        ),
+        ({"w": (["a", "b"], [0.0, 1.0])}, [0.5], {}, r"streams\['w'\] values: has non-numeric dtype"),
+        ({"w": ([1.0, 2.0], [0.0, 1.0])}, [0.5, 0.2], {}, "clock: not strictly increasing at index 1"),
+        ({"w": ([1.0, 2.0], [0.0, 1.0])}, [0.5], {"method": "cubic"}, "method: got 'cubic'"),
+        (
+            {"w": ([1.0, 2.0], [0.0, 1.0])},
+            [0.5],
+            {"method": {"x": "nearest"}},
+            r"method: names \['x'\] are not streams",
+        ),
+        ({"w": ([1.0, 2.0], [0.0, 1.0])}, [0.5], {"outside": "zero"}, "outside: got 'zero'"),
+        ({"w": ([1.0], [0.0])}, [0.5], {}, r"streams\['w'\] timestamps: has 1 timestamp; expected at least 2"),
+        ({"w": np.arange(3.0)}, [0.5], {}, r"streams\['w'\]: got ndarray; expected a \(values, timestamps\) pair"),
+        ({}, [0.5], {}, "streams: empty"),
+    ],
+)
 def test_to_common_clock_bad_input(streams, clock, kwargs, match):
     with pytest.raises(InputError, match=match):
         to_common_clock(streams, clock, **kwargs)
@@ -335,17 +355,24 @@ def test_decimate_anti_alias_matches_scipy_in_the_interior():
     assert np.std(decimate(sine, 3)) > 0.5
     assert np.std(decimate(sine, 3, anti_alias=True)[20:-20]) < 0.01
     # offset shifts the low-passed samples
-    np.testing.assert_allclose(decimate(x, 2, anti_alias=True, offset=1)[11:-11],
-                               sps.decimate(x[1:], 2, ftype="fir", axis=0)[11:-11], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(
+        decimate(x, 2, anti_alias=True, offset=1)[11:-11],
+        sps.decimate(x[1:], 2, ftype="fir", axis=0)[11:-11],
+        rtol=1e-9,
+        atol=1e-12,
+    )
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"factor": 2.0}, "factor: got 2.0"),
-    ({"factor": 0}, "factor: got 0"),
-    ({"factor": 3, "offset": 3}, r"offset: got 3; expected 0 <= offset < factor \(3\)"),
-    ({"factor": 2, "anti_alias": True, "numtaps": 4}, "numtaps: got 4; expected an odd number"),
-    ({"factor": 2, "times": np.arange(5.0)}, "times: has 5 timestamps but x has 10 samples"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"factor": 2.0}, "factor: got 2.0"),
+        ({"factor": 0}, "factor: got 0"),
+        ({"factor": 3, "offset": 3}, r"offset: got 3; expected 0 <= offset < factor \(3\)"),
+        ({"factor": 2, "anti_alias": True, "numtaps": 4}, "numtaps: got 4; expected an odd number"),
+        ({"factor": 2, "times": np.arange(5.0)}, "times: has 5 timestamps but x has 10 samples"),
+    ],
+)
 def test_decimate_bad_input(kwargs, match):
     with pytest.raises(InputError, match=match):
         decimate(np.arange(10.0), **kwargs)
@@ -362,7 +389,7 @@ def test_decimate_anti_alias_refuses_nan_and_short_input():
 # running means, lags, one-hot
 # --------------------------------------------------------------------------- #
 def _running_mean_reference(x, n):
-    return np.stack([x[max(0, t - n + 1):t + 1].mean(axis=0) for t in range(len(x))])
+    return np.stack([x[max(0, t - n + 1) : t + 1].mean(axis=0) for t in range(len(x))])
 
 
 def test_running_mean_matches_the_definition_and_chunks():
@@ -379,8 +406,9 @@ def test_running_mean_matches_the_definition_and_chunks():
     np.testing.assert_allclose(np.concatenate(parts), whole, rtol=1e-10, atol=1e-12)
     # precision: a large offset does not swamp the small fluctuations
     big = 1e9 + rng.standard_normal(20_000)
-    np.testing.assert_allclose(running_mean(big, 3)[-100:] - 1e9,
-                               _running_mean_reference(big[-102:] - 1e9, 3)[-100:], atol=1e-5)
+    np.testing.assert_allclose(
+        running_mean(big, 3)[-100:] - 1e9, _running_mean_reference(big[-102:] - 1e9, 3)[-100:], atol=1e-5
+    )
     assert running_mean(np.array([1, 2, 3], dtype=np.int16), 2).dtype == np.float64
 
 

@@ -16,21 +16,30 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _cli import cli  # noqa: E402
+from _cli import cli
 
 torch = pytest.importorskip("torch")
 
-TINY = dict(n_neurons=1000, n_train=12, n_oracle=2, oracle_repeats=2, n_test=2, test_repeats=2, n_frames=60,
-            n_calibration=4, ceiling=0.5)
+TINY = dict(
+    n_neurons=1000,
+    n_train=12,
+    n_oracle=2,
+    oracle_repeats=2,
+    n_test=2,
+    test_repeats=2,
+    n_frames=60,
+    n_calibration=4,
+    ceiling=0.5,
+)
 FAST = ["--method", "adam", "--iterations", "30", "--coarse-to-fine", "1", "--holdout", "0.1"]
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")   # tests/conftest.py
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")
 def mouse(tmp_path_factory):
-    from neurocine.pipelines.v1 import run_simulate
+    from neurocine.v1.jobs import run_simulate
 
     root = tmp_path_factory.mktemp("v1")
     summary = run_simulate(root / "data", seed=0, **TINY)
@@ -41,8 +50,26 @@ def mouse(tmp_path_factory):
 def trained(mouse, tmp_path_factory):
     data, _ = mouse
     out = tmp_path_factory.mktemp("models") / "models"
-    assert cli("v1", "train", data, "--out", out, "--instances", "2", "--epochs", "2", "--channels", "8",
-               "--blocks", "2", "--clip-length", "32") == 0
+    assert (
+        cli(
+            "v1",
+            "train",
+            data,
+            "--out",
+            out,
+            "--instances",
+            "2",
+            "--epochs",
+            "2",
+            "--channels",
+            "8",
+            "--blocks",
+            "2",
+            "--clip-length",
+            "32",
+        )
+        == 0
+    )
     return out, json.loads((out / "summary.json").read_text())
 
 
@@ -79,8 +106,8 @@ def test_train_scores_recomputed_from_the_saved_models(mouse, trained):
     assert m["ceiling_correlation"] == pytest.approx(sim["ceiling_correlation"])
     assert m["fraction_of_ceiling"] == pytest.approx(m["single_trial_correlation"] / m["ceiling_correlation"])
     from neurocine.io.sensorium import SensoriumMouse
-    from neurocine.models.dnem import single_trial_correlation
-    from neurocine.pipelines.v1 import load_models
+    from neurocine.v1.dnem import single_trial_correlation
+    from neurocine.v1.jobs import load_models
 
     fitted, mask = load_models(out, "cpu")
     assert len(fitted) == 2 and set(mask) == {"alpha", "update_mask", "evaluation_mask"}
@@ -99,8 +126,24 @@ def test_reconstruct_with_trained_ensemble(mouse, trained, tmp_path):
     data, _ = mouse
     models, _ = trained
     out = tmp_path / "rec"
-    assert cli("v1", "reconstruct", data, "--models", models, "--out", out, "--n-trials", "1",
-               "--method", "adam", "--iterations", "5") == 0
+    assert (
+        cli(
+            "v1",
+            "reconstruct",
+            data,
+            "--models",
+            models,
+            "--out",
+            out,
+            "--n-trials",
+            "1",
+            "--method",
+            "adam",
+            "--iterations",
+            "5",
+        )
+        == 0
+    )
     m = _summary(out)["metrics"]
     assert len(m["video_correlation_by_ensemble_size"]) == 2
     assert m["video_correlation_by_ensemble_size"][-1] == pytest.approx(m["mean_video_correlation"], abs=1e-6)
@@ -111,21 +154,28 @@ def test_reconstruct_with_trained_ensemble(mouse, trained, tmp_path):
     assert (out / f"trial_{row['trial']}" / "error_map.png").is_file()
 
 
-@pytest.mark.parametrize("kind, extra", [("noise", ["--lengths", "1,8", "--frames", "40"]),
-                                         ("gratings", ["--sf", "0.04", "--tf", "1.875", "--frames", "40"]),
-                                         ("ablation", ["--fractions", "0,0.875", "--n-trials", "1"])])
+@pytest.mark.parametrize(
+    "kind, extra",
+    [
+        ("noise", ["--lengths", "1,8", "--frames", "40"]),
+        ("gratings", ["--sf", "0.04", "--tf", "1.875", "--frames", "40"]),
+        ("ablation", ["--fractions", "0,0.875", "--n-trials", "1"]),
+    ],
+)
 def test_suites_with_the_true_population(mouse, tmp_path, kind, extra):
     data, _ = mouse
     out = tmp_path / kind
-    assert cli("v1", "suite", kind, data, "--truth-model", "--out", out, "--method", "adam", "--iterations", "30",
-               *extra) == 0
+    assert (
+        cli("v1", "suite", kind, data, "--truth-model", "--out", out, "--method", "adam", "--iterations", "30", *extra)
+        == 0
+    )
     m = _summary(out)["metrics"]
     if kind == "ablation":
         full, few = m["mean_video_correlation"]
-        assert full > few          # 12.5 % of the neurons reconstruct worse than all of them
+        assert full > few  # 12.5 % of the neurons reconstruct worse than all of them
     elif kind == "noise":
         table = np.asarray(m["video_correlation"])
-        assert table.shape == (2, 2) and table[1, 1] > table[0, 0]   # smooth noise is easier than fine noise
+        assert table.shape == (2, 2) and table[1, 1] > table[0, 0]  # smooth noise is easier than fine noise
     else:
         assert np.asarray(m["video_correlation"]).shape == (1, 1) and m["mean_video_correlation"] > 0.3
     assert (out / f"{kind}.png").is_file()

@@ -8,8 +8,8 @@ import pytest
 
 av = pytest.importorskip("av")
 
-from neurocine.errors import InputError  # noqa: E402
 from neurocine.arrays import block_mean  # noqa: E402
+from neurocine.errors import InputError  # noqa: E402
 from neurocine.io.video import VideoReader, write_video  # noqa: E402
 
 
@@ -47,8 +47,9 @@ def test_crop_and_bin_equal_numpy(lossless_mp4, frames):
     ref = frames[:, 3:47, 5:61].reshape(70, 11, 4, 14, 4).astype(np.float64).mean(axis=(2, 4))
     assert got.dtype == np.float32 and got.shape == (70, 11, 14)
     np.testing.assert_allclose(got, ref, atol=1e-4)
-    np.testing.assert_allclose(block_mean(frames[:2, :5, :5], 2), frames[:2, :4, :4].reshape(2, 2, 2, 2, 2)
-                               .mean(axis=(2, 4)), atol=1e-5)
+    np.testing.assert_allclose(
+        block_mean(frames[:2, :5, :5], 2), frames[:2, :4, :4].reshape(2, 2, 2, 2, 2).mean(axis=(2, 4)), atol=1e-5
+    )
 
 
 def test_partial_range_and_read_timestamps(lossless_mp4, frames):
@@ -66,12 +67,12 @@ def test_gray_fast_path_is_the_luma_plane_of_a_real_video():
     container = av.open(str(path))
     ref = []
     for frame in container.decode(video=0):
-        ref.append(frame.to_ndarray(format="yuv420p")[:144])   # first H rows of the planar array = Y
+        ref.append(frame.to_ndarray(format="yuv420p")[:144])  # first H rows of the planar array = Y
         if len(ref) == 5:
             break
     container.close()
     np.testing.assert_array_equal(ours, np.stack(ref))
-    assert 16 <= ours.min() and ours.max() <= 235 + 4       # limited range, as documented
+    assert 16 <= ours.min() and ours.max() <= 235 + 4  # limited range, as documented
     full = VideoReader(path, full_range=True).read(0, 5)
     np.testing.assert_allclose(full, (ours.astype(np.float32) - 16) * 255 / 219, atol=1e-4)
 
@@ -96,8 +97,9 @@ def test_variable_frame_rate_timestamps(tmp_path):
     np.testing.assert_allclose(times, np.array(times_ms) / 1000, atol=1e-6)
 
 
-@pytest.mark.parametrize("suffix,codec,opts", [("mkv", "libx264", {}), ("avi", "mpeg4", {}),
-                                                ("mp4", "libx264", {"movflags": "faststart"})])
+@pytest.mark.parametrize(
+    "suffix,codec,opts", [("mkv", "libx264", {}), ("avi", "mpeg4", {}), ("mp4", "libx264", {"movflags": "faststart"})]
+)
 def test_truncated_file_names_the_frame_and_allow_truncated_keeps_frames(tmp_path, frames, suffix, codec, opts):
     path = tmp_path / f"full.{suffix}"
     container = av.open(str(path), "w", options=opts)

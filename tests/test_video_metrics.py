@@ -56,15 +56,16 @@ def test_rmse_and_psnr(pair):
     assert m.psnr(truth, recon) == pytest.approx(peak_signal_noise_ratio(truth, recon, data_range=255))
     assert m.psnr(truth, recon, data_range=1.0) == pytest.approx(peak_signal_noise_ratio(truth, recon, data_range=1))
     d = (truth - recon)[:, mask]
-    assert m.rmse(truth, recon, mask) == pytest.approx(np.sqrt(np.mean(d ** 2)))
+    assert m.rmse(truth, recon, mask) == pytest.approx(np.sqrt(np.mean(d**2)))
 
 
 def test_ssim_matches_skimage(pair):
     truth, recon, mask = pair
     ref = np.mean([structural_similarity(a, b, data_range=255) for a, b in zip(truth, recon)])
     assert m.ssim(truth, recon) == pytest.approx(ref, rel=1e-12)
-    ref_g = np.mean([structural_similarity(a, b, data_range=255, gaussian_weights=True, sigma=1.5)
-                     for a, b in zip(truth, recon)])
+    ref_g = np.mean(
+        [structural_similarity(a, b, data_range=255, gaussian_weights=True, sigma=1.5) for a, b in zip(truth, recon)]
+    )
     assert m.ssim(truth, recon, gaussian_weights=True, sigma=1.5) == pytest.approx(ref_g, rel=1e-12)
     maps = [structural_similarity(a, b, data_range=255, full=True)[1] for a, b in zip(truth, recon)]
     assert m.ssim(truth, recon, mask) == pytest.approx(np.mean([s[mask].mean() for s in maps]), rel=1e-12)
@@ -92,7 +93,8 @@ def test_motion_energy_and_entropy():
     assert ent.shape == (3,)
     np.testing.assert_allclose(ent, [sk_entropy(f) for f in frames], rtol=1e-12)
     assert m.shannon_entropy(frames[0], bins=2) == pytest.approx(
-        sk_entropy((frames[0] >= 128).astype(np.uint8)), rel=1e-12)
+        sk_entropy((frames[0] >= 128).astype(np.uint8)), rel=1e-12
+    )
 
 
 def test_match_contrast_luminance(pair):
@@ -111,19 +113,22 @@ def test_match_contrast_luminance(pair):
     np.testing.assert_allclose(flat, truth[:, mask].mean(), rtol=1e-6)
 
 
-@pytest.mark.parametrize("call, match", [
-    (lambda t: m.video_correlation(t, t[:, :3]), r"recon: got shape \(40, 3, 14\); expected the shape of truth"),
-    (lambda t: m.video_correlation(t[0], t[0]), r"truth: got shape \(12, 14\); expected a \(T, H, W\) video"),
-    (lambda t: m.video_correlation(t, t, np.ones((3, 3), bool)), "mask: got shape"),
-    (lambda t: m.video_correlation(t, t, skip=40), "skip: got 40 but the videos have only 40 frames"),
-    (lambda t: m.mean_frame_correlation(t, t, skip=-1), "skip: got -1"),
-    (lambda t: m.psnr(t, t + 1, data_range=0), "data_range: got 0"),
-    (lambda t: m.motion_energy(t[:1]), "video: got 1 frame"),
-    (lambda t: m.motion_energy(t, np.ones(3, bool)), "mask: got shape"),
-    (lambda t: m.shannon_entropy(t[0, 0]), "frame: got shape"),
-    (lambda t: m.shannon_entropy(t, bins=0), "bins: got 0"),
-    (lambda t: m.match_contrast_luminance(t[:, :2], t), "recon: got shape"),
-])
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda t: m.video_correlation(t, t[:, :3]), r"recon: got shape \(40, 3, 14\); expected the shape of truth"),
+        (lambda t: m.video_correlation(t[0], t[0]), r"truth: got shape \(12, 14\); expected a \(T, H, W\) video"),
+        (lambda t: m.video_correlation(t, t, np.ones((3, 3), bool)), "mask: got shape"),
+        (lambda t: m.video_correlation(t, t, skip=40), "skip: got 40 but the videos have only 40 frames"),
+        (lambda t: m.mean_frame_correlation(t, t, skip=-1), "skip: got -1"),
+        (lambda t: m.psnr(t, t + 1, data_range=0), "data_range: got 0"),
+        (lambda t: m.motion_energy(t[:1]), "video: got 1 frame"),
+        (lambda t: m.motion_energy(t, np.ones(3, bool)), "mask: got shape"),
+        (lambda t: m.shannon_entropy(t[0, 0]), "frame: got shape"),
+        (lambda t: m.shannon_entropy(t, bins=0), "bins: got 0"),
+        (lambda t: m.match_contrast_luminance(t[:, :2], t), "recon: got shape"),
+    ],
+)
 def test_metrics_reject_bad_input(pair, call, match):
     with pytest.raises(InputError, match=match):
         call(pair[0])

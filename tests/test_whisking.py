@@ -5,22 +5,24 @@ import json
 import numpy as np
 import pytest
 
+from neurocine.encode.autoencoder import ConvAutoencoder
+from neurocine.encode.sequence import SequenceClassifier
+from neurocine.encode.simulate import simulate_session
+from neurocine.encode.whisking import whisking_study
 from neurocine.errors import InputError
 from neurocine.features.widefield import dff
-from neurocine.models.autoencoder import ConvAutoencoder
-from neurocine.models.sequence import SequenceClassifier
-from neurocine.models.whisking import whisking_study
-from neurocine.simulate.session import simulate_session
 
-
-pytestmark = pytest.mark.usefixtures("one_thread")   # tests/conftest.py
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def small_models(random_state=0):
     """A small CAE (8/4 filters) and a one-layer LSTM: seconds on one CPU thread."""
-    return {"autoencoder": ConvAutoencoder(filters=(8, 4), max_epochs=5, random_state=random_state, device="cpu"),
-            "classifier": SequenceClassifier(hidden=(16,), dense=None, learning_rate=1e-2, max_epochs=10,
-                                             random_state=random_state, device="cpu")}
+    return {
+        "autoencoder": ConvAutoencoder(filters=(8, 4), max_epochs=5, random_state=random_state, device="cpu"),
+        "classifier": SequenceClassifier(
+            hidden=(16,), dense=None, learning_rate=1e-2, max_epochs=10, random_state=random_state, device="cpu"
+        ),
+    }
 
 
 def session_data(duration_s, seed=0):
@@ -78,16 +80,19 @@ def test_same_random_state_same_probability():
     np.testing.assert_array_equal(first.encodings, second.encodings)
 
 
-@pytest.mark.parametrize("change, match", [
-    (lambda c, m, y: (c, m[:-1], y), "whisk_me: has 59 values; expected 60"),
-    (lambda c, m, y: (c, m, y[:-1]), "Y: has 59 rows; expected 60"),
-    (lambda c, m, y: (c.astype(np.float32), m, y), "crops: has dtype float32; expected uint8"),
-    (lambda c, m, y: (c[0], m, y), r"crops: got a 2-D array"),
-    (lambda c, m, y: (c, np.where(np.arange(60) == 7, np.nan, m), y), "whisk_me: has 1 NaN .* frame 7"),
-    (lambda c, m, y: (c, m, y[:, 0]), "Y: got a 1-D array"),
-    (lambda c, m, y: (c, np.zeros(60), y), "whisk_me: is constant"),
-    (lambda c, m, y: (c, np.r_[np.zeros(59), 1.0], y), "whisk_me: the training block .* 0 whisking frame"),
-])
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (lambda c, m, y: (c, m[:-1], y), "whisk_me: has 59 values; expected 60"),
+        (lambda c, m, y: (c, m, y[:-1]), "Y: has 59 rows; expected 60"),
+        (lambda c, m, y: (c.astype(np.float32), m, y), "crops: has dtype float32; expected uint8"),
+        (lambda c, m, y: (c[0], m, y), r"crops: got a 2-D array"),
+        (lambda c, m, y: (c, np.where(np.arange(60) == 7, np.nan, m), y), "whisk_me: has 1 NaN .* frame 7"),
+        (lambda c, m, y: (c, m, y[:, 0]), "Y: got a 1-D array"),
+        (lambda c, m, y: (c, np.zeros(60), y), "whisk_me: is constant"),
+        (lambda c, m, y: (c, np.r_[np.zeros(59), 1.0], y), "whisk_me: the training block .* 0 whisking frame"),
+    ],
+)
 def test_input_errors(change, match):
     rng = np.random.default_rng(0)
     crops = rng.integers(0, 256, (60, 8, 8), dtype=np.uint8)

@@ -52,9 +52,9 @@ def ref_block(x, window):
     for y in range(x.shape[1]):
         for xx in range(x.shape[2]):
             for i in range(int(np.ceil(t_len / window))):
-                seg = x[i * window:(i + 1) * window, y, xx]
+                seg = x[i * window : (i + 1) * window, y, xx]
                 m = np.mean(seg)
-                out[i * window:(i + 1) * window, y, xx] = (seg - m) / m
+                out[i * window : (i + 1) * window, y, xx] = (seg - m) / m
     return out
 
 
@@ -86,8 +86,7 @@ def test_sliding_matches_direct_loop(window):
 @pytest.mark.parametrize("window", [1, 4, 7, 23, 40])
 def test_block_matches_seed_loop(window):
     x = movie()
-    np.testing.assert_allclose(dff(x, window, mode="block", dtype=np.float64), ref_block(x, window),
-                               rtol=0, atol=1e-12)
+    np.testing.assert_allclose(dff(x, window, mode="block", dtype=np.float64), ref_block(x, window), rtol=0, atol=1e-12)
 
 
 def test_closed_form_constant_baseline():
@@ -104,7 +103,7 @@ def test_closed_form_constant_baseline():
     inner = slice(before, len(a) - after)  # frames whose centred window is complete
     np.testing.assert_allclose(got[inner], expected[inner], atol=1e-12)
     # first frame: truncated window = frames 0..after
-    f0_first = f0 * (1 + a[:after + 1].mean())
+    f0_first = f0 * (1 + a[: after + 1].mean())
     np.testing.assert_allclose(got[0], (x[0] - f0_first) / f0_first, atol=1e-12)
 
 
@@ -114,8 +113,9 @@ def test_chunked_equals_whole(mode, chunk):
     x = movie(t=23)
     window = 6  # chunks 5, 6, 7 straddle the window, 11 is not a multiple of it
     whole = dff(x, window, mode=mode, chunk_size=1000, dtype=np.float64)
-    np.testing.assert_allclose(dff(x, window, mode=mode, chunk_size=chunk, dtype=np.float64), whole,
-                               rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(
+        dff(x, window, mode=mode, chunk_size=chunk, dtype=np.float64), whole, rtol=1e-9, atol=1e-12
+    )
 
 
 @pytest.mark.parametrize("mode", ["sliding", "block"])
@@ -181,7 +181,7 @@ def test_blur_equals_scipy_on_whole_array(sigma, chunk):
 def test_bin_equals_reshape_mean_with_crop(k):
     x = movie(t=7, h=7, w=8)
     hb, wb = 7 // k, 8 // k
-    ref = x[:, :hb * k, :wb * k].reshape(7, hb, k, wb, k).mean(axis=(2, 4))
+    ref = x[:, : hb * k, : wb * k].reshape(7, hb, k, wb, k).mean(axis=(2, 4))
     got = bin_frames(x, k, chunk_size=3, dtype=np.float64)
     assert got.shape == (7, hb, wb)
     np.testing.assert_allclose(got, ref, atol=1e-12)
@@ -190,8 +190,9 @@ def test_bin_equals_reshape_mean_with_crop(k):
 def test_bin_2x2_closed_form_and_bad_k():
     x = np.arange(2 * 4 * 5, dtype=float).reshape(2, 4, 5)  # last column cropped
     got = bin_frames(x, 2, dtype=np.float64)
-    np.testing.assert_array_equal(got[0], [[(0 + 1 + 5 + 6) / 4, (2 + 3 + 7 + 8) / 4],
-                                           [(10 + 11 + 15 + 16) / 4, (12 + 13 + 17 + 18) / 4]])
+    np.testing.assert_array_equal(
+        got[0], [[(0 + 1 + 5 + 6) / 4, (2 + 3 + 7 + 8) / 4], [(10 + 11 + 15 + 16) / 4, (12 + 13 + 17 + 18) / 4]]
+    )
     with pytest.raises(InputError, match=r"^k: got 5; expected a bin size <= 4"):
         bin_frames(x, 5)
     with pytest.raises(InputError, match=r"^sigma: got -1"):
@@ -261,8 +262,7 @@ def test_brain_mask_threshold_nan_and_errors():
 @pytest.mark.parametrize("chunk", [1, 5, 64])
 def test_preprocess_equals_composition(mode, chunk):
     x = movie(t=17, h=9, w=8)
-    ref = dff(gaussian_blur(bin_frames(x, 2, dtype=np.float64), 0.8, dtype=np.float64), 5, mode=mode,
-              dtype=np.float64)
+    ref = dff(gaussian_blur(bin_frames(x, 2, dtype=np.float64), 0.8, dtype=np.float64), 5, mode=mode, dtype=np.float64)
     got = preprocess_widefield(Sliceable(x), 5, blur=0.8, bin=2, mode=mode, chunk_size=chunk, dtype=np.float64)
     assert got.shape == (17, 4, 4)
     np.testing.assert_allclose(got, ref, rtol=1e-9, atol=1e-12)

@@ -25,11 +25,11 @@ def block_mean(frames: np.ndarray, k: int) -> np.ndarray:
         return frames
     n, h, w = frames.shape[:3]
     hb, wb = h // k, w // k
-    if frames.dtype == np.uint8 and k <= 16:   # exact: k*k*255 < 2**16
-        rows = frames[:, :hb * k].reshape((n, hb, k) + frames.shape[2:]).sum(axis=2, dtype=np.uint16)
-        acc = rows[:, :, 0:wb * k:k].copy()
+    if frames.dtype == np.uint8 and k <= 16:  # exact: k*k*255 < 2**16
+        rows = frames[:, : hb * k].reshape((n, hb, k) + frames.shape[2:]).sum(axis=2, dtype=np.uint16)
+        acc = rows[:, :, 0 : wb * k : k].copy()
         for j in range(1, k):
-            acc += rows[:, :, j:wb * k:k]
+            acc += rows[:, :, j : wb * k : k]
         return np.multiply(acc, np.float32(1.0 / (k * k)), dtype=np.float32)
-    cut = frames[:, :hb * k, :wb * k]
+    cut = frames[:, : hb * k, : wb * k]
     return cut.reshape((n, hb, k, wb, k) + frames.shape[3:]).mean(axis=(2, 4))

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
-
 from typer.core import TyperGroup
 
 from neurocine.errors import InputError
@@ -30,8 +28,7 @@ class _DefaultCommandGroup(TyperGroup):
         return super().resolve_command(ctx, args)
 
 
-app = typer.Typer(no_args_is_help=True, add_completion=False,
-                  help="neurocine: link video and neural recordings.")
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="neurocine: link video and neural recordings.")
 motifs_app = typer.Typer(no_args_is_help=True, help="Conv-NMF motif discovery in multichannel time series.")
 screenome_app = typer.Typer(no_args_is_help=True, help="Phone-screen (screenome) event logs.")
 app.add_typer(motifs_app, name="motifs")
@@ -42,22 +39,31 @@ imaging_app = typer.Typer(no_args_is_help=True, help="Widefield / 2-photon imagi
 app.add_typer(imaging_app, name="imaging")
 batch_app = typer.Typer(no_args_is_help=True, help="Run a job over many sessions on a Dask cluster.")
 app.add_typer(batch_app, name="batch")
-encode_app = typer.Typer(cls=_DefaultCommandGroup, no_args_is_help=True,
-                         help="Encoding models: predict neural data from video and task features "
-                              "(neurocine encode CONFIG.toml --out DIR).")
+encode_app = typer.Typer(
+    cls=_DefaultCommandGroup,
+    no_args_is_help=True,
+    help="Encoding models: predict neural data from video and task features (neurocine encode CONFIG.toml --out DIR).",
+)
 app.add_typer(encode_app, name="encode")
-v1_app = typer.Typer(no_args_is_help=True, help="Mouse V1: dynamic neural encoding model (DNEM) and movie "
-                                                 "reconstruction from population activity.")
+v1_app = typer.Typer(
+    no_args_is_help=True,
+    help="Mouse V1: dynamic neural encoding model (DNEM) and movie reconstruction from population activity.",
+)
 app.add_typer(v1_app, name="v1")
-fmri_app = typer.Typer(no_args_is_help=True, help="Video and fMRI: voxel-wise encoding, feature decoding and "
-                                                   "identification, brain-signal pretraining.")
+fmri_app = typer.Typer(
+    no_args_is_help=True,
+    help="Video and fMRI: voxel-wise encoding, feature decoding and identification, brain-signal pretraining.",
+)
 app.add_typer(fmri_app, name="fmri")
 
 
 @app.callback()
-def _root(quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
-          threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch and BLAS "
-                                                "(default: one per core).")) -> None:
+def _root(
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    threads: int | None = typer.Option(
+        None, "--threads", help="CPU threads for torch and BLAS (default: one per core)."
+    ),
+) -> None:
     set_quiet(quiet)
     set_threads(threads)
 
@@ -86,12 +92,22 @@ def motifs_simulate(
     noise: float = typer.Option(1.0, "--noise", help="Noise standard deviation."),
 ) -> None:
     """Simulate Conv-NMF data exactly as the Neural Screenomics notebook does."""
-    from neurocine.pipelines.motifs import run_simulate
+    from neurocine.motifs.jobs import run_simulate
 
-    s = run_simulate(out, seed=seed, timesteps=timesteps, channels=channels, width=width, neurons=neurons,
-                     alpha=alpha, beta=beta, noise=noise)
-    typer.echo(f"wrote {s['out']}: data {tuple(s['data_shape'])}, {s['n_spikes']} spikes, "
-               f"oracle R2 {s['oracle_r2']:.3f}")
+    s = run_simulate(
+        out,
+        seed=seed,
+        timesteps=timesteps,
+        channels=channels,
+        width=width,
+        neurons=neurons,
+        alpha=alpha,
+        beta=beta,
+        noise=noise,
+    )
+    typer.echo(
+        f"wrote {s['out']}: data {tuple(s['data_shape'])}, {s['n_spikes']} spikes, oracle R2 {s['oracle_r2']:.3f}"
+    )
 
 
 @motifs_app.command("fit")
@@ -100,26 +116,44 @@ def motifs_fit(
     out: Path = typer.Option(..., "--out", help="Output folder."),
     components: int = typer.Option(..., "--components", "-k", help="K, number of units."),
     width: int = typer.Option(..., "--width", "-d", help="D, template duration in samples."),
-    rank: Optional[int] = typer.Option(None, "--rank", help="Template rank R (signed templates; default 1)."),
+    rank: int | None = typer.Option(None, "--rank", help="Template rank R (signed templates; default 1)."),
     solver: str = typer.Option("default", "--solver", help="default | seed (the notebook's algorithm)."),
     amp_rate: float = typer.Option(3.0, "--amp-rate", help="Rate of the exponential amplitude prior."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     nonnegative: bool = typer.Option(False, "--nonnegative", help="Nonnegative full-rank (seqNMF-style) templates."),
-    n_init: Optional[int] = typer.Option(None, "--n-init", help="Starts of the default solver (default: 10; 3 "
-                                         "on data longer than its 20 000-sample search block)."),
-    noise_std: Optional[float] = typer.Option(None, "--noise-std", help="Noise std (default: estimated)."),
-    max_iter: Optional[int] = typer.Option(None, "--max-iter", help="Sweeps per start (and at most this many in "
-                                           "any stage of the default solver)."),
+    n_init: int | None = typer.Option(
+        None,
+        "--n-init",
+        help="Starts of the default solver (default: 10; 3 on data longer than its 20 000-sample search block).",
+    ),
+    noise_std: float | None = typer.Option(None, "--noise-std", help="Noise std (default: estimated)."),
+    max_iter: int | None = typer.Option(
+        None, "--max-iter", help="Sweeps per start (and at most this many in any stage of the default solver)."
+    ),
     tolerance: int = typer.Option(2, "--tolerance", help="Spike matching tolerance (samples) for ground truth."),
-    series: Optional[str] = typer.Option(None, "--series", help="NWB only: name or path of the TimeSeries."),
+    series: str | None = typer.Option(None, "--series", help="NWB only: name or path of the TimeSeries."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:i]."),
 ) -> None:
     """Fit a Conv-NMF model (templates + sparse spikes) to a multichannel signal."""
-    from neurocine.pipelines.motifs import run_fit
+    from neurocine.motifs.jobs import run_fit
 
-    s = run_fit(input_path, out, components=components, width=width, rank=rank, solver=solver, amp_rate=amp_rate,
-                seed=seed, nonnegative=nonnegative, n_init=n_init, noise_std=noise_std, max_iter=max_iter,
-                tolerance=tolerance, series=series, device=device)
+    s = run_fit(
+        input_path,
+        out,
+        components=components,
+        width=width,
+        rank=rank,
+        solver=solver,
+        amp_rate=amp_rate,
+        seed=seed,
+        nonnegative=nonnegative,
+        n_init=n_init,
+        noise_std=noise_std,
+        max_iter=max_iter,
+        tolerance=tolerance,
+        series=series,
+        device=device,
+    )
     typer.echo(f"Found {s['metrics']['n_spikes']} putative spikes (R2 = {s['metrics']['r2']:.2f}) -> {out}")
     _echo_metrics(s, ["n_iter", "seconds", "spike_precision", "spike_recall", "spike_f1", "template_similarity"])
 
@@ -133,21 +167,35 @@ def motifs_select(
     repeats: int = typer.Option(3, "--repeats", help="Fits per K (random masks and starts)."),
     mask_fraction: float = typer.Option(0.1, "--mask-fraction", help="Fraction of entries held out."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
-    rank: Optional[int] = typer.Option(None, "--rank", help="Template rank R."),
+    rank: int | None = typer.Option(None, "--rank", help="Template rank R."),
     nonnegative: bool = typer.Option(False, "--nonnegative", help="Nonnegative full-rank templates."),
     amp_rate: float = typer.Option(3.0, "--amp-rate", help="Rate of the exponential amplitude prior."),
     n_init: int = typer.Option(3, "--n-init", help="Starts per fit."),
-    series: Optional[str] = typer.Option(None, "--series", help="NWB only: name or path of the TimeSeries."),
+    series: str | None = typer.Option(None, "--series", help="NWB only: name or path of the TimeSeries."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:i]."),
-    jobs: int = typer.Option(1, "--jobs", "-j", help="Fits run at once, one process each (-1: every CPU); "
-                                                      "the same result for any value."),
+    jobs: int = typer.Option(
+        1, "--jobs", "-j", help="Fits run at once, one process each (-1: every CPU); the same result for any value."
+    ),
 ) -> None:
     """Choose K: held-out fit (masked entries) and stability across restarts."""
-    from neurocine.pipelines.motifs import run_select
+    from neurocine.motifs.jobs import run_select
 
-    s = run_select(input_path, out, components=components, width=width, repeats=repeats,
-                   mask_fraction=mask_fraction, seed=seed, rank=rank, nonnegative=nonnegative, amp_rate=amp_rate,
-                   n_init=n_init, series=series, device=device, jobs=jobs)
+    s = run_select(
+        input_path,
+        out,
+        components=components,
+        width=width,
+        repeats=repeats,
+        mask_fraction=mask_fraction,
+        seed=seed,
+        rank=rank,
+        nonnegative=nonnegative,
+        amp_rate=amp_rate,
+        n_init=n_init,
+        series=series,
+        device=device,
+        jobs=jobs,
+    )
     m = s["metrics"]
     typer.echo(f"recommended K = {m['recommended_k']} -> {out}")
     for k, r2, st in zip(s["parameters"]["ks"], m["heldout_r2_mean"], m["stability_mean"]):
@@ -159,17 +207,18 @@ def motifs_select(
 # --------------------------------------------------------------------------- #
 @screenome_app.command("bin")
 def screenome_bin(
-    log: Path = typer.Argument(..., metavar="LOG.csv",
-                               help="Event log: timestamp, app|category[, participant, duration]."),
+    log: Path = typer.Argument(
+        ..., metavar="LOG.csv", help="Event log: timestamp, app|category[, participant, duration]."
+    ),
     out: Path = typer.Option(..., "--out", help="Output folder (binned.npz, usage.png)."),
     bin: str = typer.Option("5s", "--bin", help="Bin width: 500ms, 5s, 1min, 2h..."),
-    top: Optional[int] = typer.Option(None, "--top", help="Keep the N most used apps, merge the rest into 'other'."),
+    top: int | None = typer.Option(None, "--top", help="Keep the N most used apps, merge the rest into 'other'."),
     channel: str = typer.Option("app", "--channel", help="app | category."),
-    participant: Optional[str] = typer.Option(None, "--participant", help="Only this participant."),
+    participant: str | None = typer.Option(None, "--participant", help="Only this participant."),
     max_gap: str = typer.Option("5s", "--max-gap", help="Without durations: longest an event lasts."),
 ) -> None:
     """Turn a screen-use event log into a (T, N) matrix of seconds of use per app per bin."""
-    from neurocine.pipelines.screenome import run_screenome_bin
+    from neurocine.motifs.screenome.jobs import run_screenome_bin
 
     s = run_screenome_bin(log, out, bin=bin, top=top, channel=channel, participant=participant, max_gap=max_gap)
     typer.echo(f"binned {log} -> {out}")
@@ -188,7 +237,7 @@ def screenome_simulate(
     bin: str = typer.Option("60s", "--bin", help="Bin of the generating model."),
 ) -> None:
     """Simulate a screen-use log driven by Conv-NMF motivational states."""
-    from neurocine.pipelines.screenome import run_screenome_simulate
+    from neurocine.motifs.screenome.jobs import run_screenome_simulate
 
     s = run_screenome_simulate(out, seed=seed, n_apps=apps, n_states=states, hours=hours, bin=bin)
     typer.echo(f"wrote {s['log']} ({s['n_events']} events) and {s['truth']}")
@@ -197,7 +246,7 @@ def screenome_simulate(
 # --------------------------------------------------------------------------- #
 # video
 # --------------------------------------------------------------------------- #
-def _parse_box(text: Optional[str], name: str):
+def _parse_box(text: str | None, name: str):
     if text is None:
         return None
     try:
@@ -213,23 +262,35 @@ def _parse_box(text: Optional[str], name: str):
 def video_motion(
     video: Path = typer.Argument(..., metavar="VIDEO", help="mp4/avi/mov/mkv, or a tif/npy/h5/zarr frame stack."),
     out: Path = typer.Option(..., "--out", help="Output folder (motion.npz, figures, summary.json)."),
-    rois: Optional[Path] = typer.Option(None, "--rois",
-                                        help="TOML/JSON of named boxes or polygons (default: full frame)."),
+    rois: Path | None = typer.Option(
+        None, "--rois", help="TOML/JSON of named boxes or polygons (default: full frame)."
+    ),
     svd: int = typer.Option(0, "--svd", help="Motion-SVD components per ROI (0: motion energy only)."),
     bin: int = typer.Option(1, "--bin", help="k x k spatial binning while reading."),
-    crop: Optional[str] = typer.Option(None, "--crop", help="x0,y0,x1,y1: keep only this box (before binning)."),
+    crop: str | None = typer.Option(None, "--crop", help="x0,y0,x1,y1: keep only this box (before binning)."),
     first: str = typer.Option("zero", "--first", help="Motion energy of frame 0: zero | nan."),
     allow_truncated: bool = typer.Option(False, "--allow-truncated", help="Keep the frames of a truncated file."),
     nwb: bool = typer.Option(False, "--nwb", help="Also write motion.nwb (BehavioralTimeSeries, motion SVD)."),
 ) -> None:
     """Motion energy (and motion SVD) of ROIs in one streaming pass over a video."""
-    from neurocine.pipelines.video import run_motion
+    from neurocine.encode.video_jobs import run_motion
 
-    s = run_motion(video, out, rois=rois, svd=svd, bin=bin, crop=_parse_box(crop, "--crop"), first=first,
-                   allow_truncated=allow_truncated, nwb=nwb)
+    s = run_motion(
+        video,
+        out,
+        rois=rois,
+        svd=svd,
+        bin=bin,
+        crop=_parse_box(crop, "--crop"),
+        first=first,
+        allow_truncated=allow_truncated,
+        nwb=nwb,
+    )
     extra = f" (TRUNCATED: {s['n_decoded']} frames decoded)" if s["truncated"] else ""
-    typer.echo(f"{video}: {s['frames']} frames in {s['seconds']:.1f} s "
-               f"({s['frames'] / max(s['seconds'], 1e-9):.0f} frames/s), ROIs {', '.join(s['rois'])}{extra}")
+    typer.echo(
+        f"{video}: {s['frames']} frames in {s['seconds']:.1f} s "
+        f"({s['frames'] / max(s['seconds'], 1e-9):.0f} frames/s), ROIs {', '.join(s['rois'])}{extra}"
+    )
     typer.echo(f"wrote {out}/motion.npz")
 
 
@@ -240,7 +301,7 @@ def video_rois(
     out: Path = typer.Option(..., "--out", help="Image file (png) of the ROIs on the mean frame."),
 ) -> None:
     """Draw the ROIs on the video's mean frame so you can check them."""
-    from neurocine.pipelines.video import run_draw_rois
+    from neurocine.encode.video_jobs import run_draw_rois
 
     s = run_draw_rois(video, rois, out)
     typer.echo(f"wrote {s['out']} ({', '.join(s['rois'])})")
@@ -255,11 +316,11 @@ def imaging_dff(
     bin: int = typer.Option(2, "--bin", help="k x k spatial binning."),
     mode: str = typer.Option("sliding", "--mode", help="sliding (centred running mean) | block (the seed's)."),
     mask: str = typer.Option("none", "--mask", help="none | otsu | MASK.npy (boolean, binned coordinates)."),
-    key: Optional[str] = typer.Option(None, "--key", help="Dataset inside an h5/zarr file."),
-    series: Optional[str] = typer.Option(None, "--series", help="NWB: name of the imaging series."),
+    key: str | None = typer.Option(None, "--key", help="Dataset inside an h5/zarr file."),
+    series: str | None = typer.Option(None, "--series", help="NWB: name of the imaging series."),
 ) -> None:
     """dF/F of a widefield movie (bin, blur, sliding-window baseline) written chunk by chunk."""
-    from neurocine.pipelines.imaging import run_dff
+    from neurocine.encode.imaging_jobs import run_dff
 
     s = run_dff(stack, out, window=window, blur=blur, bin=bin, mode=mode, mask=mask, key=key, series=series)
     typer.echo(f"{stack}: {s['frames']} frames -> dF/F {tuple(s['shape'])} in {s['seconds']:.1f} s")
@@ -270,21 +331,23 @@ def imaging_dff(
 def batch_motion(
     sessions: Path = typer.Argument(..., metavar="SESSIONS.csv", help="CSV with columns session, video[, rois]."),
     out: Path = typer.Option(..., "--out", help="Output folder: one sub-folder per session, batch.csv, report.html."),
-    rois: Optional[Path] = typer.Option(None, "--rois", help="ROI file for every session (a rois column overrides)."),
+    rois: Path | None = typer.Option(None, "--rois", help="ROI file for every session (a rois column overrides)."),
     svd: int = typer.Option(0, "--svd", help="Motion-SVD components per ROI."),
     bin: int = typer.Option(1, "--bin", help="k x k spatial binning while reading."),
-    scheduler: Optional[str] = typer.Option(None, "--scheduler",
-                                            help="Dask scheduler address (default: a LocalCluster)."),
-    workers: Optional[int] = typer.Option(None, "--workers", help="LocalCluster workers (default: one per core)."),
+    scheduler: str | None = typer.Option(None, "--scheduler", help="Dask scheduler address (default: a LocalCluster)."),
+    workers: int | None = typer.Option(None, "--workers", help="LocalCluster workers (default: one per core)."),
     force: bool = typer.Option(False, "--force", help="Redo sessions that already have results."),
 ) -> None:
     """Motion energy (and SVD) of many sessions in parallel; failed sessions are reported, the rest finish."""
-    from neurocine.pipelines.batch import run_batch_motion
+    from neurocine.encode.batch_jobs import run_batch_motion
 
-    s = run_batch_motion(sessions, out, rois=rois, svd=svd, bin=bin, scheduler=scheduler, n_workers=workers,
-                         force=force)
-    typer.echo(f"{s['sessions']} sessions: {s['ok']} ok, {s['failed']} failed, {s['skipped']} skipped "
-               f"-> {out}/batch.csv, {out}/report.html")
+    s = run_batch_motion(
+        sessions, out, rois=rois, svd=svd, bin=bin, scheduler=scheduler, n_workers=workers, force=force
+    )
+    typer.echo(
+        f"{s['sessions']} sessions: {s['ok']} ok, {s['failed']} failed, {s['skipped']} skipped "
+        f"-> {out}/batch.csv, {out}/report.html"
+    )
     for r in s["results"]:
         if r["status"] == "failed":
             typer.echo(f"  {r['session']}: {r['error']}")
@@ -301,22 +364,28 @@ def encode_fit(
     out: Path = typer.Option(..., "--out", help="Output folder (maps, attribution, figures, summary.json)."),
 ) -> None:
     """Fit ridge (+ optional LSTM), attribute variance to feature groups, map betas and EV."""
-    from neurocine.pipelines.encode import run_encode
+    from neurocine.encode.jobs import run_encode
 
     s = run_encode(config, out)
     m = s["metrics"]
-    typer.echo(f"{m['n_samples']} samples x {m['n_columns']} columns -> {m['n_targets']} targets: "
-               f"cross-validated EV {m['mean_cv_ev']:.3f}, test-block EV ridge {m['ridge_test_ev']:.3f}"
-               + (f", sequence {m['sequence_test_ev']:.3f}" if "sequence_test_ev" in m else ""))
+    typer.echo(
+        f"{m['n_samples']} samples x {m['n_columns']} columns -> {m['n_targets']} targets: "
+        f"cross-validated EV {m['mean_cv_ev']:.3f}, test-block EV ridge {m['ridge_test_ev']:.3f}"
+        + (f", sequence {m['sequence_test_ev']:.3f}" if "sequence_test_ev" in m else "")
+    )
     typer.echo("  unique EV: " + ", ".join(f"{g} {m['unique'][g]:.4f}" for g in m["ranking"]))
     if "beta_map_correlation" in m:
-        typer.echo(f"  vs truth: ceiling EV {m.get('ceiling_ev', float('nan')):.3f}, min beta-map correlation "
-                   f"{m['min_beta_map_correlation']:.3f}, planted groups ranked first: {m['planted_ranked_first']}")
+        typer.echo(
+            f"  vs truth: ceiling EV {m.get('ceiling_ev', float('nan')):.3f}, min beta-map correlation "
+            f"{m['min_beta_map_correlation']:.3f}, planted groups ranked first: {m['planted_ranked_first']}"
+        )
     if "whisking" in m:
         w = m["whisking"]
-        typer.echo(f"  whisking classifier accuracy train/val/test {w['accuracy_train']:.3f}/"
-                   f"{w['accuracy_validation']:.3f}/{w['accuracy_test']:.3f}; EV as the only regressor: "
-                   f"probability {w['ev_probability_mean']:.4f} vs whisk ME {w['ev_motion_energy_mean']:.4f}")
+        typer.echo(
+            f"  whisking classifier accuracy train/val/test {w['accuracy_train']:.3f}/"
+            f"{w['accuracy_validation']:.3f}/{w['accuracy_test']:.3f}; EV as the only regressor: "
+            f"probability {w['ev_probability_mean']:.4f} vs whisk ME {w['ev_motion_energy_mean']:.4f}"
+        )
     typer.echo(f"wrote {out}")
 
 
@@ -327,7 +396,7 @@ def encode_framerates(
     lstm: bool = typer.Option(True, "--lstm/--no-lstm", help="Also train the sequence model on every variant."),
 ) -> None:
     """Ridge and LSTM at 1/3, 1/2 and full rate and half rate interpolated (the seed's Table III)."""
-    from neurocine.pipelines.encode import run_framerates
+    from neurocine.encode.jobs import run_framerates
 
     run_framerates(configs, out, sequence=lstm)
     typer.echo((out / "table.md").read_text(), nl=False)
@@ -340,20 +409,22 @@ def encode_simulate(
     seconds: float = typer.Option(240.0, "--seconds", help="Session length (s)."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     widefield: int = typer.Option(64, "--widefield", help="Widefield frame side (pixels)."),
-    name: Optional[str] = typer.Option(None, "--name", help="Dataset name in the config."),
+    name: str | None = typer.Option(None, "--name", help="Dataset name in the config."),
 ) -> None:
     """Write a simulated face-video + widefield session with planted beta maps, and its encode config."""
-    from neurocine.pipelines.encode import write_simulated_session
+    from neurocine.encode.jobs import write_simulated_session
 
     s = write_simulated_session(out, duration_s=seconds, seed=seed, widefield_size=(widefield, widefield), name=name)
-    typer.echo(f"wrote {out}/encode.toml ({s['metrics']['frames']} frames, ceiling EV "
-               f"{s['metrics']['ceiling_ev']:.3f}); run: neurocine encode {out}/encode.toml --out RESULTS")
+    typer.echo(
+        f"wrote {out}/encode.toml ({s['metrics']['frames']} frames, ceiling EV "
+        f"{s['metrics']['ceiling_ev']:.3f}); run: neurocine encode {out}/encode.toml --out RESULTS"
+    )
 
 
 # --------------------------------------------------------------------------- #
 # v1: DNEM + movie reconstruction
 # --------------------------------------------------------------------------- #
-def _csv_list(text: Optional[str], name: str, cast=float) -> Optional[list]:
+def _csv_list(text: str | None, name: str, cast=float) -> list | None:
     if text is None:
         return None
     try:
@@ -382,13 +453,23 @@ def v1_simulate(
     seed: int = typer.Option(0, "--seed", help="Random seed."),
 ) -> None:
     """Simulate a mouse V1 (LN-Poisson Gabor neurons) watching natural clips, in the Sensorium format."""
-    from neurocine.pipelines.v1 import run_simulate
+    from neurocine.v1.jobs import run_simulate
 
-    s = run_simulate(out, n_neurons=neurons, n_train=train, n_test=test, test_repeats=repeats, n_frames=frames,
-                     ceiling=ceiling, seed=seed)
-    typer.echo(f"wrote {out}: {s['n_neurons']} neurons, {sum(s['tiers'].values())} trials "
-               f"({', '.join(f'{k} {v}' for k, v in s['tiers'].items())}), ceiling correlation "
-               f"{s['ceiling_correlation']:.3f}")
+    s = run_simulate(
+        out,
+        n_neurons=neurons,
+        n_train=train,
+        n_test=test,
+        test_repeats=repeats,
+        n_frames=frames,
+        ceiling=ceiling,
+        seed=seed,
+    )
+    typer.echo(
+        f"wrote {out}: {s['n_neurons']} neurons, {sum(s['tiers'].values())} trials "
+        f"({', '.join(f'{k} {v}' for k, v in s['tiers'].items())}), ceiling correlation "
+        f"{s['ceiling_correlation']:.3f}"
+    )
 
 
 @v1_app.command("train")
@@ -396,22 +477,35 @@ def v1_train(
     data: Path = typer.Argument(..., metavar="DATA", help="Sensorium mouse folder."),
     out: Path = typer.Option(..., "--out", help="Models folder (model_<i>.pt, mask.npz, figures, summary.json)."),
     instances: int = typer.Option(3, "--instances", help="Models with different seeds (an ensemble)."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="Epoch limit (early stopping on the oracle tier)."),
-    channels: Optional[int] = typer.Option(None, "--channels", help="Core width."),
-    blocks: Optional[int] = typer.Option(None, "--blocks", help="Core depth (factorised 3-D conv blocks)."),
-    readout: Optional[str] = typer.Option(None, "--readout", help="gaussian | linear."),
-    clip_length: Optional[int] = typer.Option(None, "--clip-length", help="Frames per training crop."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Crops per step."),
-    lr: Optional[float] = typer.Option(None, "--lr", help="Peak AdamW learning rate."),
+    epochs: int | None = typer.Option(None, "--epochs", help="Epoch limit (early stopping on the oracle tier)."),
+    channels: int | None = typer.Option(None, "--channels", help="Core width."),
+    blocks: int | None = typer.Option(None, "--blocks", help="Core depth (factorised 3-D conv blocks)."),
+    readout: str | None = typer.Option(None, "--readout", help="gaussian | linear."),
+    clip_length: int | None = typer.Option(None, "--clip-length", help="Frames per training crop."),
+    batch_size: int | None = typer.Option(None, "--batch-size", help="Crops per step."),
+    lr: float | None = typer.Option(None, "--lr", help="Peak AdamW learning rate."),
     seed: int = typer.Option(0, "--seed", help="Seed of instance 0 (instance i uses seed + i)."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:i]."),
 ) -> None:
     """Train a DNEM ensemble (video + behaviour -> V1 activity); score it on held-out clips; map masks and RFs."""
-    from neurocine.pipelines.v1 import run_train
+    from neurocine.v1.jobs import run_train
 
-    s = run_train(data, out, instances=instances, seed=seed, device=device,
-                  **_given(epochs=epochs, core_channels=channels, n_blocks=blocks, readout=readout,
-                           clip_length=clip_length, batch_size=batch_size, lr=lr))
+    s = run_train(
+        data,
+        out,
+        instances=instances,
+        seed=seed,
+        device=device,
+        **_given(
+            epochs=epochs,
+            core_channels=channels,
+            n_blocks=blocks,
+            readout=readout,
+            clip_length=clip_length,
+            batch_size=batch_size,
+            lr=lr,
+        ),
+    )
     m = s["metrics"]
     line = f"held-out single-trial correlation {m['single_trial_correlation']:.3f}"
     if "ceiling_correlation" in m:
@@ -423,38 +517,63 @@ def v1_train(
 @v1_app.command("reconstruct")
 def v1_reconstruct(
     data: Path = typer.Argument(..., metavar="DATA", help="Sensorium mouse folder."),
-    models: Optional[Path] = typer.Option(None, "--models", help="Folder written by `neurocine v1 train`."),
+    models: Path | None = typer.Option(None, "--models", help="Folder written by `neurocine v1 train`."),
     out: Path = typer.Option(..., "--out", help="Output folder (movies, figures, summary.json)."),
-    truth_model: bool = typer.Option(False, "--truth-model", help="Simulated data: use the simulator's own "
-                                                                  "population (the upper bound) instead of --models."),
-    trials: Optional[str] = typer.Option(None, "--trials", help="Comma-separated trial ids (default: one "
-                                                                "presentation of every test clip)."),
-    n_trials: Optional[int] = typer.Option(None, "--n-trials", help="Only the first N selected trials."),
+    truth_model: bool = typer.Option(
+        False,
+        "--truth-model",
+        help="Simulated data: use the simulator's own population (the upper bound) instead of --models.",
+    ),
+    trials: str | None = typer.Option(
+        None, "--trials", help="Comma-separated trial ids (default: one presentation of every test clip)."
+    ),
+    n_trials: int | None = typer.Option(None, "--n-trials", help="Only the first N selected trials."),
     method: str = typer.Option("paper", "--method", help="paper (momentum SGD, 1000 steps) | adam (faster)."),
-    iterations: Optional[int] = typer.Option(None, "--iterations", help="Optimiser steps (default per method)."),
-    lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate (default per method)."),
+    iterations: int | None = typer.Option(None, "--iterations", help="Optimiser steps (default per method)."),
+    lr: float | None = typer.Option(None, "--lr", help="Learning rate (default per method)."),
     ensemble: str = typer.Option("videos", "--ensemble", help="videos (average finished movies) | gradients."),
-    error_maps: bool = typer.Option(True, "--error-maps/--no-error-maps",
-                                    help="Also reconstruct from predicted activity and map the difference."),
+    error_maps: bool = typer.Option(
+        True, "--error-maps/--no-error-maps", help="Also reconstruct from predicted activity and map the difference."
+    ),
     coarse_to_fine: int = typer.Option(0, "--coarse-to-fine", help="Coarser levels optimised first (0: none)."),
-    holdout: float = typer.Option(0.0, "--holdout", help="Share of neurons held out to pick the best iteration "
-                                                         "(early stopping without ground truth)."),
+    holdout: float = typer.Option(
+        0.0,
+        "--holdout",
+        help="Share of neurons held out to pick the best iteration (early stopping without ground truth).",
+    ),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:i]."),
 ) -> None:
     """Reconstruct the movies a mouse saw from its recorded V1 activity, by gradient descent on the pixels."""
-    from neurocine.pipelines.v1 import run_reconstruct
+    from neurocine.v1.jobs import run_reconstruct
 
-    s = run_reconstruct(data, models, out, trials=_csv_list(trials, "--trials", str), n_trials=n_trials,
-                        method=method, iterations=iterations, lr=lr, ensemble=ensemble, error_maps=error_maps,
-                        truth_model=truth_model, coarse_to_fine=coarse_to_fine, holdout=holdout, seed=seed,
-                        device=device)
+    s = run_reconstruct(
+        data,
+        models,
+        out,
+        trials=_csv_list(trials, "--trials", str),
+        n_trials=n_trials,
+        method=method,
+        iterations=iterations,
+        lr=lr,
+        ensemble=ensemble,
+        error_maps=error_maps,
+        truth_model=truth_model,
+        coarse_to_fine=coarse_to_fine,
+        holdout=holdout,
+        seed=seed,
+        device=device,
+    )
     m = s["metrics"]
     for row in m["trials"]:
-        typer.echo(f"  trial {row['trial']}: video correlation {row['video_correlation']:.3f}, mean frame "
-                   f"correlation {row['mean_frame_correlation']:.3f}")
-    typer.echo(f"mean video correlation {m['mean_video_correlation']:.3f}, mean frame correlation "
-               f"{m['mean_frame_correlation']:.3f} ({m['n_models']} models)")
+        typer.echo(
+            f"  trial {row['trial']}: video correlation {row['video_correlation']:.3f}, mean frame "
+            f"correlation {row['mean_frame_correlation']:.3f}"
+        )
+    typer.echo(
+        f"mean video correlation {m['mean_video_correlation']:.3f}, mean frame correlation "
+        f"{m['mean_frame_correlation']:.3f} ({m['n_models']} models)"
+    )
     typer.echo(f"wrote {out}")
 
 
@@ -462,29 +581,42 @@ def v1_reconstruct(
 def v1_suite(
     kind: str = typer.Argument(..., metavar="KIND", help="noise | gratings | ablation."),
     data: Path = typer.Argument(..., metavar="DATA", help="Sensorium mouse folder."),
-    models: Optional[Path] = typer.Option(None, "--models", help="Folder written by `neurocine v1 train`."),
+    models: Path | None = typer.Option(None, "--models", help="Folder written by `neurocine v1 train`."),
     out: Path = typer.Option(..., "--out", help="Output folder (table, figures, summary.json)."),
     truth_model: bool = typer.Option(False, "--truth-model", help="Simulated data: the simulator's own population."),
-    lengths: Optional[str] = typer.Option(None, "--lengths", help="noise: length constants (default 0,1,2,4,8,16,32)."),
-    sf: Optional[str] = typer.Option(None, "--sf", help="gratings: spatial frequencies, cycles/pixel."),
-    tf: Optional[str] = typer.Option(None, "--tf", help="gratings: temporal frequencies, Hz."),
-    fractions: Optional[str] = typer.Option(None, "--fractions", help="ablation: fractions dropped "
-                                                                      "(default 0,0.5,0.75,0.875)."),
+    lengths: str | None = typer.Option(None, "--lengths", help="noise: length constants (default 0,1,2,4,8,16,32)."),
+    sf: str | None = typer.Option(None, "--sf", help="gratings: spatial frequencies, cycles/pixel."),
+    tf: str | None = typer.Option(None, "--tf", help="gratings: temporal frequencies, Hz."),
+    fractions: str | None = typer.Option(
+        None, "--fractions", help="ablation: fractions dropped (default 0,0.5,0.75,0.875)."
+    ),
     frames: int = typer.Option(60, "--frames", help="noise/gratings: frames per movie."),
-    n_trials: Optional[int] = typer.Option(None, "--n-trials", help="ablation: test trials used."),
+    n_trials: int | None = typer.Option(None, "--n-trials", help="ablation: test trials used."),
     method: str = typer.Option("paper", "--method", help="paper | adam."),
-    iterations: Optional[int] = typer.Option(None, "--iterations", help="Optimiser steps."),
+    iterations: int | None = typer.Option(None, "--iterations", help="Optimiser steps."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:i]."),
 ) -> None:
     """The paper's suites: Gaussian noise and drifting gratings (from predicted activity), population ablation."""
-    from neurocine.pipelines.v1 import DEFAULT_ABLATION, DEFAULT_NOISE_LENGTHS, run_suite
+    from neurocine.v1.jobs import DEFAULT_ABLATION, DEFAULT_NOISE_LENGTHS, run_suite
 
-    s = run_suite(kind, data, models, out, noise_lengths=_csv_list(lengths, "--lengths") or DEFAULT_NOISE_LENGTHS,
-                  spatial_frequencies=_csv_list(sf, "--sf"), temporal_frequencies=_csv_list(tf, "--tf"),
-                  fractions=_csv_list(fractions, "--fractions") or DEFAULT_ABLATION, n_frames=frames,
-                  n_trials=n_trials, method=method, iterations=iterations, truth_model=truth_model, seed=seed,
-                  device=device)
+    s = run_suite(
+        kind,
+        data,
+        models,
+        out,
+        noise_lengths=_csv_list(lengths, "--lengths") or DEFAULT_NOISE_LENGTHS,
+        spatial_frequencies=_csv_list(sf, "--sf"),
+        temporal_frequencies=_csv_list(tf, "--tf"),
+        fractions=_csv_list(fractions, "--fractions") or DEFAULT_ABLATION,
+        n_frames=frames,
+        n_trials=n_trials,
+        method=method,
+        iterations=iterations,
+        truth_model=truth_model,
+        seed=seed,
+        device=device,
+    )
     value = s["metrics"]["mean_video_correlation"]
     shown = ", ".join(f"{v:.3f}" for v in value) if isinstance(value, list) else f"{value:.3f}"
     typer.echo(f"{kind}: mean video correlation {shown}")
@@ -503,8 +635,8 @@ def fmri_simulate(
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:i] (CNN features)."),
 ) -> None:
     """Simulate fMRI (TR 2 s) of voxels driven by EfficientNet-Lite0 layers while watching real footage."""
-    from neurocine.pipelines.fmri import run_fmri_simulate
-    from neurocine.simulate.fmri import SMALL_SIMULATION
+    from neurocine.fmri.jobs import run_fmri_simulate
+    from neurocine.fmri.simulate import SMALL_SIMULATION
 
     options = dict(SMALL_SIMULATION) if small else {"n_voxels": voxels}
     s = run_fmri_simulate(out, seed=seed, device=device, **options)
@@ -517,17 +649,18 @@ def fmri_encode(
     data: Path = typer.Argument(..., metavar="DATA", help="fMRI data folder."),
     out: Path = typer.Option(..., "--out", help="Output folder (layer map, r histogram, summary.json)."),
     features: str = typer.Option("efficientnet", "--features", help="efficientnet | gabor."),
-    layers: Optional[str] = typer.Option(None, "--layers", help="Comma-separated CNN taps (default: five)."),
+    layers: str | None = typer.Option(None, "--layers", help="Comma-separated CNN taps (default: five)."),
     folds: int = typer.Option(9, "--folds", help="Contiguous cross-validation folds."),
     banded: bool = typer.Option(False, "--banded", help="Also fit banded ridge across layers."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:i]."),
 ) -> None:
     """Voxel-wise encoding: CNN layers (PCA 99 %, HRF, TR) -> ridge per voxel; best layer map, test r, ceiling."""
-    from neurocine.pipelines.fmri import run_fmri_encode
+    from neurocine.fmri.jobs import run_fmri_encode
 
-    s = run_fmri_encode(data, out, features=features, layers=layers, folds=folds, banded=banded, seed=seed,
-                        device=device)
+    s = run_fmri_encode(
+        data, out, features=features, layers=layers, folds=folds, banded=banded, seed=seed, device=device
+    )
     _echo_metrics(s, ["median_test_r", "median_ceiling", "median_fraction_of_ceiling", "best_layer_accuracy"])
     typer.echo(f"wrote {out}")
 
@@ -542,11 +675,19 @@ def fmri_decode(
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:i]."),
 ) -> None:
     """Feature decoding: ridge voxels -> CNN features; pairwise / n-way / category identification, retrieval."""
-    from neurocine.pipelines.fmri import run_fmri_decode
+    from neurocine.fmri.jobs import run_fmri_decode
 
     s = run_fmri_decode(data, out, layer=layer, n_way=n_way, seed=seed, device=device)
-    _echo_metrics(s, ["pairwise_identification", "nway2_accuracy", "nway50_accuracy", "category_identification",
-                      "classifier_nway50_accuracy"])
+    _echo_metrics(
+        s,
+        [
+            "pairwise_identification",
+            "nway2_accuracy",
+            "nway50_accuracy",
+            "category_identification",
+            "classifier_nway50_accuracy",
+        ],
+    )
     typer.echo(f"wrote {out}")
 
 
@@ -554,23 +695,31 @@ def fmri_decode(
 def fmri_pretrain(
     data: Path = typer.Argument(..., metavar="DATA", help="fMRI data folder."),
     out: Path = typer.Option(..., "--out", help="Output folder (models, comparison with ridge, summary.json)."),
-    diffusion: Optional[Path] = typer.Option(None, "--diffusion", metavar="PIPELINE",
-                                             help="Also generate frames with this diffusers pipeline folder "
-                                                  "(weights on disk, conditioned on prompt_embeds; needs "
-                                                  "pip install 'neurocine[diffusion]')."),
+    diffusion: Path | None = typer.Option(
+        None,
+        "--diffusion",
+        metavar="PIPELINE",
+        help="Also generate frames with this diffusers pipeline folder "
+        "(weights on disk, conditioned on prompt_embeds; needs "
+        "pip install 'neurocine[diffusion]').",
+    ),
     diffusion_steps: int = typer.Option(25, "--diffusion-steps", help="Denoising steps of --diffusion."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:i]."),
 ) -> None:
     """Deep path: masked brain modelling, contrastive alignment, frame generation, video<->fMRI cycle vs ridge."""
-    from neurocine.pipelines.fmri import run_fmri_pretrain
+    from neurocine.fmri.jobs import run_fmri_pretrain
 
     s = run_fmri_pretrain(data, out, diffusion=diffusion, diffusion_steps=diffusion_steps, seed=seed, device=device)
     m = s.get("metrics", {})
     for key in ("deep", "ridge"):
         if isinstance(m.get(key), dict):
-            typer.echo(f"  {key}: " + ", ".join(f"{k} {v:.3f}" for k, v in m[key].items()
-                                               if isinstance(v, float) and not k.endswith("_error")))
+            typer.echo(
+                f"  {key}: "
+                + ", ".join(
+                    f"{k} {v:.3f}" for k, v in m[key].items() if isinstance(v, float) and not k.endswith("_error")
+                )
+            )
     if "deep_beats_ridge_on" in m:
         typer.echo(f"  deep beats ridge on: {', '.join(m['deep_beats_ridge_on']) or 'nothing'}")
     typer.echo(f"wrote {out}")
@@ -582,8 +731,8 @@ def fmri_pretrain(
 @app.command("report")
 def report(
     folders: list[Path] = typer.Argument(..., metavar="DIR...", help="Result folders (each with a summary.json)."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Merge all folders into this one HTML page instead."),
-    title: Optional[str] = typer.Option(None, "--title", help="Page title."),
+    out: Path | None = typer.Option(None, "--out", help="Merge all folders into this one HTML page instead."),
+    title: str | None = typer.Option(None, "--title", help="Page title."),
 ) -> None:
     """Rebuild DIR/report.html for each folder, or merge several folders into one page (--out)."""
     from neurocine.report.html import merge_reports, write_report
@@ -608,8 +757,10 @@ def _echo_conv_nmf(c: dict) -> None:
 
 
 def _echo_screenome(sc: dict) -> None:
-    typer.echo(f"Screenome: {sc['n_events']} events -> {sc['n_bins']} bins; motifs R2 {sc['r2']:.3f}, "
-               f"onset F1 {sc['spike_f1']:.3f}")
+    typer.echo(
+        f"Screenome: {sc['n_events']} events -> {sc['n_bins']} bins; motifs R2 {sc['r2']:.3f}, "
+        f"onset F1 {sc['spike_f1']:.3f}"
+    )
 
 
 def _echo_k_selection(ks: dict) -> None:
@@ -617,50 +768,72 @@ def _echo_k_selection(ks: dict) -> None:
 
 
 def _echo_video(v: dict) -> None:
-    typer.echo(f"Video: {v['frames']} frames, motion energy of ROIs {', '.join(v['rois'])} "
-               f"({v['frames_per_second']:.0f} frames/s), max error vs truth {v['max_abs_error_vs_truth']:.2g}")
+    typer.echo(
+        f"Video: {v['frames']} frames, motion energy of ROIs {', '.join(v['rois'])} "
+        f"({v['frames_per_second']:.0f} frames/s), max error vs truth {v['max_abs_error_vs_truth']:.2g}"
+    )
 
 
 def _echo_encoding(e: dict) -> None:
-    typer.echo(f"Encoding (simulated widefield): cross-validated EV {e['mean_cv_ev']:.3f} (ceiling "
-               f"{e['ceiling_ev']:.3f}), beta maps vs planted r >= {e['min_beta_map_correlation']:.3f}, "
-               f"planted features ranked first: {e['planted_ranked_first']}")
+    typer.echo(
+        f"Encoding (simulated widefield): cross-validated EV {e['mean_cv_ev']:.3f} (ceiling "
+        f"{e['ceiling_ev']:.3f}), beta maps vs planted r >= {e['min_beta_map_correlation']:.3f}, "
+        f"planted features ranked first: {e['planted_ranked_first']}"
+    )
     if e.get("whisking"):
         w = e["whisking"]
-        typer.echo(f"  whisking classifier test accuracy {w['accuracy_test']:.3f} (chance {w['chance_test']:.3f}); "
-                   f"EV as a regressor: probability {w['ev_probability_mean']:.3f}, "
-                   f"whisk ME {w['ev_motion_energy_mean']:.3f}")
+        typer.echo(
+            f"  whisking classifier test accuracy {w['accuracy_test']:.3f} (chance {w['chance_test']:.3f}); "
+            f"EV as a regressor: probability {w['ev_probability_mean']:.3f}, "
+            f"whisk ME {w['ev_motion_energy_mean']:.3f}"
+        )
 
 
 def _echo_v1(v: dict) -> None:
-    line = (f"V1 (simulated, {v['neurons']} neurons, ceiling {v['ceiling_correlation']:.3f}): movies reconstructed "
-            f"with the true population at video correlation {v['true_population_video_correlation']:.3f}")
+    line = (
+        f"V1 (simulated, {v['neurons']} neurons, ceiling {v['ceiling_correlation']:.3f}): movies reconstructed "
+        f"with the true population at video correlation {v['true_population_video_correlation']:.3f}"
+    )
     if "dnem_video_correlation" in v:
-        line += (f"; DNEM ensemble single-trial correlation {v['single_trial_correlation']:.3f} "
-                 f"({100 * v['fraction_of_ceiling']:.0f} % of the ceiling), reconstructions "
-                 f"{v['dnem_video_correlation']:.3f}")
+        line += (
+            f"; DNEM ensemble single-trial correlation {v['single_trial_correlation']:.3f} "
+            f"({100 * v['fraction_of_ceiling']:.0f} % of the ceiling), reconstructions "
+            f"{v['dnem_video_correlation']:.3f}"
+        )
     typer.echo(line)
 
 
 def _echo_fmri(f: dict) -> None:
-    typer.echo(f"fMRI (simulated): best layer {100 * (f['best_layer_accuracy'] or 0):.1f} % correct, median test r "
-               f"{f['median_test_r']:.3f} (ceiling {f['median_ceiling']:.3f}); pairwise identification "
-               f"{f['pairwise_identification']:.3f}, 50-way {f['nway50_accuracy']:.3f}")
+    typer.echo(
+        f"fMRI (simulated): best layer {100 * (f['best_layer_accuracy'] or 0):.1f} % correct, median test r "
+        f"{f['median_test_r']:.3f} (ceiling {f['median_ceiling']:.3f}); pairwise identification "
+        f"{f['pairwise_identification']:.3f}, 50-way {f['nway50_accuracy']:.3f}"
+    )
 
 
-_DEMO_ECHO = {"conv_nmf": _echo_conv_nmf, "screenome": _echo_screenome, "k_selection": _echo_k_selection,
-              "video": _echo_video, "encoding": _echo_encoding, "v1": _echo_v1, "fmri": _echo_fmri}
+_DEMO_ECHO = {
+    "conv_nmf": _echo_conv_nmf,
+    "screenome": _echo_screenome,
+    "k_selection": _echo_k_selection,
+    "video": _echo_video,
+    "encoding": _echo_encoding,
+    "v1": _echo_v1,
+    "fmri": _echo_fmri,
+}
 
 
 @app.command("demo")
 def demo(
     out: Path = typer.Option(Path("demo-out"), "--out", help="Output folder."),
     quick: bool = typer.Option(False, "--quick", help="Smaller settings (a few minutes on 2 cores)."),
-    only: Optional[str] = typer.Option(None, "--only", help="Comma-separated sections (conv_nmf, screenome, "
-                                                            "k_selection, video, encoding, v1, fmri); default all."),
+    only: str | None = typer.Option(
+        None,
+        "--only",
+        help="Comma-separated sections (conv_nmf, screenome, k_selection, video, encoding, v1, fmri); default all.",
+    ),
 ) -> None:
     """Run every capability on built-in data into one folder (open DIR/index.html)."""
-    from neurocine.pipelines.demo import run_demo
+    from neurocine.demo import run_demo
 
     s = run_demo(out, quick=quick, only=_csv_list(only, "--only", str))
     m = s["metrics"]
@@ -670,7 +843,7 @@ def demo(
     typer.echo(f"wrote {out}/index.html")
 
 
-def main(argv: Optional[list[str]] = None) -> None:
+def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script.
 
     typer handles usage errors itself (message, exit status 2); bad input

@@ -31,8 +31,7 @@ def plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
-def validate_signal_matrix(data: Any, name: str, *, min_timesteps: int = 2,
-                           dtype: Any = None) -> np.ndarray:
+def validate_signal_matrix(data: Any, name: str, *, min_timesteps: int = 2, dtype: Any = None) -> np.ndarray:
     """Check that ``data`` is a finite, real, time-first ``(T, N)`` matrix.
 
     Pure validation (no IO): readers call it on what they read and
@@ -76,22 +75,28 @@ def validate_signal_matrix(data: Any, name: str, *, min_timesteps: int = 2,
     try:
         arr = np.asarray(data)
     except (ValueError, TypeError) as exc:  # ragged nested lists and the like
-        raise InputError(f"{name}: cannot be read as an array ({exc}); "
-                         f"expected a 2-D (T, N) numeric array, time first") from None
+        raise InputError(
+            f"{name}: cannot be read as an array ({exc}); expected a 2-D (T, N) numeric array, time first"
+        ) from None
     if arr.dtype.kind == "c":
         raise InputError(f"{name}: has complex dtype {arr.dtype}; expected real numeric values")
     if arr.dtype.kind not in "biuf":
         raise InputError(f"{name}: has non-numeric dtype {arr.dtype}; expected a real numeric (T, N) array")
     if arr.ndim == 1:
-        raise InputError(f"{name}: got a 1-D array of shape {arr.shape}; expected a 2-D (T, N) array, "
-                         f"time first (for one channel use data.reshape(-1, 1))")
+        raise InputError(
+            f"{name}: got a 1-D array of shape {arr.shape}; expected a 2-D (T, N) array, "
+            f"time first (for one channel use data.reshape(-1, 1))"
+        )
     if arr.ndim != 2:
-        raise InputError(f"{name}: got a {arr.ndim}-D array of shape {arr.shape}; "
-                         f"expected a 2-D (T, N) array, time first")
+        raise InputError(
+            f"{name}: got a {arr.ndim}-D array of shape {arr.shape}; expected a 2-D (T, N) array, time first"
+        )
     t_len, n_ch = arr.shape
     if t_len < min_timesteps:
-        raise InputError(f"{name}: has {plural(t_len, 'time step')} (shape {arr.shape}); "
-                         f"expected at least {min_timesteps} rows (time steps)")
+        raise InputError(
+            f"{name}: has {plural(t_len, 'time step')} (shape {arr.shape}); "
+            f"expected at least {min_timesteps} rows (time steps)"
+        )
     if n_ch < 1:
         raise InputError(f"{name}: has 0 columns (shape {arr.shape}); expected at least 1 channel")
     if arr.dtype.kind == "f":
@@ -101,8 +106,9 @@ def validate_signal_matrix(data: Any, name: str, *, min_timesteps: int = 2,
             n_inf = int((~finite).sum()) - n_nan
             row, col = (int(i) for i in np.argwhere(~finite)[0])
             parts = [p for p, n in ((plural(n_nan, "NaN"), n_nan), (plural(n_inf, "infinite value"), n_inf)) if n]
-            raise InputError(f"{name}: has {' and '.join(parts)}, the first at (row {row}, column {col}); "
-                             f"expected finite values")
+            raise InputError(
+                f"{name}: has {' and '.join(parts)}, the first at (row {row}, column {col}); expected finite values"
+            )
     if dtype is not None:
         arr = arr.astype(dtype, copy=False)
     return arr

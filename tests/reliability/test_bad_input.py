@@ -21,8 +21,14 @@ import pytest
 
 def neurocine(*args, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
     env = {**os.environ, "NEUROCINE_PROGRESS": "0"}
-    return subprocess.run([sys.executable, "-m", "neurocine.cli", *map(str, args)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "neurocine.cli", *map(str, args)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +57,9 @@ def files(tmp_path_factory) -> Path:
     with_inf[5, 2] = np.inf
     np.savez(root / "inf.npz", data=with_inf)
     (root / "signal.txt").write_bytes((root / "signal.npz").read_bytes())
-    (root / "backwards.csv").write_text("time,a,b\n0,1,2\n1,2,3\n0.5,3,4\n" +
-                                        "".join(f"{t},1,1\n" for t in range(2, 9)))
+    (root / "backwards.csv").write_text(
+        "time,a,b\n0,1,2\n1,2,3\n0.5,3,4\n" + "".join(f"{t},1,1\n" for t in range(2, 9))
+    )
     (root / "no_app.csv").write_text("timestamp,participant\n2024-01-01 10:00:00,p1\n")
     (root / "bad_time.csv").write_text("timestamp,app\nyesterday,mail\n2024-01-01 10:00:00,mail\n")
     (root / "sessions.csv").write_text("session,path\ns1,good.mp4\n")
@@ -63,7 +70,8 @@ def files(tmp_path_factory) -> Path:
     np.save(root / "wf.npy", rng.uniform(900, 1100, (40, 8, 8)).astype(np.float32))
     (root / "behaviour.csv").write_text("wheel\n" + "\n".join(f"{v:.3f}" for v in rng.normal(size=39)) + "\n")
     (root / "misaligned.toml").write_text(
-        "fps = 30\n[video]\npath = 'good.mp4'\n[behaviour]\npath = 'behaviour.csv'\n[neural]\npath = 'wf.npy'\n")
+        "fps = 30\n[video]\npath = 'good.mp4'\n[behaviour]\npath = 'behaviour.csv'\n[neural]\npath = 'wf.npy'\n"
+    )
     (root / "unknown_key.toml").write_text("fps = 30\n[neural]\npath = 'wf.npy'\nwindw = 3\n")
     return root
 
@@ -75,8 +83,10 @@ CASES = {
     "motifs-empty-npy": (("motifs", "fit", "empty.npy", "-k", "2", "-d", "5"), ["empty.npy"]),
     "motifs-inf": (("motifs", "fit", "inf.npz", "-k", "2", "-d", "5"), ["inf.npz", "infinite", "row 5"]),
     "motifs-wrong-extension": (("motifs", "fit", "signal.txt", "-k", "2", "-d", "5"), ["signal.txt", "'.txt'"]),
-    "motifs-time-not-increasing": (("motifs", "fit", "backwards.csv", "-k", "2", "-d", "3"),
-                                   ["backwards.csv", "not strictly increasing", "line 4"]),
+    "motifs-time-not-increasing": (
+        ("motifs", "fit", "backwards.csv", "-k", "2", "-d", "3"),
+        ["backwards.csv", "not strictly increasing", "line 4"],
+    ),
     "video-missing": (("video", "motion", "missing.mp4"), ["missing.mp4"]),
     "video-not-a-video": (("video", "motion", "text.mp4"), ["text.mp4"]),
     "video-truncated": (("video", "motion", "truncated.mp4"), ["truncated.mp4"]),
@@ -107,8 +117,9 @@ def test_bad_input_one_line_exit_2_nothing_written(files, case):
     assert sorted(p.name for p in files.iterdir()) == before
 
 
-@pytest.mark.parametrize("folder, words", [("no_summary", ["no_summary", "summary.json"]),
-                                           ("bad_summary", ["summary.json", "JSON"])])
+@pytest.mark.parametrize(
+    "folder, words", [("no_summary", ["no_summary", "summary.json"]), ("bad_summary", ["summary.json", "JSON"])]
+)
 def test_report_of_a_folder_that_is_not_a_job(files, folder, words):
     before = sorted(p.name for p in (files / folder).iterdir())
     proc = neurocine("report", folder, cwd=files)

@@ -44,12 +44,27 @@ def _metrics(folder: Path) -> dict[str, object]:
 def test_quick_demo_twice_gives_identical_metrics(tmp_path):
     env = {**os.environ, "NEUROCINE_PROGRESS": "0"}
     for name in ("a", "b"):
-        proc = subprocess.run([sys.executable, "-m", "neurocine.cli", "demo", "--quick", "--out", name,
-                               "--only", "conv_nmf,screenome,k_selection,video,v1"],
-                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "neurocine.cli",
+                "demo",
+                "--quick",
+                "--out",
+                name,
+                "--only",
+                "conv_nmf,screenome,k_selection,video,v1",
+            ],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
         assert proc.returncode == 0, proc.stderr
     a, b = _metrics(tmp_path / "a"), _metrics(tmp_path / "b")
-    sections = {k.split(".")[2] for k in a if k.startswith("..")}   # the demo's own summary: "." + ".section"
+    sections = {k.split(".")[2] for k in a if k.startswith("..")}  # the demo's own summary: "." + ".section"
     assert sections == {"conv_nmf", "screenome", "k_selection", "video", "v1"}
     assert a.keys() == b.keys()
     different = {k: (a[k], b[k]) for k in a if a[k] != b[k]}

@@ -30,14 +30,35 @@ def neurocine(*args, cwd: Path, file_size_limit: int | None = None) -> subproces
         resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
 
     env = {**os.environ, "NEUROCINE_PROGRESS": "0"}
-    return subprocess.run([sys.executable, "-m", "neurocine.cli", *map(str, args)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300,
-                          preexec_fn=limit if file_size_limit is not None else None)
+    return subprocess.run(
+        [sys.executable, "-m", "neurocine.cli", *map(str, args)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=limit if file_size_limit is not None else None,
+    )
 
 
 def fit(data: Path, out: Path, **kwargs) -> subprocess.CompletedProcess:
-    return neurocine("motifs", "fit", data, "-k", "4", "-d", "10", "--solver", "seed", "--seed", "7",
-                     "--out", out, cwd=out.parent, **kwargs)
+    return neurocine(
+        "motifs",
+        "fit",
+        data,
+        "-k",
+        "4",
+        "-d",
+        "10",
+        "--solver",
+        "seed",
+        "--seed",
+        "7",
+        "--out",
+        out,
+        cwd=out.parent,
+        **kwargs,
+    )
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -46,9 +67,9 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
-    from neurocine.simulate import simulate_convnmf
-
     import numpy as np
+
+    from neurocine.motifs.simulate import simulate_convnmf
 
     path = tmp_path_factory.mktemp("data") / "sim.npz"
     sim = simulate_convnmf(7)
@@ -61,7 +82,7 @@ def assert_failed_cleanly(proc: subprocess.CompletedProcess, out: Path, before: 
     assert "Traceback" not in proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: --out {out}") and reason in lines[0], proc.stderr
-    assert snapshot(out) == before                              # the earlier result, byte for byte
+    assert snapshot(out) == before  # the earlier result, byte for byte
     assert sorted(p.name for p in out.parent.iterdir()) == [out.name]  # no temporary sibling left
 
 
@@ -70,7 +91,7 @@ def test_write_failure_keeps_the_earlier_result(data, tmp_path):
     first = fit(data, out)
     assert first.returncode == 0, first.stderr
     before = snapshot(out)
-    assert max(len(b) for b in before.values()) > 64_000        # the limit below stops a real write
+    assert max(len(b) for b in before.values()) > 64_000  # the limit below stops a real write
     proc = fit(data, out, file_size_limit=64_000)
     assert_failed_cleanly(proc, out, before, "File too large")
 
@@ -80,11 +101,14 @@ def small_tmpfs(tmp_path):
     """A 1.2 MB tmpfs at ``tmp_path/disk``, unmounted afterwards; skips where mounting is not allowed."""
     disk = tmp_path / "disk"
     disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1200k", "tmpfs", str(disk)],
-                             capture_output=True, text=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1200k", "tmpfs", str(disk)], capture_output=True, text=True
+    )
     if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.strip() or 'not root'}); the full-disk and "
-                    f"read-only cases need root with CAP_SYS_ADMIN (the file-size-limit case still ran)")
+        pytest.skip(
+            f"cannot mount a tmpfs here ({mounted.stderr.strip() or 'not root'}); the full-disk and "
+            f"read-only cases need root with CAP_SYS_ADMIN (the file-size-limit case still ran)"
+        )
     try:
         yield disk
     finally:
@@ -96,7 +120,7 @@ def test_full_disk_keeps_the_earlier_result(data, small_tmpfs):
     first = fit(data, out)
     assert first.returncode == 0, first.stderr
     before = snapshot(out)
-    assert 600_000 < sum(map(len, before.values())) < 1_100_000   # one result fits, a second next to it does not
+    assert 600_000 < sum(map(len, before.values())) < 1_100_000  # one result fits, a second next to it does not
     proc = fit(data, out)
     assert_failed_cleanly(proc, out, before, "No space left on device")
 

@@ -22,8 +22,14 @@ import pytest
 
 def _start(args, cwd: Path) -> subprocess.Popen:
     env = {**os.environ, "NEUROCINE_PROGRESS": "0"}
-    return subprocess.Popen([sys.executable, "-m", "neurocine.cli", *map(str, args)], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "neurocine.cli", *map(str, args)],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _finish(args, cwd: Path) -> dict:
@@ -35,13 +41,15 @@ def _finish(args, cwd: Path) -> dict:
 
 @pytest.mark.slow
 def test_sigkill_then_rerun_resumes_to_the_uninterrupted_result(tmp_path):
-    from neurocine.pipelines.encode import write_simulated_session
+    from neurocine.encode.jobs import write_simulated_session
 
     session = tmp_path / "session"
     write_simulated_session(session, duration_s=60, seed=1, video_size=(60, 80), widefield_size=(16, 16))
     config = session / "seq.toml"
-    config.write_text((session / "encode.toml").read_text()
-                      + "\n[sequence]\nhidden = [8]\ndense = 0\nmax_epochs = 8\npatience = 8\nsteps_per_epoch = 10\n")
+    config.write_text(
+        (session / "encode.toml").read_text()
+        + "\n[sequence]\nhidden = [8]\ndense = 0\nmax_epochs = 8\npatience = 8\nsteps_per_epoch = 10\n"
+    )
 
     reference = _finish(["encode", config, "--out", "reference"], tmp_path)
 
@@ -56,10 +64,10 @@ def test_sigkill_then_rerun_resumes_to_the_uninterrupted_result(tmp_path):
     proc.wait(timeout=60)
     assert not (tmp_path / "killed").exists()
     leftovers = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".killed.tmp-"))
-    assert len(leftovers) == 1   # a killed process cannot clean up; the next run does
+    assert len(leftovers) == 1  # a killed process cannot clean up; the next run does
 
     resumed = _finish(["encode", config, "--out", "killed"], tmp_path)
-    assert not any(p.name.startswith(".killed.") for p in tmp_path.iterdir())   # temp folder and checkpoints gone
+    assert not any(p.name.startswith(".killed.") for p in tmp_path.iterdir())  # temp folder and checkpoints gone
     for key in ("sequence_test_ev", "ridge_test_ev", "sequence_epochs"):
         assert resumed["metrics"][key] == reference["metrics"][key], key
     assert resumed["metrics"]["sequence_epochs"] == 8

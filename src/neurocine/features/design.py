@@ -71,8 +71,7 @@ class DesignMatrix:
             self.n_samples = check_int("samples", samples, minimum=1)
             self.timestamps: np.ndarray | None = None
         elif isinstance(samples, bool) or np.ndim(samples) != 1:
-            raise InputError(f"samples: got {samples!r}; expected a number of samples (int >= 1) "
-                             f"or 1-D timestamps")
+            raise InputError(f"samples: got {samples!r}; expected a number of samples (int >= 1) or 1-D timestamps")
         else:
             self.timestamps = _as_times("samples", samples, min_len=1).copy()
             self.n_samples = int(self.timestamps.size)
@@ -85,11 +84,14 @@ class DesignMatrix:
     def _check_length(self, name: str, arr: np.ndarray) -> None:
         """InputError unless ``arr`` has one row per sample of the design matrix."""
         if arr.shape[0] != self.n_samples:
-            raise InputError(f"{name}: has {plural(arr.shape[0], 'row')} but the design matrix has "
-                             f"{plural(self.n_samples, 'sample')}; expected equal lengths")
+            raise InputError(
+                f"{name}: has {plural(arr.shape[0], 'row')} but the design matrix has "
+                f"{plural(self.n_samples, 'sample')}; expected equal lengths"
+            )
 
-    def add(self, name: str, values: Any, group: str | None = None,
-            column_names: Sequence[str] | None = None) -> DesignMatrix:
+    def add(
+        self, name: str, values: Any, group: str | None = None, column_names: Sequence[str] | None = None
+    ) -> DesignMatrix:
         """Add a block of columns.
 
         Parameters
@@ -127,8 +129,9 @@ class DesignMatrix:
             hint = " (use add_one_hot for categories)" if arr.dtype.kind in "USO" else ""
             raise InputError(f"{name}: has dtype {arr.dtype}; expected real numbers{hint}")
         if arr.ndim not in (1, 2):
-            raise InputError(f"{name}: got a {arr.ndim}-D array of shape {arr.shape}; "
-                             f"expected (T,) or (T, k), time first")
+            raise InputError(
+                f"{name}: got a {arr.ndim}-D array of shape {arr.shape}; expected (T,) or (T, k), time first"
+            )
         self._check_length(name, arr)
         a2 = arr.reshape(self.n_samples, -1) if arr.ndim == 1 else arr
         validate_signal_matrix(a2, name, min_timesteps=1)
@@ -140,8 +143,9 @@ class DesignMatrix:
                 column_names = [column_names]
             cols = [_check_name("column_names", c) for c in column_names]
             if len(cols) != k:
-                raise InputError(f"column_names: got {len(cols)} names for {plural(k, 'column')} of {name!r}; "
-                                 f"expected {k}")
+                raise InputError(
+                    f"column_names: got {len(cols)} names for {plural(k, 'column')} of {name!r}; expected {k}"
+                )
         taken = set(self.columns)
         clash = [c for c in cols if c in taken] or [c for i, c in enumerate(cols) if c in cols[:i]]
         if clash:
@@ -150,8 +154,7 @@ class DesignMatrix:
         self._cache = None
         return self
 
-    def add_running_means(self, name: str, x: Any, windows: Iterable[int],
-                          group: str | None = None) -> DesignMatrix:
+    def add_running_means(self, name: str, x: Any, windows: Iterable[int], group: str | None = None) -> DesignMatrix:
         """Add trailing running means of ``x`` over several windows (:func:`~neurocine.features.timing.running_mean`).
 
         Parameters
@@ -213,8 +216,9 @@ class DesignMatrix:
         values, cols = lagged(arr, lags, name=name)
         return self.add(name, values, group=group, column_names=cols)
 
-    def add_one_hot(self, name: str, categories: Any, levels: Sequence[Any] | None = None,
-                    group: str | None = None) -> DesignMatrix:
+    def add_one_hot(
+        self, name: str, categories: Any, levels: Sequence[Any] | None = None, group: str | None = None
+    ) -> DesignMatrix:
         """Add one-hot columns ``"{name}={level}"`` of a categorical variable (:func:`~neurocine.features.timing.one_hot`).
 
         Parameters
@@ -334,8 +338,9 @@ class DesignMatrix:
         wanted = set(self._check_groups(groups))
         return self._derived([(n, g, list(c), v.copy()) for n, g, c, v in self._blocks if g in wanted])
 
-    def shuffled(self, groups: str | Iterable[str], random_state: int | np.random.Generator | None = None
-                 ) -> DesignMatrix:
+    def shuffled(
+        self, groups: str | Iterable[str], random_state: int | np.random.Generator | None = None
+    ) -> DesignMatrix:
         """A copy whose ``groups`` columns are permuted in time (the seed's reduced model).
 
         One permutation of the T rows is drawn and applied to every column of
@@ -392,14 +397,19 @@ class DesignMatrix:
         for key in ("X", "columns", "groups"):
             if key not in data:
                 raise InputError(f"data: has no {key!r}; expected the keys of DesignMatrix.as_dict()")
-        X = validate_signal_matrix(data["X"], "data['X']", min_timesteps=1) if np.size(data["X"]) else \
-            np.asarray(data["X"], dtype=np.float64)
+        X = (
+            validate_signal_matrix(data["X"], "data['X']", min_timesteps=1)
+            if np.size(data["X"])
+            else np.asarray(data["X"], dtype=np.float64)
+        )
         cols = [str(c) for c in np.asarray(data["columns"]).ravel()]
         groups = [str(g) for g in np.asarray(data["groups"]).ravel()]
         blocks = [str(b) for b in np.asarray(data["blocks"]).ravel()] if "blocks" in data else cols
         if X.ndim != 2 or not (len(cols) == len(groups) == len(blocks) == X.shape[1]):
-            raise InputError(f"data: X has shape {np.shape(X)} with {len(cols)} columns, {len(groups)} groups and "
-                             f"{len(blocks)} blocks; expected one name, group and block per column")
+            raise InputError(
+                f"data: X has shape {np.shape(X)} with {len(cols)} columns, {len(groups)} groups and "
+                f"{len(blocks)} blocks; expected one name, group and block per column"
+            )
         dm = cls(data["timestamps"] if "timestamps" in data else X.shape[0])
         j = 0
         while j < len(cols):

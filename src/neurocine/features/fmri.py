@@ -54,8 +54,9 @@ def _features(name: str, x: Any, *, allow_1d: bool = True, min_len: int = 1) -> 
         want = "(T,) or (T, F)" if allow_1d else "(T, F)"
         raise InputError(f"{name}: got a {arr.ndim}-D array of shape {arr.shape}; expected {want} features, time first")
     if arr.shape[0] < min_len:
-        raise InputError(f"{name}: has {plural(arr.shape[0], 'sample')} (shape {arr.shape}); "
-                         f"expected at least {min_len}")
+        raise InputError(
+            f"{name}: has {plural(arr.shape[0], 'sample')} (shape {arr.shape}); expected at least {min_len}"
+        )
     if arr.dtype.kind != "f":
         arr = arr.astype(np.float64)
     if not np.isfinite(arr).all():
@@ -67,9 +68,17 @@ def _features(name: str, x: Any, *, allow_1d: bool = True, min_len: int = 1) -> 
 # --------------------------------------------------------------------------- #
 # hemodynamic response
 # --------------------------------------------------------------------------- #
-def spm_hrf(dt: float, *, peak_delay: float = 6.0, undershoot_delay: float = 16.0, peak_dispersion: float = 1.0,
-            undershoot_dispersion: float = 1.0, ratio: float = 6.0, onset: float = 0.0,
-            length: float = 32.0) -> np.ndarray:
+def spm_hrf(
+    dt: float,
+    *,
+    peak_delay: float = 6.0,
+    undershoot_delay: float = 16.0,
+    peak_dispersion: float = 1.0,
+    undershoot_dispersion: float = 1.0,
+    ratio: float = 6.0,
+    onset: float = 0.0,
+    length: float = 32.0,
+) -> np.ndarray:
     """SPM's canonical double-gamma haemodynamic response, sampled every ``dt`` seconds, summing to 1.
 
     ``h(t) = G(t; a1, d1) - G(t; a2, d2) / ratio`` with ``G(t; a, d)`` the gamma
@@ -111,8 +120,11 @@ def spm_hrf(dt: float, *, peak_delay: float = 6.0, undershoot_delay: float = 16.
     d1 = _positive("peak_dispersion", peak_dispersion)
     d2 = _positive("undershoot_dispersion", undershoot_dispersion)
     r = _positive("ratio", ratio)
-    if isinstance(onset, (bool, np.bool_)) or not isinstance(onset, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(float(onset)):
+    if (
+        isinstance(onset, (bool, np.bool_))
+        or not isinstance(onset, (int, float, np.integer, np.floating))
+        or not math.isfinite(float(onset))
+    ):
         raise InputError(f"onset: got {onset!r}; expected a finite number of seconds")
     span = _positive("length", length)
     n = int(math.floor(span / step + 1e-9)) + 1
@@ -130,8 +142,10 @@ def spm_hrf(dt: float, *, peak_delay: float = 6.0, undershoot_delay: float = 16.
     h = gamma_pdf(a1 / d1, d1) - gamma_pdf(a2 / d2, d2) / r
     total = h.sum()
     if not total > 0:
-        raise InputError(f"dt: {dt!r} s samples the response so coarsely that its samples sum to {total:g}; "
-                         f"expected a finer dt or a longer length")
+        raise InputError(
+            f"dt: {dt!r} s samples the response so coarsely that its samples sum to {total:g}; "
+            f"expected a finer dt or a longer length"
+        )
     return h / total
 
 
@@ -170,8 +184,9 @@ def convolve_hrf(x: Any, fps: float, *, hrf: Any = None, center: bool = False, *
         kernel = spm_hrf(1.0 / rate, **hrf_params)
     else:
         if hrf_params:
-            raise InputError(f"hrf: given together with {sorted(hrf_params)}; expected either a kernel or "
-                             f"spm_hrf parameters")
+            raise InputError(
+                f"hrf: given together with {sorted(hrf_params)}; expected either a kernel or spm_hrf parameters"
+            )
         kernel = np.asarray(hrf, dtype=np.float64)
         if kernel.ndim != 1 or kernel.size < 1 or not np.isfinite(kernel).all():
             raise InputError(f"hrf: got shape {kernel.shape}; expected a 1-D array of finite weights")
@@ -206,7 +221,7 @@ def fir_delays(x: Any, delays: Any = (1, 2, 3, 4)) -> np.ndarray:
     """
     arr = _features("x", x)
     try:
-        items = [d for d in np.atleast_1d(np.asarray(delays, dtype=object)).ravel()]
+        items = list(np.atleast_1d(np.asarray(delays, dtype=object)).ravel())
     except (TypeError, ValueError):
         raise InputError(f"delays: got {delays!r}; expected a sequence of integers") from None
     if not items or any(isinstance(d, (bool, np.bool_)) or not isinstance(d, (int, np.integer)) for d in items):
@@ -218,19 +233,20 @@ def fir_delays(x: Any, delays: Any = (1, 2, 3, 4)) -> np.ndarray:
     n_t, n_f = a2.shape
     out = np.zeros((n_t, n_f * len(lags)), dtype=a2.dtype)
     for i, d in enumerate(lags):
-        block = out[:, i * n_f:(i + 1) * n_f]
+        block = out[:, i * n_f : (i + 1) * n_f]
         if d >= 0 and d < n_t:
-            block[d:] = a2[:n_t - d]
+            block[d:] = a2[: n_t - d]
         elif d < 0 and -d < n_t:
-            block[:n_t + d] = a2[-d:]
+            block[: n_t + d] = a2[-d:]
     return out
 
 
 # --------------------------------------------------------------------------- #
 # frame rate -> scan rate
 # --------------------------------------------------------------------------- #
-def resample_to_tr(x: Any, fps: float, tr: float, *, method: str = "mean", n_scans: int | None = None,
-                   start: float = 0.0) -> np.ndarray:
+def resample_to_tr(
+    x: Any, fps: float, tr: float, *, method: str = "mean", n_scans: int | None = None, start: float = 0.0
+) -> np.ndarray:
     """Features at the video frame rate -> one row per fMRI scan (repetition time ``tr``).
 
     Frame ``i`` is at ``i / fps`` seconds and scan ``k`` covers ``[start + k tr,
@@ -287,12 +303,16 @@ def resample_to_tr(x: Any, fps: float, tr: float, *, method: str = "mean", n_sca
     else:
         k = check_int("n_scans", n_scans, minimum=1)
         if k > available:
-            raise InputError(f"n_scans: got {k} but {plural(n_frames, 'frame')} at {rate:g} fps ({duration:g} s"
-                             f"{f' from start = {t0:g} s' if t0 else ''}) cover {plural(available, 'scan')} of "
-                             f"{rep:g} s; expected n_scans <= {available}")
+            raise InputError(
+                f"n_scans: got {k} but {plural(n_frames, 'frame')} at {rate:g} fps ({duration:g} s"
+                f"{f' from start = {t0:g} s' if t0 else ''}) cover {plural(available, 'scan')} of "
+                f"{rep:g} s; expected n_scans <= {available}"
+            )
     if k < 1:
-        raise InputError(f"x: {plural(n_frames, 'frame')} at {rate:g} fps ({duration:g} s) are shorter than one "
-                         f"scan of {rep:g} s{f' after start = {t0:g} s' if t0 else ''}; expected a longer video")
+        raise InputError(
+            f"x: {plural(n_frames, 'frame')} at {rate:g} fps ({duration:g} s) are shorter than one "
+            f"scan of {rep:g} s{f' after start = {t0:g} s' if t0 else ''}; expected a longer video"
+        )
     a2 = arr.reshape(n_frames, -1)
     if method == "mean":
         # frame i belongs to scan floor((i / fps - start) / tr); frames before start or after the last scan drop out
@@ -301,17 +321,21 @@ def resample_to_tr(x: Any, fps: float, tr: float, *, method: str = "mean", n_sca
         counts = np.bincount(scan[keep], minlength=k)
         if (counts == 0).any():
             empty = int(np.argmax(counts == 0))
-            raise InputError(f"tr: {rep:g} s is shorter than a frame interval ({1 / rate:g} s) and scan {empty} "
-                             f"holds no frame; expected tr >= 1 / fps, or method='interpolate'")
+            raise InputError(
+                f"tr: {rep:g} s is shorter than a frame interval ({1 / rate:g} s) and scan {empty} "
+                f"holds no frame; expected tr >= 1 / fps, or method='interpolate'"
+            )
         sums = np.add.reduceat(a2[keep].astype(np.float64), np.r_[0, np.cumsum(counts)[:-1]], axis=0)
         out = (sums / counts[:, None]).astype(np.float32 if arr.dtype == np.float32 else np.float64)
     elif method == "decimate":
         factor = rate * rep
         offset = t0 * rate
         if abs(factor - round(factor)) > 1e-6 or abs(offset - round(offset)) > 1e-6:
-            raise InputError(f"method: 'decimate' needs whole numbers of frames per scan and before the first "
-                             f"scan; got fps * tr = {factor:g} and fps * start = {offset:g}; use method='mean' "
-                             f"or 'interpolate'")
+            raise InputError(
+                f"method: 'decimate' needs whole numbers of frames per scan and before the first "
+                f"scan; got fps * tr = {factor:g} and fps * start = {offset:g}; use method='mean' "
+                f"or 'interpolate'"
+            )
         factor, offset = int(round(factor)), int(round(offset))
         kept = decimate(a2[offset:], factor, anti_alias=True) if factor > 1 else a2[offset:].astype(np.float64)
         out = np.asarray(kept, dtype=np.float64)[:k]
@@ -383,8 +407,11 @@ class VariancePCA:
         self
         """
         frac = self.fraction
-        if isinstance(frac, (bool, np.bool_)) or not isinstance(frac, (int, float, np.integer, np.floating)) \
-                or not 0 < float(frac) <= 1:
+        if (
+            isinstance(frac, (bool, np.bool_))
+            or not isinstance(frac, (int, float, np.integer, np.floating))
+            or not 0 < float(frac) <= 1
+        ):
             raise InputError(f"fraction: got {frac!r}; expected a share of variance in (0, 1]")
         block = check_int("block_size", self.block_size, minimum=1)
         arr = _features("X", X, allow_1d=False, min_len=2)
@@ -394,12 +421,12 @@ class VariancePCA:
         if wide:  # Gram matrix of the centred samples
             gram = np.zeros((n, n))
             for a in range(0, p, block):
-                xb = arr[:, a:a + block] - mean[a:a + block]
+                xb = arr[:, a : a + block] - mean[a : a + block]
                 gram += xb @ xb.T
         else:  # scatter matrix of the centred features
             gram = np.zeros((p, p))
             for a in range(0, n, block):
-                xb = arr[a:a + block] - mean
+                xb = arr[a : a + block] - mean
                 gram += xb.T @ xb
         evals, evecs = np.linalg.eigh(gram)
         evals, evecs = evals[::-1], evecs[:, ::-1]
@@ -418,8 +445,8 @@ class VariancePCA:
             comps = np.empty((k, p))
             scale = 1.0 / np.sqrt(evals[:k])
             for a in range(0, p, block):
-                xb = arr[:, a:a + block] - mean[a:a + block]
-                comps[:, a:a + block] = (evecs[:, :k].T @ xb) * scale[:, None]
+                xb = arr[:, a : a + block] - mean[a : a + block]
+                comps[:, a : a + block] = (evecs[:, :k].T @ xb) * scale[:, None]
         else:
             comps = evecs[:, :k].T.copy()
         biggest = np.argmax(np.abs(comps), axis=1)

@@ -75,8 +75,7 @@ from neurocine.validation import check_float_dtype, check_int
 __all__ = ["GaborPyramid", "gabor_motion_energy", "pyramid_parameters", "PARAMETER_NAMES"]
 
 #: Columns of :attr:`GaborPyramid.parameters` (one value per filter).
-PARAMETER_NAMES = ("center_x", "center_y", "direction", "spatial_freq", "spatial_env", "temporal_freq",
-                   "temporal_env")
+PARAMETER_NAMES = ("center_x", "center_y", "direction", "spatial_freq", "spatial_env", "temporal_freq", "temporal_env")
 
 _LUMA = np.array([0.299, 0.587, 0.114])
 _ENERGIES = ("amplitude", "power")
@@ -114,8 +113,9 @@ def _reals(name: str, values: Any, *, minimum: float | None = None) -> np.ndarra
 
 def _frame_shape(frame_shape: Any) -> tuple[int, int]:
     try:
-        dims = tuple(int(d) if not isinstance(d, (bool, np.bool_)) and float(d) == int(d) else None
-                     for d in frame_shape)
+        dims = tuple(
+            int(d) if not isinstance(d, (bool, np.bool_)) and float(d) == int(d) else None for d in frame_shape
+        )
     except (TypeError, ValueError):
         dims = (None,)
     if len(dims) == 3 and dims[2] == 3:
@@ -128,12 +128,19 @@ def _frame_shape(frame_shape: Any) -> tuple[int, int]:
 # --------------------------------------------------------------------------- #
 # the pyramid's filter table
 # --------------------------------------------------------------------------- #
-def pyramid_parameters(aspect_ratio: float, *, spatial_frequencies: Sequence[float] = (0, 2, 4, 8, 16),
-                       temporal_frequencies: Sequence[float] = (0, 2, 4),
-                       directions: Sequence[float] = (0, 45, 90, 135, 180, 225, 270, 315),
-                       sf_gauss_ratio: float = 0.6, max_spatial_env: float = 0.3, spacing: float = 3.5,
-                       tf_gauss_ratio: float = 10.0, max_temporal_env: float = 0.3,
-                       include_edges: bool = False) -> dict[str, np.ndarray]:
+def pyramid_parameters(
+    aspect_ratio: float,
+    *,
+    spatial_frequencies: Sequence[float] = (0, 2, 4, 8, 16),
+    temporal_frequencies: Sequence[float] = (0, 2, 4),
+    directions: Sequence[float] = (0, 45, 90, 135, 180, 225, 270, 315),
+    sf_gauss_ratio: float = 0.6,
+    max_spatial_env: float = 0.3,
+    spacing: float = 3.5,
+    tf_gauss_ratio: float = 10.0,
+    max_temporal_env: float = 0.3,
+    include_edges: bool = False,
+) -> dict[str, np.ndarray]:
     """Filter table of a motion-energy pyramid tiling a frame (see the module notes for the rules).
 
     Parameters
@@ -270,15 +277,29 @@ class GaborPyramid:
     (40, 46)
     """
 
-    def __init__(self, frame_shape: Sequence[int], fps: float, *,
-                 spatial_frequencies: Sequence[float] = (0, 2, 4, 8, 16),
-                 temporal_frequencies: Sequence[float] = (0, 2, 4),
-                 directions: Sequence[float] = (0, 45, 90, 135, 180, 225, 270, 315),
-                 sf_gauss_ratio: float = 0.6, max_spatial_env: float = 0.3, spacing: float = 3.5,
-                 tf_gauss_ratio: float = 10.0, max_temporal_env: float = 0.3, include_edges: bool = False,
-                 temporal_width: int | None = None, phase_offset: float = 0.0, energy: str = "amplitude",
-                 compression: str = "log", log_offset: float = 1e-5, mask_threshold: float = 1e-3,
-                 dtype: Any = np.float32, chunk_size: int | None = None) -> None:
+    def __init__(
+        self,
+        frame_shape: Sequence[int],
+        fps: float,
+        *,
+        spatial_frequencies: Sequence[float] = (0, 2, 4, 8, 16),
+        temporal_frequencies: Sequence[float] = (0, 2, 4),
+        directions: Sequence[float] = (0, 45, 90, 135, 180, 225, 270, 315),
+        sf_gauss_ratio: float = 0.6,
+        max_spatial_env: float = 0.3,
+        spacing: float = 3.5,
+        tf_gauss_ratio: float = 10.0,
+        max_temporal_env: float = 0.3,
+        include_edges: bool = False,
+        temporal_width: int | None = None,
+        phase_offset: float = 0.0,
+        energy: str = "amplitude",
+        compression: str = "log",
+        log_offset: float = 1e-5,
+        mask_threshold: float = 1e-3,
+        dtype: Any = np.float32,
+        chunk_size: int | None = None,
+    ) -> None:
         self.frame_shape = _frame_shape(frame_shape)
         self.fps = _real("fps", fps, positive=True)
         height, width = self.frame_shape
@@ -286,8 +307,10 @@ class GaborPyramid:
         if temporal_width is None:
             temporal_width = int(self.fps * (2.0 / 3.0))
             if temporal_width < 1:
-                raise InputError(f"fps: got {fps!r}, which gives a temporal window int(2 fps / 3) = "
-                                 f"{temporal_width} frames; expected fps >= 1.5 or an explicit temporal_width >= 1")
+                raise InputError(
+                    f"fps: got {fps!r}, which gives a temporal window int(2 fps / 3) = "
+                    f"{temporal_width} frames; expected fps >= 1.5 or an explicit temporal_width >= 1"
+                )
         self.temporal_width = check_int("temporal_width", temporal_width, minimum=1)
         self.phase_offset = _real("phase_offset", phase_offset)
         if energy not in _ENERGIES:
@@ -295,8 +318,7 @@ class GaborPyramid:
         if compression is None:
             compression = "none"
         if compression not in _COMPRESSIONS:
-            raise InputError(f"compression: got {compression!r}; expected one of "
-                             f"{', '.join(map(repr, _COMPRESSIONS))}")
+            raise InputError(f"compression: got {compression!r}; expected one of {', '.join(map(repr, _COMPRESSIONS))}")
         self.energy = energy
         self.compression = compression
         self.log_offset = _real("log_offset", log_offset, positive=compression == "log", minimum=0.0)
@@ -306,19 +328,30 @@ class GaborPyramid:
         self.dtype = check_float_dtype("dtype", dtype)
         self.chunk_size = None if chunk_size is None else check_int("chunk_size", chunk_size, minimum=1)
         self.parameters = pyramid_parameters(
-            self.aspect_ratio, spatial_frequencies=spatial_frequencies,
-            temporal_frequencies=temporal_frequencies, directions=directions, sf_gauss_ratio=sf_gauss_ratio,
-            max_spatial_env=max_spatial_env, spacing=spacing, tf_gauss_ratio=tf_gauss_ratio,
-            max_temporal_env=max_temporal_env, include_edges=include_edges)
+            self.aspect_ratio,
+            spatial_frequencies=spatial_frequencies,
+            temporal_frequencies=temporal_frequencies,
+            directions=directions,
+            sf_gauss_ratio=sf_gauss_ratio,
+            max_spatial_env=max_spatial_env,
+            spacing=spacing,
+            tf_gauss_ratio=tf_gauss_ratio,
+            max_temporal_env=max_temporal_env,
+            include_edges=include_edges,
+        )
         self.n_filters = int(self.parameters["direction"].size)
         if self.n_filters == 0:
-            raise InputError(f"spatial_frequencies: got {list(spatial_frequencies)!r}, which makes no filter; "
-                             f"expected at least one non-zero spatial frequency")
+            raise InputError(
+                f"spatial_frequencies: got {list(spatial_frequencies)!r}, which makes no filter; "
+                f"expected at least one non-zero spatial frequency"
+            )
         self._plan: dict | None = None
 
     def __repr__(self) -> str:
-        return (f"GaborPyramid(frame_shape={self.frame_shape}, fps={self.fps:g}, n_filters={self.n_filters}, "
-                f"temporal_width={self.temporal_width})")
+        return (
+            f"GaborPyramid(frame_shape={self.frame_shape}, fps={self.fps:g}, n_filters={self.n_filters}, "
+            f"temporal_width={self.temporal_width})"
+        )
 
     # ------------------------------------------------------------------ filters
     def _coords(self) -> tuple[np.ndarray, np.ndarray]:
@@ -328,8 +361,9 @@ class GaborPyramid:
     def _spatial(self, xs: np.ndarray, ys: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Complex masked spatial filters of table ``rows`` (indices) on the grid ``ys x xs``: (n, len(ys), len(xs))."""
         p = self.parameters
-        keys = np.stack([p[k][rows] for k in ("center_x", "center_y", "direction", "spatial_freq",
-                                               "spatial_env")], axis=1)
+        keys = np.stack(
+            [p[k][rows] for k in ("center_x", "center_y", "direction", "spatial_freq", "spatial_env")], axis=1
+        )
         return self._spatial_from_rows(xs, ys, keys)
 
     def _temporal(self, temporal_freq: np.ndarray, temporal_env: np.ndarray) -> np.ndarray:
@@ -338,7 +372,7 @@ class GaborPyramid:
         u = np.arange(n_taps) / n_taps - 0.5
         omega = 2 * np.pi * np.asarray(temporal_freq, dtype=np.float64)[:, None] * (n_taps / self.fps)
         env = np.asarray(temporal_env, dtype=np.float64)[:, None]
-        return np.exp(-u ** 2 / (2 * env ** 2)) * np.exp(1j * omega * u)
+        return np.exp(-(u**2) / (2 * env**2)) * np.exp(1j * omega * u)
 
     def kernels(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """The spatial and temporal quadrature pairs of one filter, as complex arrays.
@@ -371,8 +405,9 @@ class GaborPyramid:
         xs, ys = self._coords()
         step_x = self.aspect_ratio / (width - 1)
         step_y = 1.0 / (height - 1)
-        spatial_keys = np.stack([p["center_x"], p["center_y"], p["direction"], p["spatial_freq"],
-                                 p["spatial_env"]], axis=1)
+        spatial_keys = np.stack(
+            [p["center_x"], p["center_y"], p["direction"], p["spatial_freq"], p["spatial_env"]], axis=1
+        )
         uniq, spatial_of = np.unique(spatial_keys, axis=0, return_inverse=True)
         spatial_of = spatial_of.ravel()
         n_spatial = uniq.shape[0]
@@ -391,10 +426,20 @@ class GaborPyramid:
             n_pos = centres.shape[0]
             per_pos = np.bincount(pos_of, minlength=n_pos)
             m = int(per_pos.max())
-            x0 = np.clip(np.floor((centres[:, 0] - radius) / step_x).astype(np.int64) if math.isfinite(radius)
-                         else np.zeros(n_pos, np.int64), 0, width - box_w)
-            y0 = np.clip(np.floor((centres[:, 1] - radius) / step_y).astype(np.int64) if math.isfinite(radius)
-                         else np.zeros(n_pos, np.int64), 0, height - box_h)
+            x0 = np.clip(
+                np.floor((centres[:, 0] - radius) / step_x).astype(np.int64)
+                if math.isfinite(radius)
+                else np.zeros(n_pos, np.int64),
+                0,
+                width - box_w,
+            )
+            y0 = np.clip(
+                np.floor((centres[:, 1] - radius) / step_y).astype(np.int64)
+                if math.isfinite(radius)
+                else np.zeros(n_pos, np.int64),
+                0,
+                height - box_h,
+            )
             # weights (n_pos, box pixels, 2 m): columns [cos of the m filters at the position, sin of them]
             weights = np.zeros((n_pos, box_h * box_w, 2 * m), dtype=self.dtype)
             slot = np.zeros(members.size, dtype=np.int64)
@@ -404,24 +449,41 @@ class GaborPyramid:
                 filled[pos] += 1
             for pos in range(n_pos):
                 here = np.flatnonzero(pos_of == pos)
-                gx = xs[x0[pos]:x0[pos] + box_w]
-                gy = ys[y0[pos]:y0[pos] + box_h]
+                gx = xs[x0[pos] : x0[pos] + box_w]
+                gy = ys[y0[pos] : y0[pos] + box_h]
                 g = self._spatial_from_rows(gx, gy, uniq[members[here]])
                 flat = g.reshape(here.size, -1).T  # (pixels, n_here)
                 weights[pos][:, slot[here]] = flat.real
                 weights[pos][:, m + slot[here]] = flat.imag
-            groups.append({"members": members, "pos_of": pos_of, "slot": slot, "m": m, "x0": x0, "y0": y0,
-                           "box": (box_h, box_w), "weights": weights})
+            groups.append(
+                {
+                    "members": members,
+                    "pos_of": pos_of,
+                    "slot": slot,
+                    "m": m,
+                    "x0": x0,
+                    "y0": y0,
+                    "box": (box_h, box_w),
+                    "weights": weights,
+                }
+            )
         kernels_key = np.stack([p["temporal_freq"], p["temporal_env"]], axis=1)
         kernel_keys, kernel_of = np.unique(kernels_key, axis=0, return_inverse=True)
         kernel_of = kernel_of.ravel()
         kernels = self._temporal(kernel_keys[:, 0], kernel_keys[:, 1])
         ctype = np.complex64 if self.dtype == np.float32 else np.complex128
-        by_kernel = [(np.flatnonzero(kernel_of == j), spatial_of[kernel_of == j], kernels[j].astype(ctype))
-                     for j in range(kernel_keys.shape[0])]
+        by_kernel = [
+            (np.flatnonzero(kernel_of == j), spatial_of[kernel_of == j], kernels[j].astype(ctype))
+            for j in range(kernel_keys.shape[0])
+        ]
         patch_elems = max(g["weights"].shape[0] * g["weights"].shape[1] for g in groups)
-        return {"groups": groups, "n_spatial": n_spatial, "by_kernel": by_kernel, "ctype": ctype,
-                "patch_elems": max(patch_elems, height * width)}
+        return {
+            "groups": groups,
+            "n_spatial": n_spatial,
+            "by_kernel": by_kernel,
+            "ctype": ctype,
+            "patch_elems": max(patch_elems, height * width),
+        }
 
     def _spatial_from_rows(self, xs: np.ndarray, ys: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """As :meth:`_spatial` for explicit rows ``(n, 5)`` of (cx, cy, direction, spatial_freq, env)."""
@@ -431,7 +493,7 @@ class GaborPyramid:
         dx = xs[None, None, :] - cx
         dy = ys[None, :, None] - cy
         phase = dx * (-2 * np.pi * f * np.cos(theta)) + dy * (2 * np.pi * f * np.sin(theta)) + self.phase_offset
-        g = np.exp(-(dx ** 2 + dy ** 2) / (2 * env ** 2)) * np.exp(1j * phase)
+        g = np.exp(-(dx**2 + dy**2) / (2 * env**2)) * np.exp(1j * phase)
         if self.mask_threshold > 0:
             g[np.abs(g.real) + np.abs(g.imag) <= self.mask_threshold] = 0
         return g
@@ -439,8 +501,10 @@ class GaborPyramid:
     # ------------------------------------------------------------------ projection
     def _check_video(self, video: Any) -> np.ndarray:
         if not isinstance(video, np.ndarray) and hasattr(video, "iter_chunks"):
-            raise InputError(f"video: got a {type(video).__name__}; expected an array of frames "
-                             f"(read it first, e.g. VideoReader(path, color='gray').read())")
+            raise InputError(
+                f"video: got a {type(video).__name__}; expected an array of frames "
+                f"(read it first, e.g. VideoReader(path, color='gray').read())"
+            )
         try:
             arr = np.asarray(video)
         except (TypeError, ValueError) as exc:
@@ -451,8 +515,10 @@ class GaborPyramid:
         if arr.ndim != 3 and not rgb:
             raise InputError(f"video: got shape {arr.shape}; expected (T, H, W) gray or (T, H, W, 3) RGB frames")
         if tuple(arr.shape[1:3]) != self.frame_shape:
-            raise InputError(f"video: frames are {arr.shape[1]}x{arr.shape[2]} (shape {arr.shape}); expected "
-                             f"{self.frame_shape[0]}x{self.frame_shape[1]}, the pyramid's frame_shape")
+            raise InputError(
+                f"video: frames are {arr.shape[1]}x{arr.shape[2]} (shape {arr.shape}); expected "
+                f"{self.frame_shape[0]}x{self.frame_shape[1]}, the pyramid's frame_shape"
+            )
         if arr.shape[0] < 1:
             raise InputError("video: has 0 frames; expected at least 1")
         return arr
@@ -464,8 +530,10 @@ class GaborPyramid:
         chunk = np.asarray(chunk, dtype=self.dtype)
         if chunk.dtype.kind == "f" and not np.isfinite(chunk).all():
             bad = np.argwhere(~np.isfinite(chunk))[0]
-            raise InputError(f"video: has a non-finite value at frame {a + int(bad[0])}, pixel "
-                             f"({int(bad[1])}, {int(bad[2])}); expected finite frames")
+            raise InputError(
+                f"video: has a non-finite value at frame {a + int(bad[0])}, pixel "
+                f"({int(bad[1])}, {int(bad[2])}); expected finite frames"
+            )
         return chunk
 
     def _spatial_responses(self, frames: np.ndarray, plan: dict) -> np.ndarray:
@@ -524,7 +592,7 @@ class GaborPyramid:
             res = combine(block)
             if out is None:
                 out = np.empty((n_frames,) + res.shape[1:], dtype=res.dtype)
-            out[done:done + n_out] = res
+            out[done : done + n_out] = res
             done += n_out
             buf = buf[n_out:]
         assert out is not None and done == n_frames
@@ -538,7 +606,7 @@ class GaborPyramid:
             acc = np.zeros((n_out, cols.size), dtype=plan["ctype"])
             for d in range(n_taps):
                 start = n_taps - 1 - d
-                acc += kernel[d] * zsel[start:start + n_out]
+                acc += kernel[d] * zsel[start : start + n_out]
             q[:, cols] = acc
         return q
 
@@ -611,7 +679,7 @@ def gabor_motion_energy(video: Any, fps: float, **params: Any) -> np.ndarray:
     """
     arr = np.asarray(video) if not hasattr(video, "shape") else video
     if getattr(arr, "ndim", 0) not in (3, 4):
-        raise InputError(f"video: got shape {getattr(arr, 'shape', None)}; expected (T, H, W) gray or "
-                         f"(T, H, W, 3) RGB frames")
+        raise InputError(
+            f"video: got shape {getattr(arr, 'shape', None)}; expected (T, H, W) gray or (T, H, W, 3) RGB frames"
+        )
     return GaborPyramid(arr.shape[1:3], fps, **params).transform(arr)
-

@@ -102,10 +102,10 @@ class IncrementalSVD:
     def __init__(self, n_components: int, oversample: int = 20) -> None:
         self.n_components = check_int("n_components", n_components)
         self.rank = self.n_components + check_int("oversample", oversample, minimum=0)
-        self._basis: np.ndarray | None = None     # (P, r) right singular vectors, float32
-        self._sing = np.zeros(0)                  # (r,)
-        self._bottoms: list[np.ndarray] = []      # per block: (n_b, r_b) coefficients at insertion
-        self._tops: list[np.ndarray] = []         # per block: rotation applied to earlier blocks
+        self._basis: np.ndarray | None = None  # (P, r) right singular vectors, float32
+        self._sing = np.zeros(0)  # (r,)
+        self._bottoms: list[np.ndarray] = []  # per block: (n_b, r_b) coefficients at insertion
+        self._tops: list[np.ndarray] = []  # per block: rotation applied to earlier blocks
         self.n_rows = 0
 
     def partial_fit(self, rows: np.ndarray) -> IncrementalSVD:
@@ -120,7 +120,7 @@ class IncrementalSVD:
             return self
         block = max(32, 2 * self.rank)
         for a in range(0, len(rows), block):
-            self._merge(rows[a:a + block].astype(np.float32))
+            self._merge(rows[a : a + block].astype(np.float32))
         return self
 
     def _merge(self, rows: np.ndarray) -> None:
@@ -130,10 +130,10 @@ class IncrementalSVD:
             r_old = 0
         else:
             r_old = self._basis.shape[1]
-            proj = (rows @ self._basis).astype(np.float64)          # (n, r_old) = C V
+            proj = (rows @ self._basis).astype(np.float64)  # (n, r_old) = C V
             gram = np.empty((r_old + n, r_old + n))
-            gram[:r_old, :r_old] = np.diag(self._sing ** 2)
-            gram[:r_old, r_old:] = self._sing[:, None] * proj.T      # S V^T C^T
+            gram[:r_old, :r_old] = np.diag(self._sing**2)
+            gram[:r_old, r_old:] = self._sing[:, None] * proj.T  # S V^T C^T
             gram[r_old:, :r_old] = gram[:r_old, r_old:].T
             gram[r_old:, r_old:] = rows @ rows.T
         evals, evecs = np.linalg.eigh(gram)
@@ -142,7 +142,7 @@ class IncrementalSVD:
         lam = np.clip(evals[keep], 0.0, None)
         tiny = lam <= lam.max(initial=0.0) * 1e-12 if lam.size else lam.astype(bool)
         keep, lam = keep[~tiny], lam[~tiny]
-        w = evecs[:, keep]                                            # (r_old + n, r_new)
+        w = evecs[:, keep]  # (r_old + n, r_new)
         sing = np.sqrt(lam)
         # new right vectors: K^T W S^-1 with K = [S V^T; C]
         new_basis = rows.T @ (w[r_old:] / sing).astype(np.float32)
@@ -163,16 +163,16 @@ class IncrementalSVD:
         # walk back: block b's coefficients pass through the rotations of every later block
         for b in range(len(self._bottoms) - 1, -1, -1):
             coef = self._bottoms[b] @ rotation
-            left[stop - len(coef):stop] = coef
+            left[stop - len(coef) : stop] = coef
             stop -= len(coef)
             if b > 0:
                 rotation = self._tops[b - 1] @ rotation
-        scores = left * self._sing                                    # U S  (T, r)
+        scores = left * self._sing  # U S  (T, r)
         if center:
             scores = scores - scores.mean(axis=0)
         u, s, vt = np.linalg.svd(scores, full_matrices=False)
         k = min(self.n_components, len(s))
-        components = (self._basis @ vt[:k].T.astype(np.float32)).T     # (k, P), float32 like the basis
+        components = (self._basis @ vt[:k].T.astype(np.float32)).T  # (k, P), float32 like the basis
         temporal = u[:, :k] * s[:k]
         # a deterministic sign: the largest-magnitude pixel of each mask is positive
         flip = np.sign(components[np.arange(k), np.abs(components).argmax(axis=1)])
@@ -232,8 +232,9 @@ class MotionFeatures:
     ((50, 1), (50, 1, 2), (1, 2, 8, 8))
     """
 
-    def __init__(self, masks: np.ndarray, roi_names, *, n_svd: int = 0, first_value: float = 0.0,
-                 oversample: int = 20) -> None:
+    def __init__(
+        self, masks: np.ndarray, roi_names, *, n_svd: int = 0, first_value: float = 0.0, oversample: int = 20
+    ) -> None:
         masks = np.asarray(masks, dtype=bool)
         if masks.ndim != 3 or len(masks) != len(roi_names):
             raise InputError(f"masks: got shape {masks.shape} for {len(roi_names)} ROI names; expected (n_rois, H, W)")
@@ -256,12 +257,13 @@ class MotionFeatures:
             sl = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
             inner = m[sl]
             self._boxes.append((sl, None if inner.all() else inner, int(inner.sum())))
-        self._svds = [IncrementalSVD(min(self.n_svd, n_px), oversample) for (_, _, n_px) in self._boxes] \
-            if self.n_svd else []
+        self._svds = (
+            [IncrementalSVD(min(self.n_svd, n_px), oversample) for (_, _, n_px) in self._boxes] if self.n_svd else []
+        )
 
     @staticmethod
     def _absdiff(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
-        if out.dtype == np.uint8:            # |a - b| without leaving uint8
+        if out.dtype == np.uint8:  # |a - b| without leaving uint8
             np.maximum(a, b, out=out)
             out -= np.minimum(a, b)
         else:
@@ -272,8 +274,10 @@ class MotionFeatures:
         """Add the next ``(n, H, W)`` frames (uint8 or float) and their timestamps."""
         frames = np.asarray(frames)
         if frames.ndim != 3 or frames.shape[1:] != self.masks.shape[1:]:
-            raise InputError(f"frames: got shape {frames.shape}; expected (n, {self.masks.shape[1]}, "
-                             f"{self.masks.shape[2]}) like the ROI masks")
+            raise InputError(
+                f"frames: got shape {frames.shape}; expected (n, {self.masks.shape[1]}, "
+                f"{self.masks.shape[2]}) like the ROI masks"
+            )
         n = len(frames)
         if n == 0:
             return
@@ -284,7 +288,7 @@ class MotionFeatures:
         if self._prev is None:
             me[0] = self.first_value
         dtype = np.uint8 if cur.dtype == np.uint8 else np.float32
-        diff = np.empty(cur.shape, dtype)       # diff[i] = |frame_i - frame_{i-1}|; row 0 needs the previous chunk
+        diff = np.empty(cur.shape, dtype)  # diff[i] = |frame_i - frame_{i-1}|; row 0 needs the previous chunk
         if n > 1:
             self._absdiff(cur[1:], cur[:-1], diff[1:])
         first = 0 if self._prev is not None else 1
@@ -297,7 +301,7 @@ class MotionFeatures:
                 if inner is not None:
                     region = region * inner
                 flat = region.reshape(len(region), region.shape[1], -1)
-                if region.dtype == np.uint8:   # exact integer sums, row by row then over rows
+                if region.dtype == np.uint8:  # exact integer sums, row by row then over rows
                     sums = flat.sum(axis=2, dtype=np.uint32).sum(axis=1, dtype=np.uint64).astype(np.float64)
                 else:
                     sums = flat.sum(axis=(1, 2), dtype=np.float64)

@@ -53,19 +53,22 @@ class ROI:
         if not isinstance(self.name, str) or not self.name:
             raise InputError(f"ROI name: got {self.name!r}, expected a non-empty string")
         if (self.box is None) == (self.polygon is None):
-            raise InputError(f"ROI '{self.name}': give exactly one of box = [x0, y0, x1, y1] "
-                             f"or polygon = [[x, y], ...]")
+            raise InputError(
+                f"ROI '{self.name}': give exactly one of box = [x0, y0, x1, y1] or polygon = [[x, y], ...]"
+            )
         if self.box is not None:
             try:
                 box = tuple(int(v) for v in self.box) if all(map(_is_number, self.box)) else ()
             except (TypeError, ValueError):
                 box = ()
             if len(box) != 4 or any(float(a) != float(b) for a, b in zip(box, self.box)):
-                raise InputError(f"ROI '{self.name}': box = {list(self.box)!r}; "
-                                 f"expected four integers [x0, y0, x1, y1]")
+                raise InputError(
+                    f"ROI '{self.name}': box = {list(self.box)!r}; expected four integers [x0, y0, x1, y1]"
+                )
             if box[2] <= box[0] or box[3] <= box[1]:
-                raise InputError(f"ROI '{self.name}': box = {list(box)} is empty; expected x0 < x1 and y0 < y1 "
-                                 f"(end exclusive)")
+                raise InputError(
+                    f"ROI '{self.name}': box = {list(box)} is empty; expected x0 < x1 and y0 < y1 (end exclusive)"
+                )
             object.__setattr__(self, "box", box)
         else:
             try:
@@ -74,8 +77,10 @@ class ROI:
             except (TypeError, ValueError):
                 poly = np.zeros((0,))
             if poly.ndim != 2 or poly.shape[1] != 2 or len(poly) < 3 or not np.isfinite(poly).all():
-                raise InputError(f"ROI '{self.name}': polygon = {self.polygon!r}; expected at least three [x, y] "
-                                 f"vertices of finite numbers")
+                raise InputError(
+                    f"ROI '{self.name}': polygon = {self.polygon!r}; expected at least three [x, y] "
+                    f"vertices of finite numbers"
+                )
             object.__setattr__(self, "polygon", tuple((float(x), float(y)) for x, y in poly))
 
     @property
@@ -89,8 +94,11 @@ class ROI:
         return int(x0), int(y0), int(x1), int(y1)
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "box": list(self.box)} if self.box is not None else {
-            "name": self.name, "polygon": [list(v) for v in self.polygon]}
+        return (
+            {"name": self.name, "box": list(self.box)}
+            if self.box is not None
+            else {"name": self.name, "polygon": [list(v) for v in self.polygon]}
+        )
 
 
 def full_frame_roi(width: int, height: int) -> ROI:
@@ -109,8 +117,8 @@ def polygon_mask(polygon, height: int, width: int) -> np.ndarray:
     for xa, ya, xb, yb in zip(x_a, y_a, x_b, y_b):
         if ya == yb:
             continue
-        crosses = (ya > ys) != (yb > ys)                              # (H, 1)
-        x_cross = xa + (ys - ya) * (xb - xa) / (yb - ya)              # (H, 1)
+        crosses = (ya > ys) != (yb > ys)  # (H, 1)
+        x_cross = xa + (ys - ya) * (xb - xa) / (yb - ya)  # (H, 1)
         inside ^= crosses & (xs < x_cross)
     return inside
 
@@ -139,25 +147,35 @@ def roi_masks(rois, source_width: int, source_height: int, *, crop=None, bin: in
     for i, roi in enumerate(rois):
         bx0, by0, bx1, by1 = roi.bounds
         if roi.box is not None and (bx0 < 0 or by0 < 0 or bx1 > source_width or by1 > source_height):
-            raise InputError(f"ROI '{roi.name}': box = {list(roi.box)} is outside the {source_width}x{source_height} "
-                             f"frame; expected 0 <= x0 < x1 <= {source_width} and 0 <= y0 < y1 <= {source_height}")
+            raise InputError(
+                f"ROI '{roi.name}': box = {list(roi.box)} is outside the {source_width}x{source_height} "
+                f"frame; expected 0 <= x0 < x1 <= {source_width} and 0 <= y0 < y1 <= {source_height}"
+            )
         if roi.polygon is not None:
             poly = np.asarray(roi.polygon)
-            if poly[:, 0].min() < 0 or poly[:, 1].min() < 0 or poly[:, 0].max() > source_width \
-                    or poly[:, 1].max() > source_height:
-                raise InputError(f"ROI '{roi.name}': polygon reaches outside the {source_width}x{source_height} frame "
-                                 f"(x in [{poly[:, 0].min():g}, {poly[:, 0].max():g}], y in "
-                                 f"[{poly[:, 1].min():g}, {poly[:, 1].max():g}]); expected vertices inside it")
+            if (
+                poly[:, 0].min() < 0
+                or poly[:, 1].min() < 0
+                or poly[:, 0].max() > source_width
+                or poly[:, 1].max() > source_height
+            ):
+                raise InputError(
+                    f"ROI '{roi.name}': polygon reaches outside the {source_width}x{source_height} frame "
+                    f"(x in [{poly[:, 0].min():g}, {poly[:, 0].max():g}], y in "
+                    f"[{poly[:, 1].min():g}, {poly[:, 1].max():g}]); expected vertices inside it"
+                )
         if roi.box is not None:
             full = np.zeros((source_height, source_width), bool)
             full[by0:by1, bx0:bx1] = True
         else:
             full = polygon_mask(roi.polygon, source_height, source_width)
-        cut = full[y0c:y0c + hb * bin, x0c:x0c + wb * bin]
+        cut = full[y0c : y0c + hb * bin, x0c : x0c + wb * bin]
         if bin > 1:
             cut = cut.reshape(hb, bin, wb, bin).mean(axis=(1, 3)) >= 0.5
         if not cut.any():
-            raise InputError(f"ROI '{roi.name}': keeps no pixel of the {wb}x{hb} frame after crop "
-                             f"{[x0c, y0c, x1c, y1c]} and bin {bin}; expected a ROI overlapping the frame")
+            raise InputError(
+                f"ROI '{roi.name}': keeps no pixel of the {wb}x{hb} frame after crop "
+                f"{[x0c, y0c, x1c, y1c]} and bin {bin}; expected a ROI overlapping the frame"
+            )
         masks[i] = cut
     return masks

@@ -26,9 +26,24 @@ from neurocine.errors import InputError
 from neurocine.validation import check_int, plural, validate_signal_matrix
 
 __all__ = [
-    "Columns", "DroppedFrames", "FrameAlignment", "WhiskEvents", "align_frames_to_ttl", "convolve_regressors",
-    "decimate", "detect_dropped_frames", "events_from_analog", "hemodynamic_kernel", "interpolate", "lagged",
-    "one_hot", "running_mean", "to_common_clock", "ttl_edges", "upsample", "whisking_events",
+    "Columns",
+    "DroppedFrames",
+    "FrameAlignment",
+    "WhiskEvents",
+    "align_frames_to_ttl",
+    "convolve_regressors",
+    "decimate",
+    "detect_dropped_frames",
+    "events_from_analog",
+    "hemodynamic_kernel",
+    "interpolate",
+    "lagged",
+    "one_hot",
+    "running_mean",
+    "to_common_clock",
+    "ttl_edges",
+    "upsample",
+    "whisking_events",
 ]
 
 _METHODS = ("linear", "nearest", "previous")
@@ -38,8 +53,9 @@ _OUTSIDE = ("nan", "clip")
 # --------------------------------------------------------------------------- #
 # validation helpers
 # --------------------------------------------------------------------------- #
-def _as_samples(name: str, x: Any, *, ndims: tuple[int, ...] = (1, 2), allow_nan: bool = False,
-                min_len: int = 1) -> np.ndarray:
+def _as_samples(
+    name: str, x: Any, *, ndims: tuple[int, ...] = (1, 2), allow_nan: bool = False, min_len: int = 1
+) -> np.ndarray:
     """``np.asarray(x)`` checked as real numeric time-first samples (shape unchanged)."""
     try:
         arr = np.asarray(x)
@@ -53,8 +69,9 @@ def _as_samples(name: str, x: Any, *, ndims: tuple[int, ...] = (1, 2), allow_nan
             want = "a " + " or ".join(shapes[d] for d in ndims) + " array, time first"
         raise InputError(f"{name}: got a {arr.ndim}-D array of shape {arr.shape}; expected {want}")
     if arr.shape[0] < min_len:
-        raise InputError(f"{name}: has {plural(arr.shape[0], 'sample')} (shape {arr.shape}); "
-                         f"expected at least {min_len}")
+        raise InputError(
+            f"{name}: has {plural(arr.shape[0], 'sample')} (shape {arr.shape}); expected at least {min_len}"
+        )
     if arr.dtype.kind == "c":
         raise InputError(f"{name}: has complex dtype {arr.dtype}; expected real numbers")
     if arr.dtype.kind not in "biuf":
@@ -63,15 +80,17 @@ def _as_samples(name: str, x: Any, *, ndims: tuple[int, ...] = (1, 2), allow_nan
     if allow_nan:
         if arr.dtype.kind == "f" and np.isinf(flat).any():
             row, col = (int(i) for i in np.argwhere(np.isinf(flat))[0])
-            raise InputError(f"{name}: has infinite values, the first at (row {row}, column {col}); "
-                             f"expected finite values or NaN")
+            raise InputError(
+                f"{name}: has infinite values, the first at (row {row}, column {col}); expected finite values or NaN"
+            )
     else:
         validate_signal_matrix(flat, name, min_timesteps=min_len)
     return arr
 
 
-def _as_times(name: str, t: Any, n: int | None = None, *, of: str = "x", min_len: int = 1,
-              strict: bool = True) -> np.ndarray:
+def _as_times(
+    name: str, t: Any, n: int | None = None, *, of: str = "x", min_len: int = 1, strict: bool = True
+) -> np.ndarray:
     """Finite float64 ``(T,)`` timestamps, strictly increasing when ``strict``, of length ``n`` when given."""
     arr = np.asarray(t)
     if arr.ndim != 1:
@@ -80,22 +99,27 @@ def _as_times(name: str, t: Any, n: int | None = None, *, of: str = "x", min_len
         raise InputError(f"{name}: has dtype {arr.dtype}; expected numeric timestamps (seconds)")
     arr = arr.astype(np.float64, copy=False)
     if n is not None and arr.size != n:
-        raise InputError(f"{name}: has {plural(arr.size, 'timestamp')} but {of} has {plural(n, 'sample')}; "
-                         f"expected equal lengths")
+        raise InputError(
+            f"{name}: has {plural(arr.size, 'timestamp')} but {of} has {plural(n, 'sample')}; expected equal lengths"
+        )
     if arr.size < min_len:
         raise InputError(f"{name}: has {plural(arr.size, 'timestamp')}; expected at least {min_len}")
     bad = ~np.isfinite(arr)
     if bad.any():
         i = int(np.argmax(bad))
-        raise InputError(f"{name}: has {int(bad.sum())} non-finite value(s), the first at index {i} ({arr[i]}); "
-                         f"expected finite timestamps")
+        raise InputError(
+            f"{name}: has {int(bad.sum())} non-finite value(s), the first at index {i} ({arr[i]}); "
+            f"expected finite timestamps"
+        )
     if strict and arr.size > 1:
         step = np.diff(arr)
         if not (step > 0).all():
             i = int(np.argmax(step <= 0)) + 1
-            raise InputError(f"{name}: not strictly increasing at index {i} ({float(arr[i])!r} after "
-                             f"{float(arr[i - 1])!r}); "
-                             f"expected strictly increasing timestamps")
+            raise InputError(
+                f"{name}: not strictly increasing at index {i} ({float(arr[i])!r} after "
+                f"{float(arr[i - 1])!r}); "
+                f"expected strictly increasing timestamps"
+            )
     return arr
 
 
@@ -118,8 +142,9 @@ def _check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
 
 def _check_lags(lags: Any) -> list[int]:
     try:
-        items = list(np.atleast_1d(np.asarray(lags, dtype=object)).ravel()) if not isinstance(lags, range) \
-            else list(lags)
+        items = (
+            list(np.atleast_1d(np.asarray(lags, dtype=object)).ravel()) if not isinstance(lags, range) else list(lags)
+        )
     except (TypeError, ValueError):
         raise InputError(f"lags: got {lags!r}; expected a sequence of integers") from None
     if not items:
@@ -304,8 +329,9 @@ def _thin(idx: np.ndarray, when: np.ndarray, min_sep: float) -> np.ndarray:
     return idx[np.asarray(keep)]
 
 
-def _edges(sig: np.ndarray, times: np.ndarray | None, thr: float, edge: str, hysteresis: float,
-           min_sep: float) -> np.ndarray:
+def _edges(
+    sig: np.ndarray, times: np.ndarray | None, thr: float, edge: str, hysteresis: float, min_sep: float
+) -> np.ndarray:
     rising, falling = _crossings(sig, thr, hysteresis)
     clock = times if times is not None else np.arange(sig.size, dtype=np.float64)
     parts = []
@@ -317,8 +343,15 @@ def _edges(sig: np.ndarray, times: np.ndarray | None, thr: float, edge: str, hys
     return idx if times is None else times[idx]
 
 
-def ttl_edges(signal: Any, times: Any = None, threshold: float | None = None, edge: str = "rising",
-              min_separation: float = 0, *, hysteresis: float | None = None) -> np.ndarray:
+def ttl_edges(
+    signal: Any,
+    times: Any = None,
+    threshold: float | None = None,
+    edge: str = "rising",
+    min_separation: float = 0,
+    *,
+    hysteresis: float | None = None,
+) -> np.ndarray:
     """Edge times (or sample indices) of an analog TTL trace.
 
     An edge is reported at the first sample at (rising) or below (falling)
@@ -375,8 +408,10 @@ def ttl_edges(signal: Any, times: Any = None, threshold: float | None = None, ed
     if threshold is None:
         levels = _ttl_levels(sig)
         if levels is None:
-            raise InputError(f"signal: no two distinct levels found (range {sig.min():g} to {sig.max():g}); "
-                             f"expected a TTL trace with low and high levels, or pass threshold=")
+            raise InputError(
+                f"signal: no two distinct levels found (range {sig.min():g} to {sig.max():g}); "
+                f"expected a TTL trace with low and high levels, or pass threshold="
+            )
         lo, hi = levels
         thr = 0.5 * (lo + hi)
         hyst = 0.5 * (hi - lo) if hysteresis is None else _check_real("hysteresis", hysteresis, minimum=0.0)
@@ -513,10 +548,13 @@ def detect_dropped_frames(frame_times: Any, expected_rate: float | None = None) 
     if total == 0:
         report = f"{head}: no dropped frames"
     else:
-        report = (f"{head}: {plural(total, 'dropped frame')} in {plural(after.size, 'gap')} after frames "
-                  f"{_fmt_list(after)}; {int(frame_index[-1]) + 1} frames expected")
-    return DroppedFrames(rate=rate, after=after, n_dropped=n_dropped, frame_index=frame_index, total=total,
-                         report=report)
+        report = (
+            f"{head}: {plural(total, 'dropped frame')} in {plural(after.size, 'gap')} after frames "
+            f"{_fmt_list(after)}; {int(frame_index[-1]) + 1} frames expected"
+        )
+    return DroppedFrames(
+        rate=rate, after=after, n_dropped=n_dropped, frame_index=frame_index, total=total, report=report
+    )
 
 
 def _fit_rms(x: np.ndarray, y: np.ndarray) -> float:
@@ -589,15 +627,22 @@ def align_frames_to_ttl(frames: Any, ttl_times: Any, *, max_mismatch: int = 10) 
         n_frames = frame_t.size
         found = detect_dropped_frames(frame_t)
         slots = found.frame_index
-        drop_note = (f"; the frame timestamps locate {plural(found.total, 'dropped frame')} after frames "
-                     f"{_fmt_list(found.after)}" if found.total else "")
+        drop_note = (
+            f"; the frame timestamps locate {plural(found.total, 'dropped frame')} after frames "
+            f"{_fmt_list(found.after)}"
+            if found.total
+            else ""
+        )
     n_slots = int(slots[-1]) + 1
     diff = n_pulses - n_slots
     if abs(diff) > tol:
-        what = f"{plural(n_frames, 'frame')}" + (f" (+{n_slots - n_frames} dropped = {n_slots} slots)"
-                                                  if n_slots != n_frames else "")
-        raise InputError(f"frames: {what} but ttl_times has {plural(n_pulses, 'pulse')}; the difference "
-                         f"{abs(diff)} exceeds max_mismatch={tol} (check the TTL channel, threshold and video)")
+        what = f"{plural(n_frames, 'frame')}" + (
+            f" (+{n_slots - n_frames} dropped = {n_slots} slots)" if n_slots != n_frames else ""
+        )
+        raise InputError(
+            f"frames: {what} but ttl_times has {plural(n_pulses, 'pulse')}; the difference "
+            f"{abs(diff)} exceeds max_mismatch={tol} (check the TTL channel, threshold and video)"
+        )
     shift = 0
     if frame_t is not None and diff != 0:
         candidates = sorted(range(min(0, diff), max(0, diff) + 1), key=lambda s: (abs(s), s))
@@ -631,13 +676,21 @@ def align_frames_to_ttl(frames: Any, ttl_times: Any, *, max_mismatch: int = 10) 
                 report += ", assumed dropped at the end (pass frame timestamps to locate dropped frames)"
         if n_extra:
             first = np.flatnonzero(~ok)
-            report += (f"{';' if unmatched.size else ':'} {plural(n_extra, 'frame')} with no pulse "
-                       f"(frames {_fmt_list(first)}, times NaN): check that the TTL recording covers the video")
+            report += (
+                f"{';' if unmatched.size else ':'} {plural(n_extra, 'frame')} with no pulse "
+                f"(frames {_fmt_list(first)}, times NaN): check that the TTL recording covers the video"
+            )
         report += drop_note
         if shift:
             report += f"; first frame on pulse {shift}" if shift > 0 else f"; first pulse on frame slot {-shift}"
-    return FrameAlignment(times=times, pulse_index=pulse_index, unmatched_pulses=unmatched,
-                          n_extra_frames=n_extra, shift=int(shift), report=report)
+    return FrameAlignment(
+        times=times,
+        pulse_index=pulse_index,
+        unmatched_pulses=unmatched,
+        n_extra_frames=n_extra,
+        shift=int(shift),
+        report=report,
+    )
 
 
 # --------------------------------------------------------------------------- #
@@ -675,8 +728,13 @@ def _index_select(values: np.ndarray, t: np.ndarray, new_t: np.ndarray, method: 
     return out
 
 
-def to_common_clock(streams: Mapping[str, tuple[Any, Any]] | Sequence[tuple[Any, Any]], clock: Any, *,
-                    method: str | Mapping[str, str] = "linear", outside: str = "nan") -> dict[str, np.ndarray]:
+def to_common_clock(
+    streams: Mapping[str, tuple[Any, Any]] | Sequence[tuple[Any, Any]],
+    clock: Any,
+    *,
+    method: str | Mapping[str, str] = "linear",
+    outside: str = "nan",
+) -> dict[str, np.ndarray]:
     """Resample every stream onto one clock.
 
     Parameters
@@ -723,8 +781,7 @@ def to_common_clock(streams: Mapping[str, tuple[Any, Any]] | Sequence[tuple[Any,
     elif isinstance(streams, Sequence) and not isinstance(streams, (str, bytes)):
         items = [(str(i), v) for i, v in enumerate(streams)]
     else:
-        raise InputError(f"streams: got {type(streams).__name__}; expected a mapping of name -> "
-                         f"(values, timestamps)")
+        raise InputError(f"streams: got {type(streams).__name__}; expected a mapping of name -> (values, timestamps)")
     if not items:
         raise InputError("streams: empty; expected at least one (values, timestamps) stream")
     new_t = _as_times("clock", clock, min_len=1)
@@ -747,8 +804,9 @@ def to_common_clock(streams: Mapping[str, tuple[Any, Any]] | Sequence[tuple[Any,
         how = methods[key]
         min_len = 2 if how == "linear" else 1
         if how == "linear":
-            vals = _as_samples(f"{label} values", values, ndims=tuple(range(1, 33)), allow_nan=True,
-                               min_len=1).astype(np.float64, copy=False)
+            vals = _as_samples(f"{label} values", values, ndims=tuple(range(1, 33)), allow_nan=True, min_len=1).astype(
+                np.float64, copy=False
+            )
         else:
             vals = np.asarray(values)
             if vals.ndim == 0:
@@ -851,8 +909,9 @@ def upsample(x: Any, factor: int, *, times: Any = None) -> np.ndarray | tuple[np
     return y, up(t[:, None])[:, 0]
 
 
-def decimate(x: Any, factor: int, *, times: Any = None, offset: int = 0, anti_alias: bool = False,
-             numtaps: int | None = None) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+def decimate(
+    x: Any, factor: int, *, times: Any = None, offset: int = 0, anti_alias: bool = False, numtaps: int | None = None
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Keep every ``factor``-th frame, optionally after a zero-phase low-pass.
 
     ``decimate(x30, 2)`` and ``decimate(x30, 3)`` are the seed's 15 Hz and
@@ -912,12 +971,14 @@ def decimate(x: Any, factor: int, *, times: Any = None, offset: int = 0, anti_al
         half = taps // 2
         n = arr.shape[0]
         if n <= half:
-            raise InputError(f"x: has {plural(n, 'sample')}; anti_alias with numtaps={taps} needs more than "
-                             f"{half} (pass a smaller numtaps or anti_alias=False)")
+            raise InputError(
+                f"x: has {plural(n, 'sample')}; anti_alias with numtaps={taps} needs more than "
+                f"{half} (pass a smaller numtaps or anti_alias=False)"
+            )
         b = sps.firwin(taps, 1.0 / f, window="hamming")
         a2 = arr.reshape(n, -1).astype(np.float64)
         front = 2.0 * a2[0] - a2[half:0:-1]
-        back = 2.0 * a2[-1] - a2[-2:-half - 2:-1]
+        back = 2.0 * a2[-1] - a2[-2 : -half - 2 : -1]
         padded = np.concatenate([front, a2, back], axis=0)
         filt = sps.oaconvolve(padded, b[:, None], mode="valid", axes=0)
         out = filt[off::f].reshape((-1,) + arr.shape[1:])
@@ -969,7 +1030,7 @@ def running_mean(x: Any, n: int, *, history: Any = None) -> np.ndarray:
         hist = _as_samples("history", history, ndims=(arr.ndim,), min_len=0)
         if hist.shape[1:] != arr.shape[1:]:
             raise InputError(f"history: has shape {hist.shape}; expected (H,) + {arr.shape[1:]} like x")
-        h2 = hist.reshape(hist.shape[0], -1).astype(np.float64)[-(w - 1):]
+        h2 = hist.reshape(hist.shape[0], -1).astype(np.float64)[-(w - 1) :]
         h = h2.shape[0]
         a2 = np.concatenate([h2, a2], axis=0)
     ref = a2.mean(axis=0)
@@ -1028,9 +1089,9 @@ def lagged(x: Any, lags: Sequence[int], name: str | Sequence[str] = "x") -> Colu
             col = c * len(lag_list) + i
             if lag >= 0:
                 if lag < n_t:
-                    out[lag:, col] = a2[:n_t - lag, c]
+                    out[lag:, col] = a2[: n_t - lag, c]
             elif -lag < n_t:
-                out[:n_t + lag, col] = a2[-lag:, c]
+                out[: n_t + lag, col] = a2[-lag:, c]
             names.append(f"{stems[c]}_lag{lag}")
     return Columns(values=out, names=names)
 
@@ -1069,12 +1130,19 @@ def one_hot(categories: Any, levels: Sequence[Any] | None = None, name: str | No
         raise InputError("categories: empty; expected one label per frame")
     if cats.dtype.kind == "c":
         raise InputError(f"categories: has complex dtype {cats.dtype}; expected labels (ints, strings, bools)")
-    missing = np.array([v is None or (isinstance(v, (float, np.floating)) and not math.isfinite(v))
-                        for v in (cats if cats.dtype.kind in "Of" else cats[:0])], dtype=bool)
+    missing = np.array(
+        [
+            v is None or (isinstance(v, (float, np.floating)) and not math.isfinite(v))
+            for v in (cats if cats.dtype.kind in "Of" else cats[:0])
+        ],
+        dtype=bool,
+    )
     if missing.any():
         i = int(np.argmax(missing))
-        raise InputError(f"categories: has a missing label ({cats[i].item() if hasattr(cats[i], 'item') else cats[i]!r}) "
-                         f"at index {i}; expected a label per frame")
+        raise InputError(
+            f"categories: has a missing label ({cats[i].item() if hasattr(cats[i], 'item') else cats[i]!r}) "
+            f"at index {i}; expected a label per frame"
+        )
     try:
         uniq, inverse = np.unique(cats, return_inverse=True)
     except TypeError:
@@ -1095,8 +1163,9 @@ def one_hot(categories: Any, levels: Sequence[Any] | None = None, name: str | No
     for u, val in enumerate(uniq.tolist()):
         if val not in pos:
             i = int(np.argmax(inverse.ravel() == u))
-            raise InputError(f"categories: label {val!r} at index {i} is not among levels {lev!r}; "
-                             f"expected only those levels")
+            raise InputError(
+                f"categories: label {val!r} at index {i} is not among levels {lev!r}; expected only those levels"
+            )
         col_of[u] = pos[val]
     out = np.zeros((cats.size, len(lev)))
     out[np.arange(cats.size), col_of[inverse.ravel()]] = 1.0
@@ -1159,7 +1228,7 @@ def convolve_regressors(x: Any, kernel: Any, *, center: bool = True) -> np.ndarr
 
     ``c[t] = sum_{j=0}^{K-1} kernel[j] x[t - j]`` with ``x[t < 0] = 0``; with
     ``center`` each column's mean over time is subtracted (``r = c - mean_t c``,
-    the regressors of :func:`neurocine.simulate.simulate_session`).
+    the regressors of :func:`neurocine.encode.simulate.simulate_session`).
 
     Parameters
     ----------

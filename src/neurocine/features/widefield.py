@@ -45,11 +45,14 @@ _DEFAULT_CHUNK = 256
 def _stack_info(stack: Any, name: str = "stack") -> tuple[int, int, int]:
     """``(T, H, W)`` of a stack-like object, checked: 3-D, numeric, at least one frame."""
     if isinstance(stack, (list, tuple)):
-        raise InputError(f"{name}: got a {type(stack).__name__}; expected an array-like (T, H, W) stack "
-                         f"(np.asarray it first)")
+        raise InputError(
+            f"{name}: got a {type(stack).__name__}; expected an array-like (T, H, W) stack (np.asarray it first)"
+        )
     if not hasattr(stack, "__getitem__") or not hasattr(stack, "__len__"):
-        raise InputError(f"{name}: got {type(stack).__name__}; expected a (T, H, W) array or an object "
-                         f"with __len__ and __getitem__ on time slices")
+        raise InputError(
+            f"{name}: got {type(stack).__name__}; expected a (T, H, W) array or an object "
+            f"with __len__ and __getitem__ on time slices"
+        )
     shape = getattr(stack, "shape", None)
     dtype = getattr(stack, "dtype", None)
     if shape is None or dtype is None:
@@ -61,8 +64,9 @@ def _stack_info(stack: Any, name: str = "stack") -> tuple[int, int, int]:
     if dt.kind not in "biuf":
         raise InputError(f"{name}: has dtype {dt}; expected real numeric frames")
     if len(shape) != 3:
-        raise InputError(f"{name}: got a {len(shape)}-D array of shape {shape}; expected a 3-D (T, H, W) stack, "
-                         f"time first")
+        raise InputError(
+            f"{name}: got a {len(shape)}-D array of shape {shape}; expected a 3-D (T, H, W) stack, time first"
+        )
     if shape[0] == 0 or shape[1] == 0 or shape[2] == 0:
         raise InputError(f"{name}: has shape {shape}; expected at least 1 frame of at least 1 x 1 pixels")
     return shape  # type: ignore[return-value]
@@ -120,9 +124,17 @@ def _sigma_pair(sigma: Any) -> tuple[float, float]:
 # ---------------------------------------------------------------------------
 # dF/F
 # ---------------------------------------------------------------------------
-def dff(stack: Any, window: int = 30, *, mode: str = "sliding", mask: Any = None,
-        chunk_size: int = _DEFAULT_CHUNK, out: Any = None, dtype: Any = np.float32,
-        fill_value: float = np.nan) -> Any:
+def dff(
+    stack: Any,
+    window: int = 30,
+    *,
+    mode: str = "sliding",
+    mask: Any = None,
+    chunk_size: int = _DEFAULT_CHUNK,
+    out: Any = None,
+    dtype: Any = np.float32,
+    fill_value: float = np.nan,
+) -> Any:
     """dF/F per pixel: ``(F - F0) / F0`` with a running-mean baseline F0.
 
     Parameters
@@ -200,11 +212,13 @@ def dff(stack: Any, window: int = 30, *, mode: str = "sliding", mask: Any = None
         bad = ~(f0 > 0)
         if bad.any():
             i, j = (int(x) for x in np.argwhere(bad)[0])
-            y, x = (np.argwhere(m)[j] if m is not None else divmod(j, w))
-            raise InputError(f"stack: baseline F0 is {f0[i, j]} at frame {s + i}, pixel (y={int(y)}, x={int(x)}) "
-                             f"({plural(int(bad.sum()), 'non-positive or NaN baseline')} in frames {s}.."
-                             f"{s + f0.shape[0] - 1}); expected F0 > 0: pass mask= (True inside the brain) "
-                             f"to exclude dark pixels")
+            y, x = np.argwhere(m)[j] if m is not None else divmod(j, w)
+            raise InputError(
+                f"stack: baseline F0 is {f0[i, j]} at frame {s + i}, pixel (y={int(y)}, x={int(x)}) "
+                f"({plural(int(bad.sum()), 'non-positive or NaN baseline')} in frames {s}.."
+                f"{s + f0.shape[0] - 1}); expected F0 > 0: pass mask= (True inside the brain) "
+                f"to exclude dark pixels"
+            )
         r = (f - f0) / f0
         e = s + r.shape[0]
         if m is None:
@@ -227,7 +241,7 @@ def dff(stack: Any, window: int = 30, *, mode: str = "sliding", mask: Any = None
             lo = np.maximum(0, t - before) - a
             hi = np.minimum(t_len, t + after + 1) - a
             f0 = (csum[hi] - csum[lo]) / (hi - lo)[:, None]
-            emit(s, block[s - a:e - a], f0)
+            emit(s, block[s - a : e - a], f0)
     else:
         step = window * max(1, chunk // window)
         for s in range(0, t_len, step):
@@ -256,8 +270,7 @@ def _blurred(block: np.ndarray, sy: float, sx: float, mode: str, truncate: float
     return ndimage.gaussian_filter(block, sigma=(0.0, sy, sx), mode=mode, truncate=truncate)
 
 
-def _map_chunks(stack: Any, func: Any, out_hw: tuple[int, int], chunk_size: int, out: Any,
-                dtype: Any) -> Any:
+def _map_chunks(stack: Any, func: Any, out_hw: tuple[int, int], chunk_size: int, out: Any, dtype: Any) -> Any:
     t_len, h, w = _stack_info(stack)
     chunk = _chunk(chunk_size)
     dt = check_float_dtype("dtype", dtype) if out is None else None
@@ -268,9 +281,16 @@ def _map_chunks(stack: Any, func: Any, out_hw: tuple[int, int], chunk_size: int,
     return out
 
 
-def gaussian_blur(stack: Any, sigma: float | tuple[float, float], *, mode: str = "reflect",
-                  truncate: float = 4.0, chunk_size: int = _DEFAULT_CHUNK, out: Any = None,
-                  dtype: Any = np.float32) -> Any:
+def gaussian_blur(
+    stack: Any,
+    sigma: float | tuple[float, float],
+    *,
+    mode: str = "reflect",
+    truncate: float = 4.0,
+    chunk_size: int = _DEFAULT_CHUNK,
+    out: Any = None,
+    dtype: Any = np.float32,
+) -> Any:
     """Blur every frame with a 2-D Gaussian (spatial only, no smoothing over time).
 
     Same as ``scipy.ndimage.gaussian_filter(stack, sigma=(0, sy, sx))`` on the
@@ -300,8 +320,9 @@ def gaussian_blur(stack: Any, sigma: float | tuple[float, float], *, mode: str =
     return _map_chunks(stack, lambda b: _blurred(b, sy, sx, mode, truncate), (h, w), chunk_size, out, dtype)
 
 
-def bin_frames(stack: Any, k: int = 2, *, chunk_size: int = _DEFAULT_CHUNK, out: Any = None,
-               dtype: Any = np.float32) -> Any:
+def bin_frames(
+    stack: Any, k: int = 2, *, chunk_size: int = _DEFAULT_CHUNK, out: Any = None, dtype: Any = np.float32
+) -> Any:
     """Spatial k x k binning by mean: ``(T, H, W)`` -> ``(T, H // k, W // k)``.
 
     The seed (Sec. II.D) bins the brain video 2 x 2. Rows and columns that
@@ -330,8 +351,7 @@ def bin_frames(stack: Any, k: int = 2, *, chunk_size: int = _DEFAULT_CHUNK, out:
     _, h, w = _stack_info(stack)
     k = check_int("k", k, 1)
     if k > min(h, w):
-        raise InputError(f"k: got {k}; expected a bin size <= {min(h, w)}, the smaller side of the "
-                         f"{h} x {w} frames")
+        raise InputError(f"k: got {k}; expected a bin size <= {min(h, w)}, the smaller side of the {h} x {w} frames")
     return _map_chunks(stack, lambda b: _binned(b, k), (h // k, w // k), chunk_size, out, dtype)
 
 
@@ -376,8 +396,14 @@ def otsu_threshold(values: Any, nbins: int = 256) -> float:
     return float(centers[int(np.nanargmax(between))])
 
 
-def brain_mask(mean_frame: Any, method: str | float = "otsu", *, nbins: int = 256,
-               fill_holes: bool = False, return_threshold: bool = False) -> Any:
+def brain_mask(
+    mean_frame: Any,
+    method: str | float = "otsu",
+    *,
+    nbins: int = 256,
+    fill_holes: bool = False,
+    return_threshold: bool = False,
+) -> Any:
     """Pixels brighter than a threshold: True inside the brain.
 
     Parameters
@@ -419,8 +445,11 @@ def brain_mask(mean_frame: Any, method: str | float = "otsu", *, nbins: int = 25
         if method != "otsu":
             raise InputError(f"method: got {method!r}; expected 'otsu' or a threshold value")
         thr = otsu_threshold(img, nbins)
-    elif isinstance(method, (int, float, np.integer, np.floating)) and not isinstance(method, bool) \
-            and np.isfinite(method):
+    elif (
+        isinstance(method, (int, float, np.integer, np.floating))
+        and not isinstance(method, bool)
+        and np.isfinite(method)
+    ):
         thr = float(method)
     else:
         raise InputError(f"method: got {method!r}; expected 'otsu' or a finite threshold value")
@@ -454,10 +483,20 @@ class _Transformed:
         return self._func(_read(self._stack, a, b, self._in_hw))
 
 
-def preprocess_widefield(stack: Any, window: int = 30, *, blur: float | None = None, bin: int | None = None,
-                         mask: Any = None, mode: str = "sliding", chunk_size: int = _DEFAULT_CHUNK,
-                         out: Any = None, dtype: Any = np.float32, blur_mode: str = "reflect",
-                         fill_value: float = np.nan) -> Any:
+def preprocess_widefield(
+    stack: Any,
+    window: int = 30,
+    *,
+    blur: float | None = None,
+    bin: int | None = None,
+    mask: Any = None,
+    mode: str = "sliding",
+    chunk_size: int = _DEFAULT_CHUNK,
+    out: Any = None,
+    dtype: Any = np.float32,
+    blur_mode: str = "reflect",
+    fill_value: float = np.nan,
+) -> Any:
     """Bin, blur and dF/F a widefield movie in one chunked pass.
 
     Order: ``bin_frames(k=bin)`` -> ``gaussian_blur(sigma=blur)`` -> ``dff``.
@@ -503,8 +542,7 @@ def preprocess_widefield(stack: Any, window: int = 30, *, blur: float | None = N
     _, h, w = _stack_info(stack)
     k = 1 if bin is None else check_int("bin", bin, 1)
     if k > min(h, w):
-        raise InputError(f"bin: got {k}; expected a bin size <= {min(h, w)}, the smaller side of the "
-                         f"{h} x {w} frames")
+        raise InputError(f"bin: got {k}; expected a bin size <= {min(h, w)}, the smaller side of the {h} x {w} frames")
     sy, sx = (0.0, 0.0) if blur is None else _sigma_pair(blur)
     hb, wb = h // k, w // k
 
@@ -514,5 +552,4 @@ def preprocess_widefield(stack: Any, window: int = 30, *, blur: float | None = N
         return _blurred(block, sy, sx, blur_mode, 4.0)
 
     view = _Transformed(stack, transform, (hb, wb), (h, w))
-    return dff(view, window, mode=mode, mask=mask, chunk_size=chunk_size, out=out, dtype=dtype,
-               fill_value=fill_value)
+    return dff(view, window, mode=mode, mask=mask, chunk_size=chunk_size, out=out, dtype=dtype, fill_value=fill_value)

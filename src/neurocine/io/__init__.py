@@ -1,4 +1,5 @@
 """Readers and writers: arrays and signals, screenome logs, result folders."""
+
 from neurocine.io.imaging import (  # noqa: F401
     ImageStack,
     WfieldSVD,

@@ -92,8 +92,7 @@ class ConfigTable:
         value, found = self._get(name, None)
         if not found:
             if required:
-                raise InputError(f"{self.file.name}: table [{self._child(name)}] is missing; expected it in the "
-                                 f"file")
+                raise InputError(f"{self.file.name}: table [{self._child(name)}] is missing; expected it in the file")
             return None
         if not isinstance(value, dict):
             raise self.error(name, value, f"a table [{self._child(name)}]")
@@ -126,13 +125,18 @@ class ConfigTable:
             raise self.error(name, value, "an integer" + (f" >= {minimum}" if minimum is not None else ""))
         return value
 
-    def number(self, name: str, default: Any = _REQUIRED, *, minimum: float | None = None,
-               positive: bool = False) -> float:
+    def number(
+        self, name: str, default: Any = _REQUIRED, *, minimum: float | None = None, positive: bool = False
+    ) -> float:
         value, found = self._get(name, default)
         if not found:
             return value
-        ok = not isinstance(value, bool) and isinstance(value, (int, float)) and value == value \
+        ok = (
+            not isinstance(value, bool)
+            and isinstance(value, (int, float))
+            and value == value
             and abs(value) != float("inf")
+        )
         if ok and minimum is not None:
             ok = value >= minimum
         if ok and positive:
@@ -148,8 +152,11 @@ class ConfigTable:
         if not found:
             return value
         kinds = (int, float) if kind is float else (kind,)
-        if not isinstance(value, list) or (nonempty and not value) or any(
-                isinstance(v, bool) or not isinstance(v, kinds) for v in value):
+        if (
+            not isinstance(value, list)
+            or (nonempty and not value)
+            or any(isinstance(v, bool) or not isinstance(v, kinds) for v in value)
+        ):
             raise self.error(name, value, f"a {'non-empty ' if nonempty else ''}list of {kind.__name__}")
         return [kind(v) for v in value]
 
@@ -164,8 +171,10 @@ class ConfigTable:
         if not p.is_absolute():
             p = self.file.parent / p
         if must_exist and not p.exists():
-            raise InputError(f"{self.file.name}: {self.key(name)}: {p} does not exist; expected an existing file "
-                             f"(relative paths are relative to the config file)")
+            raise InputError(
+                f"{self.file.name}: {self.key(name)}: {p} does not exist; expected an existing file "
+                f"(relative paths are relative to the config file)"
+            )
         return p
 
     def raw(self, name: str, default: Any = _REQUIRED) -> Any:
@@ -177,5 +186,6 @@ class ConfigTable:
         unknown = [k for k in self.data if k not in self._used]
         if unknown:
             where = f"table [{self.prefix}]" if self.prefix else "the file's top level"
-            raise InputError(f"{self.file.name}: unknown key(s) {unknown} in {where}; expected only "
-                             f"{sorted(self._used)}")
+            raise InputError(
+                f"{self.file.name}: unknown key(s) {unknown} in {where}; expected only {sorted(self._used)}"
+            )

@@ -150,10 +150,19 @@ class ImageStack:
     [(0, 3), (3, 1)]
     """
 
-    def __init__(self, data: Any, source: str, *, rate: float | None = None,
-                 timestamps: np.ndarray | None = None, starting_time: float = 0.0,
-                 conversion: float = 1.0, offset: float = 0.0, name: str | None = None,
-                 closers: Sequence[Any] = ()) -> None:
+    def __init__(
+        self,
+        data: Any,
+        source: str,
+        *,
+        rate: float | None = None,
+        timestamps: np.ndarray | None = None,
+        starting_time: float = 0.0,
+        conversion: float = 1.0,
+        offset: float = 0.0,
+        name: str | None = None,
+        closers: Sequence[Any] = (),
+    ) -> None:
         self._data = data
         self.source = source
         self.name = name
@@ -210,13 +219,15 @@ class ImageStack:
         where = f"{self.source}" + (f":{self.name}" if self.name else "")
         pos = np.unravel_index(int(np.argmax(bad)), arr.shape)
         kind = "NaN" if np.isnan(arr[pos]) else "infinite value"
-        if arr.ndim == 2:     # one frame
+        if arr.ndim == 2:  # one frame
             frame, (y, x) = int(sel), pos
         else:
             start, _, step = sel.indices(len(self)) if isinstance(sel, slice) else (0, 0, 1)
             frame, y, x = start + step * int(pos[0]), int(pos[1]), int(pos[2])
-        raise InputError(f"{where}: {kind} at frame {frame}, pixel (y={y}, x={x}) ({int(bad.sum())} non-finite "
-                         f"values in frames read); expected finite values in the whole (T, H, W) stack")
+        raise InputError(
+            f"{where}: {kind} at frame {frame}, pixel (y={y}, x={x}) ({int(bad.sum())} non-finite "
+            f"values in frames read); expected finite values in the whole (T, H, W) stack"
+        )
 
     def _empty(self) -> np.ndarray:
         return np.empty((0,) + self.shape[1:], dtype=self.dtype)
@@ -255,8 +266,10 @@ class ImageStack:
                     raise IndexError(f"boolean index of shape {arr.shape} for a stack of {n_frames} frames")
                 arr = np.flatnonzero(arr)
             if arr.dtype.kind not in "iu" or arr.ndim != 1:
-                raise IndexError(f"cannot index the time axis with {t_key!r}; expected an int, a slice "
-                                 f"or a 1-D integer/boolean array")
+                raise IndexError(
+                    f"cannot index the time axis with {t_key!r}; expected an int, a slice "
+                    f"or a 1-D integer/boolean array"
+                )
             if arr.size and (arr.min() < -n_frames or arr.max() >= n_frames):
                 raise IndexError(f"frame indices out of range for a stack of {n_frames} frames")
             arr = arr % n_frames if arr.size else arr
@@ -277,7 +290,7 @@ class ImageStack:
             raise InputError(f"chunk_size: got {chunk_size!r}, expected an integer >= 1")
         n = len(self)
         for start in range(0, n, int(chunk_size)):
-            yield start, self[start:min(n, start + int(chunk_size))]
+            yield start, self[start : min(n, start + int(chunk_size))]
 
     # -- resources -----------------------------------------------------------
     def close(self) -> None:
@@ -322,11 +335,15 @@ def _check_stack_shape(shape: tuple[int, ...], dtype: Any, where: str) -> None:
     if dt.kind not in "biuf":
         raise InputError(f"{where}: has non-numeric dtype {dt}; expected a numeric (T, H, W) stack")
     if len(shape) == 2:
-        raise InputError(f"{where}: got a 2-D array of shape {shape}; expected a 3-D (T, H, W) stack, "
-                         f"time first (one frame is frame[None])")
+        raise InputError(
+            f"{where}: got a 2-D array of shape {shape}; expected a 3-D (T, H, W) stack, "
+            f"time first (one frame is frame[None])"
+        )
     if len(shape) != 3:
-        raise InputError(f"{where}: got a {len(shape)}-D array of shape {shape}; expected a 3-D (T, H, W) "
-                         f"stack, time first (select one channel of colour or multi-channel data)")
+        raise InputError(
+            f"{where}: got a {len(shape)}-D array of shape {shape}; expected a 3-D (T, H, W) "
+            f"stack, time first (select one channel of colour or multi-channel data)"
+        )
     if shape[0] == 0:
         raise InputError(f"{where}: has 0 frames (shape {shape}); expected at least 1 frame")
     if shape[1] == 0 or shape[2] == 0:
@@ -392,8 +409,10 @@ def open_stack(path: str | os.PathLike, key: str | int | None = None, series: st
         raise InputError(f"series={series!r}: only applies to .nwb files; {name} is a {ext} file (use key=)")
     if key is not None and ext in (".npy", ".nwb"):
         hint = " (use series=)" if ext == ".nwb" else ""
-        raise InputError(f"key={key!r}: does not apply to {ext} files{hint}; expected key only for "
-                         f".h5/.hdf5/.zarr/.tif files, got {name}")
+        raise InputError(
+            f"key={key!r}: does not apply to {ext} files{hint}; expected key only for "
+            f".h5/.hdf5/.zarr/.tif files, got {name}"
+        )
     if ext in (".tif", ".tiff"):
         return _open_tiff(p, name, key)
     if ext == ".npy":
@@ -416,13 +435,16 @@ def _open_npy(p: Path, name: str) -> ImageStack:
     with open(p, "rb") as fh:
         head = fh.read(6)
     if head != b"\x93NUMPY":
-        raise InputError(f"{name}: does not start like a numpy .npy file (first bytes {head!r}); "
-                         f"expected a numpy array file")
+        raise InputError(
+            f"{name}: does not start like a numpy .npy file (first bytes {head!r}); expected a numpy array file"
+        )
     try:
         arr = np.load(p, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
-        raise InputError(f"{name}: cannot be read as a numeric .npy array ({_reason(exc)}); "
-                         f"expected a numeric (T, H, W) array without pickled objects") from None
+        raise InputError(
+            f"{name}: cannot be read as a numeric .npy array ({_reason(exc)}); "
+            f"expected a numeric (T, H, W) array without pickled objects"
+        ) from None
     _check_stack_shape(arr.shape, arr.dtype, name)
     return ImageStack(arr, name)
 
@@ -434,8 +456,9 @@ def _describe(items: Sequence[tuple[str, Any]]) -> str:
 def _pick_3d(items: list[tuple[str, Any]], name: str, kind: str) -> tuple[str, Any]:
     cands = [(n, o) for n, o in items if len(o.shape) == 3]
     if not cands:
-        raise InputError(f"{name}: no 3-D {kind} ({kind}s: {_describe(items)}); "
-                         f"expected a (T, H, W) {kind} or key= naming one")
+        raise InputError(
+            f"{name}: no 3-D {kind} ({kind}s: {_describe(items)}); expected a (T, H, W) {kind} or key= naming one"
+        )
     if len(cands) > 1:
         raise InputError(f"{name}: {len(cands)} 3-D {kind}s ({_describe(cands)}); expected key= naming one")
     return cands[0]
@@ -455,8 +478,10 @@ def _open_h5(p: Path, name: str, key: Any) -> ImageStack:
             obj = fh.get(str(key))
             if not isinstance(obj, h5py.Dataset):
                 found = "a group" if obj is not None else "not found"
-                raise InputError(f"key={key!r}: {found} in {name} (datasets: {_describe(items)}); "
-                                 f"expected the path of a (T, H, W) dataset")
+                raise InputError(
+                    f"key={key!r}: {found} in {name} (datasets: {_describe(items)}); "
+                    f"expected the path of a (T, H, W) dataset"
+                )
             ds_name, ds = str(key).strip("/"), obj
         else:
             ds_name, ds = _pick_3d(items, name, "dataset")
@@ -473,19 +498,22 @@ def _open_zarr(p: Path, name: str, key: Any) -> ImageStack:
     try:
         import zarr
     except ImportError:
-        raise InputError(f"{name}: reading .zarr needs zarr, which is not installed; "
-                         f"expected it installed (pip install zarr)") from None
+        raise InputError(
+            f"{name}: reading .zarr needs zarr, which is not installed; expected it installed (pip install zarr)"
+        ) from None
     try:
         root = zarr.open(str(p), mode="r")
-    except Exception as exc:  # noqa: BLE001 - zarr raises many types for a bad store
+    except Exception as exc:
         raise InputError(f"{name}: cannot be opened as zarr ({_reason(exc)}); expected a zarr array or group") from None
     if isinstance(root, zarr.Group):
         items = [(n, o) for n, o in root.members(max_depth=None) if isinstance(o, zarr.Array)]
         if key is not None:
             obj = dict(items).get(str(key).strip("/"))
             if obj is None:
-                raise InputError(f"key={key!r}: not an array in {name} (arrays: {_describe(items)}); "
-                                 f"expected the path of a (T, H, W) array")
+                raise InputError(
+                    f"key={key!r}: not an array in {name} (arrays: {_describe(items)}); "
+                    f"expected the path of a (T, H, W) array"
+                )
             arr_name, arr = str(key).strip("/"), obj
         else:
             arr_name, arr = _pick_3d(items, name, "array")
@@ -503,11 +531,12 @@ def _open_tiff(p: Path, name: str, key: Any) -> ImageStack:
     try:
         import tifffile
     except ImportError:
-        raise InputError(f"{name}: reading TIFF needs tifffile, which is not installed; "
-                         f"expected it installed (pip install tifffile)") from None
+        raise InputError(
+            f"{name}: reading TIFF needs tifffile, which is not installed; expected it installed (pip install tifffile)"
+        ) from None
     try:
         tif = tifffile.TiffFile(p)
-    except Exception as exc:  # noqa: BLE001 - tifffile raises many types for a bad file
+    except Exception as exc:
         raise InputError(f"{name}: cannot be read as TIFF ({_reason(exc)}); expected a multi-page TIFF") from None
     keep_open = False
     try:
@@ -519,13 +548,17 @@ def _open_tiff(p: Path, name: str, key: Any) -> ImageStack:
         elif isinstance(key, (int, np.integer)) and not isinstance(key, bool) and 0 <= key < len(all_series):
             idx = int(key)
         else:
-            raise InputError(f"key={key!r}: not a series of {name}, which has {len(all_series)} series; "
-                             f"expected an integer 0..{len(all_series) - 1}")
+            raise InputError(
+                f"key={key!r}: not a series of {name}, which has {len(all_series)} series; "
+                f"expected an integer 0..{len(all_series) - 1}"
+            )
         s = all_series[idx]
         shape = tuple(int(x) for x in s.shape)
         if "S" in s.axes:
-            raise InputError(f"{name}: series {idx} has axes '{s.axes}' and shape {shape} (colour samples); "
-                             f"expected a grayscale (T, H, W) stack")
+            raise InputError(
+                f"{name}: series {idx} has axes '{s.axes}' and shape {shape} (colour samples); "
+                f"expected a grayscale (T, H, W) stack"
+            )
         _check_stack_shape(shape, s.dtype, name)
         rate = None
         meta = tif.imagej_metadata or {}
@@ -555,8 +588,9 @@ def _import_pynwb(name: str) -> Any:
     try:
         import pynwb
     except ImportError:
-        raise InputError(f"{name}: .nwb files need pynwb, which is not installed; "
-                         f"expected it installed ({_NWB_HINT})") from None
+        raise InputError(
+            f"{name}: .nwb files need pynwb, which is not installed; expected it installed ({_NWB_HINT})"
+        ) from None
     return pynwb
 
 
@@ -564,11 +598,11 @@ def _open_nwb_io(p: Path, name: str) -> tuple[Any, Any]:
     pynwb = _import_pynwb(name)
     try:
         io = pynwb.NWBHDF5IO(str(p), mode="r", load_namespaces=True)
-    except Exception as exc:  # noqa: BLE001 - h5py/hdmf raise many types for a bad file
+    except Exception as exc:
         raise InputError(f"{name}: cannot be opened as NWB ({_reason(exc)}); expected an NWB (HDF5) file") from None
     try:
         nwbfile = io.read()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         io.close()
         raise InputError(f"{name}: cannot be read as NWB ({_reason(exc)}); expected a valid NWB file") from None
     return io, nwbfile
@@ -592,8 +626,10 @@ def _match_series(found: list[tuple[str, Any]], series: str, name: str, kind: st
     if not matches:
         raise InputError(f"series={series!r}: not found in {name} ({kind}: {listed}); expected one of these names")
     if len(matches) > 1:
-        raise InputError(f"series={series!r}: matches {len(matches)} {kind} in {name} "
-                         f"({', '.join(m for m, _ in matches)}); expected a full path")
+        raise InputError(
+            f"series={series!r}: matches {len(matches)} {kind} in {name} "
+            f"({', '.join(m for m, _ in matches)}); expected a full path"
+        )
     return matches[0]
 
 
@@ -612,19 +648,24 @@ def _open_nwb(p: Path, name: str, series: str | None) -> ImageStack:
                 from pynwb import TimeSeries
 
                 others = _series_listing(_collect_timeseries(nwbfile, TimeSeries))
-                raise InputError(f"{name}: no ImageSeries (TwoPhotonSeries, OnePhotonSeries, ImageSeries) in "
-                                 f"acquisition, processing or stimulus (other TimeSeries: {others}); "
-                                 f"expected one holding a (T, H, W) movie")
+                raise InputError(
+                    f"{name}: no ImageSeries (TwoPhotonSeries, OnePhotonSeries, ImageSeries) in "
+                    f"acquisition, processing or stimulus (other TimeSeries: {others}); "
+                    f"expected one holding a (T, H, W) movie"
+                )
             if len(found) > 1:
-                raise InputError(f"{name}: {len(found)} image series ({_series_listing(found)}); "
-                                 f"expected series= naming one")
+                raise InputError(
+                    f"{name}: {len(found)} image series ({_series_listing(found)}); expected series= naming one"
+                )
             path, ts = found[0]
         where = f"{name}: series '{path}'"
         data = ts.data
         external = getattr(ts, "external_file", None)
         if data is None or (external is not None and len(external) and int(np.prod(data.shape)) == 0):
-            raise InputError(f"{where}: frames are stored in external files ({list(external or [])}); "
-                             f"expected frames inside the NWB file (open the video file instead)")
+            raise InputError(
+                f"{where}: frames are stored in external files ({list(external or [])}); "
+                f"expected frames inside the NWB file (open the video file instead)"
+            )
         if not hasattr(data, "shape") or not hasattr(data, "dtype"):
             data = np.asarray(data)
         _check_stack_shape(tuple(data.shape), data.dtype, where)
@@ -643,12 +684,20 @@ def _open_nwb(p: Path, name: str, series: str | None) -> ImageStack:
     except BaseException:
         io.close()
         raise
-    return ImageStack(data, name, rate=rate, timestamps=timestamps, starting_time=starting_time,
-                      conversion=conversion, offset=offset, name=path, closers=[io.close])
+    return ImageStack(
+        data,
+        name,
+        rate=rate,
+        timestamps=timestamps,
+        starting_time=starting_time,
+        conversion=conversion,
+        offset=offset,
+        name=path,
+        closers=[io.close],
+    )
 
 
-def read_roi_traces(path: str | os.PathLike, series: str | None = None, *,
-                    dtype: Any = np.float32) -> SignalMatrix:
+def read_roi_traces(path: str | os.PathLike, series: str | None = None, *, dtype: Any = np.float32) -> SignalMatrix:
     """Read ROI traces ``(T, N)`` from an NWB file.
 
     Without ``series`` the file's only ``RoiResponseSeries`` is read (or,
@@ -692,8 +741,9 @@ def read_roi_traces(path: str | os.PathLike, series: str | None = None, *,
 
     io, nwbfile = _open_nwb_io(p, name)
     with io:
-        found = [(pth, ts) for pth, ts in _collect_timeseries(nwbfile, pynwb.TimeSeries)
-                 if not isinstance(ts, ImageSeries)]
+        found = [
+            (pth, ts) for pth, ts in _collect_timeseries(nwbfile, pynwb.TimeSeries) if not isinstance(ts, ImageSeries)
+        ]
         if series is not None:
             path_in, ts = _match_series(found, series, name, "TimeSeries")
         else:
@@ -702,10 +752,11 @@ def read_roi_traces(path: str | os.PathLike, series: str | None = None, *,
             if len(cands) != 1:
                 what = "RoiResponseSeries" if rois else "TimeSeries"
                 if not cands:
-                    raise InputError(f"{name}: no RoiResponseSeries or other non-image TimeSeries; "
-                                     f"expected one holding (T, N) ROI traces")
-                raise InputError(f"{name}: {len(cands)} {what} ({_series_listing(cands)}); "
-                                 f"expected series= naming one")
+                    raise InputError(
+                        f"{name}: no RoiResponseSeries or other non-image TimeSeries; "
+                        f"expected one holding (T, N) ROI traces"
+                    )
+                raise InputError(f"{name}: {len(cands)} {what} ({_series_listing(cands)}); expected series= naming one")
             path_in, ts = cands[0]
         starting_time = float(getattr(ts, "starting_time", 0.0) or 0.0)
     matrix = read_signal_matrix(p, series=path_in, dtype=dtype)
@@ -720,8 +771,9 @@ def read_roi_traces(path: str | os.PathLike, series: str | None = None, *,
 def _clock(t_len: int, timestamps: Any, rate: Any) -> tuple[np.ndarray | None, float | None]:
     if (timestamps is None) == (rate is None):
         found = "both" if timestamps is not None else "neither"
-        raise InputError(f"timestamps/rate: got {found}; expected exactly one: timestamps (T,) in seconds "
-                         f"or rate in Hz")
+        raise InputError(
+            f"timestamps/rate: got {found}; expected exactly one: timestamps (T,) in seconds or rate in Hz"
+        )
     if timestamps is not None:
         return _check_timestamps(timestamps, "timestamps", t_len), None
     return None, _check_rate(rate, "rate")
@@ -754,8 +806,12 @@ def _new_nwbfile(source_nwb: Any, session_start_time: Any, session_description: 
         raise InputError(f"session_start_time: got {start!r}; expected a datetime")
     if start.tzinfo is None:
         start = start.replace(tzinfo=datetime.UTC)
-    return pynwb.NWBFile(session_description=desc or "features computed by neurocine",
-                         identifier=str(uuid.uuid4()), session_start_time=start, notes=notes)
+    return pynwb.NWBFile(
+        session_description=desc or "features computed by neurocine",
+        identifier=str(uuid.uuid4()),
+        session_start_time=start,
+        notes=notes,
+    )
 
 
 def _write_nwb_atomic(path: str | os.PathLike, nwbfile: Any) -> Path:
@@ -771,11 +827,19 @@ def _behavior_module(nwbfile: Any) -> Any:
     return nwbfile.create_processing_module(name="behavior", description="behavioural features (neurocine)")
 
 
-def write_features_nwb(path: str | os.PathLike, features: Any, names: Sequence[str] | None = None, *,
-                       timestamps: Any = None, rate: float | None = None, starting_time: float = 0.0,
-                       description: str = "feature computed by neurocine", unit: str = "a.u.",
-                       source_nwb: str | os.PathLike | None = None,
-                       session_start_time: datetime.datetime | None = None) -> Path:
+def write_features_nwb(
+    path: str | os.PathLike,
+    features: Any,
+    names: Sequence[str] | None = None,
+    *,
+    timestamps: Any = None,
+    rate: float | None = None,
+    starting_time: float = 0.0,
+    description: str = "feature computed by neurocine",
+    unit: str = "a.u.",
+    source_nwb: str | os.PathLike | None = None,
+    session_start_time: datetime.datetime | None = None,
+) -> Path:
     """Write time-first features to a new NWB file, readable by the usual NWB tools.
 
     Layout: ``processing/behavior/BehavioralTimeSeries/<name>``, one
@@ -829,8 +893,10 @@ def write_features_nwb(path: str | os.PathLike, features: Any, names: Sequence[s
     groups: list[tuple[str, np.ndarray]] = []
     if isinstance(features, Mapping):
         if names is not None:
-            raise InputError("names: given with a mapping of features; expected names only with a (T, p) array "
-                             "(the mapping keys name the series)")
+            raise InputError(
+                "names: given with a mapping of features; expected names only with a (T, p) array "
+                "(the mapping keys name the series)"
+            )
         if not features:
             raise InputError("features: empty mapping; expected at least one named feature (T,) or (T, k)")
         t_len = None
@@ -865,8 +931,9 @@ def write_features_nwb(path: str | os.PathLike, features: Any, names: Sequence[s
             clock = {"rate": fs, "starting_time": float(starting_time)}
         else:
             clock = {"timestamps": stamps if first is None else first}
-        ts = pynwb.TimeSeries(name=series_name, data=np.ascontiguousarray(data), unit=unit,
-                              description=description, **clock)
+        ts = pynwb.TimeSeries(
+            name=series_name, data=np.ascontiguousarray(data), unit=unit, description=description, **clock
+        )
         if first is None:
             first = ts
         container.add_timeseries(ts)
@@ -874,13 +941,21 @@ def write_features_nwb(path: str | os.PathLike, features: Any, names: Sequence[s
     return _write_nwb_atomic(path, nwbfile)
 
 
-def export_motion_svd_nwb(path: str | os.PathLike, svd_temporal: Any, svd_masks: Any, *,
-                          timestamps: Any = None, rate: float | None = None, starting_time: float = 0.0,
-                          name: str = "MotionSVD", downsampling_factor: float = 1.0,
-                          mask_coordinates: Sequence[float] | None = None,
-                          description: str = "motion SVD temporal components (facemap-style)",
-                          source_nwb: str | os.PathLike | None = None,
-                          session_start_time: datetime.datetime | None = None) -> Path:
+def export_motion_svd_nwb(
+    path: str | os.PathLike,
+    svd_temporal: Any,
+    svd_masks: Any,
+    *,
+    timestamps: Any = None,
+    rate: float | None = None,
+    starting_time: float = 0.0,
+    name: str = "MotionSVD",
+    downsampling_factor: float = 1.0,
+    mask_coordinates: Sequence[float] | None = None,
+    description: str = "motion SVD temporal components (facemap-style)",
+    source_nwb: str | os.PathLike | None = None,
+    session_start_time: datetime.datetime | None = None,
+) -> Path:
     """Write motion-SVD components and their spatial masks to a new NWB file.
 
     The ``ndx-facemap-motionsvd`` extension (``MotionSVDSeries`` +
@@ -931,12 +1006,16 @@ def export_motion_svd_nwb(path: str | os.PathLike, svd_temporal: Any, svd_masks:
     temporal = validate_signal_matrix(svd_temporal, "svd_temporal", min_timesteps=1)
     masks = np.asarray(svd_masks)
     if masks.dtype.kind not in "biuf" or masks.ndim != 3:
-        raise InputError(f"svd_masks: got shape {masks.shape} and dtype {masks.dtype}; expected a numeric "
-                         f"(k, H, W) array (facemap's (H, W, k) masks: np.moveaxis(m, -1, 0))")
+        raise InputError(
+            f"svd_masks: got shape {masks.shape} and dtype {masks.dtype}; expected a numeric "
+            f"(k, H, W) array (facemap's (H, W, k) masks: np.moveaxis(m, -1, 0))"
+        )
     k = temporal.shape[1]
     if masks.shape[0] != k:
-        raise InputError(f"svd_masks: has {masks.shape[0]} masks (shape {masks.shape}) but svd_temporal has "
-                         f"k={k} components; expected ({k}, H, W)")
+        raise InputError(
+            f"svd_masks: has {masks.shape[0]} masks (shape {masks.shape}) but svd_temporal has "
+            f"k={k} components; expected ({k}, H, W)"
+        )
     if not np.isfinite(masks).all():
         raise InputError("svd_masks: has NaN or infinite values; expected finite masks")
     try:
@@ -952,15 +1031,32 @@ def export_motion_svd_nwb(path: str | os.PathLike, svd_temporal: Any, svd_masks:
     stamps, fs = _clock(temporal.shape[0], timestamps, rate)
     nwbfile = _new_nwbfile(source_nwb, session_start_time, None)
     clock = {"rate": fs, "starting_time": float(starting_time)} if fs is not None else {"timestamps": stamps}
-    images = [GrayscaleImage(name=f"component_{j}", data=np.asarray(masks[j], dtype=np.float64),
-                             description=f"spatial mask of motion SVD component {j}") for j in range(k)]
-    mask_desc = (f"motion SVD spatial masks, one per column of {name}Series.data; "
-                 f"downsampling_factor={factor}; mask_coordinates={coords} (x1, y1, x2, y2)")
-    container = Images(name=f"{name}Masks", images=images, description=mask_desc,
-                       order_of_images=ImageReferences(name="order_of_images", data=images))
-    series = pynwb.TimeSeries(name=f"{name}Series", data=np.ascontiguousarray(temporal), unit="n.a.",
-                              description=description, comments=f"spatial masks in processing/behavior/{name}Masks",
-                              **clock)
+    images = [
+        GrayscaleImage(
+            name=f"component_{j}",
+            data=np.asarray(masks[j], dtype=np.float64),
+            description=f"spatial mask of motion SVD component {j}",
+        )
+        for j in range(k)
+    ]
+    mask_desc = (
+        f"motion SVD spatial masks, one per column of {name}Series.data; "
+        f"downsampling_factor={factor}; mask_coordinates={coords} (x1, y1, x2, y2)"
+    )
+    container = Images(
+        name=f"{name}Masks",
+        images=images,
+        description=mask_desc,
+        order_of_images=ImageReferences(name="order_of_images", data=images),
+    )
+    series = pynwb.TimeSeries(
+        name=f"{name}Series",
+        data=np.ascontiguousarray(temporal),
+        unit="n.a.",
+        description=description,
+        comments=f"spatial masks in processing/behavior/{name}Masks",
+        **clock,
+    )
     module = _behavior_module(nwbfile)
     module.add(container)
     module.add(series)
@@ -979,7 +1075,7 @@ def _load_facemap(path: str | os.PathLike) -> tuple[dict, str]:
         raise InputError(f"{name}: not a .npy file; expected a facemap <video>_proc.npy file")
     try:
         raw = np.load(p, allow_pickle=True)
-    except Exception as exc:  # noqa: BLE001 - unpickling raises anything
+    except Exception as exc:
         raise InputError(f"{name}: cannot be loaded ({_reason(exc)}); expected a facemap _proc.npy file") from None
     proc = raw.item() if isinstance(raw, np.ndarray) and raw.dtype == object and raw.shape == () else raw
     if not isinstance(proc, dict):
@@ -1075,8 +1171,10 @@ def read_facemap_proc(path: str | os.PathLike) -> dict[str, np.ndarray]:
             add(f"{key}{j}", value)
     if not out:
         keys = ", ".join(sorted(map(str, proc))) or "none"
-        raise InputError(f"{name}: no facemap outputs (motion, motSVD, movSVD, pupil, blink, running) "
-                         f"(keys: {keys}); expected a facemap _proc.npy with processed ROIs")
+        raise InputError(
+            f"{name}: no facemap outputs (motion, motSVD, movSVD, pupil, blink, running) "
+            f"(keys: {keys}); expected a facemap _proc.npy with processed ROIs"
+        )
     lengths = {k: v.shape[0] for k, v in out.items()}
     if len(set(lengths.values())) > 1:
         listed = ", ".join(f"{k}={v}" for k, v in lengths.items())
@@ -1182,8 +1280,9 @@ def read_wfield_svd(path: str | os.PathLike, svt_path: str | os.PathLike | None 
         try:
             arr = np.load(q, mmap_mode="r", allow_pickle=False)
         except (ValueError, OSError, EOFError) as exc:
-            raise InputError(f"{q}: cannot be read as .npy ({_reason(exc)}); expected a numeric {shape_doc} "
-                             f"array") from None
+            raise InputError(
+                f"{q}: cannot be read as .npy ({_reason(exc)}); expected a numeric {shape_doc} array"
+            ) from None
         if arr.dtype.kind not in "iuf":
             raise InputError(f"{q}: has dtype {arr.dtype}; expected a numeric {shape_doc} array")
         if arr.ndim != ndim:
@@ -1193,8 +1292,10 @@ def read_wfield_svd(path: str | os.PathLike, svt_path: str | os.PathLike | None 
     u = load(u_path, "(H, W, k)", 3)
     s = np.asarray(load(svt, "(k, T)", 2))
     if u.shape[2] != s.shape[0]:
-        raise InputError(f"{svt}: has k={s.shape[0]} components (shape {s.shape}) but {u_path} has "
-                         f"k={u.shape[2]} (shape {u.shape}); expected the same k")
+        raise InputError(
+            f"{svt}: has k={s.shape[0]} components (shape {s.shape}) but {u_path} has "
+            f"k={u.shape[2]} (shape {u.shape}); expected the same k"
+        )
     if s.shape[1] == 0:
         raise InputError(f"{svt}: has 0 frames (shape {s.shape}); expected at least 1")
     if not np.isfinite(s).all():
@@ -1202,17 +1303,18 @@ def read_wfield_svd(path: str | os.PathLike, svt_path: str | os.PathLike | None 
     mask = np.ones(u.shape[:2], dtype=bool)
     if u.dtype.kind == "f":
         for y0 in range(0, u.shape[0], 64):  # bounded memory on the memory map
-            block = np.asarray(u[y0:y0 + 64])
+            block = np.asarray(u[y0 : y0 + 64])
             if np.isinf(block).any():
                 raise InputError(f"{u_path}: has infinite values; expected finite values (NaN outside the brain)")
-            mask[y0:y0 + 64] = ~np.isnan(block).any(axis=2)
+            mask[y0 : y0 + 64] = ~np.isnan(block).any(axis=2)
     if not mask.any():
         raise InputError(f"{u_path}: every pixel has NaN; expected finite values inside the brain")
     return WfieldSVD(u, s, mask)
 
 
-def reconstruct_frames(U: Any, SVT: Any, frames: Any = slice(None), *, mask: Any = None,
-                       dtype: Any = np.float32) -> np.ndarray:
+def reconstruct_frames(
+    U: Any, SVT: Any, frames: Any = slice(None), *, mask: Any = None, dtype: Any = np.float32
+) -> np.ndarray:
     """Expand frames of a low-rank movie: ``frame[t] = U @ SVT[:, t]``.
 
     Parameters
@@ -1235,8 +1337,7 @@ def reconstruct_frames(U: Any, SVT: Any, frames: Any = slice(None), *, mask: Any
     u = np.asarray(U)
     s = np.asarray(SVT)
     if u.ndim != 3 or s.ndim != 2 or u.shape[2] != s.shape[0]:
-        raise InputError(f"U, SVT: got shapes {u.shape} and {s.shape}; expected (H, W, k) and (k, T) with "
-                         f"the same k")
+        raise InputError(f"U, SVT: got shapes {u.shape} and {s.shape}; expected (H, W, k) and (k, T) with the same k")
     t_len = s.shape[1]
     try:
         idx = np.arange(t_len)[frames]

@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -65,16 +65,18 @@ def to_jsonable(value: Any) -> Any:
 
 def job_summary(job: str, parameters: dict, metrics: dict, timings: dict, **extra: Any) -> dict[str, Any]:
     """The content of a job's ``summary.json``: job, exact command, time, parameters, metrics, timings, versions."""
-    return to_jsonable({
-        "job": job,
-        "command": " ".join(shlex.quote(a) for a in sys.argv),
-        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "parameters": parameters,
-        "metrics": metrics,
-        "timings": timings,
-        "versions": package_versions(),
-        **extra,
-    })
+    return to_jsonable(
+        {
+            "job": job,
+            "command": " ".join(shlex.quote(a) for a in sys.argv),
+            "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+            "parameters": parameters,
+            "metrics": metrics,
+            "timings": timings,
+            "versions": package_versions(),
+            **extra,
+        }
+    )
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
@@ -103,7 +105,7 @@ def _pid_alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:   # someone else's live process
+    except PermissionError:  # someone else's live process
         return True
     return True
 
@@ -115,7 +117,7 @@ def _remove_stale_siblings(out: Path) -> None:
     cannot, so the next job writing to the same ``out`` does it.
     """
     for p in out.parent.glob(f".{out.name}.*"):
-        rest = p.name[len(out.name) + 2:]
+        rest = p.name[len(out.name) + 2 :]
         kind, _, tail = rest.partition("-")
         pid = tail.split("-", 1)[0]
         if kind in ("tmp", "old") and pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
@@ -147,8 +149,9 @@ class ResultFolder:
     ['summary.json']
     """
 
-    def __init__(self, out: str | os.PathLike, parameters: dict | None = None, *, job: str = "",
-                 overwrite: bool = True):
+    def __init__(
+        self, out: str | os.PathLike, parameters: dict | None = None, *, job: str = "", overwrite: bool = True
+    ):
         self.out = Path(out)
         self.parameters = dict(parameters or {})
         self.job = job
@@ -160,7 +163,7 @@ class ResultFolder:
         self._t0 = 0.0
 
     # -- context management -------------------------------------------------
-    def __enter__(self) -> "ResultFolder":
+    def __enter__(self) -> ResultFolder:
         if self.out.exists() and not self.out.is_dir():
             raise InputError(f"--out {self.out}: exists and is not a folder; expected a folder path")
         if self.out.exists() and any(self.out.iterdir()) and not self.overwrite:
@@ -171,8 +174,9 @@ class ResultFolder:
             _remove_stale_siblings(self.out)
             self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.tmp-{os.getpid()}-", dir=parent))
         except OSError as exc:
-            raise InputError(f"--out {self.out}: cannot write there ({exc.strerror}); "
-                             f"expected a writable folder") from exc
+            raise InputError(
+                f"--out {self.out}: cannot write there ({exc.strerror}); expected a writable folder"
+            ) from exc
         self._t0 = time.perf_counter()
         return self
 
@@ -200,8 +204,9 @@ class ResultFolder:
 
     def _write_error(self, failed: OSError) -> InputError:
         """One line naming ``--out`` (not the hidden temporary folder the write went to)."""
-        return InputError(f"--out {self.out}: writing failed ({failed.strerror or failed}); "
-                          f"earlier results were left as they were")
+        return InputError(
+            f"--out {self.out}: writing failed ({failed.strerror or failed}); earlier results were left as they were"
+        )
 
     def finalize(self, summary: dict[str, Any]) -> None:
         """Hook run after ``summary.json`` is written and before the folder is published (default: nothing).

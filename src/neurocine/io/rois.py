@@ -11,7 +11,7 @@ TOML: one table per ROI::
 JSON: an object of the same shape, ``{"whisker": {"box": [...]}, ...}``.
 Names keep the file's order. This module only reads the file; the geometry
 (:class:`neurocine.features.rois.ROI`) is checked where the specs become ROIs
-(:func:`neurocine.pipelines.video.load_rois`), with the file name in the message.
+(:func:`neurocine.encode.video_jobs.load_rois`), with the file name in the message.
 """
 
 from __future__ import annotations
@@ -59,8 +59,10 @@ def read_roi_specs(path: str | os.PathLike) -> list[tuple[str, dict]]:
     specs = []
     for name, spec in table.items():
         if not isinstance(spec, dict):
-            raise InputError(f"{path}: '{name}' is a {type(spec).__name__}, not a table; "
-                             f"expected [{name}] with box = [x0, y0, x1, y1] or polygon = [[x, y], ...]")
+            raise InputError(
+                f"{path}: '{name}' is a {type(spec).__name__}, not a table; "
+                f"expected [{name}] with box = [x0, y0, x1, y1] or polygon = [[x, y], ...]"
+            )
         unknown = set(spec) - {"box", "polygon"}
         if unknown:
             raise InputError(f"{path}: [{name}] has unknown key(s) {sorted(unknown)}; expected 'box' or 'polygon'")

@@ -55,23 +55,22 @@ from __future__ import annotations
 import csv
 import math
 import os
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
 from neurocine.errors import InputError
 
-__all__ = ["ScreenomeLog", "read_screenome_log", "write_screenome_log", "seconds_to_iso",
-           "KNOWN_COLUMNS"]
+__all__ = ["ScreenomeLog", "read_screenome_log", "write_screenome_log", "seconds_to_iso", "KNOWN_COLUMNS"]
 
 #: Column names the reader understands.
 KNOWN_COLUMNS = ("timestamp", "app", "category", "duration", "participant")
 
 _EPOCH_NAIVE = datetime(1970, 1, 1)
-_EPOCH_UTC = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH_UTC = datetime(1970, 1, 1, tzinfo=UTC)
 _OVERLAP_TOL = 1e-6  # seconds: smaller overlaps are float rounding, clipped silently
 _EXPECTED_HEADER = "expected a header line such as 'timestamp,app,duration,participant'"
 
@@ -197,8 +196,9 @@ def _open_rows(path: Path):
     return text
 
 
-def read_screenome_log(path: str | os.PathLike, *, channel: str = "app", participant: str | None = None,
-                       max_gap: float = 5.0) -> ScreenomeLog:
+def read_screenome_log(
+    path: str | os.PathLike, *, channel: str = "app", participant: str | None = None, max_gap: float = 5.0
+) -> ScreenomeLog:
     """Read a screenome CSV log into sorted events.
 
     See the module docstring for the file format and the documented fix-ups.
@@ -267,19 +267,27 @@ def read_screenome_log(path: str | os.PathLike, *, channel: str = "app", partici
     found = ", ".join(repr(h) for h in header)
     dupes = sorted({h for h in header if header.count(h) > 1 and h})
     if dupes:
-        raise InputError(f"{path} line {header_line}: column {dupes[0]!r} appears more than once; expected unique column names")
+        raise InputError(
+            f"{path} line {header_line}: column {dupes[0]!r} appears more than once; expected unique column names"
+        )
     if "timestamp" not in header:
-        raise InputError(f"{path}: column 'timestamp' missing (found {found}); expected columns timestamp, app|category")
+        raise InputError(
+            f"{path}: column 'timestamp' missing (found {found}); expected columns timestamp, app|category"
+        )
     if channel == "category":
         if "category" not in header:
-            raise InputError(f"{path}: column 'category' missing (found {found}); expected a 'category' column with channel='category'")
+            raise InputError(
+                f"{path}: column 'category' missing (found {found}); expected a 'category' column with channel='category'"
+            )
         channel_column = "category"
     elif "app" in header:
         channel_column = "app"
     elif "category" in header:
         channel_column = "category"
     else:
-        raise InputError(f"{path}: column 'app' or 'category' missing (found {found}); expected columns timestamp, app|category")
+        raise InputError(
+            f"{path}: column 'app' or 'category' missing (found {found}); expected columns timestamp, app|category"
+        )
     unknown = [h for h in header if h not in KNOWN_COLUMNS]
     if unknown:
         warnings.append(f"{path}: ignored unknown column(s) " + ", ".join(repr(h) for h in unknown))
@@ -287,8 +295,10 @@ def read_screenome_log(path: str | os.PathLike, *, channel: str = "app", partici
     i_time, i_chan = col["timestamp"], col[channel_column]
     i_dur, i_part = col.get("duration"), col.get("participant")
     if participant is not None and i_part is None:
-        raise InputError(f"{path}: participant {participant!r} asked for but column 'participant' missing; "
-                         f"expected a 'participant' column")
+        raise InputError(
+            f"{path}: participant {participant!r} asked for but column 'participant' missing; "
+            f"expected a 'participant' column"
+        )
 
     # -- rows -------------------------------------------------------------------
     starts: list[float] = []
@@ -306,8 +316,9 @@ def read_screenome_log(path: str | os.PathLike, *, channel: str = "app", partici
             if not any(cell.strip() for cell in row):
                 continue
             if len(row) != n_fields:
-                raise InputError(f"{path} line {line}: {len(row)} fields; expected {n_fields} "
-                                 f"(columns {', '.join(header)})")
+                raise InputError(
+                    f"{path} line {line}: {len(row)} fields; expected {n_fields} (columns {', '.join(header)})"
+                )
             who = row[i_part].strip() if i_part is not None else ""
             seen_parts.add(who)
             if participant is not None and who != str(participant):
@@ -315,21 +326,30 @@ def read_screenome_log(path: str | os.PathLike, *, channel: str = "app", partici
             stamp = row[i_time].strip()
             parsed = _parse_timestamp(stamp) if stamp else None
             if parsed is None:
-                raise InputError(f"{path} line {line}: timestamp {stamp!r} is not a time; expected an ISO-8601 "
-                                 f"date-time (2024-01-01T08:00:00) or a number of seconds")
+                raise InputError(
+                    f"{path} line {line}: timestamp {stamp!r} is not a time; expected an ISO-8601 "
+                    f"date-time (2024-01-01T08:00:00) or a number of seconds"
+                )
             kind, seconds = parsed
             if time_kind is None:
                 time_kind, kind_line = kind, line
             elif kind != time_kind:
-                what = {"numeric": "a number", "iso-naive": "an ISO time without timezone",
-                        "iso-utc": "an ISO time with a timezone"}
-                raise InputError(f"{path} line {line}: timestamp {stamp!r} is {what[kind]} but line {kind_line} "
-                                 f"has {what[time_kind]}; expected every timestamp of the same kind "
-                                 f"(mixed timezone-naive and timezone-aware times are ambiguous)")
+                what = {
+                    "numeric": "a number",
+                    "iso-naive": "an ISO time without timezone",
+                    "iso-utc": "an ISO time with a timezone",
+                }
+                raise InputError(
+                    f"{path} line {line}: timestamp {stamp!r} is {what[kind]} but line {kind_line} "
+                    f"has {what[time_kind]}; expected every timestamp of the same kind "
+                    f"(mixed timezone-naive and timezone-aware times are ambiguous)"
+                )
             name = row[i_chan].strip()
             if not name:
-                raise InputError(f"{path} line {line}: empty {channel_column} name; expected a non-empty "
-                                 f"{channel_column} in column {channel_column!r}")
+                raise InputError(
+                    f"{path} line {line}: empty {channel_column} name; expected a non-empty "
+                    f"{channel_column} in column {channel_column!r}"
+                )
             if i_dur is not None:
                 cell = row[i_dur].strip()
                 try:
@@ -337,21 +357,27 @@ def read_screenome_log(path: str | os.PathLike, *, channel: str = "app", partici
                 except ValueError:
                     dur = None
                 if dur is None or not math.isfinite(dur) or dur < 0:
-                    raise InputError(f"{path} line {line}: duration {cell!r} in column 'duration'; "
-                                     f"expected a finite number of seconds >= 0")
+                    raise InputError(
+                        f"{path} line {line}: duration {cell!r} in column 'duration'; "
+                        f"expected a finite number of seconds >= 0"
+                    )
                 durations.append(dur)
             starts.append(seconds)
             names.append(name)
             parts.append(who)
             lines.append(line)
     except csv.Error as exc:
-        raise InputError(f"{path} line {reader.line_num}: malformed CSV ({exc}); expected comma-separated fields") from exc
+        raise InputError(
+            f"{path} line {reader.line_num}: malformed CSV ({exc}); expected comma-separated fields"
+        ) from exc
 
     if not starts:
         if participant is not None and seen_parts:
             shown = ", ".join(repr(p) for p in sorted(seen_parts)[:10])
             raise InputError(f"{path}: no rows for participant {participant!r}; expected one of {shown}")
-        raise InputError(f"{path}: header only, no event rows; expected at least one event row after line {header_line}")
+        raise InputError(
+            f"{path}: header only, no event rows; expected at least one event row after line {header_line}"
+        )
 
     iso = time_kind != "numeric"
     # ISO: exact integer microseconds, so gaps between events carry no float rounding
@@ -389,22 +415,36 @@ def read_screenome_log(path: str | os.PathLike, *, channel: str = "app", partici
         clipped = over > _OVERLAP_TOL
         if clipped.any():
             first_line = int(line_arr[by_part][clipped].min())
-            warnings.append(f"{path}: {int(clipped.sum())} event(s) overlap the next event of the same participant "
-                            f"(first at line {first_line}); clipped at the next event's start")
+            warnings.append(
+                f"{path}: {int(clipped.sum())} event(s) overlap the next event of the same participant "
+                f"(first at line {first_line}); clipped at the next event's start"
+            )
         d_sorted = np.minimum(d_sorted, gap_next)
         duration_inferred = False
 
     duration = np.empty_like(d_sorted)
     duration[by_part] = d_sorted
     order = np.argsort(start, kind="stable")
-    return ScreenomeLog(start=start[order], duration=duration[order], channel=chan[order], channels=channels,
-                        participant=part[order], line=line_arr[order], channel_column=channel_column,
-                        time_kind=time_kind or "numeric", duration_inferred=duration_inferred, path=path,
-                        warnings=warnings)
+    return ScreenomeLog(
+        start=start[order],
+        duration=duration[order],
+        channel=chan[order],
+        channels=channels,
+        participant=part[order],
+        line=line_arr[order],
+        channel_column=channel_column,
+        time_kind=time_kind or "numeric",
+        duration_inferred=duration_inferred,
+        path=path,
+        warnings=warnings,
+    )
 
 
-def write_screenome_log(path: str | os.PathLike, rows: Sequence[Mapping[str, object]] | Iterable[Mapping[str, object]],
-                        columns: Sequence[str] | None = None) -> Path:
+def write_screenome_log(
+    path: str | os.PathLike,
+    rows: Sequence[Mapping[str, object]] | Iterable[Mapping[str, object]],
+    columns: Sequence[str] | None = None,
+) -> Path:
     """Write event rows as a screenome CSV log (atomically: temporary file, then rename).
 
     Parameters

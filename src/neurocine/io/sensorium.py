@@ -1,6 +1,6 @@
 """Read and write mouse folders in the Sensorium 2023 format, lazily, one trial at a time.
 
-On-disk layout of one mouse (the released competition data and :func:`neurocine.simulate.v1.simulate_v1`)::
+On-disk layout of one mouse (the released competition data and :func:`neurocine.v1.simulate.simulate_v1`)::
 
     <root>/data/videos/<i>.npy          (H, W, T)  stimulus, 0-255 grey levels (36 x 64 at 30 Hz)
     <root>/data/responses/<i>.npy       (N, T)     deconvolved activity (may be stored float16)
@@ -219,8 +219,10 @@ class SensoriumMouse:
         for kind in DATA_KINDS:
             folder = self.root / "data" / kind
             if not folder.is_dir():
-                raise InputError(f"{folder}: no such folder; expected data/{kind}/<trial>.npy files "
-                                 f"(a Sensorium mouse folder has data/{{{','.join(DATA_KINDS)}}})")
+                raise InputError(
+                    f"{folder}: no such folder; expected data/{kind}/<trial>.npy files "
+                    f"(a Sensorium mouse folder has data/{{{','.join(DATA_KINDS)}}})"
+                )
         tiers_path = self.root / "meta" / "trials" / "tiers.npy"
         if not tiers_path.is_file():
             raise InputError(f"{tiers_path}: no such file; expected meta/trials/tiers.npy with one tier per trial")
@@ -237,16 +239,19 @@ class SensoriumMouse:
         if coords_path.is_file():
             coords = np.asarray(_load_npy(coords_path))
             if coords.shape != (self.n_neurons, 3):
-                raise InputError(f"{coords_path}: has shape {coords.shape}; expected ({self.n_neurons}, 3), "
-                                 f"one (x, y, z) per unit of unit_ids.npy")
+                raise InputError(
+                    f"{coords_path}: has shape {coords.shape}; expected ({self.n_neurons}, 3), "
+                    f"one (x, y, z) per unit of unit_ids.npy"
+                )
             self.cell_motor_coordinates = coords
         vid_path = self.root / "meta" / "trials" / "video_ids.npy"
         self.video_ids = None
         if vid_path.is_file():
             vids = np.asarray(_load_npy(vid_path, meta=True))
             if vids.shape != self.tiers.shape:
-                raise InputError(f"{vid_path}: has shape {vids.shape}; expected {self.tiers.shape}, "
-                                 f"one id per trial like tiers.npy")
+                raise InputError(
+                    f"{vid_path}: has shape {vids.shape}; expected {self.tiers.shape}, one id per trial like tiers.npy"
+                )
             self.video_ids = vids
         self.trial_ids = [str(i) for i in range(self.tiers.size)]
         self._index = {tid: i for i, tid in enumerate(self.trial_ids)}
@@ -257,15 +262,19 @@ class SensoriumMouse:
             for kind in DATA_KINDS:
                 if tid not in present[kind]:
                     path = self.root / "data" / kind / f"{tid}.npy"
-                    raise InputError(f"{path}: no such file; expected one file per trial of tiers.npy "
-                                     f"(trial {tid} has tier {tier!r})")
+                    raise InputError(
+                        f"{path}: no such file; expected one file per trial of tiers.npy "
+                        f"(trial {tid} has tier {tier!r})"
+                    )
         self.frame_shape: tuple[int, int] | None = None
         first = next((t for t, tier in zip(self.trial_ids, self.tiers) if tier != "none"), None)
         if first is not None:
             video = _load_npy(self._path("videos", first), mmap=True)
             if video.ndim != 3:
-                raise InputError(f"{self._path('videos', first)}: has shape {video.shape}; expected (H, W, T), "
-                                 f"2-D frames stacked along the last axis")
+                raise InputError(
+                    f"{self._path('videos', first)}: has shape {video.shape}; expected (H, W, T), "
+                    f"2-D frames stacked along the last axis"
+                )
             self.frame_shape = (int(video.shape[0]), int(video.shape[1]))
 
     # ------------------------------------------------------------------ basics
@@ -280,11 +289,16 @@ class SensoriumMouse:
         return self.root / "data" / kind / f"{trial_id}.npy"
 
     def _resolve(self, trial_id: Any) -> str:
-        tid = str(int(trial_id)) if isinstance(trial_id, (int, np.integer)) and not isinstance(trial_id, bool) \
+        tid = (
+            str(int(trial_id))
+            if isinstance(trial_id, (int, np.integer)) and not isinstance(trial_id, bool)
             else str(trial_id)
+        )
         if tid not in self._index:
-            raise InputError(f"{self.root}: no trial {trial_id!r}; expected a trial id in 0..{len(self) - 1} "
-                             f"(rows of meta/trials/tiers.npy)")
+            raise InputError(
+                f"{self.root}: no trial {trial_id!r}; expected a trial id in 0..{len(self) - 1} "
+                f"(rows of meta/trials/tiers.npy)"
+            )
         return tid
 
     def tier_of(self, trial_id: Any) -> str:
@@ -320,14 +334,20 @@ class SensoriumMouse:
         arrays = {kind: _load_npy(p, mmap=True) for kind, p in paths.items()}
         video, resp, beh, pupil = (arrays[k] for k in DATA_KINDS)
         if video.ndim != 3:
-            raise InputError(f"{paths['videos']}: has shape {video.shape}; expected (H, W, T), "
-                             f"2-D frames stacked along the last axis")
+            raise InputError(
+                f"{paths['videos']}: has shape {video.shape}; expected (H, W, T), "
+                f"2-D frames stacked along the last axis"
+            )
         if self.frame_shape is not None and tuple(video.shape[:2]) != self.frame_shape:
-            raise InputError(f"{paths['videos']}: has frames of {video.shape[0]}x{video.shape[1]}; expected "
-                             f"{self.frame_shape[0]}x{self.frame_shape[1]} like the other trials")
+            raise InputError(
+                f"{paths['videos']}: has frames of {video.shape[0]}x{video.shape[1]}; expected "
+                f"{self.frame_shape[0]}x{self.frame_shape[1]} like the other trials"
+            )
         if resp.ndim != 2 or resp.shape[0] != self.n_neurons:
-            raise InputError(f"{paths['responses']}: has shape {resp.shape}; expected ({self.n_neurons}, T), "
-                             f"one row per unit of meta/neurons/unit_ids.npy")
+            raise InputError(
+                f"{paths['responses']}: has shape {resp.shape}; expected ({self.n_neurons}, T), "
+                f"one row per unit of meta/neurons/unit_ids.npy"
+            )
         for kind, arr in (("behavior", beh), ("pupil_center", pupil)):
             if arr.ndim != 2 or arr.shape[0] != 2:
                 what = "[pupil dilation, running speed]" if kind == "behavior" else "[x, y]"
@@ -338,8 +358,10 @@ class SensoriumMouse:
         t_len = video.shape[-1]
         for kind in DATA_KINDS[1:]:
             if arrays[kind].shape[-1] != t_len:
-                raise InputError(f"{paths[kind]}: has {arrays[kind].shape[-1]} frames; expected {t_len} "
-                                 f"like {paths['videos'].name} in data/videos (same T in all four files)")
+                raise InputError(
+                    f"{paths[kind]}: has {arrays[kind].shape[-1]} frames; expected {t_len} "
+                    f"like {paths['videos'].name} in data/videos (same T in all four files)"
+                )
         video = np.asarray(video, dtype=np.float32)
         resp = np.asarray(resp, dtype=np.float32)
         beh = np.asarray(beh, dtype=np.float32)
@@ -348,15 +370,23 @@ class SensoriumMouse:
         nan_r = np.isnan(resp).any(axis=0)
         n_valid = t_len - _trailing_invalid(nan_v | nan_r)
         if n_valid == 0:
-            raise InputError(f"{paths['videos']}: every one of the {t_len} frames is NaN in the video or the "
-                             f"responses; expected at least one valid frame before the NaN padding")
-        for kind, bad in (("videos", nan_v), ("responses", nan_r),
-                          ("behavior", np.isnan(beh).any(axis=0)), ("pupil_center", np.isnan(pupil).any(axis=0))):
+            raise InputError(
+                f"{paths['videos']}: every one of the {t_len} frames is NaN in the video or the "
+                f"responses; expected at least one valid frame before the NaN padding"
+            )
+        for kind, bad in (
+            ("videos", nan_v),
+            ("responses", nan_r),
+            ("behavior", np.isnan(beh).any(axis=0)),
+            ("pupil_center", np.isnan(pupil).any(axis=0)),
+        ):
             inside = np.flatnonzero(bad[:n_valid])
             if inside.size:
-                raise InputError(f"{paths[kind]}: has NaN at frame {int(inside[0])} ({inside.size} frames with NaN) "
-                                 f"inside the valid part (frames 0-{n_valid - 1}); expected NaN only as padding "
-                                 f"at the end")
+                raise InputError(
+                    f"{paths[kind]}: has NaN at frame {int(inside[0])} ({inside.size} frames with NaN) "
+                    f"inside the valid part (frames 0-{n_valid - 1}); expected NaN only as padding "
+                    f"at the end"
+                )
         return Trial(
             trial_id=tid,
             tier=str(self.tiers[self._index[tid]]),
@@ -424,8 +454,15 @@ def _time_first(name: str, arr: Any, ndim: int, what: str) -> np.ndarray:
     return a
 
 
-def write_trial(root: str | os.PathLike, trial_id: Any, trial: Any, *, response_dtype: Any = np.float16,
-                video_dtype: Any = np.float32, pad_to: int | None = None) -> None:
+def write_trial(
+    root: str | os.PathLike,
+    trial_id: Any,
+    trial: Any,
+    *,
+    response_dtype: Any = np.float16,
+    video_dtype: Any = np.float32,
+    pad_to: int | None = None,
+) -> None:
     """Write one trial's four files (transposed to the on-disk layout), each atomically.
 
     Parameters
@@ -460,8 +497,12 @@ def write_trial(root: str | os.PathLike, trial_id: Any, trial: Any, *, response_
     vdt = np.dtype(video_dtype)
     if vdt.kind in "iu":
         video = np.clip(np.rint(video), np.iinfo(vdt).min, np.iinfo(vdt).max)
-    out = {"videos": np.moveaxis(video, 0, -1).astype(vdt), "responses": resp.T.astype(response_dtype),
-           "behavior": beh.T.astype(np.float32), "pupil_center": pupil.T.astype(np.float32)}
+    out = {
+        "videos": np.moveaxis(video, 0, -1).astype(vdt),
+        "responses": resp.T.astype(response_dtype),
+        "behavior": beh.T.astype(np.float32),
+        "pupil_center": pupil.T.astype(np.float32),
+    }
     if pad_to is not None:
         if pad_to < t_len:
             raise InputError(f"pad_to: got {pad_to}; expected at least the trial's {t_len} frames")
@@ -474,9 +515,16 @@ def write_trial(root: str | os.PathLike, trial_id: Any, trial: Any, *, response_
         _save(root / "data" / kind / f"{tid}.npy", np.ascontiguousarray(arr))
 
 
-def write_meta(root: str | os.PathLike, unit_ids: Any, tiers: Any, *, cell_motor_coordinates: Any = None,
-               trial_meta: Mapping[str, Any] | None = None, neuron_meta: Mapping[str, Any] | None = None,
-               statistics: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+def write_meta(
+    root: str | os.PathLike,
+    unit_ids: Any,
+    tiers: Any,
+    *,
+    cell_motor_coordinates: Any = None,
+    trial_meta: Mapping[str, Any] | None = None,
+    neuron_meta: Mapping[str, Any] | None = None,
+    statistics: Mapping[str, Mapping[str, Any]] | None = None,
+) -> None:
     """Write the ``meta`` arrays of a mouse folder, each file atomically.
 
     Parameters
@@ -511,8 +559,10 @@ def write_meta(root: str | os.PathLike, unit_ids: Any, tiers: Any, *, cell_motor
         if coords.shape != (units.size, 3):
             raise InputError(f"cell_motor_coordinates: has shape {coords.shape}; expected ({units.size}, 3)")
         _save(root / "meta" / "neurons" / "cell_motor_coordinates.npy", coords)
-    for folder, extra, n, what in (("trials", trial_meta, tiers_arr.size, "n_trials"),
-                                   ("neurons", neuron_meta, units.size, "N")):
+    for folder, extra, n, what in (
+        ("trials", trial_meta, tiers_arr.size, "n_trials"),
+        ("neurons", neuron_meta, units.size, "N"),
+    ):
         for name, value in (extra or {}).items():
             arr = np.asarray(value)
             if arr.ndim == 0 or arr.shape[0] != n:

@@ -40,7 +40,7 @@ import numpy as np
 
 from neurocine.errors import InputError
 from neurocine.io._atomic import atomic_path
-from neurocine.validation import check_float_dtype, plural, validate_signal_matrix  # noqa: F401  (re-exported)
+from neurocine.validation import check_float_dtype, plural, validate_signal_matrix
 
 __all__ = [
     "SUPPORTED_EXTENSIONS",
@@ -145,8 +145,10 @@ def _check_timestamps(ts: Any, name: str, t_len: int) -> np.ndarray:
     steps = np.diff(ts)
     if steps.size and not (steps > 0).all():
         i = int(np.flatnonzero(steps <= 0)[0]) + 1
-        raise InputError(f"{name}: timestamps not strictly increasing at index {i} "
-                         f"({float(ts[i - 1])!r} then {float(ts[i])!r}); expected increasing times")
+        raise InputError(
+            f"{name}: timestamps not strictly increasing at index {i} "
+            f"({float(ts[i - 1])!r} then {float(ts[i])!r}); expected increasing times"
+        )
     return ts
 
 
@@ -172,26 +174,31 @@ def _check_truth(arrays: dict[str, Any], name: str, t_len: int, n_ch: int, dtype
     if "templates" in arrays:
         w = np.asarray(arrays["templates"])
         if w.dtype.kind not in "biuf" or w.ndim != 3:
-            raise InputError(f"{name}: templates have shape {w.shape} and dtype {w.dtype}; "
-                             f"expected a numeric (K, N, D) array")
+            raise InputError(
+                f"{name}: templates have shape {w.shape} and dtype {w.dtype}; expected a numeric (K, N, D) array"
+            )
         if w.shape[1] != n_ch:
-            raise InputError(f"{name}: templates have shape {w.shape} with N={w.shape[1]} channels but data has "
-                             f"N={n_ch}; expected (K, {n_ch}, D)")
+            raise InputError(
+                f"{name}: templates have shape {w.shape} with N={w.shape[1]} channels but data has "
+                f"N={n_ch}; expected (K, {n_ch}, D)"
+            )
         truth["templates"] = w
     if "amplitudes" in arrays:
         h = np.asarray(arrays["amplitudes"])
         if h.dtype.kind not in "biuf" or h.ndim != 2:
-            raise InputError(f"{name}: amplitudes have shape {h.shape} and dtype {h.dtype}; "
-                             f"expected a numeric (T, K) array")
+            raise InputError(
+                f"{name}: amplitudes have shape {h.shape} and dtype {h.dtype}; expected a numeric (T, K) array"
+            )
         if h.shape[0] != t_len:
-            raise InputError(f"{name}: amplitudes have shape {h.shape} with T={h.shape[0]} time steps but data has "
-                             f"T={t_len}; expected ({t_len}, K)")
+            raise InputError(
+                f"{name}: amplitudes have shape {h.shape} with T={h.shape[0]} time steps but data has "
+                f"T={t_len}; expected ({t_len}, K)"
+            )
         truth["amplitudes"] = h
     if "templates" in truth and "amplitudes" in truth:
         k_w, k_h = truth["templates"].shape[0], truth["amplitudes"].shape[1]
         if k_w != k_h:
-            raise InputError(f"{name}: templates have K={k_w} motifs but amplitudes have K={k_h}; "
-                             f"expected the same K")
+            raise InputError(f"{name}: templates have K={k_w} motifs but amplitudes have K={k_h}; expected the same K")
     for key, value in truth.items():
         if value.dtype.kind == "f" and not np.isfinite(value).all():
             raise InputError(f"{name}: {key} contain NaN or infinite values; expected finite values")
@@ -208,8 +215,7 @@ def _cast(data: np.ndarray, dtype: Any) -> np.ndarray:
 # ---------------------------------------------------------------------------
 # readers
 # ---------------------------------------------------------------------------
-def read_signal_matrix(path: str | os.PathLike, *, series: str | None = None,
-                       dtype: Any = np.float32) -> SignalMatrix:
+def read_signal_matrix(path: str | os.PathLike, *, series: str | None = None, dtype: Any = np.float32) -> SignalMatrix:
     """Read a multichannel signal matrix (time first) from npz, npy, csv or NWB.
 
     Parameters
@@ -302,17 +308,20 @@ def _read_npz(p: Path, name: str, dtype: Any) -> SignalMatrix:
             if "data" not in keys:
                 listed = ", ".join(repr(k) for k in keys) if keys else "none"
                 raise InputError(f"{name}: no key 'data' (keys: {listed}); expected 'data' holding the (T, N) matrix")
-            arrays = {k: z[k] for k in keys
-                      if k in ("data", "channels", "sampling_rate", "timestamps", "templates", "amplitudes")}
+            arrays = {
+                k: z[k]
+                for k in keys
+                if k in ("data", "channels", "sampling_rate", "timestamps", "templates", "amplitudes")
+            }
     except InputError:
         raise
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
-        raise InputError(f"{name}: cannot be read as .npz ({_reason(exc)}); "
-                         f"expected a numpy .npz archive without pickled objects") from None
+        raise InputError(
+            f"{name}: cannot be read as .npz ({_reason(exc)}); expected a numpy .npz archive without pickled objects"
+        ) from None
     data = validate_signal_matrix(arrays["data"], f"{name}: key 'data'")
     t_len, n_ch = data.shape
-    channels = (_check_channels(arrays["channels"], name, n_ch) if "channels" in arrays
-                else default_channel_names(n_ch))
+    channels = _check_channels(arrays["channels"], name, n_ch) if "channels" in arrays else default_channel_names(n_ch)
     rate = _check_rate(arrays["sampling_rate"], name) if "sampling_rate" in arrays else None
     ts = _check_timestamps(arrays["timestamps"], name, t_len) if "timestamps" in arrays else None
     truth = _check_truth(arrays, name, t_len, n_ch, dtype)
@@ -359,8 +368,15 @@ def _parse_csv_fast(p: Path, name: str) -> tuple[list[str] | None, np.ndarray] |
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 fh.seek(0)
-                values = np.loadtxt(fh, dtype=np.float64, delimiter=",", comments=None, quotechar='"',
-                                    skiprows=first[0] if header is not None else 0, ndmin=2)
+                values = np.loadtxt(
+                    fh,
+                    dtype=np.float64,
+                    delimiter=",",
+                    comments=None,
+                    quotechar='"',
+                    skiprows=first[0] if header is not None else 0,
+                    ndmin=2,
+                )
         except (ValueError, UnicodeDecodeError):
             return None
     n_cols = len(header) if header is not None else len(first[1])
@@ -385,8 +401,10 @@ def _parse_csv_slow(p: Path, name: str) -> tuple[list[str] | None, np.ndarray, l
     for i, (line, row) in enumerate(rows):
         if len(row) != n_cols:
             what = "the header" if header is not None else f"line {rows[0][0]}"
-            raise InputError(f"{name}: line {line} has {len(row)} columns but {what} has {n_cols}; "
-                             f"expected the same number of columns on every row")
+            raise InputError(
+                f"{name}: line {line} has {len(row)} columns but {what} has {n_cols}; "
+                f"expected the same number of columns on every row"
+            )
         try:
             values[i] = [float(c) for c in row]
         except ValueError:
@@ -414,13 +432,16 @@ def _read_csv(p: Path, name: str, dtype: Any) -> SignalMatrix:
         t_col = values[:, 0]
         bad = np.flatnonzero(~np.isfinite(t_col))
         if bad.size:
-            raise InputError(f"{name}: line {line_of(bad[0])}, column {header[0]!r} holds {t_col[bad[0]]}; "
-                             f"expected finite times")
+            raise InputError(
+                f"{name}: line {line_of(bad[0])}, column {header[0]!r} holds {t_col[bad[0]]}; expected finite times"
+            )
         steps = np.diff(t_col)
         if steps.size and not (steps > 0).all():
             i = int(np.flatnonzero(steps <= 0)[0]) + 1
-            raise InputError(f"{name}: column {header[0]!r} not strictly increasing at line {line_of(i)} "
-                             f"({float(t_col[i - 1])!r} then {float(t_col[i])!r}); expected increasing times")
+            raise InputError(
+                f"{name}: column {header[0]!r} not strictly increasing at line {line_of(i)} "
+                f"({float(t_col[i - 1])!r} then {float(t_col[i])!r}); expected increasing times"
+            )
         timestamps = t_col.copy()
         values = values[:, 1:]
         channels = header[1:]
@@ -431,8 +452,10 @@ def _read_csv(p: Path, name: str, dtype: Any) -> SignalMatrix:
         i, j = (int(x) for x in np.argwhere(~finite)[0])
         j_file = j + (1 if timestamps is not None else 0)
         col = f"column {j_file + 1}" + (f" ({header[j_file]!r})" if header is not None and header[j_file] else "")
-        raise InputError(f"{name}: {plural(int((~finite).sum()), 'non-finite value')}, the first "
-                         f"{values[i, j]} at line {line_of(i)}, {col}; expected finite numbers")
+        raise InputError(
+            f"{name}: {plural(int((~finite).sum()), 'non-finite value')}, the first "
+            f"{values[i, j]} at line {line_of(i)}, {col}; expected finite numbers"
+        )
     data = validate_signal_matrix(values, name)
     if channels is None:
         channels = default_channel_names(data.shape[1])
@@ -474,7 +497,7 @@ def _nwb_channel_names(ts, n_ch: int) -> list[str]:
                 labels = [str(x) for x in np.asarray(table["label"].data[:])[idx]]
             else:
                 labels = [f"{attr[:-1]}{x}" for x in np.asarray(table.id.data[:])[idx]]
-        except Exception:  # noqa: BLE001 - names are a nicety; fall back to defaults
+        except Exception:
             continue
         if len(labels) == n_ch:
             return labels
@@ -485,21 +508,23 @@ def _read_nwb(p: Path, name: str, series: str | None, dtype: Any) -> SignalMatri
     try:
         from pynwb import NWBHDF5IO, TimeSeries
     except ImportError:
-        raise InputError(f"{name}: reading .nwb files needs pynwb, which is not installed; "
-                         f"expected it installed ({_NWB_HINT})") from None
+        raise InputError(
+            f"{name}: reading .nwb files needs pynwb, which is not installed; expected it installed ({_NWB_HINT})"
+        ) from None
     try:
         io = NWBHDF5IO(str(p), mode="r", load_namespaces=True)
-    except Exception as exc:  # noqa: BLE001 - h5py/hdmf raise many types for a bad file
+    except Exception as exc:
         raise InputError(f"{name}: cannot be opened as NWB ({_reason(exc)}); expected an NWB (HDF5) file") from None
     with io:
         try:
             nwbfile = io.read()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise InputError(f"{name}: cannot be read as NWB ({_reason(exc)}); expected a valid NWB file") from None
         found = _collect_timeseries(nwbfile, TimeSeries)
         if not found:
-            raise InputError(f"{name}: no TimeSeries in acquisition or processing modules; "
-                             f"expected one holding the (T, N) signal")
+            raise InputError(
+                f"{name}: no TimeSeries in acquisition or processing modules; expected one holding the (T, N) signal"
+            )
         listed = ", ".join(path for path, _ in found)
         if series is None:
             if len(found) > 1:
@@ -507,14 +532,16 @@ def _read_nwb(p: Path, name: str, series: str | None, dtype: Any) -> SignalMatri
             path, ts = found[0]
         else:
             key = series.strip("/")
-            matches = [(pth, obj) for pth, obj in found
-                       if key in (obj.name, pth) or pth.endswith("/" + key)]
+            matches = [(pth, obj) for pth, obj in found if key in (obj.name, pth) or pth.endswith("/" + key)]
             if not matches:
-                raise InputError(f"series={series!r}: not found in {name} (TimeSeries: {listed}); "
-                                 f"expected one of these names")
+                raise InputError(
+                    f"series={series!r}: not found in {name} (TimeSeries: {listed}); expected one of these names"
+                )
             if len(matches) > 1:
-                raise InputError(f"series={series!r}: matches {len(matches)} TimeSeries in {name} "
-                                 f"({', '.join(m for m, _ in matches)}); expected a full path")
+                raise InputError(
+                    f"series={series!r}: matches {len(matches)} TimeSeries in {name} "
+                    f"({', '.join(m for m, _ in matches)}); expected a full path"
+                )
             path, ts = matches[0]
         where = f"{name}: series '{path}'"
         raw = np.asarray(ts.data[()])

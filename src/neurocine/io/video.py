@@ -56,8 +56,21 @@ VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".m
 ARRAY_EXTENSIONS = (".tif", ".tiff", ".npy", ".h5", ".hdf5", ".zarr")
 
 _LUMA_FORMATS = {
-    "yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "yuv411p", "yuvj411p",
-    "yuv440p", "yuvj440p", "yuv410p", "nv12", "nv21", "gray", "gray8",
+    "yuv420p",
+    "yuvj420p",
+    "yuv422p",
+    "yuvj422p",
+    "yuv444p",
+    "yuvj444p",
+    "yuv411p",
+    "yuvj411p",
+    "yuv440p",
+    "yuvj440p",
+    "yuv410p",
+    "nv12",
+    "nv21",
+    "gray",
+    "gray8",
 }
 _CHUNK_BYTES = 16 * 2**20  # default chunk: about 16 MiB of output frames
 
@@ -136,8 +149,10 @@ def _parse_crop(crop: Any, width: int, height: int, name: str) -> tuple[int, int
     except (TypeError, ValueError):
         raise InputError(f"{name}: crop={crop!r}; expected four integers (x0, y0, x1, y1), end exclusive") from None
     if not (0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height):
-        raise InputError(f"{name}: crop (x0, y0, x1, y1)={crop!r} is not inside the {width}x{height} frame; "
-                         f"expected 0 <= x0 < x1 <= {width} and 0 <= y0 < y1 <= {height}")
+        raise InputError(
+            f"{name}: crop (x0, y0, x1, y1)={crop!r} is not inside the {width}x{height} frame; "
+            f"expected 0 <= x0 < x1 <= {width} and 0 <= y0 < y1 <= {height}"
+        )
     return x0, y0, x1, y1
 
 
@@ -188,9 +203,20 @@ class VideoReader:
     ...         print(chunk.start, chunk.frames.shape, chunk.timestamps[0])
     """
 
-    def __init__(self, path: str | Path, *, crop: Any = None, bin: int = 1, color: str = "gray",
-                 full_range: bool = False, chunk_size: int | None = None, allow_truncated: bool = False,
-                 key: str | None = None, fps: float | None = None, prefetch: int = 1) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        crop: Any = None,
+        bin: int = 1,
+        color: str = "gray",
+        full_range: bool = False,
+        chunk_size: int | None = None,
+        allow_truncated: bool = False,
+        key: str | None = None,
+        fps: float | None = None,
+        prefetch: int = 1,
+    ) -> None:
         self.path = Path(path)
         self.name = str(path)
         if color not in ("gray", "rgb"):
@@ -203,26 +229,36 @@ class VideoReader:
         self.n_decoded: int | None = None
         self.truncated = False
         if not self.path.exists():
-            raise InputError(f"{self.name}: no such file; expected a video ({', '.join(VIDEO_EXTENSIONS)}) "
-                             f"or a frame array ({', '.join(ARRAY_EXTENSIONS)})")
+            raise InputError(
+                f"{self.name}: no such file; expected a video ({', '.join(VIDEO_EXTENSIONS)}) "
+                f"or a frame array ({', '.join(ARRAY_EXTENSIONS)})"
+            )
         suffix = self.path.suffix.lower()
         if suffix in ARRAY_EXTENSIONS:
             self._open_array(key, fps)
         elif suffix in VIDEO_EXTENSIONS:
             self._open_video()
         else:
-            raise InputError(f"{self.name}: unsupported extension {suffix!r}; expected a video "
-                             f"({', '.join(VIDEO_EXTENSIONS)}) or a frame array ({', '.join(ARRAY_EXTENSIONS)})")
+            raise InputError(
+                f"{self.name}: unsupported extension {suffix!r}; expected a video "
+                f"({', '.join(VIDEO_EXTENSIONS)}) or a frame array ({', '.join(ARRAY_EXTENSIONS)})"
+            )
         self.crop = _parse_crop(crop, self.source_width, self.source_height, self.name)
         x0, y0, x1, y1 = self.crop
         if (x1 - x0) < self.bin or (y1 - y0) < self.bin:
-            raise InputError(f"{self.name}: bin={self.bin} is larger than the {x1 - x0}x{y1 - y0} (cropped) frame; "
-                             f"expected a bin no larger than the frame")
+            raise InputError(
+                f"{self.name}: bin={self.bin} is larger than the {x1 - x0}x{y1 - y0} (cropped) frame; "
+                f"expected a bin no larger than the frame"
+            )
         self.height = (y1 - y0) // self.bin
         self.width = (x1 - x0) // self.bin
         self.shape = (self.height, self.width) if color == "gray" else (self.height, self.width, 3)
-        bytes_per_frame = self.height * self.width * (1 if color == "gray" else 3) * (
-            1 if self.bin == 1 and not self.full_range else 4)
+        bytes_per_frame = (
+            self.height
+            * self.width
+            * (1 if color == "gray" else 3)
+            * (1 if self.bin == 1 and not self.full_range else 4)
+        )
         if chunk_size is None:
             chunk_size = int(min(256, max(1, _CHUNK_BYTES // max(bytes_per_frame, 1))))
         self.chunk_size = check_int("chunk_size", chunk_size)
@@ -234,8 +270,10 @@ class VideoReader:
         try:
             container = av.open(str(self.path))
         except av.error.FFmpegError as exc:
-            raise InputError(f"{self.name}: cannot be opened as a video ({exc.strerror or exc}); "
-                             f"the file is truncated, corrupt or not a video") from None
+            raise InputError(
+                f"{self.name}: cannot be opened as a video ({exc.strerror or exc}); "
+                f"the file is truncated, corrupt or not a video"
+            ) from None
         try:
             if not container.streams.video:
                 raise InputError(f"{self.name}: has no video stream; expected a file with one video stream")
@@ -244,8 +282,10 @@ class VideoReader:
             self.fps = float(rate) if rate else 30.0
             self.source_width, self.source_height = int(stream.width), int(stream.height)
             if self.source_width <= 0 or self.source_height <= 0:
-                raise InputError(f"{self.name}: video stream reports size {self.source_width}x{self.source_height}; "
-                                 f"expected a positive frame size")
+                raise InputError(
+                    f"{self.name}: video stream reports size {self.source_width}x{self.source_height}; "
+                    f"expected a positive frame size"
+                )
             self.pix_fmt = stream.codec_context.pix_fmt or ""
             self.codec = stream.codec_context.name
             if stream.frames:
@@ -301,17 +341,29 @@ class VideoReader:
         return self.n_frames
 
     def __repr__(self) -> str:
-        return (f"VideoReader({self.name!r}, {self.n_frames} frames{'' if self.n_frames_exact else ' (estimated)'}, "
-                f"{self.fps:.3f} fps, {self.width}x{self.height}, {self.color})")
+        return (
+            f"VideoReader({self.name!r}, {self.n_frames} frames{'' if self.n_frames_exact else ' (estimated)'}, "
+            f"{self.fps:.3f} fps, {self.width}x{self.height}, {self.color})"
+        )
 
     @property
     def metadata(self) -> dict:
         """Plain-Python description of the source and the output (for summary.json)."""
-        return {"path": self.name, "n_frames": self.n_frames, "n_frames_exact": self.n_frames_exact,
-                "fps": self.fps, "source_size": [self.source_width, self.source_height],
-                "output_size": [self.width, self.height], "crop": list(self.crop), "bin": self.bin,
-                "color": self.color, "pixel_format": self.pix_fmt, "codec": self.codec,
-                "n_decoded": self.n_decoded, "truncated": self.truncated}
+        return {
+            "path": self.name,
+            "n_frames": self.n_frames,
+            "n_frames_exact": self.n_frames_exact,
+            "fps": self.fps,
+            "source_size": [self.source_width, self.source_height],
+            "output_size": [self.width, self.height],
+            "crop": list(self.crop),
+            "bin": self.bin,
+            "color": self.color,
+            "pixel_format": self.pix_fmt,
+            "codec": self.codec,
+            "n_decoded": self.n_decoded,
+            "truncated": self.truncated,
+        }
 
     # ------------------------------------------------------------------ frames
     def _post(self, frames: np.ndarray, limited: bool) -> np.ndarray:
@@ -375,8 +427,8 @@ class VideoReader:
         buf_shape = (self.chunk_size, h, w) if self.color == "gray" else (self.chunk_size, h, w, 3)
         buf = np.empty(buf_shape, np.uint8)
         times = np.empty(self.chunk_size, np.float64)
-        n_in = 0          # frames in the buffer
-        index = 0         # index of the next decoded frame
+        n_in = 0  # frames in the buffer
+        index = 0  # index of the next decoded frame
         chunk_start = start
         last_time = -1.0 / self.fps
         limited = True
@@ -435,12 +487,22 @@ class VideoReader:
         self.n_decoded = n_decoded
         self.truncated = bool(error) or bool(short)
         if self.truncated and not self.allow_truncated:
-            why = f"decoding failed at frame {n_decoded} ({error})" if error else (
-                f"decoding stopped at frame {n_decoded} but the header announces " + (
-                 f"{expected} frames" if self.n_frames_exact else
-                 f"{self._duration:.2f} s (about {expected} frames; the last decoded frame is at {last_time:.2f} s)"))
-            raise InputError(f"{self.name}: {why}; the file is truncated or corrupt "
-                             f"(--allow-truncated keeps the {n_decoded} frames that decoded)")
+            why = (
+                f"decoding failed at frame {n_decoded} ({error})"
+                if error
+                else (
+                    f"decoding stopped at frame {n_decoded} but the header announces "
+                    + (
+                        f"{expected} frames"
+                        if self.n_frames_exact
+                        else f"{self._duration:.2f} s (about {expected} frames; the last decoded frame is at {last_time:.2f} s)"
+                    )
+                )
+            )
+            raise InputError(
+                f"{self.name}: {why}; the file is truncated or corrupt "
+                f"(--allow-truncated keeps the {n_decoded} frames that decoded)"
+            )
         if n_decoded == 0:
             raise InputError(f"{self.name}: no frame could be decoded; expected a video with at least 1 frame")
         if self.n_frames_exact is False or self.truncated:
@@ -482,8 +544,16 @@ class VideoReader:
         return (total / max(n, 1)).astype(np.float32)
 
 
-def write_video(path: str | Path, frames, *, fps: float = 30.0, codec: str = "libx264", lossless: bool = False,
-                crf: int = 18, pix_fmt: str = "yuv420p") -> Path:
+def write_video(
+    path: str | Path,
+    frames,
+    *,
+    fps: float = 30.0,
+    codec: str = "libx264",
+    lossless: bool = False,
+    crf: int = 18,
+    pix_fmt: str = "yuv420p",
+) -> Path:
     """Write ``(T, H, W)`` uint8 gray or ``(T, H, W, 3)`` RGB frames (an array or an iterable of chunks).
 
     Gray frames are written straight into the luma plane (chroma neutral), so with
@@ -495,7 +565,7 @@ def write_video(path: str | Path, frames, *, fps: float = 30.0, codec: str = "li
 
     path = Path(path)
     chunks = [frames] if isinstance(frames, np.ndarray) else frames
-    with atomic_path(path, suffix=f".tmp{path.suffix}") as tmp:   # av picks the container from the extension
+    with atomic_path(path, suffix=f".tmp{path.suffix}") as tmp:  # av picks the container from the extension
         container = av.open(str(tmp), "w")
         try:
             _encode_chunks(container, chunks, fps=fps, codec=codec, lossless=lossless, crf=crf, pix_fmt=pix_fmt)
@@ -547,15 +617,23 @@ def write_gif(path: str | Path, frames, *, fps: float = 30.0, loop: int = 0) -> 
 
     arr = np.asarray(frames)
     if arr.dtype != np.uint8 or arr.ndim not in (3, 4) or (arr.ndim == 4 and arr.shape[-1] != 3) or len(arr) == 0:
-        raise InputError(f"frames: got {arr.dtype} array of shape {arr.shape}, expected uint8 (T, H, W) or "
-                         f"(T, H, W, 3) with T >= 1")
+        raise InputError(
+            f"frames: got {arr.dtype} array of shape {arr.shape}, expected uint8 (T, H, W) or (T, H, W, 3) with T >= 1"
+        )
     if not fps > 0:
         raise InputError(f"fps: got {fps}, expected a positive frame rate")
     path = Path(path)
     images = [Image.fromarray(f) for f in arr]
     with atomic_path(path, suffix=".tmp.gif") as tmp:
-        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:],
-                       duration=max(2, round(1000 / fps / 10) * 10), loop=int(loop), optimize=False)
+        images[0].save(
+            tmp,
+            format="GIF",
+            save_all=True,
+            append_images=images[1:],
+            duration=max(2, round(1000 / fps / 10) * 10),
+            loop=int(loop),
+            optimize=False,
+        )
     return path
 
 
@@ -567,8 +645,9 @@ def _encode_chunks(container, chunks, *, fps: float, codec: str, lossless: bool,
     for chunk in chunks:
         chunk = np.asarray(chunk)
         if chunk.dtype != np.uint8 or chunk.ndim not in (3, 4):
-            raise InputError(f"frames: got {chunk.dtype} array of shape {chunk.shape}; "
-                             f"expected uint8 (T, H, W) or (T, H, W, 3)")
+            raise InputError(
+                f"frames: got {chunk.dtype} array of shape {chunk.shape}; expected uint8 (T, H, W) or (T, H, W, 3)"
+            )
         if stream is None:
             h, w = chunk.shape[1:3]
             stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(100000))
@@ -582,7 +661,7 @@ def _encode_chunks(container, chunks, *, fps: float, codec: str, lossless: bool,
                 for i, plane in enumerate(frame.planes):
                     view = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
                     if i == 0:
-                        view[:, :plane.width] = img
+                        view[:, : plane.width] = img
                     else:
                         view[:] = 128
             else:

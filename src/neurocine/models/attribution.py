@@ -34,8 +34,9 @@ __all__ = [
 ]
 
 
-def cross_validated_predictions(estimator, X, Y, cv: Any = 5, *, shuffle: bool = False,
-                                random_state=None) -> np.ndarray:
+def cross_validated_predictions(
+    estimator, X, Y, cv: Any = 5, *, shuffle: bool = False, random_state=None
+) -> np.ndarray:
     """Held-out predictions: each test fold predicted by a clone fitted on its training set.
 
     With ``RidgeCV`` as the estimator the penalty is chosen inside each
@@ -75,16 +76,16 @@ def cross_validated_predictions(estimator, X, Y, cv: Any = 5, *, shuffle: bool =
     seen = np.zeros(X.shape[0], dtype=bool)
     for i, (train, test) in enumerate(splits):
         if seen[test].any() or np.unique(test).size != test.size:
-            raise InputError(f"cv: test set {i} repeats samples held out before; "
-                             f"expected test sets that do not overlap")
+            raise InputError(
+                f"cv: test set {i} repeats samples held out before; expected test sets that do not overlap"
+            )
         seen[test] = True
         model = clone(estimator).fit(X[train], Y_arr[train])
         pred[test] = np.asarray(model.predict(X[test]), dtype=np.float64).reshape(test.size, -1)
     return pred[:, 0] if one_d else pred
 
 
-def cross_validated_ev(estimator, X, Y, cv: Any = 5, *, shuffle: bool = False, random_state=None,
-                       U=None) -> np.ndarray:
+def cross_validated_ev(estimator, X, Y, cv: Any = 5, *, shuffle: bool = False, random_state=None, U=None) -> np.ndarray:
     """Cross-validated explained variance per target, over the concatenated held-out predictions.
 
     Parameters
@@ -191,8 +192,7 @@ class GroupContributions:
 
     def as_dict(self) -> dict[str, dict[str, np.ndarray]]:
         """``{group: {"unique": (q,), "single": (q,)}}``."""
-        return {name: {"unique": self.unique[i], "single": self.single[i]}
-                for i, name in enumerate(self.group_names)}
+        return {name: {"unique": self.unique[i], "single": self.single[i]} for i, name in enumerate(self.group_names)}
 
 
 def _group_columns(groups, n_features: int, columns) -> tuple[list[str], list[np.ndarray]]:
@@ -202,7 +202,9 @@ def _group_columns(groups, n_features: int, columns) -> tuple[list[str], list[np
     if columns is not None:
         columns = list(columns)
         if len(columns) != n_features:
-            raise InputError(f"columns: has {len(columns)} names but X has {n_features} columns; expected one per column")
+            raise InputError(
+                f"columns: has {len(columns)} names but X has {n_features} columns; expected one per column"
+            )
         lookup = {name: i for i, name in enumerate(columns)}
     names, cols = [], []
     for name, members in groups.items():
@@ -225,8 +227,19 @@ def _group_columns(groups, n_features: int, columns) -> tuple[list[str], list[np
     return names, cols
 
 
-def group_contributions(X, Y, groups: dict, estimator=None, cv: Any = 5, random_state=None, *,
-                        columns=None, min_shift: float = 0.1, shuffle: bool = False, U=None) -> GroupContributions:
+def group_contributions(
+    X,
+    Y,
+    groups: dict,
+    estimator=None,
+    cv: Any = 5,
+    random_state=None,
+    *,
+    columns=None,
+    min_shift: float = 0.1,
+    shuffle: bool = False,
+    U=None,
+) -> GroupContributions:
     """Unique and single-group cross-validated explained variance of groups of features.
 
     For every group:
@@ -312,7 +325,7 @@ def group_contributions(X, Y, groups: dict, estimator=None, cv: Any = 5, random_
         raise InputError(f"X: has {n_samples} time steps, too few for shifts >= {lo}; expected more time steps")
     full = cv_ev(X)
     reduced, single, shifts = [], [], []
-    for name, idx in progress(list(zip(names, cols)), total=len(names), desc="groups"):
+    for _name, idx in progress(list(zip(names, cols)), total=len(names), desc="groups"):
         shift = int(rng.integers(lo, hi + 1))
         X_shift = X.copy()
         X_shift[:, idx] = np.roll(X[:, idx], shift, axis=0)
@@ -320,9 +333,15 @@ def group_contributions(X, Y, groups: dict, estimator=None, cv: Any = 5, random_
         single.append(cv_ev(X[:, idx]))
         shifts.append(shift)
     reduced_arr = np.stack(reduced)
-    return GroupContributions(group_names=names, full_ev=full, unique=full[None, :] - reduced_arr,
-                              single=np.stack(single), reduced_ev=reduced_arr,
-                              shifts=np.asarray(shifts, dtype=np.int64), columns=cols)
+    return GroupContributions(
+        group_names=names,
+        full_ev=full,
+        unique=full[None, :] - reduced_arr,
+        single=np.stack(single),
+        reduced_ev=reduced_arr,
+        shifts=np.asarray(shifts, dtype=np.int64),
+        columns=cols,
+    )
 
 
 class _FixedSplits:
@@ -371,14 +390,16 @@ def pixel_explained_variance(U, residual_cov, target_cov, *, chunk: int = 65_536
     U = np.asarray(U, dtype=np.float64)
     R, S = np.asarray(residual_cov, dtype=np.float64), np.asarray(target_cov, dtype=np.float64)
     if U.ndim != 2 or R.shape != (U.shape[1],) * 2 or S.shape != R.shape:
-        raise InputError(f"residual_cov/target_cov: shapes {R.shape}, {S.shape}; expected ({U.shape[-1]}, "
-                         f"{U.shape[-1]}) for U of shape {U.shape}")
+        raise InputError(
+            f"residual_cov/target_cov: shapes {R.shape}, {S.shape}; expected ({U.shape[-1]}, "
+            f"{U.shape[-1]}) for U of shape {U.shape}"
+        )
     out = np.empty(U.shape[0])
     for start in range(0, U.shape[0], chunk):
-        u = U[start:start + chunk]
+        u = U[start : start + chunk]
         num = np.einsum("ik,kl,il->i", u, R, u)
         den = np.einsum("ik,kl,il->i", u, S, u)
-        out[start:start + chunk] = _ev_from_variances(np.maximum(num, 0.0), np.maximum(den, 0.0))
+        out[start : start + chunk] = _ev_from_variances(np.maximum(num, 0.0), np.maximum(den, 0.0))
     return out
 
 
@@ -413,8 +434,9 @@ class ComponentSpaceFit:
         return np.asarray(self.estimator.coef_) @ np.asarray(U).T
 
 
-def fit_in_component_space(X, U, SVT, estimator=None, cv: Any = 5, *, shuffle: bool = False,
-                           random_state=None) -> ComponentSpaceFit:
+def fit_in_component_space(
+    X, U, SVT, estimator=None, cv: Any = 5, *, shuffle: bool = False, random_state=None
+) -> ComponentSpaceFit:
     """Fit a widefield movie in SVD space and get exact per-pixel cross-validated EV.
 
     The movie (pixels × time) is ``U @ SVT``. The model is fitted to the k
@@ -470,6 +492,11 @@ def fit_in_component_space(X, U, SVT, estimator=None, cv: Any = 5, *, shuffle: b
     Yr = np.asarray(Y[rows], dtype=np.float64)
     resid_cov, target_cov = _held_out_covariances(Y, pred, rows)
     fitted = clone(estimator).fit(X, Y)
-    return ComponentSpaceFit(estimator=fitted, pixel_ev=pixel_explained_variance(U, resid_cov, target_cov),
-                             component_ev=explained_variance(Yr, pred[rows]), residual_cov=resid_cov,
-                             target_cov=target_cov, cv_predictions=pred)
+    return ComponentSpaceFit(
+        estimator=fitted,
+        pixel_ev=pixel_explained_variance(U, resid_cov, target_cov),
+        component_ev=explained_variance(Yr, pred[rows]),
+        residual_cov=resid_cov,
+        target_cov=target_cov,
+        cv_predictions=pred,
+    )

@@ -104,8 +104,9 @@ def _ev_from_variances(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- folds
 
 
-def cv_splits(cv: Any, n_samples: int, *, shuffle: bool = False, random_state=None,
-              X=None) -> list[tuple[np.ndarray, np.ndarray]]:
+def cv_splits(
+    cv: Any, n_samples: int, *, shuffle: bool = False, random_state=None, X=None
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """Turn ``cv`` into a list of ``(train, test)`` index arrays.
 
     Parameters
@@ -158,12 +159,16 @@ def cv_splits(cv: Any, n_samples: int, *, shuffle: bool = False, random_state=No
     for i, (tr, te) in enumerate(splits):
         for what, idx in (("train", tr), ("test", te)):
             if idx.ndim != 1 or idx.size == 0:
-                raise InputError(f"{name}: split {i} has an empty or non 1-D {what} set; expected non-empty index arrays")
+                raise InputError(
+                    f"{name}: split {i} has an empty or non 1-D {what} set; expected non-empty index arrays"
+                )
             if idx.dtype.kind == "b":
                 raise InputError(f"{name}: split {i} gives a boolean {what} mask; expected integer indices")
             if idx.dtype.kind not in "iu" or idx.min() < 0 or idx.max() >= n_samples:
-                raise InputError(f"{name}: split {i} has {what} indices outside 0..{n_samples - 1}; "
-                                 f"expected integer indices of the {n_samples} time steps")
+                raise InputError(
+                    f"{name}: split {i} has {what} indices outside 0..{n_samples - 1}; "
+                    f"expected integer indices of the {n_samples} time steps"
+                )
     return [(tr.astype(np.int64), te.astype(np.int64)) for tr, te in splits]
 
 
@@ -297,8 +302,18 @@ class _Fold:
     centred training X), computed in float64.
     """
 
-    def __init__(self, ops, Xc64, G_all, sx_all, train: np.ndarray, test: np.ndarray, alphas: np.ndarray,
-                 fit_intercept: bool, alpha_batch: int):
+    def __init__(
+        self,
+        ops,
+        Xc64,
+        G_all,
+        sx_all,
+        train: np.ndarray,
+        test: np.ndarray,
+        alphas: np.ndarray,
+        fit_intercept: bool,
+        alpha_batch: int,
+    ):
         n_samples, n_features = Xc64.shape
         self.n_train, self.n_test = train.size, test.size
         joined = np.concatenate([train, test])
@@ -353,7 +368,7 @@ class _Fold:
             s_yy = ss + n_v * (mean_y - b) ** 2  # Σ_test (y - b)²
             quad = []
             for start in range(0, self.inv.shape[0], self.alpha_batch):
-                W = self.inv[start:start + self.alpha_batch, :, None] * B[None]
+                W = self.inv[start : start + self.alpha_batch, :, None] * B[None]
                 quad.append(ops.coldot(W, self.H @ W))
                 del W
             sse = s_yy[None, :] - 2 * cross + ops.cat(quad)
@@ -384,8 +399,9 @@ def _link_folds(ops, folds) -> None:
         f.Xm = ops.cast(ops.stack(cols).T)
 
 
-def _ridge_cv_path(ops, X: np.ndarray, Y: np.ndarray, alphas: np.ndarray, splits, fit_intercept: bool,
-                   target_chunk: int):
+def _ridge_cv_path(
+    ops, X: np.ndarray, Y: np.ndarray, alphas: np.ndarray, splits, fit_intercept: bool, target_chunk: int
+):
     """Fit: returns coef (p, q), intercept (q,), best alpha index (q,), cv scores (n_alphas, q)."""
     n_samples, n_features = X.shape
     n_targets = Y.shape[1]
@@ -399,8 +415,11 @@ def _ridge_cv_path(ops, X: np.ndarray, Y: np.ndarray, alphas: np.ndarray, splits
     G_all = Xc64.T @ Xc64
     sx_all = Xc64.sum(0)
     folds = [_Fold(ops, Xc64, G_all, sx_all, tr, te, alphas, fit_intercept, alpha_batch) for tr, te in splits]
-    partition = all(f.complement for f in folds) and sum(f.n_test for f in folds) == n_samples and \
-        np.unique(np.concatenate([te for _, te in splits])).size == n_samples
+    partition = (
+        all(f.complement for f in folds)
+        and sum(f.n_test for f in folds) == n_samples
+        and np.unique(np.concatenate([te for _, te in splits])).size == n_samples
+    )
     if partition:
         _link_folds(ops, folds)
         # refit: Σ_all (x - x̄)(y - ȳ)ᵀ = Σ_blocks [centred block + n_g (x̄_g - x̄)(ȳ_g - ȳ)ᵀ]
@@ -504,7 +523,7 @@ def _check_matrix(data, name: str, chunk_bytes: int = 2**27) -> np.ndarray:
     if arr.dtype.kind == "f":
         step = max(1, chunk_bytes // max(1, arr.shape[0]))
         for start in range(0, arr.shape[1], step):
-            if not np.isfinite(arr[:, start:start + step]).all():
+            if not np.isfinite(arr[:, start : start + step]).all():
                 validate_signal_matrix(arr, name)  # raises with count and first position
     return arr
 
@@ -517,8 +536,9 @@ def _check_targets(Y, n_samples: int) -> tuple[np.ndarray, bool]:
         Y_arr = Y_arr[:, None]
     Y_arr = _check_matrix(Y_arr, "Y")
     if Y_arr.shape[0] != n_samples:
-        raise InputError(f"Y: has {Y_arr.shape[0]} time steps but X has {n_samples}; "
-                         f"expected the same number of rows (time first)")
+        raise InputError(
+            f"Y: has {Y_arr.shape[0]} time steps but X has {n_samples}; expected the same number of rows (time first)"
+        )
     return Y_arr, one_d
 
 
@@ -610,9 +630,18 @@ class RidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
     True
     """
 
-    def __init__(self, alphas=DEFAULT_ALPHAS, cv=5, backend: str = "numpy", device: str = "auto",
-                 dtype: str = "float64", fit_intercept: bool = True, shuffle: bool = False,
-                 random_state=None, target_chunk: int | None = None):
+    def __init__(
+        self,
+        alphas=DEFAULT_ALPHAS,
+        cv=5,
+        backend: str = "numpy",
+        device: str = "auto",
+        dtype: str = "float64",
+        fit_intercept: bool = True,
+        shuffle: bool = False,
+        random_state=None,
+        target_chunk: int | None = None,
+    ):
         self.alphas = alphas
         self.cv = cv
         self.backend = backend
@@ -627,8 +656,10 @@ class RidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
         dtype = _check_dtype(self.dtype)
         if self.backend == "numpy":
             if self.device not in ("auto", "cpu", None):
-                raise InputError(f"device: got {self.device!r} with backend='numpy'; expected 'auto' or 'cpu' "
-                                 f"(use backend='torch' for a GPU)")
+                raise InputError(
+                    f"device: got {self.device!r} with backend='numpy'; expected 'auto' or 'cpu' "
+                    f"(use backend='torch' for a GPU)"
+                )
             return _NumpyOps(dtype)
         if self.backend == "torch":
             return _TorchOps(dtype, self.device)
@@ -661,8 +692,7 @@ class RidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
             chunk = max(1, _CHUNK_BYTES // (itemsize * n_samples))
         else:
             chunk = check_int("target_chunk", self.target_chunk, minimum=1)
-        coef, intercept, best, scores = _ridge_cv_path(ops, X, Y_arr, alphas, splits, bool(self.fit_intercept),
-                                                       chunk)
+        coef, intercept, best, scores = _ridge_cv_path(ops, X, Y_arr, alphas, splits, bool(self.fit_intercept), chunk)
         self.coef_ = coef
         self.intercept_ = intercept.astype(coef.dtype)
         self.best_alpha_index_ = best
@@ -687,8 +717,9 @@ class RidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
         check_is_fitted(self, "coef_")
         X = validate_signal_matrix(X, "X", min_timesteps=1)
         if X.shape[1] != self.n_features_in_:
-            raise InputError(f"X: has {X.shape[1]} columns; expected {self.n_features_in_} "
-                             f"(the number of features seen in fit)")
+            raise InputError(
+                f"X: has {X.shape[1]} columns; expected {self.n_features_in_} (the number of features seen in fit)"
+            )
         pred = X.astype(self.coef_.dtype, copy=False) @ self.coef_ + self.intercept_
         return pred[:, 0] if self._y_1d else pred
 

@@ -1,10 +1,39 @@
-"""Convolutional NMF motif discovery ("spike sorting" of multichannel time series).
+"""The Conv-NMF motif study (Neural Screenomics): motifs in multichannel time series.
 
-``ConvNMF`` is the estimator; ``score_against_truth`` scores a fit against
-simulated ground truth (SpikeInterface definitions).
+``ConvNMF`` is the estimator; ``select_n_components`` chooses K on held-out entries;
+``score_against_truth`` scores a fit against simulated ground truth (SpikeInterface definitions);
+``simulate_convnmf`` makes data with known motifs. :mod:`neurocine.motifs.screenome` reads and bins
+phone-screen logs into the multichannel series Conv-NMF takes.
 """
 
-from neurocine.motifs.convnmf import ConvNMF
-from neurocine.motifs.scoring import GroundTruthScore, lagged_cosine, score_against_truth, spike_times
+from __future__ import annotations
 
-__all__ = ["ConvNMF", "GroundTruthScore", "lagged_cosine", "score_against_truth", "spike_times"]
+from neurocine._lazy import lazy_exports
+
+_EXPORTS = {
+    "ConvNMF": "neurocine.motifs.convnmf",
+    "select_n_components": "neurocine.motifs.selection",
+    "GroundTruthScore": "neurocine.motifs.scoring",
+    "lagged_cosine": "neurocine.motifs.scoring",
+    "score_against_truth": "neurocine.motifs.scoring",
+    "spike_times": "neurocine.motifs.scoring",
+    "ConvNMFSimulation": "neurocine.motifs.simulate",
+    "simulate_convnmf": "neurocine.motifs.simulate",
+    "generate": "neurocine.motifs.simulate",
+    "generate_templates": "neurocine.motifs.simulate",
+}
+
+__all__ = [
+    "ConvNMF",
+    "ConvNMFSimulation",
+    "GroundTruthScore",
+    "generate",
+    "generate_templates",
+    "lagged_cosine",
+    "score_against_truth",
+    "select_n_components",
+    "simulate_convnmf",
+    "spike_times",
+]
+
+__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)

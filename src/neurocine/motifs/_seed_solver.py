@@ -5,7 +5,7 @@ are updated one at a time; each unit's amplitudes are the *raw* heights of
 ``scipy.signal.find_peaks`` on its score (height >= noise_std^2 * amp_rate,
 peaks >= D apart), computed on the CPU; a unit whose amplitudes sum to
 less than 1 gets a fresh random template from
-:func:`~neurocine.simulate.generate_templates` (drawing from torch's global
+:func:`~neurocine.motifs.templates.generate_templates` (drawing from torch's global
 generator); templates are the rank-R truncation of the target
 ``sum_t residual[:, t + d] a[t]`` rescaled to unit norm; iteration stops
 after ``max_iter`` sweeps or when the per-entry log-likelihood changes by
@@ -37,8 +37,9 @@ def _unit_contribution(footprint, profile, amplitude):
     t_len = amplitude.shape[-1]
     d = profile.shape[-1]
     rank = profile.shape[0]
-    temporal = F.conv1d(amplitude.reshape(1, 1, t_len).expand(1, 1, t_len), profile.flip(-1).unsqueeze(1),
-                        padding=d - 1)[0, :, :t_len]  # (R, T)
+    temporal = F.conv1d(
+        amplitude.reshape(1, 1, t_len).expand(1, 1, t_len), profile.flip(-1).unsqueeze(1), padding=d - 1
+    )[0, :, :t_len]  # (R, T)
     return footprint @ temporal.reshape(rank, t_len)
 
 
@@ -49,7 +50,7 @@ def _unit_score(footprint, profile, residual):
     d = profile.shape[-1]
     projected = footprint.T @ residual  # (R, T)
     score = F.conv1d(projected.unsqueeze(0), profile.unsqueeze(0), padding=d - 1)[0, 0]
-    return score[d - 1:]
+    return score[d - 1 :]
 
 
 def _spike_triggered_target(residual, amplitude, d: int):
@@ -59,8 +60,11 @@ def _spike_triggered_target(residual, amplitude, d: int):
 
     t_len = residual.shape[1]
     # lagged copies of the amplitude train (D, T), as the notebook builds its regressors
-    lagged = F.conv1d(amplitude.reshape(1, 1, t_len), torch.eye(d, dtype=amplitude.dtype,
-                      device=amplitude.device).flip(-1).unsqueeze(1), padding=d - 1)[0, :, :t_len]
+    lagged = F.conv1d(
+        amplitude.reshape(1, 1, t_len),
+        torch.eye(d, dtype=amplitude.dtype, device=amplitude.device).flip(-1).unsqueeze(1),
+        padding=d - 1,
+    )[0, :, :t_len]
     return residual @ lagged.T
 
 
@@ -73,8 +77,17 @@ def _rank_r_unit_norm(target, rank: int):
     return u[:, :rank], (s / torch.linalg.norm(s)).unsqueeze(1) * vh[:rank]
 
 
-def fit_seed(data, templates, *, rank: int = 1, noise_std: float = 1.0, amp_rate: float = 5.0,
-             max_iter: int = 20, tol: float = 1e-6, verbose: bool = False):
+def fit_seed(
+    data,
+    templates,
+    *,
+    rank: int = 1,
+    noise_std: float = 1.0,
+    amp_rate: float = 5.0,
+    max_iter: int = 20,
+    tol: float = 1e-6,
+    verbose: bool = False,
+):
     """Run the notebook's MAP coordinate ascent.
 
     Parameters
@@ -92,7 +105,7 @@ def fit_seed(data, templates, *, rank: int = 1, noise_std: float = 1.0, amp_rate
     """
     import torch
 
-    from neurocine.simulate.convnmf import convolve_templates, generate_templates
+    from neurocine.motifs.templates import convolve_templates, generate_templates
 
     k_units, n, d = templates.shape
     t_len = data.shape[1]
@@ -115,7 +128,8 @@ def fit_seed(data, templates, *, rank: int = 1, noise_std: float = 1.0, amp_rate
             peaks, props = find_peaks(score, height=threshold, distance=d)
             amplitudes[k] = 0
             amplitudes[k, torch.as_tensor(peaks, device=device)] = torch.as_tensor(
-                props["peak_heights"], dtype=data.dtype, device=device)
+                props["peak_heights"], dtype=data.dtype, device=device
+            )
 
             if amplitudes[k].sum() < 1:
                 target = generate_templates(n, d, 1)[0].to(device)

@@ -64,19 +64,19 @@ from dataclasses import dataclass, field, replace
 import torch
 import torch.nn.functional as F
 
-_CHUNK = 1 << 23            # elements in one temporary buffer (32 MiB in float32)
-_START_SWEEPS = 10          # sweeps of each start before the starts are compared
-_STARTS = 10                # starts when n_init is None ...
-_STARTS_LONG_DATA = 3       # ... and when the starts run on a search block of longer data
-_TRIAL_SWEEPS = 5           # sweeps (over the units involved) of a trial move
-_SEED_CANDIDATES = 10       # a randomised start draws each unit's seed window among this many best windows
-_SEED_STEPS = 3             # single-unit steps that turn a seed window into a motif
-_FACTOR_MIN_ENTRIES = 1 << 22   # smallest data (T N) whose residual is held factored in sweeps (_pays_to_factor)
-_SPATIAL_EVERY = 3            # final sweeps on all the data update the spatial factors every third sweep (run_sweeps)
-_LAPACK_MAX_WORK = 10_000       # largest batch * M * L * min(M, L) given to LAPACK's SVD on CPU (_top_singular_vectors)
-_STACK_MIN_STARTS = 4            # starts run stacked in time (fit_stacked_starts) from this many starts ...
-_STACK_MAX_SAMPLES = 100_000     # ... up to starts * T samples ...
-_STACK_MAX_ENTRIES = 1 << 21     # ... and starts * T * N entries (measured: beyond, stacking is no faster)
+_CHUNK = 1 << 23  # elements in one temporary buffer (32 MiB in float32)
+_START_SWEEPS = 10  # sweeps of each start before the starts are compared
+_STARTS = 10  # starts when n_init is None ...
+_STARTS_LONG_DATA = 3  # ... and when the starts run on a search block of longer data
+_TRIAL_SWEEPS = 5  # sweeps (over the units involved) of a trial move
+_SEED_CANDIDATES = 10  # a randomised start draws each unit's seed window among this many best windows
+_SEED_STEPS = 3  # single-unit steps that turn a seed window into a motif
+_FACTOR_MIN_ENTRIES = 1 << 22  # smallest data (T N) whose residual is held factored in sweeps (_pays_to_factor)
+_SPATIAL_EVERY = 3  # final sweeps on all the data update the spatial factors every third sweep (run_sweeps)
+_LAPACK_MAX_WORK = 10_000  # largest batch * M * L * min(M, L) given to LAPACK's SVD on CPU (_top_singular_vectors)
+_STACK_MIN_STARTS = 4  # starts run stacked in time (fit_stacked_starts) from this many starts ...
+_STACK_MAX_SAMPLES = 100_000  # ... up to starts * T samples ...
+_STACK_MAX_ENTRIES = 1 << 21  # ... and starts * T * N entries (measured: beyond, stacking is no faster)
 
 
 # --------------------------------------------------------------------------- #
@@ -93,7 +93,7 @@ class SolverConfig:
     tol: float
     spike_prob: float = 0.01
     patience: int = 3
-    change_tol: float = 1e-3        # converged when at most this fraction of the spikes changed in a sweep
+    change_tol: float = 1e-3  # converged when at most this fraction of the spikes changed in a sweep
 
     def spike_cost(self) -> float:
         """Log prior odds against a spike, ``log((1 - p) / p)`` (nats)."""
@@ -117,23 +117,23 @@ class SolverState:
     that fall off the ends (see :func:`_shift_scores`).
     """
 
-    templates: torch.Tensor            # (K, N, D)
-    times: list[torch.Tensor]          # per unit: sorted spike sample indices (long)
-    amps: list[torch.Tensor]           # per unit: amplitudes (same length as times)
-    residual: torch.Tensor             # (T + D, N)
-    u: torch.Tensor | None = None      # (K, N, R)
-    v: torch.Tensor | None = None      # (K, R, D)
-    score_buffer: torch.Tensor | None = None   # (K, T + 2D - 2)
-    data: torch.Tensor | None = None   # (T, N) the data (a view), for the factored residual; with a mask,
+    templates: torch.Tensor  # (K, N, D)
+    times: list[torch.Tensor]  # per unit: sorted spike sample indices (long)
+    amps: list[torch.Tensor]  # per unit: amplitudes (same length as times)
+    residual: torch.Tensor  # (T + D, N)
+    u: torch.Tensor | None = None  # (K, N, R)
+    v: torch.Tensor | None = None  # (K, R, D)
+    score_buffer: torch.Tensor | None = None  # (K, T + 2D - 2)
+    data: torch.Tensor | None = None  # (T, N) the data (a view), for the factored residual; with a mask,
     #                                    while it is held factored, the data imputed by the model (a copy)
     observed_data: torch.Tensor | None = None  # the data themselves meanwhile (see _factor_residual)
-    model_phi: torch.Tensor | None = None      # (T + D, K R) while the residual is held factored (see run_sweeps)
-    data_proj: torch.Tensor | None = None      # (T + D, K R) data @ U^T while the spatial factors are held
-    segments: tuple[int, int] | None = None    # (stride, T) when starts are stacked in time (see _stack_starts);
+    model_phi: torch.Tensor | None = None  # (T + D, K R) while the residual is held factored (see run_sweeps)
+    data_proj: torch.Tensor | None = None  # (T + D, K R) data @ U^T while the spatial factors are held
+    segments: tuple[int, int] | None = None  # (stride, T) when starts are stacked in time (see _stack_starts);
     #                                            the score buffer then has one row per unit index k (all starts)
     log_likelihoods: list[float] = field(default_factory=list)
     objective: float = -math.inf
-    min_amp: float = 0.0               # smallest amplitude worth a spike (spike cost)
+    min_amp: float = 0.0  # smallest amplitude worth a spike (spike cost)
     n_iter: int = 0
     converged: bool = False
 
@@ -149,7 +149,7 @@ class SolverState:
     def scores(self) -> torch.Tensor:
         """View ``(K, T)`` of the score buffer."""
         d = self.width
-        return self.score_buffer[:, d - 1: d - 1 + self.n_timesteps]
+        return self.score_buffer[:, d - 1 : d - 1 + self.n_timesteps]
 
     def n_spikes(self) -> int:
         return sum(int(t.numel()) for t in self.times)
@@ -195,7 +195,7 @@ def _top_singular_vectors(a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         left, _, right = torch.linalg.svd(a, full_matrices=False)
         return left[..., :, 0], right[..., 0, :]
     work = a.double()
-    flip = a.shape[-2] < a.shape[-1]          # iterate on the smaller Gram
+    flip = a.shape[-2] < a.shape[-1]  # iterate on the smaller Gram
     if flip:
         work = work.transpose(-1, -2)
     g = work.transpose(-1, -2) @ work
@@ -218,8 +218,9 @@ def uses_factors(cfg: SolverConfig, n: int) -> bool:
     return not cfg.nonnegative and cfg.rank is not None and cfg.rank < min(n, cfg.width)
 
 
-def _project(target: torch.Tensor, rank: int | None, nonnegative: bool
-             ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+def _project(
+    target: torch.Tensor, rank: int | None, nonnegative: bool
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
     """Unit-norm templates closest to a batch of targets ``(..., N, D)``, with their factors.
 
     Maximises ``<target, W>`` subject to ``||W||_F = 1`` and either
@@ -236,8 +237,8 @@ def _project(target: torch.Tensor, rank: int | None, nonnegative: bool
     if rank == 1:
         left, right = _top_singular_vectors(target)
         u, v = left[..., :, None], right[..., None, :]
-        gain = (left[..., None, :] @ target @ right[..., :, None])[..., 0]          # s_1, (..., 1)
-        u = u * (gain > 0).to(target.dtype)[..., None]                               # zero target: zero template
+        gain = (left[..., None, :] @ target @ right[..., :, None])[..., 0]  # s_1, (..., 1)
+        u = u * (gain > 0).to(target.dtype)[..., None]  # zero target: zero template
     else:
         left, s, vh = torch.linalg.svd(target, full_matrices=False)
         s = s[..., :rank]
@@ -259,9 +260,15 @@ def _chunks(count: int, per_item: int):
     return [slice(i, i + step) for i in range(0, count, step)]
 
 
-def add_spikes(residual: torch.Tensor, times: torch.Tensor, amps: torch.Tensor, templates_tm: torch.Tensor,
-               units: torch.Tensor | None = None, observed: torch.Tensor | None = None,
-               segments: tuple[int, int] | None = None) -> None:
+def add_spikes(
+    residual: torch.Tensor,
+    times: torch.Tensor,
+    amps: torch.Tensor,
+    templates_tm: torch.Tensor,
+    units: torch.Tensor | None = None,
+    observed: torch.Tensor | None = None,
+    segments: tuple[int, int] | None = None,
+) -> None:
     """``residual[t_s:t_s+D] += amps_s * W^T`` for every spike s, in place.
 
     ``templates_tm`` is one time-major template ``(D, N)``, or ``(K, D, N)``
@@ -324,7 +331,7 @@ def window_energy(residual: torch.Tensor, d: int) -> torch.Tensor:
     t_len = residual.shape[0] - d
     e = _row_energy(residual)
     c = torch.cat([e.new_zeros(1), torch.cumsum(e, 0)])
-    return (c[d: d + t_len] - c[:t_len]).to(residual.dtype)
+    return (c[d : d + t_len] - c[:t_len]).to(residual.dtype)
 
 
 def robust_std(x: torch.Tensor, mask: torch.Tensor | None = None, fallback: bool = False) -> float:
@@ -338,7 +345,7 @@ def robust_std(x: torch.Tensor, mask: torch.Tensor | None = None, fallback: bool
     """
     step = x.shape[0] * x.shape[1] // 2_000_000 + 1
     rows = x[::step]
-    flat = rows[mask[: x.shape[0]: step] > 0] if mask is not None else rows.reshape(-1)
+    flat = rows[mask[: x.shape[0] : step] > 0] if mask is not None else rows.reshape(-1)
     med = flat.median()
     mad = float(1.4826 * (flat - med).abs().median())
     return float(flat.std()) if fallback and mad == 0 and flat.numel() > 1 else mad
@@ -475,7 +482,7 @@ def _factored_scores(state: SolverState) -> None:
     t_len = state.n_timesteps
 
     def project(lo: int, hi: int) -> torch.Tensor:
-        projected = -(gram @ state.model_phi[lo:hi].T)                   # phi is zero from row T on
+        projected = -(gram @ state.model_phi[lo:hi].T)  # phi is zero from row T on
         if state.data_proj is not None:
             return projected.add_(state.data_proj[lo:hi].T)
         top = min(hi, t_len)
@@ -503,8 +510,13 @@ def _correlate(x: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
     return F.conv1d(x.unsqueeze(0), taps.unsqueeze(1), groups=b)[0]
 
 
-def _scores(residual: torch.Tensor, templates: torch.Tensor, u: torch.Tensor | None = None,
-            v: torch.Tensor | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
+def _scores(
+    residual: torch.Tensor,
+    templates: torch.Tensor,
+    u: torch.Tensor | None = None,
+    v: torch.Tensor | None = None,
+    out: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Scores of every unit at every start, ``(K, L - D)``: ``<residual[t:t+D], W_k>``.
 
     ``residual`` is time-major ``(L, N)``. With factors the residual is
@@ -526,7 +538,7 @@ def _scores(residual: torch.Tensor, templates: torch.Tensor, u: torch.Tensor | N
     step = max(1, _CHUNK // (n * d))
     for c0 in range(0, t_len, step):
         c1 = min(t_len, c0 + step)
-        chunk = residual[c0: c1 + d - 1]
+        chunk = residual[c0 : c1 + d - 1]
         out[:, c0:c1] = (chunk.unfold(0, d, 1).reshape(c1 - c0, n * d) @ flat.T).T
     return out
 
@@ -546,8 +558,9 @@ def _correlate_projections(project, v: torch.Tensor, t_len: int, out: torch.Tens
         out[:, c0:c1] = _correlate(project(c0, c1 + d - 1), v_all).view(k_units, r, -1).sum(1)
 
 
-def _crosscorr(templates: torch.Tensor, u: torch.Tensor | None, v: torch.Tensor | None,
-               units: slice | int = slice(None)) -> torch.Tensor:
+def _crosscorr(
+    templates: torch.Tensor, u: torch.Tensor | None, v: torch.Tensor | None, units: slice | int = slice(None)
+) -> torch.Tensor:
     """``X[j, k, l] = sum_{n,d} W_j[n, d] W_k[n, d + l - (D - 1)]`` for all j and the given k.
 
     Shape (K, K', 2D - 1). Adding ``a * W_k`` at sample s raises unit j's
@@ -561,20 +574,28 @@ def _crosscorr(templates: torch.Tensor, u: torch.Tensor | None, v: torch.Tensor 
     k_units, n, d = templates.shape
     if u is None:
         flat = templates.reshape(k_units, n * d)
-        slides = [F.pad(w, (d - 1, d - 1)).unfold(1, d, 1).transpose(0, 1).reshape(2 * d - 1, n * d) @ flat.T
-                  for w in templates[units]]                                    # (2D - 1, K) each
+        slides = [
+            F.pad(w, (d - 1, d - 1)).unfold(1, d, 1).transpose(0, 1).reshape(2 * d - 1, n * d) @ flat.T
+            for w in templates[units]
+        ]  # (2D - 1, K) each
         return torch.stack(slides, 2).permute(1, 2, 0).contiguous()
     r = u.shape[2]
     ub, vb = u[units], v[units]
     kb = ub.shape[0]
-    gram = torch.einsum("jnr,kns->jkrs", u, ub)                                        # (K, K', R, R)
-    slides = F.pad(vb.reshape(kb * r, d), (d - 1, d - 1)).unfold(1, d, 1)             # (K' R, 2D - 1, D)
+    gram = torch.einsum("jnr,kns->jkrs", u, ub)  # (K, K', R, R)
+    slides = F.pad(vb.reshape(kb * r, d), (d - 1, d - 1)).unfold(1, d, 1)  # (K' R, 2D - 1, D)
     corr = (slides.reshape(-1, d) @ v.reshape(k_units * r, d).T).view(kb, r, 2 * d - 1, k_units, r)
     return torch.einsum("jkrs,ksljr->jkl", gram, corr).contiguous()
 
 
-def _shift_scores(state: SolverState, xcorr: torch.Tensor, times: torch.Tensor, amps: torch.Tensor,
-                  row0: int, units: torch.Tensor | None = None) -> None:
+def _shift_scores(
+    state: SolverState,
+    xcorr: torch.Tensor,
+    times: torch.Tensor,
+    amps: torch.Tensor,
+    row0: int,
+    units: torch.Tensor | None = None,
+) -> None:
     """Local score update for adding ``amps_s * W`` at ``times_s``, on rows ``row0:`` of the scores.
 
     ``xcorr[j, k]`` (from :func:`_crosscorr`) is the cross-correlation of
@@ -588,7 +609,7 @@ def _shift_scores(state: SolverState, xcorr: torch.Tensor, times: torch.Tensor, 
     rows, _, lags = xcorr.shape
     if rows == 0 or times.numel() == 0:
         return
-    target = state.score_buffer[row0: row0 + rows]
+    target = state.score_buffer[row0 : row0 + rows]
     lag = torch.arange(lags, device=times.device)
     for c in _chunks(times.numel(), rows * lags):
         x = xcorr if units is None else xcorr[:, units[c]]
@@ -627,12 +648,12 @@ def refresh_scores(state: SolverState, units: list[int] | None = None) -> None:
     if state.score_buffer is None:
         rows = k_units if state.segments is None else k_units // _n_starts(state)
         state.score_buffer = state.residual.new_zeros(rows, state.n_timesteps + 2 * d - 2)
-    if state.model_phi is not None:        # only sweeps over all units hold it factored (run_sweeps)
+    if state.model_phi is not None:  # only sweeps over all units hold it factored (run_sweeps)
         if units is not None:
             raise ValueError("refresh_scores: a subset of units with the residual held factored")
         _factored_scores(state)
         return
-    if state.segments is not None:         # stacked starts: each unit in its own segment only
+    if state.segments is not None:  # stacked starts: each unit in its own segment only
         _refresh_stacked_scores(state)
         return
     if units is None:
@@ -645,8 +666,12 @@ def refresh_scores(state: SolverState, units: list[int] | None = None) -> None:
 def _unit_score(state: SolverState, k: int) -> torch.Tensor:
     """Score of unit k alone on the current residual, shape (T,)."""
     part = slice(k, k + 1)
-    return _scores(state.residual, state.templates[part], None if state.u is None else state.u[part],
-                   None if state.v is None else state.v[part])[0]
+    return _scores(
+        state.residual,
+        state.templates[part],
+        None if state.u is None else state.u[part],
+        None if state.v is None else state.v[part],
+    )[0]
 
 
 def project_template(target: torch.Tensor, rank: int | None, nonnegative: bool) -> torch.Tensor:
@@ -685,7 +710,7 @@ def _window_max(x: torch.Tensor, w: int) -> torch.Tensor:
     prefix = rows.cummax(1).values.view(-1)
     suffix = rows.flip(1).cummax(1).values.flip(1).reshape(-1)
     count = x.shape[0] - w + 1
-    return torch.maximum(suffix[:count], prefix[w - 1: w - 1 + count])
+    return torch.maximum(suffix[:count], prefix[w - 1 : w - 1 + count])
 
 
 def pick_spikes(score: torch.Tensor, threshold: float, min_distance: int, peaks_only: bool = False) -> torch.Tensor:
@@ -715,7 +740,7 @@ def pick_spikes(score: torch.Tensor, threshold: float, min_distance: int, peaks_
     candidates = torch.nonzero(alive).flatten()
     if min_distance <= 1 or t_len < 2:
         return candidates
-    if candidates.numel() * min_distance <= 2 * t_len:        # few candidates: the sparse rounds are cheaper
+    if candidates.numel() * min_distance <= 2 * t_len:  # few candidates: the sparse rounds are cheaper
         return _pick_among(candidates, score[candidates], min_distance)
     half = min_distance - 1
     edge = score.new_full((half,), -math.inf)
@@ -723,15 +748,15 @@ def pick_spikes(score: torch.Tensor, threshold: float, min_distance: int, peaks_
     kept = []
     while True:
         masked = torch.where(alive, score, -math.inf)
-        before_after = _window_max(torch.cat([edge, masked, edge]), half)       # (T + half + 1,)
-        new = alive & (masked > before_after[:t_len]) & (masked >= before_after[half + 1:])
+        before_after = _window_max(torch.cat([edge, masked, edge]), half)  # (T + half + 1,)
+        new = alive & (masked > before_after[:t_len]) & (masked >= before_after[half + 1 :])
         picks = torch.nonzero(new).flatten()
         if picks.numel() == 0:
             return torch.sort(torch.cat(kept)).values if kept else picks
         kept.append(picks)
-        count = torch.cumsum(torch.cat([no_pick, new.long(), no_pick]), 0)     # picks up to each sample
-        alive[1:] &= count[2 * half + 1:] == count[: t_len - 1]                 # none within reach
-        alive[:1] &= count[2 * half: 2 * half + 1] == 0
+        count = torch.cumsum(torch.cat([no_pick, new.long(), no_pick]), 0)  # picks up to each sample
+        alive[1:] &= count[2 * half + 1 :] == count[: t_len - 1]  # none within reach
+        alive[:1] &= count[2 * half : 2 * half + 1] == 0
 
 
 def _pick_among(times: torch.Tensor, values: torch.Tensor, min_distance: int) -> torch.Tensor:
@@ -749,10 +774,10 @@ def _pick_among(times: torch.Tensor, values: torch.Tensor, min_distance: int) ->
     lo = torch.searchsorted(times, times - (min_distance - 1))
     hi = torch.searchsorted(times, times + (min_distance - 1), right=True)
     reach = int((hi - lo).max())
-    if reach == 1:                          # no two candidates closer than min_distance: all are taken
+    if reach == 1:  # no two candidates closer than min_distance: all are taken
         return times
     self_idx = torch.arange(count, device=times.device).unsqueeze(1)
-    idx = lo.unsqueeze(1) + torch.arange(reach, device=times.device)                   # (C, reach)
+    idx = lo.unsqueeze(1) + torch.arange(reach, device=times.device)  # (C, reach)
     real = (idx < hi.unsqueeze(1)) & (idx != self_idx)
     idx = idx.clamp(max=count - 1)
     before, after = real & (idx < self_idx), real & (idx > self_idx)
@@ -761,8 +786,11 @@ def _pick_among(times: torch.Tensor, values: torch.Tensor, min_distance: int) ->
     while True:
         masked = torch.where(alive, values, -math.inf)
         near = masked[idx]
-        new = alive & (masked > torch.where(before, near, -math.inf).amax(1)) \
+        new = (
+            alive
+            & (masked > torch.where(before, near, -math.inf).amax(1))
             & (masked >= torch.where(after, near, -math.inf).amax(1))
+        )
         if not bool(new.any()):
             return times[taken]
         taken |= new
@@ -772,9 +800,15 @@ def _pick_among(times: torch.Tensor, values: torch.Tensor, min_distance: int) ->
 # --------------------------------------------------------------------------- #
 # joint matching pursuit
 # --------------------------------------------------------------------------- #
-def matching_pursuit(state: SolverState, cfg: SolverConfig, shrinkage: float, detection: float,
-                     observed: torch.Tensor | None, units: list[int] | None = None,
-                     max_rounds: int = 500) -> None:
+def matching_pursuit(
+    state: SolverState,
+    cfg: SolverConfig,
+    shrinkage: float,
+    detection: float,
+    observed: torch.Tensor | None,
+    units: list[int] | None = None,
+    max_rounds: int = 500,
+) -> None:
     """Find the spikes of ``units`` (default: all) jointly; the other units' spikes stay.
 
     ``units`` must hold no spikes (see :func:`_remove_units`). Rounds of: at
@@ -798,18 +832,18 @@ def matching_pursuit(state: SolverState, cfg: SolverConfig, shrinkage: float, de
     refresh_scores(state)
     score = state.scores
     width = state.score_buffer.shape[1]
-    blocked = torch.ones(score.shape[0], width, dtype=torch.bool, device=dev)     # same padding as the scores
+    blocked = torch.ones(score.shape[0], width, dtype=torch.bool, device=dev)  # same padding as the scores
     if state.segments is None:
         blocked[units] = False
-        xcorr = _crosscorr(state.templates, state.u, state.v)                           # (K, K, 2D-1)
-    else:                                          # stacked starts: score row k is unit k of every start
-        blocked[:, d - 1: d - 1 + t_len] = torch.arange(t_len, device=dev) % state.segments[0] >= state.segments[1]
+        xcorr = _crosscorr(state.templates, state.u, state.v)  # (K, K, 2D-1)
+    else:  # stacked starts: score row k is unit k of every start
+        blocked[:, d - 1 : d - 1 + t_len] = torch.arange(t_len, device=dev) % state.segments[0] >= state.segments[1]
         xcorr = _stacked_crosscorr(state, torch.arange(k_units, device=dev))
     lag = torch.arange(2 * d - 1, device=dev)
     templates_tm = state.templates.transpose(1, 2)
     found_t, found_u, found_a = [], [], []
     for _ in range(max_rounds):
-        candidate = torch.where((score > detection) & ~blocked[:, d - 1: d - 1 + t_len], score, 0)
+        candidate = torch.where((score > detection) & ~blocked[:, d - 1 : d - 1 + t_len], score, 0)
         best_score, best_unit = candidate.max(0)
         chosen = pick_spikes(best_score, 0.0, d, peaks_only=True)
         if chosen.numel() == 0:
@@ -847,8 +881,15 @@ def _remove_units(state: SolverState, units, observed: torch.Tensor | None) -> N
 # --------------------------------------------------------------------------- #
 # per-unit coordinate steps
 # --------------------------------------------------------------------------- #
-def _template_step(state: SolverState, k: int, times: torch.Tensor, amps: torch.Tensor, cfg: SolverConfig,
-                   threshold: float, min_amp: float) -> tuple[torch.Tensor, torch.Tensor]:
+def _template_step(
+    state: SolverState,
+    k: int,
+    times: torch.Tensor,
+    amps: torch.Tensor,
+    cfg: SolverConfig,
+    threshold: float,
+    min_amp: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Best template of unit k for its spikes, with the best common shift of its spike times.
 
     With the unit's spikes in the residual and amplitudes fixed, the
@@ -878,23 +919,25 @@ def _best_shift(gain: torch.Tensor, lag: int) -> torch.Tensor:
     return torch.where(gain.amax(-1) > gain[..., lag], gain.argmax(-1), lag)
 
 
-def _whole_template_step(state: SolverState, k: int, times: torch.Tensor, amps: torch.Tensor, cfg: SolverConfig
-                         ) -> tuple[torch.Tensor, torch.Tensor] | None:
+def _whole_template_step(
+    state: SolverState, k: int, times: torch.Tensor, amps: torch.Tensor, cfg: SolverConfig
+) -> tuple[torch.Tensor, torch.Tensor] | None:
     """:func:`_template_step` updating the whole template: (shifted times, new template's scores there) or None."""
     d = cfg.width
     lag = d // 10
     n = state.residual.shape[1]
     wide = (d + 2 * lag) * n
-    factored = state.model_phi is not None          # residual = data - phi @ U, unit k's phi at zero
+    factored = state.model_phi is not None  # residual = data - phi @ U, unit k's phi at zero
     source = state.data if factored else state.residual
     windows = _windows(source, times - lag, d + 2 * lag) if times.numel() * wide <= _CHUNK else None
-    target = (amps @ windows).view(-1, n) if windows is not None else \
-        spike_target(source, times - lag, amps, d + 2 * lag)
+    target = (
+        (amps @ windows).view(-1, n) if windows is not None else spike_target(source, times - lag, amps, d + 2 * lag)
+    )
     if factored:
         u_all = _stacked_u(state)
         phi_windows = _windows(state.model_phi, times - lag, d + 2 * lag).view(times.numel(), d + 2 * lag, -1)
         target = target - (amps @ phi_windows.flatten(1)).view(d + 2 * lag, -1) @ u_all
-    stack = target.unfold(0, d, 1)                                              # (2 lag + 1, N, D)
+    stack = target.unfold(0, d, 1)  # (2 lag + 1, N, D)
     if state.u is not None:
         # gain of each shift: energy of the target in the current spatial subspace (a lower bound of the
         # projection's gain, tight once the spatial factor has settled); exact projection for the best only
@@ -908,16 +951,17 @@ def _whole_template_step(state: SolverState, k: int, times: torch.Tensor, amps: 
     state.set_template(k, w, u, v)
     times = times + (best - lag)
     if windows is not None:
-        scores = torch.einsum("sdn,nd->s", windows.view(-1, d + 2 * lag, n)[:, best: best + d], w)
+        scores = torch.einsum("sdn,nd->s", windows.view(-1, d + 2 * lag, n)[:, best : best + d], w)
     else:
         scores = scores_at(source, w, times)
     if factored:
-        scores = scores - phi_windows[:, best: best + d].flatten(1) @ (u_all @ w).T.reshape(-1)
+        scores = scores - phi_windows[:, best : best + d].flatten(1) @ (u_all @ w).T.reshape(-1)
     return times, scores
 
 
-def _temporal_step(state: SolverState, k: int, times: torch.Tensor, amps: torch.Tensor, cfg: SolverConfig
-                   ) -> tuple[torch.Tensor, torch.Tensor] | None:
+def _temporal_step(
+    state: SolverState, k: int, times: torch.Tensor, amps: torch.Tensor, cfg: SolverConfig
+) -> tuple[torch.Tensor, torch.Tensor] | None:
     """:func:`_template_step` with unit k's spatial factor ``U_k`` held: only ``V_k`` changes.
 
     With ``U_k`` fixed (orthonormal columns) the best unit-norm template is
@@ -933,23 +977,25 @@ def _temporal_step(state: SolverState, k: int, times: torch.Tensor, amps: torch.
     length = d + 2 * lag
     r = state.v.shape[1]
     count = times.numel()
-    data_part = _windows(state.data_proj[:, k * r: (k + 1) * r], times - lag, length).view(count, length, r)
+    data_part = _windows(state.data_proj[:, k * r : (k + 1) * r], times - lag, length).view(count, length, r)
     model_part = _windows(state.model_phi, times - lag, length).view(count, length, -1) @ (
-        _stacked_u(state) @ state.u[k])
-    projected = data_part - model_part                                          # (S, D + 2 lag, R)
-    target = (amps @ projected.flatten(1)).view(length, r)                     # U_k^T target, time-major
+        _stacked_u(state) @ state.u[k]
+    )
+    projected = data_part - model_part  # (S, D + 2 lag, R)
+    target = (amps @ projected.flatten(1)).view(length, r)  # U_k^T target, time-major
     best = int(_best_shift(torch.linalg.matrix_norm(target.unfold(0, d, 1)), lag))
-    v = target[best: best + d].T
+    v = target[best : best + d].T
     norm = torch.linalg.matrix_norm(v)
     if not float(norm) > 0:
         return None
     v = v / norm
     state.set_template(k, state.u[k] @ v, state.u[k], v)
-    return times + (best - lag), torch.einsum("sdr,rd->s", projected[:, best: best + d], v)
+    return times + (best - lag), torch.einsum("sdr,rd->s", projected[:, best : best + d], v)
 
 
-def _refine_unit(state: SolverState, k: int, cfg: SolverConfig, threshold: float, min_amp: float,
-                 update_template: bool = True) -> torch.Tensor | None:
+def _refine_unit(
+    state: SolverState, k: int, cfg: SolverConfig, threshold: float, min_amp: float, update_template: bool = True
+) -> torch.Tensor | None:
     """Coordinate step for unit k: re-detect its spikes, best template, amplitudes again.
 
     Re-detection with the other units' spikes in place repairs overlaps that
@@ -966,7 +1012,7 @@ def _refine_unit(state: SolverState, k: int, cfg: SolverConfig, threshold: float
     d, t_len = cfg.width, state.n_timesteps
     factored = state.model_phi is not None
     t_old, a_old = state.times[k], state.amps[k]
-    x_old = _crosscorr(state.templates, state.u, state.v, k)[k:]           # (K - k, 1, 2D - 1)
+    x_old = _crosscorr(state.templates, state.u, state.v, k)[k:]  # (K - k, 1, 2D - 1)
     if factored:
         _write_unit_phi(state, k, t_old, None)
     else:
@@ -985,25 +1031,25 @@ def _refine_unit(state: SolverState, k: int, cfg: SolverConfig, threshold: float
     else:
         add_spikes(state.residual, times, -amps, state.templates[k].T)
     if k + 1 < state.templates.shape[0]:
-        x_new = _crosscorr(state.templates, state.u, state.v, k)[k + 1:]
+        x_new = _crosscorr(state.templates, state.u, state.v, k)[k + 1 :]
         _shift_scores(state, x_new, times, -amps, k + 1)
     return change
 
 
-def _contribution_energy(template: torch.Tensor, times: torch.Tensor, amps: torch.Tensor, t_len: int
-                         ) -> torch.Tensor:
+def _contribution_energy(template: torch.Tensor, times: torch.Tensor, amps: torch.Tensor, t_len: int) -> torch.Tensor:
     """``||sum_s amps_s * W at times_s||^2`` for spikes of one unit (>= D apart: the windows are disjoint).
 
     A spike in the last D samples is cut by the end of the data: only the
     template's first ``T - t`` samples count. Float64 scalar tensor.
     """
     d = template.shape[1]
-    energy = torch.cumsum((template.double() ** 2).sum(0), 0)                 # energy of the first j + 1 samples
+    energy = torch.cumsum((template.double() ** 2).sum(0), 0)  # energy of the first j + 1 samples
     return (amps.double() ** 2 * energy[(t_len - 1 - times).clamp(max=d - 1)]).sum()
 
 
-def _put_back_energy(template: torch.Tensor, times: torch.Tensor, amps: torch.Tensor, scores: torch.Tensor,
-                     t_len: int) -> torch.Tensor:
+def _put_back_energy(
+    template: torch.Tensor, times: torch.Tensor, amps: torch.Tensor, scores: torch.Tensor, t_len: int
+) -> torch.Tensor:
     """``||R + c||^2 - ||R||^2 = 2 <s, a> - ||c||^2`` for one unit's contribution c (float64 scalar).
 
     ``scores`` are the unit's scores on ``R + c`` at ``times`` (its own
@@ -1012,8 +1058,9 @@ def _put_back_energy(template: torch.Tensor, times: torch.Tensor, amps: torch.Te
     return 2 * (amps.double() @ scores.double()) - _contribution_energy(template, times, amps, t_len)
 
 
-def _redetect_unit(state: SolverState, k: int, xcorr: torch.Tensor, threshold: float, min_amp: float,
-                   eager_from: int) -> torch.Tensor:
+def _redetect_unit(
+    state: SolverState, k: int, xcorr: torch.Tensor, threshold: float, min_amp: float, eager_from: int
+) -> torch.Tensor:
     """Re-detect unit k's spikes with all templates fixed, on the maintained scores alone.
 
     The step of :func:`_refine_unit` without the template: the unit's
@@ -1039,8 +1086,9 @@ def _redetect_unit(state: SolverState, k: int, xcorr: torch.Tensor, threshold: f
     score = state.scores[k]
     times = pick_spikes(score, threshold + min_amp, state.width, peaks_only=True)
     amps = score[times] - threshold
-    change = (_put_back_energy(template, t_old, a_old, score[t_old], t_len)
-              - _put_back_energy(template, times, amps, score[times], t_len))
+    change = _put_back_energy(template, t_old, a_old, score[t_old], t_len) - _put_back_energy(
+        template, times, amps, score[times], t_len
+    )
     state.times[k], state.amps[k] = times, amps
     tail = int(torch.searchsorted(times, eager_from))
     add_spikes(state.residual, times[tail:], -amps[tail:], template.T)
@@ -1048,8 +1096,7 @@ def _redetect_unit(state: SolverState, k: int, xcorr: torch.Tensor, threshold: f
     return change
 
 
-def _settle_residual(state: SolverState, times: list[torch.Tensor], amps: list[torch.Tensor],
-                     eager_from: int) -> None:
+def _settle_residual(state: SolverState, times: list[torch.Tensor], amps: list[torch.Tensor], eager_from: int) -> None:
     """Bring the residual up to date after :func:`_redetect_unit` steps that started from spikes ``times``, ``amps``.
 
     Puts the old spikes before ``eager_from`` back and removes the new ones
@@ -1058,12 +1105,17 @@ def _settle_residual(state: SolverState, times: list[torch.Tensor], amps: list[t
     for k in range(state.templates.shape[0]):
         old = int(torch.searchsorted(times[k], eager_from))
         new = int(torch.searchsorted(state.times[k], eager_from))
-        add_spikes(state.residual, torch.cat([times[k][:old], state.times[k][:new]]),
-                   torch.cat([amps[k][:old], -state.amps[k][:new]]), state.templates[k].T)
+        add_spikes(
+            state.residual,
+            torch.cat([times[k][:old], state.times[k][:new]]),
+            torch.cat([amps[k][:old], -state.amps[k][:new]]),
+            state.templates[k].T,
+        )
 
 
-def _update_unit(state: SolverState, k: int, cfg: SolverConfig, threshold: float,
-                 observed: torch.Tensor | None) -> None:
+def _update_unit(
+    state: SolverState, k: int, cfg: SolverConfig, threshold: float, observed: torch.Tensor | None
+) -> None:
     """Single-unit step (used when seeding): add back, MAP amplitudes, best template, remove."""
     add_spikes(state.residual, state.times[k], state.amps[k], state.templates[k].T, observed=observed)
     score = _unit_score(state, k)
@@ -1075,9 +1127,16 @@ def _update_unit(state: SolverState, k: int, cfg: SolverConfig, threshold: float
     add_spikes(state.residual, times, -amps, state.templates[k].T, observed=observed)
 
 
-def _seed_unit_from_residual(state: SolverState, k: int, cfg: SolverConfig, threshold: float,
-                             generator: torch.Generator | None, taken: torch.Tensor,
-                             observed: torch.Tensor | None, candidates: int = 1) -> None:
+def _seed_unit_from_residual(
+    state: SolverState,
+    k: int,
+    cfg: SolverConfig,
+    threshold: float,
+    generator: torch.Generator | None,
+    taken: torch.Tensor,
+    observed: torch.Tensor | None,
+    candidates: int = 1,
+) -> None:
     """Template of unit k from a high-energy window of the residual, then its spikes.
 
     The window is the one of largest energy, or with ``candidates > 1`` drawn
@@ -1095,17 +1154,18 @@ def _seed_unit_from_residual(state: SolverState, k: int, cfg: SolverConfig, thre
             return
     else:
         start = int(torch.argmax(energy))
-    w, u, v = _project(state.residual[start: start + d].T, cfg.rank, cfg.nonnegative)
+    w, u, v = _project(state.residual[start : start + d].T, cfg.rank, cfg.nonnegative)
     if float(torch.linalg.matrix_norm(w)) == 0:
         return
     state.set_template(k, w, u, v)
     for _ in range(_SEED_STEPS):
         _update_unit(state, k, cfg, threshold, observed)
-    taken[max(0, start - d + 1): start + d] = True
+    taken[max(0, start - d + 1) : start + d] = True
 
 
-def _draw_window(energy: torch.Tensor, tops: torch.Tensor, candidates: int,
-                 generator: torch.Generator | None) -> int | None:
+def _draw_window(
+    energy: torch.Tensor, tops: torch.Tensor, candidates: int, generator: torch.Generator | None
+) -> int | None:
     """One of the ``candidates`` highest-energy window starts among ``tops``, drawn with probability ~ energy^2.
 
     None when ``tops`` is empty.
@@ -1190,9 +1250,18 @@ def _thresholds(cfg: SolverConfig, sigma: float) -> tuple[float, float]:
     return amp_rate_threshold(cfg.amp_rate, sigma), sigma * math.sqrt(2 * cfg.spike_cost())
 
 
-def run_sweeps(state: SolverState, cfg: SolverConfig, sigma: float, generator: torch.Generator | None,
-               observed: torch.Tensor | None, progress_bar=None, update_template: bool = True,
-               max_sweeps: int | None = None, units: list[int] | None = None, spatial_every: int = 1) -> None:
+def run_sweeps(
+    state: SolverState,
+    cfg: SolverConfig,
+    sigma: float,
+    generator: torch.Generator | None,
+    observed: torch.Tensor | None,
+    progress_bar=None,
+    update_template: bool = True,
+    max_sweeps: int | None = None,
+    units: list[int] | None = None,
+    spatial_every: int = 1,
+) -> None:
     """Coordinate-ascent sweeps over the units until convergence (at most ``cfg.max_iter``).
 
     A sweep refreshes all scores in one pass, refines every unit in turn
@@ -1245,23 +1314,27 @@ def run_sweeps(state: SolverState, cfg: SolverConfig, sigma: float, generator: t
     sse = _sse(state.residual)
     state.log_likelihoods.append(_loglik_of_sse(sse, count, sigma))
     scores_only = not update_template and units is None
-    if scores_only:                      # see _redetect_unit
+    if scores_only:  # see _redetect_unit
         refresh_scores(state)
         xcorr = _crosscorr(state.templates, state.u, state.v)
         eager_from = t_len - 2 * state.width + 1
         start = list(state.times), list(state.amps)
     factored = update_template and units is None and _pays_to_factor(state)
-    if factored:                         # see _factor_residual; the squared error is tracked in closed form
+    if factored:  # see _factor_residual; the squared error is tracked in closed form
         _factor_residual(state, observed)
     best_ll, stalled = state.log_likelihoods[-1], 0
     state.converged = False
-    temporal = False                     # whether the sweep held the spatial factors (see _temporal_step)
+    temporal = False  # whether the sweep held the spatial factors (see _temporal_step)
     try:
         for i in range(cfg.max_iter if max_sweeps is None else min(max_sweeps, cfg.max_iter)):
             before = list(state.times)
             if scores_only:
-                sse += float(sum(_redetect_unit(state, k, xcorr[:, k: k + 1], threshold, min_amp, eager_from)
-                                 for k in range(k_units)))
+                sse += float(
+                    sum(
+                        _redetect_unit(state, k, xcorr[:, k : k + 1], threshold, min_amp, eager_from)
+                        for k in range(k_units)
+                    )
+                )
             else:
                 temporal = factored and (i + 1) % spatial_every != 0
                 if not temporal:
@@ -1269,9 +1342,11 @@ def run_sweeps(state: SolverState, cfg: SolverConfig, sigma: float, generator: t
                 elif state.data_proj is None:
                     _project_data(state)
                 refresh_scores(state, units)
-                changes = [_refine_unit(state, k, cfg, threshold, min_amp, update_template)
-                           for k in (range(k_units) if units is None else sorted(units))]
-                if observed is not None and not factored:   # the EM step's end: imputed again by the model
+                changes = [
+                    _refine_unit(state, k, cfg, threshold, min_amp, update_template)
+                    for k in (range(k_units) if units is None else sorted(units))
+                ]
+                if observed is not None and not factored:  # the EM step's end: imputed again by the model
                     state.residual.mul_(observed)
             empty = [k for k in range(k_units) if state.times[k].numel() == 0] if update_template else []
             if empty:
@@ -1281,7 +1356,7 @@ def run_sweeps(state: SolverState, cfg: SolverConfig, sigma: float, generator: t
                 if observed is not None and not temporal:  # the EM step's end (data_proj follows the data)
                     sse = _reimpute(state, observed)
             elif not scores_only:
-                sse = _sse(state.residual)   # after a re-seed the (factored) residual was just materialized
+                sse = _sse(state.residual)  # after a re-seed the (factored) residual was just materialized
             state.log_likelihoods.append(_loglik_of_sse(sse, count, sigma))
             state.n_iter += 1
             if progress_bar is not None:
@@ -1302,17 +1377,23 @@ def run_sweeps(state: SolverState, cfg: SolverConfig, sigma: float, generator: t
         if observed is not None:
             state.residual.mul_(observed)
     if scores_only or factored:
-        sse = _sse(state.residual)       # exact again, not tracked
+        sse = _sse(state.residual)  # exact again, not tracked
     state.objective = _objective(state, cfg, _loglik_of_sse(sse, count, sigma), count)
 
 
-def _reseed_units(state: SolverState, units: list[int], cfg: SolverConfig, threshold: float,
-                  generator: torch.Generator | None, observed: torch.Tensor | None) -> None:
+def _reseed_units(
+    state: SolverState,
+    units: list[int],
+    cfg: SolverConfig,
+    threshold: float,
+    generator: torch.Generator | None,
+    observed: torch.Tensor | None,
+) -> None:
     """Re-seed units left without spikes from the residual (:func:`_seed_unit_from_residual`), in order."""
     factored = state.model_phi is not None
     if factored:
         _materialize_residual(state, observed)
-    state.data_proj = None                 # the re-seeded units' spatial factors change
+    state.data_proj = None  # the re-seeded units' spatial factors change
     taken = torch.zeros(state.n_timesteps, dtype=torch.bool, device=state.residual.device)
     for k in units:
         _seed_unit_from_residual(state, k, cfg, threshold, generator, taken, observed)
@@ -1335,20 +1416,36 @@ def _new_state(data: torch.Tensor, cfg: SolverConfig, observed: torch.Tensor | N
     if uses_factors(cfg, n):
         u, v = data.new_zeros(k_units, n, cfg.rank), data.new_zeros(k_units, cfg.rank, d)
     empty_t = torch.zeros(0, dtype=torch.long, device=data.device)
-    return SolverState(templates=data.new_zeros(k_units, n, d), times=[empty_t] * k_units,
-                       amps=[data.new_zeros(0)] * k_units, residual=residual, u=u, v=v, data=data)
+    return SolverState(
+        templates=data.new_zeros(k_units, n, d),
+        times=[empty_t] * k_units,
+        amps=[data.new_zeros(0)] * k_units,
+        residual=residual,
+        u=u,
+        v=v,
+        data=data,
+    )
 
 
 def _set_templates(state: SolverState, templates: torch.Tensor, cfg: SolverConfig) -> None:
     """All templates from a (K, N, D) tensor (projected onto the allowed set, with factors)."""
     state.templates, state.u, state.v = _project(
-        templates.to(state.residual.device, state.residual.dtype), cfg.rank, cfg.nonnegative)
+        templates.to(state.residual.device, state.residual.dtype), cfg.rank, cfg.nonnegative
+    )
 
 
-def fit_one(data: torch.Tensor, cfg: SolverConfig, sigma: float, generator: torch.Generator | None,
-            init_templates: torch.Tensor | None = None, random_init: bool = False,
-            observed: torch.Tensor | None = None, progress_bar=None, max_sweeps: int | None = None,
-            update_template: bool = True) -> SolverState:
+def fit_one(
+    data: torch.Tensor,
+    cfg: SolverConfig,
+    sigma: float,
+    generator: torch.Generator | None,
+    init_templates: torch.Tensor | None = None,
+    random_init: bool = False,
+    observed: torch.Tensor | None = None,
+    progress_bar=None,
+    max_sweeps: int | None = None,
+    update_template: bool = True,
+) -> SolverState:
     """One start of the coordinate ascent.
 
     Parameters
@@ -1373,8 +1470,13 @@ def fit_one(data: torch.Tensor, cfg: SolverConfig, sigma: float, generator: torc
     if init_templates is not None:
         _set_templates(state, init_templates, cfg)
     else:
-        _init_by_deflation(state, cfg.n_components, lambda k, taken: _seed_unit_from_residual(
-            state, k, cfg, threshold, generator, taken, observed, _SEED_CANDIDATES if random_init else 1))
+        _init_by_deflation(
+            state,
+            cfg.n_components,
+            lambda k, taken: _seed_unit_from_residual(
+                state, k, cfg, threshold, generator, taken, observed, _SEED_CANDIDATES if random_init else 1
+            ),
+        )
     matching_pursuit(state, cfg, threshold, threshold + min_amp, observed)
     run_sweeps(state, cfg, sigma, generator, observed, progress_bar, update_template, max_sweeps)
     return state
@@ -1404,9 +1506,10 @@ def _split_windows(windows: torch.Tensor, amps: torch.Tensor, cfg: SolverConfig,
     for _ in range(n_iter):
         if int(labels.sum()) in (0, labels.numel()):
             return None
-        templates = [_project((amps[g] @ windows[g]).view(d, n).T, cfg.rank, cfg.nonnegative)[0]
-                     for g in (labels, ~labels)]
-        match = windows @ torch.stack([w.T.reshape(-1) for w in templates], 1)             # (S, 2)
+        templates = [
+            _project((amps[g] @ windows[g]).view(d, n).T, cfg.rank, cfg.nonnegative)[0] for g in (labels, ~labels)
+        ]
+        match = windows @ torch.stack([w.T.reshape(-1) for w in templates], 1)  # (S, 2)
         new_labels = match[:, 0] >= match[:, 1]
         if bool((new_labels == labels).all()):
             break
@@ -1414,8 +1517,7 @@ def _split_windows(windows: torch.Tensor, amps: torch.Tensor, cfg: SolverConfig,
     return templates
 
 
-def _proposals(state: SolverState, max_pairs: int = 3, max_splits: int = 2
-               ) -> list[tuple[list[int], list[int] | None]]:
+def _proposals(state: SolverState, max_pairs: int = 3, max_splits: int = 2) -> list[tuple[list[int], list[int] | None]]:
     """Candidate moves ``(units given new templates, units whose spikes are split or None)``, best first.
 
     * re-split of two similar units (lagged cosine > 0.5, most similar
@@ -1437,8 +1539,7 @@ def _proposals(state: SolverState, max_pairs: int = 3, max_splits: int = 2
         return []
     sim = _crosscorr(state.templates, state.u, state.v).amax(-1).cpu()
     sim.fill_diagonal_(0)
-    pairs = sorted(((float(sim[i, j]), i, j) for i in range(k_units) for j in range(i + 1, k_units)),
-                   reverse=True)
+    pairs = sorted(((float(sim[i, j]), i, j) for i in range(k_units) for j in range(i + 1, k_units)), reverse=True)
     moves = [([i, j], [i, j]) for value, i, j in pairs[:max_pairs] if value > 0.5]
     energy = torch.stack([(a.double() ** 2).sum() for a in state.amps]).cpu()
     spare = int(torch.argmin(energy * (1 - sim.clamp(min=0).amax(1).double() ** 2)))
@@ -1448,8 +1549,15 @@ def _proposals(state: SolverState, max_pairs: int = 3, max_splits: int = 2
     return moves
 
 
-def _try_move(state: SolverState, units: list[int], source: list[int] | None, cfg: SolverConfig, sigma: float,
-              observed: torch.Tensor | None, generator: torch.Generator | None) -> bool:
+def _try_move(
+    state: SolverState,
+    units: list[int],
+    source: list[int] | None,
+    cfg: SolverConfig,
+    sigma: float,
+    observed: torch.Tensor | None,
+    generator: torch.Generator | None,
+) -> bool:
     """Apply one move in place if it raises the posterior; returns whether it did.
 
     The spikes of ``units`` are put back; the windows of the spikes of
@@ -1460,9 +1568,16 @@ def _try_move(state: SolverState, units: list[int], source: list[int] | None, cf
     """
     d = cfg.width
     threshold, min_amp = _thresholds(cfg, sigma)
-    saved = [(state.times[k], state.amps[k], state.templates[k].clone(),
-              None if state.u is None else state.u[k].clone(), None if state.v is None else state.v[k].clone())
-             for k in units]
+    saved = [
+        (
+            state.times[k],
+            state.amps[k],
+            state.templates[k].clone(),
+            None if state.u is None else state.u[k].clone(),
+            None if state.v is None else state.v[k].clone(),
+        )
+        for k in units
+    ]
     history, n_iter, objective = list(state.log_likelihoods), state.n_iter, state.objective
     if source is not None:
         times = torch.cat([state.times[k] for k in source])
@@ -1473,7 +1588,7 @@ def _try_move(state: SolverState, units: list[int], source: list[int] | None, cf
         new = [_project(_windows(state.residual, start, d).view(d, -1).T, cfg.rank, cfg.nonnegative)[0]]
     else:
         cap = max(2, _CHUNK // (d * state.residual.shape[1]))
-        if times.numel() > cap:                       # a subsample of the strongest spikes is enough to split
+        if times.numel() > cap:  # a subsample of the strongest spikes is enough to split
             amps, keep = torch.topk(amps, cap)
             times = times[keep]
         order = torch.argsort(times)
@@ -1495,8 +1610,14 @@ def _try_move(state: SolverState, units: list[int], source: list[int] | None, cf
     return False
 
 
-def improve_by_moves(state: SolverState, cfg: SolverConfig, sigma: float, observed: torch.Tensor | None,
-                     generator: torch.Generator | None, progress_bar=None) -> SolverState:
+def improve_by_moves(
+    state: SolverState,
+    cfg: SolverConfig,
+    sigma: float,
+    observed: torch.Tensor | None,
+    generator: torch.Generator | None,
+    progress_bar=None,
+) -> SolverState:
     """Apply improving moves (:func:`_proposals`, :func:`_try_move`) while they help.
 
     A move counts when it raises the posterior by more than ``cfg.tol`` per
@@ -1508,7 +1629,7 @@ def improve_by_moves(state: SolverState, cfg: SolverConfig, sigma: float, observ
     sweeps over all units bring the fit back to convergence.
     """
     tries, kept = 2 * cfg.n_components, 0
-    rejected = set()             # moves not to try again until one of their units changes
+    rejected = set()  # moves not to try again until one of their units changes
     while tries > 0 and kept < cfg.n_components:
         for units, source in _proposals(state):
             move = (tuple(units), None if source is None else tuple(source))
@@ -1549,7 +1670,7 @@ def _stack_starts(block: torch.Tensor, cfg: SolverConfig, count: int) -> SolverS
     stride = t_len + d + d // 10
     stacked = block.new_zeros(count * stride, n)
     stacked.view(count, stride, n)[:, :t_len] = block
-    state = _new_state(stacked[:-d], replace(cfg, n_components=count * cfg.n_components), None)   # + D zero rows
+    state = _new_state(stacked[:-d], replace(cfg, n_components=count * cfg.n_components), None)  # + D zero rows
     state.segments = (stride, t_len)
     return state
 
@@ -1572,8 +1693,9 @@ def _by_start(state: SolverState, t: torch.Tensor | None) -> torch.Tensor | None
     return t.view(t.shape[0] // count, count, *t.shape[1:]).transpose(0, 1)
 
 
-def _segment_scores(x: torch.Tensor, templates: torch.Tensor, u: torch.Tensor | None, v: torch.Tensor | None
-                    ) -> torch.Tensor:
+def _segment_scores(
+    x: torch.Tensor, templates: torch.Tensor, u: torch.Tensor | None, v: torch.Tensor | None
+) -> torch.Tensor:
     """Scores ``(G, J, L - D + 1)`` of J templates per segment ``x`` (G, L, N), each on its own segment.
 
     ``templates`` is (G, J, N, D), ``u``, ``v`` their factors or None: one
@@ -1583,7 +1705,7 @@ def _segment_scores(x: torch.Tensor, templates: torch.Tensor, u: torch.Tensor | 
     length = x.shape[1]
     if u is not None:
         r = u.shape[-1]
-        projected = torch.bmm(x, u.permute(0, 2, 1, 3).reshape(g, n, j * r))          # (G, L, J R)
+        projected = torch.bmm(x, u.permute(0, 2, 1, 3).reshape(g, n, j * r))  # (G, L, J R)
         out = _correlate(projected.transpose(1, 2).reshape(-1, length), v.reshape(-1, d))
         return out.view(g, j, r, -1).sum(2)
     out = F.conv1d(x.transpose(1, 2).reshape(1, -1, length), templates.reshape(g * j, n, d), groups=g)[0]
@@ -1596,8 +1718,9 @@ def _score_segments(state: SolverState, x: torch.Tensor, first: torch.Tensor, le
     Writes the first ``length`` scores of each into score row k (unit k of
     each start) at samples ``first[b] .. first[b] + length``.
     """
-    scores = _segment_scores(x, _by_start(state, state.templates), _by_start(state, state.u),
-                             _by_start(state, state.v))[:, :, :length]                  # (B, K, length)
+    scores = _segment_scores(
+        x, _by_start(state, state.templates), _by_start(state, state.u), _by_start(state, state.v)
+    )[:, :, :length]  # (B, K, length)
     cols = (first.view(-1, 1) + torch.arange(length, device=first.device)).view(-1)
     state.scores[:, cols] = scores.transpose(0, 1).reshape(scores.shape[1], -1)
 
@@ -1616,7 +1739,7 @@ def _stacked_crosscorr(state: SolverState, members: torch.Tensor) -> torch.Tenso
     g's segment, where row j is that start's unit j.
     """
     count = _n_starts(state)
-    full = _crosscorr(state.templates, state.u, state.v, members)                       # (B K, G, 2D - 1)
+    full = _crosscorr(state.templates, state.u, state.v, members)  # (B K, G, 2D - 1)
     picked = torch.arange(members.numel(), device=members.device)
     return full.view(-1, count, members.numel(), full.shape[2])[:, members % count, picked]
 
@@ -1634,9 +1757,16 @@ def _own_scores(state: SolverState, values: torch.Tensor, segs: torch.Tensor) ->
     return out.view(-1)
 
 
-def _group_template_step(state: SolverState, members: torch.Tensor, times: torch.Tensor, amps: torch.Tensor,
-                         who: torch.Tensor, cfg: SolverConfig, threshold: float, min_amp: float
-                         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _group_template_step(
+    state: SolverState,
+    members: torch.Tensor,
+    times: torch.Tensor,
+    amps: torch.Tensor,
+    who: torch.Tensor,
+    cfg: SolverConfig,
+    threshold: float,
+    min_amp: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """:func:`_whole_template_step` (and :func:`_template_step`'s amplitudes) for a group of stacked starts' units.
 
     ``who[s]`` is spike s's position in ``members``. Each unit gets its own
@@ -1648,10 +1778,10 @@ def _group_template_step(state: SolverState, members: torch.Tensor, times: torch
     length = d + 2 * lag
     count, n = members.numel(), state.residual.shape[1]
     spikes = torch.arange(times.numel(), device=times.device)
-    windows = _windows(state.residual, times - lag, length)                              # (S, length N)
-    weights = windows.new_zeros(count, times.numel()).index_put_((who, spikes), amps)      # unit g: its spikes' amps
+    windows = _windows(state.residual, times - lag, length)  # (S, length N)
+    weights = windows.new_zeros(count, times.numel()).index_put_((who, spikes), amps)  # unit g: its spikes' amps
     target = (weights @ windows).view(count, length, n)
-    stack = target.unfold(1, d, 1)                                                       # (G, 2 lag + 1, N, D)
+    stack = target.unfold(1, d, 1)  # (G, 2 lag + 1, N, D)
     if state.u is not None:
         gain = torch.linalg.matrix_norm((target @ state.u[members]).unfold(1, d, 1))
     else:
@@ -1663,18 +1793,18 @@ def _group_template_step(state: SolverState, members: torch.Tensor, times: torch
     state.templates[changed] = w[moved]
     if state.u is not None:
         state.u[changed], state.v[changed] = u[moved], v[moved]
-    rows = best[who].unsqueeze(1) + torch.arange(d, device=best.device)                   # (S, D)
-    if u is not None:      # windows projected on the spatial factors first: (S, length, R), not (S, D, N)
+    rows = best[who].unsqueeze(1) + torch.arange(d, device=best.device)  # (S, D)
+    if u is not None:  # windows projected on the spatial factors first: (S, length, R), not (S, D, N)
         r = u.shape[2]
         projected = (windows.view(-1, length, n) @ u.transpose(0, 1).reshape(n, count * r)).view(-1, length, count, r)
-        projected = projected[spikes, :, who]                                             # (S, length, R)
+        projected = projected[spikes, :, who]  # (S, length, R)
         scores = torch.einsum("sdr,srd->s", projected[spikes.unsqueeze(1), rows], v[who])
     else:
         shifted = windows.view(-1, length, n)[spikes.unsqueeze(1), rows].view(times.numel(), -1)
         scores = (shifted @ w.transpose(1, 2).reshape(count, -1).T).gather(1, who.unsqueeze(1))[:, 0]
     stride, seg_len = state.segments
     new_times = times + (best - lag)[who]
-    local = new_times - times.div(stride, rounding_mode="floor") * stride          # in the spike's own segment
+    local = new_times - times.div(stride, rounding_mode="floor") * stride  # in the spike's own segment
     keep = (scores - threshold > min_amp) & (local >= 0) & (local < seg_len)
     moved_spike = moved[who]
     keep = torch.where(moved_spike, keep, True)
@@ -1683,9 +1813,15 @@ def _group_template_step(state: SolverState, members: torch.Tensor, times: torch
     return times, amps, who[keep]
 
 
-def _group_pick(state: SolverState, members: torch.Tensor, segs: torch.Tensor, scores: torch.Tensor,
-                cfg: SolverConfig, threshold: float, min_amp: float
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _group_pick(
+    state: SolverState,
+    members: torch.Tensor,
+    segs: torch.Tensor,
+    scores: torch.Tensor,
+    cfg: SolverConfig,
+    threshold: float,
+    min_amp: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Spikes of the units ``members`` (in segments ``segs``) from their scores (:func:`_own_scores`), then templates.
 
     As :func:`_refine_unit` between putting the old spikes back and removing
@@ -1714,43 +1850,57 @@ def _group_spikes(state: SolverState, members: torch.Tensor) -> tuple[torch.Tens
     return times, amps, torch.repeat_interleave(torch.arange(members.numel(), device=members.device), counts)
 
 
-def _group_refine(state: SolverState, k: int, segs: torch.Tensor, cfg: SolverConfig, threshold: float,
-                  min_amp: float) -> None:
+def _group_refine(
+    state: SolverState, k: int, segs: torch.Tensor, cfg: SolverConfig, threshold: float, min_amp: float
+) -> None:
     """:func:`_refine_unit` (no mask, whole residual) of unit k of the stacked starts ``segs``, all at once."""
     count = _n_starts(state)
     members = k * count + segs
     t_old, a_old, who_old = _group_spikes(state, members)
     x_old = _stacked_crosscorr(state, members)[k:]
-    add_spikes(state.residual, t_old, a_old, state.templates[members].transpose(1, 2), units=who_old,
-               segments=state.segments)
+    add_spikes(
+        state.residual, t_old, a_old, state.templates[members].transpose(1, 2), units=who_old, segments=state.segments
+    )
     _shift_scores(state, x_old, t_old, a_old, k, units=who_old)
     own = _own_scores(state, state.scores[k][_segment_columns(state, segs)], segs)
     times, amps, who = _group_pick(state, members, segs, own, cfg, threshold, min_amp)
-    add_spikes(state.residual, times, -amps, state.templates[members].transpose(1, 2), units=who,
-               segments=state.segments)
+    add_spikes(
+        state.residual, times, -amps, state.templates[members].transpose(1, 2), units=who, segments=state.segments
+    )
     if (k + 1) * count < state.templates.shape[0]:
-        x_new = _stacked_crosscorr(state, members)[k + 1:]
+        x_new = _stacked_crosscorr(state, members)[k + 1 :]
         _shift_scores(state, x_new, times, -amps, k + 1, units=who)
 
 
-def _group_update(state: SolverState, members: torch.Tensor, segs: torch.Tensor, cfg: SolverConfig,
-                  threshold: float) -> None:
+def _group_update(
+    state: SolverState, members: torch.Tensor, segs: torch.Tensor, cfg: SolverConfig, threshold: float
+) -> None:
     """:func:`_update_unit` of the stacked starts' units ``members`` (segments ``segs``), all at once."""
     t_old, a_old, who_old = _group_spikes(state, members)
-    add_spikes(state.residual, t_old, a_old, state.templates[members].transpose(1, 2), units=who_old,
-               segments=state.segments)
+    add_spikes(
+        state.residual, t_old, a_old, state.templates[members].transpose(1, 2), units=who_old, segments=state.segments
+    )
     u, v = (None, None) if state.u is None else (state.u[members, None], state.v[members, None])
     stride, seg_len = state.segments
     x = state.residual.view(-1, stride, state.residual.shape[1])
-    x = x if segs.numel() == x.shape[0] else x[segs]                  # segs are sorted: all of them is the view
+    x = x if segs.numel() == x.shape[0] else x[segs]  # segs are sorted: all of them is the view
     own = _own_scores(state, _segment_scores(x, state.templates[members, None], u, v)[:, 0, :seg_len], segs)
     times, amps, who = _group_pick(state, members, segs, own, cfg, threshold, state.min_amp)
-    add_spikes(state.residual, times, -amps, state.templates[members].transpose(1, 2), units=who,
-               segments=state.segments)
+    add_spikes(
+        state.residual, times, -amps, state.templates[members].transpose(1, 2), units=who, segments=state.segments
+    )
 
 
-def _group_seed(state: SolverState, k: int, segs: list[int], cfg: SolverConfig, threshold: float,
-                generators: list, taken: torch.Tensor, candidates: list[int]) -> None:
+def _group_seed(
+    state: SolverState,
+    k: int,
+    segs: list[int],
+    cfg: SolverConfig,
+    threshold: float,
+    generators: list,
+    taken: torch.Tensor,
+    candidates: list[int],
+) -> None:
     """:func:`_seed_unit_from_residual` of unit k of the stacked starts ``segs``, all at once.
 
     Each start draws its window with its own generator (``candidates[b]``
@@ -1761,27 +1911,26 @@ def _group_seed(state: SolverState, k: int, segs: list[int], cfg: SolverConfig, 
     stride, seg_len = state.segments
     d = cfg.width
     energy = window_energy(state.residual, d).masked_fill(taken, 0)
-    energy[torch.arange(energy.shape[0], device=energy.device) % stride >= seg_len] = 0      # the gaps
-    if any(candidates[b] > 1 for b in segs):       # the windows of every segment, picked at once (gaps >= D)
+    energy[torch.arange(energy.shape[0], device=energy.device) % stride >= seg_len] = 0  # the gaps
+    if any(candidates[b] > 1 for b in segs):  # the windows of every segment, picked at once (gaps >= D)
         tops_all = pick_spikes(energy, 0.0, d)
         bounds = torch.searchsorted(tops_all, stride * torch.arange(_n_starts(state) + 1, device=energy.device))
         bounds = bounds.tolist()
     starts, seeded = [], []
     for b in segs:
         if candidates[b] > 1:
-            start = _draw_window(energy, tops_all[bounds[b]: bounds[b + 1]], candidates[b], generators[b])
+            start = _draw_window(energy, tops_all[bounds[b] : bounds[b + 1]], candidates[b], generators[b])
             if start is None:
                 continue
         else:
-            start = b * stride + int(torch.argmax(energy[b * stride: b * stride + seg_len]))
+            start = b * stride + int(torch.argmax(energy[b * stride : b * stride + seg_len]))
         starts.append(start)
         seeded.append(b)
     if not starts:
         return
     first = torch.tensor(starts, device=energy.device)
     n = state.residual.shape[1]
-    w, u, v = _project(state.residual[_window_rows(first, d)].view(-1, d, n).transpose(1, 2), cfg.rank,
-                       cfg.nonnegative)
+    w, u, v = _project(state.residual[_window_rows(first, d)].view(-1, d, n).transpose(1, 2), cfg.rank, cfg.nonnegative)
     moved = torch.linalg.matrix_norm(w) > 0
     segs_t = torch.tensor(seeded, device=energy.device)[moved]
     if segs_t.numel() == 0:
@@ -1793,7 +1942,7 @@ def _group_seed(state: SolverState, k: int, segs: list[int], cfg: SolverConfig, 
     for _ in range(_SEED_STEPS):
         _group_update(state, members, segs_t, cfg, threshold)
     for start in first[moved].tolist():
-        taken[max(0, start - d + 1): start + d] = True
+        taken[max(0, start - d + 1) : start + d] = True
 
 
 def _stacked_sse(state: SolverState) -> list[float]:
@@ -1801,8 +1950,9 @@ def _stacked_sse(state: SolverState) -> list[float]:
     return _row_energy(state.residual).view(_n_starts(state), -1).sum(1).tolist()
 
 
-def fit_stacked_starts(block: torch.Tensor, cfg: SolverConfig, sigma: float, generators: list,
-                       max_sweeps: int, progress_bar=None) -> list[SolverState]:
+def fit_stacked_starts(
+    block: torch.Tensor, cfg: SolverConfig, sigma: float, generators: list, max_sweeps: int, progress_bar=None
+) -> list[SolverState]:
     """:func:`fit_one` for ``len(generators)`` starts on ``block`` (no mask), run stacked in time.
 
     Start 0 is seeded greedily, the others randomised with their generators,
@@ -1820,9 +1970,10 @@ def fit_stacked_starts(block: torch.Tensor, cfg: SolverConfig, sigma: float, gen
     state.min_amp = min_amp
     dev = block.device
     all_segs = list(range(count))
-    seeding = [1] + [_SEED_CANDIDATES] * (count - 1)             # start 0 greedy, the others randomised
-    _init_by_deflation(state, k_units, lambda k, taken: _group_seed(state, k, all_segs, cfg, threshold, generators,
-                                                                    taken, seeding))
+    seeding = [1] + [_SEED_CANDIDATES] * (count - 1)  # start 0 greedy, the others randomised
+    _init_by_deflation(
+        state, k_units, lambda k, taken: _group_seed(state, k, all_segs, cfg, threshold, generators, taken, seeding)
+    )
     matching_pursuit(state, cfg, threshold, threshold + min_amp, None)
     # sweeps (run_sweeps), each start stopping on its own
     entries = n * t_len
@@ -1838,11 +1989,12 @@ def fit_stacked_starts(block: torch.Tensor, cfg: SolverConfig, sigma: float, gen
         for k in range(k_units):
             _group_refine(state, k, segs, cfg, threshold, min_amp)
         empty = {b: [k for k in range(k_units) if state.times[k * count + b].numel() == 0] for b in active}
-        if any(empty.values()):                                             # _reseed_units, all starts at once
+        if any(empty.values()):  # _reseed_units, all starts at once
             taken = torch.zeros(state.n_timesteps, dtype=torch.bool, device=dev)
             for k in range(k_units):
-                _group_seed(state, k, [b for b in active if k in empty[b]], cfg, threshold, generators, taken,
-                            [1] * count)
+                _group_seed(
+                    state, k, [b for b in active if k in empty[b]], cfg, threshold, generators, taken, [1] * count
+                )
         sse = _stacked_sse(state)
         still = []
         for b in active:
@@ -1867,12 +2019,18 @@ def fit_stacked_starts(block: torch.Tensor, cfg: SolverConfig, sigma: float, gen
     for b in range(count):
         units = [k * count + b for k in range(k_units)]
         start = SolverState(
-            templates=state.templates[units].clone(), times=[state.times[u] - b * stride for u in units],
+            templates=state.templates[units].clone(),
+            times=[state.times[u] - b * stride for u in units],
             amps=[state.amps[u] for u in units],
-            residual=state.residual[b * stride: b * stride + t_len + cfg.width].clone(),
+            residual=state.residual[b * stride : b * stride + t_len + cfg.width].clone(),
             u=None if state.u is None else state.u[units].clone(),
             v=None if state.v is None else state.v[units].clone(),
-            data=block, log_likelihoods=history[b], min_amp=min_amp, n_iter=n_iter[b], converged=converged[b])
+            data=block,
+            log_likelihoods=history[b],
+            min_amp=min_amp,
+            n_iter=n_iter[b],
+            converged=converged[b],
+        )
         start.objective = _objective(start, cfg, _loglik_of_sse(sse[b], entries, sigma), entries)
         starts.append(start)
     return starts
@@ -1899,10 +2057,18 @@ def _single_thread(device: torch.device):
         torch.set_num_threads(previous)
 
 
-def fit_default(data: torch.Tensor, cfg: SolverConfig, *, noise_std: float | None, n_init: int | None,
-                random_state: int | None, observed: torch.Tensor | None = None,
-                init_templates: torch.Tensor | None = None, search_samples: int | None = 20_000,
-                progress_bar=None) -> tuple[SolverState, float]:
+def fit_default(
+    data: torch.Tensor,
+    cfg: SolverConfig,
+    *,
+    noise_std: float | None,
+    n_init: int | None,
+    random_state: int | None,
+    observed: torch.Tensor | None = None,
+    init_templates: torch.Tensor | None = None,
+    search_samples: int | None = 20_000,
+    progress_bar=None,
+) -> tuple[SolverState, float]:
     """Several starts, the best posterior kept and improved by moves; returns (state, noise_std).
 
     ``data`` is channel-first (N, T), ``observed`` (N, T + D) or None; the
@@ -1941,12 +2107,10 @@ def fit_default(data: torch.Tensor, cfg: SolverConfig, *, noise_std: float | Non
     with torch.inference_mode(), _single_thread(data.device):
         x = data.T
         obs = None if observed is None else observed.T.contiguous()
-        return _fit_default(x, cfg, noise_std, n_init, random_state, obs, init_templates, search_samples,
-                            progress_bar)
+        return _fit_default(x, cfg, noise_std, n_init, random_state, obs, init_templates, search_samples, progress_bar)
 
 
-def _fit_default(x, cfg, noise_std, n_init, random_state, observed, init_templates, search_samples,
-                 progress_bar):
+def _fit_default(x, cfg, noise_std, n_init, random_state, observed, init_templates, search_samples, progress_bar):
     t_len, n = x.shape
     gen_seed = 0 if random_state is None else int(random_state)
     generator = torch.Generator(device=x.device).manual_seed(gen_seed * 1000)
@@ -1966,20 +2130,35 @@ def _fit_default(x, cfg, noise_std, n_init, random_state, observed, init_templat
         block, block_obs = x, observed
         if search_samples is not None and t_len > max(search_samples, 4 * cfg.width):
             lo = (t_len - search_samples) // 2
-            block = x[lo: lo + search_samples]
+            block = x[lo : lo + search_samples]
             if observed is not None:
                 block_obs = observed.new_zeros(search_samples + cfg.width, n)
-                block_obs[:search_samples] = observed[lo: lo + search_samples]
+                block_obs[:search_samples] = observed[lo : lo + search_samples]
         if n_init is None:
             n_init = _STARTS if block is x else _STARTS_LONG_DATA
         state = None
         generators = [torch.Generator(device=x.device).manual_seed(gen_seed * 1000 + i) for i in range(n_init)]
-        if (n_init >= _STACK_MIN_STARTS and block_obs is None and n_init * block.shape[0] <= _STACK_MAX_SAMPLES
-                and n_init * block.numel() <= _STACK_MAX_ENTRIES):
+        if (
+            n_init >= _STACK_MIN_STARTS
+            and block_obs is None
+            and n_init * block.shape[0] <= _STACK_MAX_SAMPLES
+            and n_init * block.numel() <= _STACK_MAX_ENTRIES
+        ):
             trials = fit_stacked_starts(block, cfg, sigma, generators, _START_SWEEPS, progress_bar)
         else:
-            trials = (fit_one(block, cfg, sigma, g, random_init=i > 0, observed=block_obs, progress_bar=progress_bar,
-                              max_sweeps=_START_SWEEPS) for i, g in enumerate(generators))
+            trials = (
+                fit_one(
+                    block,
+                    cfg,
+                    sigma,
+                    g,
+                    random_init=i > 0,
+                    observed=block_obs,
+                    progress_bar=progress_bar,
+                    max_sweeps=_START_SWEEPS,
+                )
+                for i, g in enumerate(generators)
+            )
         for trial in trials:
             if state is None or trial.objective > state.objective:
                 state = trial
@@ -1994,8 +2173,16 @@ def _fit_default(x, cfg, noise_std, n_init, random_state, observed, init_templat
         init_templates, state = state.templates, None
     # the spikes first settle with the templates fixed (sweeps on the scores alone, several times cheaper:
     # see _redetect_unit), then the noise and the templates follow
-    state = fit_one(x, cfg, sigma, generator, init_templates=init_templates, observed=observed,
-                    progress_bar=progress_bar, update_template=False)
+    state = fit_one(
+        x,
+        cfg,
+        sigma,
+        generator,
+        init_templates=init_templates,
+        observed=observed,
+        progress_bar=progress_bar,
+        update_template=False,
+    )
     refine_noise(state, observed)
     run_sweeps(state, cfg, sigma, generator, observed, progress_bar, spatial_every=_SPATIAL_EVERY)
     if refine_noise(state, observed):

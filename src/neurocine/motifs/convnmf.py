@@ -71,7 +71,7 @@ class ConvNMF:
     solver : {"default", "seed"}
         ``"seed"`` is the Neural Screenomics notebook's coordinate ascent,
         faithful to it (initial templates drawn by
-        :func:`neurocine.simulate.generate_templates` after
+        :func:`neurocine.motifs.templates.generate_templates` after
         ``torch.manual_seed(random_state)``, raw peak heights, random
         re-seeding). ``"default"`` is neurocine's vectorised solver: joint
         matching pursuit + per-unit re-detection, MAP soft-threshold
@@ -98,7 +98,7 @@ class ConvNMF:
 
     Examples
     --------
-    >>> from neurocine.simulate import simulate_convnmf
+    >>> from neurocine.motifs.simulate import simulate_convnmf
     >>> sim = simulate_convnmf(7)                    # the notebook's data, (600, 10)
     >>> model = ConvNMF(n_components=4, width=10, random_state=0).fit(sim.data)
     >>> model.templates_.shape, model.amplitudes_.shape
@@ -107,11 +107,23 @@ class ConvNMF:
     True
     """
 
-    def __init__(self, n_components: int = 4, width: int = 10, rank: int | None = None, *,
-                 nonnegative: bool = False, amp_rate: float = 3.0, noise_std: float | None = None,
-                 spike_prob: float = 0.01, max_iter: int | None = None, tol: float | None = None,
-                 n_init: int | None = None,
-                 solver: str = "default", random_state: int | None = None, device: str = "auto"):
+    def __init__(
+        self,
+        n_components: int = 4,
+        width: int = 10,
+        rank: int | None = None,
+        *,
+        nonnegative: bool = False,
+        amp_rate: float = 3.0,
+        noise_std: float | None = None,
+        spike_prob: float = 0.01,
+        max_iter: int | None = None,
+        tol: float | None = None,
+        n_init: int | None = None,
+        solver: str = "default",
+        random_state: int | None = None,
+        device: str = "auto",
+    ):
         self.n_components = n_components
         self.width = width
         self.rank = rank
@@ -129,13 +141,26 @@ class ConvNMF:
     # ------------------------------------------------------------------ #
     # scikit-learn plumbing
     # ------------------------------------------------------------------ #
-    _PARAMS = ("n_components", "width", "rank", "nonnegative", "amp_rate", "noise_std", "spike_prob",
-               "max_iter", "tol", "n_init", "solver", "random_state", "device")
+    _PARAMS = (
+        "n_components",
+        "width",
+        "rank",
+        "nonnegative",
+        "amp_rate",
+        "noise_std",
+        "spike_prob",
+        "max_iter",
+        "tol",
+        "n_init",
+        "solver",
+        "random_state",
+        "device",
+    )
 
     def get_params(self, deep: bool = True) -> dict:
         return {name: getattr(self, name) for name in self._PARAMS}
 
-    def set_params(self, **params) -> "ConvNMF":
+    def set_params(self, **params) -> ConvNMF:
         for name, value in params.items():
             if name not in self._PARAMS:
                 raise InputError(f"ConvNMF: unknown parameter {name!r}; expected one of {', '.join(self._PARAMS)}")
@@ -153,8 +178,9 @@ class ConvNMF:
         check_int("n_components", self.n_components)
         check_int("width", self.width)
         if self.width >= n_timesteps:
-            raise InputError(f"width: got {self.width} samples, "
-                             f"expected fewer than the data's {n_timesteps} time steps")
+            raise InputError(
+                f"width: got {self.width} samples, expected fewer than the data's {n_timesteps} time steps"
+            )
         if self.solver not in SOLVERS:
             raise InputError(f"solver: got {self.solver!r}, expected one of {', '.join(SOLVERS)}")
         if self.rank is not None:
@@ -197,10 +223,18 @@ class ConvNMF:
         rank = self.rank if (self.rank is not None or self.nonnegative) else 1
         max_iter = 100 if self.max_iter is None else self.max_iter
         tol = 1e-4 if self.tol is None else float(self.tol)
-        return SolverConfig(self.n_components, self.width, rank, bool(self.nonnegative), float(self.amp_rate),
-                            int(max_iter), tol, float(self.spike_prob))
+        return SolverConfig(
+            self.n_components,
+            self.width,
+            rank,
+            bool(self.nonnegative),
+            float(self.amp_rate),
+            int(max_iter),
+            tol,
+            float(self.spike_prob),
+        )
 
-    def fit(self, X, y=None, *, mask=None) -> "ConvNMF":
+    def fit(self, X, y=None, *, mask=None) -> ConvNMF:
         """Fit templates and amplitudes to ``X``.
 
         Parameters
@@ -232,7 +266,7 @@ class ConvNMF:
         t0 = time.perf_counter()
         if self.solver == "seed":
             self._fit_seed(torch.from_numpy(np.ascontiguousarray(X.T)).to(device))
-        else:   # channel-first view of the time-major data, the solver's own layout: no copy
+        else:  # channel-first view of the time-major data, the solver's own layout: no copy
             sse = self._fit_default(torch.from_numpy(np.ascontiguousarray(X)).to(device).T, mask, device)
         self.fit_seconds_ = time.perf_counter() - t0
         self.n_features_in_ = n
@@ -244,7 +278,7 @@ class ConvNMF:
         import torch
 
         from neurocine.motifs._seed_solver import fit_seed
-        from neurocine.simulate.convnmf import generate_templates
+        from neurocine.motifs.templates import generate_templates
 
         n, _ = data.shape
         if self.random_state is not None:
@@ -253,9 +287,15 @@ class ConvNMF:
         noise_std = float(data.std()) if self.noise_std is None else float(self.noise_std)
         rank = 1 if self.rank is None else int(self.rank)
         max_iter = 20 if self.max_iter is None else int(self.max_iter)
-        templates, amplitudes, lls, converged = fit_seed(data, init, rank=rank, noise_std=noise_std,
-                                                         amp_rate=float(self.amp_rate), max_iter=max_iter,
-                                                         tol=1e-6 if self.tol is None else float(self.tol))
+        templates, amplitudes, lls, converged = fit_seed(
+            data,
+            init,
+            rank=rank,
+            noise_std=noise_std,
+            amp_rate=float(self.amp_rate),
+            max_iter=max_iter,
+            tol=1e-6 if self.tol is None else float(self.tol),
+        )
         self.templates_ = templates.cpu().numpy()
         self.amplitudes_ = amplitudes.T.contiguous().cpu().numpy()
         self.log_likelihoods_ = np.asarray(lls)
@@ -270,7 +310,7 @@ class ConvNMF:
         from neurocine.motifs._solver import _single_thread, fit_default
 
         observed = None
-        if mask is not None:       # built time-major, the solver's layout, and passed channel-first: no copy
+        if mask is not None:  # built time-major, the solver's layout, and passed channel-first: no copy
             n, t_len = data.shape
             observed = torch.zeros(t_len + self.width, n, dtype=data.dtype, device=device)
             observed[:t_len] = torch.from_numpy(np.ascontiguousarray(mask)).to(device)
@@ -281,8 +321,15 @@ class ConvNMF:
 
             bar = tqdm(desc="Conv-NMF sweeps", unit="sweep", leave=False)
         try:
-            state, sigma = fit_default(data, self._solver_config(), noise_std=self.noise_std, n_init=self.n_init,
-                                       random_state=self.random_state, observed=observed, progress_bar=bar)
+            state, sigma = fit_default(
+                data,
+                self._solver_config(),
+                noise_std=self.noise_std,
+                n_init=self.n_init,
+                random_state=self.random_state,
+                observed=observed,
+                progress_bar=bar,
+            )
         finally:
             if bar is not None:
                 bar.close()
@@ -293,7 +340,7 @@ class ConvNMF:
         self.converged_ = bool(state.converged)
         self.noise_std_ = float(sigma)
         self.objective_ = float(state.objective)
-        with _single_thread(data.device):        # on the fit's one thread: the same sums in any process
+        with _single_thread(data.device):  # on the fit's one thread: the same sums in any process
             return state.squared_error()
 
     # ------------------------------------------------------------------ #
@@ -303,7 +350,7 @@ class ConvNMF:
         """Model prediction ``sum_k a_k (*) W_k`` (T, N) for the given (default: fitted) amplitudes (T, K)."""
         import torch
 
-        from neurocine.simulate.convnmf import convolve_templates
+        from neurocine.motifs.templates import convolve_templates
 
         self._check_fitted()
         a = self.amplitudes_ if amplitudes is None else np.asarray(amplitudes, dtype=np.float32)
@@ -342,4 +389,3 @@ class ConvNMF:
         """R^2 of :meth:`predict` on ``X``: 1 - SSE / total sum of squares around the mean."""
         X = self._check_X(X)
         return r2_score(X, self.predict(X))
-

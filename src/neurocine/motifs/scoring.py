@@ -50,8 +50,7 @@ __all__ = [
 
 
 def _check_tolerance(tolerance) -> float:
-    if isinstance(tolerance, bool) or not isinstance(tolerance, Real) or not np.isfinite(tolerance) \
-            or tolerance < 0:
+    if isinstance(tolerance, bool) or not isinstance(tolerance, Real) or not np.isfinite(tolerance) or tolerance < 0:
         raise InputError(f"tolerance: got {tolerance!r}, expected a non-negative number of samples")
     return tolerance
 
@@ -94,8 +93,9 @@ def _check_templates(name: str, templates, n_units: int, amplitudes_name: str) -
     if arr.ndim != 3:
         raise InputError(f"{name}: got an array of shape {arr.shape}, expected templates of shape (K, N, D)")
     if arr.shape[0] != n_units:
-        raise InputError(f"{name}: got {arr.shape[0]} templates, expected {n_units} "
-                         f"(one per column of {amplitudes_name})")
+        raise InputError(
+            f"{name}: got {arr.shape[0]} templates, expected {n_units} (one per column of {amplitudes_name})"
+        )
     if not np.all(np.isfinite(arr)):
         raise InputError(f"{name}: contains NaN or infinite values, expected finite templates")
     return arr
@@ -352,8 +352,9 @@ class GroundTruthScore:
         }
 
 
-def score_against_truth(true_amplitudes, est_amplitudes, true_templates=None, est_templates=None,
-                        tolerance=2, *, min_agreement: float = 0.0) -> GroundTruthScore:
+def score_against_truth(
+    true_amplitudes, est_amplitudes, true_templates=None, est_templates=None, tolerance=2, *, min_agreement: float = 0.0
+) -> GroundTruthScore:
     """Score a sort against ground truth (SpikeInterface ground-truth comparison, Hungarian match).
 
     Parameters
@@ -400,8 +401,9 @@ def score_against_truth(true_amplitudes, est_amplitudes, true_templates=None, es
     true_amp = _check_amplitudes("true_amplitudes", true_amplitudes)
     est_amp = _check_amplitudes("est_amplitudes", est_amplitudes)
     if true_amp.shape[0] != est_amp.shape[0]:
-        raise InputError(f"est_amplitudes: got {est_amp.shape[0]} time samples, expected "
-                         f"{true_amp.shape[0]} (as true_amplitudes)")
+        raise InputError(
+            f"est_amplitudes: got {est_amp.shape[0]} time samples, expected {true_amp.shape[0]} (as true_amplitudes)"
+        )
     k_true, k_est = true_amp.shape[1], est_amp.shape[1]
 
     if (true_templates is None) != (est_templates is None):
@@ -412,8 +414,9 @@ def score_against_truth(true_amplitudes, est_amplitudes, true_templates=None, es
         true_tpl = _check_templates("true_templates", true_templates, k_true, "true_amplitudes")
         est_tpl = _check_templates("est_templates", est_templates, k_est, "est_amplitudes")
         if true_tpl.shape[1:] != est_tpl.shape[1:]:
-            raise InputError(f"est_templates: got (N, D) = {est_tpl.shape[1:]}, expected {true_tpl.shape[1:]} "
-                             f"(as true_templates)")
+            raise InputError(
+                f"est_templates: got (N, D) = {est_tpl.shape[1:]}, expected {true_tpl.shape[1:]} (as true_templates)"
+            )
 
     true_trains = spike_times(true_amp)
     est_trains = spike_times(est_amp)
@@ -427,7 +430,7 @@ def score_against_truth(true_amplitudes, est_amplitudes, true_templates=None, es
     union = n_true[:, None] + n_est[None, :] - counts
     agreement = np.divide(counts, union, out=np.zeros(counts.shape), where=union > 0)
 
-    assignment: dict = {i: None for i in range(k_true)}
+    assignment: dict = dict.fromkeys(range(k_true))
     if k_true and k_est:
         from scipy.optimize import linear_sum_assignment
 
@@ -451,8 +454,7 @@ def score_against_truth(true_amplitudes, est_amplitudes, true_templates=None, es
             sim_sum += similarity
         else:
             similarity = None
-        row = {"unit": i, "matched_unit": j, "n_true": int(n_true[i]), "n_est": n_e,
-               "tp": tp, "fp": fp, "fn": fn}
+        row = {"unit": i, "matched_unit": j, "n_true": int(n_true[i]), "n_est": n_e, "tp": tp, "fp": fp, "fn": fn}
         row.update(_metrics(tp, fp, fn))
         row["agreement"] = float(agreement[i, j]) if j is not None else 0.0
         row["template_similarity"] = similarity
@@ -466,5 +468,6 @@ def score_against_truth(true_amplitudes, est_amplitudes, true_templates=None, es
     overall = {"n_true": int(n_true.sum()), "n_est": int(n_est.sum()), "tp": tp_sum, "fp": fp_sum, "fn": fn_sum}
     overall.update(_metrics(tp_sum, fp_sum, fn_sum))
     overall["template_similarity"] = (sim_sum / k_true if k_true else 0.0) if with_templates else None
-    return GroundTruthScore(assignment=assignment, per_unit=per_unit, overall=overall,
-                            agreement_matrix=agreement, tolerance=tolerance)
+    return GroundTruthScore(
+        assignment=assignment, per_unit=per_unit, overall=overall, agreement_matrix=agreement, tolerance=tolerance
+    )

@@ -61,12 +61,12 @@ def unit_reconstructions(templates: np.ndarray, amplitudes: np.ndarray) -> np.nd
     """Each unit's contribution ``a_k (*) W_k``, shape (K, T, N)."""
     import torch
 
-    from neurocine.simulate.convnmf import convolve_templates
+    from neurocine.motifs.templates import convolve_templates
 
     k_units = templates.shape[0]
     a = torch.from_numpy(np.ascontiguousarray(amplitudes.T, dtype=np.float32))
     w = torch.from_numpy(np.ascontiguousarray(templates, dtype=np.float32))
-    return np.stack([convolve_templates(a[k: k + 1], w[k: k + 1]).T.numpy() for k in range(k_units)])
+    return np.stack([convolve_templates(a[k : k + 1], w[k : k + 1]).T.numpy() for k in range(k_units)])
 
 
 def _spikes(amplitudes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -76,8 +76,7 @@ def _spikes(amplitudes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return times, units, amplitudes[times, units].astype(np.float64)
 
 
-def _amplitude_crosscorr(spikes_a, spikes_b, k_a: int, k_b: int, width: int, max_pairs: int = 1 << 22
-                         ) -> np.ndarray:
+def _amplitude_crosscorr(spikes_a, spikes_b, k_a: int, k_b: int, width: int, max_pairs: int = 1 << 22) -> np.ndarray:
     """``A[i, j, delta + D - 1] = sum_s a_i[s] b_j[s + delta]`` for ``|delta| < D``, shape (Ka, Kb, 2D - 1).
 
     From the spikes alone: each spike of ``a`` is paired with the spikes of
@@ -94,7 +93,7 @@ def _amplitude_crosscorr(spikes_a, spikes_b, k_a: int, k_b: int, width: int, max
     while start < ta.size:
         stop = max(start + 1, int(np.searchsorted(ends, ends[start] - count[start] + max_pairs, side="right")))
         c = count[start:stop]
-        owner = np.repeat(np.arange(start, stop), c)                               # spike of a, per pair
+        owner = np.repeat(np.arange(start, stop), c)  # spike of a, per pair
         partner = lo[owner] + np.arange(c.sum()) - np.repeat(np.cumsum(c) - c, c)  # spike of b, per pair
         index = (ua[owner] * k_b + ub[partner]) * lags + (tb[partner] - ta[owner] + width - 1)
         out += np.bincount(index, weights=va[owner] * vb[partner], minlength=out.size)
@@ -107,10 +106,10 @@ def _tail(templates: np.ndarray, spikes, t_len: int) -> np.ndarray:
     k_units, n, d = templates.shape
     out = np.zeros((k_units, d - 1, n))
     times, units, values = spikes
-    late = times >= t_len - (d - 1)                        # a spike at t_len - (d - 1) + q reaches q + 1 rows beyond
+    late = times >= t_len - (d - 1)  # a spike at t_len - (d - 1) + q reaches q + 1 rows beyond
     for t, k, a in zip(times[late], units[late], values[late]):
         q = int(t) - (t_len - (d - 1))
-        out[k, : q + 1] += a * templates[k, :, d - 1 - q:].T
+        out[k, : q + 1] += a * templates[k, :, d - 1 - q :].T
     return out
 
 
@@ -123,7 +122,7 @@ def _gram(fit_a: tuple, fit_b: tuple, t_len: int) -> np.ndarray:
     """:func:`reconstruction_gram` of two factorisations (:func:`_factorisation`) on T samples."""
     (templates_a, spikes_a), (templates_b, spikes_b) = fit_a, fit_b
     d = templates_a.shape[2]
-    products = np.einsum("inm,jnp->ijmp", templates_a, templates_b)                  # (Ka, Kb, D, D)
+    products = np.einsum("inm,jnp->ijmp", templates_a, templates_b)  # (Ka, Kb, D, D)
     template_xcorr = np.stack([np.trace(products, offset=-lag, axis1=2, axis2=3) for lag in range(1 - d, d)], -1)
     amp_xcorr = _amplitude_crosscorr(spikes_a, spikes_b, templates_a.shape[0], templates_b.shape[0], d)
     beyond = np.einsum("irn,jrn->ij", _tail(templates_a, spikes_a, t_len), _tail(templates_b, spikes_b, t_len))
@@ -145,8 +144,9 @@ def reconstruction_gram(templates_a, amplitudes_a, templates_b, amplitudes_b) ->
     templates_a, templates_b : ndarray (K, N, D)
     amplitudes_a, amplitudes_b : ndarray (T, K)
     """
-    return _gram(_factorisation(templates_a, amplitudes_a), _factorisation(templates_b, amplitudes_b),
-                 np.shape(amplitudes_a)[0])
+    return _gram(
+        _factorisation(templates_a, amplitudes_a), _factorisation(templates_b, amplitudes_b), np.shape(amplitudes_a)[0]
+    )
 
 
 def _unit_norms(fit: tuple, t_len: int) -> np.ndarray:
@@ -222,7 +222,7 @@ def _random_mask(rng: np.random.Generator, shape: tuple[int, int], fraction: flo
     mask = np.empty(shape, dtype=bool)
     rows = max(1, (1 << 22) // max(1, shape[1]))
     for lo in range(0, shape[0], rows):
-        mask[lo: lo + rows] = rng.random((min(rows, shape[0] - lo), shape[1])) >= fraction
+        mask[lo : lo + rows] = rng.random((min(rows, shape[0] - lo), shape[1])) >= fraction
     return mask
 
 
@@ -244,31 +244,44 @@ def _fit_record(model, X: np.ndarray, mask: np.ndarray) -> dict:
     sigma = model.noise_std_
     templates, (times, units, values) = _factorisation(model.templates_, model.amplitudes_)
     loglik = -0.5 * (resid / sigma) ** 2 - math.log(sigma) - 0.5 * math.log(2 * math.pi)
-    return {"heldout_r2": float(r2_score(X, pred, held)), "heldout_loglik": float(np.mean(loglik)),
-            "train_r2": float(model.r2_), "templates": templates,
-            "times": times, "units": units, "values": values}
+    return {
+        "heldout_r2": float(r2_score(X, pred, held)),
+        "heldout_loglik": float(np.mean(loglik)),
+        "train_r2": float(model.r2_),
+        "templates": templates,
+        "times": times,
+        "units": units,
+        "values": values,
+    }
 
 
 def _load_records(checkpoint_dir, fingerprint: dict) -> dict[str, dict]:
     """Fits already done by an interrupted run with the same fingerprint (``{}`` without a checkpoint)."""
-    from neurocine.models._training import _check_fingerprint, _load, checkpoint_path
+    from neurocine.models.torch_base import _check_fingerprint, _load, checkpoint_path
 
     path = checkpoint_path(checkpoint_dir)
     if path is None or not path.exists():
         return {}
     saved = _load(path)
     _check_fingerprint(saved.get("fingerprint", {}), fingerprint, path)
-    return {key: {name: value.numpy() if hasattr(value, "numpy") else value for name, value in record.items()}
-            for key, record in saved["fits"].items()}
+    return {
+        key: {name: value.numpy() if hasattr(value, "numpy") else value for name, value in record.items()}
+        for key, record in saved["fits"].items()
+    }
 
 
 def _save_records(checkpoint_dir, fingerprint: dict, records: dict[str, dict]) -> None:
     import torch
 
-    from neurocine.models._training import _FORMAT, _save_atomic, checkpoint_path
+    from neurocine.models.torch_base import _FORMAT, _save_atomic, checkpoint_path
 
-    fits = {key: {name: torch.from_numpy(np.ascontiguousarray(value)) if isinstance(value, np.ndarray) else value
-                  for name, value in record.items()} for key, record in records.items()}
+    fits = {
+        key: {
+            name: torch.from_numpy(np.ascontiguousarray(value)) if isinstance(value, np.ndarray) else value
+            for name, value in record.items()
+        }
+        for key, record in records.items()
+    }
     _save_atomic({"format": _FORMAT, "fingerprint": fingerprint, "fits": fits}, checkpoint_path(checkpoint_dir))
 
 
@@ -288,12 +301,19 @@ def _masked_fit_from_files(data_path: str, mask_path: str, k: int, width: int, s
     """
     from neurocine.runtime import set_quiet
 
-    set_quiet(True)                          # the parent's bar counts the fits
+    set_quiet(True)  # the parent's bar counts the fits
     return _masked_fit(np.load(data_path, mmap_mode="c"), np.load(mask_path, mmap_mode="r"), k, width, seed, params)
 
 
-def _fits_in_processes(X: np.ndarray, masks: list[np.ndarray], jobs: list[tuple[int, int]], seeds: list[int],
-                       width: int, params: dict, n_jobs: int):
+def _fits_in_processes(
+    X: np.ndarray,
+    masks: list[np.ndarray],
+    jobs: list[tuple[int, int]],
+    seeds: list[int],
+    width: int,
+    params: dict,
+    n_jobs: int,
+):
     """(key, record) of every (K, repeat) in ``jobs``, fitted by ``n_jobs`` worker processes, as they finish.
 
     The data and masks are written once to ``.npy`` files in a temporary
@@ -314,8 +334,10 @@ def _fits_in_processes(X: np.ndarray, masks: list[np.ndarray], jobs: list[tuple[
                 np.save(path, mask)
         except OSError as exc:
             raise _scratch_error(tempfile.gettempdir(), exc, nbytes) from None
-        tasks = (delayed(_keyed)(k, r, _masked_fit_from_files, data_path, mask_paths[r], k, width, seeds[r], params)
-                 for k, r in jobs)
+        tasks = (
+            delayed(_keyed)(k, r, _masked_fit_from_files, data_path, mask_paths[r], k, width, seeds[r], params)
+            for k, r in jobs
+        )
         yield from Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks)
 
 
@@ -330,9 +352,11 @@ def _scratch_folder(nbytes: int):
 
 
 def _scratch_error(where: str, exc: OSError, nbytes: int) -> InputError:
-    return InputError(f"n_jobs: cannot write the data for the worker processes in {where} "
-                      f"({exc.strerror or exc}); expected a writable folder with {nbytes / 1e9:.2g} GB free "
-                      f"(set TMPDIR), or n_jobs=1")
+    return InputError(
+        f"n_jobs: cannot write the data for the worker processes in {where} "
+        f"({exc.strerror or exc}); expected a writable folder with {nbytes / 1e9:.2g} GB free "
+        f"(set TMPDIR), or n_jobs=1"
+    )
 
 
 def _keyed(k: int, r: int, fit, *args) -> tuple[str, dict]:
@@ -351,9 +375,18 @@ def _check_n_jobs(n_jobs) -> int:
     return n_jobs if n_jobs > 0 else max(1, (os.cpu_count() or 1) + 1 + n_jobs)
 
 
-def select_n_components(X, ks, width: int, *, n_repeats: int = 3, mask_fraction: float = 0.1,
-                        random_state: int | None = 0, checkpoint_dir=None, n_jobs: int | None = 1,
-                        **params) -> KSelection:
+def select_n_components(
+    X,
+    ks,
+    width: int,
+    *,
+    n_repeats: int = 3,
+    mask_fraction: float = 0.1,
+    random_state: int | None = 0,
+    checkpoint_dir=None,
+    n_jobs: int | None = 1,
+    **params,
+) -> KSelection:
     """Held-out fit and stability of Conv-NMF models for each K in ``ks``.
 
     Parameters
@@ -390,13 +423,13 @@ def select_n_components(X, ks, width: int, *, n_repeats: int = 3, mask_fraction:
 
     Examples
     --------
-    >>> from neurocine.simulate import simulate_convnmf
+    >>> from neurocine.motifs.simulate import simulate_convnmf
     >>> sim = simulate_convnmf(3, timesteps=1500)
     >>> sel = select_n_components(sim.data, [2, 4, 6], width=10, n_repeats=2, n_init=2)
     >>> sel.recommended in (2, 4, 6)
     True
     """
-    from neurocine.models._training import data_fingerprint
+    from neurocine.models.torch_base import data_fingerprint
 
     X = validate_signal_matrix(X, "X", dtype=np.float32)
     ks = parse_k_range(ks) if isinstance(ks, str) else sorted({int(k) for k in ks})
@@ -414,9 +447,14 @@ def select_n_components(X, ks, width: int, *, n_repeats: int = 3, mask_fraction:
 
     fingerprint = {}
     if checkpoint_dir is not None:
-        fingerprint = {"data": data_fingerprint(X), "width": repr(width), "n_repeats": repr(n_repeats),
-                       "mask_fraction": repr(mask_fraction), "random_state": repr(random_state),
-                       **{f"param {k}": repr(v) for k, v in sorted(params.items()) if k != "device"}}
+        fingerprint = {
+            "data": data_fingerprint(X),
+            "width": repr(width),
+            "n_repeats": repr(n_repeats),
+            "mask_fraction": repr(mask_fraction),
+            "random_state": repr(random_state),
+            **{f"param {k}": repr(v) for k, v in sorted(params.items()) if k != "device"},
+        }
     records = _load_records(checkpoint_dir, fingerprint)
     jobs = [(k, r) for k in ks for r in range(n_repeats) if f"K={k} repeat={r}" not in records]
     done = len(ks) * n_repeats - len(jobs)
@@ -424,8 +462,9 @@ def select_n_components(X, ks, width: int, *, n_repeats: int = 3, mask_fraction:
         finished = _fits_in_processes(X, masks, jobs, seeds, width, params, min(n_jobs, len(jobs)))
     else:
         finished = (_keyed(k, r, _masked_fit, X, masks[r], k, width, seeds[r], params) for k, r in jobs)
-    for key, record in progress(finished, total=len(jobs), desc=f"K selection ({done} fits from the checkpoint)"
-                                if done else "K selection"):
+    for key, record in progress(
+        finished, total=len(jobs), desc=f"K selection ({done} fits from the checkpoint)" if done else "K selection"
+    ):
         records[key] = record
         if checkpoint_dir is not None:
             _save_records(checkpoint_dir, fingerprint, records)
@@ -437,14 +476,25 @@ def select_n_components(X, ks, width: int, *, n_repeats: int = 3, mask_fraction:
     t_len = X.shape[0]
     pairs = [(a, b) for a in range(n_repeats) for b in range(a + 1, n_repeats)]
     stability = []
-    for row in fits:                 # each fit's unit norms once, for all the pairs it is in
+    for row in fits:  # each fit's unit norms once, for all the pairs it is in
         factorisations = [(fit["templates"], (fit["times"], fit["units"], fit["values"])) for fit in row]
         norms = [_unit_norms(f, t_len) for f in factorisations]
-        stability.append([1.0 - _dissimilarity(factorisations[a], factorisations[b], t_len, norms[a], norms[b])
-                          for a, b in pairs])
+        stability.append(
+            [1.0 - _dissimilarity(factorisations[a], factorisations[b], t_len, norms[a], norms[b]) for a, b in pairs]
+        )
     heldout_r2 = scores("heldout_r2")
-    return KSelection(ks=ks, heldout_r2=heldout_r2, heldout_loglik=scores("heldout_loglik"),
-                      train_r2=scores("train_r2"), stability=np.array(stability, dtype=float).reshape(len(ks), -1),
-                      recommended=one_se_choice(ks, heldout_r2),
-                      params={"width": width, "n_repeats": n_repeats, "mask_fraction": mask_fraction,
-                              "random_state": random_state, **params})
+    return KSelection(
+        ks=ks,
+        heldout_r2=heldout_r2,
+        heldout_loglik=scores("heldout_loglik"),
+        train_r2=scores("train_r2"),
+        stability=np.array(stability, dtype=float).reshape(len(ks), -1),
+        recommended=one_se_choice(ks, heldout_r2),
+        params={
+            "width": width,
+            "n_repeats": n_repeats,
+            "mask_fraction": mask_fraction,
+            "random_state": random_state,
+            **params,
+        },
+    )

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from neurocine.plotting.video import _plt
+from neurocine.plotting.base import pyplot
 
 
 def plot_dff_summary(dff, std_map: np.ndarray, mask: np.ndarray | None = None, n_frames: int = 4):
     """Standard deviation of dF/F per pixel, and ``n_frames`` frames spread over the movie."""
-    plt = _plt()
+    plt = pyplot()
     t_len = len(dff)
     picks = np.linspace(0, t_len - 1, n_frames).astype(int)
     fig, axes = plt.subplots(1, n_frames + 1, figsize=(2.6 * (n_frames + 1), 2.8))

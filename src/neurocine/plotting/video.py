@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
+from neurocine.plotting.base import pyplot
 
 
 def plot_rois(mean_frame: np.ndarray, rois, *, title: str = ""):
     """The mean frame with each ROI outlined and named (source-pixel coordinates)."""
     from matplotlib.patches import Polygon, Rectangle
 
-    plt = _plt()
+    plt = pyplot()
     h, w = mean_frame.shape[:2]
     fig, ax = plt.subplots(figsize=(min(10, 2 + w / 80), min(8, 1.5 + h / 80)))
     ax.imshow(mean_frame, cmap="gray")
@@ -41,7 +34,7 @@ def plot_rois(mean_frame: np.ndarray, rois, *, title: str = ""):
 
 def plot_motion_traces(motion_energy: np.ndarray, timestamps: np.ndarray, names, *, max_points: int = 20000):
     """Motion energy of each ROI against time (one row per ROI)."""
-    plt = _plt()
+    plt = pyplot()
     n = motion_energy.shape[1]
     step = max(1, len(timestamps) // max_points)
     fig, axes = plt.subplots(n, 1, figsize=(10, 1.2 + 1.4 * n), sharex=True, squeeze=False)
@@ -55,12 +48,12 @@ def plot_motion_traces(motion_energy: np.ndarray, timestamps: np.ndarray, names,
 
 def plot_svd_masks(masks: np.ndarray, names, *, n_show: int = 6):
     """The first ``n_show`` motion-SVD spatial masks of each ROI (rows: ROIs)."""
-    plt = _plt()
+    plt = pyplot()
     n_rois, k = masks.shape[:2]
     n_show = max(1, min(n_show, k))
     fig, axes = plt.subplots(n_rois, n_show, figsize=(1.8 * n_show + 1, 1.8 * n_rois + 0.6), squeeze=False)
     for j in range(n_rois):
-        support = np.abs(masks[j]).sum(axis=0) > 0          # crop each ROI's row to where it has pixels
+        support = np.abs(masks[j]).sum(axis=0) > 0  # crop each ROI's row to where it has pixels
         rows, cols = np.nonzero(support.any(axis=1))[0], np.nonzero(support.any(axis=0))[0]
         box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)) if rows.size else (slice(None),) * 2
         for c in range(n_show):
@@ -84,7 +77,7 @@ def plot_motion_by_session(values: np.ndarray, sessions, rois, *, title: str = "
     ``values`` is (n_sessions, n_rois); NaN (a failed session, or an ROI the session lacks) is left grey.
     Cells are labelled with their value when the table is small enough to read.
     """
-    plt = _plt()
+    plt = pyplot()
     values = np.asarray(values, dtype=float)
     n_s, n_r = values.shape
     fig, ax = plt.subplots(figsize=(min(14, 2.5 + 1.1 * n_r), min(16, 1.5 + 0.35 * n_s)))
@@ -92,8 +85,9 @@ def plot_motion_by_session(values: np.ndarray, sessions, rois, *, title: str = "
     image = ax.imshow(np.ma.masked_invalid(values), aspect="auto", cmap=cmap, interpolation="nearest")
     fig.colorbar(image, ax=ax, fraction=0.05)
     slanted = n_r > 6
-    ax.set_xticks(range(n_r), [str(r) for r in rois], rotation=45 if slanted else 0,
-                  ha="right" if slanted else "center")
+    ax.set_xticks(
+        range(n_r), [str(r) for r in rois], rotation=45 if slanted else 0, ha="right" if slanted else "center"
+    )
     if n_s <= 60:
         ax.set_yticks(range(n_s), [str(s) for s in sessions])
     else:
@@ -103,7 +97,8 @@ def plot_motion_by_session(values: np.ndarray, sessions, rois, *, title: str = "
         middle = float(np.median(finite)) if finite.size else 0.0
         for (i, j), v in np.ndenumerate(values):
             if np.isfinite(v):
-                ax.text(j, i, f"{v:.3g}", ha="center", va="center", fontsize=8,
-                        color="black" if v > middle else "white")
+                ax.text(
+                    j, i, f"{v:.3g}", ha="center", va="center", fontsize=8, color="black" if v > middle else "white"
+                )
     ax.set_title(title or "mean motion energy by session and ROI")
     return fig

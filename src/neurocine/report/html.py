@@ -35,8 +35,11 @@ _BROWSER_COPY = ".browser.mp4"
 def _template():
     import jinja2
 
-    env = jinja2.Environment(loader=jinja2.PackageLoader("neurocine.report", "templates"),
-                             autoescape=jinja2.select_autoescape(["html", "j2"]), undefined=jinja2.StrictUndefined)
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("neurocine.report", "templates"),
+        autoescape=jinja2.select_autoescape(["html", "j2"]),
+        undefined=jinja2.StrictUndefined,
+    )
     return env.get_template("report.html.j2")
 
 
@@ -133,8 +136,15 @@ def _section(path: Path, folder: Path) -> str:
     return parts[0] if len(parts) > 1 else ""
 
 
-def _job(folder: Path, page_dir: Path, summary: dict | None = None, anchor: str = "job",
-         shown_as: Path | None = None, make_copies: bool = False, index: bool = False) -> dict:
+def _job(
+    folder: Path,
+    page_dir: Path,
+    summary: dict | None = None,
+    anchor: str = "job",
+    shown_as: Path | None = None,
+    make_copies: bool = False,
+    index: bool = False,
+) -> dict:
     """What the template shows of one result folder, grouped by top-level sub-folder ("sections").
 
     A section's metrics are the job's metrics under the section's name (the demo keeps one dict per section).
@@ -149,13 +159,13 @@ def _job(folder: Path, page_dir: Path, summary: dict | None = None, anchor: str 
         src = rel(p) if index else "data:image/png;base64," + base64.b64encode(p.read_bytes()).decode("ascii")
         return {"name": p.relative_to(base).as_posix(), "src": src}
 
-    files, parts = {"": []}, {"": []}                          # section name -> its files, its sub-jobs
+    files, parts = {"": []}, {"": []}  # section name -> its files, its sub-jobs
     for p in own:
         files.setdefault(_section(p, folder), []).append(p)
     for c in children:
         parts.setdefault(_section(c, folder), []).append(c)
     metrics = dict(summary.get("metrics", {}))
-    first = {name: i for i, name in enumerate(metrics)}       # sections with metrics in their order, then by name
+    first = {name: i for i, name in enumerate(metrics)}  # sections with metrics in their order, then by name
     names = sorted({*files, *parts} - {""}, key=lambda n: (first.get(n, len(first)), n))
     sections = []
     for name in ["", *names]:
@@ -167,19 +177,34 @@ def _job(folder: Path, page_dir: Path, summary: dict | None = None, anchor: str 
             except InputError:
                 job = "?"
             pngs = sorted(child.rglob("*.png")) if index else []
-            kids.append({"name": child.relative_to(folder).as_posix(), "href": rel(child / "report.html"), "job": job,
-                         "figures": [figure(f, folder) for f in pngs]})
+            kids.append(
+                {
+                    "name": child.relative_to(folder).as_posix(),
+                    "href": rel(child / "report.html"),
+                    "job": job,
+                    "figures": [figure(f, folder) for f in pngs],
+                }
+            )
         own_metrics = metrics.pop(name) if name and isinstance(metrics.get(name), dict) else {}
-        sections.append({"name": name, "anchor": f"{anchor}-{name}" if name else anchor,
-                         "metrics": _flatten(own_metrics),
-                         "figures": [figure(p, folder) for p in mine if p.suffix.lower() == ".png"],
-                         "tables": [t for t in (_table(p) for p in mine if p.suffix.lower() == ".csv") if t],
-                         "videos": _videos(mine, rel, make_copies), "children": kids})
+        sections.append(
+            {
+                "name": name,
+                "anchor": f"{anchor}-{name}" if name else anchor,
+                "metrics": _flatten(own_metrics),
+                "figures": [figure(p, folder) for p in mine if p.suffix.lower() == ".png"],
+                "tables": [t for t in (_table(p) for p in mine if p.suffix.lower() == ".csv") if t],
+                "videos": _videos(mine, rel, make_copies),
+                "children": kids,
+            }
+        )
     sections[0]["metrics"] = _flatten(metrics)
     return {
-        "anchor": anchor, "name": (shown_as or folder).name, "folder": str(shown_as or folder),
+        "anchor": anchor,
+        "name": (shown_as or folder).name,
+        "folder": str(shown_as or folder),
         "job": summary.get("job", ""),
-        "finished": summary.get("finished", ""), "command": summary.get("command", ""),
+        "finished": summary.get("finished", ""),
+        "command": summary.get("command", ""),
         "sections": sections,
         "parameters": json.dumps(summary.get("parameters", {}), indent=2),
         "timings": [(k, _format(v)) for k, v in summary.get("timings", {}).items()],
@@ -187,9 +212,16 @@ def _job(folder: Path, page_dir: Path, summary: dict | None = None, anchor: str 
     }
 
 
-def render_report(folders, page_dir: str | os.PathLike, *, title: str | None = None,
-                  summaries: list[dict] | None = None, shown_as: Path | None = None, make_copies: bool = False,
-                  index: bool = False) -> str:
+def render_report(
+    folders,
+    page_dir: str | os.PathLike,
+    *,
+    title: str | None = None,
+    summaries: list[dict] | None = None,
+    shown_as: Path | None = None,
+    make_copies: bool = False,
+    index: bool = False,
+) -> str:
     """The HTML of one page showing the result folders ``folders`` (links relative to ``page_dir``).
 
     ``summaries`` replace the folders' ``summary.json``; ``shown_as`` is the path
@@ -199,16 +231,31 @@ def render_report(folders, page_dir: str | os.PathLike, *, title: str | None = N
     """
     folders = [Path(f) for f in folders]
     summaries = summaries or [None] * len(folders)
-    jobs = [_job(f, Path(page_dir), s, anchor=f"job{i}", shown_as=shown_as if len(folders) == 1 else None,
-                 make_copies=make_copies, index=index)
-            for i, (f, s) in enumerate(zip(folders, summaries))]
+    jobs = [
+        _job(
+            f,
+            Path(page_dir),
+            s,
+            anchor=f"job{i}",
+            shown_as=shown_as if len(folders) == 1 else None,
+            make_copies=make_copies,
+            index=index,
+        )
+        for i, (f, s) in enumerate(zip(folders, summaries))
+    ]
     if title is None:
         title = f"neurocine {jobs[0]['job']}: {jobs[0]['name']}" if len(jobs) == 1 else "neurocine results"
     return _template().render(title=title, jobs=jobs)
 
 
-def write_report(folder: str | os.PathLike, *, summary: dict | None = None, title: str | None = None,
-                 shown_as: str | os.PathLike | None = None, index: bool | None = None) -> Path:
+def write_report(
+    folder: str | os.PathLike,
+    *,
+    summary: dict | None = None,
+    title: str | None = None,
+    shown_as: str | os.PathLike | None = None,
+    index: bool | None = None,
+) -> Path:
     """Write ``folder/report.html`` (from ``summary`` or the folder's ``summary.json``).
 
     With ``index`` also ``folder/index.html``: the same page with figures linked rather than embedded and
@@ -222,9 +269,15 @@ def write_report(folder: str | os.PathLike, *, summary: dict | None = None, titl
         index = (folder / "index.html").is_file()
     pages = {"report.html": False, **({"index.html": True} if index else {})}
     for name, linked in pages.items():
-        html = render_report([folder], folder, title=title, summaries=[summary],
-                             shown_as=Path(shown_as) if shown_as is not None else None, make_copies=True,
-                             index=linked)
+        html = render_report(
+            [folder],
+            folder,
+            title=title,
+            summaries=[summary],
+            shown_as=Path(shown_as) if shown_as is not None else None,
+            make_copies=True,
+            index=linked,
+        )
         with atomic_path(folder / name) as tmp:
             Path(tmp).write_text(html)
     return folder / "report.html"

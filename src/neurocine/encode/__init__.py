@@ -1,0 +1,33 @@
+"""The behaviour-video -> brain encoding study (McCarthy et al. 2019).
+
+Motion features of face and body videos (computed by :mod:`neurocine.features`) predict widefield or
+cellular activity: the encode job's ridge and feature attribution, sequence models (LSTM), the conv
+autoencoder and whisking classifier, the frame-rate study, the session simulator, and the video,
+imaging and batch jobs that prepare its inputs. Names are loaded on first use.
+"""
+
+from __future__ import annotations
+
+from neurocine._lazy import lazy_exports
+
+_EXPORTS = {
+    "SequenceRegressor": "neurocine.encode.sequence",
+    "SequenceClassifier": "neurocine.encode.sequence",
+    "contiguous_split": "neurocine.encode.sequence",
+    "ConvAutoencoder": "neurocine.encode.autoencoder",
+    "whisking_study": "neurocine.encode.whisking",
+    "simulate_session": "neurocine.encode.simulate",
+    "simulate_roi_motion_video": "neurocine.encode.simulate_video",
+}
+
+__all__ = [
+    "ConvAutoencoder",
+    "SequenceClassifier",
+    "SequenceRegressor",
+    "contiguous_split",
+    "simulate_roi_motion_video",
+    "simulate_session",
+    "whisking_study",
+]
+
+__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)

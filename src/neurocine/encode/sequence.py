@@ -1,0 +1,662 @@
+"""Recurrent (LSTM/GRU) models of time series, time first: X (T, p) -> Y (T, q).
+
+The seed's encoding model (Facial movement videos, sections II.E-F): two
+stacked LSTM layers of 13 and 26 units, dropout 0.3, a dense layer of 250
+units with dropout 0.3 and a linear output, trained with MSE on random
+windows of 20 time steps (batches of 128, 30 steps per epoch, at most 100
+epochs, early stopping after 4 epochs without a validation improvement of
+1e-4) on the first 70 % of a recording, validated on the next 10 % and
+tested on the last 20 %. :class:`SequenceRegressor` is that model;
+:class:`SequenceClassifier` is the same backbone with a sigmoid output and
+binary cross-entropy (the seed's whisking classifier, section III).
+
+torch is imported when a model is fitted or used, not when this module is.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from sklearn.base import BaseEstimator
+
+from neurocine.errors import InputError
+from neurocine.models.ridge import explained_variance
+from neurocine.models.torch_base import data_fingerprint, keras_init, train
+from neurocine.runtime import resolve_device, seed_everything
+from neurocine.validation import check_int, validate_signal_matrix
+
+__all__ = ["CELLS", "SequenceClassifier", "SequenceRegressor", "contiguous_split"]
+
+#: Recurrent cells on offer.
+CELLS = ("lstm", "gru")
+
+_CHUNK_STEPS = 4096  # time steps per block of a full-sequence pass (the state is carried across blocks)
+
+
+def contiguous_split(n_samples: int, fractions=(0.7, 0.1, 0.2)) -> tuple[slice, slice, slice]:
+    """Split ``range(n_samples)`` into contiguous train, validation and test blocks, in that order.
+
+    Parameters
+    ----------
+    n_samples : int
+        Number of time steps T.
+    fractions : sequence of 3 floats, default (0.7, 0.1, 0.2)
+        Train, validation and test fractions (non-negative, summing to 1;
+        train and validation positive). The train and validation blocks get
+        ``round(T * fraction)`` steps, the test block the rest.
+
+    Returns
+    -------
+    train, validation, test : slice
+        Index slices into the time axis.
+
+    Examples
+    --------
+    >>> contiguous_split(100)
+    (slice(0, 70, None), slice(70, 80, None), slice(80, 100, None))
+    """
+    n_samples = check_int("n_samples", n_samples)
+    fractions = _check_fractions(fractions)
+    n_train = int(round(n_samples * fractions[0]))
+    n_val = int(round(n_samples * fractions[1]))
+    if n_train < 1 or n_val < 1 or n_train + n_val > n_samples:
+        raise InputError(
+            f"fractions: {fractions} of {n_samples} time steps give {n_train} train and {n_val} "
+            f"validation steps; expected at least 1 of each (more time steps or larger fractions)"
+        )
+    return slice(0, n_train), slice(n_train, n_train + n_val), slice(n_train + n_val, n_samples)
+
+
+def _check_fractions(fractions, name: str = "fractions") -> tuple[float, float, float]:
+    try:
+        values = tuple(float(f) for f in fractions)
+    except (TypeError, ValueError):
+        values = ()
+    if (
+        len(values) != 3
+        or not all(np.isfinite(values))
+        or min(values) < 0
+        or values[0] <= 0
+        or values[1] <= 0
+        or abs(sum(values) - 1) > 1e-6
+    ):
+        raise InputError(
+            f"{name}: got {fractions!r}, expected 3 non-negative fractions (train, validation, "
+            f"test) summing to 1, train and validation positive"
+        )
+    return values
+
+
+def _standardiser(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column means and standard deviations (1 where a column is constant), float32."""
+    mean = data.mean(0, dtype=np.float64)
+    scale = data.std(0, dtype=np.float64)
+    scale[scale == 0] = 1.0
+    return mean.astype(np.float32), scale.astype(np.float32)
+
+
+def _build_network(n_in: int, n_out: int, cell: str, hidden: tuple[int, ...], dropout: float, dense: int | None):
+    """Recurrent stack + dense head as a ``ModuleDict`` of standard torch modules (picklable), Keras-initialised."""
+    from torch import nn
+
+    recurrent = nn.LSTM if cell == "lstm" else nn.GRU
+    sizes = (n_in, *hidden)
+    layers = nn.ModuleList(recurrent(a, b, batch_first=True) for a, b in zip(sizes[:-1], sizes[1:]))
+    head, width = [nn.Dropout(dropout)], hidden[-1]
+    if dense:
+        head += [nn.Linear(width, dense), nn.ReLU(), nn.Dropout(dropout)]
+        width = dense
+    head.append(nn.Linear(width, n_out))
+    net = nn.ModuleDict({"rnn": layers, "head": nn.Sequential(*head)})
+    keras_init(net)
+    return net
+
+
+def _forward(net, x, states=None):
+    """``x`` (B, L, p) -> outputs (B, L, q) and the recurrent states after the last step."""
+    new_states = []
+    for i, layer in enumerate(net["rnn"]):
+        x, state = layer(x, None if states is None else states[i])
+        new_states.append(state)
+    return net["head"](x), new_states
+
+
+def _run(net, x):
+    """Full-sequence pass: ``x`` (T, p) -> (T, q), in blocks of time steps with the state carried over."""
+    import torch
+
+    outs, states = [], None
+    for start in range(0, x.shape[0], _CHUNK_STEPS):
+        out, states = _forward(net, x[None, start : start + _CHUNK_STEPS], states)
+        outs.append(out[0])
+    return torch.cat(outs)
+
+
+class _SequenceModel(BaseEstimator):
+    """Shared backbone, fitting and prediction of :class:`SequenceRegressor` and :class:`SequenceClassifier`."""
+
+    _target_name = "Y"
+
+    def __init__(
+        self,
+        cell: str = "lstm",
+        hidden=(13, 26),
+        dropout: float = 0.3,
+        dense: int | None = 250,
+        *,
+        sequence_length: int = 20,
+        batch_size: int = 128,
+        steps_per_epoch: int = 30,
+        max_epochs: int = 100,
+        patience: int = 4,
+        min_delta: float = 1e-4,
+        learning_rate: float = 1e-3,
+        split=(0.7, 0.1, 0.2),
+        checkpoint_dir=None,
+        random_state: int | None = None,
+        device: str = "auto",
+    ):
+        self.cell = cell
+        self.hidden = hidden
+        self.dropout = dropout
+        self.dense = dense
+        self.sequence_length = sequence_length
+        self.batch_size = batch_size
+        self.steps_per_epoch = steps_per_epoch
+        self.max_epochs = max_epochs
+        self.patience = patience
+        self.min_delta = min_delta
+        self.learning_rate = learning_rate
+        self.split = split
+        self.checkpoint_dir = checkpoint_dir
+        self.random_state = random_state
+        self.device = device
+
+    # ------------------------------------------------------------------ #
+    # subclass hooks
+    # ------------------------------------------------------------------ #
+    def _check_target_values(self, Y: np.ndarray, name: str) -> None:
+        """Raise InputError for target values the model cannot learn."""
+
+    def _fit_target_encoding(self, Y: np.ndarray) -> None:
+        """Learn what maps targets to the network's units (from the training targets)."""
+
+    def _encode_targets(self, Y: np.ndarray) -> np.ndarray:
+        return Y
+
+    def _decode_outputs(self, out: np.ndarray) -> np.ndarray:
+        return out
+
+    def _loss_function(self):
+        raise NotImplementedError
+
+    def _metric(self, Y: np.ndarray, P: np.ndarray):
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ #
+    # validation
+    # ------------------------------------------------------------------ #
+    def _check_params(self) -> tuple[int, ...]:
+        if self.cell not in CELLS:
+            raise InputError(f"cell: got {self.cell!r}, expected one of {', '.join(CELLS)}")
+        hidden = (self.hidden,) if isinstance(self.hidden, numbers.Integral) else self.hidden
+        try:
+            hidden = tuple(hidden)
+        except TypeError:
+            hidden = ()
+        if not hidden or any(isinstance(h, bool) or not isinstance(h, numbers.Integral) or h < 1 for h in hidden):
+            raise InputError(
+                f"hidden: got {self.hidden!r}, expected a tuple of positive integers "
+                f"(units of each stacked recurrent layer)"
+            )
+        if not (isinstance(self.dropout, numbers.Real) and 0 <= self.dropout < 1):
+            raise InputError(f"dropout: got {self.dropout!r}, expected a rate in [0, 1)")
+        if self.dense is not None:
+            check_int("dense", self.dense)
+        for name in ("sequence_length", "batch_size", "steps_per_epoch", "max_epochs", "patience"):
+            check_int(name, getattr(self, name))
+        if not (isinstance(self.min_delta, numbers.Real) and self.min_delta >= 0):
+            raise InputError(f"min_delta: got {self.min_delta!r}, expected a non-negative number")
+        if not (isinstance(self.learning_rate, numbers.Real) and self.learning_rate > 0):
+            raise InputError(f"learning_rate: got {self.learning_rate!r}, expected a positive number")
+        _check_fractions(self.split, "split")
+        return tuple(int(h) for h in hidden)
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "network_"):
+            raise InputError(f"{type(self).__name__}: this model is not fitted yet; call fit(X, Y) first")
+
+    def _check_X(self, X, name: str = "X") -> np.ndarray:
+        X = validate_signal_matrix(X, name, min_timesteps=1, dtype=np.float32)
+        if hasattr(self, "n_features_in_") and X.shape[1] != self.n_features_in_:
+            raise InputError(f"{name}: has {X.shape[1]} columns, expected {self.n_features_in_} (as in fit)")
+        return X
+
+    def _check_Y(self, Y, name: str, n_samples: int) -> tuple[np.ndarray, int]:
+        """``Y`` as float32 (T, q) and its original number of dimensions (1 or 2)."""
+        arr = np.asarray(Y) if not isinstance(Y, np.ndarray) else Y
+        ndim = arr.ndim
+        if ndim == 1:
+            arr = arr.reshape(-1, 1)
+        arr = validate_signal_matrix(arr, name, min_timesteps=1)
+        if arr.shape[0] != n_samples:
+            raise InputError(f"{name}: has {arr.shape[0]} time steps, expected {n_samples} (the rows of X)")
+        if hasattr(self, "n_targets_") and arr.shape[1] != self.n_targets_:
+            raise InputError(f"{name}: has {arr.shape[1]} columns, expected {self.n_targets_} (as in fit)")
+        self._check_target_values(arr, name)
+        return arr.astype(np.float32, copy=False), ndim
+
+    # ------------------------------------------------------------------ #
+    # fitting
+    # ------------------------------------------------------------------ #
+    def fit(self, X, Y, *, validation=None):
+        """Train on ``X`` -> ``Y`` with early stopping on a validation set.
+
+        Parameters
+        ----------
+        X : array_like, shape (T, p)
+            Inputs, time first.
+        Y : array_like, shape (T, q) or (T,)
+            Targets, time first.
+        validation : tuple (X_val, Y_val) or None
+            Validation sequence for early stopping. None: ``X`` and ``Y`` are
+            cut by :func:`contiguous_split` with fractions ``split``; the
+            model trains on the first block (70 %), validates on the next
+            (10 %) and never sees the last (20 %): score it with
+            ``score(X[test], Y[test])`` or :meth:`split_scores`. With a
+            ``validation`` the model trains on all of ``X``.
+
+        Returns
+        -------
+        self
+
+        Notes
+        -----
+        Inputs (and, for the regressor, targets) are standardised with the
+        means and standard deviations of the training block; predictions
+        come back in the original units. Each optimiser step draws
+        ``batch_size`` windows of ``sequence_length`` steps at random start
+        times of the training block, the recurrent state starting at 0 in
+        every window. The validation loss is that of a full pass over the
+        validation sequence (as :meth:`predict` does). With
+        ``checkpoint_dir`` set, the training state is saved after every
+        epoch and a later ``fit`` with the same data and hyper-parameters
+        resumes from it (see :mod:`neurocine.models.torch_base`); a larger
+        ``max_epochs`` continues a finished run that did not stop early.
+        """
+        import torch
+
+        hidden = self._check_params()
+        X = validate_signal_matrix(X, "X", dtype=np.float32)
+        for attr in ("network_", "n_features_in_", "n_targets_"):  # a failed refit leaves an unfitted model
+            self.__dict__.pop(attr, None)
+        Y, y_ndim = self._check_Y(Y, self._target_name, X.shape[0])
+        if validation is None:
+            train_idx, val_idx, _ = contiguous_split(X.shape[0], self.split)
+            X_train, Y_train, X_val, Y_val = X[train_idx], Y[train_idx], X[val_idx], Y[val_idx]
+        else:
+            if not (isinstance(validation, (tuple, list)) and len(validation) == 2):
+                raise InputError(
+                    f"validation: got {type(validation).__name__}, expected a tuple (X_val, Y_val) or None"
+                )
+            X_val = validate_signal_matrix(validation[0], "validation X", min_timesteps=1, dtype=np.float32)
+            if X_val.shape[1] != X.shape[1]:
+                raise InputError(f"validation X: has {X_val.shape[1]} columns, expected {X.shape[1]} (as X)")
+            Y_val, _ = self._check_Y(validation[1], f"validation {self._target_name}", X_val.shape[0])
+            if Y_val.shape[1] != Y.shape[1]:
+                raise InputError(
+                    f"validation {self._target_name}: has {Y_val.shape[1]} columns, "
+                    f"expected {Y.shape[1]} (as {self._target_name})"
+                )
+            X_train, Y_train = X, Y
+        n_train, length = X_train.shape[0], int(self.sequence_length)
+        if length >= n_train:
+            where = "X" if validation is not None else f"the training block ({self.split[0]:g} of T={X.shape[0]})"
+            raise InputError(f"sequence_length: got {length}, expected fewer than the {n_train} time steps of {where}")
+
+        self.x_mean_, self.x_scale_ = _standardiser(X_train)
+        self._fit_target_encoding(Y_train)
+        rng = seed_everything(self.random_state)
+        device = resolve_device(self.device)
+        net = _build_network(
+            X.shape[1],
+            Y.shape[1],
+            self.cell,
+            hidden,
+            float(self.dropout),
+            None if self.dense is None else int(self.dense),
+        ).to(device)
+        optimizer = torch.optim.Adam(net.parameters(), lr=float(self.learning_rate))
+        loss_fn = self._loss_function()
+
+        def tensor(a):
+            return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).to(device)
+
+        x_train, y_train = tensor(self._scale_X(X_train)), tensor(self._encode_targets(Y_train))
+        x_val, y_val = tensor(self._scale_X(X_val)), tensor(self._encode_targets(Y_val))
+        offsets = torch.arange(length, device=device)
+        batch_size, steps = int(self.batch_size), int(self.steps_per_epoch)
+
+        def train_epoch() -> float:
+            total = torch.zeros((), device=device)
+            for _ in range(steps):
+                starts = torch.from_numpy(rng.integers(0, n_train - length + 1, size=batch_size)).to(device)
+                idx = starts[:, None] + offsets
+                out, _ = _forward(net, x_train[idx])
+                loss = loss_fn(out, y_train[idx])
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                total += loss.detach()
+            return float(total) / steps
+
+        def validate() -> float:
+            return float(loss_fn(_run(net, x_val), y_val))
+
+        params = self.get_params()
+        fingerprint = {k: repr(v) for k, v in params.items() if k not in ("max_epochs", "checkpoint_dir", "device")}
+        fingerprint.update(
+            estimator=type(self).__name__,
+            X=str(X.shape),
+            Y=str(Y.shape),
+            validation="split" if validation is None else str((X_val.shape, Y_val.shape)),
+            data=data_fingerprint(X, Y, X_val, Y_val) if self.checkpoint_dir is not None else "",
+        )
+        result = train(
+            net,
+            optimizer,
+            train_epoch=train_epoch,
+            validate=validate,
+            rng=rng,
+            max_epochs=int(self.max_epochs),
+            patience=int(self.patience),
+            min_delta=float(self.min_delta),
+            checkpoint_dir=self.checkpoint_dir,
+            fingerprint=fingerprint,
+            desc=f"{type(self).__name__} epochs",
+            stop_after_epoch=getattr(self, "_stop_after_epoch", None),
+        )
+        self.network_ = net
+        self.history_ = result.history
+        self.best_epoch_ = result.best_epoch
+        self.n_epochs_ = result.n_epochs
+        self.stopped_early_ = result.stopped_early
+        self.n_features_in_ = X.shape[1]
+        self.n_targets_ = Y.shape[1]
+        self.target_ndim_ = y_ndim
+        return self
+
+    # ------------------------------------------------------------------ #
+    # using a fitted model
+    # ------------------------------------------------------------------ #
+    def _scale_X(self, X: np.ndarray) -> np.ndarray:
+        return (X - self.x_mean_) / self.x_scale_
+
+    def _outputs(self, X) -> np.ndarray:
+        """Decoded network outputs (T, q) for ``X`` (T, p): a full pass from a zero state."""
+        import torch
+
+        self._check_fitted()
+        X = self._check_X(X)
+        net = self.network_
+        device = next(net.parameters()).device
+        net.eval()
+        with torch.no_grad():
+            out = _run(net, torch.from_numpy(np.ascontiguousarray(self._scale_X(X))).to(device))
+        return self._decode_outputs(out.cpu().numpy())
+
+    def _shape_like_targets(self, P: np.ndarray) -> np.ndarray:
+        return P[:, 0] if self.target_ndim_ == 1 else P
+
+    def score(self, X, Y):
+        """Score a full-sequence prediction of ``X`` against ``Y`` (see the subclass for the metric)."""
+        self._check_fitted()
+        X = self._check_X(X)
+        Y, _ = self._check_Y(Y, self._target_name, X.shape[0])
+        return self._metric(Y, self._outputs(X))
+
+    def split_scores(self, X, Y) -> dict:
+        """Scores on the train, validation and test blocks of ``contiguous_split(T, split)``.
+
+        One full pass predicts all of ``X`` (the state runs on across block
+        boundaries; inputs only, no target leaks forward), then each block is
+        scored. Called with the ``X, Y`` given to ``fit`` (without
+        ``validation``), these are the seed's train/validation/test numbers.
+
+        Returns
+        -------
+        dict
+            ``{"train": ..., "validation": ..., "test": ...}``, each what
+            :meth:`score` returns (``NaN`` for an empty test block).
+        """
+        self._check_fitted()
+        X = self._check_X(X)
+        Y, _ = self._check_Y(Y, self._target_name, X.shape[0])
+        P = self._outputs(X)
+        out = {}
+        for name, s in zip(("train", "validation", "test"), contiguous_split(X.shape[0], self.split)):
+            out[name] = self._metric(Y[s], P[s]) if s.stop > s.start else float("nan")
+        return out
+
+
+class SequenceRegressor(_SequenceModel):
+    """Recurrent encoding model (LSTM or GRU) mapping input time series to target time series.
+
+    Network: ``len(hidden)`` stacked recurrent layers (``hidden[i]`` units
+    each), dropout, a dense layer of ``dense`` ReLU units (the seed does not
+    name its activation), dropout, and a linear output of q units. Loss: mean
+    squared error of the standardised targets; optimiser Adam; weights start
+    as Keras (the seed's framework) initialises them
+    (:func:`neurocine.models.torch_base.keras_init`). Inputs and targets are
+    standardised with the training block's statistics; predictions are in the
+    targets' units.
+
+    Parameters
+    ----------
+    cell : {"lstm", "gru"}, default "lstm"
+        Recurrent cell.
+    hidden : tuple of int, default (13, 26)
+        Units of each stacked recurrent layer (the seed's 13 and 26).
+    dropout : float, default 0.3
+        Dropout rate after the recurrent stack and after the dense layer.
+    dense : int or None, default 250
+        Units of the dense layer before the output; None: no dense layer.
+    sequence_length : int, default 20
+        Length (time steps) of the random training windows.
+    batch_size : int, default 128
+        Windows per optimiser step.
+    steps_per_epoch : int, default 30
+        Optimiser steps per epoch.
+    max_epochs : int, default 100
+        Epoch limit.
+    patience : int, default 4
+        Epochs without improvement of the validation loss before stopping;
+        the best epoch's weights are restored.
+    min_delta : float, default 1e-4
+        Least decrease of the validation loss that counts as improvement.
+    learning_rate : float, default 1e-3
+        Adam step size.
+    split : tuple of 3 floats, default (0.7, 0.1, 0.2)
+        Train/validation/test fractions used by ``fit(X, Y)`` without
+        ``validation`` (see :func:`contiguous_split`) and by
+        :meth:`split_scores`.
+    checkpoint_dir : path or None, default None
+        Save the training state here after every epoch; resume from it.
+    random_state : int or None
+        Seed of the initial weights, the training windows and dropout: the
+        same seed gives the same numbers on CPU.
+    device : str, default "auto"
+        ``"auto"`` (CUDA when present, else CPU), ``"cpu"`` or ``"cuda[:i]"``.
+
+    Attributes
+    ----------
+    network_ : torch.nn.ModuleDict
+        ``"rnn"`` (the recurrent layers) and ``"head"`` (dropout, dense, output).
+    history_ : dict
+        ``"loss"`` and ``"val_loss"`` (standardised MSE), one value per epoch.
+    best_epoch_ : int
+        1-based epoch whose weights were kept.
+    n_epochs_ : int
+        Epochs run.
+    stopped_early_ : bool
+    x_mean_, x_scale_ : ndarray, shape (p,)
+    y_mean_, y_scale_ : ndarray, shape (q,)
+    n_features_in_, n_targets_ : int
+
+    Notes
+    -----
+    :meth:`predict` makes one stateful pass over the whole sequence (in
+    blocks of 4096 steps, the state carried over), starting from a zero
+    state at its first row -- the simplest use of a recurrent model, and the
+    seed's. Training windows also start from a zero state, so the first
+    ``sequence_length`` predictions see less history than the rest.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((1000, 2))
+    >>> Y = np.convolve(X[:, 0], 0.6 ** np.arange(10))[:1000, None]  # a leaky integrator of X[:, 0]
+    >>> test = contiguous_split(1000)[2]
+    >>> model = SequenceRegressor(max_epochs=3, random_state=0).fit(X, Y)   # 70 % train, 10 % validation
+    >>> model.predict(X[test]).shape, model.score(X[test], Y[test]).shape
+    ((200, 1), (1,))
+    """
+
+    def _fit_target_encoding(self, Y: np.ndarray) -> None:
+        self.y_mean_, self.y_scale_ = _standardiser(Y)
+
+    def _encode_targets(self, Y: np.ndarray) -> np.ndarray:
+        return (Y - self.y_mean_) / self.y_scale_
+
+    def _decode_outputs(self, out: np.ndarray) -> np.ndarray:
+        return out * self.y_scale_ + self.y_mean_
+
+    def _loss_function(self):
+        from torch import nn
+
+        return nn.MSELoss()
+
+    def _metric(self, Y: np.ndarray, P: np.ndarray) -> np.ndarray:
+        return explained_variance(Y, P)
+
+    def predict(self, X) -> np.ndarray:
+        """Predicted targets for ``X``.
+
+        Parameters
+        ----------
+        X : array_like, shape (T, p)
+
+        Returns
+        -------
+        ndarray, shape (T, q), or (T,) when ``Y`` was 1-D in fit
+            In the targets' units.
+        """
+        return self._shape_like_targets(self._outputs(X))
+
+    def score(self, X, Y) -> np.ndarray:
+        """Explained variance per target, ``1 - var(y - ŷ) / var(y)`` over time.
+
+        Parameters
+        ----------
+        X : array_like, shape (T, p)
+        Y : array_like, shape (T, q) or (T,)
+
+        Returns
+        -------
+        ndarray, shape (q,)
+            See :func:`neurocine.models.ridge.explained_variance`.
+        """
+        return super().score(X, Y)
+
+
+class SequenceClassifier(_SequenceModel):
+    """Recurrent classifier of binary events (the seed's whisking classifier).
+
+    The backbone of :class:`SequenceRegressor` with a sigmoid output per
+    target column and binary cross-entropy loss; inputs are standardised
+    with the training block's statistics. Targets are 0/1 (or bool), one
+    column per independent binary label.
+
+    Parameters
+    ----------
+    cell, hidden, dropout, dense, sequence_length, batch_size, steps_per_epoch, max_epochs, patience, \
+min_delta, learning_rate, split, checkpoint_dir, random_state, device
+        As for :class:`SequenceRegressor`; early stopping watches the
+        validation cross-entropy.
+
+    Attributes
+    ----------
+    network_, history_, best_epoch_, n_epochs_, stopped_early_, x_mean_, x_scale_, n_features_in_, n_targets_
+        As for :class:`SequenceRegressor` (``history_`` holds cross-entropies).
+
+    Notes
+    -----
+    Accuracy on the seed's train/validation/test blocks:
+    ``model.fit(X, y).split_scores(X, y)`` returns
+    ``{"train": acc, "validation": acc, "test": acc}``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((1000, 3))
+    >>> y = (np.convolve(X[:, 0], np.ones(5))[:1000] > 1).astype(int)   # events of a 5-step sum
+    >>> model = SequenceClassifier(max_epochs=3, random_state=0).fit(X, y)
+    >>> model.predict_proba(X).shape, sorted(model.split_scores(X, y))
+    ((1000,), ['test', 'train', 'validation'])
+    """
+
+    _target_name = "y"
+
+    def _check_target_values(self, Y: np.ndarray, name: str) -> None:
+        bad = (Y != 0) & (Y != 1)
+        if bad.any():
+            row, col = (int(i) for i in np.argwhere(bad)[0])
+            raise InputError(
+                f"{name}: has value {Y[row, col].item()!r} at (row {row}, column {col}); "
+                f"expected binary labels 0/1 (or bool)"
+            )
+
+    def _loss_function(self):
+        from torch import nn
+
+        return nn.BCEWithLogitsLoss()
+
+    def _decode_outputs(self, out: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-out.astype(np.float64)))
+
+    def _metric(self, Y: np.ndarray, P: np.ndarray) -> float:
+        return float(np.mean((P >= 0.5) == (Y > 0.5)))
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Probability of the event (label 1) at every time step.
+
+        Parameters
+        ----------
+        X : array_like, shape (T, p)
+
+        Returns
+        -------
+        ndarray, shape (T,) when ``y`` was 1-D in fit, else (T, q)
+        """
+        return self._shape_like_targets(self._outputs(X))
+
+    def predict(self, X) -> np.ndarray:
+        """Labels 0/1 (int): probability >= 0.5. Shape as :meth:`predict_proba`."""
+        return (self.predict_proba(X) >= 0.5).astype(np.int64)
+
+    def score(self, X, y) -> float:
+        """Accuracy of :meth:`predict` (fraction of time steps and labels right).
+
+        Parameters
+        ----------
+        X : array_like, shape (T, p)
+        y : array_like, shape (T,) or (T, q), binary
+
+        Returns
+        -------
+        float
+        """
+        return super().score(X, y)

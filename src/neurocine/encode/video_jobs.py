@@ -1,0 +1,225 @@
+"""Video jobs: motion energy / motion SVD of ROIs, and a picture of the ROIs.
+
+``neurocine video motion`` and ``neurocine video rois`` call these; so does
+``neurocine batch motion`` once per session.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neurocine.errors import InputError
+from neurocine.features.motion import MotionFeatures, MotionResult
+from neurocine.features.rois import ROI, full_frame_roi, roi_masks
+from neurocine.io.rois import read_roi_specs
+from neurocine.io.video import VideoReader
+from neurocine.report.html import JobFolder
+from neurocine.runtime import progress
+
+__all__ = ["compute_motion", "run_motion", "run_draw_rois", "load_rois"]
+
+
+def load_rois(rois: str | os.PathLike | list[ROI] | None, reader: VideoReader) -> list[ROI]:
+    """ROIs from a file, a list, or (None) the one ROI ``full`` covering the source frame."""
+    if rois is None:
+        return [full_frame_roi(reader.source_width, reader.source_height)]
+    if isinstance(rois, (str, os.PathLike)):
+        roi_list = []
+        for name, spec in read_roi_specs(rois):
+            try:
+                roi_list.append(ROI(name, box=spec.get("box"), polygon=spec.get("polygon")))
+            except InputError as exc:
+                raise InputError(f"{rois}: {exc}") from None
+    else:
+        roi_list = list(rois)
+    names = [r.name for r in roi_list]
+    if len(set(names)) != len(names):
+        raise InputError(
+            f"rois: duplicate ROI names {sorted({n for n in names if names.count(n) > 1})}; expected unique names"
+        )
+    return roi_list
+
+
+def compute_motion(
+    video: str | os.PathLike | VideoReader,
+    rois=None,
+    *,
+    n_svd: int = 0,
+    bin: int = 1,
+    crop=None,
+    first_value: float = 0.0,
+    allow_truncated: bool = False,
+    chunk_size: int | None = None,
+    oversample: int = 20,
+) -> tuple[MotionResult, VideoReader]:
+    """Motion energy (and motion SVD when ``n_svd > 0``) of every ROI in one pass over the video.
+
+    Parameters
+    ----------
+    video : path or VideoReader
+    rois : path to a TOML/JSON ROI file, list of ROI, or None (the full frame, named ``full``)
+    n_svd : int
+        Motion-SVD components per ROI.
+    bin, crop, allow_truncated, chunk_size
+        Passed to :class:`~neurocine.io.video.VideoReader` (ignored when a reader is given).
+    first_value : float
+        Motion energy of frame 0 (0.0, or NaN).
+
+    Returns
+    -------
+    (MotionResult, VideoReader)
+        The features and the reader (its ``metadata`` says how many frames decoded).
+    """
+    reader = (
+        video
+        if isinstance(video, VideoReader)
+        else VideoReader(video, bin=bin, crop=crop, allow_truncated=allow_truncated, chunk_size=chunk_size)
+    )
+    roi_list = load_rois(rois, reader)
+    masks = roi_masks(roi_list, reader.source_width, reader.source_height, crop=reader.crop, bin=reader.bin)
+    features = MotionFeatures(
+        masks, [r.name for r in roi_list], n_svd=n_svd, first_value=first_value, oversample=oversample
+    )
+    total = -(-reader.n_frames // reader.chunk_size) if reader.n_frames else None
+    # one BLAS thread: the decoder runs in parallel threads, and a multi-threaded BLAS competing
+    # with it made the motion-SVD merges ~3x slower on 2 cores
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        for chunk in progress(reader.iter_chunks(), total=total, desc=f"motion {reader.path.name}"):
+            features.update(chunk.frames, chunk.timestamps)
+        return features.result(), reader
+
+
+def run_motion(
+    video: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    rois: str | os.PathLike | None = None,
+    svd: int = 0,
+    bin: int = 1,
+    crop=None,
+    first: str = "zero",
+    allow_truncated: bool = False,
+    chunk_size: int | None = None,
+    nwb: bool = False,
+    figures: bool = True,
+) -> dict[str, Any]:
+    """``neurocine video motion``: write ``OUT/motion.npz``, figures and ``summary.json``.
+
+    ``motion.npz`` keys: ``motion_energy`` (T, n_rois), ``svd_temporal`` (T, n_rois, k),
+    ``svd_masks`` (n_rois, k, H, W), ``svd_singular_values`` (n_rois, k), ``timestamps`` (T,) s,
+    ``roi_names`` (n_rois,). With ``nwb=True`` also ``motion.nwb`` (a BehavioralTimeSeries) and, with
+    ``svd``, ``motion_svd_<roi>.nwb`` (the ndx-facemap-motionsvd layout in core NWB types).
+    """
+    if first not in ("zero", "nan"):
+        raise InputError(f"--first: got {first!r}, expected 'zero' or 'nan'")
+    params = {
+        "video": str(video),
+        "rois": None if rois is None else str(rois),
+        "svd": svd,
+        "bin": bin,
+        "crop": crop,
+        "first": first,
+        "allow_truncated": allow_truncated,
+    }
+    t0 = time.perf_counter()
+    result, reader = compute_motion(
+        video,
+        rois,
+        n_svd=svd,
+        bin=bin,
+        crop=crop,
+        first_value=0.0 if first == "zero" else float("nan"),
+        allow_truncated=allow_truncated,
+        chunk_size=chunk_size,
+    )
+    seconds = time.perf_counter() - t0
+    n = len(result.motion_energy)
+    with JobFolder(out, params, job="video motion") as res:
+        res.timings["motion_seconds"] = seconds
+        res.save_arrays(
+            "motion.npz",
+            motion_energy=result.motion_energy,
+            svd_temporal=result.svd_temporal,
+            svd_masks=result.svd_masks,
+            svd_singular_values=result.svd_singular_values,
+            timestamps=result.timestamps,
+            roi_names=np.asarray(result.roi_names),
+        )
+        if nwb:
+            from neurocine.io.imaging import export_motion_svd_nwb, write_features_nwb
+
+            names = [f"motion_energy_{r}" for r in result.roi_names]
+            write_features_nwb(
+                res.path("motion.nwb"),
+                result.motion_energy,
+                names,
+                timestamps=result.timestamps,
+                description=f"motion energy of {video}",
+            )
+            for j, roi in enumerate(result.roi_names if svd else []):
+                export_motion_svd_nwb(
+                    res.path(f"motion_svd_{roi}.nwb"),
+                    result.svd_temporal[:, j],
+                    result.svd_masks[j],
+                    timestamps=result.timestamps,
+                    name=f"MotionSVD_{roi}",
+                    downsampling_factor=float(bin),
+                    description=f"motion SVD of ROI {roi} of {video}",
+                )
+        if figures:
+            from neurocine.plotting.video import plot_motion_traces, plot_svd_masks
+
+            res.save_figure(
+                "motion_energy.png", plot_motion_traces(result.motion_energy, result.timestamps, result.roi_names)
+            )
+            if svd:
+                res.save_figure("svd_masks.png", plot_svd_masks(result.svd_masks, result.roi_names))
+        res.metrics.update(
+            {
+                "frames": n,
+                "frames_per_second": n / seconds if seconds > 0 else None,
+                "mean_motion_energy": {
+                    r: float(np.nanmean(result.motion_energy[:, j])) for j, r in enumerate(result.roi_names)
+                },
+            }
+        )
+        res.extra["video"] = reader.metadata
+    return {
+        "out": str(out),
+        "frames": n,
+        "seconds": seconds,
+        "rois": result.roi_names,
+        "truncated": reader.truncated,
+        "n_decoded": reader.n_decoded,
+    }
+
+
+def run_draw_rois(
+    video: str | os.PathLike, rois: str | os.PathLike, out: str | os.PathLike, *, max_frames: int = 300
+) -> dict[str, Any]:
+    """``neurocine video rois``: draw the ROIs on the mean of the first frames, save a PNG."""
+    out = Path(out)
+    if out.suffix.lower() not in (".png", ".pdf", ".svg", ".jpg"):
+        raise InputError(f"--out {out}: expected an image file name (.png, .pdf, .svg or .jpg)")
+    reader = VideoReader(video)
+    roi_list = load_rois(rois, reader)
+    roi_masks(roi_list, reader.source_width, reader.source_height)  # same checks as the motion job
+    mean = reader.mean_frame(max_frames)
+    from neurocine.plotting.base import pyplot
+    from neurocine.plotting.video import plot_rois
+
+    n_mean = min(max_frames, reader.n_frames)
+    fig = plot_rois(mean, roi_list, title=f"{reader.path.name}: ROIs on the mean of {n_mean} frames")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp{out.suffix}")
+    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    pyplot().close(fig)
+    os.replace(tmp, out)
+    return {"out": str(out), "rois": [r.name for r in roi_list]}

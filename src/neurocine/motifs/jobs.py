@@ -1,0 +1,346 @@
+"""Conv-NMF jobs: simulate data, fit a model, choose K.
+
+Each job validates its parameters before anything is written, then writes
+one result folder (see :class:`neurocine.io.results.JobFolder`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neurocine.errors import InputError
+from neurocine.io.signals import read_signal_matrix, write_signal_npz
+from neurocine.report.html import JobFolder
+
+
+def run_simulate(
+    out: str | os.PathLike,
+    *,
+    seed: int | None = 7,
+    timesteps: int = 600,
+    channels: int = 10,
+    width: int = 10,
+    neurons: int = 4,
+    alpha: float = 3.0,
+    beta: float = 0.1,
+    noise: float = 1.0,
+) -> dict[str, Any]:
+    """Simulate the notebook's Conv-NMF data and write it as an npz.
+
+    Keys: ``data`` (T, N), ``templates`` (K, N, D), ``amplitudes`` (T, K),
+    ``noise_std``, ``seed``, ``oracle_r2`` (R^2 of the true model).
+
+    Returns
+    -------
+    dict
+        A short summary (path, shapes, number of spikes, oracle R^2).
+    """
+    from neurocine.motifs.simulate import simulate_convnmf
+
+    out = Path(out)
+    if out.suffix != ".npz":
+        raise InputError(f"--out {out}: expected a file name ending in .npz")
+    sim = simulate_convnmf(
+        seed,
+        timesteps=timesteps,
+        channels=channels,
+        width=width,
+        neurons=neurons,
+        alpha=alpha,
+        beta=beta,
+        noise_std=noise,
+    )
+    oracle = sim.oracle_r2()
+    write_signal_npz(
+        out,
+        sim.data,
+        templates=sim.templates,
+        amplitudes=sim.amplitudes,
+        noise_std=np.float64(sim.noise_std),
+        seed=np.int64(-1 if seed is None else seed),
+        oracle_r2=np.float64(oracle),
+    )
+    return {
+        "out": str(out),
+        "data_shape": list(sim.data.shape),
+        "n_spikes": int((sim.amplitudes > 0).sum()),
+        "oracle_r2": oracle,
+    }
+
+
+def fit_figures(
+    res: JobFolder,
+    data: np.ndarray,
+    model,
+    *,
+    channels=None,
+    sampling_rate=None,
+    truth: dict | None = None,
+    score=None,
+    title: str = "",
+    prefix: str = "",
+) -> None:
+    """Write the figures of one fitted model into a result folder (file names get ``prefix``)."""
+    from neurocine.motifs.plotting import plot_ground_truth_comparison, plot_log_likelihood, plot_model
+
+    res.save_figure(
+        f"{prefix}model.png",
+        plot_model(
+            data,
+            model.templates_,
+            model.amplitudes_,
+            sampling_rate=sampling_rate,
+            channel_names=channels,
+            reconstruction=True,
+            title=title,
+        ),
+    )
+    res.save_figure(f"{prefix}log_likelihood.png", plot_log_likelihood(model.log_likelihoods_))
+    if truth is not None and score is not None and "templates" in truth:
+        f1 = {u["unit"]: u["f1"] for u in score.per_unit}
+        res.save_figure(
+            f"{prefix}ground_truth.png",
+            plot_ground_truth_comparison(truth["templates"], model.templates_, score.assignment, f1),
+        )
+
+
+def fit_to_folder(
+    res: JobFolder,
+    data: np.ndarray,
+    model,
+    *,
+    truth: dict | None = None,
+    tolerance: int = 2,
+    channels=None,
+    sampling_rate=None,
+    title: str = "",
+    prefix: str = "",
+) -> dict[str, Any]:
+    """Fit ``model`` to ``data`` and store its arrays, metrics and figures in ``res``.
+
+    Returns the metrics (the caller decides where they go in ``summary.json``).
+    """
+    from neurocine.motifs.scoring import score_against_truth
+
+    model.fit(data)
+    metrics: dict[str, Any] = {
+        "n_spikes": model.n_spikes_,
+        "r2": model.r2_,
+        "n_iter": model.n_iter_,
+        "converged": model.converged_,
+        "noise_std": model.noise_std_,
+        "log_likelihoods": model.log_likelihoods_,
+        "seconds": model.fit_seconds_,
+    }
+    score = None
+    if truth is not None and "amplitudes" in truth:
+        score = score_against_truth(
+            truth["amplitudes"], model.amplitudes_, truth.get("templates"), model.templates_, tolerance=tolerance
+        )
+        o = score.overall
+        metrics.update(
+            {
+                "spike_precision": o["precision"],
+                "spike_recall": o["recall"],
+                "spike_f1": o["f1"],
+                "spike_accuracy": o["accuracy"],
+                "template_similarity": o["template_similarity"],
+                "n_true_spikes": o["n_true"],
+            }
+        )
+        res.write_json(f"{prefix}ground_truth_score.json", score.to_dict())
+    res.save_arrays(
+        f"{prefix}fit.npz",
+        templates=model.templates_,
+        amplitudes=model.amplitudes_,
+        log_likelihoods=model.log_likelihoods_,
+    )
+    fit_figures(
+        res,
+        data,
+        model,
+        channels=channels,
+        sampling_rate=sampling_rate,
+        truth=truth,
+        score=score,
+        title=title,
+        prefix=prefix,
+    )
+    return metrics
+
+
+def _model_params(
+    components: int,
+    width: int,
+    rank: int | None,
+    solver: str,
+    amp_rate: float,
+    seed: int | None,
+    nonnegative: bool,
+    n_init: int | None,
+    noise_std: float | None,
+    max_iter: int | None,
+    device: str,
+) -> dict[str, Any]:
+    return {
+        "n_components": components,
+        "width": width,
+        "rank": rank,
+        "solver": solver,
+        "amp_rate": amp_rate,
+        "random_state": seed,
+        "nonnegative": nonnegative,
+        "n_init": n_init,
+        "noise_std": noise_std,
+        "max_iter": max_iter,
+        "device": device,
+    }
+
+
+def run_fit(
+    input_path: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    components: int,
+    width: int,
+    rank: int | None = None,
+    solver: str = "default",
+    amp_rate: float = 3.0,
+    seed: int | None = 0,
+    nonnegative: bool = False,
+    n_init: int | None = None,
+    noise_std: float | None = None,
+    max_iter: int | None = None,
+    tolerance: int = 2,
+    series: str | None = None,
+    device: str = "auto",
+) -> dict[str, Any]:
+    """Fit a Conv-NMF model to a signal file and write the result folder.
+
+    ``summary.json`` metrics: ``n_spikes``, ``r2``, ``n_iter``,
+    ``log_likelihoods``, ``seconds`` (wall time of the fit), ``noise_std``
+    and, when the input carries ground truth (``templates``/``amplitudes`` in
+    an npz), ``spike_precision``, ``spike_recall``, ``spike_f1``,
+    ``template_similarity``. Arrays in ``fit.npz``; figures ``model.png``,
+    ``log_likelihood.png`` (and ``ground_truth.png``).
+    """
+    from neurocine.motifs.convnmf import ConvNMF
+
+    signal = read_signal_matrix(input_path, series=series)
+    params = _model_params(
+        components, width, rank, solver, amp_rate, seed, nonnegative, n_init, noise_std, max_iter, device
+    )
+    model = ConvNMF(**params)
+    model._check_params(signal.n_timesteps)  # fail before creating any folder
+    if not (isinstance(tolerance, int) and tolerance >= 0):
+        raise InputError(f"--tolerance: got {tolerance!r}, expected an integer >= 0 (samples)")
+    job_params = {"input": str(input_path), **params, "tolerance": tolerance, "series": series}
+    with JobFolder(out, job_params, job="motifs fit") as res:
+        res.extra["input"] = {
+            "shape": list(signal.data.shape),
+            "channels": signal.channels,
+            "sampling_rate": signal.sampling_rate,
+            "has_ground_truth": signal.truth is not None,
+        }
+        metrics = fit_to_folder(
+            res,
+            signal.data,
+            model,
+            truth=signal.truth,
+            tolerance=tolerance,
+            channels=signal.channels,
+            sampling_rate=signal.sampling_rate,
+            title=f"{Path(input_path).name}: K = {components}, {solver} solver",
+        )
+        res.metrics.update(metrics)
+        res.timings["fit_seconds"] = metrics["seconds"]
+        summary = res.summary()
+    return summary
+
+
+def run_select(
+    input_path: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    components: str,
+    width: int,
+    repeats: int = 3,
+    mask_fraction: float = 0.1,
+    seed: int | None = 0,
+    rank: int | None = None,
+    nonnegative: bool = False,
+    amp_rate: float = 3.0,
+    n_init: int = 3,
+    series: str | None = None,
+    device: str = "auto",
+    jobs: int = 1,
+) -> dict[str, Any]:
+    """Held-out fit and stability for a range of K; writes ``selection.json`` and ``k_selection.png``.
+
+    Each finished fit is checkpointed in ``.OUT.checkpoints`` beside ``out``: an interrupted run given the same
+    arguments resumes from it (same result); it is removed on success. ``jobs`` fits run at once, in worker
+    processes (``select_n_components(n_jobs=...)``); the result does not depend on it.
+    """
+    from neurocine.motifs.plotting import plot_k_selection
+    from neurocine.motifs.selection import parse_k_range, select_n_components
+
+    signal = read_signal_matrix(input_path, series=series)
+    ks = parse_k_range(components)
+    if not (isinstance(width, int) and 1 <= width < signal.n_timesteps):
+        raise InputError(f"--width: got {width!r}, expected an integer in [1, {signal.n_timesteps - 1}]")
+    params = {
+        "input": str(input_path),
+        "ks": ks,
+        "width": width,
+        "repeats": repeats,
+        "mask_fraction": mask_fraction,
+        "seed": seed,
+        "rank": rank,
+        "nonnegative": nonnegative,
+        "amp_rate": amp_rate,
+        "n_init": n_init,
+        "series": series,
+        "device": device,
+        "jobs": jobs,
+    }
+    checkpoints = Path(out).parent / f".{Path(out).name}.checkpoints"
+    with JobFolder(out, params, job="motifs select") as res:
+        with res.timer("selection_seconds"):
+            sel = select_n_components(
+                signal.data,
+                ks,
+                width,
+                n_repeats=repeats,
+                mask_fraction=mask_fraction,
+                random_state=seed,
+                checkpoint_dir=checkpoints,
+                rank=rank,
+                nonnegative=nonnegative,
+                amp_rate=amp_rate,
+                n_init=n_init,
+                device=device,
+                n_jobs=jobs,
+            )
+        res.write_json("selection.json", sel.to_dict())
+        res.metrics.update(
+            {
+                "recommended_k": sel.recommended,
+                "heldout_r2_mean": sel.heldout_r2.mean(1),
+                "stability_mean": [float(np.mean(s)) if s.size else None for s in sel.stability],
+            }
+        )
+        stab = sel.stability if sel.stability.shape[1] > 0 else None
+        res.save_figure(
+            "k_selection.png",
+            plot_k_selection(
+                sel.ks, sel.heldout_r2, stability=stab, recommended=sel.recommended, train_r2=sel.train_r2
+            ),
+        )
+        summary = res.summary()
+    shutil.rmtree(checkpoints, ignore_errors=True)
+    return summary

@@ -1,1 +1,0 @@
-"""One module per job: parameters -> read -> compute -> write one result folder."""

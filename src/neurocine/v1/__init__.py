@@ -1,0 +1,62 @@
+"""The mouse V1 movie-reconstruction study (dynamic neural encoding model).
+
+A DNEM predicts V1 responses to movies (Sensorium format); reconstruction optimises a movie by
+gradient descent through it, with transparency masks and ensembles; suites of gratings and noise
+probe what is recovered. Names are loaded on first use, so no torch is imported until needed.
+"""
+
+from __future__ import annotations
+
+from neurocine._lazy import lazy_exports
+
+_EXPORTS = {
+    "DNEM": "neurocine.v1.dnem",
+    "DNEMNetwork": "neurocine.v1.dnem",
+    "EnsembleModule": "neurocine.v1.dnem",
+    "train_ensemble": "neurocine.v1.dnem",
+    "single_trial_correlation": "neurocine.v1.dnem",
+    "correlation_to_average": "neurocine.v1.dnem",
+    "map_receptive_fields": "neurocine.v1.dnem",
+    "population_rf": "neurocine.v1.dnem",
+    "rf_centers": "neurocine.v1.dnem",
+    "GREY": "neurocine.v1.reconstruction",
+    "METHODS": "neurocine.v1.reconstruction",
+    "ReconstructionResult": "neurocine.v1.reconstruction",
+    "ablate_population": "neurocine.v1.reconstruction",
+    "error_map": "neurocine.v1.reconstruction",
+    "masks_from_alpha": "neurocine.v1.reconstruction",
+    "predicted_responses": "neurocine.v1.reconstruction",
+    "reconstruct": "neurocine.v1.reconstruction",
+    "reconstruct_many": "neurocine.v1.reconstruction",
+    "train_transparency_mask": "neurocine.v1.reconstruction",
+    "window_gradient": "neurocine.v1.reconstruction",
+    "window_starts": "neurocine.v1.reconstruction",
+    "simulate_v1": "neurocine.v1.simulate",
+}
+
+__all__ = [
+    "DNEM",
+    "DNEMNetwork",
+    "EnsembleModule",
+    "GREY",
+    "METHODS",
+    "ReconstructionResult",
+    "ablate_population",
+    "correlation_to_average",
+    "error_map",
+    "map_receptive_fields",
+    "masks_from_alpha",
+    "population_rf",
+    "predicted_responses",
+    "reconstruct",
+    "reconstruct_many",
+    "rf_centers",
+    "simulate_v1",
+    "single_trial_correlation",
+    "train_ensemble",
+    "train_transparency_mask",
+    "window_gradient",
+    "window_starts",
+]
+
+__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)

@@ -1,0 +1,843 @@
+"""V1 jobs (seed 001): simulate a mouse, train a DNEM ensemble, reconstruct movies, run the stimulus suites.
+
+``neurocine v1 simulate|train|reconstruct|suite`` call :func:`run_simulate`,
+:func:`run_train`, :func:`run_reconstruct` and :func:`run_suite`. Data are
+Sensorium 2023 mouse folders (:class:`neurocine.io.sensorium.SensoriumMouse`);
+a models folder holds ``model_<i>.pt`` files (:meth:`neurocine.v1.dnem.DNEM.save`)
+and ``mask.npz`` (the ensemble's transparency mask), written by ``train``.
+
+Tiers: ``train`` trains, ``oracle`` validates (early stopping), and the test
+tier (``final_test_main``, else ``live_test_main``, else ``oracle``) scores the
+models and is what ``reconstruct`` reconstructs by default (the first
+presentation of each test clip).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neurocine.errors import InputError
+from neurocine.report.html import JobFolder
+
+__all__ = [
+    "run_simulate",
+    "run_train",
+    "run_reconstruct",
+    "run_suite",
+    "load_models",
+    "test_tier",
+    "SUITES",
+    "DEFAULT_NOISE_LENGTHS",
+    "DEFAULT_ABLATION",
+]
+
+TEST_TIERS = ("final_test_main", "live_test_main", "oracle")
+SUITES = ("noise", "gratings", "ablation")
+DEFAULT_NOISE_LENGTHS = (0, 1, 2, 4, 8, 16, 32)
+DEFAULT_ABLATION = (0.0, 0.5, 0.75, 0.875)
+MASK_FILE = "mask.npz"
+
+
+# --------------------------------------------------------------------------- helpers
+def _mouse(data):
+    from neurocine.io.sensorium import SensoriumMouse
+
+    return SensoriumMouse(data)
+
+
+def test_tier(mouse) -> str:
+    """The tier that scores models and is reconstructed: the first of ``TEST_TIERS`` the mouse has."""
+    present = set(np.asarray(mouse.tiers).tolist())
+    for tier in TEST_TIERS:
+        if tier in present:
+            return tier
+    raise InputError(
+        f"{mouse.root}: meta/trials/tiers.npy has tiers {sorted(present)}; expected one of "
+        f"{list(TEST_TIERS)} to test on"
+    )
+
+
+def _first_presentations(mouse, tier: str) -> list[str]:
+    """One trial per distinct clip of ``tier`` (by ``meta/trials/video_ids``; every trial when absent)."""
+    return [group[0] for group in _clips(mouse, tier)]
+
+
+def _clips(mouse, tier: str) -> list[list[str]]:
+    """Trials of ``tier`` grouped by clip, in order of first presentation (one group per trial without video ids)."""
+    ids = mouse.trial_ids_of(tier)
+    if mouse.video_ids is None:
+        return [[tid] for tid in ids]
+    position = {tid: i for i, tid in enumerate(mouse.trial_ids)}
+    groups: dict[Any, list[str]] = {}
+    for tid in ids:
+        groups.setdefault(mouse.video_ids[position[tid]], []).append(tid)
+    return list(groups.values())
+
+
+def _repeats(mouse, tier: str) -> list[list[str]]:
+    """Trials of ``tier`` grouped by clip, only clips shown more than once."""
+    return [g for g in _clips(mouse, tier) if len(g) > 1]
+
+
+def load_models(models: str | os.PathLike, device: str = "auto"):
+    """The DNEMs of a models folder (``model_*.pt``, in index order) and its mask file (or None)."""
+    from neurocine.v1.dnem import DNEM
+
+    folder = Path(models)
+    if not folder.is_dir():
+        raise InputError(f"--models {folder}: no such folder; expected the output folder of `neurocine v1 train`")
+    files = sorted(
+        folder.glob("model_*.pt"), key=lambda p: int(p.stem.split("_")[1]) if p.stem.split("_")[1].isdigit() else 0
+    )
+    if not files:
+        raise InputError(f"--models {folder}: holds no model_*.pt; expected the output folder of `neurocine v1 train`")
+    fitted = [DNEM.load(f, device=device) for f in files]
+    mask = None
+    if (folder / MASK_FILE).is_file():
+        with np.load(folder / MASK_FILE) as m:
+            mask = {k: m[k] for k in m.files}
+    return fitted, mask
+
+
+def _encoding_models(mouse, models, truth_model: bool, device: str):
+    """(torch modules, mask dict or None): the DNEMs of ``models``, or the simulator's true population."""
+    if truth_model:
+        if models is not None:
+            raise InputError("--models and --truth-model: got both; expected one source of encoding models")
+        if not mouse.simulation:
+            raise InputError(
+                f"--truth-model: {mouse.root} has no meta/simulation; expected a folder written by "
+                f"`neurocine v1 simulate`"
+            )
+        from neurocine.v1.simulate import V1Population
+
+        return [V1Population.from_folder(mouse.root).torch_module()], None
+    if models is None:
+        raise InputError(
+            "--models: not given; expected the folder written by `neurocine v1 train` "
+            "(or --truth-model for simulated data)"
+        )
+    fitted, mask = load_models(models, device)
+    _check_frame_shape(mouse, fitted, models)
+    return [m.module_ for m in fitted], mask
+
+
+def _check_frame_shape(mouse, fitted, models) -> None:
+    shape = tuple(mouse.frame_shape)
+    n = mouse.n_neurons
+    for i, m in enumerate(fitted):
+        if tuple(m.frame_shape_) != shape or m.n_neurons_ != n:
+            raise InputError(
+                f"--models {models}: model_{i} was trained on {m.n_neurons_} neurons and "
+                f"{tuple(m.frame_shape_)} frames; expected {n} neurons and {shape} frames like "
+                f"{mouse.root}"
+            )
+
+
+# --------------------------------------------------------------------------- simulate
+def run_simulate(out: str | os.PathLike, **options) -> dict[str, Any]:
+    """``neurocine v1 simulate``: a simulated mouse V1 in the Sensorium format (see :func:`simulate_v1`)."""
+    from neurocine.v1.simulate import simulate_v1
+
+    return simulate_v1(out, **options)
+
+
+# --------------------------------------------------------------------------- train
+def run_train(
+    data: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    instances: int = 3,
+    seed: int = 0,
+    device: str = "auto",
+    mask_iterations: int = 300,
+    rf_stimuli: int = 2000,
+    figures: bool = True,
+    **dnem_params,
+) -> dict[str, Any]:
+    """``neurocine v1 train``: an ensemble of DNEMs, its held-out scores, transparency mask and receptive fields.
+
+    Writes ``model_<i>.pt`` per instance, ``mask.npz`` (alpha, update and
+    evaluation masks), ``receptive_fields.npz``, ``scores.npz`` (per-neuron
+    correlations), figures and ``summary.json`` whose metrics hold
+    ``single_trial_correlation`` (the ensemble's held-out mean, frames >= 50),
+    per-instance values, ``correlation_to_average`` (test clips shown more
+    than once), and for simulated data ``ceiling_correlation`` and
+    ``fraction_of_ceiling``. Checkpoints go to ``.OUT.checkpoints`` beside
+    ``out``; an interrupted run resumes from them, and they are removed on success.
+    """
+    from neurocine.v1.dnem import (
+        EnsembleModule,
+        correlation_to_average,
+        map_receptive_fields,
+        population_rf,
+        single_trial_correlation,
+        train_ensemble,
+    )
+
+    mouse = _mouse(data)
+    out = Path(out)
+    if int(instances) < 1:
+        raise InputError(f"--instances: got {instances}; expected at least 1")
+    train = mouse.trials("train")
+    if len(train) == 0:
+        raise InputError(f"{mouse.root}: no trials in tier 'train'; expected training trials")
+    val = mouse.trials("oracle") if "oracle" in set(np.asarray(mouse.tiers).tolist()) else None
+    tier = test_tier(mouse)
+    test = mouse.trials(tier)
+    params = {
+        "data": str(data),
+        "instances": int(instances),
+        "seed": seed,
+        "device": device,
+        "mask_iterations": mask_iterations,
+        "rf_stimuli": rf_stimuli,
+        "test_tier": tier,
+        **dnem_params,
+    }
+    checkpoints = out.parent / f".{out.name}.checkpoints"
+    with JobFolder(out, params, job="v1 train") as res:
+        t0 = time.perf_counter()
+        fitted = train_ensemble(
+            train,
+            val,
+            n_instances=int(instances),
+            checkpoint_root=checkpoints,
+            random_state=seed,
+            device=device,
+            **dnem_params,
+        )
+        res.timings["train_seconds"] = time.perf_counter() - t0
+        for i, m in enumerate(fitted):
+            m.save(res.path(f"model_{i}.pt"))
+        responses = [t.responses for t in test]
+        per_model = [m.predict_trials(test) for m in fitted]
+        ensemble_pred = [np.mean([p[j] for p in per_model], axis=0) for j in range(len(test))]
+        r_instances = [single_trial_correlation(responses, p) for p in per_model]
+        r_ensemble = single_trial_correlation(responses, ensemble_pred)
+        metrics: dict[str, Any] = {
+            "single_trial_correlation": float(np.nanmean(r_ensemble)),
+            "single_trial_correlation_instances": [float(np.nanmean(r)) for r in r_instances],
+            "n_test_trials": len(test),
+            "n_neurons": mouse.n_neurons,
+            "test_tier": tier,
+            "epochs": [int(m.n_epochs_) for m in fitted],
+        }
+        groups = _repeats(mouse, tier)
+        if groups:
+            index = {t.trial_id: j for j, t in enumerate(test)}
+            by_clip_resp = [[responses[index[tid]] for tid in g] for g in groups]
+            by_clip_pred = [ensemble_pred[index[g[0]]] for g in groups]
+            metrics["correlation_to_average"] = float(np.nanmean(correlation_to_average(by_clip_resp, by_clip_pred)))
+        sim = mouse.simulation
+        if sim and sim.get("ceiling_correlation") is not None:
+            metrics["ceiling_correlation"] = float(sim["ceiling_correlation"])
+            metrics["fraction_of_ceiling"] = metrics["single_trial_correlation"] / metrics["ceiling_correlation"]
+        modules = [m.module_ for m in fitted]
+        ensemble = EnsembleModule(modules) if len(modules) > 1 else modules[0]
+
+        t0 = time.perf_counter()
+        alpha, update, evaluation = _train_mask(
+            modules, mouse, iterations=int(mask_iterations), seed=seed, device=device
+        )
+        np.savez(res.path(MASK_FILE), alpha=alpha, update_mask=update, evaluation_mask=evaluation)
+        res.timings["mask_seconds"] = time.perf_counter() - t0
+        metrics["update_mask_fraction"] = float(update.mean())
+        metrics["evaluation_mask_fraction"] = float(evaluation.mean())
+
+        t0 = time.perf_counter()
+        rfs = map_receptive_fields(
+            ensemble, tuple(mouse.frame_shape), n_stimuli=int(rf_stimuli), random_state=seed, device=device
+        )
+        pop = population_rf(rfs.on - rfs.off)
+        res.save_arrays(
+            "receptive_fields.npz", on=rfs.on.astype(np.float32), off=rfs.off.astype(np.float32), population=pop
+        )
+        res.timings["rf_seconds"] = time.perf_counter() - t0
+        truth_rfs = _planted_rfs(mouse)
+        if truth_rfs is not None:
+            mapped = (rfs.on - rfs.off).reshape(rfs.on.shape[0], -1)
+            planted = truth_rfs.reshape(truth_rfs.shape[0], -1)
+            metrics["rf_correlation_median"] = float(np.nanmedian(_row_correlations(mapped, planted)))
+        res.save_arrays(
+            "scores.npz", single_trial_correlation=r_ensemble, single_trial_correlation_instances=np.stack(r_instances)
+        )
+        res.metrics.update(metrics)
+        res.extra["history"] = [m.history_ for m in fitted]
+        if figures:
+            _train_figures(res, fitted, alpha, pop, rfs, truth_rfs, r_ensemble, metrics)
+    shutil.rmtree(checkpoints, ignore_errors=True)
+    return {"out": str(out), "metrics": metrics}
+
+
+def _planted_rfs(mouse) -> np.ndarray | None:
+    if not mouse.simulation:
+        return None
+    from neurocine.v1.simulate import V1Population
+
+    try:
+        return V1Population.from_folder(mouse.root).spatial_filters()
+    except (InputError, OSError, KeyError):
+        return None
+
+
+def _row_correlations(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a = a - a.mean(axis=1, keepdims=True)
+    b = b - b.mean(axis=1, keepdims=True)
+    den = np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.abs((a * b).sum(axis=1) / den)  # RF sign of complex cells is arbitrary
+
+
+def _train_figures(res, fitted, alpha, pop, rfs, truth_rfs, r_ensemble, metrics) -> None:
+    from neurocine.v1.plotting import plot_alpha_mask, plot_lines, plot_receptive_fields
+
+    hist = [m.history_ for m in fitted]
+    n = max(len(h["loss"]) for h in hist)
+    x = np.arange(1, n + 1)
+
+    def padded(values):
+        v = np.full(n, np.nan)
+        v[: len(values)] = values
+        return v
+
+    series = {}
+    for i, h in enumerate(hist):
+        series[f"train {i}"] = padded(h["loss"])
+        series[f"validation {i}"] = padded(h["val_loss"])
+    res.save_figure(
+        "training.png",
+        plot_lines(x, series, xlabel="epoch", ylabel="Poisson loss", title="DNEM training (one line per instance)"),
+    )
+    res.save_figure("mask.png", plot_alpha_mask(alpha, population_rf=pop))
+    strongest = np.argsort(-np.nan_to_num(r_ensemble))[:6]
+    res.save_figure(
+        "receptive_fields.png",
+        plot_receptive_fields(
+            rfs.on,
+            rfs.off,
+            neurons=list(strongest),
+            truth=truth_rfs,
+            title="in-silico receptive fields of the best-predicted neurons",
+        ),
+    )
+
+    from neurocine.plotting.base import new_figure
+
+    fig = new_figure((5, 3))
+    ax = fig.subplots()
+    ax.hist(np.nan_to_num(r_ensemble), bins=50, color="tab:blue")
+    ax.axvline(metrics["single_trial_correlation"], color="k", lw=1, label="mean")
+    if "ceiling_correlation" in metrics:
+        ax.axvline(metrics["ceiling_correlation"], color="tab:red", lw=1, ls="--", label="simulator ceiling")
+    ax.set_xlabel("single-trial correlation (held-out, frames >= 50)")
+    ax.set_ylabel("neurons")
+    ax.legend(fontsize=7)
+    res.save_figure("correlation_histogram.png", fig)
+
+
+# --------------------------------------------------------------------------- reconstruct
+def _masks(models_mask, modules, mouse, seed, device):
+    """The models folder's saved masks, or masks learned now (models without a mask.npz, the true population)."""
+    if models_mask is not None:
+        return models_mask["alpha"], models_mask["update_mask"], models_mask["evaluation_mask"]
+    return _train_mask(modules, mouse, seed=seed, device=device)
+
+
+def _spread_trials(mouse, n: int) -> list:
+    """Up to ``n`` training trials evenly spread over the tier (each loaded once)."""
+    train = mouse.trials("train")
+    return [train[i] for i in np.linspace(0, len(train) - 1, min(len(train), n)).astype(int)]
+
+
+def _train_mask(modules, mouse, *, iterations: int = 300, seed: int = 0, device: str = "auto"):
+    """(alpha, update mask, evaluation mask) learned on 32 training trials spread over the tier."""
+    from neurocine.v1.reconstruction import train_transparency_mask
+
+    alpha = train_transparency_mask(
+        modules, _spread_trials(mouse, 32), iterations=iterations, random_state=seed, device=device
+    )
+    update, evaluation = _thresholded(alpha)
+    return alpha, update, evaluation
+
+
+def _thresholded(alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The paper's update (alpha >= 0.5) and evaluation (alpha >= 1) masks; each falls back to the next looser one.
+
+    A weak or barely trained model can leave alpha below 1 everywhere; then the
+    update mask is also the evaluation mask (and, if that is empty too, the whole
+    frame), so a reconstruction is still scored rather than refused.
+    """
+    from neurocine.v1.reconstruction import masks_from_alpha
+
+    update, evaluation = masks_from_alpha(alpha)
+    if not update.any():
+        update = np.ones_like(update)
+    if not evaluation.any():
+        evaluation = update.copy()
+    return update, evaluation
+
+
+def _select_trials(mouse, trials: Sequence[str] | None, n_trials: int | None) -> list[str]:
+    if trials:
+        ids = [str(t) for t in trials]
+        known = set(mouse.trial_ids)
+        missing = [t for t in ids if t not in known]
+        if missing:
+            raise InputError(
+                f"--trials: {missing} are not trials of {mouse.root}; expected ids among "
+                f"{len(known)} trials (e.g. {sorted(known)[:5]})"
+            )
+    else:
+        ids = _first_presentations(mouse, test_tier(mouse))
+    if n_trials is not None:
+        ids = ids[: int(n_trials)]
+    if not ids:
+        raise InputError("--trials: none selected; expected at least one trial")
+    return ids
+
+
+def run_reconstruct(
+    data: str | os.PathLike,
+    models: str | os.PathLike | None,
+    out: str | os.PathLike,
+    *,
+    trials: Sequence[str] | None = None,
+    n_trials: int | None = None,
+    method: str = "paper",
+    iterations: int | None = None,
+    lr: float | None = None,
+    ensemble: str = "videos",
+    error_maps: bool = True,
+    truth_model: bool = False,
+    seed: int = 0,
+    device: str = "auto",
+    figures: bool = True,
+    movies: bool = True,
+    **reconstruct_options,
+) -> dict[str, Any]:
+    """``neurocine v1 reconstruct``: movies reconstructed from recorded activity, scored against the truth.
+
+    For every trial: ``trial_<id>/`` with ``reconstruction.npz`` (truth,
+    reconstruction, per-model movies, correlation curves), ``comparison.mp4``
+    and ``comparison.gif`` (ground truth | reconstruction), ``frames.png``,
+    ``correlation.png`` and, with ``error_maps``, the reconstruction from the
+    activity the models predict for the true movie and ``error_map.png``.
+    ``summary.json`` holds each trial's video correlation (Pearson over the
+    evaluation-mask pixels of frames >= 30) and mean frame correlation, their
+    means ``mean_video_correlation`` / ``mean_frame_correlation``, and the
+    ensembling curve (mean video correlation when averaging 1..k models' movies).
+
+    ``truth_model`` (simulated data) reconstructs with the simulator's own
+    population instead of trained models: the upper bound a perfect encoding
+    model would reach. Other keywords go to
+    :func:`neurocine.v1.reconstruction.reconstruct` (``coarse_to_fine``,
+    ``holdout``, ``window``, ``stride``, ...).
+    """
+    from neurocine.metrics import match_contrast_luminance
+    from neurocine.v1.reconstruction import error_map, predicted_responses, reconstruct
+
+    mouse = _mouse(data)
+    modules, models_mask = _encoding_models(mouse, models, truth_model, device)
+    ids = _select_trials(mouse, trials, n_trials)
+    params = {
+        "data": str(data),
+        "models": "simulator ground truth" if truth_model else str(models),
+        "trials": ids,
+        "method": method,
+        "iterations": iterations,
+        "lr": lr,
+        "ensemble": ensemble,
+        "error_maps": error_maps,
+        "seed": seed,
+        "device": device,
+        **reconstruct_options,
+    }
+    options = dict(
+        method=method,
+        iterations=iterations,
+        lr=lr,
+        ensemble=ensemble,
+        random_state=seed,
+        device=device,
+        **reconstruct_options,
+    )
+    with JobFolder(out, params, job="v1 reconstruct") as res:
+        alpha, update, evaluation = _masks(models_mask, modules, mouse, seed, device)
+        np.savez(res.path(MASK_FILE), alpha=alpha, update_mask=update, evaluation_mask=evaluation)
+        rows, curves_by_k = [], []
+        t0 = time.perf_counter()
+        for tid in ids:
+            trial = mouse.trial(tid)
+            result = reconstruct(
+                modules,
+                trial.responses,
+                trial.behavior,
+                trial.pupil_center,
+                update_mask=update,
+                truth=trial.video,
+                evaluation_mask=evaluation,
+                desc=f"trial {tid}",
+                **options,
+            )
+            row = {
+                "trial": tid,
+                "video_correlation": result.video_correlation,
+                "mean_frame_correlation": result.mean_frame_correlation,
+                "iterations_to_95": result.iterations_to(0.95),
+                "seconds": result.timings.get("total_s"),
+            }
+            by_k = _ensemble_curve(result, trial.video, evaluation)
+            if by_k is not None:
+                row["video_correlation_single_models"] = by_k["single"]
+                curves_by_k.append(by_k["by_k"])
+            shown = match_contrast_luminance(result.video, trial.video, evaluation)
+            arrays = {
+                "truth": trial.video,
+                "reconstruction": result.video,
+                "shown": shown,
+                "loss_history": result.loss_history,
+            }
+            if result.correlation_history is not None:
+                arrays.update(
+                    correlation_history=result.correlation_history, record_iterations=result.record_iterations
+                )
+            if result.model_videos is not None:
+                arrays["model_videos"] = result.model_videos
+            recon_pred = None
+            if error_maps:
+                predicted = predicted_responses(modules, trial.video, trial.behavior, trial.pupil_center, device=device)
+                recon_pred = reconstruct(
+                    modules,
+                    predicted,
+                    trial.behavior,
+                    trial.pupil_center,
+                    update_mask=update,
+                    truth=trial.video,
+                    evaluation_mask=evaluation,
+                    desc=f"trial {tid} (predicted)",
+                    **options,
+                )
+                row["video_correlation_from_predicted"] = recon_pred.video_correlation
+                arrays["from_predicted"] = recon_pred.video
+                arrays["error"] = error_map(result.video, recon_pred.video)
+            res.save_arrays(f"trial_{tid}/reconstruction.npz", **arrays)
+            if figures or movies:
+                _trial_outputs(res, tid, trial.video, shown, evaluation, recon_pred, arrays, figures, movies)
+            rows.append(row)
+        res.timings["reconstruct_seconds"] = time.perf_counter() - t0
+        vc = [r["video_correlation"] for r in rows]
+        fc = [r["mean_frame_correlation"] for r in rows]
+        metrics = {
+            "mean_video_correlation": float(np.mean(vc)),
+            "mean_frame_correlation": float(np.mean(fc)),
+            "n_trials": len(rows),
+            "n_models": len(modules),
+            "trials": rows,
+            "evaluation_mask_fraction": float(evaluation.mean()),
+        }
+        if curves_by_k:
+            by_k = np.mean(curves_by_k, axis=0)
+            metrics["video_correlation_by_ensemble_size"] = by_k.tolist()
+            metrics["mean_video_correlation_single_model"] = float(by_k[0])
+        if error_maps:
+            metrics["mean_video_correlation_from_predicted"] = float(
+                np.mean([r["video_correlation_from_predicted"] for r in rows])
+            )
+        res.metrics.update(metrics)
+        _write_table(
+            res,
+            "trials.csv",
+            rows,
+            [
+                "trial",
+                "video_correlation",
+                "mean_frame_correlation",
+                "video_correlation_from_predicted",
+                "iterations_to_95",
+                "seconds",
+            ],
+        )
+        if figures and curves_by_k:
+            from neurocine.v1.plotting import plot_lines
+
+            k = np.arange(1, len(metrics["video_correlation_by_ensemble_size"]) + 1)
+            res.save_figure(
+                "ensembling.png",
+                plot_lines(
+                    k,
+                    {"mean over trials": metrics["video_correlation_by_ensemble_size"]},
+                    xlabel="models averaged",
+                    ylabel="video correlation",
+                    title="ensembling: average of the models' movies",
+                ),
+            )
+    return {"out": str(out), "metrics": metrics}
+
+
+def _ensemble_curve(result, truth, evaluation) -> dict | None:
+    """Video correlation of the average of the first k models' movies (smoothed like the final one), k = 1..n."""
+    if result.model_videos is None or len(result.model_videos) < 2:
+        return None
+    from neurocine.metrics import video_correlation
+    from neurocine.v1.reconstruction import _smooth
+
+    sigma = float(result.params.get("smooth_sigma", 0.5))
+    vids = result.model_videos
+    single = [video_correlation(truth, _smooth(v, sigma), evaluation) for v in vids]
+    by_k = [float(np.mean(single))] + [
+        video_correlation(truth, _smooth(vids[:k].mean(axis=0), sigma), evaluation) for k in range(2, len(vids) + 1)
+    ]
+    return {"single": single, "by_k": by_k}
+
+
+def _trial_outputs(res, tid, truth, shown, evaluation, recon_pred, arrays, figures: bool, movies: bool) -> None:
+    from neurocine.metrics import frame_correlations
+
+    if movies:
+        from neurocine.io.video import write_gif, write_video
+        from neurocine.v1.plotting import comparison_frames
+
+        frames = comparison_frames(truth, shown, mask=evaluation)
+        write_video(res.path(f"trial_{tid}/comparison.mp4"), frames, fps=30)
+        write_gif(res.path(f"trial_{tid}/comparison.gif"), frames[:, ::2, ::2], fps=30)
+    if figures:
+        from neurocine.v1.plotting import plot_correlation_curves, plot_error_maps, plot_frame_strip
+
+        rows = {"ground truth": truth, "reconstruction": shown}
+        curves = {"from recorded activity": frame_correlations(truth, shown, evaluation)}
+        if recon_pred is not None:
+            from neurocine.metrics import match_contrast_luminance
+
+            pred_shown = match_contrast_luminance(recon_pred.video, truth, evaluation)
+            rows["from predicted activity"] = pred_shown
+            curves["from predicted activity"] = frame_correlations(truth, pred_shown, evaluation)
+            res.save_figure(f"trial_{tid}/error_map.png", plot_error_maps(truth, arrays["error"], mask=evaluation))
+        res.save_figure(f"trial_{tid}/frames.png", plot_frame_strip(rows, mask=evaluation, title=f"trial {tid}"))
+        res.save_figure(f"trial_{tid}/correlation.png", plot_correlation_curves(curves))
+
+
+def _write_table(res, name: str, rows: list[dict], columns: list[str]) -> None:
+    import csv
+
+    with open(res.path(name), "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(columns)
+        for r in rows:
+            w.writerow(
+                ["" if r.get(c) is None else (f"{r[c]:.4f}" if isinstance(r.get(c), float) else r[c]) for c in columns]
+            )
+
+
+# --------------------------------------------------------------------------- suites
+def run_suite(
+    kind: str,
+    data: str | os.PathLike,
+    models: str | os.PathLike | None,
+    out: str | os.PathLike,
+    *,
+    noise_lengths: Sequence[float] = DEFAULT_NOISE_LENGTHS,
+    spatial_frequencies: Sequence[float] | None = None,
+    temporal_frequencies: Sequence[float] | None = None,
+    directions: Sequence[str] | None = None,
+    fractions: Sequence[float] = DEFAULT_ABLATION,
+    n_frames: int = 60,
+    n_trials: int | None = None,
+    method: str = "paper",
+    iterations: int | None = None,
+    truth_model: bool = False,
+    seed: int = 0,
+    device: str = "auto",
+    figures: bool = True,
+    **reconstruct_options,
+) -> dict[str, Any]:
+    """``neurocine v1 suite noise|gratings|ablation``: the paper's stimulus suites and population ablation.
+
+    ``noise``: Gaussian-noise movies over spatial x temporal length constants,
+    reconstructed from the models' *predicted* activity (as in the paper's
+    Fig. 4); table of video correlations (plus frame entropy and motion
+    energy of truth and reconstruction). ``gratings``: drifting gratings over
+    spatial x temporal frequencies, averaged over directions. ``ablation``:
+    recorded test trials reconstructed from 100, 50, 25 and 12.5 % of the
+    neurons (seeded random subsets). Behaviour for synthetic stimuli is the
+    training tier's median.
+    """
+    from neurocine.metrics import motion_energy, shannon_entropy
+    from neurocine.v1.reconstruction import ablate_population, predicted_responses, reconstruct
+
+    if kind not in SUITES:
+        raise InputError(f"suite: got {kind!r}; expected one of {', '.join(SUITES)}")
+    mouse = _mouse(data)
+    modules, models_mask = _encoding_models(mouse, models, truth_model, device)
+    params = {
+        "kind": kind,
+        "data": str(data),
+        "models": "simulator ground truth" if truth_model else str(models),
+        "method": method,
+        "iterations": iterations,
+        "seed": seed,
+        "device": device,
+        "n_frames": n_frames,
+        **reconstruct_options,
+    }
+    options = dict(
+        method=method, iterations=iterations, random_state=seed, device=device, desc=None, **reconstruct_options
+    )
+    h, w = mouse.frame_shape
+    with JobFolder(out, params, job=f"v1 suite {kind}") as res:
+        alpha, update, evaluation = _masks(models_mask, modules, mouse, seed, device)
+        behavior, pupil = _typical_behaviour(mouse, n_frames)
+
+        def from_predicted(video):
+            rates = predicted_responses(modules, video, behavior, pupil, device=device)
+            return reconstruct(
+                modules, rates, behavior, pupil, update_mask=update, truth=video, evaluation_mask=evaluation, **options
+            )
+
+        if kind == "noise":
+            from neurocine.stimuli import gaussian_noise
+
+            lengths = [float(x) for x in noise_lengths]
+            table = np.full((len(lengths), len(lengths)), np.nan)
+            entropy = np.full((2, len(lengths), len(lengths)), np.nan)
+            energy = np.full((2, len(lengths), len(lengths)), np.nan)
+            examples = {}
+            for i, s in enumerate(lengths):
+                for j, t in enumerate(lengths):
+                    video = gaussian_noise(n_frames, s, t, seed + 1000 * i + j, shape=(h, w))
+                    r = from_predicted(video)
+                    table[i, j] = r.video_correlation
+                    for k, v in enumerate((video, r.video)):
+                        entropy[k, i, j] = float(np.mean(shannon_entropy(v)))
+                        energy[k, i, j] = float(np.mean(motion_energy(v)))
+                    if i == j:
+                        examples[f"s{s:g}_t{t:g}"] = np.stack([video, r.video])
+            res.save_arrays(
+                "noise.npz",
+                lengths=np.asarray(lengths),
+                video_correlation=table,
+                entropy_truth=entropy[0],
+                entropy_reconstruction=entropy[1],
+                motion_energy_truth=energy[0],
+                motion_energy_reconstruction=energy[1],
+                **examples,
+            )
+            res.metrics.update(
+                {
+                    "video_correlation": table.tolist(),
+                    "lengths": lengths,
+                    "mean_video_correlation": float(np.nanmean(table)),
+                }
+            )
+            rows, cols, row_label, col_label = lengths, lengths, "spatial length (px)", "temporal length (frames)"
+        elif kind == "gratings":
+            from neurocine.stimuli import drifting_grating, grating_suite
+
+            sfs, tfs, dirs = _grating_axes(grating_suite, spatial_frequencies, temporal_frequencies, directions)
+            table = np.full((len(sfs), len(tfs)), np.nan)
+            per_direction = np.full((len(sfs), len(tfs), len(dirs)), np.nan)
+            for i, sf in enumerate(sfs):
+                for j, tf in enumerate(tfs):
+                    for k, d in enumerate(dirs):
+                        video = drifting_grating(n_frames, sf, tf, d, shape=(h, w))
+                        per_direction[i, j, k] = from_predicted(video).video_correlation
+                    table[i, j] = np.nanmean(per_direction[i, j])
+            res.save_arrays(
+                "gratings.npz",
+                spatial_frequencies=np.asarray(sfs),
+                temporal_frequencies=np.asarray(tfs),
+                directions=np.asarray(dirs),
+                video_correlation=table,
+                per_direction=per_direction,
+            )
+            res.metrics.update(
+                {
+                    "video_correlation": table.tolist(),
+                    "spatial_frequencies": sfs,
+                    "temporal_frequencies": tfs,
+                    "directions": dirs,
+                    "mean_video_correlation": float(np.nanmean(table)),
+                }
+            )
+            rows, cols, row_label, col_label = sfs, tfs, "cycles / pixel", "Hz"
+        else:
+            fr = [float(f) for f in fractions]
+            ids = _select_trials(mouse, None, n_trials)
+            table = np.full((len(fr), len(ids)), np.nan)
+            for j, tid in enumerate(ids):
+                trial = mouse.trial(tid)
+                for i, f in enumerate(fr):
+                    kept = ablate_population(trial.responses, f, random_state=seed) if f > 0 else None
+                    r = reconstruct(
+                        modules,
+                        trial.responses,
+                        trial.behavior,
+                        trial.pupil_center,
+                        update_mask=update,
+                        neurons=kept,
+                        truth=trial.video,
+                        evaluation_mask=evaluation,
+                        **options,
+                    )
+                    table[i, j] = r.video_correlation
+            res.save_arrays("ablation.npz", fractions=np.asarray(fr), trials=np.asarray(ids), video_correlation=table)
+            res.metrics.update(
+                {"fractions_dropped": fr, "mean_video_correlation": np.nanmean(table, axis=1).tolist(), "trials": ids}
+            )
+            rows, cols, row_label, col_label = fr, ids, "fraction of neurons dropped", "trial"
+        if figures:
+            from neurocine.v1.plotting import plot_lines, plot_table
+
+            res.save_figure(
+                f"{kind}.png",
+                plot_table(
+                    table,
+                    rows,
+                    cols,
+                    row_label=row_label,
+                    column_label=col_label,
+                    title=f"{kind}: video correlation",
+                    vmin=-0.2,
+                    vmax=1.0,
+                ),
+            )
+            if kind == "ablation":
+                res.save_figure(
+                    "ablation_curve.png",
+                    plot_lines(
+                        np.asarray(fr) * 100,
+                        {"mean over trials": np.nanmean(table, axis=1)},
+                        xlabel="% of neurons dropped",
+                        ylabel="video correlation",
+                    ),
+                )
+    return {"out": str(out), "metrics": dict(res.metrics)}
+
+
+def _grating_axes(grating_suite, sfs, tfs, dirs):
+    """The requested spatial/temporal frequencies and directions, defaulting to :func:`grating_suite`'s."""
+    import inspect
+
+    defaults = {k: v.default for k, v in inspect.signature(grating_suite).parameters.items()}
+    sfs = [float(x) for x in (sfs if sfs is not None else defaults["spatial_frequencies"])]
+    tfs = [float(x) for x in (tfs if tfs is not None else defaults["temporal_frequencies"])]
+    dirs = [str(x) for x in (dirs if dirs is not None else defaults["directions"])]
+    return sfs, tfs, dirs
+
+
+def _typical_behaviour(mouse, n_frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """The training tier's median behaviour and pupil centre, held constant for ``n_frames`` frames."""
+    trials = _spread_trials(mouse, 16)
+    beh = np.concatenate([t.behavior for t in trials])
+    pup = np.concatenate([t.pupil_center for t in trials])
+    return (
+        np.repeat(np.median(beh, axis=0, keepdims=True), n_frames, axis=0).astype(np.float32),
+        np.repeat(np.median(pup, axis=0, keepdims=True), n_frames, axis=0).astype(np.float32),
+    )

@@ -1,0 +1,930 @@
+r"""A simulated mouse V1 recorded with natural movies, written as a Sensorium 2023 mouse folder (seed 001).
+
+:class:`V1Population` is a population of linear-nonlinear-Poisson neurons with known receptive fields;
+:func:`simulate_v1` shows it natural clips (:mod:`neurocine.stimuli`) while a simulated mouse
+runs, dilates its pupil and moves its eye (:func:`simulate_behavior`), and writes everything in the
+layout of :mod:`neurocine.io.sensorium`, plus the ground truth. The same population, as a torch module
+(:meth:`V1Population.torch_module`), follows the package's encoding-model protocol, so reconstruction
+code can be tested against the true model and the simulator gives the ceiling of any encoding model.
+
+Generative model
+    Units: video ``V(t, y, x)`` in grey levels 0-255 at 30 Hz (``H x W = 36 x 64``), behaviour
+    ``[p(t), v(t)]`` (pupil dilation in eye-camera pixels, running speed in cm/s), eye position
+    ``e(t) = [e_x, e_y]`` (pupil centre, eye-camera pixels). For neuron ``n`` at frame ``t``::
+
+        X(t, u)   = (V(t, u + D (e(t) - e_0)) - L) / C                     eye-shifted, normalised frame
+        P_k(t)    = sum_u G_k(u) X(t, u)                                   spatial filters (Gabors)
+        Q_k(t)    = sum_{j=0}^{J-1} h_n[j] P_k(t - j)                      temporal filter (P(t<0) = P(0))
+        d_n(t)    = Q_n(t)                                  simple cell
+                  = sqrt(Q_n(t)^2 + Q_n'(t)^2 + eps^2)      complex cell (quadrature pair n, n')
+        z_n(t)    = (d_n(t) - mu_n) / s_n                                  calibrated drive
+        g_n(t)    = exp(a_n tanh(v(t) / v_0) + b_n (p(t) - p_0) / p_s)     behavioural gain
+        lambda_n(t) = rho_n g_n(t) [S_n(kappa_n (z_n(t) - theta_n)) + beta_n]     rate (counts / frame)
+        S_n(x)    = m_n softplus(x) / (m_n + softplus(x))                  saturating softplus, < m_n
+        r_n(t)    ~ Poisson(lambda_n(t))                                   responses
+
+    * ``L = 128``, ``C = 64`` (grey level and contrast scale); pixels sampled outside the screen are
+      grey (``X = 0``). ``u = (x, y)``; sampling ``V`` at ``u + D (e - e_0)`` with bilinear interpolation
+      is the same as moving every receptive field by ``D (e - e_0)`` screen pixels: the RFs follow the
+      eye (``D = eye_shift``, default 0.25 screen pixels per eye-camera pixel, ``e_0 = pupil_ref``).
+    * ``G_k`` are Gabor functions with zero mean and unit L2 norm: centre ``(x_n, y_n)``, envelope SD
+      ``sigma_n`` across and ``aspect_n * sigma_n`` along the bars, orientation ``phi_n`` (of the wave
+      vector), spatial frequency ``f_n`` (cycles/pixel), phase ``psi_n``; a complex cell adds the
+      quadrature Gabor (phase ``psi_n + pi/2``). Centres are uniform in an ellipse over the
+      central-left part of the screen (``rf_region``: by default x within 10-70 % and y within 10-90 %
+      of the screen), like the retinotopic patch of one two-photon field of view.
+    * ``h_n`` (``J = 10`` frames, 333 ms) is a difference of gamma functions sampled at
+      ``tau_j = (j + 1/2) / 30`` s: ``h(tau) = gamma3(tau; tau_1) - c_n gamma3(tau; tau_2)``,
+      ``gamma3(tau; T) = tau^3 exp(-tau / T) / (6 T^4)``, peak ``3 tau_1`` = 45-100 ms, a negative lobe
+      with ``tau_2 = 1.5-2 tau_1`` and biphasic index ``c_n`` in [0, 0.9] (sustained to transient), scaled
+      to unit L2 norm.
+    * ``mu_n``, ``s_n`` (mean and SD of the drive) and ``rho_n`` are **calibrated** on training clips with
+      their behaviour (:meth:`V1Population.calibrate`): with ``f = g [S(...) + beta]``, a Poisson
+      neuron's correlation between rate and response is ``sqrt(rho var f / (rho var f + E f))``, so
+      ``rho_n = c_n^2 E f / ((1 - c_n^2) var f)`` gives it the **target ceiling** ``c_n`` (drawn from a
+      Beta distribution of mean ``ceiling``, default 0.3, concentration 8), clipped so that the mean rate
+      stays within 0.01-1 counts per frame (0.3-30 Hz) and the peak rate at unit gain,
+      ``rho_n (m_n + beta_n)``, below 5 counts per frame (150 Hz). The saturation ``m_n`` (3-6 drive units)
+      keeps the rates of neurons driven by rare high-contrast edges realistic.
+
+    The rates are strictly positive (``rho, g, beta > 0``) and causal (frame ``t`` depends on frames
+    ``<= t``).
+
+Behaviour (:func:`simulate_behavior`)
+    Running alternates rest and run bouts (a two-state Markov chain, mean bouts 8 s at rest and 5 s
+    running), bout speeds 8-35 cm/s with slow fluctuations, smoothed by a 0.3 s exponential filter plus
+    0.3 cm/s measurement noise. Pupil dilation = a per-trial baseline (12-18 px) + 0.25 px per cm/s of
+    running low-passed with 1.5 s + a slow arousal process (Ornstein-Uhlenbeck, 3 s, SD 1.5 px). The pupil
+    centre relaxes (2 s) towards a per-trial fixation point near ``pupil_ref`` with 0.15 px/frame jitter
+    and makes saccades (0.3 /s at rest, 1 /s running; mostly horizontal, SD 8 px horizontally, 3 px
+    vertically).
+
+Simulated mouse (:func:`simulate_v1`)
+    Tiers like the competition data: ``train`` (unique clips from the training sources), ``oracle``
+    (validation: clips from the training sources, each shown ``oracle_repeats`` times) and
+    ``final_test_main`` (clips from held-out sources, :data:`~neurocine.stimuli.DEFAULT_TEST_SOURCES`,
+    each shown ``test_repeats`` times); every presentation has its own behaviour and Poisson noise.
+    Trials are stored in a shuffled order. Videos are quantised to 8 bits (``uint8`` files), responses
+    stored as float16 counts. Ground truth under ``meta/simulation/``: ``population.npz``
+    (:meth:`V1Population.save`), ``true_rates/<trial>.npy`` (``(N, T)`` float16, oracle and test trials),
+    ``trial_sources.npy``, ``clips.json`` (source and crop of every unique clip) and ``summary.json``.
+
+Ceiling
+    ``ceiling_correlation`` is the Sensorium single-trial metric applied to the true rates: per neuron the
+    Pearson correlation between ``lambda_n`` and ``r_n`` over the frames ``>= 50`` of all test trials
+    concatenated, averaged over neurons (:func:`ceiling_correlation`). Since ``lambda`` is the expected
+    response given the stimulus and the behaviour, no prediction ``f`` from those inputs beats it in
+    expectation (``cov(f, r) = cov(f, lambda)``, so by Cauchy-Schwarz ``corr(f, r) <= sd(lambda) / sd(r)``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neurocine import stimuli as _stimuli
+from neurocine.errors import InputError
+from neurocine.validation import check_int
+
+__all__ = ["V1Population", "ceiling_correlation", "simulate_behavior", "simulate_v1"]
+
+_LUMINANCE = 128.0
+_CONTRAST = 64.0
+_EPS = 1e-3  # complex-cell amplitude floor (normalised drive units before calibration)
+_N_TAPS = 10  # temporal filter length (frames)
+_MEAN_RATE_RANGE = (0.01, 1.0)  # counts per frame
+_PEAK_RATE = 5.0  # counts per frame at unit gain
+
+
+# --------------------------------------------------------------------------- behaviour
+
+
+def _ou(n: int, tau: float, sd: float, rng: np.random.Generator, fps: float) -> np.ndarray:
+    """Ornstein-Uhlenbeck process with time constant ``tau`` s and stationary SD ``sd``, started stationary."""
+    a = math.exp(-1.0 / (tau * fps))
+    out = np.empty(n)
+    x = rng.normal(0, sd)
+    noise = rng.normal(0, sd * math.sqrt(1 - a * a), n)
+    for t in range(n):
+        x = a * x + noise[t] if t else x
+        out[t] = x
+    return out
+
+
+def _lowpass(x: np.ndarray, tau: float, fps: float, x0: float | None = None) -> np.ndarray:
+    a = math.exp(-1.0 / (tau * fps))
+    out = np.empty_like(x, dtype=float)
+    y = x[0] if x0 is None else x0
+    for t in range(len(x)):
+        y = a * y + (1 - a) * x[t]
+        out[t] = y
+    return out
+
+
+def simulate_behavior(
+    n_frames: int, rng: Any = 0, *, fps: float = 30.0, pupil_ref: tuple[float, float] = (160.0, 120.0)
+) -> tuple[np.ndarray, np.ndarray]:
+    """Running, pupil dilation and eye position of one trial (see the module notes).
+
+    Parameters
+    ----------
+    n_frames : int
+    rng : numpy Generator or int seed
+    fps : float, default 30
+    pupil_ref : (x, y), default (160, 120)
+        Mean eye position (eye-camera pixels).
+
+    Returns
+    -------
+    behavior : ndarray, shape (T, 2), float32
+        ``[pupil dilation (eye-camera pixels), running speed (cm/s)]``.
+    pupil_center : ndarray, shape (T, 2), float32
+        ``[x, y]`` eye-camera pixels.
+    """
+    n = check_int("n_frames", n_frames)
+    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    # running: two-state Markov chain (rest <-> run)
+    p_on, p_off = 1.0 / (8.0 * fps), 1.0 / (5.0 * fps)
+    running = rng.uniform() < p_on / (p_on + p_off)
+    bout = rng.uniform(8, 35)
+    target = np.empty(n)
+    for t in range(n):
+        if running and rng.uniform() < p_off:
+            running = False
+        elif not running and rng.uniform() < p_on:
+            running, bout = True, rng.uniform(8, 35)
+        target[t] = bout if running else 0.0
+    fluct = np.exp(_ou(n, 1.0, 0.15, rng, fps))
+    speed = _lowpass(target * fluct, 0.3, fps) + rng.normal(0, 0.3, n)
+    # pupil dilation follows running, plus slow arousal
+    pupil = rng.uniform(12, 18) + 0.25 * _lowpass(np.maximum(speed, 0), 1.5, fps) + _ou(n, 3.0, 1.5, rng, fps)
+    pupil = np.maximum(pupil, 3.0)
+    # eye position: relaxation to a fixation point, jitter, saccades
+    fix = np.asarray(pupil_ref, dtype=float) + rng.normal(0, [4.0, 2.0])
+    pos = fix + rng.normal(0, [3.0, 1.5])
+    centre = np.empty((n, 2))
+    relax = 1.0 / (2.0 * fps)
+    for t in range(n):
+        if t:
+            pos = pos + (fix - pos) * relax + rng.normal(0, 0.15, 2)
+            rate = (1.0 if target[t] > 0 else 0.3) / fps
+            if rng.uniform() < rate:
+                pos = pos + rng.normal(0, [8.0, 3.0])
+        centre[t] = pos
+    behavior = np.stack([pupil, speed], axis=1).astype(np.float32)
+    return behavior, centre.astype(np.float32)
+
+
+# --------------------------------------------------------------------------- population
+
+
+def _softplus(x: np.ndarray) -> np.ndarray:
+    return np.logaddexp(0.0, x)
+
+
+def _temporal_filters(tau1: np.ndarray, tau2_ratio: np.ndarray, biphasic: np.ndarray, fps: float) -> np.ndarray:
+    tau = (np.arange(_N_TAPS) + 0.5) / fps
+
+    def gamma3(T):
+        return tau[None] ** 3 * np.exp(-tau[None] / T[:, None]) / (6 * T[:, None] ** 4)
+
+    h = gamma3(tau1) - biphasic[:, None] * gamma3(tau1 * tau2_ratio)
+    return (h / np.linalg.norm(h, axis=1, keepdims=True)).astype(np.float32)
+
+
+def _shift_frames(x: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """``out[t, y, x] = x[t, y + dy_t, x + dx_t]`` bilinear, zeros outside (``shift[t] = [dx, dy]``)."""
+    if not np.any(shift):
+        return x
+    t_len, h, w = x.shape
+    m = int(np.ceil(np.abs(shift).max())) + 2
+    pad = np.zeros((h + 2 * m, w + 2 * m), dtype=x.dtype)
+    out = np.empty_like(x)
+    for t in range(t_len):
+        dx, dy = float(shift[t, 0]), float(shift[t, 1])
+        ix, iy = math.floor(dx), math.floor(dy)
+        fx, fy = dx - ix, dy - iy
+        pad[m : m + h, m : m + w] = x[t]
+
+        def s(a, b, ix=ix, iy=iy):
+            return pad[m + iy + a : m + iy + a + h, m + ix + b : m + ix + b + w]
+
+        out[t] = (1 - fy) * ((1 - fx) * s(0, 0) + fx * s(0, 1)) + fy * ((1 - fx) * s(1, 0) + fx * s(1, 1))
+    return out
+
+
+@dataclass(eq=False)
+class V1Population:
+    """Ground-truth LNP population (parameters as numpy arrays; the model is in the module docstring).
+
+    Build one with :meth:`random`, calibrate it with :meth:`calibrate`, evaluate it with :meth:`rates`
+    (numpy) or :meth:`torch_module` (differentiable), store it with :meth:`save` / :meth:`load`.
+
+    Attributes (per neuron, shape (N,))
+    -----------------------------------
+    x, y : RF centre (screen pixels, column and row)
+    sigma : envelope SD across the bars (pixels); aspect : elongation along the bars (>= 1)
+    orientation : wave-vector angle (radians, 0 = vertical bars); sf : cycles/pixel; phase : radians
+    is_complex : bool, complex cell (quadrature energy) or simple cell
+    temporal : shape (N, 10), temporal filter taps, lag 0 first
+    run_gain (a_n), pupil_gain (b_n) : behavioural gain exponents
+    kappa, theta, beta, saturation : nonlinearity slope, threshold (drive SD units), spontaneous level
+    and saturation m_n
+    target_ceiling : c_n; drive_mean (mu_n), drive_std (s_n), rho : set by :meth:`calibrate`
+
+    Global: frame_shape (H, W), eye_shift (2, 2) screen pixels per eye-camera pixel, pupil_ref (2,),
+    running_scale v_0 (cm/s), pupil_mean p_0 and pupil_scale p_s (eye-camera pixels), fps.
+
+    Examples
+    --------
+    >>> pop = V1Population.random(100, rng=0)
+    >>> video = np.full((40, 36, 64), 128.0, dtype=np.float32)
+    >>> beh = np.tile([15.0, 0.0], (40, 1)); eye = np.tile(pop.pupil_ref, (40, 1))
+    >>> pop.calibrate([video + np.random.default_rng(1).normal(0, 40, video.shape)], [beh], [eye])
+    >>> pop.rates(video, beh, eye).shape
+    (40, 100)
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    sigma: np.ndarray
+    aspect: np.ndarray
+    orientation: np.ndarray
+    sf: np.ndarray
+    phase: np.ndarray
+    is_complex: np.ndarray
+    temporal: np.ndarray
+    run_gain: np.ndarray
+    pupil_gain: np.ndarray
+    kappa: np.ndarray
+    theta: np.ndarray
+    beta: np.ndarray
+    saturation: np.ndarray
+    target_ceiling: np.ndarray
+    drive_mean: np.ndarray
+    drive_std: np.ndarray
+    rho: np.ndarray
+    frame_shape: tuple = (36, 64)
+    eye_shift: np.ndarray = None  # type: ignore[assignment]
+    pupil_ref: np.ndarray = None  # type: ignore[assignment]
+    running_scale: float = 10.0
+    pupil_mean: float = 18.0
+    pupil_scale: float = 4.0
+    fps: float = 30.0
+    calibrated: bool = False
+
+    def __post_init__(self) -> None:
+        if self.eye_shift is None:
+            self.eye_shift = 0.25 * np.eye(2)
+        if self.pupil_ref is None:
+            self.pupil_ref = np.array([160.0, 120.0])
+        self.eye_shift = np.asarray(self.eye_shift, dtype=np.float64).reshape(2, 2)
+        self.pupil_ref = np.asarray(self.pupil_ref, dtype=np.float64).reshape(2)
+        self.frame_shape = tuple(int(v) for v in self.frame_shape)
+        self.is_complex = np.asarray(self.is_complex, dtype=bool)
+        self._bank_cache: np.ndarray | None = None
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def random(
+        cls,
+        n_neurons: int = 8000,
+        rng: Any = 0,
+        *,
+        frame_shape: tuple[int, int] = (36, 64),
+        complex_fraction: float = 0.4,
+        rf_region: tuple[float, float, float, float] = (0.4, 0.5, 0.3, 0.4),
+        ceiling: float = 0.3,
+        ceiling_concentration: float = 8.0,
+        eye_shift: float = 0.25,
+        pupil_ref: tuple[float, float] = (160.0, 120.0),
+    ) -> V1Population:
+        """Draw a population (uncalibrated: call :meth:`calibrate` before :meth:`rates`).
+
+        Parameters
+        ----------
+        n_neurons : int, default 8000
+        rng : numpy Generator or int seed
+        frame_shape : (H, W), default (36, 64)
+        complex_fraction : float, default 0.4
+            Fraction of complex cells.
+        rf_region : (cx, cy, rx, ry), default (0.4, 0.5, 0.3, 0.4)
+            Ellipse holding the RF centres: centre and semi-axes in fractions of W (x) and H (y).
+        ceiling, ceiling_concentration : float, default 0.3 and 8
+            Mean and concentration of the Beta distribution of per-neuron target ceilings ``c_n``.
+        eye_shift : float, default 0.25
+            Screen pixels the RFs move per eye-camera pixel of pupil centre.
+        pupil_ref : (x, y), default (160, 120)
+            Eye position at which RFs sit at ``(x_n, y_n)``.
+        """
+        n = check_int("n_neurons", n_neurons)
+        rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        h, w = (int(v) for v in frame_shape)
+        if not 0 <= complex_fraction <= 1:
+            raise InputError(f"complex_fraction: got {complex_fraction!r}; expected a fraction in [0, 1]")
+        if not 0 < ceiling < 1:
+            raise InputError(f"ceiling: got {ceiling!r}; expected a correlation in (0, 1)")
+        cx, cy, rx, ry = (float(v) for v in rf_region)
+        r = np.sqrt(rng.uniform(0, 1, n))
+        ang = rng.uniform(0, 2 * np.pi, n)
+        x = (cx + rx * r * np.cos(ang)) * (w - 1)
+        y = (cy + ry * r * np.sin(ang)) * (h - 1)
+        sigma = rng.uniform(2.0, 5.0, n)
+        sf = rng.uniform(0.2, 0.5, n) / sigma
+        tau1 = rng.uniform(0.015, 0.033, n)
+        temporal = _temporal_filters(tau1, rng.uniform(1.5, 2.0, n), rng.uniform(0.0, 0.9, n), 30.0)
+        a = ceiling * ceiling_concentration
+        b = (1 - ceiling) * ceiling_concentration
+        return cls(
+            x=x,
+            y=y,
+            sigma=sigma,
+            aspect=rng.uniform(1.0, 2.0, n),
+            orientation=rng.uniform(0, np.pi, n),
+            sf=sf,
+            phase=rng.uniform(0, 2 * np.pi, n),
+            is_complex=rng.uniform(size=n) < complex_fraction,
+            temporal=temporal,
+            run_gain=rng.normal(0.35, 0.2, n),
+            pupil_gain=rng.normal(0.15, 0.15, n),
+            kappa=rng.uniform(1.0, 3.0, n),
+            theta=rng.uniform(0.0, 1.5, n),
+            beta=rng.uniform(0.02, 0.2, n),
+            saturation=rng.uniform(3.0, 6.0, n),
+            target_ceiling=np.clip(rng.beta(a, b, n), 0.02, 0.9),
+            drive_mean=np.zeros(n),
+            drive_std=np.ones(n),
+            rho=np.full(n, 0.1),
+            frame_shape=(h, w),
+            eye_shift=eye_shift * np.eye(2),
+            pupil_ref=np.asarray(pupil_ref, float),
+        )
+
+    @property
+    def n_neurons(self) -> int:
+        return int(self.x.size)
+
+    # ------------------------------------------------------------------ filters
+    def _gabors(self, quadrature: bool) -> np.ndarray:
+        h, w = self.frame_shape
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+        idx = np.flatnonzero(self.is_complex) if quadrature else np.arange(self.n_neurons)
+        out = np.empty((idx.size, h, w), dtype=np.float32)
+        for start in range(0, idx.size, 512):
+            i = idx[start : start + 512]
+            dx = xx[None] - self.x[i, None, None]
+            dy = yy[None] - self.y[i, None, None]
+            c, s = np.cos(self.orientation[i])[:, None, None], np.sin(self.orientation[i])[:, None, None]
+            u = dx * c + dy * s  # along the wave vector
+            v = -dx * s + dy * c  # along the bars
+            sig = self.sigma[i, None, None]
+            env = np.exp(-0.5 * (u / sig) ** 2 - 0.5 * (v / (sig * self.aspect[i, None, None])) ** 2)
+            ph = self.phase[i, None, None] + (np.pi / 2 if quadrature else 0.0)
+            g = env * np.cos(2 * np.pi * self.sf[i, None, None] * u + ph)
+            g = g - env * (g.sum(axis=(1, 2), keepdims=True) / env.sum(axis=(1, 2), keepdims=True))
+            out[start : start + i.size] = g / np.linalg.norm(g.reshape(i.size, -1), axis=1)[:, None, None]
+        return out
+
+    def spatial_filters(self) -> np.ndarray:
+        """Ground-truth spatial RFs ``(N, H, W)`` float32: each neuron's (first) Gabor, unit norm, zero mean."""
+        return self._gabors(False)
+
+    def _bank(self) -> np.ndarray:
+        """``(H*W, N + n_complex)`` float32: the N Gabors, then the quadrature ones of the complex cells."""
+        if self._bank_cache is None:
+            g = np.concatenate([self._gabors(False), self._gabors(True)])
+            self._bank_cache = np.ascontiguousarray(g.reshape(g.shape[0], -1).T)
+        return self._bank_cache
+
+    # ------------------------------------------------------------------ numpy model
+    def _check_inputs(self, video: Any, behavior: Any, pupil_center: Any) -> tuple[np.ndarray, ...]:
+        v = np.asarray(video, dtype=np.float32)
+        if v.ndim != 3 or v.shape[1:] != self.frame_shape:
+            raise InputError(f"video: has shape {v.shape}; expected (T, {self.frame_shape[0]}, {self.frame_shape[1]})")
+        t_len = v.shape[0]
+        b = np.asarray(behavior, dtype=np.float64)
+        e = np.asarray(pupil_center, dtype=np.float64)
+        for name, a in (("behavior", b), ("pupil_center", e)):
+            if a.shape != (t_len, 2):
+                raise InputError(f"{name}: has shape {a.shape}; expected ({t_len}, 2) like the video's frames")
+        return v, b, e
+
+    def _drive_raw(self, video: np.ndarray, pupil_center: np.ndarray) -> np.ndarray:
+        """``d_n(t)`` before calibration, (T, N) float64."""
+        t_len = video.shape[0]
+        x = (video - np.float32(_LUMINANCE)) / np.float32(_CONTRAST)
+        shift = (pupil_center - self.pupil_ref) @ self.eye_shift.T
+        x = _shift_frames(x, shift.astype(np.float32))
+        p = x.reshape(t_len, -1) @ self._bank()  # (T, K) float32
+        n = self.n_neurons
+        taps = np.concatenate([self.temporal, self.temporal[self.is_complex]]).astype(np.float32)  # (K, J)
+        padded = np.concatenate([np.repeat(p[:1], _N_TAPS - 1, axis=0), p])
+        q = np.zeros_like(p)
+        for j in range(_N_TAPS):
+            q += taps[:, j] * padded[_N_TAPS - 1 - j : _N_TAPS - 1 - j + t_len]
+        d = q[:, :n].astype(np.float64)
+        cidx = np.flatnonzero(self.is_complex)
+        d[:, cidx] = np.sqrt(d[:, cidx] ** 2 + q[:, n:].astype(np.float64) ** 2 + _EPS**2)
+        return d
+
+    def _gain(self, behavior: np.ndarray) -> np.ndarray:
+        run = np.tanh(behavior[:, 1:2] / self.running_scale)
+        pup = (behavior[:, 0:1] - self.pupil_mean) / self.pupil_scale
+        return np.exp(self.run_gain[None] * run + self.pupil_gain[None] * pup)
+
+    def _shape(self, z: np.ndarray, gain: np.ndarray) -> np.ndarray:
+        sp = _softplus(self.kappa[None] * (z - self.theta[None]))
+        m = self.saturation[None]
+        return gain * (m * sp / (m + sp) + self.beta[None])
+
+    def drive(self, video: Any, pupil_center: Any) -> np.ndarray:
+        """Calibrated drive ``z_n(t)`` ``(T, N)`` (unit SD on the calibration clips)."""
+        v, _, e = self._check_inputs(video, np.zeros((len(video), 2)), pupil_center)
+        return (self._drive_raw(v, e) - self.drive_mean[None]) / self.drive_std[None]
+
+    def rates(self, video: Any, behavior: Any, pupil_center: Any) -> np.ndarray:
+        """Expected responses ``lambda`` ``(T, N)`` float32 (counts per frame), numpy.
+
+        Parameters
+        ----------
+        video : array_like, shape (T, H, W)
+            Grey levels 0-255.
+        behavior : array_like, shape (T, 2)
+            [pupil dilation, running speed].
+        pupil_center : array_like, shape (T, 2)
+            [x, y] eye position.
+        """
+        if not self.calibrated:
+            raise InputError(
+                "V1Population: not calibrated; expected calibrate(videos, behaviors, pupil_centers) before rates()"
+            )
+        v, b, e = self._check_inputs(video, behavior, pupil_center)
+        z = (self._drive_raw(v, e) - self.drive_mean[None]) / self.drive_std[None]
+        return (self.rho[None] * self._shape(z, self._gain(b))).astype(np.float32)
+
+    def sample(self, rates: np.ndarray, rng: Any = 0) -> np.ndarray:
+        """Poisson responses for ``rates`` (same shape), float32 counts."""
+        rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        return rng.poisson(np.asarray(rates, dtype=np.float64)).astype(np.float32)
+
+    def calibrate(self, videos: Sequence[Any], behaviors: Sequence[Any], pupil_centers: Sequence[Any]) -> None:
+        """Set ``drive_mean``, ``drive_std`` and ``rho`` from example trials (see the module notes).
+
+        ``rho_n`` makes the expected correlation between rate and Poisson response over these trials equal
+        ``target_ceiling[n]``, within the mean-rate bounds of 0.01-1 counts per frame and a peak rate (at unit
+        gain) of at most 5 counts per frame.
+        """
+        if not len(videos) or not (len(videos) == len(behaviors) == len(pupil_centers)):
+            raise InputError(
+                f"calibrate: got {len(videos)} videos, {len(behaviors)} behaviors and "
+                f"{len(pupil_centers)} pupil_centers; expected as many of each, at least one"
+            )
+        checked = [self._check_inputs(v, b, e) for v, b, e in zip(videos, behaviors, pupil_centers)]
+        drives = [self._drive_raw(v, e).astype(np.float32) for v, _, e in checked]
+        n_frames = sum(len(d) for d in drives)
+        mean = sum(d.sum(axis=0, dtype=np.float64) for d in drives) / n_frames
+        var = sum(((d - mean) ** 2).sum(axis=0) for d in drives) / n_frames
+        self.drive_mean = mean
+        self.drive_std = np.maximum(np.sqrt(var), 1e-6)
+        f_sum = np.zeros(self.n_neurons)
+        f_sq = np.zeros(self.n_neurons)
+        for d, (_, b, _) in zip(drives, checked):
+            f = self._shape((d - self.drive_mean) / self.drive_std, self._gain(b))
+            f_sum += f.sum(axis=0)
+            f_sq += (f * f).sum(axis=0)
+        mean_f = f_sum / n_frames
+        var_f = np.maximum(f_sq / n_frames - mean_f**2, 1e-12)
+        c2 = self.target_ceiling**2
+        rho = np.clip(c2 * mean_f / ((1 - c2) * var_f), _MEAN_RATE_RANGE[0] / mean_f, _MEAN_RATE_RANGE[1] / mean_f)
+        self.rho = np.minimum(rho, _PEAK_RATE / (self.saturation + self.beta))
+        self.calibrated = True
+
+    # ------------------------------------------------------------------ torch
+    def torch_module(self, dtype: Any = None):
+        """This population as a ``torch.nn.Module`` following the encoding-model protocol.
+
+        ``module(video (B, T, H, W) 0-255, behavior (B, T, 2), pupil_center (B, T, 2)) -> rates (B, T, N)``,
+        strictly positive, causal, differentiable in the video; the same numbers as :meth:`rates` (float32:
+        to about 1e-5 relative). Parameters are buffers (nothing to train); move it with ``.to(device)``.
+        """
+        if not self.calibrated:
+            raise InputError("V1Population: not calibrated; expected calibrate(...) before torch_module()")
+        return _make_module(self, dtype)
+
+    # ------------------------------------------------------------------ storage
+    def save(self, path: str | os.PathLike) -> None:
+        """Write every parameter to an ``.npz`` file (atomically)."""
+        from neurocine.io._atomic import atomic_path
+
+        arrays = {f.name: np.asarray(getattr(self, f.name)) for f in fields(self)}
+        arrays["format"] = np.asarray("neurocine.V1Population/1")
+        with atomic_path(path, suffix=".npz") as tmp:
+            np.savez(tmp, **arrays)
+
+    @classmethod
+    def from_folder(cls, root: str | os.PathLike) -> V1Population:
+        """The ground-truth population of a folder written by :func:`simulate_v1`."""
+        path = Path(root) / "meta" / "simulation" / "population.npz"
+        if not path.is_file():
+            raise InputError(f"{path}: no such file; expected a mouse folder written by simulate_v1")
+        return cls.load(path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> V1Population:
+        """Read a population written by :meth:`save`."""
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                data = {k: z[k] for k in z.files}
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{path}: cannot be read as a V1Population .npz ({exc})") from None
+        if str(data.pop("format", "")) != "neurocine.V1Population/1":
+            raise InputError(f"{path}: is not a V1Population file; expected one written by V1Population.save")
+        kwargs = {}
+        for f in fields(cls):
+            if f.name not in data:
+                raise InputError(f"{path}: lacks {f.name!r}; expected every V1Population parameter")
+            v = data[f.name]
+            kwargs[f.name] = v.item() if v.ndim == 0 else (tuple(int(i) for i in v) if f.name == "frame_shape" else v)
+        return cls(**kwargs)
+
+
+def _make_module(pop: V1Population, dtype: Any):
+    import torch
+    import torch.nn.functional as F
+
+    dt = dtype or torch.float32
+    n = pop.n_neurons
+
+    class V1Module(torch.nn.Module):
+        """Ground-truth V1 population (see :mod:`neurocine.v1.simulate`); buffers only."""
+
+        def __init__(self) -> None:
+            super().__init__()
+
+            def buf(name, value, kind=dt):
+                self.register_buffer(name, torch.as_tensor(np.asarray(value), dtype=kind))
+
+            buf("bank", pop._bank())
+            buf("taps", np.concatenate([pop.temporal, pop.temporal[pop.is_complex]]))
+            buf("complex_index", np.flatnonzero(pop.is_complex), torch.long)
+            buf("is_complex", pop.is_complex, torch.bool)
+            for name in (
+                "drive_mean",
+                "drive_std",
+                "rho",
+                "kappa",
+                "theta",
+                "beta",
+                "saturation",
+                "run_gain",
+                "pupil_gain",
+            ):
+                buf(name, getattr(pop, name))
+            buf("eye_shift", pop.eye_shift)
+            buf("pupil_ref", pop.pupil_ref)
+            self.frame_shape = pop.frame_shape
+            self.n_neurons = n
+            self.running_scale = float(pop.running_scale)
+            self.pupil_mean = float(pop.pupil_mean)
+            self.pupil_scale = float(pop.pupil_scale)
+
+        def forward(self, video, behavior, pupil_center):
+            b, t_len, h, w = video.shape
+            if (h, w) != self.frame_shape:
+                raise InputError(f"video: has frames of {h}x{w}; expected {self.frame_shape[0]}x{self.frame_shape[1]}")
+            x = (video.to(self.bank.dtype) - _LUMINANCE) / _CONTRAST
+            shift = (pupil_center.to(self.bank.dtype) - self.pupil_ref) @ self.eye_shift.T  # (B, T, 2)
+            if bool((shift != 0).any()):
+                ys = torch.arange(h, dtype=x.dtype, device=x.device)
+                xs = torch.arange(w, dtype=x.dtype, device=x.device)
+                gx = (xs[None, None, :] + shift.reshape(-1, 1, 2)[..., 0:1]) * (2.0 / (w - 1)) - 1.0  # (BT, 1, W)
+                gy = (ys[None, :, None] + shift.reshape(-1, 1, 2)[..., 1:2].transpose(1, 2)) * (2.0 / (h - 1)) - 1.0
+                grid = torch.stack([gx.expand(-1, h, w), gy.expand(-1, h, w)], dim=-1)  # (BT, H, W, 2)
+                x = F.grid_sample(
+                    x.reshape(-1, 1, h, w), grid, mode="bilinear", padding_mode="zeros", align_corners=True
+                ).reshape(b, t_len, h, w)
+            p = x.reshape(b, t_len, h * w) @ self.bank  # (B, T, K)
+            j_len = self.taps.shape[1]
+            padded = torch.cat([p[:, :1].expand(b, j_len - 1, p.shape[-1]), p], dim=1)
+            q = 0
+            for j in range(j_len):
+                q = q + self.taps[:, j] * padded[:, j_len - 1 - j : j_len - 1 - j + t_len]
+            d = q[..., :n]
+            quad = torch.zeros_like(d).index_copy(-1, self.complex_index, q[..., n:])
+            d = torch.where(self.is_complex, torch.sqrt(d * d + quad * quad + _EPS**2), d)
+            z = (d - self.drive_mean) / self.drive_std
+            beh = behavior.to(self.bank.dtype)
+            gain = torch.exp(
+                self.run_gain * torch.tanh(beh[..., 1:2] / self.running_scale)
+                + self.pupil_gain * (beh[..., 0:1] - self.pupil_mean) / self.pupil_scale
+            )
+            sp = F.softplus(self.kappa * (z - self.theta))
+            return self.rho * gain * (self.saturation * sp / (self.saturation + sp) + self.beta)
+
+    return V1Module()
+
+
+# --------------------------------------------------------------------------- ceiling
+
+
+def ceiling_correlation(
+    rates: Sequence[np.ndarray], responses: Sequence[np.ndarray], *, skip: int = 50, per_neuron: bool = False
+):
+    """Sensorium single-trial correlation of ``rates`` with ``responses``.
+
+    Per neuron: Pearson correlation over the frames ``>= skip`` of all trials concatenated; neurons with
+    a constant series count as 0. Returns the mean over neurons (or the ``(N,)`` vector).
+
+    Parameters
+    ----------
+    rates, responses : sequences of arrays, each (T_i, N)
+    """
+    if len(rates) != len(responses) or not len(rates):
+        raise InputError(
+            f"ceiling_correlation: got {len(rates)} rate and {len(responses)} response trials; "
+            f"expected the same number, at least one"
+        )
+    a = np.concatenate([np.asarray(r, dtype=np.float64)[skip:] for r in rates])
+    b = np.concatenate([np.asarray(r, dtype=np.float64)[skip:] for r in responses])
+    if a.shape != b.shape or a.shape[0] < 2:
+        raise InputError(
+            f"ceiling_correlation: rates {a.shape} and responses {b.shape} after dropping the first "
+            f"{skip} frames; expected equal shapes with at least 2 frames"
+        )
+    a = a - a.mean(axis=0)
+    b = b - b.mean(axis=0)
+    den = np.sqrt((a * a).sum(axis=0) * (b * b).sum(axis=0))
+    corr = np.where(den > 0, (a * b).sum(axis=0) / np.where(den > 0, den, 1.0), 0.0)
+    return corr if per_neuron else float(corr.mean())
+
+
+class _CorrSums:
+    """Running sums for per-neuron Pearson correlations over concatenated trials (O(N) memory)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = 0
+        self.sums = np.zeros((5, n))
+
+    def add(self, a: np.ndarray, b: np.ndarray) -> None:
+        a = np.asarray(a, dtype=np.float64)
+        b = np.asarray(b, dtype=np.float64)
+        self.n += a.shape[0]
+        self.sums += np.stack([a.sum(0), b.sum(0), (a * a).sum(0), (b * b).sum(0), (a * b).sum(0)])
+
+    def mean_correlation(self) -> float:
+        sa, sb, saa, sbb, sab = self.sums / self.n
+        cov, va, vb = sab - sa * sb, np.maximum(saa - sa * sa, 0), np.maximum(sbb - sb * sb, 0)
+        den = np.sqrt(va * vb)
+        return float(np.where(den > 0, cov / np.where(den > 0, den, 1.0), 0.0).mean())
+
+
+# --------------------------------------------------------------------------- the simulated mouse
+
+
+def simulate_v1(
+    out: str | os.PathLike,
+    *,
+    n_neurons: int = 8000,
+    n_train: int = 240,
+    n_oracle: int = 5,
+    oracle_repeats: int = 4,
+    n_test: int = 6,
+    test_repeats: int = 5,
+    n_frames: int = 150,
+    seed: int = 0,
+    test_sources: Sequence[str] = _stimuli.DEFAULT_TEST_SOURCES,
+    ceiling: float = 0.3,
+    complex_fraction: float = 0.4,
+    n_calibration: int = 24,
+    pad_to: int | None = None,
+    overwrite: bool = False,
+) -> dict:
+    """Simulate a mouse V1 recorded with natural clips and write it as a Sensorium 2023 folder.
+
+    See the module docstring for the model, the tiers and the ground-truth files.
+
+    Parameters
+    ----------
+    out : str or Path
+        The mouse folder to write (written into a temporary sibling, renamed at the end).
+    n_neurons : int, default 8000
+        Like one Sensorium mouse (7-8k neurons).
+    n_train : int, default 240
+        Unique training clips (one presentation each).
+    n_oracle, oracle_repeats : int, default 5 and 4
+        Validation clips (training sources) and presentations of each.
+    n_test, test_repeats : int, default 6 and 5
+        Test clips (held-out ``test_sources``) and presentations of each (tier ``final_test_main``).
+    n_frames : int, default 150
+        Frames per trial (5 s at 30 Hz), at most 300.
+    seed : int, default 0
+        Same seed, same folder (population, stimuli, behaviour and noise have separate streams).
+    test_sources : sequence of str
+        Sources held out of training and validation.
+    ceiling : float, default 0.3
+        Mean target ceiling of the neurons (:meth:`V1Population.random`).
+    complex_fraction : float, default 0.4
+    n_calibration : int, default 24
+        Training trials used to calibrate the population.
+    pad_to : int, optional
+        NaN-pad every file to this many frames (like the competition's 300), to exercise readers.
+    overwrite : bool, default False
+        Replace an existing non-empty ``out``.
+
+    Returns
+    -------
+    dict
+        The summary also written to ``meta/simulation/summary.json``: sizes, tiers, sources,
+        ``ceiling_correlation`` (test tier), ``ceiling_correlation_oracle``, mean rate, ``size_bytes``,
+        ``elapsed_s``.
+
+    Notes
+    -----
+    Defaults (seed 0): 290 trials (240 train, 5 x 4 oracle, 6 x 5 test), 919 MB (responses 664 MB, true
+    rates 116 MB, videos 97 MB), ``ceiling_correlation`` 0.325 (oracle 0.283), mean rate 5.0 Hz, 86 % of
+    the response bins zero; 82 s of CPU time (4.8 min wall on 2 cores shared with other jobs), 1 GB of
+    memory at most. Time and size scale with ``n_neurons`` x trials x ``n_frames``.
+    """
+    from neurocine.io.sensorium import Trial, write_meta, write_trial
+    from neurocine.runtime import progress
+
+    t0 = time.perf_counter()
+    out = Path(out)
+    n_neurons = check_int("n_neurons", n_neurons)
+    n_train = check_int("n_train", n_train)
+    n_oracle = check_int("n_oracle", n_oracle, minimum=0)
+    oracle_repeats = check_int("oracle_repeats", oracle_repeats)
+    n_test = check_int("n_test", n_test)
+    test_repeats = check_int("test_repeats", test_repeats)
+    n_frames = check_int("n_frames", n_frames, minimum=51)
+    if n_frames > 300:
+        raise InputError(f"n_frames: got {n_frames}; expected at most 300 (10 s at 30 Hz, the Sensorium maximum)")
+    seed = check_int("seed", seed, minimum=0)
+    n_calibration = check_int("n_calibration", n_calibration)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
+        raise InputError(f"{out}: already exists and is not empty; expected a new folder (or overwrite=True)")
+    train_sources, held_out = _stimuli.split_sources(test_sources)
+
+    ss = np.random.SeedSequence(seed)
+    rng_pop, rng_stim, rng_beh, rng_noise, rng_order = (np.random.default_rng(s) for s in ss.spawn(5))
+    pop = V1Population.random(n_neurons, rng_pop, complex_fraction=complex_fraction, ceiling=ceiling)
+
+    # stimuli: unique clips per tier, then presentations
+    clip_sets = [
+        ("train", _stimuli.make_clips(train_sources, n_train, n_frames, rng_stim), 1),
+        ("oracle", _stimuli.make_clips(train_sources, n_oracle, n_frames, rng_stim), oracle_repeats),
+        ("final_test_main", _stimuli.make_clips(held_out, n_test, n_frames, rng_stim), test_repeats),
+    ]
+    clips, presentations = [], []  # presentations: (tier, clip index)
+    for tier, cs, reps in clip_sets:
+        for c in cs:
+            clips.append((tier, c))
+            presentations += [(tier, len(clips) - 1)] * reps
+    videos = [np.clip(np.rint(c.video), 0, 255).astype(np.uint8) for _, c in clips]
+    order = rng_order.permutation(len(presentations))
+    presentations = [presentations[i] for i in order]
+    behaviour = [simulate_behavior(n_frames, rng_beh, pupil_ref=tuple(pop.pupil_ref)) for _ in presentations]
+
+    cal = [i for i, (tier, _) in enumerate(presentations) if tier == "train"][:n_calibration]
+    pop.calibrate(
+        [videos[presentations[i][1]] for i in cal], [behaviour[i][0] for i in cal], [behaviour[i][1] for i in cal]
+    )
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        stats = {"videos": [0.0, 0.0, 0], "responses": None}
+        resp_sum = np.zeros(n_neurons)
+        resp_sq = np.zeros(n_neurons)
+        resp_min = np.full(n_neurons, np.inf)
+        resp_max = np.full(n_neurons, -np.inf)
+        beh_frames, eye_frames = [], []
+        accum = {"oracle": _CorrSums(n_neurons), "final_test_main": _CorrSums(n_neurons)}
+        for k in progress(range(len(presentations)), total=len(presentations), desc="simulate V1"):
+            tier, ci = presentations[k]
+            video = videos[ci].astype(np.float32)
+            beh, eye = behaviour[k]
+            lam = pop.rates(video, beh, eye)
+            resp = pop.sample(lam, rng_noise)
+            write_trial(tmp, k, Trial(str(k), tier, video, resp, beh, eye), video_dtype=np.uint8, pad_to=pad_to)
+            if tier == "train":
+                stats["videos"][0] += float(video.sum())
+                stats["videos"][1] += float((video.astype(np.float64) ** 2).sum())
+                stats["videos"][2] += video.size
+                resp_sum += resp.sum(axis=0)
+                resp_sq += (resp.astype(np.float64) ** 2).sum(axis=0)
+                resp_min = np.minimum(resp_min, resp.min(axis=0))
+                resp_max = np.maximum(resp_max, resp.max(axis=0))
+                beh_frames.append(beh)
+                eye_frames.append(eye)
+            else:
+                lam16 = lam.T.astype(np.float16)
+                path = tmp / "meta" / "simulation" / "true_rates" / f"{k}.npy"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                arr = (
+                    lam16
+                    if pad_to is None
+                    else np.concatenate([lam16, np.full((n_neurons, pad_to - n_frames), np.nan, np.float16)], axis=1)
+                )
+                np.save(path, arr)
+                accum[tier].add(lam16.T.astype(np.float64)[50:], resp[50:])
+
+        n_train_frames = n_train * n_frames
+        v_sum, v_sq, v_n = stats["videos"]
+        v_mean = v_sum / v_n
+        beh_all, eye_all = np.concatenate(beh_frames), np.concatenate(eye_frames)
+        r_mean = resp_sum / n_train_frames
+        statistics = {
+            "videos": {
+                "mean": np.float32(v_mean),
+                "std": np.float32(math.sqrt(max(v_sq / v_n - v_mean**2, 0))),
+                "min": np.float32(0),
+                "max": np.float32(255),
+            },
+            "responses": {
+                "mean": r_mean.astype(np.float32),
+                "std": np.sqrt(np.maximum(resp_sq / n_train_frames - r_mean**2, 0)).astype(np.float32),
+                "min": resp_min.astype(np.float32),
+                "max": resp_max.astype(np.float32),
+            },
+            "behavior": {
+                s: getattr(np, s)(beh_all, axis=0).astype(np.float32) for s in ("mean", "std", "min", "max", "median")
+            },
+            "pupil_center": {
+                s: getattr(np, s)(eye_all, axis=0).astype(np.float32) for s in ("mean", "std", "min", "max", "median")
+            },
+        }
+        tiers = np.array([t for t, _ in presentations])
+        video_ids = np.array([ci for _, ci in presentations], dtype=np.int64)
+        coords = np.stack([pop.x * 10.0, pop.y * 10.0, np.random.default_rng(seed).uniform(200, 300, n_neurons)], 1)
+        write_meta(
+            tmp,
+            np.arange(1, n_neurons + 1),
+            tiers,
+            cell_motor_coordinates=coords,
+            trial_meta={"video_ids": video_ids},
+            statistics=statistics,
+        )
+        sim = tmp / "meta" / "simulation"
+        sim.mkdir(parents=True, exist_ok=True)
+        pop.save(sim / "population.npz")
+        np.save(sim / "trial_sources.npy", np.array([clips[ci][1].source for _, ci in presentations]))
+        clip_info = [
+            {
+                "video_id": i,
+                "tier": tier,
+                "source": c.source,
+                "kind": c.kind,
+                "params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in c.params.items() if k != "gaze"},
+            }
+            for i, (tier, c) in enumerate(clips)
+        ]
+        (sim / "clips.json").write_text(json.dumps(clip_info, indent=1))
+
+        ceil = accum["final_test_main"].mean_correlation()
+        ceil_oracle = accum["oracle"].mean_correlation() if accum["oracle"].n else None
+        size = sum(f.stat().st_size for f in tmp.rglob("*") if f.is_file())
+        summary = {
+            "simulator": "neurocine.v1.simulate",
+            "seed": seed,
+            "n_neurons": n_neurons,
+            "n_frames": n_frames,
+            "fps": 30.0,
+            "frame_shape": list(pop.frame_shape),
+            "tiers": {t: int((tiers == t).sum()) for t in ("train", "oracle", "final_test_main")},
+            "unique_clips": {"train": n_train, "oracle": n_oracle, "final_test_main": n_test},
+            "repeats": {"oracle": oracle_repeats, "final_test_main": test_repeats},
+            "train_sources": list(train_sources),
+            "test_sources": list(held_out),
+            "complex_fraction": float(pop.is_complex.mean()),
+            "target_ceiling_mean": float(pop.target_ceiling.mean()),
+            "ceiling_correlation": ceil,
+            "ceiling_correlation_oracle": ceil_oracle,
+            "ceiling_definition": "mean over neurons of the Pearson correlation between true rates and responses "
+            "over frames >= 50 of all final_test_main trials concatenated",
+            "mean_rate_per_frame": float(r_mean.mean()),
+            "mean_rate_hz": float(r_mean.mean() * 30.0),
+            "population": "meta/simulation/population.npz",
+            "true_rates": "meta/simulation/true_rates/<trial>.npy",
+            "size_bytes": int(size),
+            "elapsed_s": round(time.perf_counter() - t0, 2),
+        }
+        (sim / "summary.json").write_text(json.dumps(summary, indent=1))
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+        tmp = None
+    finally:
+        if tmp is not None and tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return summary
