@@ -435,7 +435,8 @@ class TorchEstimator(BaseEstimator):
         ``validate() -> float or (float, dict)``, and hands them to
         :meth:`_train`. It returns ``self``.
     methods that use the fitted model
-        Call :meth:`_check_fitted` first.
+        Call :meth:`_check_fitted` first, or :meth:`_network_for_use` (the
+        network in eval mode and its device).
     ``score``
         Returns one float (per-target scores go under their own name).
     ``__sklearn_tags__``
@@ -475,6 +476,13 @@ class TorchEstimator(BaseEstimator):
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, self._fitted_attr)
+
+    def _network_for_use(self):
+        """The fitted network, put in eval mode, and the device of its parameters (NotFittedError when unfitted)."""
+        self._check_fitted()
+        net = getattr(self, self._fitted_attr)
+        net.eval()
+        return net, next(net.parameters()).device
 
     def _resolve_device(self):
         """``torch.device`` of the ``device`` hyper-parameter (``"auto"``: CUDA when present, else CPU)."""
