@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import Ridge
 
 from neurocine.encode.autoencoder import ConvAutoencoder
@@ -127,7 +128,7 @@ def test_resumed_fit_equals_uninterrupted(tmp_path):
 def test_bad_input():
     frames, _ = moving_blob(n_frames=20, height=16, width=16)
     model = ConvAutoencoder(filters=(4, 2), max_epochs=1, random_state=0)
-    with pytest.raises(InputError, match="not fitted yet"):
+    with pytest.raises(NotFittedError, match="not fitted yet"):
         model.transform(frames)
     with pytest.raises(InputError, match=r"channels last\); expected grey frames \(T, H, W\)"):
         model.fit(np.repeat(frames[..., None], 3, -1))

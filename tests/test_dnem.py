@@ -12,20 +12,14 @@ import pytest
 import scipy.stats
 import torch
 from scipy.ndimage import gaussian_filter
+from sklearn.base import is_regressor
+from sklearn.exceptions import NotFittedError
 
 from neurocine.errors import InputError
+from neurocine.metrics import correlation_to_average, single_trial_correlation
 from neurocine.models.torch_base import CHECKPOINT_FILE, TrainingInterrupted
-from neurocine.v1.dnem import (
-    DNEM,
-    DNEMNetwork,
-    EnsembleModule,
-    correlation_to_average,
-    map_receptive_fields,
-    population_rf,
-    rf_centers,
-    single_trial_correlation,
-    train_ensemble,
-)
+from neurocine.v1.dnem import DNEM, DNEMNetwork, EnsembleModule, train_ensemble
+from neurocine.v1.receptive_fields import map_receptive_fields, population_rf, rf_centers
 
 H, W, N_NEURONS, N_FRAMES, SKIP = 18, 32, 30, 60, 10
 TINY = dict(
@@ -161,6 +155,9 @@ def test_dnem_reaches_most_of_the_ceiling_on_held_out_trials(data, fitted):
     ceiling = single_trial_correlation(responses(data.test), [t.rates for t in data.test], skip=SKIP).mean()
     assert 0.5 < ceiling < 0.8  # noisy enough to be a test of the model, not of the noise
     predictions = fitted.predict_trials(data.test)
+    assert is_regressor(fitted)
+    for by_trials, each in zip(fitted.predict(data.test), predictions):  # predict(trials), as fit and score take
+        np.testing.assert_array_equal(by_trials, each)
     achieved = single_trial_correlation(responses(data.test), predictions, skip=SKIP).mean()
     assert achieved >= 0.7 * ceiling, (achieved, ceiling)
     assert fitted.score(data.test, skip=SKIP) == pytest.approx(achieved, rel=1e-12)
@@ -233,7 +230,7 @@ def test_save_load_round_trip_gives_identical_predictions(tmp_path, data, fitted
     with pytest.raises(InputError, match="is not a DNEM file"):
         torch.save({"format": 99}, tmp_path / "other.pt")
         DNEM.load(tmp_path / "other.pt")
-    with pytest.raises(InputError, match="not fitted yet"):
+    with pytest.raises(NotFittedError, match="not fitted yet"):
         DNEM().save(tmp_path / "unfitted.pt")
 
 
@@ -328,8 +325,12 @@ def test_fit_and_predict_reject_inconsistent_trials(data):
         model.predict(np.zeros((10, 36, 64)), t.behavior[:10], t.pupil_center[:10])
     with pytest.raises(InputError, match="have 60, 59 and 60 frames"):
         model.predict(t.video, t.behavior[:59], t.pupil_center)
-    with pytest.raises(InputError, match="not fitted yet"):
+    with pytest.raises(NotFittedError, match="not fitted yet"):
         DNEM().predict(t.video, t.behavior, t.pupil_center)
+    with pytest.raises(InputError, match="behavior, pupil_center: missing"):
+        model.predict(t.video)
+    with pytest.raises(InputError, match="pupil_center: missing"):
+        model.predict(t.video, t.behavior)
 
 
 # ---------------------------------------------------------------------- receptive fields

@@ -18,11 +18,11 @@ import math
 import numbers
 
 import numpy as np
-from sklearn.base import BaseEstimator
+from sklearn.base import TransformerMixin
 
 from neurocine.errors import InputError
-from neurocine.models.torch_base import data_fingerprint, keras_init, train
-from neurocine.runtime import progress, resolve_device, seed_everything
+from neurocine.models.torch_base import TorchEstimator, holdout, keras_init
+from neurocine.runtime import progress
 from neurocine.validation import check_int
 
 __all__ = ["PADDINGS", "ConvAutoencoder"]
@@ -75,7 +75,7 @@ def _bce_sum(logits, target):
     return F.binary_cross_entropy_with_logits(logits, target, reduction="sum")
 
 
-class ConvAutoencoder(BaseEstimator):
+class ConvAutoencoder(TransformerMixin, TorchEstimator):
     """Convolutional autoencoder of grey video frames, with flattened codes as features.
 
     Encoder: for each ``f`` in ``filters``, a ``kernel_size`` convolution
@@ -156,6 +156,8 @@ class ConvAutoencoder(BaseEstimator):
     (200, 24, 30)
     """
 
+    _fit_call = "fit(frames)"
+
     def __init__(
         self,
         filters=(64, 32, 16, 8),
@@ -213,9 +215,12 @@ class ConvAutoencoder(BaseEstimator):
             raise InputError(f"validation_fraction: got {self.validation_fraction!r}, expected a fraction in (0, 1)")
         return tuple(int(f) for f in filters)
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "network_"):
-            raise InputError("ConvAutoencoder: this model is not fitted yet; call fit(frames) first")
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False  # grey frames (T, H, W), not a sample matrix
+        tags.input_tags.three_d_array = True
+        tags.target_tags.required = False
+        return tags
 
     def _check_shape(self, frames: np.ndarray, name: str) -> None:
         if frames.shape[1:] != self.frame_shape_:
@@ -317,14 +322,7 @@ class ConvAutoencoder(BaseEstimator):
         filters = self._check_params()
         frames = _check_frames(frames)
         if validation is None:
-            n_val = int(round(frames.shape[0] * self.validation_fraction))
-            n_train = frames.shape[0] - n_val
-            if n_val < 1 or n_train < 1:
-                raise InputError(
-                    f"frames: {frames.shape[0]} frames with validation_fraction="
-                    f"{self.validation_fraction} leave {n_train} training and {n_val} validation "
-                    f"frames; expected at least 1 of each"
-                )
+            n_train = holdout(frames.shape[0], self.validation_fraction, "frames", unit="frames")
             train_frames, val_frames = frames[:n_train], frames[n_train:]
         else:
             val_frames = _check_frames(validation, "validation")
@@ -341,15 +339,15 @@ class ConvAutoencoder(BaseEstimator):
 
         frame_shape = tuple(int(s) for s in frames.shape[1:])
         pad = self._padding_for(frame_shape, len(filters))
-        self.__dict__.pop("network_", None)  # a failed refit leaves an unfitted model
+        self._forget_fit()  # a failed refit leaves an unfitted model
         self.frame_shape_, self.pad_ = frame_shape, pad
         self.padded_shape_ = (self.frame_shape_[0] + self.pad_[0], self.frame_shape_[1] + self.pad_[1])
         m = 2 ** len(filters)
         self.code_shape_ = (filters[-1], self.padded_shape_[0] // m, self.padded_shape_[1] // m)
         self.code_size_ = int(np.prod(self.code_shape_))
 
-        rng = seed_everything(self.random_state)
-        self.device_ = resolve_device(self.device)
+        rng = self._seed()
+        self.device_ = self._resolve_device()
         self.network_ = net = self._build(filters).to(self.device_)
         optimizer = torch.optim.Adam(net.parameters(), lr=float(self.learning_rate))
         n_train, step = train_frames.shape[0], int(self.batch_size)
@@ -371,36 +369,19 @@ class ConvAutoencoder(BaseEstimator):
         def validate() -> float:
             return self._bce(val_frames, "validation") / (val_frames.shape[0] * n_pixels)
 
-        params = self.get_params()
-        fingerprint = {k: repr(v) for k, v in params.items() if k not in ("max_epochs", "checkpoint_dir", "device")}
-        fingerprint.update(
-            estimator=type(self).__name__,
-            frames=f"{frames.shape} {frames.dtype}",
-            validation="split" if validation is None else f"{val_frames.shape} {val_frames.dtype}",
-            data=data_fingerprint(frames, val_frames) if self.checkpoint_dir is not None else "",
+        shapes = {
+            "frames": f"{frames.shape} {frames.dtype}",
+            "validation": "split" if validation is None else f"{val_frames.shape} {val_frames.dtype}",
+        }
+        self._train(
+            net,
+            optimizer,
+            train_epoch=train_epoch,
+            validate=validate,
+            rng=rng,
+            shapes=shapes,
+            data=(frames, val_frames),
         )
-        try:
-            result = train(
-                net,
-                optimizer,
-                train_epoch=train_epoch,
-                validate=validate,
-                rng=rng,
-                max_epochs=int(self.max_epochs),
-                patience=int(self.patience),
-                min_delta=float(self.min_delta),
-                checkpoint_dir=self.checkpoint_dir,
-                fingerprint=fingerprint,
-                desc="ConvAutoencoder epochs",
-                stop_after_epoch=getattr(self, "_stop_after_epoch", None),
-            )
-        except BaseException:
-            del self.network_  # not fitted: a failed or interrupted fit leaves no half-trained model behind
-            raise
-        self.history_ = result.history
-        self.best_epoch_ = result.best_epoch
-        self.n_epochs_ = result.n_epochs
-        self.stopped_early_ = result.stopped_early
         return self
 
     def _bce(self, frames: np.ndarray, name: str) -> float:
@@ -414,10 +395,9 @@ class ConvAutoencoder(BaseEstimator):
     # using a fitted model
     # ------------------------------------------------------------------ #
     def _frames_for_use(self, frames, name: str = "frames") -> np.ndarray:
-        self._check_fitted()
+        self._network_for_use()
         frames = _check_frames(frames, name)
         self._check_shape(frames, name)
-        self.network_.eval()
         return frames
 
     def transform(self, frames) -> np.ndarray:
@@ -463,13 +443,12 @@ class ConvAutoencoder(BaseEstimator):
         """
         import torch
 
-        self._check_fitted()
+        self._network_for_use()
         codes = np.asarray(codes, dtype=np.float32)
         if codes.ndim != 2 or codes.shape[1] != self.code_size_:
             raise InputError(f"codes: got shape {codes.shape}, expected (T, {self.code_size_}) (from transform)")
         if not np.isfinite(codes).all():
             raise InputError("codes: has NaN or infinite values; expected finite codes (from transform)")
-        self.network_.eval()
         h, w = self.frame_shape_
         out = np.empty((codes.shape[0], h, w), dtype=np.float32)
         step = int(self.batch_size)

@@ -49,7 +49,8 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from neurocine.errors import InputError
-from neurocine.models.torch_base import data_fingerprint, keras_init, train
+from neurocine.io.checkpoints import data_fingerprint
+from neurocine.models.torch_base import keras_init, train
 from neurocine.runtime import resolve_device, seed_everything
 from neurocine.validation import check_int, validate_signal_matrix
 

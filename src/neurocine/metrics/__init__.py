@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from neurocine.metrics.neural import correlation_to_average, single_trial_correlation  # noqa: F401
+
 
 def r2_score(data, prediction, mask=None, *, chunk_rows: int = 65_536) -> float:
     """Fraction of variance explained: ``1 - SSE / SST``, SST around the grand mean.

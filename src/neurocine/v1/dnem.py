@@ -31,10 +31,8 @@ validation each epoch, checkpoints and bit-exact resume through
 :func:`neurocine.models.torch_base.train`); :func:`train_ensemble` trains
 several seeds and :class:`EnsembleModule` averages them.
 
-Metrics with the Sensorium 2023 definitions: :func:`single_trial_correlation`
-and :func:`correlation_to_average`. In-silico receptive-field mapping with
-sparse on/off noise: :func:`map_receptive_fields`, :func:`population_rf`,
-:func:`rf_centers`.
+The metrics (Sensorium 2023 definitions) are in :mod:`neurocine.metrics.neural`,
+the in-silico receptive-field mapping in :mod:`neurocine.v1.receptive_fields`.
 
 Trials are duck-typed: any object with attributes ``video`` (T, H, W) in
 0-255 pixel units, ``responses`` (T, N), ``behavior`` (T, 2: pupil dilation,
@@ -53,28 +51,18 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator
+from sklearn.base import RegressorMixin
 from torch import nn
 from torch.nn import functional as F
 
 from neurocine.errors import InputError
-from neurocine.models.torch_base import _save_atomic, data_fingerprint, train
-from neurocine.runtime import progress, resolve_device, seed_everything
+from neurocine.io.checkpoints import data_fingerprint, save_atomic
+from neurocine.metrics.neural import single_trial_correlation
+from neurocine.models.torch_base import TorchEstimator, mlp, to_tensor
+from neurocine.runtime import progress, resolve_device
 from neurocine.validation import check_int
 
-__all__ = [
-    "DNEM",
-    "DNEMNetwork",
-    "EnsembleModule",
-    "READOUTS",
-    "ReceptiveFields",
-    "correlation_to_average",
-    "map_receptive_fields",
-    "population_rf",
-    "rf_centers",
-    "single_trial_correlation",
-    "train_ensemble",
-]
+__all__ = ["DNEM", "DNEMNetwork", "EnsembleModule", "READOUTS", "train_ensemble"]
 
 #: Readouts on offer.
 READOUTS = ("gaussian", "linear")
@@ -82,150 +70,6 @@ READOUTS = ("gaussian", "linear")
 _SAVE_FORMAT = 1
 _PREDICT_CHUNK = 256  # frames per forward pass of predict (chunks overlap by the temporal receptive field)
 _RATE_FLOOR = 1e-6  # added to every rate so that it is strictly positive
-
-
-# ====================================================================== #
-# metrics (Sensorium 2023 definitions), pure numpy
-# ====================================================================== #
-def _as_trial_list(arrays, name: str) -> list[np.ndarray]:
-    if isinstance(arrays, np.ndarray):
-        arrays = [arrays] if arrays.ndim == 2 else list(arrays)
-    try:
-        out = [np.asarray(a, dtype=np.float64) for a in arrays]
-    except (TypeError, ValueError):
-        raise InputError(f"{name}: expected a sequence of (T, N) arrays (one per trial)") from None
-    if not out:
-        raise InputError(f"{name}: is empty; expected at least one (T, N) array")
-    for i, a in enumerate(out):
-        if a.ndim != 2:
-            raise InputError(f"{name}[{i}]: has shape {a.shape}, expected (T, N)")
-    return out
-
-
-def single_trial_correlation(responses_list, predictions_list, skip: int = 50, *, eps: float = 1e-8) -> np.ndarray:
-    """Per-neuron Pearson correlation of responses and predictions over all trials' frames ``>= skip``.
-
-    The Sensorium 2023 "single-trial correlation": for every trial the first
-    ``skip`` frames are dropped (the model's history is incomplete there), the
-    remaining frames of all trials are concatenated, and each neuron's
-    responses are correlated with its predictions.
-
-    Parameters
-    ----------
-    responses_list, predictions_list : sequence of array_like, each shape (T_i, N)
-        Recorded responses and predictions, one pair per trial (shapes equal
-        pairwise; the same N everywhere). A single (T, N) array counts as one
-        trial.
-    skip : int, default 50
-        Frames dropped at the start of every trial.
-    eps : float, default 1e-8
-        Added to each standard deviation, as the competition's code does: a
-        neuron whose responses (or predictions) are constant gets 0.
-
-    Returns
-    -------
-    ndarray, shape (N,)
-        float64 correlations.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> rng = np.random.default_rng(0)
-    >>> rates = rng.gamma(2.0, 1.0, size=(200, 3))
-    >>> responses = rng.poisson(rates)
-    >>> single_trial_correlation([responses], [rates], skip=50).round(2)
-    array([0.64, 0.63, 0.73])
-    """
-    skip = check_int("skip", skip, minimum=0)
-    resp = _as_trial_list(responses_list, "responses_list")
-    pred = _as_trial_list(predictions_list, "predictions_list")
-    if len(resp) != len(pred):
-        raise InputError(f"predictions_list: has {len(pred)} trials, expected {len(resp)} (as responses_list)")
-    n = resp[0].shape[1]
-    for i, (r, p) in enumerate(zip(resp, pred)):
-        if r.shape != p.shape:
-            raise InputError(f"predictions_list[{i}]: has shape {p.shape}, expected {r.shape} (as responses_list[{i}])")
-        if r.shape[1] != n:
-            raise InputError(f"responses_list[{i}]: has {r.shape[1]} neurons, expected {n} (as responses_list[0])")
-    kept = [(r[skip:], p[skip:]) for r, p in zip(resp, pred) if r.shape[0] > skip]
-    count = sum(r.shape[0] for r, _ in kept)
-    if count < 2:
-        raise InputError(
-            f"skip: {skip} leaves {count} frames in all; expected at least 2 (shorter skip or longer trials)"
-        )
-    mean_r = sum(r.sum(0) for r, _ in kept) / count
-    mean_p = sum(p.sum(0) for _, p in kept) / count
-    srr = np.zeros(n)
-    spp = np.zeros(n)
-    srp = np.zeros(n)
-    for r, p in kept:
-        dr, dp = r - mean_r, p - mean_p
-        srr += (dr * dr).sum(0)
-        spp += (dp * dp).sum(0)
-        srp += (dr * dp).sum(0)
-    std_r, std_p = np.sqrt(srr / count), np.sqrt(spp / count)
-    return (srp / count) / ((std_r + eps) * (std_p + eps))
-
-
-def _clip_mean(clip, name: str) -> np.ndarray:
-    """Average over repeats: ``clip`` is (T, N) (already one trace), (R, T, N) or a sequence of (T, N) repeats."""
-    if isinstance(clip, np.ndarray) and clip.ndim == 2:
-        return clip.astype(np.float64)
-    if isinstance(clip, np.ndarray) and clip.ndim == 3:
-        return clip.mean(0, dtype=np.float64)
-    reps = _as_trial_list(clip, name)
-    for i, r in enumerate(reps):
-        if r.shape != reps[0].shape:
-            raise InputError(
-                f"{name}[{i}]: has shape {r.shape}, expected {reps[0].shape} (as {name}[0]; repeats "
-                f"of one clip have equal lengths)"
-            )
-    return np.mean(reps, axis=0)
-
-
-def correlation_to_average(responses_by_clip, predictions_by_clip, skip: int = 50, *, eps: float = 1e-8) -> np.ndarray:
-    """Per-neuron correlation of predictions with the responses averaged over repeats of the same clip.
-
-    The Sensorium 2023 "correlation to average": responses to the repeats of
-    every clip are averaged (as are the predictions, which differ between
-    repeats through the behaviour), frames ``>= skip`` of all clips are
-    concatenated, and each neuron's averaged responses are correlated with
-    its averaged predictions.
-
-    Parameters
-    ----------
-    responses_by_clip : sequence
-        One entry per clip: an array (R, T, N) or a sequence of R arrays
-        (T, N), the repeats.
-    predictions_by_clip : sequence
-        One entry per clip: predictions per repeat (as above) or one (T, N)
-        array (e.g. already averaged).
-    skip : int, default 50
-        Frames dropped at the start of every clip.
-    eps : float, default 1e-8
-        As in :func:`single_trial_correlation`.
-
-    Returns
-    -------
-    ndarray, shape (N,)
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> rng = np.random.default_rng(0)
-    >>> rates = rng.gamma(2.0, 1.0, size=(100, 2))
-    >>> repeats = rng.poisson(rates, size=(10, 100, 2))   # 10 repeats of one clip
-    >>> correlation_to_average([repeats], [rates], skip=0).round(2)
-    array([0.94, 0.95])
-    """
-    if len(responses_by_clip) != len(predictions_by_clip):
-        raise InputError(
-            f"predictions_by_clip: has {len(predictions_by_clip)} clips, expected "
-            f"{len(responses_by_clip)} (as responses_by_clip)"
-        )
-    resp = [_clip_mean(c, f"responses_by_clip[{i}]") for i, c in enumerate(responses_by_clip)]
-    pred = [_clip_mean(c, f"predictions_by_clip[{i}]") for i, c in enumerate(predictions_by_clip)]
-    return single_trial_correlation(resp, pred, skip=skip, eps=eps)
 
 
 # ====================================================================== #
@@ -426,13 +270,6 @@ class _LinearReadout(nn.Module):
         return _ChannelContraction.apply(pooled, self.features.T.contiguous()) + self.bias
 
 
-def _mlp(n_in: int, hidden: int, n_out: int, activation: type[nn.Module]) -> nn.Sequential:
-    net = nn.Sequential(nn.Linear(n_in, hidden), activation(), nn.Linear(hidden, n_out))
-    nn.init.zeros_(net[2].weight)  # starts as "no shift" / "gain 1"
-    nn.init.zeros_(net[2].bias)
-    return net
-
-
 def _block_strides(n_blocks: int, downsample: int) -> list[int]:
     """Stride of every block: the stem halves the frame once (downsample >= 2), the first blocks the rest."""
     extra = max(int(round(math.log2(downsample))) - 1, 0)
@@ -597,8 +434,9 @@ class DNEMNetwork(nn.Module):
             self.readout = _GaussianReadout(int(n_neurons), c_out, float(position_noise))
         else:
             self.readout = _LinearReadout(int(n_neurons), c_out, h, w)
-        self.shifter = _mlp(2, 8, 2, nn.Tanh) if shifter else None
-        self.modulator = _mlp(2, 16, int(n_neurons), nn.SiLU) if modulator else None
+        # zero last layers: the shifter starts as "no shift", the modulator as "gain 1"
+        self.shifter = mlp(2, 8, 2, nn.Tanh, zero_last=True) if shifter else None
+        self.modulator = mlp(2, 16, int(n_neurons), nn.SiLU, zero_last=True) if modulator else None
         self.temporal_receptive_field = 1 + (int(temporal_kernel) - 1) * (1 + int(n_blocks))
 
     @torch.no_grad()
@@ -911,10 +749,6 @@ def _data_positions(
     return positions.clamp(-1, 1).numpy()
 
 
-def _tensor(a: np.ndarray, device) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).to(device)
-
-
 def _check_positive(name: str, value, *, allow_zero: bool = False) -> float:
     ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value)
     if not ok or value < 0 or (value == 0 and not allow_zero):
@@ -925,7 +759,7 @@ def _check_positive(name: str, value, *, allow_zero: bool = False) -> float:
 # ====================================================================== #
 # estimator
 # ====================================================================== #
-class DNEM(BaseEstimator):
+class DNEM(RegressorMixin, TorchEstimator):
     """Dynamic neural encoding model: trains a :class:`DNEMNetwork` on trials of video, behaviour and responses.
 
     Training draws random clips of ``clip_length`` frames from the training
@@ -1052,7 +886,14 @@ class DNEM(BaseEstimator):
     >>> model = model.fit(trials[:4], trials[4:])
     >>> model.predict(trials[5].video, trials[5].behavior, trials[5].pupil_center).shape
     (40, 5)
+    >>> [rates.shape for rates in model.predict(trials[4:])]
+    [(40, 5), (40, 5)]
     """
+
+    _fitted_attr = "module_"
+    _epochs_param = "epochs"
+    _fingerprint_exclude = ("checkpoint_dir", "device", "verbose")  # epochs set the cosine schedule: kept
+    _fit_call = "fit(train_trials, validation_trials) or DNEM.load(path)"
 
     def __init__(
         self,
@@ -1147,12 +988,12 @@ class DNEM(BaseEstimator):
             position_noise=float(self.position_noise),
         )
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "module_"):
-            raise InputError(
-                f"{type(self).__name__}: this model is not fitted yet; call fit(train_trials, "
-                f"validation_trials) or DNEM.load(path) first"
-            )
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False  # trials (video, responses, behaviour, pupil centre), not a matrix
+        tags.target_tags.required = False  # the second argument of fit is the (optional) validation trials
+        tags.regressor_tags.poor_score = True
+        return tags
 
     # ------------------------------------------------------------------ #
     def fit(self, train_trials: Sequence[Any], validation_trials: Sequence[Any] | None = None):
@@ -1175,8 +1016,7 @@ class DNEM(BaseEstimator):
         """
         started = time.perf_counter()
         self._check_params()
-        for attr in ("module_", "history_"):  # a failed refit leaves an unfitted model
-            self.__dict__.pop(attr, None)
+        self._forget_fit("history_")  # a failed refit leaves an unfitted model
         hashing = self.checkpoint_dir is not None
         stats = _Stats()
         train_digest = [] if hashing else None
@@ -1192,8 +1032,8 @@ class DNEM(BaseEstimator):
                 f"clip_length={length} ({len(short)} training trials are shorter)"
             )
 
-        rng = seed_everything(self.random_state)
-        device = resolve_device(self.device)
+        rng = self._seed()
+        device = self._resolve_device()
         net = DNEMNetwork(**self._network_config(info.n_neurons, info.frame_shape))
         burn = net.temporal_receptive_field - 1 if self.burn_in is None else int(self.burn_in)
         if burn >= length:
@@ -1245,7 +1085,7 @@ class DNEM(BaseEstimator):
                     video, responses, behavior, pupil = _trial_arrays(train_trials[i], f"train_trials[{i}]")
                     for store, arr in zip(arrays, (video, responses, behavior, pupil)):
                         store.append(arr[s : s + length])
-                video, responses, behavior, pupil = (_tensor(np.stack(a), device) for a in arrays)
+                video, responses, behavior, pupil = (to_tensor(np.stack(a), device) for a in arrays)
                 step = optimizer.param_groups[0]["step_count"]
                 for group in optimizer.param_groups:
                     group["lr"] = lr_at(step)
@@ -1299,40 +1139,20 @@ class DNEM(BaseEstimator):
                 last["time"] = time.perf_counter()
             return val_loss, {"val_correlation": val_corr, "lr": lr_now}
 
-        params = self.get_params()
-        fingerprint = {k: repr(v) for k, v in params.items() if k not in ("checkpoint_dir", "device", "verbose")}
-        fingerprint.update(
-            estimator=type(self).__name__,
-            train=f"{len(info.n_frames)} trials, "
-            f"{sum(info.n_frames)} frames, {info.frame_shape}, {info.n_neurons} neurons",
-            validation="none"
+        shapes = {
+            "train": f"{len(info.n_frames)} trials, {sum(info.n_frames)} frames, {info.frame_shape}, "
+            f"{info.n_neurons} neurons",
+            "validation": "none"
             if val_info is None
             else f"{len(val_info.n_frames)} trials, {sum(val_info.n_frames)} frames",
-            data=data_fingerprint(
-                np.frombuffer("".join(train_digest + ["|"] + (val_digest or [])).encode(), dtype=np.uint8)
+        }
+
+        def data_hash() -> str:
+            return data_fingerprint(
+                np.frombuffer("".join(train_digest + ["|"] + (val_digest or [])).encode(), np.uint8)
             )
-            if hashing
-            else "",
-        )
-        result = train(
-            net,
-            optimizer,
-            train_epoch=train_epoch,
-            validate=validate,
-            rng=rng,
-            max_epochs=int(self.epochs),
-            patience=int(self.patience),
-            min_delta=float(self.min_delta),
-            checkpoint_dir=self.checkpoint_dir,
-            fingerprint=fingerprint,
-            desc="DNEM epochs",
-            stop_after_epoch=getattr(self, "_stop_after_epoch", None),
-        )
-        self.module_ = net.eval()
-        self.history_ = result.history
-        self.best_epoch_ = result.best_epoch
-        self.n_epochs_ = result.n_epochs
-        self.stopped_early_ = result.stopped_early
+
+        self._train(net, optimizer, train_epoch=train_epoch, validate=validate, rng=rng, shapes=shapes, data=data_hash)
         self.n_neurons_ = info.n_neurons
         self.frame_shape_ = info.frame_shape
         self.burn_in_ = burn
@@ -1352,9 +1172,9 @@ class DNEM(BaseEstimator):
             lo = max(0, start - history)
             stop = min(n, start + _PREDICT_CHUNK)
             rates = net(
-                _tensor(video[None, lo:stop], device),
-                _tensor(behavior[None, lo:stop], device),
-                _tensor(pupil[None, lo:stop], device),
+                to_tensor(video[None, lo:stop], device),
+                to_tensor(behavior[None, lo:stop], device),
+                to_tensor(pupil[None, lo:stop], device),
             )
             out.append(rates[0, start - lo :].cpu().numpy())
         return np.concatenate(out)
@@ -1385,29 +1205,49 @@ class DNEM(BaseEstimator):
             )
         return video, behavior, pupil
 
-    def predict(self, video, behavior, pupil_center) -> np.ndarray:
-        """Predicted rates of every neuron at every frame of one trial.
+    def predict(self, video, behavior=None, pupil_center=None):
+        """Predicted rates of every neuron at every frame of one trial, or of every trial of a sequence.
+
+        ``predict(video, behavior, pupil_center)`` predicts one trial;
+        ``predict(trials)`` (as ``fit`` and ``score`` take them) every trial
+        of ``trials``, as :meth:`predict_trials`.
 
         Parameters
         ----------
-        video : array_like, shape (T, H, W)
-            Frames in 0-255 pixel units.
-        behavior, pupil_center : array_like, shape (T, 2)
+        video : array_like, shape (T, H, W), or sequence of trials
+            Frames in 0-255 pixel units; or trials (objects with ``video``,
+            ``behavior`` and ``pupil_center``) when ``behavior`` and
+            ``pupil_center`` are None.
+        behavior, pupil_center : array_like, shape (T, 2), or None
+            The trial's behaviour and pupil centre (both given, or neither
+            for a sequence of trials).
 
         Returns
         -------
-        ndarray, shape (T, N)
+        ndarray, shape (T, N), or list of them (one per trial)
             float32 rates (> 0), in the responses' units. Causal: row t
             depends on frames ``<= t`` only; the first ``burn_in_`` rows see
             less history than the rest.
         """
-        self._check_fitted()
+        if behavior is None and pupil_center is None:
+            if isinstance(video, np.ndarray) and video.ndim == 3:
+                raise InputError(
+                    "behavior, pupil_center: missing; expected both (T, 2) arrays with a video "
+                    "(T, H, W), or a sequence of trials instead of a video"
+                )
+            return self.predict_trials(video)
+        if behavior is None or pupil_center is None:
+            missing = "behavior" if behavior is None else "pupil_center"
+            raise InputError(f"{missing}: missing; expected a (T, 2) array (with a video, both are needed)")
+        return self._predict_one(video, behavior, pupil_center)
+
+    def _predict_one(self, video, behavior, pupil_center) -> np.ndarray:
+        net, device = self._network_for_use()
         video, behavior, pupil = self._check_inputs(video, behavior, pupil_center)
-        device = next(self.module_.parameters()).device
-        return self._run(self.module_, video, behavior, pupil, device)
+        return self._run(net, video, behavior, pupil, device)
 
     def predict_trials(self, trials: Sequence[Any]) -> list[np.ndarray]:
-        """:meth:`predict` for every trial of ``trials``; a list of (T_i, N) arrays."""
+        """Predicted rates of every trial of ``trials``: a list of (T_i, N) float32 arrays."""
         return self._predict_with_responses(trials)[0]
 
     def _predict_with_responses(self, trials) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -1419,7 +1259,7 @@ class DNEM(BaseEstimator):
                 raise InputError(
                     f"trials[{i}].responses: has {responses.shape[1]} neurons, expected {self.n_neurons_} (as in fit)"
                 )
-            predictions.append(self.predict(video, behavior, pupil))
+            predictions.append(self._predict_one(video, behavior, pupil))
             recorded.append(responses)
         return predictions, recorded
 
@@ -1466,7 +1306,7 @@ class DNEM(BaseEstimator):
             raise InputError(f"path: {path} is a directory; expected a file path")
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            _save_atomic(state, path)
+            save_atomic(state, path)
         except OSError as exc:
             raise InputError(f"{path}: cannot be written ({exc.strerror or exc}); expected a writable path") from None
         return path
@@ -1562,209 +1402,3 @@ def train_ensemble(
         model = DNEM(**dnem_params, random_state=int(seed), checkpoint_dir=directory)
         models.append(model.fit(train_trials, validation_trials))
     return models
-
-
-# ====================================================================== #
-# in-silico receptive-field mapping
-# ====================================================================== #
-class ReceptiveFields(NamedTuple):
-    """On and off receptive fields, each (N, H, W): mean rate with the pixel lit (dark) minus the mean rate."""
-
-    on: np.ndarray
-    off: np.ndarray
-
-
-def _module_default(module: nn.Module, name: str, fallback):
-    value = getattr(module, name, None)
-    return fallback if value is None else value
-
-
-def _reads_out_from(module: nn.Module) -> bool:
-    """Whether ``module`` takes ``output_from`` (a DNEMNetwork, or an ensemble of them)."""
-    if isinstance(module, EnsembleModule):
-        return all(_reads_out_from(m) for m in module.members)
-    return isinstance(module, DNEMNetwork)
-
-
-def map_receptive_fields(
-    module: nn.Module,
-    frame_shape: tuple[int, int],
-    *,
-    n_stimuli: int = 2000,
-    patch_size: int = 3,
-    density: float = 0.1,
-    n_frames: int | None = None,
-    background: float | None = None,
-    on_value: float = 255.0,
-    off_value: float = 0.0,
-    behavior=None,
-    pupil_center=None,
-    batch_size: int = 64,
-    random_state: int | None = 0,
-    device=None,
-) -> ReceptiveFields:
-    """Map every neuron's on and off receptive field in silico with sparse noise.
-
-    Each stimulus is a ``background`` frame with square patches of
-    ``patch_size`` pixels at random positions, each lit (``on_value``) or
-    dark (``off_value``) with equal probability, about ``density`` of the
-    screen covered; it is shown, static, for ``n_frames`` frames and the
-    rate at the last frame is the response. The on field of a neuron at a
-    pixel is its mean response over the stimuli where that pixel is lit
-    minus its mean response over all stimuli (the response-weighted average
-    of the on pixels); the off field likewise for dark pixels.
-
-    Parameters
-    ----------
-    module : torch.nn.Module
-        An encoding model following the protocol (``module(video, behavior,
-        pupil_center) -> rates (B, T, N)``); put in eval mode.
-    frame_shape : tuple (H, W)
-    n_stimuli : int, default 2000
-    patch_size : int, default 3
-    density : float, default 0.1
-        Expected fraction of the screen covered by patches.
-    n_frames : int or None
-        Frames per stimulus; None: the module's ``temporal_receptive_field``
-        (else 16).
-    background : float or None
-        Grey level; None: the module's ``video_mean`` (else 127.5).
-    on_value, off_value : float, default 255 and 0
-    behavior, pupil_center : array_like of shape (2,) or None
-        Held constant; None: the module's ``behavior_mean`` /
-        ``pupil_mean`` (else 0).
-    batch_size : int, default 64
-        Stimuli per forward pass.
-    random_state : int or None, default 0
-    device : str, torch.device or None
-        None: the module's device.
-
-    Returns
-    -------
-    ReceptiveFields
-        ``(on, off)``, each float64 (N, H, W), in rate units.
-    """
-    height, width = (check_int("frame_shape", int(s)) for s in frame_shape)
-    n_stimuli = check_int("n_stimuli", n_stimuli, minimum=2)
-    patch = check_int("patch_size", patch_size)
-    if patch > min(height, width):
-        raise InputError(f"patch_size: got {patch}, expected at most {min(height, width)} (the frame)")
-    if not (isinstance(density, numbers.Real) and 0 < density <= 1):
-        raise InputError(f"density: got {density!r}, expected a fraction in (0, 1]")
-    n_frames = check_int(
-        "n_frames", int(n_frames if n_frames is not None else getattr(module, "temporal_receptive_field", 16))
-    )
-    batch_size = check_int("batch_size", batch_size)
-    if device is None:
-        first = next(iter(module.parameters()), None)
-        device = first.device if first is not None else torch.device("cpu")
-    else:
-        device = resolve_device(device) if isinstance(device, str) else torch.device(device)
-    if background is None:
-        mean = _module_default(module, "video_mean", None)
-        background = float(mean) if mean is not None else 127.5
-
-    def constant(value, name, fallback_attr):
-        if value is None:
-            default = _module_default(module, fallback_attr, None)
-            value = np.zeros(2) if default is None else default.detach().cpu().numpy()
-        arr = np.asarray(value, dtype=np.float32).reshape(-1)
-        if arr.shape != (2,):
-            raise InputError(f"{name}: has shape {np.shape(value)}, expected (2,)")
-        return torch.from_numpy(arr).to(device)
-
-    beh = constant(behavior, "behavior", "behavior_mean")
-    pup = constant(pupil_center, "pupil_center", "pupil_mean")
-    rng = np.random.default_rng(random_state)
-    n_patches = max(1, int(round(density * height * width / patch**2)))
-    module.eval()
-    on_sum = off_sum = None
-    on_count = np.zeros((height, width))
-    off_count = np.zeros((height, width))
-    total = None
-    for first in range(0, n_stimuli, batch_size):
-        b = min(batch_size, n_stimuli - first)
-        frames = np.full((b, height, width), background, dtype=np.float32)
-        for s in range(b):
-            rows = rng.integers(0, height - patch + 1, size=n_patches)
-            cols = rng.integers(0, width - patch + 1, size=n_patches)
-            values = np.where(rng.random(n_patches) < 0.5, on_value, off_value)
-            for r, c, v in zip(rows, cols, values):
-                frames[s, r : r + patch, c : c + patch] = v
-        video = torch.from_numpy(frames).to(device)[:, None].expand(-1, n_frames, -1, -1)
-        with torch.no_grad():
-            inputs = (video, beh.expand(b, n_frames, 2), pup.expand(b, n_frames, 2))
-            if _reads_out_from(module):  # read out the last frame only
-                rates = module(*inputs, output_from=n_frames - 1)[:, -1]
-            else:
-                rates = module(*inputs)[:, -1]
-        r = rates.double().cpu().numpy()  # (b, N)
-        on = (frames == on_value).reshape(b, -1).astype(np.float64)
-        off = (frames == off_value).reshape(b, -1).astype(np.float64)
-        if on_sum is None:
-            on_sum = np.zeros((r.shape[1], height * width))
-            off_sum = np.zeros_like(on_sum)
-            total = np.zeros(r.shape[1])
-        on_sum += r.T @ on
-        off_sum += r.T @ off
-        on_count += on.sum(0).reshape(height, width)
-        off_count += off.sum(0).reshape(height, width)
-        total += r.sum(0)
-    mean = (total / n_stimuli)[:, None, None]
-    n = on_sum.shape[0]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        on_rf = np.where(on_count > 0, on_sum.reshape(n, height, width) / on_count - mean, 0.0)
-        off_rf = np.where(off_count > 0, off_sum.reshape(n, height, width) / off_count - mean, 0.0)
-    return ReceptiveFields(on_rf, off_rf)
-
-
-def population_rf(rfs) -> np.ndarray:
-    """Population receptive field: the mean over neurons of ``|RF|`` normalised to a peak of 1 per neuron.
-
-    Parameters
-    ----------
-    rfs : array_like, shape (N, H, W)
-        E.g. ``map_receptive_fields(...).on``, or ``on - off`` for both polarities.
-
-    Returns
-    -------
-    ndarray, shape (H, W)
-        Neurons with an all-zero field are left out.
-    """
-    a = np.abs(np.asarray(rfs, dtype=np.float64))
-    if a.ndim != 3:
-        raise InputError(f"rfs: has shape {a.shape}, expected (N, H, W)")
-    peak = a.reshape(len(a), -1).max(1)
-    keep = peak > 0
-    if not keep.any():
-        return np.zeros(a.shape[1:])
-    return (a[keep] / peak[keep, None, None]).mean(0)
-
-
-def rf_centers(rfs, threshold: float = 0.5) -> np.ndarray:
-    """Centre (row, column) of every receptive field: centroid of ``|RF|`` over pixels >= ``threshold`` x its peak.
-
-    Parameters
-    ----------
-    rfs : array_like, shape (N, H, W)
-    threshold : float, default 0.5
-
-    Returns
-    -------
-    ndarray, shape (N, 2)
-        Pixel coordinates (row, column); NaN for an all-zero field.
-    """
-    a = np.abs(np.asarray(rfs, dtype=np.float64))
-    if a.ndim != 3:
-        raise InputError(f"rfs: has shape {a.shape}, expected (N, H, W)")
-    if not (isinstance(threshold, numbers.Real) and 0 <= threshold < 1):
-        raise InputError(f"threshold: got {threshold!r}, expected a fraction in [0, 1)")
-    n, h, w = a.shape
-    peak = a.reshape(n, -1).max(1)[:, None, None]
-    weights = np.where((a >= threshold * peak) & (peak > 0), a, 0.0)
-    mass = weights.sum((1, 2))
-    rows, cols = np.arange(h)[:, None], np.arange(w)[None, :]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        centre = np.stack([(weights * rows).sum((1, 2)) / mass, (weights * cols).sum((1, 2)) / mass], 1)
-    centre[mass == 0] = np.nan
-    return centre

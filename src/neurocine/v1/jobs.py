@@ -173,14 +173,9 @@ def run_train(
     ``fraction_of_ceiling``. Checkpoints go to ``.OUT.checkpoints`` beside
     ``out``; an interrupted run resumes from them, and they are removed on success.
     """
-    from neurocine.v1.dnem import (
-        EnsembleModule,
-        correlation_to_average,
-        map_receptive_fields,
-        population_rf,
-        single_trial_correlation,
-        train_ensemble,
-    )
+    from neurocine.metrics.neural import correlation_to_average, single_trial_correlation
+    from neurocine.v1.dnem import EnsembleModule, train_ensemble
+    from neurocine.v1.receptive_fields import map_receptive_fields, population_rf
 
     mouse = _mouse(data)
     out = Path(out)
