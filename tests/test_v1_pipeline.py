@@ -106,7 +106,7 @@ def test_train_scores_recomputed_from_the_saved_models(mouse, trained):
     assert m["ceiling_correlation"] == pytest.approx(sim["ceiling_correlation"])
     assert m["fraction_of_ceiling"] == pytest.approx(m["single_trial_correlation"] / m["ceiling_correlation"])
     from neurocine.io.sensorium import SensoriumMouse
-    from neurocine.v1.dnem import single_trial_correlation
+    from neurocine.metrics import single_trial_correlation
     from neurocine.v1.jobs import load_models
 
     fitted, mask = load_models(out, "cpu")
