@@ -5,6 +5,7 @@ import copy
 import numpy as np
 import pytest
 import torch
+from sklearn.exceptions import NotFittedError
 
 from neurocine.errors import InputError
 from neurocine.metrics import r2_score
@@ -500,7 +501,7 @@ def test_bad_data(notebook_data):
         ConvNMF(4, 10).fit(notebook_data.data[:, 0])
     with pytest.raises(InputError, match="mask"):
         ConvNMF(4, 10, solver="seed").fit(notebook_data.data, mask=np.ones((600, 10), bool))
-    with pytest.raises(InputError, match="not fitted"):
+    with pytest.raises(NotFittedError):
         ConvNMF(4, 10).transform(notebook_data.data)
     model = ConvNMF(4, 10, n_init=1).fit(notebook_data.data)
     with pytest.raises(InputError, match="channels"):

@@ -1,136 +1,89 @@
-"""scikit-learn's estimator checks on the torch estimators; checks that cannot apply are listed with the reason.
+"""scikit-learn's estimator checks on every public estimator, with the checks that cannot apply listed and why.
 
-The sequence models take one time series (T, p) whose rows are not i.i.d.
-samples, and answer bad input with neurocine's one-line ``InputError``
-(argument, what was found, what was expected), not scikit-learn's wording.
-ConvAutoencoder takes frames (T, H, W) and DNEM sequences of trials: their
-tags say so (``input_tags.two_d_array=False``), scikit-learn runs none of its
-data checks on them, and the checks that need no data run here directly.
+Each case is ``(estimator, expected_failed_checks)``: the estimator with small, fast parameters and a
+dict ``check name -> reason`` of the checks it is expected to fail. Add an estimator by appending a case.
 """
 
-import warnings
-from types import SimpleNamespace
+from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.base import clone, is_regressor
-from sklearn.exceptions import NotFittedError
-from sklearn.utils import estimator_checks as ec
+from sklearn.base import clone
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from neurocine.encode.autoencoder import ConvAutoencoder
-from neurocine.encode.sequence import SequenceClassifier, SequenceRegressor
-from neurocine.v1.dnem import DNEM
+from neurocine.features.fmri import VariancePCA
+from neurocine.models.ridge import BandedRidgeCV, RidgeCV
+from neurocine.motifs.convnmf import ConvNMF
 
-pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
-
-SEQ = dict(hidden=(4,), dense=None, sequence_length=2, batch_size=4, steps_per_epoch=2, max_epochs=2, device="cpu")
-SMALL = [
-    SequenceRegressor(**SEQ, random_state=0),
-    SequenceClassifier(**SEQ, random_state=0),
-    ConvAutoencoder(filters=(2,), batch_size=4, max_epochs=1, random_state=0, device="cpu"),
-    DNEM(core_channels=4, n_blocks=1, temporal_kernel=2, downsample=2, epochs=1, clip_length=6, device="cpu"),
-]
-
-WORDING = "bad input raises neurocine's one-line InputError (argument, found, expected), not scikit-learn's wording"
-NOT_IID = "rows are time steps of one sequence: a recurrent prediction depends on the rows before it"
-BINARY = "binary events, labels 0/1 only (one column per independent label); other labels raise InputError"
-SEQUENCE_CHECKS = {
-    "check_methods_sample_order_invariance": NOT_IID,
-    "check_methods_subset_invariance": NOT_IID,
-    "check_complex_data": WORDING,
-    "check_dtype_object": WORDING + " (object arrays are refused, not converted)",
-    "check_estimators_empty_data_messages": WORDING,
-    "check_estimator_sparse_tag": "sparse input is refused with " + WORDING,
-    "check_estimator_sparse_array": "sparse input is refused with " + WORDING,
-    "check_estimator_sparse_matrix": "sparse input is refused with " + WORDING,
-    "check_fit2d_1sample": WORDING,
-    "check_fit2d_predict1d": WORDING,
-    "check_requires_y_none": WORDING,
-    "check_n_features_in_after_fitting": WORDING + " (the column count is checked)",
-    "check_supervised_y_2d": "targets (T, q) are multi-output by design: a column vector is not warned about",
+# neurocine.validation raises InputError (a ValueError) in one line that starts with the argument's name
+# ("X: has 1 time step (shape (1, 10)); expected ..."); these checks look for scikit-learn's own wording.
+NEUROCINE_MESSAGES = {
+    "check_complex_data": "complex X raises InputError 'X: has complex dtype ...', not 'Complex data not supported'",
+    "check_dtype_object": "object arrays are refused with InputError ('X: has ... dtype object'), not converted",
+    "check_estimators_empty_data_messages": "X without columns raises InputError 'X: has 0 columns ...', "
+    "not scikit-learn's '0 feature(s) (shape=(n, 0)) while a minimum of 1 is required'",
+    "check_estimator_sparse_tag": "sparse X is refused with InputError as a non-numeric array; the message does "
+    "not say 'sparse'",
+    "check_estimator_sparse_array": "sparse X is refused with InputError as a non-numeric array; the message does "
+    "not say 'sparse'",
+    "check_estimator_sparse_matrix": "sparse X is refused with InputError as a non-numeric array; the message does "
+    "not say 'sparse'",
+    "check_fit2d_predict1d": "1-D X raises InputError with a reshape(-1, 1) hint, not the words 'Reshape your data'",
+    "check_n_features_in_after_fitting": "a wrong number of columns raises InputError 'X: has 3 columns; expected "
+    "4 ...', not 'X has 3 features, but ... is expecting 4 features as input'",
 }
-EXPECTED_FAILURES = {
-    "SequenceRegressor": {**SEQUENCE_CHECKS, "check_regressors_train": NOT_IID},
-    "SequenceClassifier": {
-        **SEQUENCE_CHECKS,
-        "check_classifiers_train": NOT_IID,
-        "check_estimators_dtypes": BINARY,
-        "check_classifier_data_not_an_array": BINARY,
-        "check_classifiers_classes": BINARY,
-        "check_classifiers_one_label": BINARY + " (one label: classes_ is still [0, 1])",
-        "check_classifiers_regression_target": BINARY,
-        "check_classifier_not_supporting_multiclass": BINARY,
-        "check_fit2d_1feature": BINARY,
-    },
+ONE_TIME_STEP = {
+    "check_fit2d_1sample": "one row raises InputError 'X: has 1 time step ...; expected at least 2 rows', not "
+    "scikit-learn's '1 sample' wording",
+}
+RIDGE = {
+    **NEUROCINE_MESSAGES,
+    **ONE_TIME_STEP,
+    "check_requires_y_none": "y=None raises InputError 'Y: has non-numeric dtype object ...', not "
+    "'requires y to be passed'",
+}
+TIME_SERIES = {
+    "check_methods_sample_order_invariance": "X is a time series: templates span `width` consecutive samples, so "
+    "the amplitudes of a sample depend on its neighbours and change when the rows are permuted",
+    "check_methods_subset_invariance": "X is a time series: one time step is shorter than a template, so rows "
+    "cannot be transformed one at a time",
 }
 
-
-@parametrize_with_checks(SMALL, expected_failed_checks=lambda est: EXPECTED_FAILURES.get(type(est).__name__, {}))
-def test_torch_estimator_passes_sklearn_checks(estimator, check):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        check(estimator)
-
-
-DATA_FREE_CHECKS = [
-    ec.check_estimator_cloneable,
-    ec.check_estimator_tags_renamed,
-    ec.check_valid_tag_types,
-    ec.check_estimator_repr,
-    ec.check_no_attributes_set_in_init,
-    ec.check_do_not_raise_errors_in_init_or_set_params,
-    ec.check_mixin_order,
-    ec.check_parameters_default_constructible,
-    ec.check_get_params_invariance,
-    ec.check_set_params,
+CASES = [
+    (RidgeCV(alphas=[0.1, 1.0, 10.0], cv=3), RIDGE),
+    (BandedRidgeCV(n_candidates=0, alphas=[0.1, 1.0, 10.0], cv=3), RIDGE),
+    (VariancePCA(0.9), NEUROCINE_MESSAGES),
+    (
+        ConvNMF(n_components=2, width=3, n_init=1, max_iter=5, random_state=0, device="cpu"),
+        {**NEUROCINE_MESSAGES, **ONE_TIME_STEP, **TIME_SERIES},
+    ),
 ]
+_EXPECTED = {id(estimator): failed for estimator, failed in CASES}
 
 
-@pytest.mark.parametrize("estimator", SMALL[2:], ids=lambda e: type(e).__name__)
-@pytest.mark.parametrize("check", DATA_FREE_CHECKS, ids=lambda c: c.__name__)
-def test_torch_frames_and_trials_estimators_pass_the_checks_that_need_no_data(estimator, check):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        check(type(estimator).__name__, estimator)
+@parametrize_with_checks([estimator for estimator, _ in CASES], expected_failed_checks=lambda e: _EXPECTED[id(e)])
+def test_scikit_learn_checks(estimator, check):
+    check(estimator)
 
 
-@pytest.mark.parametrize("estimator", SMALL, ids=lambda e: type(e).__name__)
-def test_torch_print_clone_and_not_fitted(estimator):
+@pytest.mark.parametrize("estimator", [e for e, _ in CASES], ids=lambda e: type(e).__name__)
+def test_print_and_clone(estimator):
+    cls = type(estimator)
+    assert repr(cls()) == f"{cls.__name__}()"  # every default prints as the default
     text = repr(estimator)
-    assert text.startswith(type(estimator).__name__ + "(") and "device='cpu'" in text
-    print(estimator)
+    assert text.startswith(f"{cls.__name__}(") and "\n" not in str(cls())
     copy = clone(estimator)
-    assert copy is not estimator and copy.get_params() == estimator.get_params()
-    method = "transform" if isinstance(estimator, ConvAutoencoder) else "predict"
-    with pytest.raises(NotFittedError, match="not fitted yet"):
-        getattr(copy, method)(np.zeros((8, 4, 4)) if method == "transform" else np.zeros((8, 3)))
+    assert copy is not estimator and type(copy) is cls
+    for name, value in estimator.get_params().items():
+        np.testing.assert_equal(copy.get_params()[name], value)
 
 
-def trials(n, rng):
-    return [
-        SimpleNamespace(
-            video=rng.uniform(0, 255, (12, 8, 8)).astype(np.float32),
-            responses=rng.poisson(1.0, (12, 3)).astype(np.float32),
-            behavior=rng.normal(size=(12, 2)),
-            pupil_center=rng.normal(size=(12, 2)),
-        )
-        for _ in range(n)
-    ]
+def test_every_expected_failure_names_a_check_it_runs_with_a_reason():
+    from sklearn.utils.estimator_checks import estimator_checks_generator
 
-
-def test_torch_frames_and_trials_estimators_fit_return_self_score_one_float_and_keep_params():
-    rng = np.random.default_rng(0)
-    frames = rng.uniform(0, 1, (20, 8, 8))
-    data = trials(3, rng)
-    for estimator, args, score_args in (
-        (SMALL[2], (frames,), (frames,)),
-        (SMALL[3], (data[:2], data[2:]), (data, 2)),
-    ):
-        est = clone(estimator)
-        params = est.get_params()
-        assert est.fit(*args) is est
-        assert est.get_params() == params  # fit validates, it does not rewrite hyper-parameters
-        assert isinstance(est.score(*score_args), float)
-    assert is_regressor(SMALL[3])
-    assert [p.shape for p in est.predict(data)] == [(12, 3)] * 3
+    for estimator, failed in CASES:
+        runs = {
+            getattr(check, "func", check).__name__ for _, check in estimator_checks_generator(estimator, mark="skip")
+        }
+        assert set(failed) <= runs, f"{type(estimator).__name__}: {set(failed) - runs} are not checks it runs"
+        assert all(len(reason) > 30 for reason in failed.values())

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from sklearn.exceptions import NotFittedError
 
 from neurocine.errors import InputError
 from neurocine.features.fmri import (
@@ -271,8 +272,10 @@ def test_variance_pca_errors():
         VariancePCA(1.5).fit(np.ones((5, 3)))
     with pytest.raises(InputError, match="constant"):
         VariancePCA().fit(np.ones((5, 3)))
-    with pytest.raises(InputError, match="not fitted"):
+    with pytest.raises(NotFittedError):
         VariancePCA().transform(np.ones((5, 3)))
+    with pytest.raises(NotFittedError):
+        VariancePCA().inverse_transform(np.ones((5, 3)))
     pca = VariancePCA().fit(np.random.default_rng(0).standard_normal((10, 4)))
     with pytest.raises(InputError, match="expected 4, as in fit"):
         pca.transform(np.ones((3, 5)))

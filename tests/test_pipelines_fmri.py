@@ -14,16 +14,11 @@ import numpy as np
 import pytest
 
 from neurocine.errors import InputError
-from neurocine.fmri.jobs import (
-    _gram_features,
-    classifier_nway_accuracy,
-    noise_ceiling,
-    read_fmri_data,
-    run_fmri_decode,
-    run_fmri_encode,
-    run_fmri_simulate,
-)
-from neurocine.fmri.simulate import SMALL_SIMULATION, scan_regressors
+from neurocine.fmri.features import scan_regressors
+from neurocine.fmri.jobs import run_fmri_decode, run_fmri_encode, run_fmri_simulate
+from neurocine.fmri.simulate import SMALL_SIMULATION
+from neurocine.io.fmri import read_fmri_data
+from neurocine.metrics import classifier_nway_accuracy, noise_ceiling
 
 # well powered but small: 2 layers, 300 distinct training scans (each shown twice), 60 test scans x 10
 SMALL = {**SMALL_SIMULATION, "seed": 1}
@@ -129,7 +124,7 @@ def test_encode_is_deterministic(encoded, data, tmp_path):
 
 def _user_folder(data, dst, *, cache: bool):
     """The first segment's two showings and 20 test scans of ``data``, as a user would lay them out."""
-    from neurocine.fmri.simulate import FEATURES_FILE, save_feature_cache
+    from neurocine.fmri.features import FEATURES_FILE, save_feature_cache
 
     dst.mkdir()
     info = json.loads((data / "info.json").read_text())
@@ -182,27 +177,6 @@ def test_banded_ridge_option(data, tmp_path):
     assert m["banded_median_test_r"] >= m["median_test_r"] - 0.05
     a = np.load(tmp_path / "banded" / "encoding.npz")
     np.testing.assert_allclose(a["banded_weights"].sum(1), 1.0)
-
-
-def test_gram_features_equal_ridge_on_scaled_blocks():
-    from sklearn.linear_model import Ridge
-
-    from neurocine.models.ridge import RidgeCV
-
-    rng = np.random.default_rng(0)
-    blocks = [rng.standard_normal((80, 5)), rng.standard_normal((80, 30))]
-    tests = [rng.standard_normal((20, 5)), rng.standard_normal((20, 30))]
-    mus = [b.mean(0) for b in blocks]
-    blocks = [b - m for b, m in zip(blocks, mus)]
-    tests = [t - m for t, m in zip(tests, mus)]
-    y = blocks[0] @ rng.standard_normal(5) + 0.3 * blocks[1] @ rng.standard_normal(30) + rng.standard_normal(80)
-    g = np.array([0.7, 0.3])
-    phi, phi_te, _ = _gram_features(blocks, tests, g)
-    model = RidgeCV(alphas=[3.0], cv=4).fit(phi, y)
-    full = np.hstack([np.sqrt(w) * b for w, b in zip(g, blocks)])
-    full_te = np.hstack([np.sqrt(w) * t for w, t in zip(g, tests)])
-    ref = Ridge(alpha=3.0).fit(full, y).predict(full_te)
-    np.testing.assert_allclose(model.predict(phi_te), ref, atol=1e-8)
 
 
 def test_gabor_features_as_one_layer(data, tmp_path):

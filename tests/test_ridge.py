@@ -12,7 +12,7 @@ from sklearn.metrics import explained_variance_score
 from sklearn.model_selection import KFold, TimeSeriesSplit
 
 from neurocine.errors import InputError
-from neurocine.models.ridge import DEFAULT_ALPHAS, RidgeCV, cv_splits, explained_variance
+from neurocine.models.ridge import DEFAULT_ALPHAS, BandedRidgeCV, RidgeCV, cv_splits, explained_variance
 
 ALPHAS = np.logspace(-2, 6, 9)
 
@@ -184,7 +184,7 @@ def test_recovers_planted_coefficients():
     assert np.all(model.alpha_ <= 10.0)
     Xt = rng.standard_normal((500, 10))
     Yt = Xt @ W + 0.3 + 0.1 * rng.standard_normal((500, 4))
-    ev = model.score(Xt, Yt)
+    ev = model.score_targets(Xt, Yt)
     assert ev.shape == (4,) and np.all(ev > 0.99)
 
 
@@ -205,19 +205,54 @@ def test_one_dimensional_target():
     assert model.coef_.shape == (20, 1) and model.alpha_.shape == (1,)
     np.testing.assert_allclose(model.coef_[:, 0], full.coef_[:, 3], rtol=1e-10)
     assert model.predict(X).shape == (300,)
-    np.testing.assert_allclose(model.score(X, Y[:, 3]), full.score(X, Y)[3:4], rtol=1e-10)
+    np.testing.assert_allclose(model.score_targets(X, Y[:, 3]), full.score_targets(X, Y)[3:4], rtol=1e-10)
 
 
-def test_score_is_sklearn_explained_variance():
+def test_score_targets_is_sklearn_explained_variance():
     X, Y, _ = planted(seed=13)
     model = RidgeCV().fit(X[:200], Y[:200])
     ref = explained_variance_score(Y[200:], model.predict(X[200:]), multioutput="raw_values")
-    np.testing.assert_allclose(model.score(X[200:], Y[200:]), ref, rtol=1e-12)
+    np.testing.assert_allclose(model.score_targets(X[200:], Y[200:]), ref, rtol=1e-12)
     const = np.column_stack([np.ones(5), np.ones(5), np.arange(5.0)])
     pred = np.column_stack([np.ones(5), np.zeros(5) + np.arange(5), np.arange(5.0)])
     np.testing.assert_array_equal(
         explained_variance(const, pred), explained_variance_score(const, pred, multioutput="raw_values")
     )
+
+
+def test_score_is_one_float_the_uniform_average_r2():
+    from sklearn.metrics import r2_score
+
+    X, Y, _ = planted(seed=13)
+    model = RidgeCV().fit(X[:200], Y[:200])
+    got = model.score(X[200:], Y[200:])
+    assert isinstance(got, float)
+    assert got == r2_score(Y[200:], model.predict(X[200:]))
+    per_target = r2_score(Y[200:], model.predict(X[200:]), multioutput="raw_values")
+    assert got == pytest.approx(per_target.mean(), rel=1e-12)
+    w = np.linspace(1.0, 2.0, 100)
+    assert model.score(X[200:], Y[200:], sample_weight=w) == r2_score(Y[200:], model.predict(X[200:]), sample_weight=w)
+
+
+def test_cross_val_score_and_grid_search_on_two_dimensional_targets():
+    from sklearn.model_selection import GridSearchCV, cross_val_score
+
+    rng = np.random.default_rng(15)
+    X = rng.standard_normal((300, 6))
+    Y = X @ rng.standard_normal((6, 4)) + 0.5 * rng.standard_normal((300, 4))  # R² about 6 / 6.25
+    scores = cross_val_score(RidgeCV(alphas=ALPHAS, cv=3), X, Y, cv=3)
+    assert scores.shape == (3,) and np.all(scores > 0.9)
+    search = GridSearchCV(RidgeCV(cv=3), {"alphas": [[1e-2], [1e6]]}, cv=3).fit(X, Y)
+    assert search.best_params_ == {"alphas": [1e-2]}  # a huge penalty shrinks every target to its mean
+
+
+def test_repr_and_clone_with_default_and_array_alphas():
+    from sklearn.base import clone
+
+    assert repr(RidgeCV()) == "RidgeCV()"
+    assert repr(RidgeCV(alphas=np.array([1.0, 2.0]), cv=3)).startswith("RidgeCV(alphas=array([1., 2.]), cv=3")
+    copy = clone(RidgeCV(alphas=ALPHAS))
+    assert copy.alphas is not None and np.array_equal(copy.alphas, ALPHAS)
 
 
 def test_float32_input_and_default_alphas():
@@ -279,3 +314,78 @@ def test_predict_checks_columns_and_fitted():
         model.predict(X0[:, :3])
     with pytest.raises(InputError, match=r"^Y: has shape \(50, 2\); expected \(50, 3\)"):
         model.score(X0, Y0[:, :2])
+    with pytest.raises(InputError, match=r"^Y: has shape \(50, 2\); expected \(50, 3\)"):
+        model.score_targets(X0, Y0[:, :2])
+
+
+# --------------------------------------------------------------------------- banded ridge
+
+
+def two_bands(seed=0, T=120, q=6):
+    """Two bands of different widths and offsets; targets driven by the first band only."""
+    rng = np.random.default_rng(seed)
+    X = np.hstack([rng.standard_normal((T + 40, 5)) + 2.0, 3.0 * rng.standard_normal((T + 40, 30)) - 1.0])
+    Y = X[:, :5] @ rng.standard_normal((5, q)) + 0.5 * rng.standard_normal((T + 40, q)) + 4.0
+    return X[:T], Y[:T], X[T:], Y[T:]
+
+
+def test_banded_ridge_equals_sklearn_ridge_on_scaled_bands():
+    """One weighting g and one penalty: ridge with intercept on [sqrt(g_1) X_1, sqrt(g_2) X_2] (closed form)."""
+    X, Y, Xt, _ = two_bands()
+    g = np.array([0.7, 0.3])
+    model = BandedRidgeCV(bands=(5, 30), n_candidates=[g], alphas=[3.0], cv=4).fit(X, Y)
+    scaled = np.hstack([np.sqrt(g[0]) * X[:, :5], np.sqrt(g[1]) * X[:, 5:]])
+    scaled_t = np.hstack([np.sqrt(g[0]) * Xt[:, :5], np.sqrt(g[1]) * Xt[:, 5:]])
+    ref = Ridge(alpha=3.0).fit(scaled, Y)
+    np.testing.assert_allclose(model.predict(Xt), ref.predict(scaled_t), rtol=1e-8, atol=1e-8)
+    # the CV scores are those of RidgeCV on the scaled features (same folds, same penalty)
+    direct = RidgeCV(alphas=[3.0], cv=4).fit(scaled, Y)
+    np.testing.assert_allclose(model.cv_score_, direct.cv_scores_[0], atol=1e-10)
+    np.testing.assert_array_equal(model.weights_, np.tile(g, (6, 1)))
+
+
+def test_banded_ridge_with_one_band_is_ridge_cv():
+    X, Y, Xt, _ = two_bands(seed=1)
+    model = BandedRidgeCV(n_candidates=0, alphas=ALPHAS, cv=5).fit(X, Y)
+    plain = RidgeCV(alphas=ALPHAS, cv=5).fit(X, Y)
+    np.testing.assert_array_equal(model.alpha_, plain.alpha_)
+    np.testing.assert_allclose(model.cv_score_, plain.cv_scores_.max(0), atol=1e-10)
+    np.testing.assert_allclose(model.predict(Xt), plain.predict(Xt), rtol=1e-8, atol=1e-8)
+    np.testing.assert_allclose(model.share_, 1.0)
+
+
+def test_banded_ridge_keeps_the_best_candidate_per_target_and_finds_the_driving_band():
+    X, Y, Xt, Yt = two_bands(seed=2)
+    model = BandedRidgeCV(bands=(5, 30), n_candidates=4, alphas=ALPHAS, cv=5, random_state=0).fit(X, Y)
+    assert model.band_weights_.shape == (2 + 1 + 4, 2)
+    np.testing.assert_allclose(model.band_weights_.sum(1), 1.0)
+    # every candidate refitted by hand on its scaled features: the kept one has the best CV score
+    best = np.full(Y.shape[1], -np.inf)
+    for g in model.band_weights_:
+        scaled = np.hstack([np.sqrt(g[0]) * X[:, :5], np.sqrt(g[1]) * X[:, 5:]])
+        best = np.maximum(best, RidgeCV(alphas=ALPHAS, cv=5).fit(scaled, Y).cv_scores_.max(0))
+    np.testing.assert_allclose(model.cv_score_, best, atol=1e-10)
+    np.testing.assert_allclose(model.share_.sum(1), 1.0, atol=1e-10)
+    assert np.all(model.share_[:, 0] > 0.95)  # the targets are driven by the first band
+    assert np.all(model.weights_[:, 0] > 0.5)
+    plain = RidgeCV(alphas=ALPHAS, cv=5).fit(X, Y)  # all 35 columns with one scale: the 30 noise columns hurt
+    assert model.score(Xt, Yt) > plain.score(Xt, Yt) + 0.02  # measured 0.85 against 0.81
+    assert model.score_targets(Xt, Yt).shape == (6,)
+
+
+def test_banded_ridge_one_dimensional_target_and_errors():
+    from sklearn.exceptions import NotFittedError
+
+    X, Y, Xt, _ = two_bands(seed=3)
+    with pytest.raises(NotFittedError):
+        BandedRidgeCV().predict(Xt)
+    one = BandedRidgeCV(bands=(5, 30), n_candidates=1, random_state=0).fit(X, Y[:, 2])
+    full = BandedRidgeCV(bands=(5, 30), n_candidates=1, random_state=0).fit(X, Y)
+    assert one.predict(Xt).shape == (40,)
+    np.testing.assert_allclose(one.predict(Xt), full.predict(Xt)[:, 2], rtol=1e-10)
+    with pytest.raises(InputError, match=r"^bands: got widths \[5, 20\] \(sum 25\); expected widths summing"):
+        BandedRidgeCV(bands=(5, 20)).fit(X, Y)
+    with pytest.raises(InputError, match=r"^n_candidates: got"):
+        BandedRidgeCV(bands=(5, 30), n_candidates=[[1.0, -1.0]]).fit(X, Y)
+    with pytest.raises(InputError, match=r"^X: has 3 columns; expected 35"):
+        full.predict(Xt[:, :3])

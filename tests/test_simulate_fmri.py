@@ -9,16 +9,9 @@ import pytest
 
 from neurocine.errors import InputError
 from neurocine.features.fmri import convolve_hrf
-from neurocine.fmri.simulate import (
-    FEATURES_FILE,
-    layer_bands,
-    load_feature_cache,
-    run_slices,
-    scan_regressors,
-    simulate_fmri,
-    unique_frames,
-    voxel_grid,
-)
+from neurocine.fmri.features import FEATURES_FILE, load_feature_cache, scan_regressors, unique_frames
+from neurocine.fmri.simulate import layer_bands, simulate_fmri, voxel_grid
+from neurocine.io.fmri import run_slices
 
 TINY = dict(
     n_voxels=24,

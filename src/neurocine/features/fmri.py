@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 from scipy.special import gammaln
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
 
 from neurocine.errors import InputError
 from neurocine.features.timing import convolve_regressors, decimate, interpolate
@@ -61,7 +63,8 @@ def _features(name: str, x: Any, *, allow_1d: bool = True, min_len: int = 1) -> 
         arr = arr.astype(np.float64)
     if not np.isfinite(arr).all():
         idx = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
-        raise InputError(f"{name}: has a non-finite value at index {idx}; expected finite features")
+        value = "NaN" if np.isnan(arr[idx]) else str(arr[idx])  # "inf" or "-inf"
+        raise InputError(f"{name}: has a non-finite value ({value}) at index {idx}; expected finite features")
     return arr
 
 
@@ -348,7 +351,7 @@ def resample_to_tr(
 # --------------------------------------------------------------------------- #
 # PCA keeping a share of the variance
 # --------------------------------------------------------------------------- #
-class VariancePCA:
+class VariancePCA(TransformerMixin, BaseEstimator):
     """PCA keeping the fewest components that explain more than ``fraction`` of the variance.
 
     The number of components follows scikit-learn's ``PCA(n_components=fraction)``
@@ -460,10 +463,6 @@ class VariancePCA:
         self.n_samples_seen_ = n
         return self
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "components_"):
-            raise InputError("VariancePCA: not fitted yet; call fit(X_train) first")
-
     def transform(self, X: Any) -> np.ndarray:
         """Project onto the kept axes.
 
@@ -475,20 +474,16 @@ class VariancePCA:
         -------
         ndarray, shape (n_samples, n_components_); float32 for float32 input, else float64
         """
-        self._check_fitted()
+        check_is_fitted(self, "components_")
         arr = _features("X", X, allow_1d=False)
         if arr.shape[1] != self.n_features_in_:
             raise InputError(f"X: has {arr.shape[1]} features; expected {self.n_features_in_}, as in fit")
         out = (arr - self.mean_.astype(arr.dtype)) @ self.components_.T.astype(arr.dtype)
         return out.astype(np.float32 if arr.dtype == np.float32 else np.float64, copy=False)
 
-    def fit_transform(self, X: Any, y: Any = None) -> np.ndarray:
-        """``fit(X).transform(X)``."""
-        return self.fit(X).transform(X)
-
     def inverse_transform(self, Z: Any) -> np.ndarray:
         """Back to feature space: ``Z @ components_ + mean_``, shape (n_samples, n_features_in_)."""
-        self._check_fitted()
+        check_is_fitted(self, "components_")
         arr = _features("Z", Z, allow_1d=False)
         if arr.shape[1] != self.n_components_:
             raise InputError(f"Z: has {arr.shape[1]} columns; expected n_components_ = {self.n_components_}")

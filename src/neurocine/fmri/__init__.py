@@ -23,7 +23,7 @@ _EXPORTS = {
     "check_diffusion_pipeline": "neurocine.fmri.diffusion",
     "load_diffusion_pipeline": "neurocine.fmri.diffusion",
     "prompt_conditioning": "neurocine.fmri.diffusion",
-    "read_fmri_data": "neurocine.fmri.jobs",
+    "read_fmri_data": "neurocine.io.fmri",
     "simulate_fmri": "neurocine.fmri.simulate",
 }
 

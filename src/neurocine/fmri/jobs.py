@@ -7,7 +7,7 @@
 :mod:`neurocine.fmri.models` -- masked brain modelling, contrastive alignment, frame generation, the
 Kupershmidt encoder-decoder -- against decode's ridge on the same split; see its docstring).
 ``DATA`` is a folder in the format of :mod:`neurocine.fmri.simulate`
-(read and checked by :func:`read_fmri_data`); each job writes one result
+(read and checked by :func:`neurocine.io.fmri.read_fmri_data`); each job writes one result
 folder (``summary.json``, arrays, figures, ``report.html``).
 
 Encoding (Wen et al. 2018)
@@ -17,7 +17,7 @@ Encoding (Wen et al. 2018)
     frames' mean and SD, PCA keeping ``pca_fraction`` (99 %) of the training
     frames' variance (fitted on the training frames only), SPM canonical HRF
     convolution **at the frame rate** restarting at every run, then the mean of
-    each scan's frames (:func:`~neurocine.fmri.simulate.scan_regressors`: the
+    each scan's frames (:func:`~neurocine.fmri.features.scan_regressors`: the
     same forward model the simulation uses). Ridge regression per voxel
     (:class:`~neurocine.models.ridge.RidgeCV`, ``folds`` = 9 contiguous folds,
     penalty per voxel). The layer's cross-validated score of a voxel is the
@@ -28,23 +28,18 @@ Encoding (Wen et al. 2018)
     Training runs that show the same segment (``design.npz`` ``train_segment``)
     are averaged first (``average_repeats``).
 
-Noise ceiling (:func:`noise_ceiling`)
-    With ``R`` repeats ``y_rt`` of the test movie, ``ybar_t`` their mean,
-    ``sigma2 = mean_t var_r(y_rt)`` (ddof 1) the noise variance of one repeat and
-    ``var_t(ybar)`` (ddof 1) the variance of the mean, the signal variance is
-    ``var(s) = var_t(ybar) - sigma2 / R`` and a perfect model correlates with
-    ``ybar`` at ``sqrt(var(s) / var_t(ybar)) = sqrt(max(0, 1 - sigma2 / (R var_t(ybar))))``
-    (Hsu et al. 2004; Kay et al. 2013's noise ceiling in correlation units).
+Noise ceiling (:func:`neurocine.metrics.noise_ceiling`)
+    The expected correlation of a perfect model with the mean of the test repeats
+    (Hsu et al. 2004; Kay et al. 2013), from the repeats' noise and signal variances.
 
 Banded ridge (``banded=True``; the idea of himalaya's multiple-kernel ridge)
-    All layers at once, each layer a band with its own scale: for candidate
-    band weights ``g`` on the simplex (every single layer, the uniform mix and
-    ``banded_candidates`` Dirichlet(1) draws) the kernel ``K_g = sum_l g_l X_l X_l^T``
-    (bands scaled to equal mean squared norm) is fitted by RidgeCV on its exact
-    feature map; each voxel keeps the ``(g, alpha)`` with the best CV score
-    (random search, as himalaya's ``solve_multiple_kernel_ridge_random_search``).
-    A voxel's banded best layer is the band with the largest share of its
-    training prediction (``<y_l, y> / <y, y>``, the shares sum to 1).
+    All layers at once, each layer a band with its own scale
+    (:class:`~neurocine.models.ridge.BandedRidgeCV`, on the layers' scan regressors centred and
+    scaled to equal mean squared norm): for candidate band weights ``g`` on the simplex (every
+    single layer, the uniform mix and ``banded_candidates`` Dirichlet(1) draws) the kernel
+    ``K_g = sum_l g_l X_l X_l^T`` is fitted by RidgeCV on its exact feature map; each voxel keeps
+    the ``(g, alpha)`` with the best CV score. A voxel's banded best layer is the band with the
+    largest share of its training prediction (``<y_l, y> / <y, y>``, the shares sum to 1).
 
 Decoding (generic object decoding, Horikawa & Kamitani 2017)
     Targets: the features of ``layer`` (default the 1280-d ``"embedding"``)
@@ -84,40 +79,26 @@ Decoding (generic object decoding, Horikawa & Kamitani 2017)
 from __future__ import annotations
 
 import csv
-import json
 import math
 import os
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from neurocine.errors import InputError
-from neurocine.fmri.simulate import (
-    FEATURES_FILE,
-    SIMULATION_DEFAULTS,
-    check_simulation_options,
-    cnn_features,
-    default_input_size,
-    feature_config,
-    load_feature_cache,
-    run_slices,
-    scan_regressors,
-    write_fmri_data,
-)
+from neurocine.fmri.features import scan_regressors, stimulus_features
+from neurocine.io.fmri import FMRIData, read_fmri_data, run_slices
+from neurocine.metrics.reliability import classifier_nway_accuracy, column_correlations, noise_ceiling
 from neurocine.report.html import JobFolder
 from neurocine.validation import check_int
 
 __all__ = [
     "DECODE_ALPHAS",
     "ENCODE_ALPHAS",
-    "FMRIData",
-    "classifier_nway_accuracy",
-    "noise_ceiling",
-    "read_fmri_data",
     "run_fmri_decode",
     "run_fmri_encode",
     "run_fmri_pretrain",
@@ -131,336 +112,7 @@ DECODE_ALPHAS = np.logspace(0, 8, 17)
 _FEATURE_KINDS = ("efficientnet", "gabor")
 
 
-# --------------------------------------------------------------------------- the data folder
-
-
-@dataclass
-class FMRIData:
-    """A checked fMRI data folder (see :mod:`neurocine.fmri.simulate` for the files).
-
-    Arrays keep the folder's layout: stimuli ``(n_frames, H, W[, 3])`` (memory-mapped),
-    ``fmri_train`` ``(n_scans_train, V)``, ``fmri_test`` ``(n_repeats, n_scans_test, V)``.
-    """
-
-    folder: Path
-    info: dict
-    tr: float
-    frames_per_scan: int
-    stimulus_train: np.ndarray
-    stimulus_test: np.ndarray
-    fmri_train: np.ndarray
-    fmri_test: np.ndarray
-    train_run: np.ndarray | None = None
-    train_segment: np.ndarray | None = None
-    train_category: np.ndarray | None = None
-    test_category: np.ndarray | None = None
-    category_names: list[str] | None = None
-    position: np.ndarray | None = None
-    grid_shape: tuple[int, int] | None = None
-    library_frames: np.ndarray | None = None
-    library_category: np.ndarray | None = None
-    truth: dict | None = None
-    files: list[str] = field(default_factory=list)
-
-    @property
-    def fps(self) -> float:
-        return self.frames_per_scan / self.tr
-
-    @property
-    def n_voxels(self) -> int:
-        return int(self.fmri_train.shape[1])
-
-    @property
-    def n_scans_train(self) -> int:
-        return int(self.fmri_train.shape[0])
-
-    @property
-    def n_scans_test(self) -> int:
-        return int(self.fmri_test.shape[1])
-
-    @property
-    def frame_shape(self) -> tuple[int, ...]:
-        return tuple(self.stimulus_train.shape[1:])
-
-
-def _load_npy(path: Path) -> np.ndarray:
-    try:
-        return np.load(path, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise InputError(
-            f"{path}: cannot be read as a .npy array ({exc}); expected the file described in neurocine.fmri.simulate"
-        ) from None
-
-
-def _load_npz(path: Path) -> dict[str, np.ndarray]:
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    except (OSError, ValueError) as exc:
-        raise InputError(
-            f"{path}: cannot be read as an .npz archive ({exc}); expected the file described in neurocine.fmri.simulate"
-        ) from None
-
-
-def _check_finite(path: Path, arr: np.ndarray, what: str, chunk: int = 256) -> np.ndarray:
-    out = np.asarray(arr, dtype=np.float32 if arr.dtype != np.float64 else np.float64)
-    flat = out.reshape(out.shape[0], -1)
-    for a in range(0, flat.shape[0], chunk):
-        bad = ~np.isfinite(flat[a : a + chunk])
-        if bad.any():
-            idx = np.unravel_index(int(np.argmax(bad.ravel())) + a * flat.shape[1], out.shape)
-            raise InputError(
-                f"{path}: has {int(bad.sum())}+ NaN/inf values (first at index "
-                f"{tuple(int(i) for i in idx)}); expected finite {what}"
-            )
-    return out
-
-
-def _frames_check(path: Path, arr: np.ndarray, n_frames: int | None, shape: tuple | None = None) -> np.ndarray:
-    if arr.ndim not in (3, 4) or (arr.ndim == 4 and arr.shape[-1] != 3) or arr.dtype.kind not in "uif":
-        raise InputError(
-            f"{path}: has shape {arr.shape} and dtype {arr.dtype}; expected (n_frames, H, W) or "
-            f"(n_frames, H, W, 3) frames, 0-255"
-        )
-    if n_frames is not None and arr.shape[0] != n_frames:
-        raise InputError(f"{path}: has {arr.shape[0]} frames; expected {n_frames} (scans x frames_per_scan)")
-    if shape is not None and tuple(arr.shape[1:]) != tuple(shape):
-        raise InputError(
-            f"{path}: frames of shape {tuple(arr.shape[1:])}; expected {tuple(shape)} like stimulus_train.npy"
-        )
-    return arr
-
-
-def _labels(path: Path, z: dict, key: str, n: int) -> np.ndarray | None:
-    if key not in z:
-        return None
-    v = np.asarray(z[key])
-    if v.shape != (n,) or v.dtype.kind not in "iu":
-        raise InputError(
-            f"{path}: '{key}' has shape {v.shape} and dtype {v.dtype}; expected ({n},) integers (one per scan)"
-        )
-    return v.astype(np.int64)
-
-
-def read_fmri_data(folder: str | os.PathLike) -> FMRIData:
-    """Read and check an fMRI data folder; InputError names the file and what is wrong.
-
-    Checks: the required files exist; frames match scans (``n_scans * frames_per_scan``); the
-    voxel counts of ``fmri_train.npy``, ``fmri_test.npy`` (and ``truth.npz``, ``voxels.npz``) agree;
-    the fMRI is finite; per-scan labels have one entry per scan.
-    """
-    root = Path(folder)
-    if not root.is_dir():
-        raise InputError(
-            f"{root}: no such folder; expected an fMRI data folder (neurocine fmri simulate --out {root} writes one)"
-        )
-    info_path = root / "info.json"
-    if not info_path.is_file():
-        raise InputError(f"{info_path}: missing; expected a JSON file with tr and frames_per_scan")
-    try:
-        info = json.loads(info_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(
-            f'{info_path}: is not valid JSON ({exc}); expected {{"tr": ..., "frames_per_scan": ...}}'
-        ) from None
-    if not isinstance(info, dict):
-        raise InputError(f"{info_path}: holds a {type(info).__name__}; expected a JSON object")
-    tr = info.get("tr")
-    if isinstance(tr, bool) or not isinstance(tr, (int, float)) or not math.isfinite(tr) or tr <= 0:
-        raise InputError(f"{info_path}: tr = {tr!r}; expected the repetition time in seconds (> 0)")
-    k = info.get("frames_per_scan")
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise InputError(
-            f"{info_path}: frames_per_scan = {k!r}; expected a positive integer (stimulus frames per scan)"
-        )
-    for name in ("stimulus_train.npy", "stimulus_test.npy", "fmri_train.npy", "fmri_test.npy"):
-        if not (root / name).is_file():
-            raise InputError(f"{root / name}: missing; expected it in the data folder (see neurocine.fmri.simulate)")
-    p_tr, p_te = root / "fmri_train.npy", root / "fmri_test.npy"
-    y_tr, y_te = _load_npy(p_tr), _load_npy(p_te)
-    if y_tr.ndim != 2 or y_tr.shape[0] < 2 or y_tr.shape[1] < 1 or y_tr.dtype.kind not in "iuf":
-        raise InputError(
-            f"{p_tr}: has shape {y_tr.shape} and dtype {y_tr.dtype}; expected (n_scans, n_voxels) real numbers"
-        )
-    if y_te.ndim == 2:
-        y_te = y_te[None]
-    if y_te.ndim != 3 or y_te.dtype.kind not in "iuf":
-        raise InputError(f"{p_te}: has shape {y_te.shape}; expected (n_repeats, n_scans_test, n_voxels)")
-    if y_te.shape[2] != y_tr.shape[1]:
-        raise InputError(
-            f"{p_te}: has {y_te.shape[2]} voxels but {p_tr.name} has {y_tr.shape[1]}; expected the same voxels in both"
-        )
-    n_vox = y_tr.shape[1]
-    if "n_voxels" in info and info["n_voxels"] != n_vox:
-        raise InputError(
-            f"{info_path}: n_voxels = {info['n_voxels']!r} but {p_tr.name} has {n_vox} voxels; expected them to agree"
-        )
-    y_tr = _check_finite(p_tr, y_tr, "BOLD values")
-    y_te = _check_finite(p_te, y_te, "BOLD values")
-    s_tr = _frames_check(root / "stimulus_train.npy", _load_npy(root / "stimulus_train.npy"), y_tr.shape[0] * k)
-    s_te = _frames_check(
-        root / "stimulus_test.npy", _load_npy(root / "stimulus_test.npy"), y_te.shape[1] * k, s_tr.shape[1:]
-    )
-    data = FMRIData(root, info, float(tr), k, s_tr, s_te, y_tr, y_te)
-    names = info.get("category_names")
-    if names is not None:
-        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            raise InputError(f"{info_path}: category_names = {names!r}; expected a list of strings")
-        data.category_names = names
-    if (root / "design.npz").is_file():
-        p = root / "design.npz"
-        z = _load_npz(p)
-        data.train_run = _labels(p, z, "train_run", y_tr.shape[0])
-        data.train_segment = _labels(p, z, "train_segment", y_tr.shape[0])
-        data.train_category = _labels(p, z, "train_category", y_tr.shape[0])
-        data.test_category = _labels(p, z, "test_category", y_te.shape[1])
-        if data.train_run is not None:
-            try:
-                run_slices(data.train_run, y_tr.shape[0])
-            except InputError as exc:
-                raise InputError(f"{p}: {exc}") from None
-    if (root / "voxels.npz").is_file():
-        p = root / "voxels.npz"
-        z = _load_npz(p)
-        if "position" in z:
-            pos = np.asarray(z["position"])
-            if pos.shape != (n_vox, 2) or pos.dtype.kind not in "iu" or (pos < 0).any():
-                raise InputError(
-                    f"{p}: 'position' has shape {pos.shape}; expected ({n_vox}, 2) non-negative "
-                    f"integers (row, column per voxel)"
-                )
-            data.position = pos.astype(np.int64)
-            gs = z.get("grid_shape")
-            data.grid_shape = tuple(int(v) for v in gs) if gs is not None else None
-    if (root / "library.npz").is_file():
-        p = root / "library.npz"
-        z = _load_npz(p)
-        if "frames" not in z:
-            raise InputError(f"{p}: has no 'frames'; expected frames (n, H, W) and category (n,)")
-        data.library_frames = _frames_check(p, z["frames"], None, s_tr.shape[1:])
-        if "category" in z:
-            data.library_category = _labels(p, z, "category", len(data.library_frames))
-    if (root / "truth.npz").is_file():
-        p = root / "truth.npz"
-        z = _load_npz(p)
-        if "true_layer" in z:
-            tl, layers = np.asarray(z["true_layer"]), z.get("layers")
-            if (
-                tl.shape != (n_vox,)
-                or layers is None
-                or tl.dtype.kind not in "iu"
-                or tl.min() < 0
-                or tl.max() >= len(layers)
-            ):
-                raise InputError(f"{p}: 'true_layer' has shape {tl.shape}; expected ({n_vox},) indices into 'layers'")
-        data.truth = z
-    data.files = sorted(f.name for f in root.iterdir() if f.is_file())
-    return data
-
-
 # --------------------------------------------------------------------------- statistics
-
-
-def _corr_columns(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pearson correlation of every column of ``a`` with the same column of ``b`` (0 when either is constant)."""
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    a = a - a.mean(0)
-    b = b - b.mean(0)
-    den = np.sqrt((a * a).sum(0) * (b * b).sum(0))
-    return np.divide((a * b).sum(0), den, out=np.zeros(a.shape[1]), where=den > 0)
-
-
-def noise_ceiling(repeats: Any) -> np.ndarray:
-    """Noise ceiling per voxel: the expected correlation of a perfect model with the mean of the repeats.
-
-    ``sqrt(max(0, 1 - sigma2 / (R var_t(ybar))))`` with ``sigma2`` the mean over time of the variance
-    across the ``R`` repeats (ddof 1) and ``var_t(ybar)`` the variance over time of their mean (ddof 1);
-    see the module notes.
-
-    Parameters
-    ----------
-    repeats : array_like, shape (R, T, V)
-        ``R >= 2`` repeats of the same stimulus.
-
-    Returns
-    -------
-    ndarray, shape (V,)
-        In [0, 1]; 0 where the mean is constant.
-
-    Examples
-    --------
-    >>> rng = np.random.default_rng(0)
-    >>> s = rng.standard_normal((2000, 1))
-    >>> y = s[None] + rng.standard_normal((4, 2000, 1))     # 4 repeats, signal and noise variance 1
-    >>> round(float(noise_ceiling(y)[0]), 2)                  # sqrt(4 / 5) = 0.89
-    0.89
-    """
-    y = np.asarray(repeats, dtype=np.float64)
-    if y.ndim != 3 or y.shape[0] < 2 or y.shape[1] < 3:
-        raise InputError(f"repeats: got shape {y.shape}; expected (n_repeats >= 2, n_scans >= 3, n_voxels)")
-    n_rep = y.shape[0]
-    noise = y.var(0, ddof=1).mean(0)
-    var_mean = y.mean(0).var(0, ddof=1)
-    ratio = np.divide(noise, n_rep * var_mean, out=np.ones_like(noise), where=var_mean > 0)
-    return np.sqrt(np.clip(1.0 - ratio, 0.0, 1.0))
-
-
-def classifier_nway_accuracy(
-    probabilities: Any, true_class: Any, n_way: int = 50, trials: int = 100, random_state: Any = None
-) -> float:
-    """MinD-Video's n-way top-1 classification accuracy of decoded samples.
-
-    For every sample and trial, ``n_way - 1`` classes other than ``true_class[i]`` are drawn at
-    random (without replacement) from all classes; the trial is correct when the sample's
-    probability of its true class beats every drawn class (a tie between ``k`` at the top counts
-    ``1 / k``). Chance is ``1 / n_way``.
-
-    Parameters
-    ----------
-    probabilities : array_like, shape (n, C)
-        Class scores of the decoded samples (probabilities or logits: only the order matters).
-    true_class : array_like of int, shape (n,)
-        Ground-truth class (e.g. the classifier's top class of the true frame).
-    n_way : int, default 50
-        ``2 <= n_way <= C``.
-    trials : int, default 100
-    random_state : int, numpy Generator or None
-
-    Returns
-    -------
-    float
-
-    Examples
-    --------
-    >>> p = np.eye(5)[[0, 1, 2]]
-    >>> classifier_nway_accuracy(p, [0, 1, 2], n_way=3, trials=10, random_state=0)
-    1.0
-    """
-    P = np.asarray(probabilities, dtype=np.float64)
-    if P.ndim != 2 or P.shape[0] < 1 or P.shape[1] < 2 or not np.isfinite(P).all():
-        raise InputError(f"probabilities: got shape {P.shape}; expected finite (n_samples, n_classes >= 2)")
-    n, n_cls = P.shape
-    t = np.asarray(true_class)
-    if t.shape != (n,) or t.dtype.kind not in "iu" or t.min() < 0 or t.max() >= n_cls:
-        raise InputError(f"true_class: got shape {t.shape}; expected ({n},) class indices in [0, {n_cls})")
-    n_way = check_int("n_way", n_way, minimum=2)
-    if n_way > n_cls:
-        raise InputError(f"n_way: got {n_way}; expected at most the {n_cls} classes")
-    trials = check_int("trials", trials)
-    rng = np.random.default_rng(random_state)
-    own = P[np.arange(n), t]
-    mask = np.ones((n, n_cls), dtype=bool)
-    mask[np.arange(n), t] = False
-    others = P[mask].reshape(n, n_cls - 1)
-    total = 0.0
-    for _ in range(trials):
-        pick = np.argpartition(rng.random((n, n_cls - 1)), n_way - 2, axis=1)[:, : n_way - 1]
-        chosen = np.take_along_axis(others, pick, axis=1)
-        above = (chosen > own[:, None]).any(1)
-        ties = (chosen == own[:, None]).sum(1)
-        total += float(np.where(above, 0.0, 1.0 / (1.0 + ties)).sum())
-    return total / (n * trials)
 
 
 def _binomial(p: float | None, n: int) -> float | None:
@@ -572,82 +224,6 @@ def _training_scans(data: FMRIData, average_repeats: bool) -> _Training:
     )
 
 
-def _gabor_features(data: FMRIData, splits: list[str]) -> dict[str, dict[str, np.ndarray]]:
-    """Gabor motion energy per frame, one run at a time (temporal filters do not cross runs)."""
-    from neurocine.features.gabor import GaborPyramid
-
-    fps = data.fps
-    tfs = tuple(f for f in (0.0, 2.0, 4.0) if f < fps / 2) or (0.0,)
-    width = max(1, int(fps * 2.0 / 3.0))
-    shape = data.frame_shape[:2]
-    pyramid = GaborPyramid(shape, fps, temporal_frequencies=tfs, temporal_width=width)
-
-    def movie(frames: np.ndarray) -> np.ndarray:
-        arr = np.asarray(frames, dtype=np.float32)
-        return arr.mean(-1) if arr.ndim == 4 else arr
-
-    out: dict[str, dict[str, np.ndarray]] = {}
-    k = data.frames_per_scan
-    if "train" in splits:
-        runs = data.train_run if data.train_run is not None else np.zeros(data.n_scans_train, dtype=np.int64)
-        parts = [
-            pyramid.transform(movie(data.stimulus_train[s.start * k : s.stop * k]))
-            for s in run_slices(runs, data.n_scans_train)
-        ]
-        out["train"] = {"gabor": np.concatenate(parts)}
-    if "test" in splits:
-        out["test"] = {"gabor": pyramid.transform(movie(data.stimulus_test))}
-    if "library" in splits and data.library_frames is not None:
-        out["library"] = {"gabor": pyramid.transform(movie(data.library_frames))}
-    return out
-
-
-def _features(
-    data: FMRIData,
-    kind: str,
-    layers: list[str],
-    splits: list[str],
-    *,
-    recompute: bool,
-    input_size: Any,
-    device: str,
-    batch_size: int,
-) -> tuple[dict, dict]:
-    """Per-frame features ``{split: {layer: (n_frames, F)}}`` and a description (cache hit or computed)."""
-    if kind == "gabor":
-        t0 = time.perf_counter()
-        feats = _gabor_features(data, splits)
-        return feats, {"features": "gabor", "cache": "not used", "seconds": time.perf_counter() - t0}
-    size = default_input_size(data.frame_shape) if input_size is None else tuple(int(v) for v in input_size)
-    config = feature_config(layers, pooling="mean", input_size=size)
-    splits = [s for s in splits if s != "library" or data.library_frames is not None]
-    if not recompute:
-        cached = load_feature_cache(data.folder / FEATURES_FILE, config, splits)
-        if cached is not None:
-            ok = all(
-                len(cached[s][layers[0]]) == n
-                for s, n in (
-                    ("train", len(data.stimulus_train)),
-                    ("test", len(data.stimulus_test)),
-                    ("library", 0 if data.library_frames is None else len(data.library_frames)),
-                )
-                if s in cached
-            )
-            if ok:
-                return cached, {"features": "efficientnet", "cache": str(data.folder / FEATURES_FILE), **config}
-    t0 = time.perf_counter()
-    frames = {"train": data.stimulus_train, "test": data.stimulus_test, "library": data.library_frames}
-    stacked = np.concatenate([np.asarray(frames[s]) for s in splits])
-    feats = cnn_features(stacked, layers, input_size=size, device=device, batch_size=batch_size)
-    out: dict[str, dict[str, np.ndarray]] = {}
-    start = 0
-    for s in splits:
-        n = len(frames[s])
-        out[s] = {layer: v[start : start + n] for layer, v in feats.items()}
-        start += n
-    return out, {"features": "efficientnet", "cache": "computed", "seconds": time.perf_counter() - t0, **config}
-
-
 def _zscore(train: np.ndarray, *others: np.ndarray):
     mu = train.mean(0)
     sd = train.std(0)
@@ -680,6 +256,8 @@ def run_fmri_simulate(
     result folder, ``summary.json`` (metrics: shapes, voxels per layer, median noise ceilings), figures
     (example frames, the planted layer map) and ``report.html``.
     """
+    from neurocine.fmri.simulate import SIMULATION_DEFAULTS, check_simulation_options, write_fmri_data
+
     unknown = sorted(set(options) - set(SIMULATION_DEFAULTS) - {"input_size"})
     if unknown:
         raise InputError(
@@ -728,57 +306,6 @@ def run_fmri_simulate(
 
 
 # --------------------------------------------------------------------------- encode
-
-
-def _gram_features(blocks_tr: list[np.ndarray], blocks_te: list[np.ndarray], weights: np.ndarray):
-    """Exact finite feature map of ``K = sum_l w_l X_l X_l^T``: train (n, r) and test (n_test, r)."""
-    K = sum(w * (b @ b.T) for w, b in zip(weights, blocks_tr) if w > 0)
-    Kte = sum(w * (c @ b.T) for w, b, c in zip(weights, blocks_tr, blocks_te) if w > 0)
-    lam, U = np.linalg.eigh(K)
-    keep = lam > lam.max() * 1e-10
-    lam, U = lam[keep], U[:, keep]
-    root = np.sqrt(lam)
-    return U * root, (Kte @ U) / root, U / root
-
-
-def _banded(
-    blocks_tr: list[np.ndarray],
-    blocks_te: list[np.ndarray],
-    Y: np.ndarray,
-    alphas: np.ndarray,
-    folds: int,
-    n_candidates: int,
-    rng: np.random.Generator,
-    backend: str,
-    device: str,
-) -> dict:
-    """Random-search banded ridge (see the module notes); blocks are centred, scaled scan regressors."""
-    from neurocine.models.ridge import RidgeCV
-
-    n_bands = len(blocks_tr)
-    cands = [np.eye(n_bands)[i] for i in range(n_bands)] + [np.full(n_bands, 1.0 / n_bands)]
-    cands += list(rng.dirichlet(np.ones(n_bands), size=n_candidates))
-    n_vox = Y.shape[1]
-    best = np.full(n_vox, -np.inf)
-    which = np.zeros(n_vox, dtype=np.int64)
-    pred = np.zeros((blocks_te[0].shape[0], n_vox))
-    share = np.zeros((n_vox, n_bands))
-    for ci, g in enumerate(cands):
-        phi, phi_te, dual_map = _gram_features(blocks_tr, blocks_te, g)
-        model = RidgeCV(alphas=alphas, cv=folds, backend=backend, device=device).fit(phi, Y)
-        score = model.cv_scores_[model.best_alpha_index_, np.arange(n_vox)]
-        better = score > best
-        if not better.any():
-            continue
-        best[better] = score[better]
-        which[better] = ci
-        pred[:, better] = model.predict(phi_te)[:, better]
-        c = dual_map @ model.coef_[:, better]  # dual coefficients (n, v)
-        fitted = phi @ model.coef_[:, better]
-        parts = np.stack([g_l * (b @ (b.T @ c)) for g_l, b in zip(g, blocks_tr)])  # (L, n, v)
-        denom = (fitted * fitted).sum(0)
-        share[better] = np.einsum("lnv,nv->vl", parts, fitted) / np.where(denom > 0, denom, 1.0)[:, None]
-    return {"cv": best, "test_pred": pred, "candidate": which, "weights": np.asarray(cands), "share": share}
 
 
 def run_fmri_encode(
@@ -848,7 +375,7 @@ def run_fmri_encode(
         ``banded_median_test_r`` and ``banded_best_layer_accuracy``.
     """
     from neurocine.features.fmri import VariancePCA
-    from neurocine.models.ridge import RidgeCV
+    from neurocine.models.ridge import BandedRidgeCV, RidgeCV
 
     if features not in _FEATURE_KINDS:
         raise InputError(f"--features: got {features!r}; expected one of {', '.join(_FEATURE_KINDS)}")
@@ -887,7 +414,7 @@ def run_fmri_encode(
         raise InputError("--banded: needs at least two layers")
     with JobFolder(out, params, job="fmri encode") as res:
         t0 = time.perf_counter()
-        feats, fdesc = _features(
+        feats, fdesc = stimulus_features(
             ds,
             features,
             layer_names,
@@ -920,7 +447,7 @@ def run_fmri_encode(
             model = RidgeCV(alphas=alpha_grid, cv=folds, backend=backend, device=device).fit(X_tr, Y)
             cv[li] = model.cv_scores_[model.best_alpha_index_, np.arange(n_vox)]
             alpha[li] = model.alpha_
-            test_r[li] = _corr_columns(model.predict(X_te), ybar)
+            test_r[li] = column_correlations(model.predict(X_te), ybar)
             if banded:
                 mu = X_tr.mean(0)
                 scale = math.sqrt(((X_tr - mu) ** 2).sum(1).mean()) or 1.0
@@ -975,20 +502,18 @@ def run_fmri_encode(
             res.extra["truth_note"] = note
         if banded:
             t0 = time.perf_counter()
-            band = _banded(
-                blocks_tr,
-                blocks_te,
-                Y,
-                alpha_grid,
-                folds,
-                banded_candidates,
-                np.random.default_rng(seed),
-                backend,
-                device,
-            )
+            band = BandedRidgeCV(
+                bands=[b.shape[1] for b in blocks_tr],
+                n_candidates=banded_candidates,
+                alphas=alpha_grid,
+                cv=folds,
+                backend=backend,
+                device=device,
+                random_state=seed,
+            ).fit(np.hstack(blocks_tr), Y)
             res.timings["banded_seconds"] = time.perf_counter() - t0
-            r_band = _corr_columns(band["test_pred"], ybar)
-            band_best = band["share"].argmax(1)
+            r_band = column_correlations(band.predict(np.hstack(blocks_te)), ybar)
+            band_best = band.share_.argmax(1)
             metrics["banded_median_test_r"] = float(np.median(r_band))
             metrics["banded_median_gain_over_best_layer"] = float(np.median(r_band - r_best))
             if "true_layer" in arrays:
@@ -996,9 +521,9 @@ def run_fmri_encode(
                 metrics["banded_best_layer_accuracy"] = float((band_best[known] == true_idx[known]).mean())
             arrays.update(
                 banded_test_r=r_band,
-                banded_cv_score=band["cv"],
-                banded_share=band["share"],
-                banded_weights=band["weights"][band["candidate"]],
+                banded_cv_score=band.cv_score_,
+                banded_share=band.share_,
+                banded_weights=band.weights_,
                 banded_best_layer=band_best,
             )
         res.metrics.update(metrics)
@@ -1161,7 +686,7 @@ def _decoding_features(
     :func:`_decode_targets` of them: ``(feats, (z_train, z_test, mean, sd))``."""
     t0 = time.perf_counter()
     splits = ["train", "test"] + (["library"] if ds.library_frames is not None else [])
-    feats, fdesc = _features(
+    feats, fdesc = stimulus_features(
         ds,
         "efficientnet",
         [layer],
@@ -1410,7 +935,7 @@ def run_fmri_decode(
             "median_feature_cv_score": float(
                 np.median(model.cv_scores_[model.best_alpha_index_, np.arange(true.shape[1])])
             ),
-            "median_feature_test_r": float(np.median(_corr_columns(decoded, true))),
+            "median_feature_test_r": float(np.median(column_correlations(decoded, true))),
         }
         scores, rows, pw = _identification_scores(decoded, true, n_way, trials, rng)
         metrics.update(scores)

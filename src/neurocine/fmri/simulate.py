@@ -99,33 +99,27 @@ import numpy as np
 from neurocine import stimuli as _stimuli
 from neurocine.errors import InputError
 from neurocine.features.deep import DEFAULT_LAYERS
-from neurocine.features.fmri import convolve_hrf
+from neurocine.fmri.features import (
+    FEATURES_FILE,
+    cnn_features,
+    default_input_size,
+    feature_config,
+    save_feature_cache,
+    scan_regressors,
+)
+from neurocine.metrics.reliability import column_correlations
 from neurocine.validation import check_int
 
 __all__ = [
-    "FEATURE_MODEL",
-    "FEATURES_FILE",
     "SIMULATION_DEFAULTS",
     "SMALL_SIMULATION",
     "check_simulation_options",
-    "cnn_features",
-    "default_input_size",
-    "feature_config",
     "layer_bands",
-    "load_feature_cache",
-    "run_slices",
-    "save_feature_cache",
-    "scan_regressors",
     "simulate_fmri",
-    "unique_frames",
     "voxel_grid",
     "write_fmri_data",
 ]
 
-#: Name of the built-in model in feature-cache configs.
-FEATURE_MODEL = "efficientnet-lite0"
-#: The feature cache inside a data folder.
-FEATURES_FILE = "features.npz"
 #: Defaults of :func:`simulate_fmri` (the ``neurocine fmri simulate`` data set).
 SIMULATION_DEFAULTS: dict[str, Any] = {
     "n_voxels": 2000,
@@ -161,197 +155,6 @@ SMALL_SIMULATION: dict[str, Any] = {
     "snr": (1.0, 4.0),
 }
 _MIN_NONZERO = 3
-
-
-# --------------------------------------------------------------------------- timing: frames -> scans
-
-
-def run_slices(runs: Any, n_scans: int, name: str = "train_run") -> list[slice]:
-    """Contiguous runs of scans as slices; ``runs`` None means one run of ``n_scans`` scans.
-
-    Raises InputError when a run label comes back after another run started (runs must be contiguous).
-    """
-    if runs is None:
-        return [slice(0, n_scans)]
-    lab = np.asarray(runs)
-    if lab.shape != (n_scans,):
-        raise InputError(f"{name}: has shape {lab.shape}; expected ({n_scans},), one run label per scan")
-    if n_scans == 0:
-        return []
-    starts = np.r_[0, np.flatnonzero(lab[1:] != lab[:-1]) + 1]
-    stops = np.r_[starts[1:], n_scans]
-    seen = lab[starts]
-    if len(set(seen.tolist())) != len(seen):
-        raise InputError(
-            f"{name}: a run label reappears after another run (labels {seen.tolist()[:12]}); "
-            f"expected each run's scans to be contiguous"
-        )
-    return [slice(int(a), int(b)) for a, b in zip(starts, stops)]
-
-
-def scan_regressors(x: Any, fps: float, tr: float, frames_per_scan: int, runs: Any = None) -> np.ndarray:
-    """Frame-rate signals -> one row per scan: SPM canonical HRF at the frame rate, then the mean of each scan's frames.
-
-    ``x[f]`` is shown at ``f / fps`` seconds; scan ``k`` averages the
-    HRF-convolved signal over its ``frames_per_scan`` frames (the seconds
-    ``[k tr, (k + 1) tr)``). The convolution restarts at every run (no carry
-    over between runs).
-
-    Parameters
-    ----------
-    x : array_like, shape (n_scans * frames_per_scan, F) or (n_scans * frames_per_scan,)
-    fps : float
-        Frame rate (Hz); ``fps * tr == frames_per_scan``.
-    tr : float
-        Repetition time (s).
-    frames_per_scan : int
-    runs : array_like of int, shape (n_scans,), optional
-        Run label of each scan (contiguous runs); default one run.
-
-    Returns
-    -------
-    ndarray, shape (n_scans, F) (or (n_scans,)), float64
-
-    Examples
-    --------
-    >>> x = np.zeros(20); x[0] = 1.0
-    >>> y = scan_regressors(x, fps=1.0, tr=2.0, frames_per_scan=2)
-    >>> y.shape, int(y.argmax())
-    ((10,), 2)
-    """
-    k = check_int("frames_per_scan", frames_per_scan)
-    arr = np.asarray(x, dtype=np.float64)
-    one_d = arr.ndim == 1
-    a2 = arr.reshape(arr.shape[0], -1)
-    if a2.shape[0] % k:
-        raise InputError(f"x: has {a2.shape[0]} frames; expected a multiple of frames_per_scan = {k}")
-    if abs(fps * tr - k) > 1e-6 * k:
-        raise InputError(f"fps: {fps:g} Hz x tr {tr:g} s = {fps * tr:g} frames; expected frames_per_scan = {k}")
-    n_scans = a2.shape[0] // k
-    out = np.empty((n_scans, a2.shape[1]))
-    for s in run_slices(runs, n_scans):
-        block = a2[s.start * k : s.stop * k]
-        conv = convolve_hrf(block, fps)
-        out[s] = conv.reshape(s.stop - s.start, k, -1).mean(1)
-    return out[:, 0] if one_d else out
-
-
-# --------------------------------------------------------------------------- CNN features
-
-
-def default_input_size(frame_shape: Sequence[int]) -> tuple[int, int]:
-    """Network input for frames of ``frame_shape``: the frame size, scaled down so the longer side is <= 224.
-
-    Sides are rounded to multiples of 8 and at least 32.
-    """
-    h, w = (int(v) for v in frame_shape[:2])
-    scale = min(1.0, 224.0 / max(h, w))
-    return tuple(max(32, int(round(v * scale / 8.0)) * 8) for v in (h, w))  # type: ignore[return-value]
-
-
-def unique_frames(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of the distinct frames and, for every frame, the index of its distinct copy.
-
-    Returns ``(first, inverse)`` with ``frames[first][inverse]`` equal to ``frames``: repeated
-    presentations (a segment shown twice) are computed once.
-    """
-    keys: dict[bytes, int] = {}
-    first, inverse = [], np.empty(len(frames), dtype=np.int64)
-    for i in range(len(frames)):
-        key = np.ascontiguousarray(frames[i]).tobytes()
-        j = keys.get(key)
-        if j is None:
-            j = keys[key] = len(first)
-            first.append(i)
-        inverse[i] = j
-    return np.asarray(first, dtype=np.int64), inverse
-
-
-def feature_config(layers: Sequence[str], *, pooling: str = "mean", input_size: Sequence[int] = (224, 224)) -> dict:
-    """The description of built-in CNN features stored with a feature cache."""
-    return {
-        "model": FEATURE_MODEL,
-        "layers": [str(v) for v in layers],
-        "pooling": str(pooling),
-        "input_size": [int(v) for v in input_size],
-    }
-
-
-def cnn_features(
-    frames: Any,
-    layers: Sequence[str],
-    *,
-    pooling: str = "mean",
-    input_size: Sequence[int] | None = None,
-    device: str = "auto",
-    batch_size: int = 32,
-) -> dict[str, np.ndarray]:
-    """Per-frame features of the built-in EfficientNet-Lite0 at the given taps, each distinct frame computed once.
-
-    Parameters
-    ----------
-    frames : array_like, shape (T, H, W) or (T, H, W, 3)
-        0-255.
-    layers : sequence of str
-        Taps of :class:`~neurocine.features.deep.DeepFeatureExtractor` (e.g. ``DEFAULT_LAYERS`` and ``"embedding"``).
-    pooling : str, default "mean"
-    input_size : (int, int), optional
-        Network input; default :func:`default_input_size` of the frames.
-    device, batch_size
-        As :class:`~neurocine.features.deep.DeepFeatureExtractor`.
-
-    Returns
-    -------
-    dict of str -> ndarray, shape (T, F_layer), float32
-    """
-    from neurocine.features.deep import DeepFeatureExtractor
-
-    arr = np.asarray(frames)
-    if arr.ndim not in (3, 4) or len(arr) == 0:
-        raise InputError(f"frames: got shape {arr.shape}; expected (T, H, W) or (T, H, W, 3) frames")
-    size = default_input_size(arr.shape[1:3]) if input_size is None else tuple(int(v) for v in input_size)
-    first, inverse = unique_frames(arr)
-    ex = DeepFeatureExtractor(
-        layers=list(layers), pooling=pooling, input_size=size, value_range=255.0, batch_size=batch_size, device=device
-    )
-    feats = ex.transform(np.asarray(arr[first]))
-    return {k: np.ascontiguousarray(v[inverse]) for k, v in feats.items()}
-
-
-def save_feature_cache(path: str | os.PathLike, config: dict, features: dict[str, dict[str, np.ndarray]]) -> None:
-    """Write ``{split: {layer: (n, F)}}`` with its config (see the module notes)."""
-    arrays = {
-        f"{split}__{layer}": np.asarray(v, dtype=np.float32)
-        for split, per_layer in features.items()
-        for layer, v in per_layer.items()
-    }
-    np.savez(path, config=np.asarray(json.dumps(config)), **arrays)
-
-
-def load_feature_cache(path: str | os.PathLike, config: dict, splits: Sequence[str]) -> dict | None:
-    """Cached features for ``config`` (same model, pooling and input size; the layers may be a subset).
-
-    Returns ``{split: {layer: array}}`` or None when the file is missing, unreadable or does not match.
-    """
-    p = Path(path)
-    if not p.is_file():
-        return None
-    try:
-        with np.load(p, allow_pickle=False) as z:
-            cached = json.loads(str(z["config"]))
-            if any(cached.get(k) != config.get(k) for k in ("model", "pooling", "input_size")):
-                return None
-            out: dict[str, dict[str, np.ndarray]] = {}
-            for split in splits:
-                out[split] = {}
-                for layer in config["layers"]:
-                    key = f"{split}__{layer}"
-                    if key not in z.files:
-                        return None
-                    out[split][layer] = z[key]
-            return out
-    except (OSError, ValueError, KeyError, json.JSONDecodeError):
-        return None
 
 
 # --------------------------------------------------------------------------- voxel layout
@@ -491,13 +294,6 @@ def check_simulation_options(p: dict) -> dict:
 # --------------------------------------------------------------------------- the simulation
 
 
-def _corr_columns(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a = a - a.mean(0)
-    b = b - b.mean(0)
-    den = np.sqrt((a * a).sum(0) * (b * b).sum(0))
-    return np.divide((a * b).sum(0), den, out=np.zeros(a.shape[1]), where=den > 0)
-
-
 def write_fmri_data(
     folder: str | os.PathLike, *, device: str = "auto", batch_size: int = 32, **options: Any
 ) -> dict[str, Any]:
@@ -615,7 +411,7 @@ def write_fmri_data(
     cat_unique = np.repeat(np.asarray(seg_cats), p["clip_scans"])
     test_clip = np.arange(p["n_test_scans"]) // p["clip_scans"]
     test_category = np.repeat(np.asarray(test_cats), p["clip_scans"])
-    ceiling = _corr_columns(sig_test, fmri_test.mean(0))
+    ceiling = column_correlations(sig_test, fmri_test.mean(0))
 
     # --- write
     info = {

@@ -1,10 +1,20 @@
-"""Metrics shared by every layer (pure numpy)."""
+"""Metrics shared by every layer (pure numpy).
+
+Here: R², video metrics (reconstruction), motion energy, entropy. In :mod:`neurocine.metrics.reliability`
+(exported here too): noise ceilings of repeated measurements, per-column correlations, classifier n-way
+accuracy.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
 from neurocine.metrics.neural import correlation_to_average, single_trial_correlation  # noqa: F401
+from neurocine.metrics.reliability import (  # noqa: F401
+    classifier_nway_accuracy,
+    column_correlations,
+    noise_ceiling,
+)
 
 
 def r2_score(data, prediction, mask=None, *, chunk_rows: int = 65_536) -> float:

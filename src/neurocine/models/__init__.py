@@ -1,6 +1,6 @@
 """Generic estimators shared by every study (scikit-learn conventions).
 
-Cross-validated ridge and its feature-group attribution, and the torch base class that every torch
+Cross-validated ridge (and banded ridge over feature groups) and its feature-group attribution, and the torch base class that every torch
 estimator of the studies derives from. Names are loaded on first use, so ``import neurocine.models``
 stays light (no torch until asked for).
 """
@@ -11,6 +11,7 @@ from neurocine._lazy import lazy_exports
 
 _EXPORTS = {
     "RidgeCV": "neurocine.models.ridge",
+    "BandedRidgeCV": "neurocine.models.ridge",
     "explained_variance": "neurocine.models.ridge",
     "cv_splits": "neurocine.models.ridge",
     "cross_validated_predictions": "neurocine.models.attribution",
@@ -23,6 +24,7 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "BandedRidgeCV",
     "ComponentSpaceFit",
     "GroupContributions",
     "RidgeCV",

@@ -33,7 +33,7 @@ from neurocine.errors import InputError
 from neurocine.runtime import progress
 from neurocine.validation import check_int, validate_signal_matrix
 
-__all__ = ["DEFAULT_ALPHAS", "RidgeCV", "cv_splits", "explained_variance"]
+__all__ = ["DEFAULT_ALPHAS", "BandedRidgeCV", "RidgeCV", "cv_splits", "explained_variance"]
 
 #: Default penalty grid: 1e-2 ... 1e6, one value per decade.
 DEFAULT_ALPHAS = np.logspace(-2, 6, 9)
@@ -501,6 +501,9 @@ def _ridge_cv_path(
 
 
 def _check_alphas(alphas) -> np.ndarray:
+    """``alphas`` as a 1-D float64 array of positive penalties; None gives :data:`DEFAULT_ALPHAS`."""
+    if alphas is None:
+        return DEFAULT_ALPHAS.copy()
     try:
         a = np.asarray(alphas, dtype=np.float64)
     except (TypeError, ValueError):
@@ -552,7 +555,54 @@ def _check_dtype(dtype) -> np.dtype:
     return dt
 
 
-class RidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
+class _TargetScores:
+    """``score`` (one float, scikit-learn's) and ``score_targets`` (per target) of the ridge estimators."""
+
+    def _prediction_and_targets(self, X, Y) -> tuple[np.ndarray, np.ndarray]:
+        pred = self.predict(X)
+        Y = np.asarray(Y)
+        if Y.shape != pred.shape:
+            raise InputError(f"Y: has shape {Y.shape}; expected {pred.shape} (the shape of the prediction)")
+        return pred, Y
+
+    def score(self, X, Y, sample_weight=None) -> float:
+        """Coefficient of determination R², averaged uniformly over the targets (scikit-learn's ``score``).
+
+        Parameters
+        ----------
+        X : array_like, shape (T, p)
+        Y : array_like, shape (T, q) or (T,)
+        sample_weight : array_like, shape (T,), optional
+
+        Returns
+        -------
+        float
+            ``sklearn.metrics.r2_score(Y, predict(X))``; per-target explained
+            variances are :meth:`score_targets`.
+        """
+        from sklearn.metrics import r2_score
+
+        pred, Y = self._prediction_and_targets(X, Y)
+        return float(r2_score(Y, pred, sample_weight=sample_weight))
+
+    def score_targets(self, X, Y) -> np.ndarray:
+        """Explained variance per target, ``1 - var(y - ŷ) / var(y)`` (see :func:`explained_variance`).
+
+        Parameters
+        ----------
+        X : array_like, shape (T, p)
+        Y : array_like, shape (T, q) or (T,)
+
+        Returns
+        -------
+        ndarray, shape (q,)
+            One value per target.
+        """
+        pred, Y = self._prediction_and_targets(X, Y)
+        return explained_variance(Y, pred)
+
+
+class RidgeCV(_TargetScores, MultiOutputMixin, RegressorMixin, BaseEstimator):
     """Multi-target ridge regression, penalty chosen per target by k-fold cross-validation.
 
     For each target ``j`` the penalty ``alpha_[j]`` is the one of ``alphas``
@@ -571,8 +621,9 @@ class RidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
 
     Parameters
     ----------
-    alphas : array_like, shape (n_alphas,), default ``np.logspace(-2, 6, 9)``
-        Penalties to try (positive).
+    alphas : array_like, shape (n_alphas,), optional
+        Penalties to try (positive); None (default) is :data:`DEFAULT_ALPHAS`,
+        ``np.logspace(-2, 6, 9)``.
     cv : int or scikit-learn splitter, default 5
         An int ``k`` gives ``KFold(k)``: contiguous blocks of time, or shuffled
         samples when ``shuffle=True``. Any object with ``split(X)`` is used as
@@ -626,13 +677,13 @@ class RidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
     >>> model = RidgeCV(alphas=[0.1, 1.0, 10.0], cv=5).fit(X, Y)
     >>> model.coef_.shape, model.alpha_.shape, model.cv_scores_.shape
     ((5, 3), (3,), (3, 3))
-    >>> bool(model.score(X, Y).min() > 0.99)
-    True
+    >>> bool(model.score_targets(X, Y).min() > 0.99), bool(model.score(X, Y) > 0.99)
+    (True, True)
     """
 
     def __init__(
         self,
-        alphas=DEFAULT_ALPHAS,
+        alphas=None,
         cv=5,
         backend: str = "numpy",
         device: str = "auto",
@@ -680,7 +731,7 @@ class RidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
         self
         """
         X = validate_signal_matrix(X, "X")
-        Y_arr, self._y_1d = _check_targets(Y, X.shape[0])
+        Y_arr, y_1d = _check_targets(Y, X.shape[0])
         alphas = _check_alphas(self.alphas)
         ops = self._ops()
         if not isinstance(self.fit_intercept, (bool, np.bool_)):
@@ -701,6 +752,7 @@ class RidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
         self.cv_scores_ = scores
         self.n_features_in_ = X.shape[1]
         self.n_splits_ = len(splits)
+        self._y_1d = y_1d
         return self
 
     def predict(self, X) -> np.ndarray:
@@ -723,21 +775,257 @@ class RidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
         pred = X.astype(self.coef_.dtype, copy=False) @ self.coef_ + self.intercept_
         return pred[:, 0] if self._y_1d else pred
 
-    def score(self, X, Y) -> np.ndarray:
-        """Explained variance per target, ``1 - var(y - ŷ) / var(y)`` (see :func:`explained_variance`).
+
+# --------------------------------------------------------------------------- banded ridge
+
+
+def _band_slices(bands, n_features: int) -> list[slice]:
+    """Consecutive column slices of the bands: ``bands`` is None (one band) or the band widths."""
+    if bands is None:
+        return [slice(0, n_features)]
+    try:
+        widths = [check_int("bands", b, minimum=1) for b in bands]
+    except TypeError:
+        raise InputError(f"bands: got {bands!r}; expected a sequence of band widths (numbers of columns)") from None
+    if not widths or sum(widths) != n_features:
+        raise InputError(
+            f"bands: got widths {widths} (sum {sum(widths)}); expected widths summing to X's {n_features} columns"
+        )
+    stops = np.cumsum(widths)
+    return [slice(int(b - w), int(b)) for w, b in zip(widths, stops)]
+
+
+def _band_candidates(candidates, n_bands: int, random_state) -> np.ndarray:
+    """Band weightings to try, shape (n, n_bands): every single band, the uniform mix and Dirichlet(1) draws."""
+    if isinstance(candidates, (int, np.integer)) and not isinstance(candidates, bool):
+        n_draws = check_int("n_candidates", candidates, minimum=0)
+        cands = [np.eye(n_bands)[i] for i in range(n_bands)] + [np.full(n_bands, 1.0 / n_bands)]
+        cands += list(np.random.default_rng(random_state).dirichlet(np.ones(n_bands), size=n_draws))
+        return np.asarray(cands)
+    try:
+        g = np.asarray(candidates, dtype=np.float64)
+    except (TypeError, ValueError):
+        g = np.empty((0, 0))
+    if g.ndim != 2 or g.shape[0] < 1 or g.shape[1] != n_bands or not np.isfinite(g).all() or (g < 0).any():
+        raise InputError(
+            f"n_candidates: got {candidates!r}; expected a count of random draws or an array (n, {n_bands}) of "
+            f"non-negative band weights"
+        )
+    if not (g.sum(1) > 0).all():
+        raise InputError("n_candidates: a row of band weights is all zero; expected some weight in every candidate")
+    return g
+
+
+def _band_kernel(blocks_a: list[np.ndarray], blocks_b: list[np.ndarray], weights: np.ndarray) -> np.ndarray:
+    """``sum_l w_l A_l B_lᵀ`` over the bands of positive weight."""
+    return sum(w * (a @ b.T) for w, a, b in zip(weights, blocks_a, blocks_b) if w > 0)
+
+
+def _kernel_basis(blocks: list[np.ndarray], weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvectors ``U`` (n, r) and square roots of the eigenvalues (r,) of ``K = sum_l w_l X_l X_lᵀ``.
+
+    Eigenvalues below ``1e-10`` times the largest are dropped; ``U diag(root)`` is an exact
+    feature map of K (its rows' inner products are K).
+    """
+    lam, U = np.linalg.eigh(_band_kernel(blocks, blocks, weights))
+    keep = lam > lam.max() * 1e-10
+    lam, U = lam[keep], U[:, keep]
+    return U, np.sqrt(lam)
+
+
+class BandedRidgeCV(_TargetScores, MultiOutputMixin, RegressorMixin, BaseEstimator):
+    """Banded ridge regression: feature bands with their own scale, chosen per target by random search.
+
+    The columns of X form consecutive ``bands`` (e.g. the layers of a CNN). For a
+    band weighting ``g`` (non-negative, one weight per band) the model is ridge
+    regression with the kernel ``K_g = sum_l g_l X_l X_lᵀ``, i.e. plain ridge on
+    the features ``[sqrt(g_1) X_1, ..., sqrt(g_L) X_L]``. Every candidate ``g``
+    (each single band, the uniform mix and ``n_candidates`` Dirichlet(1) draws,
+    or the rows of an array) is fitted by :class:`RidgeCV` on an exact finite
+    feature map of ``K_g`` (its eigenvectors scaled by the square roots of its
+    eigenvalues, ``r <= T`` columns), and each target keeps the ``(g, alpha)``
+    with the best cross-validated score: the random search of himalaya's
+    ``solve_multiple_kernel_ridge_random_search``. X is used as given (scale the
+    bands beforehand if they should start on an equal footing).
+
+    Parameters
+    ----------
+    bands : sequence of int, optional
+        Widths (numbers of columns) of the consecutive bands, summing to
+        ``n_features``; None (default) is one band of every column (plain ridge).
+    n_candidates : int or array_like, shape (n, n_bands), default 20
+        Random band weightings (Dirichlet(1) draws) tried besides every single
+        band and the uniform mix; or an array of the weightings to try.
+    alphas, cv, backend, device, dtype, fit_intercept, shuffle, target_chunk
+        As :class:`RidgeCV` (the ridge fitted for every candidate).
+    random_state : int, numpy Generator or None
+        Seed of the random band weightings (and of shuffled folds).
+
+    Attributes
+    ----------
+    band_weights_ : ndarray, shape (n_candidates_total, n_bands)
+        Every weighting tried, in order.
+    best_candidate_ : ndarray of int, shape (q,)
+        Row of ``band_weights_`` kept per target (the first of the best, on ties).
+    weights_ : ndarray, shape (q, n_bands)
+        ``band_weights_[best_candidate_]``.
+    alpha_ : ndarray, shape (q,)
+        Penalty chosen per target (with its candidate).
+    cv_score_ : ndarray, shape (q,)
+        Held-out explained variance of the kept ``(g, alpha)``, averaged over folds.
+    share_ : ndarray, shape (q, n_bands)
+        Share of each band in the target's training prediction ``ŷ``:
+        ``<ŷ_l, ŷ> / <ŷ, ŷ>`` with ``ŷ_l`` the band's part (the shares sum to 1).
+    X_fit_ : ndarray, shape (T, p)
+        The training features (the kernel of new samples needs them).
+    estimators_ : list of RidgeCV or None
+        Per candidate, its ridge on the feature map (None for a candidate no target kept).
+    n_features_in_ : int
+
+    Notes
+    -----
+    The fitted model holds one (r, q) coefficient matrix and one (T, r) basis per
+    candidate that some target keeps.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((200, 8))
+    >>> Y = X[:, :3] @ rng.standard_normal((3, 4)) + 0.1 * rng.standard_normal((200, 4))
+    >>> model = BandedRidgeCV(bands=(3, 5), n_candidates=5, random_state=0).fit(X, Y)
+    >>> model.weights_.shape, model.share_.shape
+    ((4, 2), (4, 2))
+    >>> bool((model.share_[:, 0] > 0.95).all())           # the first band explains the targets
+    True
+    """
+
+    def __init__(
+        self,
+        bands=None,
+        n_candidates=20,
+        alphas=None,
+        cv=5,
+        backend: str = "numpy",
+        device: str = "auto",
+        dtype: str = "float64",
+        fit_intercept: bool = True,
+        shuffle: bool = False,
+        random_state=None,
+        target_chunk: int | None = None,
+    ):
+        self.bands = bands
+        self.n_candidates = n_candidates
+        self.alphas = alphas
+        self.cv = cv
+        self.backend = backend
+        self.device = device
+        self.dtype = dtype
+        self.fit_intercept = fit_intercept
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.target_chunk = target_chunk
+
+    def _ridge(self) -> RidgeCV:
+        """The RidgeCV fitted on every candidate's feature map (this estimator's ridge parameters)."""
+        names = (
+            "alphas",
+            "cv",
+            "backend",
+            "device",
+            "dtype",
+            "fit_intercept",
+            "shuffle",
+            "random_state",
+            "target_chunk",
+        )
+        return RidgeCV(**{name: getattr(self, name) for name in names})
+
+    def _blocks(self, X: np.ndarray) -> list[np.ndarray]:
+        return [np.ascontiguousarray(X[:, s]) for s in self._slices]
+
+    def fit(self, X, Y):
+        """Fit every candidate weighting and keep, per target, the best ``(g, alpha)`` by cross-validation.
 
         Parameters
         ----------
         X : array_like, shape (T, p)
+            Features, time first; the bands are consecutive column blocks.
         Y : array_like, shape (T, q) or (T,)
+            Targets (a 1-D ``Y`` is one target).
 
         Returns
         -------
-        ndarray, shape (q,)
-            One value per target (unlike scikit-learn's scalar ``score``).
+        self
         """
-        pred = self.predict(X)
-        Y = np.asarray(Y)
-        if Y.shape != pred.shape:
-            raise InputError(f"Y: has shape {Y.shape}; expected {pred.shape} (the shape of the prediction)")
-        return explained_variance(Y, pred)
+        X = validate_signal_matrix(X, "X")
+        Y_arr, y_1d = _check_targets(Y, X.shape[0])
+        slices = _band_slices(self.bands, X.shape[1])
+        cands = _band_candidates(self.n_candidates, len(slices), self.random_state)
+        self._slices = slices
+        blocks = self._blocks(X)
+        n_targets = Y_arr.shape[1]
+        best = np.full(n_targets, -np.inf)
+        which = np.zeros(n_targets, dtype=np.int64)
+        alpha = np.zeros(n_targets)
+        share = np.zeros((n_targets, len(slices)))
+        estimators: list = [None] * len(cands)
+        bases: list = [None] * len(cands)
+        for ci, g in enumerate(cands):
+            U, root = _kernel_basis(blocks, g)
+            phi = U * root
+            model = self._ridge().fit(phi, Y_arr)
+            score = model.cv_scores_[model.best_alpha_index_, np.arange(n_targets)]
+            better = score > best
+            if not better.any():
+                continue
+            best[better] = score[better]
+            which[better] = ci
+            alpha[better] = model.alpha_[better]
+            estimators[ci], bases[ci] = model, (U, root)
+            c = (U / root) @ model.coef_[:, better]  # dual coefficients (T, v)
+            fitted = phi @ model.coef_[:, better]
+            parts = np.stack([g_l * (b @ (b.T @ c)) for g_l, b in zip(g, blocks)])  # (L, T, v)
+            denom = (fitted * fitted).sum(0)
+            share[better] = np.einsum("lnv,nv->vl", parts, fitted) / np.where(denom > 0, denom, 1.0)[:, None]
+        kept = set(which.tolist())
+        self.estimators_ = [m if i in kept else None for i, m in enumerate(estimators)]
+        self._bases = [b if i in kept else None for i, b in enumerate(bases)]
+        self.band_weights_ = cands
+        self.best_candidate_ = which
+        self.weights_ = cands[which]
+        self.alpha_ = alpha
+        self.cv_score_ = best
+        self.share_ = share
+        self.X_fit_ = X
+        self.n_features_in_ = X.shape[1]
+        self._y_1d = y_1d
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        """Predict the targets, each with its kept band weighting and penalty.
+
+        Parameters
+        ----------
+        X : array_like, shape (T', p)
+
+        Returns
+        -------
+        ndarray, shape (T', q), or (T',) when fitted on a 1-D ``Y``
+        """
+        check_is_fitted(self, "estimators_")
+        X = validate_signal_matrix(X, "X", min_timesteps=1)
+        if X.shape[1] != self.n_features_in_:
+            raise InputError(
+                f"X: has {X.shape[1]} columns; expected {self.n_features_in_} (the number of features seen in fit)"
+            )
+        blocks_fit, blocks = self._blocks(self.X_fit_), self._blocks(X)
+        pred = np.zeros((X.shape[0], self.best_candidate_.size))
+        for ci, model in enumerate(self.estimators_):
+            if model is None:
+                continue
+            U, root = self._bases[ci]
+            phi = (_band_kernel(blocks, blocks_fit, self.band_weights_[ci]) @ U) / root
+            mine = self.best_candidate_ == ci
+            pred[:, mine] = model.predict(phi)[:, mine]
+        return pred[:, 0] if self._y_1d else pred

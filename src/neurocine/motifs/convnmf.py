@@ -6,6 +6,8 @@ import math
 import time
 
 import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
 
 from neurocine.errors import InputError
 from neurocine.metrics import r2_of_squared_error, r2_score
@@ -15,7 +17,7 @@ from neurocine.validation import check_int, validate_signal_matrix
 SOLVERS = ("default", "seed")
 
 
-class ConvNMF:
+class ConvNMF(TransformerMixin, BaseEstimator):
     """Convolutional matrix factorisation into sparse spiking units.
 
     Model: ``X[t, n] = sum_k sum_d a[t - d, k] * W[k, n, d] + noise``: each
@@ -138,38 +140,10 @@ class ConvNMF:
         self.random_state = random_state
         self.device = device
 
-    # ------------------------------------------------------------------ #
-    # scikit-learn plumbing
-    # ------------------------------------------------------------------ #
-    _PARAMS = (
-        "n_components",
-        "width",
-        "rank",
-        "nonnegative",
-        "amp_rate",
-        "noise_std",
-        "spike_prob",
-        "max_iter",
-        "tol",
-        "n_init",
-        "solver",
-        "random_state",
-        "device",
-    )
-
-    def get_params(self, deep: bool = True) -> dict:
-        return {name: getattr(self, name) for name in self._PARAMS}
-
-    def set_params(self, **params) -> ConvNMF:
-        for name, value in params.items():
-            if name not in self._PARAMS:
-                raise InputError(f"ConvNMF: unknown parameter {name!r}; expected one of {', '.join(self._PARAMS)}")
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"ConvNMF({args})"
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]  # the fit runs in float32 whatever X's dtype
+        return tags
 
     # ------------------------------------------------------------------ #
     # validation
@@ -204,13 +178,10 @@ class ConvNMF:
         if self.tol is not None and not (self.tol >= 0):
             raise InputError(f"tol: got {self.tol!r}, expected a non-negative number")
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "templates_"):
-            raise InputError("ConvNMF: this model is not fitted yet; call fit(X) first")
-
-    def _check_X(self, X, name: str = "X") -> np.ndarray:
+    def _check_X(self, X, name: str = "X", *, reset: bool = False) -> np.ndarray:
+        """``X`` as float32 (T, N); unless ``reset`` (fit), N must be the fitted channels'."""
         X = validate_signal_matrix(X, name, dtype=np.float32)
-        if hasattr(self, "templates_") and X.shape[1] != self.templates_.shape[1]:
+        if not reset and hasattr(self, "templates_") and X.shape[1] != self.templates_.shape[1]:
             raise InputError(f"{name}: has {X.shape[1]} channels, expected {self.templates_.shape[1]} (as in fit)")
         return X
 
@@ -253,7 +224,7 @@ class ConvNMF:
         """
         import torch
 
-        X = self._check_X(X)
+        X = self._check_X(X, reset=True)
         t_len, n = X.shape
         self._check_params(t_len)
         if mask is not None:
@@ -352,7 +323,7 @@ class ConvNMF:
 
         from neurocine.motifs.templates import convolve_templates
 
-        self._check_fitted()
+        check_is_fitted(self, "templates_")
         a = self.amplitudes_ if amplitudes is None else np.asarray(amplitudes, dtype=np.float32)
         if a.ndim != 2 or a.shape[1] != self.templates_.shape[0]:
             raise InputError(f"amplitudes: got shape {a.shape}, expected (T, {self.templates_.shape[0]})")
@@ -369,7 +340,7 @@ class ConvNMF:
 
         from neurocine.motifs._solver import decode
 
-        self._check_fitted()
+        check_is_fitted(self, "templates_")
         X = self._check_X(X)
         if self.width >= X.shape[0]:
             raise InputError(f"X: has {X.shape[0]} time steps, expected more than width={self.width}")
@@ -379,6 +350,7 @@ class ConvNMF:
         return amps.T.contiguous().cpu().numpy()
 
     def fit_transform(self, X, y=None, **fit_params) -> np.ndarray:
+        """Fit to ``X`` (T, N) and return the fitted amplitudes ``amplitudes_`` (T, K); ``fit_params`` as :meth:`fit`."""
         return self.fit(X, **fit_params).amplitudes_
 
     def predict(self, X) -> np.ndarray:
@@ -387,5 +359,6 @@ class ConvNMF:
 
     def score(self, X, y=None) -> float:
         """R^2 of :meth:`predict` on ``X``: 1 - SSE / total sum of squares around the mean."""
+        check_is_fitted(self, "templates_")
         X = self._check_X(X)
         return r2_score(X, self.predict(X))
