@@ -642,7 +642,27 @@ class ReconstructionResult:
         return int(self.record_iterations[hit[0]])
 
 
-def _smooth(video: np.ndarray, sigma: float) -> np.ndarray:
+def smooth_video(video: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian-smooth a video over time and space, as float32.
+
+    Parameters
+    ----------
+    video : numpy.ndarray, shape (T, H, W)
+        The video.
+    sigma : float
+        Standard deviation of the Gaussian in frames and pixels (the same on every axis);
+        ``<= 0`` returns a float32 copy unchanged.
+
+    Returns
+    -------
+    numpy.ndarray, shape (T, H, W), float32
+        Edges extend the nearest value.
+
+    Examples
+    --------
+    >>> smooth_video(np.ones((2, 3, 3)), 1.0).dtype
+    dtype('float32')
+    """
     from scipy.ndimage import gaussian_filter
 
     if sigma <= 0:
@@ -942,7 +962,7 @@ def reconstruct(
         def record(step: int):
             if truth_np is None:
                 return
-            current = _smooth(videos.mean(0).cpu().numpy(), smooth_sigma)
+            current = smooth_video(videos.mean(0).cpu().numpy(), smooth_sigma)
             corr_hist.append(metrics.video_correlation(truth_np, current, emask, skip=skip))
             rec_its.append(step)
 
@@ -1019,7 +1039,7 @@ def reconstruct(
         _restore(models, flags)
 
     raw = all_videos.mean(0)
-    final = _smooth(raw, smooth_sigma)
+    final = smooth_video(raw, smooth_sigma)
     res = ReconstructionResult(
         video=final,
         raw=raw,
