@@ -220,7 +220,7 @@ class ImageStack:
         pos = np.unravel_index(int(np.argmax(bad)), arr.shape)
         kind = "NaN" if np.isnan(arr[pos]) else "infinite value"
         if arr.ndim == 2:  # one frame
-            frame, (y, x) = int(sel), pos
+            frame, y, x = int(sel), int(pos[0]), int(pos[1])
         else:
             start, _, step = sel.indices(len(self)) if isinstance(sel, slice) else (0, 0, 1)
             frame, y, x = start + step * int(pos[0]), int(pos[1]), int(pos[2])
@@ -925,6 +925,7 @@ def write_features_nwb(
     dup = sorted({g for g in seen if seen.count(g) > 1})
     if dup:
         raise InputError(f"names: {dup} appear more than once; expected unique series names")
+    assert t_len is not None  # features hold at least one series
     stamps, fs = _clock(int(t_len), timestamps, rate)
     nwbfile = _new_nwbfile(source_nwb, session_start_time, None)
     container = BehavioralTimeSeries(name="BehavioralTimeSeries")

@@ -686,7 +686,7 @@ def write_signal_npz(path: str | os.PathLike, data: Any, **extra: Any) -> Path:
     p = Path(path)
     if p.suffix.lower() != ".npz":
         p = p.with_name(p.name + ".npz")
-    arrays = {"data": validate_signal_matrix(data, f"{p}: data", min_timesteps=1)}
+    arrays: dict[str, Any] = {"data": validate_signal_matrix(data, f"{p}: data", min_timesteps=1)}
     for key, value in extra.items():
         if value is None:
             continue
