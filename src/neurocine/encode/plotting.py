@@ -163,7 +163,7 @@ def plot_maps(maps, *, mask=None, truth=None, title=None, cmap: str = "RdBu_r", 
     if not maps:
         raise InputError("maps: got an empty dict, expected at least one name -> (h, w) array")
     fitted: dict[str, np.ndarray] = {}
-    shape = None
+    shape: tuple[int, ...] | None = None
     for key, value in maps.items():
         arr = _float_array(f"maps[{key!r}]", value, (2,), "a 2-D (h, w) map", allow_nan=True)
         if shape is None:
@@ -171,6 +171,7 @@ def plot_maps(maps, *, mask=None, truth=None, title=None, cmap: str = "RdBu_r", 
         elif arr.shape != shape:
             raise InputError(f"maps[{key!r}]: got shape {arr.shape}, expected {shape} like the first map")
         fitted[str(key)] = arr
+    assert shape is not None  # maps is not empty
     inside = _mask(mask, shape)
 
     planted: dict[str, np.ndarray] = {}

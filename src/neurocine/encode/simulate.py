@@ -172,7 +172,7 @@ def rois_toml(rois: Sequence[ROI]) -> str:
         lines.append(f"[{roi.name}]" if bare else f"[{quoted}]")
         if roi.box is not None:
             lines.append("box = [" + ", ".join(str(int(v)) for v in roi.box) + "]")
-        else:
+        elif roi.polygon is not None:
             lines.append("polygon = [" + ", ".join(f"[{x!r}, {y!r}]" for x, y in roi.polygon) + "]")
     return "\n".join(lines) + "\n"
 
@@ -435,12 +435,12 @@ def _task(
     rng: np.random.Generator, n: int, fps: float, types: tuple[str, str], stim_s: float, iti_s: tuple[float, float]
 ) -> tuple[dict, dict, np.ndarray]:
     duration = n / fps
-    onsets = []
+    starts: list[float] = []
     s = rng.uniform(1.0, 2.0)
     while s + stim_s < duration - 0.5:
-        onsets.append(s)
+        starts.append(s)
         s += stim_s + rng.uniform(*iti_s)
-    onsets = np.asarray(onsets)
+    onsets = np.asarray(starts)
     n_trials = len(onsets)
     type_idx = rng.permutation(np.arange(n_trials) % 2)  # balanced types
     outcome = rng.choice(3, size=n_trials, p=[0.8, 0.1, 0.1])  # correct, wrong, miss
@@ -555,6 +555,8 @@ def _photo(height: int, width: int) -> tuple[np.ndarray, str]:
         from PIL import Image
 
         spec = importlib.util.find_spec("sklearn")
+        if spec is None or not spec.submodule_search_locations:
+            raise ImportError("scikit-learn is not installed")
         path = Path(spec.submodule_search_locations[0]) / "datasets" / "images" / "flower.jpg"
         with Image.open(path) as im:
             gray = im.convert("L")

@@ -80,10 +80,10 @@ def simulate_roi_motion_video(
             amps[t, j] = a
     frames = np.repeat(background[None], n_frames, axis=0)
     for j, roi in enumerate(rois):
-        x0, y0, x1, y1 = roi.box
+        x0, y0, x1, y1 = roi.bounds  # the box itself: these ROIs are boxes
         frames[:, y0:y1, x0:x1] += amps[:, j, None, None] * sign[None, y0:y1, x0:x1]
     me = np.zeros((n_frames, len(rois)))
     me[1:] = np.abs(np.diff(amps, axis=0))
-    areas = np.array([(r.box[2] - r.box[0]) * (r.box[3] - r.box[1]) for r in rois], dtype=np.float64)
+    areas = np.array([(x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in (r.bounds for r in rois)], dtype=np.float64)
     full = me @ areas / (height * width)
     return RoiMotionVideo(frames.astype(np.uint8), rois, amps, me, full)

@@ -163,7 +163,7 @@ def efficientnet_lite0(weights_path: str | None = None):
     class EfficientNetLite0Taps(nn.Module):
         """EfficientNet-Lite0 with named stages (eval-mode forward identical to the package's)."""
 
-        def __init__(self, base: nn.Module) -> None:
+        def __init__(self, base: Any) -> None:  # the package's EfficientNet (an untyped nn.Module)
             super().__init__()
             self.stem = nn.Sequential(base._conv_stem, base._bn0, nn.ReLU6())
             self.blocks = base._blocks

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from neurocine.errors import InputError
-from neurocine.features.timing import _as_times, lagged, one_hot, running_mean
+from neurocine.features.timing import as_times, lagged, one_hot, running_mean
 from neurocine.validation import check_int, plural, validate_signal_matrix
 
 __all__ = ["DesignMatrix"]
@@ -73,7 +73,7 @@ class DesignMatrix:
         elif isinstance(samples, bool) or np.ndim(samples) != 1:
             raise InputError(f"samples: got {samples!r}; expected a number of samples (int >= 1) or 1-D timestamps")
         else:
-            self.timestamps = _as_times("samples", samples, min_len=1).copy()
+            self.timestamps = as_times("samples", samples, min_len=1).copy()
             self.n_samples = int(self.timestamps.size)
         self._blocks: list[tuple[str, str, list[str], np.ndarray]] = []  # (name, group, columns, (T, k))
         self._cache: np.ndarray | None = None

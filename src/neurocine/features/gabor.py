@@ -444,9 +444,9 @@ class GaborPyramid:
             weights = np.zeros((n_pos, box_h * box_w, 2 * m), dtype=self.dtype)
             slot = np.zeros(members.size, dtype=np.int64)
             filled = np.zeros(n_pos, dtype=np.int64)
-            for k, pos in enumerate(pos_of):
-                slot[k] = filled[pos]
-                filled[pos] += 1
+            for k, at in enumerate(pos_of):
+                slot[k] = filled[at]
+                filled[at] += 1
             for pos in range(n_pos):
                 here = np.flatnonzero(pos_of == pos)
                 gx = xs[x0[pos] : x0[pos] + box_w]
@@ -559,10 +559,9 @@ class GaborPyramid:
             z[:, g["members"]] = (cos + 1j * sin).T
         return z
 
-    def _chunk(self) -> int:
+    def _chunk(self, plan: dict) -> int:
         if self.chunk_size is not None:
             return self.chunk_size
-        plan = self._plan
         per_frame = max(plan["patch_elems"], plan["n_spatial"] * 4, self.n_filters * 2)
         return int(min(max((1 << 23) // per_frame, 16), 1024))
 
@@ -575,7 +574,7 @@ class GaborPyramid:
         n_taps = self.temporal_width
         centre = math.ceil(n_taps / 2)
         lead, lag = n_taps - centre, centre - 1
-        chunk = self._chunk()
+        chunk = self._chunk(plan)
         out: np.ndarray | None = None
         # buffer of padded z rows: zpad[t + L - 1 - d] feeds output t through tap d
         buf = np.zeros((lead, plan["n_spatial"]), dtype=plan["ctype"])

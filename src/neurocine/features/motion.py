@@ -248,7 +248,7 @@ class MotionFeatures:
         self._n_frames = 0
         # differences are computed only inside the union box of the ROIs; per ROI: its box relative to the
         # union box, and the mask inside it (pixels outside a polygon are left out)
-        union = masks.any(axis=0)
+        union = np.asarray(masks.any(axis=0))
         rows, cols = np.nonzero(union.any(axis=1))[0], np.nonzero(union.any(axis=0))[0]
         self._union = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
         self._boxes = []

@@ -71,6 +71,7 @@ class ROI:
                 )
             object.__setattr__(self, "box", box)
         else:
+            assert self.polygon is not None  # exactly one of box and polygon, checked above
             try:
                 all_numbers = all(_is_number(c) for vertex in self.polygon for c in vertex)
                 poly = np.asarray(self.polygon, dtype=np.float64) if all_numbers else np.zeros((0,))
@@ -94,11 +95,10 @@ class ROI:
         return int(x0), int(y0), int(x1), int(y1)
 
     def to_dict(self) -> dict:
-        return (
-            {"name": self.name, "box": list(self.box)}
-            if self.box is not None
-            else {"name": self.name, "polygon": [list(v) for v in self.polygon]}
-        )
+        if self.box is not None:
+            return {"name": self.name, "box": list(self.box)}
+        assert self.polygon is not None  # a ROI has exactly one of box and polygon
+        return {"name": self.name, "polygon": [list(v) for v in self.polygon]}
 
 
 def full_frame_roi(width: int, height: int) -> ROI:

@@ -88,10 +88,41 @@ def _as_samples(
     return arr
 
 
-def _as_times(
+def as_times(
     name: str, t: Any, n: int | None = None, *, of: str = "x", min_len: int = 1, strict: bool = True
 ) -> np.ndarray:
-    """Finite float64 ``(T,)`` timestamps, strictly increasing when ``strict``, of length ``n`` when given."""
+    """Check timestamps: finite float64 ``(T,)``, strictly increasing when ``strict``, of length ``n`` when given.
+
+    Parameters
+    ----------
+    name : str
+        The argument the error message names.
+    t : array-like, shape (T,)
+        Timestamps in seconds.
+    n : int, optional
+        The length they must have (the number of samples of ``of``).
+    of : str
+        What ``n`` counts, for the error message.
+    min_len : int
+        The fewest timestamps accepted.
+    strict : bool
+        Require strictly increasing times.
+
+    Returns
+    -------
+    numpy.ndarray, shape (T,), float64
+        ``t`` itself when it already is float64.
+
+    Raises
+    ------
+    InputError
+        When ``t`` is not 1-D numbers, has the wrong length, non-finite values or does not increase.
+
+    Examples
+    --------
+    >>> as_times("times", [0, 1, 2])
+    array([0., 1., 2.])
+    """
     arr = np.asarray(t)
     if arr.ndim != 1:
         raise InputError(f"{name}: got a {arr.ndim}-D array of shape {arr.shape}; expected 1-D (T,) timestamps")
@@ -402,7 +433,7 @@ def ttl_edges(
     [0.2, 0.6]
     """
     sig = _as_samples("signal", signal, ndims=(1,), min_len=2).astype(np.float64, copy=False)
-    t = None if times is None else _as_times("times", times, sig.size, of="signal")
+    t = None if times is None else as_times("times", times, sig.size, of="signal")
     _check_choice("edge", edge, ("rising", "falling", "both"))
     min_sep = _check_real("min_separation", min_separation, minimum=0.0)
     if threshold is None:
@@ -452,7 +483,7 @@ def events_from_analog(x: Any, threshold: float, min_separation: float = 0, time
     [1, 7]
     """
     sig = _as_samples("x", x, ndims=(1,), min_len=1).astype(np.float64, copy=False)
-    t = None if times is None else _as_times("times", times, sig.size, of="x")
+    t = None if times is None else as_times("times", times, sig.size, of="x")
     thr = _check_real("threshold", threshold)
     min_sep = _check_real("min_separation", min_separation, minimum=0.0)
     return _edges(sig, t, thr, "rising", 0.0, min_sep)
@@ -531,7 +562,7 @@ def detect_dropped_frames(frame_times: Any, expected_rate: float | None = None) 
     >>> res.after.tolist(), res.n_dropped.tolist(), res.total, res.frame_index.tolist()
     ([2, 4], [2, 1], 3, [0, 1, 2, 5, 6, 8])
     """
-    t = _as_times("frame_times", frame_times, min_len=2)
+    t = as_times("frame_times", frame_times, min_len=2)
     step = np.diff(t)
     if expected_rate is None:
         rate = 1.0 / float(np.median(step))
@@ -614,7 +645,7 @@ def align_frames_to_ttl(frames: Any, ttl_times: Any, *, max_mismatch: int = 10) 
     >>> al.pulse_index.tolist(), al.unmatched_pulses.tolist()
     ([0, 1, 3, 4], [2])
     """
-    ttl = _as_times("ttl_times", ttl_times, min_len=1)
+    ttl = as_times("ttl_times", ttl_times, min_len=1)
     tol = check_int("max_mismatch", max_mismatch, minimum=0)
     n_pulses = ttl.size
     if isinstance(frames, (int, np.integer)) and not isinstance(frames, bool):
@@ -623,7 +654,7 @@ def align_frames_to_ttl(frames: Any, ttl_times: Any, *, max_mismatch: int = 10) 
         frame_t = None
         drop_note = ""
     else:
-        frame_t = _as_times("frames", frames, min_len=2)
+        frame_t = as_times("frames", frames, min_len=2)
         n_frames = frame_t.size
         found = detect_dropped_frames(frame_t)
         slots = found.frame_index
@@ -784,7 +815,7 @@ def to_common_clock(
         raise InputError(f"streams: got {type(streams).__name__}; expected a mapping of name -> (values, timestamps)")
     if not items:
         raise InputError("streams: empty; expected at least one (values, timestamps) stream")
-    new_t = _as_times("clock", clock, min_len=1)
+    new_t = as_times("clock", clock, min_len=1)
     _check_choice("outside", outside, _OUTSIDE)
     if isinstance(method, Mapping):
         unknown = sorted(set(map(str, method)) - {k for k, _ in items})
@@ -811,7 +842,7 @@ def to_common_clock(
             vals = np.asarray(values)
             if vals.ndim == 0:
                 raise InputError(f"{label} values: got a 0-D value; expected an array with time on the first axis")
-        t = _as_times(f"{label} timestamps", stamps, vals.shape[0], of=f"{label} values", min_len=min_len)
+        t = as_times(f"{label} timestamps", stamps, vals.shape[0], of=f"{label} values", min_len=min_len)
         if how == "linear":
             flat = _linear(vals.reshape(vals.shape[0], -1), t, new_t, outside)
             out[key] = flat.reshape((new_t.size,) + vals.shape[1:])
@@ -849,8 +880,8 @@ def interpolate(x: Any, times: Any, new_times: Any, *, outside: str = "nan") -> 
     [5.0, 10.0, 2.5, nan]
     """
     arr = _as_samples("x", x, ndims=tuple(range(1, 33)), allow_nan=True, min_len=2).astype(np.float64, copy=False)
-    t = _as_times("times", times, arr.shape[0], of="x", min_len=2)
-    q = _as_times("new_times", new_times, strict=False)
+    t = as_times("times", times, arr.shape[0], of="x", min_len=2)
+    q = as_times("new_times", new_times, strict=False)
     _check_choice("outside", outside, _OUTSIDE)
     flat = _linear(arr.reshape(arr.shape[0], -1), t, q, outside)
     return flat.reshape((q.size,) + arr.shape[1:])
@@ -888,7 +919,7 @@ def upsample(x: Any, factor: int, *, times: Any = None) -> np.ndarray | tuple[np
     """
     f = check_int("factor", factor, minimum=1)
     arr = _as_samples("x", x, ndims=tuple(range(1, 33)), allow_nan=True, min_len=2).astype(np.float64, copy=False)
-    t = None if times is None else _as_times("times", times, arr.shape[0], of="x")
+    t = None if times is None else as_times("times", times, arr.shape[0], of="x")
 
     def up(a2: np.ndarray) -> np.ndarray:
         n = a2.shape[0]
@@ -954,7 +985,7 @@ def decimate(
     """
     f = check_int("factor", factor, minimum=1)
     arr = _as_samples("x", x, ndims=tuple(range(1, 33)), allow_nan=not anti_alias, min_len=1)
-    t = None if times is None else _as_times("times", times, arr.shape[0], of="x")
+    t = None if times is None else as_times("times", times, arr.shape[0], of="x")
     off = check_int("offset", offset, minimum=0)
     if off >= f:
         raise InputError(f"offset: got {off}; expected 0 <= offset < factor ({f})")

@@ -69,7 +69,7 @@ def _stack_info(stack: Any, name: str = "stack") -> tuple[int, int, int]:
         )
     if shape[0] == 0 or shape[1] == 0 or shape[2] == 0:
         raise InputError(f"{name}: has shape {shape}; expected at least 1 frame of at least 1 x 1 pixels")
-    return shape  # type: ignore[return-value]
+    return shape
 
 
 def _read(stack: Any, a: int, b: int, hw: tuple[int, int], name: str = "stack") -> np.ndarray:
@@ -84,7 +84,7 @@ def _chunk(chunk_size: Any) -> int:
     return check_int("chunk_size", chunk_size, 1)
 
 
-def _prepare_out(out: Any, shape: tuple[int, ...], dtype: np.dtype) -> Any:
+def _prepare_out(out: Any, shape: tuple[int, ...], dtype: np.dtype | None) -> Any:
     if out is None:
         return np.empty(shape, dtype=dtype)
     got = getattr(out, "shape", None)

@@ -42,7 +42,7 @@ def voxel_image(values, position=None, grid_shape=None) -> np.ndarray:
         if pos.shape != (v.size, 2) or (pos < 0).any():
             raise InputError(f"position: got shape {pos.shape}; expected ({v.size}, 2) non-negative (row, column)")
     if grid_shape is None:
-        shape = (int(pos[:, 0].max()) + 1, int(pos[:, 1].max()) + 1)
+        shape: tuple[int, ...] = (int(pos[:, 0].max()) + 1, int(pos[:, 1].max()) + 1)
     else:
         shape = tuple(int(s) for s in grid_shape)
         if len(shape) != 2 or pos[:, 0].max() >= shape[0] or pos[:, 1].max() >= shape[1]:
@@ -294,7 +294,8 @@ def plot_method_comparison(
     for j, m in enumerate(methods):
         y = np.arange(k) + (j - (len(methods) - 1) / 2) * height
         v = vals[m]
-        e = np.zeros(k) if errs[m] is None else np.nan_to_num(errs[m])
+        err = errs[m]
+        e = np.zeros(k) if err is None else np.nan_to_num(err)
         ok = np.isfinite(v)
         ax.barh(
             y[ok],

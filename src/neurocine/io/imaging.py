@@ -72,12 +72,12 @@ import numpy as np
 from neurocine.errors import InputError
 from neurocine.io._atomic import atomic_path
 from neurocine.io.signals import (
-    _NWB_HINT,
+    NWB_HINT,
     SignalMatrix,
-    _check_rate,
-    _check_timestamps,
-    _collect_timeseries,
-    _reason,
+    check_rate,
+    check_timestamps,
+    collect_timeseries,
+    error_reason,
     read_signal_matrix,
 )
 from neurocine.validation import validate_signal_matrix
@@ -220,7 +220,7 @@ class ImageStack:
         pos = np.unravel_index(int(np.argmax(bad)), arr.shape)
         kind = "NaN" if np.isnan(arr[pos]) else "infinite value"
         if arr.ndim == 2:  # one frame
-            frame, (y, x) = int(sel), pos
+            frame, y, x = int(sel), int(pos[0]), int(pos[1])
         else:
             start, _, step = sel.indices(len(self)) if isinstance(sel, slice) else (0, 0, 1)
             frame, y, x = start + step * int(pos[0]), int(pos[1]), int(pos[2])
@@ -427,7 +427,7 @@ def open_stack(path: str | os.PathLike, key: str | int | None = None, series: st
 def _attr_rate(attrs: Any, where: str) -> float | None:
     for attr in _RATE_ATTRS:
         if attr in attrs:
-            return _check_rate(attrs[attr], f"{where}: attribute '{attr}'")
+            return check_rate(attrs[attr], f"{where}: attribute '{attr}'")
     return None
 
 
@@ -442,7 +442,7 @@ def _open_npy(p: Path, name: str) -> ImageStack:
         arr = np.load(p, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
         raise InputError(
-            f"{name}: cannot be read as a numeric .npy array ({_reason(exc)}); "
+            f"{name}: cannot be read as a numeric .npy array ({error_reason(exc)}); "
             f"expected a numeric (T, H, W) array without pickled objects"
         ) from None
     _check_stack_shape(arr.shape, arr.dtype, name)
@@ -470,7 +470,7 @@ def _open_h5(p: Path, name: str, key: Any) -> ImageStack:
     try:
         fh = h5py.File(p, "r")
     except OSError as exc:
-        raise InputError(f"{name}: cannot be opened as HDF5 ({_reason(exc)}); expected an HDF5 file") from None
+        raise InputError(f"{name}: cannot be opened as HDF5 ({error_reason(exc)}); expected an HDF5 file") from None
     try:
         items: list[tuple[str, Any]] = []
         fh.visititems(lambda n, o: items.append((n, o)) if isinstance(o, h5py.Dataset) else None)
@@ -504,7 +504,9 @@ def _open_zarr(p: Path, name: str, key: Any) -> ImageStack:
     try:
         root = zarr.open(str(p), mode="r")
     except Exception as exc:
-        raise InputError(f"{name}: cannot be opened as zarr ({_reason(exc)}); expected a zarr array or group") from None
+        raise InputError(
+            f"{name}: cannot be opened as zarr ({error_reason(exc)}); expected a zarr array or group"
+        ) from None
     if isinstance(root, zarr.Group):
         items = [(n, o) for n, o in root.members(max_depth=None) if isinstance(o, zarr.Array)]
         if key is not None:
@@ -537,7 +539,7 @@ def _open_tiff(p: Path, name: str, key: Any) -> ImageStack:
     try:
         tif = tifffile.TiffFile(p)
     except Exception as exc:
-        raise InputError(f"{name}: cannot be read as TIFF ({_reason(exc)}); expected a multi-page TIFF") from None
+        raise InputError(f"{name}: cannot be read as TIFF ({error_reason(exc)}); expected a multi-page TIFF") from None
     keep_open = False
     try:
         all_series = tif.series
@@ -563,9 +565,9 @@ def _open_tiff(p: Path, name: str, key: Any) -> ImageStack:
         rate = None
         meta = tif.imagej_metadata or {}
         if meta.get("finterval"):
-            rate = _check_rate(1.0 / float(meta["finterval"]), f"{name}: ImageJ finterval")
+            rate = check_rate(1.0 / float(meta["finterval"]), f"{name}: ImageJ finterval")
         elif meta.get("fps"):
-            rate = _check_rate(meta["fps"], f"{name}: ImageJ fps")
+            rate = check_rate(meta["fps"], f"{name}: ImageJ fps")
         if s.dataoffset is not None:
             try:
                 mm = tifffile.memmap(p, series=idx, mode="r")
@@ -589,7 +591,7 @@ def _import_pynwb(name: str) -> Any:
         import pynwb
     except ImportError:
         raise InputError(
-            f"{name}: .nwb files need pynwb, which is not installed; expected it installed ({_NWB_HINT})"
+            f"{name}: .nwb files need pynwb, which is not installed; expected it installed ({NWB_HINT})"
         ) from None
     return pynwb
 
@@ -599,19 +601,21 @@ def _open_nwb_io(p: Path, name: str) -> tuple[Any, Any]:
     try:
         io = pynwb.NWBHDF5IO(str(p), mode="r", load_namespaces=True)
     except Exception as exc:
-        raise InputError(f"{name}: cannot be opened as NWB ({_reason(exc)}); expected an NWB (HDF5) file") from None
+        raise InputError(
+            f"{name}: cannot be opened as NWB ({error_reason(exc)}); expected an NWB (HDF5) file"
+        ) from None
     try:
         nwbfile = io.read()
     except Exception as exc:
         io.close()
-        raise InputError(f"{name}: cannot be read as NWB ({_reason(exc)}); expected a valid NWB file") from None
+        raise InputError(f"{name}: cannot be read as NWB ({error_reason(exc)}); expected a valid NWB file") from None
     return io, nwbfile
 
 
 def _image_series(nwbfile: Any) -> list[tuple[str, Any]]:
     from pynwb.image import ImageSeries
 
-    found = _collect_timeseries(nwbfile, ImageSeries)
+    found = collect_timeseries(nwbfile, ImageSeries)
     for group in ("stimulus", "stimulus_template"):
         for obj in (getattr(nwbfile, group, None) or {}).values():
             if isinstance(obj, ImageSeries):
@@ -647,7 +651,7 @@ def _open_nwb(p: Path, name: str, series: str | None) -> ImageStack:
             if not found:
                 from pynwb import TimeSeries
 
-                others = _series_listing(_collect_timeseries(nwbfile, TimeSeries))
+                others = _series_listing(collect_timeseries(nwbfile, TimeSeries))
                 raise InputError(
                     f"{name}: no ImageSeries (TwoPhotonSeries, OnePhotonSeries, ImageSeries) in "
                     f"acquisition, processing or stimulus (other TimeSeries: {others}); "
@@ -671,13 +675,13 @@ def _open_nwb(p: Path, name: str, series: str | None) -> ImageStack:
         _check_stack_shape(tuple(data.shape), data.dtype, where)
         rate = timestamps = None
         if ts.rate is not None:
-            rate = _check_rate(ts.rate, where)
+            rate = check_rate(ts.rate, where)
         elif ts.timestamps is not None:
             from pynwb import TimeSeries
 
             stamps = ts.timestamps
             stamps = stamps.timestamps if isinstance(stamps, TimeSeries) else stamps
-            timestamps = _check_timestamps(np.asarray(stamps[()]), where, int(data.shape[0]))
+            timestamps = check_timestamps(np.asarray(stamps[()]), where, int(data.shape[0]))
         conversion = float(getattr(ts, "conversion", 1.0) or 1.0)
         offset = float(getattr(ts, "offset", 0.0) or 0.0)
         starting_time = float(getattr(ts, "starting_time", 0.0) or 0.0)
@@ -742,7 +746,7 @@ def read_roi_traces(path: str | os.PathLike, series: str | None = None, *, dtype
     io, nwbfile = _open_nwb_io(p, name)
     with io:
         found = [
-            (pth, ts) for pth, ts in _collect_timeseries(nwbfile, pynwb.TimeSeries) if not isinstance(ts, ImageSeries)
+            (pth, ts) for pth, ts in collect_timeseries(nwbfile, pynwb.TimeSeries) if not isinstance(ts, ImageSeries)
         ]
         if series is not None:
             path_in, ts = _match_series(found, series, name, "TimeSeries")
@@ -775,8 +779,8 @@ def _clock(t_len: int, timestamps: Any, rate: Any) -> tuple[np.ndarray | None, f
             f"timestamps/rate: got {found}; expected exactly one: timestamps (T,) in seconds or rate in Hz"
         )
     if timestamps is not None:
-        return _check_timestamps(timestamps, "timestamps", t_len), None
-    return None, _check_rate(rate, "rate")
+        return check_timestamps(timestamps, "timestamps", t_len), None
+    return None, check_rate(rate, "rate")
 
 
 def _check_series_name(name: Any, what: str) -> str:
@@ -921,6 +925,7 @@ def write_features_nwb(
     dup = sorted({g for g in seen if seen.count(g) > 1})
     if dup:
         raise InputError(f"names: {dup} appear more than once; expected unique series names")
+    assert t_len is not None  # features hold at least one series
     stamps, fs = _clock(int(t_len), timestamps, rate)
     nwbfile = _new_nwbfile(source_nwb, session_start_time, None)
     container = BehavioralTimeSeries(name="BehavioralTimeSeries")
@@ -1076,7 +1081,7 @@ def _load_facemap(path: str | os.PathLike) -> tuple[dict, str]:
     try:
         raw = np.load(p, allow_pickle=True)
     except Exception as exc:
-        raise InputError(f"{name}: cannot be loaded ({_reason(exc)}); expected a facemap _proc.npy file") from None
+        raise InputError(f"{name}: cannot be loaded ({error_reason(exc)}); expected a facemap _proc.npy file") from None
     proc = raw.item() if isinstance(raw, np.ndarray) and raw.dtype == object and raw.shape == () else raw
     if not isinstance(proc, dict):
         found = f"an array of shape {raw.shape} and dtype {raw.dtype}" if isinstance(raw, np.ndarray) else type(raw)
@@ -1281,7 +1286,7 @@ def read_wfield_svd(path: str | os.PathLike, svt_path: str | os.PathLike | None 
             arr = np.load(q, mmap_mode="r", allow_pickle=False)
         except (ValueError, OSError, EOFError) as exc:
             raise InputError(
-                f"{q}: cannot be read as .npy ({_reason(exc)}); expected a numeric {shape_doc} array"
+                f"{q}: cannot be read as .npy ({error_reason(exc)}); expected a numeric {shape_doc} array"
             ) from None
         if arr.dtype.kind not in "iuf":
             raise InputError(f"{q}: has dtype {arr.dtype}; expected a numeric {shape_doc} array")

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Self
 
 import numpy as np
 
@@ -163,7 +163,7 @@ class ResultFolder:
         self._t0 = 0.0
 
     # -- context management -------------------------------------------------
-    def __enter__(self) -> ResultFolder:
+    def __enter__(self) -> Self:
         if self.out.exists() and not self.out.is_dir():
             raise InputError(f"--out {self.out}: exists and is not a folder; expected a folder path")
         if self.out.exists() and any(self.out.iterdir()) and not self.overwrite:
@@ -180,7 +180,7 @@ class ResultFolder:
         self._t0 = time.perf_counter()
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
+    def __exit__(self, exc_type, exc, tb) -> Literal[False]:
         assert self.tmp is not None
         if exc_type is not None:
             shutil.rmtree(self.tmp, ignore_errors=True)
@@ -247,7 +247,8 @@ class ResultFolder:
     def save_arrays(self, name: str, **arrays: Any) -> Path:
         """Save arrays into ``name`` (``.npz``, compressed)."""
         p = self.path(name)
-        np.savez_compressed(p, **{k: np.asarray(v) for k, v in arrays.items()})
+        packed: dict[str, Any] = {k: np.asarray(v) for k, v in arrays.items()}
+        np.savez_compressed(p, **packed)
         return p
 
     def save_figure(self, name: str, fig) -> Path:

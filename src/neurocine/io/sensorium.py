@@ -160,7 +160,7 @@ class TrialSequence(Sequence):
     def __len__(self) -> int:
         return len(self.trial_ids)
 
-    def __getitem__(self, index):  # type: ignore[override]
+    def __getitem__(self, index):
         if isinstance(index, slice):
             return TrialSequence(self.mouse, self.trial_ids[index])
         if isinstance(index, (bool, np.bool_)) or not isinstance(index, (int, np.integer)):

@@ -55,7 +55,8 @@ __all__ = [
 SUPPORTED_EXTENSIONS = (".npz", ".npy", ".csv", ".nwb")
 
 _TIME_COLUMN_NAMES = ("time", "timestamp", "timestamps")
-_NWB_HINT = "pip install neurocine[nwb]"
+#: How to install pynwb, quoted in the error raised when an ``.nwb`` file is read without it.
+NWB_HINT = "pip install neurocine[nwb]"
 
 
 # ---------------------------------------------------------------------------
@@ -131,8 +132,32 @@ def default_channel_names(n: int) -> list[str]:
 # ---------------------------------------------------------------------------
 # validation
 # ---------------------------------------------------------------------------
-def _check_timestamps(ts: Any, name: str, t_len: int) -> np.ndarray:
-    """Timestamps must be a finite, strictly increasing ``(T,)`` vector."""
+def check_timestamps(ts: Any, name: str, t_len: int) -> np.ndarray:
+    """Check that timestamps are a finite, strictly increasing ``(T,)`` vector.
+
+    Parameters
+    ----------
+    ts : array-like, shape (T,)
+        Timestamps in seconds, one per time step.
+    name : str
+        What the error message names (a file, an attribute).
+    t_len : int
+        The number of time steps ``T`` they must match.
+
+    Returns
+    -------
+    numpy.ndarray, shape (T,), float64
+
+    Raises
+    ------
+    InputError
+        When they are not numbers, have another length, hold non-finite values or do not increase.
+
+    Examples
+    --------
+    >>> check_timestamps([0.0, 0.1, 0.2], "clock", 3)
+    array([0. , 0.1, 0.2])
+    """
     ts = np.asarray(ts)
     if ts.dtype.kind not in "iuf":
         raise InputError(f"{name}: timestamps have dtype {ts.dtype}; expected numbers (seconds)")
@@ -152,7 +177,30 @@ def _check_timestamps(ts: Any, name: str, t_len: int) -> np.ndarray:
     return ts
 
 
-def _check_rate(value: Any, name: str) -> float:
+def check_rate(value: Any, name: str) -> float:
+    """Check that a sampling rate is one positive finite number (Hz) and return it as a float.
+
+    Parameters
+    ----------
+    value : number or array-like of size 1
+        The sampling rate in Hz.
+    name : str
+        What the error message names (a file, an attribute).
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    InputError
+        When it is not one number, or not positive and finite.
+
+    Examples
+    --------
+    >>> check_rate(30, "video")
+    30.0
+    """
     arr = np.asarray(value)
     if arr.size != 1 or arr.dtype.kind not in "iuf":
         raise InputError(f"{name}: sampling_rate is {arr!r}; expected one positive number (Hz)")
@@ -284,7 +332,7 @@ def _read_npy(p: Path, name: str, dtype: Any) -> SignalMatrix:
     try:
         raw = np.load(p, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
-        raise InputError(f"{name}: cannot be read as .npy ({_reason(exc)}); expected a numpy array file") from None
+        raise InputError(f"{name}: cannot be read as .npy ({error_reason(exc)}); expected a numpy array file") from None
     data = validate_signal_matrix(raw, name)
     return SignalMatrix(_cast(data, dtype), default_channel_names(data.shape[1]), None, None, name, None)
 
@@ -296,7 +344,26 @@ def _check_magic(p: Path, name: str, magic: bytes, expected: str) -> None:
         raise InputError(f"{name}: does not start like {expected} (first bytes {head!r}); expected {expected}")
 
 
-def _reason(exc: BaseException) -> str:
+def error_reason(exc: BaseException) -> str:
+    """The first line of an exception's message, or its class name when the message is empty.
+
+    Parameters
+    ----------
+    exc : BaseException
+        The exception a reader raised.
+
+    Returns
+    -------
+    str
+        One line, to quote inside an :class:`~neurocine.errors.InputError` message.
+
+    Examples
+    --------
+    >>> error_reason(OSError("bad header"))
+    'bad header'
+    >>> error_reason(KeyError())
+    'KeyError'
+    """
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
@@ -317,13 +384,13 @@ def _read_npz(p: Path, name: str, dtype: Any) -> SignalMatrix:
         raise
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
         raise InputError(
-            f"{name}: cannot be read as .npz ({_reason(exc)}); expected a numpy .npz archive without pickled objects"
+            f"{name}: cannot be read as .npz ({error_reason(exc)}); expected a numpy .npz archive without pickled objects"
         ) from None
     data = validate_signal_matrix(arrays["data"], f"{name}: key 'data'")
     t_len, n_ch = data.shape
     channels = _check_channels(arrays["channels"], name, n_ch) if "channels" in arrays else default_channel_names(n_ch)
-    rate = _check_rate(arrays["sampling_rate"], name) if "sampling_rate" in arrays else None
-    ts = _check_timestamps(arrays["timestamps"], name, t_len) if "timestamps" in arrays else None
+    rate = check_rate(arrays["sampling_rate"], name) if "sampling_rate" in arrays else None
+    ts = check_timestamps(arrays["timestamps"], name, t_len) if "timestamps" in arrays else None
     truth = _check_truth(arrays, name, t_len, n_ch, dtype)
     return SignalMatrix(_cast(data, dtype), channels, rate, ts, name, truth)
 
@@ -465,8 +532,22 @@ def _read_csv(p: Path, name: str, dtype: Any) -> SignalMatrix:
 
 
 # -- NWB ---------------------------------------------------------------------
-def _collect_timeseries(nwbfile, TimeSeries) -> list[tuple[str, Any]]:
-    """``(path, series)`` for every TimeSeries under acquisition and processing."""
+def collect_timeseries(nwbfile, TimeSeries) -> list[tuple[str, Any]]:
+    """List every time series of an NWB file under acquisition and processing.
+
+    Parameters
+    ----------
+    nwbfile : pynwb.NWBFile
+        An open NWB file.
+    TimeSeries : type
+        The class to collect (``pynwb.TimeSeries`` or a subclass such as ``ImageSeries``);
+        passed in so that this module imports pynwb only when an NWB file is read.
+
+    Returns
+    -------
+    list of (str, TimeSeries)
+        ``(path, series)`` pairs, the path like ``"processing/ophys/dff"``, in the file's order.
+    """
     found: list[tuple[str, Any]] = []
 
     def walk(obj, prefix: str) -> None:
@@ -509,18 +590,22 @@ def _read_nwb(p: Path, name: str, series: str | None, dtype: Any) -> SignalMatri
         from pynwb import NWBHDF5IO, TimeSeries
     except ImportError:
         raise InputError(
-            f"{name}: reading .nwb files needs pynwb, which is not installed; expected it installed ({_NWB_HINT})"
+            f"{name}: reading .nwb files needs pynwb, which is not installed; expected it installed ({NWB_HINT})"
         ) from None
     try:
         io = NWBHDF5IO(str(p), mode="r", load_namespaces=True)
     except Exception as exc:
-        raise InputError(f"{name}: cannot be opened as NWB ({_reason(exc)}); expected an NWB (HDF5) file") from None
+        raise InputError(
+            f"{name}: cannot be opened as NWB ({error_reason(exc)}); expected an NWB (HDF5) file"
+        ) from None
     with io:
         try:
             nwbfile = io.read()
         except Exception as exc:
-            raise InputError(f"{name}: cannot be read as NWB ({_reason(exc)}); expected a valid NWB file") from None
-        found = _collect_timeseries(nwbfile, TimeSeries)
+            raise InputError(
+                f"{name}: cannot be read as NWB ({error_reason(exc)}); expected a valid NWB file"
+            ) from None
+        found = collect_timeseries(nwbfile, TimeSeries)
         if not found:
             raise InputError(
                 f"{name}: no TimeSeries in acquisition or processing modules; expected one holding the (T, N) signal"
@@ -555,11 +640,11 @@ def _read_nwb(p: Path, name: str, series: str | None, dtype: Any) -> SignalMatri
         rate = None
         timestamps = None
         if ts.rate is not None:
-            rate = _check_rate(ts.rate, where)
+            rate = check_rate(ts.rate, where)
         elif ts.timestamps is not None:
             stamps = ts.timestamps
             stamps = stamps.timestamps if isinstance(stamps, TimeSeries) else stamps
-            timestamps = _check_timestamps(np.asarray(stamps[()]), where, data.shape[0])
+            timestamps = check_timestamps(np.asarray(stamps[()]), where, data.shape[0])
         channels = _nwb_channel_names(ts, data.shape[1])
     return SignalMatrix(_cast(data, dtype), channels, rate, timestamps, name, None)
 
@@ -601,7 +686,7 @@ def write_signal_npz(path: str | os.PathLike, data: Any, **extra: Any) -> Path:
     p = Path(path)
     if p.suffix.lower() != ".npz":
         p = p.with_name(p.name + ".npz")
-    arrays = {"data": validate_signal_matrix(data, f"{p}: data", min_timesteps=1)}
+    arrays: dict[str, Any] = {"data": validate_signal_matrix(data, f"{p}: data", min_timesteps=1)}
     for key, value in extra.items():
         if value is None:
             continue

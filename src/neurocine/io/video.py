@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -98,7 +98,7 @@ class VideoChunk:
         return self.start + len(self.frames)
 
 
-def _prefetched(chunks: Iterator[VideoChunk], depth: int) -> Iterator[VideoChunk]:
+def _prefetched(chunks: Generator[VideoChunk, None, None], depth: int) -> Iterator[VideoChunk]:
     """Run the ``chunks`` generator in a daemon thread, at most ``depth`` items ahead; errors re-raise here."""
     done = object()
     items: queue.Queue = queue.Queue(maxsize=depth)
@@ -412,7 +412,7 @@ class VideoReader:
         if stop == self.n_frames:
             self.n_decoded, self.truncated = self.n_frames, False
 
-    def _iter_video(self, start: int, stop: int | None) -> Iterator[VideoChunk]:
+    def _iter_video(self, start: int, stop: int | None) -> Generator[VideoChunk, None, None]:
         import av
 
         x0, y0, x1, y1 = self.crop
@@ -454,7 +454,7 @@ class VideoReader:
                 fmt = frame.format.name
                 if self.color == "gray" and fmt in _LUMA_FORMATS:
                     plane = frame.planes[0]
-                    luma = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+                    luma = np.frombuffer(memoryview(plane), np.uint8).reshape(plane.height, plane.line_size)
                     buf[n_in] = luma[y0:y1, x0:x1]
                     limited = not fmt.startswith("yuvj") and frame.color_range != 2
                 else:
@@ -483,7 +483,8 @@ class VideoReader:
         if self.n_frames_exact:
             short = n_decoded < expected
         else:  # no frame count in the header (mkv, webm): compare the last timestamp with the duration
-            short = bool(self._duration) and last_time + 3.0 / self.fps < self._duration * 0.99
+            duration = self._duration
+            short = duration is not None and duration != 0 and last_time + 3.0 / self.fps < duration * 0.99
         self.n_decoded = n_decoded
         self.truncated = bool(error) or bool(short)
         if self.truncated and not self.allow_truncated:
@@ -532,6 +533,7 @@ class VideoReader:
             raise InputError(f"{self.name}: demuxing failed after {len(pts)} packets ({exc})") from None
         finally:
             container.close()
+        assert stream.time_base is not None  # a demuxed video stream has a time base
         return np.sort(np.asarray(pts, dtype=np.float64)) * float(stream.time_base)
 
     def mean_frame(self, max_frames: int = 500) -> np.ndarray:
@@ -659,7 +661,7 @@ def _encode_chunks(container, chunks, *, fps: float, codec: str, lossless: bool,
             if img.ndim == 2 and pix_fmt == "yuv420p":
                 frame = av.VideoFrame(w, h, "yuv420p")
                 for i, plane in enumerate(frame.planes):
-                    view = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+                    view = np.frombuffer(memoryview(plane), np.uint8).reshape(plane.height, plane.line_size)
                     if i == 0:
                         view[:, : plane.width] = img
                     else:

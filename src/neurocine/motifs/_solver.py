@@ -48,7 +48,7 @@ picking). Everything is torch on one device; the host synchronises only
 for the sizes of spike sets and loop conditions. Temporary buffers are
 bounded (``_CHUNK`` elements), so memory stays at a few copies of the data,
 never ``(K, N, T)`` or ``(K, T, D)``. On CPU a fit runs on one thread (see
-:func:`_single_thread`).
+:func:`single_thread`).
 
 The channel-first helpers :func:`project_template`, :func:`all_scores`,
 :func:`unit_score`, :func:`template_crosscorr` and :func:`pick_spikes` are
@@ -58,6 +58,7 @@ kept for direct use and tests.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
@@ -2037,14 +2038,24 @@ def fit_stacked_starts(
 
 
 @contextmanager
-def _single_thread(device: torch.device):
+def single_thread(device: torch.device) -> Iterator[None]:
     """Run with one intra-op thread on CPU (restored afterwards; no effect on other devices).
 
     A fit is thousands of small tensor operations. With several threads each
     parallel operation is a fork/join of the thread pool, which costs more
-    than it saves at these sizes and becomes catastrophic when the cores are
-    shared with other processes (measured on 2 shared cores: 10-50x slower
-    than one thread, for this solver and the seed solver alike).
+    than it saves at these sizes, and far more when the cores are shared with
+    other processes (for this solver and the seed solver alike).
+
+    Parameters
+    ----------
+    device : torch.device
+        The device the work runs on; only ``"cpu"`` changes the thread count.
+
+    Examples
+    --------
+    >>> with single_thread(torch.device("cpu")):
+    ...     torch.get_num_threads()
+    1
     """
     if device.type != "cpu":
         yield
@@ -2104,7 +2115,7 @@ def fit_default(
 
     With ``init_templates`` only stage 4 is run, from those templates.
     """
-    with torch.inference_mode(), _single_thread(data.device):
+    with torch.inference_mode(), single_thread(data.device):
         x = data.T
         obs = None if observed is None else observed.T.contiguous()
         return _fit_default(x, cfg, noise_std, n_init, random_state, obs, init_templates, search_samples, progress_bar)
@@ -2196,7 +2207,7 @@ def decode(data: torch.Tensor, templates: torch.Tensor, cfg: SolverConfig, noise
     Joint matching pursuit, then per-unit re-detection sweeps (templates not
     updated) until the supports settle.
     """
-    with torch.inference_mode(), _single_thread(data.device):
+    with torch.inference_mode(), single_thread(data.device):
         state = _new_state(data.T, cfg, None)
         _set_templates(state, templates, cfg)
         threshold, min_amp = _thresholds(cfg, noise_std)

@@ -278,7 +278,7 @@ class ConvNMF(TransformerMixin, BaseEstimator):
         """Fit with the default solver; returns the squared error (on the observed entries)."""
         import torch
 
-        from neurocine.motifs._solver import _single_thread, fit_default
+        from neurocine.motifs._solver import fit_default, single_thread
 
         observed = None
         if mask is not None:  # built time-major, the solver's layout, and passed channel-first: no copy
@@ -311,7 +311,7 @@ class ConvNMF(TransformerMixin, BaseEstimator):
         self.converged_ = bool(state.converged)
         self.noise_std_ = float(sigma)
         self.objective_ = float(state.objective)
-        with _single_thread(data.device):  # on the fit's one thread: the same sums in any process
+        with single_thread(data.device):  # on the fit's one thread: the same sums in any process
             return state.squared_error()
 
     # ------------------------------------------------------------------ #

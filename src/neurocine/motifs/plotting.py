@@ -94,7 +94,8 @@ def unit_colors(n_units: int) -> list[tuple[float, float, float, float]]:
         raise InputError(f"n_units: got {n_units!r}, expected a non-negative integer")
     cmap = colormaps["tab20"]
     order = list(range(0, 20, 2)) + list(range(1, 20, 2))  # the ten tab10 hues, then their light tints
-    return [tuple(float(v) for v in cmap(order[k % 20])) for k in range(int(n_units))]
+    rgba = (cmap(order[k % 20]) for k in range(int(n_units)))
+    return [(float(r), float(g), float(b), float(a)) for r, g, b, a in rgba]
 
 
 def _resolve_window(time_slice, t_len: int) -> tuple[int, int]:
@@ -482,7 +483,7 @@ def plot_log_likelihood(log_likelihoods, *, label=None, ax=None, figsize=(5.0, 3
 # --------------------------------------------------------------------------- K selection
 
 
-def _per_k(name: str, value, n_k: int, *, sd_name: str | None = None, sd=None):
+def _per_k(name: str, value, n_k: int, *, sd_name: str = "sd", sd=None):
     """Mean and SD per K from a (n_K,) array (+ optional SD) or a (n_K, repeats) array."""
     arr = as_float_array(name, value, f"shape ({n_k},) or ({n_k}, repeats)")
     if arr.ndim not in (1, 2) or arr.shape[0] != n_k or arr.size == 0:
@@ -496,7 +497,7 @@ def _per_k(name: str, value, n_k: int, *, sd_name: str | None = None, sd=None):
         with np.errstate(all="ignore"):
             mean = np.where(counts > 0, np.nansum(arr, axis=1) / np.maximum(counts, 1), np.nan)
             dev = np.nansum((arr - mean[:, None]) ** 2, axis=1)
-            spread = np.where(counts > 1, np.sqrt(dev / np.maximum(counts - 1, 1)), np.nan)
+            spread: np.ndarray | None = np.where(counts > 1, np.sqrt(dev / np.maximum(counts - 1, 1)), np.nan)
         return mean, spread, arr
     spread = None
     if sd is not None:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from numbers import Real
+from typing import Any, cast
 
 import numpy as np
 
@@ -49,10 +50,15 @@ __all__ = [
 # --------------------------------------------------------------------------- validation
 
 
-def _check_tolerance(tolerance) -> float:
-    if isinstance(tolerance, bool) or not isinstance(tolerance, Real) or not np.isfinite(tolerance) or tolerance < 0:
+def _check_tolerance(tolerance: Any) -> float:
+    if (
+        isinstance(tolerance, bool)
+        or not isinstance(tolerance, Real)
+        or not np.isfinite(float(tolerance))
+        or tolerance < 0
+    ):
         raise InputError(f"tolerance: got {tolerance!r}, expected a non-negative number of samples")
-    return tolerance
+    return cast(float, tolerance)  # returned as given (an int stays an int)
 
 
 def _check_train(name: str, times) -> np.ndarray:

@@ -235,9 +235,9 @@ def _fit_record(model, X: np.ndarray, mask: np.ndarray) -> dict:
     """
     import torch
 
-    from neurocine.motifs._solver import _single_thread
+    from neurocine.motifs._solver import single_thread
 
-    with _single_thread(torch.device("cpu")):
+    with single_thread(torch.device("cpu")):
         pred = model.reconstruct()
     held = ~mask
     resid = (X[held] - pred[held]).astype(np.float64)

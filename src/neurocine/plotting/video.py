@@ -9,7 +9,7 @@ from neurocine.plotting.base import pyplot
 
 def plot_rois(mean_frame: np.ndarray, rois, *, title: str = ""):
     """The mean frame with each ROI outlined and named (source-pixel coordinates)."""
-    from matplotlib.patches import Polygon, Rectangle
+    from matplotlib.patches import Patch, Polygon, Rectangle
 
     plt = pyplot()
     h, w = mean_frame.shape[:2]
@@ -18,6 +18,7 @@ def plot_rois(mean_frame: np.ndarray, rois, *, title: str = ""):
     colors = plt.cm.tab10.colors
     for i, roi in enumerate(rois):
         c = colors[i % len(colors)]
+        patch: Patch
         if roi.box is not None:
             x0, y0, x1, y1 = roi.box
             patch = Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, ec=c, lw=2)

@@ -17,6 +17,7 @@ import csv
 import itertools
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -159,7 +160,9 @@ def _job(
         src = rel(p) if index else "data:image/png;base64," + base64.b64encode(p.read_bytes()).decode("ascii")
         return {"name": p.relative_to(base).as_posix(), "src": src}
 
-    files, parts = {"": []}, {"": []}  # section name -> its files, its sub-jobs
+    # section name -> its files, its sub-jobs
+    files: dict[str, list[Path]] = {"": []}
+    parts: dict[str, list[Path]] = {"": []}
     for p in own:
         files.setdefault(_section(p, folder), []).append(p)
     for c in children:
@@ -217,7 +220,7 @@ def render_report(
     page_dir: str | os.PathLike,
     *,
     title: str | None = None,
-    summaries: list[dict] | None = None,
+    summaries: Sequence[dict | None] | None = None,
     shown_as: Path | None = None,
     make_copies: bool = False,
     index: bool = False,

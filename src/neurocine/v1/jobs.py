@@ -582,13 +582,14 @@ def _ensemble_curve(result, truth, evaluation) -> dict | None:
     if result.model_videos is None or len(result.model_videos) < 2:
         return None
     from neurocine.metrics import video_correlation
-    from neurocine.v1.reconstruction import _smooth
+    from neurocine.v1.reconstruction import smooth_video
 
     sigma = float(result.params.get("smooth_sigma", 0.5))
     vids = result.model_videos
-    single = [video_correlation(truth, _smooth(v, sigma), evaluation) for v in vids]
+    single = [video_correlation(truth, smooth_video(v, sigma), evaluation) for v in vids]
     by_k = [float(np.mean(single))] + [
-        video_correlation(truth, _smooth(vids[:k].mean(axis=0), sigma), evaluation) for k in range(2, len(vids) + 1)
+        video_correlation(truth, smooth_video(vids[:k].mean(axis=0), sigma), evaluation)
+        for k in range(2, len(vids) + 1)
     ]
     return {"single": single, "by_k": by_k}
 

@@ -39,6 +39,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -64,7 +65,7 @@ __all__ = [
 GREY = 127.5
 
 #: Optimisers of :func:`reconstruct` and their defaults (iterations, learning rate in pixel units, schedule).
-METHODS = {
+METHODS: dict[str, dict[str, Any]] = {
     "paper": {"iterations": 1000, "lr": 1000.0, "schedule": "constant"},
     "adam": {"iterations": 250, "lr": 30.0, "schedule": "cosine"},
 }
@@ -295,7 +296,7 @@ def train_transparency_mask(
     dev = resolve_device(device)
     flags = _prepare(models, dev)
     alpha = np.full(shape, init, dtype=np.float64)
-    hist = {"loss": [], "mismatch": [], "mean_alpha": []}
+    hist: dict[str, list[float]] = {"loss": [], "mismatch": [], "mean_alpha": []}
     try:
         for it in progress(range(iterations), total=iterations, desc="transparency mask"):
             first = rng.integers(len(data), size=batch_size)
@@ -317,7 +318,7 @@ def train_transparency_mask(
             a_t = torch.tensor(alpha, dtype=torch.float32, device=dev, requires_grad=True)
             opacity = 1.0 - torch.exp(-a_t)
             blend = opacity * v + (1.0 - opacity) * vo
-            mismatch = 0.0
+            mismatch = a_t.new_zeros(())  # plus each model's term (0 + x is x, as with the float 0.0)
             for m in models:
                 with torch.no_grad():
                     ref = _call(m, v, beh, pup)
@@ -639,10 +640,31 @@ class ReconstructionResult:
         if not np.isfinite(final) or final <= 0:  # "95 % of a negative correlation" has no meaning
             return None
         hit = np.nonzero(self.correlation_history >= fraction * final)[0]
+        assert self.record_iterations is not None  # recorded with the correlation history
         return int(self.record_iterations[hit[0]])
 
 
-def _smooth(video: np.ndarray, sigma: float) -> np.ndarray:
+def smooth_video(video: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian-smooth a video over time and space, as float32.
+
+    Parameters
+    ----------
+    video : numpy.ndarray, shape (T, H, W)
+        The video.
+    sigma : float
+        Standard deviation of the Gaussian in frames and pixels (the same on every axis);
+        ``<= 0`` returns a float32 copy unchanged.
+
+    Returns
+    -------
+    numpy.ndarray, shape (T, H, W), float32
+        Edges extend the nearest value.
+
+    Examples
+    --------
+    >>> smooth_video(np.ones((2, 3, 3)), 1.0).dtype
+    dtype('float32')
+    """
     from scipy.ndimage import gaussian_filter
 
     if sigma <= 0:
@@ -942,7 +964,7 @@ def reconstruct(
         def record(step: int):
             if truth_np is None:
                 return
-            current = _smooth(videos.mean(0).cpu().numpy(), smooth_sigma)
+            current = smooth_video(videos.mean(0).cpu().numpy(), smooth_sigma)
             corr_hist.append(metrics.video_correlation(truth_np, current, emask, skip=skip))
             rec_its.append(step)
 
@@ -974,7 +996,7 @@ def reconstruct(
                     losses[v_idx, done + k] += loss_val / share
                     val_losses[v_idx, done + k] += val / share
                     grads.append(g)
-                if held is not None:
+                if best_videos is not None:  # neurons held out: keep each video's best iteration
                     for v_idx in range(n_videos):
                         if val_losses[v_idx, done + k] < best_loss[v_idx]:
                             best_loss[v_idx] = val_losses[v_idx, done + k]
@@ -1012,14 +1034,14 @@ def reconstruct(
         for _ in bar:  # close the progress bar
             pass
         t_opt = time.perf_counter()
-        if held is not None:
+        if best_videos is not None:
             videos = best_videos
         all_videos = videos.cpu().numpy().astype(np.float32)
     finally:
         _restore(models, flags)
 
     raw = all_videos.mean(0)
-    final = _smooth(raw, smooth_sigma)
+    final = smooth_video(raw, smooth_sigma)
     res = ReconstructionResult(
         video=final,
         raw=raw,

@@ -526,7 +526,7 @@ class V1Population:
         """Write every parameter to an ``.npz`` file (atomically)."""
         from neurocine.io._atomic import atomic_path
 
-        arrays = {f.name: np.asarray(getattr(self, f.name)) for f in fields(self)}
+        arrays: dict[str, Any] = {f.name: np.asarray(getattr(self, f.name)) for f in fields(self)}
         arrays["format"] = np.asarray("neurocine.V1Population/1")
         with atomic_path(path, suffix=".npz") as tmp:
             np.savez(tmp, **arrays)
@@ -549,7 +549,7 @@ class V1Population:
             raise InputError(f"{path}: cannot be read as a V1Population .npz ({exc})") from None
         if str(data.pop("format", "")) != "neurocine.V1Population/1":
             raise InputError(f"{path}: is not a V1Population file; expected one written by V1Population.save")
-        kwargs = {}
+        kwargs: dict[str, Any] = {}
         for f in fields(cls):
             if f.name not in data:
                 raise InputError(f"{path}: lacks {f.name!r}; expected every V1Population parameter")
@@ -567,6 +567,23 @@ def _make_module(pop: V1Population, dtype: Any):
 
     class V1Module(torch.nn.Module):
         """Ground-truth V1 population (see :mod:`neurocine.v1.simulate`); buffers only."""
+
+        # the buffers registered in __init__
+        bank: torch.Tensor
+        taps: torch.Tensor
+        complex_index: torch.Tensor
+        is_complex: torch.Tensor
+        drive_mean: torch.Tensor
+        drive_std: torch.Tensor
+        rho: torch.Tensor
+        kappa: torch.Tensor
+        theta: torch.Tensor
+        beta: torch.Tensor
+        saturation: torch.Tensor
+        run_gain: torch.Tensor
+        pupil_gain: torch.Tensor
+        eye_shift: torch.Tensor
+        pupil_ref: torch.Tensor
 
         def __init__(self) -> None:
             super().__init__()
@@ -616,7 +633,7 @@ def _make_module(pop: V1Population, dtype: Any):
             p = x.reshape(b, t_len, h * w) @ self.bank  # (B, T, K)
             j_len = self.taps.shape[1]
             padded = torch.cat([p[:, :1].expand(b, j_len - 1, p.shape[-1]), p], dim=1)
-            q = 0
+            q = p.new_zeros(())  # a zero that broadcasts, as the int 0 did
             for j in range(j_len):
                 q = q + self.taps[:, j] * padded[:, j_len - 1 - j : j_len - 1 - j + t_len]
             d = q[..., :n]
@@ -801,9 +818,10 @@ def simulate_v1(
     )
 
     out.parent.mkdir(parents=True, exist_ok=True)
+    tmp: Path | None  # None once published
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        stats = {"videos": [0.0, 0.0, 0], "responses": None}
+        v_sum, v_sq, v_n = 0.0, 0.0, 0  # training videos: sum, sum of squares, number of values
         resp_sum = np.zeros(n_neurons)
         resp_sq = np.zeros(n_neurons)
         resp_min = np.full(n_neurons, np.inf)
@@ -818,9 +836,9 @@ def simulate_v1(
             resp = pop.sample(lam, rng_noise)
             write_trial(tmp, k, Trial(str(k), tier, video, resp, beh, eye), video_dtype=np.uint8, pad_to=pad_to)
             if tier == "train":
-                stats["videos"][0] += float(video.sum())
-                stats["videos"][1] += float((video.astype(np.float64) ** 2).sum())
-                stats["videos"][2] += video.size
+                v_sum += float(video.sum())
+                v_sq += float((video.astype(np.float64) ** 2).sum())
+                v_n += video.size
                 resp_sum += resp.sum(axis=0)
                 resp_sq += (resp.astype(np.float64) ** 2).sum(axis=0)
                 resp_min = np.minimum(resp_min, resp.min(axis=0))
@@ -840,11 +858,10 @@ def simulate_v1(
                 accum[tier].add(lam16.T.astype(np.float64)[50:], resp[50:])
 
         n_train_frames = n_train * n_frames
-        v_sum, v_sq, v_n = stats["videos"]
         v_mean = v_sum / v_n
         beh_all, eye_all = np.concatenate(beh_frames), np.concatenate(eye_frames)
         r_mean = resp_sum / n_train_frames
-        statistics = {
+        statistics: dict[str, dict[str, Any]] = {
             "videos": {
                 "mean": np.float32(v_mean),
                 "std": np.float32(math.sqrt(max(v_sq / v_n - v_mean**2, 0))),

@@ -32,6 +32,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 
@@ -87,7 +88,7 @@ class ScreenomeTruth:
     seed: int | None = None
     parameters: dict = field(default_factory=dict)
 
-    def arrays(self) -> dict[str, np.ndarray]:
+    def arrays(self) -> dict[str, Any]:
         """Arrays for an ``.npz`` file (``data`` first, time-first; names as a unicode array)."""
         return {
             "data": self.data.astype(np.float32),
@@ -281,8 +282,8 @@ def simulate_screenome_log(
     used = np.where(total > bin_seconds, used * (bin_seconds / np.maximum(total, 1e-300)), used)
     used_ms = np.floor(used * 1000.0 + 1e-9).astype(np.int64)  # whole milliseconds
     over = used_ms.sum(axis=1) - bin_ms
-    for t in np.flatnonzero(over > 0):  # rounding guard: never more than one bin per bin
-        used_ms[t, int(np.argmax(used_ms[t]))] -= int(over[t])
+    for row in np.flatnonzero(over > 0):  # rounding guard: never more than one bin per bin
+        used_ms[row, int(np.argmax(used_ms[row]))] -= int(over[row])
     data = used_ms / 1000.0
 
     rows: list[dict] = []
