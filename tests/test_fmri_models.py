@@ -24,11 +24,8 @@ from neurocine.fmri.models import (
     _frames_from_channels,
     _sample_correlations,
     _step_learning_rate,
-    binomial_error,
-    identification_with_categories,
-    nway_top1,
-    pairwise_identification,
 )
+from neurocine.metrics import binomial_error, identification_with_categories, nway_top1, pairwise_identification
 from neurocine.models.torch_base import CHECKPOINT_FILE, TrainingInterrupted
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py

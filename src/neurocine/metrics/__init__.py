@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from neurocine.metrics.identification import binomial_error as binomial_error
+from neurocine.metrics.identification import identification_with_categories as identification_with_categories
+from neurocine.metrics.identification import nway_top1 as nway_top1
+from neurocine.metrics.identification import pairwise_identification as pairwise_identification
+
 
 def r2_score(data, prediction, mask=None, *, chunk_rows: int = 65_536) -> float:
     """Fraction of variance explained: ``1 - SSE / SST``, SST around the grand mean.
