@@ -10,6 +10,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import RidgeCV
 
 from neurocine.errors import InputError
@@ -424,8 +425,9 @@ def kupershmidt():
 @pytest.mark.slow
 def test_video_to_fmri_encoder_predicts_held_out_voxels(kupershmidt):
     k = kupershmidt
-    r = k["encoder"].score(k["test"], k["X_test"])
+    r = k["encoder"].score_targets(k["test"], k["X_test"])
     assert r.shape == (100,)
+    assert k["encoder"].score(k["test"], k["X_test"]) == pytest.approx(r.mean(), abs=1e-12)  # one float
     ceiling = _column_correlations(k["X_test"], k["clean"])  # r of the noise-free drive: median 0.79
     ridge = RidgeCV(alphas=np.logspace(-1, 5, 13)).fit(k["pairs"].reshape(100, -1), k["X_pairs"])
     r_ridge = _column_correlations(k["X_test"], ridge.predict(k["test"].reshape(200, -1)))
@@ -526,7 +528,6 @@ def tiny_encoder():
             lambda c, X, e: MaskedBrainAutoencoder(patch_size=2).fit(X, X_val=X[:, :4]),
             "X_val: has 4 columns, expected 6",
         ),
-        (lambda c, X, e: MaskedBrainAutoencoder().transform(X), "not fitted yet"),
         (
             lambda c, X, e: ContrastiveAligner(encoder=e).fit(X, X),
             "encoder: got VideoFMRIEncoder, expected a fitted Mask",
@@ -560,6 +561,24 @@ def test_bad_input(tiny_encoder, call, match):
     clips, X, encoder = tiny_encoder
     with pytest.raises(InputError, match=match):
         call(clips, X, encoder)
+
+
+@pytest.mark.parametrize(
+    "model,method",
+    [
+        (MaskedBrainAutoencoder(), "transform"),
+        (MaskedBrainAutoencoder(), "score"),
+        (ContrastiveAligner(), "transform"),
+        (ConditionalFrameDecoder(), "predict"),
+        (VideoFMRIEncoder(), "predict"),
+        (FMRIVideoDecoder(), "predict"),
+    ],
+)
+def test_unfitted_models_raise_not_fitted_error(tiny_encoder, model, method):
+    clips, X, _ = tiny_encoder
+    data = clips if isinstance(model, VideoFMRIEncoder) else X
+    with pytest.raises(NotFittedError, match=f"This {type(model).__name__} instance is not fitted yet"):
+        getattr(model, method)(data)
 
 
 def test_fitted_models_pickle(tiny_encoder):

@@ -2024,7 +2024,7 @@ def run_fmri_pretrain(
             device=device,
             checkpoint_dir=checkpoints / "encoder",
         ).fit(clips_train[idx_tr], Xm_tr)
-        encoder_r = encoder.score(clips_test[idx_te], Xm_te)
+        encoder_r = encoder.score_targets(clips_test[idx_te], Xm_te)
         metrics["encoder_median_test_r"] = float(np.median(encoder_r))
         metrics["encoder_mean_test_r"] = float(np.mean(encoder_r))
         unpaired = None

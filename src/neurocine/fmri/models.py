@@ -44,7 +44,8 @@ import math
 import numbers
 
 import numpy as np
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
 
 from neurocine.errors import InputError
 from neurocine.metrics.identification import unit_rows
@@ -307,6 +308,14 @@ def _tensor(a: np.ndarray, device):
     return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).to(device)
 
 
+class _NetEstimator(BaseEstimator):
+    """Base of the five nets: fitted once ``network_`` exists (every ``fit`` drops it first, so a failed or
+    interrupted fit leaves an unfitted model); ``check_is_fitted`` raises ``NotFittedError`` before that."""
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "network_")
+
+
 def _check_common(est) -> None:
     for name in ("batch_size", "max_epochs", "patience"):
         check_int(name, getattr(est, name))
@@ -504,7 +513,7 @@ def _normalise_patches(target, valid):
     return (target - mean) / (var + 1e-6).sqrt() * valid
 
 
-class MaskedBrainAutoencoder(BaseEstimator):
+class MaskedBrainAutoencoder(TransformerMixin, _NetEstimator):
     """Masked brain modelling (MinD-Video's MBM) on voxel vectors: pretraining and fMRI embeddings.
 
     Each scan (a row of ``X``, voxels standardised with the training means and
@@ -681,10 +690,6 @@ class MaskedBrainAutoencoder(BaseEstimator):
             raise InputError(f"normalize_patches: got {self.normalize_patches!r}, expected True or False")
         _check_common(self)
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "network_"):
-            raise InputError("MaskedBrainAutoencoder: this model is not fitted yet; call fit(X) first")
-
     def _n_visible(self, mask_ratio: float, n_patches: int) -> int:
         return max(1, int(n_patches * (1 - mask_ratio)))
 
@@ -819,7 +824,7 @@ class MaskedBrainAutoencoder(BaseEstimator):
 
     # -- using a fitted model ---------------------------------------------------------------
     def _X_for_use(self, X, name: str = "X") -> np.ndarray:
-        self._check_fitted()
+        check_is_fitted(self)
         X = _check_samples(X, name, n_cols=self.n_features_in_)
         self.network_.eval()
         return X
@@ -842,10 +847,6 @@ class MaskedBrainAutoencoder(BaseEstimator):
         """
         X = self._X_for_use(X)
         return _predict_blocks(self._embed_tensor, self._patches(X), int(self.batch_size), self.device_)
-
-    def fit_transform(self, X, y=None, **fit_params) -> np.ndarray:
-        """``fit(X, **fit_params).transform(X)``."""
-        return self.fit(X, **fit_params).transform(X)
 
     def _reconstruct(self, X, mask_ratio, random_state):
         import torch
@@ -920,7 +921,7 @@ class MaskedBrainAutoencoder(BaseEstimator):
 # =============================================================================================
 # contrastive alignment
 # =============================================================================================
-class ContrastiveAligner(BaseEstimator):
+class ContrastiveAligner(TransformerMixin, _NetEstimator):
     """Contrastive (InfoNCE) alignment of fMRI embeddings to image embeddings (MinD-Video's CLIP step).
 
     A head -- an MLP on standardised voxels, or on the embedding of a fitted
@@ -1058,10 +1059,6 @@ class ContrastiveAligner(BaseEstimator):
             )
         _check_common(self)
         return hidden
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "network_"):
-            raise InputError("ContrastiveAligner: this model is not fitted yet; call fit(X, E) first")
 
     # inputs of the trained part: standardised voxels, frozen embeddings, or patches for fine-tuning
     def _inputs(self, X: np.ndarray) -> np.ndarray:
@@ -1207,7 +1204,7 @@ class ContrastiveAligner(BaseEstimator):
 
     def _directions(self, X) -> np.ndarray:
         """Unit vectors (n, D_img) of the head output."""
-        self._check_fitted()
+        check_is_fitted(self)
         X = _check_samples(X, "X", n_cols=self.n_features_in_)
         net = self.network_
         net.eval()
@@ -1231,7 +1228,8 @@ class ContrastiveAligner(BaseEstimator):
             length put it where image embeddings lie (e.g. to feed a
             :class:`ConditionalFrameDecoder` fitted on image embeddings).
         """
-        return (self.target_mean_ + self.target_norm_ * self._directions(X)).astype(np.float32)
+        directions = self._directions(X)  # checks first that the model is fitted
+        return (self.target_mean_ + self.target_norm_ * directions).astype(np.float32)
 
     def similarity(self, X, E) -> np.ndarray:
         """Cosine similarities (n_scans, n_candidates) of aligned scans with candidate image embeddings.
@@ -1272,7 +1270,7 @@ class ContrastiveAligner(BaseEstimator):
 # =============================================================================================
 # frames from embeddings
 # =============================================================================================
-class ConditionalFrameDecoder(BaseEstimator):
+class ConditionalFrameDecoder(RegressorMixin, _NetEstimator):
     """Frames generated from an embedding: MLP -> transposed-convolution decoder.
 
     The embedding (standardised per dimension with the training statistics)
@@ -1367,10 +1365,6 @@ class ConditionalFrameDecoder(BaseEstimator):
         _check_real("gradient_weight", self.gradient_weight, 0)
         _check_common(self)
         return channels
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "network_"):
-            raise InputError(f"{type(self).__name__}: this model is not fitted yet; call fit first")
 
     def _loss(self, pred, target):
         loss = ((pred - target) ** 2).mean()
@@ -1475,7 +1469,7 @@ class ConditionalFrameDecoder(BaseEstimator):
         ndarray, shape (n_samples, *frame_shape_), float32
             In the units and layout of the training frames.
         """
-        self._check_fitted()
+        check_is_fitted(self)
         E = _check_samples(E, "E", n_cols=self.n_features_in_)
         self.network_.eval()
         hw = _frame_geometry(self.frame_shape_)[2:]
@@ -1527,7 +1521,7 @@ def _encoder_loss(r, r_hat, alpha: float, normalise_norm: bool = False):
     return (dist + alpha * (1 - F.cosine_similarity(r, r_hat, dim=1, eps=1e-8))).mean()
 
 
-class VideoFMRIEncoder(BaseEstimator):
+class VideoFMRIEncoder(RegressorMixin, _NetEstimator):
     """Video -> fMRI encoder of Kupershmidt et al. (2022), trained with their loss and schedule.
 
     Each sample's frames (a clip of K frames, grey or RGB, stacked as input
@@ -1590,7 +1584,7 @@ class VideoFMRIEncoder(BaseEstimator):
     >>> frames = rng.uniform(0, 255, (120, 2, 16, 16))           # 120 clips of 2 frames
     >>> X = frames.reshape(120, -1) @ rng.standard_normal((512, 30)) / 255   # 30 voxels
     >>> enc = VideoFMRIEncoder(max_epochs=2, random_state=0).fit(frames, X)
-    >>> enc.predict(frames).shape, enc.score(frames, X).shape   # per-voxel r
+    >>> enc.predict(frames).shape, enc.score_targets(frames, X).shape   # per-voxel r
     ((120, 30), (30,))
     """
 
@@ -1638,10 +1632,6 @@ class VideoFMRIEncoder(BaseEstimator):
         _check_real("lr_gamma", self.lr_gamma, 0, 1, low_open=True)
         _check_common(self)
         return channels
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "network_"):
-            raise InputError("VideoFMRIEncoder: this model is not fitted yet; call fit(frames, X) first")
 
     def fit(self, frames, X, *, validation=None) -> VideoFMRIEncoder:
         """Learn to predict scans ``X`` from the frames shown.
@@ -1744,7 +1734,7 @@ class VideoFMRIEncoder(BaseEstimator):
         ndarray, shape (n_samples, n_voxels), float32
             In the units of the training ``X``.
         """
-        self._check_fitted()
+        check_is_fitted(self)
         F, _ = _check_frames(frames, "frames", spec=self.frame_shape_)
         net = self.network_
         net.eval()
@@ -1753,8 +1743,14 @@ class VideoFMRIEncoder(BaseEstimator):
         )
         return out * self.y_scale_ + self.y_mean_
 
-    def score(self, frames, X) -> np.ndarray:
+    def score_targets(self, frames, X) -> np.ndarray:
         """Pearson correlation per voxel between predicted and measured scans (over samples).
+
+        Parameters
+        ----------
+        frames : array_like, shape (n_samples, *frame_shape_)
+        X : array_like, shape (n_samples, n_voxels)
+            The measured scans.
 
         Returns
         -------
@@ -1765,8 +1761,22 @@ class VideoFMRIEncoder(BaseEstimator):
         X = _check_samples(X, "X", n_rows=len(pred), n_cols=self.n_voxels_, rows_of="frames")
         return _column_correlations(X, pred)
 
+    def score(self, frames, X) -> float:
+        """Mean over voxels of :meth:`score_targets`: the mean prediction accuracy (Pearson r) of a voxel.
 
-class FMRIVideoDecoder(BaseEstimator):
+        Parameters
+        ----------
+        frames : array_like, shape (n_samples, *frame_shape_)
+        X : array_like, shape (n_samples, n_voxels)
+
+        Returns
+        -------
+        float
+        """
+        return float(self.score_targets(frames, X).mean())
+
+
+class FMRIVideoDecoder(RegressorMixin, _NetEstimator):
     """fMRI -> video decoder of Kupershmidt et al. (2022), with their self-supervised video -> fMRI -> video cycle.
 
     The decoder maps a scan (voxels standardised with the statistics of the
@@ -1933,10 +1943,6 @@ class FMRIVideoDecoder(BaseEstimator):
         _check_common(self)
         return channels, weights  # type: ignore[return-value]
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "network_"):
-            raise InputError("FMRIVideoDecoder: this model is not fitted yet; call fit(X, frames) first")
-
     def fit(self, X, frames, *, unpaired=None, validation=None) -> FMRIVideoDecoder:
         """Learn to decode frames from scans, with the self-supervised cycle on ``unpaired`` videos.
 
@@ -2076,7 +2082,7 @@ class FMRIVideoDecoder(BaseEstimator):
         ndarray, shape (n_samples, *frame_shape_), float32
             In the units and layout of the training frames.
         """
-        self._check_fitted()
+        check_is_fitted(self)
         X = _check_samples(X, "X", n_cols=self.n_features_in_)
         self.network_.eval()
         hw = _frame_geometry(self.frame_shape_)[2:]
