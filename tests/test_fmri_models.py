@@ -577,7 +577,7 @@ def test_bad_input(tiny_encoder, call, match):
 def test_unfitted_models_raise_not_fitted_error(tiny_encoder, model, method):
     clips, X, _ = tiny_encoder
     data = clips if isinstance(model, VideoFMRIEncoder) else X
-    with pytest.raises(NotFittedError, match=f"This {type(model).__name__} instance is not fitted yet"):
+    with pytest.raises(NotFittedError, match=f"{type(model).__name__}: this model is not fitted yet; call fit"):
         getattr(model, method)(data)
 
 

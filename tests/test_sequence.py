@@ -7,6 +7,8 @@ import sys
 import numpy as np
 import pytest
 import torch
+from sklearn.base import is_classifier, is_regressor
+from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import Ridge
 
 from neurocine.encode.sequence import SequenceClassifier, SequenceRegressor, contiguous_split
@@ -58,7 +60,7 @@ def test_lstm_reaches_the_noise_ceiling_and_beats_instantaneous_ridge(history_fi
     X, Y, S, model = history_fit
     train, _, test = contiguous_split(len(X))
     ceiling = explained_variance(Y[test], S[test])  # the true signal's EV: [0.93, 0.92]
-    ev = model.score(X[test], Y[test])
+    ev = model.score_targets(X[test], Y[test])
     assert ev.shape == (2,)
     assert np.all(ev > 0.85) and np.all(ev > ceiling - 0.05)  # measured [0.91, 0.90] at seed 0
     ridge = Ridge(alpha=1.0).fit(X[train], Y[train])  # sees only x_t: y1 is invisible to it
@@ -142,7 +144,7 @@ def test_early_stopping_restores_the_best_epoch():
     _, val, _ = contiguous_split(len(X))
     residual = (model.predict(X[val]) - Y[val]) / model.y_scale_
     assert float(np.mean(residual**2)) == pytest.approx(val_loss[model.best_epoch_ - 1], rel=1e-4)
-    assert model.score(X[val], Y[val])[0] > 0.9
+    assert model.score_targets(X[val], Y[val])[0] > 0.9
 
 
 def test_explicit_validation_set_and_1d_targets():
@@ -151,7 +153,7 @@ def test_explicit_validation_set_and_1d_targets():
         X[:500], Y[:500, 1], validation=(X[500:], Y[500:, 1])
     )
     assert model.predict(X).shape == (700,)
-    assert model.score(X, Y[:, 1]).shape == (1,)
+    assert model.score_targets(X, Y[:, 1]).shape == (1,)
     np.testing.assert_allclose(model.x_mean_, X[:500].mean(0), rtol=1e-5)  # standardised on all of X
 
 
@@ -173,6 +175,8 @@ def test_classifier_finds_planted_events():
     proba = model.predict_proba(X[test])
     assert proba.shape == y[test].shape and proba.min() >= 0 and proba.max() <= 1
     assert set(np.unique(model.predict(X[test]))) <= {0, 1}
+    np.testing.assert_array_equal(model.classes_, [0, 1])
+    assert accuracy == np.mean(model.predict(X[test]) == y[test])
     scores = model.split_scores(X, y)
     assert scores["train"] > majority + 0.08 and scores["validation"] > majority + 0.08
     # an instantaneous classifier cannot see the integrator's past: logistic regression on x_t
@@ -219,9 +223,12 @@ def test_bad_parameters(params, match):
 
 def test_misuse_of_a_fitted_model_and_labels():
     X, Y, _ = history_simulation(600)
-    with pytest.raises(InputError, match="not fitted yet"):
+    with pytest.raises(NotFittedError, match="not fitted yet"):
         SequenceRegressor().predict(X)
+    assert is_regressor(SequenceRegressor()) and is_classifier(SequenceClassifier())
     model = SequenceRegressor(max_epochs=1, **TINY).fit(X, Y)
+    r2 = 1 - ((Y - model.predict(X)) ** 2).sum(0) / ((Y - Y.mean(0)) ** 2).sum(0)
+    assert model.score(X, Y) == pytest.approx(r2.mean(), rel=1e-5)  # one float: R² averaged over the targets
     with pytest.raises(InputError, match=r"X: has 2 columns, expected 3 \(as in fit\)"):
         model.predict(X[:, :2])
     with pytest.raises(InputError, match=r"Y: has 1 columns, expected 2 \(as in fit\)"):

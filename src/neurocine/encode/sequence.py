@@ -18,15 +18,14 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-from sklearn.base import BaseEstimator
+from sklearn.base import ClassifierMixin, RegressorMixin
 
 from neurocine.errors import InputError
 from neurocine.models.ridge import explained_variance
-from neurocine.models.torch_base import data_fingerprint, keras_init, train
-from neurocine.runtime import resolve_device, seed_everything
+from neurocine.models.torch_base import TorchEstimator, keras_init, standardiser, to_tensor
 from neurocine.validation import check_int, validate_signal_matrix
 
-__all__ = ["CELLS", "SequenceClassifier", "SequenceRegressor", "contiguous_split"]
+__all__ = ["CELLS", "SequenceClassifier", "SequenceRegressor", "check_fractions", "contiguous_split"]
 
 #: Recurrent cells on offer.
 CELLS = ("lstm", "gru")
@@ -57,7 +56,7 @@ def contiguous_split(n_samples: int, fractions=(0.7, 0.1, 0.2)) -> tuple[slice, 
     (slice(0, 70, None), slice(70, 80, None), slice(80, 100, None))
     """
     n_samples = check_int("n_samples", n_samples)
-    fractions = _check_fractions(fractions)
+    fractions = check_fractions(fractions)
     n_train = int(round(n_samples * fractions[0]))
     n_val = int(round(n_samples * fractions[1]))
     if n_train < 1 or n_val < 1 or n_train + n_val > n_samples:
@@ -68,7 +67,24 @@ def contiguous_split(n_samples: int, fractions=(0.7, 0.1, 0.2)) -> tuple[slice, 
     return slice(0, n_train), slice(n_train, n_train + n_val), slice(n_train + n_val, n_samples)
 
 
-def _check_fractions(fractions, name: str = "fractions") -> tuple[float, float, float]:
+def check_fractions(fractions, name: str = "fractions") -> tuple[float, float, float]:
+    """``fractions`` as 3 floats (train, validation, test): non-negative, summing to 1, the first two positive.
+
+    Parameters
+    ----------
+    fractions : sequence of 3 numbers
+    name : str, default "fractions"
+        Argument named in the error message.
+
+    Returns
+    -------
+    tuple of 3 floats
+
+    Examples
+    --------
+    >>> check_fractions([0.6, 0.2, 0.2])
+    (0.6, 0.2, 0.2)
+    """
     try:
         values = tuple(float(f) for f in fractions)
     except (TypeError, ValueError):
@@ -86,14 +102,6 @@ def _check_fractions(fractions, name: str = "fractions") -> tuple[float, float, 
             f"test) summing to 1, train and validation positive"
         )
     return values
-
-
-def _standardiser(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Column means and standard deviations (1 where a column is constant), float32."""
-    mean = data.mean(0, dtype=np.float64)
-    scale = data.std(0, dtype=np.float64)
-    scale[scale == 0] = 1.0
-    return mean.astype(np.float32), scale.astype(np.float32)
 
 
 def _build_network(n_in: int, n_out: int, cell: str, hidden: tuple[int, ...], dropout: float, dense: int | None):
@@ -133,10 +141,11 @@ def _run(net, x):
     return torch.cat(outs)
 
 
-class _SequenceModel(BaseEstimator):
+class _SequenceModel(TorchEstimator):
     """Shared backbone, fitting and prediction of :class:`SequenceRegressor` and :class:`SequenceClassifier`."""
 
     _target_name = "Y"
+    _fit_call = "fit(X, Y)"
 
     def __init__(
         self,
@@ -192,7 +201,16 @@ class _SequenceModel(BaseEstimator):
         raise NotImplementedError
 
     def _metric(self, Y: np.ndarray, P: np.ndarray):
+        """The score of :meth:`split_scores` (per target for the regressor)."""
         raise NotImplementedError
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        if tags.regressor_tags is not None:  # the default fit is sized for long recordings, not toy data
+            tags.regressor_tags.poor_score = True
+        if tags.classifier_tags is not None:
+            tags.classifier_tags.poor_score = True
+        return tags
 
     # ------------------------------------------------------------------ #
     # validation
@@ -220,12 +238,8 @@ class _SequenceModel(BaseEstimator):
             raise InputError(f"min_delta: got {self.min_delta!r}, expected a non-negative number")
         if not (isinstance(self.learning_rate, numbers.Real) and self.learning_rate > 0):
             raise InputError(f"learning_rate: got {self.learning_rate!r}, expected a positive number")
-        _check_fractions(self.split, "split")
+        check_fractions(self.split, "split")
         return tuple(int(h) for h in hidden)
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "network_"):
-            raise InputError(f"{type(self).__name__}: this model is not fitted yet; call fit(X, Y) first")
 
     def _check_X(self, X, name: str = "X") -> np.ndarray:
         X = validate_signal_matrix(X, name, min_timesteps=1, dtype=np.float32)
@@ -289,8 +303,7 @@ class _SequenceModel(BaseEstimator):
 
         hidden = self._check_params()
         X = validate_signal_matrix(X, "X", dtype=np.float32)
-        for attr in ("network_", "n_features_in_", "n_targets_"):  # a failed refit leaves an unfitted model
-            self.__dict__.pop(attr, None)
+        self._forget_fit("n_features_in_", "n_targets_")  # a failed refit leaves an unfitted model
         Y, y_ndim = self._check_Y(Y, self._target_name, X.shape[0])
         if validation is None:
             train_idx, val_idx, _ = contiguous_split(X.shape[0], self.split)
@@ -315,10 +328,10 @@ class _SequenceModel(BaseEstimator):
             where = "X" if validation is not None else f"the training block ({self.split[0]:g} of T={X.shape[0]})"
             raise InputError(f"sequence_length: got {length}, expected fewer than the {n_train} time steps of {where}")
 
-        self.x_mean_, self.x_scale_ = _standardiser(X_train)
+        self.x_mean_, self.x_scale_ = standardiser(X_train)
         self._fit_target_encoding(Y_train)
-        rng = seed_everything(self.random_state)
-        device = resolve_device(self.device)
+        rng = self._seed()
+        device = self._resolve_device()
         net = _build_network(
             X.shape[1],
             Y.shape[1],
@@ -330,11 +343,8 @@ class _SequenceModel(BaseEstimator):
         optimizer = torch.optim.Adam(net.parameters(), lr=float(self.learning_rate))
         loss_fn = self._loss_function()
 
-        def tensor(a):
-            return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).to(device)
-
-        x_train, y_train = tensor(self._scale_X(X_train)), tensor(self._encode_targets(Y_train))
-        x_val, y_val = tensor(self._scale_X(X_val)), tensor(self._encode_targets(Y_val))
+        x_train, y_train = to_tensor(self._scale_X(X_train), device), to_tensor(self._encode_targets(Y_train), device)
+        x_val, y_val = to_tensor(self._scale_X(X_val), device), to_tensor(self._encode_targets(Y_val), device)
         offsets = torch.arange(length, device=device)
         batch_size, steps = int(self.batch_size), int(self.steps_per_epoch)
 
@@ -354,34 +364,20 @@ class _SequenceModel(BaseEstimator):
         def validate() -> float:
             return float(loss_fn(_run(net, x_val), y_val))
 
-        params = self.get_params()
-        fingerprint = {k: repr(v) for k, v in params.items() if k not in ("max_epochs", "checkpoint_dir", "device")}
-        fingerprint.update(
-            estimator=type(self).__name__,
-            X=str(X.shape),
-            Y=str(Y.shape),
-            validation="split" if validation is None else str((X_val.shape, Y_val.shape)),
-            data=data_fingerprint(X, Y, X_val, Y_val) if self.checkpoint_dir is not None else "",
-        )
-        result = train(
+        shapes = {
+            "X": X.shape,
+            "Y": Y.shape,
+            "validation": "split" if validation is None else (X_val.shape, Y_val.shape),
+        }
+        self._train(
             net,
             optimizer,
             train_epoch=train_epoch,
             validate=validate,
             rng=rng,
-            max_epochs=int(self.max_epochs),
-            patience=int(self.patience),
-            min_delta=float(self.min_delta),
-            checkpoint_dir=self.checkpoint_dir,
-            fingerprint=fingerprint,
-            desc=f"{type(self).__name__} epochs",
-            stop_after_epoch=getattr(self, "_stop_after_epoch", None),
+            shapes=shapes,
+            data=(X, Y, X_val, Y_val),
         )
-        self.network_ = net
-        self.history_ = result.history
-        self.best_epoch_ = result.best_epoch
-        self.n_epochs_ = result.n_epochs
-        self.stopped_early_ = result.stopped_early
         self.n_features_in_ = X.shape[1]
         self.n_targets_ = Y.shape[1]
         self.target_ndim_ = y_ndim
@@ -397,24 +393,21 @@ class _SequenceModel(BaseEstimator):
         """Decoded network outputs (T, q) for ``X`` (T, p): a full pass from a zero state."""
         import torch
 
-        self._check_fitted()
+        net, device = self._network_for_use()
         X = self._check_X(X)
-        net = self.network_
-        device = next(net.parameters()).device
-        net.eval()
         with torch.no_grad():
-            out = _run(net, torch.from_numpy(np.ascontiguousarray(self._scale_X(X))).to(device))
+            out = _run(net, to_tensor(self._scale_X(X), device))
         return self._decode_outputs(out.cpu().numpy())
 
     def _shape_like_targets(self, P: np.ndarray) -> np.ndarray:
         return P[:, 0] if self.target_ndim_ == 1 else P
 
-    def score(self, X, Y):
-        """Score a full-sequence prediction of ``X`` against ``Y`` (see the subclass for the metric)."""
+    def _targets_and_outputs(self, X, Y) -> tuple[np.ndarray, np.ndarray]:
+        """Checked targets (T, q) and the full-sequence outputs of ``X`` (T, q)."""
         self._check_fitted()
         X = self._check_X(X)
         Y, _ = self._check_Y(Y, self._target_name, X.shape[0])
-        return self._metric(Y, self._outputs(X))
+        return Y, self._outputs(X)
 
     def split_scores(self, X, Y) -> dict:
         """Scores on the train, validation and test blocks of ``contiguous_split(T, split)``.
@@ -427,20 +420,19 @@ class _SequenceModel(BaseEstimator):
         Returns
         -------
         dict
-            ``{"train": ..., "validation": ..., "test": ...}``, each what
-            :meth:`score` returns (``NaN`` for an empty test block).
+            ``{"train": ..., "validation": ..., "test": ...}``: per-target
+            explained variances (:meth:`SequenceRegressor.score_targets`,
+            arrays (q,)) or accuracies (:meth:`SequenceClassifier.score`,
+            floats); ``NaN`` for an empty test block.
         """
-        self._check_fitted()
-        X = self._check_X(X)
-        Y, _ = self._check_Y(Y, self._target_name, X.shape[0])
-        P = self._outputs(X)
+        Y, P = self._targets_and_outputs(X, Y)
         out = {}
         for name, s in zip(("train", "validation", "test"), contiguous_split(X.shape[0], self.split)):
             out[name] = self._metric(Y[s], P[s]) if s.stop > s.start else float("nan")
         return out
 
 
-class SequenceRegressor(_SequenceModel):
+class SequenceRegressor(RegressorMixin, _SequenceModel):
     """Recurrent encoding model (LSTM or GRU) mapping input time series to target time series.
 
     Network: ``len(hidden)`` stacked recurrent layers (``hidden[i]`` units
@@ -520,12 +512,12 @@ class SequenceRegressor(_SequenceModel):
     >>> Y = np.convolve(X[:, 0], 0.6 ** np.arange(10))[:1000, None]  # a leaky integrator of X[:, 0]
     >>> test = contiguous_split(1000)[2]
     >>> model = SequenceRegressor(max_epochs=3, random_state=0).fit(X, Y)   # 70 % train, 10 % validation
-    >>> model.predict(X[test]).shape, model.score(X[test], Y[test]).shape
+    >>> model.predict(X[test]).shape, model.score_targets(X[test], Y[test]).shape
     ((200, 1), (1,))
     """
 
     def _fit_target_encoding(self, Y: np.ndarray) -> None:
-        self.y_mean_, self.y_scale_ = _standardiser(Y)
+        self.y_mean_, self.y_scale_ = standardiser(Y)
 
     def _encode_targets(self, Y: np.ndarray) -> np.ndarray:
         return (Y - self.y_mean_) / self.y_scale_
@@ -555,7 +547,27 @@ class SequenceRegressor(_SequenceModel):
         """
         return self._shape_like_targets(self._outputs(X))
 
-    def score(self, X, Y) -> np.ndarray:
+    def score(self, X, Y, sample_weight=None) -> float:
+        """Coefficient of determination R² of a full-sequence prediction, averaged uniformly over the targets.
+
+        Parameters
+        ----------
+        X : array_like, shape (T, p)
+        Y : array_like, shape (T, q) or (T,)
+        sample_weight : array_like, shape (T,), optional
+
+        Returns
+        -------
+        float
+            ``sklearn.metrics.r2_score(Y, predict(X))``; per-target explained
+            variances are :meth:`score_targets`.
+        """
+        from sklearn.metrics import r2_score
+
+        Y, P = self._targets_and_outputs(X, Y)
+        return float(r2_score(Y, P, sample_weight=sample_weight))
+
+    def score_targets(self, X, Y) -> np.ndarray:
         """Explained variance per target, ``1 - var(y - ŷ) / var(y)`` over time.
 
         Parameters
@@ -568,10 +580,10 @@ class SequenceRegressor(_SequenceModel):
         ndarray, shape (q,)
             See :func:`neurocine.models.ridge.explained_variance`.
         """
-        return super().score(X, Y)
+        return self._metric(*self._targets_and_outputs(X, Y))
 
 
-class SequenceClassifier(_SequenceModel):
+class SequenceClassifier(ClassifierMixin, _SequenceModel):
     """Recurrent classifier of binary events (the seed's whisking classifier).
 
     The backbone of :class:`SequenceRegressor` with a sigmoid output per
@@ -590,6 +602,8 @@ min_delta, learning_rate, split, checkpoint_dir, random_state, device
     ----------
     network_, history_, best_epoch_, n_epochs_, stopped_early_, x_mean_, x_scale_, n_features_in_, n_targets_
         As for :class:`SequenceRegressor` (``history_`` holds cross-entropies).
+    classes_ : ndarray, ``array([0, 1])``
+        The labels (of every target column).
 
     Notes
     -----
@@ -609,6 +623,16 @@ min_delta, learning_rate, split, checkpoint_dir, random_state, device
     """
 
     _target_name = "y"
+    _fit_call = "fit(X, y)"
+
+    def _fit_target_encoding(self, Y: np.ndarray) -> None:
+        self.classes_ = np.array([0, 1])
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False  # binary events (a column per independent label)
+        tags.classifier_tags.multi_label = True
+        return tags
 
     def _check_target_values(self, Y: np.ndarray, name: str) -> None:
         bad = (Y != 0) & (Y != 1)
@@ -647,16 +671,21 @@ min_delta, learning_rate, split, checkpoint_dir, random_state, device
         """Labels 0/1 (int): probability >= 0.5. Shape as :meth:`predict_proba`."""
         return (self.predict_proba(X) >= 0.5).astype(np.int64)
 
-    def score(self, X, y) -> float:
+    def score(self, X, y, sample_weight=None) -> float:
         """Accuracy of :meth:`predict` (fraction of time steps and labels right).
 
         Parameters
         ----------
         X : array_like, shape (T, p)
         y : array_like, shape (T,) or (T, q), binary
+        sample_weight : array_like, shape (T,), optional
+            Weight of every time step.
 
         Returns
         -------
         float
         """
-        return super().score(X, y)
+        Y, P = self._targets_and_outputs(X, y)
+        if sample_weight is None:
+            return self._metric(Y, P)
+        return float(np.average(((P >= 0.5) == (Y > 0.5)).mean(1), weights=np.asarray(sample_weight, dtype=float)))

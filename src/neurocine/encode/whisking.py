@@ -28,7 +28,7 @@ import numpy as np
 from sklearn.base import clone
 
 from neurocine.encode.autoencoder import ConvAutoencoder
-from neurocine.encode.sequence import SequenceClassifier, _check_fractions, contiguous_split
+from neurocine.encode.sequence import SequenceClassifier, check_fractions, contiguous_split
 from neurocine.errors import InputError
 from neurocine.features.timing import convolve_regressors, whisking_events
 from neurocine.models.ridge import RidgeCV, explained_variance
@@ -283,7 +283,7 @@ def whisking_study(
     if Y.shape[0] != n:
         raise InputError(f"Y: has {Y.shape[0]} rows; expected {n} (the frames of crops), time first")
     kernel = _check_kernel(kernel)
-    split = _check_fractions(split, "split")
+    split = check_fractions(split, "split")
     train, val, test = contiguous_split(n, split)
     if test.stop - test.start < 2:
         raise InputError(

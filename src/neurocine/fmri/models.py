@@ -44,13 +44,11 @@ import math
 import numbers
 
 import numpy as np
-from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin
-from sklearn.utils.validation import check_is_fitted
+from sklearn.base import RegressorMixin, TransformerMixin
 
 from neurocine.errors import InputError
 from neurocine.metrics.identification import unit_rows
-from neurocine.models.torch_base import data_fingerprint, keras_init, train
-from neurocine.runtime import resolve_device, seed_everything
+from neurocine.models.torch_base import TorchEstimator, holdout, keras_init, mlp, standardiser, to_tensor
 from neurocine.validation import check_int, validate_signal_matrix
 
 __all__ = [
@@ -112,14 +110,6 @@ def _check_samples(
     if n_cols is not None and arr.shape[1] != n_cols:
         raise InputError(f"{name}: has {arr.shape[1]} columns, expected {n_cols} ({cols_as})")
     return arr
-
-
-def _standardiser(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Column means and standard deviations (1 where a column is constant), float32."""
-    mean = data.mean(0, dtype=np.float64)
-    scale = data.std(0, dtype=np.float64)
-    scale[scale == 0] = 1.0
-    return mean.astype(np.float32), scale.astype(np.float32)
 
 
 def _check_frames(
@@ -198,18 +188,6 @@ def _column_correlations(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.einsum("ij,ij->i", unit_rows(a.T.astype(np.float64)), unit_rows(b.T.astype(np.float64)))
 
 
-def _holdout(n: int, fraction: float, name: str) -> int:
-    """Training rows left when the last ``fraction`` of ``n`` rows is held out for validation."""
-    n_val = int(round(n * fraction))
-    if n - n_val < 2 or (fraction > 0 and n_val < 1):
-        raise InputError(
-            f"{name}: {n} samples with validation_fraction={fraction} leave {n - n_val} training "
-            f"and {n_val} validation samples; expected at least 2 training samples and 1 "
-            f"validation sample (or pass validation data)"
-        )
-    return n - n_val
-
-
 def _validation_pair(validation, first: str, second: str) -> tuple:
     if not (isinstance(validation, (tuple, list)) and len(validation) == 2):
         raise InputError(
@@ -227,52 +205,9 @@ def _split_validation(
     checked by ``check_pair(first_val, second_val) -> (first_val, second_val)``, and all rows train.
     """
     if validation is None:
-        n_train = _holdout(first.shape[0], float(est.validation_fraction), names[0])
+        n_train = holdout(first.shape[0], float(est.validation_fraction), names[0], min_train=2)
         return first[:n_train], second[:n_train], first[n_train:], second[n_train:]
     return (first, second, *check_pair(*_validation_pair(validation, *names)))
-
-
-def _param_repr(value) -> str:
-    """Fingerprint text of a hyper-parameter; a fitted estimator is named by a hash of its weights."""
-    net = getattr(value, "network_", None)
-    if net is None:
-        return repr(value)
-    arrays = [t.detach().cpu().numpy() for t in net.state_dict().values()]
-    return f"{type(value).__name__}(weights {data_fingerprint(*arrays)})"
-
-
-def _run_training(est, net, optimizer, train_epoch, validate, rng, shapes: dict, arrays: tuple) -> None:
-    """Run :func:`~neurocine.models.torch_base.train` for ``est`` and store its results (``history_`` ...).
-
-    ``network_`` is set only once training has succeeded; every ``fit`` drops it first, so a failed or
-    interrupted fit leaves an unfitted model.
-    """
-    params = est.get_params(deep=False)
-    fingerprint = {k: _param_repr(v) for k, v in params.items() if k not in ("max_epochs", "checkpoint_dir", "device")}
-    fingerprint.update(
-        estimator=type(est).__name__,
-        **{k: str(v) for k, v in shapes.items()},
-        data=data_fingerprint(*arrays) if est.checkpoint_dir is not None else "",
-    )
-    result = train(
-        net,
-        optimizer,
-        train_epoch=train_epoch,
-        validate=validate,
-        rng=rng,
-        max_epochs=int(est.max_epochs),
-        patience=int(est.patience),
-        min_delta=float(est.min_delta),
-        checkpoint_dir=est.checkpoint_dir,
-        fingerprint=fingerprint,
-        desc=f"{type(est).__name__} epochs",
-        stop_after_epoch=getattr(est, "_stop_after_epoch", None),
-    )
-    est.network_ = net
-    est.history_ = result.history
-    est.best_epoch_ = result.best_epoch
-    est.n_epochs_ = result.n_epochs
-    est.stopped_early_ = result.stopped_early
 
 
 def _mean_batch_loss(batch_loss, n: int, batch_size: int) -> float:
@@ -302,20 +237,6 @@ def _batches(order: np.ndarray, batch_size: int) -> list[np.ndarray]:
     return np.array_split(order, max(1, math.ceil(len(order) / batch_size)))
 
 
-def _tensor(a: np.ndarray, device):
-    import torch
-
-    return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).to(device)
-
-
-class _NetEstimator(BaseEstimator):
-    """Base of the five nets: fitted once ``network_`` exists (every ``fit`` drops it first, so a failed or
-    interrupted fit leaves an unfitted model); ``check_is_fitted`` raises ``NotFittedError`` before that."""
-
-    def __sklearn_is_fitted__(self) -> bool:
-        return hasattr(self, "network_")
-
-
 def _check_common(est) -> None:
     for name in ("batch_size", "max_epochs", "patience"):
         check_int(name, getattr(est, name))
@@ -323,17 +244,6 @@ def _check_common(est) -> None:
     _check_real("learning_rate", est.learning_rate, 0, low_open=True)
     _check_real("weight_decay", est.weight_decay, 0)
     _check_real("validation_fraction", est.validation_fraction, 0, 1, high_open=True)
-
-
-def _mlp(n_in: int, hidden: tuple[int, ...], n_out: int, dropout: float, activation: str = "gelu"):
-    from torch import nn
-
-    layers, width = [], n_in
-    for h in hidden:
-        layers += [nn.Linear(width, h), nn.GELU() if activation == "gelu" else nn.ReLU(), nn.Dropout(dropout)]
-        width = h
-    layers.append(nn.Linear(width, n_out))
-    return nn.Sequential(*layers)
 
 
 def _frame_decoder(
@@ -385,7 +295,7 @@ def _predict_blocks(fn, a: np.ndarray, batch_size: int, device) -> np.ndarray:
     outs = []
     with torch.no_grad():
         for start in range(0, a.shape[0], batch_size):
-            outs.append(fn(_tensor(a[start : start + batch_size], device)).cpu().numpy())
+            outs.append(fn(to_tensor(a[start : start + batch_size], device)).cpu().numpy())
     return np.concatenate(outs).astype(np.float32, copy=False)
 
 
@@ -513,7 +423,7 @@ def _normalise_patches(target, valid):
     return (target - mean) / (var + 1e-6).sqrt() * valid
 
 
-class MaskedBrainAutoencoder(TransformerMixin, _NetEstimator):
+class MaskedBrainAutoencoder(TransformerMixin, TorchEstimator):
     """Masked brain modelling (MinD-Video's MBM) on voxel vectors: pretraining and fMRI embeddings.
 
     Each scan (a row of ``X``, voxels standardised with the training means and
@@ -618,6 +528,8 @@ class MaskedBrainAutoencoder(TransformerMixin, _NetEstimator):
     ((5, 100), (5, 100))
     """
 
+    _fit_call = "fit(X)"
+
     def __init__(
         self,
         patch_size: int = 16,
@@ -705,7 +617,7 @@ class MaskedBrainAutoencoder(TransformerMixin, _NetEstimator):
         p = int(self.patch_size)
         valid = np.zeros(self.n_patches_ * p, dtype=np.float32)
         valid[: self.n_features_in_] = 1
-        return _tensor(valid.reshape(self.n_patches_, p), device)
+        return to_tensor(valid.reshape(self.n_patches_, p), device)
 
     def _draw_keep(self, rng: np.random.Generator, n: int, n_visible: int) -> np.ndarray:
         return np.argsort(rng.random((n, self.n_patches_)), axis=1)[:, :n_visible]
@@ -741,9 +653,9 @@ class MaskedBrainAutoencoder(TransformerMixin, _NetEstimator):
 
         self._check_params()
         X = _check_samples(X, "X")
-        self.__dict__.pop("network_", None)  # a failed refit leaves an unfitted model
+        self._forget_fit()  # a failed refit leaves an unfitted model
         if X_val is None:
-            n_train = _holdout(X.shape[0], float(self.validation_fraction), "X")
+            n_train = holdout(X.shape[0], float(self.validation_fraction), "X", min_train=2)
             X_train, X_hold = X[:n_train], X[n_train:]
         else:
             X_train, X_hold = X, _check_samples(X_val, "X_val", n_cols=X.shape[1], cols_as="the columns of X")
@@ -757,10 +669,10 @@ class MaskedBrainAutoencoder(TransformerMixin, _NetEstimator):
             )
         self.n_features_in_, self.n_patches_, self.n_visible_ = X.shape[1], n_pat, n_vis
         self.embedding_dim_ = int(self.embed_dim)
-        self.x_mean_, self.x_scale_ = _standardiser(X_train)
+        self.x_mean_, self.x_scale_ = standardiser(X_train)
 
-        rng = seed_everything(self.random_state)
-        self.device_ = device = resolve_device(self.device)
+        rng = self._seed()
+        device = self._resolve_device()
         net = _mae_network(
             n_pat,
             int(self.patch_size),
@@ -777,8 +689,8 @@ class MaskedBrainAutoencoder(TransformerMixin, _NetEstimator):
         optimizer = torch.optim.AdamW(
             net.parameters(), lr=float(self.learning_rate), weight_decay=float(self.weight_decay)
         )
-        train_patches = _tensor(self._patches(X_train), device)
-        hold_patches = _tensor(self._patches(X_hold), device) if len(X_hold) else None
+        train_patches = to_tensor(self._patches(X_train), device)
+        hold_patches = to_tensor(self._patches(X_hold), device) if len(X_hold) else None
         hold_keep = torch.from_numpy(self._draw_keep(rng, len(X_hold), n_vis)).to(device)
         valid = self._valid(device)
         bs, last = int(self.batch_size), [float("nan")]
@@ -810,24 +722,22 @@ class MaskedBrainAutoencoder(TransformerMixin, _NetEstimator):
                 sse, count = sse + float(s), count + float(n)
             return sse / count
 
-        _run_training(
-            self,
+        self._train(
             net,
             optimizer,
-            train_epoch,
-            validate,
-            rng,
-            {"X": X.shape, "X_val": "split" if X_val is None else X_hold.shape},
-            (X, X_hold),
+            train_epoch=train_epoch,
+            validate=validate,
+            rng=rng,
+            shapes={"X": X.shape, "X_val": "split" if X_val is None else X_hold.shape},
+            data=(X, X_hold),
         )
         return self
 
     # -- using a fitted model ---------------------------------------------------------------
-    def _X_for_use(self, X, name: str = "X") -> np.ndarray:
-        check_is_fitted(self)
-        X = _check_samples(X, name, n_cols=self.n_features_in_)
-        self.network_.eval()
-        return X
+    def _X_for_use(self, X, name: str = "X"):
+        """Checked ``X`` and the device of the fitted network (in eval mode)."""
+        _, device = self._network_for_use()
+        return _check_samples(X, name, n_cols=self.n_features_in_), device
 
     def _embed_tensor(self, patches):
         """Pooled embedding (B, embed_dim) of standardised patches (B, P, p), no masking (differentiable)."""
@@ -845,13 +755,13 @@ class MaskedBrainAutoencoder(TransformerMixin, _NetEstimator):
         ndarray, shape (n_samples, embed_dim), float32
             Mean of the patch tokens (``pooling="mean"``) or the CLS token.
         """
-        X = self._X_for_use(X)
-        return _predict_blocks(self._embed_tensor, self._patches(X), int(self.batch_size), self.device_)
+        X, device = self._X_for_use(X)
+        return _predict_blocks(self._embed_tensor, self._patches(X), int(self.batch_size), device)
 
     def _reconstruct(self, X, mask_ratio, random_state):
         import torch
 
-        X = self._X_for_use(X)
+        X, device = self._X_for_use(X)
         ratio = (
             float(self.mask_ratio)
             if mask_ratio is None
@@ -860,12 +770,12 @@ class MaskedBrainAutoencoder(TransformerMixin, _NetEstimator):
         n_vis = self.n_patches_ if ratio == 0 else self._n_visible(ratio, self.n_patches_)
         patches = self._patches(X)
         keep = self._draw_keep(np.random.default_rng(random_state), X.shape[0], n_vis)
-        net, valid, bs = self.network_, self._valid(self.device_), int(self.batch_size)
+        net, valid, bs = self.network_, self._valid(device), int(self.batch_size)
         preds, sse, count, sst = [], 0.0, 0.0, 0.0
         with torch.no_grad():
             for start in range(0, X.shape[0], bs):
-                p = _tensor(patches[start : start + bs], self.device_)
-                k = torch.from_numpy(keep[start : start + bs]).to(self.device_)
+                p = to_tensor(patches[start : start + bs], device)
+                k = torch.from_numpy(keep[start : start + bs]).to(device)
                 pred = _mae_decode(net, _mae_encode(net, p, k), k, self.n_patches_)
                 s, n, t = self._masked_error(pred, p, k, valid)
                 sse, count, sst = sse + float(s), count + float(n), sst + float(t)
@@ -921,7 +831,7 @@ class MaskedBrainAutoencoder(TransformerMixin, _NetEstimator):
 # =============================================================================================
 # contrastive alignment
 # =============================================================================================
-class ContrastiveAligner(TransformerMixin, _NetEstimator):
+class ContrastiveAligner(TransformerMixin, TorchEstimator):
     """Contrastive (InfoNCE) alignment of fMRI embeddings to image embeddings (MinD-Video's CLIP step).
 
     A head -- an MLP on standardised voxels, or on the embedding of a fitted
@@ -999,6 +909,8 @@ class ContrastiveAligner(TransformerMixin, _NetEstimator):
     >>> 0 <= aligner.score(X[250:], E[250:]) <= 1     # top-1 retrieval among the 50 held-out images
     True
     """
+
+    _fit_call = "fit(X, E)"
 
     def __init__(
         self,
@@ -1104,7 +1016,7 @@ class ContrastiveAligner(TransformerMixin, _NetEstimator):
         hidden = self._check_params()
         X = _check_samples(X, "X")
         E = _check_samples(E, "E", n_rows=X.shape[0])
-        self.__dict__.pop("network_", None)
+        self._forget_fit()
 
         def check_pair(xv, ev):
             X_va = _check_samples(xv, "validation X", n_cols=X.shape[1], cols_as="the columns of X")
@@ -1128,23 +1040,22 @@ class ContrastiveAligner(TransformerMixin, _NetEstimator):
         centred = E_tr - self.target_mean_
         self.target_norm_ = float(np.median(np.linalg.norm(centred, axis=1)))
 
-        rng = seed_everything(self.random_state)
-        self.device_ = device = resolve_device(self.device)
+        rng = self._seed()
+        device = self._resolve_device()
         self.encoder_ = None if self.encoder is None else copy.deepcopy(self.encoder)
         modules = {}
         if self.encoder_ is None:
-            self.input_mean_, self.input_scale_ = _standardiser(X_tr)
+            self.input_mean_, self.input_scale_ = standardiser(X_tr)
             n_in = X.shape[1]
         else:
-            self.encoder_.device_ = device
             self.encoder_.network_.to(device)
             emb = self.encoder_.transform(X_tr)
-            self.input_mean_, self.input_scale_ = _standardiser(emb)
+            self.input_mean_, self.input_scale_ = standardiser(emb)
             n_in = emb.shape[1]
             if self.fine_tune_encoder:
                 modules["encoder"] = self.encoder_.network_
-        self._embed_shift, self._embed_scale = _tensor(self.input_mean_, device), _tensor(self.input_scale_, device)
-        modules["head"] = _mlp(n_in, hidden, E.shape[1], float(self.dropout))
+        self._embed_shift, self._embed_scale = to_tensor(self.input_mean_, device), to_tensor(self.input_scale_, device)
+        modules["head"] = mlp(n_in, hidden, E.shape[1], nn.GELU, dropout=float(self.dropout))
         keras_init(modules["head"])
         scale = nn.Parameter(
             torch.tensor(math.log(1.0 / float(self.temperature))), requires_grad=bool(self.learn_temperature)
@@ -1158,10 +1069,10 @@ class ContrastiveAligner(TransformerMixin, _NetEstimator):
         )
 
         def unit_targets(e):
-            return F.normalize(_tensor(e - self.target_mean_, device), dim=1)
+            return F.normalize(to_tensor(e - self.target_mean_, device), dim=1)
 
-        x_tr, e_tr = _tensor(self._inputs(X_tr), device), unit_targets(E_tr)
-        x_va, e_va = _tensor(self._inputs(X_va), device), unit_targets(E_va)
+        x_tr, e_tr = to_tensor(self._inputs(X_tr), device), unit_targets(E_tr)
+        x_va, e_va = to_tensor(self._inputs(X_va), device), unit_targets(E_va)
         bs, last, max_scale = int(self.batch_size), [float("nan")], math.log(100.0)
 
         def info_nce(x, e):
@@ -1189,28 +1100,29 @@ class ContrastiveAligner(TransformerMixin, _NetEstimator):
             total = sum(float(info_nce(x_va[p[0] : p[-1] + 1], e_va[p[0] : p[-1] + 1])) * len(p) for p in parts)
             return total / len(x_va)
 
-        _run_training(
-            self,
+        self._train(
             net,
             optimizer,
-            train_epoch,
-            validate,
-            rng,
-            {"X": X.shape, "E": E.shape, "validation": "split" if validation is None else (X_va.shape, E_va.shape)},
-            (X, E, X_va, E_va),
+            train_epoch=train_epoch,
+            validate=validate,
+            rng=rng,
+            shapes={
+                "X": X.shape,
+                "E": E.shape,
+                "validation": "split" if validation is None else (X_va.shape, E_va.shape),
+            },
+            data=(X, E, X_va, E_va),
         )
         self.temperature_ = float(1.0 / net["scale"]["logit_scale"].detach().clamp(max=max_scale).exp())
         return self
 
     def _directions(self, X) -> np.ndarray:
         """Unit vectors (n, D_img) of the head output."""
-        check_is_fitted(self)
+        net, device = self._network_for_use()
         X = _check_samples(X, "X", n_cols=self.n_features_in_)
-        net = self.network_
-        net.eval()
         if self.encoder_ is not None:
             self.encoder_.network_.eval()
-        out = _predict_blocks(lambda x: self._features(net, x), self._inputs(X), int(self.batch_size), self.device_)
+        out = _predict_blocks(lambda x: self._features(net, x), self._inputs(X), int(self.batch_size), device)
         return unit_rows(out.astype(np.float64), center=False)
 
     def transform(self, X) -> np.ndarray:
@@ -1270,7 +1182,7 @@ class ContrastiveAligner(TransformerMixin, _NetEstimator):
 # =============================================================================================
 # frames from embeddings
 # =============================================================================================
-class ConditionalFrameDecoder(RegressorMixin, _NetEstimator):
+class ConditionalFrameDecoder(RegressorMixin, TorchEstimator):
     """Frames generated from an embedding: MLP -> transposed-convolution decoder.
 
     The embedding (standardised per dimension with the training statistics)
@@ -1324,6 +1236,8 @@ class ConditionalFrameDecoder(RegressorMixin, _NetEstimator):
     >>> dec.predict(E[:3]).shape
     (3, 16, 16)
     """
+
+    _fit_call = "fit(E, frames)"
 
     def __init__(
         self,
@@ -1393,7 +1307,7 @@ class ConditionalFrameDecoder(RegressorMixin, _NetEstimator):
         channels = self._check_params()
         E = _check_samples(E, "E")
         F_all, spec = _check_frames(frames, "frames", n_rows=E.shape[0], rows_of="E")
-        self.__dict__.pop("network_", None)
+        self._forget_fit()
 
         def check_pair(ev, fv):
             E_va = _check_samples(ev, "validation E", n_cols=E.shape[1], cols_as="the columns of E")
@@ -1403,19 +1317,19 @@ class ConditionalFrameDecoder(RegressorMixin, _NetEstimator):
 
         E_tr, F_tr, E_va, F_va = _split_validation(self, E, F_all, validation, ("E", "frames"), check_pair)
         self.frame_shape_, self.n_features_in_ = spec, E.shape[1]
-        self.e_mean_, self.e_scale_ = _standardiser(E_tr)
+        self.e_mean_, self.e_scale_ = standardiser(E_tr)
         self.pixel_mean_ = float(F_tr.mean(dtype=np.float64))
         self.pixel_scale_ = float(F_tr.std(dtype=np.float64)) or 1.0
 
-        rng = seed_everything(self.random_state)
-        self.device_ = device = resolve_device(self.device)
+        rng = self._seed()
+        device = self._resolve_device()
         hw = F_all.shape[2:]
         net = _frame_decoder(E.shape[1], int(self.hidden), channels, F_all.shape[1], float(self.dropout), hw).to(device)
         optimizer = torch.optim.AdamW(
             net.parameters(), lr=float(self.learning_rate), weight_decay=float(self.weight_decay)
         )
-        e_tr, f_tr = _tensor(self._scale_E(E_tr), device), _tensor(self._scale_frames(F_tr), device)
-        e_va, f_va = _tensor(self._scale_E(E_va), device), _tensor(self._scale_frames(F_va), device)
+        e_tr, f_tr = to_tensor(self._scale_E(E_tr), device), to_tensor(self._scale_frames(F_tr), device)
+        e_va, f_va = to_tensor(self._scale_E(E_va), device), to_tensor(self._scale_frames(F_va), device)
         bs, last = int(self.batch_size), [float("nan")]
 
         def train_epoch() -> float:
@@ -1435,19 +1349,18 @@ class ConditionalFrameDecoder(RegressorMixin, _NetEstimator):
                 return last[0]
             return _mean_batch_loss(lambda rows: self._loss(_decode(net, e_va[rows], hw), f_va[rows]), len(e_va), bs)
 
-        _run_training(
-            self,
+        self._train(
             net,
             optimizer,
-            train_epoch,
-            validate,
-            rng,
-            {
+            train_epoch=train_epoch,
+            validate=validate,
+            rng=rng,
+            shapes={
                 "E": E.shape,
                 "frames": (F_all.shape, spec),
                 "validation": "split" if validation is None else (E_va.shape, F_va.shape),
             },
-            (E, F_all, E_va, F_va),
+            data=(E, F_all, E_va, F_va),
         )
         return self
 
@@ -1469,13 +1382,10 @@ class ConditionalFrameDecoder(RegressorMixin, _NetEstimator):
         ndarray, shape (n_samples, *frame_shape_), float32
             In the units and layout of the training frames.
         """
-        check_is_fitted(self)
+        net, device = self._network_for_use()
         E = _check_samples(E, "E", n_cols=self.n_features_in_)
-        self.network_.eval()
         hw = _frame_geometry(self.frame_shape_)[2:]
-        out = _predict_blocks(
-            lambda e: _decode(self.network_, e, hw), self._scale_E(E), int(self.batch_size), self.device_
-        )
+        out = _predict_blocks(lambda e: _decode(net, e, hw), self._scale_E(E), int(self.batch_size), device)
         return _frames_from_channels(out * self.pixel_scale_ + self.pixel_mean_, self.frame_shape_)
 
     def score(self, E, frames) -> float:
@@ -1521,7 +1431,7 @@ def _encoder_loss(r, r_hat, alpha: float, normalise_norm: bool = False):
     return (dist + alpha * (1 - F.cosine_similarity(r, r_hat, dim=1, eps=1e-8))).mean()
 
 
-class VideoFMRIEncoder(RegressorMixin, _NetEstimator):
+class VideoFMRIEncoder(RegressorMixin, TorchEstimator):
     """Video -> fMRI encoder of Kupershmidt et al. (2022), trained with their loss and schedule.
 
     Each sample's frames (a clip of K frames, grey or RGB, stacked as input
@@ -1587,6 +1497,8 @@ class VideoFMRIEncoder(RegressorMixin, _NetEstimator):
     >>> enc.predict(frames).shape, enc.score_targets(frames, X).shape   # per-voxel r
     ((120, 30), (30,))
     """
+
+    _fit_call = "fit(frames, X)"
 
     def __init__(
         self,
@@ -1655,7 +1567,7 @@ class VideoFMRIEncoder(RegressorMixin, _NetEstimator):
         channels = self._check_params()
         X = _check_samples(X, "X")
         F_all, spec = _check_frames(frames, "frames", n_rows=X.shape[0], rows_of="X")
-        self.__dict__.pop("network_", None)
+        self._forget_fit()
 
         def check_pair(fv, xv):
             X_va = _check_samples(xv, "validation X", n_cols=X.shape[1], cols_as="the columns of X")
@@ -1667,15 +1579,15 @@ class VideoFMRIEncoder(RegressorMixin, _NetEstimator):
         self.frame_shape_, self.n_voxels_ = spec, X.shape[1]
         self.pixel_mean_ = float(F_tr.mean(dtype=np.float64))
         self.pixel_scale_ = float(F_tr.std(dtype=np.float64)) or 1.0
-        self.y_mean_, self.y_scale_ = _standardiser(X_tr)
+        self.y_mean_, self.y_scale_ = standardiser(X_tr)
 
-        rng = seed_everything(self.random_state)
-        self.device_ = device = resolve_device(self.device)
+        rng = self._seed()
+        device = self._resolve_device()
         net = _frame_encoder(F_all.shape[1], channels, F_all.shape[2:], X.shape[1], float(self.dropout)).to(device)
         base_lr = float(self.learning_rate)
         optimizer = torch.optim.Adam(net.parameters(), lr=base_lr, weight_decay=float(self.weight_decay))
-        f_tr, y_tr = _tensor(self._scale_frames(F_tr), device), _tensor(self._scale_X(X_tr), device)
-        f_va, y_va = _tensor(self._scale_frames(F_va), device), _tensor(self._scale_X(X_va), device)
+        f_tr, y_tr = to_tensor(self._scale_frames(F_tr), device), to_tensor(self._scale_X(X_tr), device)
+        f_va, y_va = to_tensor(self._scale_frames(F_va), device), to_tensor(self._scale_X(X_va), device)
         bs, alpha, last = int(self.batch_size), float(self.alpha), [float("nan")]
         step = None if self.lr_step_epochs is None else int(self.lr_step_epochs)
 
@@ -1700,19 +1612,18 @@ class VideoFMRIEncoder(RegressorMixin, _NetEstimator):
                 return last[0]
             return _mean_batch_loss(lambda rows: _encoder_loss(y_va[rows], forward(f_va[rows]), alpha), len(f_va), bs)
 
-        _run_training(
-            self,
+        self._train(
             net,
             optimizer,
-            train_epoch,
-            validate,
-            rng,
-            {
+            train_epoch=train_epoch,
+            validate=validate,
+            rng=rng,
+            shapes={
                 "frames": (F_all.shape, spec),
                 "X": X.shape,
                 "validation": "split" if validation is None else (F_va.shape, X_va.shape),
             },
-            (F_all, X, F_va, X_va),
+            data=(F_all, X, F_va, X_va),
         )
         return self
 
@@ -1734,12 +1645,10 @@ class VideoFMRIEncoder(RegressorMixin, _NetEstimator):
         ndarray, shape (n_samples, n_voxels), float32
             In the units of the training ``X``.
         """
-        check_is_fitted(self)
+        net, device = self._network_for_use()
         F, _ = _check_frames(frames, "frames", spec=self.frame_shape_)
-        net = self.network_
-        net.eval()
         out = _predict_blocks(
-            lambda f: net["head"](net["features"](f)), self._scale_frames(F), int(self.batch_size), self.device_
+            lambda f: net["head"](net["features"](f)), self._scale_frames(F), int(self.batch_size), device
         )
         return out * self.y_scale_ + self.y_mean_
 
@@ -1776,7 +1685,7 @@ class VideoFMRIEncoder(RegressorMixin, _NetEstimator):
         return float(self.score_targets(frames, X).mean())
 
 
-class FMRIVideoDecoder(RegressorMixin, _NetEstimator):
+class FMRIVideoDecoder(RegressorMixin, TorchEstimator):
     """fMRI -> video decoder of Kupershmidt et al. (2022), with their self-supervised video -> fMRI -> video cycle.
 
     The decoder maps a scan (voxels standardised with the statistics of the
@@ -1868,6 +1777,8 @@ class FMRIVideoDecoder(RegressorMixin, _NetEstimator):
     >>> dec.predict(X[:4]).shape
     (4, 16, 16)
     """
+
+    _fit_call = "fit(X, frames)"
 
     def __init__(
         self,
@@ -1972,7 +1883,7 @@ class FMRIVideoDecoder(RegressorMixin, _NetEstimator):
         F_un = None
         if unpaired is not None:
             F_un, _ = _check_frames(unpaired, "unpaired", spec=enc.frame_shape_)
-        self.__dict__.pop("network_", None)
+        self._forget_fit()
 
         def check_pair(xv, fv):
             X_va = _check_samples(xv, "validation X", n_cols=X.shape[1], cols_as="the columns of X")
@@ -1984,8 +1895,8 @@ class FMRIVideoDecoder(RegressorMixin, _NetEstimator):
         self.frame_shape_, self.n_features_in_ = spec, X.shape[1]
         k_frames, n_colours = _frame_geometry(spec)[:2]
 
-        rng = seed_everything(self.random_state)
-        self.device_ = device = resolve_device(self.device)
+        rng = self._seed()
+        device = self._resolve_device()
         frozen = copy.deepcopy(enc.network_).to(device).eval()
         for p in frozen.parameters():
             p.requires_grad_(False)
@@ -1993,9 +1904,9 @@ class FMRIVideoDecoder(RegressorMixin, _NetEstimator):
         net = _frame_decoder(X.shape[1], int(self.hidden), channels, F_all.shape[1], float(self.dropout), hw).to(device)
         base_lr = float(self.learning_rate)
         optimizer = torch.optim.AdamW(net.parameters(), lr=base_lr, weight_decay=float(self.weight_decay))
-        r_tr, f_tr = _tensor(enc._scale_X(X_tr), device), _tensor(enc._scale_frames(F_tr), device)
-        r_va, f_va = _tensor(enc._scale_X(X_va), device), _tensor(enc._scale_frames(F_va), device)
-        f_un = None if F_un is None else _tensor(enc._scale_frames(F_un), device)
+        r_tr, f_tr = to_tensor(enc._scale_X(X_tr), device), to_tensor(enc._scale_frames(F_tr), device)
+        r_va, f_va = to_tensor(enc._scale_X(X_va), device), to_tensor(enc._scale_frames(F_va), device)
+        f_un = None if F_un is None else to_tensor(enc._scale_frames(F_un), device)
         bs, last = int(self.batch_size), [float("nan")]
         w_im, w_vid, w_r = weights
         alpha, w_un, w_tv = float(enc.alpha), float(self.unpaired_weight), float(self.tv_weight)
@@ -2051,20 +1962,19 @@ class FMRIVideoDecoder(RegressorMixin, _NetEstimator):
                 return last[0]
             return _mean_batch_loss(lambda rows: decoder_loss(r_va[rows], f_va[rows]), len(r_va), bs)
 
-        _run_training(
-            self,
+        self._train(
             net,
             optimizer,
-            train_epoch,
-            validate,
-            rng,
-            {
+            train_epoch=train_epoch,
+            validate=validate,
+            rng=rng,
+            shapes={
                 "X": X.shape,
                 "frames": (F_all.shape, spec),
                 "unpaired": None if F_un is None else F_un.shape,
                 "validation": "split" if validation is None else (X_va.shape, F_va.shape),
             },
-            (X, F_all, X_va, F_va) + (() if F_un is None else (F_un,)),
+            data=(X, F_all, X_va, F_va) + (() if F_un is None else (F_un,)),
         )
         self.pixel_mean_, self.pixel_scale_ = enc.pixel_mean_, enc.pixel_scale_
         self.y_mean_, self.y_scale_ = enc.y_mean_.copy(), enc.y_scale_.copy()
@@ -2082,15 +1992,11 @@ class FMRIVideoDecoder(RegressorMixin, _NetEstimator):
         ndarray, shape (n_samples, *frame_shape_), float32
             In the units and layout of the training frames.
         """
-        check_is_fitted(self)
+        net, device = self._network_for_use()
         X = _check_samples(X, "X", n_cols=self.n_features_in_)
-        self.network_.eval()
         hw = _frame_geometry(self.frame_shape_)[2:]
         out = _predict_blocks(
-            lambda r: _decode(self.network_, r, hw),
-            (X - self.y_mean_) / self.y_scale_,
-            int(self.batch_size),
-            self.device_,
+            lambda r: _decode(net, r, hw), (X - self.y_mean_) / self.y_scale_, int(self.batch_size), device
         )
         return _frames_from_channels(out * self.pixel_scale_ + self.pixel_mean_, self.frame_shape_)
 

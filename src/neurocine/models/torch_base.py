@@ -1,8 +1,14 @@
-"""Training loop shared by neurocine's torch estimators: epochs, early stopping, checkpoints, resume.
+"""Base class and training loop of neurocine's torch estimators: device, seeding, early stopping, checkpoints, resume.
 
-One loop serves :class:`~neurocine.encode.sequence.SequenceRegressor`,
-:class:`~neurocine.encode.sequence.SequenceClassifier` and
-:class:`~neurocine.encode.autoencoder.ConvAutoencoder`. The estimator supplies
+:class:`TorchEstimator` is the scikit-learn base class of every torch
+estimator (:class:`~neurocine.encode.sequence.SequenceRegressor`,
+:class:`~neurocine.encode.sequence.SequenceClassifier`,
+:class:`~neurocine.encode.autoencoder.ConvAutoencoder`,
+:class:`~neurocine.v1.dnem.DNEM`, the fMRI nets); its docstring states what
+a subclass implements. :func:`standardiser`, :func:`holdout`,
+:func:`to_tensor` and :func:`mlp` are the small pieces they share.
+
+One loop, :func:`train`, trains them all. The estimator supplies
 two closures -- ``train_epoch()`` (one epoch of optimiser steps, returns the
 mean training loss) and ``validate()`` (returns the validation loss) -- and
 the loop does the rest:
@@ -15,8 +21,9 @@ the loop does the rest:
 - **checkpoints**: with a ``checkpoint_dir`` the whole training state
   (weights, optimiser, torch and numpy random states, epoch, history, best
   weights and early-stopping counters) is written after every epoch to
-  ``checkpoint_dir/checkpoint.pt``, atomically (temporary file +
-  :func:`os.replace`), so a crash leaves the previous checkpoint intact;
+  ``checkpoint_dir/checkpoint.pt``, atomically (see
+  :mod:`neurocine.io.checkpoints`), so a crash leaves the previous
+  checkpoint intact;
 - **resume**: a later fit with the same ``checkpoint_dir`` loads that state
   and goes on from the next epoch. Nothing random happens between epochs
   outside the saved generators, so on CPU an interrupted-and-resumed fit ends
@@ -29,20 +36,40 @@ Nothing here imports torch at module import time.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
 
 from neurocine.errors import InputError
-from neurocine.runtime import progress
+from neurocine.io.checkpoints import (
+    CHECKPOINT_FILE,
+    CHECKPOINT_FORMAT,
+    check_fingerprint,
+    checkpoint_path,
+    data_fingerprint,
+    load_checkpoint,
+    save_atomic,
+)
+from neurocine.runtime import progress, resolve_device, seed_everything
 
-CHECKPOINT_FILE = "checkpoint.pt"
-_FORMAT = 1
+__all__ = [
+    "CHECKPOINT_FILE",
+    "TorchEstimator",
+    "holdout",
+    "TrainingInterrupted",
+    "TrainingResult",
+    "keras_init",
+    "mlp",
+    "param_repr",
+    "standardiser",
+    "to_tensor",
+    "train",
+]
 
 
 class TrainingInterrupted(RuntimeError):
@@ -73,82 +100,6 @@ class TrainingResult:
     best_epoch: int = 0
     n_epochs: int = 0
     stopped_early: bool = False
-
-
-def data_fingerprint(*arrays: Any, block_bytes: int = 2**24) -> str:
-    """Hash (hex string) of the dtypes, shapes and bytes of ``arrays``, read in blocks of rows.
-
-    Works on memory-mapped arrays without loading them whole.
-    """
-    digest = hashlib.blake2b(digest_size=16)
-    for arr in arrays:
-        arr = np.asarray(arr)
-        digest.update(f"{arr.dtype.str}{arr.shape};".encode())
-        if arr.ndim == 0:
-            digest.update(arr.tobytes())
-            continue
-        rows = max(1, block_bytes // max(1, arr[:1].nbytes))
-        for start in range(0, arr.shape[0], rows):
-            digest.update(memoryview(np.ascontiguousarray(arr[start : start + rows])).cast("B"))
-    return digest.hexdigest()
-
-
-def checkpoint_path(checkpoint_dir: str | os.PathLike | None) -> Path | None:
-    """``checkpoint_dir/checkpoint.pt`` (the directory is created), or None when ``checkpoint_dir`` is None."""
-    if checkpoint_dir is None:
-        return None
-    if not isinstance(checkpoint_dir, (str, os.PathLike)):
-        raise InputError(f"checkpoint_dir: got {checkpoint_dir!r}, expected a directory path or None")
-    directory = Path(checkpoint_dir)
-    if directory.exists() and not directory.is_dir():
-        raise InputError(f"checkpoint_dir: {directory} is a file; expected a directory (it is created if missing)")
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory / CHECKPOINT_FILE
-
-
-def _save_atomic(state: dict, path: Path) -> None:
-    import torch
-
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            torch.save(state, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def _load(path: Path) -> dict:
-    import torch
-
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # a truncated or foreign file
-        raise InputError(
-            f"checkpoint_dir: {path} cannot be read as a neurocine checkpoint ({exc}); "
-            f"expected one written by fit, or remove it to start afresh"
-        ) from None
-    if not isinstance(state, dict) or state.get("format") != _FORMAT:
-        raise InputError(
-            f"checkpoint_dir: {path} is not a neurocine checkpoint of format {_FORMAT}; "
-            f"expected one written by fit, or remove it to start afresh"
-        )
-    return state
-
-
-def _check_fingerprint(saved: Mapping[str, str], current: Mapping[str, str], path: Path) -> None:
-    keys = sorted(set(saved) | set(current))
-    differ = [k for k in keys if saved.get(k) != current.get(k)]
-    if differ:
-        shown = "; ".join(f"{k}: checkpoint {saved.get(k)!s}, now {current.get(k)!s}" for k in differ[:3])
-        more = f" (and {len(differ) - 3} more)" if len(differ) > 3 else ""
-        raise InputError(
-            f"checkpoint_dir: the checkpoint {path} does not match this fit ({shown}{more}); "
-            f"expected the same data and hyper-parameters, or another/empty checkpoint_dir"
-        )
 
 
 def keras_init(module) -> None:
@@ -254,8 +205,8 @@ def train(
     best_loss, wait = float("inf"), 0
     best_state = _clone_state(model)
     if path is not None and path.exists():
-        saved = _load(path)
-        _check_fingerprint(saved["fingerprint"], fingerprint, path)
+        saved = load_checkpoint(path)
+        check_fingerprint(saved["fingerprint"], fingerprint, path)
         if saved["epoch"] > max_epochs:
             raise InputError(
                 f"max_epochs: got {max_epochs}, but the checkpoint {path} already holds "
@@ -297,9 +248,9 @@ def train(
                 wait += 1
             result.stopped_early = wait >= patience
             if path is not None:
-                _save_atomic(
+                save_atomic(
                     {
-                        "format": _FORMAT,
+                        "format": CHECKPOINT_FORMAT,
                         "fingerprint": fingerprint,
                         "epoch": result.n_epochs,
                         "model": model.state_dict(),
@@ -323,3 +274,300 @@ def train(
     model.load_state_dict(best_state)
     model.eval()
     return result
+
+
+# ====================================================================== #
+# shared pieces of the torch estimators
+# ====================================================================== #
+def standardiser(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column means and standard deviations of ``data`` (1 where a column is constant), float32.
+
+    Parameters
+    ----------
+    data : ndarray, shape (n, p)
+
+    Returns
+    -------
+    mean, scale : ndarray, shape (p,)
+        Computed in float64, returned as float32; ``(data - mean) / scale``
+        standardises the columns.
+
+    Examples
+    --------
+    >>> standardiser(np.array([[1.0, 5.0], [3.0, 5.0]]))
+    (array([2., 5.], dtype=float32), array([1., 1.], dtype=float32))
+    """
+    mean = data.mean(0, dtype=np.float64)
+    scale = data.std(0, dtype=np.float64)
+    scale[scale == 0] = 1.0
+    return mean.astype(np.float32), scale.astype(np.float32)
+
+
+def to_tensor(a, device):
+    """``a`` as a contiguous float32 torch tensor on ``device`` (no copy on the CPU when already so)."""
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).to(device)
+
+
+def mlp(n_in: int, hidden, n_out: int, activation, *, dropout: float | None = None, zero_last: bool = False):
+    """A multi-layer perceptron ``torch.nn.Sequential``: (Linear, activation[, Dropout]) per hidden layer, Linear.
+
+    Parameters
+    ----------
+    n_in, n_out : int
+        Input and output widths.
+    hidden : int or tuple of int
+        Width of each hidden layer.
+    activation : type of torch.nn.Module
+        E.g. ``torch.nn.GELU``; one instance after every hidden Linear.
+    dropout : float or None, default None
+        Rate of a Dropout layer after every activation; None: no Dropout layer.
+    zero_last : bool, default False
+        Start the last layer's weights and bias at 0 (the network starts as
+        the constant 0: "no shift", "no change").
+
+    Returns
+    -------
+    torch.nn.Sequential
+        Layers initialised as torch's defaults (drawn in order from torch's
+        global generator), the last one zeroed when ``zero_last``.
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> mlp(2, 8, 3, nn.Tanh)
+    Sequential(
+      (0): Linear(in_features=2, out_features=8, bias=True)
+      (1): Tanh()
+      (2): Linear(in_features=8, out_features=3, bias=True)
+    )
+    """
+    from torch import nn
+
+    layers, width = [], int(n_in)
+    for h in (hidden,) if isinstance(hidden, int) else hidden:
+        layers += [nn.Linear(width, int(h)), activation()]
+        if dropout is not None:
+            layers.append(nn.Dropout(dropout))
+        width = int(h)
+    layers.append(nn.Linear(width, int(n_out)))
+    if zero_last:
+        nn.init.zeros_(layers[-1].weight)
+        nn.init.zeros_(layers[-1].bias)
+    return nn.Sequential(*layers)
+
+
+def holdout(n: int, fraction: float, name: str, *, unit: str = "samples", min_train: int = 1) -> int:
+    """Rows that train when the last ``fraction`` of ``n`` rows (a contiguous block) is held out for validation.
+
+    Parameters
+    ----------
+    n : int
+        Rows (samples, frames, time steps).
+    fraction : float
+        Held-out fraction; ``round(n * fraction)`` rows validate. 0: none.
+    name : str
+        Argument named in the error message.
+    unit : str, default "samples"
+        What a row is, for the message.
+    min_train : int, default 1
+        Fewest training rows accepted.
+
+    Returns
+    -------
+    int
+        ``n_train``: rows ``[:n_train]`` train, rows ``[n_train:]`` validate.
+
+    Examples
+    --------
+    >>> holdout(100, 0.1, "X")
+    90
+    """
+    n_val = int(round(n * fraction))
+    if n - n_val < min_train or (fraction > 0 and n_val < 1):
+        raise InputError(
+            f"{name}: {n} {unit} with validation_fraction={fraction} leave {n - n_val} training "
+            f"and {n_val} validation {unit}; expected at least {min_train} training and 1 "
+            f"validation {unit} (or pass validation data)"
+        )
+    return n - n_val
+
+
+def param_repr(value) -> str:
+    """Fingerprint text of a hyper-parameter: ``repr``, or for a fitted torch estimator a hash of its weights."""
+    net = getattr(value, "network_", None)
+    if net is None:
+        return repr(value)
+    arrays = [t.detach().cpu().numpy() for t in net.state_dict().values()]
+    return f"{type(value).__name__}(weights {data_fingerprint(*arrays)})"
+
+
+class TorchEstimator(BaseEstimator):
+    """Base class of neurocine's torch estimators: the scikit-learn contract around :func:`train`.
+
+    It owns what every torch estimator does the same way: the device
+    (``device="auto"``: CUDA when present), seeding (``random_state``), the
+    fitted check (:class:`sklearn.exceptions.NotFittedError`), the training
+    run (early stopping, checkpoints and bit-exact resume through
+    :func:`train`, with a fingerprint of the hyper-parameters and data) and
+    the fitted attributes it leaves. The validation split, standardisation
+    and small networks are the module functions :func:`holdout`,
+    :func:`standardiser`, :func:`to_tensor` and :func:`mlp`.
+
+    What a subclass implements
+    --------------------------
+    ``__init__``
+        Stores every hyper-parameter under its own name, as given (no
+        validation, no conversion: scikit-learn's ``get_params``, ``clone``
+        and ``print`` rely on it). Among them: ``random_state``, ``device``,
+        ``checkpoint_dir``, ``patience``, ``min_delta`` and the epoch limit,
+        whose name is :attr:`_epochs_param` (``"max_epochs"``).
+    ``fit(...)``
+        Validates the hyper-parameters and the data (one-line
+        :class:`~neurocine.errors.InputError`), calls :meth:`_forget_fit`
+        (a failed refit leaves an unfitted model), then ``rng =
+        self._seed()`` and ``device = self._resolve_device()`` -- in that
+        order, before any network is built, so the same seed draws the same
+        numbers --, builds the network and the optimiser, defines the
+        closures ``train_epoch() -> float`` (one epoch of optimiser steps;
+        randomness only from ``rng`` and torch's global generator) and
+        ``validate() -> float or (float, dict)``, and hands them to
+        :meth:`_train`. It returns ``self``.
+    methods that use the fitted model
+        Call :meth:`_check_fitted` first, or :meth:`_network_for_use` (the
+        network in eval mode and its device).
+    ``score``
+        Returns one float (per-target scores go under their own name).
+    ``__sklearn_tags__``
+        Extends this one where scikit-learn's checks cannot apply (inputs
+        that are not a 2-D sample matrix, samples that are not i.i.d.).
+
+    Class attributes a subclass may set: :attr:`_fitted_attr` (the attribute
+    that marks a fitted model, ``"network_"``), :attr:`_epochs_param`,
+    :attr:`_fingerprint_exclude` (hyper-parameters a resumed fit may change)
+    and :attr:`_fit_call` (how the not-fitted message says to fit).
+
+    Fitted attributes left by :meth:`_train`
+    ----------------------------------------
+    network (under ``_fitted_attr``) : torch.nn.Module, in eval mode
+    history_ : dict of str to list of float
+        ``"loss"``, ``"val_loss"`` and the extra metrics of ``validate``, per epoch.
+    best_epoch_, n_epochs_ : int
+    stopped_early_ : bool
+    """
+
+    #: Attribute set by a successful fit (the trained network).
+    _fitted_attr = "network_"
+    #: Name of the epoch-limit hyper-parameter.
+    _epochs_param = "max_epochs"
+    #: Hyper-parameters left out of the checkpoint fingerprint (a resumed fit may change them).
+    _fingerprint_exclude: tuple[str, ...] = ("max_epochs", "checkpoint_dir", "device")
+    #: How the not-fitted message tells the user to fit.
+    _fit_call = "fit(X, y)"
+
+    def _check_fitted(self) -> None:
+        """Raise :class:`sklearn.exceptions.NotFittedError` unless a fit has succeeded."""
+        check_is_fitted(
+            self,
+            self._fitted_attr,
+            msg=f"{type(self).__name__}: this model is not fitted yet; call {self._fit_call} first",
+        )
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, self._fitted_attr)
+
+    def _network_for_use(self):
+        """The fitted network, put in eval mode, and the device of its parameters (NotFittedError when unfitted)."""
+        self._check_fitted()
+        net = getattr(self, self._fitted_attr)
+        net.eval()
+        return net, next(net.parameters()).device
+
+    def _resolve_device(self):
+        """``torch.device`` of the ``device`` hyper-parameter (``"auto"``: CUDA when present, else CPU)."""
+        return resolve_device(self.device)
+
+    def _seed(self) -> np.random.Generator:
+        """Seed Python, numpy and torch with ``random_state``; the numpy generator of the training samples."""
+        return seed_everything(self.random_state)
+
+    def _forget_fit(self, *extra: str) -> None:
+        """Drop the fitted network (and the attributes named in ``extra``): the model is unfitted again."""
+        for attr in (self._fitted_attr, *extra):
+            self.__dict__.pop(attr, None)
+
+    def _fingerprint(self, shapes: Mapping[str, Any], data: tuple | Callable[[], str]) -> dict[str, str]:
+        """What must match for a checkpoint to be resumed: hyper-parameters, ``shapes`` and a hash of ``data``.
+
+        ``data`` is a tuple of arrays (hashed with :func:`data_fingerprint`) or a callable returning the
+        hash; it is hashed only when ``checkpoint_dir`` is set.
+        """
+        params = self.get_params(deep=False)
+        fingerprint = {k: param_repr(v) for k, v in params.items() if k not in self._fingerprint_exclude}
+        if self.checkpoint_dir is None:
+            digest = ""
+        else:
+            digest = data() if callable(data) else data_fingerprint(*data)
+        fingerprint.update(estimator=type(self).__name__, **{k: str(v) for k, v in shapes.items()}, data=digest)
+        return fingerprint
+
+    def _train(
+        self,
+        net,
+        optimizer,
+        *,
+        train_epoch: Callable[[], float],
+        validate: Callable[[], Any],
+        rng: np.random.Generator,
+        shapes: Mapping[str, Any],
+        data: tuple | Callable[[], str] = (),
+    ) -> TrainingResult:
+        """Run :func:`train` with this estimator's settings; store the network and the training record.
+
+        Parameters
+        ----------
+        net, optimizer, train_epoch, validate, rng
+            As for :func:`train`.
+        shapes : mapping of str to object
+            Descriptions of the data (shapes, number of trials...) added, as
+            text, to the checkpoint fingerprint.
+        data : tuple of arrays or callable () -> str
+            The data whose hash goes into the fingerprint (see :meth:`_fingerprint`).
+
+        Returns
+        -------
+        TrainingResult
+            Also stored: ``net`` under :attr:`_fitted_attr` (in eval mode),
+            ``history_``, ``best_epoch_``, ``n_epochs_``, ``stopped_early_``.
+            When training raises (or is interrupted) the model is left unfitted.
+        """
+        try:
+            result = train(
+                net,
+                optimizer,
+                train_epoch=train_epoch,
+                validate=validate,
+                rng=rng,
+                max_epochs=int(getattr(self, self._epochs_param)),
+                patience=int(self.patience),
+                min_delta=float(self.min_delta),
+                checkpoint_dir=self.checkpoint_dir,
+                fingerprint=self._fingerprint(shapes, data),
+                desc=f"{type(self).__name__} epochs",
+                stop_after_epoch=getattr(self, "_stop_after_epoch", None),
+            )
+        except BaseException:
+            self._forget_fit()  # not fitted: a failed or interrupted fit leaves no half-trained model behind
+            raise
+        setattr(self, self._fitted_attr, net)
+        self.history_ = result.history
+        self.best_epoch_ = result.best_epoch
+        self.n_epochs_ = result.n_epochs
+        self.stopped_early_ = result.stopped_early
+        return result
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        return tags

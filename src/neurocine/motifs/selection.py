@@ -257,13 +257,13 @@ def _fit_record(model, X: np.ndarray, mask: np.ndarray) -> dict:
 
 def _load_records(checkpoint_dir, fingerprint: dict) -> dict[str, dict]:
     """Fits already done by an interrupted run with the same fingerprint (``{}`` without a checkpoint)."""
-    from neurocine.models.torch_base import _check_fingerprint, _load, checkpoint_path
+    from neurocine.io.checkpoints import check_fingerprint, checkpoint_path, load_checkpoint
 
     path = checkpoint_path(checkpoint_dir)
     if path is None or not path.exists():
         return {}
-    saved = _load(path)
-    _check_fingerprint(saved.get("fingerprint", {}), fingerprint, path)
+    saved = load_checkpoint(path)
+    check_fingerprint(saved.get("fingerprint", {}), fingerprint, path)
     return {
         key: {name: value.numpy() if hasattr(value, "numpy") else value for name, value in record.items()}
         for key, record in saved["fits"].items()
@@ -273,7 +273,7 @@ def _load_records(checkpoint_dir, fingerprint: dict) -> dict[str, dict]:
 def _save_records(checkpoint_dir, fingerprint: dict, records: dict[str, dict]) -> None:
     import torch
 
-    from neurocine.models.torch_base import _FORMAT, _save_atomic, checkpoint_path
+    from neurocine.io.checkpoints import CHECKPOINT_FORMAT, checkpoint_path, save_atomic
 
     fits = {
         key: {
@@ -282,7 +282,9 @@ def _save_records(checkpoint_dir, fingerprint: dict, records: dict[str, dict]) -
         }
         for key, record in records.items()
     }
-    _save_atomic({"format": _FORMAT, "fingerprint": fingerprint, "fits": fits}, checkpoint_path(checkpoint_dir))
+    save_atomic(
+        {"format": CHECKPOINT_FORMAT, "fingerprint": fingerprint, "fits": fits}, checkpoint_path(checkpoint_dir)
+    )
 
 
 def _masked_fit(X: np.ndarray, mask: np.ndarray, k: int, width: int, seed: int, params: dict) -> dict:
@@ -429,7 +431,7 @@ def select_n_components(
     >>> sel.recommended in (2, 4, 6)
     True
     """
-    from neurocine.models.torch_base import data_fingerprint
+    from neurocine.io.checkpoints import data_fingerprint
 
     X = validate_signal_matrix(X, "X", dtype=np.float32)
     ks = parse_k_range(ks) if isinstance(ks, str) else sorted({int(k) for k in ks})
