@@ -44,6 +44,7 @@ import math
 import numbers
 
 import numpy as np
+from scipy import sparse
 from sklearn.base import RegressorMixin, TransformerMixin
 
 from neurocine.errors import InputError
@@ -104,6 +105,10 @@ def _check_ints(name: str, value, allow_empty: bool = False) -> tuple[int, ...]:
 def _check_samples(
     a, name: str, n_rows: int | None = None, n_cols: int | None = None, rows_of: str = "X", cols_as: str = "in fit"
 ) -> np.ndarray:
+    if sparse.issparse(a):
+        raise InputError(
+            f"{name}: is a sparse {type(a).__name__}; expected a dense array (sparse input is not supported)"
+        )
     arr = validate_signal_matrix(a, name, min_timesteps=1, dtype=np.float32)
     if n_rows is not None and arr.shape[0] != n_rows:
         raise InputError(f"{name}: has {arr.shape[0]} rows, expected {n_rows} (one per row of {rows_of})")
@@ -581,6 +586,11 @@ class MaskedBrainAutoencoder(TransformerMixin, TorchEstimator):
         self.random_state = random_state
         self.device = device
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]  # embeddings are float32 whatever the input
+        return tags
+
     # -- validation -------------------------------------------------------------------------
     def _check_params(self) -> None:
         for name in ("patch_size", "embed_dim", "depth", "num_heads", "decoder_dim", "decoder_depth", "decoder_heads"):
@@ -951,6 +961,14 @@ class ContrastiveAligner(TransformerMixin, TorchEstimator):
         self.random_state = random_state
         self.device = device
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        tags.target_tags.multi_output = True  # E is a 2-D matrix of image embeddings
+        tags.target_tags.single_output = False
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags
+
     def _check_params(self) -> tuple[int, ...]:
         hidden = _check_ints("hidden", self.hidden, allow_empty=True)
         _check_real("dropout", self.dropout, 0, 1, high_open=True)
@@ -1272,6 +1290,12 @@ class ConditionalFrameDecoder(RegressorMixin, TorchEstimator):
         self.random_state = random_state
         self.device = device
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True  # the target is frames (n, H, W), (n, K, H, W) or RGB
+        tags.target_tags.single_output = False
+        return tags
+
     def _check_params(self) -> tuple[int, ...]:
         check_int("hidden", self.hidden)
         channels = _check_ints("channels", self.channels)
@@ -1534,6 +1558,13 @@ class VideoFMRIEncoder(RegressorMixin, TorchEstimator):
         self.checkpoint_dir = checkpoint_dir
         self.random_state = random_state
         self.device = device
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False  # the input is frames (n, H, W), (n, K, H, W) or RGB
+        tags.input_tags.three_d_array = True
+        tags.target_tags.multi_output = True  # scans (n, n_voxels)
+        return tags
 
     def _check_params(self) -> tuple[int, ...]:
         channels = _check_ints("channels", self.channels)
@@ -1824,6 +1855,12 @@ class FMRIVideoDecoder(RegressorMixin, TorchEstimator):
         self.checkpoint_dir = checkpoint_dir
         self.random_state = random_state
         self.device = device
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True  # the target is frames (n, *encoder.frame_shape_)
+        tags.target_tags.single_output = False
+        return tags
 
     def _check_params(self) -> tuple[tuple[int, ...], tuple[float, float, float]]:
         if not isinstance(self.encoder, VideoFMRIEncoder):
