@@ -22,6 +22,7 @@ from neurocine.fmri.models import (
     VideoFMRIEncoder,
     _check_frames,
     _column_correlations,
+    _encoder_loss,
     _frames_from_channels,
     _sample_correlations,
     _step_learning_rate,
@@ -455,6 +456,30 @@ def test_self_supervised_cycle_on_unpaired_videos_helps_the_decoder(kupershmidt)
     assert r_cycle > r_paired - 0.005
     pred = cycle.predict(k["X_test"][:3])
     assert pred.shape == (3, 2, 24, 24) and cycle.frame_shape_ == (2, 24, 24)
+
+
+def test_kupershmidt_encoder_loss_is_its_formula():
+    """L_E = mean over samples of ||r - r_hat||_2 + alpha (1 - cos(r, r_hat)), written out in numpy."""
+    rng = np.random.default_rng(0)
+    r = rng.standard_normal((6, 10))
+    r_hat = 0.7 * r + 0.5 * rng.standard_normal(r.shape)
+    r_hat[2] = 0.0  # a zero prediction: its cosine is taken as 0, so its cosine term is alpha
+
+    def formula(alpha, norm_scale=1.0):
+        terms = []
+        for a, b in zip(r, r_hat):
+            den = np.linalg.norm(a) * np.linalg.norm(b)
+            cos = a @ b / den if den > 0 else 0.0
+            terms.append(np.linalg.norm(a - b) / norm_scale + alpha * (1 - cos))
+        return np.mean(terms)
+
+    rt, rh = torch.from_numpy(r), torch.from_numpy(r_hat)
+    assert float(_encoder_loss(rt, rh, 0.5)) == pytest.approx(formula(0.5), rel=1e-12)
+    assert float(_encoder_loss(rt, rh, 0.0)) == pytest.approx(formula(0.0), rel=1e-12)  # the norm alone
+    # the decoder's L_R divides the norm by sqrt(V) (the RMS error)
+    assert float(_encoder_loss(rt, rh, 0.5, normalise_norm=True)) == pytest.approx(formula(0.5, np.sqrt(10)), rel=1e-12)
+    assert float(_encoder_loss(rt, rt, 0.5)) == pytest.approx(0.0, abs=1e-12)  # perfect prediction: 0
+    assert float(_encoder_loss(rt, -rt, 1.0)) == pytest.approx(np.mean(2 * np.linalg.norm(r, axis=1) + 2))
 
 
 def test_step_learning_rate_schedule():
