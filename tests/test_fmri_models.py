@@ -453,7 +453,7 @@ def test_self_supervised_cycle_on_unpaired_videos_helps_the_decoder(kupershmidt)
     # measured 0.828 (paired only) -> 0.846 (+1000 unpaired clips, cycle_noise=1); seeds 1, 2: 0.846 -> 0.858,
     # 0.863 -> 0.875 (without cycle_noise: +0.012, +0.007, +0.002); mean clip 0.38; ridge from voxels 0.86
     assert r_paired > mean_clip + 0.3
-    assert r_cycle > r_paired - 0.005
+    assert r_cycle > r_paired + 0.01  # the cycle helps: measured +0.018 here (+0.012 at seeds 1 and 2)
     pred = cycle.predict(k["X_test"][:3])
     assert pred.shape == (3, 2, 24, 24) and cycle.frame_shape_ == (2, 24, 24)
 
