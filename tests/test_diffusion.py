@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from _diffusion import TOKENS, WIDTH, tiny_pipeline_folder
+from sklearn.exceptions import NotFittedError
 
 from neurocine.errors import InputError
 
@@ -117,5 +118,5 @@ def test_bad_parameters_are_one_line_errors(pipeline):
         DiffusionDecoder(pipeline, guidance_scale=-1).fit(E, C)
     with pytest.raises(InputError, match="num_inference_steps"):
         DiffusionDecoder(pipeline, num_inference_steps=0).fit(E, C)
-    with pytest.raises(InputError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="DiffusionDecoder instance is not fitted yet"):
         DiffusionDecoder(pipeline).generate(E)

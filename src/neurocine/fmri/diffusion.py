@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
 
 from neurocine.errors import InputError
 from neurocine.runtime import progress, progress_enabled, resolve_device
@@ -299,13 +300,12 @@ class DiffusionDecoder(BaseEstimator):
         self.negative_ = prompt_conditioning(self.pipeline, [""]) if tokenizer is not None else None
         return self
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "ridge_"):
-            raise InputError("DiffusionDecoder: this model is not fitted yet; call fit first")
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "ridge_")
 
     def predict_conditioning(self, E: Any) -> np.ndarray:
         """The conditioning (n, tokens, width) predicted for embeddings ``E``."""
-        self._check_fitted()
+        check_is_fitted(self)
         E = self._embeddings(E, "E", self.n_features_in_)
         pred = self.ridge_.predict((E - self.e_mean_) / self.e_scale_)
         return pred.reshape(len(E), *self.conditioning_shape_).astype(np.float32)

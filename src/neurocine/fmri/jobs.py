@@ -720,7 +720,7 @@ def _identification_scores(
     decoded: np.ndarray, true: np.ndarray, n_way: int, trials: int, rng: np.random.Generator
 ) -> tuple[dict, list, np.ndarray]:
     """Pairwise (GOD rule) and n-way top-1 (2 and ``n_way``) scores: metrics, table rows, per-sample pairwise."""
-    from neurocine.fmri.models import nway_top1, pairwise_identification
+    from neurocine.metrics.identification import nway_top1, pairwise_identification
 
     n = len(true)
     metrics: dict[str, Any] = {}
@@ -765,7 +765,7 @@ def _category_score(
 
     The per-sample accuracies cover the samples whose category has candidates (None: no score).
     """
-    from neurocine.fmri.models import identification_with_categories
+    from neurocine.metrics.identification import identification_with_categories
 
     metrics: dict[str, Any] = {"category_identification": None}
     if test_cat is not None and (ccat >= 0).any():
@@ -1163,7 +1163,7 @@ def _diffusion_generation(
 ) -> tuple[dict, np.ndarray, dict]:
     """Step 4 of pretrain: frame scores, grey frames at ``size`` and metrics of the diffusion back end."""
     from neurocine.fmri.diffusion import DiffusionDecoder, prompt_conditioning
-    from neurocine.fmri.models import identification_with_categories
+    from neurocine.metrics.identification import identification_with_categories
 
     known = ccat >= 0
     if not known.any():
@@ -1212,7 +1212,8 @@ def _fit_aligner(
     device: str = "auto",
 ):
     """A ContrastiveAligner fitted on all but the last ``n_val`` rows; returns it and its validation pairwise score."""
-    from neurocine.fmri.models import ContrastiveAligner, pairwise_identification
+    from neurocine.fmri.models import ContrastiveAligner
+    from neurocine.metrics.identification import pairwise_identification
 
     n_fit = len(X) - n_val
     aligner = ContrastiveAligner(
@@ -1361,8 +1362,8 @@ def run_fmri_pretrain(
         FMRIVideoDecoder,
         MaskedBrainAutoencoder,
         VideoFMRIEncoder,
-        pairwise_identification,
     )
+    from neurocine.metrics.identification import pairwise_identification
 
     delay_t, folds, n_way, trials, alpha_grid, seed = _check_decoding_options(
         layer, delays, folds, n_way, trials, alphas, seed
@@ -1548,7 +1549,7 @@ def run_fmri_pretrain(
             device=device,
             checkpoint_dir=checkpoints / "encoder",
         ).fit(clips_train[idx_tr], Xm_tr)
-        encoder_r = encoder.score(clips_test[idx_te], Xm_te)
+        encoder_r = encoder.score_targets(clips_test[idx_te], Xm_te)
         metrics["encoder_median_test_r"] = float(np.median(encoder_r))
         metrics["encoder_mean_test_r"] = float(np.mean(encoder_r))
         unpaired = None

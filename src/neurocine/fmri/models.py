@@ -22,10 +22,8 @@ The deep path of the fMRI survey (seed 003, "Mind videos"):
   ``0.35 L_im + 0.35 L_vid + 0.3 L_R`` on paired data and, through the
   frozen encoder, on unpaired natural videos (video -> fMRI -> video).
 
-Identification metrics of the survey (pure numpy, no torch):
-:func:`pairwise_identification` (the generic-object-decoding rule),
-:func:`nway_top1` (MinD-Video's n-way top-1), :func:`binomial_error` and
-:func:`identification_with_categories`.
+The identification metrics of the survey (pairwise, n-way top-1, by
+category) are in :mod:`neurocine.metrics.identification`.
 
 Conventions: samples first. fMRI responses ``X`` are ``(n_samples,
 n_voxels)``; embeddings ``(n_samples, D)``; frames ``(n_samples, H, W)``,
@@ -46,12 +44,12 @@ import math
 import numbers
 
 import numpy as np
-from sklearn.base import BaseEstimator
+from scipy import sparse
+from sklearn.base import RegressorMixin, TransformerMixin
 
 from neurocine.errors import InputError
-from neurocine.io.checkpoints import data_fingerprint
-from neurocine.models.torch_base import keras_init, train
-from neurocine.runtime import resolve_device, seed_everything
+from neurocine.metrics.identification import unit_rows
+from neurocine.models.torch_base import TorchEstimator, holdout, keras_init, mlp, standardiser, to_tensor
 from neurocine.validation import check_int, validate_signal_matrix
 
 __all__ = [
@@ -60,244 +58,7 @@ __all__ = [
     "FMRIVideoDecoder",
     "MaskedBrainAutoencoder",
     "VideoFMRIEncoder",
-    "binomial_error",
-    "identification_with_categories",
-    "nway_top1",
-    "pairwise_identification",
 ]
-
-_BLOCK_ROWS = 1024  # rows per block of a similarity matrix
-
-
-# =============================================================================================
-# identification metrics (pure numpy)
-# =============================================================================================
-def _check_vectors(
-    a, name: str, n_rows: int | None = None, n_cols: int | None = None, rows_of: str = "predicted"
-) -> np.ndarray:
-    arr = validate_signal_matrix(a, name, min_timesteps=1, dtype=np.float64)
-    if n_rows is not None and arr.shape[0] != n_rows:
-        raise InputError(f"{name}: has {arr.shape[0]} rows, expected {n_rows} (one per row of {rows_of})")
-    if n_cols is not None and arr.shape[1] != n_cols:
-        raise InputError(f"{name}: has {arr.shape[1]} columns, expected {n_cols} (the feature dimension of predicted)")
-    return arr
-
-
-def _unit_rows(a: np.ndarray, center: bool = True) -> np.ndarray:
-    """Rows centred (when ``center``) and scaled to unit norm; constant (zero) rows stay 0 (correlation 0)."""
-    a = a - a.mean(1, keepdims=True) if center else a.copy()
-    norm = np.linalg.norm(a, axis=1, keepdims=True)
-    return np.divide(a, norm, out=np.zeros_like(a), where=norm > 0)
-
-
-def _share_below(sims: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """Per row: count of entries below ``reference`` plus half the ties (counts, not shares)."""
-    ref = reference[:, None]
-    return (sims < ref).sum(1) + 0.5 * (sims == ref).sum(1)
-
-
-def pairwise_identification(predicted, true, candidates=None) -> np.ndarray:
-    """Pairwise identification accuracy per sample (the generic-object-decoding rule).
-
-    For sample ``i``, the Pearson correlation of ``predicted[i]`` with its
-    own ``true[i]`` is compared with its correlation with every *other*
-    candidate; the accuracy of the sample is the share of those candidates
-    whose correlation is below the true one (a tie counts one half). Its
-    mean over samples is the pairwise identification accuracy: 1 for
-    perfect predictions, 0.5 by chance.
-
-    Parameters
-    ----------
-    predicted : array_like, shape (n, D)
-        Decoded feature vectors (e.g. CNN features predicted from voxels).
-    true : array_like, shape (n, D)
-        The true feature vector of each sample.
-    candidates : array_like, shape (m, D), optional
-        The other candidates (distractors) every sample is compared with.
-        None: the other rows of ``true`` (sample ``i`` against ``true[j]``,
-        ``j != i``; needs n >= 2).
-
-    Returns
-    -------
-    ndarray, shape (n,)
-        Accuracy of each sample in [0, 1]; ``.mean()`` is the identification
-        accuracy and :func:`binomial_error` its error.
-
-    Notes
-    -----
-    A constant row has correlation 0 with everything.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> true = np.random.default_rng(0).standard_normal((5, 20))
-    >>> pairwise_identification(true, true).tolist()          # perfect predictions
-    [1.0, 1.0, 1.0, 1.0, 1.0]
-    >>> float(pairwise_identification(np.ones((5, 20)), true).mean())   # constant: all ties
-    0.5
-    """
-    P = _check_vectors(predicted, "predicted")
-    T = _check_vectors(true, "true", P.shape[0], P.shape[1])
-    Pu, Tu = _unit_rows(P), _unit_rows(T)
-    n = P.shape[0]
-    out = np.empty(n)
-    if candidates is None:
-        if n < 2:
-            raise InputError(
-                "true: has 1 row; expected at least 2 samples (the others are the candidates), or pass candidates"
-            )
-        for start in range(0, n, _BLOCK_ROWS):
-            stop = min(n, start + _BLOCK_ROWS)
-            sims = Pu[start:stop] @ Tu.T
-            rows = np.arange(stop - start)
-            own = sims[rows, np.arange(start, stop)]
-            out[start:stop] = (_share_below(sims, own) - 0.5) / (n - 1)  # the sample's own tie with itself
-        return out
-    C = _check_vectors(candidates, "candidates", n_cols=P.shape[1])
-    Cu = _unit_rows(C)
-    for start in range(0, n, _BLOCK_ROWS):
-        stop = min(n, start + _BLOCK_ROWS)
-        sims = Pu[start:stop] @ Cu.T
-        own = np.einsum("ij,ij->i", Pu[start:stop], Tu[start:stop])
-        out[start:stop] = _share_below(sims, own) / C.shape[0]
-    return out
-
-
-def nway_top1(predicted, true, n_way: int = 50, trials: int = 100, random_state=None) -> float:
-    """n-way top-1 identification accuracy (MinD-Video's scoring), with random candidate sets.
-
-    For every sample and trial, the candidates are the sample's own
-    ``true[i]`` and ``n_way - 1`` other rows of ``true`` drawn at random
-    without replacement; the trial is correct when the true candidate has
-    the highest Pearson correlation with ``predicted[i]`` (a tie for the top
-    between k candidates counts ``1 / k``). The accuracy is the mean over
-    samples and trials; chance is ``1 / n_way``.
-
-    Parameters
-    ----------
-    predicted, true : array_like, shape (n, D)
-    n_way : int, default 50
-        Candidates per trial (2 for 2-way), at most n.
-    trials : int, default 100
-        Random candidate draws per sample (MinD-Video repeats 100 times).
-    random_state : int, numpy Generator or None
-        Seed of the draws.
-
-    Returns
-    -------
-    float
-        Accuracy in [0, 1]; its error over the ``n`` samples is
-        ``binomial_error(accuracy, n)`` (conservative: the trials of one
-        sample are not independent).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> true = np.random.default_rng(0).standard_normal((60, 30))
-    >>> nway_top1(true, true, n_way=50, trials=5, random_state=0)
-    1.0
-    """
-    P = _check_vectors(predicted, "predicted")
-    T = _check_vectors(true, "true", P.shape[0], P.shape[1])
-    n = P.shape[0]
-    n_way = check_int("n_way", n_way, minimum=2)
-    trials = check_int("trials", trials)
-    if n_way > n:
-        raise InputError(f"n_way: got {n_way}, expected at most the {n} samples (the candidates come from true)")
-    rng = np.random.default_rng(random_state)
-    sims = _unit_rows(P) @ _unit_rows(T).T
-    own = np.diag(sims).copy()
-    off = ~np.eye(n, dtype=bool)
-    others = sims[off].reshape(n, n - 1)  # row i: correlations with true[j], j != i, in order of j
-    total = 0.0
-    for _ in range(trials):
-        for start in range(0, n, 256):  # blocks of rows: the random keys take 256 x (n - 1) floats at a time
-            rows, ref = others[start : start + 256], own[start : start + 256, None]
-            if n_way < n:
-                pick = np.argpartition(rng.random(rows.shape), n_way - 2, axis=1)[:, : n_way - 1]
-                rows = np.take_along_axis(rows, pick, axis=1)
-            above = (rows > ref).any(1)
-            total += float(np.where(above, 0.0, 1.0 / (1.0 + (rows == ref).sum(1))).sum())
-    return total / (n * trials)
-
-
-def binomial_error(accuracy, n):
-    """Standard error of an accuracy measured on ``n`` independent trials: ``sqrt(p (1 - p) / n)``.
-
-    Parameters
-    ----------
-    accuracy : float or array_like
-        Accuracies in [0, 1].
-    n : int or array_like
-        Numbers of trials (samples), >= 1.
-
-    Returns
-    -------
-    float or ndarray
-        Broadcast shape of the inputs.
-
-    Examples
-    --------
-    >>> binomial_error(0.5, 100)
-    0.05
-    """
-    p = np.asarray(accuracy, dtype=np.float64)
-    count = np.asarray(n)
-    if not np.all(np.isfinite(p)) or np.any(p < 0) or np.any(p > 1):
-        raise InputError(f"accuracy: got {accuracy!r}, expected values in [0, 1]")
-    if count.dtype.kind not in "iuf" or np.any(count < 1) or np.any(count != np.round(count)):
-        raise InputError(f"n: got {n!r}, expected a positive number of trials")
-    err = np.sqrt(p * (1 - p) / count.astype(np.float64))
-    return float(err) if err.ndim == 0 else err
-
-
-def identification_with_categories(predicted, category_features, labels) -> np.ndarray:
-    """Pairwise category identification per sample (generic object decoding).
-
-    Each sample's prediction is correlated with the feature vector of every
-    category (e.g. the average CNN features of its images); the accuracy of
-    the sample is the share of the *other* categories whose correlation is
-    below that of its own category (ties count one half). Chance is 0.5.
-
-    Parameters
-    ----------
-    predicted : array_like, shape (n, D)
-        Decoded feature vectors.
-    category_features : array_like, shape (m, D)
-        One feature vector per category (m >= 2).
-    labels : array_like of int, shape (n,)
-        The category (row of ``category_features``) of each sample.
-
-    Returns
-    -------
-    ndarray, shape (n,)
-        Accuracy per sample; ``.mean()`` is the category identification
-        accuracy.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> cats = np.random.default_rng(0).standard_normal((4, 10))
-    >>> identification_with_categories(cats[[2, 0, 1]], cats, [2, 0, 1]).tolist()
-    [1.0, 1.0, 1.0]
-    """
-    P = _check_vectors(predicted, "predicted")
-    C = _check_vectors(category_features, "category_features", n_cols=P.shape[1])
-    m = C.shape[0]
-    if m < 2:
-        raise InputError(f"category_features: has {m} row; expected at least 2 categories")
-    lab = np.asarray(labels)
-    if lab.shape != (P.shape[0],):
-        raise InputError(f"labels: got shape {lab.shape}, expected ({P.shape[0]},) (one per row of predicted)")
-    if lab.dtype.kind not in "iu" and not (lab.dtype.kind == "f" and np.all(lab == np.round(lab))):
-        raise InputError(f"labels: has dtype {lab.dtype}; expected integer category indices")
-    lab = lab.astype(np.int64)
-    if lab.size and (lab.min() < 0 or lab.max() >= m):
-        bad = int(lab[(lab < 0) | (lab >= m)][0])
-        raise InputError(f"labels: has {bad}; expected indices of category_features rows, 0 to {m - 1}")
-    sims = _unit_rows(P) @ _unit_rows(C).T
-    own = sims[np.arange(P.shape[0]), lab]
-    return (_share_below(sims, own) - 0.5) / (m - 1)
 
 
 # =============================================================================================
@@ -344,20 +105,16 @@ def _check_ints(name: str, value, allow_empty: bool = False) -> tuple[int, ...]:
 def _check_samples(
     a, name: str, n_rows: int | None = None, n_cols: int | None = None, rows_of: str = "X", cols_as: str = "in fit"
 ) -> np.ndarray:
+    if sparse.issparse(a):
+        raise InputError(
+            f"{name}: is a sparse {type(a).__name__}; expected a dense array (sparse input is not supported)"
+        )
     arr = validate_signal_matrix(a, name, min_timesteps=1, dtype=np.float32)
     if n_rows is not None and arr.shape[0] != n_rows:
         raise InputError(f"{name}: has {arr.shape[0]} rows, expected {n_rows} (one per row of {rows_of})")
     if n_cols is not None and arr.shape[1] != n_cols:
         raise InputError(f"{name}: has {arr.shape[1]} columns, expected {n_cols} ({cols_as})")
     return arr
-
-
-def _standardiser(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Column means and standard deviations (1 where a column is constant), float32."""
-    mean = data.mean(0, dtype=np.float64)
-    scale = data.std(0, dtype=np.float64)
-    scale[scale == 0] = 1.0
-    return mean.astype(np.float32), scale.astype(np.float32)
 
 
 def _check_frames(
@@ -428,24 +185,12 @@ def _sample_correlations(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Pearson correlation of each sample (flattened) of ``a`` with the same sample of ``b``."""
     a = a.reshape(len(a), -1).astype(np.float64)
     b = b.reshape(len(b), -1).astype(np.float64)
-    return np.einsum("ij,ij->i", _unit_rows(a), _unit_rows(b))
+    return np.einsum("ij,ij->i", unit_rows(a), unit_rows(b))
 
 
 def _column_correlations(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Pearson correlation of each column of ``a`` with the same column of ``b`` (0 for a constant column)."""
-    return np.einsum("ij,ij->i", _unit_rows(a.T.astype(np.float64)), _unit_rows(b.T.astype(np.float64)))
-
-
-def _holdout(n: int, fraction: float, name: str) -> int:
-    """Training rows left when the last ``fraction`` of ``n`` rows is held out for validation."""
-    n_val = int(round(n * fraction))
-    if n - n_val < 2 or (fraction > 0 and n_val < 1):
-        raise InputError(
-            f"{name}: {n} samples with validation_fraction={fraction} leave {n - n_val} training "
-            f"and {n_val} validation samples; expected at least 2 training samples and 1 "
-            f"validation sample (or pass validation data)"
-        )
-    return n - n_val
+    return np.einsum("ij,ij->i", unit_rows(a.T.astype(np.float64)), unit_rows(b.T.astype(np.float64)))
 
 
 def _validation_pair(validation, first: str, second: str) -> tuple:
@@ -465,52 +210,9 @@ def _split_validation(
     checked by ``check_pair(first_val, second_val) -> (first_val, second_val)``, and all rows train.
     """
     if validation is None:
-        n_train = _holdout(first.shape[0], float(est.validation_fraction), names[0])
+        n_train = holdout(first.shape[0], float(est.validation_fraction), names[0], min_train=2)
         return first[:n_train], second[:n_train], first[n_train:], second[n_train:]
     return (first, second, *check_pair(*_validation_pair(validation, *names)))
-
-
-def _param_repr(value) -> str:
-    """Fingerprint text of a hyper-parameter; a fitted estimator is named by a hash of its weights."""
-    net = getattr(value, "network_", None)
-    if net is None:
-        return repr(value)
-    arrays = [t.detach().cpu().numpy() for t in net.state_dict().values()]
-    return f"{type(value).__name__}(weights {data_fingerprint(*arrays)})"
-
-
-def _run_training(est, net, optimizer, train_epoch, validate, rng, shapes: dict, arrays: tuple) -> None:
-    """Run :func:`~neurocine.models.torch_base.train` for ``est`` and store its results (``history_`` ...).
-
-    ``network_`` is set only once training has succeeded; every ``fit`` drops it first, so a failed or
-    interrupted fit leaves an unfitted model.
-    """
-    params = est.get_params(deep=False)
-    fingerprint = {k: _param_repr(v) for k, v in params.items() if k not in ("max_epochs", "checkpoint_dir", "device")}
-    fingerprint.update(
-        estimator=type(est).__name__,
-        **{k: str(v) for k, v in shapes.items()},
-        data=data_fingerprint(*arrays) if est.checkpoint_dir is not None else "",
-    )
-    result = train(
-        net,
-        optimizer,
-        train_epoch=train_epoch,
-        validate=validate,
-        rng=rng,
-        max_epochs=int(est.max_epochs),
-        patience=int(est.patience),
-        min_delta=float(est.min_delta),
-        checkpoint_dir=est.checkpoint_dir,
-        fingerprint=fingerprint,
-        desc=f"{type(est).__name__} epochs",
-        stop_after_epoch=getattr(est, "_stop_after_epoch", None),
-    )
-    est.network_ = net
-    est.history_ = result.history
-    est.best_epoch_ = result.best_epoch
-    est.n_epochs_ = result.n_epochs
-    est.stopped_early_ = result.stopped_early
 
 
 def _mean_batch_loss(batch_loss, n: int, batch_size: int) -> float:
@@ -540,12 +242,6 @@ def _batches(order: np.ndarray, batch_size: int) -> list[np.ndarray]:
     return np.array_split(order, max(1, math.ceil(len(order) / batch_size)))
 
 
-def _tensor(a: np.ndarray, device):
-    import torch
-
-    return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).to(device)
-
-
 def _check_common(est) -> None:
     for name in ("batch_size", "max_epochs", "patience"):
         check_int(name, getattr(est, name))
@@ -553,17 +249,6 @@ def _check_common(est) -> None:
     _check_real("learning_rate", est.learning_rate, 0, low_open=True)
     _check_real("weight_decay", est.weight_decay, 0)
     _check_real("validation_fraction", est.validation_fraction, 0, 1, high_open=True)
-
-
-def _mlp(n_in: int, hidden: tuple[int, ...], n_out: int, dropout: float, activation: str = "gelu"):
-    from torch import nn
-
-    layers, width = [], n_in
-    for h in hidden:
-        layers += [nn.Linear(width, h), nn.GELU() if activation == "gelu" else nn.ReLU(), nn.Dropout(dropout)]
-        width = h
-    layers.append(nn.Linear(width, n_out))
-    return nn.Sequential(*layers)
 
 
 def _frame_decoder(
@@ -615,7 +300,7 @@ def _predict_blocks(fn, a: np.ndarray, batch_size: int, device) -> np.ndarray:
     outs = []
     with torch.no_grad():
         for start in range(0, a.shape[0], batch_size):
-            outs.append(fn(_tensor(a[start : start + batch_size], device)).cpu().numpy())
+            outs.append(fn(to_tensor(a[start : start + batch_size], device)).cpu().numpy())
     return np.concatenate(outs).astype(np.float32, copy=False)
 
 
@@ -743,7 +428,7 @@ def _normalise_patches(target, valid):
     return (target - mean) / (var + 1e-6).sqrt() * valid
 
 
-class MaskedBrainAutoencoder(BaseEstimator):
+class MaskedBrainAutoencoder(TransformerMixin, TorchEstimator):
     """Masked brain modelling (MinD-Video's MBM) on voxel vectors: pretraining and fMRI embeddings.
 
     Each scan (a row of ``X``, voxels standardised with the training means and
@@ -848,6 +533,8 @@ class MaskedBrainAutoencoder(BaseEstimator):
     ((5, 100), (5, 100))
     """
 
+    _fit_call = "fit(X)"
+
     def __init__(
         self,
         patch_size: int = 16,
@@ -899,6 +586,11 @@ class MaskedBrainAutoencoder(BaseEstimator):
         self.random_state = random_state
         self.device = device
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]  # embeddings are float32 whatever the input
+        return tags
+
     # -- validation -------------------------------------------------------------------------
     def _check_params(self) -> None:
         for name in ("patch_size", "embed_dim", "depth", "num_heads", "decoder_dim", "decoder_depth", "decoder_heads"):
@@ -920,10 +612,6 @@ class MaskedBrainAutoencoder(BaseEstimator):
             raise InputError(f"normalize_patches: got {self.normalize_patches!r}, expected True or False")
         _check_common(self)
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "network_"):
-            raise InputError("MaskedBrainAutoencoder: this model is not fitted yet; call fit(X) first")
-
     def _n_visible(self, mask_ratio: float, n_patches: int) -> int:
         return max(1, int(n_patches * (1 - mask_ratio)))
 
@@ -939,7 +627,7 @@ class MaskedBrainAutoencoder(BaseEstimator):
         p = int(self.patch_size)
         valid = np.zeros(self.n_patches_ * p, dtype=np.float32)
         valid[: self.n_features_in_] = 1
-        return _tensor(valid.reshape(self.n_patches_, p), device)
+        return to_tensor(valid.reshape(self.n_patches_, p), device)
 
     def _draw_keep(self, rng: np.random.Generator, n: int, n_visible: int) -> np.ndarray:
         return np.argsort(rng.random((n, self.n_patches_)), axis=1)[:, :n_visible]
@@ -975,9 +663,9 @@ class MaskedBrainAutoencoder(BaseEstimator):
 
         self._check_params()
         X = _check_samples(X, "X")
-        self.__dict__.pop("network_", None)  # a failed refit leaves an unfitted model
+        self._forget_fit()  # a failed refit leaves an unfitted model
         if X_val is None:
-            n_train = _holdout(X.shape[0], float(self.validation_fraction), "X")
+            n_train = holdout(X.shape[0], float(self.validation_fraction), "X", min_train=2)
             X_train, X_hold = X[:n_train], X[n_train:]
         else:
             X_train, X_hold = X, _check_samples(X_val, "X_val", n_cols=X.shape[1], cols_as="the columns of X")
@@ -991,10 +679,10 @@ class MaskedBrainAutoencoder(BaseEstimator):
             )
         self.n_features_in_, self.n_patches_, self.n_visible_ = X.shape[1], n_pat, n_vis
         self.embedding_dim_ = int(self.embed_dim)
-        self.x_mean_, self.x_scale_ = _standardiser(X_train)
+        self.x_mean_, self.x_scale_ = standardiser(X_train)
 
-        rng = seed_everything(self.random_state)
-        self.device_ = device = resolve_device(self.device)
+        rng = self._seed()
+        device = self._resolve_device()
         net = _mae_network(
             n_pat,
             int(self.patch_size),
@@ -1011,8 +699,8 @@ class MaskedBrainAutoencoder(BaseEstimator):
         optimizer = torch.optim.AdamW(
             net.parameters(), lr=float(self.learning_rate), weight_decay=float(self.weight_decay)
         )
-        train_patches = _tensor(self._patches(X_train), device)
-        hold_patches = _tensor(self._patches(X_hold), device) if len(X_hold) else None
+        train_patches = to_tensor(self._patches(X_train), device)
+        hold_patches = to_tensor(self._patches(X_hold), device) if len(X_hold) else None
         hold_keep = torch.from_numpy(self._draw_keep(rng, len(X_hold), n_vis)).to(device)
         valid = self._valid(device)
         bs, last = int(self.batch_size), [float("nan")]
@@ -1044,24 +732,22 @@ class MaskedBrainAutoencoder(BaseEstimator):
                 sse, count = sse + float(s), count + float(n)
             return sse / count
 
-        _run_training(
-            self,
+        self._train(
             net,
             optimizer,
-            train_epoch,
-            validate,
-            rng,
-            {"X": X.shape, "X_val": "split" if X_val is None else X_hold.shape},
-            (X, X_hold),
+            train_epoch=train_epoch,
+            validate=validate,
+            rng=rng,
+            shapes={"X": X.shape, "X_val": "split" if X_val is None else X_hold.shape},
+            data=(X, X_hold),
         )
         return self
 
     # -- using a fitted model ---------------------------------------------------------------
-    def _X_for_use(self, X, name: str = "X") -> np.ndarray:
-        self._check_fitted()
-        X = _check_samples(X, name, n_cols=self.n_features_in_)
-        self.network_.eval()
-        return X
+    def _X_for_use(self, X, name: str = "X"):
+        """Checked ``X`` and the device of the fitted network (in eval mode)."""
+        _, device = self._network_for_use()
+        return _check_samples(X, name, n_cols=self.n_features_in_), device
 
     def _embed_tensor(self, patches):
         """Pooled embedding (B, embed_dim) of standardised patches (B, P, p), no masking (differentiable)."""
@@ -1079,17 +765,13 @@ class MaskedBrainAutoencoder(BaseEstimator):
         ndarray, shape (n_samples, embed_dim), float32
             Mean of the patch tokens (``pooling="mean"``) or the CLS token.
         """
-        X = self._X_for_use(X)
-        return _predict_blocks(self._embed_tensor, self._patches(X), int(self.batch_size), self.device_)
-
-    def fit_transform(self, X, y=None, **fit_params) -> np.ndarray:
-        """``fit(X, **fit_params).transform(X)``."""
-        return self.fit(X, **fit_params).transform(X)
+        X, device = self._X_for_use(X)
+        return _predict_blocks(self._embed_tensor, self._patches(X), int(self.batch_size), device)
 
     def _reconstruct(self, X, mask_ratio, random_state):
         import torch
 
-        X = self._X_for_use(X)
+        X, device = self._X_for_use(X)
         ratio = (
             float(self.mask_ratio)
             if mask_ratio is None
@@ -1098,12 +780,12 @@ class MaskedBrainAutoencoder(BaseEstimator):
         n_vis = self.n_patches_ if ratio == 0 else self._n_visible(ratio, self.n_patches_)
         patches = self._patches(X)
         keep = self._draw_keep(np.random.default_rng(random_state), X.shape[0], n_vis)
-        net, valid, bs = self.network_, self._valid(self.device_), int(self.batch_size)
+        net, valid, bs = self.network_, self._valid(device), int(self.batch_size)
         preds, sse, count, sst = [], 0.0, 0.0, 0.0
         with torch.no_grad():
             for start in range(0, X.shape[0], bs):
-                p = _tensor(patches[start : start + bs], self.device_)
-                k = torch.from_numpy(keep[start : start + bs]).to(self.device_)
+                p = to_tensor(patches[start : start + bs], device)
+                k = torch.from_numpy(keep[start : start + bs]).to(device)
                 pred = _mae_decode(net, _mae_encode(net, p, k), k, self.n_patches_)
                 s, n, t = self._masked_error(pred, p, k, valid)
                 sse, count, sst = sse + float(s), count + float(n), sst + float(t)
@@ -1159,7 +841,7 @@ class MaskedBrainAutoencoder(BaseEstimator):
 # =============================================================================================
 # contrastive alignment
 # =============================================================================================
-class ContrastiveAligner(BaseEstimator):
+class ContrastiveAligner(TransformerMixin, TorchEstimator):
     """Contrastive (InfoNCE) alignment of fMRI embeddings to image embeddings (MinD-Video's CLIP step).
 
     A head -- an MLP on standardised voxels, or on the embedding of a fitted
@@ -1238,6 +920,8 @@ class ContrastiveAligner(BaseEstimator):
     True
     """
 
+    _fit_call = "fit(X, E)"
+
     def __init__(
         self,
         encoder=None,
@@ -1277,6 +961,14 @@ class ContrastiveAligner(BaseEstimator):
         self.random_state = random_state
         self.device = device
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        tags.target_tags.multi_output = True  # E is a 2-D matrix of image embeddings
+        tags.target_tags.single_output = False
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags
+
     def _check_params(self) -> tuple[int, ...]:
         hidden = _check_ints("hidden", self.hidden, allow_empty=True)
         _check_real("dropout", self.dropout, 0, 1, high_open=True)
@@ -1297,10 +989,6 @@ class ContrastiveAligner(BaseEstimator):
             )
         _check_common(self)
         return hidden
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "network_"):
-            raise InputError("ContrastiveAligner: this model is not fitted yet; call fit(X, E) first")
 
     # inputs of the trained part: standardised voxels, frozen embeddings, or patches for fine-tuning
     def _inputs(self, X: np.ndarray) -> np.ndarray:
@@ -1346,7 +1034,7 @@ class ContrastiveAligner(BaseEstimator):
         hidden = self._check_params()
         X = _check_samples(X, "X")
         E = _check_samples(E, "E", n_rows=X.shape[0])
-        self.__dict__.pop("network_", None)
+        self._forget_fit()
 
         def check_pair(xv, ev):
             X_va = _check_samples(xv, "validation X", n_cols=X.shape[1], cols_as="the columns of X")
@@ -1370,23 +1058,22 @@ class ContrastiveAligner(BaseEstimator):
         centred = E_tr - self.target_mean_
         self.target_norm_ = float(np.median(np.linalg.norm(centred, axis=1)))
 
-        rng = seed_everything(self.random_state)
-        self.device_ = device = resolve_device(self.device)
+        rng = self._seed()
+        device = self._resolve_device()
         self.encoder_ = None if self.encoder is None else copy.deepcopy(self.encoder)
         modules = {}
         if self.encoder_ is None:
-            self.input_mean_, self.input_scale_ = _standardiser(X_tr)
+            self.input_mean_, self.input_scale_ = standardiser(X_tr)
             n_in = X.shape[1]
         else:
-            self.encoder_.device_ = device
             self.encoder_.network_.to(device)
             emb = self.encoder_.transform(X_tr)
-            self.input_mean_, self.input_scale_ = _standardiser(emb)
+            self.input_mean_, self.input_scale_ = standardiser(emb)
             n_in = emb.shape[1]
             if self.fine_tune_encoder:
                 modules["encoder"] = self.encoder_.network_
-        self._embed_shift, self._embed_scale = _tensor(self.input_mean_, device), _tensor(self.input_scale_, device)
-        modules["head"] = _mlp(n_in, hidden, E.shape[1], float(self.dropout))
+        self._embed_shift, self._embed_scale = to_tensor(self.input_mean_, device), to_tensor(self.input_scale_, device)
+        modules["head"] = mlp(n_in, hidden, E.shape[1], nn.GELU, dropout=float(self.dropout))
         keras_init(modules["head"])
         scale = nn.Parameter(
             torch.tensor(math.log(1.0 / float(self.temperature))), requires_grad=bool(self.learn_temperature)
@@ -1400,10 +1087,10 @@ class ContrastiveAligner(BaseEstimator):
         )
 
         def unit_targets(e):
-            return F.normalize(_tensor(e - self.target_mean_, device), dim=1)
+            return F.normalize(to_tensor(e - self.target_mean_, device), dim=1)
 
-        x_tr, e_tr = _tensor(self._inputs(X_tr), device), unit_targets(E_tr)
-        x_va, e_va = _tensor(self._inputs(X_va), device), unit_targets(E_va)
+        x_tr, e_tr = to_tensor(self._inputs(X_tr), device), unit_targets(E_tr)
+        x_va, e_va = to_tensor(self._inputs(X_va), device), unit_targets(E_va)
         bs, last, max_scale = int(self.batch_size), [float("nan")], math.log(100.0)
 
         def info_nce(x, e):
@@ -1431,29 +1118,30 @@ class ContrastiveAligner(BaseEstimator):
             total = sum(float(info_nce(x_va[p[0] : p[-1] + 1], e_va[p[0] : p[-1] + 1])) * len(p) for p in parts)
             return total / len(x_va)
 
-        _run_training(
-            self,
+        self._train(
             net,
             optimizer,
-            train_epoch,
-            validate,
-            rng,
-            {"X": X.shape, "E": E.shape, "validation": "split" if validation is None else (X_va.shape, E_va.shape)},
-            (X, E, X_va, E_va),
+            train_epoch=train_epoch,
+            validate=validate,
+            rng=rng,
+            shapes={
+                "X": X.shape,
+                "E": E.shape,
+                "validation": "split" if validation is None else (X_va.shape, E_va.shape),
+            },
+            data=(X, E, X_va, E_va),
         )
         self.temperature_ = float(1.0 / net["scale"]["logit_scale"].detach().clamp(max=max_scale).exp())
         return self
 
     def _directions(self, X) -> np.ndarray:
         """Unit vectors (n, D_img) of the head output."""
-        self._check_fitted()
+        net, device = self._network_for_use()
         X = _check_samples(X, "X", n_cols=self.n_features_in_)
-        net = self.network_
-        net.eval()
         if self.encoder_ is not None:
             self.encoder_.network_.eval()
-        out = _predict_blocks(lambda x: self._features(net, x), self._inputs(X), int(self.batch_size), self.device_)
-        return _unit_rows(out.astype(np.float64), center=False)
+        out = _predict_blocks(lambda x: self._features(net, x), self._inputs(X), int(self.batch_size), device)
+        return unit_rows(out.astype(np.float64), center=False)
 
     def transform(self, X) -> np.ndarray:
         """Aligned embeddings of scans, in the image-embedding space.
@@ -1470,7 +1158,8 @@ class ContrastiveAligner(BaseEstimator):
             length put it where image embeddings lie (e.g. to feed a
             :class:`ConditionalFrameDecoder` fitted on image embeddings).
         """
-        return (self.target_mean_ + self.target_norm_ * self._directions(X)).astype(np.float32)
+        directions = self._directions(X)  # checks first that the model is fitted
+        return (self.target_mean_ + self.target_norm_ * directions).astype(np.float32)
 
     def similarity(self, X, E) -> np.ndarray:
         """Cosine similarities (n_scans, n_candidates) of aligned scans with candidate image embeddings.
@@ -1481,7 +1170,7 @@ class ContrastiveAligner(BaseEstimator):
         """
         d = self._directions(X)
         E = _check_samples(E, "E", n_cols=self.n_targets_, cols_as="D_img as in fit")
-        return d @ _unit_rows(E.astype(np.float64) - self.target_mean_, center=False).T
+        return d @ unit_rows(E.astype(np.float64) - self.target_mean_, center=False).T
 
     def score(self, X, E) -> float:
         """Top-1 retrieval accuracy: share of scans whose own image is the most similar row of ``E``.
@@ -1511,7 +1200,7 @@ class ContrastiveAligner(BaseEstimator):
 # =============================================================================================
 # frames from embeddings
 # =============================================================================================
-class ConditionalFrameDecoder(BaseEstimator):
+class ConditionalFrameDecoder(RegressorMixin, TorchEstimator):
     """Frames generated from an embedding: MLP -> transposed-convolution decoder.
 
     The embedding (standardised per dimension with the training statistics)
@@ -1566,6 +1255,8 @@ class ConditionalFrameDecoder(BaseEstimator):
     (3, 16, 16)
     """
 
+    _fit_call = "fit(E, frames)"
+
     def __init__(
         self,
         hidden: int = 256,
@@ -1599,6 +1290,12 @@ class ConditionalFrameDecoder(BaseEstimator):
         self.random_state = random_state
         self.device = device
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True  # the target is frames (n, H, W), (n, K, H, W) or RGB
+        tags.target_tags.single_output = False
+        return tags
+
     def _check_params(self) -> tuple[int, ...]:
         check_int("hidden", self.hidden)
         channels = _check_ints("channels", self.channels)
@@ -1606,10 +1303,6 @@ class ConditionalFrameDecoder(BaseEstimator):
         _check_real("gradient_weight", self.gradient_weight, 0)
         _check_common(self)
         return channels
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "network_"):
-            raise InputError(f"{type(self).__name__}: this model is not fitted yet; call fit first")
 
     def _loss(self, pred, target):
         loss = ((pred - target) ** 2).mean()
@@ -1638,7 +1331,7 @@ class ConditionalFrameDecoder(BaseEstimator):
         channels = self._check_params()
         E = _check_samples(E, "E")
         F_all, spec = _check_frames(frames, "frames", n_rows=E.shape[0], rows_of="E")
-        self.__dict__.pop("network_", None)
+        self._forget_fit()
 
         def check_pair(ev, fv):
             E_va = _check_samples(ev, "validation E", n_cols=E.shape[1], cols_as="the columns of E")
@@ -1648,19 +1341,19 @@ class ConditionalFrameDecoder(BaseEstimator):
 
         E_tr, F_tr, E_va, F_va = _split_validation(self, E, F_all, validation, ("E", "frames"), check_pair)
         self.frame_shape_, self.n_features_in_ = spec, E.shape[1]
-        self.e_mean_, self.e_scale_ = _standardiser(E_tr)
+        self.e_mean_, self.e_scale_ = standardiser(E_tr)
         self.pixel_mean_ = float(F_tr.mean(dtype=np.float64))
         self.pixel_scale_ = float(F_tr.std(dtype=np.float64)) or 1.0
 
-        rng = seed_everything(self.random_state)
-        self.device_ = device = resolve_device(self.device)
+        rng = self._seed()
+        device = self._resolve_device()
         hw = F_all.shape[2:]
         net = _frame_decoder(E.shape[1], int(self.hidden), channels, F_all.shape[1], float(self.dropout), hw).to(device)
         optimizer = torch.optim.AdamW(
             net.parameters(), lr=float(self.learning_rate), weight_decay=float(self.weight_decay)
         )
-        e_tr, f_tr = _tensor(self._scale_E(E_tr), device), _tensor(self._scale_frames(F_tr), device)
-        e_va, f_va = _tensor(self._scale_E(E_va), device), _tensor(self._scale_frames(F_va), device)
+        e_tr, f_tr = to_tensor(self._scale_E(E_tr), device), to_tensor(self._scale_frames(F_tr), device)
+        e_va, f_va = to_tensor(self._scale_E(E_va), device), to_tensor(self._scale_frames(F_va), device)
         bs, last = int(self.batch_size), [float("nan")]
 
         def train_epoch() -> float:
@@ -1680,19 +1373,18 @@ class ConditionalFrameDecoder(BaseEstimator):
                 return last[0]
             return _mean_batch_loss(lambda rows: self._loss(_decode(net, e_va[rows], hw), f_va[rows]), len(e_va), bs)
 
-        _run_training(
-            self,
+        self._train(
             net,
             optimizer,
-            train_epoch,
-            validate,
-            rng,
-            {
+            train_epoch=train_epoch,
+            validate=validate,
+            rng=rng,
+            shapes={
                 "E": E.shape,
                 "frames": (F_all.shape, spec),
                 "validation": "split" if validation is None else (E_va.shape, F_va.shape),
             },
-            (E, F_all, E_va, F_va),
+            data=(E, F_all, E_va, F_va),
         )
         return self
 
@@ -1714,13 +1406,10 @@ class ConditionalFrameDecoder(BaseEstimator):
         ndarray, shape (n_samples, *frame_shape_), float32
             In the units and layout of the training frames.
         """
-        self._check_fitted()
+        net, device = self._network_for_use()
         E = _check_samples(E, "E", n_cols=self.n_features_in_)
-        self.network_.eval()
         hw = _frame_geometry(self.frame_shape_)[2:]
-        out = _predict_blocks(
-            lambda e: _decode(self.network_, e, hw), self._scale_E(E), int(self.batch_size), self.device_
-        )
+        out = _predict_blocks(lambda e: _decode(net, e, hw), self._scale_E(E), int(self.batch_size), device)
         return _frames_from_channels(out * self.pixel_scale_ + self.pixel_mean_, self.frame_shape_)
 
     def score(self, E, frames) -> float:
@@ -1766,7 +1455,7 @@ def _encoder_loss(r, r_hat, alpha: float, normalise_norm: bool = False):
     return (dist + alpha * (1 - F.cosine_similarity(r, r_hat, dim=1, eps=1e-8))).mean()
 
 
-class VideoFMRIEncoder(BaseEstimator):
+class VideoFMRIEncoder(RegressorMixin, TorchEstimator):
     """Video -> fMRI encoder of Kupershmidt et al. (2022), trained with their loss and schedule.
 
     Each sample's frames (a clip of K frames, grey or RGB, stacked as input
@@ -1829,9 +1518,11 @@ class VideoFMRIEncoder(BaseEstimator):
     >>> frames = rng.uniform(0, 255, (120, 2, 16, 16))           # 120 clips of 2 frames
     >>> X = frames.reshape(120, -1) @ rng.standard_normal((512, 30)) / 255   # 30 voxels
     >>> enc = VideoFMRIEncoder(max_epochs=2, random_state=0).fit(frames, X)
-    >>> enc.predict(frames).shape, enc.score(frames, X).shape   # per-voxel r
+    >>> enc.predict(frames).shape, enc.score_targets(frames, X).shape   # per-voxel r
     ((120, 30), (30,))
     """
+
+    _fit_call = "fit(frames, X)"
 
     def __init__(
         self,
@@ -1868,6 +1559,13 @@ class VideoFMRIEncoder(BaseEstimator):
         self.random_state = random_state
         self.device = device
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False  # the input is frames (n, H, W), (n, K, H, W) or RGB
+        tags.input_tags.three_d_array = True
+        tags.target_tags.multi_output = True  # scans (n, n_voxels)
+        return tags
+
     def _check_params(self) -> tuple[int, ...]:
         channels = _check_ints("channels", self.channels)
         _check_real("alpha", self.alpha, 0)
@@ -1877,10 +1575,6 @@ class VideoFMRIEncoder(BaseEstimator):
         _check_real("lr_gamma", self.lr_gamma, 0, 1, low_open=True)
         _check_common(self)
         return channels
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "network_"):
-            raise InputError("VideoFMRIEncoder: this model is not fitted yet; call fit(frames, X) first")
 
     def fit(self, frames, X, *, validation=None) -> VideoFMRIEncoder:
         """Learn to predict scans ``X`` from the frames shown.
@@ -1904,7 +1598,7 @@ class VideoFMRIEncoder(BaseEstimator):
         channels = self._check_params()
         X = _check_samples(X, "X")
         F_all, spec = _check_frames(frames, "frames", n_rows=X.shape[0], rows_of="X")
-        self.__dict__.pop("network_", None)
+        self._forget_fit()
 
         def check_pair(fv, xv):
             X_va = _check_samples(xv, "validation X", n_cols=X.shape[1], cols_as="the columns of X")
@@ -1916,15 +1610,15 @@ class VideoFMRIEncoder(BaseEstimator):
         self.frame_shape_, self.n_voxels_ = spec, X.shape[1]
         self.pixel_mean_ = float(F_tr.mean(dtype=np.float64))
         self.pixel_scale_ = float(F_tr.std(dtype=np.float64)) or 1.0
-        self.y_mean_, self.y_scale_ = _standardiser(X_tr)
+        self.y_mean_, self.y_scale_ = standardiser(X_tr)
 
-        rng = seed_everything(self.random_state)
-        self.device_ = device = resolve_device(self.device)
+        rng = self._seed()
+        device = self._resolve_device()
         net = _frame_encoder(F_all.shape[1], channels, F_all.shape[2:], X.shape[1], float(self.dropout)).to(device)
         base_lr = float(self.learning_rate)
         optimizer = torch.optim.Adam(net.parameters(), lr=base_lr, weight_decay=float(self.weight_decay))
-        f_tr, y_tr = _tensor(self._scale_frames(F_tr), device), _tensor(self._scale_X(X_tr), device)
-        f_va, y_va = _tensor(self._scale_frames(F_va), device), _tensor(self._scale_X(X_va), device)
+        f_tr, y_tr = to_tensor(self._scale_frames(F_tr), device), to_tensor(self._scale_X(X_tr), device)
+        f_va, y_va = to_tensor(self._scale_frames(F_va), device), to_tensor(self._scale_X(X_va), device)
         bs, alpha, last = int(self.batch_size), float(self.alpha), [float("nan")]
         step = None if self.lr_step_epochs is None else int(self.lr_step_epochs)
 
@@ -1949,19 +1643,18 @@ class VideoFMRIEncoder(BaseEstimator):
                 return last[0]
             return _mean_batch_loss(lambda rows: _encoder_loss(y_va[rows], forward(f_va[rows]), alpha), len(f_va), bs)
 
-        _run_training(
-            self,
+        self._train(
             net,
             optimizer,
-            train_epoch,
-            validate,
-            rng,
-            {
+            train_epoch=train_epoch,
+            validate=validate,
+            rng=rng,
+            shapes={
                 "frames": (F_all.shape, spec),
                 "X": X.shape,
                 "validation": "split" if validation is None else (F_va.shape, X_va.shape),
             },
-            (F_all, X, F_va, X_va),
+            data=(F_all, X, F_va, X_va),
         )
         return self
 
@@ -1983,17 +1676,21 @@ class VideoFMRIEncoder(BaseEstimator):
         ndarray, shape (n_samples, n_voxels), float32
             In the units of the training ``X``.
         """
-        self._check_fitted()
+        net, device = self._network_for_use()
         F, _ = _check_frames(frames, "frames", spec=self.frame_shape_)
-        net = self.network_
-        net.eval()
         out = _predict_blocks(
-            lambda f: net["head"](net["features"](f)), self._scale_frames(F), int(self.batch_size), self.device_
+            lambda f: net["head"](net["features"](f)), self._scale_frames(F), int(self.batch_size), device
         )
         return out * self.y_scale_ + self.y_mean_
 
-    def score(self, frames, X) -> np.ndarray:
+    def score_targets(self, frames, X) -> np.ndarray:
         """Pearson correlation per voxel between predicted and measured scans (over samples).
+
+        Parameters
+        ----------
+        frames : array_like, shape (n_samples, *frame_shape_)
+        X : array_like, shape (n_samples, n_voxels)
+            The measured scans.
 
         Returns
         -------
@@ -2004,8 +1701,22 @@ class VideoFMRIEncoder(BaseEstimator):
         X = _check_samples(X, "X", n_rows=len(pred), n_cols=self.n_voxels_, rows_of="frames")
         return _column_correlations(X, pred)
 
+    def score(self, frames, X) -> float:
+        """Mean over voxels of :meth:`score_targets`: the mean prediction accuracy (Pearson r) of a voxel.
 
-class FMRIVideoDecoder(BaseEstimator):
+        Parameters
+        ----------
+        frames : array_like, shape (n_samples, *frame_shape_)
+        X : array_like, shape (n_samples, n_voxels)
+
+        Returns
+        -------
+        float
+        """
+        return float(self.score_targets(frames, X).mean())
+
+
+class FMRIVideoDecoder(RegressorMixin, TorchEstimator):
     """fMRI -> video decoder of Kupershmidt et al. (2022), with their self-supervised video -> fMRI -> video cycle.
 
     The decoder maps a scan (voxels standardised with the statistics of the
@@ -2098,6 +1809,8 @@ class FMRIVideoDecoder(BaseEstimator):
     (4, 16, 16)
     """
 
+    _fit_call = "fit(X, frames)"
+
     def __init__(
         self,
         encoder=None,
@@ -2143,6 +1856,12 @@ class FMRIVideoDecoder(BaseEstimator):
         self.random_state = random_state
         self.device = device
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True  # the target is frames (n, *encoder.frame_shape_)
+        tags.target_tags.single_output = False
+        return tags
+
     def _check_params(self) -> tuple[tuple[int, ...], tuple[float, float, float]]:
         if not isinstance(self.encoder, VideoFMRIEncoder):
             raise InputError(
@@ -2171,10 +1890,6 @@ class FMRIVideoDecoder(BaseEstimator):
         _check_real("lr_gamma", self.lr_gamma, 0, 1, low_open=True)
         _check_common(self)
         return channels, weights  # type: ignore[return-value]
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "network_"):
-            raise InputError("FMRIVideoDecoder: this model is not fitted yet; call fit(X, frames) first")
 
     def fit(self, X, frames, *, unpaired=None, validation=None) -> FMRIVideoDecoder:
         """Learn to decode frames from scans, with the self-supervised cycle on ``unpaired`` videos.
@@ -2205,7 +1920,7 @@ class FMRIVideoDecoder(BaseEstimator):
         F_un = None
         if unpaired is not None:
             F_un, _ = _check_frames(unpaired, "unpaired", spec=enc.frame_shape_)
-        self.__dict__.pop("network_", None)
+        self._forget_fit()
 
         def check_pair(xv, fv):
             X_va = _check_samples(xv, "validation X", n_cols=X.shape[1], cols_as="the columns of X")
@@ -2217,8 +1932,8 @@ class FMRIVideoDecoder(BaseEstimator):
         self.frame_shape_, self.n_features_in_ = spec, X.shape[1]
         k_frames, n_colours = _frame_geometry(spec)[:2]
 
-        rng = seed_everything(self.random_state)
-        self.device_ = device = resolve_device(self.device)
+        rng = self._seed()
+        device = self._resolve_device()
         frozen = copy.deepcopy(enc.network_).to(device).eval()
         for p in frozen.parameters():
             p.requires_grad_(False)
@@ -2226,9 +1941,9 @@ class FMRIVideoDecoder(BaseEstimator):
         net = _frame_decoder(X.shape[1], int(self.hidden), channels, F_all.shape[1], float(self.dropout), hw).to(device)
         base_lr = float(self.learning_rate)
         optimizer = torch.optim.AdamW(net.parameters(), lr=base_lr, weight_decay=float(self.weight_decay))
-        r_tr, f_tr = _tensor(enc._scale_X(X_tr), device), _tensor(enc._scale_frames(F_tr), device)
-        r_va, f_va = _tensor(enc._scale_X(X_va), device), _tensor(enc._scale_frames(F_va), device)
-        f_un = None if F_un is None else _tensor(enc._scale_frames(F_un), device)
+        r_tr, f_tr = to_tensor(enc._scale_X(X_tr), device), to_tensor(enc._scale_frames(F_tr), device)
+        r_va, f_va = to_tensor(enc._scale_X(X_va), device), to_tensor(enc._scale_frames(F_va), device)
+        f_un = None if F_un is None else to_tensor(enc._scale_frames(F_un), device)
         bs, last = int(self.batch_size), [float("nan")]
         w_im, w_vid, w_r = weights
         alpha, w_un, w_tv = float(enc.alpha), float(self.unpaired_weight), float(self.tv_weight)
@@ -2284,20 +1999,19 @@ class FMRIVideoDecoder(BaseEstimator):
                 return last[0]
             return _mean_batch_loss(lambda rows: decoder_loss(r_va[rows], f_va[rows]), len(r_va), bs)
 
-        _run_training(
-            self,
+        self._train(
             net,
             optimizer,
-            train_epoch,
-            validate,
-            rng,
-            {
+            train_epoch=train_epoch,
+            validate=validate,
+            rng=rng,
+            shapes={
                 "X": X.shape,
                 "frames": (F_all.shape, spec),
                 "unpaired": None if F_un is None else F_un.shape,
                 "validation": "split" if validation is None else (X_va.shape, F_va.shape),
             },
-            (X, F_all, X_va, F_va) + (() if F_un is None else (F_un,)),
+            data=(X, F_all, X_va, F_va) + (() if F_un is None else (F_un,)),
         )
         self.pixel_mean_, self.pixel_scale_ = enc.pixel_mean_, enc.pixel_scale_
         self.y_mean_, self.y_scale_ = enc.y_mean_.copy(), enc.y_scale_.copy()
@@ -2315,15 +2029,11 @@ class FMRIVideoDecoder(BaseEstimator):
         ndarray, shape (n_samples, *frame_shape_), float32
             In the units and layout of the training frames.
         """
-        self._check_fitted()
+        net, device = self._network_for_use()
         X = _check_samples(X, "X", n_cols=self.n_features_in_)
-        self.network_.eval()
         hw = _frame_geometry(self.frame_shape_)[2:]
         out = _predict_blocks(
-            lambda r: _decode(self.network_, r, hw),
-            (X - self.y_mean_) / self.y_scale_,
-            int(self.batch_size),
-            self.device_,
+            lambda r: _decode(net, r, hw), (X - self.y_mean_) / self.y_scale_, int(self.batch_size), device
         )
         return _frames_from_channels(out * self.pixel_scale_ + self.pixel_mean_, self.frame_shape_)
 
