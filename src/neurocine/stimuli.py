@@ -236,7 +236,7 @@ def load_source(name: str) -> np.ndarray:
 # --------------------------------------------------------------------------- resampling
 
 
-def _resize(stack: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+def resize_frames(stack: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Anti-aliased resize of ``(T, h, w)`` to ``(T, H, W)`` float32: integer block means, then skimage."""
     from skimage.transform import resize
 
@@ -303,7 +303,7 @@ def movie_clip(
         period = 2 * n_src - 2 if n_src > 1 else 1
         pos = np.arange(n_frames) % period
         idx = np.where(pos < n_src, pos, period - pos)
-    video = _resize(movie[idx, y0 : y0 + ch, x0 : x0 + cw], shape)
+    video = resize_frames(movie[idx, y0 : y0 + ch, x0 : x0 + cw], shape)
     return Clip(video, name, "movie", {"crop": (x0, y0, x0 + cw, y0 + ch), "start": start, "scale": scale})
 
 

@@ -963,7 +963,9 @@ def run_fmri_decode(
             res.extra["classifier_note"] = "classifier n-way scores need --layer embedding"
 
         # --- retrieval
-        sims = _unit_rows(decoded) @ _unit_rows(cz).T
+        from neurocine.metrics.identification import unit_rows
+
+        sims = unit_rows(decoded) @ unit_rows(cz).T
         top = sims.argmax(1)
         truth_frames = _grey(np.asarray(ds.stimulus_test[idx_te * k + k // 2]))
         retrieved = _grey(cframes[top])
@@ -1037,12 +1039,6 @@ def run_fmri_decode(
             )
         result = res.summary()
     return result
-
-
-def _unit_rows(a: np.ndarray) -> np.ndarray:
-    a = a - a.mean(1, keepdims=True)
-    norm = np.linalg.norm(a, axis=1, keepdims=True)
-    return np.divide(a, norm, out=np.zeros_like(a), where=norm > 0)
 
 
 # --------------------------------------------------------------------------- pretrain (the deep path)

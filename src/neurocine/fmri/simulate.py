@@ -227,7 +227,7 @@ def _clip_frames(
         period = 2 * n_src - 2 if n_src > 1 else 1
         pos = idx30 % period
         src_idx = np.where(pos < n_src, pos, period - pos)
-    video = _stimuli._resize(movie[src_idx, y0 : y0 + ch, x0 : x0 + cw], shape)
+    video = _stimuli.resize_frames(movie[src_idx, y0 : y0 + ch, x0 : x0 + cw], shape)
     return np.clip(np.rint(video), 0, 255).astype(np.uint8), name
 
 

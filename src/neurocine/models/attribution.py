@@ -18,7 +18,7 @@ import numpy as np
 from sklearn.base import clone
 
 from neurocine.errors import InputError
-from neurocine.models.ridge import RidgeCV, _check_targets, _ev_from_variances, cv_splits, explained_variance
+from neurocine.models.ridge import RidgeCV, check_targets, ev_from_variances, cv_splits, explained_variance
 from neurocine.runtime import progress
 from neurocine.validation import validate_signal_matrix
 
@@ -70,7 +70,7 @@ def cross_validated_predictions(
     ((100,), True)
     """
     X = validate_signal_matrix(X, "X")
-    Y_arr, one_d = _check_targets(Y, X.shape[0])
+    Y_arr, one_d = check_targets(Y, X.shape[0])
     splits = cv_splits(cv, X.shape[0], shuffle=shuffle, random_state=random_state, X=X)
     pred = np.full(Y_arr.shape, np.nan)
     seen = np.zeros(X.shape[0], dtype=bool)
@@ -304,7 +304,7 @@ def group_contributions(
     """
     X = validate_signal_matrix(X, "X")
     n_samples, n_features = X.shape
-    Y_arr, _ = _check_targets(Y, n_samples)
+    Y_arr, _ = check_targets(Y, n_samples)
     names, cols = _group_columns(groups, n_features, columns)
     if not 0.0 <= float(min_shift) < 0.5:
         raise InputError(f"min_shift: got {min_shift!r}; expected a fraction in [0, 0.5)")
@@ -399,7 +399,7 @@ def pixel_explained_variance(U, residual_cov, target_cov, *, chunk: int = 65_536
         u = U[start : start + chunk]
         num = np.einsum("ik,kl,il->i", u, R, u)
         den = np.einsum("ik,kl,il->i", u, S, u)
-        out[start : start + chunk] = _ev_from_variances(np.maximum(num, 0.0), np.maximum(den, 0.0))
+        out[start : start + chunk] = ev_from_variances(np.maximum(num, 0.0), np.maximum(den, 0.0))
     return out
 
 

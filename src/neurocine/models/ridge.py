@@ -89,11 +89,15 @@ def explained_variance(Y, Y_pred, *, chunk_bytes: int = 2**26) -> np.ndarray:
         y = Y[:, s].astype(np.float64)
         num = (y - Y_pred[:, s]).var(0)
         den = y.var(0)
-        out[s] = _ev_from_variances(num, den)
+        out[s] = ev_from_variances(num, den)
     return out
 
 
-def _ev_from_variances(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+def ev_from_variances(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """Explained variance ``1 - num / den`` per target from residual (``num``) and total (``den``) sums of squares.
+
+    A target with no variance (``den == 0``) scores 1 when predicted exactly and 0 otherwise.
+    """
     ev = np.ones_like(num)
     ok = den > 0
     ev[ok] = 1.0 - num[ok] / den[ok]
@@ -531,7 +535,7 @@ def _check_matrix(data, name: str, chunk_bytes: int = 2**27) -> np.ndarray:
     return arr
 
 
-def _check_targets(Y, n_samples: int) -> tuple[np.ndarray, bool]:
+def check_targets(Y, n_samples: int) -> tuple[np.ndarray, bool]:
     """Y as a (T, q) array (a 1-D Y is one target) and whether it was 1-D."""
     Y_arr = np.asarray(Y)
     one_d = Y_arr.ndim == 1
@@ -731,7 +735,7 @@ class RidgeCV(_TargetScores, MultiOutputMixin, RegressorMixin, BaseEstimator):
         self
         """
         X = validate_signal_matrix(X, "X")
-        Y_arr, y_1d = _check_targets(Y, X.shape[0])
+        Y_arr, y_1d = check_targets(Y, X.shape[0])
         alphas = _check_alphas(self.alphas)
         ops = self._ops()
         if not isinstance(self.fit_intercept, (bool, np.bool_)):
@@ -959,7 +963,7 @@ class BandedRidgeCV(_TargetScores, MultiOutputMixin, RegressorMixin, BaseEstimat
         self
         """
         X = validate_signal_matrix(X, "X")
-        Y_arr, y_1d = _check_targets(Y, X.shape[0])
+        Y_arr, y_1d = check_targets(Y, X.shape[0])
         slices = _band_slices(self.bands, X.shape[1])
         cands = _band_candidates(self.n_candidates, len(slices), self.random_state)
         self._slices = slices
