@@ -18,7 +18,7 @@ import numpy as np
 from sklearn.base import clone
 
 from neurocine.errors import InputError
-from neurocine.models.ridge import RidgeCV, check_targets, ev_from_variances, cv_splits, explained_variance
+from neurocine.models.ridge import RidgeCV, check_targets, cv_splits, ev_from_variances, explained_variance
 from neurocine.runtime import progress
 from neurocine.validation import validate_signal_matrix
 
