@@ -115,7 +115,8 @@ def unique_frames(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     presentations (a segment shown twice) are computed once.
     """
     keys: dict[bytes, int] = {}
-    first, inverse = [], np.empty(len(frames), dtype=np.int64)
+    first: list[int] = []
+    inverse = np.empty(len(frames), dtype=np.int64)
     for i in range(len(frames)):
         key = np.ascontiguousarray(frames[i]).tobytes()
         j = keys.get(key)
@@ -179,7 +180,7 @@ def cnn_features(
 
 def save_feature_cache(path: str | os.PathLike, config: dict, features: dict[str, dict[str, np.ndarray]]) -> None:
     """Write ``{split: {layer: (n, F)}}`` with its config (see the module notes)."""
-    arrays = {
+    arrays: dict[str, Any] = {
         f"{split}__{layer}": np.asarray(v, dtype=np.float32)
         for split, per_layer in features.items()
         for layer, v in per_layer.items()
@@ -260,8 +261,8 @@ def stimulus_features(
     """Per-frame features ``{split: {layer: (n_frames, F)}}`` and a description (cache hit or computed)."""
     if kind == "gabor":
         t0 = time.perf_counter()
-        feats = gabor_features(data, splits)
-        return feats, {"features": "gabor", "cache": "not used", "seconds": time.perf_counter() - t0}
+        per_split = gabor_features(data, splits)
+        return per_split, {"features": "gabor", "cache": "not used", "seconds": time.perf_counter() - t0}
     size = default_input_size(data.frame_shape) if input_size is None else tuple(int(v) for v in input_size)
     config = feature_config(layers, pooling="mean", input_size=size)
     splits = [s for s in splits if s != "library" or data.library_frames is not None]
@@ -280,7 +281,7 @@ def stimulus_features(
             if ok:
                 return cached, {"features": "efficientnet", "cache": str(data.folder / FEATURES_FILE), **config}
     t0 = time.perf_counter()
-    frames = {"train": data.stimulus_train, "test": data.stimulus_test, "library": data.library_frames}
+    frames: dict[str, Any] = {"train": data.stimulus_train, "test": data.stimulus_test, "library": data.library_frames}
     stacked = np.concatenate([np.asarray(frames[s]) for s in splits])
     feats = cnn_features(stacked, layers, input_size=size, device=device, batch_size=batch_size)
     out: dict[str, dict[str, np.ndarray]] = {}

@@ -77,7 +77,7 @@ def data_fingerprint(*arrays: Any, block_bytes: int = 2**24) -> str:
             continue
         rows = max(1, block_bytes // max(1, arr[:1].nbytes))
         for start in range(0, arr.shape[0], rows):
-            digest.update(memoryview(np.ascontiguousarray(arr[start : start + rows])).cast("B"))
+            digest.update(memoryview(np.ascontiguousarray(arr[start : start + rows])).cast("B"))  # type: ignore[arg-type]
     return digest.hexdigest()
 
 

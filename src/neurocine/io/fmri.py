@@ -65,7 +65,7 @@ class FMRIData:
     test_category: np.ndarray | None = None
     category_names: list[str] | None = None
     position: np.ndarray | None = None
-    grid_shape: tuple[int, int] | None = None
+    grid_shape: tuple[int, ...] | None = None
     library_frames: np.ndarray | None = None
     library_category: np.ndarray | None = None
     truth: dict | None = None
