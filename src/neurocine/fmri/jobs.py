@@ -108,6 +108,7 @@ from neurocine.fmri.simulate import (
     scan_regressors,
     write_fmri_data,
 )
+from neurocine.io.results import JobResult
 from neurocine.report.html import JobFolder
 from neurocine.validation import check_int
 
@@ -672,7 +673,7 @@ def _truth_layers(data: FMRIData, layers: list[str]) -> tuple[np.ndarray | None,
 
 def run_fmri_simulate(
     out: str | os.PathLike, *, figures: bool = True, device: str = "auto", batch_size: int = 32, **options: Any
-) -> dict[str, Any]:
+) -> JobResult:
     """Write the built-in simulated fMRI data set (``neurocine fmri simulate --out DATA``).
 
     Keywords are those of :func:`neurocine.fmri.simulate.simulate_fmri` (``n_voxels``, ``tr``, ``seed``,
@@ -724,7 +725,7 @@ def run_fmri_simulate(
                 ),
             )
         result = res.summary()
-    return result
+    return JobResult(res.out, result)
 
 
 # --------------------------------------------------------------------------- encode
@@ -800,7 +801,7 @@ def run_fmri_encode(
     batch_size: int = 32,
     seed: int = 0,
     figures: bool = True,
-) -> dict[str, Any]:
+) -> JobResult:
     """Voxel-wise encoding with CNN layers (or Gabor motion energy): best layer per voxel, test r, noise ceiling.
 
     Parameters
@@ -840,7 +841,8 @@ def run_fmri_encode(
 
     Returns
     -------
-    dict
+    JobResult
+        The result folder (``.out``, ``.report``, ``.summary``); indexing reads ``summary.json``.
         The ``summary.json`` content. Metrics: ``median_test_r``, ``median_ceiling``,
         ``median_fraction_of_ceiling`` (median over voxels of r / ceiling, voxels with ceiling > 0.1),
         ``best_layer_counts`` and, when the truth is known, ``best_layer_accuracy`` (share of voxels whose
@@ -1017,7 +1019,7 @@ def run_fmri_encode(
             shown = ceiling if np.isfinite(ceiling).any() else None
             res.save_figure("r_histogram.png", plot_r_histogram(r_best, shown))
         result = res.summary()
-    return result
+    return JobResult(res.out, result)
 
 
 def _write_layer_table(
@@ -1329,7 +1331,7 @@ def run_fmri_decode(
     seed: int = 0,
     n_examples: int = 8,
     figures: bool = True,
-) -> dict[str, Any]:
+) -> JobResult:
     """Decode CNN features from voxels; identification (pairwise, n-way, category, classifier) and retrieval.
 
     Parameters
@@ -1361,7 +1363,8 @@ def run_fmri_decode(
 
     Returns
     -------
-    dict
+    JobResult
+        The result folder (``.out``, ``.report``, ``.summary``); indexing reads ``summary.json``.
         The ``summary.json`` content. Metrics: ``pairwise_identification``, ``nway2_accuracy``,
         ``nway50_accuracy`` (the ``n_way`` score; None with fewer test scans) each with ``*_error``
         (binomial), ``category_identification``, ``classifier_nway2_accuracy``,
@@ -1511,7 +1514,7 @@ def run_fmri_decode(
                 ),
             )
         result = res.summary()
-    return result
+    return JobResult(res.out, result)
 
 
 def _unit_rows(a: np.ndarray) -> np.ndarray:
@@ -1733,7 +1736,7 @@ def run_fmri_pretrain(
     seed: int = 0,
     n_examples: int = 8,
     figures: bool = True,
-) -> dict[str, Any]:
+) -> JobResult:
     """The deep path (MinD-Video, Kupershmidt et al.) against the ridge decoder, on the same split.
 
     Steps (all models trained on the training scans only; every score on the test scans, repeats averaged,
@@ -1811,7 +1814,8 @@ def run_fmri_pretrain(
 
     Returns
     -------
-    dict
+    JobResult
+        The result folder (``.out``, ``.report``, ``.summary``); indexing reads ``summary.json``.
         The ``summary.json`` content. Metrics: ``deep`` and ``ridge`` (each ``pairwise_identification``,
         ``nway2_accuracy``, ``nway<n>_accuracy`` with ``*_error``, ``category_identification``, the
         classifier n-way, ``generation_ssim``, ``generation_psnr``, ``generation_pixel_r``; ``deep`` also
@@ -2241,4 +2245,4 @@ def run_fmri_pretrain(
             res.save_figure("training.png", plot_training_curves(res.extra["history"]))
         result = res.summary()
     shutil.rmtree(checkpoints, ignore_errors=True)
-    return result
+    return JobResult(res.out, result)
