@@ -26,11 +26,13 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # --------------------------------------------------------------------------- #
 # helpers
 # --------------------------------------------------------------------------- #
-def neurocine(*args: str | os.PathLike, cwd: Path) -> subprocess.CompletedProcess:
-    """Run ``neurocine ARGS`` in ``cwd`` with progress bars off; returns the finished process."""
-    env = {**os.environ, "NEUROCINE_PROGRESS": "0"}
+def neurocine(
+    *args: str | os.PathLike, cwd: Path, module: str = "neurocine.cli", env: dict | None = None
+) -> subprocess.CompletedProcess:
+    """Run ``neurocine ARGS`` (``python -m MODULE``) in ``cwd`` with progress bars off and ``env`` added."""
+    env = {**os.environ, "NEUROCINE_PROGRESS": "0", **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "neurocine.cli", *map(str, args)],
+        [sys.executable, "-m", module, *map(str, args)],
         cwd=cwd,
         env=env,
         capture_output=True,
@@ -181,6 +183,43 @@ def test_help_lists_every_command(tmp_path):
     proc = ok(neurocine("motifs", "--help", cwd=tmp_path))
     for command in ("simulate", "fit", "select"):
         assert command in proc.stdout
+
+
+def test_version_is_the_package_version(tmp_path):
+    from importlib import metadata
+
+    import neurocine as nc
+
+    proc = ok(neurocine("--version", cwd=tmp_path))
+    assert proc.stdout == "neurocine 0.1.0\n" == f"neurocine {nc.__version__}\n"
+    assert nc.__version__ == metadata.version("neurocine")
+
+
+def test_python_m_neurocine_is_the_command_line(tmp_path):
+    assert (
+        ok(neurocine("--help", cwd=tmp_path, module="neurocine")).stdout == ok(neurocine("--help", cwd=tmp_path)).stdout
+    )
+    proc = ok(neurocine("motifs", "simulate", "--out", "a.npz", "--timesteps", "200", cwd=tmp_path, module="neurocine"))
+    other = ok(neurocine("motifs", "simulate", "--out", "b.npz", "--timesteps", "200", cwd=tmp_path))
+    assert proc.stdout.replace("a.npz", "b.npz") == other.stdout
+    assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
+    bad = neurocine("motifs", "simulate", "--out", "x.txt", cwd=tmp_path, module="neurocine")
+    assert bad.returncode == 2 and bad.stderr.startswith("error: --out x.txt")
+
+
+def test_shell_completion(tmp_path):
+    # no shell detection: the shell is named, as a user without shellingham names it
+    env = {"_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1", "HOME": str(tmp_path)}
+    script = ok(neurocine("--show-completion", "bash", cwd=tmp_path, env=env)).stdout
+    assert "_NEUROCINE_COMPLETE=complete_bash" in script and "-F _neurocine_completion neurocine" in script
+    ok(neurocine("--install-completion", "bash", cwd=tmp_path, env=env))
+    installed = tmp_path / ".bash_completions" / "neurocine.sh"
+    assert installed.read_text().strip() == script.strip()
+    assert f"source '{installed}'" in (tmp_path / ".bashrc").read_text()
+    # what the installed script asks for: the completions of a partial command line
+    for words, cword, expected in [("neurocine mot", 1, "motifs"), ("neurocine motifs s", 2, "simulate\nselect")]:
+        complete = {"_NEUROCINE_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(cword)}
+        assert ok(neurocine(cwd=tmp_path, env=complete)).stdout.strip() == expected
 
 
 def test_simulate_reproduces_the_notebook_data(sim):

@@ -161,7 +161,10 @@ def test_progress_forced_on_yields_the_same_items(monkeypatch):
 # --------------------------------------------------------------------------- #
 # import cost
 # --------------------------------------------------------------------------- #
-@pytest.mark.parametrize("module", ["neurocine", "neurocine.runtime", "neurocine.io.results", "neurocine.cli"])
+@pytest.mark.parametrize(
+    "module",
+    ["neurocine", "neurocine.runtime", "neurocine.io.results", "neurocine.jobs", "neurocine.cli", "neurocine.__main__"],
+)
 def test_import_is_light(module):
     code = (
         f"import json, sys, {module}; "

@@ -1,7 +1,10 @@
-"""The ``neurocine`` command line: parse arguments, call a pipeline, print a summary.
+"""The ``neurocine`` command line: a thin layer over :mod:`neurocine.jobs`.
 
-Bad input raises :class:`~neurocine.errors.InputError`; the CLI prints its one
-line and exits with status 2.
+Each command turns its options into Python values, makes the one call
+``neurocine.jobs.GROUP_COMMAND(...)`` and prints from the
+:class:`~neurocine.io.results.JobResult` it returns. Bad input raises
+:class:`~neurocine.errors.InputError`; the CLI prints its one line and exits
+with status 2. ``python -m neurocine`` runs the same command line.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from pathlib import Path
 import typer
 from typer.core import TyperGroup
 
+from neurocine import __version__
+from neurocine import jobs as api
 from neurocine.errors import InputError
 from neurocine.runtime import set_quiet, set_threads
 
@@ -28,7 +33,7 @@ class _DefaultCommandGroup(TyperGroup):
         return super().resolve_command(ctx, args)
 
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="neurocine: link video and neural recordings.")
+app = typer.Typer(no_args_is_help=True, add_completion=True, help="neurocine: link video and neural recordings.")
 motifs_app = typer.Typer(no_args_is_help=True, help="Conv-NMF motif discovery in multichannel time series.")
 screenome_app = typer.Typer(no_args_is_help=True, help="Phone-screen (screenome) event logs.")
 app.add_typer(motifs_app, name="motifs")
@@ -57,11 +62,20 @@ fmri_app = typer.Typer(
 app.add_typer(fmri_app, name="fmri")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"neurocine {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     threads: int | None = typer.Option(
         None, "--threads", help="CPU threads for torch and BLAS (default: one per core)."
+    ),
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
     ),
 ) -> None:
     set_quiet(quiet)
@@ -92,9 +106,7 @@ def motifs_simulate(
     noise: float = typer.Option(1.0, "--noise", help="Noise standard deviation."),
 ) -> None:
     """Simulate Conv-NMF data exactly as the Neural Screenomics notebook does."""
-    from neurocine.motifs.jobs import run_simulate
-
-    s = run_simulate(
+    s = api.motifs_simulate(
         out,
         seed=seed,
         timesteps=timesteps,
@@ -135,9 +147,7 @@ def motifs_fit(
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:i]."),
 ) -> None:
     """Fit a Conv-NMF model (templates + sparse spikes) to a multichannel signal."""
-    from neurocine.motifs.jobs import run_fit
-
-    s = run_fit(
+    s = api.motifs_fit(
         input_path,
         out,
         components=components,
@@ -178,9 +188,7 @@ def motifs_select(
     ),
 ) -> None:
     """Choose K: held-out fit (masked entries) and stability across restarts."""
-    from neurocine.motifs.jobs import run_select
-
-    s = run_select(
+    s = api.motifs_select(
         input_path,
         out,
         components=components,
@@ -218,9 +226,7 @@ def screenome_bin(
     max_gap: str = typer.Option("5s", "--max-gap", help="Without durations: longest an event lasts."),
 ) -> None:
     """Turn a screen-use event log into a (T, N) matrix of seconds of use per app per bin."""
-    from neurocine.motifs.screenome.jobs import run_screenome_bin
-
-    s = run_screenome_bin(log, out, bin=bin, top=top, channel=channel, participant=participant, max_gap=max_gap)
+    s = api.screenome_bin(log, out, bin=bin, top=top, channel=channel, participant=participant, max_gap=max_gap)
     typer.echo(f"binned {log} -> {out}")
     _echo_metrics(s, ["n_events", "n_bins", "n_channels", "total_seconds"])
     for warning in s.get("metrics", {}).get("warnings", []):
@@ -237,9 +243,7 @@ def screenome_simulate(
     bin: str = typer.Option("60s", "--bin", help="Bin of the generating model."),
 ) -> None:
     """Simulate a screen-use log driven by Conv-NMF motivational states."""
-    from neurocine.motifs.screenome.jobs import run_screenome_simulate
-
-    s = run_screenome_simulate(out, seed=seed, n_apps=apps, n_states=states, hours=hours, bin=bin)
+    s = api.screenome_simulate(out, seed=seed, n_apps=apps, n_states=states, hours=hours, bin=bin)
     typer.echo(f"wrote {s['log']} ({s['n_events']} events) and {s['truth']}")
 
 
@@ -273,9 +277,7 @@ def video_motion(
     nwb: bool = typer.Option(False, "--nwb", help="Also write motion.nwb (BehavioralTimeSeries, motion SVD)."),
 ) -> None:
     """Motion energy (and motion SVD) of ROIs in one streaming pass over a video."""
-    from neurocine.encode.video_jobs import run_motion
-
-    s = run_motion(
+    s = api.video_motion(
         video,
         out,
         rois=rois,
@@ -301,9 +303,7 @@ def video_rois(
     out: Path = typer.Option(..., "--out", help="Image file (png) of the ROIs on the mean frame."),
 ) -> None:
     """Draw the ROIs on the video's mean frame so you can check them."""
-    from neurocine.encode.video_jobs import run_draw_rois
-
-    s = run_draw_rois(video, rois, out)
+    s = api.video_rois(video, rois, out)
     typer.echo(f"wrote {s['out']} ({', '.join(s['rois'])})")
 
 
@@ -320,9 +320,7 @@ def imaging_dff(
     series: str | None = typer.Option(None, "--series", help="NWB: name of the imaging series."),
 ) -> None:
     """dF/F of a widefield movie (bin, blur, sliding-window baseline) written chunk by chunk."""
-    from neurocine.encode.imaging_jobs import run_dff
-
-    s = run_dff(stack, out, window=window, blur=blur, bin=bin, mode=mode, mask=mask, key=key, series=series)
+    s = api.imaging_dff(stack, out, window=window, blur=blur, bin=bin, mode=mode, mask=mask, key=key, series=series)
     typer.echo(f"{stack}: {s['frames']} frames -> dF/F {tuple(s['shape'])} in {s['seconds']:.1f} s")
     typer.echo(f"wrote {out}/dff.npy")
 
@@ -339,9 +337,7 @@ def batch_motion(
     force: bool = typer.Option(False, "--force", help="Redo sessions that already have results."),
 ) -> None:
     """Motion energy (and SVD) of many sessions in parallel; failed sessions are reported, the rest finish."""
-    from neurocine.encode.batch_jobs import run_batch_motion
-
-    s = run_batch_motion(
+    s = api.batch_motion(
         sessions, out, rois=rois, svd=svd, bin=bin, scheduler=scheduler, n_workers=workers, force=force
     )
     typer.echo(
@@ -364,9 +360,7 @@ def encode_fit(
     out: Path = typer.Option(..., "--out", help="Output folder (maps, attribution, figures, summary.json)."),
 ) -> None:
     """Fit ridge (+ optional LSTM), attribute variance to feature groups, map betas and EV."""
-    from neurocine.encode.jobs import run_encode
-
-    s = run_encode(config, out)
+    s = api.encode_fit(config, out)
     m = s["metrics"]
     typer.echo(
         f"{m['n_samples']} samples x {m['n_columns']} columns -> {m['n_targets']} targets: "
@@ -396,10 +390,8 @@ def encode_framerates(
     lstm: bool = typer.Option(True, "--lstm/--no-lstm", help="Also train the sequence model on every variant."),
 ) -> None:
     """Ridge and LSTM at 1/3, 1/2 and full rate and half rate interpolated (the seed's Table III)."""
-    from neurocine.encode.jobs import run_framerates
-
-    run_framerates(configs, out, sequence=lstm)
-    typer.echo((out / "table.md").read_text(), nl=False)
+    s = api.encode_framerates(configs, out, sequence=lstm)
+    typer.echo((s.out / "table.md").read_text(), nl=False)
     typer.echo(f"wrote {out}")
 
 
@@ -412,9 +404,7 @@ def encode_simulate(
     name: str | None = typer.Option(None, "--name", help="Dataset name in the config."),
 ) -> None:
     """Write a simulated face-video + widefield session with planted beta maps, and its encode config."""
-    from neurocine.encode.jobs import write_simulated_session
-
-    s = write_simulated_session(out, duration_s=seconds, seed=seed, widefield_size=(widefield, widefield), name=name)
+    s = api.encode_simulate(out, duration_s=seconds, seed=seed, widefield_size=(widefield, widefield), name=name)
     typer.echo(
         f"wrote {out}/encode.toml ({s['metrics']['frames']} frames, ceiling EV "
         f"{s['metrics']['ceiling_ev']:.3f}); run: neurocine encode {out}/encode.toml --out RESULTS"
@@ -453,9 +443,7 @@ def v1_simulate(
     seed: int = typer.Option(0, "--seed", help="Random seed."),
 ) -> None:
     """Simulate a mouse V1 (LN-Poisson Gabor neurons) watching natural clips, in the Sensorium format."""
-    from neurocine.v1.jobs import run_simulate
-
-    s = run_simulate(
+    s = api.v1_simulate(
         out,
         n_neurons=neurons,
         n_train=train,
@@ -488,9 +476,7 @@ def v1_train(
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:i]."),
 ) -> None:
     """Train a DNEM ensemble (video + behaviour -> V1 activity); score it on held-out clips; map masks and RFs."""
-    from neurocine.v1.jobs import run_train
-
-    s = run_train(
+    s = api.v1_train(
         data,
         out,
         instances=instances,
@@ -545,9 +531,7 @@ def v1_reconstruct(
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:i]."),
 ) -> None:
     """Reconstruct the movies a mouse saw from its recorded V1 activity, by gradient descent on the pixels."""
-    from neurocine.v1.jobs import run_reconstruct
-
-    s = run_reconstruct(
+    s = api.v1_reconstruct(
         data,
         models,
         out,
@@ -598,17 +582,17 @@ def v1_suite(
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:i]."),
 ) -> None:
     """The paper's suites: Gaussian noise and drifting gratings (from predicted activity), population ablation."""
-    from neurocine.v1.jobs import DEFAULT_ABLATION, DEFAULT_NOISE_LENGTHS, run_suite
-
-    s = run_suite(
+    noise_lengths = _csv_list(lengths, "--lengths")
+    spatial_frequencies = _csv_list(sf, "--sf")
+    temporal_frequencies = _csv_list(tf, "--tf")
+    dropped = _csv_list(fractions, "--fractions")
+    s = api.v1_suite(
         kind,
         data,
         models,
         out,
-        noise_lengths=_csv_list(lengths, "--lengths") or DEFAULT_NOISE_LENGTHS,
-        spatial_frequencies=_csv_list(sf, "--sf"),
-        temporal_frequencies=_csv_list(tf, "--tf"),
-        fractions=_csv_list(fractions, "--fractions") or DEFAULT_ABLATION,
+        spatial_frequencies=spatial_frequencies,
+        temporal_frequencies=temporal_frequencies,
         n_frames=frames,
         n_trials=n_trials,
         method=method,
@@ -616,6 +600,7 @@ def v1_suite(
         truth_model=truth_model,
         seed=seed,
         device=device,
+        **_given(noise_lengths=noise_lengths, fractions=dropped),  # None: the job's defaults
     )
     value = s["metrics"]["mean_video_correlation"]
     shown = ", ".join(f"{v:.3f}" for v in value) if isinstance(value, list) else f"{value:.3f}"
@@ -635,11 +620,10 @@ def fmri_simulate(
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:i] (CNN features)."),
 ) -> None:
     """Simulate fMRI (TR 2 s) of voxels driven by EfficientNet-Lite0 layers while watching real footage."""
-    from neurocine.fmri.jobs import run_fmri_simulate
     from neurocine.fmri.simulate import SMALL_SIMULATION
 
     options = dict(SMALL_SIMULATION) if small else {"n_voxels": voxels}
-    s = run_fmri_simulate(out, seed=seed, device=device, **options)
+    s = api.fmri_simulate(out, seed=seed, device=device, **options)
     _echo_metrics(s, ["n_voxels", "n_training_scans", "n_test_scans", "median_ceiling"])
     typer.echo(f"wrote {out}")
 
@@ -656,9 +640,7 @@ def fmri_encode(
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:i]."),
 ) -> None:
     """Voxel-wise encoding: CNN layers (PCA 99 %, HRF, TR) -> ridge per voxel; best layer map, test r, ceiling."""
-    from neurocine.fmri.jobs import run_fmri_encode
-
-    s = run_fmri_encode(
+    s = api.fmri_encode(
         data, out, features=features, layers=layers, folds=folds, banded=banded, seed=seed, device=device
     )
     _echo_metrics(s, ["median_test_r", "median_ceiling", "median_fraction_of_ceiling", "best_layer_accuracy"])
@@ -675,9 +657,7 @@ def fmri_decode(
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:i]."),
 ) -> None:
     """Feature decoding: ridge voxels -> CNN features; pairwise / n-way / category identification, retrieval."""
-    from neurocine.fmri.jobs import run_fmri_decode
-
-    s = run_fmri_decode(data, out, layer=layer, n_way=n_way, seed=seed, device=device)
+    s = api.fmri_decode(data, out, layer=layer, n_way=n_way, seed=seed, device=device)
     _echo_metrics(
         s,
         [
@@ -708,9 +688,7 @@ def fmri_pretrain(
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:i]."),
 ) -> None:
     """Deep path: masked brain modelling, contrastive alignment, frame generation, video<->fMRI cycle vs ridge."""
-    from neurocine.fmri.jobs import run_fmri_pretrain
-
-    s = run_fmri_pretrain(data, out, diffusion=diffusion, diffusion_steps=diffusion_steps, seed=seed, device=device)
+    s = api.fmri_pretrain(data, out, diffusion=diffusion, diffusion_steps=diffusion_steps, seed=seed, device=device)
     m = s.get("metrics", {})
     for key in ("deep", "ridge"):
         if isinstance(m.get(key), dict):
@@ -735,13 +713,12 @@ def report(
     title: str | None = typer.Option(None, "--title", help="Page title."),
 ) -> None:
     """Rebuild DIR/report.html for each folder, or merge several folders into one page (--out)."""
-    from neurocine.report.html import merge_reports, write_report
-
     if out is None:
-        for folder in folders:
-            typer.echo(f"wrote {write_report(folder, title=title)}")
+        for folder in folders:  # one at a time: each page is reported as soon as it is written
+            (page,) = api.report([folder], title=title)
+            typer.echo(f"wrote {page.report}")
     else:
-        typer.echo(f"wrote {merge_reports(folders, out, title=title)}")
+        typer.echo(f"wrote {api.report(folders, out=out, title=title)[0].report}")
 
 
 # --------------------------------------------------------------------------- #
@@ -833,9 +810,7 @@ def demo(
     ),
 ) -> None:
     """Run every capability on built-in data into one folder (open DIR/index.html)."""
-    from neurocine.demo import run_demo
-
-    s = run_demo(out, quick=quick, only=_csv_list(only, "--only", str))
+    s = api.demo(out, quick=quick, only=_csv_list(only, "--only", str))
     m = s["metrics"]
     for section, echo in _DEMO_ECHO.items():
         if section in m:

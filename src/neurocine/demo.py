@@ -28,6 +28,7 @@ import os
 from typing import Any
 
 from neurocine.errors import InputError
+from neurocine.io.results import JobResult
 from neurocine.report.html import JobFolder
 
 
@@ -254,8 +255,24 @@ def _section_fmri(res: JobFolder, quick: bool) -> dict[str, Any]:
 SECTIONS = ("conv_nmf", "screenome", "k_selection", "video", "encoding", "v1", "fmri")
 
 
-def run_demo(out: str | os.PathLike, *, quick: bool = False, only=None) -> dict[str, Any]:
-    """Run every capability (or the sections named in ``only``) on built-in data into one folder."""
+def run_demo(out: str | os.PathLike, *, quick: bool = False, only=None) -> JobResult:
+    """Run every capability (or the sections named in ``only``) on built-in data into one folder.
+
+    Parameters
+    ----------
+    out : path
+        The demo folder (``index.html``, ``report.html``, one sub-folder per section).
+    quick : bool
+        Smaller settings (a few minutes on 2 cores).
+    only : list of str, optional
+        Sections to run, from ``SECTIONS``; default all.
+
+    Returns
+    -------
+    JobResult
+        The demo folder, its ``summary.json`` (indexing reads it; ``metrics`` holds one dict per section)
+        and ``report.html``.
+    """
     sections = {
         "conv_nmf": _section_conv_nmf,
         "screenome": _section_screenome,
@@ -275,4 +292,4 @@ def run_demo(out: str | os.PathLike, *, quick: bool = False, only=None) -> dict[
             with res.timer(f"{name}_seconds"):
                 res.metrics[name] = run(res, quick)
         summary = res.summary()
-    return summary
+    return JobResult(res.out, summary)

@@ -23,10 +23,10 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any
 
 from neurocine.errors import InputError
 from neurocine.io._atomic import atomic_path
+from neurocine.io.results import JobResult
 
 __all__ = ["read_sessions", "run_batch_motion"]
 
@@ -111,8 +111,16 @@ def run_batch_motion(
     n_workers: int | None = None,
     force: bool = False,
     figures: bool = True,
-) -> dict[str, Any]:
-    """Motion features for every session of ``sessions`` on a Dask cluster; returns the batch summary."""
+) -> JobResult:
+    """Motion features for every session of ``sessions`` on a Dask cluster.
+
+    Returns
+    -------
+    JobResult
+        The batch folder (``summary``: its ``summary.json``); indexing reads ``sessions``, ``ok``,
+        ``failed``, ``skipped`` (counts), ``scheduler`` and ``results`` (one row per session: ``session``,
+        ``status``, ``frames``, ``seconds``, ``truncated``, ``error``).
+    """
     rows = read_sessions(sessions)
     if rois is not None and not Path(rois).exists():
         raise InputError(f"--rois {rois}: no such file; expected a TOML or JSON ROI file")
@@ -193,7 +201,7 @@ def run_batch_motion(
         {"sessions": str(sessions), **options, "scheduler": scheduler, "n_workers": n_workers, "force": force},
         time.perf_counter() - t0,
     )
-    return summary
+    return JobResult(out, summary)
 
 
 def _write_batch_report(out: Path, rows: list[dict], summary: dict, parameters: dict, seconds: float) -> None:

@@ -9,13 +9,13 @@ import os
 import time
 import warnings
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from neurocine.errors import InputError
 from neurocine.features.widefield import brain_mask, gaussian_blur, mean_frame, preprocess_widefield
 from neurocine.io.imaging import open_stack
+from neurocine.io.results import JobResult
 from neurocine.report.html import JobFolder
 
 __all__ = ["run_dff", "widefield_mask"]
@@ -63,7 +63,7 @@ def run_dff(
     series: str | None = None,
     chunk_size: int = 256,
     figures: bool = True,
-) -> dict[str, Any]:
+) -> JobResult:
     """``neurocine imaging dff``: write ``OUT/dff.npy`` (T, H/bin, W/bin) float32, figures, summary.json.
 
     The movie is read, binned, blurred and turned into dF/F one chunk at a time
@@ -71,6 +71,12 @@ def run_dff(
     memory-mapped ``.npy``, so a movie larger than memory works. ``mask`` is
     ``None``/"none", ``"otsu"`` (a brain mask of the preprocessed mean frame) or a
     boolean ``.npy`` in binned coordinates; outside it dF/F is NaN (``mask.npy`` is saved).
+
+    Returns
+    -------
+    JobResult
+        The result folder (``summary``: its ``summary.json``); indexing reads ``out``, ``frames``,
+        ``shape`` (of ``dff.npy``) and ``seconds`` (wall time of the dF/F pass).
     """
     params = {
         "stack": str(stack_path),
@@ -117,4 +123,4 @@ def run_dff(
             )
             res.extra["stack"] = {"path": str(stack_path), "shape": [t_len, h, w], "rate": stack.rate}
             del dest
-    return {"out": str(out), "frames": t_len, "shape": [t_len, h // bin, w // bin], "seconds": seconds}
+    return JobResult(out, {"out": str(out), "frames": t_len, "shape": [t_len, h // bin, w // bin], "seconds": seconds})

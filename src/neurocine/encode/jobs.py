@@ -76,6 +76,7 @@ import numpy as np
 
 from neurocine.errors import InputError
 from neurocine.io.config import ConfigTable, read_config
+from neurocine.io.results import JobResult
 from neurocine.report.html import JobFolder
 
 __all__ = [
@@ -590,7 +591,7 @@ def _mean_over(values: np.ndarray, data: EncodingData, region: np.ndarray | None
     return float(np.mean(values[inside])) if inside.any() else float("nan")
 
 
-def run_encode(config: str | os.PathLike, out: str | os.PathLike, *, figures: bool = True) -> dict[str, Any]:
+def run_encode(config: str | os.PathLike, out: str | os.PathLike, *, figures: bool = True) -> JobResult:
     """``neurocine encode``: fit and explain an encoding model; write maps, figures and ``summary.json``.
 
     Outputs in ``out``: ``design.npz`` (the design matrix), ``model.npz``
@@ -601,6 +602,11 @@ def run_encode(config: str | os.PathLike, out: str | os.PathLike, *, figures: bo
     ``maps.npz`` (``ev`` and ``beta_<column>`` images), figures
     (``ev_map.png``, ``beta_maps.png``, ``contributions.png``,
     ``traces.png``) and ``summary.json``.
+
+    Returns
+    -------
+    JobResult
+        The result folder, its ``summary.json`` (indexing reads it) and ``report.html``.
     """
     from neurocine.models.attribution import cross_validated_predictions, group_contributions, held_out_ev
 
@@ -721,7 +727,7 @@ def run_encode(config: str | os.PathLike, out: str | os.PathLike, *, figures: bo
             _encode_figures(res, data, ev, maps, contrib, cv_pred, split, truth, metrics)
         summary = res.summary()
     shutil.rmtree(checkpoints, ignore_errors=True)
-    return summary
+    return JobResult(res.out, summary)
 
 
 def _whisking(cfg: EncodeConfig, data: EncodingData):
@@ -896,7 +902,7 @@ def framerate_study(data: EncodingData, design: dict, model: dict, sequence: dic
     return out
 
 
-def run_framerates(configs, out: str | os.PathLike, *, sequence: bool = True, figures: bool = True) -> dict[str, Any]:
+def run_framerates(configs, out: str | os.PathLike, *, sequence: bool = True, figures: bool = True) -> JobResult:
     """``neurocine encode framerates``: the seed's Table III for one or more sessions (datasets).
 
     For every config (a dataset, named by its ``name``), ridge and the
@@ -904,6 +910,11 @@ def run_framerates(configs, out: str | os.PathLike, *, sequence: bool = True, fi
     defaults) at 10 / 15 / 30 Hz and 15 -> 30 Hz interpolated (for a 30 Hz
     session). Writes ``table.csv``, ``table.md`` (rows = rates, columns =
     model x dataset, EV in %), ``framerates.png`` and ``summary.json``.
+
+    Returns
+    -------
+    JobResult
+        The result folder, its ``summary.json`` (indexing reads it) and ``report.html``.
     """
     if isinstance(configs, (str, os.PathLike)):
         configs = [configs]
@@ -942,7 +953,7 @@ def run_framerates(configs, out: str | os.PathLike, *, sequence: bool = True, fi
                 plot_framerate_table(rows, columns, values, title="test-block explained variance by frame rate"),
             )
         summary = res.summary()
-    return summary
+    return JobResult(res.out, summary)
 
 
 def _write_table(res: JobFolder, rows: list, columns: list, values: np.ndarray) -> None:
@@ -971,7 +982,7 @@ def write_simulated_session(
     name: str | None = None,
     sequence: dict | None = None,
     whisking: dict | None = None,
-) -> dict[str, Any]:
+) -> JobResult:
     """Write a simulated session (:func:`~neurocine.encode.simulate.simulate_session`) and its encode config.
 
     Files in ``out``: ``face.mp4`` (lossless H.264, so motion energy is
@@ -981,6 +992,11 @@ def write_simulated_session(
     (planted ``beta_<feature>`` maps, ``ceiling_ev``, ``brain_mask``) and
     ``encode.toml``, which ``neurocine encode`` runs as is. ``sequence`` and
     ``whisking`` (dicts of their config keys) add those tables to the config.
+
+    Returns
+    -------
+    JobResult
+        The result folder, its ``summary.json`` (indexing reads it) and ``report.html``.
     """
     from neurocine.encode.simulate import simulate_session
     from neurocine.io.video import write_video
@@ -1052,7 +1068,7 @@ def write_simulated_session(
         )
         res.metrics.update({"frames": s.n_frames, "ceiling_ev": s.ceiling_ev, "features": s.feature_names})
         summary = res.summary()
-    return summary
+    return JobResult(res.out, summary)
 
 
 def _toml_value(value: Any) -> str:

@@ -9,13 +9,13 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from neurocine.errors import InputError
 from neurocine.features.motion import MotionFeatures, MotionResult
 from neurocine.features.rois import ROI, full_frame_roi, roi_masks
+from neurocine.io.results import JobResult
 from neurocine.io.rois import read_roi_specs
 from neurocine.io.video import VideoReader
 from neurocine.report.html import JobFolder
@@ -109,13 +109,19 @@ def run_motion(
     chunk_size: int | None = None,
     nwb: bool = False,
     figures: bool = True,
-) -> dict[str, Any]:
+) -> JobResult:
     """``neurocine video motion``: write ``OUT/motion.npz``, figures and ``summary.json``.
 
     ``motion.npz`` keys: ``motion_energy`` (T, n_rois), ``svd_temporal`` (T, n_rois, k),
     ``svd_masks`` (n_rois, k, H, W), ``svd_singular_values`` (n_rois, k), ``timestamps`` (T,) s,
     ``roi_names`` (n_rois,). With ``nwb=True`` also ``motion.nwb`` (a BehavioralTimeSeries) and, with
     ``svd``, ``motion_svd_<roi>.nwb`` (the ndx-facemap-motionsvd layout in core NWB types).
+
+    Returns
+    -------
+    JobResult
+        The result folder (``summary``: its ``summary.json``); indexing reads ``out``, ``frames``,
+        ``seconds`` (wall time of the pass), ``rois`` (names), ``truncated``, ``n_decoded``.
     """
     if first not in ("zero", "nan"):
         raise InputError(f"--first: got {first!r}, expected 'zero' or 'nan'")
@@ -191,20 +197,29 @@ def run_motion(
             }
         )
         res.extra["video"] = reader.metadata
-    return {
-        "out": str(out),
-        "frames": n,
-        "seconds": seconds,
-        "rois": result.roi_names,
-        "truncated": reader.truncated,
-        "n_decoded": reader.n_decoded,
-    }
+    return JobResult(
+        res.out,
+        {
+            "out": str(out),
+            "frames": n,
+            "seconds": seconds,
+            "rois": result.roi_names,
+            "truncated": reader.truncated,
+            "n_decoded": reader.n_decoded,
+        },
+    )
 
 
 def run_draw_rois(
     video: str | os.PathLike, rois: str | os.PathLike, out: str | os.PathLike, *, max_frames: int = 300
-) -> dict[str, Any]:
-    """``neurocine video rois``: draw the ROIs on the mean of the first frames, save a PNG."""
+) -> JobResult:
+    """``neurocine video rois``: draw the ROIs on the mean of the first frames, save a PNG.
+
+    Returns
+    -------
+    JobResult
+        ``out`` the image; indexing (and its ``summary``) reads ``out`` and ``rois`` (names).
+    """
     out = Path(out)
     if out.suffix.lower() not in (".png", ".pdf", ".svg", ".jpg"):
         raise InputError(f"--out {out}: expected an image file name (.png, .pdf, .svg or .jpg)")
@@ -222,4 +237,4 @@ def run_draw_rois(
     fig.savefig(tmp, dpi=110, bbox_inches="tight")
     pyplot().close(fig)
     os.replace(tmp, out)
-    return {"out": str(out), "rois": [r.name for r in roi_list]}
+    return JobResult(out, {"out": str(out), "rois": [r.name for r in roi_list]})

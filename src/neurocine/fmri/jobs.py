@@ -92,6 +92,7 @@ import numpy as np
 from neurocine.errors import InputError
 from neurocine.fmri.features import scan_regressors, stimulus_features
 from neurocine.io.fmri import FMRIData, read_fmri_data, run_slices
+from neurocine.io.results import JobResult
 from neurocine.metrics.reliability import classifier_nway_accuracy, column_correlations, noise_ceiling
 from neurocine.report.html import JobFolder
 from neurocine.validation import check_int
@@ -248,7 +249,7 @@ def _truth_layers(data: FMRIData, layers: list[str]) -> tuple[np.ndarray | None,
 
 def run_fmri_simulate(
     out: str | os.PathLike, *, figures: bool = True, device: str = "auto", batch_size: int = 32, **options: Any
-) -> dict[str, Any]:
+) -> JobResult:
     """Write the built-in simulated fMRI data set (``neurocine fmri simulate --out DATA``).
 
     Keywords are those of :func:`neurocine.fmri.simulate.simulate_fmri` (``n_voxels``, ``tr``, ``seed``,
@@ -302,7 +303,7 @@ def run_fmri_simulate(
                 ),
             )
         result = res.summary()
-    return result
+    return JobResult(res.out, result)
 
 
 # --------------------------------------------------------------------------- encode
@@ -327,7 +328,7 @@ def run_fmri_encode(
     batch_size: int = 32,
     seed: int = 0,
     figures: bool = True,
-) -> dict[str, Any]:
+) -> JobResult:
     """Voxel-wise encoding with CNN layers (or Gabor motion energy): best layer per voxel, test r, noise ceiling.
 
     Parameters
@@ -367,7 +368,8 @@ def run_fmri_encode(
 
     Returns
     -------
-    dict
+    JobResult
+        The result folder (``.out``, ``.report``, ``.summary``); indexing reads ``summary.json``.
         The ``summary.json`` content. Metrics: ``median_test_r``, ``median_ceiling``,
         ``median_fraction_of_ceiling`` (median over voxels of r / ceiling, voxels with ceiling > 0.1),
         ``best_layer_counts`` and, when the truth is known, ``best_layer_accuracy`` (share of voxels whose
@@ -542,7 +544,7 @@ def run_fmri_encode(
             shown = ceiling if np.isfinite(ceiling).any() else None
             res.save_figure("r_histogram.png", plot_r_histogram(r_best, shown))
         result = res.summary()
-    return result
+    return JobResult(res.out, result)
 
 
 def _write_layer_table(
@@ -854,7 +856,7 @@ def run_fmri_decode(
     seed: int = 0,
     n_examples: int = 8,
     figures: bool = True,
-) -> dict[str, Any]:
+) -> JobResult:
     """Decode CNN features from voxels; identification (pairwise, n-way, category, classifier) and retrieval.
 
     Parameters
@@ -886,7 +888,8 @@ def run_fmri_decode(
 
     Returns
     -------
-    dict
+    JobResult
+        The result folder (``.out``, ``.report``, ``.summary``); indexing reads ``summary.json``.
         The ``summary.json`` content. Metrics: ``pairwise_identification``, ``nway2_accuracy``,
         ``nway50_accuracy`` (the ``n_way`` score; None with fewer test scans) each with ``*_error``
         (binomial), ``category_identification``, ``classifier_nway2_accuracy``,
@@ -1038,7 +1041,7 @@ def run_fmri_decode(
                 ),
             )
         result = res.summary()
-    return result
+    return JobResult(res.out, result)
 
 
 # --------------------------------------------------------------------------- pretrain (the deep path)
@@ -1255,7 +1258,7 @@ def run_fmri_pretrain(
     seed: int = 0,
     n_examples: int = 8,
     figures: bool = True,
-) -> dict[str, Any]:
+) -> JobResult:
     """The deep path (MinD-Video, Kupershmidt et al.) against the ridge decoder, on the same split.
 
     Steps (all models trained on the training scans only; every score on the test scans, repeats averaged,
@@ -1333,7 +1336,8 @@ def run_fmri_pretrain(
 
     Returns
     -------
-    dict
+    JobResult
+        The result folder (``.out``, ``.report``, ``.summary``); indexing reads ``summary.json``.
         The ``summary.json`` content. Metrics: ``deep`` and ``ridge`` (each ``pairwise_identification``,
         ``nway2_accuracy``, ``nway<n>_accuracy`` with ``*_error``, ``category_identification``, the
         classifier n-way, ``generation_ssim``, ``generation_psnr``, ``generation_pixel_r``; ``deep`` also
@@ -1763,4 +1767,4 @@ def run_fmri_pretrain(
             res.save_figure("training.png", plot_training_curves(res.extra["history"]))
         result = res.summary()
     shutil.rmtree(checkpoints, ignore_errors=True)
-    return result
+    return JobResult(res.out, result)

@@ -1,9 +1,10 @@
-"""The result folder every job writes.
+"""The result folder every job writes, and the result object every job returns.
 
 A job writes into a temporary sibling folder and renames it into place only
 when everything succeeded, so a crash (or bad input found half-way) never
 leaves a half-written folder, and an earlier result at the same path is
-replaced only by a complete new one.
+replaced only by a complete new one. The job then returns a :class:`JobResult`
+naming that folder, its ``summary.json`` and its ``report.html``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib import metadata
@@ -29,6 +31,8 @@ from neurocine.errors import InputError
 
 # errors of a write that failed for lack of room or rights, not because of a bug: reported as one line
 _WRITE_FAILURES = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
+
+_REPR_METRICS = 8  # scalar metrics a JobResult shows in its repr
 
 _VERSIONED = ("neurocine", "numpy", "scipy", "scikit-learn", "torch", "matplotlib", "av", "pynwb", "dask")
 
@@ -46,7 +50,7 @@ def package_versions() -> dict[str, str]:
 
 def to_jsonable(value: Any) -> Any:
     """Convert numpy / torch scalars and arrays (recursively) into JSON types."""
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [to_jsonable(v) for v in value]
@@ -265,3 +269,98 @@ class ResultFolder:
             yield
         finally:
             self.timings[name] = time.perf_counter() - t0
+
+
+class JobResult(Mapping[str, Any]):
+    """What a job returns: where it wrote, its parsed ``summary.json`` and its ``report.html``.
+
+    Indexing reads the job's own return values (``result["metrics"]``, ``result["frames"]``...: the keys
+    each job's docstring lists under Returns); for most jobs these are the contents of ``summary.json``.
+
+    Parameters
+    ----------
+    out : path
+        The job's output: its result folder, or the file it wrote (``motifs simulate`` an ``.npz``,
+        ``screenome simulate`` a CSV, ``video rois`` a PNG).
+    values : mapping, optional
+        The job's return values (default: the folder's ``summary.json``, so ``JobResult(folder)``
+        opens an earlier result).
+    report : path, optional
+        The HTML page showing the result (default: ``out/report.html`` where it exists).
+
+    Attributes
+    ----------
+    out : Path
+        As given.
+    summary : dict
+        ``out/summary.json`` parsed, or ``values`` for a job that writes no ``summary.json``.
+    report : Path or None
+        The report page, None for a job that writes none.
+    job : str
+        The job's name as ``summary.json`` records it (``"motifs fit"``...), ``""`` where it has none.
+    metrics : dict
+        ``summary["metrics"]`` (empty where there is none).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> with ResultFolder(root / "run", {"k": 3}, job="example") as res:
+    ...     res.metrics["r2"] = 0.9
+    >>> result = JobResult(root / "run")
+    >>> result.job, result.metrics["r2"], result["parameters"]
+    ('example', 0.9, {'k': 3})
+    """
+
+    def __init__(
+        self,
+        out: str | os.PathLike,
+        values: Mapping[str, Any] | None = None,
+        *,
+        report: str | os.PathLike | None = None,
+    ) -> None:
+        self.out = Path(out)
+        path = self.out / "summary.json"
+        if path.is_file():
+            self.summary: dict[str, Any] = json.loads(path.read_text())
+        elif values is None:
+            raise InputError(f"{self.out}: has no summary.json; expected a neurocine result folder")
+        else:
+            self.summary = dict(values)
+        self._values = self.summary if values is None else dict(values)
+        if report is None and (self.out / "report.html").is_file():
+            report = self.out / "report.html"
+        self.report = None if report is None else Path(report)
+
+    @property
+    def job(self) -> str:
+        return str(self.summary.get("job", ""))
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return self.summary.get("metrics") or {}
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        """The job, its output, its report and its first scalar metrics (its scalar values without metrics)."""
+        label, values = ("metrics", self.metrics) if "metrics" in self.summary else ("values", self.summary)
+        shown = [
+            f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+            for k, v in values.items()
+            if k != "out" and (isinstance(v, (int, float, str)) or v is None)
+        ]
+        more = f" (+{len(shown) - _REPR_METRICS} more)" if len(shown) > _REPR_METRICS else ""
+        lines = [f"<JobResult{' ' + self.job if self.job else ''} -> {self.out}"]
+        if self.report is not None:
+            lines.append(f"  report: {self.report}")
+        if shown:
+            lines.append(f"  {label}: {', '.join(shown[:_REPR_METRICS])}{more}")
+        return "\n".join(lines) + ">"

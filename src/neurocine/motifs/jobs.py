@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from neurocine.errors import InputError
+from neurocine.io.results import JobResult
 from neurocine.io.signals import read_signal_matrix, write_signal_npz
 from neurocine.report.html import JobFolder
 
@@ -29,7 +30,7 @@ def run_simulate(
     alpha: float = 3.0,
     beta: float = 0.1,
     noise: float = 1.0,
-) -> dict[str, Any]:
+) -> JobResult:
     """Simulate the notebook's Conv-NMF data and write it as an npz.
 
     Keys: ``data`` (T, N), ``templates`` (K, N, D), ``amplitudes`` (T, K),
@@ -37,8 +38,9 @@ def run_simulate(
 
     Returns
     -------
-    dict
-        A short summary (path, shapes, number of spikes, oracle R^2).
+    JobResult
+        ``out`` the npz; indexing reads ``out``, ``data_shape``, ``n_spikes`` and ``oracle_r2``
+        (R^2 of the true model), which are also its ``summary`` (no ``summary.json``, no report).
     """
     from neurocine.motifs.simulate import simulate_convnmf
 
@@ -65,12 +67,15 @@ def run_simulate(
         seed=np.int64(-1 if seed is None else seed),
         oracle_r2=np.float64(oracle),
     )
-    return {
-        "out": str(out),
-        "data_shape": list(sim.data.shape),
-        "n_spikes": int((sim.amplitudes > 0).sum()),
-        "oracle_r2": oracle,
-    }
+    return JobResult(
+        out,
+        {
+            "out": str(out),
+            "data_shape": list(sim.data.shape),
+            "n_spikes": int((sim.amplitudes > 0).sum()),
+            "oracle_r2": oracle,
+        },
+    )
 
 
 def fit_figures(
@@ -219,7 +224,7 @@ def run_fit(
     tolerance: int = 2,
     series: str | None = None,
     device: str = "auto",
-) -> dict[str, Any]:
+) -> JobResult:
     """Fit a Conv-NMF model to a signal file and write the result folder.
 
     ``summary.json`` metrics: ``n_spikes``, ``r2``, ``n_iter``,
@@ -228,6 +233,11 @@ def run_fit(
     an npz), ``spike_precision``, ``spike_recall``, ``spike_f1``,
     ``template_similarity``. Arrays in ``fit.npz``; figures ``model.png``,
     ``log_likelihood.png`` (and ``ground_truth.png``).
+
+    Returns
+    -------
+    JobResult
+        The result folder, its ``summary.json`` (indexing reads it) and ``report.html``.
     """
     from neurocine.motifs.convnmf import ConvNMF
 
@@ -260,7 +270,7 @@ def run_fit(
         res.metrics.update(metrics)
         res.timings["fit_seconds"] = metrics["seconds"]
         summary = res.summary()
-    return summary
+    return JobResult(res.out, summary)
 
 
 def run_select(
@@ -279,12 +289,17 @@ def run_select(
     series: str | None = None,
     device: str = "auto",
     jobs: int = 1,
-) -> dict[str, Any]:
+) -> JobResult:
     """Held-out fit and stability for a range of K; writes ``selection.json`` and ``k_selection.png``.
 
     Each finished fit is checkpointed in ``.OUT.checkpoints`` beside ``out``: an interrupted run given the same
     arguments resumes from it (same result); it is removed on success. ``jobs`` fits run at once, in worker
     processes (``select_n_components(n_jobs=...)``); the result does not depend on it.
+
+    Returns
+    -------
+    JobResult
+        The result folder, its ``summary.json`` (indexing reads it) and ``report.html``.
     """
     from neurocine.motifs.plotting import plot_k_selection
     from neurocine.motifs.selection import parse_k_range, select_n_components
@@ -343,4 +358,4 @@ def run_select(
         )
         summary = res.summary()
     shutil.rmtree(checkpoints, ignore_errors=True)
-    return summary
+    return JobResult(res.out, summary)

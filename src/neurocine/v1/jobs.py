@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from neurocine.errors import InputError
+from neurocine.io.results import JobResult
 from neurocine.report.html import JobFolder
 
 __all__ = [
@@ -142,11 +143,18 @@ def _check_frame_shape(mouse, fitted, models) -> None:
 
 
 # --------------------------------------------------------------------------- simulate
-def run_simulate(out: str | os.PathLike, **options) -> dict[str, Any]:
-    """``neurocine v1 simulate``: a simulated mouse V1 in the Sensorium format (see :func:`simulate_v1`)."""
+def run_simulate(out: str | os.PathLike, **options) -> JobResult:
+    """``neurocine v1 simulate``: a simulated mouse V1 in the Sensorium format (see :func:`simulate_v1`).
+
+    Returns
+    -------
+    JobResult
+        ``out`` the mouse folder; indexing (and its ``summary``: no ``summary.json`` at the top, no report)
+        reads the simulation summary of :func:`simulate_v1` (``n_neurons``, ``tiers``, ``ceiling_correlation``...).
+    """
     from neurocine.v1.simulate import simulate_v1
 
-    return simulate_v1(out, **options)
+    return JobResult(out, simulate_v1(out, **options))
 
 
 # --------------------------------------------------------------------------- train
@@ -161,7 +169,7 @@ def run_train(
     rf_stimuli: int = 2000,
     figures: bool = True,
     **dnem_params,
-) -> dict[str, Any]:
+) -> JobResult:
     """``neurocine v1 train``: an ensemble of DNEMs, its held-out scores, transparency mask and receptive fields.
 
     Writes ``model_<i>.pt`` per instance, ``mask.npz`` (alpha, update and
@@ -172,6 +180,12 @@ def run_train(
     than once), and for simulated data ``ceiling_correlation`` and
     ``fraction_of_ceiling``. Checkpoints go to ``.OUT.checkpoints`` beside
     ``out``; an interrupted run resumes from them, and they are removed on success.
+
+    Returns
+    -------
+    JobResult
+        The result folder (``summary``: its ``summary.json``, and ``report.html``); indexing reads ``out``
+        and ``metrics``.
     """
     from neurocine.metrics.neural import correlation_to_average, single_trial_correlation
     from neurocine.v1.dnem import EnsembleModule, train_ensemble
@@ -269,7 +283,7 @@ def run_train(
         if figures:
             _train_figures(res, fitted, alpha, pop, rfs, truth_rfs, r_ensemble, metrics)
     shutil.rmtree(checkpoints, ignore_errors=True)
-    return {"out": str(out), "metrics": metrics}
+    return JobResult(res.out, {"out": str(out), "metrics": metrics})
 
 
 def _planted_rfs(mouse) -> np.ndarray | None:
@@ -417,7 +431,7 @@ def run_reconstruct(
     figures: bool = True,
     movies: bool = True,
     **reconstruct_options,
-) -> dict[str, Any]:
+) -> JobResult:
     """``neurocine v1 reconstruct``: movies reconstructed from recorded activity, scored against the truth.
 
     For every trial: ``trial_<id>/`` with ``reconstruction.npz`` (truth,
@@ -435,6 +449,12 @@ def run_reconstruct(
     model would reach. Other keywords go to
     :func:`neurocine.v1.reconstruction.reconstruct` (``coarse_to_fine``,
     ``holdout``, ``window``, ``stride``, ...).
+
+    Returns
+    -------
+    JobResult
+        The result folder (``summary``: its ``summary.json``, and ``report.html``); indexing reads ``out``
+        and ``metrics``.
     """
     from neurocine.metrics import match_contrast_luminance
     from neurocine.v1.reconstruction import error_map, predicted_responses, reconstruct
@@ -574,7 +594,7 @@ def run_reconstruct(
                     title="ensembling: average of the models' movies",
                 ),
             )
-    return {"out": str(out), "metrics": metrics}
+    return JobResult(res.out, {"out": str(out), "metrics": metrics})
 
 
 def _ensemble_curve(result, truth, evaluation) -> dict | None:
@@ -653,7 +673,7 @@ def run_suite(
     device: str = "auto",
     figures: bool = True,
     **reconstruct_options,
-) -> dict[str, Any]:
+) -> JobResult:
     """``neurocine v1 suite noise|gratings|ablation``: the paper's stimulus suites and population ablation.
 
     ``noise``: Gaussian-noise movies over spatial x temporal length constants,
@@ -664,6 +684,12 @@ def run_suite(
     recorded test trials reconstructed from 100, 50, 25 and 12.5 % of the
     neurons (seeded random subsets). Behaviour for synthetic stimuli is the
     training tier's median.
+
+    Returns
+    -------
+    JobResult
+        The result folder (``summary``: its ``summary.json``, and ``report.html``); indexing reads ``out``
+        and ``metrics``.
     """
     from neurocine.metrics import motion_energy, shannon_entropy
     from neurocine.v1.reconstruction import ablate_population, predicted_responses, reconstruct
@@ -814,7 +840,7 @@ def run_suite(
                         ylabel="video correlation",
                     ),
                 )
-    return {"out": str(out), "metrics": dict(res.metrics)}
+    return JobResult(res.out, {"out": str(out), "metrics": dict(res.metrics)})
 
 
 def _grating_axes(grating_suite, sfs, tfs, dirs):

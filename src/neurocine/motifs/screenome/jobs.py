@@ -6,13 +6,13 @@ are valid inputs of ``neurocine motifs fit``.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import numpy as np
 
 from neurocine.errors import InputError
+from neurocine.io.results import JobResult
 from neurocine.io.screenome import read_screenome_log, write_screenome_log
 from neurocine.motifs.screenome.binning import bin_events, parse_duration
 from neurocine.motifs.screenome.simulate import simulate_screenome_log
@@ -30,7 +30,7 @@ def run_screenome_bin(
     participant: str | None = None,
     max_gap: float | str = 5.0,
     quiet: bool = False,
-) -> dict:
+) -> JobResult:
     """Read a screenome log, bin it, and write a result folder.
 
     Parameters
@@ -56,8 +56,9 @@ def run_screenome_bin(
 
     Returns
     -------
-    dict
-        The contents of ``summary.json``; ``metrics`` holds ``n_events``,
+    JobResult
+        The result folder; its ``summary`` (``summary.json``, which indexing reads too) has ``metrics``
+        ``n_events``,
         ``n_bins``, ``n_channels``, ``total_seconds``, ``n_participants``,
         ``warnings``.
 
@@ -127,7 +128,7 @@ def run_screenome_bin(
                 channel_label=log.channel_column,
             )
             res.save_figure("usage.png", fig)
-    return json.loads((Path(out) / "summary.json").read_text())
+    return JobResult(out)
 
 
 def truth_path(out_csv: str | os.PathLike) -> Path:
@@ -146,7 +147,7 @@ def run_screenome_simulate(
     bin: str | float = "60s",
     quiet: bool = False,
     **options,
-) -> dict:
+) -> JobResult:
     """Simulate a screenome log; write ``out_csv`` and ``<name>.truth.npz`` next to it.
 
     Parameters
@@ -165,9 +166,10 @@ def run_screenome_simulate(
 
     Returns
     -------
-    dict
-        ``log``, ``truth`` (paths), ``n_events``, ``n_bins``, ``n_apps``,
-        ``n_states``, ``n_onsets``, ``total_seconds``, ``bin_seconds``.
+    JobResult
+        ``out`` the log; indexing (and its ``summary``: no ``summary.json``, no report) reads ``log``,
+        ``truth`` (paths), ``n_events``, ``n_bins``, ``n_apps``, ``n_states``, ``n_onsets``,
+        ``total_seconds``, ``bin_seconds``, ``seed``.
 
     The truth file holds ``data`` (T, N) float32 seconds (what binning the
     log returns; ready for ``neurocine motifs fit``), ``model``,
@@ -193,7 +195,7 @@ def run_screenome_simulate(
     finally:
         if tmp.exists():
             tmp.unlink()
-    return {
+    info = {
         "log": str(out_csv),
         "truth": str(tpath),
         "n_events": len(rows),
@@ -205,3 +207,4 @@ def run_screenome_simulate(
         "bin_seconds": truth.bin_seconds,
         "seed": seed,
     }
+    return JobResult(out_csv, info)
