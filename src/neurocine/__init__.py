@@ -11,7 +11,8 @@ needs them is used.
   and ``nc.models``, ``nc.features``, ``nc.io``, ``nc.metrics``,
   ``nc.plotting``, ``nc.report``.
 * The public estimators (scikit-learn conventions) are also here by name:
-  ``nc.ConvNMF``, ``nc.RidgeCV``, ``nc.SequenceRegressor``,
+  ``nc.ConvNMF``, ``nc.RidgeCV``, ``nc.BandedRidgeCV``, ``nc.VariancePCA``,
+  ``nc.SequenceRegressor``,
   ``nc.SequenceClassifier``, ``nc.ConvAutoencoder``, ``nc.DNEM``, and the
   fMRI estimators ``nc.MaskedBrainAutoencoder``, ``nc.ContrastiveAligner``,
   ``nc.ConditionalFrameDecoder``, ``nc.VideoFMRIEncoder``,
@@ -48,6 +49,8 @@ _EXPORTS = {
     "ConvNMF": "neurocine.motifs",
     "select_n_components": "neurocine.motifs",
     "RidgeCV": "neurocine.models",
+    "BandedRidgeCV": "neurocine.models",
+    "VariancePCA": "neurocine.features",
     "SequenceRegressor": "neurocine.encode",
     "SequenceClassifier": "neurocine.encode",
     "ConvAutoencoder": "neurocine.encode",
