@@ -13,6 +13,9 @@ from neurocine.motifs import ConvNMF, score_against_truth
 from neurocine.motifs import _solver as solver
 from neurocine.motifs.selection import unit_reconstructions
 from neurocine.motifs.simulate import simulate_convnmf
+from neurocine.motifs.templates import convolve_templates
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py: the seed solver runs on torch's threads
 
 
 @pytest.fixture(scope="module")
@@ -44,21 +47,29 @@ def test_default_solver_on_the_notebook_data(notebook_data):
     assert score.overall["template_similarity"] >= 0.95
 
 
-def test_default_solver_on_twenty_other_seeds():
-    f1 = []
+@pytest.fixture(scope="module")
+def twenty_other_seeds():
+    """The notebook's simulation on seeds 0-20 but 7, each with its default-solver fit: ``{seed: (sim, model)}``."""
+    fits = {}
     for seed in [s for s in range(21) if s != 7]:
         sim = simulate_convnmf(seed)
-        model = ConvNMF(4, 10, random_state=0).fit(sim.data)
-        f1.append(score_against_truth(sim.amplitudes, model.amplitudes_).overall["f1"])
+        fits[seed] = sim, ConvNMF(4, 10, random_state=0).fit(sim.data)
+    return fits
+
+
+def test_default_solver_on_twenty_other_seeds(twenty_other_seeds):
+    f1 = [
+        score_against_truth(sim.amplitudes, model.amplitudes_).overall["f1"]
+        for sim, model in twenty_other_seeds.values()
+    ]
     assert np.mean(f1) >= 0.85, f1
 
 
-def test_default_solver_beats_the_seed_solver_on_every_seed():
-    for seed in (1, 2, 3):
-        sim = simulate_convnmf(seed)
-        ours = ConvNMF(4, 10, random_state=0).fit(sim.data)
+def test_default_solver_beats_the_seed_solver_on_every_seed(twenty_other_seeds):
+    """On all twenty seeds (the closest: seed 2, R^2 0.661 against 0.658)."""
+    for seed, (sim, ours) in twenty_other_seeds.items():
         seeds = ConvNMF(4, 10, solver="seed", random_state=seed).fit(sim.data)
-        assert ours.r2_ > seeds.r2_
+        assert ours.r2_ > seeds.r2_, (seed, ours.r2_, seeds.r2_)
 
 
 def test_same_seed_same_result_on_cpu(notebook_data):
@@ -97,12 +108,47 @@ def test_nonnegative_sequence_motifs():
     assert score_against_truth(sim.amplitudes, model.amplitudes_).overall["f1"] >= 0.85
 
 
+def _rank_two_templates(templates: np.ndarray, share: float) -> np.ndarray:
+    """Each rank-1 template ``u v'`` plus ``share * u2 v2'`` (``u2``, ``v2``: its factors' derivatives made orthogonal
+    to ``u``, ``v``), scaled to unit norm: its second singular value is exactly ``share`` times its first."""
+    out = np.empty_like(templates)
+    for k, w in enumerate(templates):
+        u, _, vt = np.linalg.svd(w)
+        u, v = u[:, 0], vt[0]
+        u2, v2 = np.gradient(u), np.gradient(v)
+        u2, v2 = u2 - (u2 @ u) * u, v2 - (v2 @ v) * v
+        t = np.outer(u, v) + share * np.outer(u2 / np.linalg.norm(u2), v2 / np.linalg.norm(v2))
+        out[k] = t / np.linalg.norm(t)
+    return out
+
+
+def _second_singular_share(templates: np.ndarray) -> np.ndarray:
+    s = np.linalg.svd(templates, compute_uv=False)  # (K, min(N, D)), descending
+    return s[:, 1] / s[:, 0]
+
+
 def test_rank_two_templates_are_rank_two():
+    """Data from true rank-2 templates (second singular value 0.6 of the first): a rank-2 fit finds that share on
+    every template (0.575-0.617 on seeds 1-3); a rank-1 fit of the same data cannot (its share is 0)."""
     sim = simulate_convnmf(1, timesteps=2000)
-    model = ConvNMF(4, 10, rank=2, random_state=0, n_init=3).fit(sim.data)
-    ranks = [np.linalg.matrix_rank(w, tol=1e-5) for w in model.templates_]
-    assert max(ranks) <= 2
+    truth = _rank_two_templates(sim.templates, 0.6)
+    np.testing.assert_allclose(_second_singular_share(truth), 0.6, rtol=1e-5)
+    clean = convolve_templates(torch.from_numpy(sim.amplitudes.T.copy()), torch.from_numpy(truth)).numpy().T
+    X = (clean + np.random.default_rng(1).normal(0, 1, clean.shape)).astype(np.float32)
+
+    def finds_rank_two(model):
+        return bool(np.all(np.abs(_second_singular_share(model.templates_) - 0.6) <= 0.1))
+
+    model = ConvNMF(4, 10, rank=2, random_state=0, n_init=3).fit(X)
+    assert finds_rank_two(model), _second_singular_share(model.templates_)
+    assert max(np.linalg.matrix_rank(w, tol=1e-5) for w in model.templates_) <= 2
     np.testing.assert_allclose(np.linalg.norm(model.templates_.reshape(4, -1), axis=1), 1.0, rtol=1e-4)
+    assert (
+        score_against_truth(sim.amplitudes, model.amplitudes_, truth, model.templates_).overall["template_similarity"]
+        >= 0.95
+    )  # 0.999
+    rank_one = ConvNMF(4, 10, rank=1, random_state=0, n_init=3).fit(X)
+    assert not finds_rank_two(rank_one), _second_singular_share(rank_one.templates_)
 
 
 # --------------------------------------------------------------------------- #
