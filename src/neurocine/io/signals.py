@@ -217,32 +217,33 @@ def _check_channels(value: Any, name: str, n_ch: int) -> list[str]:
     return [x.decode() if isinstance(x, bytes) else str(x) for x in arr.tolist()]
 
 
+def _truth_array(
+    arrays: dict[str, Any], key: str, name: str, layout: str, axis: str, unit: str, size: int
+) -> np.ndarray:
+    """``arrays[key]`` checked to be numeric with the dimensions of ``layout`` and ``size`` along ``axis``.
+
+    ``layout`` names the dimensions (``"(K, N, D)"``); ``axis`` is the one that must match the data
+    (``"N"``, counted in ``unit``, e.g. ``"channels"``).
+    """
+    dims = [d.strip() for d in layout.strip("()").split(",")]
+    a = np.asarray(arrays[key])
+    if a.dtype.kind not in "biuf" or a.ndim != len(dims):
+        raise InputError(f"{name}: {key} have shape {a.shape} and dtype {a.dtype}; expected a numeric {layout} array")
+    i = dims.index(axis)
+    if a.shape[i] != size:
+        raise InputError(
+            f"{name}: {key} have shape {a.shape} with {axis}={a.shape[i]} {unit} but data has "
+            f"{axis}={size}; expected {layout.replace(axis, str(size))}"
+        )
+    return a
+
+
 def _check_truth(arrays: dict[str, Any], name: str, t_len: int, n_ch: int, dtype: Any) -> dict[str, np.ndarray] | None:
     truth: dict[str, np.ndarray] = {}
     if "templates" in arrays:
-        w = np.asarray(arrays["templates"])
-        if w.dtype.kind not in "biuf" or w.ndim != 3:
-            raise InputError(
-                f"{name}: templates have shape {w.shape} and dtype {w.dtype}; expected a numeric (K, N, D) array"
-            )
-        if w.shape[1] != n_ch:
-            raise InputError(
-                f"{name}: templates have shape {w.shape} with N={w.shape[1]} channels but data has "
-                f"N={n_ch}; expected (K, {n_ch}, D)"
-            )
-        truth["templates"] = w
+        truth["templates"] = _truth_array(arrays, "templates", name, "(K, N, D)", "N", "channels", n_ch)
     if "amplitudes" in arrays:
-        h = np.asarray(arrays["amplitudes"])
-        if h.dtype.kind not in "biuf" or h.ndim != 2:
-            raise InputError(
-                f"{name}: amplitudes have shape {h.shape} and dtype {h.dtype}; expected a numeric (T, K) array"
-            )
-        if h.shape[0] != t_len:
-            raise InputError(
-                f"{name}: amplitudes have shape {h.shape} with T={h.shape[0]} time steps but data has "
-                f"T={t_len}; expected ({t_len}, K)"
-            )
-        truth["amplitudes"] = h
+        truth["amplitudes"] = _truth_array(arrays, "amplitudes", name, "(T, K)", "T", "time steps", t_len)
     if "templates" in truth and "amplitudes" in truth:
         k_w, k_h = truth["templates"].shape[0], truth["amplitudes"].shape[1]
         if k_w != k_h:
