@@ -167,9 +167,8 @@ def check_timestamps(ts: Any, name: str, t_len: int) -> np.ndarray:
     bad = np.flatnonzero(~np.isfinite(ts))
     if bad.size:
         raise InputError(f"{name}: timestamp {bad[0]} is {ts[bad[0]]}; expected finite values")
-    steps = np.diff(ts)
-    if steps.size and not (steps > 0).all():
-        i = int(np.flatnonzero(steps <= 0)[0]) + 1
+    i = _first_not_increasing(ts)
+    if i is not None:
         raise InputError(
             f"{name}: timestamps not strictly increasing at index {i} "
             f"({float(ts[i - 1])!r} then {float(ts[i])!r}); expected increasing times"
@@ -215,6 +214,14 @@ def _check_channels(value: Any, name: str, n_ch: int) -> list[str]:
     if arr.ndim != 1 or arr.shape[0] != n_ch:
         raise InputError(f"{name}: channels has shape {arr.shape}; expected ({n_ch},), one name per column of data")
     return [x.decode() if isinstance(x, bytes) else str(x) for x in arr.tolist()]
+
+
+def _first_not_increasing(t: np.ndarray) -> int | None:
+    """Index of the first time not above the one before it; None when ``t`` strictly increases."""
+    steps = np.diff(t)
+    if steps.size and not (steps > 0).all():
+        return int(np.flatnonzero(steps <= 0)[0]) + 1
+    return None
 
 
 def _truth_array(
@@ -503,9 +510,8 @@ def _read_csv(p: Path, name: str, dtype: Any) -> SignalMatrix:
             raise InputError(
                 f"{name}: line {line_of(bad[0])}, column {header[0]!r} holds {t_col[bad[0]]}; expected finite times"
             )
-        steps = np.diff(t_col)
-        if steps.size and not (steps > 0).all():
-            i = int(np.flatnonzero(steps <= 0)[0]) + 1
+        i = _first_not_increasing(t_col)
+        if i is not None:
             raise InputError(
                 f"{name}: column {header[0]!r} not strictly increasing at line {line_of(i)} "
                 f"({float(t_col[i - 1])!r} then {float(t_col[i])!r}); expected increasing times"
