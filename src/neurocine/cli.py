@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from typer.core import TyperGroup
@@ -32,6 +33,10 @@ class _DefaultCommandGroup(TyperGroup):
             args = ["fit", *args]
         return super().resolve_command(ctx, args)
 
+
+# Options that many commands share, each written once: ``seed: Seed = 0``.
+Seed = Annotated[int, typer.Option("--seed", help="Random seed.")]
+Device = Annotated[str, typer.Option("--device", help="auto | cpu | cuda[:i].")]
 
 app = typer.Typer(no_args_is_help=True, add_completion=True, help="neurocine: link video and neural recordings.")
 motifs_app = typer.Typer(no_args_is_help=True, help="Conv-NMF motif discovery in multichannel time series.")
@@ -131,7 +136,7 @@ def motifs_fit(
     rank: int | None = typer.Option(None, "--rank", help="Template rank R (signed templates; default 1)."),
     solver: str = typer.Option("default", "--solver", help="default | seed (the notebook's algorithm)."),
     amp_rate: float = typer.Option(3.0, "--amp-rate", help="Rate of the exponential amplitude prior."),
-    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    seed: Seed = 0,
     nonnegative: bool = typer.Option(False, "--nonnegative", help="Nonnegative full-rank (seqNMF-style) templates."),
     n_init: int | None = typer.Option(
         None,
@@ -144,7 +149,7 @@ def motifs_fit(
     ),
     tolerance: int = typer.Option(2, "--tolerance", help="Spike matching tolerance (samples) for ground truth."),
     series: str | None = typer.Option(None, "--series", help="NWB only: name or path of the TimeSeries."),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:i]."),
+    device: Device = "auto",
 ) -> None:
     """Fit a Conv-NMF model (templates + sparse spikes) to a multichannel signal."""
     s = api.motifs_fit(
@@ -176,13 +181,13 @@ def motifs_select(
     width: int = typer.Option(..., "--width", "-d", help="D, template duration in samples."),
     repeats: int = typer.Option(3, "--repeats", help="Fits per K (random masks and starts)."),
     mask_fraction: float = typer.Option(0.1, "--mask-fraction", help="Fraction of entries held out."),
-    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    seed: Seed = 0,
     rank: int | None = typer.Option(None, "--rank", help="Template rank R."),
     nonnegative: bool = typer.Option(False, "--nonnegative", help="Nonnegative full-rank templates."),
     amp_rate: float = typer.Option(3.0, "--amp-rate", help="Rate of the exponential amplitude prior."),
     n_init: int = typer.Option(3, "--n-init", help="Starts per fit."),
     series: str | None = typer.Option(None, "--series", help="NWB only: name or path of the TimeSeries."),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:i]."),
+    device: Device = "auto",
     jobs: int = typer.Option(
         1, "--jobs", "-j", help="Fits run at once, one process each (-1: every CPU); the same result for any value."
     ),
@@ -236,7 +241,7 @@ def screenome_bin(
 @screenome_app.command("simulate")
 def screenome_simulate(
     out: Path = typer.Option(..., "--out", help="Output LOG.csv (ground truth in LOG.truth.npz)."),
-    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    seed: Seed = 0,
     apps: int = typer.Option(10, "--apps", help="Number of apps."),
     states: int = typer.Option(3, "--states", help="Number of motivational states (motifs)."),
     hours: float = typer.Option(10.0, "--hours", help="Duration of the log."),
@@ -399,7 +404,7 @@ def encode_framerates(
 def encode_simulate(
     out: Path = typer.Option(..., "--out", help="Folder for the session files and encode.toml."),
     seconds: float = typer.Option(240.0, "--seconds", help="Session length (s)."),
-    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    seed: Seed = 0,
     widefield: int = typer.Option(64, "--widefield", help="Widefield frame side (pixels)."),
     name: str | None = typer.Option(None, "--name", help="Dataset name in the config."),
 ) -> None:
@@ -440,7 +445,7 @@ def v1_simulate(
     repeats: int = typer.Option(5, "--repeats", help="Presentations of each test clip."),
     frames: int = typer.Option(150, "--frames", help="Frames per trial (30 Hz, at most 300)."),
     ceiling: float = typer.Option(0.3, "--ceiling", help="Mean single-trial correlation of true rates and responses."),
-    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    seed: Seed = 0,
 ) -> None:
     """Simulate a mouse V1 (LN-Poisson Gabor neurons) watching natural clips, in the Sensorium format."""
     s = api.v1_simulate(
@@ -473,7 +478,7 @@ def v1_train(
     batch_size: int | None = typer.Option(None, "--batch-size", help="Crops per step."),
     lr: float | None = typer.Option(None, "--lr", help="Peak AdamW learning rate."),
     seed: int = typer.Option(0, "--seed", help="Seed of instance 0 (instance i uses seed + i)."),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:i]."),
+    device: Device = "auto",
 ) -> None:
     """Train a DNEM ensemble (video + behaviour -> V1 activity); score it on held-out clips; map masks and RFs."""
     s = api.v1_train(
@@ -527,8 +532,8 @@ def v1_reconstruct(
         "--holdout",
         help="Share of neurons held out to pick the best iteration (early stopping without ground truth).",
     ),
-    seed: int = typer.Option(0, "--seed", help="Random seed."),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:i]."),
+    seed: Seed = 0,
+    device: Device = "auto",
 ) -> None:
     """Reconstruct the movies a mouse saw from its recorded V1 activity, by gradient descent on the pixels."""
     s = api.v1_reconstruct(
@@ -578,8 +583,8 @@ def v1_suite(
     n_trials: int | None = typer.Option(None, "--n-trials", help="ablation: test trials used."),
     method: str = typer.Option("paper", "--method", help="paper | adam."),
     iterations: int | None = typer.Option(None, "--iterations", help="Optimiser steps."),
-    seed: int = typer.Option(0, "--seed", help="Random seed."),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:i]."),
+    seed: Seed = 0,
+    device: Device = "auto",
 ) -> None:
     """The paper's suites: Gaussian noise and drifting gratings (from predicted activity), population ablation."""
     noise_lengths = _csv_list(lengths, "--lengths")
@@ -616,7 +621,7 @@ def fmri_simulate(
     out: Path = typer.Option(..., "--out", help="Data folder to write (stimuli, fMRI, design, truth)."),
     voxels: int = typer.Option(2000, "--voxels", help="Voxels (each driven by one CNN layer)."),
     small: bool = typer.Option(False, "--small", help="The small test-size simulation (300 voxels, 2 layers)."),
-    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    seed: Seed = 0,
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:i] (CNN features)."),
 ) -> None:
     """Simulate fMRI (TR 2 s) of voxels driven by EfficientNet-Lite0 layers while watching real footage."""
@@ -636,8 +641,8 @@ def fmri_encode(
     layers: str | None = typer.Option(None, "--layers", help="Comma-separated CNN taps (default: five)."),
     folds: int = typer.Option(9, "--folds", help="Contiguous cross-validation folds."),
     banded: bool = typer.Option(False, "--banded", help="Also fit banded ridge across layers."),
-    seed: int = typer.Option(0, "--seed", help="Random seed."),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:i]."),
+    seed: Seed = 0,
+    device: Device = "auto",
 ) -> None:
     """Voxel-wise encoding: CNN layers (PCA 99 %, HRF, TR) -> ridge per voxel; best layer map, test r, ceiling."""
     s = api.fmri_encode(
@@ -653,8 +658,8 @@ def fmri_decode(
     out: Path = typer.Option(..., "--out", help="Output folder (identification table, frames, summary.json)."),
     layer: str = typer.Option("embedding", "--layer", help="CNN tap whose features are decoded."),
     n_way: int = typer.Option(50, "--n-way", help="Candidates of the n-way identification."),
-    seed: int = typer.Option(0, "--seed", help="Random seed."),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:i]."),
+    seed: Seed = 0,
+    device: Device = "auto",
 ) -> None:
     """Feature decoding: ridge voxels -> CNN features; pairwise / n-way / category identification, retrieval."""
     s = api.fmri_decode(data, out, layer=layer, n_way=n_way, seed=seed, device=device)
@@ -684,8 +689,8 @@ def fmri_pretrain(
         "pip install 'neurocine[diffusion]').",
     ),
     diffusion_steps: int = typer.Option(25, "--diffusion-steps", help="Denoising steps of --diffusion."),
-    seed: int = typer.Option(0, "--seed", help="Random seed."),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:i]."),
+    seed: Seed = 0,
+    device: Device = "auto",
 ) -> None:
     """Deep path: masked brain modelling, contrastive alignment, frame generation, video<->fMRI cycle vs ridge."""
     s = api.fmri_pretrain(data, out, diffusion=diffusion, diffusion_steps=diffusion_steps, seed=seed, device=device)

@@ -89,6 +89,16 @@ class DesignMatrix:
                 f"{plural(self.n_samples, 'sample')}; expected equal lengths"
             )
 
+    def _rows(self, name: str, values: Any, ndims: tuple[int, ...] = (1, 2)) -> np.ndarray:
+        """``values`` as an array, checked to have one row per sample when it has one of ``ndims`` dimensions.
+
+        Other shapes are left to the function that builds the block's columns, whose error names them.
+        """
+        arr = np.asarray(values)
+        if arr.ndim in ndims:
+            self._check_length(name, arr)
+        return arr
+
     def add(
         self, name: str, values: Any, group: str | None = None, column_names: Sequence[str] | None = None
     ) -> DesignMatrix:
@@ -180,9 +190,7 @@ class DesignMatrix:
         wins = [check_int("windows", w, minimum=1) for w in wins]
         if len(set(wins)) != len(wins):
             raise InputError(f"windows: {wins} has repeated lengths; expected distinct window lengths")
-        arr = np.asarray(x)
-        if arr.ndim in (1, 2):
-            self._check_length(name, arr)
+        arr = self._rows(name, x)
         means = [running_mean(arr, w).reshape(self.n_samples, -1) for w in wins]
         n_c = means[0].shape[1]
         stems = [name] if arr.ndim == 1 else [f"{name}{c}" for c in range(n_c)]
@@ -210,9 +218,7 @@ class DesignMatrix:
             ``self``.
         """
         name = _check_name("name", name)
-        arr = np.asarray(events)
-        if arr.ndim in (1, 2):
-            self._check_length(name, arr)
+        arr = self._rows(name, events)
         values, cols = lagged(arr, lags, name=name)
         return self.add(name, values, group=group, column_names=cols)
 
@@ -238,9 +244,7 @@ class DesignMatrix:
             ``self``.
         """
         name = _check_name("name", name)
-        cats = np.asarray(categories)
-        if cats.ndim == 1:
-            self._check_length(name, cats)
+        cats = self._rows(name, categories, ndims=(1,))
         values, cols = one_hot(cats, levels=levels, name=name)
         return self.add(name, values, group=group, column_names=cols)
 

@@ -387,8 +387,7 @@ def run_fmri_encode(
     alpha_grid = _check_alphas(alphas, ENCODE_ALPHAS)
     seed = _check_seed(seed)
     banded_candidates = check_int("--banded-candidates", banded_candidates, minimum=0)
-    if backend not in ("numpy", "torch"):
-        raise InputError(f"--backend: got {backend!r}; expected 'numpy' or 'torch'")
+    _check_backend(backend)
     ds = read_fmri_data(data)
     params = {
         "data": str(data),
@@ -415,19 +414,9 @@ def run_fmri_encode(
     if features == "efficientnet" and banded and len(layer_names) < 2:
         raise InputError("--banded: needs at least two layers")
     with JobFolder(out, params, job="fmri encode") as res:
-        t0 = time.perf_counter()
-        feats, fdesc = stimulus_features(
-            ds,
-            features,
-            layer_names,
-            ["train", "test"],
-            recompute=recompute_features,
-            input_size=input_size,
-            device=device,
-            batch_size=batch_size,
+        feats = _timed_features(
+            res, ds, features, layer_names, ["train", "test"], recompute_features, input_size, device, batch_size
         )
-        res.timings["features_seconds"] = time.perf_counter() - t0
-        res.extra["features"] = fdesc
         k, fps, tr = ds.frames_per_scan, ds.fps, ds.tr
         Y = training.Y
         ybar = ds.fmri_test.mean(0).astype(np.float64)
@@ -681,25 +670,26 @@ def _decode_targets(ds: FMRIData, feats: dict, layer: str, training: _Training):
     return z_train, z_test, mu, sd
 
 
+def _timed_features(
+    res, ds: FMRIData, kind: str, layers: list[str], splits: list[str], recompute: bool, input_size, device, batch_size
+) -> dict:
+    """:func:`stimulus_features` of ``splits``, its time and description recorded in ``res``."""
+    t0 = time.perf_counter()
+    feats, fdesc = stimulus_features(
+        ds, kind, layers, splits, recompute=recompute, input_size=input_size, device=device, batch_size=batch_size
+    )
+    res.timings["features_seconds"] = time.perf_counter() - t0
+    res.extra["features"] = fdesc
+    return feats
+
+
 def _decoding_features(
     ds: FMRIData, res, layer: str, training: _Training, recompute: bool, input_size: Any, device: str, batch_size: int
 ):
     """The built-in CNN's ``layer`` features of every split (timed and described in ``res``) and
     :func:`_decode_targets` of them: ``(feats, (z_train, z_test, mean, sd))``."""
-    t0 = time.perf_counter()
     splits = ["train", "test"] + (["library"] if ds.library_frames is not None else [])
-    feats, fdesc = stimulus_features(
-        ds,
-        "efficientnet",
-        [layer],
-        splits,
-        recompute=recompute,
-        input_size=input_size,
-        device=device,
-        batch_size=batch_size,
-    )
-    res.timings["features_seconds"] = time.perf_counter() - t0
-    res.extra["features"] = fdesc
+    feats = _timed_features(res, ds, "efficientnet", [layer], splits, recompute, input_size, device, batch_size)
     return feats, _decode_targets(ds, feats, layer, training)
 
 
@@ -823,6 +813,31 @@ def _classifier_scores(
     return metrics, rows
 
 
+def _check_backend(backend: str) -> None:
+    """InputError unless ``backend`` is a RidgeCV back end."""
+    if backend not in ("numpy", "torch"):
+        raise InputError(f"--backend: got {backend!r}; expected 'numpy' or 'torch'")
+
+
+def _decoding_params(
+    data, layer, delay_t, folds, alpha_grid, n_way, trials, average_repeats, recompute_features, input_size, backend
+) -> dict[str, Any]:
+    """The ``summary.json`` parameters of the decode job, which the pretrain job's ridge baseline shares."""
+    return {
+        "data": str(data),
+        "layer": layer,
+        "delays": list(delay_t),
+        "folds": folds,
+        "alphas": alpha_grid,
+        "n_way": n_way,
+        "trials": trials,
+        "average_repeats": bool(average_repeats),
+        "recompute_features": bool(recompute_features),
+        "input_size": input_size,
+        "backend": backend,
+    }
+
+
 def _check_decoding_options(layer, delays, folds, n_way, trials, alphas, seed) -> tuple:
     """Options of ``fmri decode`` and ``fmri pretrain``, checked: (delays, folds, n_way, trials, alphas, seed)."""
     if not isinstance(layer, str) or not layer:
@@ -900,21 +915,10 @@ def run_fmri_decode(
         layer, delays, folds, n_way, trials, alphas, seed
     )
     ds = read_fmri_data(data)
-    params = {
-        "data": str(data),
-        "layer": layer,
-        "delays": list(delay_t),
-        "folds": folds,
-        "alphas": alpha_grid,
-        "n_way": n_way,
-        "trials": trials,
-        "average_repeats": bool(average_repeats),
-        "recompute_features": bool(recompute_features),
-        "input_size": input_size,
-        "backend": backend,
-        "device": device,
-        "seed": seed,
-    }
+    params = _decoding_params(
+        data, layer, delay_t, folds, alpha_grid, n_way, trials, average_repeats, recompute_features, input_size, backend
+    )
+    params.update(device=device, seed=seed)
     design = _decode_design(ds, delay_t, folds, average_repeats)
     training, idx_tr, idx_te = design.training, design.idx_tr, design.idx_te
     k = ds.frames_per_scan
@@ -1385,34 +1389,27 @@ def run_fmri_pretrain(
         )
     }
     n_examples = check_int("--n-examples", n_examples)
-    if backend not in ("numpy", "torch"):
-        raise InputError(f"--backend: got {backend!r}; expected 'numpy' or 'torch'")
+    _check_backend(backend)
     diffusion_steps = check_int("--diffusion-steps", diffusion_steps)
     ds = read_fmri_data(data)
     pipe = _diffusion_pipeline(ds, diffusion, device)
     out = Path(out)
-    params = {
-        "data": str(data),
-        "layer": layer,
-        "delays": list(delay_t),
-        "folds": folds,
-        "alphas": alpha_grid,
-        "n_way": n_way,
-        "trials": trials,
-        "average_repeats": bool(average_repeats),
-        "recompute_features": bool(recompute_features),
-        "input_size": input_size,
-        "backend": backend,
-        "frame_size": list(size),
-        "aligner_input": aligner_input,
-        "aligner_hidden": list(hidden),
-        **epochs,
-        "decoder_cycle": decoder_cycle,
-        "diffusion": None if diffusion is None else str(diffusion),
-        "diffusion_steps": diffusion_steps,
-        "device": device,
-        "seed": seed,
-    }
+    params = _decoding_params(
+        data, layer, delay_t, folds, alpha_grid, n_way, trials, average_repeats, recompute_features, input_size, backend
+    )
+    params.update(
+        {
+            "frame_size": list(size),
+            "aligner_input": aligner_input,
+            "aligner_hidden": list(hidden),
+            **epochs,
+            "decoder_cycle": decoder_cycle,
+            "diffusion": None if diffusion is None else str(diffusion),
+            "diffusion_steps": diffusion_steps,
+            "device": device,
+            "seed": seed,
+        }
+    )
     design = _decode_design(ds, delay_t, folds, average_repeats)
     training, idx_tr, idx_te = design.training, design.idx_tr, design.idx_te
     n_tr, n = len(idx_tr), len(idx_te)

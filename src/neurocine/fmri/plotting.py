@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from neurocine.errors import InputError
-from neurocine.plotting.base import as_float_array, new_figure
+from neurocine.plotting.base import as_float_array, grey_frame_grid, new_figure
 
 __all__ = [
     "plot_frame_pairs",
@@ -228,19 +228,7 @@ def plot_frame_pairs(rows: dict, *, column_titles: Sequence[str] | None = None, 
         raise InputError(f"column_titles: got {len(column_titles)}; expected {n_col}")
     h, w = next(iter(arrays.values())).shape[1:3]
     fig = new_figure((1.45 * n_col * w / max(h, w) * 1.3 + 0.8, 1.35 * len(arrays) + 0.5))
-    axes = fig.subplots(len(arrays), n_col, squeeze=False)
-    for r, (label, frames) in enumerate(arrays.items()):
-        for c in range(n_col):
-            ax = axes[r, c]
-            ax.imshow(frames[c], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if r == 0 and column_titles is not None:
-                ax.set_title(str(column_titles[c]), fontsize=7)
-            if c == 0:
-                ax.set_ylabel(label, fontsize=8)
-    if title:
-        fig.suptitle(title, fontsize=10)
+    grey_frame_grid(fig, arrays, column_titles, title_fontsize=7, title=title)
     return fig
 
 

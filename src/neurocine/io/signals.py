@@ -167,9 +167,8 @@ def check_timestamps(ts: Any, name: str, t_len: int) -> np.ndarray:
     bad = np.flatnonzero(~np.isfinite(ts))
     if bad.size:
         raise InputError(f"{name}: timestamp {bad[0]} is {ts[bad[0]]}; expected finite values")
-    steps = np.diff(ts)
-    if steps.size and not (steps > 0).all():
-        i = int(np.flatnonzero(steps <= 0)[0]) + 1
+    i = _first_not_increasing(ts)
+    if i is not None:
         raise InputError(
             f"{name}: timestamps not strictly increasing at index {i} "
             f"({float(ts[i - 1])!r} then {float(ts[i])!r}); expected increasing times"
@@ -217,32 +216,41 @@ def _check_channels(value: Any, name: str, n_ch: int) -> list[str]:
     return [x.decode() if isinstance(x, bytes) else str(x) for x in arr.tolist()]
 
 
+def _first_not_increasing(t: np.ndarray) -> int | None:
+    """Index of the first time not above the one before it; None when ``t`` strictly increases."""
+    steps = np.diff(t)
+    if steps.size and not (steps > 0).all():
+        return int(np.flatnonzero(steps <= 0)[0]) + 1
+    return None
+
+
+def _truth_array(
+    arrays: dict[str, Any], key: str, name: str, layout: str, axis: str, unit: str, size: int
+) -> np.ndarray:
+    """``arrays[key]`` checked to be numeric with the dimensions of ``layout`` and ``size`` along ``axis``.
+
+    ``layout`` names the dimensions (``"(K, N, D)"``); ``axis`` is the one that must match the data
+    (``"N"``, counted in ``unit``, e.g. ``"channels"``).
+    """
+    dims = [d.strip() for d in layout.strip("()").split(",")]
+    a = np.asarray(arrays[key])
+    if a.dtype.kind not in "biuf" or a.ndim != len(dims):
+        raise InputError(f"{name}: {key} have shape {a.shape} and dtype {a.dtype}; expected a numeric {layout} array")
+    i = dims.index(axis)
+    if a.shape[i] != size:
+        raise InputError(
+            f"{name}: {key} have shape {a.shape} with {axis}={a.shape[i]} {unit} but data has "
+            f"{axis}={size}; expected {layout.replace(axis, str(size))}"
+        )
+    return a
+
+
 def _check_truth(arrays: dict[str, Any], name: str, t_len: int, n_ch: int, dtype: Any) -> dict[str, np.ndarray] | None:
     truth: dict[str, np.ndarray] = {}
     if "templates" in arrays:
-        w = np.asarray(arrays["templates"])
-        if w.dtype.kind not in "biuf" or w.ndim != 3:
-            raise InputError(
-                f"{name}: templates have shape {w.shape} and dtype {w.dtype}; expected a numeric (K, N, D) array"
-            )
-        if w.shape[1] != n_ch:
-            raise InputError(
-                f"{name}: templates have shape {w.shape} with N={w.shape[1]} channels but data has "
-                f"N={n_ch}; expected (K, {n_ch}, D)"
-            )
-        truth["templates"] = w
+        truth["templates"] = _truth_array(arrays, "templates", name, "(K, N, D)", "N", "channels", n_ch)
     if "amplitudes" in arrays:
-        h = np.asarray(arrays["amplitudes"])
-        if h.dtype.kind not in "biuf" or h.ndim != 2:
-            raise InputError(
-                f"{name}: amplitudes have shape {h.shape} and dtype {h.dtype}; expected a numeric (T, K) array"
-            )
-        if h.shape[0] != t_len:
-            raise InputError(
-                f"{name}: amplitudes have shape {h.shape} with T={h.shape[0]} time steps but data has "
-                f"T={t_len}; expected ({t_len}, K)"
-            )
-        truth["amplitudes"] = h
+        truth["amplitudes"] = _truth_array(arrays, "amplitudes", name, "(T, K)", "T", "time steps", t_len)
     if "templates" in truth and "amplitudes" in truth:
         k_w, k_h = truth["templates"].shape[0], truth["amplitudes"].shape[1]
         if k_w != k_h:
@@ -502,9 +510,8 @@ def _read_csv(p: Path, name: str, dtype: Any) -> SignalMatrix:
             raise InputError(
                 f"{name}: line {line_of(bad[0])}, column {header[0]!r} holds {t_col[bad[0]]}; expected finite times"
             )
-        steps = np.diff(t_col)
-        if steps.size and not (steps > 0).all():
-            i = int(np.flatnonzero(steps <= 0)[0]) + 1
+        i = _first_not_increasing(t_col)
+        if i is not None:
             raise InputError(
                 f"{name}: column {header[0]!r} not strictly increasing at line {line_of(i)} "
                 f"({float(t_col[i - 1])!r} then {float(t_col[i])!r}); expected increasing times"

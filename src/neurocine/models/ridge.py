@@ -932,18 +932,7 @@ class BandedRidgeCV(_TargetScores, MultiOutputMixin, RegressorMixin, BaseEstimat
 
     def _ridge(self) -> RidgeCV:
         """The RidgeCV fitted on every candidate's feature map (this estimator's ridge parameters)."""
-        names = (
-            "alphas",
-            "cv",
-            "backend",
-            "device",
-            "dtype",
-            "fit_intercept",
-            "shuffle",
-            "random_state",
-            "target_chunk",
-        )
-        return RidgeCV(**{name: getattr(self, name) for name in names})
+        return RidgeCV(**{name: getattr(self, name) for name in RidgeCV().get_params(deep=False)})
 
     def _blocks(self, X: np.ndarray) -> list[np.ndarray]:
         return [np.ascontiguousarray(X[:, s]) for s in self._slices]

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from neurocine.errors import InputError
-from neurocine.plotting.base import as_float_array, new_figure
+from neurocine.plotting.base import as_float_array, grey_frame_grid, new_figure
 
 __all__ = [
     "comparison_frames",
@@ -134,21 +134,8 @@ def plot_frame_strip(
     m = _frame_mask(mask, (h, w))
     idx = _frame_indices(t, frames, n_frames, skip)
     fig = new_figure((1.6 * len(idx) + 0.8, 1.1 * len(vids) + 0.6))
-    axes = fig.subplots(len(vids), len(idx), squeeze=False)
-    for r, (label, v) in enumerate(vids.items()):
-        for c, f in enumerate(idx):
-            ax = axes[r, c]
-            ax.imshow(v[f], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
-            if m is not None:
-                ax.contour(m.astype(float), levels=[0.5], colors="tab:orange", linewidths=0.6)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if r == 0:
-                ax.set_title(f"{f / fps:.2f} s", fontsize=8)
-            if c == 0:
-                ax.set_ylabel(label, fontsize=8)
-    if title:
-        fig.suptitle(title, fontsize=10)
+    rows = {label: [v[f] for f in idx] for label, v in vids.items()}
+    grey_frame_grid(fig, rows, [f"{f / fps:.2f} s" for f in idx], mask=m, title=title)
     return fig
 
 
