@@ -36,6 +36,7 @@ Nothing here imports torch at module import time.
 
 from __future__ import annotations
 
+import numbers
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -56,6 +57,7 @@ from neurocine.io.checkpoints import (
     save_atomic,
 )
 from neurocine.runtime import progress, resolve_device, seed_everything
+from neurocine.validation import check_int
 
 __all__ = [
     "CHECKPOINT_FILE",
@@ -148,7 +150,7 @@ def train(
     optimizer,
     *,
     train_epoch: Callable[[], float],
-    validate: Callable[[], float],
+    validate: Callable[[], Any] | None,
     rng: np.random.Generator,
     max_epochs: int,
     patience: int,
@@ -170,10 +172,12 @@ def train(
     train_epoch : callable () -> float
         One epoch of optimiser steps; returns the mean training loss. Its
         randomness must come from ``rng`` and torch's global generator.
-    validate : callable () -> float or (float, mapping)
+    validate : callable () -> float or (float, mapping), or None
         Validation loss of the current weights, or a tuple of it and a
         mapping of extra metrics (name to float), each recorded in
-        ``history`` under its name, one value per epoch.
+        ``history`` under its name, one value per epoch. None (no
+        validation data): early stopping watches the epoch's training loss,
+        which is also recorded as ``val_loss``.
     rng : numpy.random.Generator
         The sampler's generator; its state is checkpointed.
     max_epochs, patience : int
@@ -234,8 +238,11 @@ def train(
             model.train()
             loss = float(train_epoch())
             model.eval()
-            with torch.no_grad():
-                val_loss, extras = _split_validation(validate())
+            if validate is None:
+                val_loss, extras = loss, {}
+            else:
+                with torch.no_grad():
+                    val_loss, extras = _split_validation(validate())
             result.history["loss"].append(loss)
             result.history["val_loss"].append(val_loss)
             for key, value in extras.items():
@@ -484,6 +491,18 @@ class TorchEstimator(BaseEstimator):
         net.eval()
         return net, next(net.parameters()).device
 
+    def _check_training_params(self, *int_names: str) -> None:
+        """Check the positive-integer hyper-parameters ``int_names``, ``min_delta`` (>= 0) and ``learning_rate`` (> 0).
+
+        Raises :class:`~neurocine.errors.InputError` naming the first bad one.
+        """
+        for name in int_names:
+            check_int(name, getattr(self, name))
+        if not (isinstance(self.min_delta, numbers.Real) and self.min_delta >= 0):
+            raise InputError(f"min_delta: got {self.min_delta!r}, expected a non-negative number")
+        if not (isinstance(self.learning_rate, numbers.Real) and self.learning_rate > 0):
+            raise InputError(f"learning_rate: got {self.learning_rate!r}, expected a positive number")
+
     def _resolve_device(self):
         """``torch.device`` of the ``device`` hyper-parameter (``"auto"``: CUDA when present, else CPU)."""
         return resolve_device(self.device)
@@ -518,7 +537,7 @@ class TorchEstimator(BaseEstimator):
         optimizer,
         *,
         train_epoch: Callable[[], float],
-        validate: Callable[[], Any],
+        validate: Callable[[], Any] | None,
         rng: np.random.Generator,
         shapes: Mapping[str, Any],
         data: tuple | Callable[[], str] = (),
