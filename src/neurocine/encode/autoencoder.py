@@ -205,12 +205,7 @@ class ConvAutoencoder(TransformerMixin, TorchEstimator):
             raise InputError(f"kernel_size: got {kernel}, expected an odd integer (same padding)")
         if self.padding not in PADDINGS:
             raise InputError(f"padding: got {self.padding!r}, expected one of {', '.join(PADDINGS)}")
-        for name in ("batch_size", "max_epochs", "patience"):
-            check_int(name, getattr(self, name))
-        if not (isinstance(self.min_delta, numbers.Real) and self.min_delta >= 0):
-            raise InputError(f"min_delta: got {self.min_delta!r}, expected a non-negative number")
-        if not (isinstance(self.learning_rate, numbers.Real) and self.learning_rate > 0):
-            raise InputError(f"learning_rate: got {self.learning_rate!r}, expected a positive number")
+        self._check_training_params("batch_size", "max_epochs", "patience")
         if not (isinstance(self.validation_fraction, numbers.Real) and 0 < self.validation_fraction < 1):
             raise InputError(f"validation_fraction: got {self.validation_fraction!r}, expected a fraction in (0, 1)")
         return tuple(int(f) for f in filters)

@@ -21,7 +21,7 @@ import numpy as np
 from sklearn.base import ClassifierMixin, RegressorMixin
 
 from neurocine.errors import InputError
-from neurocine.models.ridge import explained_variance
+from neurocine.models.ridge import TargetScores, explained_variance
 from neurocine.models.torch_base import TorchEstimator, keras_init, standardiser, to_tensor
 from neurocine.validation import check_int, validate_signal_matrix
 
@@ -232,12 +232,7 @@ class _SequenceModel(TorchEstimator):
             raise InputError(f"dropout: got {self.dropout!r}, expected a rate in [0, 1)")
         if self.dense is not None:
             check_int("dense", self.dense)
-        for name in ("sequence_length", "batch_size", "steps_per_epoch", "max_epochs", "patience"):
-            check_int(name, getattr(self, name))
-        if not (isinstance(self.min_delta, numbers.Real) and self.min_delta >= 0):
-            raise InputError(f"min_delta: got {self.min_delta!r}, expected a non-negative number")
-        if not (isinstance(self.learning_rate, numbers.Real) and self.learning_rate > 0):
-            raise InputError(f"learning_rate: got {self.learning_rate!r}, expected a positive number")
+        self._check_training_params("sequence_length", "batch_size", "steps_per_epoch", "max_epochs", "patience")
         check_fractions(self.split, "split")
         return tuple(int(h) for h in hidden)
 
@@ -432,7 +427,7 @@ class _SequenceModel(TorchEstimator):
         return out
 
 
-class SequenceRegressor(RegressorMixin, _SequenceModel):
+class SequenceRegressor(TargetScores, RegressorMixin, _SequenceModel):
     """Recurrent encoding model (LSTM or GRU) mapping input time series to target time series.
 
     Network: ``len(hidden)`` stacked recurrent layers (``hidden[i]`` units
@@ -547,40 +542,10 @@ class SequenceRegressor(RegressorMixin, _SequenceModel):
         """
         return self._shape_like_targets(self._outputs(X))
 
-    def score(self, X, Y, sample_weight=None) -> float:
-        """Coefficient of determination R² of a full-sequence prediction, averaged uniformly over the targets.
-
-        Parameters
-        ----------
-        X : array_like, shape (T, p)
-        Y : array_like, shape (T, q) or (T,)
-        sample_weight : array_like, shape (T,), optional
-
-        Returns
-        -------
-        float
-            ``sklearn.metrics.r2_score(Y, predict(X))``; per-target explained
-            variances are :meth:`score_targets`.
-        """
-        from sklearn.metrics import r2_score
-
+    def _prediction_and_targets(self, X, Y) -> tuple[np.ndarray, np.ndarray]:
+        """Full-sequence prediction (T, q) and checked targets (T, q): what ``score`` and ``score_targets`` compare."""
         Y, P = self._targets_and_outputs(X, Y)
-        return float(r2_score(Y, P, sample_weight=sample_weight))
-
-    def score_targets(self, X, Y) -> np.ndarray:
-        """Explained variance per target, ``1 - var(y - ŷ) / var(y)`` over time.
-
-        Parameters
-        ----------
-        X : array_like, shape (T, p)
-        Y : array_like, shape (T, q) or (T,)
-
-        Returns
-        -------
-        ndarray, shape (q,)
-            See :func:`neurocine.models.ridge.explained_variance`.
-        """
-        return self._metric(*self._targets_and_outputs(X, Y))
+        return P, Y
 
 
 class SequenceClassifier(ClassifierMixin, _SequenceModel):
