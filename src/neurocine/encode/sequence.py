@@ -22,7 +22,7 @@ from sklearn.base import ClassifierMixin, RegressorMixin
 
 from neurocine.errors import InputError
 from neurocine.models.ridge import TargetScores, explained_variance
-from neurocine.models.torch_base import TorchEstimator, keras_init, standardiser, to_tensor
+from neurocine.models.torch_base import TorchEstimator, check_sizes, keras_init, standardiser, to_tensor
 from neurocine.validation import check_int, validate_signal_matrix
 
 __all__ = ["CELLS", "SequenceClassifier", "SequenceRegressor", "check_fractions", "contiguous_split"]
@@ -218,23 +218,14 @@ class _SequenceModel(TorchEstimator):
     def _check_params(self) -> tuple[int, ...]:
         if self.cell not in CELLS:
             raise InputError(f"cell: got {self.cell!r}, expected one of {', '.join(CELLS)}")
-        hidden = (self.hidden,) if isinstance(self.hidden, numbers.Integral) else self.hidden
-        try:
-            hidden = tuple(hidden)
-        except TypeError:
-            hidden = ()
-        if not hidden or any(isinstance(h, bool) or not isinstance(h, numbers.Integral) or h < 1 for h in hidden):
-            raise InputError(
-                f"hidden: got {self.hidden!r}, expected a tuple of positive integers "
-                f"(units of each stacked recurrent layer)"
-            )
+        hidden = check_sizes("hidden", self.hidden, "units of each stacked recurrent layer")
         if not (isinstance(self.dropout, numbers.Real) and 0 <= self.dropout < 1):
             raise InputError(f"dropout: got {self.dropout!r}, expected a rate in [0, 1)")
         if self.dense is not None:
             check_int("dense", self.dense)
         self._check_training_params("sequence_length", "batch_size", "steps_per_epoch", "max_epochs", "patience")
         check_fractions(self.split, "split")
-        return tuple(int(h) for h in hidden)
+        return hidden
 
     def _check_X(self, X, name: str = "X") -> np.ndarray:
         X = validate_signal_matrix(X, name, min_timesteps=1, dtype=np.float32)

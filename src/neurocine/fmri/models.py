@@ -49,7 +49,7 @@ from sklearn.base import RegressorMixin, TransformerMixin
 
 from neurocine.errors import InputError
 from neurocine.metrics.identification import check_vectors, unit_rows
-from neurocine.models.torch_base import TorchEstimator, holdout, keras_init, mlp, standardiser, to_tensor
+from neurocine.models.torch_base import TorchEstimator, check_sizes, holdout, keras_init, mlp, standardiser, to_tensor
 from neurocine.validation import check_int
 
 __all__ = [
@@ -84,22 +84,6 @@ def _check_real(
         where = f" in {lo or '(-inf'}, {hi or 'inf)'}" if (lo or hi) else ""
         raise InputError(f"{name}: got {value!r}, expected a number{where}")
     return float(value)
-
-
-def _check_ints(name: str, value, allow_empty: bool = False) -> tuple[int, ...]:
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        value = (value,)
-    try:
-        values = tuple(value)
-    except TypeError:
-        values = None
-    if (
-        values is None
-        or (not values and not allow_empty)
-        or any(isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1 for v in values)
-    ):
-        raise InputError(f"{name}: got {value!r}, expected a tuple of positive integers")
-    return tuple(int(v) for v in values)
 
 
 def _check_samples(
@@ -1061,7 +1045,7 @@ class ContrastiveAligner(TransformerMixin, TorchEstimator):
         return tags
 
     def _check_params(self) -> tuple[int, ...]:
-        hidden = _check_ints("hidden", self.hidden, allow_empty=True)
+        hidden = check_sizes("hidden", self.hidden, allow_empty=True)
         _check_real("dropout", self.dropout, 0, 1, high_open=True)
         _check_real("temperature", self.temperature, 0.01, 10)
         for name in ("fine_tune_encoder", "learn_temperature", "center_targets"):
@@ -1374,7 +1358,7 @@ class ConditionalFrameDecoder(RegressorMixin, _FrameNet):
 
     def _check_params(self) -> tuple[int, ...]:
         check_int("hidden", self.hidden)
-        channels = _check_ints("channels", self.channels)
+        channels = check_sizes("channels", self.channels)
         _check_real("dropout", self.dropout, 0, 1, high_open=True)
         _check_real("gradient_weight", self.gradient_weight, 0)
         _check_common(self)
@@ -1612,7 +1596,7 @@ class VideoFMRIEncoder(RegressorMixin, _FrameNet):
         return tags
 
     def _check_params(self) -> tuple[int, ...]:
-        channels = _check_ints("channels", self.channels)
+        channels = check_sizes("channels", self.channels)
         _check_real("alpha", self.alpha, 0)
         _check_real("dropout", self.dropout, 0, 1, high_open=True)
         _check_lr_schedule(self)
@@ -1889,7 +1873,7 @@ class FMRIVideoDecoder(RegressorMixin, _FrameNet):
         if not hasattr(self.encoder, "network_"):
             raise InputError("encoder: the VideoFMRIEncoder is not fitted; call its fit(frames, X) first")
         check_int("hidden", self.hidden)
-        channels = _check_ints("channels", self.channels)
+        channels = check_sizes("channels", self.channels)
         try:
             weights = tuple(float(w) for w in self.loss_weights)
         except (TypeError, ValueError):

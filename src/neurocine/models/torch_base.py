@@ -65,6 +65,7 @@ __all__ = [
     "holdout",
     "TrainingInterrupted",
     "TrainingResult",
+    "check_sizes",
     "keras_init",
     "mlp",
     "param_repr",
@@ -363,6 +364,49 @@ def mlp(n_in: int, hidden, n_out: int, activation, *, dropout: float | None = No
         nn.init.zeros_(layers[-1].weight)
         nn.init.zeros_(layers[-1].bias)
     return nn.Sequential(*layers)
+
+
+def check_sizes(
+    name: str, value, what: str = "", *, allow_int: bool = True, allow_empty: bool = False
+) -> tuple[int, ...]:
+    """Layer sizes: ``value`` (positive integers) as a tuple of ints, else a one-line InputError.
+
+    Parameters
+    ----------
+    name : str
+        Hyper-parameter named in the error message.
+    value : sequence of int, or int
+        The sizes (units or channels of each layer).
+    what : str, default ""
+        What the sizes are, added to the error message.
+    allow_int : bool, default True
+        Accept one integer for a single layer.
+    allow_empty : bool, default False
+        Accept no layer at all.
+
+    Returns
+    -------
+    tuple of int
+
+    Examples
+    --------
+    >>> check_sizes("hidden", 8), check_sizes("hidden", [4, 2])
+    ((8,), (4, 2))
+    """
+    single = allow_int and isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    try:
+        sizes = (value,) if single else tuple(value)
+    except TypeError:
+        sizes = None
+    if (
+        sizes is None
+        or (not sizes and not allow_empty)
+        or any(isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1 for v in sizes)
+    ):
+        raise InputError(
+            f"{name}: got {value!r}, expected a tuple of positive integers" + (f" ({what})" if what else "")
+        )
+    return tuple(int(v) for v in sizes)
 
 
 def holdout(n: int, fraction: float, name: str, *, unit: str = "samples", min_train: int = 1) -> int:
