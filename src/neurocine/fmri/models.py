@@ -290,6 +290,19 @@ class _FrameNet(TorchEstimator):
     def _scale_frames(self, F: np.ndarray) -> np.ndarray:
         return (F - self.pixel_mean_) / self.pixel_scale_
 
+    def _paired_inputs(
+        self, X, frames, name: str, *, n_cols: int | None = None, cols_as: str = "in fit", spec: tuple | None = None
+    ) -> tuple[np.ndarray, np.ndarray, tuple]:
+        """Checked samples ``X`` (called ``name``) and their frames, as ``(X, frames (n, K * C, H, W), layout)``.
+
+        ``n_cols``/``cols_as`` and ``spec`` constrain the columns and the
+        frame layout. Then the model is unfitted (a failed refit leaves none).
+        """
+        X = _check_samples(X, name, n_cols=n_cols, cols_as=cols_as)
+        F, spec = _check_frames(frames, "frames", n_rows=X.shape[0], spec=spec, rows_of=name)
+        self._forget_fit()
+        return X, F, spec
+
     def _split_pairs(
         self, X: np.ndarray, F: np.ndarray, spec: tuple, validation, name: str, *, frames_first: bool = False
     ) -> tuple:
@@ -1387,9 +1400,7 @@ class ConditionalFrameDecoder(RegressorMixin, _FrameNet):
         self
         """
         channels = self._check_params()
-        E = _check_samples(E, "E")
-        F_all, spec = _check_frames(frames, "frames", n_rows=E.shape[0], rows_of="E")
-        self._forget_fit()
+        E, F_all, spec = self._paired_inputs(E, frames, "E")
         E_tr, F_tr, E_va, F_va = self._split_pairs(E, F_all, spec, validation, "E")
         self.frame_shape_, self.n_features_in_ = spec, E.shape[1]
         self.e_mean_, self.e_scale_ = standardiser(E_tr)
@@ -1623,9 +1634,7 @@ class VideoFMRIEncoder(RegressorMixin, _FrameNet):
         import torch
 
         channels = self._check_params()
-        X = _check_samples(X, "X")
-        F_all, spec = _check_frames(frames, "frames", n_rows=X.shape[0], rows_of="X")
-        self._forget_fit()
+        X, F_all, spec = self._paired_inputs(X, frames, "X")
         F_tr, X_tr, F_va, X_va = self._split_pairs(X, F_all, spec, validation, "X", frames_first=True)
         self.frame_shape_, self.n_voxels_ = spec, X.shape[1]
         self._fit_pixel_scaling(F_tr)
@@ -1915,12 +1924,10 @@ class FMRIVideoDecoder(RegressorMixin, _FrameNet):
 
         channels, weights = self._check_params()
         enc = self.encoder
-        X = _check_samples(X, "X", n_cols=enc.n_voxels_, cols_as="the voxels of the encoder")
-        F_all, spec = _check_frames(frames, "frames", n_rows=X.shape[0], spec=enc.frame_shape_, rows_of="X")
-        F_un = None
-        if unpaired is not None:
-            F_un, _ = _check_frames(unpaired, "unpaired", spec=enc.frame_shape_)
-        self._forget_fit()
+        X, F_all, spec = self._paired_inputs(
+            X, frames, "X", n_cols=enc.n_voxels_, cols_as="the voxels of the encoder", spec=enc.frame_shape_
+        )
+        F_un = None if unpaired is None else _check_frames(unpaired, "unpaired", spec=enc.frame_shape_)[0]
         X_tr, F_tr, X_va, F_va = self._split_pairs(X, F_all, spec, validation, "X")
         self.frame_shape_, self.n_features_in_ = spec, X.shape[1]
         k_frames, n_colours = _frame_geometry(spec)[:2]
