@@ -21,7 +21,7 @@ import numpy as np
 from sklearn.base import TransformerMixin
 
 from neurocine.errors import InputError
-from neurocine.models.torch_base import TorchEstimator, holdout, keras_init
+from neurocine.models.torch_base import TorchEstimator, check_sizes, holdout, keras_init
 from neurocine.runtime import progress
 from neurocine.validation import check_int
 
@@ -191,29 +191,16 @@ class ConvAutoencoder(TransformerMixin, TorchEstimator):
     # validation
     # ------------------------------------------------------------------ #
     def _check_params(self) -> tuple[int, ...]:
-        try:
-            filters = tuple(self.filters)
-        except TypeError:
-            filters = ()
-        if not filters or any(isinstance(f, bool) or not isinstance(f, numbers.Integral) or f < 1 for f in filters):
-            raise InputError(
-                f"filters: got {self.filters!r}, expected a tuple of positive integers "
-                f"(channels of each encoder convolution)"
-            )
+        filters = check_sizes("filters", self.filters, "channels of each encoder convolution", allow_int=False)
         kernel = check_int("kernel_size", self.kernel_size)
         if kernel % 2 == 0:
             raise InputError(f"kernel_size: got {kernel}, expected an odd integer (same padding)")
         if self.padding not in PADDINGS:
             raise InputError(f"padding: got {self.padding!r}, expected one of {', '.join(PADDINGS)}")
-        for name in ("batch_size", "max_epochs", "patience"):
-            check_int(name, getattr(self, name))
-        if not (isinstance(self.min_delta, numbers.Real) and self.min_delta >= 0):
-            raise InputError(f"min_delta: got {self.min_delta!r}, expected a non-negative number")
-        if not (isinstance(self.learning_rate, numbers.Real) and self.learning_rate > 0):
-            raise InputError(f"learning_rate: got {self.learning_rate!r}, expected a positive number")
+        self._check_training_params("batch_size", "max_epochs", "patience")
         if not (isinstance(self.validation_fraction, numbers.Real) and 0 < self.validation_fraction < 1):
             raise InputError(f"validation_fraction: got {self.validation_fraction!r}, expected a fraction in (0, 1)")
-        return tuple(int(f) for f in filters)
+        return filters
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

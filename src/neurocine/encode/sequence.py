@@ -21,8 +21,8 @@ import numpy as np
 from sklearn.base import ClassifierMixin, RegressorMixin
 
 from neurocine.errors import InputError
-from neurocine.models.ridge import explained_variance
-from neurocine.models.torch_base import TorchEstimator, keras_init, standardiser, to_tensor
+from neurocine.models.ridge import TargetScores, explained_variance
+from neurocine.models.torch_base import TorchEstimator, check_sizes, keras_init, standardiser, to_tensor
 from neurocine.validation import check_int, validate_signal_matrix
 
 __all__ = ["CELLS", "SequenceClassifier", "SequenceRegressor", "check_fractions", "contiguous_split"]
@@ -218,28 +218,14 @@ class _SequenceModel(TorchEstimator):
     def _check_params(self) -> tuple[int, ...]:
         if self.cell not in CELLS:
             raise InputError(f"cell: got {self.cell!r}, expected one of {', '.join(CELLS)}")
-        hidden = (self.hidden,) if isinstance(self.hidden, numbers.Integral) else self.hidden
-        try:
-            hidden = tuple(hidden)
-        except TypeError:
-            hidden = ()
-        if not hidden or any(isinstance(h, bool) or not isinstance(h, numbers.Integral) or h < 1 for h in hidden):
-            raise InputError(
-                f"hidden: got {self.hidden!r}, expected a tuple of positive integers "
-                f"(units of each stacked recurrent layer)"
-            )
+        hidden = check_sizes("hidden", self.hidden, "units of each stacked recurrent layer")
         if not (isinstance(self.dropout, numbers.Real) and 0 <= self.dropout < 1):
             raise InputError(f"dropout: got {self.dropout!r}, expected a rate in [0, 1)")
         if self.dense is not None:
             check_int("dense", self.dense)
-        for name in ("sequence_length", "batch_size", "steps_per_epoch", "max_epochs", "patience"):
-            check_int(name, getattr(self, name))
-        if not (isinstance(self.min_delta, numbers.Real) and self.min_delta >= 0):
-            raise InputError(f"min_delta: got {self.min_delta!r}, expected a non-negative number")
-        if not (isinstance(self.learning_rate, numbers.Real) and self.learning_rate > 0):
-            raise InputError(f"learning_rate: got {self.learning_rate!r}, expected a positive number")
+        self._check_training_params("sequence_length", "batch_size", "steps_per_epoch", "max_epochs", "patience")
         check_fractions(self.split, "split")
-        return tuple(int(h) for h in hidden)
+        return hidden
 
     def _check_X(self, X, name: str = "X") -> np.ndarray:
         X = validate_signal_matrix(X, name, min_timesteps=1, dtype=np.float32)
@@ -432,7 +418,7 @@ class _SequenceModel(TorchEstimator):
         return out
 
 
-class SequenceRegressor(RegressorMixin, _SequenceModel):
+class SequenceRegressor(TargetScores, RegressorMixin, _SequenceModel):
     """Recurrent encoding model (LSTM or GRU) mapping input time series to target time series.
 
     Network: ``len(hidden)`` stacked recurrent layers (``hidden[i]`` units
@@ -547,40 +533,10 @@ class SequenceRegressor(RegressorMixin, _SequenceModel):
         """
         return self._shape_like_targets(self._outputs(X))
 
-    def score(self, X, Y, sample_weight=None) -> float:
-        """Coefficient of determination R² of a full-sequence prediction, averaged uniformly over the targets.
-
-        Parameters
-        ----------
-        X : array_like, shape (T, p)
-        Y : array_like, shape (T, q) or (T,)
-        sample_weight : array_like, shape (T,), optional
-
-        Returns
-        -------
-        float
-            ``sklearn.metrics.r2_score(Y, predict(X))``; per-target explained
-            variances are :meth:`score_targets`.
-        """
-        from sklearn.metrics import r2_score
-
+    def _prediction_and_targets(self, X, Y) -> tuple[np.ndarray, np.ndarray]:
+        """Full-sequence prediction (T, q) and checked targets (T, q): what ``score`` and ``score_targets`` compare."""
         Y, P = self._targets_and_outputs(X, Y)
-        return float(r2_score(Y, P, sample_weight=sample_weight))
-
-    def score_targets(self, X, Y) -> np.ndarray:
-        """Explained variance per target, ``1 - var(y - ŷ) / var(y)`` over time.
-
-        Parameters
-        ----------
-        X : array_like, shape (T, p)
-        Y : array_like, shape (T, q) or (T,)
-
-        Returns
-        -------
-        ndarray, shape (q,)
-            See :func:`neurocine.models.ridge.explained_variance`.
-        """
-        return self._metric(*self._targets_and_outputs(X, Y))
+        return P, Y
 
 
 class SequenceClassifier(ClassifierMixin, _SequenceModel):

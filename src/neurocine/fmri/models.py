@@ -48,9 +48,9 @@ from scipy import sparse
 from sklearn.base import RegressorMixin, TransformerMixin
 
 from neurocine.errors import InputError
-from neurocine.metrics.identification import unit_rows
-from neurocine.models.torch_base import TorchEstimator, holdout, keras_init, mlp, standardiser, to_tensor
-from neurocine.validation import check_int, validate_signal_matrix
+from neurocine.metrics.identification import check_vectors, unit_rows
+from neurocine.models.torch_base import TorchEstimator, check_sizes, holdout, keras_init, mlp, standardiser, to_tensor
+from neurocine.validation import check_int
 
 __all__ = [
     "ConditionalFrameDecoder",
@@ -86,22 +86,6 @@ def _check_real(
     return float(value)
 
 
-def _check_ints(name: str, value, allow_empty: bool = False) -> tuple[int, ...]:
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        value = (value,)
-    try:
-        values = tuple(value)
-    except TypeError:
-        values = None
-    if (
-        values is None
-        or (not values and not allow_empty)
-        or any(isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1 for v in values)
-    ):
-        raise InputError(f"{name}: got {value!r}, expected a tuple of positive integers")
-    return tuple(int(v) for v in values)
-
-
 def _check_samples(
     a, name: str, n_rows: int | None = None, n_cols: int | None = None, rows_of: str = "X", cols_as: str = "in fit"
 ) -> np.ndarray:
@@ -109,12 +93,7 @@ def _check_samples(
         raise InputError(
             f"{name}: is a sparse {type(a).__name__}; expected a dense array (sparse input is not supported)"
         )
-    arr = validate_signal_matrix(a, name, min_timesteps=1, dtype=np.float32)
-    if n_rows is not None and arr.shape[0] != n_rows:
-        raise InputError(f"{name}: has {arr.shape[0]} rows, expected {n_rows} (one per row of {rows_of})")
-    if n_cols is not None and arr.shape[1] != n_cols:
-        raise InputError(f"{name}: has {arr.shape[1]} columns, expected {n_cols} ({cols_as})")
-    return arr
+    return check_vectors(a, name, n_rows, n_cols, rows_of, cols_as, dtype=np.float32)
 
 
 def _check_frames(
@@ -223,6 +202,22 @@ def _mean_batch_loss(batch_loss, n: int, batch_size: int) -> float:
     )
 
 
+def _check_lr_schedule(est) -> None:
+    """Check the StepLR hyper-parameters ``lr_step_epochs`` (int >= 1 or None) and ``lr_gamma`` (in (0, 1])."""
+    if est.lr_step_epochs is not None:
+        check_int("lr_step_epochs", est.lr_step_epochs)
+    _check_real("lr_gamma", est.lr_gamma, 0, 1, low_open=True)
+
+
+def _lr_schedule(est) -> tuple[float, int | None, float]:
+    """``(base_lr, step_epochs, gamma)`` of :func:`_step_learning_rate` from the hyper-parameters of ``est``."""
+    return (
+        float(est.learning_rate),
+        None if est.lr_step_epochs is None else int(est.lr_step_epochs),
+        float(est.lr_gamma),
+    )
+
+
 def _step_learning_rate(optimizer, base_lr: float, step_epochs: int | None, gamma: float) -> None:
     """Set this epoch's learning rate (StepLR: ``base_lr * gamma ** (epoch // step_epochs)``).
 
@@ -249,6 +244,104 @@ def _check_common(est) -> None:
     _check_real("learning_rate", est.learning_rate, 0, low_open=True)
     _check_real("weight_decay", est.weight_decay, 0)
     _check_real("validation_fraction", est.validation_fraction, 0, 1, high_open=True)
+
+
+def _adamw(est, params):
+    """AdamW on ``params`` with the ``learning_rate`` and ``weight_decay`` of ``est``."""
+    import torch
+
+    return torch.optim.AdamW(params, lr=float(est.learning_rate), weight_decay=float(est.weight_decay))
+
+
+def _shuffled_epoch(optimizer, rng: np.random.Generator, n: int, batch_size: int, device, batch_loss) -> float:
+    """One epoch of optimiser steps over ``n`` rows in a random order, cut by :func:`_batches`.
+
+    ``batch_loss(ids)`` returns the loss of the rows ``ids`` (an index tensor
+    on ``device``). Returns the epoch's sample-weighted mean loss.
+    """
+    import torch
+
+    total = 0.0
+    for idx in _batches(rng.permutation(n), batch_size):
+        loss = batch_loss(torch.from_numpy(idx).to(device))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        total += float(loss.detach()) * len(idx)
+    return total / n
+
+
+def _held_out_loss(batch_loss, n: int, batch_size: int):
+    """``validate`` closure of :meth:`TorchEstimator._train`: :func:`_mean_batch_loss` of ``n`` held-out rows.
+
+    None when ``n`` is 0 (``validation_fraction=0``): early stopping then watches the training loss.
+    """
+    return (lambda: _mean_batch_loss(batch_loss, n, batch_size)) if n else None
+
+
+class _FrameNet(TorchEstimator):
+    """What the fMRI nets on frames share: frame standardisation, generated frames and their score."""
+
+    def _fit_pixel_scaling(self, frames: np.ndarray) -> None:
+        """``pixel_mean_``, ``pixel_scale_``: mean and standard deviation of all pixels (float64; 1 when constant)."""
+        self.pixel_mean_ = float(frames.mean(dtype=np.float64))
+        self.pixel_scale_ = float(frames.std(dtype=np.float64)) or 1.0
+
+    def _scale_frames(self, F: np.ndarray) -> np.ndarray:
+        return (F - self.pixel_mean_) / self.pixel_scale_
+
+    def _paired_inputs(
+        self, X, frames, name: str, *, n_cols: int | None = None, cols_as: str = "in fit", spec: tuple | None = None
+    ) -> tuple[np.ndarray, np.ndarray, tuple]:
+        """Checked samples ``X`` (called ``name``) and their frames, as ``(X, frames (n, K * C, H, W), layout)``.
+
+        ``n_cols``/``cols_as`` and ``spec`` constrain the columns and the
+        frame layout. Then the model is unfitted (a failed refit leaves none).
+        """
+        X = _check_samples(X, name, n_cols=n_cols, cols_as=cols_as)
+        F, spec = _check_frames(frames, "frames", n_rows=X.shape[0], spec=spec, rows_of=name)
+        self._forget_fit()
+        return X, F, spec
+
+    def _split_pairs(
+        self, X: np.ndarray, F: np.ndarray, spec: tuple, validation, name: str, *, frames_first: bool = False
+    ) -> tuple:
+        """Training and validation rows of checked samples ``X`` (called ``name``) and their frames ``F``.
+
+        As :func:`_split_validation`, the pairs in the order of ``fit``'s
+        arguments: ``(X_tr, F_tr, X_va, F_va)``, or ``(F_tr, X_tr, F_va,
+        X_va)`` when ``frames_first`` (then ``validation`` is ``(frames_val,
+        X_val)``). Validation samples are checked before their frames.
+        """
+
+        def check_pair(*pair):
+            xv, fv = pair[::-1] if frames_first else pair
+            X_va = _check_samples(xv, f"validation {name}", n_cols=X.shape[1], cols_as=f"the columns of {name}")
+            F_va = _check_frames(
+                fv, "validation frames", n_rows=X_va.shape[0], spec=spec, rows_of=f"validation {name}"
+            )[0]
+            return (F_va, X_va) if frames_first else (X_va, F_va)
+
+        if frames_first:
+            return _split_validation(self, F, X, validation, ("frames", name), check_pair)
+        return _split_validation(self, X, F, validation, (name, "frames"), check_pair)
+
+    def _scale_inputs(self, X: np.ndarray) -> np.ndarray:
+        """The network's input units of checked samples (frame generators)."""
+        raise NotImplementedError
+
+    def _generate(self, X, name: str) -> np.ndarray:
+        """Frames generated from samples ``X`` (n, n_features_in_): in the training frames' units and layout."""
+        net, device = self._network_for_use()
+        X = _check_samples(X, name, n_cols=self.n_features_in_)
+        hw = _frame_geometry(self.frame_shape_)[2:]
+        out = _predict_blocks(lambda z: _decode(net, z, hw), self._scale_inputs(X), int(self.batch_size), device)
+        return _frames_from_channels(out * self.pixel_scale_ + self.pixel_mean_, self.frame_shape_)
+
+    def _frame_score(self, pred: np.ndarray, frames, rows_of: str) -> float:
+        """Mean over samples of the Pearson correlation between generated frames ``pred`` and true ``frames``."""
+        true, _ = _check_frames(frames, "frames", n_rows=len(pred), spec=self.frame_shape_, rows_of=rows_of)
+        return float(_sample_correlations(_check_frames(pred, "prediction")[0], true).mean())
 
 
 def _frame_decoder(
@@ -696,14 +789,12 @@ class MaskedBrainAutoencoder(TransformerMixin, TorchEstimator):
             float(self.dropout),
             self.patch_weights == "separate",
         ).to(device)
-        optimizer = torch.optim.AdamW(
-            net.parameters(), lr=float(self.learning_rate), weight_decay=float(self.weight_decay)
-        )
+        optimizer = _adamw(self, net.parameters())
         train_patches = to_tensor(self._patches(X_train), device)
         hold_patches = to_tensor(self._patches(X_hold), device) if len(X_hold) else None
         hold_keep = torch.from_numpy(self._draw_keep(rng, len(X_hold), n_vis)).to(device)
         valid = self._valid(device)
-        bs, last = int(self.batch_size), [float("nan")]
+        bs = int(self.batch_size)
 
         def train_epoch() -> float:
             total = count = 0.0
@@ -718,12 +809,9 @@ class MaskedBrainAutoencoder(TransformerMixin, TorchEstimator):
                 optimizer.step()
                 total += float(sse.detach())
                 count += float(n)
-            last[0] = total / count
-            return last[0]
+            return total / count
 
         def validate() -> float:
-            if hold_patches is None:
-                return last[0]
             sse = count = 0.0
             for start in range(0, hold_patches.shape[0], bs):
                 patches, keep = hold_patches[start : start + bs], hold_keep[start : start + bs]
@@ -736,7 +824,7 @@ class MaskedBrainAutoencoder(TransformerMixin, TorchEstimator):
             net,
             optimizer,
             train_epoch=train_epoch,
-            validate=validate,
+            validate=None if hold_patches is None else validate,
             rng=rng,
             shapes={"X": X.shape, "X_val": "split" if X_val is None else X_hold.shape},
             data=(X, X_hold),
@@ -970,7 +1058,7 @@ class ContrastiveAligner(TransformerMixin, TorchEstimator):
         return tags
 
     def _check_params(self) -> tuple[int, ...]:
-        hidden = _check_ints("hidden", self.hidden, allow_empty=True)
+        hidden = check_sizes("hidden", self.hidden, allow_empty=True)
         _check_real("dropout", self.dropout, 0, 1, high_open=True)
         _check_real("temperature", self.temperature, 0.01, 10)
         for name in ("fine_tune_encoder", "learn_temperature", "center_targets"):
@@ -1080,18 +1168,14 @@ class ContrastiveAligner(TransformerMixin, TorchEstimator):
         )
         modules["scale"] = nn.ParameterDict({"logit_scale": scale})
         net = nn.ModuleDict(modules).to(device)
-        optimizer = torch.optim.AdamW(
-            [p for p in net.parameters() if p.requires_grad],
-            lr=float(self.learning_rate),
-            weight_decay=float(self.weight_decay),
-        )
+        optimizer = _adamw(self, [p for p in net.parameters() if p.requires_grad])
 
         def unit_targets(e):
             return F.normalize(to_tensor(e - self.target_mean_, device), dim=1)
 
         x_tr, e_tr = to_tensor(self._inputs(X_tr), device), unit_targets(E_tr)
         x_va, e_va = to_tensor(self._inputs(X_va), device), unit_targets(E_va)
-        bs, last, max_scale = int(self.batch_size), [float("nan")], math.log(100.0)
+        bs, max_scale = int(self.batch_size), math.log(100.0)
 
         def info_nce(x, e):
             f = F.normalize(self._features(net, x), dim=1)
@@ -1100,20 +1184,9 @@ class ContrastiveAligner(TransformerMixin, TorchEstimator):
             return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
 
         def train_epoch() -> float:
-            total = 0.0
-            for idx in _batches(rng.permutation(len(x_tr)), bs):
-                ids = torch.from_numpy(idx).to(device)
-                loss = info_nce(x_tr[ids], e_tr[ids])
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                total += float(loss.detach()) * len(idx)
-            last[0] = total / len(x_tr)
-            return last[0]
+            return _shuffled_epoch(optimizer, rng, len(x_tr), bs, device, lambda ids: info_nce(x_tr[ids], e_tr[ids]))
 
         def validate() -> float:
-            if len(x_va) < 2:
-                return last[0]
             parts = _batches(np.arange(len(x_va)), bs)
             total = sum(float(info_nce(x_va[p[0] : p[-1] + 1], e_va[p[0] : p[-1] + 1])) * len(p) for p in parts)
             return total / len(x_va)
@@ -1122,7 +1195,7 @@ class ContrastiveAligner(TransformerMixin, TorchEstimator):
             net,
             optimizer,
             train_epoch=train_epoch,
-            validate=validate,
+            validate=validate if len(x_va) >= 2 else None,  # InfoNCE needs 2 samples
             rng=rng,
             shapes={
                 "X": X.shape,
@@ -1200,7 +1273,7 @@ class ContrastiveAligner(TransformerMixin, TorchEstimator):
 # =============================================================================================
 # frames from embeddings
 # =============================================================================================
-class ConditionalFrameDecoder(RegressorMixin, TorchEstimator):
+class ConditionalFrameDecoder(RegressorMixin, _FrameNet):
     """Frames generated from an embedding: MLP -> transposed-convolution decoder.
 
     The embedding (standardised per dimension with the training statistics)
@@ -1298,7 +1371,7 @@ class ConditionalFrameDecoder(RegressorMixin, TorchEstimator):
 
     def _check_params(self) -> tuple[int, ...]:
         check_int("hidden", self.hidden)
-        channels = _check_ints("channels", self.channels)
+        channels = check_sizes("channels", self.channels)
         _check_real("dropout", self.dropout, 0, 1, high_open=True)
         _check_real("gradient_weight", self.gradient_weight, 0)
         _check_common(self)
@@ -1326,58 +1399,32 @@ class ConditionalFrameDecoder(RegressorMixin, TorchEstimator):
         -------
         self
         """
-        import torch
-
         channels = self._check_params()
-        E = _check_samples(E, "E")
-        F_all, spec = _check_frames(frames, "frames", n_rows=E.shape[0], rows_of="E")
-        self._forget_fit()
-
-        def check_pair(ev, fv):
-            E_va = _check_samples(ev, "validation E", n_cols=E.shape[1], cols_as="the columns of E")
-            return E_va, _check_frames(
-                fv, "validation frames", n_rows=E_va.shape[0], spec=spec, rows_of="validation E"
-            )[0]
-
-        E_tr, F_tr, E_va, F_va = _split_validation(self, E, F_all, validation, ("E", "frames"), check_pair)
+        E, F_all, spec = self._paired_inputs(E, frames, "E")
+        E_tr, F_tr, E_va, F_va = self._split_pairs(E, F_all, spec, validation, "E")
         self.frame_shape_, self.n_features_in_ = spec, E.shape[1]
         self.e_mean_, self.e_scale_ = standardiser(E_tr)
-        self.pixel_mean_ = float(F_tr.mean(dtype=np.float64))
-        self.pixel_scale_ = float(F_tr.std(dtype=np.float64)) or 1.0
+        self._fit_pixel_scaling(F_tr)
 
         rng = self._seed()
         device = self._resolve_device()
         hw = F_all.shape[2:]
         net = _frame_decoder(E.shape[1], int(self.hidden), channels, F_all.shape[1], float(self.dropout), hw).to(device)
-        optimizer = torch.optim.AdamW(
-            net.parameters(), lr=float(self.learning_rate), weight_decay=float(self.weight_decay)
-        )
+        optimizer = _adamw(self, net.parameters())
         e_tr, f_tr = to_tensor(self._scale_E(E_tr), device), to_tensor(self._scale_frames(F_tr), device)
         e_va, f_va = to_tensor(self._scale_E(E_va), device), to_tensor(self._scale_frames(F_va), device)
-        bs, last = int(self.batch_size), [float("nan")]
+        bs = int(self.batch_size)
 
-        def train_epoch() -> float:
-            total = 0.0
-            for idx in _batches(rng.permutation(len(e_tr)), bs):
-                ids = torch.from_numpy(idx).to(device)
-                loss = self._loss(_decode(net, e_tr[ids], hw), f_tr[ids])
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                total += float(loss.detach()) * len(idx)
-            last[0] = total / len(e_tr)
-            return last[0]
-
-        def validate() -> float:
-            if not len(e_va):
-                return last[0]
-            return _mean_batch_loss(lambda rows: self._loss(_decode(net, e_va[rows], hw), f_va[rows]), len(e_va), bs)
+        def loss(e, f):
+            return self._loss(_decode(net, e, hw), f)
 
         self._train(
             net,
             optimizer,
-            train_epoch=train_epoch,
-            validate=validate,
+            train_epoch=lambda: _shuffled_epoch(
+                optimizer, rng, len(e_tr), bs, device, lambda ids: loss(e_tr[ids], f_tr[ids])
+            ),
+            validate=_held_out_loss(lambda rows: loss(e_va[rows], f_va[rows]), len(e_va), bs),
             rng=rng,
             shapes={
                 "E": E.shape,
@@ -1391,8 +1438,7 @@ class ConditionalFrameDecoder(RegressorMixin, TorchEstimator):
     def _scale_E(self, E: np.ndarray) -> np.ndarray:
         return (E - self.e_mean_) / self.e_scale_
 
-    def _scale_frames(self, F: np.ndarray) -> np.ndarray:
-        return (F - self.pixel_mean_) / self.pixel_scale_
+    _scale_inputs = _scale_E
 
     def predict(self, E) -> np.ndarray:
         """Frames painted from embeddings.
@@ -1406,17 +1452,11 @@ class ConditionalFrameDecoder(RegressorMixin, TorchEstimator):
         ndarray, shape (n_samples, *frame_shape_), float32
             In the units and layout of the training frames.
         """
-        net, device = self._network_for_use()
-        E = _check_samples(E, "E", n_cols=self.n_features_in_)
-        hw = _frame_geometry(self.frame_shape_)[2:]
-        out = _predict_blocks(lambda e: _decode(net, e, hw), self._scale_E(E), int(self.batch_size), device)
-        return _frames_from_channels(out * self.pixel_scale_ + self.pixel_mean_, self.frame_shape_)
+        return self._generate(E, "E")
 
     def score(self, E, frames) -> float:
         """Mean over samples of the Pearson correlation between predicted and true pixels (of a sample)."""
-        pred = self.predict(E)
-        true, _ = _check_frames(frames, "frames", n_rows=len(pred), spec=self.frame_shape_, rows_of="E")
-        return float(_sample_correlations(_check_frames(pred, "prediction")[0], true).mean())
+        return self._frame_score(self.predict(E), frames, rows_of="E")
 
 
 # =============================================================================================
@@ -1455,7 +1495,7 @@ def _encoder_loss(r, r_hat, alpha: float, normalise_norm: bool = False):
     return (dist + alpha * (1 - F.cosine_similarity(r, r_hat, dim=1, eps=1e-8))).mean()
 
 
-class VideoFMRIEncoder(RegressorMixin, TorchEstimator):
+class VideoFMRIEncoder(RegressorMixin, _FrameNet):
     """Video -> fMRI encoder of Kupershmidt et al. (2022), trained with their loss and schedule.
 
     Each sample's frames (a clip of K frames, grey or RGB, stacked as input
@@ -1567,12 +1607,10 @@ class VideoFMRIEncoder(RegressorMixin, TorchEstimator):
         return tags
 
     def _check_params(self) -> tuple[int, ...]:
-        channels = _check_ints("channels", self.channels)
+        channels = check_sizes("channels", self.channels)
         _check_real("alpha", self.alpha, 0)
         _check_real("dropout", self.dropout, 0, 1, high_open=True)
-        if self.lr_step_epochs is not None:
-            check_int("lr_step_epochs", self.lr_step_epochs)
-        _check_real("lr_gamma", self.lr_gamma, 0, 1, low_open=True)
+        _check_lr_schedule(self)
         _check_common(self)
         return channels
 
@@ -1596,58 +1634,34 @@ class VideoFMRIEncoder(RegressorMixin, TorchEstimator):
         import torch
 
         channels = self._check_params()
-        X = _check_samples(X, "X")
-        F_all, spec = _check_frames(frames, "frames", n_rows=X.shape[0], rows_of="X")
-        self._forget_fit()
-
-        def check_pair(fv, xv):
-            X_va = _check_samples(xv, "validation X", n_cols=X.shape[1], cols_as="the columns of X")
-            return _check_frames(fv, "validation frames", n_rows=X_va.shape[0], spec=spec, rows_of="validation X")[
-                0
-            ], X_va
-
-        F_tr, X_tr, F_va, X_va = _split_validation(self, F_all, X, validation, ("frames", "X"), check_pair)
+        X, F_all, spec = self._paired_inputs(X, frames, "X")
+        F_tr, X_tr, F_va, X_va = self._split_pairs(X, F_all, spec, validation, "X", frames_first=True)
         self.frame_shape_, self.n_voxels_ = spec, X.shape[1]
-        self.pixel_mean_ = float(F_tr.mean(dtype=np.float64))
-        self.pixel_scale_ = float(F_tr.std(dtype=np.float64)) or 1.0
+        self._fit_pixel_scaling(F_tr)
         self.y_mean_, self.y_scale_ = standardiser(X_tr)
 
         rng = self._seed()
         device = self._resolve_device()
         net = _frame_encoder(F_all.shape[1], channels, F_all.shape[2:], X.shape[1], float(self.dropout)).to(device)
-        base_lr = float(self.learning_rate)
-        optimizer = torch.optim.Adam(net.parameters(), lr=base_lr, weight_decay=float(self.weight_decay))
+        optimizer = torch.optim.Adam(
+            net.parameters(), lr=float(self.learning_rate), weight_decay=float(self.weight_decay)
+        )
         f_tr, y_tr = to_tensor(self._scale_frames(F_tr), device), to_tensor(self._scale_X(X_tr), device)
         f_va, y_va = to_tensor(self._scale_frames(F_va), device), to_tensor(self._scale_X(X_va), device)
-        bs, alpha, last = int(self.batch_size), float(self.alpha), [float("nan")]
-        step = None if self.lr_step_epochs is None else int(self.lr_step_epochs)
+        bs, alpha, schedule = int(self.batch_size), float(self.alpha), _lr_schedule(self)
 
-        def forward(f):
-            return net["head"](net["features"](f))
+        def loss(f, y):
+            return _encoder_loss(y, net["head"](net["features"](f)), alpha)
 
         def train_epoch() -> float:
-            _step_learning_rate(optimizer, base_lr, step, float(self.lr_gamma))
-            total = 0.0
-            for idx in _batches(rng.permutation(len(f_tr)), bs):
-                ids = torch.from_numpy(idx).to(device)
-                loss = _encoder_loss(y_tr[ids], forward(f_tr[ids]), alpha)
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                total += float(loss.detach()) * len(idx)
-            last[0] = total / len(f_tr)
-            return last[0]
-
-        def validate() -> float:
-            if not len(f_va):
-                return last[0]
-            return _mean_batch_loss(lambda rows: _encoder_loss(y_va[rows], forward(f_va[rows]), alpha), len(f_va), bs)
+            _step_learning_rate(optimizer, *schedule)
+            return _shuffled_epoch(optimizer, rng, len(f_tr), bs, device, lambda ids: loss(f_tr[ids], y_tr[ids]))
 
         self._train(
             net,
             optimizer,
             train_epoch=train_epoch,
-            validate=validate,
+            validate=_held_out_loss(lambda rows: loss(f_va[rows], y_va[rows]), len(f_va), bs),
             rng=rng,
             shapes={
                 "frames": (F_all.shape, spec),
@@ -1657,9 +1671,6 @@ class VideoFMRIEncoder(RegressorMixin, TorchEstimator):
             data=(F_all, X, F_va, X_va),
         )
         return self
-
-    def _scale_frames(self, F: np.ndarray) -> np.ndarray:
-        return (F - self.pixel_mean_) / self.pixel_scale_
 
     def _scale_X(self, X: np.ndarray) -> np.ndarray:
         return (X - self.y_mean_) / self.y_scale_
@@ -1716,7 +1727,7 @@ class VideoFMRIEncoder(RegressorMixin, TorchEstimator):
         return float(self.score_targets(frames, X).mean())
 
 
-class FMRIVideoDecoder(RegressorMixin, TorchEstimator):
+class FMRIVideoDecoder(RegressorMixin, _FrameNet):
     """fMRI -> video decoder of Kupershmidt et al. (2022), with their self-supervised video -> fMRI -> video cycle.
 
     The decoder maps a scan (voxels standardised with the statistics of the
@@ -1871,7 +1882,7 @@ class FMRIVideoDecoder(RegressorMixin, TorchEstimator):
         if not hasattr(self.encoder, "network_"):
             raise InputError("encoder: the VideoFMRIEncoder is not fitted; call its fit(frames, X) first")
         check_int("hidden", self.hidden)
-        channels = _check_ints("channels", self.channels)
+        channels = check_sizes("channels", self.channels)
         try:
             weights = tuple(float(w) for w in self.loss_weights)
         except (TypeError, ValueError):
@@ -1885,9 +1896,7 @@ class FMRIVideoDecoder(RegressorMixin, TorchEstimator):
         _check_real("cycle_noise", self.cycle_noise, 0)
         _check_real("tv_weight", self.tv_weight, 0)
         _check_real("dropout", self.dropout, 0, 1, high_open=True)
-        if self.lr_step_epochs is not None:
-            check_int("lr_step_epochs", self.lr_step_epochs)
-        _check_real("lr_gamma", self.lr_gamma, 0, 1, low_open=True)
+        _check_lr_schedule(self)
         _check_common(self)
         return channels, weights  # type: ignore[return-value]
 
@@ -1915,20 +1924,11 @@ class FMRIVideoDecoder(RegressorMixin, TorchEstimator):
 
         channels, weights = self._check_params()
         enc = self.encoder
-        X = _check_samples(X, "X", n_cols=enc.n_voxels_, cols_as="the voxels of the encoder")
-        F_all, spec = _check_frames(frames, "frames", n_rows=X.shape[0], spec=enc.frame_shape_, rows_of="X")
-        F_un = None
-        if unpaired is not None:
-            F_un, _ = _check_frames(unpaired, "unpaired", spec=enc.frame_shape_)
-        self._forget_fit()
-
-        def check_pair(xv, fv):
-            X_va = _check_samples(xv, "validation X", n_cols=X.shape[1], cols_as="the columns of X")
-            return X_va, _check_frames(
-                fv, "validation frames", n_rows=X_va.shape[0], spec=spec, rows_of="validation X"
-            )[0]
-
-        X_tr, F_tr, X_va, F_va = _split_validation(self, X, F_all, validation, ("X", "frames"), check_pair)
+        X, F_all, spec = self._paired_inputs(
+            X, frames, "X", n_cols=enc.n_voxels_, cols_as="the voxels of the encoder", spec=enc.frame_shape_
+        )
+        F_un = None if unpaired is None else _check_frames(unpaired, "unpaired", spec=enc.frame_shape_)[0]
+        X_tr, F_tr, X_va, F_va = self._split_pairs(X, F_all, spec, validation, "X")
         self.frame_shape_, self.n_features_in_ = spec, X.shape[1]
         k_frames, n_colours = _frame_geometry(spec)[:2]
 
@@ -1939,15 +1939,13 @@ class FMRIVideoDecoder(RegressorMixin, TorchEstimator):
             p.requires_grad_(False)
         hw = F_all.shape[2:]
         net = _frame_decoder(X.shape[1], int(self.hidden), channels, F_all.shape[1], float(self.dropout), hw).to(device)
-        base_lr = float(self.learning_rate)
-        optimizer = torch.optim.AdamW(net.parameters(), lr=base_lr, weight_decay=float(self.weight_decay))
+        optimizer = _adamw(self, net.parameters())
         r_tr, f_tr = to_tensor(enc._scale_X(X_tr), device), to_tensor(enc._scale_frames(F_tr), device)
         r_va, f_va = to_tensor(enc._scale_X(X_va), device), to_tensor(enc._scale_frames(F_va), device)
         f_un = None if F_un is None else to_tensor(enc._scale_frames(F_un), device)
-        bs, last = int(self.batch_size), [float("nan")]
+        bs, schedule = int(self.batch_size), _lr_schedule(self)
         w_im, w_vid, w_r = weights
         alpha, w_un, w_tv = float(enc.alpha), float(self.unpaired_weight), float(self.tv_weight)
-        step = None if self.lr_step_epochs is None else int(self.lr_step_epochs)
         noise_sd = None
         if f_un is not None and float(self.cycle_noise) > 0:
             with torch.no_grad():  # per-voxel residual of the encoder on the paired training scans
@@ -1973,37 +1971,27 @@ class FMRIVideoDecoder(RegressorMixin, TorchEstimator):
                 loss = loss + w_tv * (x_hat.diff(dim=-1).abs().mean() + x_hat.diff(dim=-2).abs().mean()) / 2
             return loss
 
-        def train_epoch() -> float:
-            _step_learning_rate(optimizer, base_lr, step, float(self.lr_gamma))
-            total = 0.0
-            for idx in _batches(rng.permutation(len(r_tr)), bs):
-                ids = torch.from_numpy(idx).to(device)
-                loss = decoder_loss(r_tr[ids], f_tr[ids])
-                if f_un is not None and w_un:
-                    pick = rng.choice(len(f_un), size=min(len(f_un), len(idx)), replace=False)
-                    v = f_un[torch.from_numpy(pick).to(device)]
-                    with torch.no_grad():
-                        r_cycle = frozen["head"](frozen["features"](v))
-                        if noise_sd is not None:
-                            r_cycle = r_cycle + noise_sd * torch.randn(r_cycle.shape, device=device)
-                    loss = loss + w_un * decoder_loss(r_cycle, v)
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                total += float(loss.detach()) * len(idx)
-            last[0] = total / len(r_tr)
-            return last[0]
+        def batch_loss(ids):
+            loss = decoder_loss(r_tr[ids], f_tr[ids])
+            if f_un is not None and w_un:
+                pick = rng.choice(len(f_un), size=min(len(f_un), len(ids)), replace=False)
+                v = f_un[torch.from_numpy(pick).to(device)]
+                with torch.no_grad():
+                    r_cycle = frozen["head"](frozen["features"](v))
+                    if noise_sd is not None:
+                        r_cycle = r_cycle + noise_sd * torch.randn(r_cycle.shape, device=device)
+                loss = loss + w_un * decoder_loss(r_cycle, v)
+            return loss
 
-        def validate() -> float:
-            if not len(r_va):
-                return last[0]
-            return _mean_batch_loss(lambda rows: decoder_loss(r_va[rows], f_va[rows]), len(r_va), bs)
+        def train_epoch() -> float:
+            _step_learning_rate(optimizer, *schedule)
+            return _shuffled_epoch(optimizer, rng, len(r_tr), bs, device, batch_loss)
 
         self._train(
             net,
             optimizer,
             train_epoch=train_epoch,
-            validate=validate,
+            validate=_held_out_loss(lambda rows: decoder_loss(r_va[rows], f_va[rows]), len(r_va), bs),
             rng=rng,
             shapes={
                 "X": X.shape,
@@ -2029,16 +2017,11 @@ class FMRIVideoDecoder(RegressorMixin, TorchEstimator):
         ndarray, shape (n_samples, *frame_shape_), float32
             In the units and layout of the training frames.
         """
-        net, device = self._network_for_use()
-        X = _check_samples(X, "X", n_cols=self.n_features_in_)
-        hw = _frame_geometry(self.frame_shape_)[2:]
-        out = _predict_blocks(
-            lambda r: _decode(net, r, hw), (X - self.y_mean_) / self.y_scale_, int(self.batch_size), device
-        )
-        return _frames_from_channels(out * self.pixel_scale_ + self.pixel_mean_, self.frame_shape_)
+        return self._generate(X, "X")
+
+    def _scale_inputs(self, X: np.ndarray) -> np.ndarray:
+        return (X - self.y_mean_) / self.y_scale_
 
     def score(self, X, frames) -> float:
         """Mean over samples of the Pearson correlation between decoded and true pixels (of a sample)."""
-        pred = self.predict(X)
-        true, _ = _check_frames(frames, "frames", n_rows=len(pred), spec=self.frame_shape_)
-        return float(_sample_correlations(_check_frames(pred, "prediction")[0], true).mean())
+        return self._frame_score(self.predict(X), frames, rows_of="X")

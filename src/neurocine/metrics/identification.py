@@ -21,19 +21,55 @@ import numpy as np
 from neurocine.errors import InputError
 from neurocine.validation import check_int, validate_signal_matrix
 
-__all__ = ["binomial_error", "identification_with_categories", "nway_top1", "pairwise_identification", "unit_rows"]
+__all__ = [
+    "binomial_error",
+    "check_vectors",
+    "identification_with_categories",
+    "nway_top1",
+    "pairwise_identification",
+    "unit_rows",
+]
 
 _BLOCK_ROWS = 1024  # rows per block of a similarity matrix
 
 
-def _check_vectors(
-    a, name: str, n_rows: int | None = None, n_cols: int | None = None, rows_of: str = "predicted"
+def check_vectors(
+    a,
+    name: str,
+    n_rows: int | None = None,
+    n_cols: int | None = None,
+    rows_of: str = "predicted",
+    cols_as: str = "the feature dimension of predicted",
+    dtype=np.float64,
 ) -> np.ndarray:
-    arr = validate_signal_matrix(a, name, min_timesteps=1, dtype=np.float64)
+    """``a`` as a finite 2-D array (n, D) of ``dtype``, with ``n_rows`` rows and ``n_cols`` columns when given.
+
+    Parameters
+    ----------
+    a : array_like, shape (n, D)
+        Vectors, one per row.
+    name : str
+        Argument named in the error message.
+    n_rows, n_cols : int or None
+        Expected rows (one per row of ``rows_of``) and columns (``cols_as``).
+    rows_of, cols_as : str
+        What the expected rows and columns match, for the error message.
+    dtype : numpy dtype, default float64
+
+    Returns
+    -------
+    ndarray, shape (n, D)
+
+    Examples
+    --------
+    >>> check_vectors([[1, 2], [3, 4]], "E", n_cols=2).dtype
+    dtype('float64')
+    """
+    arr = validate_signal_matrix(a, name, min_timesteps=1, dtype=dtype)
     if n_rows is not None and arr.shape[0] != n_rows:
         raise InputError(f"{name}: has {arr.shape[0]} rows, expected {n_rows} (one per row of {rows_of})")
     if n_cols is not None and arr.shape[1] != n_cols:
-        raise InputError(f"{name}: has {arr.shape[1]} columns, expected {n_cols} (the feature dimension of predicted)")
+        raise InputError(f"{name}: has {arr.shape[1]} columns, expected {n_cols} ({cols_as})")
     return arr
 
 
@@ -112,8 +148,8 @@ def pairwise_identification(predicted, true, candidates=None) -> np.ndarray:
     >>> float(pairwise_identification(np.ones((5, 20)), true).mean())   # constant: all ties
     0.5
     """
-    P = _check_vectors(predicted, "predicted")
-    T = _check_vectors(true, "true", P.shape[0], P.shape[1])
+    P = check_vectors(predicted, "predicted")
+    T = check_vectors(true, "true", P.shape[0], P.shape[1])
     Pu, Tu = unit_rows(P), unit_rows(T)
     n = P.shape[0]
     out = np.empty(n)
@@ -129,7 +165,7 @@ def pairwise_identification(predicted, true, candidates=None) -> np.ndarray:
             own = sims[rows, np.arange(start, stop)]
             out[start:stop] = (_share_below(sims, own) - 0.5) / (n - 1)  # the sample's own tie with itself
         return out
-    C = _check_vectors(candidates, "candidates", n_cols=P.shape[1])
+    C = check_vectors(candidates, "candidates", n_cols=P.shape[1])
     Cu = unit_rows(C)
     for start in range(0, n, _BLOCK_ROWS):
         stop = min(n, start + _BLOCK_ROWS)
@@ -173,8 +209,8 @@ def nway_top1(predicted, true, n_way: int = 50, trials: int = 100, random_state=
     >>> nway_top1(true, true, n_way=50, trials=5, random_state=0)
     1.0
     """
-    P = _check_vectors(predicted, "predicted")
-    T = _check_vectors(true, "true", P.shape[0], P.shape[1])
+    P = check_vectors(predicted, "predicted")
+    T = check_vectors(true, "true", P.shape[0], P.shape[1])
     n = P.shape[0]
     n_way = check_int("n_way", n_way, minimum=2)
     trials = check_int("trials", trials)
@@ -257,8 +293,8 @@ def identification_with_categories(predicted, category_features, labels) -> np.n
     >>> identification_with_categories(cats[[2, 0, 1]], cats, [2, 0, 1]).tolist()
     [1.0, 1.0, 1.0]
     """
-    P = _check_vectors(predicted, "predicted")
-    C = _check_vectors(category_features, "category_features", n_cols=P.shape[1])
+    P = check_vectors(predicted, "predicted")
+    C = check_vectors(category_features, "category_features", n_cols=P.shape[1])
     m = C.shape[0]
     if m < 2:
         raise InputError(f"category_features: has {m} row; expected at least 2 categories")

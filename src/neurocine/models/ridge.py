@@ -559,8 +559,13 @@ def _check_dtype(dtype) -> np.dtype:
     return dt
 
 
-class _TargetScores:
-    """``score`` (one float, scikit-learn's) and ``score_targets`` (per target) of the ridge estimators."""
+class TargetScores:
+    """``score`` (one float, scikit-learn's) and ``score_targets`` (per target) of a regressor of targets (T, q).
+
+    Mixed into the ridge estimators and :class:`~neurocine.encode.sequence.SequenceRegressor`;
+    ``_prediction_and_targets(X, Y)`` (here: ``predict(X)`` and ``Y`` of the same shape) may be
+    overridden to check ``Y`` another way.
+    """
 
     def _prediction_and_targets(self, X, Y) -> tuple[np.ndarray, np.ndarray]:
         pred = self.predict(X)
@@ -606,7 +611,7 @@ class _TargetScores:
         return explained_variance(Y, pred)
 
 
-class RidgeCV(_TargetScores, MultiOutputMixin, RegressorMixin, BaseEstimator):
+class RidgeCV(TargetScores, MultiOutputMixin, RegressorMixin, BaseEstimator):
     """Multi-target ridge regression, penalty chosen per target by k-fold cross-validation.
 
     For each target ``j`` the penalty ``alpha_[j]`` is the one of ``alphas``
@@ -837,7 +842,7 @@ def _kernel_basis(blocks: list[np.ndarray], weights: np.ndarray) -> tuple[np.nda
     return U, np.sqrt(lam)
 
 
-class BandedRidgeCV(_TargetScores, MultiOutputMixin, RegressorMixin, BaseEstimator):
+class BandedRidgeCV(TargetScores, MultiOutputMixin, RegressorMixin, BaseEstimator):
     """Banded ridge regression: feature bands with their own scale, chosen per target by random search.
 
     The columns of X form consecutive ``bands`` (e.g. the layers of a CNN). For a

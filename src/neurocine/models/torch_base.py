@@ -36,6 +36,7 @@ Nothing here imports torch at module import time.
 
 from __future__ import annotations
 
+import numbers
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -56,6 +57,7 @@ from neurocine.io.checkpoints import (
     save_atomic,
 )
 from neurocine.runtime import progress, resolve_device, seed_everything
+from neurocine.validation import check_int
 
 __all__ = [
     "CHECKPOINT_FILE",
@@ -63,6 +65,7 @@ __all__ = [
     "holdout",
     "TrainingInterrupted",
     "TrainingResult",
+    "check_sizes",
     "keras_init",
     "mlp",
     "param_repr",
@@ -148,7 +151,7 @@ def train(
     optimizer,
     *,
     train_epoch: Callable[[], float],
-    validate: Callable[[], float],
+    validate: Callable[[], Any] | None,
     rng: np.random.Generator,
     max_epochs: int,
     patience: int,
@@ -170,10 +173,12 @@ def train(
     train_epoch : callable () -> float
         One epoch of optimiser steps; returns the mean training loss. Its
         randomness must come from ``rng`` and torch's global generator.
-    validate : callable () -> float or (float, mapping)
+    validate : callable () -> float or (float, mapping), or None
         Validation loss of the current weights, or a tuple of it and a
         mapping of extra metrics (name to float), each recorded in
-        ``history`` under its name, one value per epoch.
+        ``history`` under its name, one value per epoch. None (no
+        validation data): early stopping watches the epoch's training loss,
+        which is also recorded as ``val_loss``.
     rng : numpy.random.Generator
         The sampler's generator; its state is checkpointed.
     max_epochs, patience : int
@@ -234,8 +239,11 @@ def train(
             model.train()
             loss = float(train_epoch())
             model.eval()
-            with torch.no_grad():
-                val_loss, extras = _split_validation(validate())
+            if validate is None:
+                val_loss, extras = loss, {}
+            else:
+                with torch.no_grad():
+                    val_loss, extras = _split_validation(validate())
             result.history["loss"].append(loss)
             result.history["val_loss"].append(val_loss)
             for key, value in extras.items():
@@ -356,6 +364,49 @@ def mlp(n_in: int, hidden, n_out: int, activation, *, dropout: float | None = No
         nn.init.zeros_(layers[-1].weight)
         nn.init.zeros_(layers[-1].bias)
     return nn.Sequential(*layers)
+
+
+def check_sizes(
+    name: str, value, what: str = "", *, allow_int: bool = True, allow_empty: bool = False
+) -> tuple[int, ...]:
+    """Layer sizes: ``value`` (positive integers) as a tuple of ints, else a one-line InputError.
+
+    Parameters
+    ----------
+    name : str
+        Hyper-parameter named in the error message.
+    value : sequence of int, or int
+        The sizes (units or channels of each layer).
+    what : str, default ""
+        What the sizes are, added to the error message.
+    allow_int : bool, default True
+        Accept one integer for a single layer.
+    allow_empty : bool, default False
+        Accept no layer at all.
+
+    Returns
+    -------
+    tuple of int
+
+    Examples
+    --------
+    >>> check_sizes("hidden", 8), check_sizes("hidden", [4, 2])
+    ((8,), (4, 2))
+    """
+    single = allow_int and isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    try:
+        sizes = (value,) if single else tuple(value)
+    except TypeError:
+        sizes = None
+    if (
+        sizes is None
+        or (not sizes and not allow_empty)
+        or any(isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1 for v in sizes)
+    ):
+        raise InputError(
+            f"{name}: got {value!r}, expected a tuple of positive integers" + (f" ({what})" if what else "")
+        )
+    return tuple(int(v) for v in sizes)
 
 
 def holdout(n: int, fraction: float, name: str, *, unit: str = "samples", min_train: int = 1) -> int:
@@ -484,6 +535,18 @@ class TorchEstimator(BaseEstimator):
         net.eval()
         return net, next(net.parameters()).device
 
+    def _check_training_params(self, *int_names: str) -> None:
+        """Check the positive-integer hyper-parameters ``int_names``, ``min_delta`` (>= 0) and ``learning_rate`` (> 0).
+
+        Raises :class:`~neurocine.errors.InputError` naming the first bad one.
+        """
+        for name in int_names:
+            check_int(name, getattr(self, name))
+        if not (isinstance(self.min_delta, numbers.Real) and self.min_delta >= 0):
+            raise InputError(f"min_delta: got {self.min_delta!r}, expected a non-negative number")
+        if not (isinstance(self.learning_rate, numbers.Real) and self.learning_rate > 0):
+            raise InputError(f"learning_rate: got {self.learning_rate!r}, expected a positive number")
+
     def _resolve_device(self):
         """``torch.device`` of the ``device`` hyper-parameter (``"auto"``: CUDA when present, else CPU)."""
         return resolve_device(self.device)
@@ -518,7 +581,7 @@ class TorchEstimator(BaseEstimator):
         optimizer,
         *,
         train_epoch: Callable[[], float],
-        validate: Callable[[], Any],
+        validate: Callable[[], Any] | None,
         rng: np.random.Generator,
         shapes: Mapping[str, Any],
         data: tuple | Callable[[], str] = (),
