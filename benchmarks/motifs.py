@@ -177,7 +177,7 @@ def r2_of(data: np.ndarray, templates: np.ndarray, amplitudes: np.ndarray) -> fl
     """R^2 (grand-mean total sum of squares, as ``oracle_r2``) of ``sum_k a_k (*) W_k`` on data (T, N)."""
     import torch
 
-    from neurocine.motifs.simulate import convolve_templates
+    from neurocine.motifs.templates import convolve_templates
 
     pred = (
         convolve_templates(
@@ -273,7 +273,7 @@ def fit_seed_solver(case: dict, device: str) -> dict:
     import torch
 
     from neurocine.motifs._seed_solver import fit_seed
-    from neurocine.motifs.simulate import generate_templates
+    from neurocine.motifs.templates import generate_templates
     from neurocine.runtime import resolve_device
 
     dev = resolve_device(device)
