@@ -526,15 +526,19 @@ class VideoReader:
         import av
 
         container = av.open(str(self.path))
+        pts: list[int] = []
         try:
             stream = container.streams.video[0]
-            pts = [p.pts for p in container.demux(stream) if p.pts is not None and p.size]
+            time_base = stream.time_base  # read while open: PyAV >= 18.1.1 refuses stream attributes after close
+            assert time_base is not None  # a demuxed video stream has a time base
+            for packet in container.demux(stream):
+                if packet.pts is not None and packet.size:
+                    pts.append(packet.pts)
         except av.error.FFmpegError as exc:
             raise InputError(f"{self.name}: demuxing failed after {len(pts)} packets ({exc})") from None
         finally:
             container.close()
-        assert stream.time_base is not None  # a demuxed video stream has a time base
-        return np.sort(np.asarray(pts, dtype=np.float64)) * float(stream.time_base)
+        return np.sort(np.asarray(pts, dtype=np.float64)) * float(time_base)
 
     def mean_frame(self, max_frames: int = 500) -> np.ndarray:
         """Mean of up to ``max_frames`` frames from the start of the video (float32, output shape)."""
