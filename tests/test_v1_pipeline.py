@@ -158,8 +158,9 @@ def test_reconstruct_with_trained_ensemble(mouse, trained, tmp_path):
     "kind, extra",
     [
         ("noise", ["--lengths", "1,8", "--frames", "40"]),
-        ("gratings", ["--sf", "0.04", "--tf", "1.875", "--frames", "40"]),
-        ("ablation", ["--fractions", "0,0.875", "--n-trials", "1"]),
+        # the noise suite keeps the suite job in the default run; the other two (35 s each) run with -m slow
+        pytest.param("gratings", ["--sf", "0.04", "--tf", "1.875", "--frames", "40"], marks=pytest.mark.slow),
+        pytest.param("ablation", ["--fractions", "0,0.875", "--n-trials", "1"], marks=pytest.mark.slow),
     ],
 )
 def test_suites_with_the_true_population(mouse, tmp_path, kind, extra):
