@@ -93,7 +93,18 @@ from neurocine.errors import InputError
 from neurocine.fmri.features import scan_regressors, stimulus_features
 from neurocine.io.fmri import FMRIData, read_fmri_data, run_slices
 from neurocine.io.results import JobResult
-from neurocine.metrics.reliability import classifier_nway_accuracy, column_correlations, noise_ceiling
+from neurocine.metrics import (
+    classifier_nway_accuracy,
+    column_correlations,
+    frame_correlations,
+    identification_with_categories,
+    noise_ceiling,
+    nway_top1,
+    pairwise_identification,
+    psnr,
+    ssim,
+)
+from neurocine.metrics.identification import unit_rows
 from neurocine.report.html import JobFolder
 from neurocine.validation import check_int
 
@@ -584,8 +595,6 @@ def _grey(frames: np.ndarray) -> np.ndarray:
 
 
 def _frame_metrics(truth: np.ndarray, other: np.ndarray) -> dict[str, float]:
-    from neurocine.metrics import frame_correlations, psnr, ssim
-
     r = frame_correlations(truth, other)
     return {
         "ssim": ssim(truth, other),
@@ -712,8 +721,6 @@ def _identification_scores(
     decoded: np.ndarray, true: np.ndarray, n_way: int, trials: int, rng: np.random.Generator
 ) -> tuple[dict, list, np.ndarray]:
     """Pairwise (GOD rule) and n-way top-1 (2 and ``n_way``) scores: metrics, table rows, per-sample pairwise."""
-    from neurocine.metrics.identification import nway_top1, pairwise_identification
-
     n = len(true)
     metrics: dict[str, Any] = {}
     pw = pairwise_identification(decoded, true)
@@ -757,8 +764,6 @@ def _category_score(
 
     The per-sample accuracies cover the samples whose category has candidates (None: no score).
     """
-    from neurocine.metrics.identification import identification_with_categories
-
     metrics: dict[str, Any] = {"category_identification": None}
     if test_cat is not None and (ccat >= 0).any():
         cats = np.unique(ccat[ccat >= 0])
@@ -970,8 +975,6 @@ def run_fmri_decode(
             res.extra["classifier_note"] = "classifier n-way scores need --layer embedding"
 
         # --- retrieval
-        from neurocine.metrics.identification import unit_rows
-
         sims = unit_rows(decoded) @ unit_rows(cz).T
         top = sims.argmax(1)
         truth_frames = _grey(np.asarray(ds.stimulus_test[idx_te * k + k // 2]))
@@ -1115,8 +1118,6 @@ def _delay_mean(Y: np.ndarray, idx: np.ndarray, delays: tuple[int, ...]) -> np.n
 
 def _frame_scores(truth: np.ndarray, pred: np.ndarray) -> dict[str, Any]:
     """SSIM, PSNR and pixel correlation (means as :func:`_frame_metrics`) with per-frame values of SSIM and r."""
-    from neurocine.metrics import frame_correlations, ssim
-
     out = dict(_frame_metrics(truth, pred))
     out["ssim_frames"] = np.array([ssim(truth[i : i + 1], pred[i : i + 1]) for i in range(len(truth))])
     out["pixel_r_frames"] = np.nan_to_num(frame_correlations(truth, pred))
@@ -1166,7 +1167,6 @@ def _diffusion_generation(
 ) -> tuple[dict, np.ndarray, dict]:
     """Step 4 of pretrain: frame scores, grey frames at ``size`` and metrics of the diffusion back end."""
     from neurocine.fmri.diffusion import DiffusionDecoder, prompt_conditioning
-    from neurocine.metrics.identification import identification_with_categories
 
     known = ccat >= 0
     if not known.any():
@@ -1216,7 +1216,6 @@ def _fit_aligner(
 ):
     """A ContrastiveAligner fitted on all but the last ``n_val`` rows; returns it and its validation pairwise score."""
     from neurocine.fmri.models import ContrastiveAligner
-    from neurocine.metrics.identification import pairwise_identification
 
     n_fit = len(X) - n_val
     aligner = ContrastiveAligner(
@@ -1367,7 +1366,6 @@ def run_fmri_pretrain(
         MaskedBrainAutoencoder,
         VideoFMRIEncoder,
     )
-    from neurocine.metrics.identification import pairwise_identification
 
     delay_t, folds, n_way, trials, alpha_grid, seed = _check_decoding_options(
         layer, delays, folds, n_way, trials, alphas, seed
