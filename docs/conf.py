@@ -60,6 +60,11 @@ sphinx_gallery_conf = {
     "matplotlib_animations": False,
     "abort_on_example_error": True,
     "min_reported_time": 5,
+    # each API page ends with the examples that call its object (backreferences), and the gallery's code
+    # links to the API pages
+    "doc_module": ("neurocine",),
+    "backreferences_dir": "api/generated/backreferences",
+    "reference_url": {"neurocine": None},
 }
 
 html_theme = "pydata_sphinx_theme"

@@ -33,21 +33,20 @@ MODULE_SECTIONS = ("neurocine.io", "neurocine.plotting", "neurocine.report")
 def documented_entries(text: str) -> dict[str, list[str]]:
     """``{module of the section: [full names of its autosummary entries]}`` from the page's text."""
     sections: dict[str, list[str]] = {}
-    module = None
+    module = "neurocine"
     in_table = False
     for line in text.splitlines():
         directive = re.match(r"\.\. (automodule|currentmodule):: (\S+)", line)
         if directive:
-            if directive.group(1) == "automodule" or directive.group(2) != "None":
-                module = directive.group(2)
-                sections.setdefault(module, [])
+            module = directive.group(2)
+            sections.setdefault(module, [])
             in_table = False
         elif line.startswith(".. autosummary::"):
             in_table = True
         elif in_table and line.startswith("   ") and not line.strip().startswith(":"):
             name = line.strip().lstrip("~")
-            full = name if module is None or name.startswith("neurocine.") else f"{module}.{name}"
-            sections[module].append(full)
+            full = f"{module}.{name}"
+            sections.setdefault(module, []).append(full)
         elif in_table and line and not line.startswith(" "):
             in_table = False
     return sections
