@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import re
 from pathlib import Path
 
 import click
@@ -92,6 +93,24 @@ def _skip_foreign_member(app, what, name, obj, skip, options):
     return None
 
 
+def _with_full_short_help(command: click.Command) -> None:
+    """Give each sub-command its whole first paragraph as the one-line help of the command lists.
+
+    click cuts the listed help at 45 characters; these click objects are built for the page only.
+    """
+    for sub in getattr(command, "commands", {}).values():
+        if not sub.short_help and sub.help:
+            sub.short_help = " ".join(sub.help.strip().split("\n\n")[0].split())
+        _with_full_short_help(sub)
+
+
+def _quote_options(line: str) -> str:
+    """``--option`` written as code outside backticks, so that it is not typeset with an en dash."""
+    parts = line.split("`")
+    parts[::2] = [re.sub(r"(?<![\w-])(--[a-z][\w-]*)", r"`\1`", part) for part in parts[::2]]
+    return "`".join(parts)
+
+
 def write_cli_reference(path: Path) -> None:
     """Write the reference of every ``neurocine`` command (typer's Markdown) to ``path``.
 
@@ -99,8 +118,17 @@ def write_cli_reference(path: Path) -> None:
     rewritten only when the text changed, so an unchanged CLI does not make Sphinx rebuild the page.
     """
     command = typer.main.get_command(cli_app)
+    _with_full_short_help(command)
     text = get_docs_for_click(obj=command, ctx=click.Context(command, info_name="neurocine"), name="neurocine")
-    text = "\n".join("#" + line if line.startswith("#") else line for line in text.splitlines()) + "\n"
+    lines, in_code = [], False
+    for line in text.splitlines():
+        in_code ^= line.startswith("```")
+        if line.startswith("#"):
+            line = "#" + line
+        elif not in_code and not line.startswith("```"):
+            line = _quote_options(line)
+        lines.append(line)
+    text = "\n".join(lines) + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists() or path.read_text(encoding="utf-8") != text:
         path.write_text(text, encoding="utf-8")
