@@ -400,7 +400,7 @@ class ConvAutoencoder(TransformerMixin, TorchEstimator):
 
         Returns
         -------
-        ndarray, shape (T, code_size_), float32
+        ndarray, shape (T, ``code_size_``), float32
             Each row is a code of shape ``code_shape_`` (channel, row,
             column) in C order.
         """
@@ -422,7 +422,7 @@ class ConvAutoencoder(TransformerMixin, TorchEstimator):
 
         Parameters
         ----------
-        codes : array_like, shape (T, code_size_)
+        codes : array_like, shape (T, ``code_size_``)
 
         Returns
         -------

@@ -468,11 +468,11 @@ class VariancePCA(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array_like, shape (n_samples, n_features_in_)
+        X : array_like, shape (n_samples, ``n_features_in_``)
 
         Returns
         -------
-        ndarray, shape (n_samples, n_components_); float32 for float32 input, else float64
+        ndarray, shape (n_samples, ``n_components_``); float32 for float32 input, else float64
         """
         check_is_fitted(self, "components_")
         arr = _features("X", X, allow_1d=False)
@@ -482,7 +482,7 @@ class VariancePCA(TransformerMixin, BaseEstimator):
         return out.astype(np.float32 if arr.dtype == np.float32 else np.float64, copy=False)
 
     def inverse_transform(self, Z: Any) -> np.ndarray:
-        """Back to feature space: ``Z @ components_ + mean_``, shape (n_samples, n_features_in_)."""
+        """Back to feature space: ``Z @ components_ + mean_``, shape (n_samples, ``n_features_in_``)."""
         check_is_fitted(self, "components_")
         arr = _features("Z", Z, allow_1d=False)
         if arr.shape[1] != self.n_components_:
@@ -506,7 +506,7 @@ def pca_keep_variance(train: Any, fraction: float = 0.99) -> tuple[VariancePCA, 
     -------
     pca : VariancePCA
         Fitted; ``pca.transform(test)`` reduces other samples.
-    reduced : ndarray, shape (n_train, pca.n_components_)
+    reduced : ndarray, shape (n_train, ``pca.n_components_``)
         The training features in the kept components.
 
     Examples

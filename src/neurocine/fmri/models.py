@@ -331,7 +331,7 @@ class _FrameNet(TorchEstimator):
         raise NotImplementedError
 
     def _generate(self, X, name: str) -> np.ndarray:
-        """Frames generated from samples ``X`` (n, n_features_in_): in the training frames' units and layout."""
+        """Frames generated from samples ``X`` (n, ``n_features_in_``): in the training frames' units and layout."""
         net, device = self._network_for_use()
         X = _check_samples(X, name, n_cols=self.n_features_in_)
         hw = _frame_geometry(self.frame_shape_)[2:]
@@ -1449,7 +1449,7 @@ class ConditionalFrameDecoder(RegressorMixin, _FrameNet):
 
         Returns
         -------
-        ndarray, shape (n_samples, *frame_shape_), float32
+        ndarray, shape (n_samples, ``*frame_shape_``), float32
             In the units and layout of the training frames.
         """
         return self._generate(E, "E")
@@ -1680,7 +1680,7 @@ class VideoFMRIEncoder(RegressorMixin, _FrameNet):
 
         Parameters
         ----------
-        frames : array_like, shape (n_samples, *frame_shape_)
+        frames : array_like, shape (n_samples, ``*frame_shape_``)
 
         Returns
         -------
@@ -1699,7 +1699,7 @@ class VideoFMRIEncoder(RegressorMixin, _FrameNet):
 
         Parameters
         ----------
-        frames : array_like, shape (n_samples, *frame_shape_)
+        frames : array_like, shape (n_samples, ``*frame_shape_``)
         X : array_like, shape (n_samples, n_voxels)
             The measured scans.
 
@@ -1717,7 +1717,7 @@ class VideoFMRIEncoder(RegressorMixin, _FrameNet):
 
         Parameters
         ----------
-        frames : array_like, shape (n_samples, *frame_shape_)
+        frames : array_like, shape (n_samples, ``*frame_shape_``)
         X : array_like, shape (n_samples, n_voxels)
 
         Returns
@@ -1907,9 +1907,9 @@ class FMRIVideoDecoder(RegressorMixin, _FrameNet):
         ----------
         X : array_like, shape (n_samples, n_voxels)
             Scans (the voxels of the encoder).
-        frames : array_like, shape (n_samples, *encoder.frame_shape_)
+        frames : array_like, shape (n_samples, ``*encoder.frame_shape_``)
             The stimulus frames of each scan.
-        unpaired : array_like, shape (n_videos, *encoder.frame_shape_), optional
+        unpaired : array_like, shape (n_videos, ``*encoder.frame_shape_``), optional
             Extra natural video clips without fMRI, for the video -> fMRI ->
             video cycle.
         validation : tuple (X_val, frames_val) or None
@@ -2014,7 +2014,7 @@ class FMRIVideoDecoder(RegressorMixin, _FrameNet):
 
         Returns
         -------
-        ndarray, shape (n_samples, *frame_shape_), float32
+        ndarray, shape (n_samples, ``*frame_shape_``), float32
             In the units and layout of the training frames.
         """
         return self._generate(X, "X")

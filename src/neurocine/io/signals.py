@@ -121,7 +121,7 @@ class SignalMatrix:
 
 
 def default_channel_names(n: int) -> list[str]:
-    """Names ``ch0 ... ch{n-1}`` for files that carry none.
+    """Names ``ch0`` to ``ch{n-1}`` for files that carry none.
 
     >>> default_channel_names(3)
     ['ch0', 'ch1', 'ch2']
