@@ -42,6 +42,13 @@ def test_readme_is_short_and_keeps_its_commands():
     assert len(BLOCKS) >= 6  # a quick start per study
 
 
+def test_readme_and_docs_link_nothing_users_do_not_have():
+    """``../shared`` (the project's private data and reading list) is not part of a user's checkout."""
+    pages = [README, *sorted((README.parent / "docs").rglob("*.md"))]
+    found = [p.name for p in pages if "../shared" in p.read_text(encoding="utf-8")]
+    assert not found
+
+
 @pytest.mark.parametrize(("line", "code"), BLOCKS, ids=[f"line{line}" for line, _ in BLOCKS])
 def test_quick_start_runs_as_written(line, code, tmp_path, monkeypatch, one_thread):
     monkeypatch.chdir(tmp_path)
