@@ -134,7 +134,7 @@ def motifs_fit(
     components: int = typer.Option(..., "--components", "-k", help="K, number of units."),
     width: int = typer.Option(..., "--width", "-d", help="D, template duration in samples."),
     rank: int | None = typer.Option(None, "--rank", help="Template rank R (signed templates; default 1)."),
-    solver: str = typer.Option("default", "--solver", help="default | seed (the notebook's algorithm)."),
+    solver: str = typer.Option("default", "--solver", help="default | reference (the Neural Screenomics notebook's algorithm; seed: deprecated alias)."),
     amp_rate: float = typer.Option(3.0, "--amp-rate", help="Rate of the exponential amplitude prior."),
     seed: Seed = 0,
     nonnegative: bool = typer.Option(False, "--nonnegative", help="Nonnegative full-rank (seqNMF-style) templates."),
@@ -732,7 +732,7 @@ def report(
 def _echo_conv_nmf(c: dict) -> None:
     typer.echo(f"Conv-NMF on the notebook's data ({c['n_true_spikes']} true spikes, oracle R2 {c['oracle_r2']:.3f}):")
     for k in (4, 2):
-        r = c[f"seed_k{k}"]
+        r = c[f"reference_k{k}"]
         typer.echo(f"  notebook solver K={k}: Found {r['n_spikes']} putative spikes (R2 = {r['r2']:.2f})")
     r = c["default_k4"]
     typer.echo(f"  neurocine solver K=4: {r['n_spikes']} spikes, R2 {r['r2']:.3f}, spike F1 {r['spike_f1']:.3f}")
