@@ -263,7 +263,13 @@ def fit_reference_solver(case: dict, device: str) -> dict:
     ConvNMF = _convnmf_class()
     if ConvNMF is not None:
         est = ConvNMF(
-            n_components=case["K"], width=case["D"], rank=1, solver="reference", amp_rate=3.0, random_state=7, device=device
+            n_components=case["K"],
+            width=case["D"],
+            rank=1,
+            solver="reference",
+            amp_rate=3.0,
+            random_state=7,
+            device=device,
         )
         est.fit(case["sim"].data)
         out = _estimator_result(est)

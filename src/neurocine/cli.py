@@ -134,7 +134,11 @@ def motifs_fit(
     components: int = typer.Option(..., "--components", "-k", help="K, number of units."),
     width: int = typer.Option(..., "--width", "-d", help="D, template duration in samples."),
     rank: int | None = typer.Option(None, "--rank", help="Template rank R (signed templates; default 1)."),
-    solver: str = typer.Option("default", "--solver", help="default | reference (the Neural Screenomics notebook's algorithm; seed: deprecated alias)."),
+    solver: str = typer.Option(
+        "default",
+        "--solver",
+        help="default | reference (the Neural Screenomics notebook's algorithm; seed: deprecated alias).",
+    ),
     amp_rate: float = typer.Option(3.0, "--amp-rate", help="Rate of the exponential amplitude prior."),
     seed: Seed = 0,
     nonnegative: bool = typer.Option(False, "--nonnegative", help="Nonnegative full-rank (seqNMF-style) templates."),
@@ -319,7 +323,7 @@ def imaging_dff(
     window: int = typer.Option(30, "--window", help="Baseline window in frames."),
     blur: float = typer.Option(1.0, "--blur", help="Gaussian sigma in binned pixels (0: none)."),
     bin: int = typer.Option(2, "--bin", help="k x k spatial binning."),
-    mode: str = typer.Option("sliding", "--mode", help="sliding (centred running mean) | block (the seed's)."),
+    mode: str = typer.Option("sliding", "--mode", help="sliding (centred running mean) | block (McCarthy 2019)."),
     mask: str = typer.Option("none", "--mask", help="none | otsu | MASK.npy (boolean, binned coordinates)."),
     key: str | None = typer.Option(None, "--key", help="Dataset inside an h5/zarr file."),
     series: str | None = typer.Option(None, "--series", help="NWB: name of the imaging series."),
@@ -394,7 +398,7 @@ def encode_framerates(
     out: Path = typer.Option(..., "--out", help="Output folder (table.csv, table.md, framerates.png)."),
     lstm: bool = typer.Option(True, "--lstm/--no-lstm", help="Also train the sequence model on every variant."),
 ) -> None:
-    """Ridge and LSTM at 1/3, 1/2 and full rate and half rate interpolated (the seed's Table III)."""
+    """Ridge and LSTM at 1/3, 1/2 and full rate and half rate interpolated (Table III of McCarthy 2019)."""
     s = api.encode_framerates(configs, out, sequence=lstm)
     typer.echo((s.out / "table.md").read_text(), nl=False)
     typer.echo(f"wrote {out}")

@@ -156,7 +156,7 @@ def _section_encoding(res: JobFolder, quick: bool) -> dict[str, Any]:
     else:
         sizes = {"video_size": (120, 160), "widefield_size": (64, 64)}
         durations = {"short": 120.0, "long": 240.0}
-        sequence = {}  # the seed's LSTM: 13/26 units, dense 250, <= 100 epochs
+        sequence = {}  # the LSTM of McCarthy (2019): 13/26 units, dense 250, <= 100 epochs
         whisking = {"filters": (16, 8), "autoencoder_epochs": 20, "classifier_epochs": 30}
     configs = {}
     for name, seconds in durations.items():

@@ -1,6 +1,6 @@
 """Motion energy and motion SVD of video ROIs, computed in one streaming pass (pure: no IO).
 
-Motion energy (the seed's eq. 1)
+Motion energy (eq. 1 of McCarthy 2019)
     ``ME_i = mean over ROI pixels of |frame_i - frame_{i-1}|``. Frame 0 has no
     predecessor: its value is ``first_value`` (0 by default; NaN on request).
     Chunks carry their last frame over, so the value at every chunk boundary is

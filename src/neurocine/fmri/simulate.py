@@ -1,4 +1,4 @@
-"""Simulated fMRI of natural movies, voxels driven by the built-in CNN (seed 003; Wen et al. 2018).
+"""Simulated fMRI of natural movies, voxels driven by the built-in CNN (Wen et al. 2018).
 
 Stimulus
     Clips cut from the real footage that ships with installed wheels

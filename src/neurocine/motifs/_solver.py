@@ -5,7 +5,7 @@ Model: ``X (N x T) = sum_k a_k (*) W_k + N(0, sigma^2)``, unit-norm templates
 amplitudes with an exponential prior of rate ``amp_rate``, a spike-and-slab
 cost per spike, and spikes of one unit at least ``D`` samples apart.
 
-What it changes with respect to the notebook's solver (``solver="seed"``):
+What it changes with respect to the notebook's solver (``solver="reference"``):
 
 * amplitudes are the MAP values ``max(0, score - amp_rate * sigma^2)`` (for a
   unit-norm template and non-overlapping spikes this is the exact maximiser
@@ -2044,7 +2044,7 @@ def single_thread(device: torch.device) -> Iterator[None]:
     A fit is thousands of small tensor operations. With several threads each
     parallel operation is a fork/join of the thread pool, which costs more
     than it saves at these sizes, and far more when the cores are shared with
-    other processes (for this solver and the seed solver alike).
+    other processes (for this solver and the reference solver alike).
 
     Parameters
     ----------

@@ -190,7 +190,9 @@ class ConvNMF(TransformerMixin, BaseEstimator):
             if self.nonnegative:
                 raise InputError("rank: nonnegative templates are full-rank; expected rank=None with nonnegative=True")
         if self.nonnegative and solver == "reference":
-            raise InputError("nonnegative: the reference solver fits signed rank-R templates; expected solver='default'")
+            raise InputError(
+                "nonnegative: the reference solver fits signed rank-R templates; expected solver='default'"
+            )
         for name in ("amp_rate",):
             value = getattr(self, name)
             if not (isinstance(value, (int, float, np.floating)) and math.isfinite(value) and value >= 0):

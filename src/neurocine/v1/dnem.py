@@ -1,7 +1,7 @@
 """Dynamic neural encoding model (DNEM) of mouse V1: video + behaviour -> firing rates of every neuron.
 
-The encoding model of the movie-reconstruction seed (Bauer, Margrie & Clopath,
-eLife 2025), which used the winner of the Sensorium 2023 competition
+The encoding model of the movie reconstruction of Bauer, Margrie & Clopath
+(eLife 2025), which used the winner of the Sensorium 2023 competition
 (DwiseNeuro, Baikulov 2023). This is a scaled-down version of that design that
 trains on a CPU at small scale and on a GPU at full scale:
 

@@ -1,4 +1,4 @@
-r"""A simulated mouse V1 recorded with natural movies, written as a Sensorium 2023 mouse folder (seed 001).
+r"""A simulated mouse V1 recorded with natural movies, written as a Sensorium 2023 mouse folder.
 
 :class:`V1Population` is a population of linear-nonlinear-Poisson neurons with known receptive fields;
 :func:`simulate_v1` shows it natural clips (:mod:`neurocine.stimuli`) while a simulated mouse
