@@ -811,7 +811,9 @@ _DEMO_ECHO = {
 @app.command("demo")
 def demo(
     out: Path = typer.Option(Path("demo-out"), "--out", help="Output folder."),
-    quick: bool = typer.Option(False, "--quick", help="Smaller settings (a few minutes on 2 cores)."),
+    quick: bool = typer.Option(
+        False, "--quick", help="Smaller settings: shorter simulations, fewer starts, epochs and iterations."
+    ),
     only: str | None = typer.Option(
         None,
         "--only",

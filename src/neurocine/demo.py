@@ -263,7 +263,7 @@ def run_demo(out: str | os.PathLike, *, quick: bool = False, only=None) -> JobRe
     out : path
         The demo folder (``index.html``, ``report.html``, one sub-folder per section).
     quick : bool
-        Smaller settings (a few minutes on 2 cores).
+        Smaller settings: shorter simulations, fewer starts, epochs and iterations.
     only : list of str, optional
         Sections to run, from ``SECTIONS``; default all.
 

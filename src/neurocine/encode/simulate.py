@@ -819,8 +819,7 @@ def simulate_session(
 
     Notes
     -----
-    Defaults (240 s, 7200 frames): 138 MB of video and 118 MB of widefield,
-    simulated in 1.9-3.7 s on 2 shared, busy cores (0.7 s for 60 s, 0.3 s for 20 s);
+    Defaults (240 s, 7200 frames): 138 MB of video and 118 MB of widefield;
     overall ceiling about 0.30.
 
     Examples
