@@ -93,7 +93,7 @@ class IncrementalSVD:
     >>> data = rng.normal(size=(300, 3)) @ rng.normal(size=(3, 40))
     >>> svd = IncrementalSVD(3, oversample=2)
     >>> for a in range(0, 300, 50):
-    ...     svd.partial_fit(data[a:a + 50])
+    ...     _ = svd.partial_fit(data[a:a + 50])  # returns the model, for chaining
     >>> temporal, s, comps = svd.result()
     >>> bool(np.allclose(temporal @ comps, data - data.mean(0), atol=1e-6))
     True
