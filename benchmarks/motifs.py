@@ -1,4 +1,4 @@
-"""Speed / quality benchmark of the Conv-NMF solvers: ``solver="default"`` vs the seed solver vs ``seqnmf``.
+"""Speed / quality benchmark of the Conv-NMF solvers: ``solver="default"`` vs ``solver="reference"`` vs ``seqnmf``.
 
 Prints one JSON line per (case, solver) to stdout, one ratio line per case,
 and a first line describing the machine. See ``benchmarks/README.md`` for
@@ -6,7 +6,7 @@ the meaning of every field.
 
 Cases
 -----
-a (``seed_data``)  the notebook's data: ``simulate_convnmf(7)`` (T=600, N=10, D=10, K=4)
+a (``notebook_data``) the notebook's data: ``simulate_convnmf(7)`` (T=600, N=10, D=10, K=4)
 b (``large``)      ``simulate_convnmf(0, timesteps=100_000, channels=100, width=50, neurons=10)``
                    (``--quick``: T=20 000)
 c (``scale``)      N=384, T=1 000 000, D=50, K=32, default solver only (``--scale``):
@@ -62,7 +62,7 @@ LAG_RULE = (
 )
 
 CASES = {
-    "a": dict(name="seed_data", seed=7, T=600, N=10, D=10, K=4),
+    "a": dict(name="notebook_data", seed=7, T=600, N=10, D=10, K=4),
     "b": dict(name="large", seed=0, T=100_000, N=100, D=50, K=10),
     "c": dict(name="scale", seed=0, T=1_000_000, N=384, D=50, K=32),
 }
@@ -259,20 +259,26 @@ def fit_default(case: dict, device: str) -> dict:
     return _estimator_result(est)
 
 
-def fit_seed_solver(case: dict, device: str) -> dict:
+def fit_reference_solver(case: dict, device: str) -> dict:
     ConvNMF = _convnmf_class()
     if ConvNMF is not None:
         est = ConvNMF(
-            n_components=case["K"], width=case["D"], rank=1, solver="seed", amp_rate=3.0, random_state=7, device=device
+            n_components=case["K"],
+            width=case["D"],
+            rank=1,
+            solver="reference",
+            amp_rate=3.0,
+            random_state=7,
+            device=device,
         )
         est.fit(case["sim"].data)
         out = _estimator_result(est)
-        out["via"] = "ConvNMF(solver='seed')"
+        out["via"] = "ConvNMF(solver='reference')"
         return out
     # fallback until the estimator lands: the low-level notebook solver, called as the notebook does
     import torch
 
-    from neurocine.motifs._seed_solver import fit_seed
+    from neurocine.motifs._reference_solver import fit_reference
     from neurocine.motifs.templates import generate_templates
     from neurocine.runtime import resolve_device
 
@@ -280,14 +286,14 @@ def fit_seed_solver(case: dict, device: str) -> dict:
     data = torch.from_numpy(np.ascontiguousarray(case["sim"].data.T)).to(dev)
     torch.manual_seed(7)
     w0 = generate_templates(case["N"], case["D"], case["K"]).to(dev)
-    templates, amplitudes, lls, converged = fit_seed(data, w0, rank=1, noise_std=float(data.std()), amp_rate=3.0)
+    templates, amplitudes, lls, converged = fit_reference(data, w0, rank=1, noise_std=float(data.std()), amp_rate=3.0)
     return {
         "templates": templates.cpu().numpy(),
         "amplitudes": amplitudes.T.cpu().numpy(),
         "n_iter": len(lls) - 1,
         "r2_reported": None,
         "converged": bool(converged),
-        "via": "neurocine.motifs._seed_solver.fit_seed",
+        "via": "neurocine.motifs._reference_solver.fit_reference",
     }
 
 
@@ -397,8 +403,8 @@ def run_solver(case: dict, solver: str, repeats: int, args) -> dict:
         if solver == "default":
             times, res = timed(lambda: fit_default(case, args.device), repeats)
             return record(case, solver, times, res, args.device)
-        if solver == "seed":
-            times, res = timed(lambda: fit_seed_solver(case, args.device), repeats)
+        if solver == "reference":
+            times, res = timed(lambda: fit_reference_solver(case, args.device), repeats)
             return record(case, solver, times, res, args.device)
         if solver.startswith("seqnmf"):
             if not seqnmf_available():
@@ -433,26 +439,26 @@ def seqnmf_lambda(name: str) -> float:
     return 0.001 if name == "seqnmf" else float(name[len("seqnmf(Lambda=") : -1])
 
 
-def ratio_line(case_name: str, default: dict | None, seed: dict | None, seqs: list[dict], **extra) -> dict:
+def ratio_line(case_name: str, default: dict | None, reference: dict | None, seqs: list[dict], **extra) -> dict:
     """Ratios of one case; the seqnmf fields compare with the seqnmf run of highest R^2 (the strongest peer)."""
     fitted = [q for q in seqs if q.get("r2") is not None]
     seq = max(fitted, key=lambda q: q["r2"]) if fitted else None
     d_sec = default.get("seconds_median") if default else None
-    s_sec = seed.get("seconds_median") if seed else None
+    s_sec = reference.get("seconds_median") if reference else None
     q_sec = seq.get("seconds_median") if seq else None
     d_r2 = default.get("r2") if default else None
     out = {
         "bench": "motifs",
         "case": case_name,
         "ratio": {
-            "seed_over_default_seconds": _ratio(s_sec, d_sec),
+            "reference_over_default_seconds": _ratio(s_sec, d_sec),
             "seqnmf_over_default_seconds": _ratio(q_sec, d_sec),
         },
-        "r2_gain_vs_seed": _diff(d_r2, seed.get("r2") if seed else None),
+        "r2_gain_vs_reference": _diff(d_r2, reference.get("r2") if reference else None),
         "r2_gain_vs_seqnmf": _diff(d_r2, seq.get("r2") if seq else None),
         "spike_f1": {
             "default": default.get("spike_f1") if default else None,
-            "seed": seed.get("spike_f1") if seed else None,
+            "reference": reference.get("spike_f1") if reference else None,
             "seqnmf": seq.get("spike_f1") if seq else None,
         },
         "seqnmf_compared": seq.get("solver") if seq else None,
@@ -482,7 +488,7 @@ def warm_up(args, with_default: bool) -> None:
     try:
         if with_default:
             fit_default(case, args.device)
-        fit_seed_solver(case, args.device)
+        fit_reference_solver(case, args.device)
     except Exception:
         pass
 
@@ -658,7 +664,7 @@ def run_selection(args) -> None:
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument(
-        "--cases", default="a,b", help="comma-separated subset of a (seed data), b (large), or none; default a,b"
+        "--cases", default="a,b", help="comma-separated subset of a (notebook data), b (large), or none; default a,b"
     )
     p.add_argument(
         "--repeats", type=int, default=None, help="fits per solver and case (default: 3 for case a, 1 for case b)"
@@ -675,8 +681,8 @@ def parse_args(argv=None):
     )
     p.add_argument(
         "--solvers",
-        default="default,seed,seqnmf",
-        help="comma-separated subset of default, seed, seqnmf (default: all)",
+        default="default,reference,seqnmf",
+        help="comma-separated subset of default, reference, seqnmf (default: all; seed: former name of reference)",
     )
     p.add_argument(
         "--seqnmf-peak-height",
@@ -713,10 +719,10 @@ def parse_args(argv=None):
     bad = [c for c in args.cases if c not in ("a", "b")]
     if bad:
         p.error(f"--cases: got {','.join(bad)}, expected a subset of a,b (case c is --scale)")
-    args.solvers = [c.strip() for c in args.solvers.split(",") if c.strip()]
-    bad = [c for c in args.solvers if c not in ("default", "seed", "seqnmf")]
+    args.solvers = [{"seed": "reference"}.get(c.strip(), c.strip()) for c in args.solvers.split(",") if c.strip()]
+    bad = [c for c in args.solvers if c not in ("default", "reference", "seqnmf")]
     if bad:
-        p.error(f"--solvers: got {','.join(bad)}, expected a subset of default,seed,seqnmf")
+        p.error(f"--solvers: got {','.join(bad)}, expected a subset of default,reference,seqnmf")
     try:
         args.seqnmf_lambdas = [float(x) for x in args.seqnmf_lambdas.split(",") if x.strip()]
     except ValueError:
@@ -741,7 +747,7 @@ def main(argv=None) -> int:
                 "bench": "motifs",
                 "case": "note",
                 "note": "neurocine.motifs.convnmf.ConvNMF not importable: default solver skipped, "
-                "seed solver run through neurocine.motifs._seed_solver.fit_seed",
+                "reference solver run through neurocine.motifs._reference_solver.fit_reference",
             }
         )
     if args.warmup:
@@ -750,7 +756,7 @@ def main(argv=None) -> int:
         case = make_case(key, args.quick)
         repeats = args.repeats or (3 if key == "a" else 1)
         results = {}
-        names = [s for s in ("default", "seed") if s in args.solvers]
+        names = [s for s in ("default", "reference") if s in args.solvers]
         if "seqnmf" in args.solvers:
             names += [seqnmf_name(lam) for lam in args.seqnmf_lambdas]
         for solver in names:
@@ -762,7 +768,7 @@ def main(argv=None) -> int:
             ratio_line(
                 case["name"],
                 results.get("default"),
-                results.get("seed"),
+                results.get("reference"),
                 [r for k, r in results.items() if k.startswith("seqnmf")],
             )
         )

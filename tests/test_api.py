@@ -136,6 +136,21 @@ def test_motifs_simulate_and_fit_match_the_cli(tmp_path):
     assert fit.metrics["n_spikes"] == int((A > 0).sum())
 
 
+def test_motifs_fit_solver_seed_warns_and_records_reference(tmp_path):
+    """The deprecated ``solver="seed"`` of the job: one FutureWarning, the reference solver's numbers, and the
+    summary records the current name."""
+    nc.jobs.motifs_simulate(tmp_path / "sim.npz", timesteps=300, channels=6, neurons=2, seed=3)
+    options = {"components": 2, "width": 10, "seed": 1}
+    with pytest.warns(FutureWarning, match='use solver="reference"') as record:
+        old = nc.jobs.motifs_fit(tmp_path / "sim.npz", tmp_path / "old", solver="seed", **options)
+    assert len(record) == 1
+    new = nc.jobs.motifs_fit(tmp_path / "sim.npz", tmp_path / "new", solver="reference", **options)
+    assert old.summary["parameters"]["solver"] == new.summary["parameters"]["solver"] == "reference"
+    assert untimed(old.metrics) == untimed(new.metrics)
+    with np.load(tmp_path / "old" / "fit.npz") as a, np.load(tmp_path / "new" / "fit.npz") as b:
+        np.testing.assert_array_equal(a["amplitudes"], b["amplitudes"])
+
+
 def test_screenome_simulate_and_bin_match_the_cli(tmp_path):
     log = nc.jobs.screenome_simulate(tmp_path / "py.csv", seed=2, hours=2, n_apps=6, bin="1min")
     assert cli("screenome", "simulate", "--out", tmp_path / "cli.csv", "--seed", 2, "--hours", 2, "--apps", 6,

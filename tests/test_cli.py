@@ -102,13 +102,13 @@ def sim_npz(sim) -> Path:
 
 
 @pytest.fixture(scope="module")
-def seed_fits(workdir, sim_npz):
-    """Notebook-solver fits (``--solver seed --seed 7 --amp-rate 3``), run once per K on demand."""
+def reference_fits(workdir, sim_npz):
+    """Notebook-solver fits (``--solver reference --seed 7 --amp-rate 3``), run once per K on demand."""
     cache: dict[int, tuple[subprocess.CompletedProcess, Path]] = {}
 
     def get(k: int):
         if k not in cache:
-            out = workdir / f"seed_k{k}"
+            out = workdir / f"reference_k{k}"
             proc = ok(
                 neurocine(
                     "motifs",
@@ -119,7 +119,7 @@ def seed_fits(workdir, sim_npz):
                     "--width",
                     10,
                     "--solver",
-                    "seed",
+                    "reference",
                     "--seed",
                     7,
                     "--amp-rate",
@@ -288,14 +288,14 @@ def test_simulate_same_seed_same_file_other_seed_differs(tmp_path, sim_npz):
 # motifs fit
 # --------------------------------------------------------------------------- #
 @pytest.mark.parametrize("k, n_spikes, r2_printed", [(4, 18, 0.75), (2, 10, 0.44)])
-def test_seed_solver_reproduces_the_notebook(seed_fits, sim_npz, k, n_spikes, r2_printed):
-    proc, out = seed_fits(k)
+def test_reference_solver_reproduces_the_notebook(reference_fits, sim_npz, k, n_spikes, r2_printed):
+    proc, out = reference_fits(k)
     assert f"Found {n_spikes} putative spikes (R2 = {r2_printed:.2f})" in proc.stdout
     s = summary_of(out)
     m = s["metrics"]
     assert s["job"] == "motifs fit"
     assert s["parameters"]["n_components"] == k and s["parameters"]["width"] == 10
-    assert s["parameters"]["solver"] == "seed" and s["parameters"]["random_state"] == 7
+    assert s["parameters"]["solver"] == "reference" and s["parameters"]["random_state"] == 7
     assert s["parameters"]["amp_rate"] == 3.0
     assert s["versions"]["numpy"] == np.__version__
     assert m["n_spikes"] == n_spikes
@@ -341,10 +341,10 @@ def test_default_solver_finds_the_true_spikes(default_fit, sim_npz):
         assert abs(int((f["amplitudes"] > 0).sum()) - 33) <= 3
 
 
-def test_rerun_is_deterministic_and_replaces_only_on_success(workdir, sim_npz, seed_fits, default_fit):
+def test_rerun_is_deterministic_and_replaces_only_on_success(workdir, sim_npz, reference_fits, default_fit):
     """Same command, same --seed: identical metrics and arrays. An earlier folder survives a failing run
     and is replaced (not merged) by a successful one."""
-    _, earlier = seed_fits(4)
+    _, earlier = reference_fits(4)
     _, reference = default_fit
     target = workdir / "replaced"
     shutil.copytree(earlier, target)
@@ -539,7 +539,7 @@ def test_simulate_rejects_a_non_npz_output(tmp_path):
 # demo
 # --------------------------------------------------------------------------- #
 @pytest.mark.slow
-def test_demo_quick(workdir, seed_fits, selection):
+def test_demo_quick(workdir, reference_fits, selection):
     proc = ok(neurocine("demo", "--quick", "--out", "demo", cwd=workdir))
     out = workdir / "demo"
     assert leftovers(workdir, "demo") == ["demo"]
@@ -552,8 +552,8 @@ def test_demo_quick(workdir, seed_fits, selection):
     assert s["job"] == "demo" and s["parameters"]["quick"] is True
     c = m["conv_nmf"]
     assert c["n_true_spikes"] == 33 and c["oracle_r2"] == pytest.approx(0.877, abs=5e-4)
-    assert c["seed_k4"]["n_spikes"] == 18 and round(c["seed_k4"]["r2"], 2) == 0.75
-    assert c["seed_k2"]["n_spikes"] == 10 and round(c["seed_k2"]["r2"], 2) == 0.44
+    assert c["reference_k4"]["n_spikes"] == 18 and round(c["reference_k4"]["r2"], 2) == 0.75
+    assert c["reference_k2"]["n_spikes"] == 10 and round(c["reference_k2"]["r2"], 2) == 0.44
     assert c["default_k4"]["r2"] >= 0.85 and c["default_k4"]["spike_f1"] >= 0.9
     assert m["k_selection"]["recommended_k"] == 4 and m["k_selection"]["true_k"] == 4
     assert m["screenome"]["spike_f1"] >= 0.8
@@ -573,8 +573,8 @@ def test_demo_quick(workdir, seed_fits, selection):
     assert 'href="encoding/results/report.html"' in (out / "report.html").read_text()
 
     # the demo's notebook fit is the CLI's, array for array
-    _, cli_fit = seed_fits(4)
-    with np.load(out / "conv_nmf" / "seed_k4_fit.npz") as a, np.load(cli_fit / "fit.npz") as b:
+    _, cli_fit = reference_fits(4)
+    with np.load(out / "conv_nmf" / "reference_k4_fit.npz") as a, np.load(cli_fit / "fit.npz") as b:
         np.testing.assert_array_equal(a["templates"], b["templates"])
         np.testing.assert_array_equal(a["amplitudes"], b["amplitudes"])
     # and its K selection (one process) is `motifs select --components 2-6 --repeats 3 --n-init 3 --seed 0`
@@ -593,7 +593,7 @@ def test_demo_quick(workdir, seed_fits, selection):
     for rel in linked:
         assert_png(out / rel)
     for needle in (
-        "conv_nmf/seed_k4_model.png",
+        "conv_nmf/reference_k4_model.png",
         "k_selection/k_selection.png",
         "screenome/motifs_model.png",
         "encoding/results/beta_maps.png",

@@ -15,7 +15,7 @@ from neurocine.motifs.selection import unit_reconstructions
 from neurocine.motifs.simulate import simulate_convnmf
 from neurocine.motifs.templates import convolve_templates
 
-pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py: the seed solver runs on torch's threads
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py: the reference solver runs on torch's threads
 
 
 @pytest.fixture(scope="module")
@@ -24,16 +24,31 @@ def notebook_data():
 
 
 # --------------------------------------------------------------------------- #
-# solver="seed": the notebook, number for number
+# solver="reference": the notebook, number for number
 # --------------------------------------------------------------------------- #
 @pytest.mark.parametrize("k,n_spikes,r2", [(4, 18, 0.75), (2, 10, 0.44)])
-def test_seed_solver_prints_what_the_notebook_printed(notebook_data, k, n_spikes, r2):
-    model = ConvNMF(k, 10, solver="seed", amp_rate=3.0, random_state=7).fit(notebook_data.data)
+def test_reference_solver_prints_what_the_notebook_printed(notebook_data, k, n_spikes, r2):
+    model = ConvNMF(k, 10, solver="reference", amp_rate=3.0, random_state=7).fit(notebook_data.data)
     assert model.n_spikes_ == n_spikes
     assert round(model.r2_, 2) == r2
     assert model.noise_std_ == pytest.approx(float(notebook_data.data.std(ddof=1)), rel=1e-5)  # X.std() as torch
     assert model.converged_ and model.n_iter_ < 20
     assert np.all(np.diff(model.log_likelihoods_[1:]) > -1e-6)  # ascent after the first sweep
+
+
+def test_solver_seed_is_a_deprecated_alias_of_reference(notebook_data):
+    """``solver="seed"`` (the former name) warns once, in one line naming the new name, and fits the same model."""
+    with pytest.warns(FutureWarning, match='use solver="reference"') as record:
+        old = ConvNMF(4, 10, solver="seed", amp_rate=3.0, random_state=7).fit(notebook_data.data)
+    assert len(record) == 1 and "\n" not in str(record[0].message)
+    new = ConvNMF(4, 10, solver="reference", amp_rate=3.0, random_state=7).fit(notebook_data.data)
+    np.testing.assert_array_equal(old.templates_, new.templates_)
+    np.testing.assert_array_equal(old.amplitudes_, new.amplitudes_)
+    np.testing.assert_array_equal(old.log_likelihoods_, new.log_likelihoods_)
+    assert old.n_spikes_ == new.n_spikes_ == 18 and old.r2_ == new.r2_
+    assert old.get_params()["solver"] == "seed"  # the estimator keeps its parameters as given
+    with pytest.warns(FutureWarning), pytest.raises(InputError, match="nonnegative"):  # its checks are the reference's
+        ConvNMF(4, 10, solver="seed", nonnegative=True).fit(notebook_data.data)
 
 
 # --------------------------------------------------------------------------- #
@@ -42,8 +57,8 @@ def test_seed_solver_prints_what_the_notebook_printed(notebook_data, k, n_spikes
 def test_default_solver_on_the_notebook_data(notebook_data):
     model = ConvNMF(4, 10, random_state=0).fit(notebook_data.data)
     score = score_against_truth(notebook_data.amplitudes, model.amplitudes_, notebook_data.templates, model.templates_)
-    assert model.r2_ >= 0.85  # oracle: 0.877; seed solver: 0.75
-    assert score.overall["f1"] >= 0.9  # seed solver finds 18 of 33 spikes
+    assert model.r2_ >= 0.85  # oracle: 0.877; reference solver: 0.75
+    assert score.overall["f1"] >= 0.9  # reference solver finds 18 of 33 spikes
     assert score.overall["template_similarity"] >= 0.95
 
 
@@ -65,11 +80,11 @@ def test_default_solver_on_twenty_other_seeds(twenty_other_seeds):
     assert np.mean(f1) >= 0.85, f1
 
 
-def test_default_solver_beats_the_seed_solver_on_every_seed(twenty_other_seeds):
+def test_default_solver_beats_the_reference_solver_on_every_seed(twenty_other_seeds):
     """On all twenty seeds (the closest: seed 2, R^2 0.661 against 0.658)."""
     for seed, (sim, ours) in twenty_other_seeds.items():
-        seeds = ConvNMF(4, 10, solver="seed", random_state=seed).fit(sim.data)
-        assert ours.r2_ > seeds.r2_, (seed, ours.r2_, seeds.r2_)
+        ref = ConvNMF(4, 10, solver="reference", random_state=seed).fit(sim.data)
+        assert ours.r2_ > ref.r2_, (seed, ours.r2_, ref.r2_)
 
 
 def test_same_seed_same_result_on_cpu(notebook_data):
@@ -526,7 +541,7 @@ def test_squared_error_is_accurate_in_float32():
         (dict(width=600), "width"),
         (dict(solver="fast"), "solver"),
         (dict(rank=2, nonnegative=True), "rank"),
-        (dict(nonnegative=True, solver="seed"), "nonnegative"),
+        (dict(nonnegative=True, solver="reference"), "nonnegative"),
         (dict(spike_prob=1.5), "spike_prob"),
         (dict(noise_std=-1.0), "noise_std"),
         (dict(amp_rate=float("nan")), "amp_rate"),
@@ -546,7 +561,7 @@ def test_bad_data(notebook_data):
     with pytest.raises(InputError):
         ConvNMF(4, 10).fit(notebook_data.data[:, 0])
     with pytest.raises(InputError, match="mask"):
-        ConvNMF(4, 10, solver="seed").fit(notebook_data.data, mask=np.ones((600, 10), bool))
+        ConvNMF(4, 10, solver="reference").fit(notebook_data.data, mask=np.ones((600, 10), bool))
     with pytest.raises(NotFittedError):
         ConvNMF(4, 10).transform(notebook_data.data)
     model = ConvNMF(4, 10, n_init=1).fit(notebook_data.data)

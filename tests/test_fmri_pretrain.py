@@ -58,7 +58,7 @@ def pretrained(data, fast, tmp_path_factory):
 
 
 def _numbers(metrics: dict) -> dict:
-    """The metrics without run-dependent entries (none today: every number follows from the seed)."""
+    """The metrics without run-dependent entries (none: every number follows from the random seed)."""
     return json.loads(json.dumps(metrics))
 
 

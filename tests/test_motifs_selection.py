@@ -72,7 +72,7 @@ def test_bad_arguments():
     with pytest.raises(InputError, match="mask_fraction"):
         select_n_components(sim.data, [2], 10, mask_fraction=0.7)
     with pytest.raises(InputError, match="solver"):
-        select_n_components(sim.data, [2], 10, solver="seed")
+        select_n_components(sim.data, [2], 10, solver="reference")
     for n_jobs in (0, 1.5, "2"):
         with pytest.raises(InputError, match="n_jobs"):
             select_n_components(sim.data, [2], 10, n_jobs=n_jobs)

@@ -66,7 +66,7 @@ def test_lstm_reaches_the_noise_ceiling_and_beats_instantaneous_ridge(history_fi
     ridge = Ridge(alpha=1.0).fit(X[train], Y[train])  # sees only x_t: y1 is invisible to it
     ridge_ev = explained_variance(Y[test], ridge.predict(X[test]))  # measured [0.33, 0.00]
     assert np.all(ev > ridge_ev + 0.4)
-    # the attributes the seed reports, and the seed's train/validation/test numbers
+    # the attributes McCarthy (2019) reports, and its train/validation/test numbers
     assert model.n_epochs_ == len(model.history_["loss"]) == len(model.history_["val_loss"])
     assert 1 <= model.best_epoch_ <= model.n_epochs_ <= 30
     scores = model.split_scores(X, Y)

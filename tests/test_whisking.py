@@ -60,7 +60,7 @@ def test_classifier_beats_chance(study):
 def test_motion_energy_explains_more_than_probability(study):
     # The widefield is generated from whisker_me (convolved with the kernel), and the labels are thresholded
     # whisker_me: the ME carries everything the probability does plus sub-threshold amplitude, so it must explain
-    # more -- the reverse of the seed's 4.9 % (ME) vs 9.6 % (probability).
+    # more -- the reverse of McCarthy (2019)'s 4.9 % (ME) vs 9.6 % (probability).
     result, s = study
     beta = np.abs(s.beta_maps["whisker_me"][s.brain_mask])
     barrel = beta > 0.5 * beta.max()  # the map is a Gaussian blob: nonzero on every brain pixel

@@ -46,7 +46,7 @@ def _ref_sliding_loop(x, out, t_len, before, after):
 
 
 def ref_block(x, window):
-    """The seed's loop (Fig. 2) with the intended indexing video[i*window:(i+1)*window], plus the last partial block."""
+    """The loop of McCarthy (2019, Fig. 2) with the intended indexing video[i*window:(i+1)*window], plus the last partial block."""
     t_len = x.shape[0]
     out = np.empty_like(x, dtype=np.float64)
     for y in range(x.shape[1]):

@@ -134,7 +134,11 @@ def motifs_fit(
     components: int = typer.Option(..., "--components", "-k", help="K, number of units."),
     width: int = typer.Option(..., "--width", "-d", help="D, template duration in samples."),
     rank: int | None = typer.Option(None, "--rank", help="Template rank R (signed templates; default 1)."),
-    solver: str = typer.Option("default", "--solver", help="default | seed (the notebook's algorithm)."),
+    solver: str = typer.Option(
+        "default",
+        "--solver",
+        help="default | reference (the Neural Screenomics notebook's algorithm; seed: deprecated alias).",
+    ),
     amp_rate: float = typer.Option(3.0, "--amp-rate", help="Rate of the exponential amplitude prior."),
     seed: Seed = 0,
     nonnegative: bool = typer.Option(False, "--nonnegative", help="Nonnegative full-rank (seqNMF-style) templates."),
@@ -319,7 +323,7 @@ def imaging_dff(
     window: int = typer.Option(30, "--window", help="Baseline window in frames."),
     blur: float = typer.Option(1.0, "--blur", help="Gaussian sigma in binned pixels (0: none)."),
     bin: int = typer.Option(2, "--bin", help="k x k spatial binning."),
-    mode: str = typer.Option("sliding", "--mode", help="sliding (centred running mean) | block (the seed's)."),
+    mode: str = typer.Option("sliding", "--mode", help="sliding (centred running mean) | block (McCarthy 2019)."),
     mask: str = typer.Option("none", "--mask", help="none | otsu | MASK.npy (boolean, binned coordinates)."),
     key: str | None = typer.Option(None, "--key", help="Dataset inside an h5/zarr file."),
     series: str | None = typer.Option(None, "--series", help="NWB: name of the imaging series."),
@@ -394,7 +398,7 @@ def encode_framerates(
     out: Path = typer.Option(..., "--out", help="Output folder (table.csv, table.md, framerates.png)."),
     lstm: bool = typer.Option(True, "--lstm/--no-lstm", help="Also train the sequence model on every variant."),
 ) -> None:
-    """Ridge and LSTM at 1/3, 1/2 and full rate and half rate interpolated (the seed's Table III)."""
+    """Ridge and LSTM at 1/3, 1/2 and full rate and half rate interpolated (Table III of McCarthy 2019)."""
     s = api.encode_framerates(configs, out, sequence=lstm)
     typer.echo((s.out / "table.md").read_text(), nl=False)
     typer.echo(f"wrote {out}")
@@ -732,7 +736,7 @@ def report(
 def _echo_conv_nmf(c: dict) -> None:
     typer.echo(f"Conv-NMF on the notebook's data ({c['n_true_spikes']} true spikes, oracle R2 {c['oracle_r2']:.3f}):")
     for k in (4, 2):
-        r = c[f"seed_k{k}"]
+        r = c[f"reference_k{k}"]
         typer.echo(f"  notebook solver K={k}: Found {r['n_spikes']} putative spikes (R2 = {r['r2']:.2f})")
     r = c["default_k4"]
     typer.echo(f"  neurocine solver K=4: {r['n_spikes']} spikes, R2 {r['r2']:.3f}, spike F1 {r['spike_f1']:.3f}")
@@ -807,7 +811,9 @@ _DEMO_ECHO = {
 @app.command("demo")
 def demo(
     out: Path = typer.Option(Path("demo-out"), "--out", help="Output folder."),
-    quick: bool = typer.Option(False, "--quick", help="Smaller settings (a few minutes on 2 cores)."),
+    quick: bool = typer.Option(
+        False, "--quick", help="Smaller settings: shorter simulations, fewer starts, epochs and iterations."
+    ),
     only: str | None = typer.Option(
         None,
         "--only",

@@ -3,7 +3,7 @@
 Sections (each a sub-folder; ``index.html`` shows each with its numbers and every figure, its parts
 included, and ``report.html`` is the same page with the figures embedded and the parts linked):
 
-* ``conv_nmf/`` -- the Neural Screenomics notebook reproduced (seed solver,
+* ``conv_nmf/`` -- the Neural Screenomics notebook reproduced (reference solver,
   K = 4 and K = 2) and neurocine's solver on the same data, scored against
   the simulation's ground truth;
 * ``screenome/`` -- a simulated phone-use log binned into an app x time
@@ -44,12 +44,12 @@ def _section_conv_nmf(res: JobFolder, quick: bool) -> dict[str, Any]:
         m = fit_to_folder(
             res,
             sim.data,
-            ConvNMF(k, 10, solver="seed", random_state=7),
+            ConvNMF(k, 10, solver="reference", random_state=7),
             truth=truth,
             title=f"notebook solver, K = {k}",
-            prefix=f"conv_nmf/seed_k{k}_",
+            prefix=f"conv_nmf/reference_k{k}_",
         )
-        out[f"seed_k{k}"] = {key: m[key] for key in ("n_spikes", "r2", "spike_f1", "seconds")}
+        out[f"reference_k{k}"] = {key: m[key] for key in ("n_spikes", "r2", "spike_f1", "seconds")}
     m = fit_to_folder(
         res,
         sim.data,
@@ -156,7 +156,7 @@ def _section_encoding(res: JobFolder, quick: bool) -> dict[str, Any]:
     else:
         sizes = {"video_size": (120, 160), "widefield_size": (64, 64)}
         durations = {"short": 120.0, "long": 240.0}
-        sequence = {}  # the seed's LSTM: 13/26 units, dense 250, <= 100 epochs
+        sequence = {}  # the LSTM of McCarthy (2019): 13/26 units, dense 250, <= 100 epochs
         whisking = {"filters": (16, 8), "autoencoder_epochs": 20, "classifier_epochs": 30}
     configs = {}
     for name, seconds in durations.items():
@@ -263,7 +263,7 @@ def run_demo(out: str | os.PathLike, *, quick: bool = False, only=None) -> JobRe
     out : path
         The demo folder (``index.html``, ``report.html``, one sub-folder per section).
     quick : bool
-        Smaller settings (a few minutes on 2 cores).
+        Smaller settings: shorter simulations, fewer starts, epochs and iterations.
     only : list of str, optional
         Sections to run, from ``SECTIONS``; default all.
 

@@ -104,9 +104,20 @@ def report(
 
     Examples
     --------
-    >>> pages = report(["fit_k2", "fit_k4"], out="both.html")  # doctest: +SKIP
-    >>> pages[0].report
-    PosixPath('both.html')
+    Two result folders (as ``motifs fit`` writes them, here with one number each), then one page showing
+    both, and each folder's own page rebuilt:
+
+    >>> import tempfile, pathlib
+    >>> from neurocine.io.results import ResultFolder
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> for k, r2 in [(2, 0.7), (3, 0.8)]:
+    ...     with ResultFolder(root / f"fit_k{k}", {"components": k}, job="motifs fit") as res:
+    ...         res.metrics["r2"] = r2
+    >>> pages = report([root / "fit_k2", root / "fit_k3"], out=root / "both.html")
+    >>> [page.report.name for page in pages], [page.metrics["r2"] for page in pages]
+    (['both.html', 'both.html'], [0.7, 0.8])
+    >>> [page.report.relative_to(root).as_posix() for page in report([root / "fit_k2", root / "fit_k3"])]
+    ['fit_k2/report.html', 'fit_k3/report.html']
     """
     from neurocine.report.html import merge_reports, write_report
 

@@ -1,4 +1,4 @@
-"""The behaviour-video -> brain encoding study (McCarthy et al. 2019).
+"""The behaviour-video -> brain encoding study (McCarthy 2019).
 
 Motion features of face and body videos (computed by :mod:`neurocine.features`) predict widefield or
 cellular activity: the encode job's ridge and feature attribution, sequence models (LSTM), the conv

@@ -1,6 +1,6 @@
 """Convolutional autoencoder of video crops: frames (T, H, W) <-> codes (T, code_size).
 
-The seed's "whisk CAE" and "behavioural CAE" (Facial movement videos,
+The "whisk CAE" and "behavioural CAE" of McCarthy (2019,
 section II.H): an encoder alternating 3x3 convolutions (ReLU) and 2x2
 max-pooling with 64/32/16/8 filters, a mirrored decoder alternating 3x3
 convolutions and 2x up-sampling, a last convolution to one channel with a
@@ -98,13 +98,13 @@ class ConvAutoencoder(TransformerMixin, TorchEstimator):
     Parameters
     ----------
     filters : tuple of int, default (64, 32, 16, 8)
-        Output channels of the encoder convolutions (the seed's 64/32/16/8);
+        Output channels of the encoder convolutions (McCarthy 2019: 64/32/16/8);
         e.g. ``(16, 8)`` for a small, fast model.
     kernel_size : int, default 3
         Convolution size (odd).
     padding : {"reflect", "zero"}, default "reflect"
         How frames are padded to a multiple of ``2 ** len(filters)``:
-        mirrored pixels (no artificial edge) or zeros (the seed's "additional
+        mirrored pixels (no artificial edge) or zeros (McCarthy 2019: "additional
         space"). ``"reflect"`` needs the padding to be smaller than the frame.
     batch_size : int, default 32
         Frames per optimiser step, and per block in :meth:`transform`,
@@ -468,7 +468,7 @@ class ConvAutoencoder(TransformerMixin, TorchEstimator):
         dict
             ``"bce"``: mean binary cross-entropy per pixel (the training
             loss; its floor is the mean pixel entropy, not 0, for frames
-            with grey levels -- the seed reports 0.23-0.48); ``"r2"``:
+            with grey levels -- McCarthy 2019 reports 0.23-0.48); ``"r2"``:
             fraction of pixel variance explained, ``1 - SSE / SST`` with SST
             around the grand mean of all pixels (as
             :func:`neurocine.metrics.r2_score` on ``(T, H * W)``), both on

@@ -55,7 +55,7 @@ The config (TOML; every path relative to the config file)::
     ...                             # dropout, dense (0: none), sequence_length, batch_size, steps_per_epoch,
                                     # max_epochs, patience, learning_rate (SequenceRegressor)
 
-    [whisking]                      # optional: the seed's CAE -> LSTM whisking classifier
+    [whisking]                      # optional: the CAE -> LSTM whisking classifier (McCarthy 2019)
     roi = "whisker"                 # n_sd = 2.0, filters = [64, 32, 16, 8], autoencoder_epochs,
                                     # classifier_epochs, classifier_hidden = [13, 26], classifier_dense = 250
 
@@ -731,7 +731,7 @@ def run_encode(config: str | os.PathLike, out: str | os.PathLike, *, figures: bo
 
 
 def _whisking(cfg: EncodeConfig, data: EncodingData):
-    """The seed's whisking study on the whisker ROI's crop of the video (see :mod:`neurocine.encode.whisking`)."""
+    """The whisking study of McCarthy (2019) on the whisker ROI's crop of the video (see :mod:`neurocine.encode.whisking`)."""
     from neurocine.encode.autoencoder import ConvAutoencoder
     from neurocine.encode.sequence import SequenceClassifier
     from neurocine.encode.video_jobs import load_rois
@@ -849,7 +849,7 @@ def _encode_figures(
     )
 
 
-# --------------------------------------------------------------------------- frame rates (the seed's Table III)
+# --------------------------------------------------------------------------- frame rates (Table III of McCarthy 2019)
 
 
 def _resampled(data: EncodingData, kind: str) -> tuple[EncodingData, str]:
@@ -875,7 +875,7 @@ def framerate_study(data: EncodingData, design: dict, model: dict, sequence: dic
     """Ridge (and the sequence model) at 1/3, 1/2 and the full rate, and half rate interpolated back.
 
     Every variant is built from the same session: features and targets
-    decimated (every 3rd / 2nd frame, the seed's 10 and 15 Hz datasets from
+    decimated (every 3rd / 2nd frame, the 10 and 15 Hz datasets of McCarthy 2019 from
     30 Hz) or linearly interpolated from half rate back to the full rate
     (:func:`~neurocine.features.timing.upsample`); the design matrix is then
     rebuilt at the variant's rate (running means and kernel in its frames).
@@ -903,11 +903,11 @@ def framerate_study(data: EncodingData, design: dict, model: dict, sequence: dic
 
 
 def run_framerates(configs, out: str | os.PathLike, *, sequence: bool = True, figures: bool = True) -> JobResult:
-    """``neurocine encode framerates``: the seed's Table III for one or more sessions (datasets).
+    """``neurocine encode framerates``: Table III of McCarthy (2019) for one or more sessions (datasets).
 
     For every config (a dataset, named by its ``name``), ridge and the
-    sequence model (the config's ``[sequence]`` settings, or the seed's
-    defaults) at 10 / 15 / 30 Hz and 15 -> 30 Hz interpolated (for a 30 Hz
+    sequence model (the config's ``[sequence]`` settings, or the
+    defaults of McCarthy 2019) at 10 / 15 / 30 Hz and 15 -> 30 Hz interpolated (for a 30 Hz
     session). Writes ``table.csv``, ``table.md`` (rows = rates, columns =
     model x dataset, EV in %), ``framerates.png`` and ``summary.json``.
 
@@ -957,7 +957,7 @@ def run_framerates(configs, out: str | os.PathLike, *, sequence: bool = True, fi
 
 
 def _write_table(res: JobFolder, rows: list, columns: list, values: np.ndarray) -> None:
-    """``table.csv`` (EV fractions) and ``table.md`` (EV %, shaped like the seed's Table III)."""
+    """``table.csv`` (EV fractions) and ``table.md`` (EV %, shaped like Table III of McCarthy 2019)."""
     lines = ["rate," + ",".join(columns)]
     lines += [f"{r}," + ",".join(f"{v:.6f}" for v in row) for r, row in zip(rows, values)]
     res.path("table.csv").write_text("\n".join(lines) + "\n")

@@ -1,6 +1,6 @@
 """Recurrent (LSTM/GRU) models of time series, time first: X (T, p) -> Y (T, q).
 
-The seed's encoding model (Facial movement videos, sections II.E-F): two
+The encoding model of McCarthy (2019, sections II.E-F): two
 stacked LSTM layers of 13 and 26 units, dropout 0.3, a dense layer of 250
 units with dropout 0.3 and a linear output, trained with MSE on random
 windows of 20 time steps (batches of 128, 30 steps per epoch, at most 100
@@ -8,7 +8,7 @@ epochs, early stopping after 4 epochs without a validation improvement of
 1e-4) on the first 70 % of a recording, validated on the next 10 % and
 tested on the last 20 %. :class:`SequenceRegressor` is that model;
 :class:`SequenceClassifier` is the same backbone with a sigmoid output and
-binary cross-entropy (the seed's whisking classifier, section III).
+binary cross-entropy (the whisking classifier of McCarthy 2019, section III).
 
 torch is imported when a model is fitted or used, not when this module is.
 """
@@ -401,7 +401,7 @@ class _SequenceModel(TorchEstimator):
         One full pass predicts all of ``X`` (the state runs on across block
         boundaries; inputs only, no target leaks forward), then each block is
         scored. Called with the ``X, Y`` given to ``fit`` (without
-        ``validation``), these are the seed's train/validation/test numbers.
+        ``validation``), these are the train/validation/test numbers of McCarthy (2019).
 
         Returns
         -------
@@ -422,10 +422,10 @@ class SequenceRegressor(TargetScores, RegressorMixin, _SequenceModel):
     """Recurrent encoding model (LSTM or GRU) mapping input time series to target time series.
 
     Network: ``len(hidden)`` stacked recurrent layers (``hidden[i]`` units
-    each), dropout, a dense layer of ``dense`` ReLU units (the seed does not
+    each), dropout, a dense layer of ``dense`` ReLU units (McCarthy 2019 does not
     name its activation), dropout, and a linear output of q units. Loss: mean
     squared error of the standardised targets; optimiser Adam; weights start
-    as Keras (the seed's framework) initialises them
+    as Keras (the framework of McCarthy 2019) initialises them
     (:func:`neurocine.models.torch_base.keras_init`). Inputs and targets are
     standardised with the training block's statistics; predictions are in the
     targets' units.
@@ -435,7 +435,7 @@ class SequenceRegressor(TargetScores, RegressorMixin, _SequenceModel):
     cell : {"lstm", "gru"}, default "lstm"
         Recurrent cell.
     hidden : tuple of int, default (13, 26)
-        Units of each stacked recurrent layer (the seed's 13 and 26).
+        Units of each stacked recurrent layer (McCarthy 2019: 13 and 26).
     dropout : float, default 0.3
         Dropout rate after the recurrent stack and after the dense layer.
     dense : int or None, default 250
@@ -486,8 +486,8 @@ class SequenceRegressor(TargetScores, RegressorMixin, _SequenceModel):
     -----
     :meth:`predict` makes one stateful pass over the whole sequence (in
     blocks of 4096 steps, the state carried over), starting from a zero
-    state at its first row -- the simplest use of a recurrent model, and the
-    seed's. Training windows also start from a zero state, so the first
+    state at its first row -- the simplest use of a recurrent model, and
+    McCarthy (2019)'s. Training windows also start from a zero state, so the first
     ``sequence_length`` predictions see less history than the rest.
 
     Examples
@@ -540,7 +540,7 @@ class SequenceRegressor(TargetScores, RegressorMixin, _SequenceModel):
 
 
 class SequenceClassifier(ClassifierMixin, _SequenceModel):
-    """Recurrent classifier of binary events (the seed's whisking classifier).
+    """Recurrent classifier of binary events (the whisking classifier of McCarthy 2019).
 
     The backbone of :class:`SequenceRegressor` with a sigmoid output per
     target column and binary cross-entropy loss; inputs are standardised
@@ -563,7 +563,7 @@ min_delta, learning_rate, split, checkpoint_dir, random_state, device
 
     Notes
     -----
-    Accuracy on the seed's train/validation/test blocks:
+    Accuracy on the train/validation/test blocks of McCarthy (2019):
     ``model.fit(X, y).split_scores(X, y)`` returns
     ``{"train": acc, "validation": acc, "test": acc}``.
 

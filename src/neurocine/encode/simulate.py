@@ -1,4 +1,4 @@
-"""A simulated behaviour + widefield session with planted ground truth (seed 002).
+"""A simulated behaviour + widefield session with planted ground truth (after McCarthy 2019).
 
 :func:`simulate_session` is the built-in data of the encoding pipeline and of
 ``neurocine demo``: a head-fixed mouse doing a two-stimulus task, filmed by a
@@ -24,7 +24,7 @@ Task and behaviour ``signals`` at the video rate
     types (default ``visual``/``auditory``) shown for ``stimulus_s``; a response
     (first lick, on the ``left`` spout for the first type, ``right`` for the
     second; 80 % correct, 10 % wrong, 10 % missed) 0.25-0.65 s after onset; the
-    seed's session variables (last stimulus time/type, last response
+    session variables of McCarthy 2019 (last stimulus time/type, last response
     time/response); wheel velocity (smooth running bouts, cm/s); pupil diameter
     (slow, following running, mm); lick contacts; full-frame motion energy.
 
@@ -74,7 +74,7 @@ Rebuilding the regressors from the raw parts (what the encoding pipeline does)
     (frame 0 = 0; write the video with ``lossless=True`` to keep them exact);
     ``wheel``, ``pupil`` = ``signals``; then
     ``convolve_regressors(x, hemodynamic_kernel(fps, kernel_peak_s,
-    kernel_length_s))``. ``full_me`` and the seed's other session variables
+    kernel_length_s))``. ``full_me`` and the other session variables of McCarthy 2019
     (last stimulus/response time and type) are in ``signals`` but carry no
     signal.
 
@@ -819,8 +819,7 @@ def simulate_session(
 
     Notes
     -----
-    Defaults (240 s, 7200 frames): 138 MB of video and 118 MB of widefield,
-    simulated in 1.9-3.7 s on 2 shared, busy cores (0.7 s for 60 s, 0.3 s for 20 s);
+    Defaults (240 s, 7200 frames): 138 MB of video and 118 MB of widefield;
     overall ceiling about 0.30.
 
     Examples

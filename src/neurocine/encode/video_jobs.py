@@ -87,7 +87,7 @@ def compute_motion(
     )
     total = -(-reader.n_frames // reader.chunk_size) if reader.n_frames else None
     # one BLAS thread: the decoder runs in parallel threads, and a multi-threaded BLAS competing
-    # with it made the motion-SVD merges ~3x slower on 2 cores
+    # with it slows the motion-SVD merges down several-fold
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1, user_api="blas"):

@@ -1,17 +1,17 @@
 """Whisking events from CAE codes of the whisker pad, and the classifier's output as a regressor of brain activity.
 
-The seed's whisking study (Facial movement videos, section II.H and the last
-two paragraphs of section III): a convolutional autoencoder
+The whisking study of McCarthy (2019, section II.H and the last two
+paragraphs of section III): a convolutional autoencoder
 (:class:`~neurocine.encode.autoencoder.ConvAutoencoder`) compresses the
 whisker-pad crop of the face video; the codes of every frame feed an LSTM
 classifier (:class:`~neurocine.encode.sequence.SequenceClassifier`) that
 predicts whisking events, a frame being a whisking frame when the whisker
 motion energy exceeds its mean plus two standard deviations
-(:func:`~neurocine.features.timing.whisking_events`); the seed reports 89.3 /
+(:func:`~neurocine.features.timing.whisking_events`); McCarthy (2019) reports 89.3 /
 90.4 / 91.8 % train / validation / test accuracy. The classifier's probability
 output and the raw motion energy are then each used alone as the regressor of
 a ridge model of the brain activity, and their explained variances compared
-(the seed: 9.6 % for the probability, 4.9 % for the motion energy).
+(McCarthy 2019: 9.6 % for the probability, 4.9 % for the motion energy).
 
 :func:`whisking_study` runs the whole chain on one recording, with one
 contiguous train / validation / test split
@@ -49,8 +49,8 @@ class WhiskingStudy:
         CAE codes of every frame, flattened.
     reconstruction_bce : float
         Mean binary cross-entropy per pixel of the CAE's reconstructions of
-        the test-block frames (:meth:`ConvAutoencoder.evaluate`; the seed
-        reports 0.47-0.48 for its whisk CAE).
+        the test-block frames (:meth:`ConvAutoencoder.evaluate`; McCarthy
+        2019 reports 0.47-0.48 for its whisk CAE).
     whisking : ndarray of bool, shape (T,)
         Labels: ``whisk_me > mean + n_sd * SD`` over the whole trace.
     accuracy : dict
@@ -218,19 +218,19 @@ def whisking_study(
         :func:`~neurocine.features.timing.hemodynamic_kernel` for widefield
         data. None: the regressors are used as they are.
     n_sd : float, default 2.0
-        Whisking threshold in standard deviations above the mean (the seed's 2).
+        Whisking threshold in standard deviations above the mean (McCarthy 2019: 2).
     split : tuple of 3 floats, default (0.7, 0.1, 0.2)
         Train, validation and test fractions of the contiguous blocks
         (:func:`~neurocine.encode.sequence.contiguous_split`), used by every
         stage; the test block needs at least 2 frames.
     autoencoder : ConvAutoencoder, optional
         Unfitted model; cloned before fitting. Default
-        ``ConvAutoencoder(random_state=random_state)`` (the seed's 64/32/16/8
-        filters).
+        ``ConvAutoencoder(random_state=random_state)`` (the 64/32/16/8
+        filters of McCarthy 2019).
     classifier : SequenceClassifier, optional
         Unfitted model; cloned, and its ``split`` set to ``split``, before
         fitting. Default ``SequenceClassifier(random_state=random_state)``
-        (the seed's LSTM).
+        (the LSTM of McCarthy 2019).
     random_state : int or None, default 0
         Seed of the default models (given models keep their own
         ``random_state``).
@@ -253,7 +253,7 @@ def whisking_study(
     regressor it carries everything the probability can, and more (the
     amplitude of sub-threshold whisking): where the brain responds to the
     motion energy, as in :func:`neurocine.encode.simulate.simulate_session`, it
-    explains more variance than the probability. The seed found the opposite
+    explains more variance than the probability. McCarthy (2019) found the opposite
     (9.6 % for the probability, 4.9 % for the motion energy).
 
     Examples

@@ -3,7 +3,7 @@
 Pure numpy (no IO). A group gathers the columns of one behavioural
 variable (e.g. every running mean of the whisk motion energy forms group
 ``"whisk"``), so models can drop, keep alone or shuffle a whole variable:
-the seed's (002, section II.C) unique contribution of a feature is the
+in McCarthy (2019, section II.C) the unique contribution of a feature is the
 explained variance lost when that feature is shuffled throughout time, and
 its non-unique contribution the variance explained by it alone.
 """
@@ -345,7 +345,7 @@ class DesignMatrix:
     def shuffled(
         self, groups: str | Iterable[str], random_state: int | np.random.Generator | None = None
     ) -> DesignMatrix:
-        """A copy whose ``groups`` columns are permuted in time (the seed's reduced model).
+        """A copy whose ``groups`` columns are permuted in time (the reduced model of McCarthy 2019).
 
         One permutation of the T rows is drawn and applied to every column of
         the chosen groups (their joint structure survives, their relation to

@@ -3,7 +3,7 @@
 Pure numpy/scipy (no IO, no torch). Samples are time first: features
 ``(T, F)`` at the video frame rate or at the scan rate (one row per
 repetition time, TR). The usual chain for voxel-wise encoding (Wen et al.
-2018, seed 003) is::
+2018) is::
 
     feats = pca_keep_variance(train_features, 0.99)    # or per layer
     reg = convolve_hrf(features, fps)                     # at the frame rate

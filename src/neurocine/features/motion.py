@@ -1,6 +1,6 @@
 """Motion energy and motion SVD of video ROIs, computed in one streaming pass (pure: no IO).
 
-Motion energy (the seed's eq. 1)
+Motion energy (eq. 1 of McCarthy 2019)
     ``ME_i = mean over ROI pixels of |frame_i - frame_{i-1}|``. Frame 0 has no
     predecessor: its value is ``first_value`` (0 by default; NaN on request).
     Chunks carry their last frame over, so the value at every chunk boundary is
@@ -93,7 +93,7 @@ class IncrementalSVD:
     >>> data = rng.normal(size=(300, 3)) @ rng.normal(size=(3, 40))
     >>> svd = IncrementalSVD(3, oversample=2)
     >>> for a in range(0, 300, 50):
-    ...     svd.partial_fit(data[a:a + 50])
+    ...     _ = svd.partial_fit(data[a:a + 50])  # returns the model, for chaining
     >>> temporal, s, comps = svd.result()
     >>> bool(np.allclose(temporal @ comps, data - data.mean(0), atol=1e-6))
     True

@@ -463,7 +463,7 @@ def events_from_analog(x: Any, threshold: float, min_separation: float = 0, time
     x : array_like, shape (T,)
         Analog samples, finite.
     threshold : float
-        Crossing level, in the units of ``x`` (the seed's "threshold set by the experimentalist").
+        Crossing level, in the units of ``x`` (McCarthy 2019: "threshold set by the experimentalist").
     min_separation : float, default 0
         Least distance between two onsets, seconds when ``times`` is given,
         samples otherwise; an onset closer to the last kept one is dropped.
@@ -492,7 +492,7 @@ def events_from_analog(x: Any, threshold: float, min_separation: float = 0, time
 def whisking_events(motion_energy: Any, n_sd: float = 2.0) -> WhiskEvents:
     """Whisking frames and bouts: motion energy above its mean plus ``n_sd`` standard deviations.
 
-    The seed's definition (section III, after its ref. [4]): a frame is a
+    The definition of McCarthy (2019, section III, after Musall et al. 2018): a frame is a
     whisking frame when ``ME > mean(ME) + n_sd * SD(ME)`` (strictly greater;
     population SD, ``ddof=0``, over the whole trace). A bout is a run of
     consecutive whisking frames.
@@ -728,7 +728,7 @@ def align_frames_to_ttl(frames: Any, ttl_times: Any, *, max_mismatch: int = 10) 
 # resampling
 # --------------------------------------------------------------------------- #
 def _linear(y: np.ndarray, t: np.ndarray, new_t: np.ndarray, outside: str) -> np.ndarray:
-    """Eq. 2 of the seed on every column of ``y`` (T, C) float64; exact samples at exact hits."""
+    """Eq. 2 of McCarthy (2019) on every column of ``y`` (T, C) float64; exact samples at exact hits."""
     q = np.clip(new_t, t[0], t[-1]) if outside == "clip" else new_t
     j = np.clip(np.searchsorted(t, q, side="right") - 1, 0, t.size - 2)
     x0, x1 = t[j], t[j + 1]
@@ -779,7 +779,7 @@ def to_common_clock(
     clock : array_like, shape (M,)
         Target timestamps, seconds, strictly increasing (e.g. the imaging frames).
     method : {"linear", "nearest", "previous"} or mapping of name -> method
-        ``"linear"``: eq. 2 of the seed between the two samples around each
+        ``"linear"``: eq. 2 of McCarthy (2019) between the two samples around each
         clock time (float64 output); ``"nearest"`` (ties to the earlier
         sample) and ``"previous"`` (last sample at or before): for
         categorical values (any dtype, kept).
@@ -852,7 +852,7 @@ def to_common_clock(
 
 
 def interpolate(x: Any, times: Any, new_times: Any, *, outside: str = "nan") -> np.ndarray:
-    """Linear interpolation (eq. 2 of the seed) of a time-first array at new times.
+    """Linear interpolation (eq. 2 of McCarthy 2019) of a time-first array at new times.
 
     For each new time ``x`` between samples ``(x0, y0)`` and ``(x1, y1)``:
     ``y = (y0 (x1 - x) + y1 (x - x0)) / (x1 - x0)``; a new time equal to a
@@ -890,12 +890,12 @@ def interpolate(x: Any, times: Any, new_times: Any, *, outside: str = "nan") -> 
 def upsample(x: Any, factor: int, *, times: Any = None) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Insert ``factor - 1`` linearly interpolated frames between consecutive frames.
 
-    ``upsample(x, 2)`` turns 15 Hz features into the seed's "linearly
+    ``upsample(x, 2)`` turns 15 Hz features into McCarthy (2019)'s "linearly
     interpolated dataset from 15hz to 30hz". Output frame ``k * factor + j``
     (``0 <= j < factor``) is ``((factor - j) x[k] + j x[k + 1]) / factor`` (eq. 2
     with unit frame spacing); frame ``k * factor`` is ``x[k]`` exactly. The
     output ends on the last real frame: ``(T - 1) * factor + 1`` frames (no
-    extrapolation). (The seed's text also says "adding two frames in between";
+    extrapolation). (The paper also says "adding two frames in between";
     that would be ``factor=3``, i.e. 45 Hz, so we follow its stated 15 → 30 Hz.)
 
     Parameters
@@ -945,7 +945,7 @@ def decimate(
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Keep every ``factor``-th frame, optionally after a zero-phase low-pass.
 
-    ``decimate(x30, 2)`` and ``decimate(x30, 3)`` are the seed's 15 Hz and
+    ``decimate(x30, 2)`` and ``decimate(x30, 3)`` are McCarthy (2019)'s 15 Hz and
     10 Hz datasets ("taking every 2nd / 3rd frame" of 30 Hz data): frames
     ``offset, offset + factor, ...``. With ``anti_alias=True`` the frames are
     first low-passed by a linear-phase FIR (``scipy.signal.firwin(numtaps,
@@ -1024,7 +1024,7 @@ def decimate(
 # feature variants
 # --------------------------------------------------------------------------- #
 def running_mean(x: Any, n: int, *, history: Any = None) -> np.ndarray:
-    """Trailing running mean over ``n`` frames (the seed's "average motion energy going back three frames").
+    """Trailing running mean over ``n`` frames (McCarthy 2019: "average motion energy going back three frames").
 
     ``out[t] = mean(x[t - n + 1 .. t])``; the first ``n - 1`` frames average
     what exists (``out[t] = mean(x[0 .. t])``) unless ``history`` supplies
@@ -1128,7 +1128,7 @@ def lagged(x: Any, lags: Sequence[int], name: str | Sequence[str] = "x") -> Colu
 
 
 def one_hot(categories: Any, levels: Sequence[Any] | None = None, name: str | None = None) -> Columns:
-    """One-hot columns of a categorical task variable (the seed found one-hot better than labels).
+    """One-hot columns of a categorical task variable (McCarthy 2019 found one-hot better than labels).
 
     Parameters
     ----------

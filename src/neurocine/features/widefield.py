@@ -10,7 +10,7 @@ preallocated array of the output shape (numpy array or memmap, h5py dataset,
 zarr array: anything supporting ``out[a:b] = block``), or a new in-memory
 array when ``out`` is None.
 
-The seed (facial-movement paper, Sec. II.C, Fig. 2) blurs the widefield movie
+McCarthy (2019, Sec. II.C, Fig. 2) blurs the widefield movie
 spatially with a Gaussian and computes dF/F against a per-pixel mean baseline
 over windows of ``window`` frames; Sec. II.D bins the frames 2 x 2.
 :func:`preprocess_widefield` chains bin -> blur -> dF/F in one chunked pass.
@@ -149,10 +149,10 @@ def dff(
         ``window`` one more frame before t than after). Near the ends the
         window is cut to the frames that exist and F0 is the mean of those
         (fewer frames, no padding).
-        ``"block"``: the seed's algorithm (Fig. 2): non-overlapping blocks of
+        ``"block"``: the algorithm of McCarthy (2019, Fig. 2): non-overlapping blocks of
         ``window`` frames ``[b * window, (b + 1) * window)``, F0 the mean of
-        each block; the last partial block uses its own frames (the seed
-        dropped them). The seed indexes the block as
+        each block; the last partial block uses its own frames (the paper
+        dropped them). The paper indexes the block as
         ``video[i:(i*window+window)]``, which starts every block at frame
         ``i`` instead of ``i * window`` (overlapping, growing windows); the
         evident intent, per-pixel means over consecutive windows of
@@ -325,7 +325,7 @@ def bin_frames(
 ) -> Any:
     """Spatial k x k binning by mean: ``(T, H, W)`` -> ``(T, H // k, W // k)``.
 
-    The seed (Sec. II.D) bins the brain video 2 x 2. Rows and columns that
+    McCarthy (2019, Sec. II.D) bins the brain video 2 x 2. Rows and columns that
     do not fill a whole bin (the last ``H % k`` rows, ``W % k`` columns) are
     cropped.
 
@@ -503,7 +503,7 @@ def preprocess_widefield(
     Binning first is cheapest (the blur and dF/F then touch k^2 times fewer
     pixels) and, being a mean, loses nothing the blur would keep; both are
     linear, so the baseline of the blurred movie is the blur of the baseline,
-    and the non-linear dF/F ratio comes last, as in the seed (blur, then
+    and the non-linear dF/F ratio comes last, as in McCarthy (2019) (blur, then
     dF/F). The result equals ``dff(gaussian_blur(bin_frames(stack, bin),
     blur), window)`` without storing the intermediate movies.
 
@@ -515,7 +515,7 @@ def preprocess_widefield(
     blur : float or (float, float), optional
         Gaussian sigma in *binned* pixels; None or 0: no blur.
     bin : int, optional
-        k x k binning (the seed uses 2); None or 1: no binning.
+        k x k binning (McCarthy 2019 uses 2); None or 1: no binning.
     mask : array_like of bool, shape (H // bin, W // bin), optional
         True inside the brain, in binned coordinates. Bin and blur are linear,
         so ``brain_mask(gaussian_blur(bin_frames(mean_frame(stack)[None], bin),

@@ -1,4 +1,4 @@
-"""fMRI jobs (seed 003): simulate a data set, voxel-wise encoding with CNN layers, feature decoding and identification.
+"""fMRI jobs (Wen et al. 2018 and successors): simulate a data set, voxel-wise encoding with CNN layers, feature decoding and identification.
 
 ``neurocine fmri simulate --out DATA`` -> :func:`run_fmri_simulate`;
 ``neurocine fmri encode DATA --out DIR`` -> :func:`run_fmri_encode`;

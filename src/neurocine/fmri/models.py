@@ -1,6 +1,7 @@
 """Deep models of fMRI and video: masked brain modelling, contrastive alignment, frame generators, encoder-decoder.
 
-The deep path of the fMRI survey (seed 003, "Mind videos"):
+The deep path of video reconstruction from fMRI (MinD-Video, Chen, Qing & Zhou 2023;
+Kupershmidt et al. 2022):
 
 - :class:`MaskedBrainAutoencoder` -- MinD-Video's masked brain modelling
   (MBM): voxel vectors cut into patches of 16 voxels, 75 % of the patches

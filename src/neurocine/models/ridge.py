@@ -190,8 +190,7 @@ def _eigh64(a: np.ndarray):
     """Symmetric eigendecomposition with one BLAS thread.
 
     LAPACK's tridiagonalisation is made of small BLAS-2 steps: with several
-    threads on a busy machine it was measured 5-50x slower than with one
-    (200 x 200: 0.6 s instead of 0.01 s; 2000 x 2000: 7-15 s instead of 1.7 s).
+    threads competing for busy cores it is many times slower than with one.
     """
     from threadpoolctl import threadpool_limits
 

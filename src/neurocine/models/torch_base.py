@@ -106,7 +106,7 @@ class TrainingResult:
 
 
 def keras_init(module) -> None:
-    """Initialise ``module``'s layers as Keras does (the seed's framework), in place.
+    """Initialise ``module``'s layers as Keras does (the framework of McCarthy 2019), in place.
 
     Dense and convolution kernels: Glorot-uniform, biases 0. LSTM/GRU: input
     kernels Glorot-uniform and recurrent kernels orthogonal (each over all

@@ -5,7 +5,7 @@ Model: ``X (N x T) = sum_k a_k (*) W_k + N(0, sigma^2)``, unit-norm templates
 amplitudes with an exponential prior of rate ``amp_rate``, a spike-and-slab
 cost per spike, and spikes of one unit at least ``D`` samples apart.
 
-What it changes with respect to the notebook's solver (``solver="seed"``):
+What it changes with respect to the notebook's solver (``solver="reference"``):
 
 * amplitudes are the MAP values ``max(0, score - amp_rate * sigma^2)`` (for a
   unit-norm template and non-overlapping spikes this is the exact maximiser
@@ -77,7 +77,7 @@ _SPATIAL_EVERY = 3  # final sweeps on all the data update the spatial factors ev
 _LAPACK_MAX_WORK = 10_000  # largest batch * M * L * min(M, L) given to LAPACK's SVD on CPU (_top_singular_vectors)
 _STACK_MIN_STARTS = 4  # starts run stacked in time (fit_stacked_starts) from this many starts ...
 _STACK_MAX_SAMPLES = 100_000  # ... up to starts * T samples ...
-_STACK_MAX_ENTRIES = 1 << 21  # ... and starts * T * N entries (measured: beyond, stacking is no faster)
+_STACK_MAX_ENTRIES = 1 << 21  # ... and starts * T * N entries (beyond, stacking is no faster)
 
 
 # --------------------------------------------------------------------------- #
@@ -188,8 +188,7 @@ def _top_singular_vectors(a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     cheaper than LAPACK's SVD, and the same on CPU and GPU -- except for
     tiny matrices on CPU (``batch * M * L * min(M, L) <= _LAPACK_MAX_WORK``,
     e.g. 10 channels x 10 lags), where the ~25 products and norms cost more
-    in dispatch than LAPACK's whole SVD (measured: 73 vs 14 us for 10 x 10,
-    73 vs 20 us for 100 x 10; 135 vs 264 us for 100 x 50).
+    in dispatch than LAPACK's whole SVD.
     """
     m_rows, l_cols = a.shape[-2:]
     if a.device.type == "cpu" and a.numel() * min(m_rows, l_cols) <= _LAPACK_MAX_WORK:
@@ -427,9 +426,7 @@ def _pays_to_factor(state: SolverState) -> bool:
     The factors must be much narrower than the data for writing them to be
     cheaper than scattering templates; on small data the per-operation
     overhead, not memory traffic, dominates a step and the extra operations
-    cost more than they save. Measured per sweep (K = 10 on N = 100, K = 32
-    on N = 384): 20 000 x 100 even (17 vs 18 ms), 50 000 x 100 20 % faster,
-    100 000 x 100 20 %, 20 000 x 384 15 %, 100 000 x 384 2x faster.
+    cost more than they save.
     """
     if state.u is None or state.data is None:
         return False
@@ -1625,8 +1622,7 @@ def improve_by_moves(
     entry. At most K moves are kept and 2K tried; the first improving
     proposal is taken and the proposals are rebuilt. A rejected move is
     not tried again until a kept move changes one of its units (a re-seed,
-    which depends on the whole residual: until any move is kept; measured on
-    case (b) of the benchmark: 11 trials instead of 14, the same result). After the kept moves,
+    which depends on the whole residual: until any move is kept). After the kept moves,
     sweeps over all units bring the fit back to convergence.
     """
     tries, kept = 2 * cfg.n_components, 0
@@ -2044,7 +2040,7 @@ def single_thread(device: torch.device) -> Iterator[None]:
     A fit is thousands of small tensor operations. With several threads each
     parallel operation is a fork/join of the thread pool, which costs more
     than it saves at these sizes, and far more when the cores are shared with
-    other processes (for this solver and the seed solver alike).
+    other processes (for this solver and the reference solver alike).
 
     Parameters
     ----------
@@ -2092,8 +2088,7 @@ def fit_default(
        of ``search_samples`` samples when the data are longer (a start only
        has to find the motifs, and a block holds plenty of events of each).
        ``n_init=None``: ``_STARTS``, or ``_STARTS_LONG_DATA`` on such a
-       block, where the starts agree (measured: the same spike F1 from 3
-       starts as from 10 on ten simulated long sessions). Without a mask,
+       block, where the starts agree. Without a mask,
        small problems run their starts stacked in time
        (:func:`fit_stacked_starts`: the same starts, fewer operations);
     2. the best one continued to convergence; with ``noise_std=None`` the

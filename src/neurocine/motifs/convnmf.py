@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -14,7 +15,32 @@ from neurocine.metrics import r2_of_squared_error, r2_score
 from neurocine.runtime import progress_enabled, resolve_device
 from neurocine.validation import check_int, validate_signal_matrix
 
-SOLVERS = ("default", "seed")
+SOLVERS = ("default", "reference")
+DEPRECATED_SOLVERS = {"seed": "reference"}
+
+
+def resolve_solver(solver):
+    """The current name of ``solver``: a deprecated alias is renamed, with a ``FutureWarning``.
+
+    ``"seed"`` is the former name of ``"reference"`` (the Neural Screenomics notebook's
+    solver) and fits exactly the same model. Any other value is returned unchanged (``ConvNMF``
+    checks it).
+
+    Examples
+    --------
+    >>> resolve_solver("default")
+    'default'
+    >>> import warnings
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore", FutureWarning)
+    ...     resolve_solver("seed")
+    'reference'
+    """
+    if isinstance(solver, str) and solver in DEPRECATED_SOLVERS:
+        new = DEPRECATED_SOLVERS[solver]
+        warnings.warn(f'solver="{solver}" is deprecated; use solver="{new}"', FutureWarning, stacklevel=2)
+        return new
+    return solver
 
 
 class ConvNMF(TransformerMixin, BaseEstimator):
@@ -43,7 +69,7 @@ class ConvNMF(TransformerMixin, BaseEstimator):
         Rate of the exponential amplitude prior (the notebook's ``amp_rate``).
     noise_std : float or None
         Noise standard deviation. None: estimated -- as the notebook does
-        (``X.std()``) for ``solver="seed"``; for ``solver="default"`` from
+        (``X.std()``) for ``solver="reference"``; for ``solver="default"`` from
         the median absolute deviation of the data, then of the best fit's
         residual.
     spike_prob : float
@@ -51,15 +77,15 @@ class ConvNMF(TransformerMixin, BaseEstimator):
         spike at a given sample (spike-and-slab prior). A spike is kept only
         if its posterior gain exceeds ``log((1 - p) / p)``.
     max_iter : int or None
-        Sweeps per start (None: 20 for ``"seed"``, as the notebook; 100 for
+        Sweeps per start (None: 20 for ``"reference"``, as the notebook; 100 for
         ``"default"``). For ``"default"`` no stage runs more sweeps than
         this: the starts (at most 10 each before they are compared), the
         trials of a split move (at most 5) and the final fit. With
-        ``n_init=1`` a small value is a quick, rougher fit (see the README's
-        benchmark section).
+        ``n_init=1`` a small value is a quick, rougher fit (see the
+        benchmarks).
     tol : float or None
         Stop when the per-entry log-likelihood changes by less than this
-        (None: 1e-6 for ``"seed"``, as the notebook; 1e-4 for ``"default"``,
+        (None: 1e-6 for ``"reference"``, as the notebook; 1e-4 for ``"default"``,
         where a sweep gaining less than ``tol`` per entry is no progress: 3 such
         sweeps stop it, as does a sweep changing <= 0.1 % of the spikes; a
         search move must gain more than ``tol`` per entry to be kept).
@@ -68,16 +94,16 @@ class ConvNMF(TransformerMixin, BaseEstimator):
         others randomised); the best posterior is kept and improved by
         split moves. None: 10, or 3 when the data are longer than the
         solver's 20 000-sample search block (the starts then run on that
-        block, whose many events make them agree: on ten simulated long
-        sessions 3 starts gave the spike F1 of 10, in half to two thirds of the time).
-    solver : {"default", "seed"}
-        ``"seed"`` is the Neural Screenomics notebook's coordinate ascent,
+        block, whose many events make them agree).
+    solver : {"default", "reference"}
+        ``"reference"`` is the Neural Screenomics notebook's coordinate ascent,
         faithful to it (initial templates drawn by
         :func:`neurocine.motifs.templates.generate_templates` after
         ``torch.manual_seed(random_state)``, raw peak heights, random
         re-seeding). ``"default"`` is neurocine's vectorised solver: joint
         matching pursuit + per-unit re-detection, MAP soft-threshold
         amplitudes, residual-peak seeding, several starts and split moves.
+        ``"seed"`` is a deprecated alias of ``"reference"`` (it warns).
     random_state : int or None
         Seed of every random draw; the same seed gives the same result on CPU.
     device : str
@@ -148,21 +174,25 @@ class ConvNMF(TransformerMixin, BaseEstimator):
     # ------------------------------------------------------------------ #
     # validation
     # ------------------------------------------------------------------ #
-    def _check_params(self, n_timesteps: int) -> None:
+    def _check_params(self, n_timesteps: int) -> str:
+        """Check the hyper-parameters against data of ``n_timesteps`` samples; return the solver's current name."""
+        solver = resolve_solver(self.solver)
         check_int("n_components", self.n_components)
         check_int("width", self.width)
         if self.width >= n_timesteps:
             raise InputError(
                 f"width: got {self.width} samples, expected fewer than the data's {n_timesteps} time steps"
             )
-        if self.solver not in SOLVERS:
+        if solver not in SOLVERS:
             raise InputError(f"solver: got {self.solver!r}, expected one of {', '.join(SOLVERS)}")
         if self.rank is not None:
             check_int("rank", self.rank)
             if self.nonnegative:
                 raise InputError("rank: nonnegative templates are full-rank; expected rank=None with nonnegative=True")
-        if self.nonnegative and self.solver == "seed":
-            raise InputError("nonnegative: the seed solver fits signed rank-R templates; expected solver='default'")
+        if self.nonnegative and solver == "reference":
+            raise InputError(
+                "nonnegative: the reference solver fits signed rank-R templates; expected solver='default'"
+            )
         for name in ("amp_rate",):
             value = getattr(self, name)
             if not (isinstance(value, (int, float, np.floating)) and math.isfinite(value) and value >= 0):
@@ -177,6 +207,7 @@ class ConvNMF(TransformerMixin, BaseEstimator):
             check_int("n_init", self.n_init)
         if self.tol is not None and not (self.tol >= 0):
             raise InputError(f"tol: got {self.tol!r}, expected a non-negative number")
+        return solver
 
     def _check_X(self, X, name: str = "X", *, reset: bool = False) -> np.ndarray:
         """``X`` as float32 (T, N); unless ``reset`` (fit), N must be the fitted channels'."""
@@ -226,29 +257,29 @@ class ConvNMF(TransformerMixin, BaseEstimator):
 
         X = self._check_X(X, reset=True)
         t_len, n = X.shape
-        self._check_params(t_len)
+        solver = self._check_params(t_len)
         if mask is not None:
-            if self.solver == "seed":
+            if solver == "reference":
                 raise InputError("mask: masked fitting needs solver='default'")
             mask = np.asarray(mask)
             if mask.shape != X.shape or mask.dtype != bool:
                 raise InputError(f"mask: got {mask.dtype} array of shape {mask.shape}, expected bool {X.shape}")
         device = resolve_device(self.device)
         t0 = time.perf_counter()
-        if self.solver == "seed":
-            self._fit_seed(torch.from_numpy(np.ascontiguousarray(X.T)).to(device))
+        if solver == "reference":
+            self._fit_reference(torch.from_numpy(np.ascontiguousarray(X.T)).to(device))
         else:  # channel-first view of the time-major data, the solver's own layout: no copy
             sse = self._fit_default(torch.from_numpy(np.ascontiguousarray(X)).to(device).T, mask, device)
         self.fit_seconds_ = time.perf_counter() - t0
         self.n_features_in_ = n
-        self.r2_ = r2_score(X, self.reconstruct(), mask) if self.solver == "seed" else r2_of_squared_error(X, sse, mask)
+        self.r2_ = r2_score(X, self.reconstruct(), mask) if solver == "reference" else r2_of_squared_error(X, sse, mask)
         self.n_spikes_ = int((self.amplitudes_ > 0).sum())
         return self
 
-    def _fit_seed(self, data) -> None:
+    def _fit_reference(self, data) -> None:
         import torch
 
-        from neurocine.motifs._seed_solver import fit_seed
+        from neurocine.motifs._reference_solver import fit_reference
         from neurocine.motifs.templates import generate_templates
 
         n, _ = data.shape
@@ -258,7 +289,7 @@ class ConvNMF(TransformerMixin, BaseEstimator):
         noise_std = float(data.std()) if self.noise_std is None else float(self.noise_std)
         rank = 1 if self.rank is None else int(self.rank)
         max_iter = 20 if self.max_iter is None else int(self.max_iter)
-        templates, amplitudes, lls, converged = fit_seed(
+        templates, amplitudes, lls, converged = fit_reference(
             data,
             init,
             rank=rank,

@@ -239,8 +239,9 @@ def run_fit(
     JobResult
         The result folder, its ``summary.json`` (indexing reads it) and ``report.html``.
     """
-    from neurocine.motifs.convnmf import ConvNMF
+    from neurocine.motifs.convnmf import ConvNMF, resolve_solver
 
+    solver = resolve_solver(solver)  # the summary records the current name
     signal = read_signal_matrix(input_path, series=series)
     params = _model_params(
         components, width, rank, solver, amp_rate, seed, nonnegative, n_init, noise_std, max_iter, device

@@ -1,7 +1,7 @@
 """Dynamic neural encoding model (DNEM) of mouse V1: video + behaviour -> firing rates of every neuron.
 
-The encoding model of the movie-reconstruction seed (Bauer, Margrie & Clopath,
-eLife 2025), which used the winner of the Sensorium 2023 competition
+The encoding model of the movie reconstruction of Bauer, Margrie & Clopath
+(eLife 2025), which used the winner of the Sensorium 2023 competition
 (DwiseNeuro, Baikulov 2023). This is a scaled-down version of that design that
 trains on a CPU at small scale and on a GPU at full scale:
 
@@ -345,10 +345,9 @@ class DNEMNetwork(nn.Module):
     -----
     To optimise the input (movie reconstruction) put the module in eval mode
     and freeze its parameters (``requires_grad_(False)``) so that backward
-    computes the input's gradient only. With the defaults and 8000 neurons a
-    forward + backward pass of 36 windows x 32 frames takes about 3.6 s on 2
-    CPU cores; most of it is the readout, whose cost grows with
-    ``n_neurons x core_channels`` per frame.
+    computes the input's gradient only. With the defaults and thousands of
+    neurons most of the cost of a forward + backward pass is the readout, whose
+    cost grows with ``n_neurons x core_channels`` per frame.
     """
 
     def __init__(
@@ -865,9 +864,8 @@ class DNEM(RegressorMixin, TorchEstimator):
 
     The defaults are sized for a CPU: on the simulated mouse of
     :func:`neurocine.v1.simulate.simulate_v1` (8000 neurons, 240 training
-    trials of 150 frames at 36 x 64) a default fit takes about 15 minutes on
-    2 cores (85 s per epoch) and reaches 0.78 of the simulator's ceiling
-    correlation on the held-out test clips (0.255 vs 0.325). On a GPU, wider
+    trials of 150 frames at 36 x 64) a default fit reaches 0.78 of the
+    simulator's ceiling correlation on the held-out test clips (0.255 vs 0.325). On a GPU, wider
     and deeper cores (``core_channels`` 64-128, ``n_blocks`` 6-8,
     ``downsample=2``) and more epochs are affordable.
 

@@ -1,4 +1,4 @@
-"""V1 jobs (seed 001): simulate a mouse, train a DNEM ensemble, reconstruct movies, run the stimulus suites.
+"""V1 jobs (Bauer, Margrie & Clopath 2025): simulate a mouse, train a DNEM ensemble, reconstruct movies, run the stimulus suites.
 
 ``neurocine v1 simulate|train|reconstruct|suite`` call :func:`run_simulate`,
 :func:`run_train`, :func:`run_reconstruct` and :func:`run_suite`. Data are

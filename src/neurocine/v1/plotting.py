@@ -1,4 +1,4 @@
-"""Figures and movies of video reconstruction from neural activity (seed 001).
+"""Figures and movies of video reconstruction from neural activity (Bauer, Margrie & Clopath 2025).
 
 A reconstruction is judged by eye as much as by numbers: ground truth and
 reconstruction side by side as a movie, strips of frames, the frame-by-frame

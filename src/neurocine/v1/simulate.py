@@ -1,4 +1,4 @@
-r"""A simulated mouse V1 recorded with natural movies, written as a Sensorium 2023 mouse folder (seed 001).
+r"""A simulated mouse V1 recorded with natural movies, written as a Sensorium 2023 mouse folder.
 
 :class:`V1Population` is a population of linear-nonlinear-Poisson neurons with known receptive fields;
 :func:`simulate_v1` shows it natural clips (:mod:`neurocine.stimuli`) while a simulated mouse
@@ -769,8 +769,7 @@ def simulate_v1(
     -----
     Defaults (seed 0): 290 trials (240 train, 5 x 4 oracle, 6 x 5 test), 919 MB (responses 664 MB, true
     rates 116 MB, videos 97 MB), ``ceiling_correlation`` 0.325 (oracle 0.283), mean rate 5.0 Hz, 86 % of
-    the response bins zero; 82 s of CPU time (4.8 min wall on 2 cores shared with other jobs), 1 GB of
-    memory at most. Time and size scale with ``n_neurons`` x trials x ``n_frames``.
+    the response bins zero; 1 GB of memory at most. Time and size scale with ``n_neurons`` x trials x ``n_frames``.
     """
     from neurocine.io.sensorium import Trial, write_meta, write_trial
     from neurocine.runtime import progress

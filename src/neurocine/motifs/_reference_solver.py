@@ -1,4 +1,4 @@
-"""The Neural Screenomics notebook's MAP coordinate ascent (``solver="seed"``).
+"""The Neural Screenomics notebook's MAP coordinate ascent (``solver="reference"``).
 
 Faithful to the notebook, including what later solvers improve on: units
 are updated one at a time; each unit's amplitudes are the *raw* heights of
@@ -77,7 +77,7 @@ def _rank_r_unit_norm(target, rank: int):
     return u[:, :rank], (s / torch.linalg.norm(s)).unsqueeze(1) * vh[:rank]
 
 
-def fit_seed(
+def fit_reference(
     data,
     templates,
     *,
@@ -120,7 +120,7 @@ def fit_seed(
     lls = [gaussian_loglik_per_entry(data, convolve_templates(amplitudes, templates), noise_std)]
     threshold = noise_std**2 * amp_rate
     converged = False
-    for _ in progress(range(max_iter), total=max_iter, desc="seed solver"):
+    for _ in progress(range(max_iter), total=max_iter, desc="reference solver"):
         for k in range(k_units):
             residual += _unit_contribution(footprints[k], profiles[k], amplitudes[k])
 
