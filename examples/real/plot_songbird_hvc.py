@@ -81,7 +81,11 @@ if have_data:
     ax_w.set_ylabel("neuron (sorted)")
     test = X[n_train:]
     ax_x.imshow(
-        test[:, order].T, aspect="auto", cmap="gray_r", interpolation="nearest", extent=(0, len(test) / fps, len(order), 0)
+        test[:, order].T,
+        aspect="auto",
+        cmap="gray_r",
+        interpolation="nearest",
+        extent=(0, len(test) / fps, len(order), 0),
     )
     ax_x.set_xlabel("time in the held-out part (s)")
     ax_x.set_title("held-out frames, neurons sorted by template")

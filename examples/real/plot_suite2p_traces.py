@@ -46,7 +46,9 @@ if have_data:
     corrected = F[cells] - 0.7 * Fneu[cells]  # (cells, frames)
     positive = corrected.min(axis=1) > 0
     for c in cells[~positive]:
-        print(f"ROI {c}: corrected fluorescence reaches {corrected[cells == c].min():.1f}; left out (no positive baseline)")
+        print(
+            f"ROI {c}: corrected fluorescence reaches {corrected[cells == c].min():.1f}; left out (no positive baseline)"
+        )
     cells, corrected = cells[positive], corrected[positive]
     # dff works on (time, height, width) movies: the cells are one row of "pixels"
     dff = nc.features.dff(corrected.T[:, None, :], window=600, mode="sliding", dtype=np.float64)[:, 0, :]
@@ -72,9 +74,13 @@ if have_data:
     corr_spks = np.corrcoef(smoothed.T)
     pairs = np.triu_indices(len(cells), 1)
     print(f"mean pairwise correlation: dF/F {corr_dff[pairs].mean():.3f}, deconvolved {corr_spks[pairs].mean():.3f}")
-    print(f"agreement of the two correlation matrices over {len(pairs[0])} pairs: r = {np.corrcoef(corr_dff[pairs], corr_spks[pairs])[0, 1]:.3f}")
+    print(
+        f"agreement of the two correlation matrices over {len(pairs[0])} pairs: r = {np.corrcoef(corr_dff[pairs], corr_spks[pairs])[0, 1]:.3f}"
+    )
     own = nc.metrics.column_correlations(dff, smoothed)
-    print(f"per cell, dF/F vs its deconvolved activity: median r = {np.median(own):.3f} (range {own.min():.2f} to {own.max():.2f})")
+    print(
+        f"per cell, dF/F vs its deconvolved activity: median r = {np.median(own):.3f} (range {own.min():.2f} to {own.max():.2f})"
+    )
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
     for ax, corr, title in zip(axes, (corr_dff, corr_spks), ("dF/F", "suite2p deconvolved (smoothed)")):
         image = ax.imshow(corr - np.eye(len(corr)), cmap="RdBu_r", vmin=-1, vmax=1)

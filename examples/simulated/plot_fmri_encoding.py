@@ -47,7 +47,9 @@ nc.fmri.simulate_fmri(
     device="cpu",
 )
 data = read_fmri_data(root / "data")
-print(f"{data.n_voxels} voxels, {data.fmri_train.shape[0]} training scans, test {data.fmri_test.shape} (repeats x scans x voxels)")
+print(
+    f"{data.n_voxels} voxels, {data.fmri_train.shape[0]} training scans, test {data.fmri_test.shape} (repeats x scans x voxels)"
+)
 
 # %%
 # Fit one ridge model per layer and keep the best layer per voxel

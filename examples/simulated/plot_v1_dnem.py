@@ -49,7 +49,11 @@ nc.v1.simulate_v1(
 )
 mouse = SensoriumMouse(folder)
 ceiling = mouse.simulation["ceiling_correlation"]
-print(f"{mouse.n_neurons} neurons, frames {mouse.frame_shape}, trials per tier:", dict(zip(*np.unique(mouse.tiers, return_counts=True))))
+tiers, counts = np.unique(mouse.tiers, return_counts=True)
+print(
+    f"{mouse.n_neurons} neurons, frames {mouse.frame_shape}, trials per tier:",
+    dict(zip(tiers.tolist(), counts.tolist())),
+)
 print(f"ceiling (true rates vs responses, frames >= 50 of the test trials): {ceiling:.3f}")
 
 # %%

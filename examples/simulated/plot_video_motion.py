@@ -24,11 +24,11 @@ from pathlib import Path
 import numpy as np
 from scipy.linalg import subspace_angles
 
+from neurocine.encode import simulate_roi_motion_video
 from neurocine.features.motion import MotionFeatures
 from neurocine.features.rois import full_frame_roi, roi_masks
 from neurocine.io.video import VideoReader, write_video
 from neurocine.plotting.video import plot_motion_traces, plot_rois, plot_svd_masks
-from neurocine.encode import simulate_roi_motion_video
 
 sim = simulate_roi_motion_video(n_frames=200, seed=0)
 path = write_video(Path(tempfile.mkdtemp()) / "face.mp4", sim.frames, lossless=True)
