@@ -28,7 +28,8 @@ import scipy.signal
 import neurocine as nc
 from neurocine.motifs.plotting import plot_model
 
-realdata = Path(os.environ.get("NEUROCINE_REALDATA", Path(__file__).resolve().parents[3] / "shared" / "realdata"))
+# the real recordings: $NEUROCINE_REALDATA, else ../shared/realdata (next to the repository, run from its root)
+realdata = Path(os.environ.get("NEUROCINE_REALDATA", "../shared/realdata"))
 path = realdata / "locust_tetrode" / "locust_trial_01.raw"
 have_data = path.exists()
 fs = 15000.0

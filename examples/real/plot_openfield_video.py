@@ -29,8 +29,8 @@ from neurocine.features.motion import MotionFeatures
 from neurocine.io.video import VideoReader
 from neurocine.plotting.video import plot_svd_masks
 
-# the real recordings: $NEUROCINE_REALDATA, by default ../shared/realdata next to the repository
-realdata = Path(os.environ.get("NEUROCINE_REALDATA", Path(__file__).resolve().parents[3] / "shared" / "realdata"))
+# the real recordings: $NEUROCINE_REALDATA, else ../shared/realdata (next to the repository, run from its root)
+realdata = Path(os.environ.get("NEUROCINE_REALDATA", "../shared/realdata"))
 path = realdata / "openfield_video" / "m3v1mp4.mp4"
 have_data = path.exists()
 n_frames, n_svd = 600, 4

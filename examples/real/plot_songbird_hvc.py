@@ -29,8 +29,8 @@ import scipy.io
 
 import neurocine as nc
 
-# the real recordings: $NEUROCINE_REALDATA, by default ../shared/realdata next to the repository
-realdata = Path(os.environ.get("NEUROCINE_REALDATA", Path(__file__).resolve().parents[3] / "shared" / "realdata"))
+# the real recordings: $NEUROCINE_REALDATA, else ../shared/realdata (next to the repository, run from its root)
+realdata = Path(os.environ.get("NEUROCINE_REALDATA", "../shared/realdata"))
 path = realdata / "songbird_hvc" / "MackeviciusData.mat"
 have_data = path.exists()
 if have_data:

@@ -26,7 +26,8 @@ import numpy as np
 
 import neurocine as nc
 
-realdata = Path(os.environ.get("NEUROCINE_REALDATA", Path(__file__).resolve().parents[3] / "shared" / "realdata"))
+# the real recordings: $NEUROCINE_REALDATA, else ../shared/realdata (next to the repository, run from its root)
+realdata = Path(os.environ.get("NEUROCINE_REALDATA", "../shared/realdata"))
 folder = realdata / "two_photon"
 have_data = (folder / "example.tif").exists()
 if have_data:
