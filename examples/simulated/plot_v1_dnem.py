@@ -96,8 +96,9 @@ print(f"reconstruction vs shown movie: video correlation {result.video_correlati
 # Shown and reconstructed frames
 # ------------------------------
 # Top: frames of the movie that was shown; bottom: the reconstruction from 100 neurons' responses after
-# 20 steps. With so few neurons (their receptive fields cover the left-centre of the screen) only the
-# coarse light and dark regions come back; more neurons and more steps sharpen them.
+# 20 steps. With so few neurons only blurred, oriented fragments come back, and only inside the patch
+# of screen their receptive fields cover (the rest stays grey); more neurons and more steps sharpen
+# them.
 frames = [10, 25, 40, 55]
 fig, axes = plt.subplots(2, len(frames), figsize=(10, 3.2))
 for ax, i in zip(axes[0], frames):
