@@ -10,7 +10,7 @@ import neurocine
 
 project = "neurocine"
 author = "The neurocine developers"
-copyright = "2026, The neurocine developers"  # noqa: A001 - the name Sphinx reads
+copyright = "2026, The neurocine developers"
 version = release = neurocine.__version__
 
 extensions = [
