@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import weakref
+import sys
 from pathlib import Path
 
 import neurocine
@@ -39,36 +39,11 @@ numpydoc_class_members_toctree = False
 # the gallery runs every example at build time on CPU; real-recording examples say when their data are
 # absent and skip their work (NEUROCINE_REALDATA, default ../shared/realdata next to the repository)
 _root = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # gallery_scraper.py
 os.environ.setdefault("NEUROCINE_REALDATA", str(_root.parent / "shared" / "realdata"))
 os.environ.setdefault("MPLBACKEND", "Agg")
-_SEEN_FIGURES: weakref.WeakSet = weakref.WeakSet()
-
-
-def _pyplot_free_figures(block, block_vars, gallery_conf):
-    """Image scraper for the figures that neurocine builds without pyplot (``plotting.base.new_figure``).
-
-    The standard matplotlib scraper only sees figures that pyplot manages; this one saves every other
-    ``Figure`` that an example's code block left in its globals (each once), and marks the pyplot ones as
-    seen so that they are not saved twice after the matplotlib scraper has closed them.
-    """
-    import matplotlib.pyplot as plt
-    from matplotlib.figure import Figure
-    from sphinx_gallery.scrapers import figure_rst
-
-    managed = [plt.figure(n) for n in plt.get_fignums()]
-    _SEEN_FIGURES.update(managed)
-    paths = []
-    for value in list(block_vars["example_globals"].values()):
-        if isinstance(value, Figure) and value not in _SEEN_FIGURES:
-            _SEEN_FIGURES.add(value)
-            path = next(block_vars["image_path_iterator"])
-            value.savefig(path, dpi=100)
-            paths.append(path)
-    return figure_rst(paths, gallery_conf["src_dir"])
-
-
 sphinx_gallery_conf = {
-    "image_scrapers": (_pyplot_free_figures, "matplotlib"),
+    "image_scrapers": ("gallery_scraper.pyplot_free_figures", "matplotlib"),
     "examples_dirs": ["../examples"],
     "gallery_dirs": ["auto_examples"],
     "filename_pattern": r"/plot_",
