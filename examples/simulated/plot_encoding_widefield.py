@@ -83,8 +83,8 @@ for j, name in enumerate(session.feature_names):
         ax.set_xticks([])
         ax.set_yticks([])
     axes[0, j].set_title(name.replace("stimulus_", ""), fontsize=8)
-axes[0, 0].set_ylabel("planted")
-axes[1, 0].set_ylabel("fitted")
+for ax, label in zip(axes[:, 0], ("planted", "fitted")):
+    ax.set_ylabel(label)
 
 # %%
 # Which group of regressors explains each pixel?

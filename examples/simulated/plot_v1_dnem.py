@@ -109,5 +109,5 @@ for ax, i in zip(axes[1], frames):
 for ax in axes.ravel():
     ax.set_xticks([])
     ax.set_yticks([])
-axes[0, 0].set_ylabel("shown")
-axes[1, 0].set_ylabel("reconstructed")
+for ax, label in zip(axes[:, 0], ("shown", "reconstructed")):
+    ax.set_ylabel(label)
