@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import os
 import re
+import sys
 from pathlib import Path
 
 import click
@@ -48,9 +49,11 @@ numpydoc_class_members_toctree = False
 # the gallery runs every example at build time on CPU; real-recording examples say when their data are
 # absent and skip their work (NEUROCINE_REALDATA, default ../shared/realdata next to the repository)
 _root = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # gallery_scraper.py
 os.environ.setdefault("NEUROCINE_REALDATA", str(_root.parent / "shared" / "realdata"))
 os.environ.setdefault("MPLBACKEND", "Agg")
 sphinx_gallery_conf = {
+    "image_scrapers": ("gallery_scraper.pyplot_free_figures", "matplotlib"),
     "examples_dirs": ["../examples"],
     "gallery_dirs": ["auto_examples"],
     "filename_pattern": r"/plot_",
