@@ -67,6 +67,8 @@ def test_every_public_name_resolves():
     assert nc.ConvNMF is nc.motifs.ConvNMF and nc.RidgeCV is nc.models.RidgeCV and nc.DNEM is nc.v1.DNEM
     assert nc.SequenceRegressor is nc.encode.SequenceRegressor and nc.DiffusionDecoder is nc.fmri.DiffusionDecoder
     assert nc.JobResult is JobResult and nc.__version__ == "0.1.0"
+    # a sub-package a package's docstring names is reachable as an attribute, as the gallery uses it
+    assert nc.motifs.screenome.bin_events is not None
     with pytest.raises(AttributeError, match="has no attribute 'no_such_name'"):
         nc.no_such_name  # noqa: B018
 

@@ -36,4 +36,4 @@ __all__ = [
     "spike_times",
 ]
 
-__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)
+__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS, ("screenome",))
