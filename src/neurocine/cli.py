@@ -18,8 +18,9 @@ from typer.core import TyperGroup
 
 from neurocine import __version__
 from neurocine import jobs as api
-from neurocine.errors import InputError
-from neurocine.runtime import set_quiet, set_threads
+from neurocine.errors import InputError, Interrupted
+from neurocine.io.results import checkpoint_folder
+from neurocine.runtime import set_quiet, set_threads, stop_on_signals
 
 
 class _DefaultCommandGroup(TyperGroup):
@@ -828,12 +829,31 @@ def main(argv: list[str] | None = None) -> None:
 
     typer handles usage errors itself (message, exit status 2); bad input
     found by neurocine raises InputError, printed here as one line.
+
+    A stop signal (Ctrl-C, SIGTERM, SIGHUP and the rest of
+    :data:`~neurocine.runtime.STOP_SIGNALS`) ends the job cleanly: its temporary
+    result folder is removed, an earlier result at ``--out`` is left as it was,
+    one line says what happened (and that a rerun resumes, where the job left
+    checkpoints) and the exit status is 128 + the signal number (130 for Ctrl-C,
+    143 for SIGTERM, 129 for SIGHUP), as a shell reports a process the signal killed.
     """
     try:
-        app(args=argv, prog_name="neurocine")
+        with stop_on_signals():
+            app(args=argv, prog_name="neurocine")
     except InputError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
+    except Interrupted as stop:
+        typer.echo(f"interrupted by {stop.signal_name}; {_after_interruption(stop)}", err=True)
+        sys.exit(128 + stop.signum)
+
+
+def _after_interruption(stop: Interrupted) -> str:
+    if stop.out is None:
+        return "the job stopped before it finished"
+    if stop.resumable:
+        return f"rerun to resume (checkpoints in {checkpoint_folder(stop.out)}); --out {stop.out} was not written"
+    return f"--out {stop.out} was not written (an earlier result there is left as it was)"
 
 
 if __name__ == "__main__":
