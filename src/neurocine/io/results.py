@@ -16,7 +16,6 @@ import platform
 import shlex
 import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -28,6 +27,7 @@ from typing import Any, Literal, Self
 import numpy as np
 
 from neurocine.errors import InputError, Interrupted
+from neurocine.io._atomic import temporary_folder
 from neurocine.runtime import signals_deferred
 
 # errors of a write that failed for lack of room or rights, not because of a bug: reported as one line
@@ -190,7 +190,7 @@ class ResultFolder:
             parent.mkdir(parents=True, exist_ok=True)
             _remove_stale_siblings(self.out)
             with signals_deferred():  # a stop signal here would leave a folder that no __exit__ removes
-                self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.tmp-{os.getpid()}-", dir=parent))
+                self.tmp = temporary_folder(f".{self.out.name}.tmp-{os.getpid()}-", parent)
         except OSError as exc:
             raise InputError(
                 f"--out {self.out}: cannot write there ({exc.strerror}); expected a writable folder"
