@@ -6,7 +6,9 @@ from pathlib import Path
 class InputError(ValueError):
     """Bad input: names the file or argument, what was found and what was expected.
 
-    The CLI prints ``str(error)`` as one line and exits with status 2.
+    The CLI prints ``str(error)`` as one line and exits with status 2. Messages about an argument
+    start with its Python name (``n_components: got 0, ...``); the CLI shows the option of the
+    command that name came from instead (``--components: got 0, ...``).
 
     Examples
     --------
