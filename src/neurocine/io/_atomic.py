@@ -14,6 +14,14 @@ __all__ = ["atomic_path", "temporary_folder"]
 
 
 def _umask() -> int:
+    """The process umask; read from /proc where it exists (setting it, the portable way, races other threads)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
     mask = os.umask(0)
     os.umask(mask)
     return mask
