@@ -259,9 +259,11 @@ def test_resumed_fit_equals_uninterrupted(tmp_path, data):
     assert resumed.history_ == reference.history_
     ref, res = reference.module_.state_dict(), resumed.module_.state_dict()
     assert all(torch.equal(ref[k], res[k]) for k in ref)  # bit for bit, BatchNorm statistics included
-    with pytest.raises(InputError, match="checkpoint_dir: the checkpoint .* does not match .*lr"):
+    with pytest.raises(
+        InputError, match=r"checkpoint\.pt: the checkpoint does not match .*lr.*delete the folder .* to start afresh"
+    ):
         DNEM(**{**params, "lr": 1e-3}, checkpoint_dir=tmp_path).fit(train, val)
-    with pytest.raises(InputError, match="checkpoint_dir: the checkpoint .* does not match .*data"):
+    with pytest.raises(InputError, match=r"checkpoint\.pt: the checkpoint does not match .*data"):
         DNEM(**params, checkpoint_dir=tmp_path).fit(data.train[8:16], val)
 
 

@@ -171,3 +171,60 @@ def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, sim_video, capsys):
     assert "[jaw] has unknown key(s) ['bx']" in capsys.readouterr().err
     with pytest.raises(InputError, match="--first"):
         run_motion(sim_video, tmp_path / "o", first="one")
+
+
+def planted_low_rank_video(n_frames, height, width, n_still=12, seed=0):
+    """uint8 frames whose |differences| are an exact rank-3 pattern, still for the first ``n_still`` frames.
+
+    |f_t - f_{t-1}| = sum_c a_c(t) m_c with integer a, m >= 0 (the sign alternates so values stay in
+    [110, 146]); the bottom-right 4x4 corner never changes (a ROI there has no motion at all).
+    """
+    rng = np.random.default_rng(seed)
+    spatial = rng.integers(0, 3, (3, height, width)) * (rng.random((3, height, width)) < 0.6)
+    spatial[:, 4:8, 4:8] = 0
+    amps = rng.integers(0, 3, (n_frames, 3))
+    amps[:n_still] = 0
+    diffs = np.einsum("tc,chw->thw", amps, spatial)
+    sign = np.where(np.arange(n_frames) % 2 == 0, 1, -1)[:, None, None]
+    return (128 + np.cumsum(sign * diffs, axis=0)).astype(np.uint8)
+
+
+@pytest.mark.parametrize("bin", [1, 2, 4])
+@pytest.mark.parametrize("n_svd", [0, 1, 3, 500])
+def test_motion_svd_and_energy_are_exact_for_every_bin_and_rank(tmp_path, bin, n_svd):
+    """Every bin x n_svd on odd and even frame sizes and counts, against the direct definitions.
+
+    The video is still for its first frames, so the first merged block of differences is all zeros
+    (this crashed the incremental SVD with bin 2 and 4 on ``encode simulate``'s face video), and one
+    ROI never moves. n_svd=500 is more components than any ROI has pixels.
+    """
+    from neurocine.arrays import block_mean
+
+    rois = [ROI("moving", box=(0, 0, 8, 8)), ROI("still", box=(4, 4, 8, 8)), ROI("whole", box=(0, 0, 9, 11))]
+    for n_frames in (23, 24):
+        for height, width in ((11, 9), (12, 10)):
+            frames = planted_low_rank_video(n_frames, height, width, seed=n_frames + height)
+            np.save(tmp_path / "v.npy", frames)
+            res, _ = compute_motion(VideoReader(tmp_path / "v.npy", bin=bin, chunk_size=5), rois, n_svd=n_svd)
+            binned = block_mean(frames, bin).astype(np.float64)
+            masks = roi_masks(rois, width, height, bin=bin)
+            np.testing.assert_allclose(res.motion_energy, motion_energy(binned, masks), atol=1e-9)
+            assert (
+                res.svd_temporal.shape == (n_frames, 3, n_svd) and res.svd_masks.shape == (3, n_svd) + binned.shape[1:]
+            )
+            diffs = np.abs(np.diff(binned, axis=0))
+            for j, mask in enumerate(masks):
+                centred = diffs[:, mask] - diffs[:, mask].mean(axis=0)
+                u, s, vt = np.linalg.svd(centred, full_matrices=False)
+                k = min(n_svd, len(s))
+                planted = min(k, 3)  # the planted rank: these match to float32 precision
+                np.testing.assert_allclose(
+                    res.svd_singular_values[j, :planted], s[:planted], rtol=1e-5, atol=1e-5 * max(s[0], 1)
+                )
+                np.testing.assert_allclose(res.svd_singular_values[j, :k], s[:k], atol=1e-3 * max(s[0], 1))
+                # temporal @ masks is the best rank-k approximation of the centred |differences|
+                approx = res.svd_temporal[1:, j] @ res.svd_masks[j][:, mask].astype(np.float64)
+                best = (u[:, :k] * s[:k]) @ vt[:k]
+                np.testing.assert_allclose(approx, best, atol=1e-3 * max(s[0], 1))
+                assert np.all(res.svd_masks[j][:, ~mask] == 0) and np.all(res.svd_temporal[0, j] == 0)
+            assert np.all(res.svd_singular_values[1] == 0)  # the still ROI

@@ -170,12 +170,12 @@ def test_out_that_is_a_file_is_refused(tmp_path):
 
 def _unwritable_parent(tmp_path: Path, how: str, monkeypatch) -> Path:
     if how == "permission-denied":  # what chmod 0o500 gives a non-root user, simulated so root sees it too
-        from neurocine.io import results
+        import tempfile
 
         def denied(*args, **kwargs):
             raise PermissionError(errno.EACCES, "Permission denied")
 
-        monkeypatch.setattr(results.tempfile, "mkdtemp", denied)
+        monkeypatch.setattr(tempfile, "mkdtemp", denied)
         return tmp_path / "run"
     if how == "chmod":
         if os.geteuid() == 0:
@@ -281,3 +281,26 @@ def test_leftovers_of_a_killed_job_are_removed_by_the_next(tmp_path):
     with ResultFolder(tmp_path / "run", {}) as res:
         res.metrics["x"] = 1
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["run", live.name, other.name])
+
+
+@pytest.mark.parametrize(("umask", "folder_mode", "file_mode"), [(0o022, 0o755, 0o644), (0o027, 0o750, 0o640)])
+def test_result_folders_honour_the_umask(tmp_path, umask, folder_mode, file_mode):
+    """A result folder is as readable as any folder the user makes (tempfile.mkdtemp alone gives 0o700)."""
+    import stat
+
+    from _cli import cli
+
+    np.save(tmp_path / "movie.npy", np.random.default_rng(0).integers(0, 255, (6, 8, 8), dtype=np.uint8))
+    previous = os.umask(umask)
+    try:
+        with ResultFolder(tmp_path / "run") as res:
+            res.write_json("a.json", {"x": 1})
+        if umask == 0o022:  # and a job from the command line
+            assert cli("video", "motion", tmp_path / "movie.npy", "--out", tmp_path / "motion") == 0
+    finally:
+        os.umask(previous)
+    for folder in (tmp_path / "run", tmp_path / "motion") if umask == 0o022 else (tmp_path / "run",):
+        assert stat.S_IMODE(folder.stat().st_mode) == folder_mode, oct(folder.stat().st_mode)
+        assert stat.S_IMODE((folder / "summary.json").stat().st_mode) == file_mode
+    if umask == 0o022:
+        assert stat.S_IMODE((tmp_path / "motion" / "motion.npz").stat().st_mode) == file_mode

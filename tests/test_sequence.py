@@ -122,7 +122,10 @@ def test_resumed_fit_equals_uninterrupted(tmp_path, how):
 
     again = SequenceRegressor(**{**params, "checkpoint_dir": tmp_path}).fit(X, Y)  # finished: nothing to redo
     assert again.history_ == reference.history_
-    with pytest.raises(InputError, match="checkpoint_dir: the checkpoint .* does not match .*hidden"):
+    with pytest.raises(
+        InputError,
+        match=r"checkpoint\.pt: the checkpoint does not match .*hidden.*delete the folder .* to start afresh",
+    ):
         SequenceRegressor(**{**params, "hidden": (8, 9), "checkpoint_dir": tmp_path}).fit(X, Y)
     with pytest.raises(InputError, match="does not match .*data"):
         SequenceRegressor(**{**params, "checkpoint_dir": tmp_path}).fit(X, Y + 1)

@@ -123,6 +123,35 @@ def test_truncated_file_names_the_frame_and_allow_truncated_keeps_frames(tmp_pat
     assert reader.metadata["truncated"] is True
 
 
+def test_mp4_cut_before_its_index_says_allow_truncated_cannot_help(tmp_path, lossless_mp4, capsys):
+    """FFmpeg writes the mp4 index (moov) last: a cut file has frames nothing can find; the error says so."""
+    from _cli import cli
+
+    from neurocine.io.video import mp4_index_lost
+
+    data = lossless_mp4.read_bytes()
+    assert data.rfind(b"moov") > data.find(b"mdat") and mp4_index_lost(lossless_mp4) is None  # index at the end
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) * 6 // 10])
+    mdat_end = data.rfind(b"moov") - 4  # the cut falls in the frame data (mdat), which announces its end
+    assert mp4_index_lost(cut) == (len(data) * 6 // 10, mdat_end)
+    message = (
+        rf"cut\.mp4: cannot be opened as a video: the file is truncated \({len(data) * 6 // 10} of at least {mdat_end} "
+        r"bytes\) and its index \(the mp4 moov atom\) was at the end, .*even with --allow-truncated; "
+        r"recover it with untrunc"
+    )
+    with pytest.raises(InputError, match=message):
+        VideoReader(cut, allow_truncated=True)
+    assert cli("video", "motion", cut, "--allow-truncated", "--out", tmp_path / "motion") == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "its index (the mp4 moov atom) was at the end" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.mp4"]
+    (tmp_path / "notes.mp4").write_bytes(b"not a video at all, no boxes")
+    assert mp4_index_lost(tmp_path / "notes.mp4") is None
+    with pytest.raises(InputError, match="notes.mp4: cannot be opened as a video .*corrupt or not a video"):
+        VideoReader(tmp_path / "notes.mp4")
+
+
 def test_unopenable_and_bad_arguments(tmp_path, lossless_mp4):
     bad = tmp_path / "moov_missing.mp4"
     bad.write_bytes(lossless_mp4.read_bytes()[:2000])

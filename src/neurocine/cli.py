@@ -9,6 +9,7 @@ with status 2. ``python -m neurocine`` runs the same command line.
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -18,8 +19,9 @@ from typer.core import TyperGroup
 
 from neurocine import __version__
 from neurocine import jobs as api
-from neurocine.errors import InputError
-from neurocine.runtime import set_quiet, set_threads
+from neurocine.errors import InputError, Interrupted
+from neurocine.io.results import checkpoint_folder
+from neurocine.runtime import set_quiet, set_threads, stop_on_signals
 
 
 class _DefaultCommandGroup(TyperGroup):
@@ -833,13 +835,77 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script.
 
     typer handles usage errors itself (message, exit status 2); bad input
-    found by neurocine raises InputError, printed here as one line.
+    found by neurocine raises InputError, printed here as one line. A message
+    that starts with a Python parameter of the job (``n_components: got 0``)
+    is printed with the option of the command it came from (``--components: got 0``).
+
+    A stop signal (Ctrl-C, SIGTERM, SIGHUP and the rest of
+    :data:`~neurocine.runtime.STOP_SIGNALS`) ends the job cleanly: its temporary
+    result folder is removed, an earlier result at ``--out`` is left as it was,
+    one line says what happened (and that a rerun resumes, where the job left
+    checkpoints) and the exit status is 128 + the signal number (130 for Ctrl-C,
+    143 for SIGTERM, 129 for SIGHUP), as a shell reports a process the signal killed.
     """
     try:
-        app(args=argv, prog_name="neurocine")
+        with stop_on_signals():
+            app(args=argv, prog_name="neurocine")
     except InputError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"error: {_with_flag_names(str(exc), _options_of_failed_command(exc))}", err=True)
         sys.exit(2)
+    except Interrupted as stop:
+        typer.echo(f"interrupted by {stop.signal_name}; {_after_interruption(stop)}", err=True)
+        sys.exit(128 + stop.signum)
+
+
+# Python parameters of jobs and estimators named otherwise than the option they come from (besides a
+# leading ``n_``: ``n_components`` comes from ``--components``, ``n_svd`` from ``--svd``).
+_PARAMETER_OPTIONS = {"random_state": "seed"}
+
+
+def _options_of_failed_command(exc: BaseException) -> dict[str, str]:
+    """``{python name: --option}`` of the command whose function raised ``exc`` (empty when none did)."""
+    import typer.main
+
+    by_code = {}
+    stack = [typer.main.get_command(app)]
+    while stack:
+        command = stack.pop()
+        stack.extend(getattr(command, "commands", {}).values())
+        function = getattr(command.callback, "__wrapped__", command.callback)
+        if function is not None:
+            by_code[function.__code__] = command
+    tb = exc.__traceback__
+    while tb is not None:
+        failed = by_code.get(tb.tb_frame.f_code)
+        if failed is not None:
+            long_options = ((p.name, [o for o in p.opts if o.startswith("--")]) for p in failed.params)
+            return {name: opts[0] for name, opts in long_options if name and opts}
+        tb = tb.tb_next
+    return {}
+
+
+def _with_flag_names(message: str, options: dict[str, str]) -> str:
+    """``message`` with its leading Python parameter name replaced by the command's option.
+
+    InputError messages start with the argument they are about (``n_components: got 0, ...``); on the
+    command line that argument is an option (``--components: got 0, ...``).
+    """
+    match = re.match(r"([A-Za-z_]\w*):", message)
+    if match is None:
+        return message
+    name = match.group(1)
+    for candidate in (name, _PARAMETER_OPTIONS.get(name), name.removeprefix("n_")):
+        if candidate in options:
+            return options[candidate] + message[len(name) :]
+    return message
+
+
+def _after_interruption(stop: Interrupted) -> str:
+    if stop.out is None:
+        return "the job stopped before it finished"
+    if stop.resumable:
+        return f"rerun to resume (checkpoints in {checkpoint_folder(stop.out)}); --out {stop.out} was not written"
+    return f"--out {stop.out} was not written (an earlier result there is left as it was)"
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Run-time helpers shared by all layers: seeds, devices and progress bars.
+"""Run-time helpers shared by all layers: seeds, devices, progress bars and stop signals.
 
 Nothing here imports torch at module import time.
 """
@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import os
 import random
+import signal
 import sys
+import threading
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 import numpy as np
 
-from neurocine.errors import InputError
+from neurocine.errors import InputError, Interrupted
 
 T = TypeVar("T")
 
@@ -41,6 +44,86 @@ def set_threads(n: int | None) -> None:
 
     torch.set_num_threads(int(n))
     threadpool_limits(int(n))
+
+
+#: Signals whose default action ends the process, turned into :class:`~neurocine.errors.Interrupted` by
+#: :func:`stop_on_signals` (those this platform has): Ctrl-C, ``kill``, a closed terminal, Ctrl-\, and what
+#: batch schedulers send before a time limit (SLURM ``--signal``, SGE ``-notify``, CPU-time limits).
+STOP_SIGNALS = tuple(
+    getattr(signal, name)
+    for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGXCPU")
+    if hasattr(signal, name)
+)
+
+_stop_state: dict = {"defer": 0, "pending": None, "raised": False}
+
+
+def _raise_interrupted(signum: int, frame) -> None:
+    if _stop_state["raised"]:  # a repeat while cleaning up: let the cleanup finish (SIGKILL still stops it)
+        return
+    if _stop_state["defer"]:
+        _stop_state["pending"] = _stop_state["pending"] or signum
+        return
+    _stop_state["raised"] = True
+    raise Interrupted(signum)
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """Inside the block, a stop signal raises :class:`~neurocine.errors.Interrupted` in the main thread.
+
+    So ``finally`` blocks and context managers run on SIGTERM, SIGHUP and the other
+    :data:`STOP_SIGNALS` as they do on Ctrl-C: a job's temporary result folder is removed. Only
+    signals left at their default action are taken (one that ``nohup`` ignores stays ignored); the
+    previous handlers come back at the end. The same signal again while the first one's cleanup
+    runs is ignored. Outside the main thread this does nothing.
+
+    Examples
+    --------
+    >>> import os, signal
+    >>> from neurocine.errors import Interrupted
+    >>> try:
+    ...     with stop_on_signals():
+    ...         os.kill(os.getpid(), signal.SIGTERM)
+    ... except Interrupted as stop:
+    ...     print(stop.signal_name)
+    SIGTERM
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {}
+    for signum in STOP_SIGNALS:
+        handler = signal.getsignal(signum)
+        if handler in (signal.SIG_DFL, signal.default_int_handler):
+            previous[signum] = handler
+            signal.signal(signum, _raise_interrupted)
+    saved = dict(_stop_state)
+    _stop_state.update(defer=0, pending=None, raised=False)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        _stop_state.update(saved)
+
+
+@contextmanager
+def signals_deferred() -> Iterator[None]:
+    """A stop signal arriving inside the block is raised (as ``Interrupted``) only when the block ends.
+
+    For short steps that must not be cut in two, such as swapping a finished result folder into
+    place. Without :func:`stop_on_signals` around it this changes nothing.
+    """
+    _stop_state["defer"] += 1
+    try:
+        yield
+    finally:
+        _stop_state["defer"] -= 1
+        pending = _stop_state["pending"]
+        if pending is not None and not _stop_state["defer"]:
+            _stop_state["pending"] = None
+            _raise_interrupted(pending, None)
 
 
 def progress_enabled() -> bool:

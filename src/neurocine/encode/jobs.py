@@ -76,7 +76,7 @@ import numpy as np
 
 from neurocine.errors import InputError
 from neurocine.io.config import ConfigTable, read_config
-from neurocine.io.results import JobResult
+from neurocine.io.results import JobResult, checkpoint_folder
 from neurocine.report.html import JobFolder
 
 __all__ = [
@@ -622,7 +622,7 @@ def run_encode(config: str | os.PathLike, out: str | os.PathLike, *, figures: bo
         "model": cfg.model,
         "sequence": cfg.sequence,
     }
-    checkpoints = out.parent / f".{out.name}.checkpoints"
+    checkpoints = checkpoint_folder(out)
     with JobFolder(out, params, job="encode") as res:
         with res.timer("read_seconds"):
             data = prepare_data(cfg)

@@ -104,8 +104,11 @@ class IncrementalSVD:
         self.rank = self.n_components + check_int("oversample", oversample, minimum=0)
         self._basis: np.ndarray | None = None  # (P, r) right singular vectors, float32
         self._sing = np.zeros(0)  # (r,)
-        self._bottoms: list[np.ndarray] = []  # per block: (n_b, r_b) coefficients at insertion
-        self._tops: list[np.ndarray] = []  # per block: rotation applied to earlier blocks
+        # one entry per merged block b, both lists aligned (a block whose merge kept rank 0, e.g. rows of
+        # zeros, still has its entries): its rows' coefficients at insertion (n_b, r_b) and the rotation
+        # (r_{b-1}, r_b) it applied to the coefficients of every earlier block ((0, r_0) for the first)
+        self._bottoms: list[np.ndarray] = []
+        self._tops: list[np.ndarray] = []
         self.n_rows = 0
 
     def partial_fit(self, rows: np.ndarray) -> IncrementalSVD:
@@ -148,7 +151,7 @@ class IncrementalSVD:
         new_basis = rows.T @ (w[r_old:] / sing).astype(np.float32)
         if r_old:
             new_basis += self._basis @ ((self._sing[:, None] * w[:r_old]) / sing).astype(np.float32)
-            self._tops.append(w[:r_old])
+        self._tops.append(w[:r_old])
         self._bottoms.append(w[r_old:])
         self._basis, self._sing = new_basis, sing
         self.n_rows += n
@@ -165,8 +168,7 @@ class IncrementalSVD:
             coef = self._bottoms[b] @ rotation
             left[stop - len(coef) : stop] = coef
             stop -= len(coef)
-            if b > 0:
-                rotation = self._tops[b - 1] @ rotation
+            rotation = self._tops[b] @ rotation
         scores = left * self._sing  # U S  (T, r)
         if center:
             scores = scores - scores.mean(axis=0)

@@ -92,7 +92,7 @@ import numpy as np
 from neurocine.errors import InputError
 from neurocine.fmri.features import scan_regressors, stimulus_features
 from neurocine.io.fmri import FMRIData, read_fmri_data, run_slices
-from neurocine.io.results import JobResult
+from neurocine.io.results import JobResult, checkpoint_folder
 from neurocine.metrics import (
     classifier_nway_accuracy,
     column_correlations,
@@ -1418,7 +1418,7 @@ def run_fmri_pretrain(
             f"the deep models after holding out {n_val} for validation; expected at least 4"
         )
     k = ds.frames_per_scan
-    checkpoints = out.parent / f".{out.name}.checkpoints"
+    checkpoints = checkpoint_folder(out)
     with JobFolder(out, params, job="fmri pretrain") as res:
         feats, (z_train, z_test, mu, sd) = _decoding_features(
             ds, res, layer, training, recompute_features, input_size, device, batch_size

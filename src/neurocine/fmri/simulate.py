@@ -88,7 +88,6 @@ import json
 import math
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -107,6 +106,7 @@ from neurocine.fmri.features import (
     save_feature_cache,
     scan_regressors,
 )
+from neurocine.io._atomic import temporary_folder
 from neurocine.metrics.reliability import column_correlations
 from neurocine.validation import check_int
 
@@ -587,7 +587,7 @@ def simulate_fmri(
         raise InputError(f"--out {out}: folder exists and is not empty; expected a new folder (or overwrite=True)")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-{os.getpid()}-", dir=out.parent))
+        tmp = temporary_folder(f".{out.name}.tmp-{os.getpid()}-", out.parent)
     except OSError as exc:
         raise InputError(f"--out {out}: cannot write there ({exc.strerror}); expected a writable folder") from None
     try:

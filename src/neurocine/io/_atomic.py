@@ -10,13 +10,40 @@ from pathlib import Path
 
 from neurocine.errors import InputError
 
-__all__ = ["atomic_path"]
+__all__ = ["atomic_path", "temporary_folder"]
 
 
 def _umask() -> int:
+    """The process umask; read from /proc where it exists (setting it, the portable way, races other threads)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def temporary_folder(prefix: str, parent: str | os.PathLike) -> Path:
+    """A new empty folder ``parent/PREFIX<random>`` with the permissions the umask gives any new folder.
+
+    :func:`tempfile.mkdtemp` makes it ``drwx------`` whatever the umask; a result folder renamed from
+    it would stay unreadable to the rest of a group on a shared server. With umask 022 this one is
+    ``drwxr-xr-x``. ``OSError`` (a missing or read-only ``parent``) is left to the caller.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = temporary_folder(".run.tmp-", tempfile.mkdtemp())
+    >>> folder.name.startswith(".run.tmp-"), folder.is_dir()
+    (True, True)
+    """
+    folder = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    os.chmod(folder, 0o777 & ~_umask())
+    return folder
 
 
 @contextmanager

@@ -135,19 +135,19 @@ def load_checkpoint(path: Path) -> dict:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # a truncated or foreign file
         raise InputError(
-            f"checkpoint_dir: {path} cannot be read as a neurocine checkpoint ({exc}); "
-            f"expected one written by fit, or remove it to start afresh"
+            f"{path}: cannot be read as a neurocine checkpoint ({exc}); "
+            f"expected one written by fit, or delete the folder {path.parent} to start afresh"
         ) from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise InputError(
-            f"checkpoint_dir: {path} is not a neurocine checkpoint of format {CHECKPOINT_FORMAT}; "
-            f"expected one written by fit, or remove it to start afresh"
+            f"{path}: is not a neurocine checkpoint of format {CHECKPOINT_FORMAT}; "
+            f"expected one written by fit, or delete the folder {path.parent} to start afresh"
         )
     return state
 
 
 def check_fingerprint(saved: Mapping[str, str], current: Mapping[str, str], path: Path) -> None:
-    """Raise InputError naming (up to 3 of) the entries where ``saved`` and ``current`` differ.
+    """InputError naming (up to 3 of) the entries where ``saved`` and ``current`` differ, and the folder to delete.
 
     Parameters
     ----------
@@ -162,6 +162,6 @@ def check_fingerprint(saved: Mapping[str, str], current: Mapping[str, str], path
         shown = "; ".join(f"{k}: checkpoint {saved.get(k)!s}, now {current.get(k)!s}" for k in differ[:3])
         more = f" (and {len(differ) - 3} more)" if len(differ) > 3 else ""
         raise InputError(
-            f"checkpoint_dir: the checkpoint {path} does not match this fit ({shown}{more}); "
-            f"expected the same data and hyper-parameters, or another/empty checkpoint_dir"
+            f"{path}: the checkpoint does not match this run ({shown}{more}); expected the same data and "
+            f"parameters as the interrupted run, or delete the folder {path.parent} to start afresh"
         )

@@ -11,6 +11,7 @@ relative to the file's folder.
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from pathlib import Path
@@ -84,15 +85,30 @@ class ConfigTable:
             return self.data[name], True
         if default is _REQUIRED:
             where = f"table [{self.prefix}]" if self.prefix else "the file"
-            raise InputError(f"{self.file.name}: {self.key(name)} is missing; expected it in {where}")
+            raise InputError(
+                f"{self.file.name}: {self.key(name)} is missing{self._misspelt_as(name)}; expected it in {where}"
+            )
         return default, False
+
+    def _show(self, name: str) -> str:
+        """``[table.name]`` for a sub-table of this one, else how :meth:`key` shows a key."""
+        return f"[{self._child(name)}]" if isinstance(self.data.get(name), dict) else repr(name)
+
+    def _misspelt_as(self, name: str) -> str:
+        """`` (found [nueral]: misspelt?)`` when the file has a key no getter asked for that is close to ``name``."""
+        spare = [k for k in self.data if k not in self._used]
+        close = difflib.get_close_matches(name, spare, n=1, cutoff=0.6)
+        return f" (found {self._show(close[0])}: misspelt?)" if close else ""
 
     def table(self, name: str, *, required: bool = False) -> ConfigTable | None:
         """The sub-table ``name`` (None when absent and not required)."""
         value, found = self._get(name, None)
         if not found:
             if required:
-                raise InputError(f"{self.file.name}: table [{self._child(name)}] is missing; expected it in the file")
+                raise InputError(
+                    f"{self.file.name}: table [{self._child(name)}] is missing{self._misspelt_as(name)}; "
+                    f"expected it in the file"
+                )
             return None
         if not isinstance(value, dict):
             raise self.error(name, value, f"a table [{self._child(name)}]")
@@ -186,6 +202,20 @@ class ConfigTable:
         unknown = [k for k in self.data if k not in self._used]
         if unknown:
             where = f"table [{self.prefix}]" if self.prefix else "the file's top level"
-            raise InputError(
-                f"{self.file.name}: unknown key(s) {unknown} in {where}; expected only {sorted(self._used)}"
+            known = sorted(self._used)
+
+            def show(k: str, table: bool) -> str:
+                return f"[{self._child(k)}]" if table else repr(k)
+
+            tables = [k for k in unknown if isinstance(self.data[k], dict)]
+            keys = [k for k in unknown if k not in tables]
+            found = ([f"unknown key(s) {keys}"] if keys else []) + (
+                [f"unknown table(s) {' '.join(show(k, True) for k in tables)}"] if tables else []
             )
+            hints = []
+            for k in unknown:
+                close = difflib.get_close_matches(k, known, n=1, cutoff=0.6)
+                if close:
+                    hints.append(f"{show(close[0], k in tables)} for {show(k, k in tables)}")
+            hint = f" (did you mean {', '.join(hints)}?)" if hints else ""
+            raise InputError(f"{self.file.name}: {' and '.join(found)} in {where}{hint}; expected only {known}")

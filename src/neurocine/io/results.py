@@ -16,7 +16,6 @@ import platform
 import shlex
 import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -27,7 +26,9 @@ from typing import Any, Literal, Self
 
 import numpy as np
 
-from neurocine.errors import InputError
+from neurocine.errors import InputError, Interrupted
+from neurocine.io._atomic import temporary_folder
+from neurocine.runtime import signals_deferred
 
 # errors of a write that failed for lack of room or rights, not because of a bug: reported as one line
 _WRITE_FAILURES = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
@@ -104,6 +105,18 @@ def _failed_write(exc: BaseException) -> OSError | None:
     return None
 
 
+def checkpoint_folder(out: str | os.PathLike) -> Path:
+    """``.OUT.checkpoints`` beside ``out``: where a job writing ``out`` keeps the checkpoints a rerun resumes from.
+
+    Examples
+    --------
+    >>> checkpoint_folder("runs/fit1").as_posix()
+    'runs/.fit1.checkpoints'
+    """
+    out = Path(out)
+    return out.parent / f".{out.name}.checkpoints"
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -176,11 +189,16 @@ class ResultFolder:
         try:
             parent.mkdir(parents=True, exist_ok=True)
             _remove_stale_siblings(self.out)
-            self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.tmp-{os.getpid()}-", dir=parent))
+            with signals_deferred():  # a stop signal here would leave a folder that no __exit__ removes
+                self.tmp = temporary_folder(f".{self.out.name}.tmp-{os.getpid()}-", parent)
         except OSError as exc:
             raise InputError(
                 f"--out {self.out}: cannot write there ({exc.strerror}); expected a writable folder"
             ) from exc
+        except BaseException:
+            if self.tmp is not None:
+                shutil.rmtree(self.tmp, ignore_errors=True)
+            raise
         self._t0 = time.perf_counter()
         return self
 
@@ -188,6 +206,7 @@ class ResultFolder:
         assert self.tmp is not None
         if exc_type is not None:
             shutil.rmtree(self.tmp, ignore_errors=True)
+            self._note_interrupted(exc)
             failed = _failed_write(exc)
             if failed is not None:
                 raise self._write_error(failed) from exc
@@ -200,11 +219,18 @@ class ResultFolder:
             self._publish()
         except BaseException as exc:
             shutil.rmtree(self.tmp, ignore_errors=True)
+            self._note_interrupted(exc)
             failed = exc if isinstance(exc, OSError) else _failed_write(exc)
             if failed is not None:
                 raise self._write_error(failed) from exc
             raise
         return False
+
+    def _note_interrupted(self, exc: BaseException | None) -> None:
+        """Tell an :class:`~neurocine.errors.Interrupted` leaving the job which folder it stopped and whether it resumes."""
+        if isinstance(exc, Interrupted) and exc.out is None:
+            folder = checkpoint_folder(self.out)
+            exc.out, exc.resumable = self.out, folder.is_dir() and any(folder.iterdir())
 
     def _write_error(self, failed: OSError) -> InputError:
         """One line naming ``--out`` (not the hidden temporary folder the write went to)."""
@@ -219,6 +245,11 @@ class ResultFolder:
         """
 
     def _publish(self) -> None:
+        assert self.tmp is not None
+        with signals_deferred():  # a stop signal never leaves ``out`` moved aside and not replaced
+            self._swap_into_place()
+
+    def _swap_into_place(self) -> None:
         assert self.tmp is not None
         if self.out.exists():
             old = self.out.with_name(f".{self.out.name}.old-{os.getpid()}")

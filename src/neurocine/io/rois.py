@@ -16,6 +16,7 @@ Names keep the file's order. This module only reads the file; the geometry
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import tomllib
@@ -63,8 +64,10 @@ def read_roi_specs(path: str | os.PathLike) -> list[tuple[str, dict]]:
                 f"{path}: '{name}' is a {type(spec).__name__}, not a table; "
                 f"expected [{name}] with box = [x0, y0, x1, y1] or polygon = [[x, y], ...]"
             )
-        unknown = set(spec) - {"box", "polygon"}
+        unknown = sorted(set(spec) - {"box", "polygon"})
         if unknown:
-            raise InputError(f"{path}: [{name}] has unknown key(s) {sorted(unknown)}; expected 'box' or 'polygon'")
+            close = [c for k in unknown for c in difflib.get_close_matches(k, ["box", "polygon"], n=1, cutoff=0.5)]
+            hint = f" (did you mean {' and '.join(repr(c) for c in close)}?)" if close else ""
+            raise InputError(f"{path}: [{name}] has unknown key(s) {unknown}{hint}; expected 'box' or 'polygon'")
         specs.append((name, dict(spec)))
     return specs

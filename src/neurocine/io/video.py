@@ -29,6 +29,15 @@ Truncated or corrupt files
     decoding failed. ``allow_truncated=True`` keeps the frames that decoded;
     :attr:`VideoReader.n_decoded` and :attr:`VideoReader.truncated` record
     what happened (pipelines write both to ``summary.json``).
+
+    An mp4/mov keeps its index (the ``moov`` atom: where every frame is) in one
+    block, which most cameras and FFmpeg write at the *end* of the file. A file
+    cut short before that block has frames but no index: nothing can locate
+    them, so ``allow_truncated`` cannot rescue it, and the error says so
+    (:func:`mp4_index_lost`). Such a file can often be recovered with
+    ``untrunc`` and an intact file from the same camera; files written with the
+    index first (``ffmpeg -movflags +faststart``) keep their frames readable
+    when cut.
 """
 
 from __future__ import annotations
@@ -48,7 +57,7 @@ from neurocine.errors import InputError
 from neurocine.io._atomic import atomic_path
 from neurocine.validation import check_int
 
-__all__ = ["ARRAY_EXTENSIONS", "VIDEO_EXTENSIONS", "VideoChunk", "VideoReader", "write_video"]
+__all__ = ["ARRAY_EXTENSIONS", "VIDEO_EXTENSIONS", "VideoChunk", "VideoReader", "mp4_index_lost", "write_video"]
 
 #: Extensions decoded with PyAV/FFmpeg (case-insensitive).
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv")
@@ -141,6 +150,64 @@ def _prefetched(chunks: Generator[VideoChunk, None, None], depth: int) -> Iterat
         worker.join(timeout=5)
 
 
+def mp4_index_lost(path: str | Path) -> tuple[int, int] | None:
+    """Whether an mp4/mov file was cut short before its index (``moov`` atom): ``(file size, size announced)``.
+
+    Walks the top-level boxes of the ISO base media file (``ftyp``, ``mdat``, ``moov``, ...), each
+    announcing its own size. The index is lost when the file ends inside a box, or after the last
+    complete one, without a complete ``moov`` before that point: the frame data were written first
+    and the index was to follow.
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    (int, int) or None
+        The file's size in bytes and the size its boxes announce up to the cut (the complete file
+        was at least that long; the same number when the file ends exactly after a box and the
+        index never came); None for a file with a complete index, and for anything that is not an
+        ISO base media file.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "cut.mp4"
+    >>> box = lambda kind, n: (8 + n).to_bytes(4, "big") + kind + bytes(n)
+    >>> full = box(b"ftyp", 8) + box(b"mdat", 1000) + box(b"moov", 200)
+    >>> _ = p.write_bytes(full[:600])
+    >>> mp4_index_lost(p)
+    (600, 1024)
+    >>> _ = p.write_bytes(full)
+    >>> mp4_index_lost(p) is None
+    True
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    pos, first = 0, True
+    with open(path, "rb") as fh:
+        while pos + 8 <= size:
+            fh.seek(pos)
+            head = fh.read(16)
+            length, kind = int.from_bytes(head[:4], "big"), head[4:8]
+            if first and kind != b"ftyp":
+                return None  # not an ISO base media file
+            first = False
+            if length == 1 and len(head) == 16:  # 64-bit size
+                length = int.from_bytes(head[8:16], "big")
+            elif length == 0:  # "to the end of the file": a recording that never finished
+                return (size, size) if kind != b"moov" else None
+            if length < 8:
+                return None  # not a box structure
+            if pos + length > size:
+                return size, pos + length
+            if kind == b"moov":
+                return None
+            pos += length
+    return None if first else (size, pos)
+
+
 def _parse_crop(crop: Any, width: int, height: int, name: str) -> tuple[int, int, int, int]:
     if crop is None:
         return 0, 0, width, height
@@ -173,7 +240,8 @@ class VideoReader:
     chunk_size : int, optional
         Frames per chunk; by default about 16 MiB of output frames (at most 256).
     allow_truncated : bool, default False
-        Keep the frames of a truncated or corrupt file instead of raising.
+        Keep the frames of a truncated or corrupt file instead of raising. An mp4/mov cut before
+        its index (written at the end by most cameras) cannot be read at all; see the module notes.
     key : str, optional
         Dataset name inside an h5/zarr file.
     fps : float, optional
@@ -270,6 +338,14 @@ class VideoReader:
         try:
             container = av.open(str(self.path))
         except av.error.FFmpegError as exc:
+            lost = mp4_index_lost(self.path)
+            if lost is not None:
+                raise InputError(
+                    f"{self.name}: cannot be opened as a video: the file is truncated ({lost[0]} of at "
+                    f"least {lost[1]} bytes) and its index (the mp4 moov atom) was at the end, so no frame can be "
+                    f"found, even with --allow-truncated; recover it with untrunc and an intact file from the "
+                    f"same camera (record with ffmpeg -movflags +faststart to keep the index first)"
+                ) from None
             raise InputError(
                 f"{self.name}: cannot be opened as a video ({exc.strerror or exc}); "
                 f"the file is truncated, corrupt or not a video"

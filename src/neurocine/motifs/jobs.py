@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from neurocine.errors import InputError
-from neurocine.io.results import JobResult
+from neurocine.io.results import JobResult, checkpoint_folder
 from neurocine.io.signals import read_signal_matrix, write_signal_npz
 from neurocine.report.html import JobFolder
 
@@ -324,7 +324,7 @@ def run_select(
         "device": device,
         "jobs": jobs,
     }
-    checkpoints = Path(out).parent / f".{Path(out).name}.checkpoints"
+    checkpoints = checkpoint_folder(out)
     with JobFolder(out, params, job="motifs select") as res:
         with res.timer("selection_seconds"):
             sel = select_n_components(

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from neurocine.errors import InputError
-from neurocine.io.results import JobResult
+from neurocine.io.results import JobResult, checkpoint_folder
 from neurocine.report.html import JobFolder
 
 __all__ = [
@@ -211,7 +211,7 @@ def run_train(
         "test_tier": tier,
         **dnem_params,
     }
-    checkpoints = out.parent / f".{out.name}.checkpoints"
+    checkpoints = checkpoint_folder(out)
     with JobFolder(out, params, job="v1 train") as res:
         t0 = time.perf_counter()
         fitted = train_ensemble(

@@ -83,7 +83,6 @@ import json
 import math
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
@@ -94,6 +93,7 @@ import numpy as np
 
 from neurocine import stimuli as _stimuli
 from neurocine.errors import InputError
+from neurocine.io._atomic import temporary_folder
 from neurocine.validation import check_int
 
 __all__ = ["V1Population", "ceiling_correlation", "simulate_behavior", "simulate_v1"]
@@ -818,7 +818,7 @@ def simulate_v1(
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp: Path | None  # None once published
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    tmp = temporary_folder(f".{out.name}.", out.parent)
     try:
         v_sum, v_sq, v_n = 0.0, 0.0, 0  # training videos: sum, sum of squares, number of values
         resp_sum = np.zeros(n_neurons)
