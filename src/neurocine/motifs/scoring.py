@@ -371,7 +371,9 @@ def score_against_truth(
         Estimated amplitudes on the same T samples.
     true_templates : array_like, shape (K_true, N, D), optional
     est_templates : array_like, shape (K_est, N, D), optional
-        Give both (same N and D) to get ``template_similarity``.
+        Give both (same N) to get ``template_similarity``. Templates of different widths D are
+        compared after padding the narrower ones with zero lags at the end, so a fit with another
+        ``width`` than the simulation's can still be scored.
     tolerance : float, default 2
         Spike-time tolerance in samples (see :func:`match_spike_trains`).
     min_agreement : float, default 0.0
@@ -387,7 +389,7 @@ def score_against_truth(
     ------
     InputError
         Amplitudes that are not 2-D or differ in T; templates of the wrong
-        rank, count or N/D; only one of the two template arrays; a negative
+        rank, count or N; only one of the two template arrays; a negative
         tolerance or a ``min_agreement`` outside [0, 1].
 
     Examples
@@ -419,10 +421,12 @@ def score_against_truth(
     if with_templates:
         true_tpl = _check_templates("true_templates", true_templates, k_true, "true_amplitudes")
         est_tpl = _check_templates("est_templates", est_templates, k_est, "est_amplitudes")
-        if true_tpl.shape[1:] != est_tpl.shape[1:]:
+        if true_tpl.shape[1] != est_tpl.shape[1]:
             raise InputError(
-                f"est_templates: got (N, D) = {est_tpl.shape[1:]}, expected {true_tpl.shape[1:]} (as true_templates)"
+                f"est_templates: got N = {est_tpl.shape[1]} channels, expected {true_tpl.shape[1]} (as true_templates)"
             )
+        width = max(true_tpl.shape[2], est_tpl.shape[2])
+        true_tpl, est_tpl = (np.pad(t, ((0, 0), (0, 0), (0, width - t.shape[2]))) for t in (true_tpl, est_tpl))
 
     true_trains = spike_times(true_amp)
     est_trains = spike_times(est_amp)
