@@ -589,7 +589,7 @@ class SensoriumMouse:
         keys = []
         for tid in tids:
             video = np.asarray(_load_npy(self._path("videos", tid), mmap=True), dtype=np.float32)
-            n = video.shape[-1] - _trailing_invalid(np.isnan(video).all(axis=(0, 1)))
+            n = video.shape[-1] - _trailing_invalid(np.asarray(np.isnan(video).all(axis=(0, 1))))
             keys.append(hashlib.sha1(np.ascontiguousarray(video[:, :, :n]).tobytes()).hexdigest())
         return keys
 

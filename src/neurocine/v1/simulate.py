@@ -737,6 +737,7 @@ def simulate_v1(
     n_calibration: int = 24,
     pad_to: int | None = None,
     release_like: bool = False,
+    movie_fraction: float = 0.5,
     overwrite: bool = False,
 ) -> dict:
     """Simulate a mouse V1 recorded with natural clips and write it as a Sensorium 2023 folder.
@@ -772,6 +773,9 @@ def simulate_v1(
         Write the folder like the competition release (see the module notes): float32 responses with
         small negative values, padding to 300 frames (unless ``pad_to``), ``<U16`` tiers, the test tier's
         responses withheld as zeros, a short NaN gap in one trial's pupil centre.
+    movie_fraction : float, default 0.5
+        Share of the clips cut from movies rather than panned over photos (:func:`~neurocine.stimuli.make_clips`;
+        0 skips reading the movies, the fastest for tests).
     overwrite : bool, default False
         Replace an existing non-empty ``out``.
 
@@ -817,9 +821,17 @@ def simulate_v1(
 
     # stimuli: unique clips per tier, then presentations
     clip_sets = [
-        ("train", _stimuli.make_clips(train_sources, n_train, n_frames, rng_stim), 1),
-        ("oracle", _stimuli.make_clips(train_sources, n_oracle, n_frames, rng_stim), oracle_repeats),
-        ("final_test_main", _stimuli.make_clips(held_out, n_test, n_frames, rng_stim), test_repeats),
+        ("train", _stimuli.make_clips(train_sources, n_train, n_frames, rng_stim, movie_fraction=movie_fraction), 1),
+        (
+            "oracle",
+            _stimuli.make_clips(train_sources, n_oracle, n_frames, rng_stim, movie_fraction=movie_fraction),
+            oracle_repeats,
+        ),
+        (
+            "final_test_main",
+            _stimuli.make_clips(held_out, n_test, n_frames, rng_stim, movie_fraction=movie_fraction),
+            test_repeats,
+        ),
     ]
     clips, presentations = [], []  # presentations: (tier, clip index)
     for tier, cs, reps in clip_sets:
@@ -845,7 +857,8 @@ def simulate_v1(
         resp_sq = np.zeros(n_neurons)
         resp_min = np.full(n_neurons, np.inf)
         resp_max = np.full(n_neurons, -np.inf)
-        beh_frames, eye_frames = [], []
+        beh_frames: list[np.ndarray] = []
+        eye_frames: list[np.ndarray] = []
         accum = {"oracle": _CorrSums(n_neurons), "final_test_main": _CorrSums(n_neurons)}
         for k in progress(range(len(presentations)), total=len(presentations), desc="simulate V1"):
             tier, ci = presentations[k]
@@ -853,7 +866,8 @@ def simulate_v1(
             beh, eye = behaviour[k]
             lam = pop.rates(video, beh, eye)
             resp = pop.sample(lam, rng_noise)
-            stored, dtype = resp, np.float16
+            stored = resp
+            dtype: Any = np.float16
             if release_like:
                 resp = (resp + rng_release.normal(0.0, RELEASE_NOISE_SD, resp.shape)).astype(np.float32)
                 stored, dtype = (np.zeros_like(resp) if tier in RELEASE_WITHHELD else resp), np.float32
