@@ -108,6 +108,9 @@ def test_tier(mouse, tier: str | None = None) -> str:
     )
 
 
+test_tier.__test__ = False  # type: ignore[attr-defined]  # a job helper, not a test for pytest to collect
+
+
 def _train_split(mouse) -> tuple[list[str], list[str]]:
     """(fitted, held out): every ``HELD_OUT_EVERY``-th training trial (at least one) is held out."""
     ids = mouse.trial_ids_of("train")
