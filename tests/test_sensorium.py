@@ -142,8 +142,6 @@ def test_bad_shapes_name_the_file(folder, kind, make, pattern):
     [
         ("responses", (2, 5), 5),
         ("videos", (1, 1, 0), 0),
-        ("behavior", (1, 7), 7),
-        ("pupil_center", (0, 3), 3),
     ],
 )
 def test_nan_inside_valid_part(folder, kind, index, frame):
@@ -193,3 +191,72 @@ def test_corrupt_file_and_writer_errors(folder, tmp_path):
         write_meta(tmp_path / "w", np.arange(3), ["train", "test"])
     with pytest.raises(InputError, match=r"trial_meta\['video_ids'\]: has shape \(3,\); expected \(n_trials=2"):
         write_meta(tmp_path / "w", np.arange(3), ["train", "train"], trial_meta={"video_ids": np.arange(3)})
+
+
+@pytest.mark.parametrize("kind", ["behavior", "pupil_center"])
+def test_short_nan_runs_in_behaviour_are_interpolated(folder, kind):
+    arr = np.load(folder / "data" / kind / "0.npy").astype(np.float32)
+    want = arr.copy()
+    arr[1, 4:7] = np.nan  # 3 frames inside, interpolated between frames 3 and 7
+    arr[0, 0] = np.nan  # at the start: the nearest value
+    _corrupt(folder, kind, arr)
+    mouse = SensoriumMouse(folder)
+    got = getattr(mouse.trial(0), kind)
+    line = want[1, 3] + (want[1, 7] - want[1, 3]) * np.arange(1, 4) / 4
+    np.testing.assert_allclose(got[4:7, 1], line, rtol=1e-6)
+    assert got[0, 0] == want[0, 1]
+    np.testing.assert_array_equal(np.delete(got, [0, 4, 5, 6], axis=0), np.delete(want.T, [0, 4, 5, 6], axis=0))
+    mouse.trial(0)  # read twice, counted once
+    assert mouse.cleaning()[f"nan_frames_interpolated_{kind}"] == 4
+    with pytest.raises(InputError, match=rf"{kind}/0.npy: has NaN in frames 4-6 of row 1 \(3 frames in a row\)"):
+        SensoriumMouse(folder, max_nan_run=2).trial(0)
+
+
+def test_long_nan_run_in_behaviour_is_refused(folder):
+    arr = np.load(folder / "data" / "pupil_center" / "0.npy").astype(np.float32)
+    arr[0, 2:8] = np.nan
+    _corrupt(folder, "pupil_center", arr)
+    with pytest.raises(InputError, match=r"pupil_center/0.npy: has NaN in frames 2-7 of row 0 \(6 frames in a row\)"):
+        SensoriumMouse(folder).trial(0)
+
+
+def test_negative_responses_clipped_or_refused(folder):
+    arr = np.load(folder / "data" / "responses" / "0.npy").astype(np.float32)
+    arr[1, 2] = -0.25
+    arr[3, 9] = -0.5
+    _corrupt(folder, "responses", arr)
+    mouse = SensoriumMouse(folder)
+    got = mouse.trial(0).responses
+    assert got[2, 1] == 0 and got[9, 3] == 0 and got.min() == 0
+    want = arr.T.copy()
+    want[want < 0] = 0
+    np.testing.assert_array_equal(got, want)
+    assert mouse.cleaning()["negative_values_clipped"] == 2
+    with pytest.raises(InputError, match=r"responses/0.npy: has 2 negative values \(min -0.5\)"):
+        SensoriumMouse(folder, negative="refuse").trial(0)
+    with pytest.raises(InputError, match="--negative: got 'drop'; expected one of clip, refuse"):
+        SensoriumMouse(folder, negative="drop")
+
+
+def test_withheld_tiers_are_the_all_zero_ones(folder):
+    mouse = SensoriumMouse(folder)
+    assert mouse.withheld_tiers() == [] and mouse.tiers_with_responses() == ["train", "oracle", "final_test_main"]
+    zeros = np.zeros((N, T), np.float32)
+    zeros[:, -3:] = np.nan  # the padding does not count as a response
+    _corrupt(folder, "responses", zeros.copy(), trial=3)
+    mouse = SensoriumMouse(folder)
+    assert mouse.withheld_tiers() == ["final_test_main"]
+    assert mouse.tiers_with_responses() == ["train", "oracle"]
+    # one train trial of zeros does not make 'train' withheld
+    _corrupt(folder, "responses", zeros, trial=0)
+    assert SensoriumMouse(folder).withheld_tiers() == ["final_test_main"]
+
+
+def test_clip_keys_from_video_ids_or_frame_hashes(folder):
+    mouse = SensoriumMouse(folder)
+    assert mouse.clip_keys([0, 1, 2, 3]) == [0, 1, 0, 2]
+    (folder / "meta" / "trials" / "video_ids.npy").unlink()
+    write_trial(folder, 2, _trial(0)._replace(responses=_trial(2).responses), pad_to=T + 4)  # trial 0's clip again
+    mouse = SensoriumMouse(folder)
+    keys = mouse.clip_keys(["0", "1", "2", "3"])
+    assert keys[0] == keys[2] and len({keys[0], keys[1], keys[3]}) == 3

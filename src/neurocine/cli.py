@@ -442,6 +442,27 @@ def _given(**options) -> dict:
     return {k: v for k, v in options.items() if v is not None}
 
 
+Tier = Annotated[
+    str | None,
+    typer.Option(
+        "--tier",
+        help="Tier that scores and is reconstructed (default: final_test_main, live_test_main or oracle, the "
+        "first with responses, else 'train' = a held-out part of train). Tiers with withheld responses are refused.",
+    ),
+]
+Negative = Annotated[
+    str, typer.Option("--negative", help="Negative responses: clip (set to 0, counted in summary.json) | refuse.")
+]
+
+
+def _echo_tiers(metrics: dict) -> None:
+    if metrics.get("withheld_tiers"):
+        typer.echo(
+            f"skipped tiers with withheld responses (all zeros): {', '.join(metrics['withheld_tiers'])}; "
+            f"scored on {metrics.get('test_tier') or 'the given trials'}"
+        )
+
+
 @v1_app.command("simulate")
 def v1_simulate(
     out: Path = typer.Option(..., "--out", help="Mouse folder to write (Sensorium 2023 layout)."),
@@ -451,6 +472,12 @@ def v1_simulate(
     repeats: int = typer.Option(5, "--repeats", help="Presentations of each test clip."),
     frames: int = typer.Option(150, "--frames", help="Frames per trial (30 Hz, at most 300)."),
     ceiling: float = typer.Option(0.3, "--ceiling", help="Mean single-trial correlation of true rates and responses."),
+    release_like: bool = typer.Option(
+        False,
+        "--release-like",
+        help="Write it like the competition release: float32 responses with small negatives, 300-frame NaN "
+        "padding, test responses withheld as zeros.",
+    ),
     seed: Seed = 0,
 ) -> None:
     """Simulate a mouse V1 (LN-Poisson Gabor neurons) watching natural clips, in the Sensorium format."""
@@ -462,6 +489,7 @@ def v1_simulate(
         test_repeats=repeats,
         n_frames=frames,
         ceiling=ceiling,
+        release_like=release_like,
         seed=seed,
     )
     typer.echo(
@@ -484,6 +512,8 @@ def v1_train(
     batch_size: int | None = typer.Option(None, "--batch-size", help="Crops per step."),
     lr: float | None = typer.Option(None, "--lr", help="Peak AdamW learning rate."),
     seed: int = typer.Option(0, "--seed", help="Seed of instance 0 (instance i uses seed + i)."),
+    tier: Tier = None,
+    negative: Negative = "clip",
     device: Device = "auto",
 ) -> None:
     """Train a DNEM ensemble (video + behaviour -> V1 activity); score it on held-out clips; map masks and RFs."""
@@ -492,6 +522,8 @@ def v1_train(
         out,
         instances=instances,
         seed=seed,
+        tier=tier,
+        negative=negative,
         device=device,
         **_given(
             epochs=epochs,
@@ -504,6 +536,7 @@ def v1_train(
         ),
     )
     m = s["metrics"]
+    _echo_tiers(m)
     line = f"held-out single-trial correlation {m['single_trial_correlation']:.3f}"
     if "ceiling_correlation" in m:
         line += f" (ceiling {m['ceiling_correlation']:.3f}: {100 * m['fraction_of_ceiling']:.0f} %)"
@@ -525,6 +558,8 @@ def v1_reconstruct(
         None, "--trials", help="Comma-separated trial ids (default: one presentation of every test clip)."
     ),
     n_trials: int | None = typer.Option(None, "--n-trials", help="Only the first N selected trials."),
+    tier: Tier = None,
+    negative: Negative = "clip",
     method: str = typer.Option("paper", "--method", help="paper (momentum SGD, 1000 steps) | adam (faster)."),
     iterations: int | None = typer.Option(None, "--iterations", help="Optimiser steps (default per method)."),
     lr: float | None = typer.Option(None, "--lr", help="Learning rate (default per method)."),
@@ -548,6 +583,8 @@ def v1_reconstruct(
         out,
         trials=_csv_list(trials, "--trials", str),
         n_trials=n_trials,
+        tier=tier,
+        negative=negative,
         method=method,
         iterations=iterations,
         lr=lr,
@@ -560,6 +597,7 @@ def v1_reconstruct(
         device=device,
     )
     m = s["metrics"]
+    _echo_tiers(m)
     for row in m["trials"]:
         typer.echo(
             f"  trial {row['trial']}: video correlation {row['video_correlation']:.3f}, mean frame "

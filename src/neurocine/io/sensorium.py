@@ -24,8 +24,26 @@ Validation
     :class:`SensoriumMouse` checks the folder when it opens (the four data folders, ``tiers.npy``,
     ``unit_ids.npy``, a file per trial and kind for every tier but ``'none'``) and every trial when it is
     read (2-D video frames, N rows of responses matching ``unit_ids``, 2 rows of behaviour and pupil
-    centre, the same number of frames in the four files, no NaN inside the valid part). Each problem is
-    one :class:`~neurocine.errors.InputError` line naming the file, what was found and what was expected.
+    centre, the same number of frames in the four files, no NaN in the video or responses inside the
+    valid part). Each problem is one :class:`~neurocine.errors.InputError` line naming the file, what was
+    found and what was expected.
+
+Cleaning (options of :class:`SensoriumMouse`)
+    Deconvolved responses can dip below zero; ``negative="clip"`` (default) sets them to 0,
+    ``"refuse"`` raises naming the file. NaN runs in behaviour or pupil centre inside the valid frames
+    of at most ``max_nan_run`` frames (default 5) are filled by linear interpolation (nearest value at
+    the trial's edges); longer runs raise naming the trial and the field. :meth:`SensoriumMouse.cleaning`
+    counts both over the trials read.
+
+Withheld tiers
+    The competition release stores the responses of its test tiers (``final_test_*`` and, in the
+    competition version, ``live_test_*``) as zeros. :meth:`SensoriumMouse.withheld_tiers` finds the tiers
+    whose responses are zero in every trial (the peers' ``not np.any(response)``);
+    :meth:`SensoriumMouse.tiers_with_responses` the others.
+
+Repeats
+    :meth:`SensoriumMouse.clip_keys` names the stimulus of each trial: ``meta/trials/video_ids.npy`` when
+    present, else a hash of the trial's video frames, so repeats group either way.
 
 Lazy access
     Opening reads only the ``meta`` arrays and directory listings; :meth:`SensoriumMouse.trial` memory-maps
@@ -49,6 +67,7 @@ Examples
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
@@ -60,7 +79,17 @@ import numpy as np
 from neurocine.errors import InputError
 from neurocine.io._atomic import atomic_path
 
-__all__ = ["DATA_KINDS", "TIERS", "SensoriumMouse", "Trial", "TrialSequence", "write_meta", "write_trial"]
+__all__ = [
+    "DATA_KINDS",
+    "NEGATIVE",
+    "TIERS",
+    "SensoriumMouse",
+    "Trial",
+    "TrialSequence",
+    "fill_nan_runs",
+    "write_meta",
+    "write_trial",
+]
 
 #: The data folders of a mouse, in the order of :class:`Trial`'s arrays.
 DATA_KINDS = ("videos", "responses", "behavior", "pupil_center")
@@ -68,6 +97,8 @@ DATA_KINDS = ("videos", "responses", "behavior", "pupil_center")
 TIERS = ("train", "oracle", "live_test_main", "live_test_bonus", "final_test_main", "final_test_bonus", "none")
 #: Statistics stored per data kind under ``meta/statistics/<kind>/all/``.
 STATISTICS = ("mean", "std", "min", "max", "median")
+#: What :class:`SensoriumMouse` does with negative responses: set them to 0, or raise.
+NEGATIVE = ("clip", "refuse")
 
 
 class Trial(NamedTuple):
@@ -144,6 +175,64 @@ def _trailing_invalid(bad_frames: np.ndarray) -> int:
     return int(bad_frames.size - (good[-1] + 1 if good.size else 0))
 
 
+def _nan_runs(bad: np.ndarray) -> list[tuple[int, int]]:
+    """(start, length) of every run of True in a boolean vector."""
+    edges = np.diff(np.concatenate([[0], bad.astype(np.int8), [0]]))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    return [(int(a), int(b - a)) for a, b in zip(starts, ends)]
+
+
+def fill_nan_runs(arr: np.ndarray, max_run: int, where: str) -> tuple[np.ndarray, int]:
+    """Fill NaN runs of at most ``max_run`` frames by linear interpolation over time, column by column.
+
+    Parameters
+    ----------
+    arr : ndarray, shape (T, C)
+        Time first (behaviour or pupil centre of one trial).
+    max_run : int
+        Longest run of NaN frames filled; a longer run raises.
+    where : str
+        Names the array in the error (e.g. the file).
+
+    Returns
+    -------
+    filled : ndarray, shape (T, C), float32
+        A copy with NaN replaced (a run at the start or end takes the nearest valid value).
+    n_frames : int
+        Frames that held a NaN in any column.
+
+    Raises
+    ------
+    InputError
+        A run longer than ``max_run`` frames, or a column that is NaN in every frame.
+
+    Examples
+    --------
+    >>> x = np.array([[0.0], [np.nan], [np.nan], [3.0]], dtype=np.float32)
+    >>> filled, n = fill_nan_runs(x, 5, "behavior")
+    >>> filled.ravel().tolist(), n
+    ([0.0, 1.0, 2.0, 3.0], 2)
+    """
+    out = np.array(arr, dtype=np.float32)
+    bad_frames = np.isnan(out).any(axis=1)
+    if not bad_frames.any():
+        return out, 0
+    t = np.arange(out.shape[0])
+    for c in range(out.shape[1]):
+        bad = np.isnan(out[:, c])
+        if not bad.any():
+            continue
+        runs = _nan_runs(bad)
+        start, length = max(runs, key=lambda r: r[1])
+        if length > max_run or bad.all():
+            raise InputError(
+                f"{where}: has NaN in frames {start}-{start + length - 1} of row {c} ({length} frames in a row) "
+                f"inside the valid part; expected runs of at most {max_run} frames (max_nan_run) to interpolate"
+            )
+        out[bad, c] = np.interp(t[bad], t[~bad], out[~bad, c])
+    return out, int(bad_frames.sum())
+
+
 # --------------------------------------------------------------------------- reader
 
 
@@ -182,6 +271,11 @@ class SensoriumMouse:
     ----------
     root : str or Path
         The mouse folder (holding ``data/`` and ``meta/``).
+    negative : {"clip", "refuse"}, default "clip"
+        Negative responses inside the valid frames: set to 0 (counted, see :meth:`cleaning`) or raise.
+    max_nan_run : int, default 5
+        Longest run of NaN frames in behaviour or pupil centre (inside the valid frames) that is filled by
+        linear interpolation; a longer run raises naming the trial and the field.
 
     Attributes
     ----------
@@ -212,8 +306,16 @@ class SensoriumMouse:
     ...     print(trial.trial_id, trial.video.shape, trial.responses.shape)
     """
 
-    def __init__(self, root: str | os.PathLike) -> None:
+    def __init__(self, root: str | os.PathLike, *, negative: str = "clip", max_nan_run: int = 5) -> None:
         self.root = Path(root)
+        if negative not in NEGATIVE:
+            raise InputError(f"--negative: got {negative!r}; expected one of {', '.join(NEGATIVE)}")
+        if isinstance(max_nan_run, bool) or not isinstance(max_nan_run, (int, np.integer)) or max_nan_run < 0:
+            raise InputError(f"max_nan_run: got {max_nan_run!r}; expected an integer >= 0 (frames)")
+        self.negative = negative
+        self.max_nan_run = int(max_nan_run)
+        self._cleaned: dict[str, tuple[int, int, int]] = {}  # trial -> (clipped, behaviour, pupil frames filled)
+        self._withheld: list[str] | None = None
         if not self.root.is_dir():
             raise InputError(f"{self.root}: no such folder; expected a Sensorium mouse folder with data/ and meta/")
         for kind in DATA_KINDS:
@@ -326,8 +428,9 @@ class SensoriumMouse:
         ------
         InputError
             Wrong shapes, a responses file whose N differs from ``unit_ids``, files with different
-            numbers of frames, a NaN inside the valid part (naming the file and the frame), or no valid
-            frame at all.
+            numbers of frames, a NaN in the video or responses inside the valid part (naming the file and
+            the frame), a NaN run in behaviour or pupil centre longer than ``max_nan_run``, a negative
+            response with ``negative="refuse"``, or no valid frame at all.
         """
         tid = self._resolve(trial_id)
         paths = {kind: self._path(kind, tid) for kind in DATA_KINDS}
@@ -374,12 +477,7 @@ class SensoriumMouse:
                 f"{paths['videos']}: every one of the {t_len} frames is NaN in the video or the "
                 f"responses; expected at least one valid frame before the NaN padding"
             )
-        for kind, bad in (
-            ("videos", nan_v),
-            ("responses", nan_r),
-            ("behavior", np.isnan(beh).any(axis=0)),
-            ("pupil_center", np.isnan(pupil).any(axis=0)),
-        ):
+        for kind, bad in (("videos", nan_v), ("responses", nan_r)):
             inside = np.flatnonzero(bad[:n_valid])
             if inside.size:
                 raise InputError(
@@ -387,14 +485,113 @@ class SensoriumMouse:
                     f"inside the valid part (frames 0-{n_valid - 1}); expected NaN only as padding "
                     f"at the end"
                 )
+        responses = np.ascontiguousarray(resp[:, :n_valid].T)
+        negative = responses < 0
+        n_negative = int(negative.sum())
+        if n_negative and self.negative == "refuse":
+            raise InputError(
+                f"{paths['responses']}: has {n_negative} negative values (min {float(responses.min()):.3g}); "
+                f"expected non-negative activity (negative='clip' sets them to 0)"
+            )
+        responses[negative] = 0.0
+        behavior, n_beh = fill_nan_runs(beh[:, :n_valid].T, self.max_nan_run, str(paths["behavior"]))
+        pupil_center, n_pup = fill_nan_runs(pupil[:, :n_valid].T, self.max_nan_run, str(paths["pupil_center"]))
+        self._cleaned[tid] = (n_negative, n_beh, n_pup)
         return Trial(
             trial_id=tid,
             tier=str(self.tiers[self._index[tid]]),
             video=np.ascontiguousarray(np.moveaxis(video[:, :, :n_valid], -1, 0)),
-            responses=np.ascontiguousarray(resp[:, :n_valid].T),
-            behavior=np.ascontiguousarray(beh[:, :n_valid].T),
-            pupil_center=np.ascontiguousarray(pupil[:, :n_valid].T),
+            responses=responses,
+            behavior=np.ascontiguousarray(behavior),
+            pupil_center=np.ascontiguousarray(pupil_center),
         )
+
+    def cleaning(self) -> dict[str, int]:
+        """What reading changed, summed over the distinct trials read so far.
+
+        Returns
+        -------
+        dict
+            ``trials_read``, ``negative_values_clipped`` (responses set to 0; with ``negative="refuse"`` a
+            negative raises instead), ``nan_frames_interpolated_behavior`` and
+            ``nan_frames_interpolated_pupil_center`` (frames filled by :func:`fill_nan_runs`).
+        """
+        counts = np.array(list(self._cleaned.values()), dtype=np.int64).reshape(-1, 3).sum(axis=0)
+        return {
+            "trials_read": len(self._cleaned),
+            "negative_values_clipped": int(counts[0]),
+            "nan_frames_interpolated_behavior": int(counts[1]),
+            "nan_frames_interpolated_pupil_center": int(counts[2]),
+        }
+
+    # ------------------------------------------------------------------ withheld tiers, repeats
+    def withheld_tiers(self) -> list[str]:
+        """Tiers (other than ``'none'``) whose responses are zero (or NaN) in every trial: withheld, not recorded.
+
+        The Sensorium 2023 competition release stores the test tiers' responses as zeros; scoring or
+        reconstructing them would use zeros. Reads each trial's responses file until one holds a non-zero
+        value (so a tier with responses costs one file); the answer is cached.
+
+        Returns
+        -------
+        list of str
+            In the order of :data:`TIERS`.
+
+        Examples
+        --------
+        >>> SensoriumMouse("mouse_folder").withheld_tiers()       # doctest: +SKIP
+        ['live_test_main', 'live_test_bonus', 'final_test_main', 'final_test_bonus']
+        """
+        if self._withheld is None:
+            present = [t for t in TIERS if t != "none" and t in set(self.tiers.tolist())]
+            present += sorted(set(self.tiers.tolist()) - set(TIERS))
+            withheld = []
+            for tier in present:
+                if not any(
+                    np.any(np.nan_to_num(_load_npy(self._path("responses", tid), mmap=True)))
+                    for tid in self.trial_ids_of(tier)
+                ):
+                    withheld.append(tier)
+            self._withheld = withheld
+        return list(self._withheld)
+
+    def tiers_with_responses(self) -> list[str]:
+        """Tiers (other than ``'none'``) with recorded responses, in the order of :data:`TIERS`."""
+        withheld = set(self.withheld_tiers())
+        present = set(self.tiers.tolist())
+        return [t for t in TIERS if t != "none" and t in present and t not in withheld] + sorted(
+            present - set(TIERS) - withheld
+        )
+
+    def clip_keys(self, trial_ids: Sequence[Any]) -> list[Any]:
+        """The stimulus of each trial: equal keys for repeats of the same clip.
+
+        ``meta/trials/video_ids.npy`` when the folder has it; otherwise the SHA-1 of the trial's video
+        frames (float32, the NaN padding at the end cut), so repeats group without ``video_ids``.
+
+        Parameters
+        ----------
+        trial_ids : sequence of int or str
+
+        Returns
+        -------
+        list
+            One key per trial (a video id, or a hex digest).
+
+        Examples
+        --------
+        >>> mouse = SensoriumMouse("mouse_folder")                   # doctest: +SKIP
+        >>> keys = mouse.clip_keys(mouse.trial_ids_of("oracle"))     # doctest: +SKIP
+        """
+        tids = [self._resolve(t) for t in trial_ids]
+        if self.video_ids is not None:
+            return [self.video_ids[self._index[t]].item() for t in tids]
+        keys = []
+        for tid in tids:
+            video = np.asarray(_load_npy(self._path("videos", tid), mmap=True), dtype=np.float32)
+            n = video.shape[-1] - _trailing_invalid(np.asarray(np.isnan(video).all(axis=(0, 1))))
+            keys.append(hashlib.sha1(np.ascontiguousarray(video[:, :, :n]).tobytes()).hexdigest())
+        return keys
 
     # ------------------------------------------------------------------ meta
     def meta_array(self, name: str) -> np.ndarray | None:

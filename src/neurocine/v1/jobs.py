@@ -7,13 +7,20 @@ a models folder holds ``model_<i>.pt`` files (:meth:`neurocine.v1.dnem.DNEM.save
 and ``mask.npz`` (the ensemble's transparency mask), written by ``train``.
 
 Tiers: ``train`` trains, ``oracle`` validates (early stopping), and the test
-tier (``final_test_main``, else ``live_test_main``, else ``oracle``) scores the
-models and is what ``reconstruct`` reconstructs by default (the first
-presentation of each test clip).
+tier scores the models and is what ``reconstruct`` reconstructs by default (the
+first presentation of each test clip). Only tiers with responses are used: the
+competition release stores the responses of its test tiers as zeros, and such
+withheld tiers (:meth:`~neurocine.io.sensorium.SensoriumMouse.withheld_tiers`)
+are skipped, logged and listed in ``summary.json``. The default test tier is the
+first of ``final_test_main``, ``live_test_main``, ``oracle`` that has responses,
+else a held-out part of ``train`` (tier name ``"train"``: every tenth training
+trial, never trained on); ``tier=`` (``--tier``) chooses. When ``oracle`` is the
+test tier, the held-out part of ``train`` validates instead.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import time
@@ -44,47 +51,118 @@ SUITES = ("noise", "gratings", "ablation")
 DEFAULT_NOISE_LENGTHS = (0, 1, 2, 4, 8, 16, 32)
 DEFAULT_ABLATION = (0.0, 0.5, 0.75, 0.875)
 MASK_FILE = "mask.npz"
+#: Every ``HELD_OUT_EVERY``-th training trial is held out when a part of ``train`` scores or validates.
+HELD_OUT_EVERY = 10
+
+log = logging.getLogger("neurocine.v1")
 
 
 # --------------------------------------------------------------------------- helpers
-def _mouse(data):
+def _mouse(data, negative: str = "clip"):
     from neurocine.io.sensorium import SensoriumMouse
 
-    return SensoriumMouse(data)
+    return SensoriumMouse(data, negative=negative)
 
 
-def test_tier(mouse) -> str:
-    """The tier that scores models and is reconstructed: the first of ``TEST_TIERS`` the mouse has."""
-    present = set(np.asarray(mouse.tiers).tolist())
-    for tier in TEST_TIERS:
-        if tier in present:
-            return tier
+def test_tier(mouse, tier: str | None = None) -> str:
+    """The tier that scores models and is reconstructed (``"train"``: the held-out part of the training tier).
+
+    Parameters
+    ----------
+    mouse : SensoriumMouse
+    tier : str, optional
+        A tier of the mouse that has responses. None: the first of ``TEST_TIERS`` with responses, else
+        ``"train"``.
+
+    Raises
+    ------
+    InputError
+        ``tier`` is withheld (its responses are all zeros), absent from the mouse or ``'none'``.
+
+    Examples
+    --------
+    >>> test_tier(SensoriumMouse("competition_mouse"))   # doctest: +SKIP
+    'oracle'
+    """
+    with_responses = mouse.tiers_with_responses()
+    if tier is not None:
+        if tier in mouse.withheld_tiers():
+            raise InputError(
+                f"--tier {tier}: its responses are withheld (zero in every trial of {mouse.root}); "
+                f"expected a tier with responses: {', '.join(with_responses) or 'none'}"
+            )
+        if tier not in with_responses:
+            raise InputError(
+                f"--tier {tier}: {mouse.root} has no trials of that tier; expected a tier with responses: "
+                f"{', '.join(with_responses) or 'none'}"
+            )
+        return tier
+    for name in TEST_TIERS:
+        if name in with_responses:
+            return name
+    if "train" in with_responses:
+        return "train"
     raise InputError(
-        f"{mouse.root}: meta/trials/tiers.npy has tiers {sorted(present)}; expected one of "
-        f"{list(TEST_TIERS)} to test on"
+        f"{mouse.root}: no tier has responses (withheld: {', '.join(mouse.withheld_tiers())}); expected "
+        f"recorded responses in train, oracle or a test tier"
     )
 
 
-def _first_presentations(mouse, tier: str) -> list[str]:
-    """One trial per distinct clip of ``tier`` (by ``meta/trials/video_ids``; every trial when absent)."""
-    return [group[0] for group in _clips(mouse, tier)]
+test_tier.__test__ = False  # type: ignore[attr-defined]  # a job helper, not a test for pytest to collect
 
 
-def _clips(mouse, tier: str) -> list[list[str]]:
-    """Trials of ``tier`` grouped by clip, in order of first presentation (one group per trial without video ids)."""
-    ids = mouse.trial_ids_of(tier)
-    if mouse.video_ids is None:
-        return [[tid] for tid in ids]
-    position = {tid: i for i, tid in enumerate(mouse.trial_ids)}
+def _train_split(mouse) -> tuple[list[str], list[str]]:
+    """(fitted, held out): every ``HELD_OUT_EVERY``-th training trial (at least one) is held out."""
+    ids = mouse.trial_ids_of("train")
+    if len(ids) < 2:
+        raise InputError(
+            f"{mouse.root}: has {len(ids)} training trials and no other tier with responses; expected at least 2 "
+            f"to hold one out for scoring"
+        )
+    held = ids[HELD_OUT_EVERY - 1 :: HELD_OUT_EVERY] or ids[-1:]
+    kept = set(held)
+    return [t for t in ids if t not in kept], held
+
+
+def _tier_ids(mouse, tier: str) -> list[str]:
+    """Trials that score (and are reconstructed) for ``tier``: its trials, or the held-out part of ``train``."""
+    return _train_split(mouse)[1] if tier == "train" else mouse.trial_ids_of(tier)
+
+
+def _tier_report(mouse, tier: str, job: str) -> dict[str, Any]:
+    """Summary entries on the tiers, and a warning in the log for each withheld tier."""
+    withheld = mouse.withheld_tiers()
+    for name in withheld:
+        log.warning(
+            "%s: tier %s of %s has withheld responses (zero in all %d trials); it is not scored or reconstructed",
+            job,
+            name,
+            mouse.root,
+            len(mouse.trial_ids_of(name)),
+        )
+    return {
+        "test_tier": tier if tier != "train" else "train (held-out part)",
+        "withheld_tiers": withheld,
+        "tiers_with_responses": mouse.tiers_with_responses(),
+    }
+
+
+def _first_presentations(mouse, ids: Sequence[str]) -> list[str]:
+    """One trial per distinct clip among ``ids`` (see :meth:`SensoriumMouse.clip_keys`)."""
+    return [group[0] for group in _clips(mouse, ids)]
+
+
+def _clips(mouse, ids: Sequence[str]) -> list[list[str]]:
+    """Trials ``ids`` grouped by clip (``video_ids``, else frame hashes), in order of first presentation."""
     groups: dict[Any, list[str]] = {}
-    for tid in ids:
-        groups.setdefault(mouse.video_ids[position[tid]], []).append(tid)
+    for tid, key in zip(ids, mouse.clip_keys(ids)):
+        groups.setdefault(key, []).append(tid)
     return list(groups.values())
 
 
-def _repeats(mouse, tier: str) -> list[list[str]]:
-    """Trials of ``tier`` grouped by clip, only clips shown more than once."""
-    return [g for g in _clips(mouse, tier) if len(g) > 1]
+def _repeats(mouse, ids: Sequence[str]) -> list[list[str]]:
+    """Trials ``ids`` grouped by clip, only clips shown more than once."""
+    return [g for g in _clips(mouse, ids) if len(g) > 1]
 
 
 def load_models(models: str | os.PathLike, device: str = "auto"):
@@ -167,6 +245,8 @@ def run_train(
     device: str = "auto",
     mask_iterations: int = 300,
     rf_stimuli: int = 2000,
+    tier: str | None = None,
+    negative: str = "clip",
     figures: bool = True,
     **dnem_params,
 ) -> JobResult:
@@ -178,8 +258,14 @@ def run_train(
     ``single_trial_correlation`` (the ensemble's held-out mean, frames >= 50),
     per-instance values, ``correlation_to_average`` (test clips shown more
     than once), and for simulated data ``ceiling_correlation`` and
-    ``fraction_of_ceiling``. Checkpoints go to ``.OUT.checkpoints`` beside
-    ``out``; an interrupted run resumes from them, and they are removed on success.
+    ``fraction_of_ceiling``; also ``test_tier``, ``withheld_tiers`` (tiers
+    whose responses are all zeros, never scored), ``tiers_with_responses``,
+    ``validation`` and what reading cleaned (``negative_values_clipped``,
+    ``nan_frames_interpolated_*``). ``tier`` chooses the test tier (see
+    :func:`test_tier`); ``negative`` is ``"clip"`` (negative responses set to
+    0) or ``"refuse"`` (see :class:`~neurocine.io.sensorium.SensoriumMouse`).
+    Checkpoints go to ``.OUT.checkpoints`` beside ``out``; an interrupted run
+    resumes from them, and they are removed on success.
 
     Returns
     -------
@@ -187,20 +273,30 @@ def run_train(
         The result folder (``summary``: its ``summary.json``, and ``report.html``); indexing reads ``out``
         and ``metrics``.
     """
+    from neurocine.io.sensorium import TrialSequence
     from neurocine.metrics.neural import correlation_to_average, single_trial_correlation
     from neurocine.v1.dnem import EnsembleModule, train_ensemble
     from neurocine.v1.receptive_fields import map_receptive_fields, population_rf
 
-    mouse = _mouse(data)
+    mouse = _mouse(data, negative)
     out = Path(out)
     if int(instances) < 1:
         raise InputError(f"--instances: got {instances}; expected at least 1")
-    train = mouse.trials("train")
-    if len(train) == 0:
+    if not mouse.trial_ids_of("train"):
         raise InputError(f"{mouse.root}: no trials in tier 'train'; expected training trials")
-    val = mouse.trials("oracle") if "oracle" in set(np.asarray(mouse.tiers).tolist()) else None
-    tier = test_tier(mouse)
-    test = mouse.trials(tier)
+    if "train" in mouse.withheld_tiers():
+        raise InputError(f"{mouse.root}: the responses of tier 'train' are zero in every trial; expected recordings")
+    tier = test_tier(mouse, tier)
+    tier_info = _tier_report(mouse, tier, "v1 train")
+    fit_ids, held_ids = _train_split(mouse) if tier in ("train", "oracle") else (mouse.trial_ids_of("train"), [])
+    train = TrialSequence(mouse, fit_ids)
+    if tier == "oracle" or "oracle" not in tier_info["tiers_with_responses"]:
+        val = TrialSequence(mouse, held_ids) if tier != "train" and held_ids else None
+        validation = f"held-out part of train ({len(held_ids)} trials)" if val is not None else "none (training loss)"
+    else:
+        val = mouse.trials("oracle")
+        validation = "oracle"
+    test = TrialSequence(mouse, _tier_ids(mouse, tier))
     params = {
         "data": str(data),
         "instances": int(instances),
@@ -209,6 +305,7 @@ def run_train(
         "mask_iterations": mask_iterations,
         "rf_stimuli": rf_stimuli,
         "test_tier": tier,
+        "negative": negative,
         **dnem_params,
     }
     checkpoints = checkpoint_folder(out)
@@ -236,10 +333,12 @@ def run_train(
             "single_trial_correlation_instances": [float(np.nanmean(r)) for r in r_instances],
             "n_test_trials": len(test),
             "n_neurons": mouse.n_neurons,
-            "test_tier": tier,
+            **tier_info,
+            "validation": validation,
+            "n_train_trials": len(train),
             "epochs": [int(m.n_epochs_) for m in fitted],
         }
-        groups = _repeats(mouse, tier)
+        groups = _repeats(mouse, test.trial_ids)
         if groups:
             index = {t.trial_id: j for j, t in enumerate(test)}
             by_clip_resp = [[responses[index[tid]] for tid in g] for g in groups]
@@ -278,12 +377,24 @@ def run_train(
         res.save_arrays(
             "scores.npz", single_trial_correlation=r_ensemble, single_trial_correlation_instances=np.stack(r_instances)
         )
+        metrics.update(_cleaning(mouse))
         res.metrics.update(metrics)
         res.extra["history"] = [m.history_ for m in fitted]
         if figures:
             _train_figures(res, fitted, alpha, pop, rfs, truth_rfs, r_ensemble, metrics)
     shutil.rmtree(checkpoints, ignore_errors=True)
     return JobResult(res.out, {"out": str(out), "metrics": metrics})
+
+
+def _cleaning(mouse) -> dict[str, int]:
+    """What reading changed (:meth:`SensoriumMouse.cleaning`), logged when anything was."""
+    counts = mouse.cleaning()
+    if counts["negative_values_clipped"]:
+        log.info("clipped %d negative responses to 0", counts["negative_values_clipped"])
+    for kind in ("behavior", "pupil_center"):
+        if counts[f"nan_frames_interpolated_{kind}"]:
+            log.info("interpolated %d NaN frames of %s", counts[f"nan_frames_interpolated_{kind}"], kind)
+    return counts
 
 
 def _planted_rfs(mouse) -> np.ndarray | None:
@@ -394,7 +505,8 @@ def _thresholded(alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return update, evaluation
 
 
-def _select_trials(mouse, trials: Sequence[str] | None, n_trials: int | None) -> list[str]:
+def _select_trials(mouse, trials: Sequence[str] | None, n_trials: int | None, tier: str | None = None) -> list[str]:
+    """``trials`` (checked: known, not in a withheld tier), else the first presentation of each test-tier clip."""
     if trials:
         ids = [str(t) for t in trials]
         known = set(mouse.trial_ids)
@@ -404,8 +516,15 @@ def _select_trials(mouse, trials: Sequence[str] | None, n_trials: int | None) ->
                 f"--trials: {missing} are not trials of {mouse.root}; expected ids among "
                 f"{len(known)} trials (e.g. {sorted(known)[:5]})"
             )
+        withheld = set(mouse.withheld_tiers())
+        bad = [t for t in ids if mouse.tier_of(t) in withheld]
+        if bad:
+            raise InputError(
+                f"--trials: {bad[:5]} belong to tier {mouse.tier_of(bad[0])!r} whose responses are withheld "
+                f"(all zeros); expected trials of a tier with responses: {', '.join(mouse.tiers_with_responses())}"
+            )
     else:
-        ids = _first_presentations(mouse, test_tier(mouse))
+        ids = _first_presentations(mouse, _tier_ids(mouse, test_tier(mouse, tier)))
     if n_trials is not None:
         ids = ids[: int(n_trials)]
     if not ids:
@@ -420,6 +539,8 @@ def run_reconstruct(
     *,
     trials: Sequence[str] | None = None,
     n_trials: int | None = None,
+    tier: str | None = None,
+    negative: str = "clip",
     method: str = "paper",
     iterations: int | None = None,
     lr: float | None = None,
@@ -442,7 +563,11 @@ def run_reconstruct(
     ``summary.json`` holds each trial's video correlation (Pearson over the
     evaluation-mask pixels of frames >= 30) and mean frame correlation, their
     means ``mean_video_correlation`` / ``mean_frame_correlation``, and the
-    ensembling curve (mean video correlation when averaging 1..k models' movies).
+    ensembling curve (mean video correlation when averaging 1..k models' movies),
+    ``test_tier``, ``withheld_tiers`` and what reading cleaned (as ``train``).
+    Without ``trials`` the first presentation of every clip of the test tier
+    (``tier``, see :func:`test_tier`) is reconstructed; trials of a withheld
+    tier are refused.
 
     ``truth_model`` (simulated data) reconstructs with the simulator's own
     population instead of trained models: the upper bound a perfect encoding
@@ -459,13 +584,18 @@ def run_reconstruct(
     from neurocine.metrics import match_contrast_luminance
     from neurocine.v1.reconstruction import error_map, predicted_responses, reconstruct
 
-    mouse = _mouse(data)
+    mouse = _mouse(data, negative)
     modules, models_mask = _encoding_models(mouse, models, truth_model, device)
-    ids = _select_trials(mouse, trials, n_trials)
+    ids = _select_trials(mouse, trials, n_trials, tier)
+    tier_info = _tier_report(mouse, test_tier(mouse, tier), "v1 reconstruct")
+    if trials:
+        tier_info["test_tier"] = None  # the trials were chosen one by one
     params = {
         "data": str(data),
         "models": "simulator ground truth" if truth_model else str(models),
         "trials": ids,
+        "tier": tier,
+        "negative": negative,
         "method": method,
         "iterations": iterations,
         "lr": lr,
@@ -557,6 +687,8 @@ def run_reconstruct(
             "n_models": len(modules),
             "trials": rows,
             "evaluation_mask_fraction": float(evaluation.mean()),
+            **tier_info,
+            **_cleaning(mouse),
         }
         if curves_by_k:
             by_k = np.mean(curves_by_k, axis=0)

@@ -69,6 +69,14 @@ Simulated mouse (:func:`simulate_v1`)
     (:meth:`V1Population.save`), ``true_rates/<trial>.npy`` (``(N, T)`` float16, oracle and test trials),
     ``trial_sources.npy``, ``clips.json`` (source and crop of every unique clip) and ``summary.json``.
 
+Release-like folder (``release_like=True``)
+    The same mouse written like the Sensorium 2023 competition release, to exercise the readers: responses
+    stored as float32 with small negative values (Gaussian noise, SD ``RELEASE_NOISE_SD``, added to the
+    counts, as deconvolved traces dip below zero), every file NaN-padded to 300 frames, tiers stored as
+    ``<U16`` strings, the ``final_test_main`` responses withheld (stored as zeros; the ceiling is still
+    measured on the responses before they were withheld), a 3-frame NaN gap (an eye-tracking dropout) in
+    the pupil centre of the first training trial, and per-mouse statistics over the train tier.
+
 Ceiling
     ``ceiling_correlation`` is the Sensorium single-trial metric applied to the true rates: per neuron the
     Pearson correlation between ``lambda_n`` and ``r_n`` over the frames ``>= 50`` of all test trials
@@ -104,6 +112,10 @@ _EPS = 1e-3  # complex-cell amplitude floor (normalised drive units before calib
 _N_TAPS = 10  # temporal filter length (frames)
 _MEAN_RATE_RANGE = (0.01, 1.0)  # counts per frame
 _PEAK_RATE = 5.0  # counts per frame at unit gain
+#: SD of the Gaussian noise added to the counts of a release-like folder (negative values appear).
+RELEASE_NOISE_SD = 0.05
+#: Tiers whose responses a release-like folder withholds (stored as zeros).
+RELEASE_WITHHELD = ("final_test_main",)
 
 
 # --------------------------------------------------------------------------- behaviour
@@ -724,6 +736,8 @@ def simulate_v1(
     complex_fraction: float = 0.4,
     n_calibration: int = 24,
     pad_to: int | None = None,
+    release_like: bool = False,
+    movie_fraction: float = 0.5,
     overwrite: bool = False,
 ) -> dict:
     """Simulate a mouse V1 recorded with natural clips and write it as a Sensorium 2023 folder.
@@ -755,6 +769,13 @@ def simulate_v1(
         Training trials used to calibrate the population.
     pad_to : int, optional
         NaN-pad every file to this many frames (like the competition's 300), to exercise readers.
+    release_like : bool, default False
+        Write the folder like the competition release (see the module notes): float32 responses with
+        small negative values, padding to 300 frames (unless ``pad_to``), ``<U16`` tiers, the test tier's
+        responses withheld as zeros, a short NaN gap in one trial's pupil centre.
+    movie_fraction : float, default 0.5
+        Share of the clips cut from movies rather than panned over photos (:func:`~neurocine.stimuli.make_clips`;
+        0 skips reading the movies, the fastest for tests).
     overwrite : bool, default False
         Replace an existing non-empty ``out``.
 
@@ -791,15 +812,26 @@ def simulate_v1(
         raise InputError(f"{out}: already exists and is not empty; expected a new folder (or overwrite=True)")
     train_sources, held_out = _stimuli.split_sources(test_sources)
 
+    if release_like and pad_to is None:
+        pad_to = 300
     ss = np.random.SeedSequence(seed)
-    rng_pop, rng_stim, rng_beh, rng_noise, rng_order = (np.random.default_rng(s) for s in ss.spawn(5))
+    # a sixth stream for the release-like changes leaves the first five (and default folders) as they were
+    rng_pop, rng_stim, rng_beh, rng_noise, rng_order, rng_release = (np.random.default_rng(s) for s in ss.spawn(6))
     pop = V1Population.random(n_neurons, rng_pop, complex_fraction=complex_fraction, ceiling=ceiling)
 
     # stimuli: unique clips per tier, then presentations
     clip_sets = [
-        ("train", _stimuli.make_clips(train_sources, n_train, n_frames, rng_stim), 1),
-        ("oracle", _stimuli.make_clips(train_sources, n_oracle, n_frames, rng_stim), oracle_repeats),
-        ("final_test_main", _stimuli.make_clips(held_out, n_test, n_frames, rng_stim), test_repeats),
+        ("train", _stimuli.make_clips(train_sources, n_train, n_frames, rng_stim, movie_fraction=movie_fraction), 1),
+        (
+            "oracle",
+            _stimuli.make_clips(train_sources, n_oracle, n_frames, rng_stim, movie_fraction=movie_fraction),
+            oracle_repeats,
+        ),
+        (
+            "final_test_main",
+            _stimuli.make_clips(held_out, n_test, n_frames, rng_stim, movie_fraction=movie_fraction),
+            test_repeats,
+        ),
     ]
     clips, presentations = [], []  # presentations: (tier, clip index)
     for tier, cs, reps in clip_sets:
@@ -825,7 +857,8 @@ def simulate_v1(
         resp_sq = np.zeros(n_neurons)
         resp_min = np.full(n_neurons, np.inf)
         resp_max = np.full(n_neurons, -np.inf)
-        beh_frames, eye_frames = [], []
+        beh_frames: list[np.ndarray] = []
+        eye_frames: list[np.ndarray] = []
         accum = {"oracle": _CorrSums(n_neurons), "final_test_main": _CorrSums(n_neurons)}
         for k in progress(range(len(presentations)), total=len(presentations), desc="simulate V1"):
             tier, ci = presentations[k]
@@ -833,7 +866,22 @@ def simulate_v1(
             beh, eye = behaviour[k]
             lam = pop.rates(video, beh, eye)
             resp = pop.sample(lam, rng_noise)
-            write_trial(tmp, k, Trial(str(k), tier, video, resp, beh, eye), video_dtype=np.uint8, pad_to=pad_to)
+            stored = resp
+            dtype: Any = np.float16
+            if release_like:
+                resp = (resp + rng_release.normal(0.0, RELEASE_NOISE_SD, resp.shape)).astype(np.float32)
+                stored, dtype = (np.zeros_like(resp) if tier in RELEASE_WITHHELD else resp), np.float32
+                if tier == "train" and not beh_frames:
+                    eye = eye.copy()
+                    eye[n_frames // 2 : n_frames // 2 + 3] = np.nan  # an eye-tracking dropout
+            write_trial(
+                tmp,
+                k,
+                Trial(str(k), tier, video, stored, beh, eye),
+                video_dtype=np.uint8,
+                response_dtype=dtype,
+                pad_to=pad_to,
+            )
             if tier == "train":
                 v_sum += float(video.sum())
                 v_sq += float((video.astype(np.float64) ** 2).sum())
@@ -874,13 +922,15 @@ def simulate_v1(
                 "max": resp_max.astype(np.float32),
             },
             "behavior": {
-                s: getattr(np, s)(beh_all, axis=0).astype(np.float32) for s in ("mean", "std", "min", "max", "median")
+                s: getattr(np, "nan" + s)(beh_all, axis=0).astype(np.float32)
+                for s in ("mean", "std", "min", "max", "median")
             },
             "pupil_center": {
-                s: getattr(np, s)(eye_all, axis=0).astype(np.float32) for s in ("mean", "std", "min", "max", "median")
+                s: getattr(np, "nan" + s)(eye_all, axis=0).astype(np.float32)
+                for s in ("mean", "std", "min", "max", "median")
             },
         }
-        tiers = np.array([t for t, _ in presentations])
+        tiers = np.array([t for t, _ in presentations], dtype="<U16" if release_like else None)
         video_ids = np.array([ci for _, ci in presentations], dtype=np.int64)
         coords = np.stack([pop.x * 10.0, pop.y * 10.0, np.random.default_rng(seed).uniform(200, 300, n_neurons)], 1)
         write_meta(
@@ -918,6 +968,8 @@ def simulate_v1(
             "fps": 30.0,
             "frame_shape": list(pop.frame_shape),
             "tiers": {t: int((tiers == t).sum()) for t in ("train", "oracle", "final_test_main")},
+            "release_like": bool(release_like),
+            "withheld_tiers": list(RELEASE_WITHHELD) if release_like else [],
             "unique_clips": {"train": n_train, "oracle": n_oracle, "final_test_main": n_test},
             "repeats": {"oracle": oracle_repeats, "final_test_main": test_repeats},
             "train_sources": list(train_sources),
