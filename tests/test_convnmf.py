@@ -715,3 +715,17 @@ def test_default_fit_runs_small_starts_stacked_with_the_same_result(monkeypatch,
     np.testing.assert_array_equal(fast.amplitudes_ > 0, slow.amplitudes_ > 0)
     np.testing.assert_allclose(fast.amplitudes_, slow.amplitudes_, atol=1e-3)
     assert fast.r2_ == pytest.approx(slow.r2_, abs=1e-6)
+
+
+# --------------------------------------------------------------------------- #
+# progress: sweeps and starts on stderr when bars are on, nothing when off
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("solver, label", [("default", "Conv-NMF sweeps"), ("seed", "seed solver")])
+def test_fit_shows_its_sweeps_only_when_bars_are_on(notebook_data, bars, solver, label):
+    model = ConvNMF(n_components=4, width=10, n_init=2 if solver == "default" else None, solver=solver, random_state=0)
+    _, err = bars(True, lambda: model.fit(notebook_data.data))
+    assert f"{label}:" in err
+    if solver == "default":
+        assert "start 1/2" in err and "best start" in err  # the restarts are named beside the sweep count
+    _, err = bars(False, lambda: model.fit(notebook_data.data))
+    assert err == ""

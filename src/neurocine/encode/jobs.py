@@ -78,6 +78,7 @@ from neurocine.errors import InputError
 from neurocine.io.config import ConfigTable, read_config
 from neurocine.io.results import JobResult
 from neurocine.report.html import JobFolder
+from neurocine.runtime import progress
 
 __all__ = [
     "EncodeConfig",
@@ -888,7 +889,7 @@ def framerate_study(data: EncodingData, design: dict, model: dict, sequence: dic
         NaN without a sequence model), ``n_samples`` and ``seconds`` per row.
     """
     out: dict[str, Any] = {"rows": [], "ridge": [], "sequence": [], "n_samples": [], "seconds": []}
-    for kind in ("third", "half", "original", "interpolated"):
+    for kind in progress(("third", "half", "original", "interpolated"), desc="frame rates", unit="rate"):
         t0 = time.perf_counter()
         variant, label = _resampled(data, kind)
         dm = build_design(variant, design, fps=variant.fps)

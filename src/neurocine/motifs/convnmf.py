@@ -11,7 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from neurocine.errors import InputError
 from neurocine.metrics import r2_of_squared_error, r2_score
-from neurocine.runtime import progress_enabled, resolve_device
+from neurocine.runtime import progress_bar, resolve_device
 from neurocine.validation import check_int, validate_signal_matrix
 
 SOLVERS = ("default", "seed")
@@ -286,12 +286,7 @@ class ConvNMF(TransformerMixin, BaseEstimator):
             observed = torch.zeros(t_len + self.width, n, dtype=data.dtype, device=device)
             observed[:t_len] = torch.from_numpy(np.ascontiguousarray(mask)).to(device)
             observed = observed.T
-        bar = None
-        if progress_enabled():
-            from tqdm.auto import tqdm
-
-            bar = tqdm(desc="Conv-NMF sweeps", unit="sweep", leave=False)
-        try:
+        with progress_bar(desc="Conv-NMF sweeps", unit="sweep") as bar:
             state, sigma = fit_default(
                 data,
                 self._solver_config(),
@@ -301,9 +296,6 @@ class ConvNMF(TransformerMixin, BaseEstimator):
                 observed=observed,
                 progress_bar=bar,
             )
-        finally:
-            if bar is not None:
-                bar.close()
         self.templates_ = state.templates.cpu().numpy()
         self.amplitudes_ = state.dense_amplitudes().T.contiguous().cpu().numpy()
         self.log_likelihoods_ = np.asarray(state.log_likelihoods)

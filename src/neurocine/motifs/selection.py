@@ -465,7 +465,10 @@ def select_n_components(
     else:
         finished = (_keyed(k, r, _masked_fit, X, masks[r], k, width, seeds[r], params) for k, r in jobs)
     for key, record in progress(
-        finished, total=len(jobs), desc=f"K selection ({done} fits from the checkpoint)" if done else "K selection"
+        finished,
+        total=len(jobs),
+        desc=f"K selection ({done} fits from the checkpoint)" if done else "K selection",
+        unit="fit",
     ):
         records[key] = record
         if checkpoint_dir is not None:
