@@ -218,6 +218,23 @@ def test_framerates_with_sequence_model(session, tmp_path):
     assert np.argmax(lstm) == np.argmax(ridge) == 3, ev
 
 
+def test_framerates_show_the_rates_only_when_bars_are_on(session, bars, monkeypatch):
+    """The loop over the four rates has its bar (each model's own loops have theirs: tests/test_runtime.py)."""
+    from neurocine.encode import jobs
+
+    cfg = load_encode_config(session / "encode.toml")
+    data = prepare_data(cfg)
+    seen = []
+    monkeypatch.setattr(
+        jobs, "block_split_evs", lambda X, Y, *a: seen.append(X.shape[0]) or {"ridge_ev": np.zeros(Y.shape[1])}
+    )
+    _, err = bars(True, lambda: jobs.framerate_study(data, cfg.design, cfg.model, None))
+    assert "frame rates:" in err and "/4 [" in err and "rate/s" in err
+    assert seen == [1200, 1800, 3600, 3599]
+    _, err = bars(False, lambda: jobs.framerate_study(data, cfg.design, cfg.model, None))
+    assert err == ""
+
+
 # --------------------------------------------------------------------------- configs with errors
 
 
