@@ -30,12 +30,14 @@ class ConvNMF(TransformerMixin, BaseEstimator):
     Parameters
     ----------
     n_components : int
-        Number of units K.
+        Number of units K, at most ``T // width`` (the templates, side by
+        side, must fit in the data).
     width : int
         Template duration D in samples (must be shorter than the data).
     rank : int or None
-        Rank R of signed templates (``U (N x R) @ V (R x D)``). None: 1 for
-        signed templates, full for ``nonnegative=True`` (which takes no rank).
+        Rank R of signed templates (``U (N x R) @ V (R x D)``), at most
+        ``min(N, D)``. None: 1 for signed templates, full for
+        ``nonnegative=True`` (which takes no rank).
     nonnegative : bool
         Nonnegative full-rank templates (seqNMF-style sequences: each channel
         its own time course) instead of signed rank-R ones.
@@ -51,7 +53,7 @@ class ConvNMF(TransformerMixin, BaseEstimator):
         spike at a given sample (spike-and-slab prior). A spike is kept only
         if its posterior gain exceeds ``log((1 - p) / p)``.
     max_iter : int or None
-        Sweeps per start (None: 20 for ``"seed"``, as the notebook; 100 for
+        Sweeps per start, >= 1 (None: 20 for ``"seed"``, as the notebook; 100 for
         ``"default"``). For ``"default"`` no stage runs more sweeps than
         this: the starts (at most 10 each before they are compared), the
         trials of a split move (at most 5) and the final fit. With
@@ -148,19 +150,31 @@ class ConvNMF(TransformerMixin, BaseEstimator):
     # ------------------------------------------------------------------ #
     # validation
     # ------------------------------------------------------------------ #
-    def _check_params(self, n_timesteps: int) -> None:
-        check_int("n_components", self.n_components)
+    def _check_params(self, n_timesteps: int, n_channels: int) -> None:
+        """Refuse, before any work, hyper-parameters the data's ``(n_timesteps, n_channels)`` cannot support."""
         check_int("width", self.width)
         if self.width >= n_timesteps:
             raise InputError(
                 f"width: got {self.width} samples, expected fewer than the data's {n_timesteps} time steps"
             )
+        check_int(
+            "n_components",
+            self.n_components,
+            maximum=n_timesteps // self.width,
+            why=f"{n_timesteps} time steps hold at most {n_timesteps // self.width} templates of width {self.width}",
+        )
         if self.solver not in SOLVERS:
             raise InputError(f"solver: got {self.solver!r}, expected one of {', '.join(SOLVERS)}")
         if self.rank is not None:
-            check_int("rank", self.rank)
             if self.nonnegative:
                 raise InputError("rank: nonnegative templates are full-rank; expected rank=None with nonnegative=True")
+            check_int(
+                "rank",
+                self.rank,
+                maximum=min(n_channels, self.width),
+                why=f"templates of {n_channels} channels x width {self.width} have rank at most "
+                f"{min(n_channels, self.width)}",
+            )
         if self.nonnegative and self.solver == "seed":
             raise InputError("nonnegative: the seed solver fits signed rank-R templates; expected solver='default'")
         for name in ("amp_rate",):
@@ -172,7 +186,7 @@ class ConvNMF(TransformerMixin, BaseEstimator):
         if not (0 < self.spike_prob < 1):
             raise InputError(f"spike_prob: got {self.spike_prob!r}, expected a probability in (0, 1)")
         if self.max_iter is not None:
-            check_int("max_iter", self.max_iter, 0)
+            check_int("max_iter", self.max_iter)
         if self.n_init is not None:
             check_int("n_init", self.n_init)
         if self.tol is not None and not (self.tol >= 0):
@@ -226,7 +240,7 @@ class ConvNMF(TransformerMixin, BaseEstimator):
 
         X = self._check_X(X, reset=True)
         t_len, n = X.shape
-        self._check_params(t_len)
+        self._check_params(t_len, n)
         if mask is not None:
             if self.solver == "seed":
                 raise InputError("mask: masked fitting needs solver='default'")
