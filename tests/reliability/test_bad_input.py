@@ -100,6 +100,24 @@ CASES = {
     "encode-unknown-key": (("encode", "unknown_key.toml"), ["unknown_key.toml", "windw"]),
     "encode-misaligned": (("encode", "misaligned.toml"), ["behaviour.csv", "39"]),
     "batch-no-video-column": (("batch", "motion", "sessions.csv"), ["sessions.csv", "video"]),
+    # sizes the data cannot hold (signal.npz is 200 x 6, stack.npy 30 frames): refused before any work
+    "motifs-more-units-than-fit": (
+        ("motifs", "fit", "signal.npz", "-k", "41", "-d", "5"),
+        ["got 41", "[1, 40]", "200 time steps"],
+    ),
+    "motifs-rank-above-template": (
+        ("motifs", "fit", "signal.npz", "-k", "2", "-d", "5", "--rank", "7"),
+        ["got 7", "[1, 5]", "6 channels x width 5"],
+    ),
+    "motifs-zero-sweeps": (("motifs", "fit", "signal.npz", "-k", "2", "-d", "5", "--max-iter", "0"), ["got 0", ">= 1"]),
+    "motifs-select-more-units-than-fit": (
+        ("motifs", "select", "signal.npz", "--components", "2-41", "-d", "5"),
+        ["got 41", "[1, 40]"],
+    ),
+    "imaging-window-longer-than-stack": (
+        ("imaging", "dff", "stack.npy", "--window", "31"),
+        ["window", "got 31", "[1, 30]", "30 frames"],
+    ),
 }
 
 
