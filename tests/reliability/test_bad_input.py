@@ -114,6 +114,10 @@ CASES = {
         ("motifs", "select", "signal.npz", "--components", "2-41", "-d", "5"),
         ["got 41", "[1, 40]"],
     ),
+    "video-more-svd-components-than-motion-frames": (
+        ("video", "motion", "good.mp4", "--svd", "40"),
+        ["got 40", "[0, 39]", "40 frames"],
+    ),
     "imaging-window-longer-than-stack": (
         ("imaging", "dff", "stack.npy", "--window", "31"),
         ["window", "got 31", "[1, 30]", "30 frames"],
@@ -164,3 +168,15 @@ def test_good_input_of_the_same_fixture_runs(files, tmp_path):
     proc = neurocine("video", "motion", files / "good.mp4", "--out", tmp_path / "motion", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert json.loads((tmp_path / "motion" / "summary.json").read_text())["metrics"]["frames"] == 40
+
+
+def test_the_largest_possible_sizes_of_the_same_fixture_run(files):
+    """The boundary twins of the size cases: 39 motion components of 40 frames, a 30-frame window on 30 frames."""
+    from neurocine.encode.video_jobs import compute_motion
+    from neurocine.features.widefield import dff
+
+    result, _ = compute_motion(files / "good.mp4", n_svd=39)
+    assert result.svd_temporal.shape == (40, 1, 39) and np.isfinite(result.svd_temporal).all()
+    stack = np.load(files / "stack.npy")
+    f0 = stack.mean(0, dtype=np.float64)
+    np.testing.assert_allclose(dff(stack, 30, mode="block", dtype=np.float64), (stack - f0) / f0, atol=1e-12)
