@@ -63,6 +63,7 @@ def files(tmp_path_factory) -> Path:
     (root / "no_app.csv").write_text("timestamp,participant\n2024-01-01 10:00:00,p1\n")
     (root / "bad_time.csv").write_text("timestamp,app\nyesterday,mail\n2024-01-01 10:00:00,mail\n")
     (root / "sessions.csv").write_text("session,path\ns1,good.mp4\n")
+    (root / "good_sessions.csv").write_text("session,video\ns1,good.mp4\n")
     (root / "no_summary").mkdir()
     (root / "bad_summary").mkdir()
     (root / "bad_summary" / "summary.json").write_text("{not json")
@@ -100,6 +101,7 @@ CASES = {
     "encode-unknown-key": (("encode", "unknown_key.toml"), ["unknown_key.toml", "windw"]),
     "encode-misaligned": (("encode", "misaligned.toml"), ["behaviour.csv", "39"]),
     "batch-no-video-column": (("batch", "motion", "sessions.csv"), ["sessions.csv", "video"]),
+    "batch-zero-workers": (("batch", "motion", "good_sessions.csv", "--workers", "0"), ["--workers", "got 0"]),
     # sizes the data cannot hold (signal.npz is 200 x 6, stack.npy 30 frames): refused before any work
     "motifs-more-units-than-fit": (
         ("motifs", "fit", "signal.npz", "-k", "41", "-d", "5"),
