@@ -77,13 +77,13 @@ class Sliceable:
 # ---------------------------------------------------------------------------
 # dF/F
 # ---------------------------------------------------------------------------
-@pytest.mark.parametrize("window", [1, 2, 5, 6, 30])
+@pytest.mark.parametrize("window", [1, 2, 5, 6, 23])  # 23: the whole 23-frame movie, the longest window possible
 def test_sliding_matches_direct_loop(window):
     x = movie()
     np.testing.assert_allclose(dff(x, window, dtype=np.float64), ref_sliding(x, window), rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("window", [1, 4, 7, 23, 40])
+@pytest.mark.parametrize("window", [1, 4, 7, 22, 23])
 def test_block_matches_seed_loop(window):
     x = movie()
     np.testing.assert_allclose(dff(x, window, mode="block", dtype=np.float64), ref_block(x, window), rtol=0, atol=1e-12)
