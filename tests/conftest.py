@@ -27,6 +27,10 @@ def bars(monkeypatch, capsys):
     Returns ``(result of fn, stderr text with the bars' carriage returns as newlines)``.
     """
 
+    from neurocine import runtime
+
+    monkeypatch.setattr(runtime, "_QUIET", False)  # an earlier in-process CLI call may have left --quiet set
+
     def run(on: bool, fn):
         monkeypatch.setenv("NEUROCINE_PROGRESS", "1" if on else "0")
         capsys.readouterr()
