@@ -18,3 +18,23 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture
+def bars(monkeypatch, capsys):
+    """``bars(on, fn)``: run ``fn()`` with progress bars forced on (``NEUROCINE_PROGRESS=1``) or off; its stderr.
+
+    Returns ``(result of fn, stderr text with the bars' carriage returns as newlines)``.
+    """
+
+    from neurocine import runtime
+
+    monkeypatch.setattr(runtime, "_QUIET", False)  # an earlier in-process CLI call may have left --quiet set
+
+    def run(on: bool, fn):
+        monkeypatch.setenv("NEUROCINE_PROGRESS", "1" if on else "0")
+        capsys.readouterr()
+        result = fn()
+        return result, capsys.readouterr().err.replace("\r", "\n")
+
+    return run

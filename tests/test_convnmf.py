@@ -553,6 +553,44 @@ def test_bad_parameters(notebook_data, params, message):
         ConvNMF(**{**base, **params}).fit(notebook_data.data)
 
 
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        (
+            dict(n_components=61),
+            r"^n_components: got 61, expected an integer in \[1, 60\] \(600 time steps hold at most 60",
+        ),
+        (dict(rank=11), r"^rank: got 11, expected an integer in \[1, 10\] \(templates of 10 channels x width 10"),
+        (dict(max_iter=0), r"^max_iter: got 0, expected an integer >= 1$"),
+    ],
+)
+@pytest.mark.parametrize("solver", ["default", "reference"])
+def test_sizes_the_data_cannot_hold_are_refused_before_any_sweep(notebook_data, monkeypatch, params, message, solver):
+    """600 x 10 data, width 10: at most 60 units, rank at most 10, at least one sweep; no solver starts."""
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("the solver started")
+
+    monkeypatch.setattr(solver_module(solver), "fit_default" if solver == "default" else "fit_reference", no_work)
+    with pytest.raises(InputError, match=message):
+        ConvNMF(**{"n_components": 4, "width": 10, "solver": solver, **params}).fit(notebook_data.data)
+
+
+def solver_module(name: str):
+    from neurocine.motifs import _reference_solver
+
+    return solver if name == "default" else _reference_solver
+
+
+def test_the_largest_sizes_the_data_hold_still_fit():
+    """60 x 4 data, width 10: 6 units (T // width), rank 4 (min(N, D)), one sweep are possible and fit."""
+    X = simulate_convnmf(3, timesteps=60, channels=4, width=10, neurons=2).data
+    model = ConvNMF(n_components=6, width=10, rank=4, max_iter=1, n_init=1, random_state=0).fit(X)
+    assert model.templates_.shape == (6, 4, 10) and model.amplitudes_.shape == (60, 6)
+    assert all(np.linalg.matrix_rank(w, tol=1e-5) <= 4 for w in model.templates_)
+    assert np.isfinite(model.r2_)
+
+
 def test_bad_data(notebook_data):
     bad = notebook_data.data.copy()
     bad[3, 2] = np.nan
@@ -730,3 +768,17 @@ def test_default_fit_runs_small_starts_stacked_with_the_same_result(monkeypatch,
     np.testing.assert_array_equal(fast.amplitudes_ > 0, slow.amplitudes_ > 0)
     np.testing.assert_allclose(fast.amplitudes_, slow.amplitudes_, atol=1e-3)
     assert fast.r2_ == pytest.approx(slow.r2_, abs=1e-6)
+
+
+# --------------------------------------------------------------------------- #
+# progress: sweeps and starts on stderr when bars are on, nothing when off
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("solver, label", [("default", "Conv-NMF sweeps"), ("reference", "reference solver")])
+def test_fit_shows_its_sweeps_only_when_bars_are_on(notebook_data, bars, solver, label):
+    model = ConvNMF(n_components=4, width=10, n_init=2 if solver == "default" else None, solver=solver, random_state=0)
+    _, err = bars(True, lambda: model.fit(notebook_data.data))
+    assert f"{label}:" in err
+    if solver == "default":
+        assert "start 1/2" in err and "best start" in err  # the restarts are named beside the sweep count
+    _, err = bars(False, lambda: model.fit(notebook_data.data))
+    assert err == ""

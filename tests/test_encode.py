@@ -218,6 +218,44 @@ def test_framerates_with_sequence_model(session, tmp_path):
     assert np.argmax(lstm) == np.argmax(ridge) == 3, ev
 
 
+def test_framerates_show_the_rates_only_when_bars_are_on(session, bars, monkeypatch):
+    """The loop over the four rates has its bar (each model's own loops have theirs: tests/test_runtime.py)."""
+    from neurocine.encode import jobs
+
+    cfg = load_encode_config(session / "encode.toml")
+    data = prepare_data(cfg)
+    seen = []
+    monkeypatch.setattr(
+        jobs, "block_split_evs", lambda X, Y, *a: seen.append(X.shape[0]) or {"ridge_ev": np.zeros(Y.shape[1])}
+    )
+    _, err = bars(True, lambda: jobs.framerate_study(data, cfg.design, cfg.model, None))
+    assert "frame rates:" in err and "/4 [" in err and "rate/s" in err
+    assert seen == [1200, 1800, 3600, 3599]
+    _, err = bars(False, lambda: jobs.framerate_study(data, cfg.design, cfg.model, None))
+    assert err == ""
+
+
+def test_a_sequence_window_longer_than_the_training_block_is_refused_before_any_fit(session, tmp_path, monkeypatch):
+    """3600 frames (1200 at 10 Hz): the 70 % training block holds 2520 (840); windows must be shorter."""
+    from neurocine.encode import jobs
+    from neurocine.models import attribution
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("a model was fitted")
+
+    monkeypatch.setattr(attribution, "cross_validated_predictions", no_fit)
+    monkeypatch.setattr(jobs, "block_split_evs", no_fit)
+    config = session / "long_window.toml"
+    config.write_text((session / "encode.toml").read_text() + "\n[sequence]\nsequence_length = 2520\n")
+    with pytest.raises(InputError, match=r"^\[sequence\] sequence_length: got 2520, expected fewer than the 2520 "):
+        run_encode(config, tmp_path / "enc")
+    config.write_text((session / "encode.toml").read_text() + "\n[sequence]\nsequence_length = 840\n")
+    with pytest.raises(InputError, match=r"got 840, expected fewer than the 840 time steps .*T=1200"):
+        run_framerates(config, tmp_path / "fr")
+    assert not (tmp_path / "enc").exists() and not (tmp_path / "fr").exists()
+    jobs.check_sequence_length({"sequence_length": 839}, 1200)  # the longest possible window passes
+
+
 # --------------------------------------------------------------------------- configs with errors
 
 

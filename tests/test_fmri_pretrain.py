@@ -205,3 +205,23 @@ def test_bad_data_folder(tmp_path):
     with pytest.raises(InputError, match="no such folder"):
         run_fmri_pretrain(tmp_path / "missing", tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_the_job_shows_its_steps_only_when_bars_are_on(data, tmp_path, bars, monkeypatch):
+    """The step bar names the step running; stopped in the ridge baseline here (the steps' epochs: test_runtime)."""
+    from neurocine.fmri import jobs
+
+    def stop(*args, **kwargs):
+        raise RuntimeError("stopped by the test")
+
+    monkeypatch.setattr(jobs, "_ridge_decoder", stop)
+
+    def run():
+        with pytest.raises(RuntimeError, match="stopped by the test"):
+            run_fmri_pretrain(data, tmp_path / "out", **FAST)
+
+    _, err = bars(True, run)
+    assert "fmri pretrain:" in err and "/6 [" in err and "ridge baseline" in err
+    _, err = bars(False, run)
+    assert err == ""
+    assert not (tmp_path / "out").exists()

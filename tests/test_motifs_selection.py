@@ -237,3 +237,30 @@ def test_workers_without_room_for_their_data_is_one_line(tmp_path, monkeypatch):
     with pytest.raises(InputError, match="No space left on device.*GB free"):
         select_n_components(sim.data, [2, 3], 10, n_repeats=1, n_init=1, n_jobs=2)
     assert list(scratch.iterdir()) == []  # the half-written folder is gone
+
+
+def test_selection_shows_its_fits_only_when_bars_are_on(bars):
+    sim = simulate_convnmf(7)
+
+    def select():
+        return select_n_components(sim.data, [2, 3], width=10, n_repeats=2, n_init=1, max_iter=3, random_state=0)
+
+    _, err = bars(True, select)
+    assert "K selection:" in err and "/4 [" in err and "fit/s" in err  # 2 K x 2 repeats
+    _, err = bars(False, select)
+    assert err == ""
+
+
+@pytest.mark.parametrize(
+    "ks, params, match",
+    [
+        ("2-61", {}, r"^n_components: got 61, expected an integer in \[1, 60\]"),
+        ([2, 3], {"rank": 11}, r"^rank: got 11, expected an integer in \[1, 10\]"),
+        ([2, 3], {"max_iter": 0}, r"^max_iter: got 0, expected an integer >= 1$"),
+    ],
+)
+def test_sizes_the_data_cannot_hold_are_refused_before_any_fit(monkeypatch, ks, params, match):
+    calls = _count_fits(monkeypatch)
+    with pytest.raises(InputError, match=match):
+        select_n_components(simulate_convnmf(7).data, ks, 10, **params)
+    assert calls == []

@@ -427,3 +427,22 @@ def test_model_parameters_frozen_during_reconstruction_and_restored():
     _restore([model], flags)
     assert model.training
     assert [p.requires_grad for p in model.parameters()] == [True, True, False, True]
+
+
+def test_reconstruction_and_mask_training_show_their_iterations_only_when_bars_are_on(setup, bars):
+    s = setup
+    trials = [SimpleNamespace(video=s.video, behavior=s.behavior, pupil_center=s.pupil) for _ in range(2)]
+
+    def run():
+        rec.reconstruct_many(s.model, [SimpleNamespace(responses=s.responses, **vars(trials[0]))], iterations=3)
+        rec.train_transparency_mask(s.model, trials, iterations=3, batch_size=2, length=20)
+
+    _, err = bars(True, run)
+    for label in (
+        "trials:",
+        "trial 0:",
+        "transparency mask:",
+    ):  # the trial loop, each trial's and the mask's iterations
+        assert label in err
+    _, err = bars(False, run)
+    assert err == ""

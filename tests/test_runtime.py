@@ -158,6 +158,54 @@ def test_progress_forced_on_yields_the_same_items(monkeypatch):
     assert list(it) == items
 
 
+def test_progress_bar_counts_on_stderr_when_on_and_writes_nothing_when_off(bars):
+    from neurocine.runtime import progress_bar
+
+    def count():
+        with progress_bar(total=3, desc="stages", unit="step") as bar:
+            for name in ("a", "b", "c"):
+                bar.set_postfix_str(name)
+                bar.update()
+
+    _, err = bars(True, count)
+    assert "stages:" in err and "step/s, c]" in err  # the label, the unit and the last stage's name
+    _, err = bars(False, count)
+    assert err == ""
+
+
+def test_the_torch_training_loop_shows_its_epochs(bars):
+    from neurocine.models.torch_base import train
+
+    model = torch.nn.Linear(2, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, y = torch.ones(4, 2), torch.zeros(4, 1)
+
+    def epoch() -> float:
+        loss = ((model(x) - y) ** 2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return float(loss)
+
+    def fit():
+        return train(
+            model,
+            optimizer,
+            train_epoch=epoch,
+            validate=None,
+            rng=np.random.default_rng(0),
+            max_epochs=3,
+            patience=5,
+            min_delta=0.0,
+            desc="toy epochs",
+        )
+
+    result, err = bars(True, fit)
+    assert result.n_epochs == 3 and "toy epochs:" in err and "/3 [" in err and "epoch/s" in err
+    _, err = bars(False, fit)
+    assert err == ""
+
+
 # --------------------------------------------------------------------------- #
 # import cost
 # --------------------------------------------------------------------------- #

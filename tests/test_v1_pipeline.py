@@ -192,3 +192,29 @@ def test_bad_input_names_the_argument(mouse, tmp_path, capsys):
     assert "colours" in capsys.readouterr().err
     assert cli("v1", "train", tmp_path, "--out", tmp_path / "o") == 2
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    "command, args, match",
+    [
+        ("reconstruct", ("--iterations", "0"), "iterations: got 0"),
+        ("reconstruct", ("--holdout", "1.5"), "holdout: got 1.5"),
+        ("reconstruct", ("--coarse-to-fine", "50"), "coarse_to_fine: got 50; frames of"),
+        ("reconstruct", ("--coarse-to-fine", "2", "--iterations", "2"), "expected at least 3"),
+        ("suite", ("--iterations", "0"), "iterations: got 0"),
+    ],
+)
+def test_impossible_reconstruction_options_are_refused_before_the_mask_is_learned(
+    mouse, tmp_path, capsys, monkeypatch, command, args, match
+):
+    from neurocine.v1 import jobs
+
+    def no_work(*a, **k):
+        raise AssertionError("work started")
+
+    monkeypatch.setattr(jobs, "_masks", no_work)
+    argv = ("v1", command, *(("noise",) if command == "suite" else ()), mouse[0], "--truth-model", *args)
+    assert cli(*argv, "--out", tmp_path / "o") == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and match in lines[0], lines
+    assert not (tmp_path / "o").exists()

@@ -129,23 +129,107 @@ def signals_deferred() -> Iterator[None]:
 def progress_enabled() -> bool:
     """Whether progress bars are shown: not quiet and stderr is a terminal.
 
-    ``NEUROCINE_PROGRESS=1`` forces bars on (useful in notebooks), ``0`` off.
+    ``NEUROCINE_PROGRESS=1`` forces bars on (useful in notebooks and logs), ``0`` off;
+    quiet (``--quiet``, :func:`set_quiet`, worker processes whose parent counts) wins over both.
     """
+    if _QUIET:
+        return False
     forced = os.environ.get("NEUROCINE_PROGRESS")
     if forced is not None:
         return forced == "1"
-    if _QUIET:
-        return False
     return bool(getattr(sys.stderr, "isatty", lambda: False)())
 
 
-def progress(iterable: Iterable[T], *, total: int | None = None, desc: str | None = None) -> Iterator[T]:
-    """Wrap ``iterable`` in a tqdm bar when bars are enabled, else return it unchanged."""
-    if not progress_enabled():
-        return iter(iterable)
+def _bar(total: int | None, desc: str | None, unit: str, iterable: Iterable | None = None):
+    """The one tqdm bar every progress display of neurocine uses: on stderr, cleared when done."""
     from tqdm.auto import tqdm
 
-    return iter(tqdm(iterable, total=total, desc=desc, leave=False))
+    return tqdm(iterable, total=total, desc=desc, unit=unit, leave=False, file=sys.stderr)
+
+
+def progress(
+    iterable: Iterable[T], *, total: int | None = None, desc: str | None = None, unit: str = "it"
+) -> Iterator[T]:
+    """Wrap ``iterable`` in a progress bar on stderr when bars are enabled, else return it unchanged.
+
+    Parameters
+    ----------
+    iterable : iterable
+        The loop's items (epochs, iterations, restarts, trials...).
+    total : int, optional
+        Number of items, when ``iterable`` has no length.
+    desc : str, optional
+        Label shown before the bar.
+    unit : str, default "it"
+        What one item is (``"epoch"``, ``"fit"``...).
+
+    Returns
+    -------
+    iterator
+        The same items, in order.
+
+    Examples
+    --------
+    >>> [i for i in progress(range(3), desc="epochs")]
+    [0, 1, 2]
+    """
+    if not progress_enabled():
+        return iter(iterable)
+    return iter(_bar(total, desc, unit, iterable))
+
+
+class _NoBar:
+    """What :func:`progress_bar` gives when bars are off: every call does nothing."""
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def set_description_str(self, desc: str | None = None, refresh: bool = True) -> None:
+        pass
+
+    def set_postfix_str(self, s: str = "", refresh: bool = True) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+@contextmanager
+def progress_bar(*, total: int | None = None, desc: str | None = None, unit: str = "it"):
+    """A progress bar on stderr advanced by hand, for loops that are not one ``for`` over an iterable.
+
+    When bars are disabled (see :func:`progress_enabled`) the object does
+    nothing. Use it where the counted steps happen deep in a solver (pass
+    the bar down and call ``update()``), or for the stages of a job (call
+    ``set_postfix_str(stage)`` then ``update()`` after each).
+
+    Parameters
+    ----------
+    total : int, optional
+        Steps expected; None for an open count (sweeps until convergence).
+    desc : str, optional
+        Label shown before the bar.
+    unit : str, default "it"
+        What one step is.
+
+    Yields
+    ------
+    bar
+        ``update(n=1)``, ``set_description_str(text)``, ``set_postfix_str(text)``;
+        closed when the ``with`` block ends, also on an exception.
+
+    Examples
+    --------
+    >>> with progress_bar(total=2, desc="fmri pretrain", unit="step") as bar:
+    ...     for stage in ("ridge", "MBM"):
+    ...         bar.set_postfix_str(stage)
+    ...         bar.update()
+    """
+    bar = _bar(total, desc, unit) if progress_enabled() else _NoBar()
+    try:
+        yield bar
+    finally:
+        bar.close()
 
 
 def seed_everything(seed: int | None) -> np.random.Generator:

@@ -9,10 +9,50 @@ import numpy as np
 from neurocine.errors import InputError
 
 
-def check_int(name: str, value: Any, minimum: int = 1) -> int:
-    """``value`` as an int, or InputError if it is not an integer >= ``minimum`` (bools are refused)."""
+def check_int(name: str, value: Any, minimum: int = 1, maximum: int | None = None, *, why: str = "") -> int:
+    """``value`` as an int, or InputError if it is not an integer in ``[minimum, maximum]`` (bools are refused).
+
+    Parameters
+    ----------
+    name : str
+        The argument (or CLI flag) named at the start of the message.
+    value : object
+        What was given.
+    minimum : int, default 1
+        Least value accepted.
+    maximum : int or None, default None
+        Largest value the data allow (None: no upper limit). Checked before
+        any work starts, so an impossible size fails at once.
+    why : str, default ""
+        What sets ``maximum`` (the data's size), added to the message.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    InputError
+        One line: the name, what was given and the range possible.
+
+    Examples
+    --------
+    >>> check_int("window", 5, maximum=50)
+    5
+    >>> check_int("window", 500, maximum=50, why="the stack has 50 frames")
+    Traceback (most recent call last):
+    ...
+    neurocine.errors.InputError: window: got 500, expected an integer in [1, 50] (the stack has 50 frames)
+    """
+    reason = f" ({why})" if why else ""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise InputError(f"{name}: got {value!r}, expected an integer >= {minimum}")
+        if maximum is None or maximum < minimum:
+            raise InputError(f"{name}: got {value!r}, expected an integer >= {minimum}")
+        raise InputError(f"{name}: got {value!r}, expected an integer in [{minimum}, {maximum}]{reason}")
+    if maximum is not None and value > maximum:
+        if maximum < minimum:
+            raise InputError(f"{name}: got {value!r}, but no value is possible{reason}")
+        raise InputError(f"{name}: got {value!r}, expected an integer in [{minimum}, {maximum}]{reason}")
     return int(value)
 
 

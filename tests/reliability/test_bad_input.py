@@ -63,6 +63,7 @@ def files(tmp_path_factory) -> Path:
     (root / "no_app.csv").write_text("timestamp,participant\n2024-01-01 10:00:00,p1\n")
     (root / "bad_time.csv").write_text("timestamp,app\nyesterday,mail\n2024-01-01 10:00:00,mail\n")
     (root / "sessions.csv").write_text("session,path\ns1,good.mp4\n")
+    (root / "good_sessions.csv").write_text("session,video\ns1,good.mp4\n")
     (root / "no_summary").mkdir()
     (root / "bad_summary").mkdir()
     (root / "bad_summary" / "summary.json").write_text("{not json")
@@ -100,6 +101,29 @@ CASES = {
     "encode-unknown-key": (("encode", "unknown_key.toml"), ["unknown_key.toml", "windw"]),
     "encode-misaligned": (("encode", "misaligned.toml"), ["behaviour.csv", "39"]),
     "batch-no-video-column": (("batch", "motion", "sessions.csv"), ["sessions.csv", "video"]),
+    "batch-zero-workers": (("batch", "motion", "good_sessions.csv", "--workers", "0"), ["--workers", "got 0"]),
+    # sizes the data cannot hold (signal.npz is 200 x 6, stack.npy 30 frames): refused before any work
+    "motifs-more-units-than-fit": (
+        ("motifs", "fit", "signal.npz", "-k", "41", "-d", "5"),
+        ["got 41", "[1, 40]", "200 time steps"],
+    ),
+    "motifs-rank-above-template": (
+        ("motifs", "fit", "signal.npz", "-k", "2", "-d", "5", "--rank", "7"),
+        ["got 7", "[1, 5]", "6 channels x width 5"],
+    ),
+    "motifs-zero-sweeps": (("motifs", "fit", "signal.npz", "-k", "2", "-d", "5", "--max-iter", "0"), ["got 0", ">= 1"]),
+    "motifs-select-more-units-than-fit": (
+        ("motifs", "select", "signal.npz", "--components", "2-41", "-d", "5"),
+        ["got 41", "[1, 40]"],
+    ),
+    "video-more-svd-components-than-motion-frames": (
+        ("video", "motion", "good.mp4", "--svd", "40"),
+        ["got 40", "[0, 39]", "40 frames"],
+    ),
+    "imaging-window-longer-than-stack": (
+        ("imaging", "dff", "stack.npy", "--window", "31"),
+        ["window", "got 31", "[1, 30]", "30 frames"],
+    ),
 }
 
 
@@ -146,3 +170,15 @@ def test_good_input_of_the_same_fixture_runs(files, tmp_path):
     proc = neurocine("video", "motion", files / "good.mp4", "--out", tmp_path / "motion", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert json.loads((tmp_path / "motion" / "summary.json").read_text())["metrics"]["frames"] == 40
+
+
+def test_the_largest_possible_sizes_of_the_same_fixture_run(files):
+    """The boundary twins of the size cases: 39 motion components of 40 frames, a 30-frame window on 30 frames."""
+    from neurocine.encode.video_jobs import compute_motion
+    from neurocine.features.widefield import dff
+
+    result, _ = compute_motion(files / "good.mp4", n_svd=39)
+    assert result.svd_temporal.shape == (40, 1, 39) and np.isfinite(result.svd_temporal).all()
+    stack = np.load(files / "stack.npy")
+    f0 = stack.mean(0, dtype=np.float64)
+    np.testing.assert_allclose(dff(stack, 30, mode="block", dtype=np.float64), (stack - f0) / f0, atol=1e-12)

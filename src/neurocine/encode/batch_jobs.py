@@ -27,6 +27,7 @@ from pathlib import Path
 from neurocine.errors import InputError
 from neurocine.io._atomic import atomic_path
 from neurocine.io.results import JobResult
+from neurocine.validation import check_int
 
 __all__ = ["read_sessions", "run_batch_motion"]
 
@@ -122,6 +123,8 @@ def run_batch_motion(
         ``status``, ``frames``, ``seconds``, ``truncated``, ``error``).
     """
     rows = read_sessions(sessions)
+    if n_workers is not None:
+        check_int("--workers", n_workers)
     if rois is not None and not Path(rois).exists():
         raise InputError(f"--rois {rois}: no such file; expected a TOML or JSON ROI file")
     try:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from neurocine.errors import InputError
-from neurocine.features.widefield import brain_mask, gaussian_blur, mean_frame, preprocess_widefield
+from neurocine.features.widefield import brain_mask, check_window, gaussian_blur, mean_frame, preprocess_widefield
 from neurocine.io.imaging import open_stack
 from neurocine.io.results import JobResult
 from neurocine.report.html import JobFolder
@@ -92,6 +92,7 @@ def run_dff(
         t_len, h, w = stack.shape[:3]
         if len(stack.shape) != 3:
             raise InputError(f"{stack_path}: has shape {stack.shape}; expected a (T, H, W) movie")
+        check_window(window, t_len)  # before any work
         mask_arr = widefield_mask(mask, stack, bin, blur, chunk_size)
         with JobFolder(out, params, job="imaging dff") as res:
             t0 = time.perf_counter()

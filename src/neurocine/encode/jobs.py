@@ -78,11 +78,13 @@ from neurocine.errors import InputError
 from neurocine.io.config import ConfigTable, read_config
 from neurocine.io.results import JobResult, checkpoint_folder
 from neurocine.report.html import JobFolder
+from neurocine.runtime import progress
 
 __all__ = [
     "EncodeConfig",
     "EncodingData",
     "build_design",
+    "check_sequence_length",
     "load_encode_config",
     "prepare_data",
     "run_encode",
@@ -554,6 +556,39 @@ def block_split_evs(
     return out
 
 
+def check_sequence_length(sequence: dict | None, n_samples: int) -> None:
+    """Refuse, before any fit, a ``[sequence] sequence_length`` the training block of ``n_samples`` cannot hold.
+
+    The sequence model of :func:`block_split_evs` trains on the first 70 %
+    of the time steps; its windows must be shorter than that block.
+
+    Parameters
+    ----------
+    sequence : dict or None
+        The config's ``[sequence]`` settings (None: no sequence model, nothing to check).
+    n_samples : int
+        Time steps of the shortest series the model will see.
+
+    Examples
+    --------
+    >>> check_sequence_length({"sequence_length": 100}, 100)
+    Traceback (most recent call last):
+    ...
+    neurocine.errors.InputError: [sequence] sequence_length: got 100, expected fewer than the 70 time steps of the training block (0.7 of T=100)
+    """
+    if sequence is None:
+        return
+    from neurocine.encode.sequence import SequenceRegressor, contiguous_split
+
+    length = SequenceRegressor(**sequence).sequence_length
+    n_train = contiguous_split(n_samples)[0].stop
+    if isinstance(length, int) and length >= n_train:
+        raise InputError(
+            f"[sequence] sequence_length: got {length}, expected fewer than the {n_train} time steps of the "
+            f"training block (0.7 of T={n_samples})"
+        )
+
+
 def _load_truth(path: Path | None, data: EncodingData) -> dict | None:
     if path is None:
         return None
@@ -626,6 +661,7 @@ def run_encode(config: str | os.PathLike, out: str | os.PathLike, *, figures: bo
     with JobFolder(out, params, job="encode") as res:
         with res.timer("read_seconds"):
             data = prepare_data(cfg)
+        check_sequence_length(cfg.sequence, data.Y.shape[0])
         truth = _load_truth(cfg.truth, data)
         dm = build_design(data, cfg.design)
         scale = dm.X.std(axis=0) if cfg.design["zscore"] else np.ones(dm.n_columns)
@@ -888,7 +924,8 @@ def framerate_study(data: EncodingData, design: dict, model: dict, sequence: dic
         NaN without a sequence model), ``n_samples`` and ``seconds`` per row.
     """
     out: dict[str, Any] = {"rows": [], "ridge": [], "sequence": [], "n_samples": [], "seconds": []}
-    for kind in ("third", "half", "original", "interpolated"):
+    check_sequence_length(sequence, _resampled(data, "third")[0].Y.shape[0])  # the shortest variant
+    for kind in progress(("third", "half", "original", "interpolated"), desc="frame rates", unit="rate"):
         t0 = time.perf_counter()
         variant, label = _resampled(data, kind)
         dm = build_design(variant, design, fps=variant.fps)

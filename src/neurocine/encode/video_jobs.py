@@ -20,6 +20,7 @@ from neurocine.io.rois import read_roi_specs
 from neurocine.io.video import VideoReader
 from neurocine.report.html import JobFolder
 from neurocine.runtime import progress
+from neurocine.validation import check_int
 
 __all__ = ["compute_motion", "run_motion", "run_draw_rois", "load_rois"]
 
@@ -82,6 +83,12 @@ def compute_motion(
     )
     roi_list = load_rois(rois, reader)
     masks = roi_masks(roi_list, reader.source_width, reader.source_height, crop=reader.crop, bin=reader.bin)
+    if n_svd:  # a ROI of P pixels over T frames has at most min(P, T - 1) motion components
+        pixels = int(masks.reshape(len(masks), -1).sum(1).min())
+        most, why = pixels, f"the smallest ROI covers {pixels} binned pixels"
+        if reader.n_frames_exact and reader.n_frames - 1 < most:
+            most, why = reader.n_frames - 1, f"{reader.n_frames} frames give {reader.n_frames - 1} motion frames"
+        check_int("n_svd", n_svd, 0, most, why=why)
     features = MotionFeatures(
         masks, [r.name for r in roi_list], n_svd=n_svd, first_value=first_value, oversample=oversample
     )

@@ -29,6 +29,7 @@ from neurocine.validation import check_float_dtype, check_int, plural
 __all__ = [
     "bin_frames",
     "brain_mask",
+    "check_window",
     "dff",
     "gaussian_blur",
     "mean_frame",
@@ -124,6 +125,19 @@ def _sigma_pair(sigma: Any) -> tuple[float, float]:
 # ---------------------------------------------------------------------------
 # dF/F
 # ---------------------------------------------------------------------------
+def check_window(window, n_frames: int) -> int:
+    """The dF/F baseline ``window`` as an int in ``[1, n_frames]``, else a one-line InputError.
+
+    Examples
+    --------
+    >>> check_window(500, 50)
+    Traceback (most recent call last):
+    ...
+    neurocine.errors.InputError: window: got 500, expected an integer in [1, 50] (the stack has 50 frames)
+    """
+    return check_int("window", window, 1, n_frames, why=f"the stack has {plural(n_frames, 'frame')}")
+
+
 def dff(
     stack: Any,
     window: int = 30,
@@ -196,7 +210,7 @@ def dff(
            -0.04761905], dtype=float32)
     """
     t_len, h, w = _stack_info(stack)
-    window = check_int("window", window, 1)
+    window = check_window(window, t_len)
     if mode not in ("sliding", "block"):
         raise InputError(f"mode: got {mode!r}; expected 'sliding' or 'block'")
     chunk = _chunk(chunk_size)

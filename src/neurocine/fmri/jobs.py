@@ -106,6 +106,7 @@ from neurocine.metrics import (
 )
 from neurocine.metrics.identification import unit_rows
 from neurocine.report.html import JobFolder
+from neurocine.runtime import progress, progress_bar
 from neurocine.validation import check_int
 
 __all__ = [
@@ -439,7 +440,7 @@ def run_fmri_encode(
         n_comp = []
         blocks_tr, blocks_te = [], []
         t0 = time.perf_counter()
-        for li, layer in enumerate(layer_names):
+        for li, layer in enumerate(progress(layer_names, desc="fmri encode layers", unit="layer")):
             f_tr = feats["train"][layer][training.frames].astype(np.float64)
             (z_tr, z_te), _, _ = _zscore(f_tr, feats["test"][layer].astype(np.float64))
             pca = VariancePCA(frac).fit(z_tr)
@@ -1419,7 +1420,12 @@ def run_fmri_pretrain(
         )
     k = ds.frames_per_scan
     checkpoints = checkpoint_folder(out)
-    with JobFolder(out, params, job="fmri pretrain") as res:
+    stages = 6 + (pipe is not None)
+    with (
+        JobFolder(out, params, job="fmri pretrain") as res,
+        progress_bar(total=stages, desc="fmri pretrain", unit="step") as steps,
+    ):
+        steps.set_postfix_str("features")
         feats, (z_train, z_test, mu, sd) = _decoding_features(
             ds, res, layer, training, recompute_features, input_size, device, batch_size
         )
@@ -1441,6 +1447,8 @@ def run_fmri_pretrain(
             return got, pw, cat_per_sample
 
         # --- ridge baseline: decode's code path
+        steps.update()
+        steps.set_postfix_str("ridge baseline")
         t0 = time.perf_counter()
         ridge_decoded, _, _ = _ridge_decoder(
             design.X_tr, z_train[idx_tr], design.X_te, alpha_grid, folds, backend, device
@@ -1454,8 +1462,10 @@ def run_fmri_pretrain(
         ridge_frames = np.clip(pix.reshape(n, *size), 0, 255).astype(np.float32)
         ridge_gen = _frame_scores(truth_frames, ridge_frames)
         res.timings["ridge_seconds"] = time.perf_counter() - t0
+        steps.update()
 
         # --- 1. masked brain modelling on every single training scan
+        steps.set_postfix_str("masked brain modelling")
         t0 = time.perf_counter()
         mbm = MaskedBrainAutoencoder(
             max_epochs=epochs["mbm_epochs"], random_state=seed, device=device, checkpoint_dir=checkpoints / "mbm"
@@ -1470,6 +1480,8 @@ def run_fmri_pretrain(
             "mbm_test_score_averaged": float(mbm.score(design.y_test, random_state=seed)),
         }
         res.timings["mbm_seconds"] = time.perf_counter() - t0
+        steps.update()
+        steps.set_postfix_str("contrastive alignment")
 
         # --- 2. contrastive alignment: on the delayed voxels and/or on the MBM embedding; pick by validation
         t0 = time.perf_counter()
@@ -1508,6 +1520,8 @@ def run_fmri_pretrain(
             },
         )
         res.timings["align_seconds"] = time.perf_counter() - t0
+        steps.update()
+        steps.set_postfix_str("frame generator")
 
         # --- 3a. generation from the aligned embedding
         t0 = time.perf_counter()
@@ -1531,6 +1545,8 @@ def run_fmri_pretrain(
         metrics["generator_true_embedding_pixel_r"] = ceiling_gen["pixel_r"]
         metrics["generator_true_embedding_ssim"] = ceiling_gen["ssim"]
         res.timings["generator_seconds"] = time.perf_counter() - t0
+        steps.update()
+        steps.set_postfix_str("video-fMRI encoder and decoder")
 
         # --- 3b. Kupershmidt et al.: video -> fMRI encoder, fMRI -> video decoder with the unpaired cycle
         t0 = time.perf_counter()
@@ -1579,10 +1595,12 @@ def run_fmri_pretrain(
         kup = _frame_scores(truth_frames, dec_frames)
         metrics.update(decoder_cycle_used=used == "cycle", decoder_validation_loss=dec_val)
         res.timings["kupershmidt_seconds"] = time.perf_counter() - t0
+        steps.update()
 
         # --- 4. optional: a diffusers pipeline, conditioned through the captions of the candidates' categories
         diff_gen, diff_frames = None, None
         if pipe is not None:
+            steps.set_postfix_str("diffusion")
             t0 = time.perf_counter()
             diff_gen, diff_frames, diff_metrics = _diffusion_generation(
                 pipe,
@@ -1599,6 +1617,7 @@ def run_fmri_pretrain(
             )
             metrics.update(diff_metrics)
             res.timings["diffusion_seconds"] = time.perf_counter() - t0
+            steps.update()
 
         # --- deep vs ridge
         for target, gen in ((ridge, ridge_gen), (deep, deep_gen)):

@@ -235,7 +235,7 @@ def train(
 
     start = result.n_epochs
     if not result.stopped_early:
-        for epoch in progress(range(start, max_epochs), total=max_epochs - start, desc=desc):
+        for epoch in progress(range(start, max_epochs), total=max_epochs - start, desc=desc, unit="epoch"):
             model.train()
             loss = float(train_epoch())
             model.eval()

@@ -120,7 +120,7 @@ def fit_reference(
     lls = [gaussian_loglik_per_entry(data, convolve_templates(amplitudes, templates), noise_std)]
     threshold = noise_std**2 * amp_rate
     converged = False
-    for _ in progress(range(max_iter), total=max_iter, desc="reference solver"):
+    for _ in progress(range(max_iter), total=max_iter, desc="reference solver", unit="sweep"):
         for k in range(k_units):
             residual += _unit_contribution(footprints[k], profiles[k], amplitudes[k])
 

@@ -2116,6 +2116,12 @@ def fit_default(
         return _fit_default(x, cfg, noise_std, n_init, random_state, obs, init_templates, search_samples, progress_bar)
 
 
+def _stage(progress_bar, text: str) -> None:
+    """Show the solver's stage (which start, the best start's refinement, all samples) beside the sweep count."""
+    if progress_bar is not None:
+        progress_bar.set_postfix_str(text)
+
+
 def _fit_default(x, cfg, noise_std, n_init, random_state, observed, init_templates, search_samples, progress_bar):
     t_len, n = x.shape
     gen_seed = 0 if random_state is None else int(random_state)
@@ -2150,10 +2156,13 @@ def _fit_default(x, cfg, noise_std, n_init, random_state, observed, init_templat
             and n_init * block.shape[0] <= _STACK_MAX_SAMPLES
             and n_init * block.numel() <= _STACK_MAX_ENTRIES
         ):
+            _stage(progress_bar, f"{n_init} starts at once")
             trials = fit_stacked_starts(block, cfg, sigma, generators, _START_SWEEPS, progress_bar)
         else:
-            trials = (
-                fit_one(
+
+            def start(i: int, g: torch.Generator) -> SolverState:
+                _stage(progress_bar, f"start {i + 1}/{n_init}")
+                return fit_one(
                     block,
                     cfg,
                     sigma,
@@ -2163,12 +2172,13 @@ def _fit_default(x, cfg, noise_std, n_init, random_state, observed, init_templat
                     progress_bar=progress_bar,
                     max_sweeps=_START_SWEEPS,
                 )
-                for i, g in enumerate(generators)
-            )
+
+            trials = (start(i, g) for i, g in enumerate(generators))
         for trial in trials:
             if state is None or trial.objective > state.objective:
                 state = trial
         generator = generators[-1]
+        _stage(progress_bar, "best start")
         if not state.converged:
             run_sweeps(state, cfg, sigma, generator, block_obs, progress_bar)
         if refine_noise(state, block_obs):
@@ -2177,6 +2187,7 @@ def _fit_default(x, cfg, noise_std, n_init, random_state, observed, init_templat
         if block is x:
             return state, sigma
         init_templates, state = state.templates, None
+    _stage(progress_bar, "all samples")
     # the spikes first settle with the templates fixed (sweeps on the scores alone, several times cheaper:
     # see _redetect_unit), then the noise and the templates follow
     state = fit_one(

@@ -12,7 +12,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from neurocine.errors import InputError
 from neurocine.metrics import r2_of_squared_error, r2_score
-from neurocine.runtime import progress_enabled, resolve_device
+from neurocine.runtime import progress_bar, resolve_device
 from neurocine.validation import check_int, validate_signal_matrix
 
 SOLVERS = ("default", "reference")
@@ -56,12 +56,14 @@ class ConvNMF(TransformerMixin, BaseEstimator):
     Parameters
     ----------
     n_components : int
-        Number of units K.
+        Number of units K, at most ``T // width`` (the templates, side by
+        side, must fit in the data).
     width : int
         Template duration D in samples (must be shorter than the data).
     rank : int or None
-        Rank R of signed templates (``U (N x R) @ V (R x D)``). None: 1 for
-        signed templates, full for ``nonnegative=True`` (which takes no rank).
+        Rank R of signed templates (``U (N x R) @ V (R x D)``), at most
+        ``min(N, D)``. None: 1 for signed templates, full for
+        ``nonnegative=True`` (which takes no rank).
     nonnegative : bool
         Nonnegative full-rank templates (seqNMF-style sequences: each channel
         its own time course) instead of signed rank-R ones.
@@ -77,7 +79,7 @@ class ConvNMF(TransformerMixin, BaseEstimator):
         spike at a given sample (spike-and-slab prior). A spike is kept only
         if its posterior gain exceeds ``log((1 - p) / p)``.
     max_iter : int or None
-        Sweeps per start (None: 20 for ``"reference"``, as the notebook; 100 for
+        Sweeps per start, >= 1 (None: 20 for ``"reference"``, as the notebook; 100 for
         ``"default"``). For ``"default"`` no stage runs more sweeps than
         this: the starts (at most 10 each before they are compared), the
         trials of a split move (at most 5) and the final fit. With
@@ -174,21 +176,35 @@ class ConvNMF(TransformerMixin, BaseEstimator):
     # ------------------------------------------------------------------ #
     # validation
     # ------------------------------------------------------------------ #
-    def _check_params(self, n_timesteps: int) -> str:
-        """Check the hyper-parameters against data of ``n_timesteps`` samples; return the solver's current name."""
+    def _check_params(self, n_timesteps: int, n_channels: int) -> str:
+        """Refuse, before any work, hyper-parameters the data's ``(n_timesteps, n_channels)`` cannot support.
+
+        Returns the solver's current name (``"seed"`` resolves to ``"reference"``).
+        """
         solver = resolve_solver(self.solver)
-        check_int("n_components", self.n_components)
         check_int("width", self.width)
         if self.width >= n_timesteps:
             raise InputError(
                 f"width: got {self.width} samples, expected fewer than the data's {n_timesteps} time steps"
             )
+        check_int(
+            "n_components",
+            self.n_components,
+            maximum=n_timesteps // self.width,
+            why=f"{n_timesteps} time steps hold at most {n_timesteps // self.width} templates of width {self.width}",
+        )
         if solver not in SOLVERS:
             raise InputError(f"solver: got {self.solver!r}, expected one of {', '.join(SOLVERS)}")
         if self.rank is not None:
-            check_int("rank", self.rank)
             if self.nonnegative:
                 raise InputError("rank: nonnegative templates are full-rank; expected rank=None with nonnegative=True")
+            check_int(
+                "rank",
+                self.rank,
+                maximum=min(n_channels, self.width),
+                why=f"templates of {n_channels} channels x width {self.width} have rank at most "
+                f"{min(n_channels, self.width)}",
+            )
         if self.nonnegative and solver == "reference":
             raise InputError(
                 "nonnegative: the reference solver fits signed rank-R templates; expected solver='default'"
@@ -202,7 +218,7 @@ class ConvNMF(TransformerMixin, BaseEstimator):
         if not (0 < self.spike_prob < 1):
             raise InputError(f"spike_prob: got {self.spike_prob!r}, expected a probability in (0, 1)")
         if self.max_iter is not None:
-            check_int("max_iter", self.max_iter, 0)
+            check_int("max_iter", self.max_iter)
         if self.n_init is not None:
             check_int("n_init", self.n_init)
         if self.tol is not None and not (self.tol >= 0):
@@ -257,7 +273,7 @@ class ConvNMF(TransformerMixin, BaseEstimator):
 
         X = self._check_X(X, reset=True)
         t_len, n = X.shape
-        solver = self._check_params(t_len)
+        solver = self._check_params(t_len, n)
         if mask is not None:
             if solver == "reference":
                 raise InputError("mask: masked fitting needs solver='default'")
@@ -317,12 +333,7 @@ class ConvNMF(TransformerMixin, BaseEstimator):
             observed = torch.zeros(t_len + self.width, n, dtype=data.dtype, device=device)
             observed[:t_len] = torch.from_numpy(np.ascontiguousarray(mask)).to(device)
             observed = observed.T
-        bar = None
-        if progress_enabled():
-            from tqdm.auto import tqdm
-
-            bar = tqdm(desc="Conv-NMF sweeps", unit="sweep", leave=False)
-        try:
+        with progress_bar(desc="Conv-NMF sweeps", unit="sweep") as bar:
             state, sigma = fit_default(
                 data,
                 self._solver_config(),
@@ -332,9 +343,6 @@ class ConvNMF(TransformerMixin, BaseEstimator):
                 observed=observed,
                 progress_bar=bar,
             )
-        finally:
-            if bar is not None:
-                bar.close()
         self.templates_ = state.templates.cpu().numpy()
         self.amplitudes_ = state.dense_amplitudes().T.contiguous().cpu().numpy()
         self.log_likelihoods_ = np.asarray(state.log_likelihoods)

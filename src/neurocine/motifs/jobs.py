@@ -247,7 +247,7 @@ def run_fit(
         components, width, rank, solver, amp_rate, seed, nonnegative, n_init, noise_std, max_iter, device
     )
     model = ConvNMF(**params)
-    model._check_params(signal.n_timesteps)  # fail before creating any folder
+    model._check_params(*signal.data.shape)  # fail before creating any folder
     if not (isinstance(tolerance, int) and tolerance >= 0):
         raise InputError(f"--tolerance: got {tolerance!r}, expected an integer >= 0 (samples)")
     job_params = {"input": str(input_path), **params, "tolerance": tolerance, "series": series}
@@ -303,12 +303,15 @@ def run_select(
         The result folder, its ``summary.json`` (indexing reads it) and ``report.html``.
     """
     from neurocine.motifs.plotting import plot_k_selection
-    from neurocine.motifs.selection import parse_k_range, select_n_components
+    from neurocine.motifs.selection import check_fit_params, parse_k_range, select_n_components
 
     signal = read_signal_matrix(input_path, series=series)
     ks = parse_k_range(components)
     if not (isinstance(width, int) and 1 <= width < signal.n_timesteps):
         raise InputError(f"--width: got {width!r}, expected an integer in [1, {signal.n_timesteps - 1}]")
+    # fail before creating any folder
+    model_params = {"rank": rank, "nonnegative": nonnegative, "amp_rate": amp_rate, "n_init": n_init, "device": device}
+    check_fit_params(signal.data.shape, ks[-1], width, model_params)
     params = {
         "input": str(input_path),
         "ks": ks,

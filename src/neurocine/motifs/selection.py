@@ -365,6 +365,37 @@ def _keyed(k: int, r: int, fit, *args) -> tuple[str, dict]:
     return f"K={k} repeat={r}", fit(*args)
 
 
+def check_fit_params(shape: tuple[int, int], k_max: int, width: int, params: dict) -> None:
+    """Refuse, before any fit, the largest K, ``width`` or ``params`` that data of ``shape`` (T, N) cannot support.
+
+    Parameters
+    ----------
+    shape : (int, int)
+        The data's time steps T and channels N.
+    k_max : int
+        The largest K of the selection (at most ``T // width``).
+    width : int
+        Template duration D.
+    params : dict
+        Further :class:`~neurocine.motifs.ConvNMF` parameters (``rank`` at most ``min(N, D)``...).
+
+    Raises
+    ------
+    InputError
+        One line naming the parameter, what was given and what the data allow.
+
+    Examples
+    --------
+    >>> check_fit_params((600, 10), 400, 10, {})
+    Traceback (most recent call last):
+    ...
+    neurocine.errors.InputError: n_components: got 400, expected an integer in [1, 60] (600 time steps hold at most 60 templates of width 10)
+    """
+    from neurocine.motifs.convnmf import ConvNMF
+
+    ConvNMF(n_components=k_max, width=width, **params)._check_params(*shape)
+
+
 def _check_n_jobs(n_jobs) -> int:
     """Worker processes for ``n_jobs`` (scikit-learn's convention: None is 1, -1 all CPUs, -2 all but one...)."""
     import os
@@ -437,6 +468,7 @@ def select_n_components(
     ks = parse_k_range(ks) if isinstance(ks, str) else sorted({int(k) for k in ks})
     if not ks or ks[0] < 1:
         raise InputError(f"ks: got {ks!r}, expected K values >= 1")
+    check_fit_params(X.shape, ks[-1], width, params)
     if not (0 < mask_fraction < 0.5):
         raise InputError(f"mask_fraction: got {mask_fraction!r}, expected a fraction in (0, 0.5)")
     n_repeats = check_int("n_repeats", n_repeats)
@@ -465,7 +497,10 @@ def select_n_components(
     else:
         finished = (_keyed(k, r, _masked_fit, X, masks[r], k, width, seeds[r], params) for k, r in jobs)
     for key, record in progress(
-        finished, total=len(jobs), desc=f"K selection ({done} fits from the checkpoint)" if done else "K selection"
+        finished,
+        total=len(jobs),
+        desc=f"K selection ({done} fits from the checkpoint)" if done else "K selection",
+        unit="fit",
     ):
         records[key] = record
         if checkpoint_dir is not None:

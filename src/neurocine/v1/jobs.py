@@ -464,6 +464,16 @@ def _train_figures(res, fitted, alpha, pop, rfs, truth_rfs, r_ensemble, metrics)
 
 
 # --------------------------------------------------------------------------- reconstruct
+def _check_reconstruct_options(mouse, options: dict) -> None:
+    """The reconstruction options checked against the mouse's frames before any work (the mask takes minutes)."""
+    import inspect
+
+    from neurocine.v1.reconstruction import check_reconstruct_options
+
+    names = inspect.signature(check_reconstruct_options).parameters
+    check_reconstruct_options(frame_shape=tuple(mouse.frame_shape), **{k: v for k, v in options.items() if k in names})
+
+
 def _masks(models_mask, modules, mouse, seed, device):
     """The models folder's saved masks, or masks learned now (models without a mask.npz, the true population)."""
     if models_mask is not None:
@@ -614,6 +624,7 @@ def run_reconstruct(
         device=device,
         **reconstruct_options,
     )
+    _check_reconstruct_options(mouse, options)
     with JobFolder(out, params, job="v1 reconstruct") as res:
         alpha, update, evaluation = _masks(models_mask, modules, mouse, seed, device)
         np.savez(res.path(MASK_FILE), alpha=alpha, update_mask=update, evaluation_mask=evaluation)
@@ -844,6 +855,7 @@ def run_suite(
     options = dict(
         method=method, iterations=iterations, random_state=seed, device=device, desc=None, **reconstruct_options
     )
+    _check_reconstruct_options(mouse, options)
     h, w = mouse.frame_shape
     with JobFolder(out, params, job=f"v1 suite {kind}") as res:
         alpha, update, evaluation = _masks(models_mask, modules, mouse, seed, device)

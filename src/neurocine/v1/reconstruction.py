@@ -51,6 +51,7 @@ __all__ = [
     "METHODS",
     "ReconstructionResult",
     "ablate_population",
+    "check_reconstruct_options",
     "error_map",
     "masks_from_alpha",
     "predicted_responses",
@@ -689,6 +690,120 @@ def _levels(coarse_to_fine: int, iterations: int, shape) -> list[tuple[int, int]
     return list(zip(factors, its))
 
 
+def check_reconstruct_options(
+    *,
+    method: str = "paper",
+    iterations: int | None = None,
+    lr: float | None = None,
+    momentum: float = 0.9,
+    beta2: float = 0.999,
+    adam_eps: float = 1.0,
+    warmup: int = 10,
+    schedule: str | None = None,
+    window: int = 32,
+    stride: int = 8,
+    ensemble: str = "videos",
+    smooth_sigma: float = 0.5,
+    clip=(0.0, 255.0),
+    clip_grad: float = 1.0,
+    coarse_to_fine: int = 0,
+    holdout: float = 0.0,
+    record_every: int = 10,
+    correlation_skip: int = 30,
+    window_batch: int | None = None,
+    frame_shape: tuple[int, int] | None = None,
+) -> dict[str, Any]:
+    """The options of :func:`reconstruct`, checked, with the method's defaults filled in.
+
+    Jobs call it before any work (mask training, reading trials), so an
+    impossible option fails at once; :func:`reconstruct` calls it too.
+
+    Parameters
+    ----------
+    method, iterations, lr, momentum, beta2, adam_eps, warmup, schedule, window, stride, ensemble, \
+smooth_sigma, clip, clip_grad, coarse_to_fine, holdout, record_every, correlation_skip, window_batch
+        As for :func:`reconstruct`.
+    frame_shape : (int, int), optional
+        The frames' (H, W) in pixels: also checks that ``coarse_to_fine``
+        levels fit in them and that ``iterations`` covers every level.
+
+    Returns
+    -------
+    dict
+        The checked values by name (``iterations``, ``lr`` and ``schedule``
+        resolved from the method's defaults; ``clip`` as a float pair).
+
+    Raises
+    ------
+    InputError
+        One line naming the option, what was given and what is possible.
+
+    Examples
+    --------
+    >>> check_reconstruct_options(method="adam")["iterations"] > 0
+    True
+    >>> check_reconstruct_options(holdout=1.5)
+    Traceback (most recent call last):
+    ...
+    neurocine.errors.InputError: holdout: got 1.5; expected a share in [0, 1) of neurons held out
+    """
+    if method not in METHODS:
+        raise InputError(f"method: got {method!r}; expected one of {', '.join(METHODS)}")
+    if ensemble not in ("videos", "gradients"):
+        raise InputError(f"ensemble: got {ensemble!r}; expected 'videos' or 'gradients'")
+    defaults = METHODS[method]
+    iterations = _check_positive(
+        "iterations", defaults["iterations"] if iterations is None else iterations, integer=True
+    )
+    lr = _check_positive("lr", defaults["lr"] if lr is None else lr)
+    schedule = defaults["schedule"] if schedule is None else schedule
+    if schedule not in ("constant", "cosine"):
+        raise InputError(f"schedule: got {schedule!r}; expected 'constant' or 'cosine'")
+    for name, v in (("momentum", momentum), ("beta2", beta2)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < 1:
+            raise InputError(f"{name}: got {v!r}; expected a number in [0, 1)")
+    adam_eps = _check_positive("adam_eps", adam_eps)
+    warmup = _check_positive("warmup", warmup, integer=True, strict=False)
+    window = _check_positive("window", window, integer=True)
+    stride = _check_positive("stride", stride, integer=True)
+    smooth_sigma = _check_positive("smooth_sigma", smooth_sigma, strict=False)
+    clip_grad = _check_positive("clip_grad", clip_grad)
+    coarse_to_fine = _check_positive("coarse_to_fine", coarse_to_fine, integer=True, strict=False)
+    record_every = _check_positive("record_every", record_every, integer=True)
+    if isinstance(holdout, bool) or not isinstance(holdout, (int, float)) or not 0 <= holdout < 1:
+        raise InputError(f"holdout: got {holdout!r}; expected a share in [0, 1) of neurons held out")
+    correlation_skip = _check_positive("correlation_skip", correlation_skip, integer=True, strict=False)
+    if window_batch is not None:
+        window_batch = _check_positive("window_batch", window_batch, integer=True)
+    try:
+        lo, hi = (float(c) for c in clip)
+    except (TypeError, ValueError):
+        raise InputError(f"clip: got {clip!r}; expected (low, high) pixel values") from None
+    if not hi > lo:
+        raise InputError(f"clip: got {clip!r}; expected low < high")
+    if frame_shape is not None:
+        _levels(coarse_to_fine, iterations, frame_shape)
+    return {
+        "method": method,
+        "iterations": iterations,
+        "lr": lr,
+        "schedule": schedule,
+        "warmup": warmup,
+        "window": window,
+        "stride": stride,
+        "ensemble": ensemble,
+        "adam_eps": adam_eps,
+        "smooth_sigma": smooth_sigma,
+        "clip": (lo, hi),
+        "clip_grad": clip_grad,
+        "coarse_to_fine": coarse_to_fine,
+        "holdout": holdout,
+        "record_every": record_every,
+        "correlation_skip": correlation_skip,
+        "window_batch": window_batch,
+    }
+
+
 def reconstruct(
     models,
     responses,
@@ -843,40 +958,43 @@ def reconstruct(
     models = _model_list(models)
     r, b, p = _trial_arrays(responses, behavior, pupil_center)
     n_frames = r.shape[0]
-    if method not in METHODS:
-        raise InputError(f"method: got {method!r}; expected one of {', '.join(METHODS)}")
-    if ensemble not in ("videos", "gradients"):
-        raise InputError(f"ensemble: got {ensemble!r}; expected 'videos' or 'gradients'")
-    defaults = METHODS[method]
-    iterations = _check_positive(
-        "iterations", defaults["iterations"] if iterations is None else iterations, integer=True
+    o = check_reconstruct_options(
+        method=method,
+        iterations=iterations,
+        lr=lr,
+        momentum=momentum,
+        beta2=beta2,
+        adam_eps=adam_eps,
+        warmup=warmup,
+        schedule=schedule,
+        window=window,
+        stride=stride,
+        ensemble=ensemble,
+        smooth_sigma=smooth_sigma,
+        clip=clip,
+        clip_grad=clip_grad,
+        coarse_to_fine=coarse_to_fine,
+        holdout=holdout,
+        record_every=record_every,
+        correlation_skip=correlation_skip,
+        window_batch=window_batch,
     )
-    lr = _check_positive("lr", defaults["lr"] if lr is None else lr)
-    schedule = defaults["schedule"] if schedule is None else schedule
-    if schedule not in ("constant", "cosine"):
-        raise InputError(f"schedule: got {schedule!r}; expected 'constant' or 'cosine'")
-    for name, v in (("momentum", momentum), ("beta2", beta2)):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < 1:
-            raise InputError(f"{name}: got {v!r}; expected a number in [0, 1)")
-    adam_eps = _check_positive("adam_eps", adam_eps)
-    warmup = _check_positive("warmup", warmup, integer=True, strict=False)
-    window = _check_positive("window", window, integer=True)
-    stride = _check_positive("stride", stride, integer=True)
-    smooth_sigma = _check_positive("smooth_sigma", smooth_sigma, strict=False)
-    clip_grad = _check_positive("clip_grad", clip_grad)
-    coarse_to_fine = _check_positive("coarse_to_fine", coarse_to_fine, integer=True, strict=False)
-    record_every = _check_positive("record_every", record_every, integer=True)
-    if isinstance(holdout, bool) or not isinstance(holdout, (int, float)) or not 0 <= holdout < 1:
-        raise InputError(f"holdout: got {holdout!r}; expected a share in [0, 1) of neurons held out")
-    correlation_skip = _check_positive("correlation_skip", correlation_skip, integer=True, strict=False)
-    if window_batch is not None:
-        window_batch = _check_positive("window_batch", window_batch, integer=True)
-    try:
-        lo, hi = (float(c) for c in clip)
-    except (TypeError, ValueError):
-        raise InputError(f"clip: got {clip!r}; expected (low, high) pixel values") from None
-    if not hi > lo:
-        raise InputError(f"clip: got {clip!r}; expected low < high")
+    iterations, lr, schedule, warmup, window, stride = (
+        o["iterations"],
+        o["lr"],
+        o["schedule"],
+        o["warmup"],
+        o["window"],
+        o["stride"],
+    )
+    adam_eps, smooth_sigma, clip_grad, coarse_to_fine = (
+        o["adam_eps"],
+        o["smooth_sigma"],
+        o["clip_grad"],
+        o["coarse_to_fine"],
+    )
+    record_every, correlation_skip, window_batch = o["record_every"], o["correlation_skip"], o["window_batch"]
+    lo, hi = o["clip"]
 
     if truth is not None:
         tv = _float_array("truth", truth, 3, "a (T, H, W) video, time first")
