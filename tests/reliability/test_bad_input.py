@@ -1,10 +1,14 @@
 """Reliability across every job: bad input gets one clear line, exit status 2, and nothing is written.
 
-Each case runs the real console entry point in a subprocess (as a user would), on a
-file that is missing, empty, truncated, corrupt, holds NaNs, has the wrong shape, is
-misaligned with another stream, or a config with an unknown key. The error line must
-name the offending file or argument; the working folder must be exactly as before
-(no result folder, no temporary sibling).
+Each case runs the console entry point (``neurocine.cli.main``) on a file that is missing,
+empty, truncated, corrupt, holds NaNs, has the wrong shape, is misaligned with another
+stream, or a config with an unknown key. The error line must name the offending file or
+argument; the working folder must be exactly as before (no result folder, no temporary
+sibling). The cases run in the test process, with its stderr captured at the file
+descriptor (what C libraries print included) and warnings shown as a plain run would show
+them: a subprocess per case cost 3-5 s of CPU importing torch and scikit-learn again. The
+real ``python -m neurocine.cli`` in a subprocess, as a user runs it, is tested by the
+report, output-folder and good-input tests at the end.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +34,37 @@ def neurocine(*args, cwd: Path, timeout: float = 300) -> subprocess.CompletedPro
         text=True,
         timeout=timeout,
     )
+
+
+# warnings a plain ``python -m neurocine.cli`` run does not print (Python's default filters)
+_HIDDEN_WARNINGS = (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning)
+
+
+def neurocine_in_process(*args, cwd: Path, monkeypatch, capfd) -> subprocess.CompletedProcess:
+    """What :func:`neurocine` returns, from ``neurocine.cli.main`` run in this process in ``cwd``.
+
+    stdout and stderr are read at the file descriptors; warnings the run emits that a plain run would
+    print are appended to stderr (in a subprocess they would be extra lines there).
+    """
+    from neurocine.cli import main
+
+    monkeypatch.chdir(cwd)
+    monkeypatch.setenv("NEUROCINE_PROGRESS", "0")
+    capfd.readouterr()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            main(list(map(str, args)))
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    out, err = capfd.readouterr()
+    err += "".join(
+        warnings.formatwarning(w.message, w.category, w.filename, w.lineno)
+        for w in caught
+        if not issubclass(w.category, _HIDDEN_WARNINGS)
+    )
+    return subprocess.CompletedProcess(["neurocine", *map(str, args)], code, out, err)
 
 
 @pytest.fixture(scope="module")
@@ -104,10 +140,10 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
-def test_bad_input_one_line_exit_2_nothing_written(files, case):
+def test_bad_input_one_line_exit_2_nothing_written(files, case, monkeypatch, capfd):
     args, words = CASES[case]
     before = sorted(p.name for p in files.iterdir())
-    proc = neurocine(*args, "--out", "result", cwd=files)
+    proc = neurocine_in_process(*args, "--out", "result", cwd=files, monkeypatch=monkeypatch, capfd=capfd)
     assert proc.returncode == 2, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
     assert "Traceback" not in proc.stderr
     lines = proc.stderr.strip().splitlines()
