@@ -17,11 +17,11 @@ import json
 import os
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _cli import run_in_process
 
 
 def neurocine(*args, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -34,37 +34,6 @@ def neurocine(*args, cwd: Path, timeout: float = 300) -> subprocess.CompletedPro
         text=True,
         timeout=timeout,
     )
-
-
-# warnings a plain ``python -m neurocine.cli`` run does not print (Python's default filters)
-_HIDDEN_WARNINGS = (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning)
-
-
-def neurocine_in_process(*args, cwd: Path, monkeypatch, capfd) -> subprocess.CompletedProcess:
-    """What :func:`neurocine` returns, from ``neurocine.cli.main`` run in this process in ``cwd``.
-
-    stdout and stderr are read at the file descriptors; warnings the run emits that a plain run would
-    print are appended to stderr (in a subprocess they would be extra lines there).
-    """
-    from neurocine.cli import main
-
-    monkeypatch.chdir(cwd)
-    monkeypatch.setenv("NEUROCINE_PROGRESS", "0")
-    capfd.readouterr()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            main(list(map(str, args)))
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    out, err = capfd.readouterr()
-    err += "".join(
-        warnings.formatwarning(w.message, w.category, w.filename, w.lineno)
-        for w in caught
-        if not issubclass(w.category, _HIDDEN_WARNINGS)
-    )
-    return subprocess.CompletedProcess(["neurocine", *map(str, args)], code, out, err)
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +112,7 @@ CASES = {
 def test_bad_input_one_line_exit_2_nothing_written(files, case, monkeypatch, capfd):
     args, words = CASES[case]
     before = sorted(p.name for p in files.iterdir())
-    proc = neurocine_in_process(*args, "--out", "result", cwd=files, monkeypatch=monkeypatch, capfd=capfd)
+    proc = run_in_process(*args, "--out", "result", cwd=files, monkeypatch=monkeypatch, capfd=capfd)
     assert proc.returncode == 2, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
     assert "Traceback" not in proc.stderr
     lines = proc.stderr.strip().splitlines()
