@@ -1,5 +1,9 @@
 """The ``neurocine`` command line, run as a subprocess (``python -m neurocine.cli``).
 
+The bad-input cases (exit 2, one line) run the same entry point, ``neurocine.cli.main``, in the test
+process with stderr read at the file descriptor (``_cli.run_in_process``): a subprocess each cost
+3-6 s of CPU importing torch again. Every other test runs the real subprocess.
+
 Numbers are checked against the simulation's ground truth, against closed
 forms recomputed here from the written arrays (R^2, reconstruction, precision
 and recall counts) and against the Neural Screenomics notebook's printed
@@ -19,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _cli import run_in_process
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -494,7 +499,7 @@ BAD_INPUT = {
 
 
 @pytest.mark.parametrize("case", list(BAD_INPUT), ids=list(BAD_INPUT))
-def test_bad_input_exits_2_with_one_line(tmp_path, sim_npz, case):
+def test_bad_input_exits_2_with_one_line(tmp_path, sim_npz, case, monkeypatch, capfd):
     if case == "cuda-without-gpu":
         torch = pytest.importorskip("torch")
         if torch.cuda.is_available():
@@ -502,7 +507,7 @@ def test_bad_input_exits_2_with_one_line(tmp_path, sim_npz, case):
     _bad_files(tmp_path, sim_npz)
     args, expected = BAD_INPUT[case]
     before = sorted(p.name for p in tmp_path.iterdir())
-    proc = neurocine(*args, "--out", "result", cwd=tmp_path)
+    proc = run_in_process(*args, "--out", "result", cwd=tmp_path, monkeypatch=monkeypatch, capfd=capfd)
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
     lines = proc.stderr.splitlines()

@@ -1,10 +1,14 @@
 """Reliability across every job: bad input gets one clear line, exit status 2, and nothing is written.
 
-Each case runs the real console entry point in a subprocess (as a user would), on a
-file that is missing, empty, truncated, corrupt, holds NaNs, has the wrong shape, is
-misaligned with another stream, or a config with an unknown key. The error line must
-name the offending file or argument; the working folder must be exactly as before
-(no result folder, no temporary sibling).
+Each case runs the console entry point (``neurocine.cli.main``) on a file that is missing,
+empty, truncated, corrupt, holds NaNs, has the wrong shape, is misaligned with another
+stream, or a config with an unknown key. The error line must name the offending file or
+argument; the working folder must be exactly as before (no result folder, no temporary
+sibling). The cases run in the test process, with its stderr captured at the file
+descriptor (what C libraries print included) and warnings shown as a plain run would show
+them: a subprocess per case cost 3-5 s of CPU importing torch and scikit-learn again. The
+real ``python -m neurocine.cli`` in a subprocess, as a user runs it, is tested by the
+report, output-folder and good-input tests at the end.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _cli import run_in_process
 
 
 def neurocine(*args, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -128,10 +133,10 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
-def test_bad_input_one_line_exit_2_nothing_written(files, case):
+def test_bad_input_one_line_exit_2_nothing_written(files, case, monkeypatch, capfd):
     args, words = CASES[case]
     before = sorted(p.name for p in files.iterdir())
-    proc = neurocine(*args, "--out", "result", cwd=files)
+    proc = run_in_process(*args, "--out", "result", cwd=files, monkeypatch=monkeypatch, capfd=capfd)
     assert proc.returncode == 2, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
     assert "Traceback" not in proc.stderr
     lines = proc.stderr.strip().splitlines()
