@@ -725,6 +725,13 @@ def run_encode(config: str | os.PathLike, out: str | os.PathLike, *, figures: bo
             res.save_arrays("maps.npz", ev=data.to_image(ev), **{f"beta_{k}": v for k, v in maps.items()})
         if figures:
             _encode_figures(res, data, ev, maps, contrib, cv_pred, split, truth, metrics)
+        res.headline(
+            encode_headline(metrics),
+            ran=f"A ridge encoding model{' and an LSTM' if 'sequence_test_ev' in metrics else ''} predicting "
+            f"{data.n_pixels} targets from {len(contrib.group_names)} feature groups ({X.shape[0]} frames at "
+            f"{data.fps:g} Hz){'; a whisking classifier on the whisker video' if study is not None else ''}.",
+            figure="beta_maps.png" if figures and maps else ("contributions.png" if figures else ""),
+        )
         summary = res.summary()
     shutil.rmtree(checkpoints, ignore_errors=True)
     return JobResult(res.out, summary)
@@ -792,6 +799,24 @@ def _score_against_truth(truth: dict, data: EncodingData, dm, coef: np.ndarray, 
     return out
 
 
+def encode_headline(metrics: dict[str, Any]) -> str:
+    """The result of an ``encode`` job in words, beside the planted truth where there is one.
+
+    Examples
+    --------
+    >>> print(encode_headline({"mean_cv_ev": 0.299, "ceiling_ev": 0.302, "ranking": ["pupil", "null"]}))
+    Cross-validated explained variance 0.299 against the planted model's 0.302; pupil has the largest unique share.
+    """
+    text = f"Cross-validated explained variance {metrics['mean_cv_ev']:.3f}"
+    if metrics.get("ceiling_ev") is not None:
+        text += f" against the planted model's {metrics['ceiling_ev']:.3f}"
+    if metrics.get("min_beta_map_correlation") is not None:
+        text += f"; every beta map correlates r ≥ {metrics['min_beta_map_correlation']:.3f} with its planted map"
+    if metrics.get("ranking"):
+        text += f"; {metrics['ranking'][0]} has the largest unique share"
+    return text + "."
+
+
 def _encode_figures(
     res: JobFolder, data: EncodingData, ev, maps, contrib, cv_pred, split, truth, metrics: dict
 ) -> None:
@@ -808,13 +833,21 @@ def _encode_figures(
             full_ev=metrics["mean_cv_ev"],
             title="cross-validated explained variance by feature group",
         ),
+        caption="Explained variance of each feature group: unique (lost when the group is left out of the full "
+        "model) and alone (the group by itself), with the full model's as a line. A group with a large unique "
+        "share carries information no other group has; the null regressor should sit at zero.",
     )
     mask_img = None
     if data.image_shape is not None:
         mask_img = np.zeros(int(np.prod(data.image_shape)), bool)
         mask_img[data.pixels] = True
         mask_img = mask_img.reshape(data.image_shape)
-        res.save_figure("ev_map.png", plot_ev_map(data.to_image(ev), mask=mask_img))
+        res.save_figure(
+            "ev_map.png",
+            plot_ev_map(data.to_image(ev), mask=mask_img),
+            caption="Cross-validated explained variance of the full model at each pixel. Look for where the "
+            "behaviour and stimuli explain activity best; pixels outside the brain mask are blank.",
+        )
         planted = None
         if truth is not None:
             planted = {k: v for k, v in truth["maps"].items() if k in maps and np.any(v != 0)}
@@ -826,6 +859,14 @@ def _encode_figures(
                 truth=planted or None,
                 title="beta maps (ridge, all data)",
                 units="per unit of regressor",
+            ),
+            caption="Ridge weight of each regressor at each pixel"
+            + (
+                ": the fitted map (rows marked fitted) above the planted, true map (rows marked planted), with "
+                "their correlation r. Fitted and planted maps should match; the null regressor has no planted map "
+                "and should show only noise."
+                if planted
+                else ". Look for the regions each behaviour drives."
             ),
         )
     # traces: for each group (up to 8) the target it explains most uniquely
@@ -845,7 +886,10 @@ def _encode_figures(
         preds["sequence model (test block)"] = series(split["sequence_pred"])
     times = np.arange(actual.shape[0]) / data.fps
     res.save_figure(
-        "traces.png", plot_traces(times, actual, preds, names=labels, title="predicted vs actual (first 60 s)")
+        "traces.png",
+        plot_traces(times, actual, preds, names=labels, title="predicted vs actual (first 60 s)"),
+        caption="Measured activity (black) and its predictions over the first 60 s, at the pixel each feature "
+        "group explains best. The predictions should follow the slow changes; the fast noise is not predictable.",
     )
 
 
@@ -951,7 +995,18 @@ def run_framerates(configs, out: str | os.PathLike, *, sequence: bool = True, fi
             res.save_figure(
                 "framerates.png",
                 plot_framerate_table(rows, columns, values, title="test-block explained variance by frame rate"),
+                caption="Explained variance on the test block for each model and session (columns) when the "
+                "video and behaviour are sampled at each frame rate (rows). Look for how much is lost at the lower "
+                "rates, and whether interpolating back recovers it.",
             )
+        best = int(np.nanargmax(values[:, -1])) if np.isfinite(values[:, -1]).any() else 0
+        res.headline(
+            f"Best test explained variance of {columns[-1]}: {values[best, -1]:.3f} at {rows[best]} "
+            f"(at {rows[0]}: {values[0, -1]:.3f}).",
+            ran=f"Ridge{' and LSTM' if sequence else ''} encoding models refitted with the data sampled at "
+            f"{len(rows)} frame rates, on {len(names)} session(s): {', '.join(names)}.",
+            figure="framerates.png" if figures else "",
+        )
         summary = res.summary()
     return JobResult(res.out, summary)
 

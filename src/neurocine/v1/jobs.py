@@ -567,6 +567,20 @@ def run_reconstruct(
                 np.mean([r["video_correlation_from_predicted"] for r in rows])
             )
         res.metrics.update(metrics)
+        first = f"trial_{rows[0]['trial']}/frames.png" if rows and figures else ""
+        res.headline(
+            f"Reconstructed movies correlate r = {metrics['mean_video_correlation']:.3f} with the movies shown "
+            f"(frame by frame r = {metrics['mean_frame_correlation']:.3f}; 1 is perfect, 0 chance), mean over "
+            f"{len(rows)} trial(s).",
+            ran=f"Movies reconstructed from the neural activity of {mouse.root.name} by gradient descent through "
+            + (
+                "the simulator's own population (an upper bound)"
+                if truth_model
+                else f"an ensemble of {len(modules)} trained DNEM model(s)"
+            )
+            + ".",
+            figure=first,
+        )
         _write_table(
             res,
             "trials.csv",
@@ -593,6 +607,8 @@ def run_reconstruct(
                     ylabel="video correlation",
                     title="ensembling: average of the models' movies",
                 ),
+                caption="Video correlation of the movie averaged over the first k models' reconstructions. "
+                "It rises as models are added; where it levels off more models would not help.",
             )
     return JobResult(res.out, {"out": str(out), "metrics": metrics})
 
@@ -624,6 +640,13 @@ def _trial_outputs(res, tid, truth, shown, evaluation, recon_pred, arrays, figur
         frames = comparison_frames(truth, shown, mask=evaluation)
         write_video(res.path(f"trial_{tid}/comparison.mp4"), frames, fps=30)
         write_gif(res.path(f"trial_{tid}/comparison.gif"), frames[:, ::2, ::2], fps=30)
+        for name in ("comparison.mp4", "comparison.gif"):
+            res.caption(
+                f"trial_{tid}/{name}",
+                f"Trial {tid}: the movie the mouse saw beside the movie reconstructed from its neural activity "
+                "(outside the evaluation mask greyed). The reconstruction should follow the movie's motion and "
+                "coarse shapes; fine detail is lost.",
+            )
     if figures:
         from neurocine.v1.plotting import plot_correlation_curves, plot_error_maps, plot_frame_strip
 
@@ -635,9 +658,24 @@ def _trial_outputs(res, tid, truth, shown, evaluation, recon_pred, arrays, figur
             pred_shown = match_contrast_luminance(recon_pred.video, truth, evaluation)
             rows["from predicted activity"] = pred_shown
             curves["from predicted activity"] = frame_correlations(truth, pred_shown, evaluation)
-            res.save_figure(f"trial_{tid}/error_map.png", plot_error_maps(truth, arrays["error"], mask=evaluation))
-        res.save_figure(f"trial_{tid}/frames.png", plot_frame_strip(rows, mask=evaluation, title=f"trial {tid}"))
-        res.save_figure(f"trial_{tid}/correlation.png", plot_correlation_curves(curves))
+            res.save_figure(
+                f"trial_{tid}/error_map.png",
+                plot_error_maps(truth, arrays["error"], mask=evaluation),
+                caption=f"Trial {tid}: the true frames and the pixel-wise difference between the reconstructions "
+                "from recorded and from predicted activity, where the two disagree most.",
+            )
+        res.save_figure(
+            f"trial_{tid}/frames.png",
+            plot_frame_strip(rows, mask=evaluation, title=f"trial {tid}"),
+            caption=f"Trial {tid}: frames of the true movie (top row) and of the reconstruction (below), matched "
+            "in contrast and luminance, inside the evaluation mask. Look for the same shapes in the same places.",
+        )
+        res.save_figure(
+            f"trial_{tid}/correlation.png",
+            plot_correlation_curves(curves),
+            caption=f"Trial {tid}: correlation of each reconstructed frame with the true frame, over time. "
+            "Dips mark frames the neurons say little about (fast changes, the first frames).",
+        )
 
 
 def _write_table(res, name: str, rows: list[dict], columns: list[str]) -> None:
