@@ -1122,6 +1122,17 @@ def write_simulated_session(
             )
         )
         res.metrics.update({"frames": s.n_frames, "ceiling_ev": s.ceiling_ev, "features": s.feature_names})
+        res.caption(
+            "face.mp4",
+            "The simulated face video: whisker pad, snout and jaw move in bouts (their motion energy drives the "
+            "simulated widefield activity).",
+        )
+        res.headline(
+            f"{s.n_frames} frames at {s.fps:g} Hz with {len(s.feature_names)} planted features; the planted model "
+            f"explains {s.ceiling_ev:.3f} of the widefield variance (the ceiling an encoding model can reach).",
+            ran="A face video, behaviour and widefield activity simulated with known beta maps, ready for "
+            "`neurocine encode encode.toml`.",
+        )
         summary = res.summary()
     return JobResult(res.out, summary)
 

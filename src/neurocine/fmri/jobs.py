@@ -1774,6 +1774,8 @@ def run_fmri_pretrain(
                     chance=[row[7] for row in ident],
                     title=f"identification: deep ({chosen} aligner) vs ridge, {n} test scans",
                 ),
+                caption="Identification accuracy of the deep path and of the ridge baseline for each score, with "
+                "binomial errors and chance. The deep path is worth its cost where its bar clears ridge's error bar.",
             )
             gen_rows = [row for row in table if row[0].endswith(("pixel_r", "ssim"))]
             res.save_figure(
@@ -1793,6 +1795,8 @@ def run_fmri_pretrain(
                     title="generated frames vs truth (generation: aligned -> generator; decoder: Kupershmidt)",
                     xlabel="score",
                 ),
+                caption="How alike generated and true test frames are (pixel correlation, SSIM) for the ridge "
+                "baseline and the deep generators. Higher is better; compare each deep bar with ridge's.",
             )
             pick = np.linspace(0, n - 1, min(n_examples, n)).round().astype(int)
             res.save_figure(
@@ -1809,8 +1813,23 @@ def run_fmri_pretrain(
                     title="test frames: truth | ridge voxels -> pixels | aligned embedding -> generator | "
                     "encoder-decoder",
                 ),
+                caption="Some test scans: the true frame (top row) and the frames generated from the voxels by "
+                "each method (rows below). Look for the layout and category of the true frame.",
             )
-            res.save_figure("training.png", plot_training_curves(res.extra["history"]))
+            res.save_figure(
+                "training.png",
+                plot_training_curves(res.extra["history"]),
+                caption="Loss per epoch of each network trained (pretraining, aligner, generator, encoder, "
+                "decoder). Each should fall and level off.",
+            )
+        res.headline(
+            "The deep path beats ridge on "
+            + (", ".join(metrics["deep_beats_ridge_on"]) if metrics["deep_beats_ridge_on"] else "no score")
+            + f" ({len(table)} scores compared on {n} test scans).",
+            ran="A deep decoding path (masked-brain-model pretraining, an aligner, a generator and an "
+            "encoder-decoder) trained on the voxels and compared with ridge decoding.",
+            figure="identification.png" if figures else "",
+        )
         result = res.summary()
     shutil.rmtree(checkpoints, ignore_errors=True)
     return JobResult(res.out, result)

@@ -324,8 +324,15 @@ def _train_figures(res, fitted, alpha, pop, rfs, truth_rfs, r_ensemble, metrics)
     res.save_figure(
         "training.png",
         plot_lines(x, series, xlabel="epoch", ylabel="Poisson loss", title="DNEM training (one line per instance)"),
+        caption="Training and validation loss of each model per epoch. Both should fall and level off; a "
+        "validation loss rising while training loss falls is overfitting (training stops early on it).",
     )
-    res.save_figure("mask.png", plot_alpha_mask(alpha, population_rf=pop))
+    res.save_figure(
+        "mask.png",
+        plot_alpha_mask(alpha, population_rf=pop),
+        caption="The transparency mask learned for reconstruction (where in the frame the neurons see) beside "
+        "the population receptive field. The mask should cover the receptive fields.",
+    )
     strongest = np.argsort(-np.nan_to_num(r_ensemble))[:6]
     res.save_figure(
         "receptive_fields.png",
@@ -336,6 +343,9 @@ def _train_figures(res, fitted, alpha, pop, rfs, truth_rfs, r_ensemble, metrics)
             truth=truth_rfs,
             title="in-silico receptive fields of the best-predicted neurons",
         ),
+        caption="Receptive fields (ON minus OFF response to noise) of the best-predicted neurons, mapped in "
+        "silico through the trained models"
+        + (", above the true, planted ones: they should match in place and shape." if truth_rfs is not None else "."),
     )
 
     from neurocine.plotting.base import new_figure
@@ -349,7 +359,25 @@ def _train_figures(res, fitted, alpha, pop, rfs, truth_rfs, r_ensemble, metrics)
     ax.set_xlabel("single-trial correlation (held-out, frames >= 50)")
     ax.set_ylabel("neurons")
     ax.legend(fontsize=7)
-    res.save_figure("correlation_histogram.png", fig)
+    res.save_figure(
+        "correlation_histogram.png",
+        fig,
+        caption="Single-trial correlation of predicted and recorded activity for each neuron on held-out trials"
+        + (", with the simulator's ceiling (dashed)." if "ceiling_correlation" in metrics else ".")
+        + " The mean (solid line) is the headline score.",
+    )
+    headline = f"Single-trial correlation {metrics['single_trial_correlation']:.3f}"
+    if "ceiling_correlation" in metrics:
+        headline += (
+            f" against the simulator's ceiling of {metrics['ceiling_correlation']:.3f} "
+            f"({metrics['fraction_of_ceiling']:.0%} of it)"
+        )
+    res.headline(
+        headline + ".",
+        ran=f"An ensemble of {len(fitted)} DNEM model(s) trained to predict {metrics['n_neurons']} neurons from the "
+        f"movie and behaviour, scored on {metrics['n_test_trials']} held-out trials.",
+        figure="correlation_histogram.png",
+    )
 
 
 # --------------------------------------------------------------------------- reconstruct
@@ -867,6 +895,9 @@ def run_suite(
                     vmin=-0.2,
                     vmax=1.0,
                 ),
+                caption=f"Video correlation of each reconstruction with the movie shown ({row_label} by "
+                f"{col_label}). Look for where the reconstruction breaks down: bright cells are recovered, "
+                "dark ones lost.",
             )
             if kind == "ablation":
                 res.save_figure(
@@ -877,7 +908,15 @@ def run_suite(
                         xlabel="% of neurons dropped",
                         ylabel="video correlation",
                     ),
+                    caption="Mean video correlation as more of the population is dropped before reconstructing: "
+                    "how gracefully the reconstruction degrades with fewer neurons.",
                 )
+        mean = np.nanmean(table)
+        res.headline(
+            f"Mean video correlation {mean:.3f} over the {kind} suite ({table.size} reconstructions; 1 is perfect).",
+            ran=f"Movies of the {kind} suite reconstructed from the activity the models predict for them.",
+            figure=f"{kind}.png" if figures else "",
+        )
     return JobResult(res.out, {"out": str(out), "metrics": dict(res.metrics)})
 
 
