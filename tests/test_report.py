@@ -117,6 +117,26 @@ def test_report_opens_with_the_overview_and_captions_every_figure(job):
     assert "R² of the fit" in page.row_labels and "nested" in page.row_labels
 
 
+@pytest.mark.slow
+def test_demo_page_opens_with_headlines_from_its_summary(tmp_path):
+    """The demo's video study (a few seconds): the overview states its result from summary.json, with the key
+    figure; the simulated video's motion SVD masks are the key figure; every page passes the reader's checks."""
+    import json
+
+    from neurocine.demo import run_demo
+
+    out = tmp_path / "demo"
+    run_demo(out, quick=True, only=["video"])
+    video = json.loads((out / "summary.json").read_text())["metrics"]["video"]
+    check_page(out / "video/motion/report.html")
+    for name in ("index.html", "report.html"):
+        page = check_page(out / name)
+        assert f"largest error {video['max_abs_error_vs_truth']:.2g} grey levels" in page.overview, name
+    index = parse(out / "index.html")
+    assert index.figures[0]["img"] == "video/motion/svd_masks.png" and "motion SVD" in index.figures[0]["caption"]
+    assert "Motion energy and motion SVD of a simulated video" in index.overview
+
+
 def test_check_page_finds_what_a_reader_would_miss(job):
     """The page checks fail on a broken link, a figure without a caption and a raw dotted key."""
     html = (job / "report.html").read_text()
@@ -143,12 +163,14 @@ def test_a_folder_with_a_summary_json_but_no_job_is_not_a_part(tmp_path):
 
 
 def test_labels_read_as_words_for_both_names_of_the_reference_solver():
-    from neurocine.report.labels import format_value, label_of, metric_tables
+    from neurocine.report.labels import format_value, label_of, metric_tables, timing_label
 
     assert label_of("seed_k4.n_spikes") == label_of("reference_k4.n_spikes") == "reference solver, K = 4: spikes found"
     assert label_of("default_k4.template_similarity").startswith("neurocine solver, K = 4: template similarity")
     assert format_value("seconds", 3.14159) == "3.1 s" and format_value("best_layer_accuracy", 0.9) == "90.0%"
     assert format_value("planted_ranked_first", True) == "yes" and format_value("r2", None) == "–"
+    assert timing_label("conv_nmf_seconds") == "Motifs in simulated neural data (Conv-NMF)"
+    assert timing_label("fit_seconds") == "fit" and timing_label("total_seconds") == "total"
     tables = metric_tables(
         {
             "oracle_r2": 0.877,

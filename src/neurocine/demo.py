@@ -149,6 +149,11 @@ def _section_video(res: JobFolder, quick: bool) -> dict[str, Any]:
 
     sim = simulate_roi_motion_video(n_frames=300 if quick else 900, seed=0)
     video = write_video(res.path("video/rois.mp4"), sim.frames, lossless=True)
+    res.caption(
+        "video/rois.mp4",
+        "The simulated video: a still textured background; in each of three boxes an ellipse and the rest of the "
+        "box brighten and darken (in a checkerboard) in independent bouts.",
+    )
     rois = res.path("video/rois.toml")
     rois.write_text("".join(f"[{r.name}]\nbox = {list(r.box)}\n" for r in sim.rois))
     out = res.path("video/motion")
@@ -162,10 +167,11 @@ def _section_video(res: JobFolder, quick: bool) -> dict[str, Any]:
     with np.load(out / "motion.npz") as z:
         err = float(np.abs(z["motion_energy"] - sim.motion_energy).max())
     res.headline(
-        f"Motion energy equal to the truth to within {err:.2g} grey levels in every frame and region; "
+        f"Motion energy matches the truth in every frame and region (largest error {err:.2g} grey levels); "
         f"{s['frames'] / max(s['seconds'], 1e-9):.0f} frames/s.",
-        ran=f"A {sim.frames.shape[0]}-frame simulated video with known motion in three regions, processed by "
-        "`video motion` (motion energy and a 5-component motion SVD per region).",
+        ran=f"A {sim.frames.shape[0]}-frame simulated video with known motion in two parts of each of three "
+        "regions, processed by `video motion` (motion energy and a 5-component motion SVD per region: the first "
+        "two components carry the two parts' motion).",
         figure="video/motion/svd_masks.png",
         title="video",
     )

@@ -23,7 +23,7 @@ from pathlib import Path
 from neurocine.errors import InputError
 from neurocine.io._atomic import atomic_path
 from neurocine.io.results import ResultFolder
-from neurocine.report.labels import format_value, label_of, metric_tables, section_title
+from neurocine.report.labels import format_value, metric_tables, section_title, timing_label
 
 __all__ = ["JobFolder", "merge_reports", "render_report", "write_report"]
 
@@ -255,7 +255,7 @@ def _job(
         "sections": sections,
         "parameters": json.dumps(summary.get("parameters", {}), indent=2),
         "timings": [
-            (label_of(k), format_value("seconds", v, bare=True)) for k, v in summary.get("timings", {}).items()
+            (timing_label(k), format_value("seconds", v, bare=True)) for k, v in summary.get("timings", {}).items()
         ],
         "versions": list(summary.get("versions", {}).items()),
     }

@@ -24,7 +24,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Label", "LABELS", "GROUPS", "SECTIONS", "label_of", "format_value", "section_title", "metric_tables"]
+__all__ = [
+    "Label",
+    "LABELS",
+    "GROUPS",
+    "SECTIONS",
+    "label_of",
+    "format_value",
+    "section_title",
+    "timing_label",
+    "metric_tables",
+]
 
 _MAX_LIST = 12
 
@@ -220,6 +230,12 @@ def _part(key: str) -> str:
 def label_of(key: str) -> str:
     """The words for a (dotted) metric name: each part labelled, joined by ``": "``."""
     return ": ".join(_part(k) for k in key.split("."))
+
+
+def timing_label(key: str) -> str:
+    """The words for a key of ``summary["timings"]`` (seconds): ``conv_nmf_seconds`` -> the section's title."""
+    name = key.removesuffix("_seconds").removesuffix("_s")
+    return SECTIONS.get(name) or _words(name)
 
 
 def section_title(name: str) -> str:
