@@ -234,16 +234,14 @@ def _job(
                 "name": name,
                 "title": section_title(name),
                 "anchor": f"{anchor}-{name}" if name else anchor,
-                "metrics": own_metrics,
+                "metrics": metric_tables(own_metrics),
                 "figures": [figure(p) for p in mine if p.suffix.lower() == ".png"],
                 "tables": [t for t in (_table(p) for p in mine if p.suffix.lower() == ".csv") if t],
                 "videos": _videos(mine, rel, make_copies, folder, captions),
                 "children": kids,
             }
         )
-    sections[0]["metrics"] = metrics
-    for section in sections:
-        section["metrics"] = metric_tables(section["metrics"])
+    sections[0]["metrics"] = metric_tables(metrics)  # what no section took
     return {
         "anchor": anchor,
         "name": (shown_as or folder).name,
