@@ -122,7 +122,8 @@ def run_dff(
             res.headline(
                 f"ΔF/F of {t_len} frames of {h // bin} x {w // bin} pixels; median standard deviation of ΔF/F "
                 f"{float(np.nanmedian(std_map)):.3g}.",
-                ran=f"ΔF/F of {Path(stack_path).name} against a running baseline of {window} frames"
+                ran=f"ΔF/F of {Path(stack_path).name} against "
+                + (f"a running baseline of {window} frames" if mode == "sliding" else f"a baseline per {mode}")
                 + (f", binned {bin} x {bin}" if bin > 1 else "")
                 + ".",
                 figure="dff.png" if figures else "",
