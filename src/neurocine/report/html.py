@@ -1,8 +1,11 @@
 """``report.html``: one self-contained page per result folder, from its ``summary.json`` and files.
 
 Every job's folder gets one (see :class:`JobFolder`); ``neurocine report DIR...``
-rebuilds them or merges several folders into one page. The page shows the
-job, the exact command, the metrics, small CSV tables, every figure (PNG
+rebuilds them or merges several folders into one page. The page opens with the
+job's overview (``summary["overview"]``: what was run, the headline result beside
+its reference, the key figure), then shows the job, the exact command, the
+metrics as labelled tables (:mod:`neurocine.report.labels`), small CSV tables,
+every figure with its caption (``summary["captions"]``) (PNG
 embedded as a data URI, so the page stands alone), every ``.mp4`` as a
 ``<video>`` (every ``.gif`` as an image) next to its file (an mp4 that not every browser plays, such
 as lossless H.264, by a High-profile copy written beside it), links to the reports of sub-jobs (sub-folders
