@@ -49,7 +49,7 @@ class Page(HTMLParser):
             self._figure = {"img": None, "video": None, "caption": ""}
         elif tag == "figcaption":
             self._caption = True
-        elif tag == "th":
+        elif tag == "th" and "name" not in (a.get("class") or "").split():  # a data name, not a label
             self._th = []
         elif tag == "div":
             self._div_depth += 1

@@ -276,7 +276,8 @@ def _scalar(value: Any) -> bool:
 
 
 def metric_tables(metrics: Mapping[str, Any], title: str = "Results") -> list[dict]:
-    """Tables of a metrics dict, labelled: ``[{"title", "header", "rows"}]`` (every cell text).
+    """Tables of a metrics dict, labelled: ``[{"title", "header", "rows"}]`` (every cell text; a table whose
+    rows are named by data, such as regressors, apps or layers, has ``"names": True``).
 
     The scalars make the first table (quantity, value). A dict whose keys are labelled metrics (a record,
     like one fit's ``{n_spikes, r2}``) adds its rows to a table of such records, one row per record, one
@@ -333,6 +334,7 @@ def metric_tables(metrics: Mapping[str, Any], title: str = "Results") -> list[di
         tables.append(
             {
                 "title": "",
+                "names": True,  # rows named by data (regressors, apps, layers), not by keys
                 "header": ["", *(_with_unit(key) for key, _ in group)],
                 "rows": [[name, *(format_value(key, flat[name], bare=True) for key, flat in group)] for name in names],
             }
