@@ -309,7 +309,7 @@ def metric_tables(metrics: Mapping[str, Any], title: str = "Results") -> list[di
                 named.setdefault(("block", key), []).append((key, {"rows": rows}))
         else:
             named.setdefault(tuple(flat), []).append((key, flat))
-    tables = []
+    tables: list[dict[str, Any]] = []
     if scalars:
         tables.append({"title": title, "header": ["quantity", "value"], "rows": scalars})
     for group in records.values():
