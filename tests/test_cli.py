@@ -605,3 +605,29 @@ def test_demo_quick(workdir, reference_fits, selection):
         "encoding/framerates/framerates.png",
     ):
         assert needle in linked
+
+    # the page reads like a report: an overview per study with its headline numbers (as summary.json has them)
+    # beside their references, every figure captioned, every link to a file that exists, no raw keys as labels
+    from _pages import check_page
+
+    page = check_page(out / "index.html")
+    for sub in [out / "report.html", *out.rglob("*/report.html")]:
+        check_page(sub)
+    v, sc, f = m["video"], m["screenome"], m["fmri"]
+    for headline in (
+        f"{c['default_k4']['n_spikes']} spikes found for {c['n_true_spikes']} true ones",
+        f"R² {c['default_k4']['r2']:.3f} against the true model's {c['oracle_r2']:.3f}",
+        f"the notebook's solver finds {c['seed_k4']['n_spikes']} (R² {c['seed_k4']['r2']:.3f})",
+        f"{sc['n_spikes']} state onsets found for",
+        f"Recommended K = {m['k_selection']['recommended_k']} against the true K = 4",
+        f"largest error {v['max_abs_error_vs_truth']:.2g} grey levels",
+        f"explained variance {e['mean_cv_ev']:.3f} against the planted model's {e['ceiling_ev']:.3f}",
+        f"correlate r = {m['v1']['true_population_video_correlation']:.3f} with the movies shown",
+        f"Best layer right for {f['best_layer_accuracy']:.1%} of voxels",
+        f"pairwise identification {f['pairwise_identification']:.3f} (chance 0.5)",
+    ):
+        assert headline in page.overview, headline
+    html = (out / "index.html").read_text()
+    assert html.index('class="overview"') < html.index("<table>")  # the overview opens the page
+    assert "v1/mouse/meta/simulation" not in html  # a data folder, not a job with a report
+    assert "reference solver, K = 4" in page.row_labels and "seed_k4" not in " ".join(page.row_labels)

@@ -34,6 +34,26 @@ def test_simulation_motion_is_what_the_definition_gives(sim):
     assert (sim.motion_energy > 0).mean() > 0.2  # the bouts do move
 
 
+def test_simulated_motion_has_spatial_structure_that_the_svd_masks_show(sim, sim_video):
+    """Two parts of each box move independently: the first two SVD masks of a box separate the parts (they are
+    not one flat rectangle repeated), and the motion energy is the parts' changes weighted by their areas."""
+    for j in range(len(sim.rois)):
+        n0, n1 = (sim.parts[j] == 0).sum(), (sim.parts[j] == 1).sum()
+        assert n0 > 100 and n1 > 100
+        step = np.abs(np.diff(sim.amplitudes[:, j], axis=0))
+        np.testing.assert_allclose(sim.motion_energy[1:, j], (step @ [n0, n1]) / (n0 + n1), atol=1e-12)
+    res, _ = compute_motion(sim_video, sim.rois, n_svd=2)
+    for j in range(len(sim.rois)):
+        inside, rest = sim.parts[j] == 0, sim.parts[j] == 1
+        masks = res.svd_masks[j].reshape(2, -1)[:, (inside | rest).ravel()]
+        part = inside.ravel()[(inside | rest).ravel()]
+        # each mask is constant on each part (the parts are the only structure), and the two masks differ
+        for m in masks:
+            assert m[part].std() < 1e-3 * np.abs(m).max() and m[~part].std() < 1e-3 * np.abs(m).max()
+        ratios = masks[:, part].mean(1) / masks[:, ~part].mean(1)
+        assert abs(ratios[0] - ratios[1]) > 0.5, ratios
+
+
 @pytest.mark.parametrize("chunk_size", [1, 13, 64, 149, 1000])
 def test_streamed_motion_energy_is_exact_at_every_chunk_boundary(sim, sim_video, chunk_size):
     res, reader = compute_motion(VideoReader(sim_video, chunk_size=chunk_size), sim.rois)

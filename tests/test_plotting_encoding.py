@@ -111,7 +111,15 @@ def test_plot_maps_planted_row_only_for_groups_with_truth(mask):
     assert spec["f1 (planted)"].rowspan.start == 1 and spec["f1 (planted)"].colspan.start == 1
     assert spec["f4"].rowspan.start == 2 and spec["f5"].rowspan.start == 2  # no planted row for this group
     assert spec["f4"].get_gridspec().nrows == 3
-    assert [ax.get_ylabel() for ax in _image_axes(fig)] == ["fitted", "", "", "", "fitted", "", "planted"]
+    assert [ax.get_ylabel() for ax in _image_axes(fig)] == [
+        "estimated (fitted)",
+        "",
+        "",
+        "",
+        "estimated (fitted)",
+        "",
+        "true (planted)",
+    ]
 
 
 def test_plot_maps_correlation_uses_only_mask_pixels(mask):

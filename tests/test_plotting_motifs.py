@@ -370,6 +370,9 @@ def test_plot_ground_truth_comparison_pairs(sim):
     assert heat[2].get_title(loc="left") == "true 1 (no estimate),  F1 = 0.00"
     assert not heat[3].images  # "no match" panel
     assert heat[8].get_title(loc="left") == "unmatched ↔ est. 3"
+    # the columns say which side is the truth
+    assert [t.get_text() for t in heat[0].texts] == ["true template"]
+    assert [t.get_text() for t in heat[1].texts] == ["estimated template"]
     assert not heat[8].images and heat[9].images
     # one symmetric colour scale for all heat maps
     clims = {ax.images[0].get_clim() for ax in heat if ax.images}

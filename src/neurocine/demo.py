@@ -59,6 +59,16 @@ def _section_conv_nmf(res: JobFolder, quick: bool) -> dict[str, Any]:
         prefix="conv_nmf/default_k4_",
     )
     out["default_k4"] = {key: m[key] for key in ("n_spikes", "r2", "spike_f1", "template_similarity", "seconds")}
+    ref = out["seed_k4"]
+    res.headline(
+        f"{m['n_spikes']} spikes found for {out['n_true_spikes']} true ones (spike F1 {m['spike_f1']:.3f}), "
+        f"R² {m['r2']:.3f} against the true model's {out['oracle_r2']:.3f}; the notebook's solver finds "
+        f"{ref['n_spikes']} (R² {ref['r2']:.3f}).",
+        ran="Conv-NMF with K = 4 motifs fitted to simulated spike data (600 time steps x 10 neurons, 4 planted "
+        "sequences) by neurocine's solver and by the reference notebook's.",
+        figure="conv_nmf/default_k4_ground_truth.png",
+        title="conv_nmf",
+    )
     return out
 
 
@@ -86,6 +96,14 @@ def _section_screenome(res: JobFolder, quick: bool) -> dict[str, Any]:
         title="screenome motifs, K = 3",
         prefix="screenome/motifs_",
     )
+    res.headline(
+        f"{m['n_spikes']} state onsets found for {m['n_true_spikes']} planted (F1 {m['spike_f1']:.3f}), templates "
+        f"matching the truth with cosine {m['template_similarity']:.3f}; R² {m['r2']:.3f}.",
+        ran=f"A simulated {12 if quick else 48} h phone-use log ({sim_summary['n_events']} events, 10 apps, 3 "
+        "planted states) binned per minute and decomposed into K = 3 nonnegative motifs.",
+        figure="screenome/motifs_ground_truth.png",
+        title="screenome",
+    )
     return {
         "n_events": sim_summary["n_events"],
         "n_bins": binned["metrics"]["n_bins"],
@@ -94,6 +112,7 @@ def _section_screenome(res: JobFolder, quick: bool) -> dict[str, Any]:
 
 
 def _section_k_selection(res: JobFolder, quick: bool) -> dict[str, Any]:
+    from neurocine.motifs.jobs import K_SELECTION_CAPTION
     from neurocine.motifs.plotting import plot_k_selection
     from neurocine.motifs.selection import select_n_components
     from neurocine.motifs.simulate import simulate_convnmf
@@ -107,6 +126,14 @@ def _section_k_selection(res: JobFolder, quick: bool) -> dict[str, Any]:
         plot_k_selection(
             sel.ks, sel.heldout_r2, stability=sel.stability, recommended=sel.recommended, train_r2=sel.train_r2
         ),
+        caption=K_SELECTION_CAPTION,
+    )
+    res.headline(
+        f"Recommended K = {sel.recommended} against the true K = 4.",
+        ran=f"Conv-NMF fitted with K = {', '.join(map(str, ks))} to the simulated spike data, 3 times each with "
+        "10% of the data held out; held-out fit and stability scored.",
+        figure="k_selection/k_selection.png",
+        title="k_selection",
     )
     return {"ks": sel.ks, "recommended_k": sel.recommended, "true_k": 4}
 
@@ -122,13 +149,32 @@ def _section_video(res: JobFolder, quick: bool) -> dict[str, Any]:
 
     sim = simulate_roi_motion_video(n_frames=300 if quick else 900, seed=0)
     video = write_video(res.path("video/rois.mp4"), sim.frames, lossless=True)
+    res.caption(
+        "video/rois.mp4",
+        "The simulated video: a still textured background; in each of three boxes an ellipse and the rest of the "
+        "box brighten and darken (in a checkerboard) in independent bouts.",
+    )
     rois = res.path("video/rois.toml")
     rois.write_text("".join(f"[{r.name}]\nbox = {list(r.box)}\n" for r in sim.rois))
     out = res.path("video/motion")
     s = run_motion(video, out, rois=rois, svd=5)
-    res.save_figure("video/rois.png", plot_rois(sim.frames[:50].mean(axis=0), sim.rois))
+    res.save_figure(
+        "video/rois.png",
+        plot_rois(sim.frames[:50].mean(axis=0), sim.rois),
+        caption="The mean of the first 50 frames of the simulated video with the three regions of interest drawn. "
+        "Each region has two parts (an ellipse and the rest of the box) that move at different times.",
+    )
     with np.load(out / "motion.npz") as z:
         err = float(np.abs(z["motion_energy"] - sim.motion_energy).max())
+    res.headline(
+        f"Motion energy matches the truth in every frame and region (largest error {err:.2g} grey levels); "
+        f"{s['frames'] / max(s['seconds'], 1e-9):.0f} frames/s.",
+        ran=f"A {sim.frames.shape[0]}-frame simulated video with known motion in two parts of each of three "
+        "regions, processed by `video motion` (motion energy and a 5-component motion SVD per region: the first "
+        "two components carry the two parts' motion).",
+        figure="video/motion/svd_masks.png",
+        title="video",
+    )
     return {
         "frames": s["frames"],
         "frames_per_second": s["frames"] / max(s["seconds"], 1e-9),
@@ -182,6 +228,21 @@ def _section_encoding(res: JobFolder, quick: bool) -> dict[str, Any]:
         "planted_ranked_first",
         "ranking",
     )
+    res.headline(
+        f"Cross-validated explained variance {enc['mean_cv_ev']:.3f} against the planted model's "
+        f"{enc['ceiling_ev']:.3f}; every beta map correlates r ≥ {enc['min_beta_map_correlation']:.3f} with its "
+        f"planted map"
+        + (
+            f"; whisking classified with accuracy {enc['whisking']['accuracy_test']:.3f} against "
+            f"{enc['whisking']['chance_test']:.3f} by chance."
+            if enc.get("whisking")
+            else "."
+        ),
+        ran=f"A simulated {durations['long']:g} s face-video + widefield session with planted maps, fitted by "
+        "`encode` (ridge, LSTM, attribution, whisking classifier); `encode framerates` on two sessions.",
+        figure="encoding/results/beta_maps.png",
+        title="encoding",
+    )
     return {
         **{k: enc[k] for k in keys if k in enc},
         "whisking": enc.get("whisking", {}),
@@ -220,6 +281,10 @@ def _section_v1(res: JobFolder, quick: bool) -> dict[str, Any]:
         "true_population_video_correlation": upper["mean_video_correlation"],
         "true_population_frame_correlation": upper["mean_frame_correlation"],
     }
+    headline = (
+        f"Movies reconstructed through the simulator's own population (the best a trained model could do) "
+        f"correlate r = {upper['mean_video_correlation']:.3f} with the movies shown (1 is perfect, 0 chance)"
+    )
     if not quick:
         trained = run_train(data, res.path("v1/models"), instances=2, epochs=10)["metrics"]
         rec = run_reconstruct(data, res.path("v1/models"), res.path("v1/reconstruct"), **fast)["metrics"]
@@ -231,6 +296,17 @@ def _section_v1(res: JobFolder, quick: bool) -> dict[str, Any]:
                 "dnem_frame_correlation": rec["mean_frame_correlation"],
             }
         )
+        headline += f"; a trained DNEM ensemble reaches r = {rec['mean_video_correlation']:.3f}"
+    recon = res.path("v1/reconstruct" if not quick else "v1/reconstruct_true_population")
+    first = sorted(recon.glob("trial_*/frames.png"))
+    res.headline(
+        headline + ".",
+        ran=f"A simulated mouse V1 ({sim['n_neurons']} neurons) in the Sensorium layout; movies reconstructed "
+        "from its activity by gradient descent"
+        + (" through the simulator's own population." if quick else ", and DNEM models trained on it."),
+        figure=first[0].relative_to(res.path("v1").parent).as_posix() if first else "",
+        title="v1",
+    )
     return out
 
 
@@ -243,6 +319,15 @@ def _section_fmri(res: JobFolder, quick: bool) -> dict[str, Any]:
     run_fmri_simulate(data, **(dict(SMALL_SIMULATION) if quick else {}))
     enc = run_fmri_encode(data, res.path("fmri/encode"))["metrics"]
     dec = run_fmri_decode(data, res.path("fmri/decode"), layer="blocks.2" if quick else "embedding")["metrics"]
+    res.headline(
+        f"Best layer right for {enc['best_layer_accuracy']:.1%} of voxels; median test correlation "
+        f"{enc['median_test_r']:.3f} against a median noise ceiling of {enc['median_ceiling']:.3f}; pairwise "
+        f"identification {dec['pairwise_identification']:.3f} (chance 0.5).",
+        ran="Simulated fMRI of voxels driven by EfficientNet-Lite0 layers: voxel-wise encoding (best layer per voxel "
+        "against the planted one) and decoding of layer features with identification of the scan seen.",
+        figure="fmri/encode/layer_map.png",
+        title="fmri",
+    )
     return {
         "best_layer_accuracy": enc.get("best_layer_accuracy"),
         "median_test_r": enc["median_test_r"],

@@ -241,6 +241,21 @@ def _write_batch_report(out: Path, rows: list[dict], summary: dict, parameters: 
             )
         with atomic_path(out / "mean_motion_energy.png", suffix=".png") as tmp:
             save_figure(tmp, plot_motion_by_session(table, names, rois))
+    extra: dict = {}
+    if means:
+        extra["captions"] = {
+            "mean_motion_energy.png": "Mean motion energy of each region (columns) in each session (rows). "
+            "Look for sessions that stand out: a moved camera or a missing region shows as an odd row."
+        }
+    extra["overview"] = [
+        {
+            "title": "",
+            "ran": f"Motion energy of {metrics['sessions']} video session(s), each into its own folder.",
+            "result": f"{metrics['ok']} session(s) done, {metrics['failed']} failed, {metrics['skipped']} skipped "
+            f"(done earlier); {frames} frames processed in this run.",
+            "figure": "mean_motion_energy.png" if means else "",
+        }
+    ]
     doc = job_summary(
         "batch motion",
         parameters,
@@ -248,6 +263,7 @@ def _write_batch_report(out: Path, rows: list[dict], summary: dict, parameters: 
         {"total_seconds": seconds},
         scheduler=summary["scheduler"],
         results=summary["results"],
+        **extra,
     )
     with atomic_path(out / "summary.json") as tmp:
         write_json(tmp, doc)

@@ -113,7 +113,22 @@ def run_dff(
             if figures:
                 from neurocine.plotting.imaging import plot_dff_summary
 
-                res.save_figure("dff.png", plot_dff_summary(dest, std_map, mask_arr))
+                res.save_figure(
+                    "dff.png",
+                    plot_dff_summary(dest, std_map, mask_arr),
+                    caption="The standard deviation of ΔF/F at each pixel (where activity varies), then ΔF/F in "
+                    "four frames spread over the movie. Activity should vary inside the brain; stripes or bright "
+                    "edges point to motion or a bad baseline.",
+                )
+            res.headline(
+                f"ΔF/F of {t_len} frames of {h // bin} x {w // bin} pixels; median standard deviation of ΔF/F "
+                f"{float(np.nanmedian(std_map)):.3g}.",
+                ran=f"ΔF/F of {Path(stack_path).name} against "
+                + (f"a running baseline of {window} frames" if mode == "sliding" else f"a baseline per {mode}")
+                + (f", binned {bin} x {bin}" if bin > 1 else "")
+                + ".",
+                figure="dff.png" if figures else "",
+            )
             res.metrics.update(
                 {
                     "frames": t_len,

@@ -761,6 +761,13 @@ def run_encode(config: str | os.PathLike, out: str | os.PathLike, *, figures: bo
             res.save_arrays("maps.npz", ev=data.to_image(ev), **{f"beta_{k}": v for k, v in maps.items()})
         if figures:
             _encode_figures(res, data, ev, maps, contrib, cv_pred, split, truth, metrics)
+        res.headline(
+            encode_headline(metrics),
+            ran=f"A ridge encoding model{' and an LSTM' if 'sequence_test_ev' in metrics else ''} predicting "
+            f"{data.n_pixels} targets from {len(contrib.group_names)} feature groups ({X.shape[0]} frames at "
+            f"{data.fps:g} Hz){'; a whisking classifier on the whisker video' if study is not None else ''}.",
+            figure="beta_maps.png" if figures and maps else ("contributions.png" if figures else ""),
+        )
         summary = res.summary()
     shutil.rmtree(checkpoints, ignore_errors=True)
     return JobResult(res.out, summary)
@@ -828,6 +835,24 @@ def _score_against_truth(truth: dict, data: EncodingData, dm, coef: np.ndarray, 
     return out
 
 
+def encode_headline(metrics: dict[str, Any]) -> str:
+    """The result of an ``encode`` job in words, beside the planted truth where there is one.
+
+    Examples
+    --------
+    >>> print(encode_headline({"mean_cv_ev": 0.299, "ceiling_ev": 0.302, "ranking": ["pupil", "null"]}))
+    Cross-validated explained variance 0.299 against the planted model's 0.302; pupil has the largest unique share.
+    """
+    text = f"Cross-validated explained variance {metrics['mean_cv_ev']:.3f}"
+    if metrics.get("ceiling_ev") is not None:
+        text += f" against the planted model's {metrics['ceiling_ev']:.3f}"
+    if metrics.get("min_beta_map_correlation") is not None:
+        text += f"; every beta map correlates r ≥ {metrics['min_beta_map_correlation']:.3f} with its planted map"
+    if metrics.get("ranking"):
+        text += f"; {metrics['ranking'][0]} has the largest unique share"
+    return text + "."
+
+
 def _encode_figures(
     res: JobFolder, data: EncodingData, ev, maps, contrib, cv_pred, split, truth, metrics: dict
 ) -> None:
@@ -844,13 +869,21 @@ def _encode_figures(
             full_ev=metrics["mean_cv_ev"],
             title="cross-validated explained variance by feature group",
         ),
+        caption="Explained variance of each feature group: unique (lost when the group is left out of the full "
+        "model) and alone (the group by itself), with the full model's as a line. A group with a large unique "
+        "share carries information no other group has; the null regressor should sit at zero.",
     )
     mask_img = None
     if data.image_shape is not None:
         mask_img = np.zeros(int(np.prod(data.image_shape)), bool)
         mask_img[data.pixels] = True
         mask_img = mask_img.reshape(data.image_shape)
-        res.save_figure("ev_map.png", plot_ev_map(data.to_image(ev), mask=mask_img))
+        res.save_figure(
+            "ev_map.png",
+            plot_ev_map(data.to_image(ev), mask=mask_img),
+            caption="Cross-validated explained variance of the full model at each pixel. Look for where the "
+            "behaviour and stimuli explain activity best; pixels outside the brain mask are blank.",
+        )
         planted = None
         if truth is not None:
             planted = {k: v for k, v in truth["maps"].items() if k in maps and np.any(v != 0)}
@@ -862,6 +895,14 @@ def _encode_figures(
                 truth=planted or None,
                 title="beta maps (ridge, all data)",
                 units="per unit of regressor",
+            ),
+            caption="Ridge weight of each regressor at each pixel"
+            + (
+                ": the fitted map (rows marked fitted) above the planted, true map (rows marked planted), with "
+                "their correlation r. Fitted and planted maps should match; the null regressor has no planted map "
+                "and should show only noise."
+                if planted
+                else ". Look for the regions each behaviour drives."
             ),
         )
     # traces: for each group (up to 8) the target it explains most uniquely
@@ -881,7 +922,10 @@ def _encode_figures(
         preds["sequence model (test block)"] = series(split["sequence_pred"])
     times = np.arange(actual.shape[0]) / data.fps
     res.save_figure(
-        "traces.png", plot_traces(times, actual, preds, names=labels, title="predicted vs actual (first 60 s)")
+        "traces.png",
+        plot_traces(times, actual, preds, names=labels, title="predicted vs actual (first 60 s)"),
+        caption="Measured activity (black) and its predictions over the first 60 s, at the pixel each feature "
+        "group explains best. The predictions should follow the slow changes; the fast noise is not predictable.",
     )
 
 
@@ -988,7 +1032,18 @@ def run_framerates(configs, out: str | os.PathLike, *, sequence: bool = True, fi
             res.save_figure(
                 "framerates.png",
                 plot_framerate_table(rows, columns, values, title="test-block explained variance by frame rate"),
+                caption="Explained variance on the test block for each model and session (columns) when the "
+                "video and behaviour are sampled at each frame rate (rows). Look for how much is lost at the lower "
+                "rates, and whether interpolating back recovers it.",
             )
+        best = int(np.nanargmax(values[:, -1])) if np.isfinite(values[:, -1]).any() else 0
+        res.headline(
+            f"Best test explained variance of {columns[-1]}: {values[best, -1]:.3f} at {rows[best]} "
+            f"(at {rows[0]}: {values[0, -1]:.3f}).",
+            ran=f"Ridge{' and LSTM' if sequence else ''} encoding models refitted with the data sampled at "
+            f"{len(rows)} frame rates, on {len(names)} session(s): {', '.join(names)}.",
+            figure="framerates.png" if figures else "",
+        )
         summary = res.summary()
     return JobResult(res.out, summary)
 
@@ -1104,6 +1159,17 @@ def write_simulated_session(
             )
         )
         res.metrics.update({"frames": s.n_frames, "ceiling_ev": s.ceiling_ev, "features": s.feature_names})
+        res.caption(
+            "face.mp4",
+            "The simulated face video: whisker pad, snout and jaw move in bouts (their motion energy drives the "
+            "simulated widefield activity).",
+        )
+        res.headline(
+            f"{s.n_frames} frames at {s.fps:g} Hz with {len(s.feature_names)} planted features; the planted model "
+            f"explains {s.ceiling_ev:.3f} of the widefield variance (the ceiling an encoding model can reach).",
+            ran="A face video, behaviour and widefield activity simulated with known beta maps, ready for "
+            "`neurocine encode encode.toml`.",
+        )
         summary = res.summary()
     return JobResult(res.out, summary)
 

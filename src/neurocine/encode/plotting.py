@@ -122,8 +122,8 @@ def plot_maps(maps, *, mask=None, truth=None, title=None, cmap: str = "RdBu_r", 
     mask pixels), a colour bar and the map's name as title. Pixels outside
     ``mask`` (and NaN pixels) are blank.
 
-    With ``truth``, each row of fitted maps ("fitted") is followed by a row
-    with the planted map below each fitted map that has one ("planted"; the
+    With ``truth``, each row of fitted maps ("estimated (fitted)") is followed by a row
+    with the planted map below each fitted map that has one ("true (planted)"; the
     row is left out when none of its maps has one). The fitted panel's title then
     reads ``"<name>\\nr = 0.87"``: the Pearson correlation of fitted and
     planted map over the mask pixels where both are finite (``"r = n/a"``
@@ -216,7 +216,7 @@ def plot_maps(maps, *, mask=None, truth=None, title=None, cmap: str = "RdBu_r", 
             label, img = name, fitted[name]
         _image_panel(fig, ax, img, inside, label, cmap, units)
         if planted and row not in first_in_row:
-            ax.set_ylabel("planted" if is_planted else "fitted")
+            ax.set_ylabel("true (planted)" if is_planted else "estimated (fitted)")
         first_in_row.add(row)
     if title:
         fig.suptitle(title)

@@ -190,10 +190,31 @@ def run_motion(
             from neurocine.plotting.video import plot_motion_traces, plot_svd_masks
 
             res.save_figure(
-                "motion_energy.png", plot_motion_traces(result.motion_energy, result.timestamps, result.roi_names)
+                "motion_energy.png",
+                plot_motion_traces(result.motion_energy, result.timestamps, result.roi_names),
+                caption="Motion energy of each region over time: the mean absolute change of its pixels from one "
+                "frame to the next (grey levels). Bouts of movement show as peaks; a flat trace is a still region.",
             )
             if svd:
-                res.save_figure("svd_masks.png", plot_svd_masks(result.svd_masks, result.roi_names))
+                res.save_figure(
+                    "svd_masks.png",
+                    plot_svd_masks(result.svd_masks, result.roi_names),
+                    caption="Spatial masks of the motion SVD, one row per region, one column per component: "
+                    "which pixels move together. The first component weighs the pixels that move most; later "
+                    "ones contrast parts of the region that move at different times.",
+                )
+        shown = ", ".join(result.roi_names)
+        res.headline(
+            f"{n} frames processed at {n / seconds if seconds > 0 else float('nan'):.0f} frames/s; mean motion "
+            "energy "
+            + ", ".join(
+                f"{r} {float(np.nanmean(result.motion_energy[:, j])):.2f}" for j, r in enumerate(result.roi_names)
+            )
+            + " (grey levels per frame).",
+            ran=f"Motion energy{f' and a {svd}-component motion SVD' if svd else ''} of {Path(video).name} in "
+            f"{shown}{f', frames binned {bin} x {bin}' if bin > 1 else ''}.",
+            figure="svd_masks.png" if svd and figures else ("motion_energy.png" if figures else ""),
+        )
         res.metrics.update(
             {
                 "frames": n,

@@ -303,6 +303,8 @@ def run_fmri_simulate(
                     },
                     title="stimulus frames (middle frame of some scans)",
                 ),
+                caption="The middle frame of some training (top) and test (bottom) scans of the simulated "
+                "stimulus movie: what the simulated voxels respond to.",
             )
             res.save_figure(
                 "true_layer_map.png",
@@ -312,8 +314,17 @@ def run_fmri_simulate(
                     position=data.position,
                     grid_shape=data.grid_shape,
                     title="planted layer per voxel",
+                    label="true layer",
                 ),
+                caption="The network layer planted in each simulated voxel (the truth an encoding model should "
+                "recover), voxels laid out on their grid, one colour per layer.",
             )
+        res.headline(
+            f"{summary.get('n_voxels', '?')} voxels simulated from {len(data.truth['layers']) if figures else '?'} "
+            "network layers, with a known best layer for each.",
+            ran="fMRI responses simulated as noisy linear readouts of EfficientNet-Lite0 layers of a stimulus movie.",
+            figure="true_layer_map.png" if figures else "",
+        )
         result = res.summary()
     return JobResult(res.out, result)
 
@@ -541,9 +552,32 @@ def run_fmri_encode(
             res.save_figure(
                 "layer_map.png",
                 plot_layer_map(best, layer_names, position=ds.position, grid_shape=ds.grid_shape, true_layer=truth_fig),
+                caption="The layer whose features predict each voxel best (chosen by cross-validation on the "
+                "training runs)"
+                + (
+                    ", beside the planted (true) layer and the share of each true layer given each estimate. "
+                    "The two maps should match and the matrix be diagonal."
+                    if truth_fig is not None
+                    else ". Early visual areas should prefer early layers."
+                ),
             )
             shown = ceiling if np.isfinite(ceiling).any() else None
-            res.save_figure("r_histogram.png", plot_r_histogram(r_best, shown))
+            res.save_figure(
+                "r_histogram.png",
+                plot_r_histogram(r_best, shown),
+                caption="Test-set correlation of each voxel's predicted and measured response"
+                + (", beside the noise ceiling (the best any model can do)." if shown is not None else ".")
+                + " Most voxels should sit well above 0.",
+            )
+        res.headline(
+            f"Best layer right for {metrics['best_layer_accuracy']:.1%} of voxels; median test correlation "
+            f"{metrics['median_test_r']:.3f} against a median noise ceiling of {metrics['median_ceiling']:.3f}."
+            if metrics.get("best_layer_accuracy") is not None and metrics.get("median_ceiling") is not None
+            else f"Median test correlation {metrics['median_test_r']:.3f} over voxels.",
+            ran=f"Voxel-wise ridge encoding models from each of {len(layer_names)} network layers; the best layer "
+            "per voxel chosen by cross-validation.",
+            figure="layer_map.png" if figures else "",
+        )
         result = res.summary()
     return JobResult(res.out, result)
 
@@ -1032,6 +1066,9 @@ def run_fmri_decode(
                     [r[3] for r in shown],
                     title=f"identification from decoded '{layer}' features ({n} test scans)",
                 ),
+                caption="Accuracy of identifying the scan seen among candidates from the decoded features, "
+                "with its binomial error and the chance level (dashed). Bars well above chance mean the "
+                "decoded features carry what was seen.",
             )
             pick = np.linspace(0, n - 1, min(n_examples, n)).round().astype(int)
             names = ds.category_names
@@ -1047,7 +1084,21 @@ def run_fmri_decode(
                     column_titles=titles,
                     title="retrieval reconstruction: nearest library frame by decoded features",
                 ),
+                caption="For some test scans, the frame seen (top) and the library frame whose features are "
+                "nearest to the decoded ones (bottom). Look for the same category or layout.",
             )
+        res.headline(
+            f"Pairwise identification {metrics['pairwise_identification']:.3f} (chance 0.5)"
+            + (
+                f", 50-way {metrics['nway50_accuracy']:.3f} (chance 0.02)"
+                if metrics.get("nway50_accuracy") is not None
+                else ""
+            )
+            + ".",
+            ran=f"Features of network layer '{layer}' decoded from the voxels and matched against the features "
+            f"of {n} test scans.",
+            figure="identification.png" if figures else "",
+        )
         result = res.summary()
     return JobResult(res.out, result)
 
@@ -1742,6 +1793,8 @@ def run_fmri_pretrain(
                     chance=[row[7] for row in ident],
                     title=f"identification: deep ({chosen} aligner) vs ridge, {n} test scans",
                 ),
+                caption="Identification accuracy of the deep path and of the ridge baseline for each score, with "
+                "binomial errors and chance. The deep path is worth its cost where its bar clears ridge's error bar.",
             )
             gen_rows = [row for row in table if row[0].endswith(("pixel_r", "ssim"))]
             res.save_figure(
@@ -1761,6 +1814,8 @@ def run_fmri_pretrain(
                     title="generated frames vs truth (generation: aligned -> generator; decoder: Kupershmidt)",
                     xlabel="score",
                 ),
+                caption="How alike generated and true test frames are (pixel correlation, SSIM) for the ridge "
+                "baseline and the deep generators. Higher is better; compare each deep bar with ridge's.",
             )
             pick = np.linspace(0, n - 1, min(n_examples, n)).round().astype(int)
             res.save_figure(
@@ -1777,8 +1832,23 @@ def run_fmri_pretrain(
                     title="test frames: truth | ridge voxels -> pixels | aligned embedding -> generator | "
                     "encoder-decoder",
                 ),
+                caption="Some test scans: the true frame (top row) and the frames generated from the voxels by "
+                "each method (rows below). Look for the layout and category of the true frame.",
             )
-            res.save_figure("training.png", plot_training_curves(res.extra["history"]))
+            res.save_figure(
+                "training.png",
+                plot_training_curves(res.extra["history"]),
+                caption="Loss per epoch of each network trained (pretraining, aligner, generator, encoder, "
+                "decoder). Each should fall and level off.",
+            )
+        res.headline(
+            "The deep path beats ridge on "
+            + (", ".join(metrics["deep_beats_ridge_on"]) if metrics["deep_beats_ridge_on"] else "no score")
+            + f" ({len(table)} scores compared on {n} test scans).",
+            ran="A deep decoding path (masked-brain-model pretraining, an aligner, a generator and an "
+            "encoder-decoder) trained on the voxels and compared with ridge decoding.",
+            figure="identification.png" if figures else "",
+        )
         result = res.summary()
     shutil.rmtree(checkpoints, ignore_errors=True)
     return JobResult(res.out, result)

@@ -68,6 +68,7 @@ def plot_layer_map(
     grid_shape=None,
     true_layer=None,
     title: str | None = "best CNN layer per voxel (training cross-validation)",
+    label: str = "estimated layer",
 ):
     """The best-layer index of every voxel on its grid; with ``true_layer``, the truth and a confusion matrix beside it.
 
@@ -81,6 +82,10 @@ def plot_layer_map(
     grid_shape : (rows, cols), optional
     true_layer : array (V,) int, optional
         The planted layer (simulations).
+    title : str or None
+        The figure's title.
+    label : str
+        The title of the ``best_layer`` panel (``"true layer"`` where ``best_layer`` is the planted map itself).
     """
     names = [str(n) for n in layer_names]
     n = len(names)
@@ -97,11 +102,11 @@ def plot_layer_map(
     axes = np.atleast_1d(fig.subplots(1, panels))
     cmap = _layer_cmap(n)
     im = None
-    shown = [("estimated", best)] + ([("true", truth)] if truth is not None else [])
-    for ax, (label, values) in zip(axes, shown):
+    shown = [(label, best)] + ([("true layer", truth)] if truth is not None else [])
+    for ax, (panel, values) in zip(axes, shown):
         img = np.ma.masked_invalid(voxel_image(values, position, grid_shape))
         im = ax.imshow(img, cmap=cmap, vmin=-0.5, vmax=n - 0.5, interpolation="nearest", aspect="equal")
-        ax.set_title(f"{label} layer", fontsize=9)
+        ax.set_title(panel, fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
     cbar = fig.colorbar(im, ax=list(axes[: len(shown)]), ticks=range(n), shrink=0.85)

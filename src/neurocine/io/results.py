@@ -176,6 +176,8 @@ class ResultFolder:
         self.metrics: dict[str, Any] = {}
         self.timings: dict[str, float] = {}
         self.extra: dict[str, Any] = {}
+        self.captions: dict[str, str] = {}
+        self.overview: list[dict[str, str]] = []
         self.tmp: Path | None = None
         self._t0 = 0.0
 
@@ -272,7 +274,46 @@ class ResultFolder:
         return p
 
     def summary(self) -> dict[str, Any]:
-        return job_summary(self.job, self.parameters, self.metrics, self.timings, **self.extra)
+        """The content of ``summary.json``: :func:`job_summary` plus ``captions`` and ``overview`` where given."""
+        extra = dict(self.extra)
+        if self.captions:
+            extra["captions"] = dict(self.captions)
+        if self.overview:
+            extra["overview"] = [dict(entry) for entry in self.overview]
+        return job_summary(self.job, self.parameters, self.metrics, self.timings, **extra)
+
+    def caption(self, name: str, text: str) -> None:
+        """Record what to look at in the file ``name`` (a figure, a video; path inside the folder).
+
+        The captions go into ``summary.json`` (``captions``: file -> text) and the report prints
+        each under its figure.
+        """
+        self.captions[name] = text
+
+    def headline(self, result: str, *, ran: str = "", figure: str = "", title: str = "") -> None:
+        """Add one line to the job's overview: what was run, the result in words, its key figure.
+
+        Parameters
+        ----------
+        result : str
+            The headline result in words, next to its reference (the truth, a peer, a paper): for example
+            ``"31 of 33 true spikes found, R² 0.871 against the true model's 0.877"``.
+        ran : str
+            One sentence saying what was run, on what data.
+        figure : str
+            The key figure, a path inside the folder (shown beside the line at the top of the report).
+        title : str
+            A heading for the line (the demo gives one per study; a single job needs none).
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> with ResultFolder(pathlib.Path(tempfile.mkdtemp()) / "run", job="example") as res:
+        ...     res.headline("R² 0.91 against the true model's 0.92", ran="A fit to simulated data.")
+        >>> res.summary()["overview"]
+        [{'title': '', 'ran': 'A fit to simulated data.', 'result': "R² 0.91 against the true model's 0.92", 'figure': ''}]
+        """
+        self.overview.append({"title": title, "ran": ran, "result": result, "figure": figure})
 
     def write_json(self, name: str, obj: Any) -> Path:
         p = self.path(name)
@@ -286,10 +327,15 @@ class ResultFolder:
         np.savez_compressed(p, **packed)
         return p
 
-    def save_figure(self, name: str, fig) -> Path:
-        """Save a matplotlib figure as ``name`` (png, 120 dpi) and close it."""
+    def save_figure(self, name: str, fig, caption: str | None = None) -> Path:
+        """Save a matplotlib figure as ``name`` (png, 120 dpi) and close it.
+
+        ``caption`` says what to look at in it (see :meth:`caption`); the report prints it under the figure.
+        """
         p = self.path(name)
         save_figure(p, fig)
+        if caption:
+            self.caption(name, caption)
         return p
 
     @contextmanager

@@ -104,14 +104,43 @@ def fit_figures(
             reconstruction=True,
             title=title,
         ),
+        caption=f"{title + ': ' if title else ''}the data (channels x time), the {model.templates_.shape[0]} motif "
+        "templates the fit found and when each fired (one colour per motif), and the data rebuilt from them. "
+        "Look for every recurring pattern in the data to be covered by one motif, and for the rebuilt data "
+        "to keep the sequences but not the noise.",
     )
-    res.save_figure(f"{prefix}log_likelihood.png", plot_log_likelihood(model.log_likelihoods_))
+    res.save_figure(
+        f"{prefix}log_likelihood.png",
+        plot_log_likelihood(model.log_likelihoods_),
+        caption="Log-likelihood of the model after each iteration of the fit. It should rise and level off; "
+        "a curve still climbing at the end means the fit stopped before converging.",
+    )
     if truth is not None and score is not None and "templates" in truth:
         f1 = {u["unit"]: u["f1"] for u in score.per_unit}
         res.save_figure(
             f"{prefix}ground_truth.png",
             plot_ground_truth_comparison(truth["templates"], model.templates_, score.assignment, f1),
+            caption="Each true (simulated) template, left, beside the estimated template matched to it, right, "
+            "with their cosine similarity and the F1 of the spike times. Matched pairs should look alike "
+            "(cosine near 1); a 'no match' panel is a motif the fit missed or one it invented.",
         )
+
+
+def fit_headline(metrics: dict[str, Any], oracle_r2: float | None = None) -> str:
+    """The result of one fit in words, beside the truth where it is known.
+
+    Examples
+    --------
+    >>> print(fit_headline({"n_spikes": 31, "r2": 0.871, "spike_f1": 0.95, "n_true_spikes": 33}, oracle_r2=0.877))
+    31 spikes found for 33 true ones (spike F1 0.950), R² 0.871 against the true model's 0.877.
+    """
+    found = f"{metrics['n_spikes']} spikes found"
+    if metrics.get("n_true_spikes") is not None:
+        found += f" for {metrics['n_true_spikes']} true ones (spike F1 {metrics['spike_f1']:.3f})"
+    fit = f"R² {metrics['r2']:.3f}"
+    if oracle_r2 is not None:
+        fit += f" against the true model's {oracle_r2:.3f}"
+    return f"{found}, {fit}."
 
 
 def fit_to_folder(
@@ -270,8 +299,21 @@ def run_fit(
         )
         res.metrics.update(metrics)
         res.timings["fit_seconds"] = metrics["seconds"]
+        res.headline(
+            fit_headline(metrics),
+            ran=f"A Conv-NMF model with K = {components} motifs of {width} samples ({solver} solver) fitted to "
+            f"{Path(input_path).name} ({signal.data.shape[0]} time steps x {signal.data.shape[1]} channels).",
+            figure="ground_truth.png" if "spike_f1" in metrics else "model.png",
+        )
         summary = res.summary()
     return JobResult(res.out, summary)
+
+
+K_SELECTION_CAPTION = (
+    "Held-out R² (fit to data the model did not see) and stability (how alike the motifs of repeated fits are) "
+    "for each number of motifs K. Past the right K the held-out R² stops rising and the stability falls; "
+    "the recommended K is marked."
+)
 
 
 def run_select(
@@ -359,6 +401,13 @@ def run_select(
             plot_k_selection(
                 sel.ks, sel.heldout_r2, stability=stab, recommended=sel.recommended, train_r2=sel.train_r2
             ),
+            caption=K_SELECTION_CAPTION,
+        )
+        res.headline(
+            f"Recommended K = {sel.recommended}.",
+            ran=f"Conv-NMF fitted with K = {', '.join(map(str, sel.ks))} motifs, {repeats} times each with "
+            f"{mask_fraction:.0%} of the data held out, to {Path(input_path).name}.",
+            figure="k_selection.png",
         )
         summary = res.summary()
     shutil.rmtree(checkpoints, ignore_errors=True)

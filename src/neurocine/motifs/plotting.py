@@ -698,7 +698,8 @@ def plot_ground_truth_comparison(
 
     One row per true unit (in order), then one row per estimated unit that
     no true unit is matched to. Left column: the true template (channels x
-    lags), right column: the estimate matched to it, or "no match". All
+    lags), right column: the estimate matched to it, or "no match" (the columns are headed "true template"
+    and "estimated template"). All
     maps share one symmetric diverging colour scale (``RdBu_r``, one colour
     bar). Each row's title names the pair, their cosine similarity (when the
     templates have the same shape) and the F1 of the spike matching if given.
@@ -792,6 +793,17 @@ def plot_ground_truth_comparison(
         if kt is not None and kt in f1 and np.isfinite(f1[kt]):
             parts.append(f"F1 = {f1[kt]:.2f}")
         axes[r, 0].set_title(",  ".join(parts), loc="left", fontsize="small")
+    for c, header in enumerate(("true template", "estimated template")):
+        axes[0, c].annotate(
+            header,
+            xy=(0.5, 1.0),
+            xycoords="axes fraction",
+            xytext=(0, 18),
+            textcoords="offset points",
+            ha="center",
+            va="bottom",
+            fontweight="bold",
+        )
     # K_true >= 1, so at least one heat map was drawn
     fig.colorbar(image, ax=axes, shrink=0.6, label="template value" + (" (unit norm)" if normalize else ""))
     return fig

@@ -1,8 +1,11 @@
 """``report.html``: one self-contained page per result folder, from its ``summary.json`` and files.
 
 Every job's folder gets one (see :class:`JobFolder`); ``neurocine report DIR...``
-rebuilds them or merges several folders into one page. The page shows the
-job, the exact command, the metrics, small CSV tables, every figure (PNG
+rebuilds them or merges several folders into one page. The page opens with the
+job's overview (``summary["overview"]``: what was run, the headline result beside
+its reference, the key figure), then shows the job, the exact command, the
+metrics as labelled tables (:mod:`neurocine.report.labels`), small CSV tables,
+every figure with its caption (``summary["captions"]``) (PNG
 embedded as a data URI, so the page stands alone), every ``.mp4`` as a
 ``<video>`` (every ``.gif`` as an image) next to its file (an mp4 that not every browser plays, such
 as lossless H.264, by a High-profile copy written beside it), links to the reports of sub-jobs (sub-folders
@@ -19,17 +22,16 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from neurocine.errors import InputError
 from neurocine.io._atomic import atomic_path
 from neurocine.io.results import ResultFolder
+from neurocine.report.labels import format_value, metric_tables, section_title, timing_label
 
 __all__ = ["JobFolder", "merge_reports", "render_report", "write_report"]
 
 _MAX_TABLE_ROWS = 40
 _MAX_TABLE_COLUMNS = 12
-_MAX_LIST = 12
 _BROWSER_COPY = ".browser.mp4"
 
 
@@ -44,36 +46,25 @@ def _template():
     return env.get_template("report.html.j2")
 
 
-def _format(value: Any) -> str:
-    if isinstance(value, bool) or value is None:
-        return str(value)
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, list):
-        if len(value) <= _MAX_LIST and all(not isinstance(v, (list, dict)) for v in value):
-            return ", ".join(_format(v) for v in value)
-        return f"[{len(value)} values]"
-    return str(value)
-
-
-def _flatten(d: dict, prefix: str = "") -> list[tuple[str, str]]:
-    """Nested metrics -> (dotted key, text) rows."""
-    rows = []
-    for key, value in d.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            rows += _flatten(value, name + ".")
-        else:
-            rows.append((name, _format(value)))
-    return rows
+def _is_job(folder: Path) -> bool:
+    """Whether ``folder`` holds a job of its own: a ``summary.json`` naming its job (not any JSON of that name,
+    such as the simulation record of a V1 mouse folder)."""
+    path = folder / "summary.json"
+    if not path.is_file():
+        return False
+    try:
+        summary = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+        return True  # a broken job folder: shown as a part, and its page says what is wrong
+    return isinstance(summary, dict) and bool(summary.get("job"))
 
 
 def _files(folder: Path) -> tuple[list[Path], list[Path]]:
-    """Files of this job, and the sub-folders that are jobs of their own (they have a summary.json)."""
+    """Files of this job, and the sub-folders that are jobs of their own (see :func:`_is_job`)."""
     own, children = [], []
     for root, dirs, files in os.walk(folder):
         here = Path(root)
-        if here != folder and (here / "summary.json").is_file():
+        if here != folder and _is_job(here):
             children.append(here)
             dirs[:] = []
             continue
@@ -106,11 +97,12 @@ def _read_summary(folder: Path) -> dict:
         raise InputError(f"{path}: is not valid JSON ({exc}); expected the summary a neurocine job wrote") from None
 
 
-def _videos(own: list[Path], rel, make_copies: bool) -> list[dict]:
+def _videos(own: list[Path], rel, make_copies: bool, folder: Path, captions: dict[str, str]) -> list[dict]:
     """Every ``.mp4`` (as a ``<video>``) and ``.gif`` of a job; an mp4 browsers may not play is shown by its copy.
 
     The copy (``NAME.browser.mp4``, High-profile H.264) is written beside the file when ``make_copies`` and it is
-    missing; a file that cannot be copied is shown as it is.
+    missing; a file that cannot be copied is shown as it is. ``captions`` (paths relative to ``folder``) say
+    what to look at in each.
     """
     from neurocine.io.video import plays_in_browsers, write_browser_copy
 
@@ -118,7 +110,8 @@ def _videos(own: list[Path], rel, make_copies: bool) -> list[dict]:
     for p in own:
         suffix = p.suffix.lower()
         if suffix == ".gif":
-            shown.append({"src": rel(p), "file": rel(p), "gif": True, "note": ""})
+            caption = captions.get(p.relative_to(folder).as_posix(), "")
+            shown.append({"src": rel(p), "file": rel(p), "gif": True, "note": "", "caption": caption})
         elif suffix == ".mp4" and not p.name.endswith(_BROWSER_COPY):
             copy = p.with_name(p.stem + _BROWSER_COPY)
             if make_copies and not copy.is_file() and not plays_in_browsers(p):
@@ -127,7 +120,16 @@ def _videos(own: list[Path], rel, make_copies: bool) -> list[dict]:
                 except InputError:
                     pass
             note = "; a High-profile copy is shown so that every browser plays it" if copy.is_file() else ""
-            shown.append({"src": rel(copy if copy.is_file() else p), "file": rel(p), "gif": False, "note": note})
+            caption = captions.get(p.relative_to(folder).as_posix(), "")
+            shown.append(
+                {
+                    "src": rel(copy if copy.is_file() else p),
+                    "file": rel(p),
+                    "gif": False,
+                    "note": note,
+                    "caption": caption,
+                }
+            )
     return shown
 
 
@@ -135,6 +137,25 @@ def _section(path: Path, folder: Path) -> str:
     """The top-level sub-folder of ``folder`` that ``path`` lies in ("" for the folder itself)."""
     parts = path.relative_to(folder).parts
     return parts[0] if len(parts) > 1 else ""
+
+
+def _captions(folder: Path, summary: dict) -> dict[str, str]:
+    """Captions of every file under ``folder`` (paths relative to it): the job's own and those of its sub-jobs."""
+    captions = {}
+    for root, dirs, files in os.walk(folder):
+        here = Path(root)
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        if here == folder or "summary.json" not in files:
+            continue
+        try:
+            sub = json.loads((here / "summary.json").read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+            continue
+        if isinstance(sub, dict) and isinstance(sub.get("captions"), dict):
+            prefix = here.relative_to(folder).as_posix()
+            captions.update({f"{prefix}/{name}": str(text) for name, text in sub["captions"].items()})
+    captions.update({str(k): str(v) for k, v in (summary.get("captions") or {}).items()})
+    return captions
 
 
 def _job(
@@ -146,19 +167,39 @@ def _job(
     make_copies: bool = False,
     index: bool = False,
 ) -> dict:
-    """What the template shows of one result folder, grouped by top-level sub-folder ("sections").
+    """What the template shows of one result folder: its overview, then its sections (top-level sub-folders).
 
-    A section's metrics are the job's metrics under the section's name (the demo keeps one dict per section).
-    ``index`` makes an index page: figures are linked by path instead of embedded, and the figures of sub-jobs
-    are shown under their links.
+    The overview is the job's ``summary["overview"]`` lines (what was run, the headline result, the key
+    figure). A section's metrics are the job's metrics under the section's name (the demo keeps one dict per
+    section), shown as labelled tables (:func:`neurocine.report.labels.metric_tables`); every figure carries
+    its caption from ``summary["captions"]`` (or its sub-job's). ``index`` makes an index page: figures are
+    linked by path instead of embedded, and the figures of sub-jobs are shown under their links.
     """
     summary = _read_summary(folder) if summary is None else summary
     own, children = _files(folder)
+    captions = _captions(folder, summary)
     rel = lambda p: Path(os.path.relpath(p, page_dir)).as_posix()  # noqa: E731
 
-    def figure(p: Path, base: Path) -> dict:
+    def figure(p: Path) -> dict:
         src = rel(p) if index else "data:image/png;base64," + base64.b64encode(p.read_bytes()).decode("ascii")
-        return {"name": p.relative_to(base).as_posix(), "src": src}
+        name = p.relative_to(folder).as_posix()
+        caption = captions.get(name, "")
+        # the overview shows the first sentence of the caption under the key figure
+        return {"name": name, "src": src, "caption": caption, "short": caption.split(". ", 1)[0].rstrip(".") + "."}
+
+    overview = []
+    for entry in summary.get("overview") or []:
+        path = folder / str(entry.get("figure") or "")
+        shown = figure(path) if entry.get("figure") and path.is_file() and path.suffix.lower() == ".png" else None
+        overview.append(
+            {
+                "title": section_title(str(entry.get("title", ""))),
+                "anchor": f"{anchor}-{entry['title']}" if entry.get("title") else "",
+                "ran": str(entry.get("ran", "")),
+                "result": str(entry.get("result", "")),
+                "figure": shown,
+            }
+        )
 
     # section name -> its files, its sub-jobs
     files: dict[str, list[Path]] = {"": []}
@@ -176,31 +217,34 @@ def _job(
         kids = []
         for child in parts.get(name, []):
             try:
-                job = _read_summary(child).get("job", "")
+                sub = _read_summary(child)
             except InputError:
-                job = "?"
-            pngs = sorted(child.rglob("*.png")) if index else []
+                sub = {"job": "?"}
+            headline = next((str(e.get("result", "")) for e in sub.get("overview") or [] if e.get("result")), "")
+            page = child / "report.html"
             kids.append(
                 {
                     "name": child.relative_to(folder).as_posix(),
-                    "href": rel(child / "report.html"),
-                    "job": job,
-                    "figures": [figure(f, folder) for f in pngs],
+                    "href": rel(page) if page.is_file() else "",
+                    "job": sub.get("job", ""),
+                    "headline": headline,
+                    "figures": [figure(f) for f in sorted(child.rglob("*.png"))] if index else [],
                 }
             )
         own_metrics = metrics.pop(name) if name and isinstance(metrics.get(name), dict) else {}
         sections.append(
             {
                 "name": name,
+                "title": section_title(name),
                 "anchor": f"{anchor}-{name}" if name else anchor,
-                "metrics": _flatten(own_metrics),
-                "figures": [figure(p, folder) for p in mine if p.suffix.lower() == ".png"],
+                "metrics": metric_tables(own_metrics),
+                "figures": [figure(p) for p in mine if p.suffix.lower() == ".png"],
                 "tables": [t for t in (_table(p) for p in mine if p.suffix.lower() == ".csv") if t],
-                "videos": _videos(mine, rel, make_copies),
+                "videos": _videos(mine, rel, make_copies, folder, captions),
                 "children": kids,
             }
         )
-    sections[0]["metrics"] = _flatten(metrics)
+    sections[0]["metrics"] = metric_tables(metrics)  # what no section took
     return {
         "anchor": anchor,
         "name": (shown_as or folder).name,
@@ -208,9 +252,12 @@ def _job(
         "job": summary.get("job", ""),
         "finished": summary.get("finished", ""),
         "command": summary.get("command", ""),
+        "overview": overview,
         "sections": sections,
         "parameters": json.dumps(summary.get("parameters", {}), indent=2),
-        "timings": [(k, _format(v)) for k, v in summary.get("timings", {}).items()],
+        "timings": [
+            (timing_label(k), format_value("seconds", v, bare=True)) for k, v in summary.get("timings", {}).items()
+        ],
         "versions": list(summary.get("versions", {}).items()),
     }
 

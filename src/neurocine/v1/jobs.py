@@ -435,8 +435,15 @@ def _train_figures(res, fitted, alpha, pop, rfs, truth_rfs, r_ensemble, metrics)
     res.save_figure(
         "training.png",
         plot_lines(x, series, xlabel="epoch", ylabel="Poisson loss", title="DNEM training (one line per instance)"),
+        caption="Training and validation loss of each model per epoch. Both should fall and level off; a "
+        "validation loss rising while training loss falls is overfitting (training stops early on it).",
     )
-    res.save_figure("mask.png", plot_alpha_mask(alpha, population_rf=pop))
+    res.save_figure(
+        "mask.png",
+        plot_alpha_mask(alpha, population_rf=pop),
+        caption="The transparency mask learned for reconstruction (where in the frame the neurons see) beside "
+        "the population receptive field. The mask should cover the receptive fields.",
+    )
     strongest = np.argsort(-np.nan_to_num(r_ensemble))[:6]
     res.save_figure(
         "receptive_fields.png",
@@ -447,6 +454,9 @@ def _train_figures(res, fitted, alpha, pop, rfs, truth_rfs, r_ensemble, metrics)
             truth=truth_rfs,
             title="in-silico receptive fields of the best-predicted neurons",
         ),
+        caption="Receptive fields (ON minus OFF response to noise) of the best-predicted neurons, mapped in "
+        "silico through the trained models"
+        + (", above the true, planted ones: they should match in place and shape." if truth_rfs is not None else "."),
     )
 
     from neurocine.plotting.base import new_figure
@@ -460,7 +470,25 @@ def _train_figures(res, fitted, alpha, pop, rfs, truth_rfs, r_ensemble, metrics)
     ax.set_xlabel("single-trial correlation (held-out, frames >= 50)")
     ax.set_ylabel("neurons")
     ax.legend(fontsize=7)
-    res.save_figure("correlation_histogram.png", fig)
+    res.save_figure(
+        "correlation_histogram.png",
+        fig,
+        caption="Single-trial correlation of predicted and recorded activity for each neuron on held-out trials"
+        + (", with the simulator's ceiling (dashed)." if "ceiling_correlation" in metrics else ".")
+        + " The mean (solid line) is the headline score.",
+    )
+    headline = f"Single-trial correlation {metrics['single_trial_correlation']:.3f}"
+    if "ceiling_correlation" in metrics:
+        headline += (
+            f" against the simulator's ceiling of {metrics['ceiling_correlation']:.3f} "
+            f"({metrics['fraction_of_ceiling']:.0%} of it)"
+        )
+    res.headline(
+        headline + ".",
+        ran=f"An ensemble of {len(fitted)} DNEM model(s) trained to predict {metrics['n_neurons']} neurons from the "
+        f"movie and behaviour, scored on {metrics['n_test_trials']} held-out trials.",
+        figure="correlation_histogram.png",
+    )
 
 
 # --------------------------------------------------------------------------- reconstruct
@@ -710,6 +738,20 @@ def run_reconstruct(
                 np.mean([r["video_correlation_from_predicted"] for r in rows])
             )
         res.metrics.update(metrics)
+        first = f"trial_{rows[0]['trial']}/frames.png" if rows and figures else ""
+        res.headline(
+            f"Reconstructed movies correlate r = {metrics['mean_video_correlation']:.3f} with the movies shown "
+            f"(frame by frame r = {metrics['mean_frame_correlation']:.3f}; 1 is perfect, 0 chance), mean over "
+            f"{len(rows)} trial(s).",
+            ran=f"Movies reconstructed from the neural activity of {mouse.root.name} by gradient descent through "
+            + (
+                "the simulator's own population (an upper bound)"
+                if truth_model
+                else f"an ensemble of {len(modules)} trained DNEM model(s)"
+            )
+            + ".",
+            figure=first,
+        )
         _write_table(
             res,
             "trials.csv",
@@ -736,6 +778,8 @@ def run_reconstruct(
                     ylabel="video correlation",
                     title="ensembling: average of the models' movies",
                 ),
+                caption="Video correlation of the movie averaged over the first k models' reconstructions. "
+                "It rises as models are added; where it levels off more models would not help.",
             )
     return JobResult(res.out, {"out": str(out), "metrics": metrics})
 
@@ -767,6 +811,13 @@ def _trial_outputs(res, tid, truth, shown, evaluation, recon_pred, arrays, figur
         frames = comparison_frames(truth, shown, mask=evaluation)
         write_video(res.path(f"trial_{tid}/comparison.mp4"), frames, fps=30)
         write_gif(res.path(f"trial_{tid}/comparison.gif"), frames[:, ::2, ::2], fps=30)
+        for name in ("comparison.mp4", "comparison.gif"):
+            res.caption(
+                f"trial_{tid}/{name}",
+                f"Trial {tid}: the movie the mouse saw beside the movie reconstructed from its neural activity "
+                "(outside the evaluation mask greyed). The reconstruction should follow the movie's motion and "
+                "coarse shapes; fine detail is lost.",
+            )
     if figures:
         from neurocine.v1.plotting import plot_correlation_curves, plot_error_maps, plot_frame_strip
 
@@ -778,9 +829,24 @@ def _trial_outputs(res, tid, truth, shown, evaluation, recon_pred, arrays, figur
             pred_shown = match_contrast_luminance(recon_pred.video, truth, evaluation)
             rows["from predicted activity"] = pred_shown
             curves["from predicted activity"] = frame_correlations(truth, pred_shown, evaluation)
-            res.save_figure(f"trial_{tid}/error_map.png", plot_error_maps(truth, arrays["error"], mask=evaluation))
-        res.save_figure(f"trial_{tid}/frames.png", plot_frame_strip(rows, mask=evaluation, title=f"trial {tid}"))
-        res.save_figure(f"trial_{tid}/correlation.png", plot_correlation_curves(curves))
+            res.save_figure(
+                f"trial_{tid}/error_map.png",
+                plot_error_maps(truth, arrays["error"], mask=evaluation),
+                caption=f"Trial {tid}: the true frames and the pixel-wise difference between the reconstructions "
+                "from recorded and from predicted activity, where the two disagree most.",
+            )
+        res.save_figure(
+            f"trial_{tid}/frames.png",
+            plot_frame_strip(rows, mask=evaluation, title=f"trial {tid}"),
+            caption=f"Trial {tid}: frames of the true movie (top row) and of the reconstruction (below), matched "
+            "in contrast and luminance, inside the evaluation mask. Look for the same shapes in the same places.",
+        )
+        res.save_figure(
+            f"trial_{tid}/correlation.png",
+            plot_correlation_curves(curves),
+            caption=f"Trial {tid}: correlation of each reconstructed frame with the true frame, over time. "
+            "Dips mark frames the neurons say little about (fast changes, the first frames).",
+        )
 
 
 def _write_table(res, name: str, rows: list[dict], columns: list[str]) -> None:
@@ -973,6 +1039,9 @@ def run_suite(
                     vmin=-0.2,
                     vmax=1.0,
                 ),
+                caption=f"Video correlation of each reconstruction with the movie shown ({row_label} by "
+                f"{col_label}). Look for where the reconstruction breaks down: bright cells are recovered, "
+                "dark ones lost.",
             )
             if kind == "ablation":
                 res.save_figure(
@@ -983,7 +1052,15 @@ def run_suite(
                         xlabel="% of neurons dropped",
                         ylabel="video correlation",
                     ),
+                    caption="Mean video correlation as more of the population is dropped before reconstructing: "
+                    "how gracefully the reconstruction degrades with fewer neurons.",
                 )
+        mean = np.nanmean(table)
+        res.headline(
+            f"Mean video correlation {mean:.3f} over the {kind} suite ({table.size} reconstructions; 1 is perfect).",
+            ran=f"Movies of the {kind} suite reconstructed from the activity the models predict for them.",
+            figure=f"{kind}.png" if figures else "",
+        )
     return JobResult(res.out, {"out": str(out), "metrics": dict(res.metrics)})
 
 

@@ -274,8 +274,8 @@ def plot_receptive_fields(
     rows = 1 if truth is None else 2
     fig = new_figure((1.9 * len(idx), 1.3 * rows + 0.5))
     axes = fig.subplots(rows, len(idx), squeeze=False)
-    stacks = [("mapped", rf)] + (
-        [("planted", as_float_array("truth", truth, "(N, H, W)"))] if truth is not None else []
+    stacks = [("estimated (mapped)" if truth is not None else "mapped", rf)] + (
+        [("true (planted)", as_float_array("truth", truth, "(N, H, W)"))] if truth is not None else []
     )
     for r, (label, stack) in enumerate(stacks):
         for c, n in enumerate(idx):

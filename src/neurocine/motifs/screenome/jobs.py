@@ -127,7 +127,19 @@ def run_screenome_bin(
                 start_label=log.to_iso(binned.bin_starts[:1])[0],
                 channel_label=log.channel_column,
             )
-            res.save_figure("usage.png", fig)
+            res.save_figure(
+                "usage.png",
+                fig,
+                caption=f"Seconds of use of each {log.channel_column} (rows) in each time bin (columns). "
+                "Look for the apps used together and for recurring stretches of use: the motifs a Conv-NMF fit "
+                "of this matrix looks for.",
+            )
+        res.headline(
+            f"{log.n_events} events binned into {data.shape[0]} bins of {bin_seconds:g} s x {data.shape[1]} "
+            f"{log.channel_column}s ({float(data.sum()) / 3600:.1f} h of use in all).",
+            ran=f"The log {Path(log_path).name} binned into seconds of use per {log.channel_column} per bin.",
+            figure="usage.png",
+        )
     return JobResult(out)
 
 
