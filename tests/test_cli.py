@@ -617,7 +617,7 @@ def test_demo_quick(workdir, reference_fits, selection):
     for headline in (
         f"{c['default_k4']['n_spikes']} spikes found for {c['n_true_spikes']} true ones",
         f"R² {c['default_k4']['r2']:.3f} against the true model's {c['oracle_r2']:.3f}",
-        f"the notebook's solver finds {c['seed_k4']['n_spikes']} (R² {c['seed_k4']['r2']:.3f})",
+        f"the notebook's solver finds {c['reference_k4']['n_spikes']} (R² {c['reference_k4']['r2']:.3f})",
         f"{sc['n_spikes']} state onsets found for",
         f"Recommended K = {m['k_selection']['recommended_k']} against the true K = 4",
         f"largest error {v['max_abs_error_vs_truth']:.2g} grey levels",
@@ -630,4 +630,4 @@ def test_demo_quick(workdir, reference_fits, selection):
     html = (out / "index.html").read_text()
     assert html.index('class="overview"') < html.index("<table>")  # the overview opens the page
     assert "v1/mouse/meta/simulation" not in html  # a data folder, not a job with a report
-    assert "reference solver, K = 4" in page.row_labels and "seed_k4" not in " ".join(page.row_labels)
+    assert "reference solver, K = 4" in page.row_labels and "reference_k4" not in " ".join(page.row_labels)

@@ -59,7 +59,7 @@ def _section_conv_nmf(res: JobFolder, quick: bool) -> dict[str, Any]:
         prefix="conv_nmf/default_k4_",
     )
     out["default_k4"] = {key: m[key] for key in ("n_spikes", "r2", "spike_f1", "template_similarity", "seconds")}
-    ref = out["seed_k4"]
+    ref = out["reference_k4"]
     res.headline(
         f"{m['n_spikes']} spikes found for {out['n_true_spikes']} true ones (spike F1 {m['spike_f1']:.3f}), "
         f"R² {m['r2']:.3f} against the true model's {out['oracle_r2']:.3f}; the notebook's solver finds "

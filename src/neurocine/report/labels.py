@@ -1,15 +1,15 @@
 """Readable labels, units and number formats for the keys of ``summary.json``, used by every report page.
 
-A job's metrics are nested dicts with short code names (``seed_k4: {n_spikes, r2}``). The report shows
+A job's metrics are nested dicts with short code names (``reference_k4: {n_spikes, r2}``). The report shows
 them with the words and units of this module: :data:`LABELS` maps a key (the last part of a dotted
-name) to a :class:`Label`, :data:`GROUPS` names the groups whose keys follow a pattern (``seed_k4``,
-``reference_k4``, ``default_k4``...) and :data:`SECTIONS` the sub-folders of the demo. A key without a
+name) to a :class:`Label`, :data:`GROUPS` names the groups whose keys follow a pattern (``reference_k4``,
+``default_k4``, and ``seed_k4`` of folders written before the solver's rename...) and :data:`SECTIONS` the sub-folders of the demo. A key without a
 label is shown with its underscores turned into spaces, never as a raw dotted key.
 :func:`metric_tables` turns a metrics dict into the tables a page shows.
 
 Examples
 --------
->>> label_of("seed_k4.n_spikes")
+>>> label_of("reference_k4.n_spikes")
 'reference solver, K = 4: spikes found'
 >>> format_value("r2", 0.87123)
 '0.871'
@@ -287,7 +287,7 @@ def metric_tables(metrics: Mapping[str, Any], title: str = "Results") -> list[di
 
     Examples
     --------
-    >>> t = metric_tables({"oracle_r2": 0.877, "seed_k4": {"n_spikes": 31, "r2": 0.871}})
+    >>> t = metric_tables({"oracle_r2": 0.877, "reference_k4": {"n_spikes": 31, "r2": 0.871}})
     >>> t[0]["rows"], t[1]["header"], t[1]["rows"]
     ([['R² of the true model', '0.877']], ['', 'spikes found', 'R² of the fit'], [['reference solver, K = 4', '31', '0.871']])
     """
