@@ -129,10 +129,21 @@ def motifs_simulate(
 
 @motifs_app.command("fit")
 def motifs_fit(
-    input_path: Path = typer.Argument(..., metavar="INPUT", help="npz (key data), npy, csv or NWB file, time-first."),
+    input_path: Path = typer.Argument(
+        ..., metavar="INPUT", help="npz (key data), npy, csv, NWB or MATLAB .mat file, time-first."
+    ),
     out: Path = typer.Option(..., "--out", help="Output folder."),
     components: int = typer.Option(..., "--components", "-k", help="K, number of units."),
     width: int = typer.Option(..., "--width", "-d", help="D, template duration in samples."),
+    key: str | None = typer.Option(
+        None, "--key", help=".mat: the variable holding the signal (.npz: the array; default data)."
+    ),
+    channels_first: bool = typer.Option(
+        False, "--channels-first", help=".mat/.npz/.npy: the array is stored channels x time (as seqNMF's)."
+    ),
+    fs: str | None = typer.Option(
+        None, "--fs", help="Sampling rate in Hz, or the .mat/.npz variable holding it (e.g. VIDEOfs)."
+    ),
     rank: int | None = typer.Option(None, "--rank", help="Template rank R (signed templates; default 1)."),
     solver: str = typer.Option(
         "default",
@@ -172,6 +183,9 @@ def motifs_fit(
         tolerance=tolerance,
         series=series,
         device=device,
+        key=key,
+        channels_first=channels_first,
+        fs=fs,
     )
     typer.echo(f"Found {s['metrics']['n_spikes']} putative spikes (R2 = {s['metrics']['r2']:.2f}) -> {out}")
     _echo_metrics(s, ["n_iter", "seconds", "spike_precision", "spike_recall", "spike_f1", "template_similarity"])

@@ -224,8 +224,17 @@ def run_fit(
     tolerance: int = 2,
     series: str | None = None,
     device: str = "auto",
+    key: str | None = None,
+    channels_first: bool = False,
+    fs: float | str | None = None,
 ) -> JobResult:
     """Fit a Conv-NMF model to a signal file and write the result folder.
+
+    ``key``, ``channels_first`` and ``fs`` are passed to
+    :func:`neurocine.io.signals.read_signal_matrix` as ``key``, ``channels_first``
+    and ``sampling_rate``: the variable of a ``.mat`` (array of an ``.npz``) holding
+    the signal, whether it is stored channels x time, and the sampling rate in Hz
+    or the name of the variable holding it (``fs="VIDEOfs"``).
 
     ``summary.json`` metrics: ``n_spikes``, ``r2``, ``n_iter``,
     ``log_likelihoods``, ``seconds`` (wall time of the fit), ``noise_std``
@@ -242,7 +251,7 @@ def run_fit(
     from neurocine.motifs.convnmf import ConvNMF, resolve_solver
 
     solver = resolve_solver(solver)  # the summary records the current name
-    signal = read_signal_matrix(input_path, series=series)
+    signal = read_signal_matrix(input_path, series=series, key=key, channels_first=channels_first, sampling_rate=fs)
     params = _model_params(
         components, width, rank, solver, amp_rate, seed, nonnegative, n_init, noise_std, max_iter, device
     )
@@ -250,7 +259,15 @@ def run_fit(
     model._check_params(signal.n_timesteps)  # fail before creating any folder
     if not (isinstance(tolerance, int) and tolerance >= 0):
         raise InputError(f"--tolerance: got {tolerance!r}, expected an integer >= 0 (samples)")
-    job_params = {"input": str(input_path), **params, "tolerance": tolerance, "series": series}
+    job_params = {
+        "input": str(input_path),
+        **params,
+        "tolerance": tolerance,
+        "series": series,
+        "key": key,
+        "channels_first": channels_first,
+        "fs": fs,
+    }
     with JobFolder(out, job_params, job="motifs fit") as res:
         res.extra["input"] = {
             "shape": list(signal.data.shape),
