@@ -3,6 +3,8 @@ of test_significance.m, planted units against noise templates, and held-out R² 
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -109,3 +111,67 @@ def test_bad_input():
         significance_test(X, np.ones((1, 3, 5)), alpha=2)
     with pytest.raises(InputError, match=r"n_null: got 0"):
         significance_test(X, np.ones((1, 3, 5)), n_null=0)
+
+
+# --------------------------------------------------------------------------- #
+# motifs fit --holdout-time (job and CLI)
+# --------------------------------------------------------------------------- #
+def _fit_arrays(out):
+    with np.load(out / "fit.npz") as z:
+        return z["templates"], z["amplitudes"]
+
+
+def test_fit_job_with_holdout(tmp_path):
+    import json
+
+    import neurocine as nc
+
+    sim_path = tmp_path / "sim.npz"
+    nc.jobs.motifs_simulate(sim_path, seed=7, timesteps=2000)
+    res = nc.jobs.motifs_fit(sim_path, tmp_path / "fit", components=4, width=10, holdout_time=0.5, seed=0)
+    m = json.loads((tmp_path / "fit" / "summary.json").read_text())["metrics"]
+    assert m["n_train"] == 1000 and m["n_null"] == 2 * 80
+    assert m["n_significant"] == 4 and m["significant"] == [True] * 4 and max(m["pvalues"]) < 0.05 / 4
+    templates, amplitudes = _fit_arrays(tmp_path / "fit")
+    assert amplitudes.shape == (2000, 4)
+    data = np.load(sim_path)["data"]
+    # the first part is the fit on it alone; the held-out part are the events found with the templates fixed
+    model = ConvNMF(4, 10, random_state=0, device="cpu").fit(data[:1000])
+    np.testing.assert_array_equal(amplitudes[:1000], model.amplitudes_)
+    np.testing.assert_array_equal(templates, model.templates_)
+    np.testing.assert_array_equal(amplitudes[1000:], model.transform(data[1000:]))
+    recon = convolve_templates(torch.from_numpy(amplitudes[1000:].T.copy()), torch.from_numpy(templates))
+    assert m["heldout_r2"] == pytest.approx(r2_score(data[1000:], recon.numpy().T), abs=1e-6)
+    assert m["r2"] == pytest.approx(model.r2_) and m["heldout_r2"] > 0.6
+    assert m["spike_f1"] > 0.8  # scored against the truth over the whole recording, both parts
+    assert res["metrics"]["n_significant"] == 4
+
+
+def test_fit_holdout_bad_input_writes_nothing(tmp_path):
+    import neurocine as nc
+
+    sim_path = tmp_path / "sim.npz"
+    nc.jobs.motifs_simulate(sim_path, timesteps=200)
+    for value, match in [(1.5, r"--holdout-time: got 1\.5, expected a fraction"), (0.97, r"both parts longer")]:
+        with pytest.raises(InputError, match=match):
+            nc.jobs.motifs_fit(sim_path, tmp_path / "out", components=2, width=10, holdout_time=value)
+        assert not (tmp_path / "out").exists()
+
+
+def test_cli_fit_mat_with_holdout(tmp_path, capsys):
+    from scipy.io import savemat
+
+    from tests._cli import cli
+
+    sim = simulate_convnmf(7, timesteps=800)
+    mat = tmp_path / "rec.mat"
+    savemat(mat, {"NEURAL": sim.data.T.astype(np.float64), "VIDEOfs": 30.0})  # channels x time, as MATLAB's
+    args = ["motifs", "fit", mat, "--key", "NEURAL", "--channels-first", "--fs", "VIDEOfs", "-k", "4", "-d", "10"]
+    assert cli(*args, "--holdout-time", "0.5", "--out", tmp_path / "fit") == 0
+    out = capsys.readouterr().out
+    assert re.search(r"heldout_r2: 0\.\d+\n  n_significant: \d\n", out), out
+    assert _fit_arrays(tmp_path / "fit")[1].shape == (800, 4)
+    assert cli(*args[:3], "--key", "DATA", "-k", "4", "-d", "10", "--out", tmp_path / "bad") == 2
+    err = capsys.readouterr().err
+    assert "no variable 'DATA' (variables: 'NEURAL', 'VIDEOfs')" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "bad").exists()

@@ -144,6 +144,12 @@ def motifs_fit(
     fs: str | None = typer.Option(
         None, "--fs", help="Sampling rate in Hz, or the .mat/.npz variable holding it (e.g. VIDEOfs)."
     ),
+    holdout_time: float | None = typer.Option(
+        None,
+        "--holdout-time",
+        help="Fraction of time held out at the end (e.g. 0.25): fit on the rest, report held-out R2 and "
+        "seqNMF's significance test per unit.",
+    ),
     rank: int | None = typer.Option(None, "--rank", help="Template rank R (signed templates; default 1)."),
     solver: str = typer.Option(
         "default",
@@ -186,9 +192,22 @@ def motifs_fit(
         key=key,
         channels_first=channels_first,
         fs=fs,
+        holdout_time=holdout_time,
     )
     typer.echo(f"Found {s['metrics']['n_spikes']} putative spikes (R2 = {s['metrics']['r2']:.2f}) -> {out}")
-    _echo_metrics(s, ["n_iter", "seconds", "spike_precision", "spike_recall", "spike_f1", "template_similarity"])
+    _echo_metrics(
+        s,
+        [
+            "n_iter",
+            "seconds",
+            "heldout_r2",
+            "n_significant",
+            "spike_precision",
+            "spike_recall",
+            "spike_f1",
+            "template_similarity",
+        ],
+    )
 
 
 @motifs_app.command("select")

@@ -89,8 +89,12 @@ def fit_figures(
     score=None,
     title: str = "",
     prefix: str = "",
+    amplitudes: np.ndarray | None = None,
 ) -> None:
-    """Write the figures of one fitted model into a result folder (file names get ``prefix``)."""
+    """Write the figures of one fitted model into a result folder (file names get ``prefix``).
+
+    ``amplitudes`` (T, K) are drawn over ``data`` (default the model's fitted ``amplitudes_``).
+    """
     from neurocine.motifs.plotting import plot_ground_truth_comparison, plot_log_likelihood, plot_model
 
     res.save_figure(
@@ -98,7 +102,7 @@ def fit_figures(
         plot_model(
             data,
             model.templates_,
-            model.amplitudes_,
+            model.amplitudes_ if amplitudes is None else amplitudes,
             sampling_rate=sampling_rate,
             channel_names=channels,
             reconstruction=True,
@@ -125,14 +129,23 @@ def fit_to_folder(
     sampling_rate=None,
     title: str = "",
     prefix: str = "",
+    n_train: int | None = None,
+    seed: int | None = None,
 ) -> dict[str, Any]:
     """Fit ``model`` to ``data`` and store its arrays, metrics and figures in ``res``.
+
+    With ``n_train`` the model is fitted to the first ``n_train`` time steps only and evaluated on
+    the rest (:func:`neurocine.motifs.heldout.evaluate_heldout`, seeded with ``seed``): the metrics
+    gain ``heldout_r2``, ``pvalues``, ``significant``, ``n_significant``, ``heldout_skewness``,
+    ``n_null`` and ``n_train``, and the stored amplitudes cover the whole recording (fitted on the
+    first part, found with the templates fixed on the held-out part).
 
     Returns the metrics (the caller decides where they go in ``summary.json``).
     """
     from neurocine.motifs.scoring import score_against_truth
 
-    model.fit(data)
+    model.fit(data if n_train is None else data[:n_train])
+    amplitudes = model.amplitudes_
     metrics: dict[str, Any] = {
         "n_spikes": model.n_spikes_,
         "r2": model.r2_,
@@ -142,10 +155,27 @@ def fit_to_folder(
         "log_likelihoods": model.log_likelihoods_,
         "seconds": model.fit_seconds_,
     }
+    if n_train is not None:
+        from neurocine.motifs.heldout import evaluate_heldout
+
+        heldout = evaluate_heldout(model, data[n_train:], random_state=seed)
+        amplitudes = np.concatenate([model.amplitudes_, heldout.amplitudes])
+        ev = heldout.to_dict()
+        metrics.update(
+            {
+                "n_train": n_train,
+                "heldout_r2": ev["heldout_r2"],
+                "pvalues": ev["pvalues"],
+                "significant": ev["significant"],
+                "n_significant": ev["n_significant"],
+                "heldout_skewness": ev["skewness"],
+                "n_null": ev["n_null"],
+            }
+        )
     score = None
     if truth is not None and "amplitudes" in truth:
         score = score_against_truth(
-            truth["amplitudes"], model.amplitudes_, truth.get("templates"), model.templates_, tolerance=tolerance
+            truth["amplitudes"], amplitudes, truth.get("templates"), model.templates_, tolerance=tolerance
         )
         o = score.overall
         metrics.update(
@@ -162,7 +192,7 @@ def fit_to_folder(
     res.save_arrays(
         f"{prefix}fit.npz",
         templates=model.templates_,
-        amplitudes=model.amplitudes_,
+        amplitudes=amplitudes,
         log_likelihoods=model.log_likelihoods_,
     )
     fit_figures(
@@ -175,6 +205,7 @@ def fit_to_folder(
         score=score,
         title=title,
         prefix=prefix,
+        amplitudes=amplitudes,
     )
     return metrics
 
@@ -207,6 +238,21 @@ def _model_params(
     }
 
 
+def _holdout_split(holdout_time: float | None, n_timesteps: int, width: int) -> int | None:
+    """Time steps fitted when the last ``holdout_time`` of the recording is held out (None: no holdout)."""
+    if holdout_time is None:
+        return None
+    if not (isinstance(holdout_time, (int, float)) and 0 < holdout_time < 1):
+        raise InputError(f"--holdout-time: got {holdout_time!r}, expected a fraction of the recording in (0, 1)")
+    n_train = int(np.floor((1 - holdout_time) * n_timesteps))
+    if min(n_train, n_timesteps - n_train) <= width:
+        raise InputError(
+            f"--holdout-time: {holdout_time} splits the {n_timesteps} time steps into {n_train} fitted and "
+            f"{n_timesteps - n_train} held out; expected both parts longer than width={width}"
+        )
+    return n_train
+
+
 def run_fit(
     input_path: str | os.PathLike,
     out: str | os.PathLike,
@@ -227,8 +273,17 @@ def run_fit(
     key: str | None = None,
     channels_first: bool = False,
     fs: float | str | None = None,
+    holdout_time: float | None = None,
 ) -> JobResult:
     """Fit a Conv-NMF model to a signal file and write the result folder.
+
+    ``holdout_time`` (a fraction in (0, 1)) fits the model to the first
+    ``floor((1 - holdout_time) * T)`` time steps and evaluates it on the rest,
+    as seqNMF's demo does (:func:`neurocine.motifs.heldout.evaluate_heldout`,
+    seeded with ``seed``): ``summary.json`` then also holds ``heldout_r2``, and per
+    unit ``pvalues``, ``significant`` (Bonferroni over K) and ``n_significant``,
+    ``heldout_skewness``, ``n_null`` and ``n_train``; ``r2`` is the fit's on the
+    first part, and ``fit.npz``'s ``amplitudes`` (T, K) cover the whole recording.
 
     ``key``, ``channels_first`` and ``fs`` are passed to
     :func:`neurocine.io.signals.read_signal_matrix` as ``key``, ``channels_first``
@@ -256,7 +311,8 @@ def run_fit(
         components, width, rank, solver, amp_rate, seed, nonnegative, n_init, noise_std, max_iter, device
     )
     model = ConvNMF(**params)
-    model._check_params(signal.n_timesteps)  # fail before creating any folder
+    n_train = _holdout_split(holdout_time, signal.n_timesteps, width)
+    model._check_params(signal.n_timesteps if n_train is None else n_train)  # fail before creating any folder
     if not (isinstance(tolerance, int) and tolerance >= 0):
         raise InputError(f"--tolerance: got {tolerance!r}, expected an integer >= 0 (samples)")
     job_params = {
@@ -267,6 +323,7 @@ def run_fit(
         "key": key,
         "channels_first": channels_first,
         "fs": fs,
+        "holdout_time": holdout_time,
     }
     with JobFolder(out, job_params, job="motifs fit") as res:
         res.extra["input"] = {
@@ -284,6 +341,8 @@ def run_fit(
             channels=signal.channels,
             sampling_rate=signal.sampling_rate,
             title=f"{Path(input_path).name}: K = {components}, {solver} solver",
+            n_train=n_train,
+            seed=seed,
         )
         res.metrics.update(metrics)
         res.timings["fit_seconds"] = metrics["seconds"]
