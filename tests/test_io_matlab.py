@@ -158,3 +158,18 @@ def test_songbird_hvc_real_file():
     m = read_signal_matrix(p, key="NEURAL", channels_first=True, sampling_rate="VIDEOfs")
     assert m.data.shape == (666, 75) and m.n_timesteps == 666 and m.n_channels == 75
     assert m.sampling_rate == 30.0 and m.data.min() >= 0
+
+
+def test_select_reads_mat_with_key(tmp_path, capsys):
+    """``motifs select`` passes --key/--channels-first/--fs to the reader: a wrong key is refused naming
+    the file's variables, and nothing is written."""
+    from tests._cli import cli
+
+    p = tmp_path / "rec.mat"
+    savemat(p, {"NEURAL": neural(), "VIDEOfs": 30.0})
+    args = ["motifs", "select", p, "--channels-first", "--fs", "VIDEOfs", "-k", "1-2", "-d", "3"]
+    assert cli(*args, "--key", "DATA", "--out", tmp_path / "sel") == 2
+    err = capsys.readouterr().err
+    assert "no variable 'DATA' (variables: 'NEURAL', 'VIDEOfs')" in err and not (tmp_path / "sel").exists()
+    assert cli(*args, "--key", "NEURAL", "--fs", "fs", "--out", tmp_path / "sel") == 2
+    assert "no variable 'fs' for the sampling rate" in capsys.readouterr().err

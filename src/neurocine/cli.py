@@ -212,10 +212,19 @@ def motifs_fit(
 
 @motifs_app.command("select")
 def motifs_select(
-    input_path: Path = typer.Argument(..., metavar="INPUT", help="npz (key data), npy, csv or NWB file."),
+    input_path: Path = typer.Argument(..., metavar="INPUT", help="npz (key data), npy, csv, NWB or MATLAB .mat file."),
     out: Path = typer.Option(..., "--out", help="Output folder."),
     components: str = typer.Option("1-8", "--components", "-k", help="K values: 1-8, 2,4,6 or 4."),
     width: int = typer.Option(..., "--width", "-d", help="D, template duration in samples."),
+    key: str | None = typer.Option(
+        None, "--key", help=".mat: the variable holding the signal (.npz: the array; default data)."
+    ),
+    channels_first: bool = typer.Option(
+        False, "--channels-first", help=".mat/.npz/.npy: the array is stored channels x time (as seqNMF's)."
+    ),
+    fs: str | None = typer.Option(
+        None, "--fs", help="Sampling rate in Hz, or the .mat/.npz variable holding it (e.g. VIDEOfs)."
+    ),
     repeats: int = typer.Option(3, "--repeats", help="Fits per K (random masks and starts)."),
     mask_fraction: float = typer.Option(0.1, "--mask-fraction", help="Fraction of entries held out."),
     seed: Seed = 0,
@@ -245,6 +254,9 @@ def motifs_select(
         series=series,
         device=device,
         jobs=jobs,
+        key=key,
+        channels_first=channels_first,
+        fs=fs,
     )
     m = s["metrics"]
     typer.echo(f"recommended K = {m['recommended_k']} -> {out}")

@@ -366,8 +366,13 @@ def run_select(
     series: str | None = None,
     device: str = "auto",
     jobs: int = 1,
+    key: str | None = None,
+    channels_first: bool = False,
+    fs: float | str | None = None,
 ) -> JobResult:
     """Held-out fit and stability for a range of K; writes ``selection.json`` and ``k_selection.png``.
+
+    ``key``, ``channels_first`` and ``fs`` read the input as :func:`run_fit` does.
 
     Each finished fit is checkpointed in ``.OUT.checkpoints`` beside ``out``: an interrupted run given the same
     arguments resumes from it (same result); it is removed on success. ``jobs`` fits run at once, in worker
@@ -381,7 +386,7 @@ def run_select(
     from neurocine.motifs.plotting import plot_k_selection
     from neurocine.motifs.selection import parse_k_range, select_n_components
 
-    signal = read_signal_matrix(input_path, series=series)
+    signal = read_signal_matrix(input_path, series=series, key=key, channels_first=channels_first, sampling_rate=fs)
     ks = parse_k_range(components)
     if not (isinstance(width, int) and 1 <= width < signal.n_timesteps):
         raise InputError(f"--width: got {width!r}, expected an integer in [1, {signal.n_timesteps - 1}]")
@@ -399,6 +404,9 @@ def run_select(
         "series": series,
         "device": device,
         "jobs": jobs,
+        "key": key,
+        "channels_first": channels_first,
+        "fs": fs,
     }
     checkpoints = Path(out).parent / f".{Path(out).name}.checkpoints"
     with JobFolder(out, params, job="motifs select") as res:
