@@ -289,9 +289,11 @@ def test_missing_empty_folder_and_extension(tmp_path):
     (tmp_path / "dir.npz").mkdir()
     with raises_naming(tmp_path / "dir.npz", "is a folder"):
         read_signal_matrix(tmp_path / "dir.npz")
-    (tmp_path / "x.mat").write_bytes(b"abc")
-    with raises_naming(tmp_path / "x.mat", r"unknown extension '\.mat'; expected one of \.npz, \.npy, \.csv, \.nwb"):
-        read_signal_matrix(tmp_path / "x.mat")
+    (tmp_path / "x.edf").write_bytes(b"abc")
+    with raises_naming(
+        tmp_path / "x.edf", r"unknown extension '\.edf'; expected one of \.npz, \.npy, \.csv, \.nwb, \.mat"
+    ):
+        read_signal_matrix(tmp_path / "x.edf")
     (tmp_path / "latin.csv").write_bytes(b"a,b\n1,2\n3,\xff\n")
     with raises_naming(tmp_path / "latin.csv", "is not UTF-8 text"):
         read_signal_matrix(tmp_path / "latin.csv")

@@ -131,10 +131,27 @@ def motifs_simulate(
 
 @motifs_app.command("fit")
 def motifs_fit(
-    input_path: Path = typer.Argument(..., metavar="INPUT", help="npz (key data), npy, csv or NWB file, time-first."),
+    input_path: Path = typer.Argument(
+        ..., metavar="INPUT", help="npz (key data), npy, csv, NWB or MATLAB .mat file, time-first."
+    ),
     out: Path = typer.Option(..., "--out", help="Output folder."),
     components: int = typer.Option(..., "--components", "-k", help="K, number of units."),
     width: int = typer.Option(..., "--width", "-d", help="D, template duration in samples."),
+    key: str | None = typer.Option(
+        None, "--key", help=".mat: the variable holding the signal (.npz: the array; default data)."
+    ),
+    channels_first: bool = typer.Option(
+        False, "--channels-first", help=".mat/.npz/.npy: the array is stored channels x time (as seqNMF's)."
+    ),
+    fs: str | None = typer.Option(
+        None, "--fs", help="Sampling rate in Hz, or the .mat/.npz variable holding it (e.g. VIDEOfs)."
+    ),
+    holdout_time: float | None = typer.Option(
+        None,
+        "--holdout-time",
+        help="Fraction of time held out at the end (e.g. 0.25): fit on the rest, report held-out R2 and "
+        "seqNMF's significance test per unit.",
+    ),
     rank: int | None = typer.Option(None, "--rank", help="Template rank R (signed templates; default 1)."),
     solver: str = typer.Option(
         "default",
@@ -174,17 +191,42 @@ def motifs_fit(
         tolerance=tolerance,
         series=series,
         device=device,
+        key=key,
+        channels_first=channels_first,
+        fs=fs,
+        holdout_time=holdout_time,
     )
     typer.echo(f"Found {s['metrics']['n_spikes']} putative spikes (R2 = {s['metrics']['r2']:.2f}) -> {out}")
-    _echo_metrics(s, ["n_iter", "seconds", "spike_precision", "spike_recall", "spike_f1", "template_similarity"])
+    _echo_metrics(
+        s,
+        [
+            "n_iter",
+            "seconds",
+            "heldout_r2",
+            "n_significant",
+            "spike_precision",
+            "spike_recall",
+            "spike_f1",
+            "template_similarity",
+        ],
+    )
 
 
 @motifs_app.command("select")
 def motifs_select(
-    input_path: Path = typer.Argument(..., metavar="INPUT", help="npz (key data), npy, csv or NWB file."),
+    input_path: Path = typer.Argument(..., metavar="INPUT", help="npz (key data), npy, csv, NWB or MATLAB .mat file."),
     out: Path = typer.Option(..., "--out", help="Output folder."),
     components: str = typer.Option("1-8", "--components", "-k", help="K values: 1-8, 2,4,6 or 4."),
     width: int = typer.Option(..., "--width", "-d", help="D, template duration in samples."),
+    key: str | None = typer.Option(
+        None, "--key", help=".mat: the variable holding the signal (.npz: the array; default data)."
+    ),
+    channels_first: bool = typer.Option(
+        False, "--channels-first", help=".mat/.npz/.npy: the array is stored channels x time (as seqNMF's)."
+    ),
+    fs: str | None = typer.Option(
+        None, "--fs", help="Sampling rate in Hz, or the .mat/.npz variable holding it (e.g. VIDEOfs)."
+    ),
     repeats: int = typer.Option(3, "--repeats", help="Fits per K (random masks and starts)."),
     mask_fraction: float = typer.Option(0.1, "--mask-fraction", help="Fraction of entries held out."),
     seed: Seed = 0,
@@ -214,6 +256,9 @@ def motifs_select(
         series=series,
         device=device,
         jobs=jobs,
+        key=key,
+        channels_first=channels_first,
+        fs=fs,
     )
     m = s["metrics"]
     typer.echo(f"recommended K = {m['recommended_k']} -> {out}")

@@ -20,6 +20,17 @@ One entry point, :func:`read_signal_matrix`, reads the formats that
     processing module; ``series=`` picks one by name. Its ``data`` ``(T, N)``
     (a 1-D ``(T,)`` series is one channel) times ``conversion`` plus
     ``offset``, its ``rate`` or ``timestamps``. Needs the ``nwb`` extra.
+``.mat``
+    a MATLAB file: v4/v5/v7 read by :func:`scipy.io.loadmat`, v7.3 (HDF5) by
+    h5py (whose arrays come back in MATLAB's own orientation: HDF5 stores them
+    transposed). ``key=`` names the variable; without it the file must hold
+    exactly one 2-D numeric variable.
+
+``key=`` also picks the array of an ``.npz`` (default ``data``);
+``channels_first=True`` reads an ``.npz``/``.npy``/``.mat`` array stored
+channels x time (as MATLAB users and seqNMF store them); ``sampling_rate=``
+gives the rate in Hz or, for ``.mat``/``.npz``, the name of the variable that
+holds it (``sampling_rate="VIDEOfs"``).
 
 Every problem with the input raises :class:`neurocine.errors.InputError` with
 one line naming the file (or argument), what was found and what was expected.
@@ -52,11 +63,13 @@ __all__ = [
 ]
 
 #: File extensions :func:`read_signal_matrix` understands (case-insensitive).
-SUPPORTED_EXTENSIONS = (".npz", ".npy", ".csv", ".nwb")
+SUPPORTED_EXTENSIONS = (".npz", ".npy", ".csv", ".nwb", ".mat")
 
 _TIME_COLUMN_NAMES = ("time", "timestamp", "timestamps")
 #: How to install pynwb, quoted in the error raised when an ``.nwb`` file is read without it.
 NWB_HINT = "pip install neurocine[nwb]"
+#: The first bytes of an HDF5 file (MATLAB v7.3 puts them after a 512-byte header).
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
 
 # ---------------------------------------------------------------------------
@@ -202,7 +215,8 @@ def check_rate(value: Any, name: str) -> float:
     """
     arr = np.asarray(value)
     if arr.size != 1 or arr.dtype.kind not in "iuf":
-        raise InputError(f"{name}: sampling_rate is {arr!r}; expected one positive number (Hz)")
+        found = f"an array of shape {arr.shape}" if arr.size > 1 else repr(arr)
+        raise InputError(f"{name}: sampling_rate is {found}; expected one positive number (Hz)")
     rate = float(arr.reshape(()))
     if not np.isfinite(rate) or rate <= 0:
         raise InputError(f"{name}: sampling_rate is {rate}; expected a positive finite number (Hz)")
@@ -271,14 +285,22 @@ def _cast(data: np.ndarray, dtype: Any) -> np.ndarray:
 # ---------------------------------------------------------------------------
 # readers
 # ---------------------------------------------------------------------------
-def read_signal_matrix(path: str | os.PathLike, *, series: str | None = None, dtype: Any = np.float32) -> SignalMatrix:
-    """Read a multichannel signal matrix (time first) from npz, npy, csv or NWB.
+def read_signal_matrix(
+    path: str | os.PathLike,
+    *,
+    series: str | None = None,
+    dtype: Any = np.float32,
+    key: str | None = None,
+    channels_first: bool = False,
+    sampling_rate: float | str | None = None,
+) -> SignalMatrix:
+    """Read a multichannel signal matrix (time first) from npz, npy, csv, NWB or MATLAB.
 
     Parameters
     ----------
     path : path
-        A ``.npz``, ``.npy``, ``.csv`` or ``.nwb`` file (see the module
-        docstring for what each must hold).
+        A ``.npz``, ``.npy``, ``.csv``, ``.nwb`` or ``.mat`` file (see the
+        module docstring for what each must hold).
     series : str, optional
         NWB only: the name of the ``TimeSeries`` to read (or its path such
         as ``processing/ophys/dff``). Without it the file must hold exactly
@@ -286,6 +308,15 @@ def read_signal_matrix(path: str | os.PathLike, *, series: str | None = None, dt
     dtype : floating dtype or None, default float32
         dtype of ``data`` (and of the ground-truth arrays); None keeps the
         file's floating dtype (integers become float64).
+    key : str, optional
+        ``.mat``: the variable holding the matrix (default: the file's only
+        2-D numeric variable). ``.npz``: the array holding it (default ``data``).
+    channels_first : bool, default False
+        ``.npz``/``.npy``/``.mat``: the array is stored channels x time
+        ``(N, T)``; it is transposed to ``(T, N)``.
+    sampling_rate : float or str, optional
+        Samples per second (Hz), overriding any the file gives; or, for
+        ``.mat``/``.npz``, the name of the variable holding it (a scalar).
 
     Returns
     -------
@@ -309,6 +340,15 @@ def read_signal_matrix(path: str | os.PathLike, *, series: str | None = None, dt
     >>> m = read_signal_matrix(p)
     >>> m.data.shape, m.data.dtype, m.channels, m.sampling_rate
     ((3, 2), dtype('float32'), ['a', 'b'], 20.0)
+
+    A MATLAB file holding neurons x frames and the frame rate:
+
+    >>> from scipy.io import savemat
+    >>> q = p.with_name("rec.mat")
+    >>> savemat(q, {"NEURAL": np.ones((4, 50)), "VIDEOfs": 30.0})
+    >>> m = read_signal_matrix(q, key="NEURAL", channels_first=True, sampling_rate="VIDEOfs")
+    >>> m.data.shape, m.sampling_rate
+    ((50, 4), 30.0)
     """
     p = Path(path)
     name = str(path)
@@ -326,22 +366,65 @@ def read_signal_matrix(path: str | os.PathLike, *, series: str | None = None, dt
         raise InputError(f"{name}: file is empty (0 bytes); expected a {ext} file holding a (T, N) matrix")
     if series is not None and ext != ".nwb":
         raise InputError(f"series={series!r}: only applies to .nwb files; {name} is a {ext} file")
+    if key is not None and ext not in (".npz", ".mat"):
+        raise InputError(f"key={key!r}: only applies to .npz and .mat files; {name} is a {ext} file")
+    if channels_first and ext not in (".npz", ".npy", ".mat"):
+        raise InputError(f"channels_first: only applies to .npz, .npy and .mat files; {name} is a {ext} file")
+    rate, rate_key = _rate_argument(sampling_rate, name, ext)
     if ext == ".npz":
-        return _read_npz(p, name, dtype)
-    if ext == ".npy":
-        return _read_npy(p, name, dtype)
-    if ext == ".csv":
-        return _read_csv(p, name, dtype)
-    return _read_nwb(p, name, series, dtype)
+        m = _read_npz(p, name, dtype, key or "data", channels_first, rate_key)
+    elif ext == ".npy":
+        m = _read_npy(p, name, dtype, channels_first)
+    elif ext == ".csv":
+        m = _read_csv(p, name, dtype)
+    elif ext == ".mat":
+        m = _read_mat(p, name, dtype, key, channels_first, rate_key)
+    else:
+        m = _read_nwb(p, name, series, dtype)
+    if rate is not None:
+        m.sampling_rate = rate
+    return m
 
 
-def _read_npy(p: Path, name: str, dtype: Any) -> SignalMatrix:
+def _rate_argument(value: float | str | None, name: str, ext: str) -> tuple[float | None, str | None]:
+    """``sampling_rate=`` as (a rate in Hz, None) or (None, the name of the variable holding it)."""
+    if value is None:
+        return None, None
+    if isinstance(value, str):
+        try:
+            return check_rate(float(value), f"sampling_rate={value!r}"), None
+        except ValueError:
+            pass
+        if ext not in (".npz", ".mat"):
+            raise InputError(
+                f"sampling_rate={value!r}: not a number, and only .mat and .npz files hold named values; "
+                f"{name} is a {ext} file; expected a rate in Hz"
+            )
+        return None, value
+    return check_rate(value, f"sampling_rate={value!r}"), None
+
+
+def _orient(raw: np.ndarray, channels_first: bool) -> np.ndarray:
+    """``raw`` as time-first: transposed when stored channels x time (2-D arrays only; others fail validation)."""
+    return raw.T if channels_first and raw.ndim == 2 else raw
+
+
+def _named_rate(arrays: dict[str, Any], rate_key: str, name: str, what: str) -> float:
+    if rate_key not in arrays:
+        listed = ", ".join(repr(k) for k in arrays) or "none"
+        raise InputError(
+            f"{name}: no {what} {rate_key!r} for the sampling rate ({what}s: {listed}); expected one holding it (Hz)"
+        )
+    return check_rate(arrays[rate_key], f"{name}: {what} {rate_key!r}")
+
+
+def _read_npy(p: Path, name: str, dtype: Any, channels_first: bool = False) -> SignalMatrix:
     _check_magic(p, name, b"\x93NUMPY", "a numpy .npy file")
     try:
         raw = np.load(p, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
         raise InputError(f"{name}: cannot be read as .npy ({error_reason(exc)}); expected a numpy array file") from None
-    data = validate_signal_matrix(raw, name)
+    data = validate_signal_matrix(_orient(raw, channels_first), name)
     return SignalMatrix(_cast(data, dtype), default_channel_names(data.shape[1]), None, None, name, None)
 
 
@@ -375,29 +458,34 @@ def error_reason(exc: BaseException) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
-def _read_npz(p: Path, name: str, dtype: Any) -> SignalMatrix:
+def _read_npz(
+    p: Path, name: str, dtype: Any, key: str = "data", channels_first: bool = False, rate_key: str | None = None
+) -> SignalMatrix:
     _check_magic(p, name, b"PK", "a numpy .npz (zip) archive")
     try:
         with np.load(p, allow_pickle=False) as z:
             keys = list(z.files)
-            if "data" not in keys:
+            if key not in keys:
                 listed = ", ".join(repr(k) for k in keys) if keys else "none"
-                raise InputError(f"{name}: no key 'data' (keys: {listed}); expected 'data' holding the (T, N) matrix")
-            arrays = {
-                k: z[k]
-                for k in keys
-                if k in ("data", "channels", "sampling_rate", "timestamps", "templates", "amplitudes")
-            }
+                raise InputError(f"{name}: no key {key!r} (keys: {listed}); expected {key!r} holding the (T, N) matrix")
+            if rate_key is not None and rate_key not in keys:
+                _named_rate(dict.fromkeys(keys), rate_key, name, "key")
+            wanted = ("channels", "sampling_rate", "timestamps", "templates", "amplitudes", rate_key)
+            arrays = {k: z[k] for k in keys if k in wanted and k != key}
+            arrays["data"] = z[key]
     except InputError:
         raise
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
         raise InputError(
             f"{name}: cannot be read as .npz ({error_reason(exc)}); expected a numpy .npz archive without pickled objects"
         ) from None
-    data = validate_signal_matrix(arrays["data"], f"{name}: key 'data'")
+    data = validate_signal_matrix(_orient(arrays["data"], channels_first), f"{name}: key {key!r}")
     t_len, n_ch = data.shape
     channels = _check_channels(arrays["channels"], name, n_ch) if "channels" in arrays else default_channel_names(n_ch)
-    rate = check_rate(arrays["sampling_rate"], name) if "sampling_rate" in arrays else None
+    if rate_key is not None:
+        rate: float | None = _named_rate(arrays, rate_key, name, "key")
+    else:
+        rate = check_rate(arrays["sampling_rate"], name) if "sampling_rate" in arrays else None
     ts = check_timestamps(arrays["timestamps"], name, t_len) if "timestamps" in arrays else None
     truth = _check_truth(arrays, name, t_len, n_ch, dtype)
     return SignalMatrix(_cast(data, dtype), channels, rate, ts, name, truth)
@@ -536,6 +624,105 @@ def _read_csv(p: Path, name: str, dtype: Any) -> SignalMatrix:
     else:
         channels = [c if c else f"ch{j}" for j, c in enumerate(channels)]
     return SignalMatrix(_cast(data, dtype), channels, None, timestamps, name, None)
+
+
+# -- MATLAB ------------------------------------------------------------------
+def _is_hdf5(p: Path) -> bool:
+    """True for an HDF5 file, with its signature at byte 0 or after MATLAB v7.3's 512-byte header."""
+    with open(p, "rb") as fh:
+        head = fh.read(512 + len(_HDF5_MAGIC))
+    return head.startswith(_HDF5_MAGIC) or head[512:] == _HDF5_MAGIC
+
+
+def _mat_v5_variables(p: Path, name: str, wanted: list[str] | None) -> dict[str, Any]:
+    """The variables of a v4/v5/v7 MAT-file (all, or those in ``wanted``), as numpy arrays."""
+    from scipy.io import loadmat
+
+    try:
+        raw = loadmat(p, variable_names=wanted)
+    except Exception as exc:
+        raise InputError(
+            f"{name}: cannot be read as a MATLAB file ({error_reason(exc)}); expected a MAT-file (v5 or v7.3)"
+        ) from None
+    out: dict[str, Any] = {}
+    for k, v in raw.items():
+        if k.startswith("__"):
+            continue
+        out[k] = v.toarray() if hasattr(v, "toarray") else v  # a sparse MATLAB matrix
+    return out
+
+
+def _mat_v73_variables(p: Path, name: str, wanted: list[str] | None) -> dict[str, Any]:
+    """The top-level numeric datasets of a v7.3 MAT-file, transposed back to MATLAB's orientation.
+
+    HDF5 stores arrays row-major and MATLAB column-major, so a MATLAB ``(N, T)`` array is an HDF5 ``(T, N)``
+    dataset. Groups (structs, cells) and MATLAB's bookkeeping (``#refs#``) come back as None: listed, not read.
+    """
+    try:
+        import h5py
+    except ImportError:
+        raise InputError(
+            f"{name}: is a MATLAB v7.3 (HDF5) file and reading it needs h5py, which is not installed; "
+            "expected it installed (pip install h5py)"
+        ) from None
+    out: dict[str, Any] = {}
+    try:
+        with h5py.File(p, "r") as f:
+            for k, obj in f.items():
+                if k.startswith("#"):
+                    continue
+                if wanted is not None and k not in wanted:
+                    out[k] = None
+                    continue
+                out[k] = np.asarray(obj[()]).T if isinstance(obj, h5py.Dataset) else None
+    except OSError as exc:
+        raise InputError(
+            f"{name}: cannot be read as a MATLAB v7.3 (HDF5) file ({error_reason(exc)}); expected a MAT-file"
+        ) from None
+    return out
+
+
+def _read_mat(
+    p: Path, name: str, dtype: Any, key: str | None, channels_first: bool, rate_key: str | None
+) -> SignalMatrix:
+    """Read one variable of a MAT-file as the (T, N) matrix (and another as its sampling rate)."""
+    v73 = _is_hdf5(p)
+    reader = _mat_v73_variables if v73 else _mat_v5_variables
+    if v73:
+        variables = reader(p, name, [k for k in (key, rate_key) if k is not None] if key is not None else None)
+        names = list(variables)
+    else:
+        from scipy.io import whosmat
+
+        try:
+            names = [entry[0] for entry in whosmat(p)]
+        except Exception as exc:
+            raise InputError(
+                f"{name}: cannot be read as a MATLAB file ({error_reason(exc)}); expected a MAT-file (v5 or v7.3)"
+            ) from None
+        variables = {}
+    listed = ", ".join(repr(k) for k in names) or "none"
+    if key is None:
+        if not v73:
+            variables = reader(p, name, None)
+        matrices = [k for k, v in variables.items() if v is not None and np.ndim(v) == 2 and min(np.shape(v)) > 1]
+        matrices = [k for k in matrices if np.asarray(variables[k]).dtype.kind in "biuf"]
+        if len(matrices) != 1:
+            found = f"{len(matrices)} 2-D numeric variables" if matrices else "no 2-D numeric variable"
+            raise InputError(f"{name}: {found} (variables: {listed}); expected key= naming the one holding the signal")
+        key = matrices[0]
+    if key not in names:
+        raise InputError(f"{name}: no variable {key!r} (variables: {listed}); expected key= naming one of them")
+    if rate_key is not None and rate_key not in names:
+        _named_rate(dict.fromkeys(names), rate_key, name, "variable")
+    if not v73 and key not in variables:
+        variables = reader(p, name, [k for k in (key, rate_key) if k is not None])
+    raw = variables[key]
+    if raw is None:
+        raise InputError(f"{name}: variable {key!r} is a struct or cell array; expected a numeric matrix")
+    data = validate_signal_matrix(_orient(np.asarray(raw), channels_first), f"{name}: variable {key!r}")
+    rate = _named_rate(variables, rate_key, name, "variable") if rate_key is not None else None
+    return SignalMatrix(_cast(data, dtype), default_channel_names(data.shape[1]), rate, None, name, None)
 
 
 # -- NWB ---------------------------------------------------------------------

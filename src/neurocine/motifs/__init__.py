@@ -2,6 +2,7 @@
 
 ``ConvNMF`` is the estimator; ``select_n_components`` chooses K on held-out entries;
 ``score_against_truth`` scores a fit against simulated ground truth (SpikeInterface definitions);
+``evaluate_heldout`` scores it on held-out data (held-out R², seqNMF's significance test per unit);
 ``simulate_convnmf`` makes data with known motifs. :mod:`neurocine.motifs.screenome` reads and bins
 phone-screen logs into the multichannel series Conv-NMF takes.
 """
@@ -12,6 +13,8 @@ from neurocine._lazy import lazy_exports
 
 _EXPORTS = {
     "ConvNMF": "neurocine.motifs.convnmf",
+    "evaluate_heldout": "neurocine.motifs.heldout",
+    "significance_test": "neurocine.motifs.heldout",
     "select_n_components": "neurocine.motifs.selection",
     "GroundTruthScore": "neurocine.motifs.scoring",
     "lagged_cosine": "neurocine.motifs.scoring",
@@ -26,12 +29,14 @@ _EXPORTS = {
 __all__ = [
     "ConvNMF",
     "ConvNMFSimulation",
+    "evaluate_heldout",
     "GroundTruthScore",
     "generate",
     "generate_templates",
     "lagged_cosine",
     "score_against_truth",
     "select_n_components",
+    "significance_test",
     "simulate_convnmf",
     "spike_times",
 ]

@@ -89,8 +89,12 @@ def fit_figures(
     score=None,
     title: str = "",
     prefix: str = "",
+    amplitudes: np.ndarray | None = None,
 ) -> None:
-    """Write the figures of one fitted model into a result folder (file names get ``prefix``)."""
+    """Write the figures of one fitted model into a result folder (file names get ``prefix``).
+
+    ``amplitudes`` (T, K) are drawn over ``data`` (default the model's fitted ``amplitudes_``).
+    """
     from neurocine.motifs.plotting import plot_ground_truth_comparison, plot_log_likelihood, plot_model
 
     res.save_figure(
@@ -98,7 +102,7 @@ def fit_figures(
         plot_model(
             data,
             model.templates_,
-            model.amplitudes_,
+            model.amplitudes_ if amplitudes is None else amplitudes,
             sampling_rate=sampling_rate,
             channel_names=channels,
             reconstruction=True,
@@ -154,14 +158,23 @@ def fit_to_folder(
     sampling_rate=None,
     title: str = "",
     prefix: str = "",
+    n_train: int | None = None,
+    seed: int | None = None,
 ) -> dict[str, Any]:
     """Fit ``model`` to ``data`` and store its arrays, metrics and figures in ``res``.
+
+    With ``n_train`` the model is fitted to the first ``n_train`` time steps only and evaluated on
+    the rest (:func:`neurocine.motifs.heldout.evaluate_heldout`, seeded with ``seed``): the metrics
+    gain ``heldout_r2``, ``pvalues``, ``significant``, ``n_significant``, ``heldout_skewness``,
+    ``n_null`` and ``n_train``, and the stored amplitudes cover the whole recording (fitted on the
+    first part, found with the templates fixed on the held-out part).
 
     Returns the metrics (the caller decides where they go in ``summary.json``).
     """
     from neurocine.motifs.scoring import score_against_truth
 
-    model.fit(data)
+    model.fit(data if n_train is None else data[:n_train])
+    amplitudes = model.amplitudes_
     metrics: dict[str, Any] = {
         "n_spikes": model.n_spikes_,
         "r2": model.r2_,
@@ -171,10 +184,27 @@ def fit_to_folder(
         "log_likelihoods": model.log_likelihoods_,
         "seconds": model.fit_seconds_,
     }
+    if n_train is not None:
+        from neurocine.motifs.heldout import evaluate_heldout
+
+        heldout = evaluate_heldout(model, data[n_train:], random_state=seed)
+        amplitudes = np.concatenate([model.amplitudes_, heldout.amplitudes])
+        ev = heldout.to_dict()
+        metrics.update(
+            {
+                "n_train": n_train,
+                "heldout_r2": ev["heldout_r2"],
+                "pvalues": ev["pvalues"],
+                "significant": ev["significant"],
+                "n_significant": ev["n_significant"],
+                "heldout_skewness": ev["skewness"],
+                "n_null": ev["n_null"],
+            }
+        )
     score = None
     if truth is not None and "amplitudes" in truth:
         score = score_against_truth(
-            truth["amplitudes"], model.amplitudes_, truth.get("templates"), model.templates_, tolerance=tolerance
+            truth["amplitudes"], amplitudes, truth.get("templates"), model.templates_, tolerance=tolerance
         )
         o = score.overall
         metrics.update(
@@ -191,7 +221,7 @@ def fit_to_folder(
     res.save_arrays(
         f"{prefix}fit.npz",
         templates=model.templates_,
-        amplitudes=model.amplitudes_,
+        amplitudes=amplitudes,
         log_likelihoods=model.log_likelihoods_,
     )
     fit_figures(
@@ -204,6 +234,7 @@ def fit_to_folder(
         score=score,
         title=title,
         prefix=prefix,
+        amplitudes=amplitudes,
     )
     return metrics
 
@@ -236,6 +267,21 @@ def _model_params(
     }
 
 
+def _holdout_split(holdout_time: float | None, n_timesteps: int, width: int) -> int | None:
+    """Time steps fitted when the last ``holdout_time`` of the recording is held out (None: no holdout)."""
+    if holdout_time is None:
+        return None
+    if not (isinstance(holdout_time, (int, float)) and 0 < holdout_time < 1):
+        raise InputError(f"--holdout-time: got {holdout_time!r}, expected a fraction of the recording in (0, 1)")
+    n_train = int(np.floor((1 - holdout_time) * n_timesteps))
+    if min(n_train, n_timesteps - n_train) <= width:
+        raise InputError(
+            f"--holdout-time: {holdout_time} splits the {n_timesteps} time steps into {n_train} fitted and "
+            f"{n_timesteps - n_train} held out; expected both parts longer than width={width}"
+        )
+    return n_train
+
+
 def run_fit(
     input_path: str | os.PathLike,
     out: str | os.PathLike,
@@ -253,8 +299,26 @@ def run_fit(
     tolerance: int = 2,
     series: str | None = None,
     device: str = "auto",
+    key: str | None = None,
+    channels_first: bool = False,
+    fs: float | str | None = None,
+    holdout_time: float | None = None,
 ) -> JobResult:
     """Fit a Conv-NMF model to a signal file and write the result folder.
+
+    ``holdout_time`` (a fraction in (0, 1)) fits the model to the first
+    ``floor((1 - holdout_time) * T)`` time steps and evaluates it on the rest,
+    as seqNMF's demo does (:func:`neurocine.motifs.heldout.evaluate_heldout`,
+    seeded with ``seed``): ``summary.json`` then also holds ``heldout_r2``, and per
+    unit ``pvalues``, ``significant`` (Bonferroni over K) and ``n_significant``,
+    ``heldout_skewness``, ``n_null`` and ``n_train``; ``r2`` is the fit's on the
+    first part, and ``fit.npz``'s ``amplitudes`` (T, K) cover the whole recording.
+
+    ``key``, ``channels_first`` and ``fs`` are passed to
+    :func:`neurocine.io.signals.read_signal_matrix` as ``key``, ``channels_first``
+    and ``sampling_rate``: the variable of a ``.mat`` (array of an ``.npz``) holding
+    the signal, whether it is stored channels x time, and the sampling rate in Hz
+    or the name of the variable holding it (``fs="VIDEOfs"``).
 
     ``summary.json`` metrics: ``n_spikes``, ``r2``, ``n_iter``,
     ``log_likelihoods``, ``seconds`` (wall time of the fit), ``noise_std``
@@ -271,15 +335,27 @@ def run_fit(
     from neurocine.motifs.convnmf import ConvNMF, resolve_solver
 
     solver = resolve_solver(solver)  # the summary records the current name
-    signal = read_signal_matrix(input_path, series=series)
+    signal = read_signal_matrix(input_path, series=series, key=key, channels_first=channels_first, sampling_rate=fs)
     params = _model_params(
         components, width, rank, solver, amp_rate, seed, nonnegative, n_init, noise_std, max_iter, device
     )
     model = ConvNMF(**params)
-    model._check_params(*signal.data.shape)  # fail before creating any folder
+    n_train = _holdout_split(holdout_time, signal.n_timesteps, width)
+    model._check_params(
+        signal.n_timesteps if n_train is None else n_train, signal.data.shape[1]
+    )  # fail before creating any folder
     if not (isinstance(tolerance, int) and tolerance >= 0):
         raise InputError(f"--tolerance: got {tolerance!r}, expected an integer >= 0 (samples)")
-    job_params = {"input": str(input_path), **params, "tolerance": tolerance, "series": series}
+    job_params = {
+        "input": str(input_path),
+        **params,
+        "tolerance": tolerance,
+        "series": series,
+        "key": key,
+        "channels_first": channels_first,
+        "fs": fs,
+        "holdout_time": holdout_time,
+    }
     with JobFolder(out, job_params, job="motifs fit") as res:
         res.extra["input"] = {
             "shape": list(signal.data.shape),
@@ -296,6 +372,8 @@ def run_fit(
             channels=signal.channels,
             sampling_rate=signal.sampling_rate,
             title=f"{Path(input_path).name}: K = {components}, {solver} solver",
+            n_train=n_train,
+            seed=seed,
         )
         res.metrics.update(metrics)
         res.timings["fit_seconds"] = metrics["seconds"]
@@ -332,8 +410,13 @@ def run_select(
     series: str | None = None,
     device: str = "auto",
     jobs: int = 1,
+    key: str | None = None,
+    channels_first: bool = False,
+    fs: float | str | None = None,
 ) -> JobResult:
     """Held-out fit and stability for a range of K; writes ``selection.json`` and ``k_selection.png``.
+
+    ``key``, ``channels_first`` and ``fs`` read the input as :func:`run_fit` does.
 
     Each finished fit is checkpointed in ``.OUT.checkpoints`` beside ``out``: an interrupted run given the same
     arguments resumes from it (same result); it is removed on success. ``jobs`` fits run at once, in worker
@@ -347,7 +430,7 @@ def run_select(
     from neurocine.motifs.plotting import plot_k_selection
     from neurocine.motifs.selection import check_fit_params, parse_k_range, select_n_components
 
-    signal = read_signal_matrix(input_path, series=series)
+    signal = read_signal_matrix(input_path, series=series, key=key, channels_first=channels_first, sampling_rate=fs)
     ks = parse_k_range(components)
     if not (isinstance(width, int) and 1 <= width < signal.n_timesteps):
         raise InputError(f"--width: got {width!r}, expected an integer in [1, {signal.n_timesteps - 1}]")
@@ -368,6 +451,9 @@ def run_select(
         "series": series,
         "device": device,
         "jobs": jobs,
+        "key": key,
+        "channels_first": channels_first,
+        "fs": fs,
     }
     checkpoints = checkpoint_folder(out)
     with JobFolder(out, params, job="motifs select") as res:
