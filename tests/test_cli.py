@@ -479,7 +479,7 @@ BAD_INPUT = {
     "zero-components": (FIT + ("sim.npz", "-k", "0", "-d", "10"), ["components", "0"]),
     "unknown-solver": (FIT + ("sim.npz", "-k", "4", "-d", "10", "--solver", "bogus"), ["solver", "bogus"]),
     "rank-with-nonnegative": (FIT + ("sim.npz", "-k", "4", "-d", "10", "--rank", "2", "--nonnegative"), ["rank"]),
-    "zero-starts": (FIT + ("sim.npz", "-k", "4", "-d", "10", "--n-init", "0"), ["n_init", "0"]),
+    "zero-starts": (FIT + ("sim.npz", "-k", "4", "-d", "10", "--n-init", "0"), ["--n-init", "0"]),
     "negative-tolerance": (FIT + ("sim.npz", "-k", "4", "-d", "10", "--tolerance", "-1"), ["--tolerance", "-1"]),
     "cuda-without-gpu": (FIT + ("sim.npz", "-k", "4", "-d", "10", "--device", "cuda"), ["CUDA is not available"]),
     "select-reversed-range": (
@@ -492,7 +492,7 @@ BAD_INPUT = {
     ),
     "select-zero-jobs": (
         ("motifs", "select", "sim.npz", "--components", "2-3", "--width", "10", "--jobs", "0"),
-        ["n_jobs", "0"],
+        ["--jobs", "0"],
     ),
     "bin-empty-log": (("screenome", "bin", "empty.csv", "--bin", "60s"), ["empty.csv"]),
 }

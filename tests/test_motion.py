@@ -216,7 +216,8 @@ def test_motion_svd_and_energy_are_exact_for_every_bin_and_rank(tmp_path, bin, n
 
     The video is still for its first frames, so the first merged block of differences is all zeros
     (this crashed the incremental SVD with bin 2 and 4 on ``encode simulate``'s face video), and one
-    ROI never moves. n_svd=500 is more components than any ROI has pixels.
+    ROI never moves. A ROI smaller than n_svd gets zero components beyond its pixels; n_svd=500 is
+    more components than any ROI has pixels and is refused before any decoding.
     """
     from neurocine.arrays import block_mean
 
@@ -225,6 +226,10 @@ def test_motion_svd_and_energy_are_exact_for_every_bin_and_rank(tmp_path, bin, n
         for height, width in ((11, 9), (12, 10)):
             frames = planted_low_rank_video(n_frames, height, width, seed=n_frames + height)
             np.save(tmp_path / "v.npy", frames)
+            if n_svd == 500:
+                with pytest.raises(InputError, match=r"^n_svd: got 500, expected an integer in \[0, \d+\] \("):
+                    compute_motion(VideoReader(tmp_path / "v.npy", bin=bin, chunk_size=5), rois, n_svd=n_svd)
+                continue
             res, _ = compute_motion(VideoReader(tmp_path / "v.npy", bin=bin, chunk_size=5), rois, n_svd=n_svd)
             binned = block_mean(frames, bin).astype(np.float64)
             masks = roi_masks(rois, width, height, bin=bin)

@@ -50,7 +50,7 @@ def neurocine(*args, cwd: Path, file_size_limit: int | None = None) -> subproces
 
 
 def fit_args(data: Path, out: Path) -> tuple:
-    return ("motifs", "fit", data, "-k", "4", "-d", "10", "--solver", "seed", "--seed", "7", "--out", out)
+    return ("motifs", "fit", data, "-k", "4", "-d", "10", "--solver", "reference", "--seed", "7", "--out", out)
 
 
 def fit(data: Path, out: Path, **kwargs) -> subprocess.CompletedProcess:

@@ -84,8 +84,9 @@ def compute_motion(
     roi_list = load_rois(rois, reader)
     masks = roi_masks(roi_list, reader.source_width, reader.source_height, crop=reader.crop, bin=reader.bin)
     if n_svd:  # a ROI of P pixels over T frames has at most min(P, T - 1) motion components
-        pixels = int(masks.reshape(len(masks), -1).sum(1).min())
-        most, why = pixels, f"the smallest ROI covers {pixels} binned pixels"
+        # a smaller ROI's components beyond its own pixels are zero; more than the largest ROI holds is refused
+        pixels = int(masks.reshape(len(masks), -1).sum(1).max())
+        most, why = pixels, f"the largest ROI covers {pixels} binned pixels"
         if reader.n_frames_exact and reader.n_frames - 1 < most:
             most, why = reader.n_frames - 1, f"{reader.n_frames} frames give {reader.n_frames - 1} motion frames"
         check_int("n_svd", n_svd, 0, most, why=why)
