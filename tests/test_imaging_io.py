@@ -9,6 +9,7 @@ import h5py
 import numpy as np
 import pytest
 import tifffile
+from _errors import raises_naming
 
 from neurocine.errors import InputError
 from neurocine.features.widefield import dff
@@ -42,27 +43,6 @@ START = datetime.datetime(2024, 1, 2, 3, 4, 5, tzinfo=datetime.UTC)
 
 def stack_data(t=9, h=5, w=6, dtype=np.uint16, seed=0):
     return np.random.default_rng(seed).integers(1, 1000, size=(t, h, w)).astype(dtype)
-
-
-def raises_naming(what, match=None):
-    """pytest.raises(InputError) whose one-line message names ``what`` and matches ``match``."""
-
-    class _Ctx:
-        def __enter__(self):
-            self._cm = pytest.raises(InputError)
-            self.info = self._cm.__enter__()
-            return self.info
-
-        def __exit__(self, *exc):
-            out = self._cm.__exit__(*exc)
-            msg = str(self.info.value)
-            assert str(what) in msg, msg
-            assert "\n" not in msg, msg
-            if match is not None:
-                assert re.search(match, msg), msg
-            return out
-
-    return _Ctx()
 
 
 def check_stack(s, data):

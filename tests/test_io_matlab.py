@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import re
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _errors import raises_naming
 from scipy.io import savemat
 
 from neurocine.errors import InputError
@@ -49,23 +49,6 @@ def neural(n=5, t=40, seed=0):
     return np.random.default_rng(seed).random((n, t))
 
 
-def one_line_error(path, match):
-    class _Ctx:
-        def __enter__(self):
-            self._cm = pytest.raises(InputError)
-            self.info = self._cm.__enter__()
-            return self.info
-
-        def __exit__(self, *exc):
-            out = self._cm.__exit__(*exc)
-            msg = str(self.info.value)
-            assert "\n" not in msg and str(path) in msg, msg
-            assert re.search(match, msg), msg
-            return out
-
-    return _Ctx()
-
-
 def test_mat_v5_key_channels_first_and_rate_key(tmp_path):
     x = neural()
     p = tmp_path / "rec.mat"
@@ -103,30 +86,30 @@ def test_mat_v73_arrays_come_back_in_matlab_orientation(tmp_path):
 def test_mat_missing_key_lists_the_variables(tmp_path):
     p = tmp_path / "rec.mat"
     savemat(p, {"NEURAL": neural(), "SONG": neural(3, 50), "VIDEOfs": 30.0})
-    with one_line_error(p, r"no variable 'DATA' \(variables: 'NEURAL', 'SONG', 'VIDEOfs'\); expected key="):
+    with raises_naming(p, r"no variable 'DATA' \(variables: 'NEURAL', 'SONG', 'VIDEOfs'\); expected key="):
         read_signal_matrix(p, key="DATA")
-    with one_line_error(p, r"2 2-D numeric variables \(variables: 'NEURAL', 'SONG', 'VIDEOfs'\); expected key="):
+    with raises_naming(p, r"2 2-D numeric variables \(variables: 'NEURAL', 'SONG', 'VIDEOfs'\); expected key="):
         read_signal_matrix(p)
-    with one_line_error(p, r"no variable 'fs' for the sampling rate \(variables: 'NEURAL', 'SONG', 'VIDEOfs'\)"):
+    with raises_naming(p, r"no variable 'fs' for the sampling rate \(variables: 'NEURAL', 'SONG', 'VIDEOfs'\)"):
         read_signal_matrix(p, key="NEURAL", sampling_rate="fs")
-    with one_line_error(p, r"variable 'SONG'.*sampling_rate"):
+    with raises_naming(p, r"variable 'SONG'.*sampling_rate"):
         read_signal_matrix(p, key="NEURAL", sampling_rate="SONG")
     p73 = write_mat73(tmp_path / "rec73.mat", {"NEURAL": neural(), "VIDEOfs": 30.0})
-    with one_line_error(p73, r"no variable 'DATA' \(variables: 'NEURAL', 'VIDEOfs'\)"):
+    with raises_naming(p73, r"no variable 'DATA' \(variables: 'NEURAL', 'VIDEOfs'\)"):
         read_signal_matrix(p73, key="DATA")
 
 
 def test_mat_v73_without_h5py(tmp_path, monkeypatch):
     p = write_mat73(tmp_path / "rec73.mat", {"NEURAL": neural()})
     monkeypatch.setitem(sys.modules, "h5py", None)  # import h5py now raises ImportError
-    with one_line_error(p, r"MATLAB v7\.3 \(HDF5\) file and reading it needs h5py.*pip install h5py"):
+    with raises_naming(p, r"MATLAB v7\.3 \(HDF5\) file and reading it needs h5py.*pip install h5py"):
         read_signal_matrix(p, key="NEURAL")
 
 
 def test_mat_garbage_is_one_line(tmp_path):
     p = tmp_path / "junk.mat"
     p.write_bytes(b"not a matlab file at all" * 10)
-    with one_line_error(p, r"cannot be read as a MATLAB file"):
+    with raises_naming(p, r"cannot be read as a MATLAB file"):
         read_signal_matrix(p, key="X")
 
 
@@ -136,18 +119,18 @@ def test_key_channels_first_rate_for_npz_npy_and_misuse(tmp_path):
     m = read_signal_matrix(p, key="neural", channels_first=True, sampling_rate="fs", dtype=np.float64)
     np.testing.assert_array_equal(m.data, x.T)
     assert m.sampling_rate == 50.0
-    with one_line_error(p, r"no key 'rate' for the sampling rate"):
+    with raises_naming(p, r"no key 'rate' for the sampling rate"):
         read_signal_matrix(p, key="neural", sampling_rate="rate")
     q = tmp_path / "a.npy"
     np.save(q, x)
     np.testing.assert_array_equal(read_signal_matrix(q, channels_first=True, dtype=np.float64).data, x.T)
-    with one_line_error(q, r"key='neural': only applies to \.npz and \.mat files"):
+    with raises_naming(q, r"key='neural': only applies to \.npz and \.mat files"):
         read_signal_matrix(q, key="neural")
-    with one_line_error(q, r"sampling_rate='fs': not a number.*\.npy file"):
+    with raises_naming(q, r"sampling_rate='fs': not a number.*\.npy file"):
         read_signal_matrix(q, sampling_rate="fs")
     c = tmp_path / "a.csv"
     c.write_text("1,2\n3,4\n5,6\n")
-    with one_line_error(c, r"channels_first: only applies to \.npz, \.npy and \.mat files"):
+    with raises_naming(c, r"channels_first: only applies to \.npz, \.npy and \.mat files"):
         read_signal_matrix(c, channels_first=True)
     with pytest.raises(InputError, match=r"sampling_rate=-3.*positive"):
         read_signal_matrix(q, sampling_rate=-3)

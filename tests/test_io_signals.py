@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime
 import os
-import re
 import sys
 
 import numpy as np
 import pytest
+from _errors import raises_naming
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -26,27 +26,6 @@ from neurocine.io.signals import (
 
 def rng_matrix(t=7, n=3, seed=0, dtype=np.float64):
     return np.random.default_rng(seed).normal(size=(t, n)).astype(dtype)
-
-
-def raises_naming(path, match=None):
-    """pytest.raises(InputError) whose one-line message names ``path``."""
-
-    class _Ctx:
-        def __enter__(self):
-            self._cm = pytest.raises(InputError)
-            self.info = self._cm.__enter__()
-            return self.info
-
-        def __exit__(self, *exc):
-            out = self._cm.__exit__(*exc)
-            msg = str(self.info.value)
-            assert str(path) in msg, msg
-            assert "\n" not in msg, msg
-            if match is not None:
-                assert re.search(match, msg), msg
-            return out
-
-    return _Ctx()
 
 
 def write_csv(path, lines):
