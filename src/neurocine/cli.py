@@ -39,6 +39,16 @@ class _DefaultCommandGroup(TyperGroup):
 # Options that many commands share, each written once: ``seed: Seed = 0``.
 Seed = Annotated[int, typer.Option("--seed", help="Random seed.")]
 Device = Annotated[str, typer.Option("--device", help="auto | cpu | cuda[:i].")]
+# how a signal file's array is found and laid out (motifs fit and select)
+SignalKey = Annotated[
+    str | None, typer.Option("--key", help=".mat: the variable holding the signal (.npz: the array; default data).")
+]
+ChannelsFirst = Annotated[
+    bool, typer.Option("--channels-first", help=".mat/.npz/.npy: the array is stored channels x time (as seqNMF's).")
+]
+SamplingRate = Annotated[
+    str | None, typer.Option("--fs", help="Sampling rate in Hz, or the .mat/.npz variable holding it (e.g. VIDEOfs).")
+]
 
 app = typer.Typer(no_args_is_help=True, add_completion=True, help="neurocine: link video and neural recordings.")
 motifs_app = typer.Typer(no_args_is_help=True, help="Conv-NMF motif discovery in multichannel time series.")
@@ -137,15 +147,9 @@ def motifs_fit(
     out: Path = typer.Option(..., "--out", help="Output folder."),
     components: int = typer.Option(..., "--components", "-k", help="K, number of units."),
     width: int = typer.Option(..., "--width", "-d", help="D, template duration in samples."),
-    key: str | None = typer.Option(
-        None, "--key", help=".mat: the variable holding the signal (.npz: the array; default data)."
-    ),
-    channels_first: bool = typer.Option(
-        False, "--channels-first", help=".mat/.npz/.npy: the array is stored channels x time (as seqNMF's)."
-    ),
-    fs: str | None = typer.Option(
-        None, "--fs", help="Sampling rate in Hz, or the .mat/.npz variable holding it (e.g. VIDEOfs)."
-    ),
+    key: SignalKey = None,
+    channels_first: ChannelsFirst = False,
+    fs: SamplingRate = None,
     holdout_time: float | None = typer.Option(
         None,
         "--holdout-time",
@@ -218,15 +222,9 @@ def motifs_select(
     out: Path = typer.Option(..., "--out", help="Output folder."),
     components: str = typer.Option("1-8", "--components", "-k", help="K values: 1-8, 2,4,6 or 4."),
     width: int = typer.Option(..., "--width", "-d", help="D, template duration in samples."),
-    key: str | None = typer.Option(
-        None, "--key", help=".mat: the variable holding the signal (.npz: the array; default data)."
-    ),
-    channels_first: bool = typer.Option(
-        False, "--channels-first", help=".mat/.npz/.npy: the array is stored channels x time (as seqNMF's)."
-    ),
-    fs: str | None = typer.Option(
-        None, "--fs", help="Sampling rate in Hz, or the .mat/.npz variable holding it (e.g. VIDEOfs)."
-    ),
+    key: SignalKey = None,
+    channels_first: ChannelsFirst = False,
+    fs: SamplingRate = None,
     repeats: int = typer.Option(3, "--repeats", help="Fits per K (random masks and starts)."),
     mask_fraction: float = typer.Option(0.1, "--mask-fraction", help="Fraction of entries held out."),
     seed: Seed = 0,
