@@ -2,7 +2,7 @@
 
 Motion features of face and body videos (computed by :mod:`neurocine.features`) predict widefield or
 cellular activity: the encode job's ridge and feature attribution, sequence models (LSTM), the conv
-autoencoder and whisking classifier, the frame-rate study, the session simulator, and the video,
+autoencoder and whisking classifier, the frame-rate study, the rig's session on one frame clock, the session simulator, and the video,
 imaging and batch jobs that prepare its inputs. Names are loaded on first use.
 """
 
@@ -18,15 +18,27 @@ _EXPORTS = {
     "whisking_study": "neurocine.encode.whisking",
     "simulate_session": "neurocine.encode.simulate",
     "simulate_roi_motion_video": "neurocine.encode.simulate_video",
+    "FrameClock": "neurocine.encode.session",
+    "categorical_columns": "neurocine.encode.session",
+    "event_regressor": "neurocine.encode.session",
+    "frame_clock": "neurocine.encode.session",
+    "sync_edges": "neurocine.encode.session",
+    "time_since": "neurocine.encode.session",
 }
 
 __all__ = [
     "ConvAutoencoder",
+    "FrameClock",
     "SequenceClassifier",
     "SequenceRegressor",
+    "categorical_columns",
     "contiguous_split",
+    "event_regressor",
+    "frame_clock",
     "simulate_roi_motion_video",
     "simulate_session",
+    "sync_edges",
+    "time_since",
     "whisking_study",
 ]
 

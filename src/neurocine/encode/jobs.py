@@ -17,9 +17,18 @@ The config (TOML; every path relative to the config file)::
     bin = 1                         # k x k binning while decoding
     svd = 0                         # motion-SVD components per ROI -> "<roi>_svd<j>" (group <roi>_me)
 
-    [behaviour]                     # optional: numeric columns aligned with the frames
+    [behaviour]                     # optional: columns aligned with the frames (or, with [sync], a time column)
     path = "behaviour.csv"          # csv with a header, npz (data + channels), npy, nwb
-    use = ["wheel", "pupil"]        # optional (default all columns)
+    use = ["wheel", "pupil"]        # optional (default all numeric and categorical columns; text: ignored)
+    categorical = ["stimulus"]      # optional: text or integer columns -> one-hot "stimulus=<level>"
+
+    [sync]                          # optional: the rig's sync file puts every stream on the frame clock
+    path = "sync.csv"               # (neurocine.encode.session): TTL samples or edge times
+    frames = "widefield"            # channel with one pulse per frame of [neural]
+    video = "camera"                # optional: one pulse per frame of [video]
+    signals = ["wheel"]             # optional: analog channels resampled onto the frames
+    [events.lick]                   # optional: event regressors from sync channels
+    shape = "onset"                 # onset | boxcar (duration_s, or until the pulse falls); since = true
 
     [neural]                        # required: what the model predicts
     path = "widefield.npy"
@@ -125,6 +134,8 @@ class EncodeConfig:
     sequence: dict | None
     truth: Path | None
     whisking: dict | None = None
+    sync: dict | None = None
+    events: dict = field(default_factory=dict)
 
 
 def load_encode_config(path: str | os.PathLike) -> EncodeConfig:
@@ -148,8 +159,16 @@ def load_encode_config(path: str | os.PathLike) -> EncodeConfig:
     behaviour = None
     t = root.table("behaviour")
     if t is not None:
-        behaviour = {"path": t.path("path"), "use": t.list_of("use", str, None), "series": t.string("series", None)}
+        behaviour = {
+            "path": t.path("path"),
+            "use": t.list_of("use", str, None),
+            "series": t.string("series", None),
+            "categorical": t.list_of("categorical", str, []),
+        }
         t.finish()
+    from neurocine.encode.session import load_session_tables
+
+    sync, events = load_session_tables(root)
 
     t = root.table("neural", required=True)
     kind = t.string("kind", "widefield", choices=("widefield", "traces"))
@@ -243,6 +262,8 @@ def load_encode_config(path: str | os.PathLike) -> EncodeConfig:
         }
         if video is None or (video["use"] is not None and whisking["roi"] not in video["use"]):
             raise t.error("roi", whisking["roi"], "a ROI of [video] (listed in its use = [...])")
+        if sync is not None and sync["video"] is not None:
+            raise t.error("roi", whisking["roi"], "a video on the widefield clock (no [sync] video channel)")
         t.finish()
 
     truth = None
@@ -263,6 +284,8 @@ def load_encode_config(path: str | os.PathLike) -> EncodeConfig:
         sequence=sequence,
         truth=truth,
         whisking=whisking,
+        sync=sync,
+        events=events,
     )
 
 
@@ -294,6 +317,9 @@ class EncodingData:
     fps : float
     kept_variance : float or None
         Fraction of the pixels' variance the components keep.
+    frame_index : ndarray of int, shape (T,), or None
+        With dropped frames: the slot of each target row in the drop-free frame sequence; ``features``
+        then hold one row per slot and :func:`build_design` keeps these rows.
     """
 
     features: dict
@@ -307,6 +333,7 @@ class EncodingData:
     fps: float
     kept_variance: float | None = None
     info: dict = field(default_factory=dict)
+    frame_index: np.ndarray | None = None
 
     @property
     def n_pixels(self) -> int:
@@ -396,55 +423,28 @@ def prepare_data(cfg: EncodeConfig) -> EncodingData:
     """Read the neural data, compute/read the features, check they share one frame clock."""
     Y, desc, neural_rate = _read_neural(cfg)
     t_len = Y.shape[0]
-    features: dict[str, np.ndarray] = {}
-    groups: dict[str, str] = {}
-    video_features: list[str] = []
-    video_rate = None
+    from neurocine.encode.session import session_features
+
     info: dict[str, Any] = {"neural": {"path": str(cfg.neural["path"]), "shape": list(Y.shape)}}
+    video_rate = None
+    video = None
     if cfg.video is not None:
         feats, g, video_rate, vinfo = _video_features(cfg)
-        if vinfo["frames"] != t_len:
-            raise InputError(
-                f"{cfg.video['path']}: has {vinfo['frames']} frames but {cfg.neural['path']} has "
-                f"{t_len} time steps; expected one neural sample per video frame (same clock)"
-            )
-        features.update(feats)
-        groups.update(g)
-        video_features = list(feats)
-        info["video"] = vinfo
-    if cfg.behaviour is not None:
-        from neurocine.io.signals import read_signal_matrix
-
-        m = read_signal_matrix(cfg.behaviour["path"], series=cfg.behaviour["series"], dtype=np.float64)
-        if m.n_timesteps != t_len:
-            raise InputError(
-                f"{cfg.behaviour['path']}: has {m.n_timesteps} rows but {cfg.neural['path']} has "
-                f"{t_len} time steps; expected one row per frame (same clock)"
-            )
-        use = cfg.behaviour["use"] if cfg.behaviour["use"] is not None else list(m.channels)
-        for col in use:
-            if col not in m.channels:
-                raise InputError(
-                    f"{cfg.file.name}: [behaviour] use: column {col!r} is not in "
-                    f"{cfg.behaviour['path']}; expected some of {list(m.channels)}"
-                )
-            if col in features:
-                raise InputError(
-                    f"{cfg.behaviour['path']}: column {col!r} is also a video feature; expected distinct names"
-                )
-            features[col] = m.data[:, list(m.channels).index(col)]
-            groups[col] = col
-    if not features:
-        raise InputError(f"{cfg.file.name}: no features; expected a [video] and/or a [behaviour] table")
+        video = (feats, g, vinfo)
+    session = session_features(cfg, t_len, video)  # every stream on the neural frame clock
+    features, groups, video_features = session.features, session.groups, session.video_features
+    info.update(session.info)
     for group, members in cfg.design["groups"].items():
         for f in members:
-            if f not in features:
+            one_hot = [c for c in features if c.startswith(f"{f}=")]  # a categorical column: all its levels
+            if f not in features and not one_hot:
                 raise InputError(
                     f"{cfg.file.name}: [design.groups] {group}: unknown feature {f!r}; expected some "
                     f"of {list(features)}"
                 )
-            groups[f] = group
-    fps = cfg.fps or video_rate or neural_rate
+            for c in [f] if f in features else one_hot:
+                groups[c] = group
+    fps = cfg.fps or session.fps or video_rate or neural_rate
     if fps is None:
         raise InputError(
             f"{cfg.file.name}: fps is missing and neither the video nor the neural file gives a "
@@ -465,6 +465,7 @@ def prepare_data(cfg: EncodeConfig) -> EncodingData:
         fps=float(fps),
         kept_variance=kept,
         info=info,
+        frame_index=session.frame_index,
     )
 
 
@@ -497,8 +498,8 @@ def build_design(data: EncodingData, design: dict, fps: float | None = None):
     kernel = None
     if design["kernel"] == "hemodynamic":
         kernel = hemodynamic_kernel(fps, design["kernel_peak_s"], design["kernel_length_s"])
-    t_len = len(next(iter(data.features.values())))
-    dm = DesignMatrix(t_len)
+    rows = data.frame_index  # dropped frames: regressors built on every frame slot, then the recorded rows kept
+    dm = DesignMatrix(len(next(iter(data.features.values()))) if rows is None else len(rows))
     for name, x in data.features.items():
         columns = {name: x}
         if name in data.video_features:
@@ -506,7 +507,7 @@ def build_design(data: EncodingData, design: dict, fps: float | None = None):
                 columns[f"{name}_mean{w}"] = running_mean(x, w)
         for col, values in columns.items():
             values = convolve_regressors(values, kernel) if kernel is not None else values
-            dm.add(col, values, group=data.groups[name])
+            dm.add(col, values if rows is None else values[rows], group=data.groups[name])
     return dm
 
 
@@ -656,6 +657,7 @@ def run_encode(config: str | os.PathLike, out: str | os.PathLike, *, figures: bo
         "design": cfg.design,
         "model": cfg.model,
         "sequence": cfg.sequence,
+        **({"sync": cfg.sync, "events": cfg.events} if cfg.sync is not None else {}),
     }
     checkpoints = checkpoint_folder(out)
     with JobFolder(out, params, job="encode") as res:
@@ -744,6 +746,8 @@ def run_encode(config: str | os.PathLike, out: str | os.PathLike, *, figures: bo
             )
         if data.kept_variance is not None:
             metrics["components_kept_variance"] = data.kept_variance
+        if "sync" in data.info:  # the alignment's details are under "data" in summary.json
+            metrics["dropped_frames"] = data.info["sync"]["frames"]["dropped"]
         if study is not None:
             metrics["whisking"] = {
                 **study.summary(),
@@ -967,6 +971,11 @@ def framerate_study(data: EncodingData, design: dict, model: dict, sequence: dic
         ``rows`` (labels), ``ridge`` and ``sequence`` (mean test EV per row;
         NaN without a sequence model), ``n_samples`` and ``seconds`` per row.
     """
+    if data.frame_index is not None:
+        raise InputError(
+            f"framerates: the session has {data.frame_index[-1] + 1 - data.frame_index.size} dropped widefield "
+            f"frames; expected an unbroken frame clock (decimation keeps every k-th frame)"
+        )
     out: dict[str, Any] = {"rows": [], "ridge": [], "sequence": [], "n_samples": [], "seconds": []}
     check_sequence_length(sequence, _resampled(data, "third")[0].Y.shape[0])  # the shortest variant
     for kind in progress(("third", "half", "original", "interpolated"), desc="frame rates", unit="rate"):
