@@ -31,6 +31,7 @@ COMMANDS = {
     ("video", "rois"): "video_rois",
     ("imaging", "dff"): "imaging_dff",
     ("batch", "motion"): "batch_motion",
+    ("batch", "encode"): "batch_encode",
     ("encode", "fit"): "encode_fit",
     ("encode", "framerates"): "encode_framerates",
     ("encode", "simulate"): "encode_simulate",

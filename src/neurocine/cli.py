@@ -405,6 +405,29 @@ def batch_motion(
         raise typer.Exit(1)
 
 
+@batch_app.command("encode")
+def batch_encode(
+    sessions: Path = typer.Argument(
+        ..., metavar="SESSIONS.csv", help="CSV with columns session, config (encode.toml)."
+    ),
+    out: Path = typer.Option(..., "--out", help="Output folder: one sub-folder per session, batch.csv, report.html."),
+    scheduler: str | None = typer.Option(None, "--scheduler", help="Dask scheduler address (default: a LocalCluster)."),
+    workers: int | None = typer.Option(None, "--workers", help="LocalCluster workers (default: one per core)."),
+    force: bool = typer.Option(False, "--force", help="Redo sessions that already have results."),
+) -> None:
+    """One encoding model per session in parallel, and one report comparing them (EV maps, unique EV per group)."""
+    s = api.batch_encode(sessions, out, scheduler=scheduler, n_workers=workers, force=force)
+    typer.echo(
+        f"{s['sessions']} sessions: {s['ok']} ok, {s['failed']} failed, {s['skipped']} skipped "
+        f"-> {out}/batch.csv, {out}/report.html"
+    )
+    for r in s["results"]:
+        if r["status"] == "failed":
+            typer.echo(f"  {r['session']}: {r['error']}")
+    if s["failed"]:
+        raise typer.Exit(1)
+
+
 # --------------------------------------------------------------------------- #
 # encode
 # --------------------------------------------------------------------------- #

@@ -22,6 +22,7 @@ command                           call
 ``video rois VIDEO ROIS``         ``video_rois(video, rois, out)``
 ``imaging dff STACK``             ``imaging_dff(stack_path, out, window=30, ...)``
 ``batch motion SESSIONS``         ``batch_motion(sessions, out, n_workers=None, ...)``
+``batch encode SESSIONS``         ``batch_encode(sessions, out, n_workers=None, processes=True, ...)``
 ``encode [fit] CONFIG``           ``encode_fit(config, out)``
 ``encode framerates CONFIG...``   ``encode_framerates(configs, out, sequence=True)`` (``--lstm``)
 ``encode simulate``               ``encode_simulate(out, duration_s=240.0, widefield_size=(64, 64), ...)``
@@ -66,6 +67,7 @@ _EXPORTS = {
     "video_rois": "neurocine.encode.video_jobs:run_draw_rois",
     "imaging_dff": "neurocine.encode.imaging_jobs:run_dff",
     "batch_motion": "neurocine.encode.batch_jobs:run_batch_motion",
+    "batch_encode": "neurocine.encode.batch_jobs:run_batch_encode",
     "encode_fit": "neurocine.encode.jobs:run_encode",
     "encode_framerates": "neurocine.encode.jobs:run_framerates",
     "encode_simulate": "neurocine.encode.jobs:write_simulated_session",

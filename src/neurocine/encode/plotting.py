@@ -29,6 +29,7 @@ from neurocine.plotting.base import as_float_array, new_figure
 __all__ = [
     "plot_maps",
     "plot_ev_map",
+    "plot_ev_maps",
     "plot_contributions",
     "plot_traces",
     "plot_framerate_table",
@@ -278,6 +279,54 @@ def plot_ev_map(ev, *, mask=None, title: str | None = "cross-validated explained
     summary = f"mean in mask = {mean:.3f} ({values.size} pixels)"
     ax.set_title(f"{title}\n{summary}" if title else summary, fontsize="medium")
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02, label="explained variance (fraction)", extend="both")
+    return fig
+
+
+def plot_ev_maps(maps, *, title: str | None = "cross-validated explained variance by session"):
+    """Explained-variance maps side by side (one panel per session) on one 0 to ``vmax`` viridis scale.
+
+    Parameters
+    ----------
+    maps : mapping str -> array_like, shape (h_i, w_i)
+        EV map of each session (fractions; NaN outside the brain mask: blank). Shapes may differ.
+    title : str, optional
+        Figure title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes per map (titled with its name and mean EV), then the colour-bar axes.
+
+    Examples
+    --------
+    >>> fig = plot_ev_maps({"a": np.full((4, 5), 0.2), "b": np.full((6, 6), 0.4)})
+    >>> [ax.get_title() for ax in fig.axes[:2]]
+    ['a\nmean 0.200', 'b\nmean 0.400']
+    """
+    if not isinstance(maps, Mapping) or not maps:
+        raise InputError(f"maps: got {type(maps).__name__}; expected a non-empty mapping of name -> (h, w) EV map")
+    arrays = {
+        str(k): _float_array(f"maps[{k!r}]", v, (2,), "a 2-D (h, w) EV map", allow_nan=True) for k, v in maps.items()
+    }
+    finite = np.concatenate([a[np.isfinite(a)] for a in arrays.values()])
+    top = max(float(np.percentile(finite, 99)), 1e-3) if finite.size else 1.0
+    n = len(arrays)
+    cols = min(n, 4)
+    rows = -(-n // cols)
+    fig = new_figure((3.2 * cols + 0.8, 3.2 * rows + 0.6))
+    im = None
+    for i, (name, arr) in enumerate(arrays.items()):
+        ax = fig.add_subplot(rows, cols, i + 1)
+        im = ax.imshow(np.ma.masked_invalid(arr), cmap="viridis", vmin=0.0, vmax=top, interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        values = arr[np.isfinite(arr)]
+        ax.set_title(
+            f"{name}\nmean {values.mean():.3f}" if values.size else f"{name}\nno fitted pixel", fontsize="medium"
+        )
+    fig.colorbar(im, ax=fig.axes, fraction=0.03, pad=0.02, label="explained variance (fraction)", extend="both")
+    if title:
+        fig.suptitle(title)
     return fig
 
 
