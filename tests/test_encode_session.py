@@ -10,7 +10,7 @@ from _cli import cli
 from _errors import raises_naming
 
 from neurocine.encode.jobs import load_encode_config, prepare_data, run_encode
-from neurocine.encode.session import categorical_columns, event_regressor, frame_clock, time_since
+from neurocine.encode.session import categorical_columns, event_regressor, frame_clock, session_features, time_since
 from neurocine.features.timing import convolve_regressors, hemodynamic_kernel
 from neurocine.io.tables import read_sync, read_table
 
@@ -61,8 +61,13 @@ def _write_session(root, rng=None):
         i = int(round((tau[s] + 0.02) * DAQ))
         puff[i : i + int(PUFF_S * DAQ)] = 5.0
     wheel = _smooth(rng, n_daq, 200)
-    sync = np.column_stack([t_daq, frames, lick, puff, wheel])
-    np.savetxt(root / "sync.csv", sync, delimiter=",", header="time,widefield,lick,puff,wheel", comments="", fmt="%.9g")
+    camera = np.zeros(n_daq)  # the face camera: 25 Hz from 0.4 s, frame slot 100 dropped
+    for k in np.setdiff1d(np.arange(int((tau[-1] + 0.5 - 0.4) * 25)), [100]):
+        i = int(round((0.4 + k / 25) * DAQ))
+        camera[i : i + 3] = 5.0
+    sync = np.column_stack([t_daq, frames, lick, puff, wheel, camera])
+    header = "time,widefield,lick,puff,wheel,camera"
+    np.savetxt(root / "sync.csv", sync, delimiter=",", header=header, comments="", fmt="%.9g")
 
     # behaviour on its own 100 Hz clock (3 ms after the DAQ's), with stimuli as text (empty: no stimulus)
     t_beh = 0.003 + np.arange(int((tau[-1] + 1.0) * 100)) / 100
@@ -171,6 +176,24 @@ def test_encode_recovers_the_planted_weights_on_the_aligned_design(rig, tmp_path
     got = coef[[columns.index(c) for c in COLUMNS]]
     np.testing.assert_allclose(got, BETA, atol=0.03)
     assert ev.min() > 0.95  # noise SD 0.02 against signals of SD ~0.3-0.8
+
+
+def test_video_features_are_interpolated_from_the_camera_pulses(rig):
+    root, _, _ = rig
+    cfg = load_encode_config(root / "encode.toml")
+    cfg.sync["video"] = "camera"
+    cfg.video = {"path": root / "face.mp4"}
+    cam = 0.4 + np.setdiff1d(np.arange(int((T0 + (N_SLOTS - 1) / FPS + 0.5 - 0.4) * 25)), [100]) / 25
+    me = 2.0 * cam + 1.0  # linear in time: interpolation at the widefield frames is exact
+    s = session_features(
+        cfg, N_SLOTS - len(DROPPED), ({"whisker_me": me}, {"whisker_me": "whisker_me"}, {"frames": cam.size})
+    )
+    np.testing.assert_allclose(s.features["whisker_me"], 2.0 * (T0 + np.arange(N_SLOTS) / FPS) + 1.0, atol=1e-9)
+    video = s.info["sync"]["video"]
+    assert (video["pulses"], video["dropped"], video["gaps_after"]) == (cam.size, 1, [99])
+    assert video["rate"] == pytest.approx(25.0)
+    with raises_naming("face.mp4", r"channel 'camera': has \d+ pulses but .*face.mp4 has \d+ frames \(1 more pulses\)"):
+        session_features(cfg, N_SLOTS - len(DROPPED), ({"whisker_me": me[1:]}, {}, {"frames": cam.size - 1}))
 
 
 def test_text_columns_are_ignored_unless_named(rig, tmp_path):
