@@ -79,6 +79,17 @@ def files(tmp_path_factory) -> Path:
         "fps = 30\n[video]\npath = 'good.mp4'\n[behaviour]\npath = 'behaviour.csv'\n[neural]\npath = 'wf.npy'\n"
     )
     (root / "unknown_key.toml").write_text("fps = 30\n[neural]\npath = 'wf.npy'\nwindw = 3\n")
+    # a sync file with 38 widefield pulses (two missing after the 10th) for the 40-frame stack
+    pulses = [k / 30 for k in range(40) if k not in (10, 11)]
+    (root / "sync.csv").write_text("channel,onset\n" + "".join(f"widefield,{t:.6f}\n" for t in pulses))
+    (root / "gap.toml").write_text(
+        "[behaviour]\npath = 'behaviour.csv'\n[sync]\npath = 'sync.csv'\nframes = 'widefield'\n[neural]\npath = 'wf.npy'\n"
+    )
+    (root / "one_level.csv").write_text("wheel,stim\n" + "".join(f"{v:.3f},left\n" for v in rng.normal(size=40)))
+    (root / "one_level.toml").write_text(
+        "fps = 30\n[behaviour]\npath = 'one_level.csv'\ncategorical = ['stim']\n[neural]\npath = 'wf.npy'\n"
+    )
+    (root / "encode_sessions.csv").write_text("session,config\ns1,unknown_key.toml\n")
     return root
 
 
@@ -107,6 +118,13 @@ CASES = {
     "encode-misaligned": (("encode", "misaligned.toml"), ["behaviour.csv", "39"]),
     "batch-no-video-column": (("batch", "motion", "sessions.csv"), ["sessions.csv", "video"]),
     "batch-zero-workers": (("batch", "motion", "good_sessions.csv", "--workers", "0"), ["--workers", "got 0"]),
+    "encode-sync-pulses-disagree-with-movie": (
+        ("encode", "gap.toml"),
+        ["sync.csv", "has 38 pulses", "wf.npy has 40 frames (2 fewer pulses)", "after pulse 9", "2 frames missing"],
+    ),
+    "encode-categorical-one-level": (("encode", "one_level.toml"), ["one_level.csv", "'stim'", "single level 'left'"]),
+    "batch-encode-no-config-column": (("batch", "encode", "good_sessions.csv"), ["good_sessions.csv", "config"]),
+    "batch-encode-zero-workers": (("batch", "encode", "encode_sessions.csv", "--workers", "0"), ["--workers", "got 0"]),
     # sizes the data cannot hold (signal.npz is 200 x 6, stack.npy 30 frames): refused before any work
     "motifs-more-units-than-fit": (
         ("motifs", "fit", "signal.npz", "-k", "41", "-d", "5"),
