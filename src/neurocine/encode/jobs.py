@@ -169,6 +169,10 @@ def load_encode_config(path: str | os.PathLike) -> EncodeConfig:
     from neurocine.encode.session import load_session_tables
 
     sync, events = load_session_tables(root)
+    if sync is not None and sync["video"] is not None and video is None:
+        raise InputError(
+            f"{root.file.name}: [sync] video: got {sync['video']!r} but there is no [video] table; expected both"
+        )
 
     t = root.table("neural", required=True)
     kind = t.string("kind", "widefield", choices=("widefield", "traces"))
