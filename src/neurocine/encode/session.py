@@ -408,7 +408,10 @@ class SessionFeatures:
 
     def add(self, name: str, values: np.ndarray, group: str, source: str) -> None:
         if name in self.features:
-            raise InputError(f"{source}: column {name!r} is also a video feature; expected distinct names")
+            raise InputError(
+                f"{source}: column {name!r} is also a feature of the video, behaviour table or sync file; "
+                f"expected distinct names"
+            )
         self.features[name] = np.asarray(values, dtype=np.float64)
         self.groups[name] = group
 
@@ -426,7 +429,8 @@ def _behaviour(cfg: Any, out: SessionFeatures, t_len: int, clock: FrameClock | N
     categorical = list(b.get("categorical") or [])
     numeric = [c for c in table.columns if c not in table.text_columns]
     use = b["use"] if b["use"] is not None else numeric + [c for c in categorical if c not in numeric]
-    for col in use + [c for c in categorical if c not in use]:
+    columns = use + [c for c in categorical if c not in use]
+    for col in columns:
         if col not in table.columns:
             key = "use" if col in use else "categorical"
             raise InputError(
@@ -445,7 +449,7 @@ def _behaviour(cfg: Any, out: SessionFeatures, t_len: int, clock: FrameClock | N
         times, target, how = clock.recorded_times, clock.times, "one row per recorded frame"
     else:
         times, target, how = None, None, "one row per frame"
-    for col in use + [c for c in categorical if c not in use]:
+    for col in columns:
         values = table.columns[col]
         is_cat = col in categorical or values.dtype.kind == "U"
         if times is not None and target is not None:
