@@ -301,7 +301,7 @@ def plot_ev_maps(maps, *, title: str | None = "cross-validated explained varianc
     --------
     >>> fig = plot_ev_maps({"a": np.full((4, 5), 0.2), "b": np.full((6, 6), 0.4)})
     >>> [ax.get_title() for ax in fig.axes[:2]]
-    ['a\nmean 0.200', 'b\nmean 0.400']
+    ['a\\nmean 0.200', 'b\\nmean 0.400']
     """
     if not isinstance(maps, Mapping) or not maps:
         raise InputError(f"maps: got {type(maps).__name__}; expected a non-empty mapping of name -> (h, w) EV map")
