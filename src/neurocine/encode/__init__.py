@@ -18,6 +18,7 @@ _EXPORTS = {
     "whisking_study": "neurocine.encode.whisking",
     "simulate_session": "neurocine.encode.simulate",
     "simulate_roi_motion_video": "neurocine.encode.simulate_video",
+    "simulate_eye_video": "neurocine.encode.simulate_video",
 }
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "SequenceClassifier",
     "SequenceRegressor",
     "contiguous_split",
+    "simulate_eye_video",
     "simulate_roi_motion_video",
     "simulate_session",
     "whisking_study",

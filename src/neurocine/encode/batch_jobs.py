@@ -27,6 +27,7 @@ from pathlib import Path
 from neurocine.errors import InputError
 from neurocine.io._atomic import atomic_path
 from neurocine.io.results import JobResult
+from neurocine.io.video import ARRAY_EXTENSIONS, VIDEO_EXTENSIONS
 from neurocine.validation import check_int
 
 __all__ = ["read_sessions", "run_batch_motion"]
@@ -37,25 +38,36 @@ def read_sessions(path: str | os.PathLike) -> list[dict[str, str]]:
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such sessions file; expected a CSV with columns session, video[, rois]")
-    with path.open(newline="") as fh:
-        reader = csv.DictReader(fh)
-        header = reader.fieldnames or []
-        missing = [c for c in ("session", "video") if c not in header]
-        if missing:
-            raise InputError(
-                f"{path}: column(s) {missing} missing (found {header}); expected columns session, video[, rois]"
-            )
-        rows = []
-        for i, row in enumerate(reader, start=2):
-            name, video = (row.get("session") or "").strip(), (row.get("video") or "").strip()
-            if not name or not video:
-                raise InputError(f"{path} line {i}: empty session or video; expected both")
-            if "/" in name or name.startswith("."):
-                raise InputError(f"{path} line {i}: session {name!r} is not a plain folder name")
-            entry = {"session": name, "video": str((path.parent / video).resolve())}
-            if (row.get("rois") or "").strip():
-                entry["rois"] = str((path.parent / row["rois"].strip()).resolve())
-            rows.append(entry)
+    expected = "expected a CSV (text) with columns session, video[, rois], one row per session"
+    if path.suffix.lower() in VIDEO_EXTENSIONS + ARRAY_EXTENSIONS or path.is_dir():
+        what = "a folder" if path.is_dir() else f"a {path.suffix.lower()} video or frame file"
+        raise InputError(f"{path}: is {what}, not a sessions table; {expected} (the videos go in its video column)")
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            return _session_rows(path, csv.DictReader(fh))
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: is not UTF-8 text (a binary file?); {expected}") from None
+
+
+def _session_rows(path: Path, reader: csv.DictReader) -> list[dict[str, str]]:
+    """The rows of an open sessions CSV (see :func:`read_sessions`)."""
+    header = reader.fieldnames or []
+    missing = [c for c in ("session", "video") if c not in header]
+    if missing:
+        raise InputError(
+            f"{path}: column(s) {missing} missing (found {header}); expected columns session, video[, rois]"
+        )
+    rows = []
+    for i, row in enumerate(reader, start=2):
+        name, video = (row.get("session") or "").strip(), (row.get("video") or "").strip()
+        if not name or not video:
+            raise InputError(f"{path} line {i}: empty session or video; expected both")
+        if "/" in name or name.startswith("."):
+            raise InputError(f"{path} line {i}: session {name!r} is not a plain folder name")
+        entry = {"session": name, "video": str((path.parent / video).resolve())}
+        if (row.get("rois") or "").strip():
+            entry["rois"] = str((path.parent / row["rois"].strip()).resolve())
+        rows.append(entry)
     if not rows:
         raise InputError(f"{path}: no session rows; expected at least one row after the header")
     names = [r["session"] for r in rows]
