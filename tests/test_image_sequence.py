@@ -126,3 +126,19 @@ def test_batch_motion_given_a_video_as_the_sessions_table_says_so_in_one_line(fr
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "binary.csv" in err[0] and "UTF-8" in err[0], err
     assert not (tmp_path / "o").exists()
+
+
+def test_real_footage_as_png_frames_gives_the_motion_energy_of_the_mp4(tmp_path):
+    """The open-field mouse video (DeepLabCut's example), its first 12 frames saved as 1.png … 12.png."""
+    from test_io_matlab import realdata_file
+
+    video = realdata_file("openfield_video/m3v1mp4.mp4")
+    frames = VideoReader(video, prefetch=0).read(0, 12)
+    for i, frame in enumerate(frames):
+        Image.fromarray(frame).save(tmp_path / f"{i + 1}.png", compress_level=1)
+    with VideoReader(tmp_path, fps=30.0, chunk_size=5) as reader:
+        assert (reader.n_frames, reader.source_width, reader.source_height) == (12, 640, 480)
+        from_png = np.concatenate([c.frames for c in reader.iter_chunks()])
+    np.testing.assert_array_equal(from_png, frames)
+    np.testing.assert_allclose(motion_energy(from_png), motion_energy(frames))
+    assert motion_energy(frames)[1:].min() > 0  # a real recording: something moves between any two frames
