@@ -18,7 +18,9 @@ illumination changes nothing:
    same area).
 
 A frame has **no pupil** when nothing is darker than the background by ``min_contrast`` (as a
-fraction of the background level) or the component is smaller than ``min_area`` pixels. A frame is
+fraction of the background level), when the gap between the pupil's and the iris's levels is less
+than :data:`MIN_SEPARATION` times their spread (a cluster of dark noise pixels), or when the
+component is smaller than ``min_area`` pixels. A frame is
 a **blink** when it has no pupil (eye closed, pupil lost) or when the pupil's area falls below
 ``blink_fraction`` of the running median of the area over ``window`` frames (a lid covering most of
 it). Pupil values are NaN on blink frames; :func:`fill_blinks` interpolates over them for models
@@ -38,7 +40,11 @@ import numpy as np
 from neurocine.errors import InputError
 from neurocine.validation import check_int
 
-__all__ = ["PupilResult", "PupilTracker", "fill_blinks", "measure_pupil"]
+__all__ = ["MIN_SEPARATION", "PupilResult", "PupilTracker", "fill_blinks", "measure_pupil"]
+
+#: Least gap between the iris's and the pupil's median levels, in robust standard deviations of the two
+#: (1.4826 × the sum of their median absolute deviations).
+MIN_SEPARATION = 2.0
 
 
 @functools.lru_cache(maxsize=16)
@@ -160,9 +166,13 @@ def measure_pupil(
     core = img[region]
     if not ring.any() or core.size < min_area:
         return (*nan, 0.0)
-    pupil_level, iris_level = float(np.median(core)), float(np.median(img[box][ring]))
+    iris = img[box][ring]
+    pupil_level, iris_level = float(np.median(core)), float(np.median(iris))
     contrast = (iris_level - pupil_level) / iris_level if iris_level > 0 else 0.0
-    if contrast < min_contrast:
+    # spread of the two levels (median absolute deviations): a pupil is a uniform dark region in a
+    # uniform enough iris, a cluster of dark noise pixels is not
+    spread = float(np.median(np.abs(core - pupil_level)) + np.median(np.abs(iris - iris_level)))
+    if contrast < min_contrast or iris_level - pupil_level < MIN_SEPARATION * 1.4826 * spread:
         return (*nan, max(contrast, 0.0))
     refined = _component((img < 0.5 * (pupil_level + iris_level)) & inside, fill, seed=region)
     if refined is None or refined.sum() < min_area:
