@@ -243,7 +243,7 @@ def read_frame_times(path: str | os.PathLike, n_frames: int) -> np.ndarray:
     --------
     >>> import pathlib, tempfile
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "times.csv"
-    >>> _ = p.write_text("frame,time\n0,0.0\n1,0.05\n2,0.1\n")
+    >>> _ = p.write_text("frame,time" + "".join(f"\\n{i},{t}" for i, t in enumerate([0.0, 0.05, 0.1])))
     >>> read_frame_times(p, 3).tolist()
     [0.0, 0.05, 0.1]
     """
