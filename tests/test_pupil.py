@@ -149,3 +149,25 @@ def test_roi_file_pupil_key_must_be_a_bool(tmp_path):
     path.write_text("[eye]\nbox = [0, 0, 10, 10]\npupill = true\n")
     with raises_naming(path, match="did you mean 'pupil'"):
         read_roi_specs(path)
+
+
+def test_pupil_joins_motion_nwb_with_blinks_interpolated(eye, eye_mp4, tmp_path):
+    pynwb = pytest.importorskip("pynwb")
+    import neurocine as nc
+
+    rois = tmp_path / "rois.toml"
+    rois.write_text(f"[eye]\nbox = {list(BOX)}\npupil = true\n")
+    nc.jobs.video_motion(eye_mp4, tmp_path / "m", rois=rois, nwb=True, figures=False)
+    with np.load(tmp_path / "m" / "motion.npz") as z:
+        diameter, blink = z["pupil_diameter"][:, 0], z["blink"][:, 0]
+    with pynwb.NWBHDF5IO(tmp_path / "m" / "motion.nwb", "r") as io:
+        series = io.read().processing["behavior"]["BehavioralTimeSeries"].time_series
+        assert set(series) == {"motion_energy_eye", "pupil_diameter_eye", "pupil_area_eye"} | {
+            "pupil_x_eye",
+            "pupil_y_eye",
+            "blink_eye",
+        }
+        stored = series["pupil_diameter_eye"].data[:]
+        np.testing.assert_array_equal(series["blink_eye"].data[:], blink.astype(float))
+    np.testing.assert_allclose(stored[~blink], diameter[~blink])
+    np.testing.assert_allclose(stored, fill_blinks(diameter, blink))
