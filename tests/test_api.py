@@ -28,6 +28,7 @@ COMMANDS = {
     ("screenome", "bin"): "screenome_bin",
     ("screenome", "simulate"): "screenome_simulate",
     ("video", "motion"): "video_motion",
+    ("video", "pupil"): "video_pupil",
     ("video", "rois"): "video_rois",
     ("imaging", "dff"): "imaging_dff",
     ("batch", "motion"): "batch_motion",

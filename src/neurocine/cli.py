@@ -49,6 +49,16 @@ ChannelsFirst = Annotated[
 SamplingRate = Annotated[
     str | None, typer.Option("--fs", help="Sampling rate in Hz, or the .mat/.npz variable holding it (e.g. VIDEOfs).")
 ]
+# the clock of image sequences and frame arrays, and the ImageSeries of an NWB file (video commands)
+FrameRate = Annotated[
+    float | None, typer.Option("--fps", help="Image sequence / frame array: frames per second (default 30).")
+]
+FrameTimes = Annotated[
+    Path | None,
+    typer.Option("--timestamps", help="Image sequence / frame array: file of one time (s) per frame (csv, npy)."),
+]
+ImageSeriesName = Annotated[str | None, typer.Option("--series", help="NWB: name of the ImageSeries to read.")]
+VIDEO_HELP = "mp4/avi/mov/mkv, tif/npy/h5/zarr frame stack, NWB file, or image frames (folder, frames/%05d.png, glob)."
 
 app = typer.Typer(no_args_is_help=True, add_completion=True, help="neurocine: link video and neural recordings.")
 motifs_app = typer.Typer(no_args_is_help=True, help="Conv-NMF motif discovery in multichannel time series.")
@@ -318,7 +328,7 @@ def _parse_box(text: str | None, name: str):
 
 @video_app.command("motion")
 def video_motion(
-    video: Path = typer.Argument(..., metavar="VIDEO", help="mp4/avi/mov/mkv, or a tif/npy/h5/zarr frame stack."),
+    video: Path = typer.Argument(..., metavar="VIDEO", help=VIDEO_HELP),
     out: Path = typer.Option(..., "--out", help="Output folder (motion.npz, figures, summary.json)."),
     rois: Path | None = typer.Option(
         None, "--rois", help="TOML/JSON of named boxes or polygons (default: full frame)."
@@ -329,8 +339,11 @@ def video_motion(
     first: str = typer.Option("zero", "--first", help="Motion energy of frame 0: zero | nan."),
     allow_truncated: bool = typer.Option(False, "--allow-truncated", help="Keep the frames of a truncated file."),
     nwb: bool = typer.Option(False, "--nwb", help="Also write motion.nwb (BehavioralTimeSeries, motion SVD)."),
+    fps: FrameRate = None,
+    timestamps: FrameTimes = None,
+    series: ImageSeriesName = None,
 ) -> None:
-    """Motion energy (and motion SVD) of ROIs in one streaming pass over a video."""
+    """Motion energy (and motion SVD) of ROIs, and pupil and blinks of eye ROIs, in one pass over a video."""
     s = api.video_motion(
         video,
         out,
@@ -341,6 +354,9 @@ def video_motion(
         first=first,
         allow_truncated=allow_truncated,
         nwb=nwb,
+        fps=fps,
+        timestamps=timestamps,
+        series=series,
     )
     extra = f" (TRUNCATED: {s['n_decoded']} frames decoded)" if s["truncated"] else ""
     typer.echo(
@@ -348,6 +364,41 @@ def video_motion(
         f"({s['frames'] / max(s['seconds'], 1e-9):.0f} frames/s), ROIs {', '.join(s['rois'])}{extra}"
     )
     typer.echo(f"wrote {out}/motion.npz")
+
+
+@video_app.command("pupil")
+def video_pupil(
+    video: Path = typer.Argument(..., metavar="VIDEO", help=VIDEO_HELP),
+    roi: str = typer.Option(..., "--roi", help="x0,y0,x1,y1: the box around the eye (end exclusive)."),
+    out: Path = typer.Option(..., "--out", help="Output folder (pupil.npz, pupil.png, summary.json, report.html)."),
+    fps: FrameRate = None,
+    timestamps: FrameTimes = None,
+    series: ImageSeriesName = None,
+    min_contrast: float = typer.Option(0.2, "--min-contrast", help="Least (iris - pupil) / iris of a pupil."),
+    blink_fraction: float = typer.Option(
+        0.5, "--blink-fraction", help="A pupil below this fraction of its running median area is a blink."
+    ),
+    allow_truncated: bool = typer.Option(False, "--allow-truncated", help="Keep the frames of a truncated file."),
+    nwb: bool = typer.Option(False, "--nwb", help="Also write pupil.nwb (BehavioralTimeSeries)."),
+) -> None:
+    """Pupil diameter, area, centre and blinks in an eye ROI, frame by frame."""
+    s = api.video_pupil(
+        video,
+        out,
+        roi=_parse_box(roi, "--roi"),
+        fps=fps,
+        timestamps=timestamps,
+        series=series,
+        min_contrast=min_contrast,
+        blink_fraction=blink_fraction,
+        allow_truncated=allow_truncated,
+        nwb=nwb,
+    )
+    typer.echo(
+        f"{video}: {s['frames']} frames in {s['seconds']:.1f} s, median pupil diameter "
+        f"{s['median_diameter']:.1f} px, {s['blinks']} blinks ({s['blink_frames']} frames)"
+    )
+    typer.echo(f"wrote {out}/pupil.npz")
 
 
 @video_app.command("rois")

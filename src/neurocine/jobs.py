@@ -19,6 +19,7 @@ command                           call
 ``screenome bin LOG``             ``screenome_bin(log_path, out, bin="5s", ...)``
 ``screenome simulate``            ``screenome_simulate(out_csv, n_apps=10, n_states=3, ...)``
 ``video motion VIDEO``            ``video_motion(video, out, crop=[x0, y0, x1, y1], ...)``
+``video pupil VIDEO``             ``video_pupil(video, out, roi=[x0, y0, x1, y1], ...)``
 ``video rois VIDEO ROIS``         ``video_rois(video, rois, out)``
 ``imaging dff STACK``             ``imaging_dff(stack_path, out, window=30, ...)``
 ``batch motion SESSIONS``         ``batch_motion(sessions, out, n_workers=None, ...)``
@@ -64,6 +65,7 @@ _EXPORTS = {
     "screenome_bin": "neurocine.motifs.screenome.jobs:run_screenome_bin",
     "screenome_simulate": "neurocine.motifs.screenome.jobs:run_screenome_simulate",
     "video_motion": "neurocine.encode.video_jobs:run_motion",
+    "video_pupil": "neurocine.encode.video_jobs:run_pupil",
     "video_rois": "neurocine.encode.video_jobs:run_draw_rois",
     "imaging_dff": "neurocine.encode.imaging_jobs:run_dff",
     "batch_motion": "neurocine.encode.batch_jobs:run_batch_motion",

@@ -90,6 +90,15 @@ def files(tmp_path_factory) -> Path:
         "fps = 30\n[behaviour]\npath = 'one_level.csv'\ncategorical = ['stim']\n[neural]\npath = 'wf.npy'\n"
     )
     (root / "encode_sessions.csv").write_text("session,config\ns1,unknown_key.toml\n")
+    # image sequences: one unreadable frame, one frame of another size
+    from PIL import Image
+
+    for name in ("broken_frames", "mixed_sizes"):
+        (root / name).mkdir()
+        for i in range(4):
+            Image.fromarray(clip[i]).save(root / name / f"{i + 1}.png")
+    (root / "broken_frames" / "3.png").write_bytes(b"not a png")
+    Image.fromarray(clip[0, :16]).save(root / "mixed_sizes" / "2.png")
     return root
 
 
@@ -108,6 +117,13 @@ CASES = {
     "video-not-a-video": (("video", "motion", "text.mp4"), ["text.mp4"]),
     "video-truncated": (("video", "motion", "truncated.mp4"), ["truncated.mp4"]),
     "video-unknown-first": (("video", "motion", "good.mp4", "--first", "one"), ["--first", "one"]),
+    "video-frames-unreadable": (("video", "motion", "broken_frames"), ["3.png", "cannot be read"]),
+    "video-frames-of-two-sizes": (("video", "motion", "mixed_sizes"), ["2.png", "48x16", "48x32"]),
+    "pupil-roi-outside-frame": (("video", "pupil", "good.mp4", "--roi", "40,0,60,20"), ["'eye'", "outside"]),
+    "pupil-no-dark-region": (
+        ("video", "pupil", "stack.npy", "--roi", "0,0,16,16"),
+        ["stack.npy", "no dark region"],
+    ),
     "imaging-nan": (("imaging", "dff", "nan_stack.npy"), ["nan_stack.npy", "NaN"]),
     "imaging-2d": (("imaging", "dff", "flat.npy"), ["flat.npy"]),
     "imaging-empty": (("imaging", "dff", "empty.npy"), ["empty.npy"]),
@@ -117,6 +133,7 @@ CASES = {
     "encode-unknown-key": (("encode", "unknown_key.toml"), ["unknown_key.toml", "windw"]),
     "encode-misaligned": (("encode", "misaligned.toml"), ["behaviour.csv", "39"]),
     "batch-no-video-column": (("batch", "motion", "sessions.csv"), ["sessions.csv", "video"]),
+    "batch-video-as-sessions": (("batch", "motion", "good.mp4"), ["good.mp4", "not a sessions table"]),
     "batch-zero-workers": (("batch", "motion", "good_sessions.csv", "--workers", "0"), ["--workers", "got 0"]),
     "encode-sync-pulses-disagree-with-movie": (
         ("encode", "gap.toml"),

@@ -24,6 +24,7 @@ _EXPORTS = {
     "frame_clock": "neurocine.encode.session",
     "sync_edges": "neurocine.encode.session",
     "time_since": "neurocine.encode.session",
+    "simulate_eye_video": "neurocine.encode.simulate_video",
 }
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "contiguous_split",
     "event_regressor",
     "frame_clock",
+    "simulate_eye_video",
     "simulate_roi_motion_video",
     "simulate_session",
     "sync_edges",

@@ -32,6 +32,7 @@ from typing import Any
 from neurocine.errors import InputError
 from neurocine.io._atomic import atomic_path
 from neurocine.io.results import JobResult
+from neurocine.io.video import ARRAY_EXTENSIONS, VIDEO_EXTENSIONS
 from neurocine.validation import check_int
 
 __all__ = ["read_sessions", "run_batch_encode", "run_batch_motion", "run_sessions"]
@@ -64,25 +65,38 @@ def read_sessions(
     columns = ", ".join(required) + "".join(f"[, {c}]" for c in optional)
     if not path.exists():
         raise InputError(f"{path}: no such sessions file; expected a CSV with columns {columns}")
-    with path.open(newline="") as fh:
-        reader = csv.DictReader(fh)
-        header = reader.fieldnames or []
-        missing = [c for c in required if c not in header]
-        if missing:
-            raise InputError(f"{path}: column(s) {missing} missing (found {header}); expected columns {columns}")
-        rows = []
-        for i, row in enumerate(reader, start=2):
-            values = {c: (row.get(c) or "").strip() for c in required}
-            if not all(values.values()):
-                raise InputError(f"{path} line {i}: empty {' or '.join(required)}; expected every one filled")
-            name = values["session"]
-            if "/" in name or name.startswith("."):
-                raise InputError(f"{path} line {i}: session {name!r} is not a plain folder name")
-            entry = {"session": name}
-            for c in [*required[1:], *optional]:
-                if (row.get(c) or "").strip():
-                    entry[c] = str((path.parent / row[c].strip()).resolve())
-            rows.append(entry)
+    expected = f"expected a CSV (text) with columns {columns}, one row per session"
+    if path.suffix.lower() in VIDEO_EXTENSIONS + ARRAY_EXTENSIONS or path.is_dir():
+        what = "a folder" if path.is_dir() else f"a {path.suffix.lower()} video or frame file"
+        raise InputError(f"{path}: is {what}, not a sessions table; {expected}")
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            return _session_rows(path, csv.DictReader(fh), required, optional, columns)
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: is not UTF-8 text (a binary file?); {expected}") from None
+
+
+def _session_rows(
+    path: Path, reader: csv.DictReader, required: Sequence[str], optional: Sequence[str], columns: str
+) -> list[dict[str, str]]:
+    """The rows of an open sessions CSV (see :func:`read_sessions`)."""
+    header = reader.fieldnames or []
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise InputError(f"{path}: column(s) {missing} missing (found {header}); expected columns {columns}")
+    rows = []
+    for i, row in enumerate(reader, start=2):
+        values = {c: (row.get(c) or "").strip() for c in required}
+        if not all(values.values()):
+            raise InputError(f"{path} line {i}: empty {' or '.join(required)}; expected every one filled")
+        name = values["session"]
+        if "/" in name or name.startswith("."):
+            raise InputError(f"{path} line {i}: session {name!r} is not a plain folder name")
+        entry = {"session": name}
+        for c in [*required[1:], *optional]:
+            if (row.get(c) or "").strip():
+                entry[c] = str((path.parent / row[c].strip()).resolve())
+        rows.append(entry)
     if not rows:
         raise InputError(f"{path}: no session rows; expected at least one row after the header")
     names = [r["session"] for r in rows]

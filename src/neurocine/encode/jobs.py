@@ -12,7 +12,8 @@ The config (TOML; every path relative to the config file)::
 
     [video]                         # optional: motion energy of ROIs -> features "<roi>_me"
     path = "face.mp4"
-    rois = "rois.toml"              # optional, default the full frame ("full")
+    rois = "rois.toml"              # optional, default the full frame ("full"); an eye ROI with
+                                    # pupil = true adds "<roi>_pupil" (diameter, group "pupil")
     use = ["whisker", "snout"]      # optional: ROI names to use (default all)
     bin = 1                         # k x k binning while decoding
     svd = 0                         # motion-SVD components per ROI -> "<roi>_svd<j>" (group <roi>_me)
@@ -420,6 +421,11 @@ def _video_features(cfg: EncodeConfig) -> tuple[dict, dict, float | None, dict]:
         for c in range(result.svd_temporal.shape[2]):
             feats[f"{roi}_svd{c}"] = np.asarray(result.svd_temporal[:, j, c], dtype=np.float64)
             groups[f"{roi}_svd{c}"] = f"{roi}_me"
+        if roi in result.pupil:  # an eye ROI (pupil = true): its pupil diameter, blink frames interpolated
+            from neurocine.features.pupil import fill_blinks
+
+            feats[f"{roi}_pupil"] = fill_blinks(result.pupil[roi].diameter, result.pupil[roi].blink)
+            groups[f"{roi}_pupil"] = "pupil"
     return feats, groups, reader.fps, {"frames": int(result.motion_energy.shape[0]), "rois": names}
 
 

@@ -1,4 +1,4 @@
-"""Synthetic videos with known motion in known ROIs (ground truth for motion features).
+"""Synthetic videos with known motion in known ROIs, and eye videos with a known pupil (ground truth for video features).
 
 Pure: returns arrays; write them with :func:`neurocine.io.video.write_video`
 (``lossless=True`` keeps every value).
@@ -13,7 +13,7 @@ import numpy as np
 from neurocine.features.rois import ROI
 from neurocine.validation import check_int
 
-__all__ = ["RoiMotionVideo", "simulate_roi_motion_video"]
+__all__ = ["EyeVideo", "RoiMotionVideo", "simulate_eye_video", "simulate_roi_motion_video"]
 
 DEFAULT_BOXES = {"whisker": (8, 8, 48, 40), "snout": (72, 12, 120, 44), "jaw": (40, 56, 96, 88)}
 
@@ -134,3 +134,128 @@ def simulate_roi_motion_video(
         me[:, j] /= (parts[j] >= 0).sum()
     full = moved / (height * width)
     return RoiMotionVideo(frames.astype(np.uint8), rois, amps, parts, me, full)
+
+
+@dataclass
+class EyeVideo:
+    """A synthetic eye video and its exact pupil.
+
+    Attributes
+    ----------
+    frames : ndarray, shape (T, H, W), uint8
+    diameter : ndarray, shape (T,)
+        Pupil diameter ``2 √(a b)`` (pixels) of the drawn ellipse, lid or not.
+    center : ndarray, shape (T, 2)
+        Pupil centre ``(x, y)`` in pixels (pixel centres at ``+ 0.5``).
+    visible : ndarray, shape (T,)
+        Fraction of the pupil's area not covered by the lid.
+    blinks : list of (int, int)
+        First and last frame (inclusive) of each blink: the frames where the lid covers more than half
+        of the pupil.
+    gain : ndarray, shape (T,)
+        The camera gain that multiplied each frame.
+    """
+
+    frames: np.ndarray
+    diameter: np.ndarray
+    center: np.ndarray
+    visible: np.ndarray
+    blinks: list
+    gain: np.ndarray
+
+
+def simulate_eye_video(
+    n_frames: int = 200,
+    height: int = 60,
+    width: int = 80,
+    *,
+    fps: float = 20.0,
+    n_blinks: int = 3,
+    noise: float = 4.0,
+    gain_drift: float = 0.25,
+    seed: int | None = 0,
+) -> EyeVideo:
+    """An infrared eye: a dark elliptical pupil that dilates and moves, a corneal reflection, blinks.
+
+    The scene is an iris (grey 120) with a dark pupil (grey 25), an ellipse of axis ratio 0.85 whose
+    diameter follows a slow random trajectory between about 12 and 26 pixels and whose centre drifts
+    around the middle of the frame; a saturated corneal reflection (radius 2.5 pixels) stays at a fixed
+    place in the frame, so the pupil moves under it (inside, on the edge, outside). Blinks: an upper lid
+    (skin, grey 170) comes down over 3 frames, covers the eye for 2 to 4 frames and goes back up over 3
+    frames. Every edge is anti-aliased (4 × 4 supersampling). The camera multiplies each frame by a gain
+    that drifts by ``± gain_drift`` over the video and adds Gaussian noise of ``noise`` grey levels.
+
+    Parameters
+    ----------
+    n_frames, height, width : int
+        Size of the video.
+    fps : float
+        Frame rate (Hz): sets how fast the pupil changes (seconds, not frames).
+    n_blinks : int
+        Blinks, spread over the video.
+    noise : float
+        Standard deviation of the camera noise (grey levels).
+    gain_drift : float
+        Amplitude of the gain drift (the gain goes from ``1 - gain_drift`` to ``1 + gain_drift``).
+    seed : int or None
+
+    Returns
+    -------
+    EyeVideo
+
+    Examples
+    --------
+    >>> eye = simulate_eye_video(n_frames=60, n_blinks=1, seed=0)
+    >>> eye.frames.shape, eye.frames.dtype, len(eye.blinks)
+    ((60, 60, 80), dtype('uint8'), 1)
+    """
+    n_frames = check_int("n_frames", n_frames, minimum=20)
+    n_blinks = check_int("n_blinks", n_blinks, minimum=0)
+    rng = np.random.default_rng(seed)
+    t = np.arange(n_frames) / fps
+
+    def smooth_walk(scale: float, seconds: float) -> np.ndarray:
+        steps = rng.normal(size=n_frames + 200)
+        kernel = np.exp(-0.5 * (np.arange(-100, 101) / (seconds * fps)) ** 2)
+        walk = np.convolve(steps, kernel / np.sqrt((kernel**2).sum()), mode="same")[100:-100]
+        return scale * walk / max(np.abs(walk).max(), 1e-9)
+
+    diameter = 19.0 + 7.0 * smooth_walk(1.0, 1.5)
+    cx = width / 2 + smooth_walk(0.12 * width, 1.0)
+    cy = height / 2 + smooth_walk(0.08 * height, 1.0)
+    ratio, angle = 0.85, 0.4
+    refl_x, refl_y = width / 2 + 4.0, height / 2 - 3.0
+    # lid position: 0 open (lid above the frame) .. 1 closed (lid below the frame)
+    closure = np.zeros(n_frames)
+    starts = (np.linspace(0, n_frames, n_blinks + 2)[1:-1] + rng.integers(-5, 6, n_blinks)).astype(int)
+    for start in starts:
+        hold = int(rng.integers(2, 5))
+        profile = np.concatenate([[1 / 3, 2 / 3], np.ones(hold + 1), [2 / 3, 1 / 3]])
+        stop = min(n_frames, start + len(profile))
+        closure[start:stop] = np.maximum(closure[start:stop], profile[: stop - start])
+    gain = 1.0 + gain_drift * np.sin(2 * np.pi * (t / t[-1] - 0.25))
+    k = 4  # supersampling
+    ys = (np.arange(height * k) + 0.5) / k
+    xs = (np.arange(width * k) + 0.5) / k
+    yy, xx = np.meshgrid(ys, xs, indexing="ij")
+    refl = (xx - refl_x) ** 2 + (yy - refl_y) ** 2 <= 2.5**2
+    cos, sin = np.cos(angle), np.sin(angle)
+    frames = np.empty((n_frames, height, width), np.uint8)
+    visible = np.ones(n_frames)
+    for i in range(n_frames):
+        a, b = diameter[i] / 2 / np.sqrt(ratio), diameter[i] / 2 * np.sqrt(ratio)
+        u = (xx - cx[i]) * cos + (yy - cy[i]) * sin
+        v = -(xx - cx[i]) * sin + (yy - cy[i]) * cos
+        pupil = (u / a) ** 2 + (v / b) ** 2 <= 1.0
+        lid = yy < closure[i] * (height + 2 * diameter[i]) - diameter[i]
+        scene = np.where(pupil, 25.0, 120.0)
+        scene[refl] = 255.0
+        scene[lid] = 170.0
+        visible[i] = (pupil & ~lid).sum() / max(pupil.sum(), 1)
+        fine = scene.reshape(height, k, width, k).mean(axis=(1, 3))
+        frame = fine * gain[i] + rng.normal(0.0, noise, fine.shape)
+        frames[i] = np.clip(np.rint(frame), 0, 255).astype(np.uint8)
+    covered = visible < 0.5
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], covered.astype(int), [0]])))
+    blinks = [(int(a), int(b) - 1) for a, b in zip(edges[::2], edges[1::2])]
+    return EyeVideo(frames, diameter, np.stack([cx, cy], 1), visible, blinks, gain)

@@ -1,6 +1,6 @@
-"""Video jobs: motion energy / motion SVD of ROIs, and a picture of the ROIs.
+"""Video jobs: motion energy / motion SVD of ROIs, pupil and blinks of eye ROIs, and a picture of the ROIs.
 
-``neurocine video motion`` and ``neurocine video rois`` call these; so does
+``neurocine video motion``, ``neurocine video pupil`` and ``neurocine video rois`` call these; so does
 ``neurocine batch motion`` once per session.
 """
 
@@ -14,6 +14,7 @@ import numpy as np
 
 from neurocine.errors import InputError
 from neurocine.features.motion import MotionFeatures, MotionResult
+from neurocine.features.pupil import PupilTracker
 from neurocine.features.rois import ROI, full_frame_roi, roi_masks
 from neurocine.io.results import JobResult
 from neurocine.io.rois import read_roi_specs
@@ -22,7 +23,7 @@ from neurocine.report.html import JobFolder
 from neurocine.runtime import progress
 from neurocine.validation import check_int
 
-__all__ = ["compute_motion", "run_motion", "run_draw_rois", "load_rois"]
+__all__ = ["compute_motion", "pupil_arrays", "run_motion", "run_pupil", "run_draw_rois", "load_rois"]
 
 
 def load_rois(rois: str | os.PathLike | list[ROI] | None, reader: VideoReader) -> list[ROI]:
@@ -33,7 +34,9 @@ def load_rois(rois: str | os.PathLike | list[ROI] | None, reader: VideoReader) -
         roi_list = []
         for name, spec in read_roi_specs(rois):
             try:
-                roi_list.append(ROI(name, box=spec.get("box"), polygon=spec.get("polygon")))
+                roi_list.append(
+                    ROI(name, box=spec.get("box"), polygon=spec.get("polygon"), pupil=bool(spec.get("pupil", False)))
+                )
             except InputError as exc:
                 raise InputError(f"{rois}: {exc}") from None
     else:
@@ -57,29 +60,53 @@ def compute_motion(
     allow_truncated: bool = False,
     chunk_size: int | None = None,
     oversample: int = 20,
+    fps: float | None = None,
+    timestamps: str | os.PathLike | None = None,
+    series: str | None = None,
+    pupil_options: dict | None = None,
 ) -> tuple[MotionResult, VideoReader]:
-    """Motion energy (and motion SVD when ``n_svd > 0``) of every ROI in one pass over the video.
+    """Motion energy (and motion SVD when ``n_svd > 0``) of every ROI, and the pupil of every eye ROI
+    (``pupil = true``), in one pass over the video.
 
     Parameters
     ----------
     video : path or VideoReader
+        A video, frame array, image sequence (folder, ``%05d`` pattern, glob) or NWB file.
     rois : path to a TOML/JSON ROI file, list of ROI, or None (the full frame, named ``full``)
     n_svd : int
         Motion-SVD components per ROI.
-    bin, crop, allow_truncated, chunk_size
+    bin, crop, allow_truncated, chunk_size, fps, timestamps, series
         Passed to :class:`~neurocine.io.video.VideoReader` (ignored when a reader is given).
     first_value : float
         Motion energy of frame 0 (0.0, or NaN).
+    pupil_options : dict, optional
+        Keyword arguments of :class:`~neurocine.features.pupil.PupilTracker` for the eye ROIs
+        (``min_contrast``, ``blink_fraction``, ...).
 
     Returns
     -------
     (MotionResult, VideoReader)
-        The features and the reader (its ``metadata`` says how many frames decoded).
+        The features (``pupil``: name -> :class:`~neurocine.features.pupil.PupilResult`, in source pixels)
+        and the reader (its ``metadata`` says how many frames decoded).
+
+    Raises
+    ------
+    InputError
+        Besides the reader's and the ROIs' errors: an eye ROI with no dark region (pupil) in any frame.
     """
     reader = (
         video
         if isinstance(video, VideoReader)
-        else VideoReader(video, bin=bin, crop=crop, allow_truncated=allow_truncated, chunk_size=chunk_size)
+        else VideoReader(
+            video,
+            bin=bin,
+            crop=crop,
+            allow_truncated=allow_truncated,
+            chunk_size=chunk_size,
+            fps=fps,
+            timestamps=timestamps,
+            series=series,
+        )
     )
     roi_list = load_rois(rois, reader)
     masks = roi_masks(roi_list, reader.source_width, reader.source_height, crop=reader.crop, bin=reader.bin)
@@ -93,6 +120,12 @@ def compute_motion(
     features = MotionFeatures(
         masks, [r.name for r in roi_list], n_svd=n_svd, first_value=first_value, oversample=oversample
     )
+    x0, y0 = reader.crop[:2]
+    trackers = {
+        roi.name: PupilTracker(masks[j], scale=reader.bin, origin=(x0, y0), **(pupil_options or {}))
+        for j, roi in enumerate(roi_list)
+        if roi.pupil
+    }
     total = -(-reader.n_frames // reader.chunk_size) if reader.n_frames else None
     # one BLAS thread: the decoder runs in parallel threads, and a multi-threaded BLAS competing
     # with it slows the motion-SVD merges down several-fold
@@ -101,7 +134,38 @@ def compute_motion(
     with threadpool_limits(limits=1, user_api="blas"):
         for chunk in progress(reader.iter_chunks(), total=total, desc=f"motion {reader.path.name}"):
             features.update(chunk.frames, chunk.timestamps)
-        return features.result(), reader
+            for tracker in trackers.values():
+                tracker.update(chunk.frames, chunk.timestamps)
+        result = features.result()
+    for name, tracker in trackers.items():
+        pupil = tracker.result()
+        if pupil.blink.all():
+            raise InputError(
+                f"{reader.name}: ROI '{name}' holds no dark region (pupil) in any of its {len(pupil.blink)} frames "
+                f"(largest contrast {float(pupil.contrast.max()):.2f}, at least "
+                f"{tracker.min_contrast:g} needed); expected the ROI box around the eye's pupil"
+            )
+        result.pupil[name] = pupil
+    return result, reader
+
+
+def pupil_arrays(result: MotionResult) -> dict[str, np.ndarray]:
+    """The pupil arrays of a result's eye ROIs, ROIs stacked on axis 1, as ``motion.npz`` stores them.
+
+    ``pupil_diameter`` (T, n) and ``pupil_area`` (T, n) in source pixels and pixels², ``pupil_center``
+    (T, n, 2) ``(x, y)``, all NaN on blink frames; ``blink`` (T, n) bool; ``pupil_roi_names`` (n,).
+    Empty dict without eye ROIs.
+    """
+    if not result.pupil:
+        return {}
+    values = list(result.pupil.values())
+    return {
+        "pupil_diameter": np.stack([p.diameter for p in values], 1),
+        "pupil_area": np.stack([p.area for p in values], 1),
+        "pupil_center": np.stack([p.center for p in values], 1),
+        "blink": np.stack([p.blink for p in values], 1),
+        "pupil_roi_names": np.asarray(list(result.pupil)),
+    }
 
 
 def run_motion(
@@ -117,13 +181,21 @@ def run_motion(
     chunk_size: int | None = None,
     nwb: bool = False,
     figures: bool = True,
+    fps: float | None = None,
+    timestamps: str | os.PathLike | None = None,
+    series: str | None = None,
 ) -> JobResult:
     """``neurocine video motion``: write ``OUT/motion.npz``, figures and ``summary.json``.
 
     ``motion.npz`` keys: ``motion_energy`` (T, n_rois), ``svd_temporal`` (T, n_rois, k),
     ``svd_masks`` (n_rois, k, H, W), ``svd_singular_values`` (n_rois, k), ``timestamps`` (T,) s,
-    ``roi_names`` (n_rois,). With ``nwb=True`` also ``motion.nwb`` (a BehavioralTimeSeries) and, with
+    ``roi_names`` (n_rois,); with eye ROIs (``pupil = true`` in the ROI file) also the arrays of
+    :func:`pupil_arrays`. With ``nwb=True`` also ``motion.nwb`` (a BehavioralTimeSeries: motion energy,
+    and pupil diameter, area, centre and blink of eye ROIs, blink frames interpolated) and, with
     ``svd``, ``motion_svd_<roi>.nwb`` (the ndx-facemap-motionsvd layout in core NWB types).
+
+    ``video`` is a video file, frame array, image sequence (folder, ``%05d`` pattern or glob; ``fps`` or
+    ``timestamps`` give its clock) or NWB file (``series`` names its ImageSeries).
 
     Returns
     -------
@@ -141,6 +213,9 @@ def run_motion(
         "crop": crop,
         "first": first,
         "allow_truncated": allow_truncated,
+        "fps": fps,
+        "timestamps": None if timestamps is None else str(timestamps),
+        "series": series,
     }
     t0 = time.perf_counter()
     result, reader = compute_motion(
@@ -152,6 +227,9 @@ def run_motion(
         first_value=0.0 if first == "zero" else float("nan"),
         allow_truncated=allow_truncated,
         chunk_size=chunk_size,
+        fps=fps,
+        timestamps=timestamps,
+        series=series,
     )
     seconds = time.perf_counter() - t0
     n = len(result.motion_energy)
@@ -165,14 +243,19 @@ def run_motion(
             svd_singular_values=result.svd_singular_values,
             timestamps=result.timestamps,
             roi_names=np.asarray(result.roi_names),
+            **pupil_arrays(result),
         )
         if nwb:
             from neurocine.io.imaging import export_motion_svd_nwb, write_features_nwb
 
             names = [f"motion_energy_{r}" for r in result.roi_names]
+            columns = [result.motion_energy]
+            for roi, pupil in result.pupil.items():
+                names += [f"pupil_{what}_{roi}" for what in ("diameter", "area", "x", "y")] + [f"blink_{roi}"]
+                columns.append(_pupil_columns(pupil))
             write_features_nwb(
                 res.path("motion.nwb"),
-                result.motion_energy,
+                np.concatenate(columns, axis=1),
                 names,
                 timestamps=result.timestamps,
                 description=f"motion energy of {video}",
@@ -188,7 +271,15 @@ def run_motion(
                     description=f"motion SVD of ROI {roi} of {video}",
                 )
         if figures:
-            from neurocine.plotting.video import plot_motion_traces, plot_svd_masks
+            from neurocine.plotting.video import plot_motion_traces, plot_pupil, plot_svd_masks
+
+            if result.pupil:
+                arrays = pupil_arrays(result)
+                res.save_figure(
+                    "pupil.png",
+                    plot_pupil(arrays["pupil_diameter"], arrays["blink"], result.timestamps, list(result.pupil)),
+                    caption=PUPIL_CAPTION,
+                )
 
             res.save_figure(
                 "motion_energy.png",
@@ -225,6 +316,7 @@ def run_motion(
                 },
             }
         )
+        res.metrics.update(_pupil_metrics(result))
         res.extra["video"] = reader.metadata
     return JobResult(
         res.out,
@@ -235,6 +327,161 @@ def run_motion(
             "rois": result.roi_names,
             "truncated": reader.truncated,
             "n_decoded": reader.n_decoded,
+        },
+    )
+
+
+PUPIL_CAPTION = (
+    "Pupil diameter of each eye region over time (pixels of the source frame: the diameter of the circle with "
+    "the area of the ellipse fitted to the dark pupil). Shaded: blinks, frames where the eye is closed, the "
+    "pupil is lost or a lid covers most of it; the diameter is not measured there."
+)
+
+
+def _pupil_columns(pupil) -> np.ndarray:
+    """(T, 5) diameter, area, x, y (blink frames interpolated) and blink (0/1), for NWB and designs."""
+    from neurocine.features.pupil import fill_blinks
+
+    values = np.column_stack([pupil.diameter, pupil.area, pupil.center])
+    return np.column_stack([fill_blinks(values, pupil.blink), pupil.blink.astype(np.float64)])
+
+
+def _pupil_metrics(result: MotionResult) -> dict:
+    out: dict = {}
+    for roi, pupil in result.pupil.items():
+        onsets = int(np.sum(np.diff(np.concatenate([[0], pupil.blink.astype(int)])) == 1))
+        out[f"pupil_{roi}"] = {
+            "median_diameter_px": float(np.nanmedian(pupil.diameter)) if (~pupil.blink).any() else None,
+            "blink_frames": int(pupil.blink.sum()),
+            "blinks": onsets,
+            "blink_fraction": float(pupil.blink.mean()),
+        }
+    return out
+
+
+def run_pupil(
+    video: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    roi,
+    fps: float | None = None,
+    timestamps: str | os.PathLike | None = None,
+    series: str | None = None,
+    min_contrast: float = 0.2,
+    blink_fraction: float = 0.5,
+    allow_truncated: bool = False,
+    nwb: bool = False,
+    figures: bool = True,
+) -> JobResult:
+    """``neurocine video pupil``: pupil diameter, area, centre and blinks of one eye ROI.
+
+    Writes ``OUT/pupil.npz``: ``pupil_diameter`` (T,) and ``pupil_area`` (T,) in source pixels and
+    pixels², ``pupil_center`` (T, 2) ``(x, y)`` source pixels, all NaN on blink frames; ``blink`` (T,)
+    bool; ``motion_energy`` (T,) of the ROI; ``timestamps`` (T,) s. Also ``pupil.png``, ``summary.json``
+    and ``report.html``; with ``nwb=True`` ``pupil.nwb`` (blink frames interpolated, ``blink`` as 0/1).
+    The science is :class:`neurocine.features.pupil.PupilTracker`.
+
+    Parameters
+    ----------
+    video : path
+        Video file, frame array, image sequence (folder, ``%05d`` pattern, glob) or NWB file.
+    out : path
+        Result folder.
+    roi : (x0, y0, x1, y1)
+        The eye box in source pixels, end exclusive.
+    fps, timestamps, series
+        The clock of an image sequence or array; the ImageSeries of an NWB file.
+    min_contrast, blink_fraction : float
+        See :class:`~neurocine.features.pupil.PupilTracker`.
+
+    Returns
+    -------
+    JobResult
+        Indexing reads ``out``, ``frames``, ``seconds``, ``blinks`` (blink onsets), ``blink_frames``,
+        ``median_diameter``.
+
+    Raises
+    ------
+    InputError
+        A ROI outside the frame, no dark region (pupil) in the ROI, and the reader's errors; nothing is written.
+    """
+    try:
+        box = tuple(int(v) for v in roi)
+    except (TypeError, ValueError):
+        box = ()
+    if len(box) != 4:
+        raise InputError(f"--roi: got {roi!r}; expected x0,y0,x1,y1 (four integers, end exclusive)")
+    eye = ROI("eye", box=box, pupil=True)
+    params = {
+        "video": str(video),
+        "roi": list(box),
+        "fps": fps,
+        "timestamps": None if timestamps is None else str(timestamps),
+        "series": series,
+        "min_contrast": min_contrast,
+        "blink_fraction": blink_fraction,
+        "allow_truncated": allow_truncated,
+    }
+    t0 = time.perf_counter()
+    result, reader = compute_motion(
+        video,
+        [eye],
+        allow_truncated=allow_truncated,
+        fps=fps,
+        timestamps=timestamps,
+        series=series,
+        pupil_options={"min_contrast": min_contrast, "blink_fraction": blink_fraction},
+    )
+    seconds = time.perf_counter() - t0
+    pupil = result.pupil["eye"]
+    n = len(pupil.blink)
+    metrics = _pupil_metrics(result)["pupil_eye"]
+    with JobFolder(out, params, job="video pupil") as res:
+        res.timings["pupil_seconds"] = seconds
+        res.save_arrays(
+            "pupil.npz",
+            pupil_diameter=pupil.diameter,
+            pupil_area=pupil.area,
+            pupil_center=pupil.center,
+            blink=pupil.blink,
+            motion_energy=result.motion_energy[:, 0],
+            timestamps=pupil.timestamps,
+        )
+        if nwb:
+            from neurocine.io.imaging import write_features_nwb
+
+            write_features_nwb(
+                res.path("pupil.nwb"),
+                _pupil_columns(pupil),
+                ["pupil_diameter", "pupil_area", "pupil_x", "pupil_y", "blink"],
+                timestamps=pupil.timestamps,
+                unit="pixels",
+                description=f"pupil of ROI {list(box)} of {video} (blink frames interpolated; blink 0/1)",
+            )
+        if figures:
+            from neurocine.plotting.video import plot_pupil
+
+            res.save_figure(
+                "pupil.png", plot_pupil(pupil.diameter, pupil.blink, pupil.timestamps, ["eye"]), caption=PUPIL_CAPTION
+            )
+        median = metrics["median_diameter_px"]
+        res.headline(
+            f"Median pupil diameter {median:.1f} pixels; {metrics['blinks']} blinks ({metrics['blink_frames']} of "
+            f"{n} frames).",
+            ran=f"Pupil and blinks of {Path(str(video)).name} in the box {list(box)} ({n} frames).",
+            figure="pupil.png" if figures else "",
+        )
+        res.metrics.update({"frames": n, "frames_per_second": n / seconds if seconds > 0 else None, **metrics})
+        res.extra["video"] = reader.metadata
+    return JobResult(
+        res.out,
+        {
+            "out": str(out),
+            "frames": n,
+            "seconds": seconds,
+            "blinks": metrics["blinks"],
+            "blink_frames": metrics["blink_frames"],
+            "median_diameter": median,
         },
     )
 

@@ -196,6 +196,9 @@ class MotionResult:
     svd_singular_values : ndarray, shape (n_rois, k)
     timestamps : ndarray, shape (T,)
     roi_names : list of str
+    pupil : dict of str to PupilResult
+        Pupil and blinks of each eye ROI (``pupil = true``), filled by the video jobs that track them in
+        the same pass (:func:`neurocine.encode.video_jobs.compute_motion`).
     """
 
     motion_energy: np.ndarray
@@ -204,6 +207,7 @@ class MotionResult:
     svd_singular_values: np.ndarray
     timestamps: np.ndarray
     roi_names: list = field(default_factory=list)
+    pupil: dict = field(default_factory=dict)
 
 
 class MotionFeatures:

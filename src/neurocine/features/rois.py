@@ -38,6 +38,9 @@ class ROI:
         End exclusive.
     polygon : sequence of (x, y), optional
         At least three vertices.
+    pupil : bool, default False
+        An eye ROI: the video jobs also track the pupil and blinks in it
+        (:class:`neurocine.features.pupil.PupilTracker`).
 
     Examples
     --------
@@ -48,6 +51,7 @@ class ROI:
     name: str
     box: tuple[int, int, int, int] | None = None
     polygon: tuple[tuple[float, float], ...] | None = None
+    pupil: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -95,10 +99,15 @@ class ROI:
         return int(x0), int(y0), int(x1), int(y1)
 
     def to_dict(self) -> dict:
+        out: dict = {"name": self.name}
         if self.box is not None:
-            return {"name": self.name, "box": list(self.box)}
-        assert self.polygon is not None  # a ROI has exactly one of box and polygon
-        return {"name": self.name, "polygon": [list(v) for v in self.polygon]}
+            out["box"] = list(self.box)
+        else:
+            assert self.polygon is not None  # a ROI has exactly one of box and polygon
+            out["polygon"] = [list(v) for v in self.polygon]
+        if self.pupil:
+            out["pupil"] = True
+        return out
 
 
 def full_frame_roi(width: int, height: int) -> ROI:

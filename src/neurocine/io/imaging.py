@@ -87,6 +87,7 @@ __all__ = [
     "ImageStack",
     "WfieldSVD",
     "export_motion_svd_nwb",
+    "image_series_external_file",
     "open_stack",
     "read_facemap_masks",
     "read_facemap_proc",
@@ -699,6 +700,53 @@ def _open_nwb(p: Path, name: str, series: str | None) -> ImageStack:
         name=path,
         closers=[io.close],
     )
+
+
+def image_series_external_file(path: str | os.PathLike, series: str | None = None) -> Path | None:
+    """The video file an NWB ``ImageSeries`` keeps its frames in (``external_file``), or None when its frames
+    are inside the NWB file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.nwb`` file.
+    series : str, optional
+        The ImageSeries (name or path); default the file's only one.
+
+    Returns
+    -------
+    Path or None
+        The external file, resolved from the NWB file's folder.
+
+    Raises
+    ------
+    InputError
+        The series is not there or is ambiguous, or it names several external files (one expected).
+    """
+    p = Path(path)
+    name = str(path)
+    io, nwbfile = _open_nwb_io(p, name)
+    try:
+        found = _image_series(nwbfile)
+        if series is not None:
+            where, ts = _match_series(found, series, name, "image series")
+        elif len(found) == 1:
+            where, ts = found[0]
+        else:
+            return None  # open_stack says what is missing or ambiguous
+        external = list(getattr(ts, "external_file", None) or [])
+        data = ts.data
+        if not external or (data is not None and int(np.prod(np.shape(data))) > 0):
+            return None
+        if len(external) > 1:
+            raise InputError(
+                f"{name}: series '{where}' keeps its frames in {len(external)} external files ({external}); "
+                f"expected one video file"
+            )
+        file = Path(str(external[0]))
+        return file if file.is_absolute() else (p.parent / file).resolve()
+    finally:
+        io.close()
 
 
 def read_roi_traces(path: str | os.PathLike, series: str | None = None, *, dtype: Any = np.float32) -> SignalMatrix:

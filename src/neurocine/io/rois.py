@@ -8,6 +8,10 @@ TOML: one table per ROI::
     [snout]
     polygon = [[300, 90], [360, 95], [350, 170], [295, 160]]
 
+    [eye]
+    box = [400, 60, 480, 120]
+    pupil = true                       # also track the pupil and blinks in this ROI
+
 JSON: an object of the same shape, ``{"whisker": {"box": [...]}, ...}``.
 Names keep the file's order. This module only reads the file; the geometry
 (:class:`neurocine.features.rois.ROI`) is checked where the specs become ROIs
@@ -37,7 +41,7 @@ def _unique(path: Path, pairs: list[tuple[str, object]]) -> dict:
 
 
 def read_roi_specs(path: str | os.PathLike) -> list[tuple[str, dict]]:
-    """``(name, {"box": ...} or {"polygon": ...})`` for each ROI of a ``.toml``/``.json`` file, in file order.
+    """``(name, {"box": ...} or {"polygon": ...}[, "pupil": bool])`` for each ROI of a ``.toml``/``.json`` file, in file order.
 
     InputError naming the file and the table otherwise (missing file, parse error,
     a ROI that is not a table, unknown keys).
@@ -64,10 +68,15 @@ def read_roi_specs(path: str | os.PathLike) -> list[tuple[str, dict]]:
                 f"{path}: '{name}' is a {type(spec).__name__}, not a table; "
                 f"expected [{name}] with box = [x0, y0, x1, y1] or polygon = [[x, y], ...]"
             )
-        unknown = sorted(set(spec) - {"box", "polygon"})
+        keys = ["box", "polygon", "pupil"]
+        unknown = sorted(set(spec) - set(keys))
         if unknown:
-            close = [c for k in unknown for c in difflib.get_close_matches(k, ["box", "polygon"], n=1, cutoff=0.5)]
+            close = [c for k in unknown for c in difflib.get_close_matches(k, keys, n=1, cutoff=0.5)]
             hint = f" (did you mean {' and '.join(repr(c) for c in close)}?)" if close else ""
-            raise InputError(f"{path}: [{name}] has unknown key(s) {unknown}{hint}; expected 'box' or 'polygon'")
+            raise InputError(
+                f"{path}: [{name}] has unknown key(s) {unknown}{hint}; expected 'box' or 'polygon' (and 'pupil')"
+            )
+        if "pupil" in spec and not isinstance(spec["pupil"], bool):
+            raise InputError(f"{path}: [{name}] pupil = {spec['pupil']!r}; expected true or false")
         specs.append((name, dict(spec)))
     return specs

@@ -2,7 +2,9 @@
 
 :class:`VideoReader` reads mp4/avi/mov/mkv (anything FFmpeg decodes) and
 frame stacks stored as TIFF, ``.npy``, ``.h5``/``.hdf5`` or ``.zarr`` arrays
-(through :func:`neurocine.io.imaging.open_stack`). Frames come out time first,
+(through :func:`neurocine.io.imaging.open_stack`), folders of numbered image frames
+(:mod:`neurocine.io.image_sequence`: ``frames/``, ``frames/%05d.png``, ``frames/*.tif``) and NWB
+``ImageSeries`` (frames inside the file, or an external video file it names). Frames come out time first,
 ``(n, H, W)`` grayscale (``color="gray"``, the default) or ``(n, H, W, 3)``
 RGB, cropped and spatially binned while reading, a chunk at a time, so memory
 stays bounded for videos far larger than RAM.
@@ -21,6 +23,12 @@ Timestamps
     Per-frame timestamps (seconds) are the decoded presentation times
     (``pts * time_base``), so variable-frame-rate files are handled; a frame
     without a pts gets the previous timestamp plus ``1/fps``.
+
+Image sequences and NWB
+    Image files carry no clock: give ``fps`` or ``timestamps`` (a file of one time per frame). They are
+    decoded in the background thread too. An NWB ``ImageSeries`` is picked with ``series``; one whose
+    frames are in an external video file (``external_file``, relative to the NWB file's folder) is read
+    from that file.
 
 Truncated or corrupt files
     A file that cannot be opened, a decode error part way through, or fewer
@@ -42,6 +50,7 @@ Truncated or corrupt files
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from collections.abc import Generator, Iterator
@@ -57,12 +66,20 @@ from neurocine.errors import InputError
 from neurocine.io._atomic import atomic_path
 from neurocine.validation import check_int
 
-__all__ = ["ARRAY_EXTENSIONS", "VIDEO_EXTENSIONS", "VideoChunk", "VideoReader", "mp4_index_lost", "write_video"]
+__all__ = [
+    "ARRAY_EXTENSIONS",
+    "VIDEO_EXTENSIONS",
+    "VideoChunk",
+    "VideoReader",
+    "mp4_index_lost",
+    "read_frame_times",
+    "write_video",
+]
 
 #: Extensions decoded with PyAV/FFmpeg (case-insensitive).
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv")
-#: Extensions read as stored frame arrays (T, H, W) or (T, H, W, 3).
-ARRAY_EXTENSIONS = (".tif", ".tiff", ".npy", ".h5", ".hdf5", ".zarr")
+#: Extensions read as stored frame arrays (T, H, W) or (T, H, W, 3); ``.nwb``: an ImageSeries.
+ARRAY_EXTENSIONS = (".tif", ".tiff", ".npy", ".h5", ".hdf5", ".zarr", ".nwb")
 
 _LUMA_FORMATS = {
     "yuv420p",
@@ -208,6 +225,45 @@ def mp4_index_lost(path: str | Path) -> tuple[int, int] | None:
     return None if first else (size, pos)
 
 
+def read_frame_times(path: str | os.PathLike, n_frames: int) -> np.ndarray:
+    """Timestamps (s) of ``n_frames`` frames from a file: one column (csv, npy, npz ``data``), or the column
+    named ``time``, ``times``, ``timestamp`` or ``timestamps`` of a csv with a header.
+
+    Parameters
+    ----------
+    path : str or Path
+    n_frames : int
+        Frames the times must cover, one each.
+
+    Returns
+    -------
+    ndarray, shape (n_frames,), float64, strictly increasing
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "times.csv"
+    >>> _ = p.write_text("frame,time" + "".join(f"\\n{i},{t}" for i, t in enumerate([0.0, 0.05, 0.1])))
+    >>> read_frame_times(p, 3).tolist()
+    [0.0, 0.05, 0.1]
+    """
+    from neurocine.io.signals import check_timestamps, read_signal_matrix
+
+    matrix = read_signal_matrix(path, dtype=np.float64)
+    names = [c.lower() for c in matrix.channels]
+    if matrix.data.shape[1] == 1:
+        column = 0
+    else:
+        wanted = [i for i, c in enumerate(names) if c in ("time", "times", "timestamp", "timestamps")]
+        if len(wanted) != 1:
+            raise InputError(
+                f"{path}: {matrix.data.shape[1]} columns ({', '.join(matrix.channels)}); expected one column of "
+                f"frame times in seconds, or one named time or timestamps"
+            )
+        column = wanted[0]
+    return check_timestamps(matrix.data[:, column], str(path), n_frames)
+
+
 def _parse_crop(crop: Any, width: int, height: int, name: str) -> tuple[int, int, int, int]:
     if crop is None:
         return 0, 0, width, height
@@ -245,7 +301,11 @@ class VideoReader:
     key : str, optional
         Dataset name inside an h5/zarr file.
     fps : float, optional
-        Frame rate for arrays that do not store one (default 30 Hz for them).
+        Frame rate for arrays and image sequences that do not store one (default 30 Hz for them).
+    timestamps : str or Path, optional
+        Arrays and image sequences: a file of one time (s) per frame (:func:`read_frame_times`).
+    series : str, optional
+        ``.nwb``: the ImageSeries to read (name or path; default the file's only one).
     prefetch : int, default 1
         Chunks decoded ahead in a background thread (0: decode in the caller's thread).
 
@@ -271,6 +331,14 @@ class VideoReader:
     ...         print(chunk.start, chunk.frames.shape, chunk.timestamps[0])
     """
 
+    # set by the _open_* methods
+    _kind: str
+    n_frames: int
+    n_frames_exact: bool
+    source_width: int
+    source_height: int
+    _array_timestamps: np.ndarray | None = None
+
     def __init__(
         self,
         path: str | Path,
@@ -283,8 +351,12 @@ class VideoReader:
         allow_truncated: bool = False,
         key: str | None = None,
         fps: float | None = None,
+        timestamps: str | os.PathLike | None = None,
+        series: str | None = None,
         prefetch: int = 1,
     ) -> None:
+        from neurocine.io.image_sequence import is_image_sequence
+
         self.path = Path(path)
         self.name = str(path)
         if color not in ("gray", "rgb"):
@@ -296,21 +368,41 @@ class VideoReader:
         self.prefetch = check_int("prefetch", prefetch, minimum=0)
         self.n_decoded: int | None = None
         self.truncated = False
-        if not self.path.exists():
+        suffix = self.path.suffix.lower()
+        if fps is not None and not (isinstance(fps, (int, float)) and fps > 0 and np.isfinite(fps)):
+            raise InputError(f"fps: got {fps!r}, expected a positive frame rate (Hz)")
+        if series is not None and suffix != ".nwb":
+            raise InputError(f"series={series!r}: only applies to .nwb files; {self.name} is not one")
+        if (not self.path.exists() and is_image_sequence(path)) or (self.path.is_dir() and suffix != ".zarr"):
+            from neurocine.io.image_sequence import ImageSequence
+
+            self._open_array(key, fps, stack=ImageSequence(path))
+        elif not self.path.exists():
             raise InputError(
                 f"{self.name}: no such file; expected a video ({', '.join(VIDEO_EXTENSIONS)}) "
                 f"or a frame array ({', '.join(ARRAY_EXTENSIONS)})"
             )
-        suffix = self.path.suffix.lower()
-        if suffix in ARRAY_EXTENSIONS:
+        elif suffix == ".nwb":
+            self._open_nwb(series, fps)
+        elif suffix in ARRAY_EXTENSIONS:
             self._open_array(key, fps)
         elif suffix in VIDEO_EXTENSIONS:
             self._open_video()
         else:
             raise InputError(
                 f"{self.name}: unsupported extension {suffix!r}; expected a video "
-                f"({', '.join(VIDEO_EXTENSIONS)}) or a frame array ({', '.join(ARRAY_EXTENSIONS)})"
+                f"({', '.join(VIDEO_EXTENSIONS)}), a frame array ({', '.join(ARRAY_EXTENSIONS)}) "
+                f"or a folder of numbered image frames"
             )
+        if timestamps is not None:
+            if self._kind == "video":
+                raise InputError(
+                    f"timestamps={str(timestamps)!r}: applies to frame arrays and image sequences; {self.name} is a "
+                    f"video, whose frames carry their own presentation times"
+                )
+            self._array_timestamps = read_frame_times(timestamps, self.n_frames)
+            if fps is None and self.n_frames > 1:
+                self.fps = float(1.0 / np.median(np.diff(self._array_timestamps)))
         self.crop = _parse_crop(crop, self.source_width, self.source_height, self.name)
         x0, y0, x1, y1 = self.crop
         if (x1 - x0) < self.bin or (y1 - y0) < self.bin:
@@ -382,10 +474,29 @@ class VideoReader:
         if self.n_frames_exact and self.n_frames == 0:
             raise InputError(f"{self.name}: has 0 frames; expected a video with at least 1 frame")
 
-    def _open_array(self, key: str | None, fps: float | None) -> None:
+    def _open_nwb(self, series: str | None, fps: float | None) -> None:
+        from neurocine.io.imaging import image_series_external_file, open_stack
+
+        external = image_series_external_file(self.path, series)
+        if external is None:
+            self._open_array(None, fps, stack=open_stack(self.path, series=series))
+            return
+        if not external.exists():
+            raise InputError(
+                f"{self.name}: the ImageSeries names the external file {external}, which does not exist; "
+                f"expected the video next to the NWB file (external_file is relative to its folder)"
+            )
+        self.path, self.name = external, f"{external} (external file of {self.name})"
+        if self.path.suffix.lower() in VIDEO_EXTENSIONS:
+            self._open_video()
+        else:
+            self._open_array(None, fps)
+
+    def _open_array(self, key: str | None, fps: float | None, stack: Any = None) -> None:
         from neurocine.io.imaging import open_stack
 
-        stack = open_stack(self.path, key=key)
+        if stack is None:
+            stack = open_stack(self.path, key=key)
         shape = tuple(stack.shape)
         if len(shape) == 4 and shape[-1] == 3:
             self._array_rgb = True
@@ -399,7 +510,8 @@ class VideoReader:
         self.fps = float(fps or stack_rate or 30.0)
         self._array_timestamps = getattr(stack, "timestamps", None)
         self.source_height, self.source_width = int(shape[1]), int(shape[2])
-        self.pix_fmt, self.codec = str(np.dtype(stack.dtype)), "array"
+        self.pix_fmt = str(np.dtype(stack.dtype))
+        self.codec = "images" if type(stack).__name__ == "ImageSequence" else "array"
         self._kind = "array"
         if self.n_frames == 0:
             raise InputError(f"{self.name}: has 0 frames; expected at least 1 frame")
@@ -464,13 +576,16 @@ class VideoReader:
         if stop is not None:
             stop = check_int("stop", stop, minimum=start)
         if self._kind == "array":
-            yield from self._iter_array(start, stop)
+            if self.prefetch and self.codec == "images":  # decoding image files: in the background, like videos
+                yield from _prefetched(self._iter_array(start, stop), self.prefetch)
+            else:
+                yield from self._iter_array(start, stop)
         elif self.prefetch == 0:
             yield from self._iter_video(start, stop)
         else:
             yield from _prefetched(self._iter_video(start, stop), self.prefetch)
 
-    def _iter_array(self, start: int, stop: int | None) -> Iterator[VideoChunk]:
+    def _iter_array(self, start: int, stop: int | None) -> Generator[VideoChunk, None, None]:
         stop = self.n_frames if stop is None else min(stop, self.n_frames)
         x0, y0, x1, y1 = self.crop
         for a in range(start, stop, self.chunk_size):

@@ -103,3 +103,33 @@ def plot_motion_by_session(values: np.ndarray, sessions, rois, *, title: str = "
                 )
     ax.set_title(title or "mean motion energy by session and ROI")
     return fig
+
+
+def plot_pupil(diameter: np.ndarray, blink: np.ndarray, timestamps: np.ndarray, names, *, max_points: int = 20000):
+    """Pupil diameter of each eye ROI against time, blink frames shaded (one row per ROI).
+
+    Parameters
+    ----------
+    diameter : ndarray, shape (T, n) or (T,)
+        Pixels, NaN on blink frames.
+    blink : ndarray of bool, shape (T, n) or (T,)
+    timestamps : ndarray, shape (T,)
+        Seconds.
+    names : sequence of str
+        The ROIs' names.
+    """
+    plt = pyplot()
+    diameter = np.asarray(diameter, dtype=np.float64).reshape(len(timestamps), -1)
+    blink = np.asarray(blink, bool).reshape(len(timestamps), -1)
+    n = diameter.shape[1]
+    step = max(1, len(timestamps) // max_points)
+    fig, axes = plt.subplots(n, 1, figsize=(10, 1.4 + 1.6 * n), sharex=True, squeeze=False)
+    for j, ax in enumerate(axes[:, 0]):
+        ax.plot(timestamps[::step], diameter[::step, j], lw=0.8, color="k")
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], blink[:, j].astype(int), [0]])))
+        for a, b in zip(edges[::2], edges[1::2]):
+            ax.axvspan(timestamps[a], timestamps[min(b, len(timestamps) - 1)], color="tab:orange", alpha=0.35, lw=0)
+        ax.set_ylabel(f"{names[j]}\ndiameter (px)", rotation=0, ha="right", va="center")
+    axes[-1, 0].set_xlabel("time (s)")
+    axes[0, 0].set_title("pupil diameter; blinks shaded")
+    return fig
