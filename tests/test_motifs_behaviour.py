@@ -207,3 +207,58 @@ def test_cli_behaviour_bad_input_writes_nothing(tmp_path, capsys):
 
         np.save(tmp_path / "rec.npy", np.load(tmp_path / "rec.npz")["data"])
         nc.jobs.motifs_fit(tmp_path / "rec.npy", tmp_path / "x", components=2, width=8, behaviour=csv)
+
+
+def test_songbird_sequences_are_locked_to_the_song():
+    """seqNMF's demo data: the significant units of a fit on the first 75 % are (almost all) locked to
+    the song. The PyPI seqnmf port finds 3.3 ± 0.8 significant factors there (realdata README)."""
+    from neurocine.io.signals import read_signal_matrix
+    from neurocine.motifs import ConvNMF, evaluate_heldout
+    from tests.test_io_matlab import realdata_file
+
+    mat = realdata_file("songbird_hvc/MackeviciusData.mat")
+    neural = read_signal_matrix(mat, key="NEURAL", channels_first=True, sampling_rate="VIDEOfs")
+    song = read_signal_matrix(mat, key="SONG", channels_first=True, sampling_rate="SONGfs")
+    assert neural.data.shape == (666, 75) and song.data.shape == (4440, 141)
+    assert (neural.sampling_rate, song.sampling_rate) == (30.0, 200.0)
+    x, n_train = neural.data, 499
+    model = ConvNMF(10, 20, nonnegative=True, n_init=3, random_state=0, device="cpu").fit(x[:n_train])
+    ev = evaluate_heldout(model, x[n_train:], random_state=0)
+    amps = np.concatenate([model.amplitudes_, ev.amplitudes])
+    lock = behaviour_locking(
+        amps, song.data, sampling_rate=30.0, behaviour_rate=200.0, window=(-1 / 3, 1.0), random_state=0
+    )
+    sig = ev.significant
+    assert ev.n_significant >= 4 and ev.r2 > 0.17
+    assert (sig & lock.locked).sum() >= ev.n_significant - 1
+    assert lock.n_locked >= 5 and lock.averages.shape == (10, 268, 141)
+
+
+def test_sequence_order_turns_shuffled_sequences_into_diagonals():
+    from neurocine.motifs.plotting import plot_sequences, sequence_order
+
+    rng = np.random.default_rng(0)
+    perm = rng.permutation(8)
+    w = np.zeros((2, 8, 8))
+    for k in range(2):
+        w[k, perm[4 * k + np.arange(4)], 2 * np.arange(4)] = 1.0  # unit k: 4 channels firing 2 lags apart
+    order = sequence_order(w)
+    assert order.tolist() == perm.tolist()  # unit 0's channels in firing order, then unit 1's
+    data, onsets = two_sequences()
+    amps = np.zeros((len(data), 2))
+    for k in range(2):
+        amps[onsets[k], k] = 1.0
+    fig = plot_sequences(data.clip(0)[:, np.argsort(perm)], w, amps, sampling_rate=FS, split=450)
+    ax_h, ax_w, ax_x = fig.axes
+    np.testing.assert_allclose(ax_x.images[0].get_array(), data.clip(0).T)  # sorted back to the diagonals
+    assert ax_w.images[0].get_array().shape == (8, 16)
+
+
+def test_plot_significance_marks_the_significant_units():
+    from neurocine.motifs.plotting import plot_significance
+
+    rng = np.random.default_rng(0)
+    fig = plot_significance([3.0, 0.1, np.nan], rng.normal(size=(3, 40)), [0.001, 0.6, 1.0])
+    ax_s, ax_p = fig.axes
+    assert ax_p.get_title(loc="left") == "1 of 3 significant"
+    assert ax_p.lines[0].get_ydata()[0] == pytest.approx(0.05 / 3)
