@@ -188,6 +188,7 @@ def test_cli_behaviour_bad_input_writes_nothing(tmp_path, capsys):
     cases = [
         (["--behaviour", csv], "no sampling rate in the file; expected --behaviour-fs"),
         (["--behaviour-key", "SONG"], "--behaviour-key: got 'SONG' without --behaviour"),
+        (["--behaviour-channels-first"], "--behaviour-channels-first: got True without --behaviour"),
         (["--behaviour", tmp_path / "song.mat", "--behaviour-fs", "SONGfs"], "'MIC', 'SONGfs'); expected key="),
         (
             ["--behaviour", tmp_path / "song.mat", "--behaviour-key", "SONG", "--behaviour-fs", "SONGfs"],

@@ -385,8 +385,12 @@ def _read_behaviour(
 ) -> tuple[np.ndarray, float] | None:
     """The ``--behaviour`` signal (T_b, F) and its rate (Hz), checked before any folder is made."""
     if path is None:
-        for flag, value in (("--behaviour-key", key), ("--behaviour-fs", fs)):
-            if value is not None:
+        for flag, value in (
+            ("--behaviour-key", key),
+            ("--behaviour-fs", fs),
+            ("--behaviour-channels-first", channels_first),
+        ):
+            if value not in (None, False):
                 raise InputError(f"{flag}: got {value!r} without --behaviour; expected --behaviour FILE with it")
         return None
     if neural_rate is None:
