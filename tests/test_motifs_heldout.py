@@ -192,10 +192,16 @@ def test_songbird_hvc_end_to_end(tmp_path, capsys):
 
     mat = realdata_file("songbird_hvc/MackeviciusData.mat")
     args = ["motifs", "fit", mat, "--key", "NEURAL", "--channels-first", "--fs", "VIDEOfs", "-k", "10", "-d", "20"]
-    assert cli(*args, "--nonnegative", "--holdout-time", "0.25", "--seed", "0", "--out", tmp_path / "hvc") == 0
+    song = ["--behaviour", mat, "--behaviour-key", "SONG", "--behaviour-channels-first", "--behaviour-fs", "SONGfs"]
+    assert cli(*args, "--nonnegative", "--holdout-time", "0.25", "--seed", "0", *song, "--out", tmp_path / "hvc") == 0
     m = json.loads((tmp_path / "hvc" / "summary.json").read_text())["metrics"]
     print(f"songbird HVC: n_significant {m['n_significant']}, heldout_r2 {m['heldout_r2']:.3f}", file=sys.stderr)
     assert m["n_train"] == 499 and len(m["pvalues"]) == 10
     assert m["n_significant"] >= 3  # at least seqNMF's median
     assert m["heldout_r2"] > 0.15
     assert _fit_arrays(tmp_path / "hvc")[1].shape == (666, 10)
+    # most significant sequences play at one place in the song (seed 0: 3 of its 4)
+    locked = [s and b for s, b in zip(m["significant"], m["behaviour_locked"])]
+    assert sum(locked) >= m["n_significant"] - 1 and m["n_behaviour_locked"] >= 5
+    for name in ("sequences.png", "significance.png", "behaviour.png"):
+        assert (tmp_path / "hvc" / name).is_file()

@@ -45,8 +45,9 @@ def amplitudes_from_trains(trains, n_samples) -> np.ndarray:
     return amp
 
 
-def reference_score(true_trains, est_trains, tolerance):
-    """Independent reference: brute-force matching counts and exhaustive assignment search."""
+def reference_score(true_trains, est_trains, tolerance, min_agreement=0.0):
+    """Independent reference: brute-force matching counts and exhaustive assignment search over the
+    pairs whose agreement reaches ``min_agreement``."""
     k_true, k_est = len(true_trains), len(est_trains)
     counts = np.array(
         [[brute_force_matching(t, e, tolerance) for e in est_trains] for t in true_trains], dtype=float
@@ -58,8 +59,9 @@ def reference_score(true_trains, est_trains, tolerance):
     best_total = 0.0
     # every partial injection true -> est: choose a permutation of est (padded with None)
     slots = list(range(k_est)) + [None] * k_true
+    allowed = np.where(agreement >= min_agreement, agreement, 0.0)
     for perm in set(itertools.permutations(slots, k_true)):
-        total = sum(agreement[i, j] for i, j in enumerate(perm) if j is not None)
+        total = sum(allowed[i, j] for i, j in enumerate(perm) if j is not None)
         best_total = max(best_total, total)
     return counts, agreement, best_total
 
@@ -338,14 +340,30 @@ def test_min_agreement_leaves_weak_pairs_unmatched():
     true_train = np.arange(10) * 20 + 5
     amp_true = amplitudes_from_trains([true_train], 250)
     amp_est = amplitudes_from_trains([true_train[:4]], 250)  # agreement 0.4
-    assert score_against_truth(amp_true, amp_est).assignment == {0: 0}
-    weak = score_against_truth(amp_true, amp_est, min_agreement=0.5)
+    assert score_against_truth(amp_true, amp_est, min_agreement=0.0).assignment == {0: 0}
+    weak = score_against_truth(amp_true, amp_est)  # SpikeInterface's match_score default, 0.5
+    assert weak.min_agreement == 0.5 and weak.to_dict()["min_agreement"] == 0.5
     assert weak.assignment == {0: None}
     assert (weak.overall["tp"], weak.overall["fp"], weak.overall["fn"]) == (0, 4, 10)
+    assert weak.overall["n_matched"] == 0 and weak.overall["unit_mean_f1"] == 0.0
 
 
+def test_unit_mean_differs_from_pooled_when_units_differ_in_size():
+    """Pooled F1 follows the big unit; the mean over units weighs each true unit once."""
+    big, small = np.arange(40) * 10 + 3, np.arange(4) * 100 + 7
+    amp_true = amplitudes_from_trains([big, small], 450)
+    amp_est = amplitudes_from_trains([big, small[:2]], 450)  # small unit: recall 0.5, precision 1
+    o = score_against_truth(amp_true, amp_est, tolerance=0).overall
+    assert o["n_matched"] == 2
+    assert o["recall"] == pytest.approx(42 / 44)
+    assert o["unit_mean_recall"] == pytest.approx((1.0 + 0.5) / 2)
+    assert o["unit_mean_f1"] == pytest.approx((1.0 + 2 / 3) / 2)
+    assert o["unit_mean_precision"] == 1.0
+
+
+@pytest.mark.parametrize("min_agreement", [0.0, 0.5])
 @pytest.mark.parametrize("seed", range(12))
-def test_random_sorts_match_reference(seed):
+def test_random_sorts_match_reference(seed, min_agreement):
     rng = np.random.default_rng(100 + seed)
     n_samples, tol = 300, int(rng.integers(0, 4))
     k_true, k_est = int(rng.integers(1, 4)), int(rng.integers(1, 5))
@@ -358,9 +376,12 @@ def test_random_sorts_match_reference(seed):
         extra = rng.integers(0, n_samples, size=int(rng.integers(0, 6)))
         est_trains.append(np.unique(np.concatenate([noisy, extra])))
     score = score_against_truth(
-        amplitudes_from_trains(true_trains, n_samples), amplitudes_from_trains(est_trains, n_samples), tolerance=tol
+        amplitudes_from_trains(true_trains, n_samples),
+        amplitudes_from_trains(est_trains, n_samples),
+        tolerance=tol,
+        min_agreement=min_agreement,
     )
-    counts, agreement, best_total = reference_score(true_trains, est_trains, tol)
+    counts, agreement, best_total = reference_score(true_trains, est_trains, tol, min_agreement)
     np.testing.assert_allclose(score.agreement_matrix, agreement)
     chosen = sum(agreement[i, j] for i, j in score.assignment.items() if j is not None)
     assert chosen == pytest.approx(best_total)
@@ -371,7 +392,7 @@ def test_random_sorts_match_reference(seed):
     for i, row in enumerate(score.per_unit):
         j = score.assignment[i]
         if j is not None:
-            assert agreement[i, j] > 0
+            assert agreement[i, j] > 0 and agreement[i, j] >= min_agreement
             assert row["tp"] == counts[i, j]
             assert row["fp"] == len(est_trains[j]) - counts[i, j]
         assert row["tp"] + row["fn"] == len(true_trains[i])
@@ -420,6 +441,11 @@ def test_to_dict_is_json_serialisable():
         "fp",
         "fn",
         "template_similarity",
+        "unit_mean_precision",
+        "unit_mean_recall",
+        "unit_mean_f1",
+        "unit_mean_accuracy",
+        "n_matched",
     }
     assert payload["overall"]["template_similarity"] == pytest.approx(1.0)
 

@@ -187,6 +187,21 @@ def motifs_fit(
     tolerance: int = typer.Option(2, "--tolerance", help="Spike matching tolerance (samples) for ground truth."),
     series: str | None = typer.Option(None, "--series", help="NWB only: name or path of the TimeSeries."),
     device: Device = "auto",
+    behaviour: Path | None = typer.Option(
+        None,
+        "--behaviour",
+        help="Behaviour signal from the same moment (e.g. a song spectrogram; npz, npy, csv, NWB or .mat): "
+        "event-triggered averages around each unit's events and a permutation p-value per unit.",
+    ),
+    behaviour_key: str | None = typer.Option(
+        None, "--behaviour-key", help="--behaviour .mat/.npz: the variable holding it (e.g. SONG)."
+    ),
+    behaviour_channels_first: bool = typer.Option(
+        False, "--behaviour-channels-first", help="--behaviour is stored features x time (as seqNMF's SONG)."
+    ),
+    behaviour_fs: str | None = typer.Option(
+        None, "--behaviour-fs", help="Behaviour sampling rate in Hz, or the variable holding it (e.g. SONGfs)."
+    ),
 ) -> None:
     """Fit a Conv-NMF model (templates + sparse spikes) to a multichannel signal."""
     s = api.motifs_fit(
@@ -209,6 +224,10 @@ def motifs_fit(
         channels_first=channels_first,
         fs=fs,
         holdout_time=holdout_time,
+        behaviour=behaviour,
+        behaviour_key=behaviour_key,
+        behaviour_channels_first=behaviour_channels_first,
+        behaviour_fs=behaviour_fs,
     )
     typer.echo(f"Found {s['metrics']['n_spikes']} putative spikes (R2 = {s['metrics']['r2']:.2f}) -> {out}")
     _echo_metrics(
@@ -218,6 +237,7 @@ def motifs_fit(
             "seconds",
             "heldout_r2",
             "n_significant",
+            "n_behaviour_locked",
             "spike_precision",
             "spike_recall",
             "spike_f1",

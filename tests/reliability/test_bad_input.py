@@ -152,6 +152,14 @@ CASES = {
         ["got 7", "[1, 5]", "6 channels x width 5"],
     ),
     "motifs-zero-sweeps": (("motifs", "fit", "signal.npz", "-k", "2", "-d", "5", "--max-iter", "0"), ["got 0", ">= 1"]),
+    "motifs-behaviour-without-rate": (
+        ("motifs", "fit", "signal.npz", "-k", "2", "-d", "5", "--behaviour", "signal.npz"),
+        ["--behaviour", "no sampling rate", "--fs"],
+    ),
+    "motifs-behaviour-missing": (
+        ("motifs", "fit", "signal.npz", "-k", "2", "-d", "5", "--fs", "100", "--behaviour", "song.csv"),
+        ["song.csv", "file not found"],
+    ),
     "motifs-select-more-units-than-fit": (
         ("motifs", "select", "signal.npz", "--components", "2-41", "-d", "5"),
         ["got 41", "[1, 40]"],

@@ -3,6 +3,8 @@
 ``ConvNMF`` is the estimator; ``select_n_components`` chooses K on held-out entries;
 ``score_against_truth`` scores a fit against simulated ground truth (SpikeInterface definitions);
 ``evaluate_heldout`` scores it on held-out data (held-out R², seqNMF's significance test per unit);
+``behaviour_locking`` relates each unit's events to a behaviour signal (event-triggered averages and a
+circular-shift permutation test);
 ``simulate_convnmf`` makes data with known motifs. :mod:`neurocine.motifs.screenome` reads and bins
 phone-screen logs into the multichannel series Conv-NMF takes.
 """
@@ -13,6 +15,8 @@ from neurocine._lazy import lazy_exports
 
 _EXPORTS = {
     "ConvNMF": "neurocine.motifs.convnmf",
+    "BehaviourLocking": "neurocine.motifs.behaviour",
+    "behaviour_locking": "neurocine.motifs.behaviour",
     "evaluate_heldout": "neurocine.motifs.heldout",
     "significance_test": "neurocine.motifs.heldout",
     "select_n_components": "neurocine.motifs.selection",
@@ -27,6 +31,8 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "BehaviourLocking",
+    "behaviour_locking",
     "ConvNMF",
     "ConvNMFSimulation",
     "evaluate_heldout",

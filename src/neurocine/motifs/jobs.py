@@ -90,10 +90,12 @@ def fit_figures(
     title: str = "",
     prefix: str = "",
     amplitudes: np.ndarray | None = None,
+    split: int | None = None,
 ) -> None:
     """Write the figures of one fitted model into a result folder (file names get ``prefix``).
 
-    ``amplitudes`` (T, K) are drawn over ``data`` (default the model's fitted ``amplitudes_``).
+    ``amplitudes`` (T, K) are drawn over ``data`` (default the model's fitted ``amplitudes_``);
+    ``split`` is the first held-out sample, marked on ``sequences.png`` (nonnegative models only).
     """
     from neurocine.motifs.plotting import plot_ground_truth_comparison, plot_log_likelihood, plot_model
 
@@ -119,6 +121,24 @@ def fit_figures(
         caption="Log-likelihood of the model after each iteration of the fit. It should rise and level off; "
         "a curve still climbing at the end means the fit stopped before converging.",
     )
+    if getattr(model, "nonnegative", False):
+        from neurocine.motifs.plotting import plot_sequences
+
+        res.save_figure(
+            f"{prefix}sequences.png",
+            plot_sequences(
+                data,
+                model.templates_,
+                model.amplitudes_ if amplitudes is None else amplitudes,
+                sampling_rate=sampling_rate,
+                split=split,
+                title=title,
+            ),
+            caption="seqNMF's view: channels sorted by the unit and lag where their template peaks, so that each "
+            "sequence is a diagonal in its template (left) and, each time it plays, in the data (right); above, "
+            "each unit's events. Diagonals in the data that no event marks are sequences the fit missed"
+            + ("; the dashed line is where the held-out part starts." if split is not None else "."),
+        )
     if truth is not None and score is not None and "templates" in truth:
         f1 = {u["unit"]: u["f1"] for u in score.per_unit}
         res.save_figure(
@@ -160,6 +180,7 @@ def fit_to_folder(
     prefix: str = "",
     n_train: int | None = None,
     seed: int | None = None,
+    behaviour: tuple[np.ndarray, float] | None = None,
 ) -> dict[str, Any]:
     """Fit ``model`` to ``data`` and store its arrays, metrics and figures in ``res``.
 
@@ -168,6 +189,9 @@ def fit_to_folder(
     gain ``heldout_r2``, ``pvalues``, ``significant``, ``n_significant``, ``heldout_skewness``,
     ``n_null`` and ``n_train``, and the stored amplitudes cover the whole recording (fitted on the
     first part, found with the templates fixed on the held-out part).
+
+    ``behaviour`` = (signal (T_b, F), rate in Hz) adds the behaviour locking of every unit's events
+    (:func:`behaviour_to_folder`; needs ``sampling_rate``).
 
     Returns the metrics (the caller decides where they go in ``summary.json``).
     """
@@ -201,6 +225,17 @@ def fit_to_folder(
                 "n_null": ev["n_null"],
             }
         )
+        from neurocine.motifs.plotting import plot_significance
+
+        res.save_figure(
+            f"{prefix}significance.png",
+            plot_significance(
+                heldout.test.skewness, heldout.test.null_skewness, heldout.pvalues, alpha=heldout.test.alpha
+            ),
+            caption="seqNMF's test on the held-out part: each unit's template overlap with the held-out data is "
+            "right-skewed when its sequence recurs there (dot), unlike templates whose channels are shifted at "
+            "random (boxes). Filled dots and coloured bars are significant (p below the dashed alpha / K line).",
+        )
     score = None
     if truth is not None and "amplitudes" in truth:
         score = score_against_truth(
@@ -213,6 +248,7 @@ def fit_to_folder(
                 "spike_recall": o["recall"],
                 "spike_f1": o["f1"],
                 "spike_accuracy": o["accuracy"],
+                "spike_f1_unit_mean": o["unit_mean_f1"],
                 "template_similarity": o["template_similarity"],
                 "n_true_spikes": o["n_true"],
             }
@@ -235,8 +271,65 @@ def fit_to_folder(
         title=title,
         prefix=prefix,
         amplitudes=amplitudes,
+        split=n_train,
     )
+    if behaviour is not None:
+        metrics.update(
+            behaviour_to_folder(
+                res, amplitudes, *behaviour, sampling_rate=sampling_rate, width=model.width, seed=seed, prefix=prefix
+            )
+        )
     return metrics
+
+
+def behaviour_to_folder(
+    res: JobFolder,
+    amplitudes: np.ndarray,
+    signal: np.ndarray,
+    rate: float,
+    *,
+    sampling_rate: float,
+    width: int,
+    seed: int | None = None,
+    prefix: str = "",
+) -> dict[str, Any]:
+    """Behaviour locking of each unit's events (:func:`neurocine.motifs.behaviour.behaviour_locking`).
+
+    The window runs from half a template before each event to one and a half after it. Writes
+    ``behaviour.npz`` (``lags`` (L,) s, ``averages`` (K, L, F), ``baseline`` (F,), ``pvalues``,
+    ``null_statistic``) and ``behaviour.png``; returns the metrics ``behaviour_pvalues``,
+    ``behaviour_locked``, ``n_behaviour_locked``, ``behaviour_n_events``, ``behaviour_window``.
+    """
+    from neurocine.motifs.behaviour import behaviour_locking
+    from neurocine.motifs.plotting import plot_behaviour_locking
+
+    window = (-0.5 * width / sampling_rate, 1.5 * width / sampling_rate)
+    lock = behaviour_locking(
+        amplitudes, signal, sampling_rate=sampling_rate, behaviour_rate=rate, window=window, random_state=seed
+    )
+    res.save_arrays(
+        f"{prefix}behaviour.npz",
+        lags=lock.lags,
+        averages=lock.averages,
+        baseline=lock.baseline,
+        pvalues=lock.pvalues,
+        null_statistic=lock.null_statistic,
+    )
+    res.save_figure(
+        f"{prefix}behaviour.png",
+        plot_behaviour_locking(lock),
+        caption="The behaviour around each unit's events (averaged over its events, minus the behaviour's overall "
+        "mean; 0 s is the event), with the permutation p-value of that average against the same events shifted "
+        "circularly in time (* below 0.05). A locked unit shows a consistent pattern; an unlocked one, noise.",
+    )
+    d = lock.to_dict()
+    return {
+        "behaviour_pvalues": d["pvalues"],
+        "behaviour_locked": d["locked"],
+        "n_behaviour_locked": d["n_locked"],
+        "behaviour_n_events": d["n_events"],
+        "behaviour_window": d["window"],
+    }
 
 
 def _model_params(
@@ -282,6 +375,46 @@ def _holdout_split(holdout_time: float | None, n_timesteps: int, width: int) -> 
     return n_train
 
 
+def _read_behaviour(
+    path: str | os.PathLike | None,
+    key: str | None,
+    channels_first: bool,
+    fs: float | str | None,
+    neural_rate: float | None,
+    n_timesteps: int,
+) -> tuple[np.ndarray, float] | None:
+    """The ``--behaviour`` signal (T_b, F) and its rate (Hz), checked before any folder is made."""
+    if path is None:
+        for flag, value in (
+            ("--behaviour-key", key),
+            ("--behaviour-fs", fs),
+            ("--behaviour-channels-first", channels_first),
+        ):
+            if value not in (None, False):
+                raise InputError(f"{flag}: got {value!r} without --behaviour; expected --behaviour FILE with it")
+        return None
+    if neural_rate is None:
+        raise InputError(
+            f"--behaviour {path}: the neural recording has no sampling rate; expected --fs (Hz, or the variable "
+            "holding it) so that its events can be placed on the behaviour's clock"
+        )
+    sig = read_signal_matrix(path, key=key, channels_first=channels_first, sampling_rate=fs, dtype=None)
+    rate = sig.sampling_rate
+    if rate is None and sig.timestamps is not None and len(sig.timestamps) > 1:
+        rate = 1.0 / float(np.median(np.diff(sig.timestamps)))
+    if rate is None:
+        raise InputError(
+            f"--behaviour {path}: no sampling rate in the file; expected --behaviour-fs (Hz, or the variable holding it)"
+        )
+    span, needed = len(sig.data) / rate, (n_timesteps - 0.5) / neural_rate
+    if span < needed:
+        raise InputError(
+            f"--behaviour {path}: covers {span:.3f} s ({len(sig.data)} samples at {rate:g} Hz); expected at least "
+            f"the neural recording's {n_timesteps / neural_rate:.3f} s, starting with it"
+        )
+    return sig.data, float(rate)
+
+
 def run_fit(
     input_path: str | os.PathLike,
     out: str | os.PathLike,
@@ -303,6 +436,10 @@ def run_fit(
     channels_first: bool = False,
     fs: float | str | None = None,
     holdout_time: float | None = None,
+    behaviour: str | os.PathLike | None = None,
+    behaviour_key: str | None = None,
+    behaviour_channels_first: bool = False,
+    behaviour_fs: float | str | None = None,
 ) -> JobResult:
     """Fit a Conv-NMF model to a signal file and write the result folder.
 
@@ -320,12 +457,22 @@ def run_fit(
     the signal, whether it is stored channels x time, and the sampling rate in Hz
     or the name of the variable holding it (``fs="VIDEOfs"``).
 
+    ``behaviour`` names a behaviour signal recorded from the same moment (a song spectrogram, a
+    running speed; any file :func:`~neurocine.io.signals.read_signal_matrix` reads, with
+    ``behaviour_key``, ``behaviour_channels_first`` and ``behaviour_fs`` as ``key``,
+    ``channels_first`` and ``fs`` above): each unit's events over the whole recording are related to
+    it by :func:`neurocine.motifs.behaviour.behaviour_locking` (:func:`behaviour_to_folder`), adding
+    ``behaviour_pvalues``, ``behaviour_locked``, ``n_behaviour_locked``, ``behaviour_n_events`` and
+    ``behaviour_window`` to ``summary.json``, ``behaviour.npz`` and ``behaviour.png``. It needs the
+    neural sampling rate (from the file or ``fs``) and the behaviour's.
+
     ``summary.json`` metrics: ``n_spikes``, ``r2``, ``n_iter``,
     ``log_likelihoods``, ``seconds`` (wall time of the fit), ``noise_std``
     and, when the input carries ground truth (``templates``/``amplitudes`` in
     an npz), ``spike_precision``, ``spike_recall``, ``spike_f1``,
     ``template_similarity``. Arrays in ``fit.npz``; figures ``model.png``,
-    ``log_likelihood.png`` (and ``ground_truth.png``).
+    ``log_likelihood.png`` (and ``ground_truth.png``; ``sequences.png`` for nonnegative
+    templates; ``significance.png`` with ``holdout_time``).
 
     Returns
     -------
@@ -346,6 +493,9 @@ def run_fit(
     )  # fail before creating any folder
     if not (isinstance(tolerance, int) and tolerance >= 0):
         raise InputError(f"--tolerance: got {tolerance!r}, expected an integer >= 0 (samples)")
+    behaviour_signal = _read_behaviour(
+        behaviour, behaviour_key, behaviour_channels_first, behaviour_fs, signal.sampling_rate, signal.n_timesteps
+    )
     job_params = {
         "input": str(input_path),
         **params,
@@ -355,6 +505,10 @@ def run_fit(
         "channels_first": channels_first,
         "fs": fs,
         "holdout_time": holdout_time,
+        "behaviour": None if behaviour is None else str(behaviour),
+        "behaviour_key": behaviour_key,
+        "behaviour_channels_first": behaviour_channels_first,
+        "behaviour_fs": behaviour_fs,
     }
     with JobFolder(out, job_params, job="motifs fit") as res:
         res.extra["input"] = {
@@ -374,6 +528,7 @@ def run_fit(
             title=f"{Path(input_path).name}: K = {components}, {solver} solver",
             n_train=n_train,
             seed=seed,
+            behaviour=behaviour_signal,
         )
         res.metrics.update(metrics)
         res.timings["fit_seconds"] = metrics["seconds"]

@@ -34,6 +34,10 @@ __all__ = [
     "plot_log_likelihood",
     "plot_k_selection",
     "plot_ground_truth_comparison",
+    "sequence_order",
+    "plot_sequences",
+    "plot_significance",
+    "plot_behaviour_locking",
 ]
 
 # gids set on the artists the figures add, so callers and tests can find them.
@@ -806,4 +810,318 @@ def plot_ground_truth_comparison(
         )
     # K_true >= 1, so at least one heat map was drawn
     fig.colorbar(image, ax=axes, shrink=0.6, label="template value" + (" (unit norm)" if normalize else ""))
+    return fig
+
+
+# --------------------------------------------------------------------------- seqNMF-style figures
+
+
+def sequence_order(templates) -> np.ndarray:
+    """Channel order that turns sequences into diagonals (seqNMF's sorted display).
+
+    Each channel is assigned to the unit and lag where its template weight peaks
+    (``argmax`` over units and lags of ``templates[:, n, :]``) and channels are sorted by
+    (unit, lag): the channels of unit 0 first, in the order they fire in its sequence.
+    Channels with no weight anywhere go last.
+
+    Parameters
+    ----------
+    templates : array_like, shape (K, N, D)
+
+    Returns
+    -------
+    ndarray of int, shape (N,)
+        A permutation of the channels: ``data[:, order]`` is the sorted data.
+
+    Examples
+    --------
+    >>> w = np.zeros((2, 4, 3))
+    >>> w[0, 2, 0] = w[0, 0, 2] = 1.0       # unit 0: channel 2, then channel 0
+    >>> w[1, 3, 1] = 1.0                    # unit 1: channel 3
+    >>> sequence_order(w).tolist()
+    [2, 0, 3, 1]
+    """
+    w = _array("templates", templates, 3, "shape (K units, N channels, D lags)")
+    k_units, n_ch, d_len = w.shape
+    flat = w.transpose(1, 0, 2).reshape(n_ch, k_units * d_len)
+    unit, lag = np.divmod(flat.argmax(axis=1), d_len)
+    unit = np.where(flat.max(axis=1) > 0, unit, k_units)  # silent channels last
+    return np.lexsort((lag, unit))
+
+
+def plot_sequences(
+    data,
+    templates,
+    amplitudes,
+    *,
+    sampling_rate=None,
+    units=None,
+    split: int | None = None,
+    title: str | None = None,
+    figsize=None,
+):
+    """seqNMF's view of a fit: sorted data heat map, the templates beside it, the unit events above.
+
+    Channels are ordered by :func:`sequence_order`, so each unit's sequence is a diagonal both in its
+    template (left) and, each time it plays, in the data (right). Above the data, each unit's
+    amplitudes over time, in its colour (:func:`unit_colors`).
+
+    Parameters
+    ----------
+    data : array_like, shape (T, N)
+    templates : array_like, shape (K, N, D)
+    amplitudes : array_like, shape (T, K)
+        Events (> 0) of each unit.
+    sampling_rate : float, optional
+        Samples per second: time and lags in seconds, else in samples.
+    units : sequence of int, optional
+        Units drawn (default: those with at least one event, or all when none has).
+    split : int, optional
+        First held-out sample: a dashed line marks where the held-out part starts.
+    title : str, optional
+    figsize : (float, float), optional
+        Inches; default ``(12, 2 + 0.06 * N)`` (at least 5 tall).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Three axes: events, templates, data.
+
+    Examples
+    --------
+    >>> from neurocine.motifs.simulate import simulate_convnmf
+    >>> sim = simulate_convnmf(7)
+    >>> fig = plot_sequences(sim.data.clip(0), sim.templates.clip(0), sim.amplitudes, split=450)
+    >>> len(fig.axes)
+    3
+    """
+    x = _array("data", data, 2, "shape (T samples, N channels)")
+    w = _array("templates", templates, 3, "shape (K units, N channels, D lags)")
+    a = _array("amplitudes", amplitudes, 2, "shape (T samples, K units)")
+    if w.shape[1] != x.shape[1] or a.shape != (x.shape[0], w.shape[0]):
+        raise InputError(
+            f"templates {w.shape} and amplitudes {a.shape}: expected (K, N, D) and (T, K) with data's (T, N) = {x.shape}"
+        )
+    fs = _check_sampling_rate(sampling_rate)
+    k_units, n_ch, d_len = w.shape
+    if units is None:
+        units = [k for k in range(k_units) if (a[:, k] > 0).any()] or list(range(k_units))
+    units = [int(k) for k in units]
+    if not units or any(not 0 <= k < k_units for k in units):
+        raise InputError(f"units: got {units!r}, expected unit indices in 0..{k_units - 1}")
+    order = sequence_order(w[units])
+    step = 1.0 / fs if fs else 1.0
+    colors = unit_colors(k_units)
+
+    plt = _pyplot()
+    if figsize is None:
+        figsize = (12.0, max(5.0, 2.0 + 0.06 * n_ch))
+    fig = plt.figure(figsize=figsize, layout="constrained")
+    grid = fig.add_gridspec(
+        2, 2, width_ratios=[max(1, len(units)) * d_len, 3 * x.shape[0] // 4 + d_len], height_ratios=[1, 4]
+    )
+    ax_h = fig.add_subplot(grid[0, 1])
+    ax_w = fig.add_subplot(grid[1, 0])
+    ax_x = fig.add_subplot(grid[1, 1], sharex=ax_h, sharey=ax_w)
+    top = float(np.quantile(x[x > 0], 0.99)) if (x > 0).any() else 1.0
+    ax_x.imshow(
+        x[:, order].T,
+        aspect="auto",
+        cmap="gray_r",
+        interpolation="nearest",
+        vmin=0,
+        vmax=top,
+        extent=(0, x.shape[0] * step, n_ch - 0.5, -0.5),
+    )
+    tiles = np.hstack([w[k][order] for k in units])
+    ax_w.imshow(
+        tiles,
+        aspect="auto",
+        cmap="gray_r",
+        interpolation="nearest",
+        vmin=0,
+        vmax=max(float(tiles.max()), 1e-12),
+        extent=(0, len(units) * d_len * step, n_ch - 0.5, -0.5),
+    )
+    for i, k in enumerate(units):
+        ax_w.axvline(i * d_len * step, color=colors[k], lw=2)
+        t = np.flatnonzero(a[:, k] > 0)
+        ax_h.vlines(t * step, 0, a[t, k], color=colors[k], lw=1.5, label=f"unit {k}")
+    ax_w.set_xticks([(i + 0.5) * d_len * step for i in range(len(units))], [str(k) for k in units])
+    ax_w.set_xlabel("unit (templates)")
+    ax_w.set_ylabel("channel, sorted by unit and lag of its peak")
+    ax_x.set_xlabel("time (s)" if fs else "time (samples)")
+    ax_x.tick_params(axis="y", left=False, labelleft=False)
+    ax_h.set_ylabel("amplitude")
+    ax_h.tick_params(axis="x", labelbottom=False)
+    for side in ("top", "right"):
+        ax_h.spines[side].set_visible(False)
+    if split is not None:
+        for ax in (ax_h, ax_x):
+            ax.axvline(split * step, color="tab:red", ls="--", lw=1)
+        ax_h.text(
+            split * step,
+            1.0,
+            " held out",
+            color="tab:red",
+            transform=ax_h.get_xaxis_transform(),
+            va="top",
+            fontsize="small",
+        )
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_significance(skewness, null_skewness, pvalues, *, alpha: float = 0.05, figsize=None):
+    """seqNMF's held-out significance per unit: each template's skewness against its null templates'.
+
+    Left: per unit, the distribution of the null templates' overlap skewness (a box: quartiles, whiskers
+    at the 5th and 95th percentiles) and the unit's own (a dot, filled in the unit's colour when it is
+    significant). Right: the p-values on a log axis with the Bonferroni threshold ``alpha / K``.
+
+    Parameters
+    ----------
+    skewness : array_like, shape (K,)
+        Observed skewness (NaN for an untestable unit); ``SignificanceTest.skewness``.
+    null_skewness : array_like, shape (K, n_null)
+        ``SignificanceTest.null_skewness``.
+    pvalues : array_like, shape (K,)
+    alpha : float, default 0.05
+        Family-wise level; units with ``p < alpha / K`` are significant.
+    figsize : (float, float), optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two axes: skewness, p-values.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> fig = plot_significance([3.0, 0.1], rng.normal(size=(2, 40)), [0.02, 0.6])
+    >>> len(fig.axes)
+    2
+    """
+    obs = _array("skewness", skewness, 1, "shape (K,)", allow_nan=True)
+    null = _array("null_skewness", null_skewness, 2, "shape (K, n_null)", allow_nan=True)
+    p = _array("pvalues", pvalues, 1, "shape (K,)")
+    if null.shape[0] != obs.size or p.size != obs.size:
+        raise InputError(
+            f"null_skewness {null.shape}, pvalues {p.shape}: expected (K, n_null) and (K,), K = {obs.size}"
+        )
+    k_units = obs.size
+    threshold = alpha / k_units
+    colors = unit_colors(k_units)
+    plt = _pyplot()
+    fig, (ax_s, ax_p) = plt.subplots(
+        1, 2, figsize=figsize or (max(6.0, 1.0 + 0.9 * k_units), 3.5), layout="constrained"
+    )
+    finite = [row[np.isfinite(row)] for row in null]
+    ax_s.boxplot(
+        [r if r.size else [np.nan] for r in finite],
+        positions=range(k_units),
+        whis=(5, 95),
+        showfliers=False,
+        widths=0.6,
+    )
+    sig = p < threshold
+    for k in range(k_units):
+        ax_s.plot(k, obs[k], "o", ms=8, mec=colors[k], mfc=colors[k] if sig[k] else "white", mew=2)
+        ax_p.bar(k, p[k], color=colors[k] if sig[k] else "0.8")
+    ax_s.set_xticks(range(k_units), [str(k) for k in range(k_units)])
+    ax_s.set_xlabel("unit")
+    ax_s.set_ylabel("skewness of the held-out overlap")
+    ax_p.axhline(threshold, color="tab:red", ls="--", lw=1, label=f"alpha / K = {threshold:.3g}")
+    ax_p.set_yscale("log")
+    ax_p.set_xticks(range(k_units), [str(k) for k in range(k_units)])
+    ax_p.set_xlabel("unit")
+    ax_p.set_ylabel("p-value")
+    ax_p.legend(frameon=False, fontsize="small")
+    ax_p.set_title(f"{int(sig.sum())} of {k_units} significant", loc="left", fontsize="medium")
+    for ax in (ax_s, ax_p):
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+    return fig
+
+
+def plot_behaviour_locking(locking, *, units=None, feature_label: str = "feature", figsize=None):
+    """Event-triggered averages of a behaviour signal, one panel per unit, with the locking p-value.
+
+    A multi-feature behaviour (a spectrogram) is drawn as an image (features up, lags across) of the
+    average minus the behaviour's overall mean; a single trace as a line over its mean (dashed).
+
+    Parameters
+    ----------
+    locking : BehaviourLocking
+        The result of :func:`neurocine.motifs.behaviour.behaviour_locking`.
+    units : sequence of int, optional
+        Units drawn (default: those with events).
+    feature_label : str, default "feature"
+        Name of the behaviour's feature axis (e.g. "frequency bin").
+    figsize : (float, float), optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes per unit drawn.
+
+    Examples
+    --------
+    >>> from neurocine.motifs.behaviour import behaviour_locking
+    >>> rng = np.random.default_rng(0)
+    >>> amps = np.zeros((300, 2)); amps[rng.choice(280, 10, replace=False)] = 1.0
+    >>> res = behaviour_locking(amps, rng.normal(size=(3000, 4)), sampling_rate=10, behaviour_rate=100)
+    >>> len(plot_behaviour_locking(res).axes)
+    2
+    """
+    avg = np.asarray(locking.averages)
+    k_units, _, n_feat = avg.shape
+    if units is None:
+        units = [k for k in range(k_units) if locking.n_events[k] > 0] or list(range(k_units))
+    units = [int(k) for k in units]
+    colors = unit_colors(k_units)
+    lags = np.asarray(locking.lags)
+    plt = _pyplot()
+    cols = min(5, len(units))
+    rows = -(-len(units) // cols)
+    fig, axes = plt.subplots(
+        rows,
+        cols,
+        figsize=figsize or (2.6 * cols, 2.3 * rows + 0.4),
+        squeeze=False,
+        sharex=True,
+        sharey=True,
+        layout="constrained",
+    )
+    dev = avg - np.asarray(locking.baseline)[None, None, :]
+    lim = float(np.nanmax(np.abs(dev[units]))) if np.isfinite(dev[units]).any() else 1.0
+    for ax, k in zip(axes.flat, units):
+        if n_feat > 1:
+            ax.imshow(
+                dev[k].T,
+                aspect="auto",
+                origin="lower",
+                cmap="RdBu_r",
+                vmin=-lim,
+                vmax=lim,
+                extent=(lags[0], lags[-1], -0.5, n_feat - 0.5),
+                interpolation="nearest",
+            )
+        else:
+            ax.plot(lags, avg[k, :, 0], color=colors[k], lw=1.5)
+            ax.axhline(float(locking.baseline[0]), color="0.5", ls="--", lw=1)
+        ax.axvline(0, color="k", lw=0.8)
+        mark = "*" if locking.pvalues[k] < locking.alpha else ""
+        ax.set_title(
+            f"unit {k}: p = {locking.pvalues[k]:.3g}{mark} (n = {locking.n_events[k]})",
+            fontsize="small",
+            color=colors[k],
+        )
+    for ax in axes.flat[len(units) :]:
+        ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel("time from event (s)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel(feature_label if n_feat > 1 else "behaviour")
     return fig

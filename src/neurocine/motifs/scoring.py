@@ -13,14 +13,16 @@ Hungarian method) does it:
    over union of the two spike trains).
 3. Assign true units to estimated units with the Hungarian algorithm
    (``scipy.optimize.linear_sum_assignment``) maximising the summed agreement;
-   assigned pairs whose agreement is 0 (or below ``min_agreement``) are left
-   unmatched.
+   assigned pairs whose agreement is 0 or below ``min_agreement`` (0.5 by
+   default, SpikeInterface's ``match_score``) are left unmatched.
 4. Per true unit: ``tp`` = matched spikes with its assigned unit, ``fn`` =
    its spikes not matched, ``fp`` = spikes of its assigned unit not matched;
    accuracy ``tp / (tp + fn + fp)``, precision ``tp / (tp + fp)``, recall
    ``tp / (tp + fn)``, F1. Overall: the counts pooled over all units
    (unassigned estimated units add all their spikes to ``fp``, unassigned
-   true units all theirs to ``fn``) and the same formulas.
+   true units all theirs to ``fn``) and the same formulas; and the mean of the
+   per-unit figures over the true units (``unit_mean_*``), which a few large
+   units cannot carry.
 
 Templates, when given, are compared with a lag-aligned cosine
 (:func:`lagged_cosine`).
@@ -332,13 +334,18 @@ class GroundTruthScore:
         matched template, 0.0 when unmatched, ``None`` without templates).
     overall : dict
         Pooled counts ``n_true``, ``n_est``, ``tp``, ``fp``, ``fn`` and
-        ``precision``, ``recall``, ``f1``, ``accuracy`` computed from them;
+        ``precision``, ``recall``, ``f1``, ``accuracy`` computed from them
+        (pooled); ``unit_mean_precision``, ``unit_mean_recall``,
+        ``unit_mean_f1``, ``unit_mean_accuracy``: the per-unit figures averaged
+        over the true units (unmatched ones count 0); ``n_matched`` true units;
         ``template_similarity`` is the mean over all true units (unmatched
         ones count 0), ``None`` without templates.
     agreement_matrix : ndarray, shape (K_true, K_est)
         Agreement scores of every (true, estimated) pair.
     tolerance : float
         The matching tolerance in samples.
+    min_agreement : float
+        The least agreement of a matched pair.
     """
 
     assignment: dict
@@ -346,11 +353,13 @@ class GroundTruthScore:
     overall: dict
     agreement_matrix: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     tolerance: float = 2
+    min_agreement: float = 0.5
 
     def to_dict(self) -> dict:
         """Plain-Python (JSON-serialisable) copy; assignment keys become strings."""
         return {
             "tolerance": float(self.tolerance),
+            "min_agreement": float(self.min_agreement),
             "assignment": {str(k): (None if v is None else int(v)) for k, v in self.assignment.items()},
             "per_unit": [dict(row) for row in self.per_unit],
             "overall": dict(self.overall),
@@ -359,7 +368,7 @@ class GroundTruthScore:
 
 
 def score_against_truth(
-    true_amplitudes, est_amplitudes, true_templates=None, est_templates=None, tolerance=2, *, min_agreement: float = 0.0
+    true_amplitudes, est_amplitudes, true_templates=None, est_templates=None, tolerance=2, *, min_agreement: float = 0.5
 ) -> GroundTruthScore:
     """Score a sort against ground truth (SpikeInterface ground-truth comparison, Hungarian match).
 
@@ -376,10 +385,11 @@ def score_against_truth(
         ``width`` than the simulation's can still be scored.
     tolerance : float, default 2
         Spike-time tolerance in samples (see :func:`match_spike_trains`).
-    min_agreement : float, default 0.0
+    min_agreement : float, default 0.5
         Assigned pairs with agreement below this (or equal to 0) count as
         unmatched; scores below it are zeroed before the Hungarian step, as
-        SpikeInterface does with ``match_score`` (whose default there is 0.5).
+        SpikeInterface does with ``match_score`` (whose default is also 0.5).
+        0 matches any overlapping pair, which flatters a weak sort.
 
     Returns
     -------
@@ -477,7 +487,15 @@ def score_against_truth(
     fp_sum += int(sum(int(n_est[j]) for j in range(k_est) if j not in matched_est))
     overall = {"n_true": int(n_true.sum()), "n_est": int(n_est.sum()), "tp": tp_sum, "fp": fp_sum, "fn": fn_sum}
     overall.update(_metrics(tp_sum, fp_sum, fn_sum))
+    for name in ("precision", "recall", "f1", "accuracy"):
+        overall[f"unit_mean_{name}"] = float(np.mean([row[name] for row in per_unit])) if per_unit else 0.0
+    overall["n_matched"] = sum(j is not None for j in assignment.values())
     overall["template_similarity"] = (sim_sum / k_true if k_true else 0.0) if with_templates else None
     return GroundTruthScore(
-        assignment=assignment, per_unit=per_unit, overall=overall, agreement_matrix=agreement, tolerance=tolerance
+        assignment=assignment,
+        per_unit=per_unit,
+        overall=overall,
+        agreement_matrix=agreement,
+        tolerance=tolerance,
+        min_agreement=float(min_agreement),
     )

@@ -70,6 +70,8 @@ LABELS: dict[str, Label] = {
     "spike_precision": Label("spike precision", fmt=_R),
     "spike_recall": Label("spike recall", fmt=_R),
     "spike_accuracy": Label("spike accuracy", fmt=_R),
+    "spike_f1_unit_mean": Label("spike F1, mean over true units", fmt=_R),
+    "n_behaviour_locked": Label("units locked to the behaviour (p < 0.05)", fmt="d"),
     "template_similarity": Label("template similarity to the truth (cosine)", fmt=_R),
     "n_iter": Label("iterations", fmt="d"),
     "converged": Label("converged"),
