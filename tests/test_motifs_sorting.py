@@ -31,7 +31,7 @@ def realdata_file(relative: str) -> Path:
 
 @pytest.fixture(scope="module")
 def tetrode():
-    return simulate_tetrode(0, seconds=8.0)
+    return simulate_tetrode(0, seconds=6.0)
 
 
 @pytest.fixture(scope="module")
@@ -121,13 +121,13 @@ def test_unit_quality_snr_and_peak_to_peak():
 @pytest.fixture(scope="module")
 def raw_file(tmp_path_factory, tetrode):
     path = tmp_path_factory.mktemp("raw") / "tetrode.raw"
-    np.round(tetrode.data[: int(4 * tetrode.sampling_rate)]).astype(np.int16).tofile(path)
+    np.round(tetrode.data[: int(3 * tetrode.sampling_rate)]).astype(np.int16).tofile(path)
     return path
 
 
 def test_raw_reader_and_bad_sizes(raw_file, tmp_path):
     m = read_raw_binary(raw_file, dtype="int16", n_channels=4, sampling_rate=15000.0)
-    assert m.data.shape == (60000, 4)
+    assert m.data.shape == (45000, 4)
     bad = tmp_path / "odd.raw"
     bad.write_bytes(raw_file.read_bytes()[:-3])
     with raises_naming(bad, "multiple of 8"):
@@ -136,7 +136,8 @@ def test_raw_reader_and_bad_sizes(raw_file, tmp_path):
 
 def test_cli_sort_writes_folder_phy_can_read(raw_file, tmp_path):
     out = tmp_path / "sort"
-    assert cli("motifs", "sort", raw_file, "--dtype", "int16", "--channels", "4", "--fs", "15000", "--out", out) == 0
+    args = ("--dtype", "int16", "--channels", "4", "--fs", "15000", "--components", "4", "--out", out)
+    assert cli("motifs", "sort", raw_file, *args) == 0
     spikes = np.load(out / "spikes.npz")
     assert set(spikes.files) >= {"times", "labels", "unit_ids", "fs"}
     assert spikes["fs"] == 15000.0 and len(spikes["unit_ids"]) == 3
@@ -157,7 +158,7 @@ def test_cli_sort_writes_folder_phy_can_read(raw_file, tmp_path):
     np.testing.assert_array_equal(np.load(out / "phy" / "spike_times.npy"), spikes["times"])
     np.testing.assert_array_equal(np.load(out / "phy" / "spike_clusters.npy"), spikes["labels"])
     assert np.load(out / "phy" / "templates.npy").shape == (3, 30, 4)
-    assert (out / "phy" / "recording.dat").stat().st_size == 60000 * 4 * 4
+    assert (out / "phy" / "recording.dat").stat().st_size == 45000 * 4 * 4
 
 
 @pytest.mark.parametrize(
