@@ -201,3 +201,41 @@ def test_real_tetrode_sort():
     assert 5 <= sort.n_units <= 12  # SpikeInterface's sorters find 5 and 7
     assert max(r["isi_violation_ratio"] for r in table) <= 0.5
     assert 700 <= max(r["peak_to_peak"] for r in table) <= 1200  # README: largest units 700-1100 ADC
+
+
+@pytest.mark.nwb
+def test_nwb_electrical_series_gives_data_and_rate(tmp_path, tetrode):
+    import datetime
+
+    pynwb = pytest.importorskip("pynwb")
+    from pynwb.ecephys import ElectricalSeries
+
+    from neurocine.motifs.sort_jobs import read_recording
+
+    nwbfile = pynwb.NWBFile(
+        session_description="t",
+        identifier="tetrode",
+        session_start_time=datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC),
+    )
+    device = nwbfile.create_device(name="tetrode")
+    group = nwbfile.create_electrode_group(name="tt", description="d", location="AL", device=device)
+    for _ in range(4):
+        nwbfile.add_electrode(group=group, location="AL")
+    region = nwbfile.create_electrode_table_region(region=[0, 1, 2, 3], description="wires")
+    data = np.round(tetrode.data[:3000]).astype(np.int16)
+    nwbfile.add_acquisition(ElectricalSeries(name="ephys", data=data, electrodes=region, rate=15000.0))
+    with pynwb.NWBHDF5IO(str(tmp_path / "t.nwb"), "w") as io:
+        io.write(nwbfile)
+    rec = read_recording(tmp_path / "t.nwb")
+    assert rec.sampling_rate == 15000.0
+    np.testing.assert_array_equal(rec.data, data)
+    with raises_naming(tmp_path / "t.nwb", "--dtype"):
+        read_recording(tmp_path / "t.nwb", dtype="int16", channels=4)
+
+
+@pytest.mark.slow
+def test_same_seed_same_sort(tetrode, sorted_tetrode):
+    signal, sort = sorted_tetrode
+    again = sort_spikes(signal.whitened, tetrode.sampling_rate, seed=0)
+    np.testing.assert_array_equal(again.times, sort.times)
+    np.testing.assert_array_equal(again.labels, sort.labels)
