@@ -213,7 +213,12 @@ def run_sort(
         res.save_figure(
             "traces.png",
             figs.plot_marked_traces(
-                sort, pre.filtered, start, start + int(TRACE_SECONDS * rate), channel_names=signal.channels
+                sort,
+                pre.filtered,
+                start,
+                start + int(TRACE_SECONDS * rate),
+                channel_names=signal.channels,
+                units="input units",
             ),
             caption="A stretch of the band-passed recording with every sorted spike marked in its unit's colour. "
             "Each large deflection should carry a mark.",
