@@ -145,7 +145,7 @@ def test_cli_sort_writes_folder_phy_can_read(raw_file, tmp_path):
     import json
 
     summary = json.loads((out / "summary.json").read_text())
-    units = summary["metrics"]["units"]
+    units = summary["metrics"]["quality"]
     assert [u["unit"] for u in units] == spikes["unit_ids"].tolist()
     assert max(u["isi_violation_ratio"] for u in units) <= 0.5
     for name in ("waveforms.png", "amplitudes.png", "isi.png", "traces.png", "report.html", "templates.npz"):

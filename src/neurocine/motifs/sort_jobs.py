@@ -94,7 +94,7 @@ def run_sort(
     in noise units), ``templates.npz`` (``templates`` (U, D, N) mean waveforms in the input's units,
     ``templates_whitened`` in noise units, ``peak_index``, ``noise``, ``offset``, ``whitening``),
     ``summary.json`` (``metrics``: ``n_units``, ``n_spikes``, ``noise`` per channel in input units,
-    ``whitened_noise`` per channel, ``units``: the quality table of
+    ``whitened_noise`` per channel, ``quality``: the quality table of
     :func:`neurocine.motifs.sorting.unit_quality`, ``seconds``), figures ``waveforms.png``,
     ``amplitudes.png``, ``isi.png``, ``traces.png``, ``report.html`` and ``phy/`` (phy's template-gui
     layout: :func:`neurocine.io.phy.write_phy_folder`).
@@ -183,7 +183,7 @@ def run_sort(
                 "n_spikes": len(sort.times),
                 "noise": pre.noise,
                 "whitened_noise": robust_noise(pre.whitened),
-                "units": quality,
+                "quality": quality,
                 "seconds": seconds,
             }
         )
