@@ -25,6 +25,7 @@ COMMANDS = {
     ("motifs", "simulate"): "motifs_simulate",
     ("motifs", "fit"): "motifs_fit",
     ("motifs", "select"): "motifs_select",
+    ("motifs", "sort"): "motifs_sort",
     ("screenome", "bin"): "screenome_bin",
     ("screenome", "simulate"): "screenome_simulate",
     ("video", "motion"): "video_motion",

@@ -246,6 +246,48 @@ def motifs_fit(
     )
 
 
+@motifs_app.command("sort")
+def motifs_sort(
+    input_path: Path = typer.Argument(
+        ..., metavar="INPUT", help="Raw binary (.raw/.bin/.dat, channels interleaved), npy, npz, csv or NWB file."
+    ),
+    out: Path = typer.Option(..., "--out", help="Output folder."),
+    dtype: str | None = typer.Option(None, "--dtype", help="Raw files: number type in the file (int16, float32...)."),
+    channels: int | None = typer.Option(None, "--channels", help="Raw files: channels interleaved."),
+    fs: float | None = typer.Option(None, "--fs", help="Sampling rate in Hz (default: the file's)."),
+    series: str | None = typer.Option(None, "--series", help="NWB only: name or path of the ElectricalSeries."),
+    components: int = typer.Option(12, "--components", "-k", help="Conv-NMF templates that find the events."),
+    width_ms: float = typer.Option(2.0, "--width-ms", help="Template duration in milliseconds."),
+    rank: int = typer.Option(2, "--rank", help="Rank of the signed templates (channels x lags)."),
+    threshold: float = typer.Option(5.0, "--threshold", help="Detection threshold, in noise units."),
+    max_units: int = typer.Option(15, "--max-units", help="Most units the clustering may make."),
+    band_low: float = typer.Option(300.0, "--band-low", help="Band-pass low cut-off (Hz)."),
+    band_high: float = typer.Option(5000.0, "--band-high", help="Band-pass high cut-off (Hz)."),
+    seed: Seed = 0,
+    device: Device = "cpu",
+) -> None:
+    """Spike-sort an extracellular recording: band-pass, whitening, Conv-NMF detection, clustering."""
+    s = api.motifs_sort(
+        input_path,
+        out,
+        dtype=dtype,
+        channels=channels,
+        fs=fs,
+        series=series,
+        components=components,
+        width_ms=width_ms,
+        rank=rank,
+        threshold=threshold,
+        max_units=max_units,
+        band_low=band_low,
+        band_high=band_high,
+        seed=seed,
+        device=device,
+    )
+    typer.echo(f"Sorted {s['metrics']['n_spikes']} spikes into {s['metrics']['n_units']} units -> {out}")
+    _echo_metrics(s, ["seconds"])
+
+
 @motifs_app.command("select")
 def motifs_select(
     input_path: Path = typer.Argument(..., metavar="INPUT", help="npz (key data), npy, csv, NWB or MATLAB .mat file."),

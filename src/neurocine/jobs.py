@@ -16,6 +16,7 @@ command                           call
 ``motifs simulate``               ``motifs_simulate(out, seed=7, timesteps=600, ...)``
 ``motifs fit INPUT``              ``motifs_fit(input_path, out, components=, width=, ...)``
 ``motifs select INPUT``           ``motifs_select(input_path, out, components="1-8", width=, ...)``
+``motifs sort INPUT``             ``motifs_sort(input_path, out, dtype="int16", channels=4, fs=15000, ...)``
 ``screenome bin LOG``             ``screenome_bin(log_path, out, bin="5s", ...)``
 ``screenome simulate``            ``screenome_simulate(out_csv, n_apps=10, n_states=3, ...)``
 ``video motion VIDEO``            ``video_motion(video, out, crop=[x0, y0, x1, y1], ...)``
@@ -62,6 +63,7 @@ _EXPORTS = {
     "motifs_simulate": "neurocine.motifs.jobs:run_simulate",
     "motifs_fit": "neurocine.motifs.jobs:run_fit",
     "motifs_select": "neurocine.motifs.jobs:run_select",
+    "motifs_sort": "neurocine.motifs.sort_jobs:run_sort",
     "screenome_bin": "neurocine.motifs.screenome.jobs:run_screenome_bin",
     "screenome_simulate": "neurocine.motifs.screenome.jobs:run_screenome_simulate",
     "video_motion": "neurocine.encode.video_jobs:run_motion",

@@ -99,6 +99,9 @@ def files(tmp_path_factory) -> Path:
             Image.fromarray(clip[i]).save(root / name / f"{i + 1}.png")
     (root / "broken_frames" / "3.png").write_bytes(b"not a png")
     Image.fromarray(clip[0, :16]).save(root / "mixed_sizes" / "2.png")
+    # a raw tetrode file: 1000 samples x 4 int16 channels, and one cut 3 bytes short
+    rng.integers(-100, 100, (1000, 4), dtype=np.int16).tofile(root / "tetrode.raw")
+    (root / "cut.raw").write_bytes((root / "tetrode.raw").read_bytes()[:-3])
     return root
 
 
@@ -132,6 +135,15 @@ CASES = {
     "encode-missing-config": (("encode", "nothing.toml"), ["nothing.toml"]),
     "encode-unknown-key": (("encode", "unknown_key.toml"), ["unknown_key.toml", "windw"]),
     "encode-misaligned": (("encode", "misaligned.toml"), ["behaviour.csv", "39"]),
+    "sort-raw-not-whole-samples": (
+        ("motifs", "sort", "cut.raw", "--dtype", "int16", "--channels", "4", "--fs", "15000"),
+        ["cut.raw", "7997 bytes", "multiple of 8"],
+    ),
+    "sort-template-under-3-samples": (
+        ("motifs", "sort", "tetrode.raw", "--dtype", "int16", "--channels", "4", "--fs", "1000"),
+        ["tetrode.raw", "--fs", "2 samples"],
+    ),
+    "sort-raw-without-dtype": (("motifs", "sort", "tetrode.raw", "--channels", "4"), ["tetrode.raw", "--dtype"]),
     "batch-no-video-column": (("batch", "motion", "sessions.csv"), ["sessions.csv", "video"]),
     "batch-video-as-sessions": (("batch", "motion", "good.mp4"), ["good.mp4", "not a sessions table"]),
     "batch-zero-workers": (("batch", "motion", "good_sessions.csv", "--workers", "0"), ["--workers", "got 0"]),

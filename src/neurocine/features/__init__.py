@@ -8,6 +8,13 @@ from neurocine.features.deep import (  # noqa: F401
     imagenet_classify,
 )
 from neurocine.features.design import DesignMatrix  # noqa: F401
+from neurocine.features.extracellular import (  # noqa: F401
+    ExtracellularSignal,
+    bandpass,
+    preprocess_extracellular,
+    robust_noise,
+    whitening_matrix,
+)
 from neurocine.features.fmri import (  # noqa: F401
     VariancePCA,
     convolve_hrf,

@@ -51,12 +51,14 @@ import numpy as np
 
 from neurocine.errors import InputError
 from neurocine.io._atomic import atomic_path
-from neurocine.validation import check_float_dtype, plural, validate_signal_matrix
+from neurocine.validation import check_float_dtype, check_int, plural, validate_signal_matrix
 
 __all__ = [
     "SUPPORTED_EXTENSIONS",
     "SignalMatrix",
     "default_channel_names",
+    "RAW_EXTENSIONS",
+    "read_raw_binary",
     "read_signal_matrix",
     "validate_signal_matrix",
     "write_signal_npz",
@@ -64,6 +66,8 @@ __all__ = [
 
 #: File extensions :func:`read_signal_matrix` understands (case-insensitive).
 SUPPORTED_EXTENSIONS = (".npz", ".npy", ".csv", ".nwb", ".mat")
+#: Extensions of headerless binary recordings, read by :func:`read_raw_binary` (channels interleaved).
+RAW_EXTENSIONS = (".raw", ".bin", ".dat")
 
 _TIME_COLUMN_NAMES = ("time", "timestamp", "timestamps")
 #: How to install pynwb, quoted in the error raised when an ``.nwb`` file is read without it.
@@ -624,6 +628,80 @@ def _read_csv(p: Path, name: str, dtype: Any) -> SignalMatrix:
     else:
         channels = [c if c else f"ch{j}" for j, c in enumerate(channels)]
     return SignalMatrix(_cast(data, dtype), channels, None, timestamps, name, None)
+
+
+# -- raw binary --------------------------------------------------------------
+def read_raw_binary(
+    path: str | os.PathLike,
+    *,
+    dtype: Any,
+    n_channels: int,
+    sampling_rate: float | None = None,
+    out_dtype: Any = np.float32,
+) -> SignalMatrix:
+    """Read a headerless binary recording whose channels are interleaved (sample-major).
+
+    The layout of Open Ephys ``.dat``, SpikeGLX ``.bin``, Intan and most acquisition systems' raw
+    files: ``n_channels`` numbers of ``dtype`` for the first sample, then for the second, and so on
+    (a ``(T, N)`` C-ordered array), with no header.
+
+    Parameters
+    ----------
+    path : path
+        The raw file.
+    dtype : numpy dtype or str
+        The numbers' type in the file (``"int16"``, ``"<i2"``, ``"float32"``...).
+    n_channels : int
+        Channels N interleaved in the file.
+    sampling_rate : float, optional
+        Hz.
+    out_dtype : floating dtype
+        dtype of the returned ``data`` (the raw values, not rescaled).
+
+    Returns
+    -------
+    SignalMatrix
+        ``data`` ``(T, N)`` with ``T = size / (N * itemsize)``.
+
+    Raises
+    ------
+    InputError
+        A missing or empty file, a dtype that is not numeric, ``n_channels`` below 1, or a file size
+        that is not a whole number of samples (``N * itemsize`` bytes each).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "rec.raw"
+    >>> np.arange(12, dtype=np.int16).tofile(p)
+    >>> m = read_raw_binary(p, dtype="int16", n_channels=4, sampling_rate=15000.0)
+    >>> m.data.shape, m.data[1].tolist(), m.sampling_rate
+    ((3, 4), [4.0, 5.0, 6.0, 7.0], 15000.0)
+    """
+    p = Path(path)
+    name = str(path)
+    try:
+        file_dtype = np.dtype(dtype)
+    except TypeError:
+        raise InputError(f"--dtype {dtype!r}: not a numpy dtype; expected one such as int16, uint16, float32") from None
+    if file_dtype.kind not in "iuf":
+        raise InputError(f"--dtype {dtype!r}: is {file_dtype}; expected an integer or floating type")
+    n = check_int("--channels", n_channels)
+    if not p.is_file():
+        raise InputError(f"{name}: file not found; expected an existing raw binary file")
+    size = p.stat().st_size
+    frame = n * file_dtype.itemsize
+    if size == 0 or size % frame:
+        raise InputError(
+            f"{name}: {size} bytes is not a whole number of samples of {n} channels x {file_dtype.itemsize} bytes "
+            f"({file_dtype}) = {frame} bytes; expected a size that is a multiple of {frame} "
+            "(check --channels and --dtype)"
+        )
+    rate = None if sampling_rate is None else check_rate(sampling_rate, name)
+    data = np.fromfile(p, dtype=file_dtype).reshape(-1, n)
+    data = validate_signal_matrix(data, name)
+    out = check_float_dtype("out_dtype", out_dtype)
+    return SignalMatrix(data.astype(out), default_channel_names(n), rate, None, name, None)
 
 
 # -- MATLAB ------------------------------------------------------------------
