@@ -31,6 +31,11 @@ which slices any such object).
     ``starting_time`` or ``timestamps`` give the clock. NWB stores image
     series as ``[frame][x][y]``; the array is returned as stored, so it is
     ``(T, H, W)`` for files written time first as most labs do.
+``.dat`` / ``.bin`` / ``.raw``
+    a flat binary file of frames written one after the other (as wfield and
+    many rigs write), memory-mapped (``numpy.memmap``); its ``shape=(T, H,
+    W)`` and ``dtype=`` must be given, and the file's size must be exactly
+    ``T * H * W * itemsize`` bytes.
 
 :func:`read_roi_traces` reads ROI traces (``RoiResponseSeries`` or another
 ``TimeSeries``) of an NWB file as a ``(T, N)`` :class:`SignalMatrix` through
@@ -97,7 +102,10 @@ __all__ = [
 ]
 
 #: File extensions :func:`open_stack` understands (case-insensitive).
-STACK_EXTENSIONS = (".tif", ".tiff", ".npy", ".h5", ".hdf5", ".zarr", ".nwb")
+STACK_EXTENSIONS = (".tif", ".tiff", ".npy", ".h5", ".hdf5", ".zarr", ".nwb", ".dat", ".bin", ".raw")
+
+#: Flat binary extensions (need ``shape=`` and ``dtype=``).
+RAW_EXTENSIONS = (".dat", ".bin", ".raw")
 
 _RATE_ATTRS = ("rate", "sampling_rate", "fs", "frame_rate")
 
@@ -354,7 +362,14 @@ def _stack_ext(p: Path) -> str:
     return p.suffix.lower()
 
 
-def open_stack(path: str | os.PathLike, key: str | int | None = None, series: str | None = None) -> ImageStack:
+def open_stack(
+    path: str | os.PathLike,
+    key: str | int | None = None,
+    series: str | None = None,
+    *,
+    shape: Sequence[int] | None = None,
+    dtype: Any = None,
+) -> ImageStack:
     """Open an imaging movie ``(T, H, W)`` lazily.
 
     Parameters
@@ -368,6 +383,11 @@ def open_stack(path: str | os.PathLike, key: str | int | None = None, series: st
     series : str, optional
         NWB only: name or path (``acquisition/TwoPhotonSeries``) of the
         ``ImageSeries`` to read; default the only one in the file.
+    shape : (T, H, W), optional
+        Flat binary files (``.dat``, ``.bin``, ``.raw``) only, and required there.
+    dtype : numpy dtype, optional
+        Flat binary files only, and required there (e.g. ``"uint16"``; byte
+        order as numpy spells it, ``"<u2"``).
 
     Returns
     -------
@@ -405,6 +425,12 @@ def open_stack(path: str | os.PathLike, key: str | int | None = None, series: st
         raise InputError(f"{name}: is a folder; expected a {ext} file")
     if ext != ".zarr" and p.stat().st_size == 0:
         raise InputError(f"{name}: file is empty (0 bytes); expected a {ext} file holding a (T, H, W) stack")
+    if ext in RAW_EXTENSIONS:
+        return _open_raw(p, name, shape, dtype)
+    if shape is not None or dtype is not None:
+        raise InputError(
+            f"shape/dtype: only apply to flat binary files ({', '.join(RAW_EXTENSIONS)}); {name} is a {ext} file"
+        )
     if series is not None and ext != ".nwb":
         raise InputError(f"series={series!r}: only applies to .nwb files; {name} is a {ext} file (use key=)")
     if key is not None and ext in (".npy", ".nwb"):
@@ -447,6 +473,35 @@ def _open_npy(p: Path, name: str) -> ImageStack:
         ) from None
     _check_stack_shape(arr.shape, arr.dtype, name)
     return ImageStack(arr, name)
+
+
+def _open_raw(p: Path, name: str, shape: Any, dtype: Any) -> ImageStack:
+    if shape is None or dtype is None:
+        raise InputError(
+            f"{name}: a flat binary file needs shape = [T, H, W] and dtype (e.g. 'uint16'); got shape={shape!r}, "
+            f"dtype={dtype!r}"
+        )
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise InputError(f"dtype: got {dtype!r}; expected a numpy dtype such as 'uint16' or 'float32'") from None
+    try:
+        dims = tuple(int(x) for x in shape)
+    except (TypeError, ValueError):
+        dims = ()
+    if len(dims) != 3 or min(dims) < 1:
+        raise InputError(f"shape: got {shape!r}; expected [T, H, W], three positive integers")
+    _check_stack_shape(dims, dt, name)
+    want = int(np.prod(dims)) * dt.itemsize
+    size = p.stat().st_size
+    if size != want:
+        frame = dims[1] * dims[2] * dt.itemsize
+        frames = f"{size / frame:.6g} frames" if size % frame else f"{size // frame} whole frames"
+        raise InputError(
+            f"{name}: has {size} bytes ({frames} of {dims[1]} x {dims[2]} {dt}); expected {want} bytes for "
+            f"shape {list(dims)} and dtype {dt}"
+        )
+    return ImageStack(np.memmap(p, dtype=dt, mode="r", shape=dims), name)
 
 
 def _describe(items: Sequence[tuple[str, Any]]) -> str:
