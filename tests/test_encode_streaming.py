@@ -158,3 +158,31 @@ def test_binary_size_mismatch_is_one_line_exit_2(session, tmp_path, monkeypatch,
     assert r.returncode == 2
     assert len(r.stderr.strip().splitlines()) == 1 and "wf.dat" in r.stderr and "bytes" in r.stderr
     assert not out.exists() and not list(tmp_path.glob(".*out*"))
+
+
+@pytest.mark.slow
+def test_streaming_encode_out_of_space_is_one_line_exit_2(session, tmp_path):
+    """A write that fails for lack of room (a 30 kB file-size limit): one line, exit 2, no folder left."""
+    import os
+    import resource
+    import subprocess
+    import sys
+
+    root, _ = session
+    out = tmp_path / "out"
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (30_000, 30_000))
+
+    r = subprocess.run(
+        [sys.executable, "-m", "neurocine.cli", "encode", str(root / "encode.toml"), "--out", str(out)],
+        cwd=tmp_path,
+        env={**os.environ, "NEUROCINE_PROGRESS": "0"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        preexec_fn=limit,
+    )
+    assert r.returncode == 2, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not out.exists() and [p.name for p in tmp_path.iterdir()] == []

@@ -18,15 +18,21 @@ _EXPORTS = {
     "whisking_study": "neurocine.encode.whisking",
     "simulate_session": "neurocine.encode.simulate",
     "simulate_roi_motion_video": "neurocine.encode.simulate_video",
+    "StreamedEncoding": "neurocine.encode.streaming",
+    "stream_encode": "neurocine.encode.streaming",
+    "streamed_series": "neurocine.encode.streaming",
 }
 
 __all__ = [
     "ConvAutoencoder",
     "SequenceClassifier",
     "SequenceRegressor",
+    "StreamedEncoding",
     "contiguous_split",
     "simulate_roi_motion_video",
     "simulate_session",
+    "stream_encode",
+    "streamed_series",
     "whisking_study",
 ]
 
