@@ -95,10 +95,10 @@ def test_dff_stream_modes_equal_dff(movie):
     _, F = movie
     for mode in ("sliding", "block"):
         want = preprocess_widefield(F, 25, bin=2, blur=1.0, mode=mode, dtype=np.float64).reshape(F.shape[0], -1)
-        got = np.concatenate([v for _, v in DffStream(F, 25, mode=mode, bin=2, blur=1.0, chunk_size=60)])
+        got = np.concatenate([v.copy() for _, v in DffStream(F, 25, mode=mode, bin=2, blur=1.0, chunk_size=60)])
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-13)
     stream = DffStream(F, mode="session", bin=2, chunk_size=70)
-    raw = np.concatenate([v for _, v in stream])
+    raw = np.concatenate([v.copy() for _, v in stream])
     np.testing.assert_allclose(
         raw / stream.mean - 1,
         dff(F.reshape(-1, 8, 2, 8, 2).mean((2, 4)), F.shape[0], mode="block", dtype=np.float64).reshape(F.shape[0], -1),

@@ -911,8 +911,9 @@ def _fit_streaming(cfg: EncodeConfig, data: EncodingData, dm, res: JobFolder) ->
         with open_neural_stack(cfg) as stack:
             actual = streamed_series(stack, out, picks, stop, **pre)
         rows = np.arange(stop)
-        pred = np.einsum("tp,tpq->tq", dm.X[rows], out.fit.fold_coef[fold[rows]][:, :, picks])
-        pred += out.fit.fold_intercept[fold[rows]][:, picks]
+        coef = out.fit.fold_coef[:, :, picks]  # (folds, p, picks): the few pixels first, then the rows' folds
+        pred = np.einsum("tp,tpq->tq", dm.X[rows], coef[fold[rows]])
+        pred += out.fit.fold_intercept[:, picks][fold[rows]]
         return actual, {"ridge (cross-validated)": pred}
 
     arrays = {

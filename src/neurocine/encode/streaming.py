@@ -229,7 +229,7 @@ def streamed_series(
     """
     idx = np.asarray(targets, dtype=np.int64)
     stream = _stream(stack, dff, window, bin, blur, result.pixels[idx], 256, stop=stop)
-    values = np.concatenate([v for _, v in stream])
+    values = np.concatenate([v.copy() for _, v in stream])
     if result.baseline is not None:
         values = values / result.baseline[idx] - 1.0
     return values

@@ -588,6 +588,7 @@ class DffStream:
     Iterating yields ``(start, values)``: frames ``start .. start + n`` of the
     chosen pixels as an (n, n_pixels) float64 array; only about
     ``chunk_size + window`` frames are in memory at a time, whatever T is.
+    ``values`` may be a view of a buffer that the next chunk overwrites: copy it to keep it.
     The baseline ``mode``:
 
     * ``"sliding"`` / ``"block"``: dF/F of :func:`dff` (a window of frames
@@ -636,7 +637,7 @@ class DffStream:
     >>> import numpy as np
     >>> f = np.full((6, 1, 1), 100.0); f[::2] += 10
     >>> stream = DffStream(f, window=2, mode="block", chunk_size=4)
-    >>> np.concatenate([v for _, v in stream])[:, 0].round(4).tolist()
+    >>> np.concatenate([v.copy() for _, v in stream])[:, 0].round(4).tolist()
     [0.0476, -0.0476, 0.0476, -0.0476, 0.0476, -0.0476]
     """
 
@@ -679,11 +680,18 @@ class DffStream:
                 block = _binned(block, k)
             return _blurred(block, sy, sx, "reflect", 4.0)
 
-        view = _Transformed(stack, transform, self.frame_shape, (h, w))
         whole = self.pixels.size == n_all
+        self._buffer = np.empty((0, h, w))
 
         def load(a: int, b: int) -> np.ndarray:
-            block = view[a:b].reshape(b - a, n_all)
+            raw = np.asarray(stack[a:b])
+            if raw.shape != (b - a, h, w):
+                raise InputError(f"stack[{a}:{b}]: returned shape {raw.shape}; expected {(b - a, h, w)}")
+            if self._buffer.shape[0] < b - a:
+                self._buffer = np.empty((b - a, h, w))
+            block = self._buffer[: b - a]
+            np.copyto(block, raw)  # into one reused float64 buffer: no fresh pages per chunk
+            block = transform(block).reshape(b - a, n_all)
             return block if whole else block[:, self.pixels]
 
         self._load = load

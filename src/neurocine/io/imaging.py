@@ -33,9 +33,10 @@ which slices any such object).
     ``(T, H, W)`` for files written time first as most labs do.
 ``.dat`` / ``.bin`` / ``.raw``
     a flat binary file of frames written one after the other (as wfield and
-    many rigs write), memory-mapped (``numpy.memmap``); its ``shape=(T, H,
+    many rigs write), read frame block by frame block; its ``shape=(T, H,
     W)`` and ``dtype=`` must be given, and the file's size must be exactly
-    ``T * H * W * itemsize`` bytes.
+    ``T * H * W * itemsize`` bytes. Frames are read with sequential reads
+    (:class:`RawFrames`), faster than faulting in the pages of a memory map.
 
 :func:`read_roi_traces` reads ROI traces (``RoiResponseSeries`` or another
 ``TimeSeries``) of an NWB file as a ``(T, N)`` :class:`SignalMatrix` through
@@ -90,6 +91,7 @@ from neurocine.validation import validate_signal_matrix
 __all__ = [
     "STACK_EXTENSIONS",
     "ImageStack",
+    "RawFrames",
     "WfieldSVD",
     "export_motion_svd_nwb",
     "open_stack",
@@ -501,7 +503,52 @@ def _open_raw(p: Path, name: str, shape: Any, dtype: Any) -> ImageStack:
             f"{name}: has {size} bytes ({frames} of {dims[1]} x {dims[2]} {dt}); expected {want} bytes for "
             f"shape {list(dims)} and dtype {dt}"
         )
-    return ImageStack(np.memmap(p, dtype=dt, mode="r", shape=dims), name)
+    reader = RawFrames(p, dims, dt)
+    return ImageStack(reader, name, closers=[reader.close])
+
+
+class RawFrames:
+    """Frames of a flat binary file read with plain sequential reads (``numpy.fromfile``), not page faults.
+
+    A backend of :class:`ImageStack`: ``frames[a:b]`` reads ``b - a`` whole frames in one
+    read, which is several times faster than faulting the pages of a memory map in,
+    and keeps nothing cached in this process.
+
+    Parameters
+    ----------
+    path : path
+        The file: frames of ``shape[1:]`` one after the other, no header.
+    shape : (T, H, W)
+    dtype : numpy dtype
+    """
+
+    def __init__(self, path: str | os.PathLike, shape: tuple[int, ...], dtype: Any) -> None:
+        self.shape = tuple(int(x) for x in shape)
+        self.dtype = np.dtype(dtype)
+        self._frame = int(np.prod(self.shape[1:]))
+        self._fh = open(path, "rb")
+
+    def _frames(self, start: int, stop: int) -> np.ndarray:
+        self._fh.seek(start * self._frame * self.dtype.itemsize)
+        n = (stop - start) * self._frame
+        out = np.fromfile(self._fh, dtype=self.dtype, count=n)
+        if out.size != n:
+            raise InputError(f"{self._fh.name}: ended after {out.size} values; expected {n} (was it truncated?)")
+        return out.reshape((stop - start,) + self.shape[1:])
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        if isinstance(key, (int, np.integer)):
+            return self._frames(int(key), int(key) + 1)[0]
+        if isinstance(key, slice):
+            start, stop, step = key.indices(self.shape[0])
+            if stop <= start:
+                return np.empty((0,) + self.shape[1:], dtype=self.dtype)
+            return self._frames(start, stop)[::step]
+        raise IndexError(f"flat binary frames: cannot index with {key!r}; expected an int or a slice")
+
+    def close(self) -> None:
+        """Close the file."""
+        self._fh.close()
 
 
 def _describe(items: Sequence[tuple[str, Any]]) -> str:

@@ -114,6 +114,7 @@ class BlockStatistics:
         self.syy = np.zeros((n_blocks, q))
         self.shift: np.ndarray | None = None
         self.seen = np.zeros(n_blocks, dtype=np.int64)
+        self._buffer = np.empty((0, q))
 
     @property
     def n_targets(self) -> int:
@@ -135,7 +136,10 @@ class BlockStatistics:
             a, b = max(start, int(self.bounds[blk])), min(stop, int(self.bounds[blk + 1]))
             if a >= b:
                 break
-            D = np.asarray(Y[a - start : b - start], dtype=np.float64) - self.shift
+            rows = b - a
+            if self._buffer.shape[0] < rows:
+                self._buffer = np.empty((rows, self.n_targets))
+            D = np.subtract(Y[a - start : b - start], self.shift, out=self._buffer[:rows])  # no new array per chunk
             self.XY[blk] += self.X[a:b].T @ D
             self.sy[blk] += D.sum(0)
             self.syy[blk] += np.einsum("tq,tq->q", D, D)
@@ -156,6 +160,7 @@ class BlockStatistics:
         out = object.__new__(BlockStatistics)
         out.__dict__.update(self.__dict__)
         out.XY, out.sy, out.syy = self.XY[:, :, idx], self.sy[:, idx], self.syy[:, idx]
+        out._buffer = np.empty((0, out.sy.shape[1]))
         out.shift = None if self.shift is None else self.shift[idx]
         return out
 
