@@ -16,10 +16,14 @@ Then it times, each in its own process:
 ``in_memory``    the same with ``streaming = false`` (the movie in memory as float64), run only when the
                  movie as float64 fits in ``--in-memory-limit-gb`` (default 4).
 
-One JSON line per case: ``seconds`` (wall), ``peak_rss_gb`` (``getrusage`` ru_maxrss of the child),
+One JSON line per case: ``seconds`` (wall), ``cpu_seconds`` (user + system of the child: steadier than wall
+time on a shared machine), ``peak_rss_gb`` (``getrusage(RUSAGE_CHILDREN)`` ru_maxrss: the largest child so far, the session writer
+included when it ran in this call),
 ``read_gb_per_s`` (file size / seconds of the pass over the movie: the whole read for ``plain_read``, the job's
 ``movie_pass_seconds`` for the others), ``mean_cv_ev`` and ``ceiling_ev`` (mean over the planted brain mask),
-``min_beta_map_correlation`` (fitted vs planted maps over the modelled pixels), ``loadavg_1min``. A last line
+``min_beta_map_correlation`` (fitted vs planted maps over the modelled pixels), ``phase_seconds`` (the job's
+timers: ``read_seconds`` = video features, ``streaming_seconds`` = the movie pass and every fit, ...),
+``loadavg_1min``. A last line
 gives the ratios: ``pass_vs_plain_read`` (movie pass / plain read seconds; target < 2) and, with the peer,
 ``ev_max_abs_diff`` and ``ev_mean_abs_diff`` between the two paths' EV maps (their nested inner folds differ:
 the streaming path's inner folds are the other outer folds).
@@ -207,14 +211,15 @@ path = "truth.npz"
     return manifest
 
 
-def _child(args: list[str]) -> tuple[float, float]:
-    """Run a command; its wall seconds and the peak RSS (GB) of the child."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+def _child(args: list[str]) -> tuple[float, float, float]:
+    """Run a command; its wall seconds, the peak RSS (GB) of the children so far and the child's CPU seconds."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     subprocess.run(args, check=True, env={**os.environ, "NEUROCINE_PROGRESS": "0"})
     seconds = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return seconds, max(peak, before) / 2**20
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return seconds, max(after.ru_maxrss, before.ru_maxrss) / 2**20, cpu
 
 
 def main() -> None:
@@ -272,7 +277,9 @@ def main() -> None:
         )
         out = a.data / f"out_{case}"
         shutil.rmtree(out, ignore_errors=True)
-        seconds, peak = _child([sys.executable, "-m", "neurocine.cli", "-q", "encode", str(cfg), "--out", str(out)])
+        seconds, peak, cpu = _child(
+            [sys.executable, "-m", "neurocine.cli", "-q", "encode", str(cfg), "--out", str(out)]
+        )
         m = json.loads((out / "summary.json").read_text())["metrics"]
         with np.load(out / "model.npz") as z:
             results[case] = z["ev"]
@@ -287,6 +294,7 @@ def main() -> None:
             "min_beta_map_correlation": m.get("min_beta_map_correlation"),
             "n_targets": m["n_targets"],
         }
+        line["phase_seconds"] = json.loads((out / "summary.json").read_text()).get("timings")
         if "movie_pass_seconds" in m:
             line["movie_pass_seconds"] = m["movie_pass_seconds"]
             line["read_gb_per_s"] = nbytes / 1e9 / m["movie_pass_seconds"]
