@@ -11,7 +11,7 @@ from _cli import run_in_process
 from _errors import raises_naming
 
 from neurocine.encode.imaging_jobs import widefield_mask
-from neurocine.encode.jobs import run_encode, write_simulated_session
+from neurocine.encode.jobs import load_encode_config, run_encode, write_simulated_session
 from neurocine.encode.streaming import stream_encode, streamed_series
 from neurocine.features.widefield import DffStream, bin_frames, dff, gaussian_blur, preprocess_widefield
 from neurocine.io.imaging import open_stack
@@ -188,3 +188,11 @@ def test_streaming_encode_out_of_space_is_one_line_exit_2(session, tmp_path):
     assert r.returncode == 2, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert not out.exists() and [p.name for p in tmp_path.iterdir()] == []
+
+
+def test_streaming_with_a_sequence_model_is_refused(session):
+    root, _ = session
+    cfg = root / "seq.toml"
+    cfg.write_text((root / "encode.toml").read_text() + "\n[sequence]\n")
+    with raises_naming("seq.toml", match=r"\[neural\] streaming: got true with a \[sequence\]"):
+        load_encode_config(cfg)

@@ -261,7 +261,10 @@ def load_encode_config(path: str | os.PathLike) -> EncodeConfig:
         t.finish()
 
     if neural["streaming"] is True and (sequence is not None or whisking is not None):
-        raise root.error("neural.streaming", True, "no [sequence] or [whisking] table (they need the movie in memory)")
+        raise InputError(
+            f"{root.file.name}: [neural] streaming: got true with a [sequence] or [whisking] table; expected "
+            f"streaming = false or 'auto' with them (they need the movie in memory)"
+        )
 
     truth = None
     t = root.table("truth")
