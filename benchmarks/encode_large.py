@@ -250,7 +250,7 @@ def main() -> None:
         "while True:\n b=np.fromfile(fh,dtype=np.uint16,count=n)\n"
         " if b.size==0: break\n s+=float(b[:1].sum())\n"
     )
-    seconds, peak = _child([sys.executable, "-c", read_code])
+    seconds, peak, cpu = _child([sys.executable, "-c", read_code])
     plain = seconds
     print(
         json.dumps(
@@ -258,6 +258,7 @@ def main() -> None:
                 "case": "plain_read",
                 **base,
                 "seconds": seconds,
+                "cpu_seconds": cpu,
                 "peak_rss_gb": peak,
                 "read_gb_per_s": nbytes / 1e9 / seconds,
                 "loadavg_1min": os.getloadavg()[0],
@@ -287,6 +288,7 @@ def main() -> None:
             "case": case,
             **base,
             "seconds": seconds,
+            "cpu_seconds": cpu,
             "peak_rss_gb": peak,
             "loadavg_1min": os.getloadavg()[0],
             "mean_cv_ev": m["mean_cv_ev"],
