@@ -196,3 +196,24 @@ def test_streaming_with_a_sequence_model_is_refused(session):
     cfg.write_text((root / "encode.toml").read_text() + "\n[sequence]\n")
     with raises_naming("seq.toml", match=r"\[neural\] streaming: got true with a \[sequence\]"):
         load_encode_config(cfg)
+
+
+@pytest.mark.parametrize("ext", [".h5", ".tif", ".zarr"])
+def test_every_stack_format_streams_the_same_values(tmp_path, movie, ext):
+    """The pass reads any stack chunk by chunk: HDF5, multi-page TIFF and zarr give the array's values."""
+    _, F = movie
+    path = tmp_path / f"wf{ext}"
+    if ext == ".h5":
+        h5py = pytest.importorskip("h5py")
+        with h5py.File(path, "w") as f:
+            f.create_dataset("movie", data=F, chunks=(16, 16, 16))
+    elif ext == ".tif":
+        pytest.importorskip("tifffile").imwrite(path, F)
+    else:
+        zarr = pytest.importorskip("zarr")
+        arr = zarr.open_group(path, mode="w").create_array("movie", shape=F.shape, dtype=F.dtype, chunks=(16, 16, 16))
+        arr[:] = F
+    want = np.concatenate([v.copy() for _, v in DffStream(F, 20, bin=2, chunk_size=64)])
+    with open_stack(path) as stack:
+        got = np.concatenate([v.copy() for _, v in DffStream(stack, 20, bin=2, chunk_size=64)])
+    np.testing.assert_array_equal(got, want)
