@@ -25,6 +25,9 @@ _EXPORTS = {
     "sync_edges": "neurocine.encode.session",
     "time_since": "neurocine.encode.session",
     "simulate_eye_video": "neurocine.encode.simulate_video",
+    "StreamedEncoding": "neurocine.encode.streaming",
+    "stream_encode": "neurocine.encode.streaming",
+    "streamed_series": "neurocine.encode.streaming",
 }
 
 __all__ = [
@@ -33,6 +36,7 @@ __all__ = [
     "SequenceClassifier",
     "SequenceRegressor",
     "categorical_columns",
+    "StreamedEncoding",
     "contiguous_split",
     "event_regressor",
     "frame_clock",
@@ -41,6 +45,8 @@ __all__ = [
     "simulate_session",
     "sync_edges",
     "time_since",
+    "stream_encode",
+    "streamed_series",
     "whisking_study",
 ]
 

@@ -41,6 +41,11 @@ The config (TOML; every path relative to the config file)::
     mask = "otsu"                   # none | otsu | MASK.npy (bool, binned coordinates)
     components = 0                  # > 0: fit the movie's top SVD components (exact per-pixel EV)
     key = "..."                     # h5/zarr dataset;   series = "..." NWB series
+    shape = [52500, 640, 640]       # flat binary .dat/.bin/.raw only: (T, H, W) and dtype
+    dtype = "uint16"
+    streaming = "auto"              # true: one pass over the movie in chunks (neurocine.encode.streaming);
+                                    # "auto": when the binned movie as float64 would exceed 2 GiB
+    chunk = 256                     # frames per chunk of the streaming pass
 
     [design]
     kernel = "hemodynamic"          # none | hemodynamic (gamma kernel, causal)
@@ -96,9 +101,11 @@ __all__ = [
     "build_design",
     "check_sequence_length",
     "load_encode_config",
+    "open_neural_stack",
     "prepare_data",
     "run_encode",
     "run_framerates",
+    "uses_streaming",
     "write_simulated_session",
 ]
 
@@ -188,7 +195,15 @@ def load_encode_config(path: str | os.PathLike) -> EncodeConfig:
         "blur": t.number("blur", 0.0, minimum=0.0),
         "components": t.integer("components", 0, minimum=0),
         "mask": t.raw("mask", "otsu" if kind == "widefield" else "none"),
+        "shape": t.list_of("shape", int, None),
+        "dtype": t.string("dtype", None),
+        "streaming": t.raw("streaming", "auto"),
+        "chunk": t.integer("chunk", 256, minimum=1),
     }
+    if neural["streaming"] not in ("auto", True, False):
+        raise t.error("streaming", neural["streaming"], "true, false or 'auto'")
+    if neural["streaming"] is True and (kind == "traces" or neural["components"]):
+        raise t.error("streaming", True, "streaming only of a widefield movie without components")
     if not isinstance(neural["mask"], str):
         raise t.error("mask", neural["mask"], "'none', 'otsu' or a path to a boolean .npy mask")
     if neural["mask"] not in ("none", "otsu"):
@@ -271,6 +286,12 @@ def load_encode_config(path: str | os.PathLike) -> EncodeConfig:
             raise t.error("roi", whisking["roi"], "a video on the widefield clock (no [sync] video channel)")
         t.finish()
 
+    if neural["streaming"] is True and (sequence is not None or whisking is not None):
+        raise InputError(
+            f"{root.file.name}: [neural] streaming: got true with a [sequence] or [whisking] table; expected "
+            f"streaming = false or 'auto' with them (they need the movie in memory)"
+        )
+
     truth = None
     t = root.table("truth")
     if t is not None:
@@ -342,6 +363,8 @@ class EncodingData:
 
     @property
     def n_pixels(self) -> int:
+        if self.pixels is not None:
+            return int(self.pixels.size)
         return int(self.U.shape[0]) if self.U is not None else int(self.Y.shape[1])
 
     def pixel_series(self, i: int, values: np.ndarray | None = None) -> np.ndarray:
@@ -357,8 +380,46 @@ class EncodingData:
         return img.reshape(self.image_shape)
 
 
-def _read_neural(cfg: EncodeConfig) -> tuple[np.ndarray, dict, float | None]:
-    """Targets (T, q), a description (image shape, pixels, names) and the file's rate."""
+#: ``[neural] streaming = "auto"`` streams a binned movie larger than this as float64 (bytes).
+STREAMING_BYTES = 2**31
+
+
+def open_neural_stack(cfg: EncodeConfig):
+    """The config's widefield movie, opened lazily (:func:`~neurocine.io.imaging.open_stack`)."""
+    from neurocine.io.imaging import open_stack
+
+    n = cfg.neural
+    return open_stack(n["path"], key=n["key"], series=n["series"], shape=n["shape"], dtype=n["dtype"])
+
+
+def uses_streaming(cfg: EncodeConfig) -> bool:
+    """Whether ``neurocine encode`` takes the streaming path (:mod:`neurocine.encode.streaming`) for ``cfg``.
+
+    ``[neural] streaming = true`` or ``false`` decides; ``"auto"`` streams a widefield
+    movie without components, [sequence] or [whisking] whose binned frames as float64
+    exceed :data:`STREAMING_BYTES`.
+    """
+    n = cfg.neural
+    if n["streaming"] is not True and (
+        n["streaming"] is False
+        or n["kind"] != "widefield"
+        or n["components"]
+        or cfg.sequence is not None
+        or cfg.whisking is not None
+    ):
+        return False
+    if n["streaming"] is True:
+        return True
+    with open_neural_stack(cfg) as stack:
+        shape = stack.shape
+    return len(shape) == 3 and shape[0] * (shape[1] // n["bin"]) * (shape[2] // n["bin"]) * 8 > STREAMING_BYTES
+
+
+def _read_neural(cfg: EncodeConfig, streaming: bool = False) -> tuple[np.ndarray, dict, float | None]:
+    """Targets (T, q), a description (image shape, pixels, names) and the file's rate.
+
+    ``streaming``: the movie is not read; the targets are an empty (T, 0) array.
+    """
     n = cfg.neural
     if n["kind"] == "traces":
         from neurocine.io.signals import read_signal_matrix
@@ -367,12 +428,14 @@ def _read_neural(cfg: EncodeConfig) -> tuple[np.ndarray, dict, float | None]:
         return m.data, {"image_shape": None, "pixels": None, "names": list(m.channels)}, m.sampling_rate
     from neurocine.encode.imaging_jobs import widefield_mask
     from neurocine.features.widefield import preprocess_widefield
-    from neurocine.io.imaging import open_stack
 
-    with open_stack(n["path"], key=n["key"], series=n["series"]) as stack:
+    with open_neural_stack(cfg) as stack:
         if len(stack.shape) != 3:
             raise InputError(f"{n['path']}: has shape {stack.shape}; expected a (T, H, W) widefield movie")
         t_len = stack.shape[0]
+        if streaming:
+            hw = (stack.shape[1] // n["bin"], stack.shape[2] // n["bin"])
+            return np.empty((t_len, 0)), {"image_shape": hw, "pixels": None, "names": []}, stack.rate
         mask = widefield_mask(n["mask"], stack, n["bin"], n["blur"] or None, 256, label="[neural] mask")
         if n["dff"] == "none":
             from neurocine.features.widefield import bin_frames, gaussian_blur
@@ -429,9 +492,13 @@ def _video_features(cfg: EncodeConfig) -> tuple[dict, dict, float | None, dict]:
     return feats, groups, reader.fps, {"frames": int(result.motion_energy.shape[0]), "rois": names}
 
 
-def prepare_data(cfg: EncodeConfig) -> EncodingData:
-    """Read the neural data, compute/read the features, check they share one frame clock."""
-    Y, desc, neural_rate = _read_neural(cfg)
+def prepare_data(cfg: EncodeConfig, *, streaming: bool = False) -> EncodingData:
+    """Read the neural data, compute/read the features, check they share one frame clock.
+
+    ``streaming``: leave the movie on disk (``Y`` is an empty (T, 0) array; see
+    :func:`uses_streaming`).
+    """
+    Y, desc, neural_rate = _read_neural(cfg, streaming)
     t_len = Y.shape[0]
     from neurocine.encode.session import session_features
 
@@ -654,7 +721,6 @@ def run_encode(config: str | os.PathLike, out: str | os.PathLike, *, figures: bo
     JobResult
         The result folder, its ``summary.json`` (indexing reads it) and ``report.html``.
     """
-    from neurocine.models.attribution import cross_validated_predictions, group_contributions, held_out_ev
 
     cfg = load_encode_config(config)
     out = Path(out)
@@ -670,9 +736,10 @@ def run_encode(config: str | os.PathLike, out: str | os.PathLike, *, figures: bo
         **({"sync": cfg.sync, "events": cfg.events} if cfg.sync is not None else {}),
     }
     checkpoints = checkpoint_folder(out)
+    streaming = uses_streaming(cfg)
     with JobFolder(out, params, job="encode") as res:
         with res.timer("read_seconds"):
-            data = prepare_data(cfg)
+            data = prepare_data(cfg, streaming=streaming)
         check_sequence_length(cfg.sequence, data.Y.shape[0])
         truth = _load_truth(cfg.truth, data)
         dm = build_design(data, cfg.design)
@@ -680,34 +747,24 @@ def run_encode(config: str | os.PathLike, out: str | os.PathLike, *, figures: bo
         scale[scale == 0] = 1.0
         if cfg.design["zscore"]:
             dm = dm.zscore()
-        X, Y, U = dm.X, data.Y, data.U
+        X = dm.X
         res.save_arrays("design.npz", **dm.as_dict())
-        ridge = _ridge(cfg.model)
-        with res.timer("cross_validation_seconds"):
-            cv_pred = cross_validated_predictions(ridge, X, Y, cv=cfg.model["cv"])
-            ev = held_out_ev(Y, cv_pred, U)
-        with res.timer("attribution_seconds"):
-            contrib = group_contributions(
-                X, Y, dm.groups, ridge, cv=cfg.model["cv"], random_state=cfg.model["seed"], U=U
-            )
-        with res.timer("fit_seconds"):
-            fitted = _ridge(cfg.model).fit(X, Y)
-        coef = np.asarray(fitted.coef_) / scale[:, None]  # per unit of each regressor
-        if U is not None:
-            coef = coef @ U.T  # (p, n_pixels)
-        with res.timer("test_split_seconds"):
-            split = block_split_evs(X, Y, U, cfg.model, cfg.sequence, checkpoints if cfg.sequence else None)
+        if streaming:
+            fitted = _fit_streaming(cfg, data, dm, res)
+        else:
+            fitted = _fit_in_memory(cfg, data, dm, res, checkpoints)
+        ev, contrib, split = fitted["ev"], fitted["contrib"], fitted["split"]
+        coef = fitted["coef"] / scale[:, None]  # per unit of each regressor
+        if data.U is not None:
+            coef = coef @ data.U.T  # (p, n_pixels)
         res.save_arrays(
             "model.npz",
             coef=coef,
-            intercept=np.asarray(fitted.intercept_),
-            alpha=fitted.alpha_,
+            intercept=fitted["intercept"],
+            alpha=fitted["alpha"],
             ev=ev,
             columns=np.asarray(dm.columns),
-            cv_predictions=cv_pred,
-            test_predictions_ridge=split["ridge_pred"],
-            **({"test_predictions_sequence": split["sequence_pred"]} if "sequence_pred" in split else {}),
-            **({"U": U} if U is not None else {}),
+            **fitted["arrays"],
         )
         res.save_arrays(
             "attribution.npz",
@@ -737,6 +794,7 @@ def run_encode(config: str | os.PathLike, out: str | os.PathLike, *, figures: bo
         unique = {g: _mean_over(contrib.unique[i], data, region) for i, g in enumerate(contrib.group_names)}
         ranking = sorted(contrib.group_names, key=lambda g: -unique[g])
         metrics: dict[str, Any] = {
+            "streaming": streaming,
             "n_samples": int(X.shape[0]),
             "n_columns": int(X.shape[1]),
             "n_targets": int(data.n_pixels),
@@ -774,7 +832,7 @@ def run_encode(config: str | os.PathLike, out: str | os.PathLike, *, figures: bo
             maps = {col: data.to_image(coef[j]) for j, col in enumerate(dm.columns)}
             res.save_arrays("maps.npz", ev=data.to_image(ev), **{f"beta_{k}": v for k, v in maps.items()})
         if figures:
-            _encode_figures(res, data, ev, maps, contrib, cv_pred, split, truth, metrics)
+            _encode_figures(res, data, ev, maps, contrib, fitted["traces"], truth, metrics)
         res.headline(
             encode_headline(metrics),
             ran=f"A ridge encoding model{' and an LSTM' if 'sequence_test_ev' in metrics else ''} predicting "
@@ -785,6 +843,111 @@ def run_encode(config: str | os.PathLike, out: str | os.PathLike, *, figures: bo
         summary = res.summary()
     shutil.rmtree(checkpoints, ignore_errors=True)
     return JobResult(res.out, summary)
+
+
+def _fit_in_memory(cfg: EncodeConfig, data: EncodingData, dm, res: JobFolder, checkpoints: Path) -> dict[str, Any]:
+    """Nested cross-validated ridge, attribution, refit and the test split on the targets in memory."""
+    from neurocine.models.attribution import cross_validated_predictions, group_contributions, held_out_ev
+
+    X, Y, U = dm.X, data.Y, data.U
+    ridge = _ridge(cfg.model)
+    with res.timer("cross_validation_seconds"):
+        cv_pred = cross_validated_predictions(ridge, X, Y, cv=cfg.model["cv"])
+        ev = held_out_ev(Y, cv_pred, U)
+    with res.timer("attribution_seconds"):
+        contrib = group_contributions(X, Y, dm.groups, ridge, cv=cfg.model["cv"], random_state=cfg.model["seed"], U=U)
+    with res.timer("fit_seconds"):
+        fitted = _ridge(cfg.model).fit(X, Y)
+    with res.timer("test_split_seconds"):
+        split = block_split_evs(X, Y, U, cfg.model, cfg.sequence, checkpoints if cfg.sequence else None)
+
+    def traces(picks: list, stop: int) -> tuple[np.ndarray, dict]:
+        def series(values=None):
+            return np.stack([data.pixel_series(j, values)[:stop] for j in picks], axis=1)
+
+        preds = {"ridge (cross-validated)": series(cv_pred)}
+        if "sequence_pred" in split:
+            preds["sequence model (test block)"] = series(split["sequence_pred"])
+        return series(), preds
+
+    arrays = {
+        "cv_predictions": cv_pred,
+        "test_predictions_ridge": split["ridge_pred"],
+        **({"test_predictions_sequence": split["sequence_pred"]} if "sequence_pred" in split else {}),
+        **({"U": U} if U is not None else {}),
+    }
+    return {
+        "ev": ev,
+        "contrib": contrib,
+        "coef": np.asarray(fitted.coef_),
+        "intercept": np.asarray(fitted.intercept_),
+        "alpha": fitted.alpha_,
+        "split": split,
+        "arrays": arrays,
+        "traces": traces,
+    }
+
+
+def _fit_streaming(cfg: EncodeConfig, data: EncodingData, dm, res: JobFolder) -> dict[str, Any]:
+    """The same model from one chunked pass over the movie (:func:`~neurocine.encode.streaming.stream_encode`)."""
+    from neurocine.encode.sequence import contiguous_split
+    from neurocine.encode.streaming import stream_encode, streamed_series
+    from neurocine.models.ridge import DEFAULT_ALPHAS
+
+    n, m = cfg.neural, cfg.model
+    mask: Any = n["mask"]
+    pre = {"dff": n["dff"], "window": n["window"], "bin": n["bin"], "blur": n["blur"]}
+    if mask == "none":
+        mask = None
+    elif mask != "otsu":
+        from neurocine.encode.imaging_jobs import widefield_mask
+
+        with open_neural_stack(cfg) as stack:
+            mask = widefield_mask(mask, stack, n["bin"], None, label="[neural] mask")
+    split_at = contiguous_split(dm.X.shape[0])[2].start
+    with res.timer("streaming_seconds"), open_neural_stack(cfg) as stack:
+        out = stream_encode(
+            stack,
+            dm.X,
+            dm.groups,
+            **pre,
+            mask=mask,
+            cv=m["cv"],
+            alphas=m["alphas"] if m["alphas"] is not None else DEFAULT_ALPHAS,
+            random_state=m["seed"],
+            split=split_at,
+            chunk_size=n["chunk"],
+        )
+    res.metrics["movie_pass_seconds"] = out.seconds_pass
+    data.pixels, data.image_shape = out.pixels, out.image_shape
+    data.target_names = [f"px{p // out.image_shape[1]}_{p % out.image_shape[1]}" for p in out.pixels]
+    data.info["streaming"] = {"blocks": out.info["blocks"], "statistics_bytes": out.info["statistics_bytes"]}
+    fold = np.searchsorted(out.fold_edges, np.arange(dm.X.shape[0]), side="right") - 1
+
+    def traces(picks: list, stop: int) -> tuple[np.ndarray, dict]:
+        with open_neural_stack(cfg) as stack:
+            actual = streamed_series(stack, out, picks, stop, **pre)
+        rows = np.arange(stop)
+        coef = out.fit.fold_coef[:, :, picks]  # (folds, p, picks): the few pixels first, then the rows' folds
+        pred = np.einsum("tp,tpq->tq", dm.X[rows], coef[fold[rows]])
+        pred += out.fit.fold_intercept[:, picks][fold[rows]]
+        return actual, {"ridge (cross-validated)": pred}
+
+    arrays = {
+        "fold_coef": out.fit.fold_coef,
+        "fold_intercept": out.fit.fold_intercept,
+        "fold_edges": out.fold_edges,
+    }
+    return {
+        "ev": out.fit.ev,
+        "contrib": out.contributions,
+        "coef": out.fit.coef,
+        "intercept": out.fit.intercept,
+        "alpha": out.fit.alpha,
+        "split": {"ridge_ev": out.fit.test_ev},
+        "arrays": arrays,
+        "traces": traces,
+    }
 
 
 def _whisking(cfg: EncodeConfig, data: EncodingData):
@@ -867,10 +1030,12 @@ def encode_headline(metrics: dict[str, Any]) -> str:
     return text + "."
 
 
-def _encode_figures(
-    res: JobFolder, data: EncodingData, ev, maps, contrib, cv_pred, split, truth, metrics: dict
-) -> None:
-    """The job's figures; group means come from ``metrics`` (computed once, over the same region)."""
+def _encode_figures(res: JobFolder, data: EncodingData, ev, maps, contrib, traces, truth, metrics: dict) -> None:
+    """The job's figures; group means come from ``metrics`` (computed once, over the same region).
+
+    ``traces(picks, stop)`` gives the actual series (stop, len(picks)) of the targets ``picks`` and a dict of
+    model name -> predictions of the same shape.
+    """
     from neurocine.encode.plotting import plot_contributions, plot_ev_map, plot_maps, plot_traces
 
     names = contrib.group_names
@@ -927,13 +1092,8 @@ def _encode_figures(
             picks.append(j)
             labels.append(f"{data.target_names[j]} (best for {g})")
 
-    def series(values=None):
-        return np.stack([data.pixel_series(j, values) for j in picks], axis=1)
-
-    actual = series()
-    preds = {"ridge (cross-validated)": series(cv_pred)}
-    if "sequence_pred" in split:
-        preds["sequence model (test block)"] = series(split["sequence_pred"])
+    stop = min(len(next(iter(data.features.values()))), int(np.ceil(60.0 * data.fps)) + 1)
+    actual, preds = traces(picks, stop)
     times = np.arange(actual.shape[0]) / data.fps
     res.save_figure(
         "traces.png",

@@ -41,6 +41,7 @@ from neurocine.features.timing import (  # noqa: F401
     whisking_events,
 )
 from neurocine.features.widefield import (  # noqa: F401
+    DffStream,
     bin_frames,
     brain_mask,
     dff,

@@ -29,6 +29,7 @@ from neurocine.validation import check_float_dtype, check_int, plural
 __all__ = [
     "bin_frames",
     "brain_mask",
+    "DffStream",
     "check_window",
     "dff",
     "gaussian_blur",
@@ -242,11 +243,23 @@ def dff(
             full[:, m] = r
             out[s:e] = full
 
+    for s, f, f0 in _baseline_blocks(load, t_len, window, mode, chunk):
+        emit(s, f, f0)
+    return out
+
+
+def _baseline_blocks(load: Any, t_len: int, window: int, mode: str, chunk: int, stop: int | None = None) -> Any:
+    """Yield ``(start, F, F0)`` blocks of the frames ``0 .. stop`` (default T): fluorescence and its baseline.
+
+    ``load(a, b)`` returns frames ``a:b`` as (b - a, n_pixels) float64; the
+    baseline rules are those of :func:`dff`.
+    """
+    stop = t_len if stop is None else stop
     if mode == "sliding":
         before = window // 2
         after = window - 1 - before
-        for s in range(0, t_len, chunk):
-            e = min(t_len, s + chunk)
+        for s in range(0, stop, chunk):
+            e = min(stop, s + chunk)
             a, b = max(0, s - before), min(t_len, e + after)
             block = load(a, b)
             csum = np.zeros((b - a + 1, block.shape[1]), dtype=np.float64)
@@ -255,18 +268,18 @@ def dff(
             lo = np.maximum(0, t - before) - a
             hi = np.minimum(t_len, t + after + 1) - a
             f0 = (csum[hi] - csum[lo]) / (hi - lo)[:, None]
-            emit(s, block[s - a : e - a], f0)
+            yield s, block[s - a : e - a], f0
     else:
         step = window * max(1, chunk // window)
-        for s in range(0, t_len, step):
+        for s in range(0, stop, step):
             e = min(t_len, s + step)
             block = load(s, e)
             f0 = np.empty_like(block)
             for b0 in range(0, e - s, window):
                 b1 = min(e - s, b0 + window)
                 f0[b0:b1] = block[b0:b1].mean(axis=0)
-            emit(s, block, f0)
-    return out
+            n = min(e, stop) - s
+            yield s, block[:n], f0[:n]
 
 
 # ---------------------------------------------------------------------------
@@ -567,3 +580,137 @@ def preprocess_widefield(
 
     view = _Transformed(stack, transform, (hb, wb), (h, w))
     return dff(view, window, mode=mode, mask=mask, chunk_size=chunk_size, out=out, dtype=dtype, fill_value=fill_value)
+
+
+class DffStream:
+    """Bin, blur and dF/F a widefield movie chunk by chunk, for one pass over a movie larger than memory.
+
+    Iterating yields ``(start, values)``: frames ``start .. start + n`` of the
+    chosen pixels as an (n, n_pixels) float64 array; only about
+    ``chunk_size + window`` frames are in memory at a time, whatever T is.
+    ``values`` may be a view of a buffer that the next chunk overwrites: copy it to keep it.
+    The baseline ``mode``:
+
+    * ``"sliding"`` / ``"block"``: dF/F of :func:`dff` (a window of frames
+      around each chunk is read). A pixel whose baseline is not positive is
+      given 0 and flagged in :attr:`bad_baseline` (instead of raising: the
+      brain mask may only be known after the pass).
+    * ``"session"``: one baseline per pixel, the mean of the whole session,
+      known only at the end. The stream yields the fluorescence F itself;
+      dF/F is ``F / F̄ - 1`` with ``F̄`` = :attr:`mean` after the pass, an
+      affine map per pixel that the caller applies afterwards (to sums of F,
+      or, for a linear model with an intercept, to its coefficients: the
+      explained variance does not change).
+    * ``"none"``: F.
+
+    Parameters
+    ----------
+    stack : array-like, shape (T, H, W)
+        Fluorescence movie (an :class:`~neurocine.io.imaging.ImageStack`, memmap, array...).
+    window : int, default 30
+        Baseline window (frames) of the sliding and block modes.
+    mode : {"sliding", "block", "session", "none"}
+    blur : float, optional
+        Gaussian sigma in binned pixels.
+    bin : int, optional
+        k x k binning.
+    pixels : array_like of int, optional
+        Flat indices (in the binned frame) of the pixels to yield; default all.
+    chunk_size : int, default 256
+        Frames per chunk.
+    stop : int, optional
+        Yield only the frames before ``stop`` (default T).
+
+    Attributes
+    ----------
+    frame_shape : (int, int)
+        (H // bin, W // bin).
+    n_frames : int
+    pixels : ndarray of int
+    mean : ndarray, shape (n_pixels,)
+        Mean binned, blurred fluorescence of every yielded frame (after a full pass: the session mean F̄).
+    bad_baseline : ndarray of bool, shape (n_pixels,)
+        Pixels with a non-positive baseline somewhere (sliding / block).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> f = np.full((6, 1, 1), 100.0); f[::2] += 10
+    >>> stream = DffStream(f, window=2, mode="block", chunk_size=4)
+    >>> np.concatenate([v.copy() for _, v in stream])[:, 0].round(4).tolist()
+    [0.0476, -0.0476, 0.0476, -0.0476, 0.0476, -0.0476]
+    """
+
+    def __init__(
+        self,
+        stack: Any,
+        window: int = 30,
+        *,
+        mode: str = "sliding",
+        blur: float | None = None,
+        bin: int | None = None,
+        pixels: Any = None,
+        chunk_size: int = _DEFAULT_CHUNK,
+        stop: int | None = None,
+    ) -> None:
+        t_len, h, w = _stack_info(stack)
+        if mode not in ("sliding", "block", "session", "none"):
+            raise InputError(f"mode: got {mode!r}; expected 'sliding', 'block', 'session' or 'none'")
+        k = 1 if bin is None else check_int("bin", bin, 1)
+        if k > min(h, w):
+            raise InputError(
+                f"bin: got {k}; expected a bin size <= {min(h, w)}, the smaller side of the {h} x {w} frames"
+            )
+        self.window = check_window(window, t_len) if mode in ("sliding", "block") else window
+        sy, sx = (0.0, 0.0) if blur is None else _sigma_pair(blur)
+        self.frame_shape = (h // k, w // k)
+        self.n_frames = t_len
+        n_all = self.frame_shape[0] * self.frame_shape[1]
+        self.pixels = np.arange(n_all) if pixels is None else np.asarray(pixels, dtype=np.int64)
+        if self.pixels.ndim != 1 or self.pixels.size == 0 or self.pixels.min() < 0 or self.pixels.max() >= n_all:
+            raise InputError(f"pixels: expected flat indices in 0..{n_all - 1} of the {self.frame_shape} binned frame")
+        self.mode = mode
+        self.chunk = _chunk(chunk_size)
+        self.stop = t_len if stop is None else check_int("stop", stop, 1, t_len)
+        self.mean = np.zeros(self.pixels.size)
+        self.bad_baseline = np.zeros(self.pixels.size, dtype=bool)
+
+        def transform(block: np.ndarray) -> np.ndarray:
+            if k > 1:
+                block = _binned(block, k)
+            return _blurred(block, sy, sx, "reflect", 4.0)
+
+        whole = self.pixels.size == n_all
+        self._buffer = np.empty((0, h, w))
+
+        def load(a: int, b: int) -> np.ndarray:
+            raw = np.asarray(stack[a:b])
+            if raw.shape != (b - a, h, w):
+                raise InputError(f"stack[{a}:{b}]: returned shape {raw.shape}; expected {(b - a, h, w)}")
+            if self._buffer.shape[0] < b - a:
+                self._buffer = np.empty((b - a, h, w))
+            block = self._buffer[: b - a]
+            np.copyto(block, raw)  # into one reused float64 buffer: no fresh pages per chunk
+            block = transform(block).reshape(b - a, n_all)
+            return block if whole else block[:, self.pixels]
+
+        self._load = load
+
+    def __iter__(self) -> Any:
+        self.mean[:] = 0.0
+        self.bad_baseline[:] = False
+        if self.mode in ("sliding", "block"):
+            blocks = _baseline_blocks(self._load, self.n_frames, self.window, self.mode, self.chunk, self.stop)
+        else:
+            blocks = ((s, self._load(s, min(self.stop, s + self.chunk)), None) for s in range(0, self.stop, self.chunk))
+        for s, f, f0 in blocks:
+            self.mean += f.sum(0) / self.stop
+            if f0 is None:
+                yield s, f
+                continue
+            bad = ~(f0 > 0)
+            if bad.any():
+                self.bad_baseline |= bad.any(0)
+                f0 = np.where(bad, 1.0, f0)
+                f = np.where(bad, 1.0, f)
+            yield s, (f - f0) / f0

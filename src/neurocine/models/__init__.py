@@ -21,10 +21,22 @@ _EXPORTS = {
     "fit_in_component_space": "neurocine.models.attribution",
     "ComponentSpaceFit": "neurocine.models.attribution",
     "pixel_explained_variance": "neurocine.models.attribution",
+    "circular_shifts": "neurocine.models.attribution",
+    "BlockStatistics": "neurocine.models.block_ridge",
+    "BlockRidgeFit": "neurocine.models.block_ridge",
+    "block_contributions": "neurocine.models.block_ridge",
+    "fit_blocks": "neurocine.models.block_ridge",
+    "fold_bounds": "neurocine.models.block_ridge",
 }
 
 __all__ = [
     "BandedRidgeCV",
+    "BlockRidgeFit",
+    "BlockStatistics",
+    "block_contributions",
+    "circular_shifts",
+    "fit_blocks",
+    "fold_bounds",
     "ComponentSpaceFit",
     "GroupContributions",
     "RidgeCV",

@@ -25,6 +25,7 @@ from neurocine.validation import validate_signal_matrix
 __all__ = [
     "ComponentSpaceFit",
     "GroupContributions",
+    "circular_shifts",
     "cross_validated_ev",
     "cross_validated_predictions",
     "fit_in_component_space",
@@ -306,11 +307,8 @@ def group_contributions(
     n_samples, n_features = X.shape
     Y_arr, _ = check_targets(Y, n_samples)
     names, cols = _group_columns(groups, n_features, columns)
-    if not 0.0 <= float(min_shift) < 0.5:
-        raise InputError(f"min_shift: got {min_shift!r}; expected a fraction in [0, 0.5)")
     if estimator is None:
         estimator = RidgeCV()
-    rng = np.random.default_rng(random_state)
     splits = cv_splits(cv, n_samples, shuffle=shuffle, random_state=random_state, X=X)
 
     if U is not None:
@@ -319,19 +317,14 @@ def group_contributions(
     def cv_ev(Xm):
         return cross_validated_ev(estimator, Xm, Y_arr, _FixedSplits(splits), U=U)
 
-    lo = max(1, int(np.ceil(min_shift * n_samples)))
-    hi = n_samples - lo
-    if hi < lo:
-        raise InputError(f"X: has {n_samples} time steps, too few for shifts >= {lo}; expected more time steps")
+    shifts = circular_shifts(len(names), n_samples, min_shift=min_shift, random_state=random_state)
     full = cv_ev(X)
-    reduced, single, shifts = [], [], []
-    for _name, idx in progress(list(zip(names, cols)), total=len(names), desc="groups"):
-        shift = int(rng.integers(lo, hi + 1))
+    reduced, single = [], []
+    for idx, shift in progress(list(zip(cols, shifts)), total=len(names), desc="groups"):
         X_shift = X.copy()
         X_shift[:, idx] = np.roll(X[:, idx], shift, axis=0)
         reduced.append(cv_ev(X_shift))
         single.append(cv_ev(X[:, idx]))
-        shifts.append(shift)
     reduced_arr = np.stack(reduced)
     return GroupContributions(
         group_names=names,
@@ -342,6 +335,27 @@ def group_contributions(
         shifts=np.asarray(shifts, dtype=np.int64),
         columns=cols,
     )
+
+
+def circular_shifts(n_groups: int, n_samples: int, *, min_shift: float = 0.1, random_state=None) -> list[int]:
+    """The circular time shifts of :func:`group_contributions`, one per group, in group order.
+
+    Drawn uniformly from ``[ceil(min_shift T), T - ceil(min_shift T)]`` (at least 1) by
+    ``numpy.random.default_rng(random_state)``.
+
+    Examples
+    --------
+    >>> circular_shifts(3, 100, random_state=0)
+    [78, 61, 51]
+    """
+    if not 0.0 <= float(min_shift) < 0.5:
+        raise InputError(f"min_shift: got {min_shift!r}; expected a fraction in [0, 0.5)")
+    rng = np.random.default_rng(random_state)
+    lo = max(1, int(np.ceil(min_shift * n_samples)))
+    hi = n_samples - lo
+    if hi < lo:
+        raise InputError(f"X: has {n_samples} time steps, too few for shifts >= {lo}; expected more time steps")
+    return [int(rng.integers(lo, hi + 1)) for _ in range(n_groups)]
 
 
 class _FixedSplits:

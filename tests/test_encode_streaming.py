@@ -1,0 +1,219 @@
+"""Streaming encode: one chunked pass over the movie equals the in-memory computation to 1e-8; flat binary movies."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from _block_reference import nested_block_ridge
+from _cli import run_in_process
+from _errors import raises_naming
+
+from neurocine.encode.imaging_jobs import widefield_mask
+from neurocine.encode.jobs import load_encode_config, run_encode, write_simulated_session
+from neurocine.encode.streaming import stream_encode, streamed_series
+from neurocine.features.widefield import DffStream, bin_frames, dff, gaussian_blur, preprocess_widefield
+from neurocine.io.imaging import open_stack
+from neurocine.models.block_ridge import fold_bounds
+from neurocine.models.ridge import explained_variance
+
+ALPHAS = np.logspace(-2, 4, 5)
+
+
+@pytest.fixture(scope="module")
+def movie():
+    """A 16 x 16 uint16 movie (bright disc = brain) driven by 4 design columns in 3 groups."""
+    rng = np.random.default_rng(5)
+    T = 300
+    X = rng.standard_normal((T, 4))
+    X = (X - X.mean(0)) / X.std(0)
+    yy, xx = np.mgrid[:16, :16]
+    brain = (yy - 7.5) ** 2 + (xx - 7.5) ** 2 < 40
+    base = np.where(brain, 2000.0, 40.0) * (1 + 0.1 * rng.random((16, 16)))
+    maps = rng.standard_normal((4, 16, 16)) * brain
+    drift = np.linspace(1.0, 0.9, T)[:, None, None]
+    F = base * drift * (1 + 0.02 * np.einsum("tp,phw->thw", X, maps) + 0.01 * rng.standard_normal((T, 16, 16)))
+    return X, np.round(F).astype(np.uint16)
+
+
+@pytest.mark.parametrize("mode", ["sliding", "session"])
+def test_streaming_equals_in_memory(movie, mode):
+    X, F = movie
+    T, k, split = X.shape[0], 5, 240
+    groups = {"a": [0, 1], "b": [2], "c": [3]}
+    got = stream_encode(
+        F,
+        X,
+        groups,
+        dff=mode,
+        window=20,
+        bin=2,
+        blur=0.7,
+        mask="otsu",
+        cv=k,
+        alphas=ALPHAS,
+        random_state=3,
+        split=split,
+        chunk_size=37,
+    )
+    mask = widefield_mask("otsu", F, 2, 0.7)
+    np.testing.assert_array_equal(got.mask, mask)
+    if mode == "session":
+        Fb = gaussian_blur(bin_frames(F, 2, dtype=np.float64), 0.7, dtype=np.float64)
+        Y = dff(Fb, T, mode="block", mask=mask, dtype=np.float64)  # one baseline: the session mean
+    else:
+        Y = preprocess_widefield(F, 20, bin=2, blur=0.7, mask=mask, mode="sliding", dtype=np.float64)
+    Y = Y[:, mask]
+    edges = fold_bounds(T, k)
+    ref = nested_block_ridge(X, Y, edges, ALPHAS, split)
+    np.testing.assert_allclose(got.fit.ev, ref["ev"], rtol=0, atol=1e-8)
+    np.testing.assert_allclose(got.fit.test_ev, ref["test_ev"], rtol=0, atol=1e-8)
+    np.testing.assert_allclose(got.fit.coef, ref["coef"], rtol=1e-7, atol=1e-10)
+    np.testing.assert_allclose(got.fit.intercept, ref["intercept"], rtol=1e-8, atol=1e-10)
+    if mode == "sliding":  # (the session baseline leaves the slow drift in: low EV, equal all the same)
+        assert got.fit.ev.mean() > 0.5
+    # the traces read again: the same dF/F as the pass
+    np.testing.assert_allclose(
+        streamed_series(F, got, [0, 5], 50, dff=mode, window=20, bin=2, blur=0.7), Y[:50, [0, 5]], atol=1e-12
+    )
+    fold = np.searchsorted(edges, np.arange(T), side="right") - 1
+    pred = np.einsum("tp,tpq->tq", X, got.fit.fold_coef[fold]) + got.fit.fold_intercept[fold]
+    np.testing.assert_allclose(explained_variance(Y, pred), ref["ev"], atol=1e-8)
+    if mode == "session":  # (the attribution is the same code for every baseline)
+        return
+    # attribution: the shifted and single-group models of the same folds
+    c = got.contributions
+    for i, (name, idx) in enumerate(groups.items()):
+        Xs = X.copy()
+        Xs[:, idx] = np.roll(X[:, idx], int(c.shifts[i]), axis=0)
+        reduced = nested_block_ridge(Xs, Y, edges, ALPHAS)["ev"]
+        np.testing.assert_allclose(c.unique[i], ref["ev"] - reduced, atol=1e-8, err_msg=name)
+        single = nested_block_ridge(X[:, idx], Y, edges, ALPHAS)["ev"]
+        np.testing.assert_allclose(c.single[i], single, atol=1e-8, err_msg=name)
+
+
+def test_dff_stream_modes_equal_dff(movie):
+    _, F = movie
+    for mode in ("sliding", "block"):
+        want = preprocess_widefield(F, 25, bin=2, blur=1.0, mode=mode, dtype=np.float64).reshape(F.shape[0], -1)
+        got = np.concatenate([v.copy() for _, v in DffStream(F, 25, mode=mode, bin=2, blur=1.0, chunk_size=60)])
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-13)
+    stream = DffStream(F, mode="session", bin=2, chunk_size=70)
+    raw = np.concatenate([v.copy() for _, v in stream])
+    np.testing.assert_allclose(
+        raw / stream.mean - 1,
+        dff(F.reshape(-1, 8, 2, 8, 2).mean((2, 4)), F.shape[0], mode="block", dtype=np.float64).reshape(F.shape[0], -1),
+        rtol=1e-10,
+        atol=1e-12,
+    )
+
+
+def test_flat_binary_stack_and_its_size_check(tmp_path, movie):
+    _, F = movie
+    path = tmp_path / "wf.dat"
+    F.tofile(path)
+    with open_stack(path, shape=F.shape, dtype="uint16") as s:
+        np.testing.assert_array_equal(s[10:20], F[10:20])
+    with raises_naming(path, match=r"has 153600 bytes \(150 whole frames of 16 x 32 uint16\); expected 307200"):
+        open_stack(path, shape=(300, 16, 32), dtype="uint16")
+    with raises_naming(path, match="needs shape"):
+        open_stack(path)
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory):
+    """A 60 s simulated session whose movie is a flat uint16 .dat file, streamed."""
+    root = tmp_path_factory.mktemp("stream") / "session"
+    write_simulated_session(root, duration_s=60, seed=2, video_size=(36, 48), widefield_size=(20, 20))
+    wf = np.load(root / "widefield.npy")
+    np.round(wf * 10).astype(np.uint16).tofile(root / "wf.dat")
+    text = (root / "encode.toml").read_text()
+    shape = ", ".join(map(str, wf.shape))
+    text = text.replace(
+        'path = "widefield.npy"', f'path = "wf.dat"\nshape = [{shape}]\ndtype = "uint16"\nstreaming = true'
+    )
+    (root / "encode.toml").write_text(text)
+    return root, wf.shape
+
+
+def test_streaming_encode_job_recovers_planted_maps(session, tmp_path):
+    root, _ = session
+    out = tmp_path / "out"
+    run_encode(root / "encode.toml", out, figures=False)  # (the figures are the in-memory job's)
+    m = json.loads((out / "summary.json").read_text())["metrics"]
+    assert m["streaming"] is True
+    assert min(m["beta_map_correlation"].values()) >= 0.9
+    assert abs(m["mean_cv_ev"] - m["ceiling_ev"]) <= 0.03
+    assert m["planted_ranked_first"] and m["ranking"][-1] == "null"
+    with np.load(out / "model.npz") as z:
+        assert "cv_predictions" not in z.files and z["fold_coef"].shape[0] == 5
+    assert (out / "maps.npz").exists()
+
+
+def test_binary_size_mismatch_is_one_line_exit_2(session, tmp_path, monkeypatch, capfd):
+    root, shape = session
+    bad = root / "bad.toml"
+    bad.write_text((root / "encode.toml").read_text().replace(f"shape = [{shape[0]},", f"shape = [{shape[0] + 1},"))
+    out = tmp_path / "out"
+    r = run_in_process("encode", bad, "--out", out, cwd=tmp_path, monkeypatch=monkeypatch, capfd=capfd)
+    assert r.returncode == 2
+    assert len(r.stderr.strip().splitlines()) == 1 and "wf.dat" in r.stderr and "bytes" in r.stderr
+    assert not out.exists() and not list(tmp_path.glob(".*out*"))
+
+
+@pytest.mark.slow
+def test_streaming_encode_out_of_space_is_one_line_exit_2(session, tmp_path):
+    """A write that fails for lack of room (a 30 kB file-size limit): one line, exit 2, no folder left."""
+    import os
+    import resource
+    import subprocess
+    import sys
+
+    root, _ = session
+    out = tmp_path / "out"
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (30_000, 30_000))
+
+    r = subprocess.run(
+        [sys.executable, "-m", "neurocine.cli", "encode", str(root / "encode.toml"), "--out", str(out)],
+        cwd=tmp_path,
+        env={**os.environ, "NEUROCINE_PROGRESS": "0"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        preexec_fn=limit,
+    )
+    assert r.returncode == 2, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not out.exists() and [p.name for p in tmp_path.iterdir()] == []
+
+
+def test_streaming_with_a_sequence_model_is_refused(session):
+    root, _ = session
+    cfg = root / "seq.toml"
+    cfg.write_text((root / "encode.toml").read_text() + "\n[sequence]\n")
+    with raises_naming("seq.toml", match=r"\[neural\] streaming: got true with a \[sequence\]"):
+        load_encode_config(cfg)
+
+
+@pytest.mark.parametrize("ext", [".h5", ".tif", ".zarr"])
+def test_every_stack_format_streams_the_same_values(tmp_path, movie, ext):
+    """The pass reads any stack chunk by chunk: HDF5, multi-page TIFF and zarr give the array's values."""
+    _, F = movie
+    path = tmp_path / f"wf{ext}"
+    if ext == ".h5":
+        h5py = pytest.importorskip("h5py")
+        with h5py.File(path, "w") as f:
+            f.create_dataset("movie", data=F, chunks=(16, 16, 16))
+    elif ext == ".tif":
+        pytest.importorskip("tifffile").imwrite(path, F)
+    else:
+        zarr = pytest.importorskip("zarr")
+        arr = zarr.open_group(path, mode="w").create_array("movie", shape=F.shape, dtype=F.dtype, chunks=(16, 16, 16))
+        arr[:] = F
+    want = np.concatenate([v.copy() for _, v in DffStream(F, 20, bin=2, chunk_size=64)])
+    with open_stack(path) as stack:
+        got = np.concatenate([v.copy() for _, v in DffStream(stack, 20, bin=2, chunk_size=64)])
+    np.testing.assert_array_equal(got, want)
