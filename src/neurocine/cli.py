@@ -49,6 +49,13 @@ ChannelsFirst = Annotated[
 SamplingRate = Annotated[
     str | None, typer.Option("--fs", help="Sampling rate in Hz, or the .mat/.npz variable holding it (e.g. VIDEOfs).")
 ]
+# how an imaging stack's axes are laid out (imaging dff)
+StackAxes = Annotated[
+    str | None,
+    typer.Option("--axes", help="Stored axis order: TYX (default), YXT, TZYXC... (T time, Z plane, C channel)."),
+]
+StackPlane = Annotated[int | None, typer.Option("--plane", help="The plane (Z index) to read of a volume.")]
+StackChannel = Annotated[int | None, typer.Option("--channel", help="The channel (C index) to read.")]
 
 app = typer.Typer(no_args_is_help=True, add_completion=True, help="neurocine: link video and neural recordings.")
 motifs_app = typer.Typer(no_args_is_help=True, help="Conv-NMF motif discovery in multichannel time series.")
@@ -142,7 +149,9 @@ def motifs_simulate(
 @motifs_app.command("fit")
 def motifs_fit(
     input_path: Path = typer.Argument(
-        ..., metavar="INPUT", help="npz (key data), npy, csv, NWB or MATLAB .mat file, time-first."
+        ...,
+        metavar="INPUT",
+        help="npz (key data), npy, csv, NWB or MATLAB .mat file, time-first, or a suite2p plane folder.",
     ),
     out: Path = typer.Option(..., "--out", help="Output folder."),
     components: int = typer.Option(..., "--components", "-k", help="K, number of units."),
@@ -372,9 +381,25 @@ def imaging_dff(
     mask: str = typer.Option("none", "--mask", help="none | otsu | MASK.npy (boolean, binned coordinates)."),
     key: str | None = typer.Option(None, "--key", help="Dataset inside an h5/zarr file."),
     series: str | None = typer.Option(None, "--series", help="NWB: name of the imaging series."),
+    axes: StackAxes = None,
+    plane: StackPlane = None,
+    channel: StackChannel = None,
 ) -> None:
     """dF/F of a widefield movie (bin, blur, sliding-window baseline) written chunk by chunk."""
-    s = api.imaging_dff(stack, out, window=window, blur=blur, bin=bin, mode=mode, mask=mask, key=key, series=series)
+    s = api.imaging_dff(
+        stack,
+        out,
+        window=window,
+        blur=blur,
+        bin=bin,
+        mode=mode,
+        mask=mask,
+        key=key,
+        series=series,
+        axes=axes,
+        plane=plane,
+        channel=channel,
+    )
     typer.echo(f"{stack}: {s['frames']} frames -> dF/F {tuple(s['shape'])} in {s['seconds']:.1f} s")
     typer.echo(f"wrote {out}/dff.npy")
 

@@ -23,7 +23,7 @@ The config (TOML; every path relative to the config file)::
 
     [neural]                        # required: what the model predicts
     path = "widefield.npy"
-    kind = "widefield"              # widefield (T, H, W) stack | traces (T, C) matrix
+    kind = "widefield"              # widefield (T, H, W) stack | traces (T, C) matrix or suite2p folder
     dff = "session"                 # widefield: none | sliding | block | session (one baseline per pixel)
     window = 30                     # sliding/block window (frames)
     bin = 1
@@ -31,6 +31,8 @@ The config (TOML; every path relative to the config file)::
     mask = "otsu"                   # none | otsu | MASK.npy (bool, binned coordinates)
     components = 0                  # > 0: fit the movie's top SVD components (exact per-pixel EV)
     key = "..."                     # h5/zarr dataset;   series = "..." NWB series
+    axes = "TYX"                    # widefield: stored axis order (YXT, TZYXC...); plane = 0, channel = 0 pick
+                                    # one of a volume's planes / channels
 
     [design]
     kernel = "hemodynamic"          # none | hemodynamic (gamma kernel, causal)
@@ -158,6 +160,9 @@ def load_encode_config(path: str | os.PathLike) -> EncodeConfig:
         "kind": kind,
         "key": t.string("key", None),
         "series": t.string("series", None),
+        "axes": t.string("axes", None),
+        "plane": t.integer("plane", None, minimum=0),
+        "channel": t.integer("channel", None, minimum=0),
         "dff": t.string("dff", "sliding", choices=("none", "sliding", "block", "session")),
         "window": t.integer("window", 30, minimum=1),
         "bin": t.integer("bin", 1, minimum=1),
@@ -331,13 +336,14 @@ def _read_neural(cfg: EncodeConfig) -> tuple[np.ndarray, dict, float | None]:
     if n["kind"] == "traces":
         from neurocine.io.signals import read_signal_matrix
 
-        m = read_signal_matrix(n["path"], series=n["series"], dtype=np.float64)
+        m = read_signal_matrix(n["path"], series=n["series"], key=n["key"], dtype=np.float64)
         return m.data, {"image_shape": None, "pixels": None, "names": list(m.channels)}, m.sampling_rate
     from neurocine.encode.imaging_jobs import widefield_mask
     from neurocine.features.widefield import preprocess_widefield
     from neurocine.io.imaging import open_stack
 
-    with open_stack(n["path"], key=n["key"], series=n["series"]) as stack:
+    stack_order = {"axes": n["axes"], "plane": n["plane"], "channel": n["channel"]}
+    with open_stack(n["path"], key=n["key"], series=n["series"], **stack_order) as stack:
         if len(stack.shape) != 3:
             raise InputError(f"{n['path']}: has shape {stack.shape}; expected a (T, H, W) widefield movie")
         t_len = stack.shape[0]

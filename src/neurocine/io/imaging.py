@@ -65,6 +65,7 @@ import os
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, NamedTuple, Self
 
 import numpy as np
@@ -83,6 +84,7 @@ from neurocine.io.signals import (
 from neurocine.validation import validate_signal_matrix
 
 __all__ = [
+    "AXIS_LETTERS",
     "STACK_EXTENSIONS",
     "ImageStack",
     "WfieldSVD",
@@ -93,6 +95,7 @@ __all__ = [
     "read_roi_traces",
     "read_wfield_svd",
     "reconstruct_frames",
+    "time_first_plausible",
     "write_features_nwb",
 ]
 
@@ -324,6 +327,116 @@ class _TiffPages:
         return np.asarray(self._series.asarray(key=int(sel))).reshape(self.shape[1:])
 
 
+class _AxisView:
+    """A ``(T, H, W)`` view of an array stored in another axis order (``axes``), one plane and channel."""
+
+    def __init__(self, data: Any, axes: str, fixed: dict[str, int]) -> None:
+        self._data = data
+        self._axes = axes
+        self._fixed = fixed
+        self.shape = tuple(int(data.shape[axes.index(a)]) for a in "TYX")
+        self.dtype = np.dtype(data.dtype)
+
+    def __getitem__(self, sel: int | slice) -> np.ndarray:
+        index = tuple(sel if a == "T" else self._fixed.get(a, slice(None)) for a in self._axes)
+        arr = np.asarray(self._data[index])
+        kept = [a for a in self._axes if a in "YX" or (a == "T" and isinstance(sel, slice))]
+        return arr.transpose([kept.index(a) for a in "TYX" if a in kept])
+
+
+#: Letters of an axis order: time, depth (planes), rows, columns, channels.
+AXIS_LETTERS = "TZYXC"
+
+
+def _check_axes(axes: Any, where: str) -> str:
+    """``axes`` upper-cased after checking it names T, Y, X once each and only letters of TZYXC."""
+    text = axes.upper() if isinstance(axes, str) else None
+    if (
+        text is None
+        or any(a not in AXIS_LETTERS for a in text)
+        or len(set(text)) != len(text)
+        or not set("TYX") <= set(text)
+    ):
+        raise InputError(
+            f"axes={axes!r}: not an axis order; expected letters of {AXIS_LETTERS} each at most once, "
+            f"with T, Y and X (such as 'TYX', 'YXT', 'TZYXC'){'' if where == 'axes' else f' for {where}'}"
+        )
+    return text
+
+
+def _index_on(axis: str, value: Any, size: int, option: str, where: str, axes: str) -> int:
+    """The index to keep on axis Z (``plane``) or C (``channel``) of size ``size``."""
+    if value is None:
+        if size == 1:
+            return 0
+        raise InputError(
+            f"{where}: axis {axis} of axes {axes!r} has {size} entries; expected {option}= picking one (0..{size - 1})"
+        )
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value < size:
+        raise InputError(
+            f"{option}={value!r}: out of range for {where}, whose axis {axis} has {size}; expected 0..{size - 1}"
+        )
+    return int(value)
+
+
+def time_first_plausible(shape: Sequence[int]) -> bool:
+    """False when a 3-D ``shape`` read as ``(T, H, W)`` looks like frames stored time last.
+
+    A stack whose last axis is the shortest of the three while its first axis
+    is not longer than both others (``(128, 256, 20)``: 20 frames of 128 x 256 stored
+    ``YXT``, as MATLAB and some HDF5 writers store them) is ambiguous;
+    :func:`open_stack` refuses it unless ``axes=`` says the order.
+
+    Examples
+    --------
+    >>> time_first_plausible((20, 128, 256)), time_first_plausible((128, 256, 20))
+    (True, False)
+    >>> time_first_plausible((1000, 64, 48))
+    True
+    """
+    t, h, w = (int(x) for x in shape)
+    return not (w < t and w < h and t <= max(h, w))
+
+
+def _orient_stack(data: Any, where: str, axes: str | None, plane: Any, channel: Any, labels: str | None = None) -> Any:
+    """Check ``data`` and return a ``(T, H, W)`` backend: itself, or an :class:`_AxisView` of it.
+
+    ``axes`` is the stored order the caller gave; ``labels`` one the file
+    declares (HDF5 dimension labels). Without either, a 3-D array is read
+    ``TYX`` unless its shape makes that implausible (:func:`time_first_plausible`).
+    """
+    shape = tuple(int(x) for x in data.shape)
+    order = _check_axes(axes, where) if axes is not None else labels
+    if order is not None and len(order) != len(shape):
+        said = f"axes={axes!r}" if axes is not None else f"its dimension labels {labels!r}"
+        raise InputError(
+            f"{where}: has {len(shape)} axes (shape {shape}) but {said} names {len(order)}; "
+            f"expected one letter per axis"
+        )
+    for axis, value, option in (("Z", plane, "plane"), ("C", channel, "channel")):
+        if value is not None and (order is None or axis not in order):
+            raise InputError(
+                f"{option}={value!r}: {where} has no {axis} axis (axes {order or 'TYX'!r}); "
+                f"expected {option} only with an axes order holding {axis}"
+            )
+    if order is None or order == "TYX":
+        _check_stack_shape(shape, data.dtype, where)
+        if order is None and not time_first_plausible(shape):
+            raise InputError(
+                f"{where}: shape {shape} does not look time first (its last axis is the shortest); "
+                f"expected axes= giving the stored order, such as axes='YXT' (or axes='TYX' if the "
+                f"{shape[0]} frames really come first)"
+            )
+        return data
+    fixed = {}
+    for axis, value, option in (("Z", plane, "plane"), ("C", channel, "channel")):
+        if axis in order:
+            fixed[axis] = _index_on(axis, value, shape[order.index(axis)], option, where, order)
+    view = _AxisView(data, order, fixed)
+    _check_stack_shape(view.shape, data.dtype, where)
+    return view
+
+
 # ---------------------------------------------------------------------------
 # open_stack
 # ---------------------------------------------------------------------------
@@ -354,8 +467,16 @@ def _stack_ext(p: Path) -> str:
     return p.suffix.lower()
 
 
-def open_stack(path: str | os.PathLike, key: str | int | None = None, series: str | None = None) -> ImageStack:
-    """Open an imaging movie ``(T, H, W)`` lazily.
+def open_stack(
+    path: str | os.PathLike,
+    key: str | int | None = None,
+    series: str | None = None,
+    *,
+    axes: str | None = None,
+    plane: int | None = None,
+    channel: int | None = None,
+) -> ImageStack:
+    """Open an imaging movie ``(T, H, W)`` lazily, in the axis order the file stores.
 
     Parameters
     ----------
@@ -368,6 +489,16 @@ def open_stack(path: str | os.PathLike, key: str | int | None = None, series: st
     series : str, optional
         NWB only: name or path (``acquisition/TwoPhotonSeries``) of the
         ``ImageSeries`` to read; default the only one in the file.
+    axes : str, optional
+        The stored axis order, one letter per axis of the array: ``T`` time,
+        ``Y`` rows, ``X`` columns, ``Z`` planes, ``C`` channels (``"TYX"``,
+        ``"YXT"``, ``"TZYXC"``...). The stack is returned ``(T, H, W)``
+        whatever the order. Default: the HDF5 dataset's dimension labels
+        when it has them, else ``"TYX"``, refused when the shape does not
+        look time first (:func:`time_first_plausible`).
+    plane, channel : int, optional
+        The index kept on the ``Z`` and ``C`` axes; needed when that axis
+        holds more than one entry.
 
     Returns
     -------
@@ -380,8 +511,10 @@ def open_stack(path: str | os.PathLike, key: str | int | None = None, series: st
     InputError
         Missing or empty file, unknown extension, unreadable file, a key or
         series that is not there or is ambiguous (the candidates are listed),
-        zero frames, an array that is not 3-D (its shape is named), a
-        non-numeric dtype, pynwb/tifffile/zarr missing.
+        zero frames, an array that is not 3-D (its shape is named), an
+        ``axes`` order that does not match the array's axes, a shape that does
+        not look time first without ``axes``, a missing or out-of-range
+        ``plane``/``channel``, a non-numeric dtype, pynwb/tifffile/zarr missing.
 
     Examples
     --------
@@ -391,6 +524,17 @@ def open_stack(path: str | os.PathLike, key: str | int | None = None, series: st
     >>> with open_stack(p) as s:
     ...     s.shape, s.dtype, s[2:4].shape
     ((5, 4, 3), dtype('uint16'), (2, 4, 3))
+
+    Frames stored last, and one plane and channel of a ``TZYXC`` volume:
+
+    >>> np.save(p, np.zeros((4, 3, 5), np.uint16))
+    >>> with open_stack(p, axes="YXT") as s:
+    ...     s.shape
+    (5, 4, 3)
+    >>> np.save(p, np.zeros((6, 3, 4, 5, 2), np.uint8))
+    >>> with open_stack(p, axes="TZYXC", plane=1, channel=0) as s:
+    ...     s.shape
+    (6, 4, 5)
     """
     p = Path(path)
     name = str(path)
@@ -413,15 +557,18 @@ def open_stack(path: str | os.PathLike, key: str | int | None = None, series: st
             f"key={key!r}: does not apply to {ext} files{hint}; expected key only for "
             f".h5/.hdf5/.zarr/.tif files, got {name}"
         )
+    if axes is not None:
+        _check_axes(axes, "axes")
+    order = (axes, plane, channel)
     if ext in (".tif", ".tiff"):
-        return _open_tiff(p, name, key)
+        return _open_tiff(p, name, key, order)
     if ext == ".npy":
-        return _open_npy(p, name)
+        return _open_npy(p, name, order)
     if ext in (".h5", ".hdf5"):
-        return _open_h5(p, name, key)
+        return _open_h5(p, name, key, order)
     if ext == ".zarr":
-        return _open_zarr(p, name, key)
-    return _open_nwb(p, name, series)
+        return _open_zarr(p, name, key, order)
+    return _open_nwb(p, name, series, order)
 
 
 def _attr_rate(attrs: Any, where: str) -> float | None:
@@ -431,7 +578,11 @@ def _attr_rate(attrs: Any, where: str) -> float | None:
     return None
 
 
-def _open_npy(p: Path, name: str) -> ImageStack:
+#: ``(axes, plane, channel)`` as given to :func:`open_stack`.
+_Order = tuple[str | None, Any, Any]
+
+
+def _open_npy(p: Path, name: str, order: _Order) -> ImageStack:
     with open(p, "rb") as fh:
         head = fh.read(6)
     if head != b"\x93NUMPY":
@@ -445,16 +596,20 @@ def _open_npy(p: Path, name: str) -> ImageStack:
             f"{name}: cannot be read as a numeric .npy array ({error_reason(exc)}); "
             f"expected a numeric (T, H, W) array without pickled objects"
         ) from None
-    _check_stack_shape(arr.shape, arr.dtype, name)
-    return ImageStack(arr, name)
+    return ImageStack(_orient_stack(arr, name, *order), name)
 
 
 def _describe(items: Sequence[tuple[str, Any]]) -> str:
     return ", ".join(f"{n} {tuple(int(x) for x in o.shape)}" for n, o in items) or "none"
 
 
-def _pick_3d(items: list[tuple[str, Any]], name: str, kind: str) -> tuple[str, Any]:
-    cands = [(n, o) for n, o in items if len(o.shape) == 3]
+def _pick_3d(items: list[tuple[str, Any]], name: str, kind: str, ndim: int = 3) -> tuple[str, Any]:
+    cands = [(n, o) for n, o in items if len(o.shape) == ndim]
+    if ndim != 3 and not cands:
+        raise InputError(
+            f"{name}: no {ndim}-D {kind} for the {ndim} axes given ({kind}s: {_describe(items)}); "
+            f"expected key= naming one"
+        )
     if not cands:
         raise InputError(
             f"{name}: no 3-D {kind} ({kind}s: {_describe(items)}); expected a (T, H, W) {kind} or key= naming one"
@@ -464,7 +619,17 @@ def _pick_3d(items: list[tuple[str, Any]], name: str, kind: str) -> tuple[str, A
     return cands[0]
 
 
-def _open_h5(p: Path, name: str, key: Any) -> ImageStack:
+def _h5_labels(ds: Any) -> str | None:
+    """The dataset's dimension labels as an axis order (``"TZYXC"``), when every axis has one of TZYXC."""
+    try:
+        labels = "".join(str(d.label) for d in ds.dims).upper()
+    except Exception:  # dimension scales unreadable: no labels
+        return None
+    ok = len(labels) == len(ds.shape) and len(set(labels)) == len(labels) and set("TYX") <= set(labels)
+    return labels if ok and all(a in AXIS_LETTERS for a in labels) else None
+
+
+def _open_h5(p: Path, name: str, key: Any, order: _Order) -> ImageStack:
     import h5py
 
     try:
@@ -484,17 +649,22 @@ def _open_h5(p: Path, name: str, key: Any) -> ImageStack:
                 )
             ds_name, ds = str(key).strip("/"), obj
         else:
-            ds_name, ds = _pick_3d(items, name, "dataset")
+            labelled = [(n, o) for n, o in items if order[0] is None and _h5_labels(o) not in (None, "TYX")]
+            ds_name, ds = (
+                labelled[0]
+                if len(labelled) == 1 and not any(len(o.shape) == 3 for _, o in items)
+                else _pick_3d(items, name, "dataset", len(order[0]) if order[0] else 3)
+            )
         where = f"{name}: dataset '{ds_name}'"
-        _check_stack_shape(ds.shape, ds.dtype, where)
+        data = _orient_stack(ds, where, *order, labels=_h5_labels(ds))
         rate = _attr_rate(ds.attrs, where)
     except BaseException:
         fh.close()
         raise
-    return ImageStack(ds, name, rate=rate, name=ds_name, closers=[fh.close])
+    return ImageStack(data, name, rate=rate, name=ds_name, closers=[fh.close])
 
 
-def _open_zarr(p: Path, name: str, key: Any) -> ImageStack:
+def _open_zarr(p: Path, name: str, key: Any, order: _Order) -> ImageStack:
     try:
         import zarr
     except ImportError:
@@ -518,18 +688,18 @@ def _open_zarr(p: Path, name: str, key: Any) -> ImageStack:
                 )
             arr_name, arr = str(key).strip("/"), obj
         else:
-            arr_name, arr = _pick_3d(items, name, "array")
+            arr_name, arr = _pick_3d(items, name, "array", len(order[0]) if order[0] else 3)
     else:
         if key is not None:
             raise InputError(f"key={key!r}: {name} is a single zarr array, not a group; expected no key")
         arr_name, arr = None, root
     where = f"{name}: array '{arr_name}'" if arr_name else name
-    _check_stack_shape(arr.shape, arr.dtype, where)
+    data = _orient_stack(arr, where, *order)
     rate = _attr_rate(arr.attrs, where)
-    return ImageStack(arr, name, rate=rate, name=arr_name)
+    return ImageStack(data, name, rate=rate, name=arr_name)
 
 
-def _open_tiff(p: Path, name: str, key: Any) -> ImageStack:
+def _open_tiff(p: Path, name: str, key: Any, order: _Order) -> ImageStack:
     try:
         import tifffile
     except ImportError:
@@ -561,7 +731,9 @@ def _open_tiff(p: Path, name: str, key: Any) -> ImageStack:
                 f"{name}: series {idx} has axes '{s.axes}' and shape {shape} (colour samples); "
                 f"expected a grayscale (T, H, W) stack"
             )
-        _check_stack_shape(shape, s.dtype, name)
+        probe = SimpleNamespace(shape=shape, dtype=np.dtype(s.dtype))
+        pages = "TYX" if len(shape) == 3 else None  # one page per frame: time first
+        stored_tyx = _orient_stack(probe, name, *order, labels=pages) is probe  # checks the order before reading
         rate = None
         meta = tif.imagej_metadata or {}
         if meta.get("finterval"):
@@ -574,12 +746,12 @@ def _open_tiff(p: Path, name: str, key: Any) -> ImageStack:
             except ValueError:
                 mm = None
             if mm is not None and tuple(mm.shape) == shape:
-                return ImageStack(mm, name, rate=rate)
-        if len(s.pages) == shape[0]:
+                return ImageStack(_orient_stack(mm, name, *order, labels=pages), name, rate=rate)
+        if stored_tyx and len(s.pages) == shape[0]:
             keep_open = True
             return ImageStack(_TiffPages(s, shape, s.dtype), name, rate=rate, closers=[tif.close])
-        # frames are not one per page (e.g. one compressed volume): read it whole
-        return ImageStack(np.asarray(s.asarray()), name, rate=rate)
+        # frames are not one per page (e.g. one compressed volume) or not stored first: read it whole
+        return ImageStack(_orient_stack(np.asarray(s.asarray()), name, *order, labels=pages), name, rate=rate)
     finally:
         if not keep_open:
             tif.close()
@@ -641,7 +813,7 @@ def _series_listing(found: list[tuple[str, Any]]) -> str:
     return ", ".join(f"{pth} ({type(obj).__name__})" for pth, obj in found) or "none"
 
 
-def _open_nwb(p: Path, name: str, series: str | None) -> ImageStack:
+def _open_nwb(p: Path, name: str, series: str | None, order: _Order) -> ImageStack:
     io, nwbfile = _open_nwb_io(p, name)
     try:
         found = _image_series(nwbfile)
@@ -672,7 +844,7 @@ def _open_nwb(p: Path, name: str, series: str | None) -> ImageStack:
             )
         if not hasattr(data, "shape") or not hasattr(data, "dtype"):
             data = np.asarray(data)
-        _check_stack_shape(tuple(data.shape), data.dtype, where)
+        data = _orient_stack(data, where, *order, labels="TYX" if len(data.shape) == 3 else None)  # NWB: time first
         rate = timestamps = None
         if ts.rate is not None:
             rate = check_rate(ts.rate, where)
