@@ -378,7 +378,7 @@ def test_read_roi_traces(tmp_path):
 @pytest.mark.nwb
 def test_write_features_nwb_columns_with_timestamps(tmp_path):
     feats = np.random.default_rng(2).normal(size=(20, 3))
-    ts = 10.0 + np.arange(20) / 30.0
+    ts = 10.0 + np.arange(20) / 30.0 + np.r_[0.0, 0.004, np.zeros(18)]  # one frame late: an irregular clock
     p = write_features_nwb(
         tmp_path / "out" / "feat.nwb", feats, ["whisk_me", "jaw_me", "pupil"], timestamps=ts, session_start_time=START
     )
@@ -393,6 +393,11 @@ def test_write_features_nwb_columns_with_timestamps(tmp_path):
     m = read_signal_matrix(p, series="whisk_me", dtype=None)
     np.testing.assert_allclose(m.data[:, 0], feats[:, 0])
     np.testing.assert_allclose(m.timestamps, ts)
+    # regular timestamps are stored as starting_time and rate (NWB best practice)
+    q = write_features_nwb(tmp_path / "reg.nwb", feats, ["a", "b", "c"], timestamps=10.0 + np.arange(20) / 30.0)
+    with pynwb.NWBHDF5IO(str(q), "r") as io:
+        ts_b = io.read().processing["behavior"]["BehavioralTimeSeries"]["b"]
+        assert ts_b.timestamps is None and ts_b.starting_time == 10.0 and ts_b.rate == pytest.approx(30.0)
 
 
 @requires_pynwb

@@ -56,6 +56,15 @@ StackAxes = Annotated[
 ]
 StackPlane = Annotated[int | None, typer.Option("--plane", help="The plane (Z index) to read of a volume.")]
 StackChannel = Annotated[int | None, typer.Option("--channel", help="The channel (C index) to read.")]
+# the session and subject of the NWB files a job writes
+NWBMeta = Annotated[
+    Path | None,
+    typer.Option(
+        "--nwb-meta",
+        help="YAML/TOML/JSON (or a config's [nwb] table): subject_id, species, sex, age, session_description, "
+        "session_start_time, experimenter, institution. Implies --nwb.",
+    ),
+]
 
 app = typer.Typer(no_args_is_help=True, add_completion=True, help="neurocine: link video and neural recordings.")
 motifs_app = typer.Typer(no_args_is_help=True, help="Conv-NMF motif discovery in multichannel time series.")
@@ -337,7 +346,13 @@ def video_motion(
     crop: str | None = typer.Option(None, "--crop", help="x0,y0,x1,y1: keep only this box (before binning)."),
     first: str = typer.Option("zero", "--first", help="Motion energy of frame 0: zero | nan."),
     allow_truncated: bool = typer.Option(False, "--allow-truncated", help="Keep the frames of a truncated file."),
-    nwb: bool = typer.Option(False, "--nwb", help="Also write motion.nwb (BehavioralTimeSeries, motion SVD)."),
+    nwb: bool = typer.Option(
+        False,
+        "--nwb",
+        help="Also write motion.nwb (motion energy, BehavioralTimeSeries) and, with --svd, motion_svd_<roi>.nwb "
+        "per ROI (needs pip install neurocine[nwb]).",
+    ),
+    nwb_meta: NWBMeta = None,
 ) -> None:
     """Motion energy (and motion SVD) of ROIs in one streaming pass over a video."""
     s = api.video_motion(
@@ -350,13 +365,14 @@ def video_motion(
         first=first,
         allow_truncated=allow_truncated,
         nwb=nwb,
+        nwb_meta=nwb_meta,
     )
     extra = f" (TRUNCATED: {s['n_decoded']} frames decoded)" if s["truncated"] else ""
     typer.echo(
         f"{video}: {s['frames']} frames in {s['seconds']:.1f} s "
         f"({s['frames'] / max(s['seconds'], 1e-9):.0f} frames/s), ROIs {', '.join(s['rois'])}{extra}"
     )
-    typer.echo(f"wrote {out}/motion.npz")
+    typer.echo(f"wrote {out}/motion.npz" + (f" and {out}/motion*.nwb" if nwb or nwb_meta else ""))
 
 
 @video_app.command("rois")

@@ -116,6 +116,7 @@ def run_motion(
     allow_truncated: bool = False,
     chunk_size: int | None = None,
     nwb: bool = False,
+    nwb_meta: str | os.PathLike | None = None,
     figures: bool = True,
 ) -> JobResult:
     """``neurocine video motion``: write ``OUT/motion.npz``, figures and ``summary.json``.
@@ -123,7 +124,10 @@ def run_motion(
     ``motion.npz`` keys: ``motion_energy`` (T, n_rois), ``svd_temporal`` (T, n_rois, k),
     ``svd_masks`` (n_rois, k, H, W), ``svd_singular_values`` (n_rois, k), ``timestamps`` (T,) s,
     ``roi_names`` (n_rois,). With ``nwb=True`` also ``motion.nwb`` (a BehavioralTimeSeries) and, with
-    ``svd``, ``motion_svd_<roi>.nwb`` (the ndx-facemap-motionsvd layout in core NWB types).
+    ``svd``, ``motion_svd_<roi>.nwb`` (the ndx-facemap-motionsvd layout in core NWB types). ``nwb_meta``
+    (a YAML/TOML/JSON file, :func:`neurocine.io.nwbmeta.read_nwb_metadata`; implies ``nwb``) gives the
+    session and subject; all the files share one start time and ``session_id``. pynwb missing or a bad
+    metadata file fail before any frame is read.
 
     Returns
     -------
@@ -133,6 +137,12 @@ def run_motion(
     """
     if first not in ("zero", "nan"):
         raise InputError(f"--first: got {first!r}, expected 'zero' or 'nan'")
+    meta = None
+    if nwb or nwb_meta is not None:
+        from neurocine.io.nwbmeta import NWBMetadata, read_nwb_metadata, require_pynwb
+
+        require_pynwb("--nwb")
+        meta = (read_nwb_metadata(nwb_meta) if nwb_meta is not None else NWBMetadata()).for_job()
     params = {
         "video": str(video),
         "rois": None if rois is None else str(rois),
@@ -141,6 +151,7 @@ def run_motion(
         "crop": crop,
         "first": first,
         "allow_truncated": allow_truncated,
+        "nwb_meta": None if nwb_meta is None else str(nwb_meta),
     }
     t0 = time.perf_counter()
     result, reader = compute_motion(
@@ -166,7 +177,7 @@ def run_motion(
             timestamps=result.timestamps,
             roi_names=np.asarray(result.roi_names),
         )
-        if nwb:
+        if meta is not None:
             from neurocine.io.imaging import export_motion_svd_nwb, write_features_nwb
 
             names = [f"motion_energy_{r}" for r in result.roi_names]
@@ -176,6 +187,7 @@ def run_motion(
                 names,
                 timestamps=result.timestamps,
                 description=f"motion energy of {video}",
+                metadata=meta,
             )
             for j, roi in enumerate(result.roi_names if svd else []):
                 export_motion_svd_nwb(
@@ -186,6 +198,7 @@ def run_motion(
                     name=f"MotionSVD_{roi}",
                     downsampling_factor=float(bin),
                     description=f"motion SVD of ROI {roi} of {video}",
+                    metadata=meta,
                 )
         if figures:
             from neurocine.plotting.video import plot_motion_traces, plot_svd_masks

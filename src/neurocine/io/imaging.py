@@ -60,9 +60,9 @@ that need them.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import os
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import SimpleNamespace
@@ -72,8 +72,8 @@ import numpy as np
 
 from neurocine.errors import InputError
 from neurocine.io._atomic import atomic_path
+from neurocine.io.nwbmeta import NWBMetadata, regular_clock, require_pynwb
 from neurocine.io.signals import (
-    NWB_HINT,
     SignalMatrix,
     check_rate,
     check_timestamps,
@@ -758,18 +758,8 @@ def _open_tiff(p: Path, name: str, key: Any, order: _Order) -> ImageStack:
 
 
 # -- NWB ---------------------------------------------------------------------
-def _import_pynwb(name: str) -> Any:
-    try:
-        import pynwb
-    except ImportError:
-        raise InputError(
-            f"{name}: .nwb files need pynwb, which is not installed; expected it installed ({NWB_HINT})"
-        ) from None
-    return pynwb
-
-
 def _open_nwb_io(p: Path, name: str) -> tuple[Any, Any]:
-    pynwb = _import_pynwb(name)
+    pynwb = require_pynwb(name)
     try:
         io = pynwb.NWBHDF5IO(str(p), mode="r", load_namespaces=True)
     except Exception as exc:
@@ -911,7 +901,7 @@ def read_roi_traces(path: str | os.PathLike, series: str | None = None, *, dtype
         raise InputError(f"{name}: file not found; expected an existing .nwb file")
     if p.suffix.lower() != ".nwb":
         raise InputError(f"{name}: extension '{p.suffix}'; expected an .nwb file holding ROI traces")
-    pynwb = _import_pynwb(name)
+    pynwb = require_pynwb(name)
     from pynwb.image import ImageSeries
     from pynwb.ophys import RoiResponseSeries
 
@@ -944,15 +934,21 @@ def read_roi_traces(path: str | os.PathLike, series: str | None = None, *, dtype
 # ---------------------------------------------------------------------------
 # NWB writers
 # ---------------------------------------------------------------------------
-def _clock(t_len: int, timestamps: Any, rate: Any) -> tuple[np.ndarray | None, float | None]:
+def _clock(t_len: int, timestamps: Any, rate: Any, starting_time: float) -> dict[str, Any]:
+    """The clock keywords of a ``TimeSeries``: ``rate`` and ``starting_time`` when given or when the
+    timestamps are regular (:func:`neurocine.io.nwbmeta.regular_clock`), else ``timestamps``."""
     if (timestamps is None) == (rate is None):
         found = "both" if timestamps is not None else "neither"
         raise InputError(
             f"timestamps/rate: got {found}; expected exactly one: timestamps (T,) in seconds or rate in Hz"
         )
     if timestamps is not None:
-        return check_timestamps(timestamps, "timestamps", t_len), None
-    return None, check_rate(rate, "rate")
+        stamps = check_timestamps(timestamps, "timestamps", t_len)
+        regular = regular_clock(stamps)
+        if regular is None:
+            return {"timestamps": stamps}
+        return {"starting_time": regular[0], "rate": regular[1]}
+    return {"rate": check_rate(rate, "rate"), "starting_time": float(starting_time)}
 
 
 def _check_series_name(name: Any, what: str) -> str:
@@ -961,12 +957,19 @@ def _check_series_name(name: Any, what: str) -> str:
     return name
 
 
-def _new_nwbfile(source_nwb: Any, session_start_time: Any, session_description: str | None) -> Any:
+def _new_nwbfile(
+    path: str | os.PathLike,
+    source_nwb: Any,
+    session_start_time: Any,
+    session_description: str | None,
+    metadata: NWBMetadata | None,
+) -> Any:
     import pynwb
 
+    meta = metadata or NWBMetadata()
     notes = None
-    desc = session_description
-    start = session_start_time
+    desc = meta.session_description or session_description
+    start = meta.session_start_time or session_start_time
     if source_nwb is not None:
         src = Path(source_nwb)
         if not src.exists():
@@ -976,18 +979,10 @@ def _new_nwbfile(source_nwb: Any, session_start_time: Any, session_description: 
             start = start or nwbfile.session_start_time
             desc = desc or nwbfile.session_description
             notes = f"derived by neurocine from {src.name} (identifier {nwbfile.identifier})"
-    if start is None:
-        start = datetime.datetime.now(datetime.UTC)
-    elif not isinstance(start, datetime.datetime):
+    if start is not None and not isinstance(start, datetime.datetime):
         raise InputError(f"session_start_time: got {start!r}; expected a datetime")
-    if start.tzinfo is None:
-        start = start.replace(tzinfo=datetime.UTC)
-    return pynwb.NWBFile(
-        session_description=desc or "features computed by neurocine",
-        identifier=str(uuid.uuid4()),
-        session_start_time=start,
-        notes=notes,
-    )
+    meta = dataclasses.replace(meta, session_start_time=start, session_description=desc).for_job()
+    return pynwb.NWBFile(**meta.nwbfile_kwargs(Path(path).stem, "features computed by neurocine"), notes=notes)
 
 
 def _write_nwb_atomic(path: str | os.PathLike, nwbfile: Any) -> Path:
@@ -1015,6 +1010,7 @@ def write_features_nwb(
     unit: str = "a.u.",
     source_nwb: str | os.PathLike | None = None,
     session_start_time: datetime.datetime | None = None,
+    metadata: NWBMetadata | None = None,
 ) -> Path:
     """Write time-first features to a new NWB file, readable by the usual NWB tools.
 
@@ -1036,7 +1032,9 @@ def write_features_nwb(
         Column names; required with an array, not allowed with a mapping.
     timestamps : array_like, shape (T,), optional
         Time of each row in seconds (strictly increasing). Exactly one of
-        ``timestamps`` and ``rate``.
+        ``timestamps`` and ``rate``. Regular timestamps (within 0.1 % of a
+        period) are stored as ``starting_time`` and ``rate``, as NWB best
+        practice asks.
     rate : float, optional
         Sampling rate in Hz (with ``starting_time`` in seconds).
     starting_time : float, default 0.0
@@ -1050,6 +1048,11 @@ def write_features_nwb(
         is not modified or copied), which tools can open side by side.
     session_start_time : datetime, optional
         Default: the source's, else now (UTC).
+    metadata : NWBMetadata, optional
+        Session and subject (:func:`neurocine.io.nwbmeta.read_nwb_metadata`);
+        its start time and description win over the arguments above. Pass
+        the same ``metadata.for_job()`` to every file of one job so they share
+        the start time and ``session_id`` (identifiers ``<session_id>-<stem>``).
 
     Returns
     -------
@@ -1062,7 +1065,7 @@ def write_features_nwb(
         Bad shapes, names, clock (none or both of timestamps/rate), unreadable
         ``source_nwb``, unwritable path, pynwb missing.
     """
-    _import_pynwb(str(path))
+    require_pynwb(str(path))
     import pynwb
     from pynwb.behavior import BehavioralTimeSeries
 
@@ -1098,16 +1101,12 @@ def write_features_nwb(
     if dup:
         raise InputError(f"names: {dup} appear more than once; expected unique series names")
     assert t_len is not None  # features hold at least one series
-    stamps, fs = _clock(int(t_len), timestamps, rate)
-    nwbfile = _new_nwbfile(source_nwb, session_start_time, None)
+    times = _clock(int(t_len), timestamps, rate, starting_time)
+    nwbfile = _new_nwbfile(path, source_nwb, session_start_time, None, metadata)
     container = BehavioralTimeSeries(name="BehavioralTimeSeries")
     first = None
     for series_name, data in groups:
-        clock: dict[str, Any]
-        if fs is not None:
-            clock = {"rate": fs, "starting_time": float(starting_time)}
-        else:
-            clock = {"timestamps": stamps if first is None else first}
+        clock = times if "rate" in times or first is None else {"timestamps": first}
         ts = pynwb.TimeSeries(
             name=series_name, data=np.ascontiguousarray(data), unit=unit, description=description, **clock
         )
@@ -1132,6 +1131,7 @@ def export_motion_svd_nwb(
     description: str = "motion SVD temporal components (facemap-style)",
     source_nwb: str | os.PathLike | None = None,
     session_start_time: datetime.datetime | None = None,
+    metadata: NWBMetadata | None = None,
 ) -> Path:
     """Write motion-SVD components and their spatial masks to a new NWB file.
 
@@ -1166,7 +1166,7 @@ def export_motion_svd_nwb(
     mask_coordinates : sequence of 4 floats, optional
         ``(x1, y1, x2, y2)`` of the ROI in the downsampled frame; default the
         whole ``(0, 0, W, H)``.
-    description, source_nwb, session_start_time
+    description, source_nwb, session_start_time, metadata
         As in :func:`write_features_nwb`.
 
     Returns
@@ -1174,7 +1174,7 @@ def export_motion_svd_nwb(
     pathlib.Path
         The written file.
     """
-    _import_pynwb(str(path))
+    require_pynwb(str(path))
     import pynwb
     from pynwb.base import ImageReferences
     from pynwb.image import GrayscaleImage, Images
@@ -1205,9 +1205,8 @@ def export_motion_svd_nwb(
     coords = [0.0, 0.0, float(w), float(h)] if mask_coordinates is None else list(mask_coordinates)
     if len(coords) != 4:
         raise InputError(f"mask_coordinates: got {mask_coordinates!r}; expected 4 numbers (x1, y1, x2, y2)")
-    stamps, fs = _clock(temporal.shape[0], timestamps, rate)
-    nwbfile = _new_nwbfile(source_nwb, session_start_time, None)
-    clock = {"rate": fs, "starting_time": float(starting_time)} if fs is not None else {"timestamps": stamps}
+    clock = _clock(temporal.shape[0], timestamps, rate, starting_time)
+    nwbfile = _new_nwbfile(path, source_nwb, session_start_time, None, metadata)
     images = [
         GrayscaleImage(
             name=f"component_{j}",
