@@ -90,6 +90,8 @@ __all__ = [
     "WfieldSVD",
     "export_motion_svd_nwb",
     "open_stack",
+    "FACEMAP_CHUNK",
+    "align_facemap_motion",
     "read_facemap_masks",
     "read_facemap_proc",
     "read_roi_traces",
@@ -1277,7 +1279,47 @@ def _roi_labels(entries: list, full_first: bool) -> list[str]:
     return [f"{j}" for j in range(len(entries))]
 
 
-def read_facemap_proc(path: str | os.PathLike) -> dict[str, np.ndarray]:
+#: Frames per chunk of facemap's ``process_ROIs`` (facemap 1.0.8): its motion energy is one frame
+#: early inside the first chunk and 0 at its last frame.
+FACEMAP_CHUNK = 500
+
+
+def align_facemap_motion(motion: Any, chunk: int = FACEMAP_CHUNK) -> np.ndarray:
+    """facemap's motion energy moved onto neurocine's frame convention.
+
+    facemap 1.0.8 (``process_ROIs``) writes ``M[i] = |f[i+1] - f[i]|`` for the
+    first ``chunk - 1`` frames, leaves ``M[chunk - 1] = 0``, and writes
+    ``M[i] = |f[i] - f[i-1]|`` from frame ``chunk`` on (each chunk but the
+    first starts with the previous chunk's last frame). neurocine's motion
+    energy at frame ``i`` is always the change into frame ``i`` and 0 at
+    frame 0. This returns ``[0, M[0], ..., M[chunk - 2], M[chunk], ...]``:
+    every value at its frame, none lost.
+
+    Parameters
+    ----------
+    motion : array_like, shape (T,) or (T, c)
+        facemap's ``motion[j]`` (summed over the ROI's binned pixels).
+    chunk : int, default 500
+        facemap's chunk length.
+
+    Returns
+    -------
+    ndarray, same shape, float64
+
+    Examples
+    --------
+    >>> align_facemap_motion([5.0, 7.0, 0.0, 2.0, 4.0], chunk=3).tolist()
+    [0.0, 5.0, 7.0, 2.0, 4.0]
+    """
+    m = np.asarray(motion, dtype=np.float64)
+    out = np.zeros_like(m)
+    head = min(chunk, len(m))
+    out[1:head] = m[: head - 1]
+    out[head:] = m[head:]
+    return out
+
+
+def read_facemap_proc(path: str | os.PathLike, *, align: bool = True) -> dict[str, np.ndarray]:
     """Read the time series of a facemap ``<video>_proc.npy`` as named ``(T, c)`` arrays.
 
     The file is a pickled dict (``np.load(allow_pickle=True).item()``); load
@@ -1300,10 +1342,32 @@ def read_facemap_proc(path: str | os.PathLike) -> dict[str, np.ndarray]:
     ``'motion SVD'`` ROIs in order. Pupil fields read: ``area``,
     ``area_smooth``, ``com``, ``com_smooth``, ``axlen``.
 
+    Against neurocine's motion outputs (:class:`neurocine.features.MotionFeatures`):
+
+    - **Frame alignment.** facemap's motion energy is one frame early over its
+      first 500-frame chunk and 0 at frame 499
+      (:func:`align_facemap_motion`); with ``align=True`` (default) it is
+      moved so that value ``i`` is the change into frame ``i`` and frame 0 is
+      0, as neurocine's. Its ``motSVD`` rows are aligned already except row
+      0, a copy of row 1; ``align`` sets it to 0 like neurocine's.
+    - **Scale.** facemap's motion energy is the *sum* of ``|diff|`` over the
+      ROI's binned pixels; neurocine's is the *mean*: divide by the number of
+      binned pixels of the ROI to compare values.
+    - **Masks and temporal components.** Both store unit-norm spatial masks
+      and temporal components that carry the singular values (projections
+      of the centred differences on the masks), so they compare directly up
+      to each component's sign. facemap centres by a mean over a subsample of
+      frames and computes its masks by randomized PCA of chunks; neurocine's
+      are the exact SVD's to numerical precision (``benchmarks/video.py``
+      measures both against it).
+
     Parameters
     ----------
     path : path
         The ``_proc.npy`` file.
+    align : bool, default True
+        Move ``motion_*`` (and row 0 of ``motSVD_*``) onto neurocine's frame
+        convention; False returns facemap's arrays as stored.
 
     Returns
     -------
@@ -1336,6 +1400,11 @@ def read_facemap_proc(path: str | os.PathLike) -> dict[str, np.ndarray]:
         entries = _as_list(proc.get(key))
         for lab, value in zip(_roi_labels(entries, True), entries):
             add(f"{key}_{lab}", value)
+            label = f"{key}_{lab}"
+            if align and label in out and key == "motion":
+                out[label] = align_facemap_motion(out[label])
+            elif align and label in out and key == "motSVD":
+                out[label][0] = 0.0
     for j, pupil in enumerate(_as_list(proc.get("pupil"))):
         if not isinstance(pupil, dict):
             raise InputError(f"{name}: pupil[{j}] is {type(pupil).__name__}; expected a dict with 'area', 'com'")
