@@ -95,3 +95,17 @@ def test_real_plane_known_properties():
     assert (corrected.data.mean(axis=0) < m.data.mean(axis=0)).all()
     spks = read_signal_matrix(folder, key="spks")
     assert spks.data.min() >= 0  # deconvolved activity is non-negative
+
+
+def test_encode_reads_a_suite2p_folder_as_neural_traces(plane, tmp_path):
+    from neurocine.encode.jobs import load_encode_config, prepare_data
+
+    t = np.arange(30.0)
+    np.savetxt(tmp_path / "beh.csv", np.c_[np.sin(t / 3), np.cos(t / 5)], delimiter=",", header="a,b", comments="")
+    (tmp_path / "encode.toml").write_text(
+        f'[behaviour]\npath = "beh.csv"\n[neural]\npath = "{plane}"\nkind = "traces"\nkey = "F-0.7*Fneu"\n'
+        '[design]\nkernel = "none"\n'
+    )
+    data = prepare_data(load_encode_config(tmp_path / "encode.toml"))
+    assert data.target_names == ["roi1", "roi3"] and data.fps == 15.0  # ops.npy's fs
+    np.testing.assert_allclose(data.Y[:, 0], 110.0 + t - 0.7 * (20.0 + 0.5 * t), rtol=1e-6)
