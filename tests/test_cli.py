@@ -222,7 +222,7 @@ def test_shell_completion(tmp_path):
     assert installed.read_text().strip() == script.strip()
     assert f"source '{installed}'" in (tmp_path / ".bashrc").read_text()
     # what the installed script asks for: the completions of a partial command line
-    for words, cword, expected in [("neurocine mot", 1, "motifs"), ("neurocine motifs s", 2, "simulate\nselect")]:
+    for words, cword, expected in [("neurocine mot", 1, "motifs"), ("neurocine motifs s", 2, "simulate\nsort\nselect")]:
         complete = {"_NEUROCINE_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(cword)}
         assert ok(neurocine(cwd=tmp_path, env=complete)).stdout.strip() == expected
 

@@ -15,6 +15,7 @@ from neurocine.errors import InputError
 from neurocine.features.widefield import dff
 from neurocine.io.imaging import (
     ImageStack,
+    align_facemap_motion,
     export_motion_svd_nwb,
     open_stack,
     read_facemap_masks,
@@ -378,7 +379,7 @@ def test_read_roi_traces(tmp_path):
 @pytest.mark.nwb
 def test_write_features_nwb_columns_with_timestamps(tmp_path):
     feats = np.random.default_rng(2).normal(size=(20, 3))
-    ts = 10.0 + np.arange(20) / 30.0
+    ts = 10.0 + np.arange(20) / 30.0 + np.r_[0.0, 0.004, np.zeros(18)]  # one frame late: an irregular clock
     p = write_features_nwb(
         tmp_path / "out" / "feat.nwb", feats, ["whisk_me", "jaw_me", "pupil"], timestamps=ts, session_start_time=START
     )
@@ -393,6 +394,11 @@ def test_write_features_nwb_columns_with_timestamps(tmp_path):
     m = read_signal_matrix(p, series="whisk_me", dtype=None)
     np.testing.assert_allclose(m.data[:, 0], feats[:, 0])
     np.testing.assert_allclose(m.timestamps, ts)
+    # regular timestamps are stored as starting_time and rate (NWB best practice)
+    q = write_features_nwb(tmp_path / "reg.nwb", feats, ["a", "b", "c"], timestamps=10.0 + np.arange(20) / 30.0)
+    with pynwb.NWBHDF5IO(str(q), "r") as io:
+        ts_b = io.read().processing["behavior"]["BehavioralTimeSeries"]["b"]
+        assert ts_b.timestamps is None and ts_b.starting_time == 10.0 and ts_b.rate == pytest.approx(30.0)
 
 
 @requires_pynwb
@@ -522,12 +528,40 @@ def test_read_facemap_proc(tmp_path):
             "running0",
         ]
     )
-    np.testing.assert_array_equal(feats["motion_roi2"][:, 0], proc["motion"][2])
-    np.testing.assert_array_equal(feats["motSVD_full"], proc["motSVD"][0])
+    # aligned on neurocine's frames: value i is the change into frame i, frame 0 is 0 (T < one facemap chunk)
+    np.testing.assert_array_equal(feats["motion_roi2"][:, 0], np.r_[0.0, proc["motion"][2][:-1]])
+    np.testing.assert_array_equal(feats["motSVD_full"][1:], proc["motSVD"][0][1:])
+    assert not feats["motSVD_full"][0].any()
+    raw = read_facemap_proc(p, align=False)
+    np.testing.assert_array_equal(raw["motion_roi2"][:, 0], proc["motion"][2])
+    np.testing.assert_array_equal(raw["motSVD_full"], proc["motSVD"][0])
     assert feats["pupil0_com"].shape == (25, 2) and feats["pupil0_area"].shape == (25, 1)
     masks = read_facemap_masks(p)
     assert masks["motMask_full"].shape == (5, 10, 12)
     np.testing.assert_array_equal(masks["motMask_roi1"][2], proc["motMask_reshape"][1][:, :, 2])
+
+
+def facemap_motion(frames, chunk=500):
+    """Motion energy as facemap 1.0.8's process_ROIs writes it (checked against a facemap run on a
+    1200-frame clip): |f[i+1] - f[i]| summed over pixels for i < chunk - 1, 0 at chunk - 1, then
+    |f[i] - f[i-1]| from frame chunk on."""
+    d = np.abs(np.diff(frames.astype(np.float64), axis=0)).sum(axis=(1, 2))  # d[i-1] = |f[i] - f[i-1]|
+    m = np.zeros(len(frames))
+    m[: chunk - 1] = d[: chunk - 1]
+    m[chunk:] = d[chunk - 1 :]
+    return m
+
+
+def test_facemap_motion_aligned_equals_neurocine_motion_energy(tmp_path):
+    from neurocine.features.motion import motion_energy
+
+    frames = np.random.default_rng(7).integers(0, 255, size=(1200, 6, 5)).astype(np.uint8)
+    stored = facemap_motion(frames)
+    ours = motion_energy(frames)[:, 0] * 30  # mean over 30 pixels -> facemap's sum
+    assert np.abs(stored - ours).max() > 100  # as stored, facemap's values sit one frame early
+    np.testing.assert_allclose(align_facemap_motion(stored), ours, rtol=1e-12)
+    np.save(tmp_path / "clip_proc.npy", {"motion": [stored]}, allow_pickle=True)
+    np.testing.assert_allclose(read_facemap_proc(tmp_path / "clip_proc.npy")["motion_full"][:, 0], ours, rtol=1e-12)
 
 
 def test_read_facemap_proc_tolerates_missing_and_rejects_bad(tmp_path):

@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from _errors import raises_naming
+from _realdata import realdata_file
 from scipy.io import savemat
 
 from neurocine.errors import InputError
 from neurocine.io.signals import read_signal_matrix, write_signal_npz
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def realdata_file(relative: str) -> Path:
-    """A file under the shared real-data folder (``NEUROCINE_REALDATA``, default ``../shared/realdata``);
-    skips the test, saying why, when it is absent."""
-    root = Path(os.environ.get("NEUROCINE_REALDATA", REPO.parent / "shared" / "realdata"))
-    path = root / relative
-    if not path.exists():
-        pytest.skip(f"real data {path} absent (set NEUROCINE_REALDATA to the shared realdata folder)")
-    return path
 
 
 def write_mat73(path: Path, variables: dict[str, np.ndarray]) -> Path:

@@ -7,8 +7,9 @@ region of interest, ROIs x frames), ``Fneu.npy`` (the surrounding neuropil of ea
 (its deconvolved activity) and ``iscell.npy`` (its classifier's verdict: is-cell flag and probability).
 This plane (from the pynapple test data) has 219 ROIs over 2000 frames, 20 of them classified as cells.
 
-The files are plain numpy arrays, read with :func:`numpy.load`. The example subtracts the neuropil,
-turns the cells' fluorescence into dF/F with :func:`neurocine.features.dff`, and compares the
+:func:`neurocine.io.read_suite2p` reads the folder time first, cells only, with the neuropil subtracted
+on request (the same reader takes the folder as input to ``motifs fit`` and ``encode``). The example
+turns the cells' corrected fluorescence into dF/F with :func:`neurocine.features.dff`, and compares the
 correlations between cells with those of suite2p's own deconvolved activity.
 """
 
@@ -44,7 +45,9 @@ else:
 # whose corrected fluorescence falls to 0 or below (its neuropil is brighter than it), so such cells are
 # left out here, and said so.
 if have_data:
-    corrected = F[cells] - 0.7 * Fneu[cells]  # (cells, frames)
+    traces = nc.io.read_suite2p(folder, neuropil=0.7, dtype=np.float64)  # (frames, cells), F - 0.7 Fneu
+    assert [f"roi{c}" for c in cells] == traces.channels
+    corrected = traces.data.T  # (cells, frames)
     positive = corrected.min(axis=1) > 0
     for c in cells[~positive]:
         print(

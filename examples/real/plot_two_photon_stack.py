@@ -5,7 +5,7 @@ Two-photon imaging stack: mean image and dF/F
 Twenty frames of two-photon imaging of a hippocampal field (the SIMA test data, Kaifosh et al. 2014),
 128 x 256 pixels, in two files: a multi-page TIFF (frames x rows x columns) and an HDF5 file holding
 the same numbers with time as the *last* axis. :func:`neurocine.io.open_stack` opens either lazily,
-reading frames only when they are sliced.
+reading frames only when they are sliced, in the axis order it is told (``axes="YXT"``).
 
 The example shows the mean and standard-deviation images, checks that the two files hold the same
 movie, and computes dF/F (the change of fluorescence over its baseline) of every pixel and of a few
@@ -15,9 +15,9 @@ small regions around the brightest cells, checked against the formula computed d
 # %%
 # Open the TIFF stack (and the HDF5 copy)
 # ---------------------------------------
-# The HDF5 dataset has no attributes saying its axis order; ``open_stack`` reads any 3-D dataset as
-# time first, so the reader of such a file must move the axis. The example skips its work when the files
-# are not there.
+# The HDF5 dataset has no attributes saying its axis order, and its shape (128, 256, 20) does not look
+# time first, so ``open_stack`` refuses to guess and asks for ``axes=``; with ``axes="YXT"`` it returns
+# the same (T, H, W) movie as the TIFF. The example skips its work when the files are not there.
 import os
 from pathlib import Path
 
@@ -35,10 +35,13 @@ if have_data:
         print(stack, "frame rate:", stack.rate)
         movie = stack[:].astype(np.float64)  # (T, H, W)
     if (folder / "example.h5").exists():
-        with nc.io.open_stack(folder / "example.h5") as h5:
-            print(f"example.h5 read time-first has shape {h5.shape}: its time axis is last")
-            same = np.array_equal(np.moveaxis(h5[:], -1, 0), movie)
-        print(f"the HDF5 movie, time axis moved first, equals the TIFF movie: {same}")
+        try:
+            nc.io.open_stack(folder / "example.h5")
+        except nc.InputError as exc:
+            print(f"without axes=: {exc}")
+        with nc.io.open_stack(folder / "example.h5", axes="YXT") as h5:
+            same = np.array_equal(h5[:], movie)
+        print(f"example.h5 read with axes='YXT' has shape {h5.shape} and equals the TIFF movie: {same}")
 else:
     print(f"{folder} not found; set NEUROCINE_REALDATA to the folder holding two_photon/ to run this example")
 

@@ -59,6 +59,22 @@ FrameTimes = Annotated[
 ]
 ImageSeriesName = Annotated[str | None, typer.Option("--series", help="NWB: name of the ImageSeries to read.")]
 VIDEO_HELP = "mp4/avi/mov/mkv, tif/npy/h5/zarr frame stack, NWB file, or image frames (folder, frames/%05d.png, glob)."
+# how an imaging stack's axes are laid out (imaging dff)
+StackAxes = Annotated[
+    str | None,
+    typer.Option("--axes", help="Stored axis order: TYX (default), YXT, TZYXC... (T time, Z plane, C channel)."),
+]
+StackPlane = Annotated[int | None, typer.Option("--plane", help="The plane (Z index) to read of a volume.")]
+StackChannel = Annotated[int | None, typer.Option("--channel", help="The channel (C index) to read.")]
+# the session and subject of the NWB files a job writes
+NWBMeta = Annotated[
+    Path | None,
+    typer.Option(
+        "--nwb-meta",
+        help="YAML/TOML/JSON (or a config's [nwb] table): subject_id, species, sex, age, session_description, "
+        "session_start_time, experimenter, institution. Implies --nwb.",
+    ),
+]
 
 app = typer.Typer(no_args_is_help=True, add_completion=True, help="neurocine: link video and neural recordings.")
 motifs_app = typer.Typer(no_args_is_help=True, help="Conv-NMF motif discovery in multichannel time series.")
@@ -152,7 +168,9 @@ def motifs_simulate(
 @motifs_app.command("fit")
 def motifs_fit(
     input_path: Path = typer.Argument(
-        ..., metavar="INPUT", help="npz (key data), npy, csv, NWB or MATLAB .mat file, time-first."
+        ...,
+        metavar="INPUT",
+        help="npz (key data), npy, csv, NWB or MATLAB .mat file, time-first, or a suite2p plane folder.",
     ),
     out: Path = typer.Option(..., "--out", help="Output folder."),
     components: int = typer.Option(..., "--components", "-k", help="K, number of units."),
@@ -400,10 +418,16 @@ def video_motion(
     crop: str | None = typer.Option(None, "--crop", help="x0,y0,x1,y1: keep only this box (before binning)."),
     first: str = typer.Option("zero", "--first", help="Motion energy of frame 0: zero | nan."),
     allow_truncated: bool = typer.Option(False, "--allow-truncated", help="Keep the frames of a truncated file."),
-    nwb: bool = typer.Option(False, "--nwb", help="Also write motion.nwb (BehavioralTimeSeries, motion SVD)."),
     fps: FrameRate = None,
     timestamps: FrameTimes = None,
     series: ImageSeriesName = None,
+    nwb: bool = typer.Option(
+        False,
+        "--nwb",
+        help="Also write motion.nwb (motion energy, BehavioralTimeSeries) and, with --svd, motion_svd_<roi>.nwb "
+        "per ROI (needs pip install neurocine[nwb]).",
+    ),
+    nwb_meta: NWBMeta = None,
 ) -> None:
     """Motion energy (and motion SVD) of ROIs, and pupil and blinks of eye ROIs, in one pass over a video."""
     s = api.video_motion(
@@ -419,13 +443,14 @@ def video_motion(
         fps=fps,
         timestamps=timestamps,
         series=series,
+        nwb_meta=nwb_meta,
     )
     extra = f" (TRUNCATED: {s['n_decoded']} frames decoded)" if s["truncated"] else ""
     typer.echo(
         f"{video}: {s['frames']} frames in {s['seconds']:.1f} s "
         f"({s['frames'] / max(s['seconds'], 1e-9):.0f} frames/s), ROIs {', '.join(s['rois'])}{extra}"
     )
-    typer.echo(f"wrote {out}/motion.npz")
+    typer.echo(f"wrote {out}/motion.npz" + (f" and {out}/motion*.nwb" if nwb or nwb_meta else ""))
 
 
 @video_app.command("pupil")
@@ -442,6 +467,7 @@ def video_pupil(
     ),
     allow_truncated: bool = typer.Option(False, "--allow-truncated", help="Keep the frames of a truncated file."),
     nwb: bool = typer.Option(False, "--nwb", help="Also write pupil.nwb (BehavioralTimeSeries)."),
+    nwb_meta: NWBMeta = None,
 ) -> None:
     """Pupil diameter, area, centre and blinks in an eye ROI, frame by frame."""
     s = api.video_pupil(
@@ -455,6 +481,7 @@ def video_pupil(
         blink_fraction=blink_fraction,
         allow_truncated=allow_truncated,
         nwb=nwb,
+        nwb_meta=nwb_meta,
     )
     typer.echo(
         f"{video}: {s['frames']} frames in {s['seconds']:.1f} s, median pupil diameter "
@@ -485,9 +512,25 @@ def imaging_dff(
     mask: str = typer.Option("none", "--mask", help="none | otsu | MASK.npy (boolean, binned coordinates)."),
     key: str | None = typer.Option(None, "--key", help="Dataset inside an h5/zarr file."),
     series: str | None = typer.Option(None, "--series", help="NWB: name of the imaging series."),
+    axes: StackAxes = None,
+    plane: StackPlane = None,
+    channel: StackChannel = None,
 ) -> None:
     """dF/F of a widefield movie (bin, blur, sliding-window baseline) written chunk by chunk."""
-    s = api.imaging_dff(stack, out, window=window, blur=blur, bin=bin, mode=mode, mask=mask, key=key, series=series)
+    s = api.imaging_dff(
+        stack,
+        out,
+        window=window,
+        blur=blur,
+        bin=bin,
+        mode=mode,
+        mask=mask,
+        key=key,
+        series=series,
+        axes=axes,
+        plane=plane,
+        channel=channel,
+    )
     typer.echo(f"{stack}: {s['frames']} frames -> dF/F {tuple(s['shape'])} in {s['seconds']:.1f} s")
     typer.echo(f"wrote {out}/dff.npy")
 

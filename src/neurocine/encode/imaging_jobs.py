@@ -61,6 +61,9 @@ def run_dff(
     mask: str | None = None,
     key: str | None = None,
     series: str | None = None,
+    axes: str | None = None,
+    plane: int | None = None,
+    channel: int | None = None,
     chunk_size: int = 256,
     figures: bool = True,
 ) -> JobResult:
@@ -71,6 +74,8 @@ def run_dff(
     memory-mapped ``.npy``, so a movie larger than memory works. ``mask`` is
     ``None``/"none", ``"otsu"`` (a brain mask of the preprocessed mean frame) or a
     boolean ``.npy`` in binned coordinates; outside it dF/F is NaN (``mask.npy`` is saved).
+    ``axes``, ``plane`` and ``channel`` say how the stack is stored
+    (:func:`neurocine.io.imaging.open_stack`: ``"YXT"``, ``"TZYXC"`` with a plane and channel).
 
     Returns
     -------
@@ -87,8 +92,11 @@ def run_dff(
         "mask": mask,
         "key": key,
         "series": series,
+        "axes": axes,
+        "plane": plane,
+        "channel": channel,
     }
-    with open_stack(stack_path, key=key, series=series) as stack:
+    with open_stack(stack_path, key=key, series=series, axes=axes, plane=plane, channel=channel) as stack:
         t_len, h, w = stack.shape[:3]
         if len(stack.shape) != 3:
             raise InputError(f"{stack_path}: has shape {stack.shape}; expected a (T, H, W) movie")

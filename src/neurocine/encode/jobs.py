@@ -33,7 +33,7 @@ The config (TOML; every path relative to the config file)::
 
     [neural]                        # required: what the model predicts
     path = "widefield.npy"
-    kind = "widefield"              # widefield (T, H, W) stack | traces (T, C) matrix
+    kind = "widefield"              # widefield (T, H, W) stack | traces (T, C) matrix or suite2p folder
     dff = "session"                 # widefield: none | sliding | block | session (one baseline per pixel)
     window = 30                     # sliding/block window (frames)
     bin = 1
@@ -46,6 +46,8 @@ The config (TOML; every path relative to the config file)::
     streaming = "auto"              # true: one pass over the movie in chunks (neurocine.encode.streaming);
                                     # "auto": when the binned movie as float64 would exceed 2 GiB
     chunk = 256                     # frames per chunk of the streaming pass
+    axes = "TYX"                    # widefield: stored axis order (YXT, TZYXC...); plane = 0, channel = 0 pick
+                                    # one of a volume's planes / channels
 
     [design]
     kernel = "hemodynamic"          # none | hemodynamic (gamma kernel, causal)
@@ -189,6 +191,9 @@ def load_encode_config(path: str | os.PathLike) -> EncodeConfig:
         "kind": kind,
         "key": t.string("key", None),
         "series": t.string("series", None),
+        "axes": t.string("axes", None),
+        "plane": t.integer("plane", None, minimum=0),
+        "channel": t.integer("channel", None, minimum=0),
         "dff": t.string("dff", "sliding", choices=("none", "sliding", "block", "session")),
         "window": t.integer("window", 30, minimum=1),
         "bin": t.integer("bin", 1, minimum=1),
@@ -389,7 +394,16 @@ def open_neural_stack(cfg: EncodeConfig):
     from neurocine.io.imaging import open_stack
 
     n = cfg.neural
-    return open_stack(n["path"], key=n["key"], series=n["series"], shape=n["shape"], dtype=n["dtype"])
+    return open_stack(
+        n["path"],
+        key=n["key"],
+        series=n["series"],
+        shape=n["shape"],
+        dtype=n["dtype"],
+        axes=n["axes"],
+        plane=n["plane"],
+        channel=n["channel"],
+    )
 
 
 def uses_streaming(cfg: EncodeConfig) -> bool:
@@ -424,7 +438,7 @@ def _read_neural(cfg: EncodeConfig, streaming: bool = False) -> tuple[np.ndarray
     if n["kind"] == "traces":
         from neurocine.io.signals import read_signal_matrix
 
-        m = read_signal_matrix(n["path"], series=n["series"], dtype=np.float64)
+        m = read_signal_matrix(n["path"], series=n["series"], key=n["key"], dtype=np.float64)
         return m.data, {"image_shape": None, "pixels": None, "names": list(m.channels)}, m.sampling_rate
     from neurocine.encode.imaging_jobs import widefield_mask
     from neurocine.features.widefield import preprocess_widefield

@@ -180,6 +180,7 @@ def run_motion(
     allow_truncated: bool = False,
     chunk_size: int | None = None,
     nwb: bool = False,
+    nwb_meta: str | os.PathLike | None = None,
     figures: bool = True,
     fps: float | None = None,
     timestamps: str | os.PathLike | None = None,
@@ -192,7 +193,10 @@ def run_motion(
     ``roi_names`` (n_rois,); with eye ROIs (``pupil = true`` in the ROI file) also the arrays of
     :func:`pupil_arrays`. With ``nwb=True`` also ``motion.nwb`` (a BehavioralTimeSeries: motion energy,
     and pupil diameter, area, centre and blink of eye ROIs, blink frames interpolated) and, with
-    ``svd``, ``motion_svd_<roi>.nwb`` (the ndx-facemap-motionsvd layout in core NWB types).
+    ``svd``, ``motion_svd_<roi>.nwb`` (the ndx-facemap-motionsvd layout in core NWB types). ``nwb_meta``
+    (a YAML/TOML/JSON file, :func:`neurocine.io.nwbmeta.read_nwb_metadata`; implies ``nwb``) gives the
+    session and subject; all the files share one start time and ``session_id``. pynwb missing or a bad
+    metadata file fail before any frame is read.
 
     ``video`` is a video file, frame array, image sequence (folder, ``%05d`` pattern or glob; ``fps`` or
     ``timestamps`` give its clock) or NWB file (``series`` names its ImageSeries).
@@ -205,6 +209,7 @@ def run_motion(
     """
     if first not in ("zero", "nan"):
         raise InputError(f"--first: got {first!r}, expected 'zero' or 'nan'")
+    meta = nwb_metadata(nwb, nwb_meta)
     params = {
         "video": str(video),
         "rois": None if rois is None else str(rois),
@@ -216,6 +221,7 @@ def run_motion(
         "fps": fps,
         "timestamps": None if timestamps is None else str(timestamps),
         "series": series,
+        "nwb_meta": None if nwb_meta is None else str(nwb_meta),
     }
     t0 = time.perf_counter()
     result, reader = compute_motion(
@@ -245,7 +251,7 @@ def run_motion(
             roi_names=np.asarray(result.roi_names),
             **pupil_arrays(result),
         )
-        if nwb:
+        if meta is not None:
             from neurocine.io.imaging import export_motion_svd_nwb, write_features_nwb
 
             names = [f"motion_energy_{r}" for r in result.roi_names]
@@ -259,6 +265,7 @@ def run_motion(
                 names,
                 timestamps=result.timestamps,
                 description=f"motion energy of {video}",
+                metadata=meta,
             )
             for j, roi in enumerate(result.roi_names if svd else []):
                 export_motion_svd_nwb(
@@ -269,6 +276,7 @@ def run_motion(
                     name=f"MotionSVD_{roi}",
                     downsampling_factor=float(bin),
                     description=f"motion SVD of ROI {roi} of {video}",
+                    metadata=meta,
                 )
         if figures:
             from neurocine.plotting.video import plot_motion_traces, plot_pupil, plot_svd_masks
@@ -359,6 +367,20 @@ def _pupil_metrics(result: MotionResult) -> dict:
     return out
 
 
+def nwb_metadata(nwb: bool, nwb_meta: str | os.PathLike | None):
+    """The session and subject of a job's NWB files, or None when it writes none.
+
+    ``nwb_meta`` (a YAML/TOML/JSON file, :func:`neurocine.io.nwbmeta.read_nwb_metadata`) implies ``nwb``.
+    Checked before any work: pynwb missing or a bad metadata file raise :class:`InputError`.
+    """
+    if not nwb and nwb_meta is None:
+        return None
+    from neurocine.io.nwbmeta import NWBMetadata, read_nwb_metadata, require_pynwb
+
+    require_pynwb("--nwb")
+    return (read_nwb_metadata(nwb_meta) if nwb_meta is not None else NWBMetadata()).for_job()
+
+
 def run_pupil(
     video: str | os.PathLike,
     out: str | os.PathLike,
@@ -371,6 +393,7 @@ def run_pupil(
     blink_fraction: float = 0.5,
     allow_truncated: bool = False,
     nwb: bool = False,
+    nwb_meta: str | os.PathLike | None = None,
     figures: bool = True,
 ) -> JobResult:
     """``neurocine video pupil``: pupil diameter, area, centre and blinks of one eye ROI.
@@ -378,8 +401,8 @@ def run_pupil(
     Writes ``OUT/pupil.npz``: ``pupil_diameter`` (T,) and ``pupil_area`` (T,) in source pixels and
     pixels², ``pupil_center`` (T, 2) ``(x, y)`` source pixels, all NaN on blink frames; ``blink`` (T,)
     bool; ``motion_energy`` (T,) of the ROI; ``timestamps`` (T,) s. Also ``pupil.png``, ``summary.json``
-    and ``report.html``; with ``nwb=True`` ``pupil.nwb`` (blink frames interpolated, ``blink`` as 0/1).
-    The science is :class:`neurocine.features.pupil.PupilTracker`.
+    and ``report.html``; with ``nwb=True`` ``pupil.nwb`` (blink frames interpolated, ``blink`` as 0/1),
+    its session and subject from ``nwb_meta`` (see :func:`nwb_metadata`). The science is :class:`neurocine.features.pupil.PupilTracker`.
 
     Parameters
     ----------
@@ -411,6 +434,7 @@ def run_pupil(
         box = ()
     if len(box) != 4:
         raise InputError(f"--roi: got {roi!r}; expected x0,y0,x1,y1 (four integers, end exclusive)")
+    meta = nwb_metadata(nwb, nwb_meta)
     eye = ROI("eye", box=box, pupil=True)
     params = {
         "video": str(video),
@@ -421,6 +445,7 @@ def run_pupil(
         "min_contrast": min_contrast,
         "blink_fraction": blink_fraction,
         "allow_truncated": allow_truncated,
+        "nwb_meta": None if nwb_meta is None else str(nwb_meta),
     }
     t0 = time.perf_counter()
     result, reader = compute_motion(
@@ -447,7 +472,7 @@ def run_pupil(
             motion_energy=result.motion_energy[:, 0],
             timestamps=pupil.timestamps,
         )
-        if nwb:
+        if meta is not None:
             from neurocine.io.imaging import write_features_nwb
 
             write_features_nwb(
@@ -457,6 +482,7 @@ def run_pupil(
                 timestamps=pupil.timestamps,
                 unit="pixels",
                 description=f"pupil of ROI {list(box)} of {video} (blink frames interpolated; blink 0/1)",
+                metadata=meta,
             )
         if figures:
             from neurocine.plotting.video import plot_pupil

@@ -4,8 +4,9 @@ Motion energy (eq. 1 of McCarthy 2019)
     ``ME_i = mean over ROI pixels of |frame_i - frame_{i-1}|``. Frame 0 has no
     predecessor: its value is ``first_value`` (0 by default; NaN on request).
     Chunks carry their last frame over, so the value at every chunk boundary is
-    the same as on the whole video (facemap 1.0.8 shifts by one frame at each
-    500-frame chunk; this does not).
+    the same as on the whole video (facemap 1.0.8's values are one frame early
+    over its first 500-frame chunk and 0 at frame 499;
+    :func:`neurocine.io.imaging.align_facemap_motion` realigns them).
 
 Motion SVD (facemap-style)
     Spatial masks and temporal components of the absolute frame differences

@@ -12,3 +12,4 @@ from neurocine.io.imaging import (  # noqa: F401
     reconstruct_frames,
     write_features_nwb,
 )
+from neurocine.io.suite2p import read_suite2p  # noqa: F401

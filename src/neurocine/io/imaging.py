@@ -66,19 +66,20 @@ that need them.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import os
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, NamedTuple, Self
 
 import numpy as np
 
 from neurocine.errors import InputError
 from neurocine.io._atomic import atomic_path
+from neurocine.io.nwbmeta import NWBMetadata, regular_clock, require_pynwb
 from neurocine.io.signals import (
-    NWB_HINT,
     SignalMatrix,
     check_rate,
     check_timestamps,
@@ -89,6 +90,7 @@ from neurocine.io.signals import (
 from neurocine.validation import validate_signal_matrix
 
 __all__ = [
+    "AXIS_LETTERS",
     "STACK_EXTENSIONS",
     "ImageStack",
     "RawFrames",
@@ -96,11 +98,14 @@ __all__ = [
     "export_motion_svd_nwb",
     "image_series_external_file",
     "open_stack",
+    "FACEMAP_CHUNK",
+    "align_facemap_motion",
     "read_facemap_masks",
     "read_facemap_proc",
     "read_roi_traces",
     "read_wfield_svd",
     "reconstruct_frames",
+    "time_first_plausible",
     "write_features_nwb",
 ]
 
@@ -335,6 +340,116 @@ class _TiffPages:
         return np.asarray(self._series.asarray(key=int(sel))).reshape(self.shape[1:])
 
 
+class _AxisView:
+    """A ``(T, H, W)`` view of an array stored in another axis order (``axes``), one plane and channel."""
+
+    def __init__(self, data: Any, axes: str, fixed: dict[str, int]) -> None:
+        self._data = data
+        self._axes = axes
+        self._fixed = fixed
+        self.shape = tuple(int(data.shape[axes.index(a)]) for a in "TYX")
+        self.dtype = np.dtype(data.dtype)
+
+    def __getitem__(self, sel: int | slice) -> np.ndarray:
+        index = tuple(sel if a == "T" else self._fixed.get(a, slice(None)) for a in self._axes)
+        arr = np.asarray(self._data[index])
+        kept = [a for a in self._axes if a in "YX" or (a == "T" and isinstance(sel, slice))]
+        return arr.transpose([kept.index(a) for a in "TYX" if a in kept])
+
+
+#: Letters of an axis order: time, depth (planes), rows, columns, channels.
+AXIS_LETTERS = "TZYXC"
+
+
+def _check_axes(axes: Any, where: str) -> str:
+    """``axes`` upper-cased after checking it names T, Y, X once each and only letters of TZYXC."""
+    text = axes.upper() if isinstance(axes, str) else None
+    if (
+        text is None
+        or any(a not in AXIS_LETTERS for a in text)
+        or len(set(text)) != len(text)
+        or not set("TYX") <= set(text)
+    ):
+        raise InputError(
+            f"axes={axes!r}: not an axis order; expected letters of {AXIS_LETTERS} each at most once, "
+            f"with T, Y and X (such as 'TYX', 'YXT', 'TZYXC'){'' if where == 'axes' else f' for {where}'}"
+        )
+    return text
+
+
+def _index_on(axis: str, value: Any, size: int, option: str, where: str, axes: str) -> int:
+    """The index to keep on axis Z (``plane``) or C (``channel``) of size ``size``."""
+    if value is None:
+        if size == 1:
+            return 0
+        raise InputError(
+            f"{where}: axis {axis} of axes {axes!r} has {size} entries; expected {option}= picking one (0..{size - 1})"
+        )
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value < size:
+        raise InputError(
+            f"{option}={value!r}: out of range for {where}, whose axis {axis} has {size}; expected 0..{size - 1}"
+        )
+    return int(value)
+
+
+def time_first_plausible(shape: Sequence[int]) -> bool:
+    """False when a 3-D ``shape`` read as ``(T, H, W)`` looks like frames stored time last.
+
+    A stack whose last axis is the shortest of the three while its first axis
+    is not longer than both others (``(128, 256, 20)``: 20 frames of 128 x 256 stored
+    ``YXT``, as MATLAB and some HDF5 writers store them) is ambiguous;
+    :func:`open_stack` refuses it unless ``axes=`` says the order.
+
+    Examples
+    --------
+    >>> time_first_plausible((20, 128, 256)), time_first_plausible((128, 256, 20))
+    (True, False)
+    >>> time_first_plausible((1000, 64, 48))
+    True
+    """
+    t, h, w = (int(x) for x in shape)
+    return not (w < t and w < h and t <= max(h, w))
+
+
+def _orient_stack(data: Any, where: str, axes: str | None, plane: Any, channel: Any, labels: str | None = None) -> Any:
+    """Check ``data`` and return a ``(T, H, W)`` backend: itself, or an :class:`_AxisView` of it.
+
+    ``axes`` is the stored order the caller gave; ``labels`` one the file
+    declares (HDF5 dimension labels). Without either, a 3-D array is read
+    ``TYX`` unless its shape makes that implausible (:func:`time_first_plausible`).
+    """
+    shape = tuple(int(x) for x in data.shape)
+    order = _check_axes(axes, where) if axes is not None else labels
+    if order is not None and len(order) != len(shape):
+        said = f"axes={axes!r}" if axes is not None else f"its dimension labels {labels!r}"
+        raise InputError(
+            f"{where}: has {len(shape)} axes (shape {shape}) but {said} names {len(order)}; "
+            f"expected one letter per axis"
+        )
+    for axis, value, option in (("Z", plane, "plane"), ("C", channel, "channel")):
+        if value is not None and (order is None or axis not in order):
+            raise InputError(
+                f"{option}={value!r}: {where} has no {axis} axis (axes {order or 'TYX'!r}); "
+                f"expected {option} only with an axes order holding {axis}"
+            )
+    if order is None or order == "TYX":
+        _check_stack_shape(shape, data.dtype, where)
+        if order is None and not time_first_plausible(shape):
+            raise InputError(
+                f"{where}: shape {shape} does not look time first (its last axis is the shortest); "
+                f"expected axes= giving the stored order, such as axes='YXT' (or axes='TYX' if the "
+                f"{shape[0]} frames really come first)"
+            )
+        return data
+    fixed = {}
+    for axis, value, option in (("Z", plane, "plane"), ("C", channel, "channel")):
+        if axis in order:
+            fixed[axis] = _index_on(axis, value, shape[order.index(axis)], option, where, order)
+    view = _AxisView(data, order, fixed)
+    _check_stack_shape(view.shape, data.dtype, where)
+    return view
+
+
 # ---------------------------------------------------------------------------
 # open_stack
 # ---------------------------------------------------------------------------
@@ -372,8 +487,11 @@ def open_stack(
     *,
     shape: Sequence[int] | None = None,
     dtype: Any = None,
+    axes: str | None = None,
+    plane: int | None = None,
+    channel: int | None = None,
 ) -> ImageStack:
-    """Open an imaging movie ``(T, H, W)`` lazily.
+    """Open an imaging movie ``(T, H, W)`` lazily, in the axis order the file stores.
 
     Parameters
     ----------
@@ -391,6 +509,16 @@ def open_stack(
     dtype : numpy dtype, optional
         Flat binary files only, and required there (e.g. ``"uint16"``; byte
         order as numpy spells it, ``"<u2"``).
+    axes : str, optional
+        The stored axis order, one letter per axis of the array: ``T`` time,
+        ``Y`` rows, ``X`` columns, ``Z`` planes, ``C`` channels (``"TYX"``,
+        ``"YXT"``, ``"TZYXC"``...). The stack is returned ``(T, H, W)``
+        whatever the order. Default: the HDF5 dataset's dimension labels
+        when it has them, else ``"TYX"``, refused when the shape does not
+        look time first (:func:`time_first_plausible`).
+    plane, channel : int, optional
+        The index kept on the ``Z`` and ``C`` axes; needed when that axis
+        holds more than one entry.
 
     Returns
     -------
@@ -403,8 +531,10 @@ def open_stack(
     InputError
         Missing or empty file, unknown extension, unreadable file, a key or
         series that is not there or is ambiguous (the candidates are listed),
-        zero frames, an array that is not 3-D (its shape is named), a
-        non-numeric dtype, pynwb/tifffile/zarr missing.
+        zero frames, an array that is not 3-D (its shape is named), an
+        ``axes`` order that does not match the array's axes, a shape that does
+        not look time first without ``axes``, a missing or out-of-range
+        ``plane``/``channel``, a non-numeric dtype, pynwb/tifffile/zarr missing.
 
     Examples
     --------
@@ -414,6 +544,17 @@ def open_stack(
     >>> with open_stack(p) as s:
     ...     s.shape, s.dtype, s[2:4].shape
     ((5, 4, 3), dtype('uint16'), (2, 4, 3))
+
+    Frames stored last, and one plane and channel of a ``TZYXC`` volume:
+
+    >>> np.save(p, np.zeros((4, 3, 5), np.uint16))
+    >>> with open_stack(p, axes="YXT") as s:
+    ...     s.shape
+    (5, 4, 3)
+    >>> np.save(p, np.zeros((6, 3, 4, 5, 2), np.uint8))
+    >>> with open_stack(p, axes="TZYXC", plane=1, channel=0) as s:
+    ...     s.shape
+    (6, 4, 5)
     """
     p = Path(path)
     name = str(path)
@@ -442,15 +583,18 @@ def open_stack(
             f"key={key!r}: does not apply to {ext} files{hint}; expected key only for "
             f".h5/.hdf5/.zarr/.tif files, got {name}"
         )
+    if axes is not None:
+        _check_axes(axes, "axes")
+    order = (axes, plane, channel)
     if ext in (".tif", ".tiff"):
-        return _open_tiff(p, name, key)
+        return _open_tiff(p, name, key, order)
     if ext == ".npy":
-        return _open_npy(p, name)
+        return _open_npy(p, name, order)
     if ext in (".h5", ".hdf5"):
-        return _open_h5(p, name, key)
+        return _open_h5(p, name, key, order)
     if ext == ".zarr":
-        return _open_zarr(p, name, key)
-    return _open_nwb(p, name, series)
+        return _open_zarr(p, name, key, order)
+    return _open_nwb(p, name, series, order)
 
 
 def _attr_rate(attrs: Any, where: str) -> float | None:
@@ -460,7 +604,11 @@ def _attr_rate(attrs: Any, where: str) -> float | None:
     return None
 
 
-def _open_npy(p: Path, name: str) -> ImageStack:
+#: ``(axes, plane, channel)`` as given to :func:`open_stack`.
+_Order = tuple[str | None, Any, Any]
+
+
+def _open_npy(p: Path, name: str, order: _Order) -> ImageStack:
     with open(p, "rb") as fh:
         head = fh.read(6)
     if head != b"\x93NUMPY":
@@ -474,8 +622,7 @@ def _open_npy(p: Path, name: str) -> ImageStack:
             f"{name}: cannot be read as a numeric .npy array ({error_reason(exc)}); "
             f"expected a numeric (T, H, W) array without pickled objects"
         ) from None
-    _check_stack_shape(arr.shape, arr.dtype, name)
-    return ImageStack(arr, name)
+    return ImageStack(_orient_stack(arr, name, *order), name)
 
 
 def _open_raw(p: Path, name: str, shape: Any, dtype: Any) -> ImageStack:
@@ -556,8 +703,13 @@ def _describe(items: Sequence[tuple[str, Any]]) -> str:
     return ", ".join(f"{n} {tuple(int(x) for x in o.shape)}" for n, o in items) or "none"
 
 
-def _pick_3d(items: list[tuple[str, Any]], name: str, kind: str) -> tuple[str, Any]:
-    cands = [(n, o) for n, o in items if len(o.shape) == 3]
+def _pick_3d(items: list[tuple[str, Any]], name: str, kind: str, ndim: int = 3) -> tuple[str, Any]:
+    cands = [(n, o) for n, o in items if len(o.shape) == ndim]
+    if ndim != 3 and not cands:
+        raise InputError(
+            f"{name}: no {ndim}-D {kind} for the {ndim} axes given ({kind}s: {_describe(items)}); "
+            f"expected key= naming one"
+        )
     if not cands:
         raise InputError(
             f"{name}: no 3-D {kind} ({kind}s: {_describe(items)}); expected a (T, H, W) {kind} or key= naming one"
@@ -567,7 +719,17 @@ def _pick_3d(items: list[tuple[str, Any]], name: str, kind: str) -> tuple[str, A
     return cands[0]
 
 
-def _open_h5(p: Path, name: str, key: Any) -> ImageStack:
+def _h5_labels(ds: Any) -> str | None:
+    """The dataset's dimension labels as an axis order (``"TZYXC"``), when every axis has one of TZYXC."""
+    try:
+        labels = "".join(str(d.label) for d in ds.dims).upper()
+    except Exception:  # dimension scales unreadable: no labels
+        return None
+    ok = len(labels) == len(ds.shape) and len(set(labels)) == len(labels) and set("TYX") <= set(labels)
+    return labels if ok and all(a in AXIS_LETTERS for a in labels) else None
+
+
+def _open_h5(p: Path, name: str, key: Any, order: _Order) -> ImageStack:
     import h5py
 
     try:
@@ -587,17 +749,22 @@ def _open_h5(p: Path, name: str, key: Any) -> ImageStack:
                 )
             ds_name, ds = str(key).strip("/"), obj
         else:
-            ds_name, ds = _pick_3d(items, name, "dataset")
+            labelled = [(n, o) for n, o in items if order[0] is None and _h5_labels(o) not in (None, "TYX")]
+            ds_name, ds = (
+                labelled[0]
+                if len(labelled) == 1 and not any(len(o.shape) == 3 for _, o in items)
+                else _pick_3d(items, name, "dataset", len(order[0]) if order[0] else 3)
+            )
         where = f"{name}: dataset '{ds_name}'"
-        _check_stack_shape(ds.shape, ds.dtype, where)
+        data = _orient_stack(ds, where, *order, labels=_h5_labels(ds))
         rate = _attr_rate(ds.attrs, where)
     except BaseException:
         fh.close()
         raise
-    return ImageStack(ds, name, rate=rate, name=ds_name, closers=[fh.close])
+    return ImageStack(data, name, rate=rate, name=ds_name, closers=[fh.close])
 
 
-def _open_zarr(p: Path, name: str, key: Any) -> ImageStack:
+def _open_zarr(p: Path, name: str, key: Any, order: _Order) -> ImageStack:
     try:
         import zarr
     except ImportError:
@@ -621,18 +788,18 @@ def _open_zarr(p: Path, name: str, key: Any) -> ImageStack:
                 )
             arr_name, arr = str(key).strip("/"), obj
         else:
-            arr_name, arr = _pick_3d(items, name, "array")
+            arr_name, arr = _pick_3d(items, name, "array", len(order[0]) if order[0] else 3)
     else:
         if key is not None:
             raise InputError(f"key={key!r}: {name} is a single zarr array, not a group; expected no key")
         arr_name, arr = None, root
     where = f"{name}: array '{arr_name}'" if arr_name else name
-    _check_stack_shape(arr.shape, arr.dtype, where)
+    data = _orient_stack(arr, where, *order)
     rate = _attr_rate(arr.attrs, where)
-    return ImageStack(arr, name, rate=rate, name=arr_name)
+    return ImageStack(data, name, rate=rate, name=arr_name)
 
 
-def _open_tiff(p: Path, name: str, key: Any) -> ImageStack:
+def _open_tiff(p: Path, name: str, key: Any, order: _Order) -> ImageStack:
     try:
         import tifffile
     except ImportError:
@@ -664,7 +831,9 @@ def _open_tiff(p: Path, name: str, key: Any) -> ImageStack:
                 f"{name}: series {idx} has axes '{s.axes}' and shape {shape} (colour samples); "
                 f"expected a grayscale (T, H, W) stack"
             )
-        _check_stack_shape(shape, s.dtype, name)
+        probe = SimpleNamespace(shape=shape, dtype=np.dtype(s.dtype))
+        pages = "TYX" if len(shape) == 3 else None  # one page per frame: time first
+        stored_tyx = _orient_stack(probe, name, *order, labels=pages) is probe  # checks the order before reading
         rate = None
         meta = tif.imagej_metadata or {}
         if meta.get("finterval"):
@@ -677,30 +846,20 @@ def _open_tiff(p: Path, name: str, key: Any) -> ImageStack:
             except ValueError:
                 mm = None
             if mm is not None and tuple(mm.shape) == shape:
-                return ImageStack(mm, name, rate=rate)
-        if len(s.pages) == shape[0]:
+                return ImageStack(_orient_stack(mm, name, *order, labels=pages), name, rate=rate)
+        if stored_tyx and len(s.pages) == shape[0]:
             keep_open = True
             return ImageStack(_TiffPages(s, shape, s.dtype), name, rate=rate, closers=[tif.close])
-        # frames are not one per page (e.g. one compressed volume): read it whole
-        return ImageStack(np.asarray(s.asarray()), name, rate=rate)
+        # frames are not one per page (e.g. one compressed volume) or not stored first: read it whole
+        return ImageStack(_orient_stack(np.asarray(s.asarray()), name, *order, labels=pages), name, rate=rate)
     finally:
         if not keep_open:
             tif.close()
 
 
 # -- NWB ---------------------------------------------------------------------
-def _import_pynwb(name: str) -> Any:
-    try:
-        import pynwb
-    except ImportError:
-        raise InputError(
-            f"{name}: .nwb files need pynwb, which is not installed; expected it installed ({NWB_HINT})"
-        ) from None
-    return pynwb
-
-
 def _open_nwb_io(p: Path, name: str) -> tuple[Any, Any]:
-    pynwb = _import_pynwb(name)
+    pynwb = require_pynwb(name)
     try:
         io = pynwb.NWBHDF5IO(str(p), mode="r", load_namespaces=True)
     except Exception as exc:
@@ -744,7 +903,7 @@ def _series_listing(found: list[tuple[str, Any]]) -> str:
     return ", ".join(f"{pth} ({type(obj).__name__})" for pth, obj in found) or "none"
 
 
-def _open_nwb(p: Path, name: str, series: str | None) -> ImageStack:
+def _open_nwb(p: Path, name: str, series: str | None, order: _Order) -> ImageStack:
     io, nwbfile = _open_nwb_io(p, name)
     try:
         found = _image_series(nwbfile)
@@ -775,7 +934,7 @@ def _open_nwb(p: Path, name: str, series: str | None) -> ImageStack:
             )
         if not hasattr(data, "shape") or not hasattr(data, "dtype"):
             data = np.asarray(data)
-        _check_stack_shape(tuple(data.shape), data.dtype, where)
+        data = _orient_stack(data, where, *order, labels="TYX" if len(data.shape) == 3 else None)  # NWB: time first
         rate = timestamps = None
         if ts.rate is not None:
             rate = check_rate(ts.rate, where)
@@ -889,7 +1048,7 @@ def read_roi_traces(path: str | os.PathLike, series: str | None = None, *, dtype
         raise InputError(f"{name}: file not found; expected an existing .nwb file")
     if p.suffix.lower() != ".nwb":
         raise InputError(f"{name}: extension '{p.suffix}'; expected an .nwb file holding ROI traces")
-    pynwb = _import_pynwb(name)
+    pynwb = require_pynwb(name)
     from pynwb.image import ImageSeries
     from pynwb.ophys import RoiResponseSeries
 
@@ -922,15 +1081,21 @@ def read_roi_traces(path: str | os.PathLike, series: str | None = None, *, dtype
 # ---------------------------------------------------------------------------
 # NWB writers
 # ---------------------------------------------------------------------------
-def _clock(t_len: int, timestamps: Any, rate: Any) -> tuple[np.ndarray | None, float | None]:
+def _clock(t_len: int, timestamps: Any, rate: Any, starting_time: float) -> dict[str, Any]:
+    """The clock keywords of a ``TimeSeries``: ``rate`` and ``starting_time`` when given or when the
+    timestamps are regular (:func:`neurocine.io.nwbmeta.regular_clock`), else ``timestamps``."""
     if (timestamps is None) == (rate is None):
         found = "both" if timestamps is not None else "neither"
         raise InputError(
             f"timestamps/rate: got {found}; expected exactly one: timestamps (T,) in seconds or rate in Hz"
         )
     if timestamps is not None:
-        return check_timestamps(timestamps, "timestamps", t_len), None
-    return None, check_rate(rate, "rate")
+        stamps = check_timestamps(timestamps, "timestamps", t_len)
+        regular = regular_clock(stamps)
+        if regular is None:
+            return {"timestamps": stamps}
+        return {"starting_time": regular[0], "rate": regular[1]}
+    return {"rate": check_rate(rate, "rate"), "starting_time": float(starting_time)}
 
 
 def _check_series_name(name: Any, what: str) -> str:
@@ -939,12 +1104,19 @@ def _check_series_name(name: Any, what: str) -> str:
     return name
 
 
-def _new_nwbfile(source_nwb: Any, session_start_time: Any, session_description: str | None) -> Any:
+def _new_nwbfile(
+    path: str | os.PathLike,
+    source_nwb: Any,
+    session_start_time: Any,
+    session_description: str | None,
+    metadata: NWBMetadata | None,
+) -> Any:
     import pynwb
 
+    meta = metadata or NWBMetadata()
     notes = None
-    desc = session_description
-    start = session_start_time
+    desc = meta.session_description or session_description
+    start = meta.session_start_time or session_start_time
     if source_nwb is not None:
         src = Path(source_nwb)
         if not src.exists():
@@ -954,18 +1126,10 @@ def _new_nwbfile(source_nwb: Any, session_start_time: Any, session_description: 
             start = start or nwbfile.session_start_time
             desc = desc or nwbfile.session_description
             notes = f"derived by neurocine from {src.name} (identifier {nwbfile.identifier})"
-    if start is None:
-        start = datetime.datetime.now(datetime.UTC)
-    elif not isinstance(start, datetime.datetime):
+    if start is not None and not isinstance(start, datetime.datetime):
         raise InputError(f"session_start_time: got {start!r}; expected a datetime")
-    if start.tzinfo is None:
-        start = start.replace(tzinfo=datetime.UTC)
-    return pynwb.NWBFile(
-        session_description=desc or "features computed by neurocine",
-        identifier=str(uuid.uuid4()),
-        session_start_time=start,
-        notes=notes,
-    )
+    meta = dataclasses.replace(meta, session_start_time=start, session_description=desc).for_job()
+    return pynwb.NWBFile(**meta.nwbfile_kwargs(Path(path).stem, "features computed by neurocine"), notes=notes)
 
 
 def _write_nwb_atomic(path: str | os.PathLike, nwbfile: Any) -> Path:
@@ -993,6 +1157,7 @@ def write_features_nwb(
     unit: str = "a.u.",
     source_nwb: str | os.PathLike | None = None,
     session_start_time: datetime.datetime | None = None,
+    metadata: NWBMetadata | None = None,
 ) -> Path:
     """Write time-first features to a new NWB file, readable by the usual NWB tools.
 
@@ -1014,7 +1179,9 @@ def write_features_nwb(
         Column names; required with an array, not allowed with a mapping.
     timestamps : array_like, shape (T,), optional
         Time of each row in seconds (strictly increasing). Exactly one of
-        ``timestamps`` and ``rate``.
+        ``timestamps`` and ``rate``. Regular timestamps (within 0.1 % of a
+        period) are stored as ``starting_time`` and ``rate``, as NWB best
+        practice asks.
     rate : float, optional
         Sampling rate in Hz (with ``starting_time`` in seconds).
     starting_time : float, default 0.0
@@ -1028,6 +1195,11 @@ def write_features_nwb(
         is not modified or copied), which tools can open side by side.
     session_start_time : datetime, optional
         Default: the source's, else now (UTC).
+    metadata : NWBMetadata, optional
+        Session and subject (:func:`neurocine.io.nwbmeta.read_nwb_metadata`);
+        its start time and description win over the arguments above. Pass
+        the same ``metadata.for_job()`` to every file of one job so they share
+        the start time and ``session_id`` (identifiers ``<session_id>-<stem>``).
 
     Returns
     -------
@@ -1040,7 +1212,7 @@ def write_features_nwb(
         Bad shapes, names, clock (none or both of timestamps/rate), unreadable
         ``source_nwb``, unwritable path, pynwb missing.
     """
-    _import_pynwb(str(path))
+    require_pynwb(str(path))
     import pynwb
     from pynwb.behavior import BehavioralTimeSeries
 
@@ -1076,16 +1248,12 @@ def write_features_nwb(
     if dup:
         raise InputError(f"names: {dup} appear more than once; expected unique series names")
     assert t_len is not None  # features hold at least one series
-    stamps, fs = _clock(int(t_len), timestamps, rate)
-    nwbfile = _new_nwbfile(source_nwb, session_start_time, None)
+    times = _clock(int(t_len), timestamps, rate, starting_time)
+    nwbfile = _new_nwbfile(path, source_nwb, session_start_time, None, metadata)
     container = BehavioralTimeSeries(name="BehavioralTimeSeries")
     first = None
     for series_name, data in groups:
-        clock: dict[str, Any]
-        if fs is not None:
-            clock = {"rate": fs, "starting_time": float(starting_time)}
-        else:
-            clock = {"timestamps": stamps if first is None else first}
+        clock = times if "rate" in times or first is None else {"timestamps": first}
         ts = pynwb.TimeSeries(
             name=series_name, data=np.ascontiguousarray(data), unit=unit, description=description, **clock
         )
@@ -1110,6 +1278,7 @@ def export_motion_svd_nwb(
     description: str = "motion SVD temporal components (facemap-style)",
     source_nwb: str | os.PathLike | None = None,
     session_start_time: datetime.datetime | None = None,
+    metadata: NWBMetadata | None = None,
 ) -> Path:
     """Write motion-SVD components and their spatial masks to a new NWB file.
 
@@ -1144,7 +1313,7 @@ def export_motion_svd_nwb(
     mask_coordinates : sequence of 4 floats, optional
         ``(x1, y1, x2, y2)`` of the ROI in the downsampled frame; default the
         whole ``(0, 0, W, H)``.
-    description, source_nwb, session_start_time
+    description, source_nwb, session_start_time, metadata
         As in :func:`write_features_nwb`.
 
     Returns
@@ -1152,7 +1321,7 @@ def export_motion_svd_nwb(
     pathlib.Path
         The written file.
     """
-    _import_pynwb(str(path))
+    require_pynwb(str(path))
     import pynwb
     from pynwb.base import ImageReferences
     from pynwb.image import GrayscaleImage, Images
@@ -1183,9 +1352,8 @@ def export_motion_svd_nwb(
     coords = [0.0, 0.0, float(w), float(h)] if mask_coordinates is None else list(mask_coordinates)
     if len(coords) != 4:
         raise InputError(f"mask_coordinates: got {mask_coordinates!r}; expected 4 numbers (x1, y1, x2, y2)")
-    stamps, fs = _clock(temporal.shape[0], timestamps, rate)
-    nwbfile = _new_nwbfile(source_nwb, session_start_time, None)
-    clock = {"rate": fs, "starting_time": float(starting_time)} if fs is not None else {"timestamps": stamps}
+    clock = _clock(temporal.shape[0], timestamps, rate, starting_time)
+    nwbfile = _new_nwbfile(path, source_nwb, session_start_time, None, metadata)
     images = [
         GrayscaleImage(
             name=f"component_{j}",
@@ -1256,7 +1424,47 @@ def _roi_labels(entries: list, full_first: bool) -> list[str]:
     return [f"{j}" for j in range(len(entries))]
 
 
-def read_facemap_proc(path: str | os.PathLike) -> dict[str, np.ndarray]:
+#: Frames per chunk of facemap's ``process_ROIs`` (facemap 1.0.8): its motion energy is one frame
+#: early inside the first chunk and 0 at its last frame.
+FACEMAP_CHUNK = 500
+
+
+def align_facemap_motion(motion: Any, chunk: int = FACEMAP_CHUNK) -> np.ndarray:
+    """facemap's motion energy moved onto neurocine's frame convention.
+
+    facemap 1.0.8 (``process_ROIs``) writes ``M[i] = |f[i+1] - f[i]|`` for the
+    first ``chunk - 1`` frames, leaves ``M[chunk - 1] = 0``, and writes
+    ``M[i] = |f[i] - f[i-1]|`` from frame ``chunk`` on (each chunk but the
+    first starts with the previous chunk's last frame). neurocine's motion
+    energy at frame ``i`` is always the change into frame ``i`` and 0 at
+    frame 0. This returns ``[0, M[0], ..., M[chunk - 2], M[chunk], ...]``:
+    every value at its frame, none lost.
+
+    Parameters
+    ----------
+    motion : array_like, shape (T,) or (T, c)
+        facemap's ``motion[j]`` (summed over the ROI's binned pixels).
+    chunk : int, default 500
+        facemap's chunk length.
+
+    Returns
+    -------
+    ndarray, same shape, float64
+
+    Examples
+    --------
+    >>> align_facemap_motion([5.0, 7.0, 0.0, 2.0, 4.0], chunk=3).tolist()
+    [0.0, 5.0, 7.0, 2.0, 4.0]
+    """
+    m = np.asarray(motion, dtype=np.float64)
+    out = np.zeros_like(m)
+    head = min(chunk, len(m))
+    out[1:head] = m[: head - 1]
+    out[head:] = m[head:]
+    return out
+
+
+def read_facemap_proc(path: str | os.PathLike, *, align: bool = True) -> dict[str, np.ndarray]:
     """Read the time series of a facemap ``<video>_proc.npy`` as named ``(T, c)`` arrays.
 
     The file is a pickled dict (``np.load(allow_pickle=True).item()``); load
@@ -1279,10 +1487,32 @@ def read_facemap_proc(path: str | os.PathLike) -> dict[str, np.ndarray]:
     ``'motion SVD'`` ROIs in order. Pupil fields read: ``area``,
     ``area_smooth``, ``com``, ``com_smooth``, ``axlen``.
 
+    Against neurocine's motion outputs (:class:`neurocine.features.MotionFeatures`):
+
+    - **Frame alignment.** facemap's motion energy is one frame early over its
+      first 500-frame chunk and 0 at frame 499
+      (:func:`align_facemap_motion`); with ``align=True`` (default) it is
+      moved so that value ``i`` is the change into frame ``i`` and frame 0 is
+      0, as neurocine's. Its ``motSVD`` rows are aligned already except row
+      0, a copy of row 1; ``align`` sets it to 0 like neurocine's.
+    - **Scale.** facemap's motion energy is the *sum* of ``|diff|`` over the
+      ROI's binned pixels; neurocine's is the *mean*: divide by the number of
+      binned pixels of the ROI to compare values.
+    - **Masks and temporal components.** Both store unit-norm spatial masks
+      and temporal components that carry the singular values (projections
+      of the centred differences on the masks), so they compare directly up
+      to each component's sign. facemap centres by a mean over a subsample of
+      frames and computes its masks by randomized PCA of chunks; neurocine's
+      are the exact SVD's to numerical precision (``benchmarks/video.py``
+      measures both against it).
+
     Parameters
     ----------
     path : path
         The ``_proc.npy`` file.
+    align : bool, default True
+        Move ``motion_*`` (and row 0 of ``motSVD_*``) onto neurocine's frame
+        convention; False returns facemap's arrays as stored.
 
     Returns
     -------
@@ -1315,6 +1545,11 @@ def read_facemap_proc(path: str | os.PathLike) -> dict[str, np.ndarray]:
         entries = _as_list(proc.get(key))
         for lab, value in zip(_roi_labels(entries, True), entries):
             add(f"{key}_{lab}", value)
+            label = f"{key}_{lab}"
+            if align and label in out and key == "motion":
+                out[label] = align_facemap_motion(out[label])
+            elif align and label in out and key == "motSVD":
+                out[label][0] = 0.0
     for j, pupil in enumerate(_as_list(proc.get("pupil"))):
         if not isinstance(pupil, dict):
             raise InputError(f"{name}: pupil[{j}] is {type(pupil).__name__}; expected a dict with 'area', 'com'")

@@ -25,6 +25,11 @@ One entry point, :func:`read_signal_matrix`, reads the formats that
     h5py (whose arrays come back in MATLAB's own orientation: HDF5 stores them
     transposed). ``key=`` names the variable; without it the file must hold
     exactly one 2-D numeric variable.
+suite2p folder
+    a plane folder (``F.npy``, ``Fneu.npy``, ``spks.npy``, ``iscell.npy``),
+    read by :func:`neurocine.io.suite2p.read_suite2p`: the cells' ``F`` by
+    default; ``key=`` picks ``spks``, ``F-0.7*Fneu`` (neuropil corrected)
+    or ``all:F`` (every ROI), see :func:`neurocine.io.suite2p.parse_suite2p_key`.
 
 ``key=`` also picks the array of an ``.npz`` (default ``data``);
 ``channels_first=True`` reads an ``.npz``/``.npy``/``.mat`` array stored
@@ -303,8 +308,9 @@ def read_signal_matrix(
     Parameters
     ----------
     path : path
-        A ``.npz``, ``.npy``, ``.csv``, ``.nwb`` or ``.mat`` file (see the
-        module docstring for what each must hold).
+        A ``.npz``, ``.npy``, ``.csv``, ``.nwb`` or ``.mat`` file, or a
+        suite2p output folder (see the module docstring for what each must
+        hold).
     series : str, optional
         NWB only: the name of the ``TimeSeries`` to read (or its path such
         as ``processing/ophys/dff``). Without it the file must hold exactly
@@ -315,6 +321,7 @@ def read_signal_matrix(
     key : str, optional
         ``.mat``: the variable holding the matrix (default: the file's only
         2-D numeric variable). ``.npz``: the array holding it (default ``data``).
+        suite2p folder: the trace (``F``, ``spks``, ``F-0.7*Fneu``, ``all:F``).
     channels_first : bool, default False
         ``.npz``/``.npy``/``.mat``: the array is stored channels x time
         ``(N, T)``; it is transposed to ``(T, N)``.
@@ -361,7 +368,20 @@ def read_signal_matrix(
     if not p.exists():
         raise InputError(f"{name}: file not found; expected an existing {', '.join(SUPPORTED_EXTENSIONS)} file")
     if p.is_dir():
-        raise InputError(f"{name}: is a folder; expected a {', '.join(SUPPORTED_EXTENSIONS)} file")
+        from neurocine.io.suite2p import find_suite2p_plane, parse_suite2p_key, read_suite2p
+
+        if find_suite2p_plane(p) is None:
+            raise InputError(
+                f"{name}: is a folder but not a suite2p plane (F.npy or spks.npy, and iscell.npy); "
+                f"expected a {', '.join(SUPPORTED_EXTENSIONS)} file or a suite2p output folder"
+            )
+        for given, option in ((series, "series"), (channels_first or None, "channels_first")):
+            if given is not None:
+                raise InputError(f"{option}={given!r}: does not apply to a suite2p folder ({name}); expected key= only")
+        rate, _ = _rate_argument(sampling_rate, name, ".npy")
+        return read_suite2p(
+            p, **parse_suite2p_key(key), sampling_rate=rate, dtype=dtype if dtype is not None else np.float32
+        )
     ext = p.suffix.lower()
     if ext not in SUPPORTED_EXTENSIONS:
         shown = f"extension '{p.suffix}'" if p.suffix else "no extension"
