@@ -116,3 +116,15 @@ def test_real_two_photon_volume_uses_its_dimension_labels():
         np.testing.assert_array_equal(s[3:5], raw[3:5, 2, :, :, 0])
     with raises_naming("example-volume.h5", match="plane= picking one"):
         open_stack(path, channel=0)
+
+
+def test_video_motion_reads_a_frames_last_array_with_axes(tmp_path):
+    from neurocine.features.motion import motion_energy
+
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 255, size=(9, 12, 16)).astype(np.uint8)
+    np.save(tmp_path / "yxt.npy", np.moveaxis(frames, 0, -1))  # stored (H, W, T)
+    assert cli("video", "motion", tmp_path / "yxt.npy", "--out", tmp_path / "refused") == 2
+    assert cli("video", "motion", tmp_path / "yxt.npy", "--axes", "YXT", "--out", tmp_path / "o") == 0
+    got = np.load(tmp_path / "o" / "motion.npz")["motion_energy"][:, 0]
+    np.testing.assert_allclose(got, motion_energy(frames.astype(float))[:, 0], rtol=1e-6, atol=1e-9)

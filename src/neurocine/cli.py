@@ -59,7 +59,7 @@ FrameTimes = Annotated[
 ]
 ImageSeriesName = Annotated[str | None, typer.Option("--series", help="NWB: name of the ImageSeries to read.")]
 VIDEO_HELP = "mp4/avi/mov/mkv, tif/npy/h5/zarr frame stack, NWB file, or image frames (folder, frames/%05d.png, glob)."
-# how an imaging stack's axes are laid out (imaging dff)
+# how an imaging stack's axes are laid out (imaging dff, video motion on a frame array)
 StackAxes = Annotated[
     str | None,
     typer.Option("--axes", help="Stored axis order: TYX (default), YXT, TZYXC... (T time, Z plane, C channel)."),
@@ -421,6 +421,7 @@ def video_motion(
     fps: FrameRate = None,
     timestamps: FrameTimes = None,
     series: ImageSeriesName = None,
+    axes: StackAxes = None,
     nwb: bool = typer.Option(
         False,
         "--nwb",
@@ -443,6 +444,7 @@ def video_motion(
         fps=fps,
         timestamps=timestamps,
         series=series,
+        axes=axes,
         nwb_meta=nwb_meta,
     )
     extra = f" (TRUNCATED: {s['n_decoded']} frames decoded)" if s["truncated"] else ""

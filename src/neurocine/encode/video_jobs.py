@@ -63,6 +63,7 @@ def compute_motion(
     fps: float | None = None,
     timestamps: str | os.PathLike | None = None,
     series: str | None = None,
+    axes: str | None = None,
     pupil_options: dict | None = None,
 ) -> tuple[MotionResult, VideoReader]:
     """Motion energy (and motion SVD when ``n_svd > 0``) of every ROI, and the pupil of every eye ROI
@@ -75,7 +76,7 @@ def compute_motion(
     rois : path to a TOML/JSON ROI file, list of ROI, or None (the full frame, named ``full``)
     n_svd : int
         Motion-SVD components per ROI.
-    bin, crop, allow_truncated, chunk_size, fps, timestamps, series
+    bin, crop, allow_truncated, chunk_size, fps, timestamps, series, axes
         Passed to :class:`~neurocine.io.video.VideoReader` (ignored when a reader is given).
     first_value : float
         Motion energy of frame 0 (0.0, or NaN).
@@ -106,6 +107,7 @@ def compute_motion(
             fps=fps,
             timestamps=timestamps,
             series=series,
+            axes=axes,
         )
     )
     roi_list = load_rois(rois, reader)
@@ -185,6 +187,7 @@ def run_motion(
     fps: float | None = None,
     timestamps: str | os.PathLike | None = None,
     series: str | None = None,
+    axes: str | None = None,
 ) -> JobResult:
     """``neurocine video motion``: write ``OUT/motion.npz``, figures and ``summary.json``.
 
@@ -199,7 +202,8 @@ def run_motion(
     metadata file fail before any frame is read.
 
     ``video`` is a video file, frame array, image sequence (folder, ``%05d`` pattern or glob; ``fps`` or
-    ``timestamps`` give its clock) or NWB file (``series`` names its ImageSeries).
+    ``timestamps`` give its clock) or NWB file (``series`` names its ImageSeries); ``axes`` is a frame
+    array's stored axis order (``"YXT"``; see :func:`~neurocine.io.imaging.open_stack`).
 
     Returns
     -------
@@ -221,6 +225,7 @@ def run_motion(
         "fps": fps,
         "timestamps": None if timestamps is None else str(timestamps),
         "series": series,
+        "axes": axes,
         "nwb_meta": None if nwb_meta is None else str(nwb_meta),
     }
     t0 = time.perf_counter()
@@ -236,6 +241,7 @@ def run_motion(
         fps=fps,
         timestamps=timestamps,
         series=series,
+        axes=axes,
     )
     seconds = time.perf_counter() - t0
     n = len(result.motion_energy)

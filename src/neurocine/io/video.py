@@ -306,6 +306,9 @@ class VideoReader:
         Arrays and image sequences: a file of one time (s) per frame (:func:`read_frame_times`).
     series : str, optional
         ``.nwb``: the ImageSeries to read (name or path; default the file's only one).
+    axes : str, optional
+        Frame arrays (tif/npy/h5/zarr): the stored axis order, as
+        :func:`~neurocine.io.imaging.open_stack` takes it (``"YXT"``, ...).
     prefetch : int, default 1
         Chunks decoded ahead in a background thread (0: decode in the caller's thread).
 
@@ -353,6 +356,7 @@ class VideoReader:
         fps: float | None = None,
         timestamps: str | os.PathLike | None = None,
         series: str | None = None,
+        axes: str | None = None,
         prefetch: int = 1,
     ) -> None:
         from neurocine.io.image_sequence import is_image_sequence
@@ -371,6 +375,11 @@ class VideoReader:
         suffix = self.path.suffix.lower()
         if fps is not None and not (isinstance(fps, (int, float)) and fps > 0 and np.isfinite(fps)):
             raise InputError(f"fps: got {fps!r}, expected a positive frame rate (Hz)")
+        self._axes = axes
+        if axes is not None and suffix not in ARRAY_EXTENSIONS:
+            raise InputError(
+                f"axes={axes!r}: only applies to frame arrays ({', '.join(ARRAY_EXTENSIONS)}); {self.name} is not one"
+            )
         if series is not None and suffix != ".nwb":
             raise InputError(f"series={series!r}: only applies to .nwb files; {self.name} is not one")
         if (not self.path.exists() and is_image_sequence(path)) or (self.path.is_dir() and suffix != ".zarr"):
@@ -496,7 +505,7 @@ class VideoReader:
         from neurocine.io.imaging import open_stack
 
         if stack is None:
-            stack = open_stack(self.path, key=key)
+            stack = open_stack(self.path, key=key, axes=self._axes)
         shape = tuple(stack.shape)
         if len(shape) == 4 and shape[-1] == 3:
             self._array_rgb = True
