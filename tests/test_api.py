@@ -42,6 +42,7 @@ COMMANDS = {
     ("fmri", "encode"): "fmri_encode",
     ("fmri", "decode"): "fmri_decode",
     ("fmri", "pretrain"): "fmri_pretrain",
+    ("fmri", "reconstruct"): "fmri_reconstruct",
     ("report",): "report",
     ("demo",): "demo",
 }
