@@ -623,7 +623,7 @@ def test_demo_quick(workdir, reference_fits, selection):
         f"largest error {v['max_abs_error_vs_truth']:.2g} grey levels",
         f"explained variance {e['mean_cv_ev']:.3f} against the planted model's {e['ceiling_ev']:.3f}",
         f"correlate r = {m['v1']['true_population_video_correlation']:.3f} with the movies shown",
-        f"Best layer right for {f['best_layer_accuracy']:.1%} of voxels",
+        f"Best layer of the planted region's rank for {f['best_layer_accuracy']:.1%} of the voxels with signal",
         f"pairwise identification {f['pairwise_identification']:.3f} (chance 0.5)",
     ):
         assert headline in page.overview, headline

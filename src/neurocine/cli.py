@@ -936,7 +936,8 @@ def _echo_v1(v: dict) -> None:
 
 def _echo_fmri(f: dict) -> None:
     typer.echo(
-        f"fMRI (simulated): best layer {100 * (f['best_layer_accuracy'] or 0):.1f} % correct, median test r "
+        f"fMRI (simulated, hidden features): best layer {100 * (f['best_layer_accuracy'] or 0):.1f} % of the "
+        f"planted rank, median test r "
         f"{f['median_test_r']:.3f} (ceiling {f['median_ceiling']:.3f}); pairwise identification "
         f"{f['pairwise_identification']:.3f}, 50-way {f['nway50_accuracy']:.3f}"
     )
