@@ -1349,7 +1349,11 @@ def run_fmri_reconstruct(
             res.save_figure(
                 "reconstruction.png",
                 plot_frame_pairs(
-                    {"truth": truth[pick], "feature inversion": recon[pick], "retrieval": retrieved[pick]},
+                    {
+                        "truth": 255.0 * truth[pick],
+                        "feature inversion": 255.0 * recon[pick],
+                        "retrieval": 255.0 * retrieved[pick],
+                    },
                     column_titles=[f"scan {idx_te[i]}" for i in pick],
                     title="frames reconstructed from fMRI",
                 ),
