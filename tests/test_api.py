@@ -45,6 +45,7 @@ COMMANDS = {
     ("fmri", "encode"): "fmri_encode",
     ("fmri", "decode"): "fmri_decode",
     ("fmri", "pretrain"): "fmri_pretrain",
+    ("fmri", "reconstruct"): "fmri_reconstruct",
     ("report",): "report",
     ("demo",): "demo",
 }

@@ -564,7 +564,10 @@ def test_demo_quick(workdir, reference_fits, selection):
     assert m["screenome"]["spike_f1"] >= 0.8
     # V1: the true population reconstructs the held-out clips; fMRI: planted layers and identification recovered
     assert m["v1"]["true_population_video_correlation"] >= 0.5
-    assert m["fmri"]["best_layer_accuracy"] >= 0.9 and m["fmri"]["pairwise_identification"] >= 0.85
+    # the hidden-feature simulator: seed 0 measured best layer 26 % (5 taps, 2 planted regions), median r 0.12
+    # against a ceiling of 0.85, pairwise identification 0.73 -- far from the circular simulator's 0.9+
+    assert m["fmri"]["best_layer_accuracy"] is not None and m["fmri"]["median_test_r"] > 0.05
+    assert m["fmri"]["median_test_r"] < m["fmri"]["median_ceiling"] and m["fmri"]["pairwise_identification"] >= 0.6
     for section in ("conv_nmf", "screenome", "k_selection", "video", "encoding", "v1", "fmri"):
         assert s["timings"][f"{section}_seconds"] > 0
     # encoding on the simulated widefield session: planted maps, ceiling and ranking recovered
@@ -623,7 +626,7 @@ def test_demo_quick(workdir, reference_fits, selection):
         f"largest error {v['max_abs_error_vs_truth']:.2g} grey levels",
         f"explained variance {e['mean_cv_ev']:.3f} against the planted model's {e['ceiling_ev']:.3f}",
         f"correlate r = {m['v1']['true_population_video_correlation']:.3f} with the movies shown",
-        f"Best layer right for {f['best_layer_accuracy']:.1%} of voxels",
+        f"Best layer of the planted region's rank for {f['best_layer_accuracy']:.1%} of the voxels with signal",
         f"pairwise identification {f['pairwise_identification']:.3f} (chance 0.5)",
     ):
         assert headline in page.overview, headline

@@ -26,6 +26,7 @@ TINY = dict(
     clip_scans=2,
     n_library_clips=3,
     snr=(0.5, 2.0),
+    easy=True,
 )
 
 

@@ -887,16 +887,21 @@ def v1_suite(
 @fmri_app.command("simulate")
 def fmri_simulate(
     out: Path = typer.Option(..., "--out", help="Data folder to write (stimuli, fMRI, design, truth)."),
-    voxels: int = typer.Option(2000, "--voxels", help="Voxels (each driven by one CNN layer)."),
-    small: bool = typer.Option(False, "--small", help="The small test-size simulation (300 voxels, 2 layers)."),
+    voxels: int = typer.Option(2000, "--voxels", help="Voxels (one region each, 20 % without signal)."),
+    small: bool = typer.Option(False, "--small", help="The small test-size simulation (300 voxels, 2 regions)."),
+    easy: bool = typer.Option(
+        False,
+        "--easy",
+        help="The earlier, circular generator: voxels read out the analysis's own EfficientNet-Lite0 layers.",
+    ),
     seed: Seed = 0,
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:i] (CNN features)."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:i] (CNN features, --easy)."),
 ) -> None:
-    """Simulate fMRI (TR 2 s) of voxels driven by EfficientNet-Lite0 layers while watching real footage."""
+    """Simulate fMRI (TR 2 s) while watching real footage, from features the analysis never sees (Gabor, random CNN)."""
     from neurocine.fmri.simulate import SMALL_SIMULATION
 
     options = dict(SMALL_SIMULATION) if small else {"n_voxels": voxels}
-    s = api.fmri_simulate(out, seed=seed, device=device, **options)
+    s = api.fmri_simulate(out, seed=seed, device=device, easy=easy, **options)
     _echo_metrics(s, ["n_voxels", "n_training_scans", "n_test_scans", "median_ceiling"])
     typer.echo(f"wrote {out}")
 
@@ -909,14 +914,34 @@ def fmri_encode(
     layers: str | None = typer.Option(None, "--layers", help="Comma-separated CNN taps (default: five)."),
     folds: int = typer.Option(9, "--folds", help="Contiguous cross-validation folds."),
     banded: bool = typer.Option(False, "--banded", help="Also fit banded ridge across layers."),
+    log_features: bool = typer.Option(
+        True, "--log-features/--no-log-features", help="Log-transform CNN activations before PCA (Wen et al.)."
+    ),
     seed: Seed = 0,
     device: Device = "auto",
 ) -> None:
-    """Voxel-wise encoding: CNN layers (PCA 99 %, HRF, TR) -> ridge per voxel; best layer map, test r, ceiling."""
+    """Voxel-wise encoding: CNN layers (log, PCA 99 %, HRF, TR) -> ridge per voxel; best layer map, test r, ceiling."""
     s = api.fmri_encode(
-        data, out, features=features, layers=layers, folds=folds, banded=banded, seed=seed, device=device
+        data,
+        out,
+        features=features,
+        layers=layers,
+        folds=folds,
+        banded=banded,
+        log_features=log_features,
+        seed=seed,
+        device=device,
     )
-    _echo_metrics(s, ["median_test_r", "median_ceiling", "median_fraction_of_ceiling", "best_layer_accuracy"])
+    _echo_metrics(
+        s,
+        [
+            "median_test_r",
+            "median_ceiling",
+            "median_fraction_of_ceiling",
+            "best_layer_accuracy",
+            "best_layer_rank_correlation",
+        ],
+    )
     typer.echo(f"wrote {out}")
 
 
@@ -939,6 +964,43 @@ def fmri_decode(
             "nway50_accuracy",
             "category_identification",
             "classifier_nway50_accuracy",
+        ],
+    )
+    typer.echo(f"wrote {out}")
+
+
+@fmri_app.command("reconstruct")
+def fmri_reconstruct(
+    data: Path = typer.Argument(..., metavar="DATA", help="fMRI data folder."),
+    out: Path = typer.Option(..., "--out", help="Output folder (reconstructed frames, scores, summary.json)."),
+    layers: str | None = typer.Option(None, "--layers", help="Comma-separated CNN taps to match (default: five)."),
+    steps: int = typer.Option(100, "--steps", help="Adam steps of the pixel optimisation."),
+    tv_weight: float = typer.Option(0.5, "--tv-weight", help="Weight of the total-variation prior."),
+    spectrum_weight: float = typer.Option(1e-3, "--spectrum-weight", help="Weight of the 1/f spectrum prior."),
+    seed: Seed = 0,
+    device: Device = "auto",
+) -> None:
+    """Frames from fMRI by feature inversion: decoded CNN features -> pixels (Shen et al. 2019), vs retrieval."""
+    s = api.fmri_reconstruct(
+        data,
+        out,
+        layers=layers,
+        steps=steps,
+        tv_weight=tv_weight,
+        spectrum_weight=spectrum_weight,
+        seed=seed,
+        device=device,
+    )
+    _echo_metrics(
+        s,
+        [
+            "pairwise_identification",
+            "pairwise_p_value",
+            "retrieval_pairwise_identification",
+            "pixel_r",
+            "pixel_r_chance",
+            "ssim",
+            "ssim_chance",
         ],
     )
     typer.echo(f"wrote {out}")
@@ -1055,7 +1117,8 @@ def _echo_v1(v: dict) -> None:
 
 def _echo_fmri(f: dict) -> None:
     typer.echo(
-        f"fMRI (simulated): best layer {100 * (f['best_layer_accuracy'] or 0):.1f} % correct, median test r "
+        f"fMRI (simulated, hidden features): best layer {100 * (f['best_layer_accuracy'] or 0):.1f} % of the "
+        f"planted rank, median test r "
         f"{f['median_test_r']:.3f} (ceiling {f['median_ceiling']:.3f}); pairwise identification "
         f"{f['pairwise_identification']:.3f}, 50-way {f['nway50_accuracy']:.3f}"
     )

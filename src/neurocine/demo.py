@@ -17,9 +17,10 @@ included, and ``report.html`` is the same page with the figures embedded and the
 * ``v1/`` -- a simulated mouse V1 in the Sensorium layout: movies reconstructed
   from its activity with the simulator's own population (the upper bound) and,
   in the full demo, with a DNEM ensemble trained here;
-* ``fmri/`` -- simulated fMRI of voxels driven by EfficientNet-Lite0 layers:
-  voxel-wise encoding (best-layer map vs the planted layers) and feature
-  decoding with identification.
+* ``fmri/`` -- simulated fMRI of voxels driven by features the analysis never
+  sees (Gabor motion energy, a random CNN): voxel-wise encoding with
+  EfficientNet-Lite0 layers (best-layer map vs the planted region hierarchy)
+  and feature decoding with identification.
 """
 
 from __future__ import annotations
@@ -320,11 +321,13 @@ def _section_fmri(res: JobFolder, quick: bool) -> dict[str, Any]:
     enc = run_fmri_encode(data, res.path("fmri/encode"))["metrics"]
     dec = run_fmri_decode(data, res.path("fmri/decode"), layer="blocks.2" if quick else "embedding")["metrics"]
     res.headline(
-        f"Best layer right for {enc['best_layer_accuracy']:.1%} of voxels; median test correlation "
+        f"Best layer of the planted region's rank for {enc['best_layer_accuracy']:.1%} of the voxels with signal; "
+        f"median test correlation "
         f"{enc['median_test_r']:.3f} against a median noise ceiling of {enc['median_ceiling']:.3f}; pairwise "
         f"identification {dec['pairwise_identification']:.3f} (chance 0.5).",
-        ran="Simulated fMRI of voxels driven by EfficientNet-Lite0 layers: voxel-wise encoding (best layer per voxel "
-        "against the planted one) and decoding of layer features with identification of the scan seen.",
+        ran="Simulated fMRI of voxels driven by hidden features (Gabor motion energy, a random CNN) with voxel HRFs "
+        "and autocorrelated noise: voxel-wise encoding with EfficientNet-Lite0 layers (best layer per voxel against "
+        "the planted region's rank) and decoding of layer features with identification of the scan seen.",
         figure="fmri/encode/layer_map.png",
         title="fmri",
     )

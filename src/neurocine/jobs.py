@@ -34,11 +34,12 @@ command                           call
 ``v1 reconstruct DATA``           ``v1_reconstruct(data, models, out, trials=[...], ...)``
 ``v1 suite KIND DATA``            ``v1_suite(kind, data, models, out, noise_lengths=,
                                   spatial_frequencies=, temporal_frequencies=, n_frames=, ...)``
-``fmri simulate``                 ``fmri_simulate(out, n_voxels=2000, ...)``; ``--small`` is
+``fmri simulate``                 ``fmri_simulate(out, n_voxels=2000, easy=False, ...)``; ``--small`` is
                                   ``**neurocine.fmri.simulate.SMALL_SIMULATION``
 ``fmri encode DATA``              ``fmri_encode(data, out, features="efficientnet", ...)``
 ``fmri decode DATA``              ``fmri_decode(data, out, layer="embedding", ...)``
 ``fmri pretrain DATA``            ``fmri_pretrain(data, out, diffusion=None, ...)``
+``fmri reconstruct DATA``         ``fmri_reconstruct(data, out, layers=None, steps=100, ...)``
 ``report DIR...``                 ``report(folders, out=None, title=None)``
 ``demo``                          ``demo(out, quick=False, only=None)``
 ================================  ===============================================================
@@ -83,6 +84,7 @@ _EXPORTS = {
     "fmri_encode": "neurocine.fmri.jobs:run_fmri_encode",
     "fmri_decode": "neurocine.fmri.jobs:run_fmri_decode",
     "fmri_pretrain": "neurocine.fmri.jobs:run_fmri_pretrain",
+    "fmri_reconstruct": "neurocine.fmri.jobs:run_fmri_reconstruct",
     "demo": "neurocine.demo:run_demo",
 }
 

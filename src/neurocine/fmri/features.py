@@ -33,6 +33,7 @@ __all__ = [
     "feature_config",
     "gabor_features",
     "load_feature_cache",
+    "log_activations",
     "save_feature_cache",
     "scan_regressors",
     "stimulus_features",
@@ -96,6 +97,29 @@ def scan_regressors(x: Any, fps: float, tr: float, frames_per_scan: int, runs: A
 
 
 # --------------------------------------------------------------------------- CNN features
+
+
+def log_activations(x: Any) -> np.ndarray:
+    """Signed log of network activations, ``sign(x) log(1 + |x|)`` (Wen et al. 2018 log-transform them before PCA).
+
+    It compresses the heavy right tail of rectified activations (identity near 0, logarithmic for
+    large values) and keeps the sign of the linear (un-rectified) outputs of some taps.
+
+    Parameters
+    ----------
+    x : array_like, any shape
+
+    Returns
+    -------
+    ndarray, same shape, float64
+
+    Examples
+    --------
+    >>> log_activations([0.0, np.e - 1, -(np.e - 1)]).round(6).tolist()
+    [0.0, 1.0, -1.0]
+    """
+    a = np.asarray(x, dtype=np.float64)
+    return np.sign(a) * np.log1p(np.abs(a))
 
 
 def default_input_size(frame_shape: Sequence[int]) -> tuple[int, int]:

@@ -5,7 +5,9 @@
 ``neurocine fmri decode DATA --out DIR`` -> :func:`run_fmri_decode`;
 ``neurocine fmri pretrain DATA --out DIR`` -> :func:`run_fmri_pretrain` (the deep path of
 :mod:`neurocine.fmri.models` -- masked brain modelling, contrastive alignment, frame generation, the
-Kupershmidt encoder-decoder -- against decode's ridge on the same split; see its docstring).
+Kupershmidt encoder-decoder -- against decode's ridge on the same split; see its docstring);
+``neurocine fmri reconstruct DATA --out DIR`` -> :func:`run_fmri_reconstruct` (feature inversion of
+decoded features, Shen et al. 2019).
 ``DATA`` is a folder in the format of :mod:`neurocine.fmri.simulate`
 (read and checked by :func:`neurocine.io.fmri.read_fmri_data`); each job writes one result
 folder (``summary.json``, arrays, figures, ``report.html``).
@@ -90,7 +92,7 @@ from typing import Any
 import numpy as np
 
 from neurocine.errors import InputError
-from neurocine.fmri.features import scan_regressors, stimulus_features
+from neurocine.fmri.features import log_activations, scan_regressors, stimulus_features
 from neurocine.io.fmri import FMRIData, read_fmri_data, run_slices
 from neurocine.io.results import JobResult, checkpoint_folder
 from neurocine.metrics import (
@@ -115,6 +117,7 @@ __all__ = [
     "run_fmri_decode",
     "run_fmri_encode",
     "run_fmri_pretrain",
+    "run_fmri_reconstruct",
     "run_fmri_simulate",
 ]
 
@@ -244,6 +247,15 @@ def _zscore(train: np.ndarray, *others: np.ndarray):
     return [(x - mu) / sd for x in (train,) + others], mu, sd
 
 
+def _rank_correlation(a: np.ndarray, b: np.ndarray) -> float | None:
+    """Spearman's correlation of two label vectors (None when either is constant)."""
+    from scipy.stats import spearmanr
+
+    if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return None
+    return float(spearmanr(a, b)[0])
+
+
 def _truth_layers(data: FMRIData, layers: list[str]) -> tuple[np.ndarray | None, str | None]:
     """The true layer of every voxel as an index into ``layers`` (-1: a layer not fitted)."""
     if data.truth is None or "true_layer" not in data.truth:
@@ -253,7 +265,9 @@ def _truth_layers(data: FMRIData, layers: list[str]) -> tuple[np.ndarray | None,
     mapping = np.array([layers.index(n) if n in layers else -1 for n in names])
     missing = [n for n in names if n not in layers]
     note = f"true layers {missing} were not fitted" if missing else None
-    return mapping[true], note
+    if (true < 0).any():
+        note = (note + "; " if note else "") + f"{int((true < 0).sum())} voxels carry no signal (not scored)"
+    return np.where(true >= 0, mapping[np.clip(true, 0, None)], -1), note
 
 
 # --------------------------------------------------------------------------- simulate
@@ -265,9 +279,11 @@ def run_fmri_simulate(
     """Write the built-in simulated fMRI data set (``neurocine fmri simulate --out DATA``).
 
     Keywords are those of :func:`neurocine.fmri.simulate.simulate_fmri` (``n_voxels``, ``tr``, ``seed``,
-    ``n_segments``, ``segment_scans``, ``snr``, ...). The folder holds the data files and, as every job's
-    result folder, ``summary.json`` (metrics: shapes, voxels per layer, median noise ceilings), figures
-    (example frames, the planted layer map) and ``report.html``.
+    ``n_segments``, ``segment_scans``, ``snr``, ``easy``, ...). The folder holds the scanner's files
+    (:data:`neurocine.io.fmri.SCANNER_FILES`), the ground truth ``truth.npz`` (which the analysis reads only
+    to score) and, as every job's result folder, ``summary.json`` (metrics: shapes, voxels per layer, median
+    noise ceilings; for the default simulator also ``true_layer`` and ``noise_ceiling`` of every voxel),
+    figures (example frames, the planted layer map) and ``report.html``.
     """
     from neurocine.fmri.simulate import SIMULATION_DEFAULTS, check_simulation_options, write_fmri_data
 
@@ -306,23 +322,34 @@ def run_fmri_simulate(
                 caption="The middle frame of some training (top) and test (bottom) scans of the simulated "
                 "stimulus movie: what the simulated voxels respond to.",
             )
+            true_layer = np.asarray(data.truth["true_layer"])
+            names = [str(v) for v in data.truth["layers"]]
+            if (true_layer < 0).any():  # voxels without signal get a colour of their own
+                true_layer = np.where(true_layer < 0, len(names), true_layer)
+                names = names + ["no signal"]
             res.save_figure(
                 "true_layer_map.png",
                 plot_layer_map(
-                    data.truth["true_layer"],
-                    [str(v) for v in data.truth["layers"]],
+                    true_layer,
+                    names,
                     position=data.position,
                     grid_shape=data.grid_shape,
-                    title="planted layer per voxel",
+                    title="planted layer (region) per voxel",
                     label="true layer",
                 ),
-                caption="The network layer planted in each simulated voxel (the truth an encoding model should "
-                "recover), voxels laid out on their grid, one colour per layer.",
+                caption="The region planted in each simulated voxel, named by the network layer of the same rank "
+                "that an encoding model should find best (the easy simulator plants that very layer), voxels laid "
+                "out on their grid, one colour per layer.",
             )
+        hidden = summary.get("simulator") == "hidden"
         res.headline(
-            f"{summary.get('n_voxels', '?')} voxels simulated from {len(data.truth['layers']) if figures else '?'} "
-            "network layers, with a known best layer for each.",
-            ran="fMRI responses simulated as noisy linear readouts of EfficientNet-Lite0 layers of a stimulus movie.",
+            f"{summary.get('n_voxels', '?')} voxels simulated in {len(summary['layers'])} regions, with a known "
+            f"region and noise ceiling (median {summary['median_ceiling']:.2f}) for each.",
+            ran="fMRI responses simulated from features the analysis never sees (Gabor motion energy, a random "
+            "CNN), with voxel-specific HRFs, AR(1) noise, drift and motion spikes."
+            if hidden
+            else "fMRI responses simulated as noisy linear readouts of EfficientNet-Lite0 layers of a stimulus movie "
+            "(easy).",
             figure="true_layer_map.png" if figures else "",
         )
         result = res.summary()
@@ -339,6 +366,7 @@ def run_fmri_encode(
     features: str = "efficientnet",
     layers: Any = None,
     pca_fraction: float = 0.99,
+    log_features: bool = True,
     folds: int = 9,
     alphas: Any = None,
     banded: bool = False,
@@ -367,6 +395,9 @@ def run_fmri_encode(
         CNN taps; default :data:`~neurocine.features.deep.DEFAULT_LAYERS`.
     pca_fraction : float, default 0.99
         Share of the training frames' variance each layer's PCA keeps.
+    log_features : bool, default True
+        Log-transform the CNN activations (:func:`~neurocine.fmri.features.log_activations`) before the
+        z-scoring and PCA, as Wen et al. (2018); the Gabor features are log-compressed already.
     folds : int, default 9
         Contiguous cross-validation folds of the ridge (penalty per voxel) and of the layer choice.
     alphas : sequence of float, optional
@@ -417,6 +448,7 @@ def run_fmri_encode(
         "features": features,
         "layers": layer_names,
         "pca_fraction": frac,
+        "log_features": bool(log_features),
         "folds": folds,
         "alphas": alpha_grid,
         "banded": bool(banded),
@@ -453,7 +485,10 @@ def run_fmri_encode(
         t0 = time.perf_counter()
         for li, layer in enumerate(progress(layer_names, desc="fmri encode layers", unit="layer")):
             f_tr = feats["train"][layer][training.frames].astype(np.float64)
-            (z_tr, z_te), _, _ = _zscore(f_tr, feats["test"][layer].astype(np.float64))
+            f_te = feats["test"][layer].astype(np.float64)
+            if log_features and features != "gabor":
+                f_tr, f_te = log_activations(f_tr), log_activations(f_te)
+            (z_tr, z_te), _, _ = _zscore(f_tr, f_te)
             pca = VariancePCA(frac).fit(z_tr)
             n_comp.append(int(pca.n_components_))
             X_tr = scan_regressors(pca.transform(z_tr), fps, tr, k, training.runs)
@@ -502,6 +537,9 @@ def run_fmri_encode(
             metrics["best_layer_accuracy_per_layer"] = {
                 n: float((best[true_idx == i] == i).mean()) for i, n in enumerate(layer_names) if (true_idx == i).any()
             }
+            metrics["best_layer_rank_correlation"] = _rank_correlation(best[known], true_idx[known])
+            metrics["n_scored_voxels"] = int(known.sum())
+            metrics["median_test_r_signal_voxels"] = float(np.median(r_best[known]))
             if "ceiling" in ds.truth:
                 tc = np.asarray(ds.truth["ceiling"], dtype=np.float64)
                 metrics["median_true_ceiling"] = float(np.median(tc))
@@ -1107,6 +1145,233 @@ def run_fmri_decode(
 
 _ALIGNER_INPUTS = ("auto", "voxels", "mbm")
 _CYCLE_CHOICES = ("auto", "on", "off")
+
+
+# --------------------------------------------------------------------------- reconstruct
+
+
+def _check_weight(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise InputError(f"{name}: got {value!r}; expected a finite number >= 0")
+    if not (math.isfinite(float(value)) and float(value) >= 0):
+        raise InputError(f"{name}: got {value!r}; expected a finite number >= 0")
+    return float(value)
+
+
+def run_fmri_reconstruct(
+    data: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    layers: Any = None,
+    identify_layer: str = "embedding",
+    delays: Any = (1, 2, 3),
+    folds: int = 9,
+    alphas: Any = None,
+    steps: int = 100,
+    lr: float = 0.05,
+    tv_weight: float = 0.5,
+    spectrum_weight: float = 1e-3,
+    n_permutations: int = 1000,
+    average_repeats: bool = True,
+    recompute_features: bool = False,
+    input_size: Any = None,
+    backend: str = "numpy",
+    device: str = "auto",
+    batch_size: int = 32,
+    seed: int = 0,
+    n_examples: int = 8,
+    figures: bool = True,
+) -> JobResult:
+    """Reconstruct the test frames from fMRI by feature inversion (Shen et al. 2019), scored against retrieval.
+
+    For every CNN tap of ``layers``, the scan-mean features are decoded from the voxels by the ridge
+    decoder of :func:`run_fmri_decode` (z-scored targets, delays ``delays``). Each test scan's frame is
+    then found by :func:`neurocine.fmri.reconstruction.reconstruct_frames`: pixels optimised (Adam, from
+    the mean training frame) so that their z-scored features correlate with the decoded ones across the
+    layers, under total-variation and 1/f priors. Scores against the true middle frame of each scan:
+    pixel correlation and SSIM (chance: a random candidate frame), and pairwise identification among the
+    test frames in the feature space of ``identify_layer`` and in pixel space, each with a permutation
+    p-value (:func:`~neurocine.metrics.identification.pairwise_p_value`); the same for the retrieval
+    baseline (the candidate frame whose ``identify_layer`` features correlate most with the decoded ones).
+
+    Parameters
+    ----------
+    data : path
+        fMRI data folder (:mod:`neurocine.fmri.simulate`).
+    out : path
+        Result folder.
+    layers : list of str or comma-separated str, optional
+        Taps whose features are decoded and matched; default :data:`~neurocine.features.deep.DEFAULT_LAYERS`.
+    identify_layer : str, default "embedding"
+        Tap of the feature space of identification and retrieval.
+    delays, folds, alphas
+        As :func:`run_fmri_decode`.
+    steps, lr : int, float, default 100, 0.05
+        Adam steps and learning rate of the pixel optimisation.
+    tv_weight, spectrum_weight : float, default 0.5, 1e-3
+        Weights of the total-variation and 1/f spectrum priors.
+    n_permutations : int, default 1000
+        Permutations of the identification p-values.
+    average_repeats, recompute_features, input_size, backend, device, batch_size
+        As :func:`run_fmri_encode`.
+    seed : int, default 0
+        The random chance frames and the permutations.
+    n_examples : int, default 8
+        Test scans shown in ``reconstruction.png``.
+    figures : bool, default True
+
+    Returns
+    -------
+    JobResult
+        Metrics: ``pairwise_identification`` and ``pairwise_p_value`` (feature space of ``identify_layer``),
+        ``pixel_pairwise_identification`` and ``pixel_pairwise_p_value``, ``pixel_r``, ``ssim`` with
+        ``*_chance``, the same for retrieval (``retrieval_*``), ``layer_correlation`` (final match of the
+        reconstructions' features to the decoded ones) and ``decoded_feature_test_r`` per layer.
+    """
+    from neurocine.features.deep import DEFAULT_LAYERS
+    from neurocine.fmri.features import cnn_features, default_input_size
+    from neurocine.fmri.reconstruction import reconstruct_frames
+    from neurocine.metrics.identification import pairwise_p_value
+    from neurocine.runtime import resolve_device
+
+    layer_names = _layer_list(DEFAULT_LAYERS if layers is None else layers, "efficientnet")
+    if not isinstance(identify_layer, str) or not identify_layer:
+        raise InputError(f"--identify-layer: got {identify_layer!r}; expected a CNN tap such as 'embedding'")
+    delay_t = _parse_delays(delays)
+    folds = check_int("--folds", folds, minimum=2)
+    alpha_grid = _check_alphas(alphas, DECODE_ALPHAS)
+    steps = check_int("--steps", steps)
+    lr = _check_weight("--lr", lr)
+    tv_weight = _check_weight("--tv-weight", tv_weight)
+    spectrum_weight = _check_weight("--spectrum-weight", spectrum_weight)
+    n_permutations = check_int("--permutations", n_permutations)
+    seed = _check_seed(seed)
+    _check_backend(backend)
+    ds = read_fmri_data(data)
+    params = {
+        "data": str(data),
+        "layers": layer_names,
+        "identify_layer": identify_layer,
+        "delays": list(delay_t),
+        "folds": folds,
+        "alphas": alpha_grid,
+        "steps": steps,
+        "lr": lr,
+        "tv_weight": tv_weight,
+        "spectrum_weight": spectrum_weight,
+        "n_permutations": n_permutations,
+        "average_repeats": bool(average_repeats),
+        "recompute_features": bool(recompute_features),
+        "input_size": input_size,
+        "backend": backend,
+        "device": device,
+        "seed": seed,
+    }
+    design = _decode_design(ds, delay_t, folds, average_repeats)
+    training, idx_tr, idx_te = design.training, design.idx_tr, design.idx_te
+    k = ds.frames_per_scan
+    rng = np.random.default_rng(seed)
+    size = default_input_size(ds.frame_shape) if input_size is None else tuple(int(v) for v in input_size)
+    with JobFolder(out, params, job="fmri reconstruct") as res:
+        taps = layer_names + ([identify_layer] if identify_layer not in layer_names else [])
+        splits = ["train", "test"] + (["library"] if ds.library_frames is not None else [])
+        feats = _timed_features(res, ds, "efficientnet", taps, splits, recompute_features, size, device, batch_size)
+        t0 = time.perf_counter()
+        decoded, means, sds, decoded_r = {}, {}, {}, {}
+        targets = {}
+        for layer in taps:
+            z_train, z_test, mu, sd = _decode_targets(ds, feats, layer, training)
+            pred, _, _ = _ridge_decoder(design.X_tr, z_train[idx_tr], design.X_te, alpha_grid, folds, backend, device)
+            decoded[layer], means[layer], sds[layer], targets[layer] = pred, mu, sd, (z_train, z_test[idx_te])
+            decoded_r[layer] = float(np.median(column_correlations(pred, z_test[idx_te])))
+        res.timings["ridge_seconds"] = time.perf_counter() - t0
+        truth = _grey(np.asarray(ds.stimulus_test[idx_te * k + k // 2])) / 255.0
+        middles = _grey(np.asarray(ds.stimulus_train[training.frames.reshape(-1, k)[:, k // 2]])) / 255.0
+        init = np.broadcast_to(middles.mean(0), truth.shape).copy()
+        t0 = time.perf_counter()
+        inv = reconstruct_frames(
+            {n: decoded[n] for n in layer_names},
+            means,
+            sds,
+            init,
+            input_size=size,
+            steps=steps,
+            lr=lr,
+            tv_weight=tv_weight,
+            spectrum_weight=spectrum_weight,
+            device=str(resolve_device(device)),
+        )
+        res.timings["inversion_seconds"] = time.perf_counter() - t0
+        recon = inv.images[:, 0].astype(np.float64)
+        # --- retrieval baseline in the identification space (never a test frame)
+        z_train_id, true_id = targets[identify_layer]
+        cz, cframes, _ = _decode_candidates(
+            ds, training, feats, identify_layer, z_train_id, means[identify_layer], sds[identify_layer]
+        )
+        top = (unit_rows(decoded[identify_layer]) @ unit_rows(cz).T).argmax(1)
+        retrieved = _grey(cframes[top]) / 255.0
+        random_frames = _grey(cframes[rng.integers(0, len(cz), size=len(idx_te))]) / 255.0
+        # --- scores
+        f_rec = cnn_features(recon * 255.0, [identify_layer], input_size=size, device=device, batch_size=batch_size)
+        rec_id = (f_rec[identify_layer].astype(np.float64) - means[identify_layer]) / sds[identify_layer]
+        n = len(idx_te)
+        metrics: dict[str, Any] = {"n_test_samples": n, "identify_layer": identify_layer, "pairwise_chance": 0.5}
+        pw, p = pairwise_p_value(rec_id, true_id, n_permutations, rng)
+        metrics.update(pairwise_identification=pw, pairwise_p_value=p)
+        pw, p = pairwise_p_value(cz[top], true_id, n_permutations, rng)
+        metrics.update(retrieval_pairwise_identification=pw, retrieval_pairwise_p_value=p)
+        flat = truth.reshape(n, -1)
+        pw, p = pairwise_p_value(recon.reshape(n, -1), flat, n_permutations, rng)
+        metrics.update(pixel_pairwise_identification=pw, pixel_pairwise_p_value=p)
+        pw, p = pairwise_p_value(retrieved.reshape(n, -1), flat, n_permutations, rng)
+        metrics.update(retrieval_pixel_pairwise_identification=pw, retrieval_pixel_pairwise_p_value=p)
+        for prefix, frames in (("", recon), ("retrieval_", retrieved)):
+            got = _frame_metrics(truth * 255.0, frames * 255.0)
+            metrics[f"{prefix}pixel_r"], metrics[f"{prefix}ssim"] = got["pixel_r"], got["ssim"]
+        chance = _frame_metrics(truth * 255.0, random_frames * 255.0)
+        metrics.update(pixel_r_chance=chance["pixel_r"], ssim_chance=chance["ssim"])
+        metrics["layer_correlation"] = inv.layer_correlation
+        metrics["decoded_feature_test_r"] = decoded_r
+        res.metrics.update(metrics)
+        res.save_arrays(
+            "reconstruction.npz",
+            reconstructed=recon.astype(np.float32),
+            truth=truth.astype(np.float32),
+            retrieved=retrieved.astype(np.float32),
+            test_scans=idx_te,
+            loss=np.asarray(inv.loss),
+            feature_loss=np.asarray(inv.feature_loss),
+        )
+        if figures:
+            from neurocine.fmri.plotting import plot_frame_pairs
+
+            pick = np.linspace(0, n - 1, min(n_examples, n)).round().astype(int)
+            res.save_figure(
+                "reconstruction.png",
+                plot_frame_pairs(
+                    {
+                        "truth": 255.0 * truth[pick],
+                        "feature inversion": 255.0 * recon[pick],
+                        "retrieval": 255.0 * retrieved[pick],
+                    },
+                    column_titles=[f"scan {idx_te[i]}" for i in pick],
+                    title="frames reconstructed from fMRI",
+                ),
+                caption="For some test scans: the frame seen (top), the frame whose network features match the "
+                "features decoded from fMRI (middle; feature inversion with smoothness priors) and the library "
+                "frame nearest in decoded features (bottom). Look for the same coarse layout and contrast.",
+            )
+        res.headline(
+            f"Feature-inversion pairwise identification {metrics['pairwise_identification']:.3f} "
+            f"(p = {metrics['pairwise_p_value']:.3g}; chance 0.5) against "
+            f"{metrics['retrieval_pairwise_identification']:.3f} for retrieval; pixel r "
+            f"{metrics['pixel_r']:.3f} (chance {metrics['pixel_r_chance']:.3f}).",
+            ran=f"Ridge decoders of {len(layer_names)} network layers from the voxels, then each test frame "
+            f"optimised ({steps} steps) so its features match the decoded ones.",
+            figure="reconstruction.png" if figures else "",
+        )
+        result = res.summary()
+    return JobResult(res.out, result)
 
 
 def _check_epochs(name: str, value: Any) -> int:

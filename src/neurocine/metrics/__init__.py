@@ -20,6 +20,7 @@ from neurocine.metrics.identification import (
     identification_with_categories,
     nway_top1,
     pairwise_identification,
+    pairwise_p_value,
 )
 from neurocine.metrics.neural import correlation_to_average, single_trial_correlation
 from neurocine.metrics.regression import r2_of_squared_error, r2_score
@@ -49,6 +50,7 @@ __all__ = [
     "motion_energy",
     "nway_top1",
     "pairwise_identification",
+    "pairwise_p_value",
     "psnr",
     "r2_of_squared_error",
     "r2_score",

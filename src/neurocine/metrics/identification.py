@@ -27,6 +27,7 @@ __all__ = [
     "identification_with_categories",
     "nway_top1",
     "pairwise_identification",
+    "pairwise_p_value",
     "unit_rows",
 ]
 
@@ -173,6 +174,51 @@ def pairwise_identification(predicted, true, candidates=None) -> np.ndarray:
         own = np.einsum("ij,ij->i", Pu[start:stop], Tu[start:stop])
         out[start:stop] = _share_below(sims, own) / C.shape[0]
     return out
+
+
+def pairwise_p_value(predicted, true, n_permutations: int = 1000, random_state=None) -> tuple[float, float]:
+    """Pairwise identification accuracy and its permutation p-value (predictions shuffled across samples).
+
+    The null distribution pairs each prediction with another sample's truth (a random permutation of
+    the rows of ``predicted``); the p-value is ``(1 + #{null >= observed}) / (1 + n_permutations)``.
+
+    Parameters
+    ----------
+    predicted, true : array_like, shape (n, D)
+        As :func:`pairwise_identification` (candidates: the other rows of ``true``).
+    n_permutations : int, default 1000
+    random_state : int or numpy Generator, optional
+
+    Returns
+    -------
+    (float, float)
+        The accuracy (mean of :func:`pairwise_identification`) and its one-sided p-value.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> true = np.random.default_rng(0).standard_normal((30, 20))
+    >>> acc, p = pairwise_p_value(true + 0.5 * np.random.default_rng(1).standard_normal((30, 20)), true, 200, 0)
+    >>> acc > 0.9, p < 0.01
+    (True, True)
+    """
+    P = check_vectors(predicted, "predicted")
+    T = check_vectors(true, "true", P.shape[0], P.shape[1])
+    n_perm = check_int("n_permutations", n_permutations, minimum=1)
+    n = P.shape[0]
+    if n < 3:
+        raise InputError(f"true: has {n} rows; expected at least 3 samples for a permutation test")
+    sims = unit_rows(P) @ unit_rows(T).T  # prediction i against truth j
+
+    def accuracy(order: np.ndarray) -> float:
+        s = sims[order]  # prediction order[i] now stands for sample i
+        own = s[np.arange(n), np.arange(n)]
+        return float(((_share_below(s, own) - 0.5) / (n - 1)).mean())
+
+    observed = accuracy(np.arange(n))
+    rng = np.random.default_rng(random_state)
+    null = np.array([accuracy(rng.permutation(n)) for _ in range(n_perm)])
+    return observed, float((1 + (null >= observed).sum()) / (1 + n_perm))
 
 
 def nway_top1(predicted, true, n_way: int = 50, trials: int = 100, random_state=None) -> float:

@@ -1,6 +1,7 @@
 """Generic estimators shared by every study (scikit-learn conventions).
 
-Cross-validated ridge (and banded ridge over feature groups) and its feature-group attribution, and the torch base class that every torch
+Cross-validated ridge (and banded ridge over feature groups) and its feature-group attribution, feature inversion
+(images whose network features match targets), and the torch base class that every torch
 estimator of the studies derives from. Names are loaded on first use, so ``import neurocine.models``
 stays light (no torch until asked for).
 """
@@ -27,6 +28,10 @@ _EXPORTS = {
     "block_contributions": "neurocine.models.block_ridge",
     "fit_blocks": "neurocine.models.block_ridge",
     "fold_bounds": "neurocine.models.block_ridge",
+    "InversionResult": "neurocine.models.inversion",
+    "invert_features": "neurocine.models.inversion",
+    "spectral_penalty": "neurocine.models.inversion",
+    "total_variation": "neurocine.models.inversion",
 }
 
 __all__ = [
@@ -39,6 +44,7 @@ __all__ = [
     "fold_bounds",
     "ComponentSpaceFit",
     "GroupContributions",
+    "InversionResult",
     "RidgeCV",
     "cross_validated_ev",
     "cross_validated_predictions",
@@ -46,7 +52,10 @@ __all__ = [
     "explained_variance",
     "fit_in_component_space",
     "group_contributions",
+    "invert_features",
     "pixel_explained_variance",
+    "spectral_penalty",
+    "total_variation",
 ]
 
 __getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)
