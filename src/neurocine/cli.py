@@ -521,9 +521,15 @@ def v1_simulate(
         help="Write it like the competition release: float32 responses with small negatives, 300-frame NaN "
         "padding, test responses withheld as zeros.",
     ),
+    easy: bool = typer.Option(
+        False,
+        "--easy",
+        help="The easy mouse: Gabor LN-Poisson neurons, independent counts (default: as hard as real data, with "
+        "calcium imaging, shared variability and neurons beyond Gabor LN).",
+    ),
     seed: Seed = 0,
 ) -> None:
-    """Simulate a mouse V1 (LN-Poisson Gabor neurons) watching natural clips, in the Sensorium format."""
+    """Simulate a mouse V1 watching natural clips (calcium-imaged, shared variability; --easy: LN-Poisson)."""
     s = api.v1_simulate(
         out,
         n_neurons=neurons,
@@ -533,12 +539,18 @@ def v1_simulate(
         n_frames=frames,
         ceiling=ceiling,
         release_like=release_like,
+        easy=easy,
         seed=seed,
     )
     typer.echo(
-        f"wrote {out}: {s['n_neurons']} neurons, {sum(s['tiers'].values())} trials "
+        f"wrote {out}: {s['n_neurons']} neurons ({s['difficulty']}), {sum(s['tiers'].values())} trials "
         f"({', '.join(f'{k} {v}' for k, v in s['tiers'].items())}), ceiling correlation "
         f"{s['ceiling_correlation']:.3f}"
+        + (
+            f", repeat ceiling {s['repeat_ceiling']:.3f}, lag-1 autocorrelation {s['lag1_autocorrelation']:.2f}"
+            if "repeat_ceiling" in s
+            else ""
+        )
     )
 
 
