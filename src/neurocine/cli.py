@@ -493,9 +493,24 @@ Tier = Annotated[
         "first with responses, else 'train' = a held-out part of train). Tiers with withheld responses are refused.",
     ),
 ]
+DuplicateThreshold = Annotated[
+    float,
+    typer.Option(
+        "--duplicate-threshold",
+        help="Test clips whose first frame correlates at least this much with a training clip's are not scored "
+        "(listed in summary.json); above 1 checks nothing.",
+    ),
+]
 Negative = Annotated[
     str, typer.Option("--negative", help="Negative responses: clip (set to 0, counted in summary.json) | refuse.")
 ]
+
+
+def _threshold(value: float) -> float | None:
+    """--duplicate-threshold: a correlation in [-1, 1], or above 1 for no check (None)."""
+    if value != value or value < -1:
+        raise InputError(f"--duplicate-threshold: got {value}; expected a correlation in [-1, 1] (above 1: no check)")
+    return None if value > 1 else float(value)
 
 
 def _echo_tiers(metrics: dict) -> None:
@@ -503,6 +518,11 @@ def _echo_tiers(metrics: dict) -> None:
         typer.echo(
             f"skipped tiers with withheld responses (all zeros): {', '.join(metrics['withheld_tiers'])}; "
             f"scored on {metrics.get('test_tier') or 'the given trials'}"
+        )
+    if metrics.get("duplicates_excluded"):
+        typer.echo(
+            f"left out {len(metrics['duplicates_excluded'])} test trial(s) duplicating a training clip: "
+            + ", ".join(str(d["trial"]) for d in metrics["duplicates_excluded"])
         )
 
 
@@ -569,6 +589,7 @@ def v1_train(
     seed: int = typer.Option(0, "--seed", help="Seed of instance 0 (instance i uses seed + i)."),
     tier: Tier = None,
     negative: Negative = "clip",
+    duplicate_threshold: DuplicateThreshold = 0.95,
     device: Device = "auto",
 ) -> None:
     """Train a DNEM ensemble (video + behaviour -> V1 activity); score it on held-out clips; map masks and RFs."""
@@ -579,6 +600,7 @@ def v1_train(
         seed=seed,
         tier=tier,
         negative=negative,
+        duplicate_threshold=_threshold(duplicate_threshold),
         device=device,
         **_given(
             epochs=epochs,
@@ -615,6 +637,7 @@ def v1_reconstruct(
     n_trials: int | None = typer.Option(None, "--n-trials", help="Only the first N selected trials."),
     tier: Tier = None,
     negative: Negative = "clip",
+    duplicate_threshold: DuplicateThreshold = 0.95,
     method: str = typer.Option("paper", "--method", help="paper (momentum SGD, 1000 steps) | adam (faster)."),
     iterations: int | None = typer.Option(None, "--iterations", help="Optimiser steps (default per method)."),
     lr: float | None = typer.Option(None, "--lr", help="Learning rate (default per method)."),
@@ -640,6 +663,7 @@ def v1_reconstruct(
         n_trials=n_trials,
         tier=tier,
         negative=negative,
+        duplicate_threshold=_threshold(duplicate_threshold),
         method=method,
         iterations=iterations,
         lr=lr,
@@ -680,6 +704,8 @@ def v1_suite(
     ),
     frames: int = typer.Option(60, "--frames", help="noise/gratings: frames per movie."),
     n_trials: int | None = typer.Option(None, "--n-trials", help="ablation: test trials used."),
+    tier: Tier = None,
+    duplicate_threshold: DuplicateThreshold = 0.95,
     method: str = typer.Option("paper", "--method", help="paper | adam."),
     iterations: int | None = typer.Option(None, "--iterations", help="Optimiser steps."),
     seed: Seed = 0,
@@ -702,6 +728,8 @@ def v1_suite(
         method=method,
         iterations=iterations,
         truth_model=truth_model,
+        tier=tier,
+        duplicate_threshold=_threshold(duplicate_threshold),
         seed=seed,
         device=device,
         **_given(noise_lengths=noise_lengths, fractions=dropped),  # None: the job's defaults
