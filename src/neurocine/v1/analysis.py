@@ -25,7 +25,7 @@ import numpy as np
 
 from neurocine.errors import InputError
 
-__all__ = ["activity_agreement", "duplicate_clips", "ensemble_curve", "quality_correlates"]
+__all__ = ["activity_agreement", "duplicate_clips", "ensemble_curve", "mean_curve", "quality_correlates"]
 
 
 def ensemble_curve(model_videos: Any, truth: Any, evaluation_mask: Any = None, smooth_sigma: float = 0.5) -> dict:

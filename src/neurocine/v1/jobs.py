@@ -659,8 +659,16 @@ def run_reconstruct(
     ensembling curve (mean video correlation when averaging 1..k models' movies),
     ``test_tier``, ``withheld_tiers`` and what reading cleaned (as ``train``).
     Without ``trials`` the first presentation of every clip of the test tier
-    (``tier``, see :func:`test_tier`) is reconstructed; trials of a withheld
-    tier are refused.
+    (``tier``, see :func:`test_tier`) is reconstructed, less the clips whose
+    first frame correlates ``>= duplicate_threshold`` with a training clip's
+    (``duplicates_excluded``); trials of a withheld tier are refused. A member
+    whose movie stayed at its grey start is listed in ``models_not_moved`` and
+    left out of the ensembling curve. Each trial also reports the paper's
+    checks (:mod:`neurocine.v1.analysis`): the Poisson loss and correlation of
+    the activity predicted for the reconstruction against that for the true
+    movie, prediction accuracy, frame contrast and behaviour, and
+    ``quality_correlates`` correlates the trials' video correlations with
+    them (Pearson r, p-value).
 
     ``truth_model`` (simulated data) reconstructs with the simulator's own
     population instead of trained models: the upper bound a perfect encoding
