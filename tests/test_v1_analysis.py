@@ -23,6 +23,7 @@ from neurocine.v1.analysis import (
     activity_agreement,
     duplicate_clips,
     ensemble_curve,
+    mask_sweep,
     mean_curve,
     quality_correlates,
 )
@@ -86,6 +87,17 @@ def test_activity_agreement_closed_form():
     assert out["correlation_pooled"] == pytest.approx(np.corrcoef(a.ravel(), b.ravel())[0, 1])
     with pytest.raises(InputError, match="equal"):
         activity_agreement(recon, truth[:, :3], recorded)
+
+
+def test_mask_sweep_of_a_cone():
+    yy, xx = np.mgrid[0:36, 0:64]
+    alpha = 3.0 - np.hypot(xx - 30, yy - 17) / 6  # alpha >= t inside radius 6 (3 - t)
+    out = mask_sweep(alpha, (0.5, 1.0, 2.0, 9.0))
+    for t, frac, diam in zip(out["thresholds"], out["fraction"], out["diameter"]):
+        area = np.pi * (6 * (3 - t)) ** 2 if t < 3 else 0.0
+        assert frac * alpha.size == pytest.approx(area, rel=0.05, abs=1)
+        assert diam == pytest.approx(2 * np.sqrt(frac * alpha.size / np.pi))
+    assert out["fraction"][-1] == 0 and out["fraction"][0] > out["fraction"][1] > out["fraction"][2]
 
 
 def test_quality_correlates_match_scipy():

@@ -36,6 +36,7 @@ _EXPORTS = {
     "activity_agreement": "neurocine.v1.analysis",
     "duplicate_clips": "neurocine.v1.analysis",
     "ensemble_curve": "neurocine.v1.analysis",
+    "mask_sweep": "neurocine.v1.analysis",
     "mean_curve": "neurocine.v1.analysis",
     "quality_correlates": "neurocine.v1.analysis",
 }
@@ -55,6 +56,7 @@ __all__ = [
     "ensemble_curve",
     "error_map",
     "map_receptive_fields",
+    "mask_sweep",
     "masks_from_alpha",
     "mean_curve",
     "population_rf",

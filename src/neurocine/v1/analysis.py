@@ -12,6 +12,8 @@ correlation; these are the computations, on numpy arrays, that ``neurocine v1 tr
 - :func:`activity_agreement`: the activity the models predict for the reconstruction against the
   activity they predict for the true movie (Poisson loss against the recorded responses, and their
   correlation; Fig. 1-S2D).
+- :func:`mask_sweep`: the transparency mask thresholded at several levels, with the share of the
+  screen kept and the equivalent diameter (Fig. 1-S2 B/C).
 - :func:`quality_correlates`: Pearson correlation, with its two-sided p-value, of the per-trial
   reconstruction quality with frame contrast, behaviour and prediction accuracy (Fig. 2-S1).
 """
@@ -25,7 +27,14 @@ import numpy as np
 
 from neurocine.errors import InputError
 
-__all__ = ["activity_agreement", "duplicate_clips", "ensemble_curve", "mean_curve", "quality_correlates"]
+__all__ = [
+    "activity_agreement",
+    "duplicate_clips",
+    "ensemble_curve",
+    "mask_sweep",
+    "mean_curve",
+    "quality_correlates",
+]
 
 
 def ensemble_curve(model_videos: Any, truth: Any, evaluation_mask: Any = None, smooth_sigma: float = 0.5) -> dict:
@@ -234,3 +243,42 @@ def quality_correlates(quality: Any, covariates: Mapping[str, Any]) -> dict[str,
         res = pearsonr(q[ok], x[ok])
         out[name] = {"r": float(res[0]), "p": float(res[1]), "n": int(ok.sum())}
     return out
+
+
+#: Thresholds of :func:`mask_sweep` by default (the paper's update and evaluation masks are 0.5 and 1).
+MASK_THRESHOLDS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
+
+
+def mask_sweep(alpha: Any, thresholds: Sequence[float] = MASK_THRESHOLDS) -> dict[str, list[float]]:
+    """The alpha map thresholded at several levels: share of the screen kept and equivalent diameter.
+
+    Parameters
+    ----------
+    alpha : array_like, shape (H, W)
+        The transparency map of :func:`~neurocine.v1.reconstruction.train_transparency_mask`.
+    thresholds : sequence of float
+        Levels; a pixel is kept when ``alpha >= threshold``.
+
+    Returns
+    -------
+    dict
+        ``thresholds``, ``fraction`` (share of the pixels kept) and ``diameter`` (pixels: the diameter of
+        a disc of the kept area, ``2 sqrt(area / pi)``), one value per threshold.
+
+    Examples
+    --------
+    >>> yy, xx = np.mgrid[0:36, 0:64]
+    >>> alpha = 2.0 - np.hypot(xx - 32, yy - 18) / 10      # 1 at radius 10, 0.5 at radius 15
+    >>> [round(d) for d in mask_sweep(alpha, (0.5, 1.0))["diameter"]]
+    [30, 20]
+    """
+    a = np.asarray(alpha, dtype=np.float64)
+    if a.ndim != 2 or not np.isfinite(a).all():
+        raise InputError(f"alpha: got shape {a.shape}; expected a finite (H, W) map")
+    levels = [float(t) for t in thresholds]
+    kept = [int((a >= t).sum()) for t in levels]
+    return {
+        "thresholds": levels,
+        "fraction": [k / a.size for k in kept],
+        "diameter": [2.0 * float(np.sqrt(k / np.pi)) for k in kept],
+    }

@@ -318,6 +318,7 @@ def run_train(
     """
     from neurocine.io.sensorium import TrialSequence
     from neurocine.metrics.neural import correlation_to_average, single_trial_correlation
+    from neurocine.v1.analysis import mask_sweep
     from neurocine.v1.dnem import EnsembleModule, train_ensemble
     from neurocine.v1.receptive_fields import map_receptive_fields, population_rf
 
@@ -404,6 +405,7 @@ def run_train(
         res.timings["mask_seconds"] = time.perf_counter() - t0
         metrics["update_mask_fraction"] = float(update.mean())
         metrics["evaluation_mask_fraction"] = float(evaluation.mean())
+        metrics["mask_sweep"] = mask_sweep(alpha)
 
         t0 = time.perf_counter()
         rfs = map_receptive_fields(
