@@ -966,7 +966,8 @@ def repeat_properties(clips: Sequence[np.ndarray], responsive: np.ndarray | None
         (:func:`~neurocine.metrics.explainable_variance`, mean), ``repeat_ceiling``
         (:func:`~neurocine.metrics.noise_ceiling`, mean) and ``repeat_ceiling_single_trial`` (mean of the
         square root of the explainable variance), plus ``explainable_variance_responsive`` /
-        ``_unresponsive`` when ``responsive`` is given and both kinds exist. Empty without repeats.
+        ``_unresponsive`` when ``responsive`` is given and both kinds exist. Empty without repeats or
+        with fewer than 3 frames in all.
 
     Examples
     --------
@@ -982,6 +983,8 @@ def repeat_properties(clips: Sequence[np.ndarray], responsive: np.ndarray | None
     if not clips or len({c.shape[0] for c in clips}) != 1:
         return {}
     stacked = np.concatenate(clips, axis=1)  # (R, sum T, N)
+    if stacked.shape[1] < 3 or min(c.shape[1] for c in clips) < 2:
+        return {}  # too few frames after the first 50 to measure anything
     fev = explainable_variance(stacked)
     out: dict[str, Any] = {
         "lag1_autocorrelation": float(np.mean(lag_autocorrelation([t for c in clips for t in c]))),
