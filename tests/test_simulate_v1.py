@@ -16,7 +16,15 @@ from neurocine.io.sensorium import SensoriumMouse
 from neurocine.v1.simulate import V1Population, ceiling_correlation, simulate_behavior, simulate_v1
 
 TINY = dict(
-    n_neurons=60, n_train=3, n_oracle=1, oracle_repeats=2, n_test=2, test_repeats=2, n_frames=60, n_calibration=3
+    n_neurons=60,
+    n_train=3,
+    n_oracle=1,
+    oracle_repeats=2,
+    n_test=2,
+    test_repeats=2,
+    n_frames=60,
+    n_calibration=3,
+    easy=True,  # Poisson counts, checked below; the default (hard) mouse has its own tests
 )
 
 
@@ -244,6 +252,7 @@ def test_ceiling_in_band_recomputed_from_saved_truth(tmp_path):
         n_calibration=4,
         seed=1,
         pad_to=130,
+        easy=True,
     )
     mouse = SensoriumMouse(tmp_path / "m")
     ids = mouse.trial_ids_of("final_test_main")
@@ -259,3 +268,126 @@ def test_ceiling_in_band_recomputed_from_saved_truth(tmp_path):
     expected = np.sqrt(lam.var(0) / (lam.var(0) + lam.mean(0)))
     assert np.mean(corr) == pytest.approx(expected.mean(), abs=0.03)
     assert ceiling_correlation(rates, resp) == pytest.approx(s["ceiling_correlation"], abs=1e-3)
+
+
+# --------------------------------------------------------------------------- the hard (default) mouse
+
+
+@pytest.fixture(scope="module")
+def hard():
+    from neurocine.v1.simulate import HARD
+
+    rng = np.random.default_rng(7)
+    p = V1Population.random(160, rng=3, **HARD)
+    clips = S.make_clips(S.split_sources()[0], 2, 60, rng, movie_fraction=0)
+    beh = [simulate_behavior(60, rng) for _ in clips]
+    p.calibrate([c.video for c in clips], [b for b, _ in beh], [e for _, e in beh])
+    return p, clips, beh
+
+
+def test_hard_torch_module_matches_rates_and_is_causal(hard):
+    torch = pytest.importorskip("torch")
+    p, clips, beh = hard
+    assert p.direction_selective.sum() > 8 and (p.surround > 0).sum() > 25 and (~p.responsive).sum() > 8
+    video = np.stack([clips[0].video, clips[1].video])
+    behavior, eye = np.stack([beh[0][0], beh[1][0]]), np.stack([beh[0][1], beh[1][1]])
+    want = np.stack([p.rates(video[i], behavior[i], eye[i]) for i in range(2)])
+    v = torch.tensor(video, requires_grad=True)
+    got = p.torch_module()(v, torch.tensor(behavior), torch.tensor(eye))
+    np.testing.assert_allclose(got.detach().numpy(), want, rtol=1e-4, atol=1e-6 * want.max())
+    got[:, 30].sum().backward()  # causal, and the imaging frames and their readout delay the response
+    grad = v.grad.abs().sum(dim=(2, 3)).numpy()
+    assert (grad[:, 31:] == 0).all() and (grad[:, 16:26] > 0).all()
+    assert grad[:, :31].argmax(axis=1).max() < 27  # the most influential frame lies >= 4 frames back
+
+
+def test_imaging_is_the_expectation_of_the_recorded_responses(hard):
+    """Without imaging noise the deconvolved, resampled responses average to imaging_matrix @ spike rates."""
+    p, clips, beh = hard
+    m = p.imaging_matrix(60)
+    np.testing.assert_allclose(m.sum(axis=1), 1.0, atol=1e-12)  # counts per frame are kept
+    assert not np.triu(m, 1).any()  # causal: no later frame
+    lam = p.spike_rates(clips[0].video, *beh[0])
+    quiet = V1Population(**{f: getattr(p, f) for f in p.__dataclass_fields__})
+    quiet.imaging_noise = np.zeros(p.n_neurons)
+    rng = np.random.default_rng(0)
+    mean = np.mean([quiet.record(lam, rng) for _ in range(600)], axis=0)
+    expected = m @ lam.astype(np.float64)
+    assert np.abs(mean - expected).mean() < 0.05 * expected.mean()
+    assert mean.mean() == pytest.approx(expected.mean(), rel=0.03)
+    np.testing.assert_allclose(p.rates(clips[0].video, *beh[0]), expected, rtol=1e-5)
+
+
+def test_hard_neuron_types_behave_as_planted(hard):
+    p, _, _ = hard
+    beh = np.tile([p.pupil_mean, 0.0], (40, 1))
+    eye = np.tile(p.pupil_ref, (40, 1))
+    # unresponsive neurons: the same rate whatever the movie
+    a = p.spike_rates(S.drifting_grating(40, 0.08, 4.0, "right"), beh, eye)
+    b = p.spike_rates(np.full((40, 36, 64), 128.0, np.float32), beh, eye)
+    np.testing.assert_allclose(a[:, ~p.responsive], b[:, ~p.responsive], rtol=1e-6)
+    assert np.abs(a[:, p.responsive] - b[:, p.responsive]).mean() > 0.01
+    # direction-selective neurons prefer one direction of motion along their wave vector; simple cells do not
+    ds_index = []
+    for n in np.flatnonzero(p.responsive & ~p.is_complex & (p.surround == 0))[:80]:
+        rates = []
+        for sign in (1, -1):
+            t, yy, xx = np.mgrid[0:40, 0:36, 0:64].astype(np.float64)
+            u = (xx - p.x[n]) * np.cos(p.orientation[n]) + (yy - p.y[n]) * np.sin(p.orientation[n])
+            video = 128 + 90 * np.cos(2 * np.pi * (p.sf[n] * u - sign * 3.0 * t / 30))
+            rates.append(p.spike_rates(video.astype(np.float32), beh, eye)[10:, n].mean())
+        ds_index.append((abs(rates[0] - rates[1]) / (rates[0] + rates[1]), p.direction_selective[n]))
+    ds = np.array([d for d, is_ds in ds_index if is_ds])
+    others = np.array([d for d, is_ds in ds_index if not is_ds])
+    assert ds.size >= 5 and np.median(ds) > 3 * np.median(others)
+    # surround suppression: a grating over the whole screen drives a suppressed neuron less than one over its RF
+    n = int(np.flatnonzero(p.responsive & (p.surround > 2) & ~p.is_complex & ~p.direction_selective)[0])
+    g = p.spatial_filters()[n]
+    yy, xx = np.mgrid[0:36, 0:64]
+    near = np.hypot(xx - p.x[n], yy - p.y[n]) < 2 * p.sigma[n]
+    centre = np.repeat((128 + 100 * g / np.abs(g).max())[None], 20, axis=0).astype(np.float32)
+    texture = np.random.default_rng(0).uniform(0, 255, (36, 64))
+    wide = np.where(near[None], centre, texture[None]).astype(np.float32)
+    se = np.tile(p.pupil_ref, (20, 1))
+    assert p.drive(wide, se)[-1, n] < p.drive(centre, se)[-1, n] - 0.2
+
+
+def test_shared_factors_make_noise_correlations(hard):
+    from neurocine.metrics import explainable_variance, lag_autocorrelation, noise_correlation
+
+    p, clips, beh = hard
+    lam = p.spike_rates(clips[0].video, *beh[0])
+    rng = np.random.default_rng(1)
+    shared = np.stack([p.record(lam, rng) for _ in range(20)])
+    alone = V1Population(**{f: getattr(p, f) for f in p.__dataclass_fields__})
+    alone.latent_loadings = np.zeros((p.n_neurons, 0))
+    independent = np.stack([alone.record(lam, rng) for _ in range(20)])
+    poisson = np.stack([p.sample(lam, rng) for _ in range(20)])
+    assert noise_correlation(shared) > 0.01 and abs(noise_correlation(independent)) < 0.01
+    assert abs(noise_correlation(poisson)) < 0.01
+    assert np.mean(lag_autocorrelation(list(shared))) > 0.6 > 0.3 > np.mean(lag_autocorrelation(list(poisson)))
+    fev = explainable_variance(shared)
+    assert fev[~p.responsive].mean() < 0.02 and fev[~p.responsive].mean() < 0.5 * fev[p.responsive].mean()
+
+
+def test_hard_mouse_reports_what_was_planted(tmp_path):
+    size = dict(TINY, n_neurons=150, n_test=3, test_repeats=4, n_frames=110, movie_fraction=0.0)
+    hard_s = simulate_v1(tmp_path / "hard", seed=2, **dict(size, easy=False))
+    easy_s = simulate_v1(tmp_path / "easy", seed=2, **size)
+    assert hard_s["difficulty"] == "hard" and easy_s["difficulty"] == "easy"
+    assert hard_s["lag1_autocorrelation"] > 0.6 and easy_s["lag1_autocorrelation"] < 0.25
+    # the easy mouse's only shared variability is the behavioural gain (different in every repeat)
+    assert hard_s["noise_correlation"] > 2 * abs(easy_s["noise_correlation"])
+    assert hard_s["explainable_variance_unresponsive"] < 0.5 * hard_s["explainable_variance_responsive"]
+    assert hard_s["cell_types"]["unresponsive"] > 5 and hard_s["n_latent_factors"] == 3
+    # the summary's numbers are those of the saved responses
+    from neurocine.metrics import noise_ceiling
+
+    mouse = SensoriumMouse(tmp_path / "hard")
+    ids = mouse.trial_ids_of("final_test_main")
+    by_clip: dict = {}
+    for i in ids:
+        by_clip.setdefault(int(mouse.video_ids[int(i)]), []).append(mouse.trial(i).responses[50:])
+    stacked = np.concatenate([np.stack(v) for v in by_clip.values()], axis=1)
+    assert hard_s["repeat_ceiling"] == pytest.approx(float(noise_ceiling(stacked).mean()), abs=2e-3)
+    assert not np.all(mouse.trial(ids[0]).responses == np.round(mouse.trial(ids[0]).responses))  # not counts

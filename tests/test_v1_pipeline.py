@@ -30,6 +30,7 @@ TINY = dict(
     n_frames=60,
     n_calibration=4,
     ceiling=0.5,
+    easy=True,  # the jobs, not the simulator, are under test here
 )
 FAST = ["--method", "adam", "--iterations", "30", "--coarse-to-fine", "1", "--holdout", "0.1"]
 

@@ -674,9 +674,24 @@ Tier = Annotated[
         "first with responses, else 'train' = a held-out part of train). Tiers with withheld responses are refused.",
     ),
 ]
+DuplicateThreshold = Annotated[
+    float,
+    typer.Option(
+        "--duplicate-threshold",
+        help="Test clips whose first frame correlates at least this much with a training clip's are not scored "
+        "(listed in summary.json); above 1 checks nothing.",
+    ),
+]
 Negative = Annotated[
     str, typer.Option("--negative", help="Negative responses: clip (set to 0, counted in summary.json) | refuse.")
 ]
+
+
+def _threshold(value: float) -> float | None:
+    """--duplicate-threshold: a correlation in [-1, 1], or above 1 for no check (None)."""
+    if value != value or value < -1:
+        raise InputError(f"--duplicate-threshold: got {value}; expected a correlation in [-1, 1] (above 1: no check)")
+    return None if value > 1 else float(value)
 
 
 def _echo_tiers(metrics: dict) -> None:
@@ -684,6 +699,11 @@ def _echo_tiers(metrics: dict) -> None:
         typer.echo(
             f"skipped tiers with withheld responses (all zeros): {', '.join(metrics['withheld_tiers'])}; "
             f"scored on {metrics.get('test_tier') or 'the given trials'}"
+        )
+    if metrics.get("duplicates_excluded"):
+        typer.echo(
+            f"left out {len(metrics['duplicates_excluded'])} test trial(s) duplicating a training clip: "
+            + ", ".join(str(d["trial"]) for d in metrics["duplicates_excluded"])
         )
 
 
@@ -702,9 +722,15 @@ def v1_simulate(
         help="Write it like the competition release: float32 responses with small negatives, 300-frame NaN "
         "padding, test responses withheld as zeros.",
     ),
+    easy: bool = typer.Option(
+        False,
+        "--easy",
+        help="The easy mouse: Gabor LN-Poisson neurons, independent counts (default: as hard as real data, with "
+        "calcium imaging, shared variability and neurons beyond Gabor LN).",
+    ),
     seed: Seed = 0,
 ) -> None:
-    """Simulate a mouse V1 (LN-Poisson Gabor neurons) watching natural clips, in the Sensorium format."""
+    """Simulate a mouse V1 watching natural clips (calcium-imaged, shared variability; --easy: LN-Poisson)."""
     s = api.v1_simulate(
         out,
         n_neurons=neurons,
@@ -714,12 +740,18 @@ def v1_simulate(
         n_frames=frames,
         ceiling=ceiling,
         release_like=release_like,
+        easy=easy,
         seed=seed,
     )
     typer.echo(
-        f"wrote {out}: {s['n_neurons']} neurons, {sum(s['tiers'].values())} trials "
+        f"wrote {out}: {s['n_neurons']} neurons ({s['difficulty']}), {sum(s['tiers'].values())} trials "
         f"({', '.join(f'{k} {v}' for k, v in s['tiers'].items())}), ceiling correlation "
         f"{s['ceiling_correlation']:.3f}"
+        + (
+            f", repeat ceiling {s['repeat_ceiling']:.3f}, lag-1 autocorrelation {s['lag1_autocorrelation']:.2f}"
+            if "repeat_ceiling" in s
+            else ""
+        )
     )
 
 
@@ -738,6 +770,7 @@ def v1_train(
     seed: int = typer.Option(0, "--seed", help="Seed of instance 0 (instance i uses seed + i)."),
     tier: Tier = None,
     negative: Negative = "clip",
+    duplicate_threshold: DuplicateThreshold = 0.95,
     device: Device = "auto",
 ) -> None:
     """Train a DNEM ensemble (video + behaviour -> V1 activity); score it on held-out clips; map masks and RFs."""
@@ -748,6 +781,7 @@ def v1_train(
         seed=seed,
         tier=tier,
         negative=negative,
+        duplicate_threshold=_threshold(duplicate_threshold),
         device=device,
         **_given(
             epochs=epochs,
@@ -784,6 +818,7 @@ def v1_reconstruct(
     n_trials: int | None = typer.Option(None, "--n-trials", help="Only the first N selected trials."),
     tier: Tier = None,
     negative: Negative = "clip",
+    duplicate_threshold: DuplicateThreshold = 0.95,
     method: str = typer.Option("paper", "--method", help="paper (momentum SGD, 1000 steps) | adam (faster)."),
     iterations: int | None = typer.Option(None, "--iterations", help="Optimiser steps (default per method)."),
     lr: float | None = typer.Option(None, "--lr", help="Learning rate (default per method)."),
@@ -809,6 +844,7 @@ def v1_reconstruct(
         n_trials=n_trials,
         tier=tier,
         negative=negative,
+        duplicate_threshold=_threshold(duplicate_threshold),
         method=method,
         iterations=iterations,
         lr=lr,
@@ -849,6 +885,8 @@ def v1_suite(
     ),
     frames: int = typer.Option(60, "--frames", help="noise/gratings: frames per movie."),
     n_trials: int | None = typer.Option(None, "--n-trials", help="ablation: test trials used."),
+    tier: Tier = None,
+    duplicate_threshold: DuplicateThreshold = 0.95,
     method: str = typer.Option("paper", "--method", help="paper | adam."),
     iterations: int | None = typer.Option(None, "--iterations", help="Optimiser steps."),
     seed: Seed = 0,
@@ -871,6 +909,8 @@ def v1_suite(
         method=method,
         iterations=iterations,
         truth_model=truth_model,
+        tier=tier,
+        duplicate_threshold=_threshold(duplicate_threshold),
         seed=seed,
         device=device,
         **_given(noise_lengths=noise_lengths, fractions=dropped),  # None: the job's defaults

@@ -266,6 +266,7 @@ def _section_v1(res: JobFolder, quick: bool) -> dict[str, Any]:
             n_frames=60,
             n_calibration=4,
             ceiling=0.5,
+            easy=True,  # the quick demo shows the pipeline on the easy mouse, where 600 neurons suffice
         )
         if quick
         else dict(n_neurons=2000, n_train=80, n_oracle=3, oracle_repeats=3, n_test=3, test_repeats=3, n_frames=150)

@@ -28,7 +28,7 @@ command                           call
 ``encode [fit] CONFIG``           ``encode_fit(config, out)``
 ``encode framerates CONFIG...``   ``encode_framerates(configs, out, sequence=True)`` (``--lstm``)
 ``encode simulate``               ``encode_simulate(out, duration_s=240.0, widefield_size=(64, 64), ...)``
-``v1 simulate``                   ``v1_simulate(out, n_neurons=, n_train=, n_test=, test_repeats=,
+``v1 simulate``                   ``v1_simulate(out, n_neurons=, n_train=, n_test=, test_repeats=, easy=,
                                   n_frames=, ...)``
 ``v1 train DATA``                 ``v1_train(data, out, core_channels=, n_blocks=, ...)``
 ``v1 reconstruct DATA``           ``v1_reconstruct(data, models, out, trials=[...], ...)``

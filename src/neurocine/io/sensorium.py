@@ -593,6 +593,22 @@ class SensoriumMouse:
             keys.append(hashlib.sha1(np.ascontiguousarray(video[:, :, :n]).tobytes()).hexdigest())
         return keys
 
+    def first_frames(self, trial_ids: Sequence[Any]) -> np.ndarray:
+        """The first video frame of each trial, ``(n, H, W)`` float32, read without loading the rest.
+
+        Examples
+        --------
+        >>> mouse = SensoriumMouse("mouse_folder")                        # doctest: +SKIP
+        >>> mouse.first_frames(mouse.trial_ids_of("train")).shape          # doctest: +SKIP
+        (240, 36, 64)
+        """
+        tids = [self._resolve(t) for t in trial_ids]
+        h, w = self.frame_shape or (0, 0)
+        out = np.empty((len(tids), h, w), dtype=np.float32)
+        for i, tid in enumerate(tids):
+            out[i] = np.asarray(_load_npy(self._path("videos", tid), mmap=True)[:, :, 0], dtype=np.float32)
+        return out
+
     # ------------------------------------------------------------------ meta
     def meta_array(self, name: str) -> np.ndarray | None:
         """``meta/<name>.npy`` (e.g. ``"trials/video_ids"``) or None when absent."""

@@ -24,7 +24,14 @@ from neurocine.metrics.identification import (
 )
 from neurocine.metrics.neural import correlation_to_average, single_trial_correlation
 from neurocine.metrics.regression import r2_of_squared_error, r2_score
-from neurocine.metrics.reliability import classifier_nway_accuracy, column_correlations, noise_ceiling
+from neurocine.metrics.reliability import (
+    classifier_nway_accuracy,
+    column_correlations,
+    explainable_variance,
+    lag_autocorrelation,
+    noise_ceiling,
+    noise_correlation,
+)
 from neurocine.metrics.video import (
     frame_correlations,
     match_contrast_luminance,
@@ -42,11 +49,14 @@ __all__ = [
     "classifier_nway_accuracy",
     "column_correlations",
     "correlation_to_average",
+    "explainable_variance",
     "frame_correlations",
     "identification_with_categories",
+    "lag_autocorrelation",
     "match_contrast_luminance",
     "mean_frame_correlation",
     "noise_ceiling",
+    "noise_correlation",
     "motion_energy",
     "nway_top1",
     "pairwise_identification",

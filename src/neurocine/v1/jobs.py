@@ -51,6 +51,8 @@ SUITES = ("noise", "gratings", "ablation")
 DEFAULT_NOISE_LENGTHS = (0, 1, 2, 4, 8, 16, 32)
 DEFAULT_ABLATION = (0.0, 0.5, 0.75, 0.875)
 MASK_FILE = "mask.npz"
+#: First-frame correlation at or above which a test clip counts as a copy of a training clip (not scored).
+DUPLICATE_THRESHOLD = 0.95
 #: Every ``HELD_OUT_EVERY``-th training trial is held out when a part of ``train`` scores or validates.
 HELD_OUT_EVERY = 10
 
@@ -145,6 +147,42 @@ def _tier_report(mouse, tier: str, job: str) -> dict[str, Any]:
         "withheld_tiers": withheld,
         "tiers_with_responses": mouse.tiers_with_responses(),
     }
+
+
+def _exclude_duplicates(mouse, ids: Sequence[str], threshold: float | None) -> tuple[list[str], dict[str, Any]]:
+    """``ids`` without the trials whose clip duplicates a training clip (most-correlated first frame >= threshold).
+
+    Returns the kept ids and the summary entries ``duplicate_threshold`` and ``duplicates_excluded`` (one
+    ``{trial, train_trial, correlation}`` per excluded trial); ``threshold`` None checks nothing.
+    """
+    if threshold is None or not ids:
+        return list(ids), {"duplicate_threshold": threshold, "duplicates_excluded": []}
+    from neurocine.v1.analysis import duplicate_clips
+
+    train_ids = [t for t in mouse.trial_ids_of("train") if t not in set(ids)]
+    if not train_ids:
+        return list(ids), {"duplicate_threshold": threshold, "duplicates_excluded": []}
+    found = duplicate_clips(mouse.first_frames(ids), mouse.first_frames(train_ids), threshold)
+    excluded = [
+        {"trial": tid, "train_trial": train_ids[int(j)], "correlation": float(c)}
+        for tid, j, c, dup in zip(ids, found["best_match"], found["correlation"], found["duplicate"])
+        if dup
+    ]
+    for row in excluded:
+        log.warning(
+            "test trial %s duplicates training trial %s (first frames correlate %.3f); it is not scored",
+            row["trial"],
+            row["train_trial"],
+            row["correlation"],
+        )
+    dropped = {row["trial"] for row in excluded}
+    kept = [t for t in ids if t not in dropped]
+    if not kept:
+        raise InputError(
+            f"--duplicate-threshold {threshold}: every one of the {len(ids)} test trials duplicates a training "
+            f"clip; expected test clips unlike the training clips (or a higher threshold)"
+        )
+    return kept, {"duplicate_threshold": threshold, "duplicates_excluded": excluded}
 
 
 def _first_presentations(mouse, ids: Sequence[str]) -> list[str]:
@@ -247,6 +285,7 @@ def run_train(
     rf_stimuli: int = 2000,
     tier: str | None = None,
     negative: str = "clip",
+    duplicate_threshold: float | None = DUPLICATE_THRESHOLD,
     figures: bool = True,
     **dnem_params,
 ) -> JobResult:
@@ -264,6 +303,10 @@ def run_train(
     ``nan_frames_interpolated_*``). ``tier`` chooses the test tier (see
     :func:`test_tier`); ``negative`` is ``"clip"`` (negative responses set to
     0) or ``"refuse"`` (see :class:`~neurocine.io.sensorium.SensoriumMouse`).
+    Test trials whose first frame correlates ``>= duplicate_threshold`` with a
+    training trial's are left out before scoring and listed under
+    ``duplicates_excluded`` (:func:`~neurocine.v1.analysis.duplicate_clips`;
+    None checks nothing).
     Checkpoints go to ``.OUT.checkpoints`` beside ``out``; an interrupted run
     resumes from them, and they are removed on success.
 
@@ -275,6 +318,7 @@ def run_train(
     """
     from neurocine.io.sensorium import TrialSequence
     from neurocine.metrics.neural import correlation_to_average, single_trial_correlation
+    from neurocine.v1.analysis import mask_sweep
     from neurocine.v1.dnem import EnsembleModule, train_ensemble
     from neurocine.v1.receptive_fields import map_receptive_fields, population_rf
 
@@ -296,7 +340,8 @@ def run_train(
     else:
         val = mouse.trials("oracle")
         validation = "oracle"
-    test = TrialSequence(mouse, _tier_ids(mouse, tier))
+    scored, duplicates = _exclude_duplicates(mouse, _tier_ids(mouse, tier), duplicate_threshold)
+    test = TrialSequence(mouse, scored)
     params = {
         "data": str(data),
         "instances": int(instances),
@@ -334,6 +379,7 @@ def run_train(
             "n_test_trials": len(test),
             "n_neurons": mouse.n_neurons,
             **tier_info,
+            **duplicates,
             "validation": validation,
             "n_train_trials": len(train),
             "epochs": [int(m.n_epochs_) for m in fitted],
@@ -359,6 +405,7 @@ def run_train(
         res.timings["mask_seconds"] = time.perf_counter() - t0
         metrics["update_mask_fraction"] = float(update.mean())
         metrics["evaluation_mask_fraction"] = float(evaluation.mean())
+        metrics["mask_sweep"] = mask_sweep(alpha)
 
         t0 = time.perf_counter()
         rfs = map_receptive_fields(
@@ -543,8 +590,15 @@ def _thresholded(alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return update, evaluation
 
 
-def _select_trials(mouse, trials: Sequence[str] | None, n_trials: int | None, tier: str | None = None) -> list[str]:
-    """``trials`` (checked: known, not in a withheld tier), else the first presentation of each test-tier clip."""
+def _select_trials(
+    mouse,
+    trials: Sequence[str] | None,
+    n_trials: int | None,
+    tier: str | None = None,
+    duplicate_threshold: float | None = None,
+) -> tuple[list[str], dict[str, Any]]:
+    """``trials`` (checked: known, not in a withheld tier), else the first presentation of each test-tier clip
+    that does not duplicate a training clip; and the duplicate report of :func:`_exclude_duplicates`."""
     if trials:
         ids = [str(t) for t in trials]
         known = set(mouse.trial_ids)
@@ -561,13 +615,15 @@ def _select_trials(mouse, trials: Sequence[str] | None, n_trials: int | None, ti
                 f"--trials: {bad[:5]} belong to tier {mouse.tier_of(bad[0])!r} whose responses are withheld "
                 f"(all zeros); expected trials of a tier with responses: {', '.join(mouse.tiers_with_responses())}"
             )
+        duplicates: dict[str, Any] = {"duplicate_threshold": None, "duplicates_excluded": []}
     else:
         ids = _first_presentations(mouse, _tier_ids(mouse, test_tier(mouse, tier)))
+        ids, duplicates = _exclude_duplicates(mouse, ids, duplicate_threshold)
     if n_trials is not None:
         ids = ids[: int(n_trials)]
     if not ids:
         raise InputError("--trials: none selected; expected at least one trial")
-    return ids
+    return ids, duplicates
 
 
 def run_reconstruct(
@@ -579,6 +635,7 @@ def run_reconstruct(
     n_trials: int | None = None,
     tier: str | None = None,
     negative: str = "clip",
+    duplicate_threshold: float | None = DUPLICATE_THRESHOLD,
     method: str = "paper",
     iterations: int | None = None,
     lr: float | None = None,
@@ -604,8 +661,16 @@ def run_reconstruct(
     ensembling curve (mean video correlation when averaging 1..k models' movies),
     ``test_tier``, ``withheld_tiers`` and what reading cleaned (as ``train``).
     Without ``trials`` the first presentation of every clip of the test tier
-    (``tier``, see :func:`test_tier`) is reconstructed; trials of a withheld
-    tier are refused.
+    (``tier``, see :func:`test_tier`) is reconstructed, less the clips whose
+    first frame correlates ``>= duplicate_threshold`` with a training clip's
+    (``duplicates_excluded``); trials of a withheld tier are refused. A member
+    whose movie stayed at its grey start is listed in ``models_not_moved`` and
+    left out of the ensembling curve. Each trial also reports the paper's
+    checks (:mod:`neurocine.v1.analysis`): the Poisson loss and correlation of
+    the activity predicted for the reconstruction against that for the true
+    movie, prediction accuracy, frame contrast and behaviour, and
+    ``quality_correlates`` correlates the trials' video correlations with
+    them (Pearson r, p-value).
 
     ``truth_model`` (simulated data) reconstructs with the simulator's own
     population instead of trained models: the upper bound a perfect encoding
@@ -620,12 +685,14 @@ def run_reconstruct(
         and ``metrics``.
     """
     from neurocine.metrics import match_contrast_luminance
+    from neurocine.v1.analysis import ensemble_curve, mean_curve
     from neurocine.v1.reconstruction import error_map, predicted_responses, reconstruct
 
     mouse = _mouse(data, negative)
     modules, models_mask = _encoding_models(mouse, models, truth_model, device)
-    ids = _select_trials(mouse, trials, n_trials, tier)
+    ids, duplicates = _select_trials(mouse, trials, n_trials, tier, duplicate_threshold)
     tier_info = _tier_report(mouse, test_tier(mouse, tier), "v1 reconstruct")
+    tier_info.update(duplicates)
     if trials:
         tier_info["test_tier"] = None  # the trials were chosen one by one
     params = {
@@ -678,10 +745,22 @@ def run_reconstruct(
                 "iterations_to_95": result.iterations_to(0.95),
                 "seconds": result.timings.get("total_s"),
             }
-            by_k = _ensemble_curve(result, trial.video, evaluation)
-            if by_k is not None:
-                row["video_correlation_single_models"] = by_k["single"]
-                curves_by_k.append(by_k["by_k"])
+            if result.model_videos is not None and len(result.model_videos) > 1:
+                curve = ensemble_curve(
+                    result.model_videos, trial.video, evaluation, float(result.params.get("smooth_sigma", 0.5))
+                )
+                row["video_correlation_single_models"] = curve["single"]
+                if curve["not_moved"]:
+                    row["models_not_moved"] = curve["not_moved"]
+                    log.warning(
+                        "trial %s: model(s) %s stayed at the grey start (a held-out check kept iteration 0); "
+                        "left out of the ensembling curve",
+                        tid,
+                        curve["not_moved"],
+                    )
+                if curve["by_k"]:
+                    curves_by_k.append(curve["by_k"])
+            _trial_analyses(row, modules, trial, result.video, evaluation, device)
             shown = match_contrast_luminance(result.video, trial.video, evaluation)
             arrays = {
                 "truth": trial.video,
@@ -730,9 +809,13 @@ def run_reconstruct(
             **_cleaning(mouse),
         }
         if curves_by_k:
-            by_k = np.mean(curves_by_k, axis=0)
-            metrics["video_correlation_by_ensemble_size"] = by_k.tolist()
-            metrics["mean_video_correlation_single_model"] = float(by_k[0])
+            by_k = mean_curve(curves_by_k)
+            metrics["video_correlation_by_ensemble_size"] = by_k
+            metrics["mean_video_correlation_single_model"] = by_k[0]
+        not_moved = {r["trial"]: r["models_not_moved"] for r in rows if r.get("models_not_moved")}
+        if not_moved:
+            metrics["models_not_moved"] = not_moved
+        metrics.update(_across_trials(rows))
         if error_maps:
             metrics["mean_video_correlation_from_predicted"] = float(
                 np.mean([r["video_correlation_from_predicted"] for r in rows])
@@ -761,6 +844,11 @@ def run_reconstruct(
                 "video_correlation",
                 "mean_frame_correlation",
                 "video_correlation_from_predicted",
+                "activity_correlation",
+                "prediction_accuracy",
+                "frame_contrast",
+                "running_speed",
+                "pupil_dilation",
                 "iterations_to_95",
                 "seconds",
             ],
@@ -784,21 +872,44 @@ def run_reconstruct(
     return JobResult(res.out, {"out": str(out), "metrics": metrics})
 
 
-def _ensemble_curve(result, truth, evaluation) -> dict | None:
-    """Video correlation of the average of the first k models' movies (smoothed like the final one), k = 1..n."""
-    if result.model_videos is None or len(result.model_videos) < 2:
-        return None
-    from neurocine.metrics import video_correlation
-    from neurocine.v1.reconstruction import smooth_video
+def _trial_analyses(row: dict, modules, trial, reconstruction, evaluation, device: str) -> None:
+    """Per-trial entries of the paper's checks: predicted activity for the reconstruction vs for the true movie
+    (:func:`~neurocine.v1.analysis.activity_agreement`), prediction accuracy, frame contrast and behaviour."""
+    from neurocine.metrics import single_trial_correlation
+    from neurocine.v1.analysis import activity_agreement
+    from neurocine.v1.reconstruction import predicted_responses
 
-    sigma = float(result.params.get("smooth_sigma", 0.5))
-    vids = result.model_videos
-    single = [video_correlation(truth, smooth_video(v, sigma), evaluation) for v in vids]
-    by_k = [float(np.mean(single))] + [
-        video_correlation(truth, smooth_video(vids[:k].mean(axis=0), sigma), evaluation)
-        for k in range(2, len(vids) + 1)
-    ]
-    return {"single": single, "by_k": by_k}
+    from_truth = predicted_responses(modules, trial.video, trial.behavior, trial.pupil_center, device=device)
+    from_recon = predicted_responses(modules, reconstruction, trial.behavior, trial.pupil_center, device=device)
+    agreement = activity_agreement(from_recon, from_truth, trial.responses)
+    row.update({f"activity_{k}": v for k, v in agreement.items()})
+    skip = min(50, len(trial.responses) // 2)
+    row["prediction_accuracy"] = float(np.nanmean(single_trial_correlation([trial.responses], [from_truth], skip=skip)))
+    pixels = trial.video[:, evaluation]
+    row["frame_contrast"] = float(np.mean(pixels.std(axis=1)))  # RMS contrast inside the evaluation mask
+    row["running_speed"] = float(np.mean(trial.behavior[:, 1]))
+    row["pupil_dilation"] = float(np.mean(trial.behavior[:, 0]))
+
+
+def _across_trials(rows: list[dict]) -> dict[str, Any]:
+    """Means of the per-trial activity checks and the correlates of reconstruction quality (with p-values)."""
+    from neurocine.v1.analysis import quality_correlates
+
+    out: dict[str, Any] = {
+        f"mean_{k}": float(np.mean([r[k] for r in rows]))
+        for k in (
+            "activity_poisson_loss_reconstruction",
+            "activity_poisson_loss_truth",
+            "activity_correlation",
+            "prediction_accuracy",
+        )
+    }
+    quality = [r["video_correlation"] for r in rows]
+    out["quality_correlates"] = quality_correlates(
+        quality,
+        {k: [r[k] for r in rows] for k in ("frame_contrast", "running_speed", "pupil_dilation", "prediction_accuracy")},
+    )
+    return out
 
 
 def _trial_outputs(res, tid, truth, shown, evaluation, recon_pred, arrays, figures: bool, movies: bool) -> None:
@@ -878,6 +989,8 @@ def run_suite(
     method: str = "paper",
     iterations: int | None = None,
     truth_model: bool = False,
+    tier: str | None = None,
+    duplicate_threshold: float | None = DUPLICATE_THRESHOLD,
     seed: int = 0,
     device: str = "auto",
     figures: bool = True,
@@ -891,8 +1004,10 @@ def run_suite(
     energy of truth and reconstruction). ``gratings``: drifting gratings over
     spatial x temporal frequencies, averaged over directions. ``ablation``:
     recorded test trials reconstructed from 100, 50, 25 and 12.5 % of the
-    neurons (seeded random subsets). Behaviour for synthetic stimuli is the
-    training tier's median.
+    neurons (seeded random subsets) of the first presentation of each clip
+    of the test tier (``tier``, see :func:`test_tier`; clips duplicating a
+    training clip left out as in ``reconstruct``). Behaviour for synthetic
+    stimuli is the training tier's median.
 
     Returns
     -------
@@ -907,8 +1022,11 @@ def run_suite(
         raise InputError(f"suite: got {kind!r}; expected one of {', '.join(SUITES)}")
     mouse = _mouse(data)
     modules, models_mask = _encoding_models(mouse, models, truth_model, device)
+    if kind == "ablation":
+        test_tier(mouse, tier)  # a withheld or unknown tier fails before any work
     params = {
         "kind": kind,
+        "tier": tier,
         "data": str(data),
         "models": "simulator ground truth" if truth_model else str(models),
         "method": method,
@@ -1001,7 +1119,7 @@ def run_suite(
             rows, cols, row_label, col_label = sfs, tfs, "cycles / pixel", "Hz"
         else:
             fr = [float(f) for f in fractions]
-            ids = _select_trials(mouse, None, n_trials)
+            ids, _ = _select_trials(mouse, None, n_trials, tier, duplicate_threshold)
             table = np.full((len(fr), len(ids)), np.nan)
             for j, tid in enumerate(ids):
                 trial = mouse.trial(tid)

@@ -104,7 +104,7 @@ from neurocine.errors import InputError
 from neurocine.io._atomic import temporary_folder
 from neurocine.validation import check_int
 
-__all__ = ["V1Population", "ceiling_correlation", "simulate_behavior", "simulate_v1"]
+__all__ = ["HARD", "V1Population", "ceiling_correlation", "repeat_properties", "simulate_behavior", "simulate_v1"]
 
 _LUMINANCE = 128.0
 _CONTRAST = 64.0
@@ -112,6 +112,28 @@ _EPS = 1e-3  # complex-cell amplitude floor (normalised drive units before calib
 _N_TAPS = 10  # temporal filter length (frames)
 _MEAN_RATE_RANGE = (0.01, 1.0)  # counts per frame
 _PEAK_RATE = 5.0  # counts per frame at unit gain
+_UNRESPONSIVE_RATE = 0.1  # counts per frame (3 Hz) of neurons without stimulus drive
+_IMAGING_PAD = 15  # frames simulated before a trial for the imaging model (4 imaging frames at 8 Hz)
+_HARD_FIELDS = (
+    "direction_selective",
+    "temporal_odd",
+    "surround",
+    "surround_sigma",
+    "responsive",
+    "latent_loadings",
+    "calcium_tau",
+    "imaging_noise",
+    "imaging_rate",
+    "latent_tau",
+)
+#: Population options of the default (hard) simulated mouse (:meth:`V1Population.random`); ``easy`` uses none.
+HARD: dict[str, Any] = {
+    "direction_fraction": 0.15,
+    "surround_fraction": 0.3,
+    "unresponsive_fraction": 0.1,
+    "n_factors": 3,
+    "imaging_rate": 8.0,
+}
 #: SD of the Gaussian noise added to the counts of a release-like folder (negative values appear).
 RELEASE_NOISE_SD = 0.05
 #: Tiers whose responses a release-like folder withholds (stored as zeros).
@@ -235,6 +257,32 @@ def _shift_frames(x: np.ndarray, shift: np.ndarray) -> np.ndarray:
     return out
 
 
+def _imaging_maps(n_frames: int, fps: float, rate: float) -> tuple[np.ndarray, np.ndarray]:
+    """(bins (K, T + pad), interpolation (T, K)) of the imaging model; see the module notes.
+
+    ``bins`` sums the 30 Hz frames (the ``_IMAGING_PAD`` frames before the trial first) into imaging frames
+    of ``fps / rate`` frames; imaging frame ``k`` is read out at the end of imaging frame ``k + 1`` and the
+    readouts are linearly interpolated at the end of every 30 Hz frame of the trial (held before the first
+    and after the last), so a response depends on earlier spikes only. ``bins`` rows are divided by their
+    number of frames (3 or 4 at 8 Hz): responses are in counts per 30 Hz frame.
+    """
+    step = fps / rate
+    total = n_frames + _IMAGING_PAD
+    frame_bin = np.floor(np.arange(total) / step + 1e-9).astype(int)
+    n_bins = int(frame_bin[-1]) + 1
+    bins = np.zeros((n_bins, total))
+    bins[frame_bin, np.arange(total)] = 1.0
+    ready = (np.arange(n_bins) + 2) * step
+    pos = np.interp(np.arange(_IMAGING_PAD, total) + 1.0, ready, np.arange(n_bins, dtype=float))
+    lo = np.floor(pos).astype(int)
+    hi = np.minimum(lo + 1, n_bins - 1)
+    w = pos - lo
+    interp = np.zeros((n_frames, n_bins))
+    np.add.at(interp, (np.arange(n_frames), lo), 1.0 - w)
+    np.add.at(interp, (np.arange(n_frames), hi), w)
+    return bins / bins.sum(axis=1, keepdims=True), interp
+
+
 @dataclass(eq=False)
 class V1Population:
     """Ground-truth LNP population (parameters as numpy arrays; the model is in the module docstring).
@@ -286,6 +334,16 @@ class V1Population:
     drive_mean: np.ndarray
     drive_std: np.ndarray
     rho: np.ndarray
+    direction_selective: np.ndarray = None  # type: ignore[assignment]
+    temporal_odd: np.ndarray = None  # type: ignore[assignment]
+    surround: np.ndarray = None  # type: ignore[assignment]
+    surround_sigma: np.ndarray = None  # type: ignore[assignment]
+    responsive: np.ndarray = None  # type: ignore[assignment]
+    latent_loadings: np.ndarray = None  # type: ignore[assignment]
+    calcium_tau: np.ndarray = None  # type: ignore[assignment]
+    imaging_noise: np.ndarray = None  # type: ignore[assignment]
+    imaging_rate: float = 0.0
+    latent_tau: float = 2.0
     frame_shape: tuple = (36, 64)
     eye_shift: np.ndarray = None  # type: ignore[assignment]
     pupil_ref: np.ndarray = None  # type: ignore[assignment]
@@ -304,7 +362,26 @@ class V1Population:
         self.pupil_ref = np.asarray(self.pupil_ref, dtype=np.float64).reshape(2)
         self.frame_shape = tuple(int(v) for v in self.frame_shape)
         self.is_complex = np.asarray(self.is_complex, dtype=bool)
+        n = self.n_neurons
+        defaults = {
+            "direction_selective": np.zeros(n, bool),
+            "temporal_odd": np.zeros((n, _N_TAPS)),
+            "surround": np.zeros(n),
+            "surround_sigma": 3.0 * np.asarray(self.sigma, float),
+            "responsive": np.ones(n, bool),
+            "latent_loadings": np.zeros((n, 0)),
+            "calcium_tau": np.full(n, 0.5),
+            "imaging_noise": np.zeros(n),
+        }
+        for name, value in defaults.items():
+            if getattr(self, name) is None:
+                setattr(self, name, value)
+        self.direction_selective = np.asarray(self.direction_selective, dtype=bool)
+        self.responsive = np.asarray(self.responsive, dtype=bool)
+        self.latent_loadings = np.asarray(self.latent_loadings, dtype=np.float64).reshape(n, -1)
+        self.imaging_rate = float(self.imaging_rate)
         self._bank_cache: np.ndarray | None = None
+        self._surround_cache: np.ndarray | None = None
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -320,6 +397,11 @@ class V1Population:
         ceiling_concentration: float = 8.0,
         eye_shift: float = 0.25,
         pupil_ref: tuple[float, float] = (160.0, 120.0),
+        direction_fraction: float = 0.0,
+        surround_fraction: float = 0.0,
+        unresponsive_fraction: float = 0.0,
+        n_factors: int = 0,
+        imaging_rate: float = 0.0,
     ) -> V1Population:
         """Draw a population (uncalibrated: call :meth:`calibrate` before :meth:`rates`).
 
@@ -338,6 +420,17 @@ class V1Population:
             Screen pixels the RFs move per eye-camera pixel of pupil centre.
         pupil_ref : (x, y), default (160, 120)
             Eye position at which RFs sit at ``(x_n, y_n)``.
+        direction_fraction : float, default 0
+            Fraction of the simple cells made direction selective (a space-time oriented filter).
+        surround_fraction : float, default 0
+            Fraction of the neurons with divisive surround suppression.
+        unresponsive_fraction : float, default 0
+            Fraction of neurons with no stimulus drive (behaviour and shared gain only).
+        n_factors : int, default 0
+            Shared latent gain factors (unobserved); 0 for independent neurons.
+        imaging_rate : float, default 0
+            Two-photon frame rate in Hz of the calcium-imaging observation; 0 for Poisson counts.
+            :data:`HARD` holds the values of the default (hard) simulated mouse.
         """
         n = check_int("n_neurons", n_neurons)
         rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
@@ -357,7 +450,7 @@ class V1Population:
         temporal = _temporal_filters(tau1, rng.uniform(1.5, 2.0, n), rng.uniform(0.0, 0.9, n), 30.0)
         a = ceiling * ceiling_concentration
         b = (1 - ceiling) * ceiling_concentration
-        return cls(
+        pop = cls(
             x=x,
             y=y,
             sigma=sigma,
@@ -381,6 +474,40 @@ class V1Population:
             eye_shift=eye_shift * np.eye(2),
             pupil_ref=np.asarray(pupil_ref, float),
         )
+        extras = (direction_fraction, surround_fraction, unresponsive_fraction, n_factors, imaging_rate)
+        if any(extras):  # drawn after the rest: an easy population stays what it was
+            pop._draw_hard(rng, *extras)
+        return pop
+
+    def _draw_hard(self, rng, direction: float, surround: float, unresponsive: float, k: int, rate: float) -> None:
+        """Neuron types beyond Gabor LN, shared latent factors and the imaging model (see the module notes)."""
+        for name, v in (("direction_fraction", direction), ("surround_fraction", surround)):
+            if not 0 <= v <= 1:
+                raise InputError(f"{name}: got {v!r}; expected a fraction in [0, 1]")
+        if not 0 <= unresponsive < 1:
+            raise InputError(f"unresponsive_fraction: got {unresponsive!r}; expected a fraction in [0, 1)")
+        k = check_int("n_factors", k, minimum=0)
+        if rate < 0 or (rate and rate > self.fps / 2):
+            raise InputError(f"imaging_rate: got {rate!r} Hz; expected 0 (no imaging) or up to {self.fps / 2:g} Hz")
+        n = self.n_neurons
+        self.responsive = rng.uniform(size=n) >= unresponsive
+        simple = ~self.is_complex
+        self.direction_selective = simple & (rng.uniform(size=n) < direction / max(simple.mean(), 1e-9))
+        # the odd temporal partner: the filter's time derivative, orthogonal to it, unit norm, random sign
+        odd = np.gradient(self.temporal, axis=1)
+        odd = odd - (odd * self.temporal).sum(1, keepdims=True) * self.temporal
+        odd = odd / np.maximum(np.linalg.norm(odd, axis=1, keepdims=True), 1e-12)
+        self.temporal_odd = odd * rng.choice([-1.0, 1.0], size=(n, 1))
+        self.surround = np.where(rng.uniform(size=n) < surround, rng.uniform(1.0, 4.0, n), 0.0)
+        self.surround_sigma = self.sigma * rng.uniform(2.5, 4.0, n)
+        loadings = rng.normal(0.0, 0.2, (n, k))
+        if k:
+            loadings[:, 0] = rng.normal(0.45, 0.15, n)  # a global gain (arousal) factor
+        self.latent_loadings = loadings
+        self.calcium_tau = rng.uniform(0.3, 1.0, n)  # s, GCaMP6-like decay
+        self.imaging_noise = rng.uniform(1.0, 2.5, n) if rate else np.zeros(n)
+        self.imaging_rate = float(rate)
+        self._bank_cache = self._surround_cache = None
 
     @property
     def n_neurons(self) -> int:
@@ -390,7 +517,7 @@ class V1Population:
     def _gabors(self, quadrature: bool) -> np.ndarray:
         h, w = self.frame_shape
         yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
-        idx = np.flatnonzero(self.is_complex) if quadrature else np.arange(self.n_neurons)
+        idx = np.flatnonzero(self._quadrature()) if quadrature else np.arange(self.n_neurons)
         out = np.empty((idx.size, h, w), dtype=np.float32)
         for start in range(0, idx.size, 512):
             i = idx[start : start + 512]
@@ -407,12 +534,37 @@ class V1Population:
             out[start : start + i.size] = g / np.linalg.norm(g.reshape(i.size, -1), axis=1)[:, None, None]
         return out
 
+    def _quadrature(self) -> np.ndarray:
+        """Neurons with a quadrature Gabor: complex cells (energy) and direction-selective cells (sum)."""
+        return self.is_complex | self.direction_selective
+
+    def _taps(self) -> np.ndarray:
+        """``(N + n_quadrature, J)``: each neuron's temporal filter, then those of the quadrature Gabors."""
+        q = self._quadrature()
+        odd = np.where(self.direction_selective[q, None], self.temporal_odd[q], self.temporal[q])
+        return np.concatenate([self.temporal, odd]).astype(np.float32)
+
+    def _surround_bank(self) -> np.ndarray:
+        """``(H*W, n_surround)`` float32: annulus weights (sum 1) of the surround-suppressed neurons."""
+        if self._surround_cache is None:
+            h, w = self.frame_shape
+            yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+            idx = np.flatnonzero(self.surround > 0)
+            out = np.zeros((idx.size, h * w), dtype=np.float32)
+            for j, i in enumerate(idx):
+                r2 = (xx - self.x[i]) ** 2 + (yy - self.y[i]) ** 2
+                ring = np.exp(-0.5 * r2 / self.surround_sigma[i] ** 2) - np.exp(-0.5 * r2 / self.sigma[i] ** 2)
+                ring = np.maximum(ring, 0.0)
+                out[j] = (ring / max(ring.sum(), 1e-12)).ravel()
+            self._surround_cache = np.ascontiguousarray(out.T)
+        return self._surround_cache
+
     def spatial_filters(self) -> np.ndarray:
         """Ground-truth spatial RFs ``(N, H, W)`` float32: each neuron's (first) Gabor, unit norm, zero mean."""
         return self._gabors(False)
 
     def _bank(self) -> np.ndarray:
-        """``(H*W, N + n_complex)`` float32: the N Gabors, then the quadrature ones of the complex cells."""
+        """``(H*W, N + n_quadrature)`` float32: the N Gabors, then the quadrature ones (complex and DS cells)."""
         if self._bank_cache is None:
             g = np.concatenate([self._gabors(False), self._gabors(True)])
             self._bank_cache = np.ascontiguousarray(g.reshape(g.shape[0], -1).T)
@@ -439,14 +591,25 @@ class V1Population:
         x = _shift_frames(x, shift.astype(np.float32))
         p = x.reshape(t_len, -1) @ self._bank()  # (T, K) float32
         n = self.n_neurons
-        taps = np.concatenate([self.temporal, self.temporal[self.is_complex]]).astype(np.float32)  # (K, J)
+        taps = self._taps()  # (K, J)
         padded = np.concatenate([np.repeat(p[:1], _N_TAPS - 1, axis=0), p])
         q = np.zeros_like(p)
         for j in range(_N_TAPS):
             q += taps[:, j] * padded[_N_TAPS - 1 - j : _N_TAPS - 1 - j + t_len]
         d = q[:, :n].astype(np.float64)
-        cidx = np.flatnonzero(self.is_complex)
-        d[:, cidx] = np.sqrt(d[:, cidx] ** 2 + q[:, n:].astype(np.float64) ** 2 + _EPS**2)
+        quad = np.flatnonzero(self._quadrature())
+        energy = self.is_complex[quad]
+        extra = q[:, n:].astype(np.float64)
+        cidx = quad[energy]
+        d[:, cidx] = np.sqrt(d[:, cidx] ** 2 + extra[:, energy] ** 2 + _EPS**2)
+        if (~energy).any():  # direction selective: even Gabor x filter + odd Gabor x odd filter
+            d[:, quad[~energy]] += extra[:, ~energy]
+        sidx = np.flatnonzero(self.surround > 0)
+        if sidx.size:  # divisive suppression by the contrast energy of the surround (last 3 frames)
+            e = ((x * x).reshape(t_len, -1) @ self._surround_bank()).astype(np.float64)
+            e = np.concatenate([np.repeat(e[:1], 2, axis=0), e])
+            e = (e[2:] + e[1:-1] + e[:-2]) / 3.0
+            d[:, sidx] = d[:, sidx] / (1.0 + self.surround[sidx] * e)
         return d
 
     def _gain(self, behavior: np.ndarray) -> np.ndarray:
@@ -457,15 +620,75 @@ class V1Population:
     def _shape(self, z: np.ndarray, gain: np.ndarray) -> np.ndarray:
         sp = _softplus(self.kappa[None] * (z - self.theta[None]))
         m = self.saturation[None]
-        return gain * (m * sp / (m + sp) + self.beta[None])
+        return gain * (np.where(self.responsive[None], m * sp / (m + sp), 0.0) + self.beta[None])
 
     def drive(self, video: Any, pupil_center: Any) -> np.ndarray:
         """Calibrated drive ``z_n(t)`` ``(T, N)`` (unit SD on the calibration clips)."""
         v, _, e = self._check_inputs(video, np.zeros((len(video), 2)), pupil_center)
         return (self._drive_raw(v, e) - self.drive_mean[None]) / self.drive_std[None]
 
+    def spike_rates(self, video: Any, behavior: Any, pupil_center: Any) -> np.ndarray:
+        """Expected spike counts ``lambda`` ``(T, N)`` float32 per 30 Hz frame (at zero latent factors), numpy.
+
+        Equal to :meth:`rates` without imaging (``imaging_rate == 0``). Parameters as :meth:`rates`.
+        """
+        if not self.calibrated:
+            raise InputError(
+                "V1Population: not calibrated; expected calibrate(videos, behaviors, pupil_centers) before rates()"
+            )
+        v, b, e = self._check_inputs(video, behavior, pupil_center)
+        z = (self._drive_raw(v, e) - self.drive_mean[None]) / self.drive_std[None]
+        return (self.rho[None] * self._shape(z, self._gain(b))).astype(np.float32)
+
+    def imaging_matrix(self, n_frames: int) -> np.ndarray:
+        """``(T, T)`` linear map from spike rates to expected imaged responses (identity without imaging).
+
+        Spikes of the frames before the trial are taken at the first frame's rate (see the module notes).
+        """
+        n_frames = check_int("n_frames", n_frames)
+        if not self.imaging_rate:
+            return np.eye(n_frames)
+        bins, interp = _imaging_maps(n_frames, self.fps, self.imaging_rate)
+        full = interp @ bins  # (T, T + pad)
+        out = full[:, _IMAGING_PAD:].copy()
+        out[:, 0] += full[:, :_IMAGING_PAD].sum(axis=1)
+        return out
+
+    def record(self, spike_rates: np.ndarray, rng: Any = 0) -> np.ndarray:
+        """Responses of one trial for ``spike_rates`` ``(T, N)``: latent gain, spikes, calcium, imaging, deconvolution.
+
+        Without imaging and latent factors this is :meth:`sample` (Poisson counts). Returns ``(T, N)`` float32.
+        """
+        rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        lam = np.asarray(spike_rates, dtype=np.float64)
+        n_frames, k = lam.shape[0], self.latent_loadings.shape[1]
+        if not self.imaging_rate and not k:
+            return self.sample(lam, rng)
+        lam = np.concatenate([np.repeat(lam[:1], _IMAGING_PAD, axis=0), lam])
+        if k:
+            z = np.stack([_ou(len(lam), self.latent_tau, 1.0, rng, self.fps) for _ in range(k)], axis=1)
+            w = self.latent_loadings
+            lam = lam * np.exp(z @ w.T - 0.5 * (w * w).sum(axis=1))  # mean gain 1
+        spikes = rng.poisson(lam)
+        if not self.imaging_rate:
+            return spikes[_IMAGING_PAD:].astype(np.float32)
+        bins, interp = _imaging_maps(n_frames, self.fps, self.imaging_rate)
+        per_bin = (bins > 0).sum(axis=1, keepdims=True)  # 30 Hz frames per imaging frame
+        counts = (bins > 0) @ spikes  # (K, N) spikes per imaging frame
+        gamma = np.exp(-1.0 / (self.imaging_rate * self.calcium_tau))
+        calcium = np.empty_like(counts, dtype=np.float64)
+        c = counts[0] / (1.0 - gamma)
+        for j in range(len(counts)):
+            c = gamma * c + counts[j] if j else c
+            calcium[j] = c
+        fluo = calcium + self.imaging_noise * rng.standard_normal(calcium.shape)
+        # AR(1) deconvolution f[k] - gamma f[k-1] (the first frame against the noise-free calcium before it)
+        previous = np.concatenate([(calcium[:1] - counts[:1]) / gamma, fluo[:-1]])
+        deconvolved = np.maximum(fluo - gamma * previous, 0.0)
+        return (interp @ (deconvolved / per_bin)).astype(np.float32)
+
     def rates(self, video: Any, behavior: Any, pupil_center: Any) -> np.ndarray:
-        """Expected responses ``lambda`` ``(T, N)`` float32 (counts per frame), numpy.
+        """Expected responses ``(T, N)`` float32 (counts per frame), numpy: imaged spike rates.
 
         Parameters
         ----------
@@ -476,13 +699,10 @@ class V1Population:
         pupil_center : array_like, shape (T, 2)
             [x, y] eye position.
         """
-        if not self.calibrated:
-            raise InputError(
-                "V1Population: not calibrated; expected calibrate(videos, behaviors, pupil_centers) before rates()"
-            )
-        v, b, e = self._check_inputs(video, behavior, pupil_center)
-        z = (self._drive_raw(v, e) - self.drive_mean[None]) / self.drive_std[None]
-        return (self.rho[None] * self._shape(z, self._gain(b))).astype(np.float32)
+        lam = self.spike_rates(video, behavior, pupil_center)
+        if not self.imaging_rate:
+            return lam
+        return (self.imaging_matrix(lam.shape[0]) @ lam.astype(np.float64)).astype(np.float32)
 
     def sample(self, rates: np.ndarray, rng: Any = 0) -> np.ndarray:
         """Poisson responses for ``rates`` (same shape), float32 counts."""
@@ -518,7 +738,8 @@ class V1Population:
         var_f = np.maximum(f_sq / n_frames - mean_f**2, 1e-12)
         c2 = self.target_ceiling**2
         rho = np.clip(c2 * mean_f / ((1 - c2) * var_f), _MEAN_RATE_RANGE[0] / mean_f, _MEAN_RATE_RANGE[1] / mean_f)
-        self.rho = np.minimum(rho, _PEAK_RATE / (self.saturation + self.beta))
+        rho = np.minimum(rho, _PEAK_RATE / (self.saturation + self.beta))
+        self.rho = np.where(self.responsive, rho, _UNRESPONSIVE_RATE / mean_f)
         self.calibrated = True
 
     # ------------------------------------------------------------------ torch
@@ -564,8 +785,12 @@ class V1Population:
         kwargs: dict[str, Any] = {}
         for f in fields(cls):
             if f.name not in data:
+                if f.name in _HARD_FIELDS:  # written before the hard simulator: an easy population
+                    continue
                 raise InputError(f"{path}: lacks {f.name!r}; expected every V1Population parameter")
             v = data[f.name]
+            if v.dtype == object or (v.ndim == 0 and v.item() is None):
+                continue
             kwargs[f.name] = v.item() if v.ndim == 0 else (tuple(int(i) for i in v) if f.name == "frame_shape" else v)
         return cls(**kwargs)
 
@@ -585,6 +810,11 @@ def _make_module(pop: V1Population, dtype: Any):
         taps: torch.Tensor
         complex_index: torch.Tensor
         is_complex: torch.Tensor
+        direction_selective: torch.Tensor
+        responsive: torch.Tensor
+        surround_index: torch.Tensor
+        surround_strength: torch.Tensor
+        surround_bank: torch.Tensor
         drive_mean: torch.Tensor
         drive_std: torch.Tensor
         rho: torch.Tensor
@@ -604,9 +834,14 @@ def _make_module(pop: V1Population, dtype: Any):
                 self.register_buffer(name, torch.as_tensor(np.asarray(value), dtype=kind))
 
             buf("bank", pop._bank())
-            buf("taps", np.concatenate([pop.temporal, pop.temporal[pop.is_complex]]))
-            buf("complex_index", np.flatnonzero(pop.is_complex), torch.long)
+            buf("taps", pop._taps())
+            buf("complex_index", np.flatnonzero(pop._quadrature()), torch.long)
             buf("is_complex", pop.is_complex, torch.bool)
+            buf("direction_selective", pop.direction_selective, torch.bool)
+            buf("responsive", pop.responsive, torch.bool)
+            buf("surround_index", np.flatnonzero(pop.surround > 0), torch.long)
+            buf("surround_strength", pop.surround[pop.surround > 0])
+            buf("surround_bank", pop._surround_bank())
             for name in (
                 "drive_mean",
                 "drive_std",
@@ -626,6 +861,8 @@ def _make_module(pop: V1Population, dtype: Any):
             self.running_scale = float(pop.running_scale)
             self.pupil_mean = float(pop.pupil_mean)
             self.pupil_scale = float(pop.pupil_scale)
+            self.population = pop  # the imaging matrix of each trial length, made when first needed
+            self.imaging: dict[int, torch.Tensor] = {}
 
         def forward(self, video, behavior, pupil_center):
             b, t_len, h, w = video.shape
@@ -651,6 +888,13 @@ def _make_module(pop: V1Population, dtype: Any):
             d = q[..., :n]
             quad = torch.zeros_like(d).index_copy(-1, self.complex_index, q[..., n:])
             d = torch.where(self.is_complex, torch.sqrt(d * d + quad * quad + _EPS**2), d)
+            d = torch.where(self.direction_selective, d + quad, d)
+            if self.surround_index.numel():
+                e = (x * x).reshape(b, t_len, h * w) @ self.surround_bank  # (B, T, S)
+                e = torch.cat([e[:, :1], e[:, :1], e], dim=1)
+                e = (e[:, 2:] + e[:, 1:-1] + e[:, :-2]) / 3.0
+                scale = torch.ones_like(d).index_copy(-1, self.surround_index, 1.0 + self.surround_strength * e)
+                d = d / scale
             z = (d - self.drive_mean) / self.drive_std
             beh = behavior.to(self.bank.dtype)
             gain = torch.exp(
@@ -658,7 +902,14 @@ def _make_module(pop: V1Population, dtype: Any):
                 + self.pupil_gain * (beh[..., 0:1] - self.pupil_mean) / self.pupil_scale
             )
             sp = F.softplus(self.kappa * (z - self.theta))
-            return self.rho * gain * (self.saturation * sp / (self.saturation + sp) + self.beta)
+            shaped = torch.where(self.responsive, self.saturation * sp / (self.saturation + sp), 0.0)
+            rates = self.rho * gain * (shaped + self.beta)
+            if not self.population.imaging_rate:
+                return rates
+            if t_len not in self.imaging:
+                self.imaging[t_len] = torch.as_tensor(self.population.imaging_matrix(t_len), dtype=rates.dtype)
+            matrix = self.imaging[t_len].to(rates.device)
+            return torch.einsum("st,btn->bsn", matrix, rates)
 
     return V1Module()
 
@@ -695,6 +946,57 @@ def ceiling_correlation(
     den = np.sqrt((a * a).sum(axis=0) * (b * b).sum(axis=0))
     corr = np.where(den > 0, (a * b).sum(axis=0) / np.where(den > 0, den, 1.0), 0.0)
     return corr if per_neuron else float(corr.mean())
+
+
+def repeat_properties(clips: Sequence[np.ndarray], responsive: np.ndarray | None = None) -> dict[str, Any]:
+    """What a reviewer measures on real recordings, from repeated presentations of the same clips.
+
+    Parameters
+    ----------
+    clips : sequence of arrays, each (R, T, N)
+        The responses to each clip, ``R >= 2`` presentations (the same ``R`` for every clip), time second.
+    responsive : bool array (N,), optional
+        Splits the explainable variance into responsive and unresponsive neurons.
+
+    Returns
+    -------
+    dict
+        ``lag1_autocorrelation`` (:func:`~neurocine.metrics.lag_autocorrelation`, mean over neurons),
+        ``noise_correlation`` (:func:`~neurocine.metrics.noise_correlation`), ``explainable_variance``
+        (:func:`~neurocine.metrics.explainable_variance`, mean), ``repeat_ceiling``
+        (:func:`~neurocine.metrics.noise_ceiling`, mean) and ``repeat_ceiling_single_trial`` (mean of the
+        square root of the explainable variance), plus ``explainable_variance_responsive`` /
+        ``_unresponsive`` when ``responsive`` is given and both kinds exist. Empty without repeats or
+        with fewer than 3 frames in all.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> signal = rng.poisson(2.0, (1, 100, 5)).astype(float)
+    >>> props = repeat_properties([signal + rng.normal(0, 1, (3, 100, 5))])
+    >>> 0.5 < props["explainable_variance"] < 0.8
+    True
+    """
+    from neurocine.metrics import explainable_variance, lag_autocorrelation, noise_ceiling, noise_correlation
+
+    clips = [np.asarray(c, dtype=np.float64) for c in clips if np.asarray(c).shape[0] >= 2]
+    if not clips or len({c.shape[0] for c in clips}) != 1:
+        return {}
+    stacked = np.concatenate(clips, axis=1)  # (R, sum T, N)
+    if stacked.shape[1] < 3 or min(c.shape[1] for c in clips) < 2:
+        return {}  # too few frames after the first 50 to measure anything
+    fev = explainable_variance(stacked)
+    out: dict[str, Any] = {
+        "lag1_autocorrelation": float(np.mean(lag_autocorrelation([t for c in clips for t in c]))),
+        "noise_correlation": noise_correlation(stacked),
+        "explainable_variance": float(fev.mean()),
+        "repeat_ceiling": float(noise_ceiling(stacked).mean()),
+        "repeat_ceiling_single_trial": float(np.sqrt(fev).mean()),
+    }
+    if responsive is not None and responsive.any() and not responsive.all():
+        out["explainable_variance_responsive"] = float(fev[responsive].mean())
+        out["explainable_variance_unresponsive"] = float(fev[~responsive].mean())
+    return out
 
 
 class _CorrSums:
@@ -738,6 +1040,7 @@ def simulate_v1(
     pad_to: int | None = None,
     release_like: bool = False,
     movie_fraction: float = 0.5,
+    easy: bool = False,
     overwrite: bool = False,
 ) -> dict:
     """Simulate a mouse V1 recorded with natural clips and write it as a Sensorium 2023 folder.
@@ -776,6 +1079,10 @@ def simulate_v1(
     movie_fraction : float, default 0.5
         Share of the clips cut from movies rather than panned over photos (:func:`~neurocine.stimuli.make_clips`;
         0 skips reading the movies, the fastest for tests).
+    easy : bool, default False
+        The easy mouse: Gabor LN neurons with independent Poisson counts. By default the mouse is as hard as
+        real recordings (:data:`HARD`: calcium imaging at 8 Hz resampled to 30 Hz with deconvolution noise,
+        shared latent gain, direction-selective, surround-suppressed and unresponsive neurons).
     overwrite : bool, default False
         Replace an existing non-empty ``out``.
 
@@ -784,11 +1091,14 @@ def simulate_v1(
     dict
         The summary also written to ``meta/simulation/summary.json``: sizes, tiers, sources,
         ``ceiling_correlation`` (test tier), ``ceiling_correlation_oracle``, mean rate, ``size_bytes``,
-        ``elapsed_s``.
+        ``elapsed_s``, and the properties measured on the test tier's repeats as on real data
+        (:func:`repeat_properties`): ``lag1_autocorrelation``, ``noise_correlation``,
+        ``explainable_variance`` (also ``_unresponsive`` and ``_responsive``), ``repeat_ceiling`` and
+        ``repeat_ceiling_single_trial``; ``difficulty`` (``"hard"`` or ``"easy"``) and ``cell_types``.
 
     Notes
     -----
-    Defaults (seed 0): 290 trials (240 train, 5 x 4 oracle, 6 x 5 test), 919 MB (responses 664 MB, true
+    Easy mouse, defaults (seed 0): 290 trials (240 train, 5 x 4 oracle, 6 x 5 test), 919 MB (responses 664 MB, true
     rates 116 MB, videos 97 MB), ``ceiling_correlation`` 0.325 (oracle 0.283), mean rate 5.0 Hz, 86 % of
     the response bins zero; 1 GB of memory at most. Time and size scale with ``n_neurons`` x trials x ``n_frames``.
     """
@@ -817,7 +1127,8 @@ def simulate_v1(
     ss = np.random.SeedSequence(seed)
     # a sixth stream for the release-like changes leaves the first five (and default folders) as they were
     rng_pop, rng_stim, rng_beh, rng_noise, rng_order, rng_release = (np.random.default_rng(s) for s in ss.spawn(6))
-    pop = V1Population.random(n_neurons, rng_pop, complex_fraction=complex_fraction, ceiling=ceiling)
+    hard = {} if easy else HARD
+    pop = V1Population.random(n_neurons, rng_pop, complex_fraction=complex_fraction, ceiling=ceiling, **hard)
 
     # stimuli: unique clips per tier, then presentations
     clip_sets = [
@@ -860,12 +1171,16 @@ def simulate_v1(
         beh_frames: list[np.ndarray] = []
         eye_frames: list[np.ndarray] = []
         accum = {"oracle": _CorrSums(n_neurons), "final_test_main": _CorrSums(n_neurons)}
+        repeats: dict[int, list[np.ndarray]] = {}  # test clip -> its responses (frames >= 50)
         for k in progress(range(len(presentations)), total=len(presentations), desc="simulate V1"):
             tier, ci = presentations[k]
             video = videos[ci].astype(np.float32)
             beh, eye = behaviour[k]
-            lam = pop.rates(video, beh, eye)
-            resp = pop.sample(lam, rng_noise)
+            spikes = pop.spike_rates(video, beh, eye)
+            resp = pop.record(spikes, rng_noise)
+            lam = spikes if easy else (pop.imaging_matrix(n_frames) @ spikes.astype(np.float64)).astype(np.float32)
+            if tier == "final_test_main":
+                repeats.setdefault(ci, []).append(resp[50:].astype(np.float32))
             stored = resp
             dtype: Any = np.float16
             if release_like:
@@ -957,6 +1272,7 @@ def simulate_v1(
         ]
         (sim / "clips.json").write_text(json.dumps(clip_info, indent=1))
 
+        measured = repeat_properties([np.stack(r) for r in repeats.values()], responsive=pop.responsive)
         ceil = accum["final_test_main"].mean_correlation()
         ceil_oracle = accum["oracle"].mean_correlation() if accum["oracle"].n else None
         size = sum(f.stat().st_size for f in tmp.rglob("*") if f.is_file())
@@ -974,12 +1290,27 @@ def simulate_v1(
             "repeats": {"oracle": oracle_repeats, "final_test_main": test_repeats},
             "train_sources": list(train_sources),
             "test_sources": list(held_out),
+            "difficulty": "easy" if easy else "hard",
+            "cell_types": {
+                "simple": int((~pop.is_complex & ~pop.direction_selective & pop.responsive).sum()),
+                "complex": int((pop.is_complex & pop.responsive).sum()),
+                "direction_selective": int((pop.direction_selective & pop.responsive).sum()),
+                "surround_suppressed": int(((pop.surround > 0) & pop.responsive).sum()),
+                "unresponsive": int((~pop.responsive).sum()),
+            },
+            "n_latent_factors": int(pop.latent_loadings.shape[1]),
+            "imaging_rate_hz": pop.imaging_rate or None,
+            **measured,
             "complex_fraction": float(pop.is_complex.mean()),
             "target_ceiling_mean": float(pop.target_ceiling.mean()),
             "ceiling_correlation": ceil,
             "ceiling_correlation_oracle": ceil_oracle,
             "ceiling_definition": "mean over neurons of the Pearson correlation between true rates and responses "
             "over frames >= 50 of all final_test_main trials concatenated",
+            "repeat_definition": "final_test_main repeats, frames >= 50: lag-1 autocorrelation of the responses, "
+            "mean pairwise noise correlation, fraction of explainable variance and noise ceiling (correlation of a "
+            "perfect model with the mean of the repeats; single trial: sqrt of the explainable variance), "
+            "means over neurons",
             "mean_rate_per_frame": float(r_mean.mean()),
             "mean_rate_hz": float(r_mean.mean() * 30.0),
             "population": "meta/simulation/population.npz",
