@@ -13,8 +13,10 @@ the pupil size and the eye position. Two questions are asked of such data:
 2. **Reconstruction**: find the movie that makes an encoding model predict the recorded responses,
    by gradient descent on the movie's pixels.
 
-The mouse here is simulated (linear-nonlinear-Poisson neurons with known receptive fields), tiny so
-that it runs in seconds: 100 neurons, 60-frame trials of 36 x 64 pixels. The simulator knows the true
+The mouse here is simulated with the easy simulator (``easy=True``, ``v1 simulate --easy``:
+linear-nonlinear-Poisson neurons with known receptive fields; the default mouse adds calcium dynamics,
+shared variability and neurons that are not linear-nonlinear, as real recordings have), tiny so that it
+runs in seconds: 100 neurons, 60-frame trials of 36 x 64 pixels. The simulator knows the true
 firing rates, hence the **ceiling**: the correlation of the true rates with the noisy responses, which
 no model can beat on average. Real use needs far more data and training than this page affords; see
 ``neurocine v1 train`` and ``neurocine v1 reconstruct``.
@@ -46,6 +48,7 @@ nc.v1.simulate_v1(
     ceiling=0.6,
     seed=0,
     overwrite=True,
+    easy=True,
 )
 mouse = SensoriumMouse(folder)
 ceiling = mouse.simulation["ceiling_correlation"]
