@@ -249,7 +249,7 @@ def dff(
 
 
 def _baseline_blocks(load: Any, t_len: int, window: int, mode: str, chunk: int, stop: int | None = None) -> Any:
-    """Yield ``(start, F, F0)`` blocks of the frames ``0 .. stop`` (default T): fluorescence and its baseline.
+    """Yield ``(start, F, F0)`` blocks of the frames ``0:stop`` (default T): fluorescence and its baseline.
 
     ``load(a, b)`` returns frames ``a:b`` as (b - a, n_pixels) float64; the
     baseline rules are those of :func:`dff`.

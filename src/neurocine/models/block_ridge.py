@@ -121,7 +121,7 @@ class BlockStatistics:
         return int(self.sy.shape[1])
 
     def update(self, start: int, Y) -> None:
-        """Add the target rows ``start .. start + len(Y)`` (a (n, q) chunk, any real dtype)."""
+        """Add the target rows ``start:start + len(Y)`` (a (n, q) chunk, any real dtype)."""
         Y = np.asarray(Y)
         if Y.ndim != 2 or Y.shape[1] != self.n_targets or start < 0 or start + Y.shape[0] > self.bounds[-1]:
             raise InputError(
