@@ -537,21 +537,35 @@ def imaging_dff(
     typer.echo(f"wrote {out}/dff.npy")
 
 
+# the options every batch command shares
+BatchOut = Annotated[
+    Path, typer.Option("--out", help="Output folder: one sub-folder per session, batch.csv, report.html.")
+]
+Scheduler = Annotated[str | None, typer.Option("--scheduler", help="Dask scheduler address (default: a LocalCluster).")]
+Workers = Annotated[int | None, typer.Option("--workers", help="LocalCluster workers (default: one per core).")]
+RedoSessions = Annotated[bool, typer.Option("--force", help="Redo sessions that already have results.")]
+
+
 @batch_app.command("motion")
 def batch_motion(
-    sessions: Path = typer.Argument(..., metavar="SESSIONS.csv", help="CSV with columns session, video[, rois]."),
-    out: Path = typer.Option(..., "--out", help="Output folder: one sub-folder per session, batch.csv, report.html."),
+    sessions: Annotated[Path, typer.Argument(metavar="SESSIONS.csv", help="CSV with columns session, video[, rois].")],
+    out: BatchOut,
     rois: Path | None = typer.Option(None, "--rois", help="ROI file for every session (a rois column overrides)."),
     svd: int = typer.Option(0, "--svd", help="Motion-SVD components per ROI."),
     bin: int = typer.Option(1, "--bin", help="k x k spatial binning while reading."),
-    scheduler: str | None = typer.Option(None, "--scheduler", help="Dask scheduler address (default: a LocalCluster)."),
-    workers: int | None = typer.Option(None, "--workers", help="LocalCluster workers (default: one per core)."),
-    force: bool = typer.Option(False, "--force", help="Redo sessions that already have results."),
+    scheduler: Scheduler = None,
+    workers: Workers = None,
+    force: RedoSessions = False,
 ) -> None:
     """Motion energy (and SVD) of many sessions in parallel; failed sessions are reported, the rest finish."""
     s = api.batch_motion(
         sessions, out, rois=rois, svd=svd, bin=bin, scheduler=scheduler, n_workers=workers, force=force
     )
+    _echo_batch(s, out)
+
+
+def _echo_batch(s, out: Path) -> None:
+    """Print a batch job's outcome: counts, where the table and report are, each failed session; exit 1 if any failed."""
     typer.echo(
         f"{s['sessions']} sessions: {s['ok']} ok, {s['failed']} failed, {s['skipped']} skipped "
         f"-> {out}/batch.csv, {out}/report.html"
@@ -565,25 +579,17 @@ def batch_motion(
 
 @batch_app.command("encode")
 def batch_encode(
-    sessions: Path = typer.Argument(
-        ..., metavar="SESSIONS.csv", help="CSV with columns session, config (encode.toml)."
-    ),
-    out: Path = typer.Option(..., "--out", help="Output folder: one sub-folder per session, batch.csv, report.html."),
-    scheduler: str | None = typer.Option(None, "--scheduler", help="Dask scheduler address (default: a LocalCluster)."),
-    workers: int | None = typer.Option(None, "--workers", help="LocalCluster workers (default: one per core)."),
-    force: bool = typer.Option(False, "--force", help="Redo sessions that already have results."),
+    sessions: Annotated[
+        Path, typer.Argument(metavar="SESSIONS.csv", help="CSV with columns session, config (encode.toml).")
+    ],
+    out: BatchOut,
+    scheduler: Scheduler = None,
+    workers: Workers = None,
+    force: RedoSessions = False,
 ) -> None:
     """One encoding model per session in parallel, and one report comparing them (EV maps, unique EV per group)."""
     s = api.batch_encode(sessions, out, scheduler=scheduler, n_workers=workers, force=force)
-    typer.echo(
-        f"{s['sessions']} sessions: {s['ok']} ok, {s['failed']} failed, {s['skipped']} skipped "
-        f"-> {out}/batch.csv, {out}/report.html"
-    )
-    for r in s["results"]:
-        if r["status"] == "failed":
-            typer.echo(f"  {r['session']}: {r['error']}")
-    if s["failed"]:
-        raise typer.Exit(1)
+    _echo_batch(s, out)
 
 
 # --------------------------------------------------------------------------- #
