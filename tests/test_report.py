@@ -256,3 +256,19 @@ def test_failed_job_leaves_no_report_or_folder(tmp_path):
             res.metrics["a"] = 1
             raise RuntimeError("boom")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_list_of_records_is_a_table_with_one_row_per_item():
+    from neurocine.report.labels import metric_tables
+
+    quality = [
+        {"unit": 0, "n_spikes": 120, "isi_violation_ratio": 0.0},
+        {"unit": 3, "n_spikes": 45, "isi_violation_ratio": 0.28},
+    ]
+    tables = metric_tables({"n_units": 2, "quality": quality})
+    assert tables[0]["rows"][0][1] == "2"  # the scalar stays in the first table
+    table = tables[-1]
+    assert table["names"] and len(table["header"]) == 3
+    assert [row[0] for row in table["rows"]] == ["unit 0", "unit 3"]
+    assert [row[1] for row in table["rows"]] == ["120", "45"]
+    assert not any("values]" in cell for row in tables[0]["rows"] for cell in row)  # not "[2 values]"

@@ -285,7 +285,8 @@ def metric_tables(metrics: Mapping[str, Any], title: str = "Results") -> list[di
     like one fit's ``{n_spikes, r2}``) adds its rows to a table of such records, one row per record, one
     column per metric. A dict keyed by names (regressors, apps, layers: ``unique = {whisker_me: 0.05}``)
     becomes a column of a table with one row per name, shared with its siblings of the same names.
-    Deeper dicts are flattened into labelled dotted names first.
+    Deeper dicts are flattened into labelled dotted names first. A list of flat dicts (one record per
+    item, such as a quality record per unit) makes its own table, one row per item.
 
     Examples
     --------
@@ -296,7 +297,11 @@ def metric_tables(metrics: Mapping[str, Any], title: str = "Results") -> list[di
     scalars: list[list[str]] = []
     records: dict[tuple[str, ...], list[tuple[str, dict]]] = {}
     named: dict[tuple[str, ...], list[tuple[str, dict]]] = {}
+    row_tables: list[dict[str, Any]] = []
     for key, value in metrics.items():
+        if _is_record_list(value):  # one record per item (a quality table per unit): its own table
+            row_tables.append(_record_list_table(key, value))
+            continue
         if _scalar(value):
             scalars.append([label_of(key), format_value(key, value)])
             continue
@@ -341,7 +346,31 @@ def metric_tables(metrics: Mapping[str, Any], title: str = "Results") -> list[di
                 "rows": [[name, *(format_value(key, flat[name], bare=True) for key, flat in group)] for name in names],
             }
         )
-    return tables
+    return tables + row_tables
+
+
+def _is_record_list(value: Any) -> bool:
+    """A non-empty list of flat dicts (records), such as one quality record per unit."""
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(v, dict) and all(_scalar(x) for x in v.values()) for v in value)
+    )
+
+
+def _record_list_table(key: str, records: list[dict]) -> dict[str, Any]:
+    """One row per record, one column per field; a ``unit`` field names the rows."""
+    columns = [c for c in dict.fromkeys(k for r in records for k in r) if c != "unit"]
+    names = [f"unit {r['unit']}" if "unit" in r else str(i) for i, r in enumerate(records)]
+    return {
+        "title": label_of(key),
+        "names": True,
+        "header": ["", *(_with_unit(c) for c in columns)],
+        "rows": [
+            [name, *(format_value(c, r[c], bare=True) if c in r else "–" for c in columns)]
+            for name, r in zip(names, records)
+        ],
+    }
 
 
 def _is_block(value: dict) -> bool:
