@@ -92,3 +92,38 @@ def test_alpha_and_receptive_field_figures():
     axes = fig.get_axes()
     assert len(axes) == 4
     np.testing.assert_allclose(axes[1].images[0].get_array(), -alpha)
+
+
+def test_ethogram_and_rf_centre_figures():
+    from neurocine.v1.analysis import ethogram
+
+    rng = np.random.default_rng(0)
+    video = rng.uniform(0, 255, (50, 6, 10))
+    rates = rng.uniform(0.1, 2, (50, 8))
+    traces = ethogram(
+        video,
+        rng.uniform(0, 1, (50, 2)),
+        rng.normal(0, 1, (50, 2)),
+        rng.poisson(rates),
+        rates,
+        reconstruction=video + rng.normal(0, 30, video.shape),
+        predicted_from_reconstruction=rates * 0.9,
+        n_top=5,
+    )
+    fig = pr.plot_ethogram(traces, title="t")
+    axes = fig.get_axes()
+    assert len(axes) == 3 + 3 + 2 + 1  # behaviour, three rasters, population and correlation, the pupil twin axis
+    np.testing.assert_allclose(axes[0].lines[0].get_ydata(), traces["motion_energy"])
+    np.testing.assert_allclose(axes[3].images[0].get_array(), traces["recorded_top"].T)
+    np.testing.assert_allclose(axes[7].lines[0].get_ydata(), traces["frame_correlation"])
+    traces["from_reconstruction_top"] = np.zeros_like(traces["from_reconstruction_top"])
+    assert len(pr.plot_ethogram(traces).get_axes()) == 8  # no raster from the reconstruction
+    with pytest.raises(InputError, match="traces: missing"):
+        pr.plot_ethogram({"motion_energy": np.zeros(3)})
+    on = np.array([[10.0, 20.0], [12.0, 25.0], [np.nan, np.nan]])
+    fig = pr.plot_rf_centers(on, on + 1, (36, 64), ring_step=10)
+    ax = fig.get_axes()[0]
+    np.testing.assert_allclose(ax.collections[0].get_offsets(), [[20.0, 10.0], [25.0, 12.0]])  # (x, y) = (col, row)
+    assert (
+        len([p for p in ax.patches if type(p).__name__ == "Circle"]) == 3
+    )  # rings at 10, 20, 30 px (half diagonal 36.7)

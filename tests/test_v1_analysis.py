@@ -16,6 +16,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _cli import cli
+from _errors import raises_naming
 
 from neurocine.errors import InputError
 from neurocine.metrics import video_correlation
@@ -23,6 +24,7 @@ from neurocine.v1.analysis import (
     activity_agreement,
     duplicate_clips,
     ensemble_curve,
+    ethogram,
     mask_sweep,
     mean_curve,
     quality_correlates,
@@ -187,3 +189,72 @@ def test_suite_takes_a_tier(mouse, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--tier live_main" in err[0] and "final_test_main" in err[0]
     assert not (tmp_path / "o").exists()
+
+
+def test_ethogram_closed_form():
+    """Motion energy of a movie brightening at a known rate, population means, ranking, z-scores, frame r."""
+    t_len, n = 40, 6
+    rng = np.random.default_rng(0)
+    pattern = rng.uniform(50, 150, (8, 10))
+    video = pattern[None] + 2.0 * np.arange(t_len)[:, None, None]  # every pixel +2 per frame
+    mask = np.zeros((8, 10), bool)
+    mask[2:6, 3:8] = True
+    video[:, ~mask] += 5.0 * (np.arange(t_len) % 2)[:, None]  # flicker outside the mask only
+    behavior = np.stack([np.linspace(12, 18, t_len), np.linspace(0, 20, t_len)], 1)
+    eye = rng.normal(0, 1, (t_len, 2))
+    responses = rng.poisson(2.0, (t_len, n)).astype(float)
+    noise = rng.normal(0, 1, (t_len, n))
+    predicted = responses + noise * np.array([0.0, 0.3, 3.0, 1.0, 10.0, 0.6])  # ranking 0, 1, 5, 3, 2, 4
+    recon = 2 * video + 3
+    recon[20:] = -video[20:]
+    out = ethogram(
+        video,
+        behavior,
+        eye,
+        responses,
+        predicted,
+        reconstruction=recon,
+        predicted_from_reconstruction=2 * predicted,
+        mask=mask,
+        n_top=4,
+        skip=5,
+    )
+    assert np.isnan(out["motion_energy"][0])
+    np.testing.assert_allclose(out["motion_energy"][1:], 2.0)  # the flicker outside the mask does not count
+    full = ethogram(video, behavior, eye, responses, predicted, n_top=4)["motion_energy"]
+    n_out = (~mask).sum()
+    assert full[1] == pytest.approx((2.0 * mask.sum() + 7.0 * n_out) / mask.size)  # frame 0 -> 1: +2 in, +7 out
+    assert full[2] == pytest.approx((2.0 * mask.sum() + 3.0 * n_out) / mask.size)  # frame 1 -> 2: +2 in, -3 out
+    np.testing.assert_array_equal(out["pupil_dilation"], behavior[:, 0])
+    np.testing.assert_array_equal(out["running_speed"], behavior[:, 1])
+    np.testing.assert_array_equal(out["pupil_center"], eye)
+    np.testing.assert_allclose(out["population_recorded"], responses.mean(1))
+    np.testing.assert_allclose(out["population_predicted"], predicted.mean(1))
+    np.testing.assert_allclose(out["population_from_reconstruction"], 2 * predicted.mean(1))
+    assert out["top_neurons"].tolist() == [0, 1, 5, 3]
+    assert out["top_correlation"][0] == pytest.approx(1.0)
+    want = np.corrcoef(responses[5:, 1], predicted[5:, 1])[0, 1]
+    assert out["top_correlation"][1] == pytest.approx(want)
+    for name in ("recorded_top", "predicted_top", "from_reconstruction_top"):
+        assert out[name].shape == (t_len, 4)
+        np.testing.assert_allclose(out[name].mean(0), 0, atol=1e-12)
+        np.testing.assert_allclose(out[name].std(0), 1)
+    np.testing.assert_allclose(out["recorded_top"][:, 0], out["predicted_top"][:, 0])  # neuron 0 predicted exactly
+    np.testing.assert_allclose(out["frame_correlation"][:20], 1.0)
+    np.testing.assert_allclose(out["frame_correlation"][20:], -1.0)
+    bare = ethogram(video, behavior, eye, responses, predicted)
+    assert np.isnan(bare["frame_correlation"]).all() and np.isnan(bare["population_from_reconstruction"]).all()
+    assert bare["top_neurons"].size == n and not bare["from_reconstruction_top"].any()
+
+
+def test_ethogram_refuses_mismatched_arrays():
+    video = np.zeros((10, 4, 5))
+    ok = dict(behavior=np.zeros((10, 2)), pupil_center=np.zeros((10, 2)), responses=np.ones((10, 3)))
+    with raises_naming("behavior", r"\(9, 2\).*\(10, 2\)"):
+        ethogram(video, np.zeros((9, 2)), ok["pupil_center"], ok["responses"], ok["responses"])
+    with raises_naming("predicted", r"\(10, 4\).*\(10, 3\)"):
+        ethogram(video, ok["behavior"], ok["pupil_center"], ok["responses"], np.ones((10, 4)))
+    with raises_naming("reconstruction"):
+        ethogram(video, *ok.values(), ok["responses"], reconstruction=video[:5])
+    with raises_naming("mask"):
+        ethogram(video, *ok.values(), ok["responses"], mask=np.ones((3, 3), bool))

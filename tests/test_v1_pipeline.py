@@ -95,8 +95,12 @@ def test_truth_model_reconstructs_held_out_clips(mouse, tmp_path):
             mask = k["evaluation_mask"]
         assert row["video_correlation"] == pytest.approx(video_correlation(truth, recon, mask), abs=1e-6)
         assert row["mean_frame_correlation"] == pytest.approx(mean_frame_correlation(truth, recon, mask), abs=1e-6)
-        for name in ("comparison.mp4", "comparison.gif", "frames.png", "correlation.png"):
+        for name in ("comparison.mp4", "comparison.gif", "frames.png", "correlation.png", "ethogram.png"):
             assert (out / f"trial_{row['trial']}" / name).stat().st_size > 0
+        with np.load(out / f"trial_{row['trial']}" / "ethogram.npz") as f:  # the ethogram's traces
+            r = f["frame_correlation"]
+            assert np.nanmean(r[30:]) == pytest.approx(row["mean_frame_correlation"], abs=1e-6)
+            assert f["population_recorded"].shape == r.shape and f["top_neurons"].size == 20
     assert (out / "report.html").is_file()
 
 
@@ -117,8 +121,19 @@ def test_train_scores_recomputed_from_the_saved_models(mouse, trained):
     mean = [np.mean([p[j] for p in preds], axis=0) for j in range(len(test))]
     r = single_trial_correlation([t.responses for t in test], mean)
     assert m["single_trial_correlation"] == pytest.approx(float(np.nanmean(r)), abs=1e-5)
-    for name in ("training.png", "mask.png", "receptive_fields.png", "receptive_fields.npz", "report.html"):
+    names = ("training.png", "mask.png", "receptive_fields.png", "receptive_fields.npz", "rf_centres.png")
+    for name in (*names, "report.html"):
         assert (out / name).is_file()
+    # the on/off centres and their summary, recomputed from the saved receptive fields
+    from neurocine.v1.receptive_fields import center_distribution, on_off_centers
+
+    with np.load(out / "receptive_fields.npz") as f, np.load(out / "rf_centres.npz") as c:
+        want = on_off_centers(f["on"], f["off"])
+        np.testing.assert_allclose(c["on_center"], want["on_center"], rtol=1e-5)
+        ok = c["off_reliable"]
+        summary = center_distribution(c["off_center"][ok], (36, 64))
+    assert m["rf_centres"]["off"]["n"] == ok.sum() and m["rf_centres"]["units"] == "screen pixels"
+    assert m["rf_centres"]["off"]["median_eccentricity"] == pytest.approx(summary["median_eccentricity"])
     assert not (out.parent / f".{out.name}.checkpoints").exists()
 
 

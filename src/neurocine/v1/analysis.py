@@ -16,6 +16,9 @@ correlation; these are the computations, on numpy arrays, that ``neurocine v1 tr
   screen kept and the equivalent diameter (Fig. 1-S2 B/C).
 - :func:`quality_correlates`: Pearson correlation, with its two-sided p-value, of the per-trial
   reconstruction quality with frame contrast, behaviour and prediction accuracy (Fig. 2-S1).
+- :func:`ethogram`: the time courses of one reconstructed trial side by side (Fig. 1-S1): motion energy
+  of the movie, pupil and running, recorded against predicted activity (population mean and the
+  best-predicted neurons), activity predicted from the reconstruction, frame-by-frame correlation.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ __all__ = [
     "activity_agreement",
     "duplicate_clips",
     "ensemble_curve",
+    "ethogram",
     "mask_sweep",
     "mean_curve",
     "quality_correlates",
@@ -281,4 +285,130 @@ def mask_sweep(alpha: Any, thresholds: Sequence[float] = MASK_THRESHOLDS) -> dic
         "thresholds": levels,
         "fraction": [k / a.size for k in kept],
         "diameter": [2.0 * float(np.sqrt(k / np.pi)) for k in kept],
+    }
+
+
+def _zscore_columns(x: np.ndarray) -> np.ndarray:
+    """Each column minus its mean over time, divided by its SD (a constant column becomes 0)."""
+    sd = x.std(axis=0)
+    return np.divide(x - x.mean(axis=0), sd, out=np.zeros_like(x), where=sd > 0)
+
+
+def ethogram(
+    video: Any,
+    behavior: Any,
+    pupil_center: Any,
+    responses: Any,
+    predicted: Any,
+    *,
+    reconstruction: Any = None,
+    predicted_from_reconstruction: Any = None,
+    mask: Any = None,
+    n_top: int = 20,
+    skip: int = 30,
+) -> dict[str, np.ndarray]:
+    """The time courses of one trial for the summary ethogram (the paper's Fig. 1-S1).
+
+    Parameters
+    ----------
+    video : array_like, shape (T, H, W)
+        The movie shown (0-255).
+    behavior : array_like, shape (T, 2)
+        ``[pupil dilation, running speed]`` per frame (Sensorium order).
+    pupil_center : array_like, shape (T, 2)
+        Pupil position ``(x, y)`` per frame (eye-camera pixels).
+    responses : array_like, shape (T, N)
+        Recorded activity.
+    predicted : array_like, shape (T, N)
+        The models' predicted activity for the movie shown.
+    reconstruction : array_like, shape (T, H, W), optional
+        The reconstructed movie; gives ``frame_correlation``.
+    predicted_from_reconstruction : array_like, shape (T, N), optional
+        The models' predicted activity for the reconstruction.
+    mask : bool array (H, W), optional
+        Pixels that count for the motion energy and the frame correlation (the evaluation mask); all
+        pixels when None.
+    n_top : int, default 20
+        Neurons in the rasters: those whose predicted and recorded activity correlate best over the
+        frames ``>= skip``.
+    skip : int, default 30
+        Frames at the start left out of the neurons' ranking (the models have no history there).
+
+    Returns
+    -------
+    dict of ndarray
+        Per frame (T,): ``motion_energy`` (mean absolute change from the previous frame inside the mask;
+        NaN at frame 0), ``pupil_dilation``, ``running_speed``, ``population_recorded`` and
+        ``population_predicted`` (mean over neurons), ``population_from_reconstruction`` and
+        ``frame_correlation`` (NaN when their inputs are not given); ``pupil_center`` (T, 2);
+        ``top_neurons`` (n_top,) the best-predicted neurons, best first, with their correlation
+        ``top_correlation`` (n_top,); ``recorded_top``, ``predicted_top`` and ``from_reconstruction_top``
+        (T, n_top), each neuron z-scored over time (zeros when not given).
+
+    Examples
+    --------
+    >>> video = np.zeros((4, 2, 2))
+    >>> video[2] = 10.0                                     # one bright frame
+    >>> rates = np.arange(8.0).reshape(4, 2)
+    >>> out = ethogram(video, np.ones((4, 2)), np.zeros((4, 2)), rates, rates, n_top=1, skip=0)
+    >>> out["motion_energy"].tolist(), out["population_recorded"].tolist()
+    ([nan, 0.0, 10.0, 10.0], [0.5, 2.5, 4.5, 6.5])
+    """
+    from neurocine.features.motion import motion_energy
+    from neurocine.metrics import column_correlations, frame_correlations
+    from neurocine.validation import check_int
+
+    v = np.asarray(video, dtype=np.float64)
+    if v.ndim != 3 or v.shape[0] < 2:
+        raise InputError(f"video: got shape {v.shape}; expected a (T, H, W) movie of at least 2 frames")
+    t_len = v.shape[0]
+    arrays = {}
+    for name, value, width in (
+        ("behavior", behavior, 2),
+        ("pupil_center", pupil_center, 2),
+        ("responses", responses, None),
+        ("predicted", predicted, None),
+        ("predicted_from_reconstruction", predicted_from_reconstruction, None),
+    ):
+        if value is None and name == "predicted_from_reconstruction":
+            continue
+        a = np.asarray(value, dtype=np.float64)
+        if a.ndim != 2 or a.shape[0] != t_len or (width is not None and a.shape[1] != width):
+            expected = f"({t_len}, {width})" if width else f"({t_len}, N)"
+            raise InputError(f"{name}: got shape {a.shape}; expected {expected}, one row per frame of the video")
+        arrays[name] = a
+    r, p = arrays["responses"], arrays["predicted"]
+    q = arrays.get("predicted_from_reconstruction")
+    for name, other in (("predicted", p), ("predicted_from_reconstruction", q)):
+        if other is not None and other.shape != r.shape:
+            raise InputError(f"{name}: got shape {other.shape}; expected {r.shape} like responses")
+    m = None if mask is None else np.asarray(mask, dtype=bool)
+    if m is not None and m.shape != v.shape[1:]:
+        raise InputError(f"mask: got shape {m.shape}; expected {v.shape[1:]} (H, W) like one frame")
+    n_top = min(check_int("n_top", n_top), r.shape[1])
+    s = min(max(int(skip), 0), t_len - 2)
+    accuracy = np.nan_to_num(column_correlations(r[s:], p[s:]), nan=-np.inf)
+    top = np.argsort(-accuracy, kind="stable")[:n_top]
+    nan_trace = np.full(t_len, np.nan)
+    if reconstruction is not None:
+        recon = np.asarray(reconstruction, dtype=np.float64)
+        if recon.shape != v.shape:
+            raise InputError(f"reconstruction: got shape {recon.shape}; expected {v.shape} like the video")
+        frame_r = frame_correlations(v, recon, m)
+    else:
+        frame_r = nan_trace
+    return {
+        "motion_energy": motion_energy(v, None if m is None else m[None], first_value=np.nan)[:, 0],
+        "pupil_dilation": arrays["behavior"][:, 0],
+        "running_speed": arrays["behavior"][:, 1],
+        "pupil_center": arrays["pupil_center"],
+        "population_recorded": r.mean(axis=1),
+        "population_predicted": p.mean(axis=1),
+        "population_from_reconstruction": nan_trace if q is None else q.mean(axis=1),
+        "frame_correlation": frame_r,
+        "top_neurons": top,
+        "top_correlation": np.where(np.isfinite(accuracy[top]), accuracy[top], np.nan),
+        "recorded_top": _zscore_columns(r[:, top]),
+        "predicted_top": _zscore_columns(p[:, top]),
+        "from_reconstruction_top": np.zeros((t_len, len(top))) if q is None else _zscore_columns(q[:, top]),
     }

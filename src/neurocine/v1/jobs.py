@@ -292,8 +292,11 @@ def run_train(
     """``neurocine v1 train``: an ensemble of DNEMs, its held-out scores, transparency mask and receptive fields.
 
     Writes ``model_<i>.pt`` per instance, ``mask.npz`` (alpha, update and
-    evaluation masks), ``receptive_fields.npz``, ``scores.npz`` (per-neuron
-    correlations), figures and ``summary.json`` whose metrics hold
+    evaluation masks), ``receptive_fields.npz``, ``rf_centres.npz`` (each
+    neuron's on and off centre, :func:`~neurocine.v1.receptive_fields.on_off_centers`),
+    ``scores.npz`` (per-neuron correlations), figures and ``summary.json``
+    whose metrics hold ``rf_centres`` (median, spread and eccentricity of the
+    reliable centres, in screen pixels),
     ``single_trial_correlation`` (the ensemble's held-out mean, frames >= 50),
     per-instance values, ``correlation_to_average`` (test clips shown more
     than once), and for simulated data ``ceiling_correlation`` and
@@ -320,7 +323,7 @@ def run_train(
     from neurocine.metrics.neural import correlation_to_average, single_trial_correlation
     from neurocine.v1.analysis import mask_sweep
     from neurocine.v1.dnem import EnsembleModule, train_ensemble
-    from neurocine.v1.receptive_fields import map_receptive_fields, population_rf
+    from neurocine.v1.receptive_fields import map_receptive_fields, on_off_centers, population_rf
 
     mouse = _mouse(data, negative)
     out = Path(out)
@@ -415,6 +418,9 @@ def run_train(
         res.save_arrays(
             "receptive_fields.npz", on=rfs.on.astype(np.float32), off=rfs.off.astype(np.float32), population=pop
         )
+        centres = on_off_centers(rfs.on, rfs.off)
+        res.save_arrays("rf_centres.npz", **centres)
+        metrics["rf_centres"] = _centre_summary(centres, mouse.frame_shape)
         res.timings["rf_seconds"] = time.perf_counter() - t0
         truth_rfs = _planted_rfs(mouse)
         if truth_rfs is not None:
@@ -429,8 +435,38 @@ def run_train(
         res.extra["history"] = [m.history_ for m in fitted]
         if figures:
             _train_figures(res, fitted, alpha, pop, rfs, truth_rfs, r_ensemble, metrics)
+            _rf_centre_figure(res, centres, mouse.frame_shape)
     shutil.rmtree(checkpoints, ignore_errors=True)
     return JobResult(res.out, {"out": str(out), "metrics": metrics})
+
+
+def _centre_summary(centres: dict[str, np.ndarray], frame_shape) -> dict[str, Any]:
+    """Median, spread and eccentricity of the reliable on and off centres (:func:`center_distribution`)."""
+    from neurocine.v1.receptive_fields import center_distribution
+
+    out: dict[str, Any] = {"units": "screen pixels"}
+    for pol in ("on", "off"):
+        ok = centres[f"{pol}_reliable"]
+        out[pol] = {
+            **center_distribution(centres[f"{pol}_center"][ok], frame_shape),
+            "fraction_reliable": float(ok.mean()) if ok.size else 0.0,
+        }
+    return out
+
+
+def _rf_centre_figure(res, centres: dict[str, np.ndarray], frame_shape) -> None:
+    from neurocine.v1.plotting import plot_rf_centers
+
+    on = centres["on_center"][centres["on_reliable"]]
+    off = centres["off_center"][centres["off_reliable"]]
+    res.save_figure(
+        "rf_centres.png",
+        plot_rf_centers(on, off, tuple(frame_shape), title="on and off receptive-field centres of this mouse"),
+        caption="Where on the screen each neuron's mapped receptive field is centred: on centres (lit patches "
+        "excite) in red, off centres (dark patches excite) in blue, reliable centres only, with eccentricity rings "
+        "around the screen centre in screen pixels (the screen's size in degrees is not recorded). The centres "
+        "should cluster where the recorded patch of cortex looks; on and off centres of one cell lie near each other.",
+    )
 
 
 def _cleaning(mouse) -> dict[str, int]:
@@ -653,8 +689,10 @@ def run_reconstruct(
     For every trial: ``trial_<id>/`` with ``reconstruction.npz`` (truth,
     reconstruction, per-model movies, correlation curves), ``comparison.mp4``
     and ``comparison.gif`` (ground truth | reconstruction), ``frames.png``,
-    ``correlation.png`` and, with ``error_maps``, the reconstruction from the
-    activity the models predict for the true movie and ``error_map.png``.
+    ``correlation.png``, ``ethogram.npz`` and ``ethogram.png`` (the trial's
+    time courses, :func:`~neurocine.v1.analysis.ethogram`) and, with
+    ``error_maps``, the reconstruction from the activity the models predict
+    for the true movie and ``error_map.png``.
     ``summary.json`` holds each trial's video correlation (Pearson over the
     evaluation-mask pixels of frames >= 30) and mean frame correlation, their
     means ``mean_video_correlation`` / ``mean_frame_correlation``, and the
@@ -686,7 +724,7 @@ def run_reconstruct(
     """
     from neurocine.metrics import match_contrast_luminance
     from neurocine.v1.analysis import ensemble_curve, mean_curve
-    from neurocine.v1.reconstruction import error_map, predicted_responses, reconstruct
+    from neurocine.v1.reconstruction import error_map, reconstruct
 
     mouse = _mouse(data, negative)
     modules, models_mask = _encoding_models(mouse, models, truth_model, device)
@@ -760,7 +798,7 @@ def run_reconstruct(
                     )
                 if curve["by_k"]:
                     curves_by_k.append(curve["by_k"])
-            _trial_analyses(row, modules, trial, result.video, evaluation, device)
+            from_truth, from_recon = _trial_analyses(row, modules, trial, result.video, evaluation, device)
             shown = match_contrast_luminance(result.video, trial.video, evaluation)
             arrays = {
                 "truth": trial.video,
@@ -776,10 +814,9 @@ def run_reconstruct(
                 arrays["model_videos"] = result.model_videos
             recon_pred = None
             if error_maps:
-                predicted = predicted_responses(modules, trial.video, trial.behavior, trial.pupil_center, device=device)
                 recon_pred = reconstruct(
                     modules,
-                    predicted,
+                    from_truth,
                     trial.behavior,
                     trial.pupil_center,
                     update_mask=update,
@@ -792,6 +829,7 @@ def run_reconstruct(
                 arrays["from_predicted"] = recon_pred.video
                 arrays["error"] = error_map(result.video, recon_pred.video)
             res.save_arrays(f"trial_{tid}/reconstruction.npz", **arrays)
+            _trial_ethogram(res, tid, trial, result.video, evaluation, from_truth, from_recon, figures)
             if figures or movies:
                 _trial_outputs(res, tid, trial.video, shown, evaluation, recon_pred, arrays, figures, movies)
             rows.append(row)
@@ -872,9 +910,11 @@ def run_reconstruct(
     return JobResult(res.out, {"out": str(out), "metrics": metrics})
 
 
-def _trial_analyses(row: dict, modules, trial, reconstruction, evaluation, device: str) -> None:
+def _trial_analyses(row: dict, modules, trial, reconstruction, evaluation, device: str):
     """Per-trial entries of the paper's checks: predicted activity for the reconstruction vs for the true movie
-    (:func:`~neurocine.v1.analysis.activity_agreement`), prediction accuracy, frame contrast and behaviour."""
+    (:func:`~neurocine.v1.analysis.activity_agreement`), prediction accuracy, frame contrast and behaviour.
+
+    Returns the two predictions (T, N): for the true movie and for the reconstruction."""
     from neurocine.metrics import single_trial_correlation
     from neurocine.v1.analysis import activity_agreement
     from neurocine.v1.reconstruction import predicted_responses
@@ -889,6 +929,36 @@ def _trial_analyses(row: dict, modules, trial, reconstruction, evaluation, devic
     row["frame_contrast"] = float(np.mean(pixels.std(axis=1)))  # RMS contrast inside the evaluation mask
     row["running_speed"] = float(np.mean(trial.behavior[:, 1]))
     row["pupil_dilation"] = float(np.mean(trial.behavior[:, 0]))
+    return from_truth, from_recon
+
+
+def _trial_ethogram(res, tid, trial, reconstruction, evaluation, from_truth, from_recon, figures: bool) -> None:
+    """``trial_<id>/ethogram.npz`` and ``ethogram.png``: the trial's time courses (:func:`~neurocine.v1.analysis.ethogram`)."""
+    from neurocine.v1.analysis import ethogram
+
+    traces = ethogram(
+        trial.video,
+        trial.behavior,
+        trial.pupil_center,
+        trial.responses,
+        from_truth,
+        reconstruction=reconstruction,
+        predicted_from_reconstruction=from_recon,
+        mask=evaluation,
+    )
+    res.save_arrays(f"trial_{tid}/ethogram.npz", **traces)
+    if figures:
+        from neurocine.v1.plotting import plot_ethogram
+
+        res.save_figure(
+            f"trial_{tid}/ethogram.png",
+            plot_ethogram(traces, title=f"trial {tid}"),
+            caption=f"Trial {tid} over time: motion energy of the movie in the evaluation mask, pupil and running, "
+            f"the {traces['top_neurons'].size} best-predicted neurons (z-scored; recorded, predicted from the movie "
+            "and from the reconstruction), the population means and the frame-by-frame correlation of the "
+            "reconstruction with the movie. Where the movie moves, the activity and the reconstruction should "
+            "follow it.",
+        )
 
 
 def _across_trials(rows: list[dict]) -> dict[str, Any]:

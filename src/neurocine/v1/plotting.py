@@ -30,6 +30,8 @@ __all__ = [
     "plot_receptive_fields",
     "plot_table",
     "plot_lines",
+    "plot_ethogram",
+    "plot_rf_centers",
 ]
 
 _OUTSIDE_DIM = 0.35  # brightness kept outside the evaluation mask in comparison movies
@@ -359,4 +361,157 @@ def plot_lines(
     ax.legend(fontsize=7)
     if title:
         ax.set_title(title, fontsize=10)
+    return fig
+
+
+def plot_ethogram(traces: Mapping[str, object], *, fps: float = 30.0, skip: int = 30, title: str | None = None):
+    """The summary ethogram of one trial (the paper's Fig. 1-S1): stacked panels over time.
+
+    Parameters
+    ----------
+    traces : mapping
+        The output of :func:`neurocine.v1.analysis.ethogram`: motion energy, pupil dilation and centre,
+        running speed, the z-scored activity of the best-predicted neurons (recorded, predicted from the
+        movie shown and, where not all zero, from the reconstruction), the population means and the
+        frame-by-frame correlation of the reconstruction with the movie.
+    fps : float, default 30
+        Frame rate, for the time axis in seconds.
+    skip : int, default 30
+        Frames shaded in the correlation panel (not scored).
+    title : str, optional
+    """
+    need = (
+        "motion_energy",
+        "pupil_dilation",
+        "pupil_center",
+        "running_speed",
+        "recorded_top",
+        "predicted_top",
+        "from_reconstruction_top",
+        "population_recorded",
+        "population_predicted",
+        "population_from_reconstruction",
+        "frame_correlation",
+    )
+    missing = [k for k in need if k not in traces]
+    if missing:
+        raise InputError(f"traces: missing {missing}; expected the output of neurocine.v1.analysis.ethogram")
+    tr = {k: as_float_array(f"traces[{k!r}]", traces[k], "an array") for k in need}
+    t_len = tr["motion_energy"].size
+    t = np.arange(t_len) / fps
+    rasters = [("recorded", tr["recorded_top"]), ("predicted\n(movie)", tr["predicted_top"])]
+    if np.any(tr["from_reconstruction_top"]):
+        rasters.append(("predicted\n(reconstr.)", tr["from_reconstruction_top"]))
+    heights = [1, 1, 1] + [1.4] * len(rasters) + [1.2, 1]
+    fig = new_figure((7.5, 1.05 * sum(heights) + 0.6))
+    axes = fig.subplots(len(heights), 1, sharex=True, gridspec_kw={"height_ratios": heights})
+    axes[0].plot(t, tr["motion_energy"], color="k", lw=1)
+    axes[0].set_ylabel("motion\nenergy", fontsize=8)
+    axes[1].plot(t, tr["pupil_dilation"], color="tab:purple", lw=1, label="dilation")
+    twin = axes[1].twinx()
+    for j, (axis, colour) in enumerate((("x", "0.4"), ("y", "0.7"))):
+        twin.plot(t, tr["pupil_center"][:, j], color=colour, lw=0.8, label=f"centre {axis}")
+    axes[1].set_ylabel("pupil\n(px)", fontsize=8)
+    twin.set_ylabel("centre (px)", fontsize=7)
+    twin.tick_params(labelsize=6)
+    twin.legend(fontsize=6, loc="upper right")
+    axes[2].plot(t, tr["running_speed"], color="tab:green", lw=1)
+    axes[2].set_ylabel("running\n(cm/s)", fontsize=8)
+    n_top = tr["recorded_top"].shape[1] if tr["recorded_top"].ndim == 2 else 0
+    for ax, (label, raster) in zip(axes[3:], rasters):
+        ax.imshow(
+            raster.T,
+            aspect="auto",
+            cmap="Greys",
+            vmin=-1,
+            vmax=3,
+            interpolation="nearest",
+            extent=(-0.5 / fps, (t_len - 0.5) / fps, n_top - 0.5, -0.5),
+        )
+        ax.set_ylabel(label, fontsize=8)
+    pop = axes[3 + len(rasters)]
+    pop.plot(t, tr["population_recorded"], color="k", lw=0.8, label="recorded")
+    pop.plot(t, tr["population_predicted"], color="tab:blue", lw=1.2, label="predicted (movie)")
+    if np.isfinite(tr["population_from_reconstruction"]).any():
+        pop.plot(t, tr["population_from_reconstruction"], color="tab:orange", lw=1.2, label="predicted (reconstr.)")
+    pop.set_ylabel("population\nmean", fontsize=8)
+    pop.legend(fontsize=6, loc="upper right", ncol=3)
+    corr = axes[-1]
+    corr.plot(t, tr["frame_correlation"], color="tab:red", lw=1.2)
+    if skip > 0:
+        corr.axvspan(0, min(skip, t_len) / fps, color="0.9", zorder=0)
+    corr.axhline(0, color="0.5", lw=0.6)
+    corr.set_ylim(-1, 1)
+    corr.set_ylabel("frame r", fontsize=8)
+    corr.set_xlabel("time (s)")
+    for ax in axes:
+        ax.tick_params(labelsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def plot_rf_centers(
+    on_centers,
+    off_centers,
+    frame_shape: tuple[int, int],
+    *,
+    ring_step: float = 10.0,
+    title: str | None = "receptive-field centres",
+):
+    """On and off receptive-field centres over the screen with eccentricity rings (the paper's Fig. 1-S3).
+
+    Parameters
+    ----------
+    on_centers, off_centers : array_like, shape (n, 2)
+        Centres (row, column) in screen pixels (the reliable ones of
+        :func:`neurocine.v1.receptive_fields.on_off_centers`); rows with NaN are skipped.
+    frame_shape : (H, W)
+        The screen in pixels; the rings are centred on it.
+    ring_step : float, default 10
+        Pixels between eccentricity rings. The screen's geometry in degrees is not known, so the rings
+        and the eccentricity histogram are in screen pixels.
+    title : str, optional
+    """
+    h, w = (int(v) for v in frame_shape)
+    if ring_step <= 0:
+        raise InputError(f"ring_step: got {ring_step!r}, expected a positive number of pixels")
+    sets = {}
+    for name, value in (("on", on_centers), ("off", off_centers)):
+        c = as_float_array(f"{name}_centers", value, "an (n, 2) array of (row, column)").reshape(-1, 2)
+        sets[name] = c[np.isfinite(c).all(axis=1)]
+    from matplotlib.patches import Circle, Rectangle
+
+    fig = new_figure((9, 3.4))
+    ax, hist = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2.2, 1]})
+    ax.add_patch(Rectangle((-0.5, -0.5), w, h, fill=False, color="0.3", lw=1))
+    centre = ((w - 1) / 2, (h - 1) / 2)
+    radius = ring_step
+    while radius <= np.hypot(w, h) / 2:
+        ax.add_patch(Circle(centre, radius, fill=False, color="0.75", lw=0.7, ls="--"))
+        ax.text(centre[0] + radius * 0.71, centre[1] - radius * 0.71, f"{radius:g}", fontsize=6, color="0.5")
+        radius += ring_step
+    colours = {"on": "tab:red", "off": "tab:blue"}
+    for name, c in sets.items():
+        ax.scatter(c[:, 1], c[:, 0], s=8, alpha=0.6, color=colours[name], label=f"{name} ({len(c)})")
+        if len(c):
+            med = np.median(c, axis=0)
+            ax.plot(med[1], med[0], marker="+", ms=12, mew=2, color=colours[name])
+    ax.set_xlim(-0.5 - 0.1 * w, w - 0.5 + 0.1 * w)
+    ax.set_ylim(h - 0.5 + 0.15 * h, -0.5 - 0.15 * h)
+    ax.set_aspect("equal")
+    ax.set_xlabel("screen column (px)")
+    ax.set_ylabel("screen row (px)")
+    ax.legend(fontsize=7, loc="lower right")
+    ax.set_title(f"rings every {ring_step:g} px from the screen centre; + median", fontsize=8)
+    screen = np.array([(h - 1) / 2, (w - 1) / 2])
+    top = np.hypot(h, w) / 2
+    for name, c in sets.items():
+        ecc = np.hypot(*(c - screen).T) if len(c) else np.zeros(0)
+        hist.hist(ecc, bins=np.linspace(0, top, 16), histtype="step", lw=1.5, color=colours[name], label=name)
+    hist.set_xlabel("eccentricity (screen px)")
+    hist.set_ylabel("neurons")
+    hist.legend(fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
     return fig
