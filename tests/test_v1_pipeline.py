@@ -121,19 +121,19 @@ def test_train_scores_recomputed_from_the_saved_models(mouse, trained):
     mean = [np.mean([p[j] for p in preds], axis=0) for j in range(len(test))]
     r = single_trial_correlation([t.responses for t in test], mean)
     assert m["single_trial_correlation"] == pytest.approx(float(np.nanmean(r)), abs=1e-5)
-    names = ("training.png", "mask.png", "receptive_fields.png", "receptive_fields.npz", "rf_centres.png")
+    names = ("training.png", "mask.png", "receptive_fields.png", "receptive_fields.npz", "rf_centers.png")
     for name in (*names, "report.html"):
         assert (out / name).is_file()
     # the on/off centres and their summary, recomputed from the saved receptive fields
     from neurocine.v1.receptive_fields import center_distribution, on_off_centers
 
-    with np.load(out / "receptive_fields.npz") as f, np.load(out / "rf_centres.npz") as c:
+    with np.load(out / "receptive_fields.npz") as f, np.load(out / "rf_centers.npz") as c:
         want = on_off_centers(f["on"], f["off"])
         np.testing.assert_allclose(c["on_center"], want["on_center"], rtol=1e-5)
         ok = c["off_reliable"]
         summary = center_distribution(c["off_center"][ok], (36, 64))
-    assert m["rf_centres"]["off"]["n"] == ok.sum() and m["rf_centres"]["units"] == "screen pixels"
-    assert m["rf_centres"]["off"]["median_eccentricity"] == pytest.approx(summary["median_eccentricity"])
+    assert m["rf_centers"]["off"]["n"] == ok.sum() and m["rf_centers"]["units"] == "screen pixels"
+    assert m["rf_centers"]["off"]["median_eccentricity"] == pytest.approx(summary["median_eccentricity"])
     assert not (out.parent / f".{out.name}.checkpoints").exists()
 
 

@@ -292,10 +292,10 @@ def run_train(
     """``neurocine v1 train``: an ensemble of DNEMs, its held-out scores, transparency mask and receptive fields.
 
     Writes ``model_<i>.pt`` per instance, ``mask.npz`` (alpha, update and
-    evaluation masks), ``receptive_fields.npz``, ``rf_centres.npz`` (each
+    evaluation masks), ``receptive_fields.npz``, ``rf_centers.npz`` (each
     neuron's on and off centre, :func:`~neurocine.v1.receptive_fields.on_off_centers`),
     ``scores.npz`` (per-neuron correlations), figures and ``summary.json``
-    whose metrics hold ``rf_centres`` (median, spread and eccentricity of the
+    whose metrics hold ``rf_centers`` (median, spread and eccentricity of the
     reliable centres, in screen pixels),
     ``single_trial_correlation`` (the ensemble's held-out mean, frames >= 50),
     per-instance values, ``correlation_to_average`` (test clips shown more
@@ -419,8 +419,8 @@ def run_train(
             "receptive_fields.npz", on=rfs.on.astype(np.float32), off=rfs.off.astype(np.float32), population=pop
         )
         centres = on_off_centers(rfs.on, rfs.off)
-        res.save_arrays("rf_centres.npz", **centres)
-        metrics["rf_centres"] = _centre_summary(centres, mouse.frame_shape)
+        res.save_arrays("rf_centers.npz", **centres)
+        metrics["rf_centers"] = _centre_summary(centres, mouse.frame_shape)
         res.timings["rf_seconds"] = time.perf_counter() - t0
         truth_rfs = _planted_rfs(mouse)
         if truth_rfs is not None:
@@ -460,7 +460,7 @@ def _rf_centre_figure(res, centres: dict[str, np.ndarray], frame_shape) -> None:
     on = centres["on_center"][centres["on_reliable"]]
     off = centres["off_center"][centres["off_reliable"]]
     res.save_figure(
-        "rf_centres.png",
+        "rf_centers.png",
         plot_rf_centers(on, off, tuple(frame_shape), title="on and off receptive-field centres of this mouse"),
         caption="Where on the screen each neuron's mapped receptive field is centred: on centres (lit patches "
         "excite) in red, off centres (dark patches excite) in blue, reliable centres only, with eccentricity rings "
