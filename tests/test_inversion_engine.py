@@ -225,28 +225,33 @@ def test_v1_reconstruction_is_the_loop_it_replaced(method):
     assert np.abs(ref - 127.5).max() > 20  # the movie moved
 
 
-def test_v1_image_prior_option_smooths_the_movie():
+def test_v1_image_prior_option_is_off_by_default_and_checked():
     h, w, t = 10, 12, 24
     model = LNPopulation(h=h, w=w, n=40, centre=(5.0, 6.0), radius=4.0)
-    video = smooth_movie(t, h, w)
     zeros = np.zeros((t, 2), np.float32)
-    resp = np.random.default_rng(0).poisson(rec.predicted_responses(model, video, zeros, zeros, device="cpu"))
-    kw = dict(
-        update_mask=np.ones((h, w), bool),
-        method="paper",
-        iterations=20,
-        window=16,
-        stride=4,
-        burn_in=3,
-        device="cpu",
-        desc=None,
-    )
-    plain = rec.reconstruct(model, resp.astype(np.float32), zeros, zeros, **kw)
-    zero = rec.reconstruct(model, resp.astype(np.float32), zeros, zeros, tv_weight=0.0, **kw)
+    resp = rec.predicted_responses(model, smooth_movie(t, h, w), zeros, zeros, device="cpu")
+    kw = dict(update_mask=np.ones((h, w), bool), iterations=8, window=16, stride=4, burn_in=3, device="cpu", desc=None)
+    plain = rec.reconstruct(model, resp, zeros, zeros, **kw)
+    zero = rec.reconstruct(model, resp, zeros, zeros, tv_weight=0.0, spectrum_weight=0.0, **kw)
     np.testing.assert_array_equal(plain.raw, zero.raw)  # weight 0: the default, untouched
-    smooth = rec.reconstruct(model, resp.astype(np.float32), zeros, zeros, tv_weight=3e4, **kw)
-    tv = [float(total_variation(torch.from_numpy(r.raw / 255.0))) for r in (plain, smooth)]
-    assert tv[1] < 0.7 * tv[0]
-    assert smooth.params["tv_weight"] == 3e4
     with pytest.raises(InputError, match="spectrum_weight: got -1"):
-        rec.reconstruct(model, resp.astype(np.float32), zeros, zeros, spectrum_weight=-1.0, **kw)
+        rec.reconstruct(model, resp, zeros, zeros, spectrum_weight=-1.0, **kw)
+
+
+def test_v1_total_variation_prior_recovers_a_smooth_movie_from_noisy_responses():
+    """Poisson-noisy responses: without a prior the fit runs into the noise; the TV prior keeps it smooth."""
+    model = LNPopulation()
+    t = 60
+    video = smooth_movie(t)
+    beh = np.zeros((t, 2), np.float32)
+    beh[:, 1] = np.linspace(0, 1, t)
+    pup = np.zeros((t, 2), np.float32)
+    noisy = np.random.default_rng(3).poisson(rec.predicted_responses(model, video, beh, pup, device="cpu"))
+    env = model.envelope.sum(0).numpy()
+    kw = dict(method="paper", iterations=100, truth=video, evaluation_mask=env > 0.3 * env.max(), device="cpu")
+    plain = rec.reconstruct(model, noisy.astype(np.float32), beh, pup, desc=None, **kw)
+    smooth = rec.reconstruct(model, noisy.astype(np.float32), beh, pup, tv_weight=3e5, desc=None, **kw)
+    assert smooth.video_correlation > plain.video_correlation + 0.2  # measured 0.91 against 0.61
+    tv = [float(total_variation(torch.from_numpy(r.raw / 255.0))) for r in (plain, smooth)]
+    assert tv[1] < 0.5 * tv[0]
+    assert smooth.params["tv_weight"] == 3e5
