@@ -1205,15 +1205,15 @@ def reconstruct(
             def project(zz, compose=compose, base=base):  # onto the valid range
                 zz.copy_(compose(zz).clamp(lo, hi) - base)
 
-            def after_step(k, zz, done=done, compose=compose):
+            def images(zz, compose=compose):  # the movies the models see, in the valid range
+                return compose(zz).clamp(lo, hi)
+
+            def after_step(k, zz, done=done, images=images):
                 nonlocal videos
-                videos = compose(zz).clamp(lo, hi)
+                videos = images(zz)
                 step = done + k + 1
                 if step % o.record_every == 0 or step == o.iterations:
                     record(step)
-
-            def images(zz, compose=compose):
-                return compose(zz).clamp(lo, hi)
 
             def level_gradient(x, k, done=done):
                 return gradient(x, done + k)
@@ -1232,7 +1232,7 @@ def reconstruct(
             )
             done += n_its
             with torch.no_grad():
-                videos = compose(z).clamp(lo, hi)
+                videos = images(z)
         for _ in bar:  # close the progress bar
             pass
         t_opt = time.perf_counter()
