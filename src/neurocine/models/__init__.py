@@ -1,8 +1,8 @@
 """Generic estimators shared by every study (scikit-learn conventions).
 
 Cross-validated ridge (and banded ridge over feature groups) and its feature-group attribution, feature inversion
-(images whose network features match targets), and the torch base class that every torch
-estimator of the studies derives from. Names are loaded on first use, so ``import neurocine.models``
+(images whose network features match targets) on the optimisation engine that the V1 movie reconstruction
+shares, and the torch base class that every torch estimator of the studies derives from. Names are loaded on first use, so ``import neurocine.models``
 stays light (no torch until asked for).
 """
 
@@ -28,7 +28,10 @@ _EXPORTS = {
     "block_contributions": "neurocine.models.block_ridge",
     "fit_blocks": "neurocine.models.block_ridge",
     "fold_bounds": "neurocine.models.block_ridge",
+    "ImagePrior": "neurocine.models.inversion",
     "InversionResult": "neurocine.models.inversion",
+    "StepRule": "neurocine.models.inversion",
+    "descend": "neurocine.models.inversion",
     "invert_features": "neurocine.models.inversion",
     "spectral_penalty": "neurocine.models.inversion",
     "total_variation": "neurocine.models.inversion",
@@ -44,11 +47,14 @@ __all__ = [
     "fold_bounds",
     "ComponentSpaceFit",
     "GroupContributions",
+    "ImagePrior",
     "InversionResult",
     "RidgeCV",
+    "StepRule",
     "cross_validated_ev",
     "cross_validated_predictions",
     "cv_splits",
+    "descend",
     "explained_variance",
     "fit_in_component_space",
     "group_contributions",

@@ -15,7 +15,14 @@ the targets, layer by layer, while a natural-image prior keeps them smooth:
   that fall-off at high spatial frequencies.
 
 The pixels are parametrised as ``lo + (hi - lo) sigmoid(z)`` (always inside the value range) and
-``z`` is optimised with Adam. Pure torch; nothing here knows about fMRI.
+``z`` is optimised with Adam. Pure torch; nothing here knows about fMRI or V1.
+
+The optimisation engine is shared with the V1 movie reconstruction
+(:func:`neurocine.v1.reconstruction.reconstruct`): :func:`descend` runs "parameters -> images ->
+gradient of the loss against the target (+ :class:`ImagePrior`) -> mask, clip -> chain rule back to the
+parameters -> :class:`StepRule`". Feature inversion plugs in a sigmoid parametrisation, the
+correlation loss through the network and textbook Adam; V1 plugs in the update mask, coarse-to-fine
+upsampling, its windowed Poisson gradient and its "paper" momentum or relative-epsilon Adam step.
 """
 
 from __future__ import annotations
@@ -30,7 +37,15 @@ import numpy as np
 from neurocine.errors import InputError
 from neurocine.validation import check_int
 
-__all__ = ["InversionResult", "invert_features", "spectral_penalty", "total_variation"]
+__all__ = [
+    "ImagePrior",
+    "InversionResult",
+    "StepRule",
+    "descend",
+    "invert_features",
+    "spectral_penalty",
+    "total_variation",
+]
 
 
 def total_variation(x: Any) -> Any:
@@ -71,6 +86,282 @@ def spectral_penalty(x: Any) -> Any:
     k2 = ky[:, None].pow(2) + kx[None, :].pow(2)
     total = power.sum(dim=(-2, -1)).clamp_min(1e-12)
     return ((power * k2).sum(dim=(-2, -1)) / total).mean()
+
+
+#: Kinds of :class:`StepRule`.
+STEP_KINDS = ("momentum", "adam")
+
+#: Learning-rate schedules of :class:`StepRule` (after the warm-up).
+SCHEDULES = ("constant", "cosine")
+
+
+def _check_number(name: str, value: Any, low: float, high: float = math.inf, *, low_open: bool = False) -> float:
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    if not ok or not math.isfinite(value) or value < low or value >= high or (low_open and value == low):
+        upper = "" if high == math.inf else f" and < {high:g}"
+        raise InputError(f"{name}: got {value!r}; expected a number {'>' if low_open else '>='} {low:g}{upper}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class StepRule:
+    """How :func:`descend` turns a gradient ``g`` into a step of the parameters ``z``.
+
+    At step ``k`` (0-based) of ``n``, with ``t = k + 1``:
+
+    - first moment ``m = beta1 m + (1 - beta1) g``, bias-corrected ``m_hat = m / (1 - beta1^t)``;
+    - ``kind="momentum"``: ``z -= rate m_hat`` (the V1 "paper" step, on normalised gradients);
+    - ``kind="adam"``: also ``v = beta2 v + (1 - beta2) g^2``, ``v_hat = v / (1 - beta2^t)`` and
+      ``z -= rate m_hat / (sqrt(v_hat) + eps)``, with ``eps`` absolute (textbook Adam, as
+      :class:`torch.optim.Adam`) or, ``relative_eps=True``, ``eps sqrt(mean(v_hat))``: pixels whose
+      gradient is well above the root-mean-square take steps of about ``rate``, the others
+      proportionally smaller ones;
+    - ``rate = lr min(1, t / warmup)`` (linear warm-up; none when ``warmup`` is 0), times
+      ``(1 + cos(pi k / n)) / 2`` for the ``"cosine"`` schedule.
+
+    ``clip_grad`` clips the image gradient at ``±clip_grad`` before the step (:func:`descend`).
+
+    Parameters
+    ----------
+    kind : {"momentum", "adam"}, default "adam"
+    lr : float, default 0.05
+        Learning rate, in parameter units per step (per unit gradient for ``"momentum"``).
+    beta1, beta2 : float in [0, 1), default 0.9, 0.999
+        Decays of the first and (Adam) second moments.
+    eps : float, default 1e-8
+        Adam's epsilon (absolute, or in units of the root-mean-square gradient with ``relative_eps``).
+    relative_eps : bool, default False
+    warmup : int, default 0
+        Steps of linear learning-rate warm-up.
+    schedule : {"constant", "cosine"}, default "constant"
+    clip_grad : float, optional
+        Clip of the image gradient; none by default.
+
+    Examples
+    --------
+    >>> import torch
+    >>> rule = StepRule("momentum", lr=0.5, warmup=2)
+    >>> z, state = torch.zeros(1), rule.start(torch.zeros(1))
+    >>> rule.step(z, torch.ones(1), state, 0, 10)  # m_hat = 1, rate = 0.5 * 1/2
+    >>> float(z[0])
+    -0.25
+    """
+
+    kind: str = "adam"
+    lr: float = 0.05
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    relative_eps: bool = False
+    warmup: int = 0
+    schedule: str = "constant"
+    clip_grad: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in STEP_KINDS:
+            raise InputError(f"kind: got {self.kind!r}; expected one of {', '.join(STEP_KINDS)}")
+        if self.schedule not in SCHEDULES:
+            raise InputError(f"schedule: got {self.schedule!r}; expected one of {', '.join(SCHEDULES)}")
+        _check_number("lr", self.lr, 0.0)
+        _check_number("beta1", self.beta1, 0.0, 1.0)
+        _check_number("beta2", self.beta2, 0.0, 1.0)
+        _check_number("eps", self.eps, 0.0)
+        check_int("warmup", self.warmup, minimum=0)
+        if self.clip_grad is not None:
+            _check_number("clip_grad", self.clip_grad, 0.0, low_open=True)
+
+    def rate(self, k: int, n: int) -> float:
+        """Learning rate of step ``k`` (0-based) of ``n``: warm-up, then the schedule."""
+        rate = self.lr * (min(1.0, (k + 1) / self.warmup) if self.warmup else 1.0)
+        if self.schedule == "cosine":
+            rate *= 0.5 * (1.0 + math.cos(math.pi * k / n))
+        return rate
+
+    def start(self, params: Any) -> dict[str, Any]:
+        """The rule's state for ``params``: zero moments (for textbook Adam, a :class:`torch.optim.Adam`)."""
+        import torch
+
+        if self.kind == "adam" and not self.relative_eps:
+            opt = torch.optim.Adam([params], lr=self.lr, betas=(self.beta1, self.beta2), eps=self.eps)
+            return {"optimizer": opt}
+        return {"m": torch.zeros_like(params), "v": torch.zeros_like(params) if self.kind == "adam" else None}
+
+    def step(self, params: Any, grad: Any, state: dict[str, Any], k: int, n: int) -> None:
+        """Step ``params`` in place along ``grad`` (same shape), updating ``state`` (step ``k`` of ``n``).
+
+        Textbook Adam is :class:`torch.optim.Adam`'s own update, at this step's rate; the
+        relative-epsilon Adam (not in torch) and the momentum step are written out.
+        """
+        import torch
+
+        t = k + 1
+        rate = self.rate(k, n)
+        if "optimizer" in state:
+            opt = state["optimizer"]
+            opt.param_groups[0]["lr"] = rate
+            params.grad = grad
+            opt.step()
+            params.grad = None
+            return
+        b1, b2 = self.beta1, self.beta2
+        with torch.no_grad():
+            m = state["m"]
+            m.mul_(b1).add_(grad, alpha=1.0 - b1)
+            m_hat = m / (1.0 - b1**t)
+            if self.kind == "adam":
+                v = state["v"]
+                v.mul_(b2).addcmul_(grad, grad, value=1.0 - b2)
+                v_hat = v / (1.0 - b2**t)
+                eps = self.eps * float(v_hat.mean().sqrt()) + 1e-30
+                params.sub_(rate * m_hat / (v_hat.sqrt() + eps))
+            else:
+                params.sub_(rate * m_hat)
+
+
+@dataclass(frozen=True)
+class ImagePrior:
+    """Natural-image prior ``tv_weight TV(u) + spectrum_weight S(u)`` on images ``u`` scaled to 0-1.
+
+    ``TV`` is :func:`total_variation`, ``S`` :func:`spectral_penalty`; ``u = (x - low) / (high - low)``
+    with ``value_range = (low, high)``. Images are ``(..., H, W)``: the last two axes are space.
+
+    Parameters
+    ----------
+    tv_weight, spectrum_weight : float, default 0, 0
+    value_range : (float, float), default (0, 1)
+
+    Examples
+    --------
+    >>> import torch
+    >>> prior = ImagePrior(tv_weight=1.0, value_range=(0.0, 255.0))
+    >>> x = torch.zeros(1, 4, 4); x[..., 2:] = 255.0
+    >>> round(float(prior(x)), 4)  # one edge: 4 of 12 horizontal pairs differ by 1
+    0.3333
+    """
+
+    tv_weight: float = 0.0
+    spectrum_weight: float = 0.0
+    value_range: tuple[float, float] = (0.0, 1.0)
+
+    def __post_init__(self) -> None:
+        _check_number("tv_weight", self.tv_weight, 0.0)
+        _check_number("spectrum_weight", self.spectrum_weight, 0.0)
+        lo, hi = self.value_range
+        if not hi > lo:
+            raise InputError(f"value_range: got {self.value_range!r}; expected (low, high) with low < high")
+
+    @property
+    def active(self) -> bool:
+        """Whether any weight is above 0."""
+        return self.tv_weight > 0 or self.spectrum_weight > 0
+
+    def __call__(self, x: Any) -> Any:
+        """The prior of images ``x`` (a scalar tensor, differentiable)."""
+        lo, hi = self.value_range
+        unit = (x - lo) / (hi - lo)
+        return self.tv_weight * total_variation(unit) + self.spectrum_weight * spectral_penalty(unit)
+
+    def gradient(self, x: Any) -> tuple[Any, float]:
+        """``(d prior / d x, prior)`` at images ``x``."""
+        import torch
+
+        with torch.enable_grad():
+            xx = x.detach().requires_grad_(True)
+            value = self(xx)
+            (g,) = torch.autograd.grad(value, xx)
+        return g, float(value.detach())
+
+
+def descend(
+    params: Any,
+    gradient: Callable[[Any, int], Any],
+    rule: StepRule,
+    steps: int,
+    *,
+    images: Callable[[Any], Any] | None = None,
+    pull_back: Callable[[Any, Any], Any] | None = None,
+    prior: ImagePrior | None = None,
+    mask: Any = None,
+    project: Callable[[Any], None] | None = None,
+    after_step: Callable[[int, Any], None] | None = None,
+) -> list[float]:
+    """Optimise ``params`` in place: parameters -> images -> model and loss against the target (+ prior) -> step.
+
+    The engine that :func:`invert_features` and :func:`neurocine.v1.reconstruction.reconstruct`
+    share. Each of ``steps`` steps ``k``:
+
+    1. ``x = images(params)`` (no gradient tracked);
+    2. ``g = gradient(x, k)``, the gradient of the loss against the target with respect to the images
+       (the model, the loss and the target live in this callable: an autograd loss, or the V1 windowed
+       Poisson gradient); plus the gradient of ``prior`` when it has a weight;
+    3. ``g`` times ``mask`` (the pixels that may change), clipped at ``±rule.clip_grad``;
+    4. pulled back to the parameters: ``pull_back(params, g)``, by default the chain rule through
+       ``images`` (autograd);
+    5. ``rule.step`` (:class:`StepRule`); then ``project(params)`` and ``after_step(k, params)``.
+
+    Parameters
+    ----------
+    params : torch.Tensor
+        The parameters, stepped in place (no ``requires_grad`` needed).
+    gradient : callable
+        ``(images, k) -> tensor`` of the images' shape.
+    rule : StepRule
+    steps : int
+    images : callable, optional
+        Parameters to images (e.g. a sigmoid into the value range); identity by default.
+    pull_back : callable, optional
+        ``(params, image gradient) -> parameter gradient``.
+    prior : ImagePrior, optional
+    mask : tensor, optional
+        Broadcast against the images.
+    project, after_step : callable, optional
+
+    Returns
+    -------
+    list of float
+        The prior at each step's images (empty without an active prior).
+
+    Examples
+    --------
+    >>> import torch
+    >>> z = torch.zeros(3)
+    >>> target = torch.tensor([1.0, -2.0, 0.5])
+    >>> _ = descend(z, lambda x, k: 2 * (x - target), StepRule("adam", lr=0.1), 300)
+    >>> torch.allclose(z, target, atol=0.05)
+    True
+    """
+    import torch
+
+    n = check_int("steps", steps, minimum=1)
+    active = prior is not None and prior.active
+    state = rule.start(params)
+    prior_values: list[float] = []
+    for k in range(n):
+        with torch.no_grad():
+            x = params if images is None else images(params)
+        g = gradient(x, k)
+        if active:
+            assert prior is not None
+            g_prior, value = prior.gradient(x)
+            g = g + g_prior
+            prior_values.append(value)
+        if mask is not None:
+            g = g * mask
+        if rule.clip_grad is not None:
+            g = g.clamp(-rule.clip_grad, rule.clip_grad)
+        if pull_back is not None:
+            g = pull_back(params, g)
+        elif images is not None:
+            with torch.enable_grad():
+                zz = params.detach().requires_grad_(True)
+                (g,) = torch.autograd.grad(images(zz), zz, grad_outputs=g)
+        rule.step(params, g, state, k, n)
+        with torch.no_grad():
+            if project is not None:
+                project(params)
+            if after_step is not None:
+                after_step(k, params)
+    return prior_values
 
 
 def _correlation_loss(f: Any, t: Any) -> Any:
@@ -117,6 +408,7 @@ def invert_features(
     jitter: float = 0.02,
     seed: int = 0,
     device: str = "cpu",
+    step_rule: StepRule | None = None,
 ) -> InversionResult:
     """Images whose features under ``model`` correlate with ``targets`` (module notes).
 
@@ -134,7 +426,7 @@ def invert_features(
     tv_weight, spectrum_weight : float, default 0.5, 1e-3
         Weights of :func:`total_variation` (on images scaled to 0-1) and :func:`spectral_penalty`.
     steps : int, default 200
-        Adam steps.
+        Optimisation steps.
     lr : float, default 0.05
         Adam's learning rate on the sigmoid's argument.
     value_range : (float, float), default (0, 1)
@@ -144,6 +436,9 @@ def invert_features(
     seed : int, default 0
         Of the jitter.
     device : str, default "cpu"
+    step_rule : StepRule, optional
+        How the sigmoid's argument is stepped (:func:`descend`); default textbook Adam with ``lr``
+        (``StepRule("adam", lr=lr)``). Given, it replaces ``lr``.
 
     Returns
     -------
@@ -186,26 +481,27 @@ def invert_features(
         tgt[n] = t
     noise = np.random.default_rng(seed).uniform(-jitter / 2, jitter / 2, x0.shape).astype(np.float32)
     u = np.clip((x0 - lo) / (hi - lo) + noise, 0.01, 0.99)
-    z = torch.tensor(np.log(u / (1 - u)), device=device, requires_grad=True)
-    opt = torch.optim.Adam([z], lr=float(lr))
+    z = torch.tensor(np.log(u / (1 - u)), device=device)
+    rule = StepRule("adam", lr=float(lr)) if step_rule is None else step_rule
+    prior = ImagePrior(tv_weight, spectrum_weight, (lo, hi))
     result = InversionResult(images=x0)
 
-    def images() -> Any:
-        return lo + (hi - lo) * torch.sigmoid(z)
+    def images(zz: Any) -> Any:
+        return lo + (hi - lo) * torch.sigmoid(zz)
 
-    for _ in range(n_steps):
-        opt.zero_grad()
-        x = images()
-        feats = model(x)
-        f_loss = sum(weights[n] * _correlation_loss(feats[n].flatten(1), tgt[n]) for n in names)
-        unit = (x - lo) / (hi - lo)
-        loss = f_loss + tv_weight * total_variation(unit) + spectrum_weight * spectral_penalty(unit)
-        loss.backward()
-        opt.step()
-        result.loss.append(float(loss.detach()))
+    def gradient(x: Any, _k: int) -> Any:
+        with torch.enable_grad():
+            xx = x.detach().requires_grad_(True)
+            feats = model(xx)
+            f_loss = sum(weights[n] * _correlation_loss(feats[n].flatten(1), tgt[n]) for n in names)
+            (g,) = torch.autograd.grad(f_loss, xx)
         result.feature_loss.append(float(f_loss.detach()))
+        return g
+
+    prior_values = descend(z, gradient, rule, n_steps, images=images, prior=prior)
+    result.loss = [f + p for f, p in zip(result.feature_loss, prior_values or [0.0] * n_steps)]
     with torch.no_grad():
-        x = images()
+        x = images(z)
         feats = model(x)
         result.layer_correlation = {n: float(1.0 - _correlation_loss(feats[n].flatten(1), tgt[n])) for n in names}
         result.images = x.cpu().numpy().astype(np.float32)

@@ -21,7 +21,9 @@ any encoding model that follows the neurocine protocol (a ``torch.nn.Module``
   paper's main method) or their gradients each step (``"gradients"``); the
   result is smoothed with a Gaussian of sigma 0.5 over (t, y, x).
   ``method="adam"`` is the faster optimiser (Adam on the pixels, larger steps,
-  fewer iterations, optionally coarse-to-fine). ``holdout=`` (not in the
+  fewer iterations, optionally coarse-to-fine). The loop is the inversion engine of
+  :mod:`neurocine.models.inversion` (:func:`~neurocine.models.inversion.descend`), which the
+  fMRI feature inversion shares. ``holdout=`` (not in the
   paper) stops each movie at its lowest Poisson loss on held-out neurons,
   which with noisy responses keeps the fit from drifting into the noise.
 - Helpers for the analyses: :func:`predicted_responses` (reconstruct from
@@ -44,11 +46,13 @@ from typing import Any
 import numpy as np
 
 from neurocine.errors import InputError
+from neurocine.models.inversion import ImagePrior, StepRule, descend
 from neurocine.runtime import progress, resolve_device, seed_everything
 
 __all__ = [
     "GREY",
     "METHODS",
+    "ReconstructOptions",
     "ReconstructionResult",
     "ablate_population",
     "check_reconstruct_options",
@@ -690,6 +694,68 @@ def _levels(coarse_to_fine: int, iterations: int, shape) -> list[tuple[int, int]
     return list(zip(factors, its))
 
 
+@dataclass(frozen=True)
+class ReconstructOptions:
+    """The checked options of :func:`reconstruct` (what :func:`check_reconstruct_options` returns).
+
+    Attributes
+    ----------
+    method, iterations, lr, momentum, beta2, adam_eps, warmup, schedule, window, stride, ensemble, \
+smooth_sigma, clip, clip_grad, coarse_to_fine, holdout, record_every, correlation_skip, window_batch, \
+tv_weight, spectrum_weight
+        As for :func:`reconstruct`, with ``iterations``, ``lr`` and ``schedule`` resolved from the
+        method's defaults and ``clip`` a float pair.
+
+    Examples
+    --------
+    >>> check_reconstruct_options(method="adam").step_rule.kind
+    'adam'
+    """
+
+    method: str
+    iterations: int
+    lr: float
+    momentum: float
+    beta2: float
+    adam_eps: float
+    warmup: int
+    schedule: str
+    window: int
+    stride: int
+    ensemble: str
+    smooth_sigma: float
+    clip: tuple[float, float]
+    clip_grad: float
+    coarse_to_fine: int
+    holdout: float
+    record_every: int
+    correlation_skip: int
+    window_batch: int | None
+    tv_weight: float
+    spectrum_weight: float
+
+    @property
+    def step_rule(self) -> StepRule:
+        """The step of the shared inversion engine: ``"paper"`` is the momentum step, ``"adam"`` the
+        relative-epsilon Adam (:class:`~neurocine.models.inversion.StepRule`)."""
+        return StepRule(
+            "adam" if self.method == "adam" else "momentum",
+            lr=self.lr,
+            beta1=self.momentum,
+            beta2=self.beta2,
+            eps=self.adam_eps,
+            relative_eps=True,
+            warmup=self.warmup,
+            schedule=self.schedule,
+            clip_grad=self.clip_grad,
+        )
+
+    @property
+    def prior(self) -> ImagePrior:
+        """The image prior on the movie's frames, pixels scaled by ``clip`` to 0-1."""
+        return ImagePrior(self.tv_weight, self.spectrum_weight, self.clip)
+
+
 def check_reconstruct_options(
     *,
     method: str = "paper",
@@ -711,8 +777,10 @@ def check_reconstruct_options(
     record_every: int = 10,
     correlation_skip: int = 30,
     window_batch: int | None = None,
+    tv_weight: float = 0.0,
+    spectrum_weight: float = 0.0,
     frame_shape: tuple[int, int] | None = None,
-) -> dict[str, Any]:
+) -> ReconstructOptions:
     """The options of :func:`reconstruct`, checked, with the method's defaults filled in.
 
     Jobs call it before any work (mask training, reading trials), so an
@@ -721,7 +789,8 @@ def check_reconstruct_options(
     Parameters
     ----------
     method, iterations, lr, momentum, beta2, adam_eps, warmup, schedule, window, stride, ensemble, \
-smooth_sigma, clip, clip_grad, coarse_to_fine, holdout, record_every, correlation_skip, window_batch
+smooth_sigma, clip, clip_grad, coarse_to_fine, holdout, record_every, correlation_skip, window_batch, \
+tv_weight, spectrum_weight
         As for :func:`reconstruct`.
     frame_shape : (int, int), optional
         The frames' (H, W) in pixels: also checks that ``coarse_to_fine``
@@ -729,9 +798,9 @@ smooth_sigma, clip, clip_grad, coarse_to_fine, holdout, record_every, correlatio
 
     Returns
     -------
-    dict
-        The checked values by name (``iterations``, ``lr`` and ``schedule``
-        resolved from the method's defaults; ``clip`` as a float pair).
+    ReconstructOptions
+        The checked values (``iterations``, ``lr`` and ``schedule`` resolved from the method's
+        defaults; ``clip`` as a float pair).
 
     Raises
     ------
@@ -740,7 +809,7 @@ smooth_sigma, clip, clip_grad, coarse_to_fine, holdout, record_every, correlatio
 
     Examples
     --------
-    >>> check_reconstruct_options(method="adam")["iterations"] > 0
+    >>> check_reconstruct_options(method="adam").iterations > 0
     True
     >>> check_reconstruct_options(holdout=1.5)
     Traceback (most recent call last):
@@ -783,25 +852,31 @@ smooth_sigma, clip, clip_grad, coarse_to_fine, holdout, record_every, correlatio
         raise InputError(f"clip: got {clip!r}; expected low < high")
     if frame_shape is not None:
         _levels(coarse_to_fine, iterations, frame_shape)
-    return {
-        "method": method,
-        "iterations": iterations,
-        "lr": lr,
-        "schedule": schedule,
-        "warmup": warmup,
-        "window": window,
-        "stride": stride,
-        "ensemble": ensemble,
-        "adam_eps": adam_eps,
-        "smooth_sigma": smooth_sigma,
-        "clip": (lo, hi),
-        "clip_grad": clip_grad,
-        "coarse_to_fine": coarse_to_fine,
-        "holdout": holdout,
-        "record_every": record_every,
-        "correlation_skip": correlation_skip,
-        "window_batch": window_batch,
-    }
+    for name, v in (("tv_weight", tv_weight), ("spectrum_weight", spectrum_weight)):
+        _check_positive(name, v, strict=False)
+    return ReconstructOptions(
+        method=method,
+        iterations=iterations,
+        lr=lr,
+        momentum=float(momentum),
+        beta2=float(beta2),
+        adam_eps=adam_eps,
+        warmup=warmup,
+        schedule=schedule,
+        window=window,
+        stride=stride,
+        ensemble=ensemble,
+        smooth_sigma=smooth_sigma,
+        clip=(lo, hi),
+        clip_grad=clip_grad,
+        coarse_to_fine=coarse_to_fine,
+        holdout=holdout,
+        record_every=record_every,
+        correlation_skip=correlation_skip,
+        window_batch=window_batch,
+        tv_weight=float(tv_weight),
+        spectrum_weight=float(spectrum_weight),
+    )
 
 
 def reconstruct(
@@ -834,6 +909,8 @@ def reconstruct(
     record_every: int = 10,
     correlation_skip: int = 30,
     window_batch: int | None = None,
+    tv_weight: float = 0.0,
+    spectrum_weight: float = 0.0,
     random_state: int | None = 0,
     device="auto",
     desc: str | None = "reconstruct",
@@ -865,6 +942,10 @@ def reconstruct(
 
     Finally the movies are averaged (ensemble of videos) and smoothed with a
     Gaussian of ``smooth_sigma`` over (t, y, x).
+
+    Steps 4-6 are the inversion engine shared with the fMRI feature inversion
+    (:func:`neurocine.models.inversion.descend`); the two methods are its
+    :class:`~neurocine.models.inversion.StepRule` (``check_reconstruct_options(...).step_rule``).
 
     ``coarse_to_fine=k`` first optimises the movie at 1/2**k of the spatial
     resolution (bilinear upsampling of a low-resolution update), then 1/2**(k-1),
@@ -934,6 +1015,11 @@ def reconstruct(
         Frames skipped by the video correlation (capped at ``T // 2`` for short trials).
     window_batch : int, optional
         At most this many windows per forward pass (memory); all at once by default.
+    tv_weight, spectrum_weight : float, default 0, 0
+        Image prior (not in the paper; :class:`~neurocine.models.inversion.ImagePrior` on the movies
+        scaled by ``clip`` to 0-1): the gradient of ``tv_weight TV + spectrum_weight S`` is added to the
+        normalised window gradient (whose norm per window is 1) before the mask and the clip; TV and
+        S are means over the pixels, so useful weights are large and grow with the movie's size.
     random_state : int or None, default 0
     device : str, default "auto"
     desc : str or None
@@ -978,23 +1064,10 @@ def reconstruct(
         record_every=record_every,
         correlation_skip=correlation_skip,
         window_batch=window_batch,
+        tv_weight=tv_weight,
+        spectrum_weight=spectrum_weight,
     )
-    iterations, lr, schedule, warmup, window, stride = (
-        o["iterations"],
-        o["lr"],
-        o["schedule"],
-        o["warmup"],
-        o["window"],
-        o["stride"],
-    )
-    adam_eps, smooth_sigma, clip_grad, coarse_to_fine = (
-        o["adam_eps"],
-        o["smooth_sigma"],
-        o["clip_grad"],
-        o["coarse_to_fine"],
-    )
-    record_every, correlation_skip, window_batch = o["record_every"], o["correlation_skip"], o["window_batch"]
-    lo, hi = o["clip"]
+    lo, hi = o.clip
 
     if truth is not None:
         tv = _float_array("truth", truth, 3, "a (T, H, W) video, time first")
@@ -1026,16 +1099,16 @@ def reconstruct(
                 f"(the columns of responses)"
             )
         neurons = idx.astype(np.int64)
-    skip = min(correlation_skip, n_frames // 2)
+    skip = min(o.correlation_skip, n_frames // 2)
 
     rng = seed_everything(random_state)
     n_selected = r.shape[1] if neurons is None else len(neurons)
     held = None
-    if holdout > 0:
-        n_held = int(round(holdout * n_selected))
+    if o.holdout > 0:
+        n_held = int(round(o.holdout * n_selected))
         if not 1 <= n_held < n_selected:
             raise InputError(
-                f"holdout: {holdout} of {n_selected} neurons holds out {n_held}; expected at least 1 and fewer than all"
+                f"holdout: {o.holdout} of {n_selected} neurons holds out {n_held}; expected at least 1 and fewer than all"
             )
         held = np.sort(rng.choice(n_selected, size=n_held, replace=False))
     dev = resolve_device(device)
@@ -1044,7 +1117,7 @@ def reconstruct(
         with torch.no_grad():
             grey = torch.full((1, *shape), GREY, device=dev)
         if burn_in == "auto":
-            probe_len = min(window, n_frames)
+            probe_len = min(o.window, n_frames)
             extent = max(
                 _temporal_extent(m, grey.expand(probe_len, *shape).cpu(), b[:probe_len], p[:probe_len], dev)
                 for m in models
@@ -1052,27 +1125,28 @@ def reconstruct(
             burn = extent - 1
         else:
             burn = _check_positive("burn_in", burn_in, integer=True, strict=False)
-        burn = int(min(burn, max(min(window, n_frames) - stride, 0)))
+        burn = int(min(burn, max(min(o.window, n_frames) - o.stride, 0)))
         obj = _Objective(
             models,
             r,
             b,
             p,
-            window=window,
-            stride=stride,
+            window=o.window,
+            stride=o.stride,
             burn_in=burn,
             neurons=neurons,
-            window_batch=window_batch,
+            window_batch=o.window_batch,
             device=dev,
             holdout=held,
         )
-        n_videos = len(models) if ensemble == "videos" else 1
+        by_video = o.ensemble == "videos"
+        n_videos = len(models) if by_video else 1
         mask_t = torch.from_numpy(umask).to(dev)
         videos = torch.full((n_videos, n_frames, *shape), GREY, device=dev)
         if lo > GREY or hi < GREY:
             videos.clamp_(lo, hi)
-        losses = np.zeros((n_videos, iterations))
-        val_losses = np.zeros((n_videos, iterations))
+        losses = np.zeros((n_videos, o.iterations))
+        val_losses = np.zeros((n_videos, o.iterations))
         best_loss = np.full(n_videos, np.inf)
         best_iter = np.zeros(n_videos, dtype=np.int64)
         best_videos = videos.clone() if held is not None else None
@@ -1082,73 +1156,83 @@ def reconstruct(
         def record(step: int):
             if truth_np is None:
                 return
-            current = smooth_video(videos.mean(0).cpu().numpy(), smooth_sigma)
+            current = smooth_video(videos.mean(0).cpu().numpy(), o.smooth_sigma)
             corr_hist.append(metrics.video_correlation(truth_np, current, emask, skip=skip))
             rec_its.append(step)
 
+        def gradient(current, it: int):
+            """The models' windowed Poisson gradient of each movie at iteration ``it`` (losses recorded)."""
+            next(bar, None)
+            grads = []
+            share = 1 if by_video else len(models)
+            for j, m in enumerate(models):
+                v_idx = j if by_video else 0
+                g, loss_val, val = obj.gradient(m, current[v_idx])
+                losses[v_idx, it] += loss_val / share
+                val_losses[v_idx, it] += val / share
+                grads.append(g)
+            if best_videos is not None:  # neurons held out: keep each video's best iteration
+                for v_idx in range(n_videos):
+                    if val_losses[v_idx, it] < best_loss[v_idx]:
+                        best_loss[v_idx] = val_losses[v_idx, it]
+                        best_iter[v_idx] = it
+                        best_videos[v_idx] = current[v_idx]
+            return torch.stack(grads) if by_video else torch.stack(grads).mean(0, keepdim=True)
+
         record(0)
         t_setup = time.perf_counter()
-        bar = progress(range(iterations), total=iterations, desc=desc)
+        bar = progress(range(o.iterations), total=o.iterations, desc=desc)
+        rule, prior = o.step_rule, o.prior
         done = 0
-        for factor, n_its in _levels(coarse_to_fine, iterations, shape):
+        for factor, n_its in _levels(o.coarse_to_fine, o.iterations, shape):
             base = videos.clone()
             small = (math.ceil(shape[0] / factor), math.ceil(shape[1] / factor))
             z = torch.zeros((n_videos, n_frames, *small), device=dev)
-            m1 = torch.zeros_like(z)
-            m2 = torch.zeros_like(z)
 
             def compose(zz, factor=factor, base=base):
                 if factor == 1:  # the gradient is already masked
                     return base + zz
                 return base + F.interpolate(zz, size=shape, mode="bilinear", align_corners=False) * mask_t
 
-            for k in range(n_its):
-                next(bar, None)
-                with torch.no_grad():
-                    current = compose(z).clamp(lo, hi)
-                grads = []
-                share = 1 if ensemble == "videos" else len(models)
-                for j, m in enumerate(models):
-                    v_idx = j if ensemble == "videos" else 0
-                    g, loss_val, val = obj.gradient(m, current[v_idx])
-                    losses[v_idx, done + k] += loss_val / share
-                    val_losses[v_idx, done + k] += val / share
-                    grads.append(g)
-                if best_videos is not None:  # neurons held out: keep each video's best iteration
-                    for v_idx in range(n_videos):
-                        if val_losses[v_idx, done + k] < best_loss[v_idx]:
-                            best_loss[v_idx] = val_losses[v_idx, done + k]
-                            best_iter[v_idx] = done + k
-                            best_videos[v_idx] = current[v_idx]
-                g = torch.stack(grads) if ensemble == "videos" else torch.stack(grads).mean(0, keepdim=True)
-                g = (g * mask_t).clamp(-clip_grad, clip_grad)
-                if factor > 1:  # chain rule through the upsampling, as a mean over the f x f block
-                    zz = z.detach().requires_grad_(True)
-                    (g,) = torch.autograd.grad(compose(zz), zz, grad_outputs=g)
-                    g = g / factor**2
-                t = k + 1
-                rate = lr * (min(1.0, t / warmup) if warmup else 1.0)
-                if schedule == "cosine":
-                    rate *= 0.5 * (1.0 + math.cos(math.pi * k / n_its))
-                with torch.no_grad():
-                    m1.mul_(momentum).add_(g, alpha=1.0 - momentum)
-                    m_hat = m1 / (1.0 - momentum**t)
-                    if method == "adam":
-                        m2.mul_(beta2).addcmul_(g, g, value=1.0 - beta2)
-                        v_hat = m2 / (1.0 - beta2**t)
-                        eps = adam_eps * float(v_hat.mean().sqrt()) + 1e-30  # relative: gradients are tiny
-                        z.sub_(rate * m_hat / (v_hat.sqrt() + eps))
-                    else:
-                        z.sub_(rate * m_hat)
-                    if factor == 1:  # project onto the valid range
-                        z.copy_(compose(z).clamp(lo, hi) - base)
-                    videos = compose(z).clamp(lo, hi)
+            def pull_back(zz, g, factor=factor, compose=compose):
+                if factor == 1:
+                    return g
+                # chain rule through the upsampling, as a mean over the f x f block
+                zz = zz.detach().requires_grad_(True)
+                (g,) = torch.autograd.grad(compose(zz), zz, grad_outputs=g)
+                return g / factor**2
+
+            def project(zz, compose=compose, base=base):  # onto the valid range
+                zz.copy_(compose(zz).clamp(lo, hi) - base)
+
+            def images(zz, compose=compose):  # the movies the models see, in the valid range
+                return compose(zz).clamp(lo, hi)
+
+            def after_step(k, zz, done=done, images=images):
+                nonlocal videos
+                videos = images(zz)
                 step = done + k + 1
-                if step % record_every == 0 or step == iterations:
+                if step % o.record_every == 0 or step == o.iterations:
                     record(step)
+
+            def level_gradient(x, k, done=done):
+                return gradient(x, done + k)
+
+            descend(
+                z,
+                level_gradient,
+                rule,
+                n_its,
+                images=images,
+                pull_back=pull_back,
+                prior=prior,
+                mask=mask_t,
+                project=project if factor == 1 else None,
+                after_step=after_step,
+            )
             done += n_its
             with torch.no_grad():
-                videos = compose(z).clamp(lo, hi)
+                videos = images(z)
         for _ in bar:  # close the progress bar
             pass
         t_opt = time.perf_counter()
@@ -1159,38 +1243,40 @@ def reconstruct(
         _restore(models, flags)
 
     raw = all_videos.mean(0)
-    final = smooth_video(raw, smooth_sigma)
+    final = smooth_video(raw, o.smooth_sigma)
     res = ReconstructionResult(
         video=final,
         raw=raw,
         loss_history=losses.mean(0),
         model_loss_history=losses,
-        model_videos=all_videos if (ensemble == "videos" and len(models) > 1) else None,
+        model_videos=all_videos if (by_video and len(models) > 1) else None,
         timings={
             "setup_s": t_setup - t_start,
             "optimise_s": t_opt - t_setup,
-            "per_iteration_s": (t_opt - t_setup) / iterations,
+            "per_iteration_s": (t_opt - t_setup) / o.iterations,
             "total_s": time.perf_counter() - t_start,
         },
         params={
-            "method": method,
-            "iterations": iterations,
-            "lr": lr,
+            "method": o.method,
+            "iterations": o.iterations,
+            "lr": o.lr,
             "momentum": momentum,
             "beta2": beta2,
-            "adam_eps": adam_eps,
-            "warmup": warmup,
-            "schedule": schedule,
-            "window": window,
-            "stride": stride,
+            "adam_eps": o.adam_eps,
+            "warmup": o.warmup,
+            "schedule": o.schedule,
+            "window": o.window,
+            "stride": o.stride,
             "burn_in": burn,
             "n_windows": int(len(obj.starts)),
-            "ensemble": ensemble,
+            "ensemble": o.ensemble,
             "n_models": len(models),
-            "smooth_sigma": smooth_sigma,
+            "smooth_sigma": o.smooth_sigma,
             "clip": (lo, hi),
-            "clip_grad": clip_grad,
-            "coarse_to_fine": coarse_to_fine,
+            "clip_grad": o.clip_grad,
+            "coarse_to_fine": o.coarse_to_fine,
+            "tv_weight": o.tv_weight,
+            "spectrum_weight": o.spectrum_weight,
             "n_neurons": int(obj.target.shape[-1]),
             "n_holdout": 0 if held is None else int(len(held)),
             "correlation_skip": skip,
