@@ -215,6 +215,7 @@ def test_bad_input_names_the_argument(mouse, tmp_path, capsys):
     [
         ("reconstruct", ("--iterations", "0"), "iterations: got 0"),
         ("reconstruct", ("--holdout", "1.5"), "holdout: got 1.5"),
+        ("reconstruct", ("--tv-weight", "-1"), "--tv-weight: got -1.0; expected a number >= 0"),
         ("reconstruct", ("--coarse-to-fine", "50"), "--coarse-to-fine: got 50; frames of"),
         ("reconstruct", ("--coarse-to-fine", "2", "--iterations", "2"), "expected at least 3"),
         ("suite", ("--iterations", "0"), "iterations: got 0"),

@@ -838,6 +838,12 @@ def v1_reconstruct(
         "--holdout",
         help="Share of neurons held out to pick the best iteration (early stopping without ground truth).",
     ),
+    tv_weight: float = typer.Option(
+        0.0, "--tv-weight", help="Total-variation prior on the movie (0: none; choose it on training trials)."
+    ),
+    spectrum_weight: float = typer.Option(
+        0.0, "--spectrum-weight", help="Prior against power above the natural 1/k^2 fall-off (0: none)."
+    ),
     seed: Seed = 0,
     device: Device = "auto",
 ) -> None:
@@ -859,6 +865,8 @@ def v1_reconstruct(
         truth_model=truth_model,
         coarse_to_fine=coarse_to_fine,
         holdout=holdout,
+        tv_weight=tv_weight,
+        spectrum_weight=spectrum_weight,
         seed=seed,
         device=device,
     )
