@@ -1793,7 +1793,13 @@ def run_fmri_pretrain(
         ``aligner_input`` and ``aligner_validation_pairwise`` (the choice and what it rested on),
         ``aligner_test_pairwise`` (every aligner fitted, for the record; never used to choose),
         ``mbm_test_score``, ``encoder_median_test_r``, ``decoder_cycle_used``, ``decoder_validation_loss``,
-        ``generator_true_embedding_pixel_r`` (the generator fed the true features: its ceiling).
+        ``generator_true_embedding_pixel_r`` (the generator fed the true features: its ceiling),
+        ``ridge_encoder_median_test_r`` and ``encoder_median_ceiling``; ``deep_vs_ridge``, one record per
+        (deep model, score) with its ridge counterpart on the same test samples (``task``, ``score``,
+        ``baseline``, ``ridge``, ``model``, ``deep``, ``deep_over_ridge``, ``chance``, ``n_test``; ``ceiling``
+        for encoding, permutation ``ridge_p`` / ``deep_p`` for pairwise identification); ``training``, per
+        network, its epochs, best validation epoch, first and kept losses and ``stopped_early``. The
+        per-epoch losses are ``history`` at the top level of ``summary.json``.
         Files: ``comparison.csv`` (the comparison table), ``pretrain.npz`` (decoded features of both methods,
         per-scan pairwise scores, the true, ridge, generated and decoded frames, the encoder's per-voxel
         r), ``identification.png``, ``generation.png``, ``frames.png`` (truth | ridge | generator |
