@@ -1724,12 +1724,12 @@ def run_fmri_pretrain(
        ``frame_size`` frames (each scan's middle frame) from true CNN features (training scans and the
        library); it paints the aligned embedding of each test scan. The encoder-decoder of Kupershmidt
        et al.: :class:`~neurocine.fmri.models.VideoFMRIEncoder` (the scan's clip of ``frames_per_scan``
-       frames -> the delay-mean response; the paper's loss, trained with :data:`ENCODER_TRAINING`: the
+       frames -> the delay-mean response; the paper's loss, trained with :data:`ENCODER_TRAINING`, as the
        paper's schedule, learning rate 1e-4 cut five-fold every 3 epochs for 10 epochs, stops before the
        loss levels off) scored by per-voxel r on the test scans, beside ridge from the same pixels and
-       from the CNN features to the same response (``ridge_encoder_median_test_r``), and :class:`~neurocine.fmri.models.FMRIVideoDecoder` (delay-mean
-       response -> clip) trained with the self-supervised video -> fMRI -> video cycle on the library
-       clips (unpaired); ``decoder_cycle="auto"`` keeps the cycle when it lowers the paired validation
+       from the CNN features to the same response (``ridge_encoder_median_test_r``), and
+       :class:`~neurocine.fmri.models.FMRIVideoDecoder` (delay-mean response -> clip) trained with the
+       self-supervised video -> fMRI -> video cycle on the library clips (unpaired); ``decoder_cycle="auto"`` keeps the cycle when it lowers the paired validation
        loss (last 10 % of the training samples), ``"on"``/``"off"`` force it. Baseline: ridge from the
        delayed voxels to the pixels (the same RidgeCV path as decode's features). Frames are clipped to
        0-255; SSIM, PSNR and pixel correlation against the true middle frames.
