@@ -221,6 +221,12 @@ def test_deep_vs_ridge_table_holds_every_model_on_the_same_test_samples(pretrain
         assert (r["ridge"], r["ridge_p"]) == pytest.approx(
             pairwise_p_value(arrays["ridge_frames"].reshape(n, -1), truth, 1000, 0)
         )
+    with open(out / "deep_vs_ridge.csv") as fh:
+        written = list(csv.DictReader(fh))
+    assert [(r["model"], r["score"], r["baseline"]) for r in written] == [
+        (r["model"], r["score"], r["baseline"]) for r in rows
+    ]
+    assert [float(r["deep"]) for r in written] == [r["deep"] for r in rows]
     # the report shows the table, one row per record
     html = (out / "report.html").read_text()
     assert "<h3>deep vs ridge</h3>" in html and html.count("contrastive aligner (mbm)") >= 1

@@ -1800,9 +1800,9 @@ def run_fmri_pretrain(
         for encoding, permutation ``ridge_p`` / ``deep_p`` for pairwise identification); ``training``, per
         network, its epochs, best validation epoch, first and kept losses and ``stopped_early``. The
         per-epoch losses are ``history`` at the top level of ``summary.json``.
-        Files: ``comparison.csv`` (the comparison table), ``pretrain.npz`` (decoded features of both methods,
-        per-scan pairwise scores, the true, ridge, generated and decoded frames, the encoder's per-voxel
-        r), ``identification.png``, ``generation.png``, ``frames.png`` (truth | ridge | generator |
+        Files: ``comparison.csv`` (the comparison table), ``deep_vs_ridge.csv`` (``deep_vs_ridge``),
+        ``pretrain.npz`` (decoded features of both methods, per-scan pairwise scores, the true, ridge,
+        generated and decoded frames, the encoder's per-voxel r), ``identification.png``, ``generation.png``, ``frames.png`` (truth | ridge | generator |
         encoder-decoder), ``training.png`` (loss curves), ``report.html``.
 
     Examples
@@ -2186,6 +2186,11 @@ def run_fmri_pretrain(
             encoder_test_r=encoder_r.astype(np.float32),
             **({"diffusion_frames": diff_frames} if diff_frames is not None else {}),
         )
+        with open(res.path("deep_vs_ridge.csv"), "w", newline="") as fh:
+            records = metrics["deep_vs_ridge"]
+            dw = csv.DictWriter(fh, fieldnames=list(dict.fromkeys(key for rec in records for key in rec)))
+            dw.writeheader()
+            dw.writerows(records)
         with open(res.path("comparison.csv"), "w", newline="") as fh:
             w = csv.writer(fh)
             w.writerow(
