@@ -1687,7 +1687,7 @@ def run_fmri_pretrain(
     frame_size: Any = (48, 64),
     aligner_input: str = "auto",
     aligner_hidden: Any = (),
-    mbm_epochs: int = 100,
+    mbm_epochs: int = 200,
     align_epochs: int = 200,
     generator_epochs: int = 100,
     encoder_epochs: int = 40,
@@ -1762,9 +1762,9 @@ def run_fmri_pretrain(
     aligner_hidden : tuple of int, default ()
         Hidden layers of the voxel aligner's head (``()``: linear; measured better than one layer of 512).
     mbm_epochs, align_epochs, generator_epochs, encoder_epochs, decoder_epochs : int
-        Epoch limits (early stopping on the held-out training samples may end sooner); default 100, 200,
+        Epoch limits (early stopping on the held-out training samples may end sooner); default 200, 200,
         100, 40, 60 (each model's validation loss reaches its minimum before its limit on the small
-        simulation).
+        simulations, easy and hidden-feature).
     decoder_cycle : {"auto", "on", "off"}, default "auto"
     diffusion : path or None
         A diffusers pipeline folder (step 4); None skips the step. Loaded offline, on ``device``.
