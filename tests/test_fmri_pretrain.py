@@ -143,6 +143,95 @@ def test_diffusion_step_decodes_the_caption_and_runs_the_pipeline(pretrained):
         assert np.isfinite(m["deep"][key]) and key in m["comparison"], key
 
 
+def test_training_curves_are_recorded_and_fall(pretrained):
+    """Every network's per-epoch losses are in summary.json (``history``) and summed up in ``training``; the
+    training loss of each falls from its first epoch even in these few epochs: by 5 %, the encoder (two
+    epochs; its loss, mean squared error plus a cosine term, has a large floor) by 1 %."""
+    summary = pretrained[1]
+    history, training = summary["history"], summary["metrics"]["training"]
+    assert (
+        set(history)
+        == set(training)
+        == {
+            "mbm",
+            "aligner_voxels",
+            "aligner_mbm",
+            "generator",
+            "encoder",
+            "decoder_cycle",
+            "decoder_paired",
+        }
+    )
+    for name, rec in training.items():
+        loss, val = np.asarray(history[name]["loss"]), np.asarray(history[name]["val_loss"])
+        assert len(loss) == len(val) == rec["epochs"] >= 2, name
+        assert loss[-1] < (0.99 if name == "encoder" else 0.95) * loss[0], (name, loss)
+        assert rec["first_loss"] == loss[0] and rec["first_val_loss"] == val[0], name
+        # the weights kept are those of the best validation epoch
+        assert rec["best_val_loss"] == val[rec["best_epoch"] - 1] == pytest.approx(val.min(), abs=1e-4), name
+        assert rec["final_loss"] == loss[rec["best_epoch"] - 1], name
+
+
+def test_deep_vs_ridge_table_holds_every_model_on_the_same_test_samples(pretrained):
+    """One record per (deep model, score) with the ridge score beside it, all on the same test samples; the
+    numbers are those of the job's other metrics and of the saved arrays (p-values recomputed)."""
+    from neurocine.metrics.identification import pairwise_p_value
+
+    out, summary = pretrained
+    m = summary["metrics"]
+    rows = m["deep_vs_ridge"]
+    arrays = np.load(out / "pretrain.npz")
+    n = m["n_test_samples"]
+    assert len(arrays["test_scans"]) == n
+    assert {r["n_test"] for r in rows} == {n}
+    models = {r["model"] for r in rows}
+    kept = f"contrastive aligner ({m['aligner_input']})"
+    decoder = f"Kupershmidt decoder ({'cycle' if m['decoder_cycle_used'] else 'paired'})"
+    assert models == {
+        "video-fMRI encoder",
+        "contrastive aligner (voxels)",
+        "contrastive aligner (mbm)",
+        "frame generator",
+        decoder,
+    }
+    by = {(r["model"], r["score"], r["baseline"]): r for r in rows}
+    for r in rows:
+        assert r["deep_over_ridge"] == pytest.approx(r["deep"] / r["ridge"]), r
+    enc = by["video-fMRI encoder", "median test r", "ridge: pixels -> voxels"]
+    assert enc["deep"] == m["encoder_median_test_r"] == pytest.approx(np.median(arrays["encoder_test_r"]), abs=1e-6)
+    assert enc["ridge"] == m["ridge_encoder_median_test_r"]["pixels"]
+    assert 0 < enc["ceiling"] <= 1
+    # the easy simulator's voxels read the CNN features: ridge from them predicts the test responses
+    assert by["video-fMRI encoder", "median test r", "ridge: CNN features -> voxels"]["ridge"] > 0.3
+    pw = by[kept, "pairwise identification", "ridge decoder"]
+    assert pw["deep"] == pytest.approx(m["deep"]["pairwise_identification"])
+    assert pw["ridge"] == pytest.approx(m["ridge"]["pairwise_identification"])
+    assert pw["deep_p"] == pairwise_p_value(arrays["deep_decoded"], arrays["true"], 1000, 0)[1] < 0.01
+    assert pw["ridge_p"] == pairwise_p_value(arrays["ridge_decoded"], arrays["true"], 1000, 0)[1]
+    assert by[kept, "50-way top-1", "ridge decoder"]["chance"] == 1 / 50
+    truth = arrays["truth_frames"].reshape(n, -1)
+    for model, key, metric in (
+        ("frame generator", "generated_frames", "generation"),
+        (decoder, "decoder_frames", "decoder"),
+    ):
+        r = by[model, "pixel correlation", "ridge: voxels -> pixels"]
+        assert r["deep"] == m["deep"][f"{metric}_pixel_r"] and r["ridge"] == m["ridge"]["generation_pixel_r"]
+        r = by[model, "pairwise identification (pixels)", "ridge: voxels -> pixels"]
+        assert (r["deep"], r["deep_p"]) == pytest.approx(pairwise_p_value(arrays[key].reshape(n, -1), truth, 1000, 0))
+        assert (r["ridge"], r["ridge_p"]) == pytest.approx(
+            pairwise_p_value(arrays["ridge_frames"].reshape(n, -1), truth, 1000, 0)
+        )
+    with open(out / "deep_vs_ridge.csv") as fh:
+        written = list(csv.DictReader(fh))
+    assert [(r["model"], r["score"], r["baseline"]) for r in written] == [
+        (r["model"], r["score"], r["baseline"]) for r in rows
+    ]
+    assert [float(r["deep"]) for r in written] == [r["deep"] for r in rows]
+    # the report shows the table, one row per record
+    html = (out / "report.html").read_text()
+    assert "<h3>deep vs ridge</h3>" in html and html.count("contrastive aligner (mbm)") >= 1
+
+
 def test_ridge_numbers_are_those_of_decode(pretrained, data, tmp_path):
     out, summary = pretrained
     dec = run_fmri_decode(data, tmp_path / "dec", n_way=50, trials=50, device="cpu", figures=False)

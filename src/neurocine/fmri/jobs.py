@@ -106,7 +106,7 @@ from neurocine.metrics import (
     psnr,
     ssim,
 )
-from neurocine.metrics.identification import unit_rows
+from neurocine.metrics.identification import pairwise_p_value, unit_rows
 from neurocine.report.html import JobFolder
 from neurocine.runtime import progress, progress_bar
 from neurocine.validation import check_int
@@ -114,6 +114,7 @@ from neurocine.validation import check_int
 __all__ = [
     "DECODE_ALPHAS",
     "ENCODE_ALPHAS",
+    "ENCODER_TRAINING",
     "run_fmri_decode",
     "run_fmri_encode",
     "run_fmri_pretrain",
@@ -126,6 +127,9 @@ ENCODE_ALPHAS = np.logspace(-1, 7, 17)
 #: Default penalty grid of the decoding ridge (voxel principal components).
 DECODE_ALPHAS = np.logspace(0, 8, 17)
 _FEATURE_KINDS = ("efficientnet", "gabor")
+#: Training settings of ``fmri pretrain``'s :class:`~neurocine.fmri.models.VideoFMRIEncoder`: AdamW at a
+#: constant 1e-3 with weight decay 0.01, stopped 5 epochs after the best validation loss.
+ENCODER_TRAINING: dict[str, Any] = {"learning_rate": 1e-3, "lr_step_epochs": None, "weight_decay": 1e-2, "patience": 5}
 
 
 # --------------------------------------------------------------------------- statistics
@@ -1519,6 +1523,124 @@ def _diffusion_generation(
     return _frame_scores(truth_frames, grey), grey, metrics
 
 
+def _training_record(est) -> dict[str, Any]:
+    """How a torch estimator's training went: epochs run, best validation epoch, first and last losses.
+
+    ``final_loss`` and ``best_val_loss`` are those of the weights kept (the best validation epoch when
+    early stopping restored them); ``stopped_early`` says whether the patience ran out before the limit.
+    """
+    loss, val = est.history_["loss"], est.history_["val_loss"]
+    best = int(est.best_epoch_) - 1
+    return {
+        "epochs": int(est.n_epochs_),
+        "best_epoch": best + 1,
+        "first_loss": float(loss[0]),
+        "final_loss": float(loss[best]),
+        "first_val_loss": float(val[0]),
+        "best_val_loss": float(val[best]),
+        "stopped_early": bool(est.stopped_early_),
+    }
+
+
+def _delay_mean_ceiling(ds: FMRIData, idx: np.ndarray, delays: tuple[int, ...]) -> np.ndarray | None:
+    """Noise ceiling of the delay-mean response of the test samples ``idx`` (None with one test repeat)."""
+    if ds.fmri_test.shape[0] < 2 or len(idx) < 3:
+        return None
+    reps = np.stack([_delay_mean(np.asarray(rep, dtype=np.float64), idx, delays) for rep in ds.fmri_test])
+    return noise_ceiling(reps)
+
+
+def _comparison_record(
+    task: str,
+    score: str,
+    baseline: str,
+    ridge: float | None,
+    model: str,
+    deep: float | None,
+    chance: float | None,
+    n: int,
+) -> dict[str, Any]:
+    """One row of ``deep_vs_ridge``: the two scores, their ratio (deep / ridge), chance and the test size."""
+    ratio = deep / ridge if deep is not None and ridge not in (None, 0.0) else None
+    return {
+        "task": task,
+        "score": score,
+        "baseline": baseline,
+        "ridge": ridge,
+        "model": model,
+        "deep": deep,
+        "deep_over_ridge": ratio,
+        "chance": chance,
+        "n_test": n,
+    }
+
+
+def _deep_vs_ridge_table(
+    encoder_r: np.ndarray,
+    ridge_encoder_r: dict[str, np.ndarray],
+    ceiling: np.ndarray | None,
+    aligned: dict[str, np.ndarray],
+    ridge_decoded: np.ndarray,
+    true: np.ndarray,
+    nway: tuple[int, float | None, float | None],
+    generated: dict[str, tuple[np.ndarray, dict]],
+    ridge_generated: tuple[np.ndarray, dict],
+    truth_frames: np.ndarray,
+    seed: int,
+    n_permutations: int = 1000,
+) -> list[dict[str, Any]]:
+    """Every deep model beside its ridge counterpart on the same test samples: one record per (model, score).
+
+    Encoding: median per-voxel test r of the deep encoder and of ridge from the same input (pixels) and from
+    the CNN features, with the median noise ceiling of the target. Decoding: pairwise identification (with
+    permutation p-values, :func:`~neurocine.metrics.identification.pairwise_p_value`) of each aligner's
+    embedding against ridge's decoded features (the aligner kept first in ``aligned``), and
+    ``nway = (m, aligner, ridge)``, the m-way top-1 of the aligner kept. Frames: pixel correlation, SSIM
+    (``generated`` and ``ridge_generated``: frames with their :func:`_frame_scores`) and pairwise
+    identification among the test frames (pixel space, with p-values) of each generator against ridge
+    voxels -> pixels.
+    """
+    n = len(true)
+    med_ceiling = None if ceiling is None else float(np.median(ceiling))
+    rows = []
+    for key, label in (("pixels", "ridge: pixels -> voxels"), ("cnn", "ridge: CNN features -> voxels")):
+        rec = _comparison_record(
+            "encoding",
+            "median test r",
+            label,
+            float(np.median(ridge_encoder_r[key])),
+            "video-fMRI encoder",
+            float(np.median(encoder_r)),
+            0.0,
+            n,
+        )
+        rows.append({**rec, "ceiling": med_ceiling})
+    ridge_acc, ridge_p = pairwise_p_value(ridge_decoded, true, n_permutations, seed)
+    for model, emb in aligned.items():
+        acc, p = pairwise_p_value(emb, true, n_permutations, seed)
+        rec = _comparison_record("decoding", "pairwise identification", "ridge decoder", ridge_acc, model, acc, 0.5, n)
+        rows.append({**rec, "ridge_p": ridge_p, "deep_p": p})
+    m, deep_m, ridge_m = nway
+    kept = next(iter(aligned))
+    rows.append(_comparison_record("decoding", f"{m}-way top-1", "ridge decoder", ridge_m, kept, deep_m, 1.0 / m, n))
+    flat_truth = truth_frames.reshape(n, -1)
+    ridge_frames, ridge_scores = ridge_generated
+    ridge_pix_acc, ridge_pix_p = pairwise_p_value(ridge_frames.reshape(n, -1), flat_truth, n_permutations, seed)
+    for model, (frames, gen) in generated.items():
+        for score, key, chance in (("pixel correlation", "pixel_r", 0.0), ("SSIM", "ssim", None)):
+            rows.append(
+                _comparison_record(
+                    "frames", score, "ridge: voxels -> pixels", ridge_scores[key], model, gen[key], chance, n
+                )
+            )
+        acc, p = pairwise_p_value(frames.reshape(n, -1), flat_truth, n_permutations, seed)
+        rec = _comparison_record(
+            "frames", "pairwise identification (pixels)", "ridge: voxels -> pixels", ridge_pix_acc, model, acc, 0.5, n
+        )
+        rows.append({**rec, "ridge_p": ridge_pix_p, "deep_p": p})
+    return rows
+
+
 def _fit_aligner(
     name: str,
     X: np.ndarray,
@@ -1565,10 +1687,10 @@ def run_fmri_pretrain(
     frame_size: Any = (48, 64),
     aligner_input: str = "auto",
     aligner_hidden: Any = (),
-    mbm_epochs: int = 30,
+    mbm_epochs: int = 200,
     align_epochs: int = 200,
     generator_epochs: int = 100,
-    encoder_epochs: int = 10,
+    encoder_epochs: int = 40,
     decoder_epochs: int = 60,
     decoder_cycle: str = "auto",
     diffusion: Any = None,
@@ -1602,10 +1724,12 @@ def run_fmri_pretrain(
        ``frame_size`` frames (each scan's middle frame) from true CNN features (training scans and the
        library); it paints the aligned embedding of each test scan. The encoder-decoder of Kupershmidt
        et al.: :class:`~neurocine.fmri.models.VideoFMRIEncoder` (the scan's clip of ``frames_per_scan``
-       frames -> the delay-mean response; the paper's loss and schedule, ``encoder_epochs``) scored by
-       per-voxel r on the test scans, and :class:`~neurocine.fmri.models.FMRIVideoDecoder` (delay-mean
-       response -> clip) trained with the self-supervised video -> fMRI -> video cycle on the library
-       clips (unpaired); ``decoder_cycle="auto"`` keeps the cycle when it lowers the paired validation
+       frames -> the delay-mean response; the paper's loss, trained with :data:`ENCODER_TRAINING`, as the
+       paper's schedule, learning rate 1e-4 cut five-fold every 3 epochs for 10 epochs, stops before the
+       loss levels off) scored by per-voxel r on the test scans, beside ridge from the same pixels and
+       from the CNN features to the same response (``ridge_encoder_median_test_r``), and
+       :class:`~neurocine.fmri.models.FMRIVideoDecoder` (delay-mean response -> clip) trained with the
+       self-supervised video -> fMRI -> video cycle on the library clips (unpaired); ``decoder_cycle="auto"`` keeps the cycle when it lowers the paired validation
        loss (last 10 % of the training samples), ``"on"``/``"off"`` force it. Baseline: ridge from the
        delayed voxels to the pixels (the same RidgeCV path as decode's features). Frames are clipped to
        0-255; SSIM, PSNR and pixel correlation against the true middle frames.
@@ -1638,7 +1762,9 @@ def run_fmri_pretrain(
     aligner_hidden : tuple of int, default ()
         Hidden layers of the voxel aligner's head (``()``: linear; measured better than one layer of 512).
     mbm_epochs, align_epochs, generator_epochs, encoder_epochs, decoder_epochs : int
-        Epoch limits (early stopping may end sooner); default 30, 200, 100, 10 (the paper's), 60.
+        Epoch limits (early stopping on the held-out training samples may end sooner); default 200, 200,
+        100, 40, 60 (each model's validation loss reaches its minimum before its limit on the small
+        simulations, easy and hidden-feature).
     decoder_cycle : {"auto", "on", "off"}, default "auto"
     diffusion : path or None
         A diffusers pipeline folder (step 4); None skips the step. Loaded offline, on ``device``.
@@ -1667,10 +1793,16 @@ def run_fmri_pretrain(
         ``aligner_input`` and ``aligner_validation_pairwise`` (the choice and what it rested on),
         ``aligner_test_pairwise`` (every aligner fitted, for the record; never used to choose),
         ``mbm_test_score``, ``encoder_median_test_r``, ``decoder_cycle_used``, ``decoder_validation_loss``,
-        ``generator_true_embedding_pixel_r`` (the generator fed the true features: its ceiling).
-        Files: ``comparison.csv`` (the comparison table), ``pretrain.npz`` (decoded features of both methods,
-        per-scan pairwise scores, the true, ridge, generated and decoded frames, the encoder's per-voxel
-        r), ``identification.png``, ``generation.png``, ``frames.png`` (truth | ridge | generator |
+        ``generator_true_embedding_pixel_r`` (the generator fed the true features: its ceiling),
+        ``ridge_encoder_median_test_r`` and ``encoder_median_ceiling``; ``deep_vs_ridge``, one record per
+        (deep model, score) with its ridge counterpart on the same test samples (``task``, ``score``,
+        ``baseline``, ``ridge``, ``model``, ``deep``, ``deep_over_ridge``, ``chance``, ``n_test``; ``ceiling``
+        for encoding, permutation ``ridge_p`` / ``deep_p`` for pairwise identification); ``training``, per
+        network, its epochs, best validation epoch, first and kept losses and ``stopped_early``. The
+        per-epoch losses are ``history`` at the top level of ``summary.json``.
+        Files: ``comparison.csv`` (the comparison table), ``deep_vs_ridge.csv`` (``deep_vs_ridge``),
+        ``pretrain.npz`` (decoded features of both methods, per-scan pairwise scores, the true, ridge,
+        generated and decoded frames, the encoder's per-voxel r), ``identification.png``, ``generation.png``, ``frames.png`` (truth | ridge | generator |
         encoder-decoder), ``training.png`` (loss curves), ``report.html``.
 
     Examples
@@ -1871,6 +2003,7 @@ def run_fmri_pretrain(
         if k == 1:
             clips_train, clips_test = clips_train[:, 0], clips_test[:, 0]
         encoder = VideoFMRIEncoder(
+            **ENCODER_TRAINING,
             max_epochs=epochs["encoder_epochs"],
             random_state=seed,
             device=device,
@@ -1911,6 +2044,22 @@ def run_fmri_pretrain(
         kup = _frame_scores(truth_frames, dec_frames)
         metrics.update(decoder_cycle_used=used == "cycle", decoder_validation_loss=dec_val)
         res.timings["kupershmidt_seconds"] = time.perf_counter() - t0
+
+        # --- ridge encoders on the same samples and target as the deep encoder: pixels and CNN features
+        t0 = time.perf_counter()
+        ridge_enc_r = {}
+        for name, (e_tr, e_te) in {
+            "pixels": (clips_train[idx_tr].reshape(n_tr, -1), clips_test[idx_te].reshape(n, -1)),
+            "cnn": (z_train[idx_tr], true),
+        }.items():
+            pred, _, _ = _ridge_decoder(e_tr, Xm_tr, e_te, alpha_grid, folds, backend, device)
+            ridge_enc_r[name] = column_correlations(pred, Xm_te)
+        ceiling = _delay_mean_ceiling(ds, idx_te, delay_t)
+        metrics.update(
+            ridge_encoder_median_test_r={key: float(np.median(r)) for key, r in ridge_enc_r.items()},
+            encoder_median_ceiling=None if ceiling is None else float(np.median(ceiling)),
+        )
+        res.timings["ridge_encoder_seconds"] = time.perf_counter() - t0
         steps.update()
 
         # --- 4. optional: a diffusers pipeline, conditioned through the captions of the candidates' categories
@@ -1985,14 +2134,32 @@ def run_fmri_pretrain(
         metrics["ridge"] = ridge
         metrics["comparison"] = comparison
         metrics["deep_beats_ridge_on"] = [row[0] for row in table if row[1] > row[3]]
-        res.metrics.update(metrics)
-        res.extra["history"] = {
-            "mbm": mbm.history_,
-            **{f"aligner_{key}": a.history_ for key, a in fitted.items()},
-            "generator": generator.history_,
-            "encoder": encoder.history_,
-            **{f"decoder_{key}": dd.history_ for key, dd in decoders.items()},
+        metrics["deep_vs_ridge"] = _deep_vs_ridge_table(
+            encoder_r,
+            ridge_enc_r,
+            ceiling,
+            {
+                f"contrastive aligner ({key})": fitted[key].transform(inputs[key][1])
+                for key in sorted(fitted, key=lambda key: key != chosen)  # the aligner kept first
+            },
+            ridge_decoded,
+            true,
+            (n_way, deep[f"nway{n_way}_accuracy"], ridge[f"nway{n_way}_accuracy"]),
+            {"frame generator": (gen_frames, deep_gen), f"Kupershmidt decoder ({used})": (dec_frames, kup)},
+            (ridge_frames, ridge_gen),
+            truth_frames,
+            seed,
+        )
+        trained = {
+            "mbm": mbm,
+            **{f"aligner_{key}": a for key, a in fitted.items()},
+            "generator": generator,
+            "encoder": encoder,
+            **{f"decoder_{key}": dd for key, dd in decoders.items()},
         }
+        res.extra["history"] = {name: est.history_ for name, est in trained.items()}
+        metrics["training"] = {name: _training_record(est) for name, est in trained.items()}
+        res.metrics.update(metrics)
         res.extra["epochs"] = {
             name: int(m.n_epochs_)
             for name, m in (
@@ -2019,6 +2186,11 @@ def run_fmri_pretrain(
             encoder_test_r=encoder_r.astype(np.float32),
             **({"diffusion_frames": diff_frames} if diff_frames is not None else {}),
         )
+        with open(res.path("deep_vs_ridge.csv"), "w", newline="") as fh:
+            records = metrics["deep_vs_ridge"]
+            dw = csv.DictWriter(fh, fieldnames=list(dict.fromkeys(key for rec in records for key in rec)))
+            dw.writeheader()
+            dw.writerows(records)
         with open(res.path("comparison.csv"), "w", newline="") as fh:
             w = csv.writer(fh)
             w.writerow(
