@@ -217,3 +217,80 @@ def test_every_stack_format_streams_the_same_values(tmp_path, movie, ext):
     with open_stack(path) as stack:
         got = np.concatenate([v.copy() for _, v in DffStream(stack, 20, bin=2, chunk_size=64)])
     np.testing.assert_array_equal(got, want)
+
+
+# --------------------------------------------------------------------------- the SVD-space route out of core
+
+
+@pytest.mark.parametrize("mode", ["sliding", "session"])
+def test_streamed_components_equal_the_in_memory_decomposition(movie, mode):
+    """The chunked passes over the file give the SVD of the preprocessed, masked movie held in memory."""
+    from scipy.linalg import subspace_angles
+
+    from neurocine.encode.components import component_space, movie_components
+    from neurocine.features.chunked_svd import randomized_svd_chunks
+
+    _, F = movie
+    T, k = F.shape[0], 6
+    got = movie_components(F, k, dff=mode, window=20, bin=2, blur=0.7, mask="otsu", chunk_size=37)
+    assert got.passes == 4
+    mask = widefield_mask("otsu", F, 2, 0.7)
+    np.testing.assert_array_equal(got.mask, mask)
+    if mode == "session":
+        Fb = gaussian_blur(bin_frames(F, 2, dtype=np.float64), 0.7, dtype=np.float64)
+        Y = dff(Fb, T, mode="block", mask=mask, dtype=np.float64)
+    else:
+        Y = preprocess_widefield(F, 20, bin=2, blur=0.7, mask=mask, mode="sliding", dtype=np.float64)
+    Y = Y[:, mask]
+    svd = randomized_svd_chunks(lambda c: ((s, Y[s : s + 64]) for s in range(0, T, 64)), T, k)
+    temporal, U = component_space(svd)  # what the in-memory route of the encode job computes
+    np.testing.assert_allclose(got.U, U, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(got.temporal, temporal, rtol=0, atol=1e-8 * np.abs(temporal).max())
+    assert got.kept_variance == pytest.approx(svd.kept_variance, rel=1e-10)
+    # and close to the exact top-k SVD of the centred movie (2 power iterations; the last components
+    # lie near its noise floor, where the randomized subspace converges slowest)
+    _, s, Vt = np.linalg.svd(Y - Y.mean(0), full_matrices=False)
+    assert subspace_angles(got.U[:, :3], Vt[:3].T).max() < 1e-6
+    np.testing.assert_allclose(got.kept_variance, (s[:k] ** 2).sum() / (s**2).sum(), rtol=1e-8)
+
+
+def _components_config(root, streaming: str, name: str):
+    text = (root / "encode.toml").read_text().replace("streaming = true", f"streaming = {streaming}\ncomponents = 30")
+    (root / name).write_text(text)
+    return root / name
+
+
+def test_streaming_component_route_recovers_the_maps_and_equals_in_memory_components(session, tmp_path):
+    from scipy.linalg import subspace_angles
+
+    from neurocine.encode.jobs import prepare_data
+
+    root, _ = session
+    out = tmp_path / "svd"
+    s = run_encode(_components_config(root, "true", "svd.toml"), out, figures=False)
+    m = s["metrics"]
+    assert m["streaming"] is True and s["data"]["components"]["passes"] == 4
+    assert min(m["beta_map_correlation"].values()) >= 0.9
+    assert m["planted_ranked_first"] and m["ranking"][-1] == "null"
+    memory = prepare_data(load_encode_config(_components_config(root, "false", "mem.toml")))
+    assert memory.U is not None and m["n_targets"] == memory.U.shape[0]
+    with np.load(out / "model.npz") as z:
+        U, coef = z["U"], z["coef"]
+    # the in-memory route holds the dF/F in float32: relative differences of ~1e-7 per value
+    assert subspace_angles(U, memory.U).max() < 1e-6
+    np.testing.assert_allclose(U, memory.U, atol=1e-6)
+    assert m["components_kept_variance"] == pytest.approx(memory.kept_variance, rel=1e-7)
+    assert coef.shape == (m["n_columns"], m["n_targets"])
+
+
+@pytest.mark.slow  # two encode jobs
+def test_streaming_component_maps_equal_the_in_memory_job(session, tmp_path):
+    root, _ = session
+    maps = {}
+    for streaming in ("true", "false"):
+        run_encode(_components_config(root, streaming, f"{streaming}.toml"), tmp_path / streaming, figures=False)
+        with np.load(tmp_path / streaming / "maps.npz") as z:
+            maps[streaming] = {key: z[key] for key in z.files}
+    assert maps["true"].keys() == maps["false"].keys()
+    for key, value in maps["true"].items():  # float32 dF/F in memory: agreement to 1e-7, not 1e-12
+        np.testing.assert_allclose(value, maps["false"][key], rtol=0, atol=1e-7 * np.nanmax(np.abs(value)), err_msg=key)
