@@ -294,3 +294,47 @@ def test_streaming_component_maps_equal_the_in_memory_job(session, tmp_path):
     assert maps["true"].keys() == maps["false"].keys()
     for key, value in maps["true"].items():  # float32 dF/F in memory: agreement to 1e-7, not 1e-12
         np.testing.assert_allclose(value, maps["false"][key], rtol=0, atol=1e-7 * np.nanmax(np.abs(value)), err_msg=key)
+
+
+@pytest.mark.nwb
+def test_an_nwb_two_photon_series_streams_lazily_with_its_conversion(tmp_path, movie):
+    """NWB: the series' HDF5 dataset is read chunk by chunk, and its values are ``raw * conversion + offset``."""
+    pynwb = pytest.importorskip("pynwb")
+    h5py = pytest.importorskip("h5py")
+    from datetime import UTC, datetime
+
+    from hdmf.backends.hdf5 import H5DataIO
+    from pynwb.ophys import OpticalChannel, TwoPhotonSeries
+
+    _, F = movie
+    path = tmp_path / "wf.nwb"
+    nwbfile = pynwb.NWBFile(
+        session_description="test", identifier="stream", session_start_time=datetime(2020, 1, 1, tzinfo=UTC)
+    )
+    plane = nwbfile.create_imaging_plane(
+        name="plane",
+        optical_channel=OpticalChannel(name="green", description="gcamp", emission_lambda=525.0),
+        description="cortex",
+        device=nwbfile.create_device(name="scope"),
+        excitation_lambda=470.0,
+        indicator="GCaMP6s",
+        location="dorsal cortex",
+        imaging_rate=30.0,
+    )
+    series = TwoPhotonSeries(
+        name="widefield",
+        data=H5DataIO(F, chunks=(16, 16, 16)),
+        unit="a.u.",
+        imaging_plane=plane,
+        rate=30.0,
+        conversion=0.5,
+        offset=3.0,
+    )
+    nwbfile.add_acquisition(series)
+    with pynwb.NWBHDF5IO(str(path), "w") as io:
+        io.write(nwbfile)
+    want = np.concatenate([v.copy() for _, v in DffStream(F * 0.5 + 3.0, mode="none", bin=2, chunk_size=64)])
+    with open_stack(path, series="widefield") as stack:
+        assert isinstance(stack._data, h5py.Dataset)  # on disk, not loaded
+        got = np.concatenate([v.copy() for _, v in DffStream(stack, mode="none", bin=2, chunk_size=64)])
+    np.testing.assert_allclose(got, want, rtol=1e-12)
