@@ -1175,10 +1175,18 @@ def _encode_figures(res: JobFolder, data: EncodingData, ev, maps, contrib, trace
 
 
 def _resampled(data: EncodingData, kind: str) -> tuple[EncodingData, str]:
-    """The session at a third / half of its rate (every 3rd / 2nd frame), as is, or half-rate interpolated back."""
+    """The session at a third / half of its rate (every 3rd / 2nd frame), as is, or half-rate interpolated back.
+
+    The features hold one row per frame slot and the targets one per recorded frame
+    (``data.frame_index``, the slots of the recorded frames, with dropped frames): the
+    slots ``0, k, 2k, ...`` are kept, with the targets of those that were recorded.
+    Interpolated back, every recorded slot between the first and the last kept one
+    gets the targets interpolated linearly in slot time from the kept recorded slots
+    (without dropped frames: the mean of its two neighbours, :func:`~neurocine.features.timing.upsample`).
+    """
     from dataclasses import replace
 
-    from neurocine.features.timing import decimate, upsample
+    from neurocine.features.timing import decimate, interpolate, upsample
 
     if kind == "original":
         return data, f"{data.fps:g} Hz"
@@ -1190,7 +1198,17 @@ def _resampled(data: EncodingData, kind: str) -> tuple[EncodingData, str]:
 
     fps = data.fps / factor * (2 if kind == "interpolated" else 1)
     label = f"{data.fps / factor:g} Hz" if kind != "interpolated" else f"interpolated {data.fps / 2:g}->{fps:g} Hz"
-    return replace(data, features={k: each(v) for k, v in data.features.items()}, Y=each(data.Y), fps=fps), label
+    features = {k: each(v) for k, v in data.features.items()}
+    if data.frame_index is None:
+        return replace(data, features=features, Y=each(data.Y), fps=fps), label
+    slots = data.frame_index
+    kept = slots % factor == 0
+    if kind != "interpolated":
+        return replace(data, features=features, Y=data.Y[kept], fps=fps, frame_index=slots[kept] // factor), label
+    known = slots[kept]
+    inside = (slots >= known[0]) & (slots <= known[-1])
+    Y = interpolate(data.Y[kept], known, slots[inside])
+    return replace(data, features=features, Y=Y, fps=fps, frame_index=slots[inside]), label
 
 
 def framerate_study(data: EncodingData, design: dict, model: dict, sequence: dict | None) -> dict[str, Any]:
@@ -1200,7 +1218,10 @@ def framerate_study(data: EncodingData, design: dict, model: dict, sequence: dic
     decimated (every 3rd / 2nd frame, the 10 and 15 Hz datasets of McCarthy 2019 from
     30 Hz) or linearly interpolated from half rate back to the full rate
     (:func:`~neurocine.features.timing.upsample`); the design matrix is then
-    rebuilt at the variant's rate (running means and kernel in its frames).
+    rebuilt at the variant's rate (running means and kernel in its frames). A session
+    with dropped frames (a ``[sync]`` table) is decimated on its frame slots, recorded or
+    not (the targets of the kept slots that were recorded), so the regressors keep their
+    timing across the gaps.
     Each model is scored by its test-block EV (:func:`block_split_evs`).
 
     Returns
@@ -1209,11 +1230,6 @@ def framerate_study(data: EncodingData, design: dict, model: dict, sequence: dic
         ``rows`` (labels), ``ridge`` and ``sequence`` (mean test EV per row;
         NaN without a sequence model), ``n_samples`` and ``seconds`` per row.
     """
-    if data.frame_index is not None:
-        raise InputError(
-            f"framerates: the session has {data.frame_index[-1] + 1 - data.frame_index.size} dropped widefield "
-            f"frames; expected an unbroken frame clock (decimation keeps every k-th frame)"
-        )
     out: dict[str, Any] = {"rows": [], "ridge": [], "sequence": [], "n_samples": [], "seconds": []}
     check_sequence_length(sequence, _resampled(data, "third")[0].Y.shape[0])  # the shortest variant
     for kind in progress(("third", "half", "original", "interpolated"), desc="frame rates", unit="rate"):
