@@ -338,3 +338,18 @@ def test_an_nwb_two_photon_series_streams_lazily_with_its_conversion(tmp_path, m
         assert isinstance(stack._data, h5py.Dataset)  # on disk, not loaded
         got = np.concatenate([v.copy() for _, v in DffStream(stack, mode="none", bin=2, chunk_size=64)])
     np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_the_component_passes_start_only_after_the_cheap_checks(session, monkeypatch):
+    """A behaviour table of the wrong length is refused before any pass over the movie."""
+    from neurocine.encode import components
+    from neurocine.encode.jobs import prepare_data
+
+    root, _ = session
+    rows = (root / "behaviour.csv").read_text().splitlines()[:1000]
+    (root / "short.csv").write_text("\n".join(rows) + "\n")
+    cfg = root / "short.toml"
+    cfg.write_text(_components_config(root, "true", "x.toml").read_text().replace("behaviour.csv", "short.csv"))
+    monkeypatch.setattr(components, "movie_components", lambda *a, **k: pytest.fail("the movie was read"))
+    with raises_naming("short.csv", r"has 999 rows but \S*wf\.dat has 1800 time steps"):
+        prepare_data(load_encode_config(cfg), streaming=True)

@@ -519,14 +519,10 @@ def prepare_data(cfg: EncodeConfig, *, streaming: bool = False) -> EncodingData:
     chunked passes for its k components (``Y`` the (T, k) temporal components).
     """
     Y, desc, neural_rate = _read_neural(cfg, streaming)
-    U, kept = None, None
-    info: dict[str, Any] = {"neural": {"path": str(cfg.neural["path"]), "shape": list(Y.shape)}}
-    if streaming and cfg.neural["components"]:
-        Y, U, kept, desc = _streamed_components(cfg)
-        info["components"] = {"passes": desc["passes"], "seconds": desc["svd_seconds"]}
     t_len = Y.shape[0]
     from neurocine.encode.session import session_features
 
+    info: dict[str, Any] = {"neural": {"path": str(cfg.neural["path"]), "shape": list(Y.shape)}}
     video_rate = None
     video = None
     if cfg.video is not None:
@@ -551,7 +547,11 @@ def prepare_data(cfg: EncodeConfig, *, streaming: bool = False) -> EncodingData:
             f"{cfg.file.name}: fps is missing and neither the video nor the neural file gives a "
             f"rate; expected fps = <frames per second> at the top of the config"
         )
-    if cfg.neural["components"] and U is None:
+    U, kept = None, None
+    if cfg.neural["components"] and streaming:  # after every cheaper check: its passes read the whole movie
+        Y, U, kept, desc = _streamed_components(cfg)
+        info["components"] = {"passes": desc["passes"], "seconds": desc["svd_seconds"]}
+    elif cfg.neural["components"]:
         Y, U, kept = _components(Y, cfg.neural["components"], cfg.file.name, cfg.neural["power_iterations"])
     return EncodingData(
         features=features,
