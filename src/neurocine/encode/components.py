@@ -128,16 +128,15 @@ def movie_components(
         return DffStream(stack, window, mode=dff, blur=blur or None, bin=bin, pixels=pixels, chunk_size=chunk_size)
 
     given = None if mask is None or isinstance(mask, str) else np.flatnonzero(np.asarray(mask, dtype=bool).ravel())
-    first = stream(given)
-    hw = first.frame_shape
+    movie = stream(given)  # one stream (and one frame buffer) for every pass
     kept: dict[str, np.ndarray] = {}
 
     def chunks(columns):
-        return first if columns is None else stream(first.pixels[columns])
+        return movie if columns is None else ((start, values[:, columns]) for start, values in movie)
 
     def after_first_pass(_mean):
-        keep, baseline = modelled_pixels(first, mask, dff, getattr(stack, "source", "movie"))
-        kept["pixels"] = first.pixels[keep]
+        keep, baseline = modelled_pixels(movie, mask, dff, getattr(stack, "source", "movie"))
+        kept["pixels"] = movie.pixels[keep]
         columns = np.flatnonzero(keep)
         if baseline is None:
             return columns, None, None
@@ -146,16 +145,16 @@ def movie_components(
     t0 = time.perf_counter()
     svd = randomized_svd_chunks(
         chunks,
-        first.n_frames,
+        movie.n_frames,
         k,
         n_iter=power_iterations,
         random_state=random_state,
         after_first_pass=after_first_pass,
-        n_chunks=-(-first.n_frames // first.chunk),
+        n_chunks=-(-movie.n_frames // chunk_size),
         desc="movie SVD",
     )
     temporal, U = component_space(svd)
-    pixels = kept["pixels"]
+    pixels, hw = kept["pixels"], movie.frame_shape
     mask_img = np.zeros(hw[0] * hw[1], dtype=bool)
     mask_img[pixels] = True
     return MovieComponents(

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -166,6 +167,14 @@ def randomized_svd_chunks(
     rng = np.random.default_rng(random_state)
     omega: np.ndarray | None = None
     shift = s1 = s2 = sketch = None
+    buffer = np.empty((0, 0))  # one centred chunk, reused: no fresh pages per chunk
+
+    def centred(v: np.ndarray, by: Any) -> np.ndarray:
+        nonlocal buffer
+        if buffer.shape[0] < v.shape[0] or buffer.shape[1] != v.shape[1]:
+            buffer = np.empty(v.shape)
+        return np.subtract(v, by, out=buffer[: v.shape[0]])
+
     for start, v in _rows(chunks(None), t_len, f"{desc} pass 1/{passes}", n_chunks):
         if omega is None:
             q_all = v.shape[1]
@@ -175,11 +184,12 @@ def randomized_svd_chunks(
             omega = rng.standard_normal((t_len, width))
             shift = v.mean(0)
             s1, s2, sketch = np.zeros(q_all), np.zeros(q_all), np.zeros((q_all, width))
-        d = v - shift
+        d = centred(v, shift)
         sketch += d.T @ omega[start : start + d.shape[0]]
         s1 += d.sum(0)
         s2 += np.einsum("tq,tq->q", d, d)
     assert omega is not None and shift is not None and s1 is not None and s2 is not None and sketch is not None
+    del v, d  # the last chunk may be a view of the source's frame buffer: let it go
     dm = s1 / t_len  # mean - shift
     sketch -= np.outer(dm, omega.sum(0))  # Σ (v - mean) Ωᵀ
     mean = shift + dm
@@ -199,7 +209,7 @@ def randomized_svd_chunks(
         Qs = scale[:, None] * Q  # Yc Q = (V - mean) diag(scale) Q
         W = None if last else np.zeros_like(Q)
         for start, v in _rows(chunks(columns), t_len, f"{desc} pass {it + 2}/{passes}", n_chunks):
-            d = v - mean
+            d = centred(v, mean)
             z = np.matmul(d, Qs, out=Z[start : start + d.shape[0]])
             if W is not None:
                 W += d.T @ z
