@@ -254,6 +254,18 @@ def test_streamed_components_equal_the_in_memory_decomposition(movie, mode):
     np.testing.assert_allclose(got.kept_variance, (s[:k] ** 2).sum() / (s**2).sum(), rtol=1e-8)
 
 
+def test_each_svd_pass_over_the_movie_has_its_progress_bar(movie, bars):
+    from neurocine.encode.components import movie_components
+
+    _, F = movie
+    run = lambda: movie_components(F, 3, dff="none", mask=None, chunk_size=100, power_iterations=1)  # noqa: E731
+    _, err = bars(True, run)
+    for i in (1, 2, 3):
+        assert f"movie SVD pass {i}/3:" in err and "/3 [" in err  # 300 frames: 3 chunks a pass
+    _, err = bars(False, run)
+    assert err == ""
+
+
 def _components_config(root, streaming: str, name: str):
     text = (root / "encode.toml").read_text().replace("streaming = true", f"streaming = {streaming}\ncomponents = 30")
     (root / name).write_text(text)
