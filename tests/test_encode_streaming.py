@@ -196,6 +196,9 @@ def test_streaming_with_a_sequence_model_is_refused(session):
     cfg.write_text((root / "encode.toml").read_text() + "\n[sequence]\n")
     with raises_naming("seq.toml", match=r"\[neural\] streaming: got true with a \[sequence\]"):
         load_encode_config(cfg)
+    # in component space the sequence model sees only the k components: it streams
+    cfg.write_text(_components_config(root, "true", "svdseq.toml").read_text() + "\n[sequence]\n")
+    assert load_encode_config(cfg).sequence == {}
 
 
 @pytest.mark.parametrize("ext", [".h5", ".tif", ".zarr"])
