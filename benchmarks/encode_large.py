@@ -16,6 +16,11 @@ Then it times, each in its own process:
 ``in_memory``    the same with ``streaming = false`` (the movie in memory as float64), run only when the
                  movie as float64 fits in ``--in-memory-limit-gb`` (default 4).
 
+With ``--components K`` the two cases are instead ``svd_streaming`` and ``svd_in_memory``: the SVD-space route
+(``[neural] components = K``), its components from ``2 + power_iterations`` chunked passes over the file
+or from the movie in memory; their lines give ``components_seconds`` (the passes) and
+``components_kept_variance``, and the ratio line the EV differences of the two.
+
 One JSON line per case: ``seconds`` (wall), ``cpu_seconds`` (user + system of the child: steadier than wall
 time on a shared machine), ``peak_rss_gb`` (``getrusage(RUSAGE_CHILDREN)`` ru_maxrss: the largest child so far, the session writer
 included when it ran in this call),
@@ -232,6 +237,7 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=Path("/tmp/neurocine_encode_large"))
     ap.add_argument("--in-memory-limit-gb", type=float, default=4.0)
     ap.add_argument("--write-only", action="store_true", help="only write the session (kept in --data)")
+    ap.add_argument("--components", type=int, default=0, help="K > 0: time the SVD-space route instead")
     a = ap.parse_args()
     vh, vw = (int(v) for v in a.video_size.lower().split("x"))
     if a.write_only:
@@ -268,14 +274,14 @@ def main() -> None:
     )
 
     results = {}
-    cases = [("streaming", True)]
+    prefix = "svd_" if a.components else ""
+    cases = [(f"{prefix}streaming", True)]
     if a.frames * a.size * a.size * 8 / 1e9 <= a.in_memory_limit_gb:
-        cases.append(("in_memory", False))
+        cases.append((f"{prefix}in_memory", False))
     for case, streaming in cases:
         cfg = a.data / f"encode_{case}.toml"
-        cfg.write_text(
-            (a.data / "encode.toml").read_text().replace("streaming = true", f"streaming = {str(streaming).lower()}")
-        )
+        text = (a.data / "encode.toml").read_text().replace("streaming = true", f"streaming = {str(streaming).lower()}")
+        cfg.write_text(text.replace("streaming = ", f"components = {a.components}\nstreaming = ") if prefix else text)
         out = a.data / f"out_{case}"
         shutil.rmtree(out, ignore_errors=True)
         seconds, peak, cpu = _child(
@@ -300,12 +306,18 @@ def main() -> None:
         if "movie_pass_seconds" in m:
             line["movie_pass_seconds"] = m["movie_pass_seconds"]
             line["read_gb_per_s"] = nbytes / 1e9 / m["movie_pass_seconds"]
+        if prefix:
+            line["components_kept_variance"] = m["components_kept_variance"]
+            passes = json.loads((out / "summary.json").read_text())["data"].get("components") or {}
+            line["components_seconds"], line["components_passes"] = passes.get("seconds"), passes.get("passes")
         print(json.dumps(line), flush=True)
         if case == "streaming":
             results["pass"] = m["movie_pass_seconds"]
-    ratio = {"case": "ratio", **base, "pass_vs_plain_read": results["pass"] / plain}
-    if "in_memory" in results:
-        diff = np.abs(results["streaming"] - results["in_memory"])
+    ratio = {"case": "ratio", **base}
+    if "pass" in results:
+        ratio["pass_vs_plain_read"] = results["pass"] / plain
+    if f"{prefix}in_memory" in results:
+        diff = np.abs(results[f"{prefix}streaming"] - results[f"{prefix}in_memory"])
         ratio["ev_max_abs_diff"] = float(diff.max())
         ratio["ev_mean_abs_diff"] = float(diff.mean())
     print(json.dumps(ratio), flush=True)

@@ -266,3 +266,34 @@ def test_sync_edge_files_and_behaviour_text(tmp_path):
     (tmp_path / "b.csv").write_text("pupil,stim\n1.0,a\n,b\n")
     with raises_naming("b.csv", "line 3, column 'pupil' is empty; expected a number"):
         read_table(tmp_path / "b.csv")
+
+
+def test_framerates_run_on_a_session_with_dropped_frames(rig, tmp_path):
+    """Decimation on the frame slots: slot 3j of the third-rate clock, targets of the recorded slots only."""
+    from neurocine.encode.jobs import _resampled, build_design, run_framerates
+
+    root, truth, recorded = rig
+    cfg = load_encode_config(root / "encode.toml")
+    data = prepare_data(cfg)
+    ten, label = _resampled(data, "third")
+    assert label == f"{FPS / 3:g} Hz" and ten.fps == pytest.approx(FPS / 3)
+    on = recorded % 3 == 0
+    np.testing.assert_array_equal(ten.frame_index, recorded[on] // 3)
+    np.testing.assert_array_equal(ten.Y, data.Y[on])
+    np.testing.assert_array_equal(ten.features["lick"], truth["lick"][::3])
+    assert build_design(ten, cfg.design, fps=ten.fps).X.shape[0] == ten.Y.shape[0]
+    back, _ = _resampled(data, "interpolated")
+    row = {slot: i for i, slot in enumerate(back.frame_index)}
+    # slot 199: its even neighbours are 198 and 200 (dropped), so it lies between 198 and 202
+    y = {s: data.Y[int(np.flatnonzero(recorded == s)[0])] for s in (196, 198, 202)}
+    np.testing.assert_allclose(back.Y[row[199]], 0.75 * y[198] + 0.25 * y[202], rtol=1e-12)
+    np.testing.assert_allclose(back.Y[row[197]], 0.5 * (y[196] + y[198]), rtol=1e-12)
+    np.testing.assert_array_equal(back.Y[row[198]], y[198])
+    assert 200 not in row and 201 not in row and back.frame_index[-1] == N_SLOTS - 2
+
+    s = run_framerates(root / "encode.toml", tmp_path / "fr", sequence=False, figures=False)["metrics"]
+    study = s["studies"]["rig"]
+    assert study["n_samples"][2] == recorded.size and study["n_samples"][0] == int(on.sum())
+    enc = run_encode(root / "encode.toml", tmp_path / "enc", figures=False)["metrics"]
+    assert study["ridge"][2] == pytest.approx(enc["ridge_test_ev"], abs=1e-12)  # the 20 Hz row is the fit's
+    assert min(study["ridge"]) > 0.95  # noise SD 0.02: every rate keeps the planted linear signal

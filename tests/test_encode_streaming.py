@@ -196,6 +196,9 @@ def test_streaming_with_a_sequence_model_is_refused(session):
     cfg.write_text((root / "encode.toml").read_text() + "\n[sequence]\n")
     with raises_naming("seq.toml", match=r"\[neural\] streaming: got true with a \[sequence\]"):
         load_encode_config(cfg)
+    # in component space the sequence model sees only the k components: it streams
+    cfg.write_text(_components_config(root, "true", "svdseq.toml").read_text() + "\n[sequence]\n")
+    assert load_encode_config(cfg).sequence == {}
 
 
 @pytest.mark.parametrize("ext", [".h5", ".tif", ".zarr"])
@@ -217,3 +220,151 @@ def test_every_stack_format_streams_the_same_values(tmp_path, movie, ext):
     with open_stack(path) as stack:
         got = np.concatenate([v.copy() for _, v in DffStream(stack, 20, bin=2, chunk_size=64)])
     np.testing.assert_array_equal(got, want)
+
+
+# --------------------------------------------------------------------------- the SVD-space route out of core
+
+
+@pytest.mark.parametrize("mode", ["sliding", "session"])
+def test_streamed_components_equal_the_in_memory_decomposition(movie, mode):
+    """The chunked passes over the file give the SVD of the preprocessed, masked movie held in memory."""
+    from scipy.linalg import subspace_angles
+
+    from neurocine.encode.components import component_space, movie_components
+    from neurocine.features.chunked_svd import randomized_svd_chunks
+
+    _, F = movie
+    T, k = F.shape[0], 6
+    got = movie_components(F, k, dff=mode, window=20, bin=2, blur=0.7, mask="otsu", chunk_size=37)
+    assert got.passes == 4
+    mask = widefield_mask("otsu", F, 2, 0.7)
+    np.testing.assert_array_equal(got.mask, mask)
+    if mode == "session":
+        Fb = gaussian_blur(bin_frames(F, 2, dtype=np.float64), 0.7, dtype=np.float64)
+        Y = dff(Fb, T, mode="block", mask=mask, dtype=np.float64)
+    else:
+        Y = preprocess_widefield(F, 20, bin=2, blur=0.7, mask=mask, mode="sliding", dtype=np.float64)
+    Y = Y[:, mask]
+    svd = randomized_svd_chunks(lambda c: ((s, Y[s : s + 64]) for s in range(0, T, 64)), T, k)
+    temporal, U = component_space(svd)  # what the in-memory route of the encode job computes
+    np.testing.assert_allclose(got.U, U, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(got.temporal, temporal, rtol=0, atol=1e-8 * np.abs(temporal).max())
+    assert got.kept_variance == pytest.approx(svd.kept_variance, rel=1e-10)
+    # and close to the exact top-k SVD of the centred movie (2 power iterations; the last components
+    # lie near its noise floor, where the randomized subspace converges slowest)
+    _, s, Vt = np.linalg.svd(Y - Y.mean(0), full_matrices=False)
+    assert subspace_angles(got.U[:, :3], Vt[:3].T).max() < 1e-6
+    np.testing.assert_allclose(got.kept_variance, (s[:k] ** 2).sum() / (s**2).sum(), rtol=1e-8)
+
+
+def test_each_svd_pass_over_the_movie_has_its_progress_bar(movie, bars):
+    from neurocine.encode.components import movie_components
+
+    _, F = movie
+    run = lambda: movie_components(F, 3, dff="none", mask=None, chunk_size=100, power_iterations=1)  # noqa: E731
+    _, err = bars(True, run)
+    for i in (1, 2, 3):
+        assert f"movie SVD pass {i}/3:" in err and "/3 [" in err  # 300 frames: 3 chunks a pass
+    _, err = bars(False, run)
+    assert err == ""
+
+
+def _components_config(root, streaming: str, name: str):
+    text = (root / "encode.toml").read_text().replace("streaming = true", f"streaming = {streaming}\ncomponents = 30")
+    (root / name).write_text(text)
+    return root / name
+
+
+def test_streaming_component_route_recovers_the_maps_and_equals_in_memory_components(session, tmp_path):
+    from scipy.linalg import subspace_angles
+
+    from neurocine.encode.jobs import prepare_data
+
+    root, _ = session
+    out = tmp_path / "svd"
+    s = run_encode(_components_config(root, "true", "svd.toml"), out, figures=False)
+    m = s["metrics"]
+    assert m["streaming"] is True and s["data"]["components"]["passes"] == 4
+    assert min(m["beta_map_correlation"].values()) >= 0.9
+    assert m["planted_ranked_first"] and m["ranking"][-1] == "null"
+    memory = prepare_data(load_encode_config(_components_config(root, "false", "mem.toml")))
+    assert memory.U is not None and m["n_targets"] == memory.U.shape[0]
+    with np.load(out / "model.npz") as z:
+        U, coef = z["U"], z["coef"]
+    # the in-memory route holds the dF/F in float32: relative differences of ~1e-7 per value
+    assert subspace_angles(U, memory.U).max() < 1e-6
+    np.testing.assert_allclose(U, memory.U, atol=1e-6)
+    assert m["components_kept_variance"] == pytest.approx(memory.kept_variance, rel=1e-7)
+    assert coef.shape == (m["n_columns"], m["n_targets"])
+
+
+@pytest.mark.slow  # two encode jobs
+def test_streaming_component_maps_equal_the_in_memory_job(session, tmp_path):
+    root, _ = session
+    maps = {}
+    for streaming in ("true", "false"):
+        run_encode(_components_config(root, streaming, f"{streaming}.toml"), tmp_path / streaming, figures=False)
+        with np.load(tmp_path / streaming / "maps.npz") as z:
+            maps[streaming] = {key: z[key] for key in z.files}
+    assert maps["true"].keys() == maps["false"].keys()
+    for key, value in maps["true"].items():  # float32 dF/F in memory: agreement to 1e-7, not 1e-12
+        np.testing.assert_allclose(value, maps["false"][key], rtol=0, atol=1e-7 * np.nanmax(np.abs(value)), err_msg=key)
+
+
+@pytest.mark.nwb
+def test_an_nwb_two_photon_series_streams_lazily_with_its_conversion(tmp_path, movie):
+    """NWB: the series' HDF5 dataset is read chunk by chunk, and its values are ``raw * conversion + offset``."""
+    pynwb = pytest.importorskip("pynwb")
+    h5py = pytest.importorskip("h5py")
+    from datetime import UTC, datetime
+
+    from hdmf.backends.hdf5 import H5DataIO
+    from pynwb.ophys import OpticalChannel, TwoPhotonSeries
+
+    _, F = movie
+    path = tmp_path / "wf.nwb"
+    nwbfile = pynwb.NWBFile(
+        session_description="test", identifier="stream", session_start_time=datetime(2020, 1, 1, tzinfo=UTC)
+    )
+    plane = nwbfile.create_imaging_plane(
+        name="plane",
+        optical_channel=OpticalChannel(name="green", description="gcamp", emission_lambda=525.0),
+        description="cortex",
+        device=nwbfile.create_device(name="scope"),
+        excitation_lambda=470.0,
+        indicator="GCaMP6s",
+        location="dorsal cortex",
+        imaging_rate=30.0,
+    )
+    series = TwoPhotonSeries(
+        name="widefield",
+        data=H5DataIO(F, chunks=(16, 16, 16)),
+        unit="a.u.",
+        imaging_plane=plane,
+        rate=30.0,
+        conversion=0.5,
+        offset=3.0,
+    )
+    nwbfile.add_acquisition(series)
+    with pynwb.NWBHDF5IO(str(path), "w") as io:
+        io.write(nwbfile)
+    want = np.concatenate([v.copy() for _, v in DffStream(F * 0.5 + 3.0, mode="none", bin=2, chunk_size=64)])
+    with open_stack(path, series="widefield") as stack:
+        assert isinstance(stack._data, h5py.Dataset)  # on disk, not loaded
+        got = np.concatenate([v.copy() for _, v in DffStream(stack, mode="none", bin=2, chunk_size=64)])
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_the_component_passes_start_only_after_the_cheap_checks(session, monkeypatch):
+    """A behaviour table of the wrong length is refused before any pass over the movie."""
+    from neurocine.encode import components
+    from neurocine.encode.jobs import prepare_data
+
+    root, _ = session
+    rows = (root / "behaviour.csv").read_text().splitlines()[:1000]
+    (root / "short.csv").write_text("\n".join(rows) + "\n")
+    cfg = root / "short.toml"
+    cfg.write_text(_components_config(root, "true", "x.toml").read_text().replace("behaviour.csv", "short.csv"))
+    monkeypatch.setattr(components, "movie_components", lambda *a, **k: pytest.fail("the movie was read"))
+    with raises_naming("short.csv", r"has 999 rows but \S*wf\.dat has 1800 time steps"):
+        prepare_data(load_encode_config(cfg), streaming=True)

@@ -40,10 +40,12 @@ The config (TOML; every path relative to the config file)::
     blur = 0.0                      # Gaussian sigma, binned pixels
     mask = "otsu"                   # none | otsu | MASK.npy (bool, binned coordinates)
     components = 0                  # > 0: fit the movie's top SVD components (exact per-pixel EV)
+    power_iterations = 2            # of the components' randomized SVD (streaming: one pass over the movie each)
     key = "..."                     # h5/zarr dataset;   series = "..." NWB series
     shape = [52500, 640, 640]       # flat binary .dat/.bin/.raw only: (T, H, W) and dtype
     dtype = "uint16"
-    streaming = "auto"              # true: one pass over the movie in chunks (neurocine.encode.streaming);
+    streaming = "auto"              # true: one pass over the movie in chunks (neurocine.encode.streaming;
+                                    # with components: 2 + power_iterations passes, neurocine.encode.components);
                                     # "auto": when the binned movie as float64 would exceed 2 GiB
     chunk = 256                     # frames per chunk of the streaming pass
     axes = "TYX"                    # widefield: stored axis order (YXT, TZYXC...); plane = 0, channel = 0 pick
@@ -199,6 +201,7 @@ def load_encode_config(path: str | os.PathLike) -> EncodeConfig:
         "bin": t.integer("bin", 1, minimum=1),
         "blur": t.number("blur", 0.0, minimum=0.0),
         "components": t.integer("components", 0, minimum=0),
+        "power_iterations": t.integer("power_iterations", 2, minimum=0),
         "mask": t.raw("mask", "otsu" if kind == "widefield" else "none"),
         "shape": t.list_of("shape", int, None),
         "dtype": t.string("dtype", None),
@@ -207,8 +210,8 @@ def load_encode_config(path: str | os.PathLike) -> EncodeConfig:
     }
     if neural["streaming"] not in ("auto", True, False):
         raise t.error("streaming", neural["streaming"], "true, false or 'auto'")
-    if neural["streaming"] is True and (kind == "traces" or neural["components"]):
-        raise t.error("streaming", True, "streaming only of a widefield movie without components")
+    if neural["streaming"] is True and kind == "traces":
+        raise t.error("streaming", True, "streaming only of a widefield movie (kind = 'widefield')")
     if not isinstance(neural["mask"], str):
         raise t.error("mask", neural["mask"], "'none', 'otsu' or a path to a boolean .npy mask")
     if neural["mask"] not in ("none", "otsu"):
@@ -291,10 +294,11 @@ def load_encode_config(path: str | os.PathLike) -> EncodeConfig:
             raise t.error("roi", whisking["roi"], "a video on the widefield clock (no [sync] video channel)")
         t.finish()
 
-    if neural["streaming"] is True and (sequence is not None or whisking is not None):
+    if neural["streaming"] is True and (whisking is not None or (sequence is not None and not neural["components"])):
         raise InputError(
-            f"{root.file.name}: [neural] streaming: got true with a [sequence] or [whisking] table; expected "
-            f"streaming = false or 'auto' with them (they need the movie in memory)"
+            f"{root.file.name}: [neural] streaming: got true with a [{'whisking' if whisking else 'sequence'}] "
+            f"table; expected streaming = false or 'auto' with it (it needs the movie in memory; a [sequence] "
+            f"model streams with [neural] components = k)"
         )
 
     truth = None
@@ -410,15 +414,16 @@ def uses_streaming(cfg: EncodeConfig) -> bool:
     """Whether ``neurocine encode`` takes the streaming path (:mod:`neurocine.encode.streaming`) for ``cfg``.
 
     ``[neural] streaming = true`` or ``false`` decides; ``"auto"`` streams a widefield
-    movie without components, [sequence] or [whisking] whose binned frames as float64
-    exceed :data:`STREAMING_BYTES`.
+    movie without [whisking] (and without [sequence], unless in component space) whose binned
+    frames as float64 exceed :data:`STREAMING_BYTES`. With ``components = k`` the streaming
+    path is :func:`~neurocine.encode.components.movie_components` and the model is then
+    fitted in memory to the k components.
     """
     n = cfg.neural
     if n["streaming"] is not True and (
         n["streaming"] is False
         or n["kind"] != "widefield"
-        or n["components"]
-        or cfg.sequence is not None
+        or (cfg.sequence is not None and not n["components"])
         or cfg.whisking is not None
     ):
         return False
@@ -510,7 +515,8 @@ def prepare_data(cfg: EncodeConfig, *, streaming: bool = False) -> EncodingData:
     """Read the neural data, compute/read the features, check they share one frame clock.
 
     ``streaming``: leave the movie on disk (``Y`` is an empty (T, 0) array; see
-    :func:`uses_streaming`).
+    :func:`uses_streaming`), or, with ``[neural] components = k``, read it in
+    chunked passes for its k components (``Y`` the (T, k) temporal components).
     """
     Y, desc, neural_rate = _read_neural(cfg, streaming)
     t_len = Y.shape[0]
@@ -542,8 +548,11 @@ def prepare_data(cfg: EncodeConfig, *, streaming: bool = False) -> EncodingData:
             f"rate; expected fps = <frames per second> at the top of the config"
         )
     U, kept = None, None
-    if cfg.neural["components"]:
-        Y, U, kept = _components(Y, cfg.neural["components"], cfg.file.name)
+    if cfg.neural["components"] and streaming:  # after every cheaper check: its passes read the whole movie
+        Y, U, kept, desc = _streamed_components(cfg)
+        info["components"] = {"passes": desc["passes"], "seconds": desc["svd_seconds"]}
+    elif cfg.neural["components"]:
+        Y, U, kept = _components(Y, cfg.neural["components"], cfg.file.name, cfg.neural["power_iterations"])
     return EncodingData(
         features=features,
         groups=groups,
@@ -560,20 +569,65 @@ def prepare_data(cfg: EncodeConfig, *, streaming: bool = False) -> EncodingData:
     )
 
 
-def _components(Y: np.ndarray, k: int, config_name: str) -> tuple[np.ndarray, np.ndarray, float]:
-    """Top-k SVD of the (T, n_pixels) movie: temporal components (T, k) with singular values, U (n_pixels, k)."""
+def _components(Y: np.ndarray, k: int, config_name: str, power_iterations: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """Top-k SVD of the (T, n_pixels) movie: temporal components (T, k) with singular values, U (n_pixels, k).
+
+    The same randomized SVD as the streaming route (:func:`_streamed_components`), on chunks of ``Y``.
+    """
     if k > min(Y.shape):
         raise InputError(
             f"{config_name}: [neural] components: got {k}; expected at most {min(Y.shape)} (time steps and pixels)"
         )
-    from sklearn.utils.extmath import randomized_svd
+    from neurocine.encode.components import component_space
+    from neurocine.features.chunked_svd import randomized_svd_chunks
 
-    mean = Y.mean(axis=0)
-    Yc = Y - mean
-    U, s, Vt = randomized_svd(Yc.T, k, n_oversamples=20, n_iter=4, random_state=0)  # pixels x time
-    kept = float((s**2).sum() / max(float((Yc * Yc).sum()), 1e-300))
-    temporal = (s[:, None] * Vt).T + (mean @ U)  # mean kept so U @ temporal.T ~ Y.T
-    return temporal, U, kept
+    def chunks(_columns):
+        return ((s, Y[s : s + 256]) for s in range(0, Y.shape[0], 256))
+
+    svd = randomized_svd_chunks(chunks, Y.shape[0], k, n_iter=power_iterations)
+    temporal, U = component_space(svd)  # mean kept so U @ temporal.T ~ Y.T
+    return temporal, U, svd.kept_variance
+
+
+def _streamed_components(cfg: EncodeConfig) -> tuple[np.ndarray, np.ndarray, float, dict]:
+    """:func:`_components` of a movie read in chunks (:func:`~neurocine.encode.components.movie_components`)."""
+    from neurocine.encode.components import movie_components
+
+    n = cfg.neural
+    mask: Any = None if n["mask"] == "none" else n["mask"]
+    with open_neural_stack(cfg) as stack:
+        if mask not in (None, "otsu"):
+            from neurocine.encode.imaging_jobs import widefield_mask
+
+            mask = widefield_mask(mask, stack, n["bin"], None, label="[neural] mask")
+        n_px = (stack.shape[1] // n["bin"]) * (stack.shape[2] // n["bin"])
+        most = min(stack.shape[0], n_px if mask is None or isinstance(mask, str) else int(mask.sum()))
+        if n["components"] > most:
+            raise InputError(
+                f"{cfg.file.name}: [neural] components: got {n['components']}; expected at most {most} "
+                f"(time steps and pixels)"
+            )
+        comps = movie_components(
+            stack,
+            n["components"],
+            dff=n["dff"],
+            window=n["window"],
+            bin=n["bin"],
+            blur=n["blur"],
+            mask=mask,
+            chunk_size=n["chunk"],
+            power_iterations=n["power_iterations"],
+        )
+    hw = comps.image_shape
+    desc = {
+        "image_shape": hw,
+        "pixels": comps.pixels,
+        "names": [f"px{p // hw[1]}_{p % hw[1]}" for p in comps.pixels],
+        "mask": comps.mask,
+        "passes": comps.passes,
+        "svd_seconds": comps.seconds,
+    }
+    return comps.temporal, comps.U, comps.kept_variance, desc
 
 
 def build_design(data: EncodingData, design: dict, fps: float | None = None):
@@ -763,7 +817,7 @@ def run_encode(config: str | os.PathLike, out: str | os.PathLike, *, figures: bo
             dm = dm.zscore()
         X = dm.X
         res.save_arrays("design.npz", **dm.as_dict())
-        if streaming:
+        if streaming and data.U is None:
             fitted = _fit_streaming(cfg, data, dm, res)
         else:
             fitted = _fit_in_memory(cfg, data, dm, res, checkpoints)
@@ -1121,10 +1175,18 @@ def _encode_figures(res: JobFolder, data: EncodingData, ev, maps, contrib, trace
 
 
 def _resampled(data: EncodingData, kind: str) -> tuple[EncodingData, str]:
-    """The session at a third / half of its rate (every 3rd / 2nd frame), as is, or half-rate interpolated back."""
+    """The session at a third / half of its rate (every 3rd / 2nd frame), as is, or half-rate interpolated back.
+
+    The features hold one row per frame slot and the targets one per recorded frame
+    (``data.frame_index``, the slots of the recorded frames, with dropped frames): the
+    slots ``0, k, 2k, ...`` are kept, with the targets of those that were recorded.
+    Interpolated back, every recorded slot between the first and the last kept one
+    gets the targets interpolated linearly in slot time from the kept recorded slots
+    (without dropped frames: the mean of its two neighbours, :func:`~neurocine.features.timing.upsample`).
+    """
     from dataclasses import replace
 
-    from neurocine.features.timing import decimate, upsample
+    from neurocine.features.timing import decimate, interpolate, upsample
 
     if kind == "original":
         return data, f"{data.fps:g} Hz"
@@ -1136,7 +1198,17 @@ def _resampled(data: EncodingData, kind: str) -> tuple[EncodingData, str]:
 
     fps = data.fps / factor * (2 if kind == "interpolated" else 1)
     label = f"{data.fps / factor:g} Hz" if kind != "interpolated" else f"interpolated {data.fps / 2:g}->{fps:g} Hz"
-    return replace(data, features={k: each(v) for k, v in data.features.items()}, Y=each(data.Y), fps=fps), label
+    features = {k: each(v) for k, v in data.features.items()}
+    if data.frame_index is None:
+        return replace(data, features=features, Y=each(data.Y), fps=fps), label
+    slots = data.frame_index
+    kept = slots % factor == 0
+    if kind != "interpolated":
+        return replace(data, features=features, Y=data.Y[kept], fps=fps, frame_index=slots[kept] // factor), label
+    known = slots[kept]
+    inside = (slots >= known[0]) & (slots <= known[-1])
+    Y = interpolate(data.Y[kept], known, slots[inside])
+    return replace(data, features=features, Y=Y, fps=fps, frame_index=slots[inside]), label
 
 
 def framerate_study(data: EncodingData, design: dict, model: dict, sequence: dict | None) -> dict[str, Any]:
@@ -1146,7 +1218,10 @@ def framerate_study(data: EncodingData, design: dict, model: dict, sequence: dic
     decimated (every 3rd / 2nd frame, the 10 and 15 Hz datasets of McCarthy 2019 from
     30 Hz) or linearly interpolated from half rate back to the full rate
     (:func:`~neurocine.features.timing.upsample`); the design matrix is then
-    rebuilt at the variant's rate (running means and kernel in its frames).
+    rebuilt at the variant's rate (running means and kernel in its frames). A session
+    with dropped frames (a ``[sync]`` table) is decimated on its frame slots, recorded or
+    not (the targets of the kept slots that were recorded), so the regressors keep their
+    timing across the gaps.
     Each model is scored by its test-block EV (:func:`block_split_evs`).
 
     Returns
@@ -1155,11 +1230,6 @@ def framerate_study(data: EncodingData, design: dict, model: dict, sequence: dic
         ``rows`` (labels), ``ridge`` and ``sequence`` (mean test EV per row;
         NaN without a sequence model), ``n_samples`` and ``seconds`` per row.
     """
-    if data.frame_index is not None:
-        raise InputError(
-            f"framerates: the session has {data.frame_index[-1] + 1 - data.frame_index.size} dropped widefield "
-            f"frames; expected an unbroken frame clock (decimation keeps every k-th frame)"
-        )
     out: dict[str, Any] = {"rows": [], "ridge": [], "sequence": [], "n_samples": [], "seconds": []}
     check_sequence_length(sequence, _resampled(data, "third")[0].Y.shape[0])  # the shortest variant
     for kind in progress(("third", "half", "original", "interpolated"), desc="frame rates", unit="rate"):

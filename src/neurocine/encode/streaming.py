@@ -32,7 +32,7 @@ from neurocine.models.attribution import GroupContributions, circular_shifts
 from neurocine.models.block_ridge import BlockRidgeFit, BlockStatistics, block_contributions, fit_blocks, fold_bounds
 from neurocine.runtime import progress
 
-__all__ = ["StreamedEncoding", "stream_encode", "streamed_series"]
+__all__ = ["StreamedEncoding", "modelled_pixels", "stream_encode", "streamed_series"]
 
 
 @dataclass
@@ -166,25 +166,7 @@ def stream_encode(
     seconds = time.perf_counter() - t0
     stats.check_complete()
 
-    keep = np.ones(stream.pixels.size, dtype=bool)
-    if isinstance(mask, str) and mask == "otsu":
-        mean_img = np.full(hw[0] * hw[1], np.nan)
-        mean_img[stream.pixels] = stream.mean
-        keep = brain_mask(mean_img.reshape(hw)).ravel()[stream.pixels]
-    if not keep.any():
-        raise InputError("[neural] mask: selects no pixel; expected a mask with brain pixels")
-    baseline = None
-    bad = stream.bad_baseline & keep
-    if dff == "session":
-        baseline = stream.mean[keep]
-        bad = keep & ~(stream.mean > 0)
-    if bad.any():
-        j = int(stream.pixels[np.flatnonzero(bad)[0]])
-        raise InputError(
-            f"{getattr(stack, 'source', 'movie')}: {int(bad.sum())} modelled pixels have a non-positive dF/F "
-            f"baseline (first at y={j // hw[1]}, x={j % hw[1]}); expected F0 > 0 (use [neural] mask to leave out "
-            f"dark or empty pixels)"
-        )
+    keep, baseline = modelled_pixels(stream, mask, dff, getattr(stack, "source", "movie"))
     stats = stats.targets(np.flatnonzero(keep))
     fit = fit_blocks(stats, cv, cols=np.arange(p), alphas=alphas, split=split, target_chunk=target_chunk)
     full, reduced, single = block_contributions(
@@ -218,6 +200,58 @@ def stream_encode(
         seconds_pass=seconds,
         info={"blocks": bounds.tolist(), "statistics_bytes": int(stats.XY.nbytes)},
     )
+
+
+def modelled_pixels(
+    stream: DffStream, mask: Any, dff: str, source: Any = "movie"
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """After a full pass of ``stream``: which of its pixels are modelled, and their session baseline.
+
+    Parameters
+    ----------
+    stream : DffStream
+        Iterated to the end once (its ``mean`` and ``bad_baseline`` are the session's).
+    mask : "otsu", None or ndarray
+        ``"otsu"``: the brain mask of the stream's mean frame
+        (:func:`~neurocine.features.widefield.brain_mask`); otherwise every pixel
+        of the stream (a mask array was already applied through its ``pixels``).
+    dff : str
+        The stream's mode; ``"session"`` returns the baseline F̄ of the kept pixels.
+    source : str or path
+        Names the movie in error messages.
+
+    Returns
+    -------
+    keep : ndarray of bool, shape (stream.pixels.size,)
+    baseline : ndarray, shape (keep.sum(),), or None
+        F̄ of the kept pixels (``dff = "session"``: dF/F ``= F / F̄ - 1``).
+
+    Raises
+    ------
+    InputError
+        A mask that selects no pixel; a kept pixel whose dF/F baseline is not positive.
+    """
+    hw = stream.frame_shape
+    keep = np.ones(stream.pixels.size, dtype=bool)
+    if isinstance(mask, str) and mask == "otsu":
+        mean_img = np.full(hw[0] * hw[1], np.nan)
+        mean_img[stream.pixels] = stream.mean
+        keep = brain_mask(mean_img.reshape(hw)).ravel()[stream.pixels]
+    if not keep.any():
+        raise InputError("[neural] mask: selects no pixel; expected a mask with brain pixels")
+    baseline = None
+    bad = stream.bad_baseline & keep
+    if dff == "session":
+        baseline = stream.mean[keep]
+        bad = keep & ~(stream.mean > 0)
+    if bad.any():
+        j = int(stream.pixels[np.flatnonzero(bad)[0]])
+        raise InputError(
+            f"{source}: {int(bad.sum())} modelled pixels have a non-positive dF/F "
+            f"baseline (first at y={j // hw[1]}, x={j % hw[1]}); expected F0 > 0 (use [neural] mask to leave out "
+            f"dark or empty pixels)"
+        )
+    return keep, baseline
 
 
 def streamed_series(

@@ -1,6 +1,7 @@
 """Pure transforms from raw recordings to feature matrices (time-first)."""
 
 # torch is imported inside these functions only, so importing them here keeps ``import neurocine.features`` light
+from neurocine.features.chunked_svd import ChunkedSVD, randomized_svd_chunks  # noqa: F401
 from neurocine.features.deep import (  # noqa: F401
     DeepFeatureExtractor,
     efficientnet_lite0,
