@@ -388,7 +388,8 @@ def run_train(
         if groups:
             index = {t.trial_id: j for j, t in enumerate(test)}
             by_clip_resp = [[responses[index[tid]] for tid in g] for g in groups]
-            by_clip_pred = [ensemble_pred[index[g[0]]] for g in groups]
+            # predictions differ between repeats through the behaviour: averaged like the responses (Sensorium)
+            by_clip_pred = [[ensemble_pred[index[tid]] for tid in g] for g in groups]
             metrics["correlation_to_average"] = float(np.nanmean(correlation_to_average(by_clip_resp, by_clip_pred)))
         sim = mouse.simulation
         if sim and sim.get("ceiling_correlation") is not None:
