@@ -131,6 +131,8 @@ def test_train_scores_recomputed_from_the_saved_models(mouse, trained):
     first_only = np.nanmean(correlation_to_average(responses, [mean[g[0]] for g in repeated]))
     assert m["correlation_to_average"] == pytest.approx(float(averaged), abs=1e-5)
     assert abs(averaged - first_only) > 1e-4
+    assert m["test_tier"] == "final_test_main" and m["repeat_ceiling"] == pytest.approx(sim["repeat_ceiling"])
+    assert m["fraction_of_repeat_ceiling"] == pytest.approx(m["correlation_to_average"] / sim["repeat_ceiling"])
     for name in ("training.png", "mask.png", "receptive_fields.png", "receptive_fields.npz", "report.html"):
         assert (out / name).is_file()
     assert not (out.parent / f".{out.name}.checkpoints").exists()
