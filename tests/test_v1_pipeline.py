@@ -121,6 +121,22 @@ def test_train_scores_recomputed_from_the_saved_models(mouse, trained):
     mean = [np.mean([p[j] for p in preds], axis=0) for j in range(len(test))]
     r = single_trial_correlation([t.responses for t in test], mean)
     assert m["single_trial_correlation"] == pytest.approx(float(np.nanmean(r)), abs=1e-5)
+    # correlation to average (Sensorium): responses AND predictions averaged over the repeats of a clip;
+    # the predictions of repeats differ through the behaviour, so the first repeat's alone is another number
+    from neurocine.metrics import correlation_to_average
+
+    groups: dict = {}
+    for j, key in enumerate(SensoriumMouse(data).clip_keys(test.trial_ids)):
+        groups.setdefault(key, []).append(j)
+    repeated = [g for g in groups.values() if len(g) > 1]
+    assert repeated
+    responses = [[test[j].responses for j in g] for g in repeated]
+    averaged = np.nanmean(correlation_to_average(responses, [[mean[j] for j in g] for g in repeated]))
+    first_only = np.nanmean(correlation_to_average(responses, [mean[g[0]] for g in repeated]))
+    assert m["correlation_to_average"] == pytest.approx(float(averaged), abs=1e-5)
+    assert abs(averaged - first_only) > 1e-4
+    assert m["test_tier"] == "final_test_main" and m["repeat_ceiling"] == pytest.approx(sim["repeat_ceiling"])
+    assert m["fraction_of_repeat_ceiling"] == pytest.approx(m["correlation_to_average"] / sim["repeat_ceiling"])
     names = ("training.png", "mask.png", "receptive_fields.png", "receptive_fields.npz", "rf_centers.png")
     for name in (*names, "report.html"):
         assert (out / name).is_file()

@@ -300,7 +300,10 @@ def run_train(
     ``single_trial_correlation`` (the ensemble's held-out mean, frames >= 50),
     per-instance values, ``correlation_to_average`` (test clips shown more
     than once), and for simulated data ``ceiling_correlation`` and
-    ``fraction_of_ceiling``; also ``test_tier``, ``withheld_tiers`` (tiers
+    ``fraction_of_ceiling`` (single trials against the true rates' single-trial
+    correlation) and, on ``final_test_main``, ``repeat_ceiling`` and
+    ``fraction_of_repeat_ceiling`` (the correlation to average against a
+    perfect model's correlation with the repeat mean); also ``test_tier``, ``withheld_tiers`` (tiers
     whose responses are all zeros, never scored), ``tiers_with_responses``,
     ``validation`` and what reading cleaned (``negative_values_clipped``,
     ``nan_frames_interpolated_*``). ``tier`` chooses the test tier (see
@@ -391,12 +394,17 @@ def run_train(
         if groups:
             index = {t.trial_id: j for j, t in enumerate(test)}
             by_clip_resp = [[responses[index[tid]] for tid in g] for g in groups]
-            by_clip_pred = [ensemble_pred[index[g[0]]] for g in groups]
+            # predictions differ between repeats through the behaviour: averaged like the responses (Sensorium)
+            by_clip_pred = [[ensemble_pred[index[tid]] for tid in g] for g in groups]
             metrics["correlation_to_average"] = float(np.nanmean(correlation_to_average(by_clip_resp, by_clip_pred)))
         sim = mouse.simulation
         if sim and sim.get("ceiling_correlation") is not None:
             metrics["ceiling_correlation"] = float(sim["ceiling_correlation"])
             metrics["fraction_of_ceiling"] = metrics["single_trial_correlation"] / metrics["ceiling_correlation"]
+        if sim and sim.get("repeat_ceiling") and tier == "final_test_main" and "correlation_to_average" in metrics:
+            # the simulator measures the repeat ceiling (perfect model vs repeat mean) on this tier's repeats
+            metrics["repeat_ceiling"] = float(sim["repeat_ceiling"])
+            metrics["fraction_of_repeat_ceiling"] = metrics["correlation_to_average"] / metrics["repeat_ceiling"]
         modules = [m.module_ for m in fitted]
         ensemble = EnsembleModule(modules) if len(modules) > 1 else modules[0]
 
