@@ -290,17 +290,17 @@ def _baseline_blocks(load: Any, t_len: int, window: int, mode: str, chunk: int, 
 # spatial transforms
 # ---------------------------------------------------------------------------
 class _Buffers:
-    """``n`` reused float64 arrays handed out in turn, each grown when a larger shape is asked for."""
+    """``n`` reused arrays (float64 by default) handed out in turn, each grown when a larger shape is asked for."""
 
-    def __init__(self, n: int) -> None:
-        self._arrays = [np.empty(0) for _ in range(n)]
+    def __init__(self, n: int, dtype: Any = np.float64) -> None:
+        self._arrays = [np.empty(0, dtype=dtype) for _ in range(n)]
         self._i = 0
 
     def next(self, shape: tuple[int, ...]) -> np.ndarray:
         i, self._i = self._i, (self._i + 1) % len(self._arrays)
         size = int(np.prod(shape))
         if self._arrays[i].size < size:
-            self._arrays[i] = np.empty(size)
+            self._arrays[i] = np.empty(size, dtype=self._arrays[i].dtype)
         return self._arrays[i][:size].reshape(shape)
 
 
@@ -712,9 +712,14 @@ class DffStream:
         in_flight = _PREFETCH + 2
         frames = _Buffers(in_flight if whole and k == 1 and sy == sx == 0 else 1)
         picked = _Buffers(in_flight)
+        read_into = getattr(stack, "read_into", None)  # ImageStack: into a reused buffer
+        raws = _Buffers(in_flight if as_read else 1, getattr(stack, "dtype", np.float64))
 
         def load(a: int, b: int) -> np.ndarray:
-            raw = np.asarray(stack[a:b])
+            if read_into is not None:
+                raw = read_into(a, raws.next((b - a, h, w)))
+            else:
+                raw = np.asarray(stack[a:b])
             if raw.shape != (b - a, h, w):
                 raise InputError(f"stack[{a}:{b}]: returned shape {raw.shape}; expected {(b - a, h, w)}")
             if as_read:
