@@ -9,7 +9,8 @@ cross-validated EV map, the penalty choice, the refit (beta maps), the test
 block EV and the unique and single-group EV of every feature group then
 follow from those statistics (:mod:`neurocine.models.block_ridge`), with no
 second pass. Memory: the statistics, ``n_blocks x 2p x n_pixels`` float64
-numbers, plus a chunk of frames; never the movie.
+numbers, plus about three chunks of frames (one summed, one read ahead
+in a background thread, one being read); never the movie.
 
 The brain mask: a mask file restricts the pixels before the pass; ``"otsu"``
 is computed from the session's mean frame at the end of the pass (every
