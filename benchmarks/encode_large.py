@@ -22,14 +22,16 @@ or from the movie in memory; their lines give ``components_seconds`` (the passes
 ``components_kept_variance``, and the ratio line the EV differences of the two.
 
 One JSON line per case: ``seconds`` (wall), ``cpu_seconds`` (user + system of the child: steadier than wall
-time on a shared machine), ``peak_rss_gb`` (``getrusage(RUSAGE_CHILDREN)`` ru_maxrss: the largest child so far, the session writer
-included when it ran in this call),
+time on a shared machine), ``peak_rss_gb`` (the child's own ``ru_maxrss``, from ``os.wait4``),
 ``read_gb_per_s`` (file size / seconds of the pass over the movie: the whole read for ``plain_read``, the job's
 ``movie_pass_seconds`` for the others), ``mean_cv_ev`` and ``ceiling_ev`` (mean over the planted brain mask),
 ``min_beta_map_correlation`` (fitted vs planted maps over the modelled pixels), ``phase_seconds`` (the job's
 timers: ``read_seconds`` = video features, ``streaming_seconds`` = the movie pass and every fit, ...),
-``loadavg_1min``. A last line
-gives the ratios: ``pass_vs_plain_read`` (movie pass / plain read seconds; target < 2) and, with the peer,
+``loadavg_1min``, ``repeat`` and ``cold``. ``--repeat N`` runs the plain read and the streaming encode N times,
+one after the other (the peer once); ``--cold`` empties the page cache before every case (``sync`` and
+``/proc/sys/vm/drop_caches``, needs root), so that each reads the movie from the disk. A last line
+gives the ratios: ``pass_vs_plain_read`` (movie pass / plain read seconds of the same repeat, the median over
+the repeats; target < 2; each in ``pass_vs_plain_read_each``) and, with the peer,
 ``ev_max_abs_diff`` and ``ev_mean_abs_diff`` between the two paths' EV maps (their nested inner folds differ:
 the streaming path's inner folds are the other outer folds).
 
@@ -38,6 +40,7 @@ Usage::
     python benchmarks/encode_large.py --frames 5000            # reduced size (a few minutes)
     nice python benchmarks/encode_large.py                     # the real size: 52 500 frames, 10.7 GB on disk
     python benchmarks/encode_large.py --frames 2000 --size 128 --video-size 240x320   # smoke test
+    nice python benchmarks/encode_large.py --frames 10000 --cold --repeat 3           # the pass against a cold read
 """
 
 from __future__ import annotations
@@ -45,7 +48,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -217,14 +219,15 @@ path = "truth.npz"
 
 
 def _child(args: list[str]) -> tuple[float, float, float]:
-    """Run a command; its wall seconds, the peak RSS (GB) of the children so far and the child's CPU seconds."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    """Run a command; its wall seconds, its own peak RSS (GB) and its CPU seconds (user + system)."""
     t0 = time.perf_counter()
-    subprocess.run(args, check=True, env={**os.environ, "NEUROCINE_PROGRESS": "0"})
+    proc = subprocess.Popen(args, env={**os.environ, "NEUROCINE_PROGRESS": "0"})
+    _, status, usage = os.wait4(proc.pid, 0)  # the rusage of this child alone
     seconds = time.perf_counter() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
-    return seconds, max(after.ru_maxrss, before.ru_maxrss) / 2**20, cpu
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, args)
+    return seconds, usage.ru_maxrss / 2**20, usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -238,6 +241,8 @@ def main() -> None:
     ap.add_argument("--in-memory-limit-gb", type=float, default=4.0)
     ap.add_argument("--write-only", action="store_true", help="only write the session (kept in --data)")
     ap.add_argument("--components", type=int, default=0, help="K > 0: time the SVD-space route instead")
+    ap.add_argument("--cold", action="store_true", help="drop the page cache before each case (needs root)")
+    ap.add_argument("--repeat", type=int, default=1, help="plain read + streaming pairs (the peer runs once)")
     a = ap.parse_args()
     vh, vw = (int(v) for v in a.video_size.lower().split("x"))
     if a.write_only:
@@ -256,71 +261,94 @@ def main() -> None:
         "while True:\n b=np.fromfile(fh,dtype=np.uint16,count=n)\n"
         " if b.size==0: break\n s+=float(b[:1].sum())\n"
     )
-    seconds, peak, cpu = _child([sys.executable, "-c", read_code])
-    plain = seconds
-    print(
-        json.dumps(
-            {
-                "case": "plain_read",
-                **base,
-                "seconds": seconds,
-                "cpu_seconds": cpu,
-                "peak_rss_gb": peak,
-                "read_gb_per_s": nbytes / 1e9 / seconds,
-                "loadavg_1min": os.getloadavg()[0],
-            }
-        ),
-        flush=True,
-    )
-
-    results = {}
     prefix = "svd_" if a.components else ""
     cases = [(f"{prefix}streaming", True)]
     if a.frames * a.size * a.size * 8 / 1e9 <= a.in_memory_limit_gb:
         cases.append((f"{prefix}in_memory", False))
-    for case, streaming in cases:
-        cfg = a.data / f"encode_{case}.toml"
-        text = (a.data / "encode.toml").read_text().replace("streaming = true", f"streaming = {str(streaming).lower()}")
-        cfg.write_text(text.replace("streaming = ", f"components = {a.components}\nstreaming = ") if prefix else text)
-        out = a.data / f"out_{case}"
-        shutil.rmtree(out, ignore_errors=True)
-        seconds, peak, cpu = _child(
-            [sys.executable, "-m", "neurocine.cli", "-q", "encode", str(cfg), "--out", str(out)]
+    ratios, results = [], {}
+    for rep in range(a.repeat):
+        if a.cold:
+            _drop_caches()
+        seconds, peak, cpu = _child([sys.executable, "-c", read_code])
+        plain = seconds
+        print(
+            json.dumps(
+                {
+                    "case": "plain_read",
+                    **base,
+                    "repeat": rep,
+                    "cold": a.cold,
+                    "seconds": seconds,
+                    "cpu_seconds": cpu,
+                    "peak_rss_gb": peak,
+                    "read_gb_per_s": nbytes / 1e9 / seconds,
+                    "loadavg_1min": os.getloadavg()[0],
+                }
+            ),
+            flush=True,
         )
-        m = json.loads((out / "summary.json").read_text())["metrics"]
-        with np.load(out / "model.npz") as z:
-            results[case] = z["ev"]
-        line = {
-            "case": case,
-            **base,
-            "seconds": seconds,
-            "cpu_seconds": cpu,
-            "peak_rss_gb": peak,
-            "loadavg_1min": os.getloadavg()[0],
-            "mean_cv_ev": m["mean_cv_ev"],
-            "ceiling_ev": m.get("ceiling_ev"),
-            "min_beta_map_correlation": m.get("min_beta_map_correlation"),
-            "n_targets": m["n_targets"],
-        }
-        line["phase_seconds"] = json.loads((out / "summary.json").read_text()).get("timings")
-        if "movie_pass_seconds" in m:
-            line["movie_pass_seconds"] = m["movie_pass_seconds"]
-            line["read_gb_per_s"] = nbytes / 1e9 / m["movie_pass_seconds"]
-        if prefix:
-            line["components_kept_variance"] = m["components_kept_variance"]
-            passes = json.loads((out / "summary.json").read_text())["data"].get("components") or {}
-            line["components_seconds"], line["components_passes"] = passes.get("seconds"), passes.get("passes")
-        print(json.dumps(line), flush=True)
-        if case == "streaming":
-            results["pass"] = m["movie_pass_seconds"]
-    ratio = {"case": "ratio", **base}
-    if "pass" in results:
-        ratio["pass_vs_plain_read"] = results["pass"] / plain
+        for case, streaming in cases if rep == 0 else cases[:1]:
+            if a.cold:
+                _drop_caches()
+            line = _run_encode(a, case, streaming, base, nbytes, results)
+            print(json.dumps({**line, "repeat": rep, "cold": a.cold}), flush=True)
+        if "pass" in results:  # the SVD-space route has no pixel pass
+            ratios.append(results["pass"] / plain)
+    ratio = {"case": "ratio", **base, "cold": a.cold}
+    if ratios:
+        ratio["pass_vs_plain_read"] = float(np.median(ratios))
+        ratio["pass_vs_plain_read_each"] = ratios
     if f"{prefix}in_memory" in results:
         diff = np.abs(results[f"{prefix}streaming"] - results[f"{prefix}in_memory"])
         ratio["ev_max_abs_diff"] = float(diff.max())
         ratio["ev_mean_abs_diff"] = float(diff.mean())
     print(json.dumps(ratio), flush=True)
+
+
+def _drop_caches() -> None:
+    """Empty the kernel's page cache (needs root), so that the next read comes from the disk."""
+    os.sync()
+    try:
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
+    except OSError as exc:
+        raise SystemExit(f"--cold: cannot drop the page cache ({exc}); run as root or leave --cold out") from None
+
+
+def _run_encode(a, case: str, streaming: bool, base: dict, nbytes: int, results: dict) -> dict:
+    """``neurocine encode`` with ``streaming`` on or off in a child: its JSON line; the EV map into ``results``."""
+    cfg = a.data / f"encode_{case}.toml"
+    text = (a.data / "encode.toml").read_text().replace("streaming = true", f"streaming = {str(streaming).lower()}")
+    cfg.write_text(text.replace("streaming = ", f"components = {a.components}\nstreaming = ") if a.components else text)
+    out = a.data / f"out_{case}"
+    shutil.rmtree(out, ignore_errors=True)
+    seconds, peak, cpu = _child([sys.executable, "-m", "neurocine.cli", "-q", "encode", str(cfg), "--out", str(out)])
+    summary = json.loads((out / "summary.json").read_text())
+    m = summary["metrics"]
+    with np.load(out / "model.npz") as z:
+        results[case] = z["ev"]
+    line = {
+        "case": case,
+        **base,
+        "seconds": seconds,
+        "cpu_seconds": cpu,
+        "peak_rss_gb": peak,
+        "loadavg_1min": os.getloadavg()[0],
+        "mean_cv_ev": m["mean_cv_ev"],
+        "ceiling_ev": m.get("ceiling_ev"),
+        "min_beta_map_correlation": m.get("min_beta_map_correlation"),
+        "n_targets": m["n_targets"],
+        "phase_seconds": summary.get("timings"),
+    }
+    if "movie_pass_seconds" in m:
+        line["movie_pass_seconds"] = m["movie_pass_seconds"]
+        line["read_gb_per_s"] = nbytes / 1e9 / m["movie_pass_seconds"]
+    if a.components:
+        line["components_kept_variance"] = m["components_kept_variance"]
+        passes = summary["data"].get("components") or {}
+        line["components_seconds"], line["components_passes"] = passes.get("seconds"), passes.get("passes")
+    if case == "streaming":
+        results["pass"] = m["movie_pass_seconds"]
+    return line
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -107,6 +108,31 @@ def test_dff_stream_modes_equal_dff(movie):
         rtol=1e-10,
         atol=1e-12,
     )
+
+
+def test_dff_stream_chunk_stays_intact_while_the_next_are_read_ahead(tmp_path, movie):
+    """Chunks may be views of reused buffers that a background thread fills ahead: the one held is intact."""
+    _, F = movie
+    T = F.shape[0]
+    path = tmp_path / "wf.dat"
+    F.tofile(path)
+    pixels = np.arange(0, 256, 3)
+    sliding = preprocess_widefield(F, 20, mode="sliding", dtype=np.float64).reshape(T, -1)
+    cases = [("session", None, F.reshape(T, -1).astype(np.float64)), ("sliding", pixels, sliding[:, pixels])]
+    with open_stack(path, shape=F.shape, dtype="uint16") as stack:
+        for mode, picks, want in cases:
+            n = 0
+            for s, v in DffStream(stack, 20, mode=mode, pixels=picks, chunk_size=16):
+                time.sleep(0.02)  # the reader thread fills the next chunks meanwhile
+                np.testing.assert_allclose(v, want[s : s + v.shape[0]], rtol=0, atol=1e-13, err_msg=mode)
+                n += v.shape[0]
+            assert n == T
+        # a file cut short after it was opened: the pass fails at the missing frames, naming the file
+        with open(path, "r+b") as fh:
+            fh.truncate(F[:150].nbytes)
+        with raises_naming(path, match=r"ended after .*expected"):
+            for _ in DffStream(stack, 20, mode="session", chunk_size=64):
+                pass
 
 
 def test_flat_binary_stack_and_its_size_check(tmp_path, movie):

@@ -611,3 +611,21 @@ def test_wfield_round_trip_and_reconstruct(tmp_path):
         read_wfield_svd(tmp_path / "nope")
     with raises_naming("frames", r"expected indices into T=30"):
         reconstruct_frames(U, SVT, 99)
+
+
+def test_read_into_fills_a_reused_buffer_with_the_frames_slicing_gives(tmp_path):
+    """Flat binary files read straight into the buffer; other backends copy; a wrong buffer is refused."""
+    movie = np.random.default_rng(0).integers(0, 4000, (12, 5, 7)).astype(np.uint16)
+    path = tmp_path / "wf.dat"
+    movie.tofile(path)
+    buf = np.zeros((4, 5, 7), dtype=np.uint16)
+    with open_stack(path, shape=movie.shape, dtype="uint16") as stack:
+        for start in (0, 3, 8):
+            assert stack.read_into(start, buf) is buf
+            np.testing.assert_array_equal(buf, movie[start : start + 4])
+        with raises_naming(path, match=r"frames 10:14 .*expected frames within 0:12"):
+            stack.read_into(10, buf)
+        with raises_naming(path, match="float64"):
+            stack.read_into(0, np.zeros((4, 5, 7)))
+    mem = ImageStack(movie, "mem")
+    np.testing.assert_array_equal(mem.read_into(5, buf), movie[5:9])

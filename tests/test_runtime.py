@@ -6,12 +6,13 @@ import json
 import random
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
 
 from neurocine.errors import InputError
-from neurocine.runtime import progress, progress_enabled, resolve_device, seed_everything, set_quiet
+from neurocine.runtime import prefetched, progress, progress_enabled, resolve_device, seed_everything, set_quiet
 
 torch = pytest.importorskip("torch")
 
@@ -261,3 +262,34 @@ def test_cli_threads_zero_is_one_line_and_exit_2(tmp_path):
     assert out.returncode == 2
     assert out.stderr.strip().count("\n") == 0 and "--threads" in out.stderr
     assert not (tmp_path / "sim.npz").exists()
+
+
+def test_prefetched_reads_ahead_in_order_and_hands_on_errors_and_stops():
+    produced, ready, closed = [], threading.Event(), threading.Event()
+
+    def items():
+        try:
+            for i in range(6):
+                if i == 4:
+                    raise InputError("item 4: broken; expected a whole item")
+                produced.append(i)
+                if i == 1:
+                    ready.set()
+                yield i * 10
+        finally:
+            closed.set()
+
+    got = []
+    with pytest.raises(InputError, match="item 4"):
+        for item in prefetched(items(), depth=1):
+            got.append(item)
+            if item == 0:  # item 1 is produced while the caller still holds item 0: the producer runs ahead
+                assert ready.wait(5.0)
+                assert len(produced) <= 3  # item 0, the queued one, and at most the one being made
+    assert got == [0, 10, 20, 30]
+    # a caller that stops early closes the producer and leaves no thread behind
+    closed.clear()
+    for _ in prefetched(items(), depth=2):
+        break
+    assert closed.is_set()
+    assert not [t for t in threading.enumerate() if t.name == "neurocine-prefetch"]

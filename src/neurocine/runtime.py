@@ -6,11 +6,12 @@ Nothing here imports torch at module import time.
 from __future__ import annotations
 
 import os
+import queue
 import random
 import signal
 import sys
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
@@ -176,6 +177,74 @@ def progress(
     if not progress_enabled():
         return iter(iterable)
     return iter(_bar(total, desc, unit, iterable))
+
+
+def prefetched(items: Generator[T, None, None], depth: int) -> Iterator[T]:
+    """Run the generator ``items`` in a background thread that stays at most ``depth`` items ahead.
+
+    Reading or decoding the next item then overlaps the caller's work on the
+    current one wherever the producer releases the GIL (file reads, numpy's
+    conversions and reductions, BLAS, PyAV). An exception of the producer is
+    raised here, at the item where it happened; when the caller stops early,
+    the producer is closed and its thread joined before this generator ends.
+
+    Parameters
+    ----------
+    items : generator
+        The producer; its items must not be changed by it once yielded.
+    depth : int
+        Items queued ahead of the caller (memory: ``depth + 2`` items at most,
+        counting the one being produced and the one the caller holds).
+
+    Yields
+    ------
+    object
+        The producer's items, in order.
+
+    Examples
+    --------
+    >>> list(prefetched((i * i for i in range(4)), depth=2))
+    [0, 1, 4, 9]
+    """
+    done = object()
+    queued: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                queued.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    break
+        except BaseException as exc:  # handed to the consumer
+            put(exc)
+            return
+        finally:
+            if stop.is_set():
+                items.close()
+        put(done)
+
+    worker = threading.Thread(target=produce, name="neurocine-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = queued.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()
 
 
 class _NoBar:

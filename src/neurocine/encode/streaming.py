@@ -9,7 +9,8 @@ cross-validated EV map, the penalty choice, the refit (beta maps), the test
 block EV and the unique and single-group EV of every feature group then
 follow from those statistics (:mod:`neurocine.models.block_ridge`), with no
 second pass. Memory: the statistics, ``n_blocks x 2p x n_pixels`` float64
-numbers, plus a chunk of frames; never the movie.
+numbers, plus about three chunks of frames (one summed, one read ahead
+in a background thread, one being read); never the movie.
 
 The brain mask: a mask file restricts the pixels before the pass; ``"otsu"``
 is computed from the session's mean frame at the end of the pass (every
@@ -140,6 +141,8 @@ def stream_encode(
     """
     import time
 
+    from threadpoolctl import threadpool_limits
+
     t_len = int(stack.shape[0])
     if X.shape[0] != t_len:
         raise InputError(f"X: has {X.shape[0]} rows but the movie has {t_len} frames; expected one row per frame")
@@ -161,8 +164,11 @@ def stream_encode(
     stats = BlockStatistics(np.hstack([X, shifted]), bounds, stream.pixels.size)
     t0 = time.perf_counter()
     n_chunks = -(-t_len // chunk_size)
-    for start, values in progress(stream, total=n_chunks, desc="movie", unit="chunk"):
-        stats.update(start, values)
+    # one BLAS thread: the stream reads and prepares the next chunk in a second thread meanwhile, and
+    # the statistics' small products only lose to threads competing for the cores
+    with threadpool_limits(limits=1, user_api="blas"):
+        for start, values in progress(stream, total=n_chunks, desc="movie", unit="chunk"):
+            stats.update(start, values)
     seconds = time.perf_counter() - t0
     stats.check_complete()
 
@@ -263,7 +269,7 @@ def streamed_series(
     """
     idx = np.asarray(targets, dtype=np.int64)
     stream = _stream(stack, dff, window, bin, blur, result.pixels[idx], 256, stop=stop)
-    values = np.concatenate([v.copy() for _, v in stream])
+    values = np.concatenate([v.astype(np.float64) for _, v in stream])
     if result.baseline is not None:
         values = values / result.baseline[idx] - 1.0
     return values

@@ -24,6 +24,7 @@ import numpy as np
 
 from neurocine.arrays import block_mean
 from neurocine.errors import InputError
+from neurocine.runtime import prefetched
 from neurocine.validation import check_float_dtype, check_int, plural
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
 ]
 
 _DEFAULT_CHUNK = 256
+_PREFETCH = 1  # chunks DffStream reads ahead of the caller
 
 
 # ---------------------------------------------------------------------------
@@ -267,7 +269,9 @@ def _baseline_blocks(load: Any, t_len: int, window: int, mode: str, chunk: int, 
             t = np.arange(s, e)
             lo = np.maximum(0, t - before) - a
             hi = np.minimum(t_len, t + after + 1) - a
-            f0 = (csum[hi] - csum[lo]) / (hi - lo)[:, None]
+            f0 = csum[hi]
+            f0 -= csum[lo]
+            f0 /= (hi - lo)[:, None]
             yield s, block[s - a : e - a], f0
     else:
         step = window * max(1, chunk // window)
@@ -285,6 +289,21 @@ def _baseline_blocks(load: Any, t_len: int, window: int, mode: str, chunk: int, 
 # ---------------------------------------------------------------------------
 # spatial transforms
 # ---------------------------------------------------------------------------
+class _Buffers:
+    """``n`` reused arrays (float64 by default) handed out in turn, each grown when a larger shape is asked for."""
+
+    def __init__(self, n: int, dtype: Any = np.float64) -> None:
+        self._arrays = [np.empty(0, dtype=dtype) for _ in range(n)]
+        self._i = 0
+
+    def next(self, shape: tuple[int, ...]) -> np.ndarray:
+        i, self._i = self._i, (self._i + 1) % len(self._arrays)
+        size = int(np.prod(shape))
+        if self._arrays[i].size < size:
+            self._arrays[i] = np.empty(size, dtype=self._arrays[i].dtype)
+        return self._arrays[i][:size].reshape(shape)
+
+
 def _binned(block: np.ndarray, k: int) -> np.ndarray:
     return block_mean(block, k)
 
@@ -586,9 +605,14 @@ class DffStream:
     """Bin, blur and dF/F a widefield movie chunk by chunk, for one pass over a movie larger than memory.
 
     Iterating yields ``(start, values)``: frames ``start .. start + n`` of the
-    chosen pixels as an (n, n_pixels) float64 array; only about
-    ``chunk_size + window`` frames are in memory at a time, whatever T is.
-    ``values`` may be a view of a buffer that the next chunk overwrites: copy it to keep it.
+    chosen pixels as an (n, n_pixels) float64 array; in modes ``"session"``
+    and ``"none"`` without binning or blur, the frames as read, in the
+    stack's own dtype (e.g. uint16: no conversion pass; cast them where
+    floats are needed). A background thread reads and prepares the next
+    chunk (binning, blur, baseline, dF/F) while the caller works on this
+    one, so about three chunks of ``chunk_size + window`` frames are in
+    memory at a time, whatever T is. ``values`` may be a view of a buffer
+    that a later chunk overwrites: copy it to keep it.
     The baseline ``mode``:
 
     * ``"sliding"`` / ``"block"``: dF/F of :func:`dff` (a window of frames
@@ -681,36 +705,63 @@ class DffStream:
             return _blurred(block, sy, sx, "reflect", 4.0)
 
         whole = self.pixels.size == n_all
-        self._buffer = np.empty((0, h, w))
+        # F itself, as read (no float64 copy of the chunk): nothing to bin, blur or divide
+        as_read = mode in ("session", "none") and k == 1 and sy == sx == 0
+        # reused float64 buffers, no fresh pages per chunk; those a yielded chunk may be a view of
+        # rotate over every chunk in flight (the one yielded, those queued, the one being read)
+        in_flight = _PREFETCH + 2
+        frames = _Buffers(in_flight if whole and k == 1 and sy == sx == 0 else 1)
+        picked = _Buffers(in_flight)
+        read_into = getattr(stack, "read_into", None)  # ImageStack: into a reused buffer
+        raws = _Buffers(in_flight if as_read else 1, getattr(stack, "dtype", np.float64))
 
         def load(a: int, b: int) -> np.ndarray:
-            raw = np.asarray(stack[a:b])
+            if read_into is not None:
+                raw = read_into(a, raws.next((b - a, h, w)))
+            else:
+                raw = np.asarray(stack[a:b])
             if raw.shape != (b - a, h, w):
                 raise InputError(f"stack[{a}:{b}]: returned shape {raw.shape}; expected {(b - a, h, w)}")
-            if self._buffer.shape[0] < b - a:
-                self._buffer = np.empty((b - a, h, w))
-            block = self._buffer[: b - a]
-            np.copyto(block, raw)  # into one reused float64 buffer: no fresh pages per chunk
+            if as_read:
+                raw = raw.reshape(b - a, n_all)
+                return raw if whole else raw[:, self.pixels]
+            block = frames.next((b - a, h, w))
+            np.copyto(block, raw)
             block = transform(block).reshape(b - a, n_all)
-            return block if whole else block[:, self.pixels]
+            if whole:
+                return block
+            return np.take(block, self.pixels, axis=1, out=picked.next((b - a, self.pixels.size)), mode="clip")
 
         self._load = load
 
-    def __iter__(self) -> Any:
-        self.mean[:] = 0.0
-        self.bad_baseline[:] = False
+    def _chunks(self) -> Any:
+        """``(start, values, Σ F over the chunk, pixels with a non-positive baseline or None)`` per chunk."""
         if self.mode in ("sliding", "block"):
             blocks = _baseline_blocks(self._load, self.n_frames, self.window, self.mode, self.chunk, self.stop)
         else:
             blocks = ((s, self._load(s, min(self.stop, s + self.chunk)), None) for s in range(0, self.stop, self.chunk))
         for s, f, f0 in blocks:
-            self.mean += f.sum(0) / self.stop
+            total = f.sum(0, dtype=np.float64)
             if f0 is None:
-                yield s, f
+                yield s, f, total, None
                 continue
             bad = ~(f0 > 0)
+            flagged = None
             if bad.any():
-                self.bad_baseline |= bad.any(0)
+                flagged = bad.any(0)
                 f0 = np.where(bad, 1.0, f0)
                 f = np.where(bad, 1.0, f)
-            yield s, (f - f0) / f0
+            np.subtract(f, f0, out=f)  # (F - F0) / F0 in place: f is this chunk's own rows
+            np.divide(f, f0, out=f)
+            yield s, f, total, flagged
+
+    def __iter__(self) -> Any:
+        self.mean[:] = 0.0
+        self.bad_baseline[:] = False
+        # reading, binning, blurring and the baseline of the next chunk run in a background thread
+        # while the caller works on this one (file reads and numpy release the GIL)
+        for s, values, total, flagged in prefetched(self._chunks(), _PREFETCH):
+            self.mean += total / self.stop
+            if flagged is not None:
+                self.bad_baseline |= flagged
+            yield s, values

@@ -248,6 +248,46 @@ class ImageStack:
     def _empty(self) -> np.ndarray:
         return np.empty((0,) + self.shape[1:], dtype=self.dtype)
 
+    def read_into(self, start: int, out: np.ndarray) -> np.ndarray:
+        """Read frames ``start : start + len(out)`` into ``out``, a reused array, and return it.
+
+        Flat binary files are read straight into ``out``: a pass over the movie that reuses its
+        buffers then makes the kernel map no fresh memory per chunk. Other backends read as
+        slicing does and copy.
+
+        Parameters
+        ----------
+        start : int
+            First frame.
+        out : ndarray, shape (n, H, W), dtype :attr:`dtype`, C-contiguous
+
+        Returns
+        -------
+        ndarray
+            ``out``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> s = ImageStack(np.arange(24).reshape(4, 2, 3), "mem")
+        >>> s.read_into(1, np.empty((2, 2, 3), dtype=s.dtype))[:, 0, 0].tolist()
+        [6, 12]
+        """
+        stop = start + out.shape[0]
+        if out.shape[1:] != self.shape[1:] or out.dtype != self.dtype or not 0 <= start <= stop <= len(self):
+            raise InputError(
+                f"{self.source}: frames {start}:{stop} into an array {out.shape} {out.dtype}; expected frames "
+                f"within 0:{len(self)} into (n, {self.shape[1]}, {self.shape[2]}) {self.dtype}"
+            )
+        direct = getattr(self._data, "read_into", None)
+        if direct is None or self._scaled or not out.flags.c_contiguous:
+            np.copyto(out, self._read(slice(start, stop)))
+            return out
+        direct(start, out)
+        if out.dtype.kind in "fc" and not np.isfinite(out).all():
+            self._raise_not_finite(out, slice(start, stop))
+        return out
+
     def __getitem__(self, key: Any) -> np.ndarray:
         """Read frames: ``stack[t]`` ``(H, W)``, ``stack[a:b]`` ``(n, H, W)``, integer or
         boolean arrays on the time axis, and any numpy index on the spatial axes."""
@@ -683,6 +723,23 @@ class RawFrames:
         if out.size != n:
             raise InputError(f"{self._fh.name}: ended after {out.size} values; expected {n} (was it truncated?)")
         return out.reshape((stop - start,) + self.shape[1:])
+
+    def read_into(self, start: int, out: np.ndarray) -> np.ndarray:
+        """Frames ``start : start + len(out)`` read straight into ``out`` (C-contiguous, of :attr:`dtype`)."""
+        self._fh.seek(start * self._frame * self.dtype.itemsize)
+        view = out.data.cast("B")
+        got = 0
+        while got < view.nbytes:
+            n = self._fh.readinto(view[got:])
+            if not n:
+                break
+            got += n
+        if got != view.nbytes:
+            raise InputError(
+                f"{self._fh.name}: ended after {got // self.dtype.itemsize} values; expected {out.size} "
+                "(was it truncated?)"
+            )
+        return out
 
     def __getitem__(self, key: Any) -> np.ndarray:
         if isinstance(key, (int, np.integer)):

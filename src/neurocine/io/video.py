@@ -51,8 +51,6 @@ Truncated or corrupt files
 from __future__ import annotations
 
 import os
-import queue
-import threading
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -64,6 +62,7 @@ import numpy as np
 from neurocine.arrays import block_mean
 from neurocine.errors import InputError
 from neurocine.io._atomic import atomic_path
+from neurocine.runtime import prefetched
 from neurocine.validation import check_int
 
 __all__ = [
@@ -122,49 +121,6 @@ class VideoChunk:
     @property
     def stop(self) -> int:
         return self.start + len(self.frames)
-
-
-def _prefetched(chunks: Generator[VideoChunk, None, None], depth: int) -> Iterator[VideoChunk]:
-    """Run the ``chunks`` generator in a daemon thread, at most ``depth`` items ahead; errors re-raise here."""
-    done = object()
-    items: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(item) -> bool:
-        while not stop.is_set():
-            try:
-                items.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for chunk in chunks:
-                if not put(chunk):
-                    break
-        except BaseException as exc:  # handed to the consumer
-            put(exc)
-            return
-        finally:
-            if stop.is_set():
-                chunks.close()
-        put(done)
-
-    worker = threading.Thread(target=produce, name="neurocine-decode", daemon=True)
-    worker.start()
-    try:
-        while True:
-            item = items.get()
-            if item is done:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        worker.join(timeout=5)
 
 
 def mp4_index_lost(path: str | Path) -> tuple[int, int] | None:
@@ -586,13 +542,13 @@ class VideoReader:
             stop = check_int("stop", stop, minimum=start)
         if self._kind == "array":
             if self.prefetch and self.codec == "images":  # decoding image files: in the background, like videos
-                yield from _prefetched(self._iter_array(start, stop), self.prefetch)
+                yield from prefetched(self._iter_array(start, stop), self.prefetch)
             else:
                 yield from self._iter_array(start, stop)
         elif self.prefetch == 0:
             yield from self._iter_video(start, stop)
         else:
-            yield from _prefetched(self._iter_video(start, stop), self.prefetch)
+            yield from prefetched(self._iter_video(start, stop), self.prefetch)
 
     def _iter_array(self, start: int, stop: int | None) -> Generator[VideoChunk, None, None]:
         stop = self.n_frames if stop is None else min(stop, self.n_frames)
