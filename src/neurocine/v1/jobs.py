@@ -1156,8 +1156,10 @@ def run_suite(
                     "how gracefully the reconstruction degrades with fewer neurons.",
                 )
         mean = np.nanmean(table)
+        twins = res.metrics.get("mean_video_correlation_inverted")
         res.headline(
-            f"Mean video correlation {mean:.3f} over the {kind} suite ({table.size} reconstructions; 1 is perfect).",
+            f"Mean video correlation {mean:.3f} over the {kind} suite ({table.size} reconstructions; 1 is perfect)"
+            + ("." if twins is None else f"; {twins:.3f} over their phase-inverted twins."),
             ran=f"Movies of the {kind} suite reconstructed from the activity the models predict for them.",
             figure=f"{kind}.png" if figures else "",
         )
