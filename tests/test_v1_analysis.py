@@ -24,6 +24,7 @@ from neurocine.v1.analysis import (
     activity_agreement,
     duplicate_clips,
     ensemble_curve,
+    ensembling_gain,
     ethogram,
     mask_sweep,
     mean_curve,
@@ -61,6 +62,50 @@ def test_ensemble_curve_leaves_out_members_that_did_not_move():
     assert ensemble_curve(np.stack([grey, grey]), truth)["by_k"] == []
     assert mean_curve([[0.2, 0.4, 0.5], [0.4, 0.6]]) == pytest.approx([0.3, 0.5, 0.5])
     assert mean_curve([]) == []
+
+
+def test_ensembling_gain_is_the_ensemble_minus_the_members_mean():
+    from neurocine.v1.reconstruction import smooth_video
+
+    rng = np.random.default_rng(4)
+    truth = rng.uniform(0, 255, (45, 6, 8))
+    members = truth + rng.normal(0, 250, (3, *truth.shape))
+    mask = np.zeros((6, 8), bool)
+    mask[1:5, 2:7] = True
+    for sigma in (0.0, 0.5):
+        out = ensembling_gain(members, truth, mask, smooth_sigma=sigma)
+        singles = [video_correlation(truth, smooth_video(m, sigma), mask) for m in members]
+        ensemble = video_correlation(truth, smooth_video(members.mean(axis=0), sigma), mask)
+        assert out["mean_single"] == pytest.approx(np.mean(singles))
+        assert out["ensemble"] == pytest.approx(ensemble)
+        assert out["gain"] == pytest.approx(ensemble - np.mean(singles))
+        assert out["gain"] > 0.1  # three members with independent noise: averaging helps a lot
+    # a member left at grey does not count; one moving member has no ensemble to gain from
+    grey = np.full(truth.shape, 127.5)
+    out = ensembling_gain(np.stack([members[0], grey, members[1]]), truth, smooth_sigma=0)
+    want = video_correlation(truth, members[:2].mean(axis=0)) - np.mean(
+        [video_correlation(truth, m) for m in members[:2]]
+    )
+    assert out["not_moved"] == [1] and out["gain"] == pytest.approx(want)
+    assert ensembling_gain(np.stack([members[0], grey]), truth)["gain"] is None
+
+
+def test_phase_inversion_is_exact():
+    from neurocine.stimuli import gaussian_noise, phase_inverted
+
+    noise = gaussian_noise(40, 2.0, 1.0, 3, shape=(12, 16))
+    inverse = phase_inverted(noise)
+    assert inverse.dtype == np.float32 and inverse.shape == noise.shape
+    np.testing.assert_array_equal(inverse, 255.0 - noise)  # 2 * 127.5 - x, no pixel clipped
+    np.testing.assert_allclose(phase_inverted(inverse), noise, atol=1e-4)
+    assert video_correlation(noise, inverse) == pytest.approx(-1.0, abs=1e-6)
+    np.testing.assert_allclose(inverse - 127.5, -(noise - 127.5), atol=1e-4)  # contrast flips around grey
+    # around another grey the pixels beyond the range are clipped
+    np.testing.assert_array_equal(phase_inverted(noise, grey=100), np.clip(200.0 - noise, 0, 255))
+    with raises_naming("grey"):
+        phase_inverted(noise, grey=300)
+    with raises_naming("video"):
+        phase_inverted(noise[0])
 
 
 def test_duplicates_are_the_most_correlated_first_frames():

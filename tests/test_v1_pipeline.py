@@ -209,9 +209,40 @@ def test_suites_with_the_true_population(mouse, tmp_path, kind, extra):
     elif kind == "noise":
         table = np.asarray(m["video_correlation"])
         assert table.shape == (2, 2) and table[1, 1] > table[0, 0]  # smooth noise is easier than fine noise
+        # the phase-inverted twins: the true population's reconstruction follows the phase, so the
+        # inverted movie is recovered as well as the original and correlates negatively with the original
+        inverted = np.asarray(m["video_correlation_inverted"])
+        against_original = np.asarray(m["video_correlation_with_twin"]["inverted"])
+        assert inverted[1, 1] > 0.3 and against_original[1, 1] < -0.3
+        np.testing.assert_allclose(against_original, -inverted, atol=1e-5)  # the inversion is exact
+        assert np.asarray(m["reconstruction_pair_correlation"])[1, 1] < -0.3
+        assert m["ensembling_gain"] == [[None, None], [None, None]]  # one model: no ensemble
+        assert (out / "noise_suite.png").is_file()
     else:
         assert np.asarray(m["video_correlation"]).shape == (1, 1) and m["mean_video_correlation"] > 0.3
     assert (out / f"{kind}.png").is_file()
+
+
+def test_noise_suite_ensembling_gain_per_stimulus(mouse, trained, tmp_path):
+    """With two models every movie (and its inverted twin) reports ensemble minus the members' mean."""
+    data, _ = mouse
+    models, _ = trained
+    out = tmp_path / "noise"
+    argv = ("v1", "suite", "noise", data, "--models", models, "--out", out, "--lengths", "8", "--frames", "40")
+    assert cli(*argv, "--method", "adam", "--iterations", "5") == 0
+    m = _summary(out)["metrics"]
+    gains = {}
+    with np.load(out / "noise.npz") as f:
+        for phase in ("", "_inverted"):
+            single = f[f"single_model_video_correlation{phase}"]  # (1, 1, 2): both members moved
+            assert single.shape == (1, 1, 2) and np.isfinite(single).all()
+            # the ensemble's own score (reconstruct's smoothed average) minus the members' mean
+            want = f[f"video_correlation{phase}"] - single.mean(axis=-1)
+            np.testing.assert_allclose(f[f"ensembling_gain{phase}"], want, atol=1e-5)
+            gains[phase] = float(want[0, 0])
+    assert m["ensembling_gain"][0][0] == pytest.approx(gains[""], abs=1e-5)
+    assert m["ensembling_gain_inverted"][0][0] == pytest.approx(gains["_inverted"], abs=1e-5)
+    assert m["mean_ensembling_gain"] is not None
 
 
 def test_bad_input_names_the_argument(mouse, tmp_path, capsys):

@@ -894,6 +894,9 @@ def v1_suite(
     lengths: str | None = typer.Option(None, "--lengths", help="noise: length constants (default 0,1,2,4,8,16,32)."),
     sf: str | None = typer.Option(None, "--sf", help="gratings: spatial frequencies, cycles/pixel."),
     tf: str | None = typer.Option(None, "--tf", help="gratings: temporal frequencies, Hz."),
+    phase_inverted: bool = typer.Option(
+        True, "--phase-inverted/--no-phase-inverted", help="noise: also reconstruct each movie's phase-inverted twin."
+    ),
     fractions: str | None = typer.Option(
         None, "--fractions", help="ablation: fractions dropped (default 0,0.5,0.75,0.875)."
     ),
@@ -918,6 +921,7 @@ def v1_suite(
         out,
         spatial_frequencies=spatial_frequencies,
         temporal_frequencies=temporal_frequencies,
+        phase_inverted=phase_inverted,
         n_frames=frames,
         n_trials=n_trials,
         method=method,
@@ -932,6 +936,9 @@ def v1_suite(
     value = s["metrics"]["mean_video_correlation"]
     shown = ", ".join(f"{v:.3f}" for v in value) if isinstance(value, list) else f"{value:.3f}"
     typer.echo(f"{kind}: mean video correlation {shown}")
+    inverted = s["metrics"].get("mean_video_correlation_inverted")
+    if inverted is not None:
+        typer.echo(f"{kind}: phase-inverted twins {inverted:.3f}")
     typer.echo(f"wrote {out}")
 
 

@@ -33,7 +33,8 @@ command                           call
 ``v1 train DATA``                 ``v1_train(data, out, core_channels=, n_blocks=, ...)``
 ``v1 reconstruct DATA``           ``v1_reconstruct(data, models, out, trials=[...], ...)``
 ``v1 suite KIND DATA``            ``v1_suite(kind, data, models, out, noise_lengths=,
-                                  spatial_frequencies=, temporal_frequencies=, n_frames=, ...)``
+                                  phase_inverted=True, spatial_frequencies=,
+                                  temporal_frequencies=, n_frames=, ...)``
 ``fmri simulate``                 ``fmri_simulate(out, n_voxels=2000, easy=False, ...)``; ``--small`` is
                                   ``**neurocine.fmri.simulate.SMALL_SIMULATION``
 ``fmri encode DATA``              ``fmri_encode(data, out, features="efficientnet", ...)``

@@ -82,6 +82,7 @@ __all__ = [
     "movie_clip",
     "natural_clip_library",
     "natural_sources",
+    "phase_inverted",
     "photo_clip",
     "split_sources",
 ]
@@ -528,6 +529,41 @@ def gaussian_noise(
     out = np.tensordot(gt, spatial, axes=(1, 0)).astype(np.float64)
     out = (out - out.mean()) / max(out.std(), 1e-12)
     return np.clip(mean + std * out, 0, 255).astype(np.float32)
+
+
+def phase_inverted(video: Any, grey: float = 127.5) -> np.ndarray:
+    """The same movie with its contrast sign flipped around ``grey``: ``2 * grey - video``, float32.
+
+    Every pixel's deviation from grey changes sign (bright becomes dark), so the spatial and temporal
+    structure is kept and only the phase flips (the paper's phase-inverted Gaussian noise, Fig. 4).
+    With the default grey of 127.5 a 0-255 movie maps onto 0-255 exactly (``255 - video``), the map is
+    its own inverse (to float32 rounding), and the Pearson correlation of a movie with its inverse is -1.
+
+    Parameters
+    ----------
+    video : array_like (T, H, W)
+        Pixel values, 0-255.
+    grey : float, default 127.5
+        The level contrast is inverted around (the middle of the 0-255 range).
+
+    Returns
+    -------
+    ndarray (T, H, W) float32
+        ``2 * grey - video``, clipped to 0-255 (no clipping at the default grey).
+
+    Examples
+    --------
+    >>> noise = gaussian_noise(40, 2, 2, 0, shape=(6, 8))
+    >>> inverse = phase_inverted(noise)
+    >>> bool(np.array_equal(inverse, 255 - noise)), bool(np.allclose(phase_inverted(inverse), noise, atol=1e-4))
+    (True, True)
+    """
+    v = np.asarray(video, dtype=np.float32)
+    if v.ndim != 3 or not np.isfinite(v).all():
+        raise InputError(f"video: got shape {v.shape}; expected a finite (T, H, W) movie in 0-255")
+    if not 0 <= grey <= 255:
+        raise InputError(f"grey: got {grey!r}; expected a pixel level in [0, 255]")
+    return np.clip(np.float32(2 * grey) - v, 0, 255).astype(np.float32)
 
 
 def _gaussian_matrix(n: int, sigma: float) -> np.ndarray:

@@ -7,6 +7,8 @@ correlation; these are the computations, on numpy arrays, that ``neurocine v1 tr
 - :func:`ensemble_curve`: video correlation of the average of the first ``k`` models' movies, ``k = 1..n``.
   A member whose movie never left its grey start (a held-out check stopped it at iteration 0) is
   constant, has no correlation, and is reported and left out, so the curve stays numeric.
+- :func:`ensembling_gain`: per stimulus, the ensemble's video correlation minus the mean of its
+  members' (the paper's Fig. 4, for each Gaussian-noise movie).
 - :func:`duplicate_clips`: test clips whose first frame correlates most with a training clip's first
   frame above a threshold (the paper's Fig. 6-S1), to exclude before scoring.
 - :func:`activity_agreement`: the activity the models predict for the reconstruction against the
@@ -35,13 +37,16 @@ __all__ = [
     "duplicate_clips",
     "ensemble_curve",
     "ethogram",
+    "ensembling_gain",
     "mask_sweep",
     "mean_curve",
     "quality_correlates",
 ]
 
 
-def ensemble_curve(model_videos: Any, truth: Any, evaluation_mask: Any = None, smooth_sigma: float = 0.5) -> dict:
+def ensemble_curve(
+    model_videos: Any, truth: Any, evaluation_mask: Any = None, smooth_sigma: float = 0.5, skip: int = 30
+) -> dict:
     """Video correlation of the average of the first ``k`` moving members' movies, ``k = 1..n_moved``.
 
     Parameters
@@ -52,6 +57,9 @@ def ensemble_curve(model_videos: Any, truth: Any, evaluation_mask: Any = None, s
     evaluation_mask : bool array (H, W), optional
     smooth_sigma : float, default 0.5
         Gaussian smoothing applied to every average, as to the final reconstruction.
+    skip : int, default 30
+        Leading frames not scored (:func:`~neurocine.metrics.video_correlation`; a reconstruction's
+        ``params["correlation_skip"]``).
 
     Returns
     -------
@@ -79,14 +87,61 @@ def ensemble_curve(model_videos: Any, truth: Any, evaluation_mask: Any = None, s
     moved = [i for i in range(len(vids)) if np.ptp(vids[i]) > 0]
     single: list[float | None] = [None] * len(vids)
     for i in moved:
-        single[i] = video_correlation(truth, smooth_video(vids[i], smooth_sigma), evaluation_mask)
+        single[i] = video_correlation(truth, smooth_video(vids[i], smooth_sigma), evaluation_mask, skip)
     by_k: list[float] = []
     if moved:
         by_k.append(float(np.nanmean([single[i] for i in moved])))
         for k in range(2, len(moved) + 1):
             mean = vids[moved[:k]].mean(axis=0)
-            by_k.append(video_correlation(truth, smooth_video(mean, smooth_sigma), evaluation_mask))
+            by_k.append(video_correlation(truth, smooth_video(mean, smooth_sigma), evaluation_mask, skip))
     return {"single": single, "by_k": by_k, "not_moved": [i for i in range(len(vids)) if i not in moved]}
+
+
+def ensembling_gain(
+    model_videos: Any, truth: Any, evaluation_mask: Any = None, smooth_sigma: float = 0.5, skip: int = 30
+) -> dict:
+    """What ensembling adds for one stimulus: the ensemble's video correlation minus its members' mean.
+
+    The end points of :func:`ensemble_curve`: ``ensemble`` is the correlation of the average of the
+    moving members' movies (smoothed like the final reconstruction), ``mean_single`` the mean of
+    each moving member's own correlation, and ``gain = ensemble - mean_single``.
+
+    Parameters
+    ----------
+    model_videos : array_like, shape (n_models, T, H, W)
+        Each member's unsmoothed movie for this stimulus
+        (:attr:`~neurocine.v1.reconstruction.ReconstructionResult.model_videos`).
+    truth : array_like, shape (T, H, W)
+    evaluation_mask : bool array (H, W), optional
+    smooth_sigma : float, default 0.5
+    skip : int, default 30
+        As for :func:`ensemble_curve`.
+
+    Returns
+    -------
+    dict
+        ``gain``, ``ensemble``, ``mean_single`` (floats; ``gain`` and ``ensemble`` are None with fewer
+        than two moving members), ``single`` and ``not_moved`` as in :func:`ensemble_curve`.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> truth = rng.uniform(0, 255, (40, 6, 8))
+    >>> members = truth + rng.normal(0, 150, (3, *truth.shape))
+    >>> out = ensembling_gain(members, truth, smooth_sigma=0)
+    >>> out["gain"] > 0.1
+    True
+    """
+    curve = ensemble_curve(model_videos, truth, evaluation_mask, smooth_sigma, skip)
+    by_k = curve["by_k"]
+    ensemble = by_k[-1] if len(by_k) > 1 else None
+    return {
+        "gain": None if ensemble is None else ensemble - by_k[0],
+        "ensemble": ensemble,
+        "mean_single": by_k[0] if by_k else None,
+        "single": curve["single"],
+        "not_moved": curve["not_moved"],
+    }
 
 
 def mean_curve(curves: Sequence[Sequence[float]]) -> list[float]:

@@ -792,8 +792,12 @@ def run_reconstruct(
                 "seconds": result.timings.get("total_s"),
             }
             if result.model_videos is not None and len(result.model_videos) > 1:
-                curve = ensemble_curve(
-                    result.model_videos, trial.video, evaluation, float(result.params.get("smooth_sigma", 0.5))
+                curve = ensemble_curve(  # scored as reconstruct scored result.video_correlation
+                    result.model_videos,
+                    trial.video,
+                    evaluation,
+                    float(result.params.get("smooth_sigma", 0.5)),
+                    int(result.params["correlation_skip"]),
                 )
                 row["video_correlation_single_models"] = curve["single"]
                 if curve["not_moved"]:
@@ -1061,6 +1065,7 @@ def run_suite(
     spatial_frequencies: Sequence[float] | None = None,
     temporal_frequencies: Sequence[float] | None = None,
     directions: Sequence[str] | None = None,
+    phase_inverted: bool = True,
     fractions: Sequence[float] = DEFAULT_ABLATION,
     n_frames: int = 60,
     n_trials: int | None = None,
@@ -1079,7 +1084,11 @@ def run_suite(
     ``noise``: Gaussian-noise movies over spatial x temporal length constants,
     reconstructed from the models' *predicted* activity (as in the paper's
     Fig. 4); table of video correlations (plus frame entropy and motion
-    energy of truth and reconstruction). ``gratings``: drifting gratings over
+    energy of truth and reconstruction). With ``phase_inverted`` each noise movie's
+    phase-inverted twin (:func:`neurocine.stimuli.phase_inverted`) is reconstructed too and scored
+    against its own movie and its twin, and the two reconstructions are correlated; with an ensemble
+    of two or more models each movie's ensembling gain
+    (:func:`~neurocine.v1.analysis.ensembling_gain`) is reported. ``gratings``: drifting gratings over
     spatial x temporal frequencies, averaged over directions. ``ablation``:
     recorded test trials reconstructed from 100, 50, 25 and 12.5 % of the
     neurons (seeded random subsets) of the first presentation of each clip
@@ -1093,7 +1102,6 @@ def run_suite(
         The result folder (``summary``: its ``summary.json``, and ``report.html``); indexing reads ``out``
         and ``metrics``.
     """
-    from neurocine.metrics import motion_energy, shannon_entropy
     from neurocine.v1.reconstruction import ablate_population, predicted_responses, reconstruct
 
     if kind not in SUITES:
@@ -1112,6 +1120,7 @@ def run_suite(
         "seed": seed,
         "device": device,
         "n_frames": n_frames,
+        **({"phase_inverted": phase_inverted} if kind == "noise" else {}),
         **reconstruct_options,
     }
     options = dict(
@@ -1130,40 +1139,8 @@ def run_suite(
             )
 
         if kind == "noise":
-            from neurocine.stimuli import gaussian_noise
-
             lengths = [float(x) for x in noise_lengths]
-            table = np.full((len(lengths), len(lengths)), np.nan)
-            entropy = np.full((2, len(lengths), len(lengths)), np.nan)
-            energy = np.full((2, len(lengths), len(lengths)), np.nan)
-            examples = {}
-            for i, s in enumerate(lengths):
-                for j, t in enumerate(lengths):
-                    video = gaussian_noise(n_frames, s, t, seed + 1000 * i + j, shape=(h, w))
-                    r = from_predicted(video)
-                    table[i, j] = r.video_correlation
-                    for k, v in enumerate((video, r.video)):
-                        entropy[k, i, j] = float(np.mean(shannon_entropy(v)))
-                        energy[k, i, j] = float(np.mean(motion_energy(v)))
-                    if i == j:
-                        examples[f"s{s:g}_t{t:g}"] = np.stack([video, r.video])
-            res.save_arrays(
-                "noise.npz",
-                lengths=np.asarray(lengths),
-                video_correlation=table,
-                entropy_truth=entropy[0],
-                entropy_reconstruction=entropy[1],
-                motion_energy_truth=energy[0],
-                motion_energy_reconstruction=energy[1],
-                **examples,
-            )
-            res.metrics.update(
-                {
-                    "video_correlation": table.tolist(),
-                    "lengths": lengths,
-                    "mean_video_correlation": float(np.nanmean(table)),
-                }
-            )
+            table = _noise_suite(res, from_predicted, lengths, n_frames, seed, (h, w), evaluation, phase_inverted)
             rows, cols, row_label, col_label = lengths, lengths, "spatial length (px)", "temporal length (frames)"
         elif kind == "gratings":
             from neurocine.stimuli import drifting_grating, grating_suite
@@ -1239,6 +1216,15 @@ def run_suite(
                 f"{col_label}). Look for where the reconstruction breaks down: bright cells are recovered, "
                 "dark ones lost.",
             )
+            if kind == "noise":
+                res.save_figure(
+                    "noise_suite.png",
+                    _noise_figure(res.metrics),
+                    caption="Left and middle: video correlation against the noise's spatial and temporal length "
+                    "constant (mean over the other), for each movie and its phase-inverted twin. Right: what "
+                    "ensembling adds for each movie (ensemble minus the mean of its members). A reconstruction "
+                    "that follows the phase scores alike on both twins; one blind to it falls to zero on them.",
+                )
             if kind == "ablation":
                 res.save_figure(
                     "ablation_curve.png",
@@ -1252,12 +1238,126 @@ def run_suite(
                     "how gracefully the reconstruction degrades with fewer neurons.",
                 )
         mean = np.nanmean(table)
+        twins = res.metrics.get("mean_video_correlation_inverted")
         res.headline(
-            f"Mean video correlation {mean:.3f} over the {kind} suite ({table.size} reconstructions; 1 is perfect).",
+            f"Mean video correlation {mean:.3f} over the {kind} suite ({table.size} reconstructions; 1 is perfect)"
+            + ("." if twins is None else f"; {twins:.3f} over their phase-inverted twins."),
             ran=f"Movies of the {kind} suite reconstructed from the activity the models predict for them.",
             figure=f"{kind}.png" if figures else "",
         )
     return JobResult(res.out, {"out": str(out), "metrics": dict(res.metrics)})
+
+
+def _noise_suite(res, from_predicted, lengths, n_frames, seed, shape, evaluation, inverted: bool) -> np.ndarray:
+    """Reconstruct every Gaussian-noise movie (and, with ``inverted``, its phase-inverted twin); write
+    ``noise.npz`` and the metrics. Returns the (L, L) video correlations of the original movies."""
+    from neurocine.metrics import motion_energy, shannon_entropy, video_correlation
+    from neurocine.stimuli import gaussian_noise, phase_inverted
+    from neurocine.v1.analysis import ensembling_gain
+
+    n, phases = len(lengths), ("original", "inverted") if inverted else ("original",)
+    corr, twin, gain = (np.full((len(phases), n, n), np.nan) for _ in range(3))
+    pair = np.full((n, n), np.nan)
+    entropy, energy = np.full((2, n, n), np.nan), np.full((2, n, n), np.nan)
+    examples, not_moved, single = {}, [], {}  # single: phase -> (L, L, n_models) member correlations
+    for i, s in enumerate(lengths):
+        for j, t in enumerate(lengths):
+            video = gaussian_noise(n_frames, s, t, seed + 1000 * i + j, shape=shape)
+            truths = [video, phase_inverted(video)][: len(phases)]
+            recons = []
+            for p, truth in enumerate(truths):
+                r = from_predicted(truth)
+                recons.append(r.video)
+                corr[p, i, j] = r.video_correlation
+                skip = int(r.params["correlation_skip"])  # scored as reconstruct scores r.video_correlation
+                if inverted:
+                    twin[p, i, j] = video_correlation(truths[1 - p], r.video, evaluation, skip)
+                if r.model_videos is not None and len(r.model_videos) > 1:
+                    sigma = float(r.params.get("smooth_sigma", 0.5))
+                    g = ensembling_gain(r.model_videos, truth, evaluation, sigma, skip)
+                    gain[p, i, j] = np.nan if g["gain"] is None else g["gain"]
+                    single.setdefault(p, np.full((n, n, len(g["single"])), np.nan))[i, j] = [
+                        np.nan if c is None else c for c in g["single"]
+                    ]
+                    if g["not_moved"]:
+                        not_moved.append({"spatial": s, "temporal": t, "phase": phases[p], "models": g["not_moved"]})
+                if i == j:
+                    examples[f"{'inverted_' if p else ''}s{s:g}_t{t:g}"] = np.stack([truth, r.video])
+            if inverted:
+                pair[i, j] = video_correlation(recons[0], recons[1], evaluation, skip)
+            for k, v in enumerate((video, recons[0])):
+                entropy[k, i, j] = float(np.mean(shannon_entropy(v)))
+                energy[k, i, j] = float(np.mean(motion_energy(v)))
+    if not_moved:
+        log.warning(
+            "noise suite: %d reconstruction(s) kept a model at its grey start; left out of the gain", len(not_moved)
+        )
+    res.save_arrays(
+        "noise.npz",
+        lengths=np.asarray(lengths),
+        video_correlation=corr[0],
+        entropy_truth=entropy[0],
+        entropy_reconstruction=entropy[1],
+        motion_energy_truth=energy[0],
+        motion_energy_reconstruction=energy[1],
+        ensembling_gain=gain[0],
+        **{f"single_model_video_correlation{'_inverted' if p else ''}": v for p, v in single.items()},
+        **(
+            {
+                "video_correlation_inverted": corr[1],
+                "video_correlation_with_twin": twin,
+                "reconstruction_pair_correlation": pair,
+                "ensembling_gain_inverted": gain[1],
+            }
+            if inverted
+            else {}
+        ),
+        **examples,
+    )
+
+    def mean(a):
+        return float(np.nanmean(a)) if np.isfinite(a).any() else None
+
+    res.metrics.update(
+        {
+            "video_correlation": corr[0].tolist(),
+            "lengths": lengths,
+            "mean_video_correlation": float(np.nanmean(corr[0])),
+            "phase_inverted": inverted,
+            "ensembling_gain": gain[0].tolist(),
+            "mean_ensembling_gain": mean(gain),
+            "models_not_moved": not_moved,
+        }
+    )
+    if inverted:
+        res.metrics.update(
+            {
+                "video_correlation_inverted": corr[1].tolist(),
+                "mean_video_correlation_inverted": mean(corr[1]),
+                "video_correlation_with_twin": {"original": twin[0].tolist(), "inverted": twin[1].tolist()},
+                "reconstruction_pair_correlation": pair.tolist(),
+                "mean_reconstruction_pair_correlation": mean(pair),
+                "ensembling_gain_inverted": gain[1].tolist(),
+            }
+        )
+    return corr[0]
+
+
+def _noise_figure(metrics: dict):
+    """``noise_suite.png`` from the noise suite's metrics."""
+    from neurocine.v1.plotting import plot_noise_suite
+
+    def table(key):
+        value = metrics.get(key)
+        return None if value is None else np.asarray(value, dtype=float)
+
+    return plot_noise_suite(
+        metrics["lengths"],
+        table("video_correlation"),
+        inverted=table("video_correlation_inverted"),
+        gain=table("ensembling_gain"),
+        gain_inverted=table("ensembling_gain_inverted"),
+    )
 
 
 def _grating_axes(grating_suite, sfs, tfs, dirs):

@@ -32,6 +32,7 @@ __all__ = [
     "plot_lines",
     "plot_ethogram",
     "plot_rf_centers",
+    "plot_noise_suite",
 ]
 
 _OUTSIDE_DIM = 0.35  # brightness kept outside the evaluation mask in comparison movies
@@ -514,4 +515,76 @@ def plot_rf_centers(
     hist.legend(fontsize=7)
     if title:
         fig.suptitle(title, fontsize=10)
+
+
+def plot_noise_suite(lengths: Sequence[float], correlation, *, inverted=None, gain=None, gain_inverted=None):
+    """The Gaussian-noise suite as in the paper's Fig. 4: quality against noise scale, and the ensembling gain.
+
+    Parameters
+    ----------
+    lengths : sequence of float, length L
+        The length constants (pixels in space, frames in time) of the suite's rows and columns.
+    correlation : array (L, L)
+        Video correlation per (spatial, temporal) length constant of the original movies.
+    inverted : array (L, L), optional
+        The same for the phase-inverted movies.
+    gain, gain_inverted : array (L, L), optional
+        Ensembling gain per stimulus (:func:`~neurocine.v1.analysis.ensembling_gain`); NaN where there
+        was no ensemble.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Left: correlation against the spatial length (mean over temporal lengths); middle: against the
+        temporal length (mean over spatial lengths), original solid and inverted dashed; right: the
+        gain of each stimulus, labelled ``spatial/temporal``.
+
+    Examples
+    --------
+    >>> table = np.array([[0.1, 0.2], [0.4, 0.6]])
+    >>> fig = plot_noise_suite([1, 8], table, inverted=table - 0.05, gain=table / 10)
+    >>> len(fig.axes)
+    3
+    """
+    ls = [float(x) for x in lengths]
+    n = len(ls)
+    tables = {"original": correlation, "inverted": inverted, "gain": gain, "gain inverted": gain_inverted}
+    arrays = {}
+    for name, value in tables.items():
+        if value is None:
+            continue
+        v = as_float_array(name, value, "an (L, L) table")
+        if v.shape != (n, n):
+            raise InputError(f"{name}: got shape {v.shape}, expected ({n}, {n}) for {n} length constants")
+        arrays[name] = v
+    fig = new_figure((12, 3.4))
+    axes = fig.subplots(1, 3)
+    x = np.arange(n)
+    for ax, axis, label in ((axes[0], 1, "spatial length (px)"), (axes[1], 0, "temporal length (frames)")):
+        for name, style in (("original", "-"), ("inverted", "--")):
+            if name in arrays:
+                with np.errstate(all="ignore"):
+                    ax.plot(x, np.nanmean(arrays[name], axis=axis), style, marker="o", ms=3, label=name)
+        ax.set_xticks(x, [f"{v:g}" for v in ls], fontsize=8)
+        ax.set_xlabel(label)
+        ax.set_ylabel("video correlation")
+        ax.axhline(0, color="0.6", lw=0.8)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    ax = axes[2]
+    stimuli = [f"{a:g}/{b:g}" for a in ls for b in ls]
+    k = np.arange(n * n)
+    drawn = False
+    for off, name in ((-0.2, "gain"), (0.2, "gain inverted")):
+        if name in arrays and np.isfinite(arrays[name]).any():
+            ax.bar(k + off, arrays[name].ravel(), width=0.4, label="original" if name == "gain" else "inverted")
+            drawn = True
+    if drawn:
+        ax.legend(fontsize=7)
+    else:
+        ax.text(0.5, 0.5, "no ensemble\n(needs two or more models)", ha="center", va="center", transform=ax.transAxes)
+    ax.axhline(0, color="0.6", lw=0.8)
+    ax.set_xticks(k, stimuli, fontsize=6, rotation=90)
+    ax.set_xlabel("stimulus (spatial / temporal length)")
+    ax.set_ylabel("ensembling gain")
     return fig
