@@ -515,6 +515,7 @@ def plot_rf_centers(
     hist.legend(fontsize=7)
     if title:
         fig.suptitle(title, fontsize=10)
+    return fig
 
 
 def plot_noise_suite(lengths: Sequence[float], correlation, *, inverted=None, gain=None, gain_inverted=None):
