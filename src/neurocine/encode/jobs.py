@@ -434,6 +434,21 @@ def uses_streaming(cfg: EncodeConfig) -> bool:
     return len(shape) == 3 and shape[0] * (shape[1] // n["bin"]) * (shape[2] // n["bin"]) * 8 > STREAMING_BYTES
 
 
+def _pixel_names(pixels, width: int) -> list[str]:
+    """Target names of movie pixels given as flat indices into rows of ``width``: ``px<row>_<column>``."""
+    return [f"px{p // width}_{p % width}" for p in pixels]
+
+
+def _streaming_mask(cfg: EncodeConfig, stack) -> Any:
+    """``[neural] mask`` for the chunked passes: None, ``"otsu"`` (found during the pass) or a mask file's array."""
+    n = cfg.neural
+    if n["mask"] in ("none", "otsu"):
+        return None if n["mask"] == "none" else "otsu"
+    from neurocine.encode.imaging_jobs import widefield_mask
+
+    return widefield_mask(n["mask"], stack, n["bin"], None, label="[neural] mask")
+
+
 def _read_neural(cfg: EncodeConfig, streaming: bool = False) -> tuple[np.ndarray, dict, float | None]:
     """Targets (T, q), a description (image shape, pixels, names) and the file's rate.
 
@@ -478,8 +493,7 @@ def _read_neural(cfg: EncodeConfig, streaming: bool = False) -> tuple[np.ndarray
             f"{n['path']}: {bad} modelled pixels have NaN/inf values after dF/F; expected finite "
             f"values (use [neural] mask to leave out dark or empty pixels)"
         )
-    names = [f"px{p // w}_{p % w}" for p in pixels]
-    return Y, {"image_shape": (h, w), "pixels": pixels, "names": names, "mask": mask}, rate
+    return Y, {"image_shape": (h, w), "pixels": pixels, "names": _pixel_names(pixels, w), "mask": mask}, rate
 
 
 def _video_features(cfg: EncodeConfig) -> tuple[dict, dict, float | None, dict]:
@@ -594,12 +608,8 @@ def _streamed_components(cfg: EncodeConfig) -> tuple[np.ndarray, np.ndarray, flo
     from neurocine.encode.components import movie_components
 
     n = cfg.neural
-    mask: Any = None if n["mask"] == "none" else n["mask"]
     with open_neural_stack(cfg) as stack:
-        if mask not in (None, "otsu"):
-            from neurocine.encode.imaging_jobs import widefield_mask
-
-            mask = widefield_mask(mask, stack, n["bin"], None, label="[neural] mask")
+        mask = _streaming_mask(cfg, stack)
         n_px = (stack.shape[1] // n["bin"]) * (stack.shape[2] // n["bin"])
         most = min(stack.shape[0], n_px if mask is None or isinstance(mask, str) else int(mask.sum()))
         if n["components"] > most:
@@ -622,7 +632,7 @@ def _streamed_components(cfg: EncodeConfig) -> tuple[np.ndarray, np.ndarray, flo
     desc = {
         "image_shape": hw,
         "pixels": comps.pixels,
-        "names": [f"px{p // hw[1]}_{p % hw[1]}" for p in comps.pixels],
+        "names": _pixel_names(comps.pixels, hw[1]),
         "mask": comps.mask,
         "passes": comps.passes,
         "svd_seconds": comps.seconds,
@@ -963,15 +973,7 @@ def _fit_streaming(cfg: EncodeConfig, data: EncodingData, dm, res: JobFolder) ->
     from neurocine.models.ridge import DEFAULT_ALPHAS
 
     n, m = cfg.neural, cfg.model
-    mask: Any = n["mask"]
     pre = {"dff": n["dff"], "window": n["window"], "bin": n["bin"], "blur": n["blur"]}
-    if mask == "none":
-        mask = None
-    elif mask != "otsu":
-        from neurocine.encode.imaging_jobs import widefield_mask
-
-        with open_neural_stack(cfg) as stack:
-            mask = widefield_mask(mask, stack, n["bin"], None, label="[neural] mask")
     split_at = contiguous_split(dm.X.shape[0])[2].start
     with res.timer("streaming_seconds"), open_neural_stack(cfg) as stack:
         out = stream_encode(
@@ -979,7 +981,7 @@ def _fit_streaming(cfg: EncodeConfig, data: EncodingData, dm, res: JobFolder) ->
             dm.X,
             dm.groups,
             **pre,
-            mask=mask,
+            mask=_streaming_mask(cfg, stack),
             cv=m["cv"],
             alphas=m["alphas"] if m["alphas"] is not None else DEFAULT_ALPHAS,
             random_state=m["seed"],
@@ -988,7 +990,7 @@ def _fit_streaming(cfg: EncodeConfig, data: EncodingData, dm, res: JobFolder) ->
         )
     res.metrics["movie_pass_seconds"] = out.seconds_pass
     data.pixels, data.image_shape = out.pixels, out.image_shape
-    data.target_names = [f"px{p // out.image_shape[1]}_{p % out.image_shape[1]}" for p in out.pixels]
+    data.target_names = _pixel_names(out.pixels, out.image_shape[1])
     data.info["streaming"] = {"blocks": out.info["blocks"], "statistics_bytes": out.info["statistics_bytes"]}
     fold = np.searchsorted(out.fold_edges, np.arange(dm.X.shape[0]), side="right") - 1
 
