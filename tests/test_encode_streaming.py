@@ -394,3 +394,26 @@ def test_the_component_passes_start_only_after_the_cheap_checks(session, monkeyp
     monkeypatch.setattr(components, "movie_components", lambda *a, **k: pytest.fail("the movie was read"))
     with raises_naming("short.csv", r"has 999 rows but \S*wf\.dat has 1800 time steps"):
         prepare_data(load_encode_config(cfg), streaming=True)
+
+
+def test_a_mask_file_restricts_both_streaming_routes(session, tmp_path):
+    """``[neural] mask = FILE``: the pixel pass and the component passes model exactly the file's pixels."""
+    from neurocine.encode.jobs import prepare_data
+
+    root, (_, h, w) = session
+    mask = np.zeros((h, w), bool)
+    mask[3:17, 4:16] = True
+    np.save(root / "brain.npy", mask)
+    text = (root / "encode.toml").read_text().replace('mask = "otsu"', 'mask = "brain.npy"')
+    assert 'mask = "brain.npy"' in text
+    (root / "masked.toml").write_text(text)
+    (root / "masked_svd.toml").write_text(text.replace("streaming = true", "streaming = true\ncomponents = 20"))
+    (root / "masked_mem.toml").write_text(text.replace("streaming = true", "streaming = false\ncomponents = 20"))
+    s = run_encode(root / "masked.toml", tmp_path / "px", figures=False)
+    assert s["metrics"]["streaming"] is True and s["metrics"]["n_targets"] == mask.sum()
+    streamed = prepare_data(load_encode_config(root / "masked_svd.toml"), streaming=True)
+    memory = prepare_data(load_encode_config(root / "masked_mem.toml"))
+    np.testing.assert_array_equal(streamed.pixels, np.flatnonzero(mask))
+    np.testing.assert_array_equal(memory.pixels, np.flatnonzero(mask))
+    assert streamed.target_names[0] == "px3_4" and streamed.target_names == memory.target_names
+    np.testing.assert_allclose(streamed.U, memory.U, atol=1e-6)
