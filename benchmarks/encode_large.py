@@ -10,7 +10,9 @@ dF/F, Otsu mask, ``--cv`` contiguous folds, ``streaming = true``).
 
 Then it times, each in its own process:
 
-``plain_read``   a sequential read of ``wf.dat`` in 256-frame chunks (``numpy.fromfile``): the floor of any pass.
+``plain_read``   a sequential read of ``wf.dat`` in 256-frame chunks (``numpy.fromfile``).
+``plain_read_dropping_pages``  the same read, telling the kernel after each chunk that its pages are not
+                 needed again (``posix_fadvise(DONTNEED)``, as the streaming pass does): the floor of any pass.
 ``streaming``    ``neurocine encode encode.toml`` (the streaming path): video motion energy, one pass over the
                  movie, nested cross-validated ridge over every pixel, attribution, maps and figures.
 ``in_memory``    the same with ``streaming = false`` (the movie in memory as float64), run only when the
@@ -31,7 +33,8 @@ timers: ``read_seconds`` = video features, ``streaming_seconds`` = the movie pas
 one after the other (the peer once); ``--cold`` empties the page cache before every case (``sync`` and
 ``/proc/sys/vm/drop_caches``, needs root), so that each reads the movie from the disk. A last line
 gives the ratios: ``pass_vs_plain_read`` (movie pass / plain read seconds of the same repeat, the median over
-the repeats; target < 2; each in ``pass_vs_plain_read_each``) and, with the peer,
+the repeats; target < 2; each in ``pass_vs_plain_read_each``), the same against the page-dropping read
+(``pass_vs_plain_read_dropping_pages``) and, with the peer,
 ``ev_max_abs_diff`` and ``ev_mean_abs_diff`` between the two paths' EV maps (their nested inner folds differ:
 the streaming path's inner folds are the other outer folds).
 
@@ -255,49 +258,57 @@ def main() -> None:
     base = {"frames": a.frames, "size": a.size, "video_size": [vh, vw], "movie_gb": nbytes / 1e9, "cv": a.cv}
     print(json.dumps({"case": "data", **base, "seconds_to_write": man.get("seconds_to_write")}), flush=True)
 
-    read_code = (
-        "import numpy as np,sys\n"
-        f"fh=open({str(a.data / 'wf.dat')!r},'rb'); n={a.size * a.size * 256}; s=0.0\n"
-        "while True:\n b=np.fromfile(fh,dtype=np.uint16,count=n)\n"
-        " if b.size==0: break\n s+=float(b[:1].sum())\n"
-    )
+    def read_code(drop_pages: bool) -> str:
+        advise = " import os; os.posix_fadvise(fh.fileno(), p, b.nbytes, os.POSIX_FADV_DONTNEED)\n"
+        return (
+            "import numpy as np,sys\n"
+            f"fh=open({str(a.data / 'wf.dat')!r},'rb'); n={a.size * a.size * 256}; s=0.0; p=0\n"
+            "while True:\n b=np.fromfile(fh,dtype=np.uint16,count=n)\n"
+            " if b.size==0: break\n s+=float(b[:1].sum())\n" + (advise if drop_pages else "") + " p+=b.nbytes\n"
+        )
+
     prefix = "svd_" if a.components else ""
     cases = [(f"{prefix}streaming", True)]
     if a.frames * a.size * a.size * 8 / 1e9 <= a.in_memory_limit_gb:
         cases.append((f"{prefix}in_memory", False))
-    ratios, results = [], {}
+    ratios: dict[str, list] = {"plain_read": [], "plain_read_dropping_pages": []}
+    results: dict = {}
     for rep in range(a.repeat):
-        if a.cold:
-            _drop_caches()
-        seconds, peak, cpu = _child([sys.executable, "-c", read_code])
-        plain = seconds
-        print(
-            json.dumps(
-                {
-                    "case": "plain_read",
-                    **base,
-                    "repeat": rep,
-                    "cold": a.cold,
-                    "seconds": seconds,
-                    "cpu_seconds": cpu,
-                    "peak_rss_gb": peak,
-                    "read_gb_per_s": nbytes / 1e9 / seconds,
-                    "loadavg_1min": os.getloadavg()[0],
-                }
-            ),
-            flush=True,
-        )
+        reads = {}
+        for read_case in ratios:
+            if a.cold:
+                _drop_caches()
+            seconds, peak, cpu = _child([sys.executable, "-c", read_code(read_case != "plain_read")])
+            reads[read_case] = seconds
+            print(
+                json.dumps(
+                    {
+                        "case": read_case,
+                        **base,
+                        "repeat": rep,
+                        "cold": a.cold,
+                        "seconds": seconds,
+                        "cpu_seconds": cpu,
+                        "peak_rss_gb": peak,
+                        "read_gb_per_s": nbytes / 1e9 / seconds,
+                        "loadavg_1min": os.getloadavg()[0],
+                    }
+                ),
+                flush=True,
+            )
         for case, streaming in cases if rep == 0 else cases[:1]:
             if a.cold:
                 _drop_caches()
             line = _run_encode(a, case, streaming, base, nbytes, results)
             print(json.dumps({**line, "repeat": rep, "cold": a.cold}), flush=True)
         if "pass" in results:  # the SVD-space route has no pixel pass
-            ratios.append(results["pass"] / plain)
+            for read_case, seconds in reads.items():
+                ratios[read_case].append(results["pass"] / seconds)
     ratio = {"case": "ratio", **base, "cold": a.cold}
-    if ratios:
-        ratio["pass_vs_plain_read"] = float(np.median(ratios))
-        ratio["pass_vs_plain_read_each"] = ratios
+    for read_case, each in ratios.items():
+        if each:
+            ratio[f"pass_vs_{read_case}"] = float(np.median(each))
+            ratio[f"pass_vs_{read_case}_each"] = each
     if f"{prefix}in_memory" in results:
         diff = np.abs(results[f"{prefix}streaming"] - results[f"{prefix}in_memory"])
         ratio["ev_max_abs_diff"] = float(diff.max())

@@ -83,3 +83,25 @@ def test_incomplete_statistics_and_bad_bounds_are_refused():
         fit_blocks(st, 2)
     with pytest.raises(InputError, match="bounds"):
         BlockStatistics(X, [0, 5, 5, 20], 3)
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.int16, np.uint8])
+def test_integer_targets_sum_to_the_shifted_statistics(dtype):
+    """Camera counts are summed as integers and the shift is taken out afterwards: same sums as floats."""
+    rng = np.random.default_rng(5)
+    T, q = 700, 9
+    X = rng.standard_normal((T, 3))
+    info = np.iinfo(dtype)
+    centre = info.max - 40 if info.max < 1000 else info.max - 400  # large offsets, small variance
+    Y = np.clip(centre + rng.normal(0, 5, (T, q)) + 20 * X[:, :1], info.min, info.max).astype(dtype)
+    bounds = [0, 130, 400, 700]
+    st = BlockStatistics(X, bounds, q)
+    for s in range(0, T, 97):  # chunks that straddle block boundaries
+        st.update(s, Y[s : s + 97])
+    assert np.array_equal(st.shift, np.round(Y[:97].mean(0, dtype=np.float64)))  # an integer: exact sums
+    D = Y.astype(np.longdouble) - st.shift
+    for b in range(3):
+        rows = slice(bounds[b], bounds[b + 1])
+        np.testing.assert_allclose(st.XY[b], (X[rows].T.astype(np.longdouble) @ D[rows]).astype(float), rtol=1e-11)
+        np.testing.assert_allclose(st.sy[b], D[rows].sum(0).astype(float), rtol=1e-11, atol=1e-9)
+        assert np.array_equal(st.syy[b], (D[rows] ** 2).sum(0).astype(float))  # exact, as the integers

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import numpy as np
@@ -145,6 +146,22 @@ def test_flat_binary_stack_and_its_size_check(tmp_path, movie):
         open_stack(path, shape=(300, 16, 32), dtype="uint16")
     with raises_naming(path, match="needs shape"):
         open_stack(path)
+
+
+@pytest.mark.skipif(not hasattr(os, "posix_fadvise"), reason="posix_fadvise is a POSIX call this system lacks")
+def test_a_pass_over_a_flat_binary_movie_drops_the_pages_behind_it(tmp_path, movie, monkeypatch):
+    """A streamed pass tells the kernel it will not need the pages it read (no page-cache growth)."""
+    _, F = movie
+    path = tmp_path / "wf.dat"
+    F.tofile(path)
+    advised = []
+    monkeypatch.setattr(os, "posix_fadvise", lambda fd, offset, n, advice: advised.append((offset, n, advice)))
+    with open_stack(path, shape=F.shape, dtype="uint16") as stack:
+        values = np.concatenate([v.copy() for _, v in DffStream(stack, 20, mode="session", chunk_size=64)])
+    np.testing.assert_array_equal(values, F.reshape(F.shape[0], -1))
+    frame = F[0].nbytes
+    want = [(a * frame, min(64, F.shape[0] - a) * frame, os.POSIX_FADV_DONTNEED) for a in range(0, F.shape[0], 64)]
+    assert sorted(advised) == want  # every byte once, right after it was read
 
 
 @pytest.fixture(scope="module")
