@@ -259,9 +259,9 @@ def main() -> None:
     print(json.dumps({"case": "data", **base, "seconds_to_write": man.get("seconds_to_write")}), flush=True)
 
     def read_code(drop_pages: bool) -> str:
-        advise = " import os; os.posix_fadvise(fh.fileno(), p, b.nbytes, os.POSIX_FADV_DONTNEED)\n"
+        advise = " os.posix_fadvise(fh.fileno(), p, b.nbytes, os.POSIX_FADV_DONTNEED)\n"
         return (
-            "import numpy as np,sys\n"
+            "import numpy as np,os\n"
             f"fh=open({str(a.data / 'wf.dat')!r},'rb'); n={a.size * a.size * 256}; s=0.0; p=0\n"
             "while True:\n b=np.fromfile(fh,dtype=np.uint16,count=n)\n"
             " if b.size==0: break\n s+=float(b[:1].sum())\n" + (advise if drop_pages else "") + " p+=b.nbytes\n"
